@@ -1,0 +1,55 @@
+/* Cache-through: query results from the store while fresh (meta_ttl), else from the searcher;
+ * instances from the store, else from the downloader, one transfer per instance at a time
+ * (single-flight), checked before they are kept. Sees protocols only through their interfaces. */
+#ifndef TROLLEY_FETCH_H
+#define TROLLEY_FETCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cache/store.h"
+#include "core/query.h"
+#include "protocols/downloader.h"
+#include "protocols/searcher.h"
+
+struct cache_config {
+	const char *source;  /* names the archive in cache keys; borrowed */
+	long meta_ttl;       /* seconds a query result stays fresh */
+};
+
+struct cache;
+struct cache_blob;
+
+/**
+ * Make the cache layer over @store, @searcher and @downloader (all borrowed for its life).
+ * @return 0 and @out (free with cache_free()), or -ENOMEM.
+ */
+int cache_new(struct store *store, struct searcher *searcher, struct downloader *downloader,
+	      const struct cache_config *cfg, struct cache **out);
+void cache_free(struct cache *c);
+
+/**
+ * Answer @q: from the store if stored less than meta_ttl ago; else from the searcher, storing
+ * the answer. If the searcher fails and an expired answer is stored, that is served with a
+ * warning (stale-if-error). Appends to @out (initialised). @return 0 or the searcher's -errno.
+ */
+int cache_find(struct cache *c, const struct query *q, struct attrset_list *out);
+
+/**
+ * Make instance @ref readable: from the store, or downloaded (waiting for a transfer of the same
+ * instance already under way). The instance is checked (Part-10, its SOPInstanceUID) before it
+ * is kept. @return 0 and an open blob in @out (close with cache_blob_close()), or -errno.
+ */
+int cache_open(struct cache *c, const struct instance_ref *ref, struct cache_blob **out);
+/** Exact size of an open blob. */
+uint64_t cache_blob_size(const struct cache_blob *b);
+/** Whether the blob is kept in the store (it then never changes: the kernel may keep its pages). */
+bool cache_blob_is_stored(const struct cache_blob *b);
+/** Copy up to @n bytes from @off. @return bytes copied (0 at the end) or -errno. */
+long cache_blob_read(struct cache_blob *b, void *buf, size_t n, uint64_t off);
+void cache_blob_close(struct cache_blob *b);
+
+/** Exact size of instance @sop if it is stored. @return 0 or -ENOENT. */
+int cache_stored_size(struct cache *c, const char *sop, uint64_t *size);
+
+#endif

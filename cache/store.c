@@ -1,0 +1,378 @@
+/* LMDB under cache_dir. Two databases: "meta" (query key -> time + packed attribute sets) and
+ * "blob" (SOPInstanceUID -> Part-10 bytes). Read transactions live for one call only and are
+ * never held across network I/O; a blob is written with MDB_RESERVE straight from its verified
+ * temporary file, so a write transaction lasts a copy, not a download. */
+#include "cache/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+/* LMDB's default maximum key size is 511 bytes; longer query keys are hashed and the full key
+ * is kept in the value and compared on read. */
+#define STORE_KEY_MAX 480
+
+struct store {
+	MDB_env *env;
+	MDB_dbi meta, blob;
+	char *dir;
+};
+
+/* LMDB returns positive errno values or its own MDB_* codes: one switch turns them into ours. */
+static int store_errno(int rc)
+{
+	switch (rc) {
+	case MDB_SUCCESS:
+		return 0;
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_MAP_FULL:
+	case MDB_TXN_FULL:
+		return -ENOSPC;
+	case ENOMEM:
+		return -ENOMEM;
+	case EACCES:
+		return -EACCES;
+	default:
+		return -EIO;
+	}
+}
+
+static int mkdir_p(const char *path)
+{
+	char *copy = strdup(path);
+	int err = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(copy, 0700) < 0 && errno != EEXIST) {
+			err = -errno;
+			goto out;
+		}
+		*p = '/';
+	}
+	if (mkdir(copy, 0700) < 0 && errno != EEXIST)
+		err = -errno;
+out:
+	free(copy);
+	return err;
+}
+
+int store_open(const char *dir, uint64_t map_size, struct store **out)
+{
+	struct store *s;
+	MDB_txn *txn;
+	int rc, err, dead = 0;
+
+	err = mkdir_p(dir);
+	if (err) {
+		log_error("cache folder %s: %s", dir, strerror(-err));
+		return err;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->dir = strdup(dir);
+	if (!s->dir) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	rc = mdb_env_create(&s->env);
+	if (rc)
+		goto out_lmdb;
+	mdb_env_set_mapsize(s->env, (size_t)map_size);
+	mdb_env_set_maxdbs(s->env, 4);
+	/* FUSE runs many threads, each may read at once. */
+	mdb_env_set_maxreaders(s->env, 512);
+	/* MDB_NOTLS: FUSE's worker threads come and go; a read slot belongs to a transaction. */
+	rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+	if (rc)
+		goto out_lmdb;
+	/* A daemon killed with -9 leaves reader slots behind; free them before we use the map. */
+	mdb_reader_check(s->env, &dead);
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		goto out_lmdb;
+	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "blob", MDB_CREATE, &s->blob);
+	if (rc) {
+		mdb_txn_abort(txn);
+		goto out_lmdb;
+	}
+	rc = mdb_txn_commit(txn);
+	if (rc)
+		goto out_lmdb;
+	*out = s;
+	return 0;
+out_lmdb:
+	log_error("cache %s: %s", dir, mdb_strerror(rc));
+	err = store_errno(rc);
+	if (err == -ENOENT)
+		err = -EIO;
+out_free:
+	if (s->env)
+		mdb_env_close(s->env);
+	free(s->dir);
+	free(s);
+	return err;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	mdb_env_close(s->env);
+	free(s->dir);
+	free(s);
+}
+
+static uint64_t fnv1a64(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* The LMDB key of a query key: itself when short, else "#<hash>" + a prefix. */
+static void meta_db_key(const char *key, char *out, size_t n, MDB_val *val)
+{
+	size_t len = strlen(key);
+
+	if (len <= STORE_KEY_MAX) {
+		val->mv_data = (void *)key;
+		val->mv_size = len;
+		return;
+	}
+	snprintf(out, n, "#%016llx%.*s", (unsigned long long)fnv1a64(key, len), 200, key);
+	val->mv_data = out;
+	val->mv_size = strlen(out);
+}
+
+/* Value layout: i64 time, u32 key length, key, packed list. */
+int store_meta_get(struct store *s, const char *key, struct attrset_list *out, int64_t *stored_at)
+{
+	char hashed[STORE_KEY_MAX + 32];
+	size_t klen = strlen(key);
+	MDB_val k, v;
+	MDB_txn *txn;
+	uint32_t vk;
+	int64_t t;
+	int rc, err;
+
+	meta_db_key(key, hashed, sizeof(hashed), &k);
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return store_errno(rc);
+	rc = mdb_get(txn, s->meta, &k, &v);
+	if (rc) {
+		err = store_errno(rc);
+		goto out;
+	}
+	err = -EIO;
+	if (v.mv_size < 12)
+		goto out;
+	memcpy(&t, v.mv_data, 8);
+	memcpy(&vk, (char *)v.mv_data + 8, 4);
+	if (vk != klen || v.mv_size - 12 < vk)
+		goto out;
+	if (memcmp((char *)v.mv_data + 12, key, klen) != 0) {
+		err = -ENOENT; /* a hash collision: another query's result */
+		goto out;
+	}
+	err = attrset_list_unpack((unsigned char *)v.mv_data + 12 + klen, v.mv_size - 12 - klen,
+				  out);
+	if (!err)
+		*stored_at = t;
+out:
+	mdb_txn_abort(txn);
+	return err;
+}
+
+int store_meta_put(struct store *s, const char *key, const struct attrset_list *l, int64_t now)
+{
+	char hashed[STORE_KEY_MAX + 32];
+	size_t klen = strlen(key), plen;
+	unsigned char *packed;
+	uint32_t k32 = (uint32_t)klen;
+	MDB_val k, v;
+	MDB_txn *txn;
+	int rc, err;
+
+	err = attrset_list_pack(l, &packed, &plen);
+	if (err)
+		return err;
+	meta_db_key(key, hashed, sizeof(hashed), &k);
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		goto out_free;
+	v.mv_size = 12 + klen + plen;
+	rc = mdb_put(txn, s->meta, &k, &v, MDB_RESERVE);
+	if (rc) {
+		mdb_txn_abort(txn);
+		goto out_free;
+	}
+	memcpy(v.mv_data, &now, 8);
+	memcpy((char *)v.mv_data + 8, &k32, 4);
+	memcpy((char *)v.mv_data + 12, key, klen);
+	memcpy((char *)v.mv_data + 12 + klen, packed, plen);
+	rc = mdb_txn_commit(txn);
+out_free:
+	free(packed);
+	if (rc)
+		log_warn("cache: storing a query result failed: %s", mdb_strerror(rc));
+	return store_errno(rc);
+}
+
+static void sop_key(const char *sop, MDB_val *k)
+{
+	k->mv_data = (void *)sop;
+	k->mv_size = strlen(sop);
+}
+
+int store_blob_size(struct store *s, const char *sop, uint64_t *size)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc;
+
+	sop_key(sop, &k);
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return store_errno(rc);
+	rc = mdb_get(txn, s->blob, &k, &v);
+	if (!rc)
+		*size = v.mv_size;
+	mdb_txn_abort(txn);
+	return store_errno(rc);
+}
+
+bool store_has_blob(struct store *s, const char *sop)
+{
+	uint64_t size;
+
+	return store_blob_size(s, sop, &size) == 0;
+}
+
+long store_blob_read(struct store *s, const char *sop, uint64_t off, void *buf, size_t n)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	long got = 0;
+	int rc;
+
+	sop_key(sop, &k);
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return store_errno(rc);
+	rc = mdb_get(txn, s->blob, &k, &v);
+	if (rc)
+		goto out;
+	if (off < v.mv_size) {
+		size_t avail = v.mv_size - (size_t)off;
+
+		got = (long)(n < avail ? n : avail);
+		memcpy(buf, (char *)v.mv_data + off, (size_t)got);
+	}
+out:
+	mdb_txn_abort(txn);
+	return rc ? store_errno(rc) : got;
+}
+
+static int read_full(int fd, void *buf, size_t n, off_t off)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = pread(fd, (char *)buf + done, n - done, off + (off_t)done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		done += (size_t)r;
+	}
+	return 0;
+}
+
+int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc, err;
+
+	sop_key(sop, &k);
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		return store_errno(rc);
+	v.mv_size = (size_t)size;
+	rc = mdb_put(txn, s->blob, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		mdb_txn_abort(txn);
+		return 0;
+	}
+	if (rc) {
+		mdb_txn_abort(txn);
+		return store_errno(rc);
+	}
+	err = read_full(fd, v.mv_data, (size_t)size, 0);
+	if (err) {
+		mdb_txn_abort(txn);
+		log_error("cache: reading back the download of %s: %s", sop, strerror(-err));
+		return -EIO;
+	}
+	rc = mdb_txn_commit(txn);
+	return store_errno(rc);
+}
+
+int store_tmpfile(struct store *s)
+{
+	int fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		/* Filesystems without O_TMPFILE: a named file, unlinked at once. */
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/dl.XXXXXX", s->dir);
+		fd = mkostemp(path, O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		unlink(path);
+	}
+	return fd;
+}
+
+void store_blob_usage(struct store *s, uint64_t *count, uint64_t *bytes)
+{
+	MDB_cursor *cur;
+	MDB_txn *txn;
+	MDB_val k, v;
+	MDB_stat st;
+
+	*count = *bytes = 0;
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
+		return;
+	if (!mdb_stat(txn, s->blob, &st))
+		*count = st.ms_entries;
+	if (!mdb_cursor_open(txn, s->blob, &cur)) {
+		while (!mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+			*bytes += v.mv_size;
+		mdb_cursor_close(cur);
+	}
+	mdb_txn_abort(txn);
+}

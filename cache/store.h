@@ -1,0 +1,50 @@
+/* The LMDB environment under cache_dir: query results with the time they were stored, and
+ * instance blobs keyed by SOPInstanceUID. One environment per process (an LMDB rule). */
+#ifndef TROLLEY_STORE_H
+#define TROLLEY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/attrs.h"
+
+struct store;
+
+/**
+ * Open (creating if needed) the store in @dir, with an LMDB map of @map_size bytes.
+ * @return 0 and the store in @out (close with store_close()), or -errno (logged).
+ */
+int store_open(const char *dir, uint64_t map_size, struct store **out);
+void store_close(struct store *s);
+
+/**
+ * Fetch the query result stored under @key into @out (initialised, empty) and the time it was
+ * stored into @stored_at (seconds since the epoch). @return 0, -ENOENT, -EIO (damaged), -ENOMEM.
+ */
+int store_meta_get(struct store *s, const char *key, struct attrset_list *out, int64_t *stored_at);
+/** Store @l under @key with time @now. @return 0, -ENOSPC (map full), -EIO. */
+int store_meta_put(struct store *s, const char *key, const struct attrset_list *l, int64_t now);
+
+/** Size of the blob of @sop. @return 0, or -ENOENT if it is not stored. */
+int store_blob_size(struct store *s, const char *sop, uint64_t *size);
+/**
+ * Copy up to @n bytes of the blob of @sop from @off into @buf (copied out inside a read
+ * transaction: the caller's buffer is its own). @return bytes copied (0 at or past the end),
+ * or -ENOENT / -EIO.
+ */
+long store_blob_read(struct store *s, const char *sop, uint64_t off, void *buf, size_t n);
+/**
+ * Store @size bytes read from file @fd (from offset 0) as the blob of @sop, in one short write
+ * transaction; an existing blob is kept as it is (instances never change).
+ * @return 0; -ENOSPC if the map is full (nothing stored); -EIO.
+ */
+int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size);
+/** Whether a blob for @sop is stored. */
+bool store_has_blob(struct store *s, const char *sop);
+/** Open an anonymous temporary file in the store's folder (same filesystem). @return fd or -errno. */
+int store_tmpfile(struct store *s);
+/** Number of blobs and the bytes they hold. */
+void store_blob_usage(struct store *s, uint64_t *count, uint64_t *bytes);
+
+#endif

@@ -1,0 +1,37 @@
+/* The inode table of the low-level FUSE API: numbers handed to the kernel, each naming a node
+ * (parent inode + name), with the kernel's lookup count, and a folder's listing while fresh. */
+#ifndef TROLLEY_INODES_H
+#define TROLLEY_INODES_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "fs/tree.h"
+
+#define INODES_ROOT 1
+
+struct inodes;
+
+/** A table holding only the root (inode 1). @return 0 or -ENOMEM. Free with inodes_free(). */
+int inodes_new(struct inodes **out);
+void inodes_free(struct inodes *t);
+
+/**
+ * The inode of child @name of @parent, made if new, its node set to a copy of @node, and its
+ * lookup count raised by one (the kernel's lookup reply). @return 0 and @ino, or -ENOMEM.
+ */
+int inodes_add(struct inodes *t, uint64_t parent, const char *name, const struct node *node,
+	       uint64_t *ino);
+/** Copy the node of @ino into @out (uninitialised; release with node_release()). -ENOENT if none. */
+int inodes_get(struct inodes *t, uint64_t ino, struct node *out);
+/** The kernel forgot @n lookups of @ino; at zero the inode is dropped. */
+void inodes_forget(struct inodes *t, uint64_t ino, uint64_t n);
+
+/** The listing of folder @ino if made less than @max_age seconds ago (a reference), or NULL. */
+struct listing *inodes_listing(struct inodes *t, uint64_t ino, time_t max_age);
+/** Keep @l (a new reference is taken) as the listing of @ino. */
+void inodes_set_listing(struct inodes *t, uint64_t ino, struct listing *l);
+/** Number of inodes held (for the tests and the status file). */
+uint64_t inodes_count(struct inodes *t);
+
+#endif

@@ -1,0 +1,208 @@
+/* mount.trolley: parse options, check what can be checked before mounting (so `mount` itself
+ * fails with a clear message), mount, daemonise, then open the cache and the protocols in the
+ * daemon (LMDB environments must not cross a fork) and serve until unmounted. */
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/fetch.h"
+#include "cache/store.h"
+#include "core/log.h"
+#include "fs/opts.h"
+#include "fs/ops.h"
+#include "protocols/downloader.h"
+#include "protocols/http.h"
+#include "protocols/searcher.h"
+
+#define VERSION "0.1.0"
+
+/* The LMDB map: instance blobs up to cache_size plus room for query results and LMDB's own
+ * pages. */
+static uint64_t map_size_for(uint64_t cache_size)
+{
+	return cache_size + cache_size / 8 + (64ull << 20);
+}
+
+struct daemon {
+	struct http *http;
+	struct searcher *searcher;
+	struct downloader *downloader;
+	struct store *store;
+	struct cache *cache;
+	struct trolley_fs fs;
+};
+
+static void daemon_release(struct daemon *d)
+{
+	inodes_free(d->fs.inodes);
+	cache_free(d->cache);
+	store_close(d->store);
+	downloader_free(d->downloader);
+	searcher_free(d->searcher);
+	http_free(d->http);
+}
+
+static int daemon_start(struct daemon *d, const struct trolley_opts *o)
+{
+	struct http_config hc = {
+		.timeout_s = o->timeout,
+		.max_connections = o->connections,
+		.insecure = o->insecure,
+		.cacert = o->cacert,
+	};
+	struct proto_config pc = {0};
+	struct cache_config cc = {.source = o->source, .meta_ttl = o->meta_ttl};
+	int err;
+
+	err = http_new(&hc, &d->http);
+	if (err)
+		return err;
+	pc.qido_url = o->qido;
+	pc.wado_rs_url = o->wado_rs;
+	pc.transfer_syntax = o->transfer_syntax;
+	pc.http = d->http;
+	err = searcher_new(o->searcher, &pc, &d->searcher);
+	if (err) {
+		log_error("searcher=%s: unknown or incomplete (this version has qido-rs)",
+			  o->searcher);
+		return err;
+	}
+	err = downloader_new(o->downloader, &pc, &d->downloader);
+	if (err) {
+		log_error("downloader=%s: unknown or incomplete (this version has wado-rs)",
+			  o->downloader);
+		return err;
+	}
+	err = store_open(o->cache_dir, map_size_for(o->cache_size), &d->store);
+	if (err)
+		return err;
+	err = cache_new(d->store, d->searcher, d->downloader, &cc, &d->cache);
+	if (err)
+		return err;
+	err = inodes_new(&d->fs.inodes);
+	if (err)
+		return err;
+	d->fs.tree.cache = d->cache;
+	d->fs.tree.max_results = o->max_results;
+	d->fs.meta_ttl = o->meta_ttl > 0 ? o->meta_ttl : 1;
+	d->fs.uid = getuid();
+	d->fs.gid = getgid();
+	return 0;
+}
+
+/* Before the fork: the cache folder must be usable, or mounting fails here, visibly. */
+static int check_cache(const struct trolley_opts *o)
+{
+	struct store *s;
+	int err = store_open(o->cache_dir, map_size_for(o->cache_size), &s);
+
+	if (!err)
+		store_close(s);
+	return err;
+}
+
+static int add_fsname(struct fuse_args *args, const char *source)
+{
+	char safe[1024], opt[1200] = "subtype=trolley,fsname=";
+	char *opts = NULL;
+	int err;
+
+	/* /proc/mounts shows the fsname: never with credentials, commas escaped by libfuse. */
+	log_redact_url(source, safe, sizeof(safe));
+	err = fuse_opt_add_opt_escaped(&opts, safe);
+	if (err)
+		return -ENOMEM;
+	strncat(opt, opts, sizeof(opt) - strlen(opt) - 1);
+	free(opts);
+	if (fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, opt) ||
+	    fuse_opt_add_arg(args, "-oro,default_permissions"))
+		return -ENOMEM;
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts cmd = {0};
+	struct fuse_loop_config *loop = NULL;
+	struct fuse_session *se = NULL;
+	struct trolley_opts o;
+	struct daemon d = {0};
+	enum log_level level = LOG_LEVEL_WARN;
+	int ret = 1;
+
+	if (opts_parse(&args, &o) < 0)
+		goto out_free_args;
+	if (o.show_help) {
+		opts_usage(argv[0]);
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out_free_args;
+	}
+	if (o.show_version) {
+		printf("mount.trolley %s\n", VERSION);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out_free_args;
+	}
+	if (opts_finish(&o) < 0)
+		goto out_free_args;
+	if (o.loglevel && log_parse_level(o.loglevel, &level) < 0) {
+		fprintf(stderr, "mount.trolley: loglevel=%s: expected error, warn, info or debug\n",
+			o.loglevel);
+		goto out_free_args;
+	}
+	log_set_level(level);
+	if (add_fsname(&args, o.source) < 0)
+		goto out_free_args;
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		goto out_free_args;
+	if (!cmd.mountpoint) {
+		fprintf(stderr, "mount.trolley: missing MOUNTPOINT (see mount.trolley --help)\n");
+		goto out_free_cmd;
+	}
+	if (check_cache(&o) < 0)
+		goto out_free_cmd;
+
+	se = fuse_session_new(&args, &trolley_ops, sizeof(trolley_ops), &d.fs);
+	if (!se)
+		goto out_free_cmd;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out_destroy;
+	if (fuse_session_mount(se, cmd.mountpoint) != 0)
+		goto out_remove_handlers;
+	if (fuse_daemonize(cmd.foreground) != 0)
+		goto out_unmount;
+	if (!cmd.foreground)
+		log_use_syslog();
+	if (daemon_start(&d, &o) < 0) {
+		log_error("cannot start: see the messages above");
+		goto out_unmount;
+	}
+	log_info("serving %s on %s", d.fs.tree.cache ? "archive" : "", cmd.mountpoint);
+	loop = fuse_loop_cfg_create();
+	if (!loop)
+		goto out_unmount;
+	/* Downloads block a thread each while open() waits: keep enough of them around. */
+	fuse_loop_cfg_set_idle_threads(loop, 10);
+	fuse_loop_cfg_set_max_threads(loop, 64);
+	fuse_loop_cfg_set_clone_fd(loop, 0);
+	ret = fuse_session_loop_mt(se, loop) != 0;
+	fuse_loop_cfg_destroy(loop);
+out_unmount:
+	fuse_session_unmount(se);
+out_remove_handlers:
+	fuse_remove_signal_handlers(se);
+out_destroy:
+	fuse_session_destroy(se);
+	daemon_release(&d);
+out_free_cmd:
+	free(cmd.mountpoint);
+out_free_args:
+	fuse_opt_free_args(&args);
+	opts_release(&o);
+	return ret;
+}

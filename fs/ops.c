@@ -1,0 +1,386 @@
+/* FUSE operations: path → node (inodes, tree) → query or transfer (cache) → bytes. Timeouts:
+ * folders 1 s (they change, and zero would make the kernel ask on every access); files not yet
+ * downloaded 0 s for attributes, so the exact size is read again once open() has fetched them;
+ * cached files a day, with keep_cache, since an instance never changes. */
+#include "fs/ops.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/log.h"
+#include "core/tags.h"
+
+#define DIR_TIMEOUT 1.0
+#define NEGATIVE_TIMEOUT 5.0
+#define CACHED_FILE_TIMEOUT 86400.0
+
+static struct trolley_fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Fill @st for @node; @return the attribute timeout that fits it. */
+static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t ino,
+			struct stat *st)
+{
+	double timeout = DIR_TIMEOUT;
+	uint64_t size;
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_mtime = st->st_ctime = st->st_atime = tree_mtime(n);
+	if (node_is_dir(n)) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		st->st_size = 4096;
+	} else {
+		const char *sop = attrset_str(&n->attrs, TAG_SOPInstanceUID);
+
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		if (cache_stored_size(fs->tree.cache, sop, &size) == 0) {
+			timeout = CACHED_FILE_TIMEOUT;
+		} else {
+			size = tree_estimated_size(n);
+			timeout = 0;
+		}
+		st->st_size = (off_t)size;
+	}
+	/* GNU cp takes a file with fewer blocks than its size for sparse. */
+	st->st_blocks = (st->st_size + 511) / 512;
+	st->st_blksize = 65536;
+	return timeout;
+}
+
+static void reply_entry(fuse_req_t req, struct trolley_fs *fs, const struct node *n, uint64_t ino)
+{
+	struct fuse_entry_param e;
+
+	memset(&e, 0, sizeof(e));
+	e.ino = ino;
+	e.attr_timeout = node_stat(fs, n, ino, &e.attr);
+	e.entry_timeout = e.attr_timeout > DIR_TIMEOUT ? e.attr_timeout : DIR_TIMEOUT;
+	if (fuse_reply_entry(req, &e) == -ENOENT) {
+		/* The request was interrupted: the kernel will not count this lookup. */
+		inodes_forget(fs->inodes, ino, 1);
+	}
+}
+
+static void reply_negative(fuse_req_t req)
+{
+	struct fuse_entry_param e;
+
+	/* A zero inode with a timeout: the kernel remembers the miss for a few seconds. */
+	memset(&e, 0, sizeof(e));
+	e.entry_timeout = NEGATIVE_TIMEOUT;
+	fuse_reply_entry(req, &e);
+}
+
+/* The listing of folder @ino, from memory while fresh, else from the tree (and kept). */
+static int dir_listing(struct trolley_fs *fs, uint64_t ino, const struct node *dir,
+		       struct listing **out)
+{
+	struct listing *l = inodes_listing(fs->inodes, ino, fs->meta_ttl);
+	int err;
+
+	if (l) {
+		*out = l;
+		return 0;
+	}
+	err = tree_list(&fs->tree, dir, &l);
+	if (err)
+		return err;
+	inodes_set_listing(fs->inodes, ino, l);
+	*out = l;
+	return 0;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct trolley_fs *fs = fs_of(req);
+	struct listing *l = NULL;
+	const struct listing_entry *e;
+	struct node dir, child;
+	uint64_t ino;
+	int err;
+
+	if (names_is_junk(name)) {
+		reply_negative(req);
+		return;
+	}
+	err = inodes_get(fs->inodes, parent, &dir);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (!node_is_dir(&dir)) {
+		err = -ENOTDIR;
+		goto out_release_dir;
+	}
+	/* /patients and /studies may be too big to list: look a name up by a targeted query
+	 * unless a fresh listing is already at hand. */
+	l = inodes_listing(fs->inodes, parent, fs->meta_ttl);
+	if (!l && !tree_has_direct_lookup(&dir)) {
+		err = dir_listing(fs, parent, &dir, &l);
+		if (err)
+			goto out_release_dir;
+	}
+	e = l ? listing_find(l, name) : NULL;
+	if (e) {
+		err = inodes_add(fs->inodes, parent, name, &e->node, &ino);
+		if (!err)
+			reply_entry(req, fs, &e->node, ino);
+		goto out_release_dir;
+	}
+	if (!tree_has_direct_lookup(&dir)) {
+		err = -ENOENT;
+		goto out_release_dir;
+	}
+	err = tree_lookup_direct(&fs->tree, &dir, name, &child);
+	if (err)
+		goto out_release_dir;
+	err = inodes_add(fs->inodes, parent, name, &child, &ino);
+	if (!err)
+		reply_entry(req, fs, &child, ino);
+	node_release(&child);
+out_release_dir:
+	listing_put(l);
+	node_release(&dir);
+	if (err == -ENOENT)
+		reply_negative(req);
+	else if (err)
+		fuse_reply_err(req, -err);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	inodes_forget(fs_of(req)->inodes, ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	struct trolley_fs *fs = fs_of(req);
+
+	for (size_t i = 0; i < count; i++)
+		inodes_forget(fs->inodes, forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct trolley_fs *fs = fs_of(req);
+	struct node n;
+	struct stat st;
+	double timeout;
+	int err;
+
+	(void)fi;
+	err = inodes_get(fs->inodes, ino, &n);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	timeout = node_stat(fs, &n, ino, &st);
+	node_release(&n);
+	fuse_reply_attr(req, &st, timeout);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct trolley_fs *fs = fs_of(req);
+	struct listing *l;
+	struct node n;
+	int err;
+
+	err = inodes_get(fs->inodes, ino, &n);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (!node_is_dir(&n)) {
+		err = -ENOTDIR;
+		goto out;
+	}
+	/* The listing is made here, so a failing archive fails opendir with its errno and
+	 * readdir serves one consistent snapshot. */
+	err = dir_listing(fs, ino, &n, &l);
+	if (err)
+		goto out;
+	fi->fh = (uint64_t)(uintptr_t)l;
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		listing_put(l);
+out:
+	node_release(&n);
+	if (err)
+		fuse_reply_err(req, -err);
+}
+
+static uint64_t pseudo_ino(uint64_t parent, const char *name)
+{
+	uint64_t h = 0xcbf29ce484222325ull ^ parent;
+
+	for (; *name; name++) {
+		h ^= (unsigned char)*name;
+		h *= 0x100000001b3ull;
+	}
+	/* readdir's d_ino only has to be non-zero: glibc skips entries whose d_ino is 0. */
+	return h | 1;
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	struct listing *l = (struct listing *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t pos = 0;
+	struct stat st;
+
+	(void)ino;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	memset(&st, 0, sizeof(st));
+	for (off_t i = off; i < (off_t)l->n + 2; i++) {
+		const char *name;
+		size_t need;
+
+		if (i < 2) {
+			name = i == 0 ? "." : "..";
+			st.st_ino = i == 0 ? ino : 1;
+			st.st_mode = S_IFDIR;
+		} else {
+			const struct listing_entry *e = &l->v[i - 2];
+
+			name = e->name;
+			st.st_ino = pseudo_ino(ino, name);
+			st.st_mode = node_is_dir(&e->node) ? S_IFDIR : S_IFREG;
+		}
+		need = fuse_add_direntry(req, buf + pos, size - pos, name, &st, i + 1);
+		if (need > size - pos)
+			break;
+		pos += need;
+	}
+	fuse_reply_buf(req, buf, pos);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	listing_put((struct listing *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct trolley_fs *fs = fs_of(req);
+	struct instance_ref ref;
+	struct cache_blob *b;
+	struct node n;
+	int err;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	err = inodes_get(fs->inodes, ino, &n);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (node_is_dir(&n)) {
+		err = -EISDIR;
+		goto out;
+	}
+	ref.study_uid = attrset_str(&n.attrs, TAG_StudyInstanceUID);
+	ref.series_uid = attrset_str(&n.attrs, TAG_SeriesInstanceUID);
+	ref.sop_uid = attrset_str(&n.attrs, TAG_SOPInstanceUID);
+	/* The download happens here, before open() returns, so fstat() after open already sees
+	 * the exact size (rsync copies the size it sees; mmap needs it). */
+	err = cache_open(fs->tree.cache, &ref, &b);
+	if (err)
+		goto out;
+	fi->fh = (uint64_t)(uintptr_t)b;
+	fi->keep_cache = cache_blob_is_stored(b);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		cache_blob_close(b);
+out:
+	node_release(&n);
+	if (err)
+		fuse_reply_err(req, -err);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct cache_blob *b = (struct cache_blob *)(uintptr_t)fi->fh;
+	char *buf;
+	long got;
+
+	(void)ino;
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	got = cache_blob_read(b, buf, size, (uint64_t)off);
+	if (got < 0)
+		fuse_reply_err(req, (int)-got);
+	else
+		fuse_reply_buf(req, buf, (size_t)got);
+	free(buf);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	cache_blob_close((struct cache_blob *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct statvfs sv;
+
+	(void)ino;
+	memset(&sv, 0, sizeof(sv));
+	sv.f_bsize = 4096;
+	sv.f_frsize = 4096;
+	sv.f_namemax = NAMES_MAX;
+	sv.f_flag = ST_RDONLY;
+	fuse_reply_statfs(req, &sv);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	(void)userdata;
+	/* Parallel reads of one file are fine: each read is an independent copy. */
+	if (conn->capable & FUSE_CAP_ASYNC_READ)
+		conn->want |= FUSE_CAP_ASYNC_READ;
+}
+
+const struct fuse_lowlevel_ops trolley_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.statfs = op_statfs,
+};

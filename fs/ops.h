@@ -1,0 +1,26 @@
+/* The FUSE low-level operations. The low-level API is chosen over the path-based one because
+ * trolley's answers differ per file: an instance not yet downloaded must have its attributes
+ * re-read after open (its size becomes exact), a cached one can be trusted for a day with its
+ * page cache kept, and folders need short but non-zero timeouts. Only the low-level API sets
+ * entry and attribute timeouts per reply. */
+#ifndef TROLLEY_OPS_H
+#define TROLLEY_OPS_H
+
+#include <fuse_lowlevel.h>
+
+#include "cache/fetch.h"
+#include "fs/inodes.h"
+#include "fs/tree.h"
+
+struct trolley_fs {
+	struct inodes *inodes;
+	struct tree tree;
+	long meta_ttl;   /* how long a folder's listing is reused in memory */
+	uid_t uid;
+	gid_t gid;
+};
+
+/** The operations table; userdata of the session is a struct trolley_fs. */
+extern const struct fuse_lowlevel_ops trolley_ops;
+
+#endif

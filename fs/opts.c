@@ -1,0 +1,274 @@
+/* Option parsing. Names are the ones users type (cache_size, meta_ttl); secrets are never
+ * accepted as option values (they would be visible in /proc/<pid>/cmdline). */
+#include "fs/opts.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TROLLEY_OPT(t, p, v) {t, offsetof(struct trolley_opts, p), v}
+
+enum { KEY_HELP, KEY_VERSION, KEY_DISCARD_HELPER, KEY_UNSUPPORTED };
+
+static const struct fuse_opt trolley_opt_table[] = {
+	TROLLEY_OPT("searcher=%s", searcher, 0),
+	TROLLEY_OPT("downloader=%s", downloader, 0),
+	TROLLEY_OPT("qido=%s", qido, 0),
+	TROLLEY_OPT("wado_rs=%s", wado_rs, 0),
+	TROLLEY_OPT("cache_dir=%s", cache_dir, 0),
+	TROLLEY_OPT("cache_size=%s", cache_size_text, 0),
+	TROLLEY_OPT("meta_ttl=%ld", meta_ttl, 0),
+	TROLLEY_OPT("timeout=%ld", timeout, 0),
+	TROLLEY_OPT("connections=%ld", connections, 0),
+	TROLLEY_OPT("max_results=%ld", max_results, 0),
+	TROLLEY_OPT("loglevel=%s", loglevel, 0),
+	TROLLEY_OPT("transfer_syntax=%s", transfer_syntax, 0),
+	TROLLEY_OPT("cacert=%s", cacert, 0),
+	TROLLEY_OPT("insecure", insecure, 1),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	/* What mount(8) and fstab hand a helper that means nothing to a FUSE mount. */
+	FUSE_OPT_KEY("-n", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("-s", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("-v", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("-t ", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("rw", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("auto", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("noauto", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("user", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("users", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("nouser", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("owner", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("group", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("defaults", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("_netdev", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("nofail", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("x-%s", KEY_DISCARD_HELPER),
+	FUSE_OPT_KEY("comment=%s", KEY_DISCARD_HELPER),
+	/* DESIGN.md options that later work adds: refused clearly rather than ignored. */
+	FUSE_OPT_KEY("wado_uri=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("rad69=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("mint=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("aet=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("aec=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("move_port=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("offline", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("prefetch=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("user=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("password_file=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("token_file=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("netrc", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("cert=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_KEY("key=%s", KEY_UNSUPPORTED),
+	FUSE_OPT_END,
+};
+
+static int opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct trolley_opts *o = data;
+
+	(void)outargs;
+	switch (key) {
+	case FUSE_OPT_KEY_NONOPT:
+		/* The first plain argument is SOURCE (ours), the second the mountpoint (FUSE's). */
+		if (o->nonopt_count++ == 0) {
+			o->source = strdup(arg);
+			return o->source ? 0 : -1;
+		}
+		return 1;
+	case KEY_HELP:
+		o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 0;
+	case KEY_DISCARD_HELPER:
+		return 0;
+	case KEY_UNSUPPORTED:
+		if (!o->unsupported) {
+			size_t n = strcspn(arg, "=");
+
+			o->unsupported = strndup(arg, n);
+		}
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+int opts_parse(struct fuse_args *args, struct trolley_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->meta_ttl = -1;
+	if (fuse_opt_parse(args, o, trolley_opt_table, opts_proc) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+int opts_parse_size(const char *text, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	uint64_t mult = 1;
+
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno || end == text)
+		return -EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		mult = 1ull << 10;
+		break;
+	case 'm':
+	case 'M':
+		mult = 1ull << 20;
+		break;
+	case 'g':
+	case 'G':
+		mult = 1ull << 30;
+		break;
+	case 't':
+	case 'T':
+		mult = 1ull << 40;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end && end[1] != '\0' && strcmp(end + 1, "B") != 0 && strcmp(end + 1, "iB") != 0)
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -EINVAL;
+	*out = v * mult;
+	return 0;
+}
+
+static uint64_t fnv1a64(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static int default_cache_dir(struct trolley_opts *o)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char path[4096];
+
+	/* One folder per archive, so two mounts of different archives never share a map. */
+	if (xdg && *xdg)
+		snprintf(path, sizeof(path), "%s/trolley/%016llx", xdg,
+			 (unsigned long long)fnv1a64(o->source));
+	else if (home && *home)
+		snprintf(path, sizeof(path), "%s/.cache/trolley/%016llx", home,
+			 (unsigned long long)fnv1a64(o->source));
+	else
+		return -EINVAL;
+	o->cache_dir = strdup(path);
+	return o->cache_dir ? 0 : -ENOMEM;
+}
+
+int opts_finish(struct trolley_opts *o)
+{
+	if (o->unsupported) {
+		fprintf(stderr, "mount.trolley: option '%s' is not supported by this version\n",
+			o->unsupported);
+		return -EINVAL;
+	}
+	if (!o->source) {
+		fprintf(stderr, "mount.trolley: missing SOURCE (see mount.trolley --help)\n");
+		return -EINVAL;
+	}
+	if (strncmp(o->source, "http://", 7) != 0 && strncmp(o->source, "https://", 8) != 0) {
+		fprintf(stderr, "mount.trolley: SOURCE must be an http:// or https:// DICOMweb URL "
+				"in this version\n");
+		return -EINVAL;
+	}
+	if (!o->searcher)
+		o->searcher = strdup("qido-rs");
+	if (!o->downloader)
+		o->downloader = strdup("wado-rs");
+	if (!o->qido)
+		o->qido = strdup(o->source);
+	if (!o->wado_rs)
+		o->wado_rs = strdup(o->source);
+	if (!o->searcher || !o->downloader || !o->qido || !o->wado_rs)
+		return -ENOMEM;
+	if (o->meta_ttl < 0)
+		o->meta_ttl = 600;
+	if (o->timeout < 0 || o->connections < 0 || o->max_results < 0) {
+		fprintf(stderr, "mount.trolley: timeout, connections and max_results must not be "
+				"negative\n");
+		return -EINVAL;
+	}
+	if (!o->timeout)
+		o->timeout = 60;
+	if (!o->connections)
+		o->connections = 8;
+	o->cache_size = 10ull << 30;
+	if (o->cache_size_text && (opts_parse_size(o->cache_size_text, &o->cache_size) < 0 ||
+				   o->cache_size < (1ull << 20))) {
+		fprintf(stderr, "mount.trolley: cache_size=%s: expected a size such as 500M or 20G "
+				"(at least 1M)\n",
+			o->cache_size_text);
+		return -EINVAL;
+	}
+	if (!o->cache_dir && default_cache_dir(o) < 0) {
+		fprintf(stderr, "mount.trolley: no cache_dir given and neither XDG_CACHE_HOME nor "
+				"HOME is set\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void opts_release(struct trolley_opts *o)
+{
+	free(o->source);
+	free(o->searcher);
+	free(o->downloader);
+	free(o->qido);
+	free(o->wado_rs);
+	free(o->cache_dir);
+	free(o->cache_size_text);
+	free(o->loglevel);
+	free(o->transfer_syntax);
+	free(o->cacert);
+	free(o->unsupported);
+}
+
+void opts_usage(const char *progname)
+{
+	printf("usage: %s [-f] [-d] [-o OPTIONS] SOURCE MOUNTPOINT\n"
+	       "\n"
+	       "SOURCE: http[s]://host[:port]/dicom-web (QIDO-RS and WADO-RS at that URL)\n"
+	       "\n"
+	       "trolley options:\n"
+	       "    -o searcher=qido-rs        how to search\n"
+	       "    -o downloader=wado-rs      how to download\n"
+	       "    -o qido=URL                QIDO-RS base URL (default: SOURCE)\n"
+	       "    -o wado_rs=URL             WADO-RS base URL (default: SOURCE)\n"
+	       "    -o cache_dir=DIR           LMDB cache (default $XDG_CACHE_HOME/trolley/<hash>)\n"
+	       "    -o cache_size=SIZE         cache map size, e.g. 500M, 20G (default 10G)\n"
+	       "    -o meta_ttl=SECONDS        query results stay fresh this long (default 600)\n"
+	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
+	       "    -o connections=N           parallel transfers (default 8)\n"
+	       "    -o max_results=N           bound on /patients and /studies listings\n"
+	       "    -o transfer_syntax=UID     ask WADO-RS for this syntax (default: as stored)\n"
+	       "    -o cacert=FILE             CA certificates for https\n"
+	       "    -o insecure                do not verify TLS certificates\n"
+	       "    -o loglevel=LEVEL          error, warn (default), info or debug\n"
+	       "    -f                         stay in the foreground, log to stderr\n"
+	       "    -d                         FUSE debug output (implies -f)\n"
+	       "\n",
+	       progname);
+}

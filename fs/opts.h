@@ -1,0 +1,46 @@
+/* The command line of mount.trolley: our options in one fuse_opt table (sshfs's pattern), FUSE's
+ * own passed through, the mount(8) helper's conventions accepted. */
+#ifndef TROLLEY_OPTS_H
+#define TROLLEY_OPTS_H
+
+#include <fuse_opt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct trolley_opts {
+	char *source;          /* SOURCE as given (may hold credentials: never log it) */
+	char *searcher;        /* "qido-rs" */
+	char *downloader;      /* "wado-rs" */
+	char *qido;            /* URLs; from SOURCE unless given */
+	char *wado_rs;
+	char *cache_dir;
+	char *cache_size_text;
+	uint64_t cache_size;   /* bytes */
+	long meta_ttl;
+	long timeout;
+	long connections;
+	long max_results;
+	char *loglevel;
+	char *transfer_syntax;
+	char *cacert;
+	int insecure;
+	char *unsupported;     /* first option named in DESIGN.md that this build lacks */
+	int show_help;
+	int show_version;
+	int nonopt_count;
+};
+
+/**
+ * Parse @args (mount.trolley's argv) into @o, leaving in @args what FUSE itself reads (the
+ * mountpoint, -f, -d, -o FUSE options). @return 0 or -EINVAL (message printed to stderr).
+ */
+int opts_parse(struct fuse_args *args, struct trolley_opts *o);
+/** Fill defaults and derived values (URLs from SOURCE, cache_dir). @return 0 or -EINVAL. */
+int opts_finish(struct trolley_opts *o);
+void opts_release(struct trolley_opts *o);
+/** Parse "500M", "20G", "1048576" into bytes. @return 0 or -EINVAL. */
+int opts_parse_size(const char *text, uint64_t *out);
+/** The usage text (our options). */
+void opts_usage(const char *progname);
+
+#endif

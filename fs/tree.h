@@ -1,0 +1,77 @@
+/* The path model: what each folder of the tree is, what query lists it, and how its children are
+ * named. A node is a kind plus the attributes that identify it (and that the searcher returned
+ * for it). Knows no protocol: it asks the cache layer, which asks the searcher. */
+#ifndef TROLLEY_TREE_H
+#define TROLLEY_TREE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cache/fetch.h"
+#include "core/attrs.h"
+#include "fs/names.h"
+
+enum node_kind {
+	NODE_ROOT,
+	NODE_PATIENTS,  /* /patients */
+	NODE_PATIENT,   /* /patients/<name> [<id>] */
+	NODE_STUDIES,   /* /studies */
+	NODE_STUDY,
+	NODE_SERIES,
+	NODE_INSTANCE,  /* a file */
+};
+
+struct node {
+	enum node_kind kind;
+	bool by_uid;          /* under /studies: children are named by UID */
+	struct attrset attrs; /* identifying and returned attributes, merged from the parents */
+};
+
+struct listing_entry {
+	char name[NAMES_BUF];
+	struct node node;
+};
+
+/** A folder's children, sorted by name. Shared: take and drop references. */
+struct listing {
+	struct listing_entry *v;
+	size_t n;
+	time_t made;
+	int refs;
+};
+
+struct tree {
+	struct cache *cache;
+	long max_results; /* 0: no bound */
+};
+
+void node_init(struct node *n, enum node_kind kind);
+void node_release(struct node *n);
+/** Deep copy into an uninitialised @dst. @return 0 or -ENOMEM. */
+int node_copy(struct node *dst, const struct node *src);
+bool node_is_dir(const struct node *n);
+
+/** List the children of folder @dir. @return 0 and @out (drop with listing_put()), or -errno. */
+int tree_list(struct tree *t, const struct node *dir, struct listing **out);
+/** Find @name in @l. @return the entry (borrowed from @l) or NULL. */
+const struct listing_entry *listing_find(const struct listing *l, const char *name);
+void listing_get(struct listing *l);
+void listing_put(struct listing *l);
+
+/**
+ * Resolve child @name of @dir with a targeted query, without listing @dir (for /patients and
+ * /studies, which may be too big to list). @return 0 and @out (uninitialised; release with
+ * node_release()), -ENOENT if there is no such child, or -errno.
+ */
+int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out);
+/** Whether tree_lookup_direct() applies to children of @dir. */
+bool tree_has_direct_lookup(const struct node *dir);
+
+/** The modification time of @n from its DICOM dates (Content, Series, Study); 0 if none. */
+time_t tree_mtime(const struct node *n);
+/** Estimated size of an instance from Rows, Columns, BitsAllocated, frames: before the download. */
+uint64_t tree_estimated_size(const struct node *n);
+
+#endif

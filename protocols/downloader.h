@@ -1,0 +1,52 @@
+/* The downloader interface: every retrieval protocol (WADO-RS, WADO-URI, RAD-69, C-GET, C-MOVE)
+ * streams Part-10 instances into a sink. The cache implements sinks; it sees only this header. */
+#ifndef TROLLEY_DOWNLOADER_H
+#define TROLLEY_DOWNLOADER_H
+
+#include <stddef.h>
+
+#include "protocols/proto_config.h"
+
+/** Which instance(s) to fetch. All borrowed. sop_uid NULL means the whole series. */
+struct instance_ref {
+	const char *study_uid;
+	const char *series_uid;
+	const char *sop_uid;
+};
+
+/** Where instances go: begin, the bytes, end, once per instance. Each returns 0 or -errno. */
+struct sink_ops {
+	int (*begin)(void *ctx);
+	int (*write)(void *ctx, const void *data, size_t len);
+	/** The instance is complete as far as the protocol can tell. */
+	int (*end)(void *ctx);
+};
+
+struct sink {
+	const struct sink_ops *ops;
+	void *ctx;
+};
+
+struct downloader;
+
+struct downloader_ops {
+	const char *name;
+	/**
+	 * Stream the instance(s) of @ref into @sink. If an instance is cut short, its end() is
+	 * never called and the error is returned: the sink discards what it had.
+	 * @return 0; -ENOENT if the archive has no such instance; -EIO (garbled or truncated
+	 * reply), -EACCES, -ETIMEDOUT (already logged); or a sink's error.
+	 */
+	int (*fetch)(struct downloader *d, const struct instance_ref *ref, struct sink *sink);
+	void (*free)(struct downloader *d);
+};
+
+struct downloader {
+	const struct downloader_ops *ops;
+};
+
+/** Make the downloader called @name ("wado-rs") from @cfg. @return 0, -EINVAL, -ENOMEM. */
+int downloader_new(const char *name, const struct proto_config *cfg, struct downloader **out);
+void downloader_free(struct downloader *d);
+
+#endif

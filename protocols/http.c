@@ -1,0 +1,306 @@
+/* HTTP transport for QIDO-RS and WADO-RS (and later WADO-URI, MINT, RAD-69). Each request gets
+ * its own easy handle (libcurl handles are not thread-safe); connections, DNS and TLS sessions are
+ * reused through one share handle, and a semaphore bounds parallel transfers (connections=). */
+#include "protocols/http.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+
+#define HTTP_ERRBODY_MAX 512
+#define HTTP_URL_LOG_MAX 2048
+
+struct http {
+	CURLSH *share;
+	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+	sem_t slots;
+	struct http_config cfg;
+};
+
+struct http_call {
+	struct http *h;
+	http_body_fn on_body;
+	void *ctx;
+	CURL *easy;
+	struct http_response resp;
+	int started;         /* resp filled */
+	int cb_err;          /* error returned by on_body */
+	struct buf errbody;  /* start of a non-2xx body, for the log */
+	char reason[128];    /* reason phrase of the last status line */
+	size_t bytes;
+};
+
+static pthread_once_t http_global_once = PTHREAD_ONCE_INIT;
+
+static void http_global_init(void)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void share_lock(CURL *easy, curl_lock_data data, curl_lock_access access, void *userp)
+{
+	struct http *h = userp;
+
+	(void)easy;
+	(void)access;
+	pthread_mutex_lock(&h->locks[data]);
+}
+
+static void share_unlock(CURL *easy, curl_lock_data data, void *userp)
+{
+	struct http *h = userp;
+
+	(void)easy;
+	pthread_mutex_unlock(&h->locks[data]);
+}
+
+int http_new(const struct http_config *cfg, struct http **out)
+{
+	struct http *h;
+
+	pthread_once(&http_global_once, http_global_init);
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->cfg = *cfg;
+	if (h->cfg.timeout_s <= 0)
+		h->cfg.timeout_s = 60;
+	if (h->cfg.connect_timeout_s <= 0)
+		h->cfg.connect_timeout_s = 10;
+	if (h->cfg.max_connections <= 0)
+		h->cfg.max_connections = 8;
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&h->locks[i], NULL);
+	sem_init(&h->slots, 0, (unsigned)h->cfg.max_connections);
+	h->share = curl_share_init();
+	if (!h->share) {
+		free(h);
+		return -ENOMEM;
+	}
+	curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
+	curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
+	curl_share_setopt(h->share, CURLSHOPT_USERDATA, h);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	*out = h;
+	return 0;
+}
+
+void http_free(struct http *h)
+{
+	if (!h)
+		return;
+	curl_share_cleanup(h->share);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_destroy(&h->locks[i]);
+	sem_destroy(&h->slots);
+	free(h);
+}
+
+int http_status_to_errno(long status)
+{
+	if (status >= 200 && status < 300)
+		return 0;
+	switch (status) {
+	case 401:
+	case 403:
+		return -EACCES;
+	case 404:
+	case 410:
+		return -ENOENT;
+	case 408:
+	case 504:
+		return -ETIMEDOUT;
+	default:
+		return -EIO;
+	}
+}
+
+static int curl_to_errno(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OK:
+		return 0;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_LOGIN_DENIED:
+	case CURLE_REMOTE_ACCESS_DENIED:
+		return -EACCES;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	default:
+		return -EIO;
+	}
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *userp)
+{
+	struct http_call *c = userp;
+	size_t len = size * n;
+
+	/* Keep the reason phrase of the (last) status line: "HTTP/1.1 500 Internal Error". */
+	if (len > 5 && memcmp(data, "HTTP/", 5) == 0) {
+		const char *sp = memchr(data, ' ', len);
+		const char *sp2 = sp ? memchr(sp + 1, ' ', len - (size_t)(sp + 1 - data)) : NULL;
+		size_t rl = 0;
+
+		if (sp2) {
+			rl = len - (size_t)(sp2 + 1 - data);
+			while (rl && (sp2[rl] == '\r' || sp2[rl] == '\n'))
+				rl--;
+			if (rl >= sizeof(c->reason))
+				rl = sizeof(c->reason) - 1;
+			memcpy(c->reason, sp2 + 1, rl);
+		}
+		c->reason[rl] = '\0';
+	}
+	return len;
+}
+
+static size_t on_write(char *data, size_t size, size_t n, void *userp)
+{
+	struct http_call *c = userp;
+	size_t len = size * n;
+
+	if (!c->started) {
+		char *ct = NULL;
+
+		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->resp.status);
+		curl_easy_getinfo(c->easy, CURLINFO_CONTENT_TYPE, &ct);
+		c->resp.content_type = ct ? ct : "";
+		c->started = 1;
+	}
+	c->bytes += len;
+	if (c->resp.status < 200 || c->resp.status >= 300) {
+		/* Keep the start of an error body for the log; the rest is dropped. */
+		size_t room = HTTP_ERRBODY_MAX - c->errbody.len;
+
+		buf_add(&c->errbody, data, len < room ? len : room);
+		return len;
+	}
+	c->cb_err = c->on_body(c->ctx, &c->resp, data, len);
+	return c->cb_err ? 0 : len; /* 0 makes curl stop with CURLE_WRITE_ERROR */
+}
+
+/* One printable line from an error body, for the log. */
+static void error_excerpt(struct buf *b, char *out, size_t n)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < b->len && j + 1 < n; i++) {
+		unsigned char ch = (unsigned char)b->data[i];
+
+		out[j++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+	}
+	out[j] = '\0';
+}
+
+char *http_escape(const char *s)
+{
+	char *e = curl_easy_escape(NULL, s, 0);
+	char *copy;
+
+	if (!e)
+		return NULL;
+	copy = strdup(e);
+	curl_free(e);
+	return copy;
+}
+
+int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,
+	     long *status_out)
+{
+	struct http_call c = {.h = h, .on_body = on_body, .ctx = ctx};
+	char safe_url[HTTP_URL_LOG_MAX], accept_hdr[512], excerpt[HTTP_ERRBODY_MAX + 1];
+	struct curl_slist *headers = NULL;
+	struct timespec t0, t1;
+	CURLcode rc;
+	int err = 0;
+	long ms;
+
+	log_redact_url(url, safe_url, sizeof(safe_url));
+	c.resp.url = safe_url;
+	c.resp.content_type = "";
+	buf_init(&c.errbody, HTTP_ERRBODY_MAX);
+	c.easy = curl_easy_init();
+	if (!c.easy)
+		return -ENOMEM;
+	if (accept) {
+		snprintf(accept_hdr, sizeof(accept_hdr), "Accept: %s", accept);
+		headers = curl_slist_append(headers, accept_hdr);
+	}
+	curl_easy_setopt(c.easy, CURLOPT_URL, url);
+	curl_easy_setopt(c.easy, CURLOPT_SHARE, h->share);
+	curl_easy_setopt(c.easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c.easy, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c.easy, CURLOPT_WRITEFUNCTION, on_write);
+	curl_easy_setopt(c.easy, CURLOPT_WRITEDATA, &c);
+	curl_easy_setopt(c.easy, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c.easy, CURLOPT_HEADERDATA, &c);
+	curl_easy_setopt(c.easy, CURLOPT_CONNECTTIMEOUT, h->cfg.connect_timeout_s);
+	/* A stalled transfer, not a long one, is the failure: big series take minutes legitimately. */
+	curl_easy_setopt(c.easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c.easy, CURLOPT_LOW_SPEED_TIME, h->cfg.timeout_s);
+	curl_easy_setopt(c.easy, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(c.easy, CURLOPT_USERAGENT, "trolley/0.1");
+	curl_easy_setopt(c.easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (h->cfg.insecure) {
+		curl_easy_setopt(c.easy, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c.easy, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (h->cfg.cacert)
+		curl_easy_setopt(c.easy, CURLOPT_CAINFO, h->cfg.cacert);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	sem_wait(&h->slots);
+	rc = curl_easy_perform(c.easy);
+	sem_post(&h->slots);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (!c.started)
+		curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &c.resp.status);
+
+	if (rc == CURLE_WRITE_ERROR && c.cb_err) {
+		/* The protocol's own parser refused the body and has logged why. */
+		err = c.cb_err;
+		log_debug("GET %s -> %ld, stopped after %zu bytes (%ld ms)", safe_url,
+			  c.resp.status, c.bytes, ms);
+		goto out;
+	}
+	if (rc != CURLE_OK) {
+		err = curl_to_errno(rc);
+		if (c.resp.status)
+			log_error("GET %s: HTTP %ld, transfer failed after %zu bytes: %s", safe_url,
+				  c.resp.status, c.bytes, curl_easy_strerror(rc));
+		else
+			log_error("GET %s: %s", safe_url, curl_easy_strerror(rc));
+		goto out;
+	}
+	err = http_status_to_errno(c.resp.status);
+	if (err) {
+		error_excerpt(&c.errbody, excerpt, sizeof(excerpt));
+		if (err == -ENOENT)
+			log_info("GET %s: HTTP %ld %s", safe_url, c.resp.status, c.reason);
+		else
+			log_error("GET %s: HTTP %ld %s%s%s", safe_url, c.resp.status, c.reason,
+				  excerpt[0] ? ": " : "", excerpt);
+		goto out;
+	}
+	log_debug("GET %s -> %ld (%zu bytes, %ld ms)", safe_url, c.resp.status, c.bytes, ms);
+out:
+	if (status_out)
+		*status_out = c.resp.status;
+	buf_release(&c.errbody);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(c.easy);
+	return err;
+}

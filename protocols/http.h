@@ -1,0 +1,53 @@
+/* HTTP for every web protocol: libcurl easy handles per request (never shared between threads),
+ * one share handle for connections, DNS and TLS sessions, timeouts, TLS and errno mapping. */
+#ifndef TROLLEY_HTTP_H
+#define TROLLEY_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct http_config {
+	long timeout_s;        /* no progress for this long ends a transfer (0: 60) */
+	long connect_timeout_s;/* 0: 10 */
+	long max_connections;  /* connection pool size (0: 8) */
+	bool insecure;         /* skip TLS verification */
+	const char *cacert;    /* borrowed for the life of the http; may be NULL */
+};
+
+struct http;
+
+/** What the response callback learns before the first body byte. Borrowed for the call. */
+struct http_response {
+	long status;
+	const char *content_type; /* "" if the server sent none */
+	const char *url;          /* redacted: safe to log */
+};
+
+/**
+ * Called with each piece of a 2xx response body, in order. @return 0 to go on, or a negative
+ * errno that ends the transfer and becomes http_get()'s result.
+ */
+typedef int (*http_body_fn)(void *ctx, const struct http_response *resp, const void *data,
+			    size_t len);
+
+/** @return 0 and a new http in @out (caller frees with http_free()), or -ENOMEM / -EIO. */
+int http_new(const struct http_config *cfg, struct http **out);
+void http_free(struct http *h);
+
+/**
+ * GET @url with "Accept: @accept" (may be NULL), streaming a 2xx body to @on_body.
+ * Non-2xx statuses, transport errors and callback errors are logged here with the URL (without
+ * credentials), the status and the reason. @status_out (may be NULL) gets the HTTP status.
+ * @return 0 on a 2xx; -ENOENT (404, 410), -EACCES (401, 403), -ETIMEDOUT (timeouts, 408, 504),
+ * -EIO (anything else: refused connection, 5xx, garbled), or the callback's error.
+ */
+int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,
+	     long *status_out);
+
+/** @return errno (negative) for an HTTP status; 0 for 2xx. */
+int http_status_to_errno(long status);
+
+/** URL-encode @s for a query parameter value (caller frees). @return NULL on ENOMEM. */
+char *http_escape(const char *s);
+
+#endif

@@ -1,0 +1,14 @@
+/* What a protocol is built from: the URLs and settings the user gave, already checked. */
+#ifndef TROLLEY_PROTO_CONFIG_H
+#define TROLLEY_PROTO_CONFIG_H
+
+struct http;
+
+struct proto_config {
+	const char *qido_url;        /* base URL of QIDO-RS, without trailing slash */
+	const char *wado_rs_url;     /* base URL of WADO-RS */
+	const char *transfer_syntax; /* NULL: "*" (as stored) */
+	struct http *http;           /* shared HTTP client; borrowed */
+};
+
+#endif

@@ -1,0 +1,195 @@
+/* WADO-RS: GET .../instances/{uid} (or .../series/{uid}) with Accept multipart/related; each
+ * part streams through the multipart parser straight into the sink. transfer-syntax=* asks for
+ * the instance as stored (PS3.18 §8.7.3.5.2); without it Orthanc transcodes compressed data. */
+#include "protocols/wado_rs.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/query.h"
+#include "protocols/http.h"
+#include "protocols/multipart.h"
+
+struct wado {
+	struct downloader base;
+	struct http *http;
+	char *url;
+	char accept[256];
+};
+
+struct wado_call {
+	struct sink *sink;
+	struct mp_parser *mp;
+	int single;       /* the reply is one bare application/dicom body */
+	int in_part;
+	const char *url;  /* redacted */
+	long status;
+};
+
+static int wado_part_begin(void *ctx, const char *content_type, const char *content_id)
+{
+	struct wado_call *c = ctx;
+
+	(void)content_id;
+	/* Parts other than DICOM (a server's error text) are a garbled reply, not an instance. */
+	if (content_type[0] && strncmp(content_type, "application/dicom", 17) != 0) {
+		log_error("GET %s: multipart part of type \"%s\", expected application/dicom",
+			  c->url, content_type);
+		return -EIO;
+	}
+	c->in_part = 1;
+	return c->sink->ops->begin(c->sink->ctx);
+}
+
+static int wado_part_data(void *ctx, const void *data, size_t len)
+{
+	struct wado_call *c = ctx;
+
+	return c->sink->ops->write(c->sink->ctx, data, len);
+}
+
+static int wado_part_end(void *ctx)
+{
+	struct wado_call *c = ctx;
+
+	c->in_part = 0;
+	return c->sink->ops->end(c->sink->ctx);
+}
+
+static const struct mp_callbacks wado_mp_callbacks = {
+	.part_begin = wado_part_begin,
+	.part_data = wado_part_data,
+	.part_end = wado_part_end,
+};
+
+static int wado_on_body(void *ctx, const struct http_response *resp, const void *data, size_t len)
+{
+	struct wado_call *c = ctx;
+	char boundary[128];
+	int err;
+
+	if (!c->mp && !c->single) {
+		c->status = resp->status;
+		if (strncmp(resp->content_type, "application/dicom", 17) == 0) {
+			c->single = 1;
+			c->in_part = 1;
+			err = c->sink->ops->begin(c->sink->ctx);
+			if (err)
+				return err;
+		} else {
+			err = mp_boundary_from_content_type(resp->content_type, boundary,
+							    sizeof(boundary));
+			if (err) {
+				log_error("GET %s: HTTP %ld with content type \"%s\", expected "
+					  "multipart/related with a boundary",
+					  resp->url, resp->status, resp->content_type);
+				return -EIO;
+			}
+			c->mp = mp_parser_new(boundary, &wado_mp_callbacks, c);
+			if (!c->mp)
+				return -ENOMEM;
+		}
+	}
+	if (c->single)
+		return c->sink->ops->write(c->sink->ctx, data, len);
+	err = mp_parser_feed(c->mp, data, len);
+	if (err == -EPROTO) {
+		log_error("GET %s: HTTP %ld, malformed multipart body after %zu parts", resp->url,
+			  resp->status, mp_parser_parts(c->mp));
+		return -EIO;
+	}
+	return err;
+}
+
+static int wado_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+{
+	struct wado *w = (struct wado *)d;
+	struct wado_call c = {.sink = sink};
+	char url[1024], safe[1024];
+	int err, n;
+
+	if (!query_uid_is_valid(ref->study_uid) || !query_uid_is_valid(ref->series_uid) ||
+	    (ref->sop_uid && !query_uid_is_valid(ref->sop_uid)))
+		return -EINVAL;
+	if (ref->sop_uid)
+		n = snprintf(url, sizeof(url), "%s/studies/%s/series/%s/instances/%s", w->url,
+			     ref->study_uid, ref->series_uid, ref->sop_uid);
+	else
+		n = snprintf(url, sizeof(url), "%s/studies/%s/series/%s", w->url, ref->study_uid,
+			     ref->series_uid);
+	if (n < 0 || (size_t)n >= sizeof(url))
+		return -ENAMETOOLONG;
+	c.url = log_redact_url(url, safe, sizeof(safe));
+	err = http_get(w->http, url, w->accept, wado_on_body, &c, &c.status);
+	if (err)
+		goto out;
+	if (c.single) {
+		err = c.sink->ops->end(c.sink->ctx);
+		c.in_part = 0;
+		goto out;
+	}
+	if (!c.mp) {
+		log_error("GET %s: HTTP %ld with an empty body, expected DICOM instances", safe,
+			  c.status);
+		err = -EIO;
+		goto out;
+	}
+	err = mp_parser_finish(c.mp);
+	if (err) {
+		log_error("GET %s: HTTP %ld, multipart body truncated after %zu complete parts",
+			  safe, c.status, mp_parser_parts(c.mp));
+		err = -EIO;
+		goto out;
+	}
+	if (mp_parser_parts(c.mp) == 0) {
+		log_error("GET %s: HTTP %ld, multipart body holds no instance", safe, c.status);
+		err = -EIO;
+	}
+out:
+	mp_parser_free(c.mp);
+	return err;
+}
+
+static void wado_free(struct downloader *d)
+{
+	struct wado *w = (struct wado *)d;
+
+	free(w->url);
+	free(w);
+}
+
+static const struct downloader_ops wado_ops = {
+	.name = "wado-rs",
+	.fetch = wado_fetch,
+	.free = wado_free,
+};
+
+int wado_rs_new(const struct proto_config *cfg, struct downloader **out)
+{
+	struct wado *w;
+	size_t n;
+
+	if (!cfg->wado_rs_url || !cfg->http)
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->base.ops = &wado_ops;
+	w->http = cfg->http;
+	w->url = strdup(cfg->wado_rs_url);
+	if (!w->url) {
+		free(w);
+		return -ENOMEM;
+	}
+	n = strlen(w->url);
+	while (n && w->url[n - 1] == '/')
+		w->url[--n] = '\0';
+	snprintf(w->accept, sizeof(w->accept),
+		 "multipart/related; type=\"application/dicom\"; transfer-syntax=%s",
+		 cfg->transfer_syntax ? cfg->transfer_syntax : "*");
+	*out = &w->base;
+	return 0;
+}

@@ -1,0 +1,312 @@
+/* The cache: LMDB store (query results, blobs, persistence, a full map) and the cache-through
+ * layer over a scripted in-process downloader (checks before keeping, single-flight). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/fetch.h"
+#include "cache/store.h"
+#include "core/tags.h"
+
+static char *make_dir(void)
+{
+	char tmpl[] = "/tmp/trolley-store-XXXXXX";
+	char *d = mkdtemp(tmpl);
+
+	assert_non_null(d);
+	return strdup(d);
+}
+
+static void remove_dir(char *d)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
+	assert_int_equal(system(cmd), 0);
+	free(d);
+}
+
+/* A minimal Part-10 file for @sop with @extra bytes of data after the meta group. */
+static unsigned char *part10(const char *sop, size_t extra, size_t *len)
+{
+	size_t ul = strlen(sop) + (strlen(sop) & 1);
+	size_t n = 132 + 8 + ul + extra;
+	unsigned char *b = calloc(1, n);
+
+	assert_non_null(b);
+	memcpy(b + 128, "DICM", 4);
+	b[132] = 0x02;
+	b[134] = 0x03;
+	b[136] = 'U';
+	b[137] = 'I';
+	b[138] = (unsigned char)ul;
+	memcpy(b + 140, sop, strlen(sop));
+	for (size_t i = 0; i < extra; i++)
+		b[140 + ul + i] = (unsigned char)(i * 7);
+	*len = n;
+	return b;
+}
+
+static void test_meta_round_trip_and_long_keys(void **state)
+{
+	char *dir = make_dir(), key[2000];
+	struct attrset_list l, got;
+	struct store *s;
+	int64_t t;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, &s), 0);
+	attrset_list_init(&l);
+	attrset_set(attrset_list_add(&l), TAG_PatientName, "PN", "Doe^J");
+	attrset_set(attrset_list_add(&l), TAG_PatientName, "PN", "Roe^R");
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	assert_int_equal(store_meta_put(s, "short", &l, 100), 0);
+	assert_int_equal(store_meta_put(s, key, &l, 200), 0);
+	attrset_list_init(&got);
+	assert_int_equal(store_meta_get(s, "short", &got, &t), 0);
+	assert_int_equal(t, 100);
+	assert_int_equal(got.n, 2);
+	assert_string_equal(attrset_str(&got.v[1], TAG_PatientName), "Roe^R");
+	attrset_list_release(&got);
+	assert_int_equal(store_meta_get(s, key, &got, &t), 0);
+	assert_int_equal(t, 200);
+	attrset_list_release(&got);
+	/* Same hash prefix, different key: must not be confused. */
+	key[1999 - 1] = 'x';
+	assert_int_equal(store_meta_get(s, key, &got, &t), -ENOENT);
+	assert_int_equal(store_meta_get(s, "absent", &got, &t), -ENOENT);
+	store_close(s);
+	attrset_list_release(&l);
+	remove_dir(dir);
+}
+
+static int tmpfile_with(struct store *s, const void *data, size_t len)
+{
+	int fd = store_tmpfile(s);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	return fd;
+}
+
+static void test_blob_put_read_persists_across_reopen(void **state)
+{
+	char *dir = make_dir(), buf[64];
+	size_t len;
+	unsigned char *b = part10("1.2.3", 1000, &len);
+	struct store *s;
+	uint64_t size;
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, &s), 0);
+	fd = tmpfile_with(s, b, len);
+	assert_int_equal(store_blob_put_fd(s, "1.2.3", fd, len), 0);
+	close(fd);
+	store_close(s);
+	assert_int_equal(store_open(dir, 64 << 20, &s), 0);
+	assert_int_equal(store_blob_size(s, "1.2.3", &size), 0);
+	assert_int_equal(size, len);
+	assert_int_equal(store_blob_read(s, "1.2.3", 128, buf, 4), 4);
+	assert_memory_equal(buf, "DICM", 4);
+	assert_int_equal(store_blob_read(s, "1.2.3", len - 10, buf, 64), 10);
+	assert_memory_equal(buf, b + len - 10, 10);
+	assert_int_equal(store_blob_read(s, "1.2.3", len, buf, 64), 0);
+	assert_int_equal(store_blob_read(s, "9.9", 0, buf, 64), -ENOENT);
+	store_close(s);
+	free(b);
+	remove_dir(dir);
+}
+
+static void test_full_map_is_enospc_and_stores_nothing(void **state)
+{
+	char *dir = make_dir();
+	size_t len;
+	unsigned char *b = part10("1.2.4", 4 << 20, &len);
+	struct store *s;
+	uint64_t size;
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 1 << 20, &s), 0);
+	fd = tmpfile_with(s, b, len);
+	assert_int_equal(store_blob_put_fd(s, "1.2.4", fd, len), -ENOSPC);
+	assert_int_equal(store_blob_size(s, "1.2.4", &size), -ENOENT);
+	close(fd);
+	store_close(s);
+	free(b);
+	remove_dir(dir);
+}
+
+/* A scripted downloader: serves a body per SOP, counts fetches, can lie or cut short. */
+enum script { SERVE_OK, SERVE_WRONG_UID, SERVE_NOT_DICOM, SERVE_TRUNCATED };
+
+struct fake {
+	struct downloader base;
+	enum script script;
+	int fetches;
+	pthread_mutex_t lock;
+	unsigned delay_ms;
+};
+
+static int fake_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+{
+	struct fake *f = (struct fake *)d;
+	size_t len;
+	unsigned char *b;
+	int err;
+
+	pthread_mutex_lock(&f->lock);
+	f->fetches++;
+	pthread_mutex_unlock(&f->lock);
+	usleep(f->delay_ms * 1000);
+	b = part10(f->script == SERVE_WRONG_UID ? "7.7.7" : ref->sop_uid, 100000, &len);
+	if (f->script == SERVE_NOT_DICOM)
+		memcpy(b + 128, "JUNK", 4);
+	err = sink->ops->begin(sink->ctx);
+	for (size_t off = 0; !err && off < len; off += 999)
+		err = sink->ops->write(sink->ctx, b + off, len - off < 999 ? len - off : 999);
+	if (!err && f->script == SERVE_TRUNCATED)
+		err = -EIO; /* cut: end() is never called */
+	if (!err)
+		err = sink->ops->end(sink->ctx);
+	free(b);
+	return err;
+}
+
+static const struct downloader_ops fake_ops = {.name = "fake", .fetch = fake_fetch};
+
+struct rig {
+	char *dir;
+	struct store *store;
+	struct cache *cache;
+	struct fake fake;
+};
+
+static void rig_up(struct rig *r, enum script script)
+{
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60};
+
+	memset(r, 0, sizeof(*r));
+	r->dir = make_dir();
+	r->fake.base.ops = &fake_ops;
+	r->fake.script = script;
+	pthread_mutex_init(&r->fake.lock, NULL);
+	assert_int_equal(store_open(r->dir, 64 << 20, &r->store), 0);
+	assert_int_equal(cache_new(r->store, NULL, &r->fake.base, &cfg, &r->cache), 0);
+}
+
+static void rig_down(struct rig *r)
+{
+	cache_free(r->cache);
+	store_close(r->store);
+	remove_dir(r->dir);
+}
+
+static const struct instance_ref ref1 = {"1.2", "1.2.3", "1.2.3.4"};
+
+static void test_open_downloads_once_then_serves_from_store(void **state)
+{
+	struct cache_blob *b;
+	struct rig r;
+	char buf[4];
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	assert_int_equal(cache_open(r.cache, &ref1, &b), 0);
+	assert_true(cache_blob_is_stored(b));
+	assert_int_equal(cache_blob_read(b, buf, 4, 128), 4);
+	assert_memory_equal(buf, "DICM", 4);
+	cache_blob_close(b);
+	assert_int_equal(cache_open(r.cache, &ref1, &b), 0);
+	cache_blob_close(b);
+	assert_int_equal(r.fake.fetches, 1);
+	rig_down(&r);
+}
+
+static void check_rejected(enum script script)
+{
+	struct cache_blob *b = NULL;
+	uint64_t size;
+	struct rig r;
+
+	rig_up(&r, script);
+	assert_int_equal(cache_open(r.cache, &ref1, &b), -EIO);
+	assert_null(b);
+	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
+	assert_int_equal(cache_stored_size(r.cache, "7.7.7", &size), -ENOENT);
+	rig_down(&r);
+}
+
+static void test_wrong_uid_is_eio_and_not_cached(void **state)
+{
+	(void)state;
+	check_rejected(SERVE_WRONG_UID);
+}
+
+static void test_not_part10_is_eio_and_not_cached(void **state)
+{
+	(void)state;
+	check_rejected(SERVE_NOT_DICOM);
+}
+
+static void test_truncated_is_eio_and_not_cached(void **state)
+{
+	(void)state;
+	check_rejected(SERVE_TRUNCATED);
+}
+
+static void *open_one(void *arg)
+{
+	struct cache *c = arg;
+	struct cache_blob *b;
+
+	if (cache_open(c, &ref1, &b) != 0)
+		return (void *)1;
+	cache_blob_close(b);
+	return NULL;
+}
+
+static void test_sixteen_concurrent_opens_make_one_transfer(void **state)
+{
+	pthread_t th[16];
+	struct rig r;
+	void *ret;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	r.fake.delay_ms = 200;
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, open_one, r.cache), 0);
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(pthread_join(th[i], &ret), 0);
+		assert_null(ret);
+	}
+	assert_int_equal(r.fake.fetches, 1);
+	rig_down(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_meta_round_trip_and_long_keys),
+		cmocka_unit_test(test_blob_put_read_persists_across_reopen),
+		cmocka_unit_test(test_full_map_is_enospc_and_stores_nothing),
+		cmocka_unit_test(test_open_downloads_once_then_serves_from_store),
+		cmocka_unit_test(test_wrong_uid_is_eio_and_not_cached),
+		cmocka_unit_test(test_not_part10_is_eio_and_not_cached),
+		cmocka_unit_test(test_truncated_is_eio_and_not_cached),
+		cmocka_unit_test(test_sixteen_concurrent_opens_make_one_transfer),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
