@@ -37,7 +37,10 @@ struct cache {
 	struct cache_config cfg;
 	pthread_mutex_t lock; /* guards flights */
 	struct flight *flights;
+	struct cache_stats stats; /* updated with atomics */
 };
+
+#define STAT_ADD(c, field, n) __atomic_add_fetch(&(c)->stats.field, (n), __ATOMIC_RELAXED)
 
 struct cache_blob {
 	struct cache *cache;
@@ -97,12 +100,16 @@ int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 	attrset_list_init(&fresh);
 	have_stored = store_meta_get(c->store, key, &stored, &stored_at) == 0;
 	if (have_stored && now - stored_at < c->cfg.meta_ttl && now >= stored_at) {
+		STAT_ADD(c, query_hits, 1);
 		err = attrset_list_append(out, &stored);
 		goto out;
 	}
+	STAT_ADD(c, query_misses, 1);
 	err = c->searcher->ops->find(c->searcher, q, &fresh);
 	if (err) {
+		STAT_ADD(c, query_errors, 1);
 		if (have_stored && err != -EINVAL) {
+			STAT_ADD(c, query_stale, 1);
 			log_warn("%s query failed (%s): serving the answer stored %lld s ago",
 				 query_level_name(q->level), strerror(-err),
 				 (long long)(now - stored_at));
@@ -175,6 +182,7 @@ static int sink_write(void *ctx, const void *data, size_t len)
 		s->head_len += take;
 	}
 	err = write_full(s->fd, data, len);
+	STAT_ADD(s->cache, bytes_downloaded, len);
 	if (err) {
 		log_error("cache: writing a download to disk: %s", strerror(-err));
 		return err;
@@ -234,7 +242,10 @@ static int cache_download(struct cache *c, const struct instance_ref *ref, struc
 	s.head = malloc(PART10_HEAD_MAX);
 	if (!s.head)
 		return -ENOMEM;
+	STAT_ADD(c, transfers_active, 1);
 	err = c->downloader->ops->fetch(c->downloader, ref, &sink);
+	__atomic_sub_fetch(&c->stats.transfers_active, 1, __ATOMIC_RELAXED);
+	STAT_ADD(c, transfers_done, 1);
 	sink_drop_part(&s);
 	free(s.head);
 	if (!err && !s.got_wanted) {
@@ -242,6 +253,7 @@ static int cache_download(struct cache *c, const struct instance_ref *ref, struc
 		err = -EIO;
 	}
 	if (err) {
+		STAT_ADD(c, transfer_errors, 1);
 		if (s.kept_fd >= 0)
 			close(s.kept_fd);
 		return err;
@@ -291,8 +303,12 @@ int cache_open(struct cache *c, const struct instance_ref *ref, struct cache_blo
 	if (!ref->sop_uid || strlen(ref->sop_uid) >= SOP_MAX)
 		return -EINVAL;
 	err = blob_from_store(c, ref->sop_uid, out);
-	if (err != -ENOENT)
+	if (err != -ENOENT) {
+		if (!err)
+			STAT_ADD(c, open_hits, 1);
 		return err;
+	}
+	STAT_ADD(c, open_misses, 1);
 
 	pthread_mutex_lock(&c->lock);
 	for (f = c->flights; f; f = f->next)
@@ -326,6 +342,7 @@ int cache_open(struct cache *c, const struct instance_ref *ref, struct cache_blo
 		}
 		pthread_cond_broadcast(&f->cond);
 	} else {
+		STAT_ADD(c, open_waits, 1);
 		while (!f->done)
 			pthread_cond_wait(&f->cond, &c->lock);
 	}
@@ -394,4 +411,26 @@ void cache_blob_close(struct cache_blob *b)
 int cache_stored_size(struct cache *c, const char *sop, uint64_t *size)
 {
 	return store_blob_size(c->store, sop, size);
+}
+
+void cache_get_stats(struct cache *c, struct cache_stats *out)
+{
+#define STAT_GET(field) out->field = __atomic_load_n(&c->stats.field, __ATOMIC_RELAXED)
+	memset(out, 0, sizeof(*out));
+	STAT_GET(query_hits);
+	STAT_GET(query_misses);
+	STAT_GET(query_errors);
+	STAT_GET(query_stale);
+	STAT_GET(open_hits);
+	STAT_GET(open_misses);
+	STAT_GET(open_waits);
+	STAT_GET(transfers_active);
+	STAT_GET(transfers_done);
+	STAT_GET(transfer_errors);
+	STAT_GET(bytes_downloaded);
+#undef STAT_GET
+	store_usage(c->store, &out->blobs, &out->blob_bytes);
+	out->size_limit = c->cfg.size_limit;
+	out->searcher = c->searcher ? c->searcher->ops->name : "";
+	out->downloader = c->downloader ? c->downloader->ops->name : "";
 }

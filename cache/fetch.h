@@ -15,6 +15,16 @@
 struct cache_config {
 	const char *source;  /* names the archive in cache keys; borrowed */
 	long meta_ttl;       /* seconds a query result stays fresh */
+	uint64_t size_limit; /* cache_size, for the status */
+};
+
+/** Counters since the mount, for /.trolley/status. */
+struct cache_stats {
+	uint64_t query_hits, query_misses, query_errors, query_stale;
+	uint64_t open_hits, open_misses, open_waits;
+	uint64_t transfers_active, transfers_done, transfer_errors, bytes_downloaded;
+	uint64_t blobs, blob_bytes, size_limit;
+	const char *searcher, *downloader; /* protocol names, static */
 };
 
 struct cache;
@@ -48,6 +58,9 @@ bool cache_blob_is_stored(const struct cache_blob *b);
 /** Copy up to @n bytes from @off. @return bytes copied (0 at the end) or -errno. */
 long cache_blob_read(struct cache_blob *b, void *buf, size_t n, uint64_t off);
 void cache_blob_close(struct cache_blob *b);
+
+/** A snapshot of the counters and of the store's use. */
+void cache_get_stats(struct cache *c, struct cache_stats *out);
 
 /** Exact size of instance @sop if it is stored. @return 0 or -ENOENT. */
 int cache_stored_size(struct cache *c, const char *sop, uint64_t *size);

@@ -357,22 +357,18 @@ int store_tmpfile(struct store *s)
 	return fd;
 }
 
-void store_blob_usage(struct store *s, uint64_t *count, uint64_t *bytes)
+void store_usage(struct store *s, uint64_t *count, uint64_t *bytes)
 {
-	MDB_cursor *cur;
 	MDB_txn *txn;
-	MDB_val k, v;
 	MDB_stat st;
 
 	*count = *bytes = 0;
 	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
 		return;
-	if (!mdb_stat(txn, s->blob, &st))
+	if (!mdb_stat(txn, s->blob, &st)) {
 		*count = st.ms_entries;
-	if (!mdb_cursor_open(txn, s->blob, &cur)) {
-		while (!mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-			*bytes += v.mv_size;
-		mdb_cursor_close(cur);
+		*bytes = (uint64_t)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
+			 st.ms_psize;
 	}
 	mdb_txn_abort(txn);
 }

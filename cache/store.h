@@ -44,7 +44,7 @@ int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size);
 bool store_has_blob(struct store *s, const char *sop);
 /** Open an anonymous temporary file in the store's folder (same filesystem). @return fd or -errno. */
 int store_tmpfile(struct store *s);
-/** Number of blobs and the bytes they hold. */
-void store_blob_usage(struct store *s, uint64_t *count, uint64_t *bytes);
+/** Number of blobs and the bytes of the pages they take (cheap: from LMDB's page counts). */
+void store_usage(struct store *s, uint64_t *count, uint64_t *bytes);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache/fetch.h"
@@ -54,7 +55,11 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.cacert = o->cacert,
 	};
 	struct proto_config pc = {0};
-	struct cache_config cc = {.source = o->source, .meta_ttl = o->meta_ttl};
+	struct cache_config cc = {
+		.source = o->source,
+		.meta_ttl = o->meta_ttl,
+		.size_limit = o->cache_size,
+	};
 	int err;
 
 	err = http_new(&hc, &d->http);
@@ -88,6 +93,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	d->fs.tree.cache = d->cache;
 	d->fs.tree.max_results = o->max_results;
 	d->fs.meta_ttl = o->meta_ttl > 0 ? o->meta_ttl : 1;
+	d->fs.mounted = time(NULL);
 	d->fs.uid = getuid();
 	d->fs.gid = getgid();
 	return 0;
@@ -132,6 +138,7 @@ int main(int argc, char *argv[])
 	struct trolley_opts o;
 	struct daemon d = {0};
 	enum log_level level = LOG_LEVEL_WARN;
+	char safe[1024];
 	int ret = 1;
 
 	if (opts_parse(&args, &o) < 0)
@@ -182,7 +189,7 @@ int main(int argc, char *argv[])
 		log_error("cannot start: see the messages above");
 		goto out_unmount;
 	}
-	log_info("serving %s on %s", d.fs.tree.cache ? "archive" : "", cmd.mountpoint);
+	log_info("serving %s on %s", log_redact_url(o.source, safe, sizeof(safe)), cmd.mountpoint);
 	loop = fuse_loop_cfg_create();
 	if (!loop)
 		goto out_unmount;

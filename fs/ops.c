@@ -12,10 +12,27 @@
 
 #include "core/log.h"
 #include "core/tags.h"
+#include "fs/status.h"
+#include "fs/xattr.h"
 
 #define DIR_TIMEOUT 1.0
 #define NEGATIVE_TIMEOUT 5.0
 #define CACHED_FILE_TIMEOUT 86400.0
+
+/* What an open file handle holds: an instance, or a text made at open (the status file). */
+struct open_file {
+	struct cache_blob *blob;
+	struct buf text;
+};
+
+static void open_file_free(struct open_file *of)
+{
+	if (!of)
+		return;
+	cache_blob_close(of->blob);
+	buf_release(&of->text);
+	free(of);
+}
 
 static struct trolley_fs *fs_of(fuse_req_t req)
 {
@@ -33,11 +50,19 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 	st->st_ino = ino;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
-	st->st_mtime = st->st_ctime = st->st_atime = tree_mtime(n);
+	st->st_mtime = tree_mtime(n);
+	if (!st->st_mtime)
+		st->st_mtime = fs->mounted;
+	st->st_ctime = st->st_atime = st->st_mtime;
 	if (node_is_dir(n)) {
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		st->st_size = 4096;
+	} else if (n->kind == NODE_STATUS) {
+		/* Like /proc: size 0, read until EOF (opened with direct_io). */
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		timeout = 0;
 	} else {
 		const char *sop = attrset_str(&n->attrs, TAG_SOPInstanceUID);
 
@@ -278,11 +303,35 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	fuse_reply_err(req, 0);
 }
 
+static int open_status(struct trolley_fs *fs, struct open_file *of, struct fuse_file_info *fi)
+{
+	buf_init(&of->text, 1 << 20);
+	/* A snapshot per open, read with direct_io so the kernel never caches an old one. */
+	fi->direct_io = 1;
+	return status_text(fs->tree.cache, &of->text);
+}
+
+static int open_instance(struct trolley_fs *fs, const struct node *n, struct open_file *of,
+			 struct fuse_file_info *fi)
+{
+	struct instance_ref ref;
+	int err;
+
+	ref.study_uid = attrset_str(&n->attrs, TAG_StudyInstanceUID);
+	ref.series_uid = attrset_str(&n->attrs, TAG_SeriesInstanceUID);
+	ref.sop_uid = attrset_str(&n->attrs, TAG_SOPInstanceUID);
+	/* The download happens here, before open() returns, so fstat() after open already sees
+	 * the exact size (rsync copies the size it sees; mmap needs it). */
+	err = cache_open(fs->tree.cache, &ref, &of->blob);
+	if (!err)
+		fi->keep_cache = cache_blob_is_stored(of->blob);
+	return err;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct trolley_fs *fs = fs_of(req);
-	struct instance_ref ref;
-	struct cache_blob *b;
+	struct open_file *of = NULL;
 	struct node n;
 	int err;
 
@@ -299,19 +348,23 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = -EISDIR;
 		goto out;
 	}
-	ref.study_uid = attrset_str(&n.attrs, TAG_StudyInstanceUID);
-	ref.series_uid = attrset_str(&n.attrs, TAG_SeriesInstanceUID);
-	ref.sop_uid = attrset_str(&n.attrs, TAG_SOPInstanceUID);
-	/* The download happens here, before open() returns, so fstat() after open already sees
-	 * the exact size (rsync copies the size it sees; mmap needs it). */
-	err = cache_open(fs->tree.cache, &ref, &b);
+	of = calloc(1, sizeof(*of));
+	if (!of) {
+		err = -ENOMEM;
+		goto out;
+	}
+	if (n.kind == NODE_STATUS)
+		err = open_status(fs, of, fi);
+	else
+		err = open_instance(fs, &n, of, fi);
 	if (err)
 		goto out;
-	fi->fh = (uint64_t)(uintptr_t)b;
-	fi->keep_cache = cache_blob_is_stored(b);
+	fi->fh = (uint64_t)(uintptr_t)of;
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		cache_blob_close(b);
+		open_file_free(of);
+	of = NULL;
 out:
+	open_file_free(of);
 	node_release(&n);
 	if (err)
 		fuse_reply_err(req, -err);
@@ -320,7 +373,7 @@ out:
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
-	struct cache_blob *b = (struct cache_blob *)(uintptr_t)fi->fh;
+	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
 	char *buf;
 	long got;
 
@@ -329,12 +382,19 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
+	if (!of->blob) {
+		size_t start = (uint64_t)off < of->text.len ? (size_t)off : of->text.len;
+		size_t n = of->text.len - start < size ? of->text.len - start : size;
+
+		fuse_reply_buf(req, of->text.data ? of->text.data + start : "", n);
+		return;
+	}
 	buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	got = cache_blob_read(b, buf, size, (uint64_t)off);
+	got = cache_blob_read(of->blob, buf, size, (uint64_t)off);
 	if (got < 0)
 		fuse_reply_err(req, (int)-got);
 	else
@@ -345,7 +405,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	cache_blob_close((struct cache_blob *)(uintptr_t)fi->fh);
+	open_file_free((struct open_file *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -360,6 +420,70 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	sv.f_namemax = NAMES_MAX;
 	sv.f_flag = ST_RDONLY;
 	fuse_reply_statfs(req, &sv);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct trolley_fs *fs = fs_of(req);
+	const char *value;
+	struct node n;
+	size_t len;
+	int err;
+
+	err = inodes_get(fs->inodes, ino, &n);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	err = xattr_get(&n.attrs, name, &value);
+	if (err)
+		goto out;
+	len = strlen(value);
+	if (size == 0)
+		fuse_reply_xattr(req, len);
+	else if (size < len)
+		err = -ERANGE;
+	else
+		fuse_reply_buf(req, value, len);
+out:
+	node_release(&n);
+	if (err)
+		fuse_reply_err(req, -err);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct trolley_fs *fs = fs_of(req);
+	char *buf = NULL;
+	struct node n;
+	ssize_t len;
+	int err;
+
+	err = inodes_get(fs->inodes, ino, &n);
+	if (err) {
+		fuse_reply_err(req, -err);
+		return;
+	}
+	if (size == 0) {
+		len = xattr_list(&n.attrs, NULL, 0);
+		fuse_reply_xattr(req, (size_t)len);
+		goto out;
+	}
+	buf = malloc(size);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	len = xattr_list(&n.attrs, buf, size);
+	if (len < 0)
+		err = (int)len;
+	else
+		fuse_reply_buf(req, buf, (size_t)len);
+out:
+	free(buf);
+	node_release(&n);
+	if (err)
+		fuse_reply_err(req, -err);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -383,4 +507,6 @@ const struct fuse_lowlevel_ops trolley_ops = {
 	.read = op_read,
 	.release = op_release,
 	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
 };

@@ -33,7 +33,12 @@ int node_copy(struct node *dst, const struct node *src)
 
 bool node_is_dir(const struct node *n)
 {
-	return n->kind != NODE_INSTANCE;
+	return n->kind != NODE_INSTANCE && n->kind != NODE_STATUS;
+}
+
+bool node_is_control(const struct node *n)
+{
+	return n->kind == NODE_CONTROL || n->kind == NODE_STATUS;
 }
 
 void listing_get(struct listing *l)
@@ -279,27 +284,42 @@ out_fail:
 	return err;
 }
 
-static const char *const root_names[] = {"patients", "studies"};
-static const enum node_kind root_kinds[] = {NODE_PATIENTS, NODE_STUDIES};
+/* Folders whose children are fixed: the root and /.trolley. */
+struct fixed_child {
+	enum node_kind parent, kind;
+	const char *name;
+};
 
-static int root_listing(struct listing **out)
+static const struct fixed_child fixed_children[] = {
+	{NODE_ROOT, NODE_PATIENTS, "patients"},
+	{NODE_ROOT, NODE_STUDIES, "studies"},
+	{NODE_ROOT, NODE_CONTROL, ".trolley"},
+	{NODE_CONTROL, NODE_STATUS, "status"},
+};
+
+static int fixed_listing(enum node_kind parent, struct listing **out)
 {
-	size_t n = sizeof(root_names) / sizeof(root_names[0]);
+	size_t n = 0, all = sizeof(fixed_children) / sizeof(fixed_children[0]);
 	struct listing *l = calloc(1, sizeof(*l));
 
 	if (!l)
 		return -ENOMEM;
-	l->v = calloc(n, sizeof(*l->v));
+	l->v = calloc(all, sizeof(*l->v));
 	if (!l->v) {
 		free(l);
 		return -ENOMEM;
 	}
 	l->refs = 1;
 	l->made = time(NULL);
-	for (size_t i = 0; i < n; i++) {
-		snprintf(l->v[i].name, sizeof(l->v[i].name), "%s", root_names[i]);
-		node_init(&l->v[i].node, root_kinds[i]);
-		l->v[i].node.by_uid = root_kinds[i] == NODE_STUDIES;
+	for (size_t i = 0; i < all; i++) {
+		const struct fixed_child *f = &fixed_children[i];
+
+		if (f->parent != parent)
+			continue;
+		snprintf(l->v[n].name, sizeof(l->v[n].name), "%s", f->name);
+		node_init(&l->v[n].node, f->kind);
+		l->v[n].node.by_uid = f->kind == NODE_STUDIES;
+		n++;
 	}
 	l->n = n;
 	qsort(l->v, n, sizeof(*l->v), cmp_entry);
@@ -313,8 +333,8 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 	struct query q;
 	int err;
 
-	if (dir->kind == NODE_ROOT)
-		return root_listing(out);
+	if (dir->kind == NODE_ROOT || dir->kind == NODE_CONTROL)
+		return fixed_listing(dir->kind, out);
 	err = dir_query(t, dir, &q);
 	if (err)
 		return err == -EINVAL ? -ENOTDIR : err;

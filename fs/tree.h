@@ -21,6 +21,8 @@ enum node_kind {
 	NODE_STUDY,
 	NODE_SERIES,
 	NODE_INSTANCE,  /* a file */
+	NODE_CONTROL,   /* /.trolley */
+	NODE_STATUS,    /* /.trolley/status: a text file */
 };
 
 struct node {
@@ -52,6 +54,8 @@ void node_release(struct node *n);
 /** Deep copy into an uninitialised @dst. @return 0 or -ENOMEM. */
 int node_copy(struct node *dst, const struct node *src);
 bool node_is_dir(const struct node *n);
+/** Whether @n is made by trolley itself (/.trolley and its files), not by a query. */
+bool node_is_control(const struct node *n);
 
 /** List the children of folder @dir. @return 0 and @out (drop with listing_put()), or -errno. */
 int tree_list(struct tree *t, const struct node *dir, struct listing **out);
