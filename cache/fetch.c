@@ -127,6 +127,13 @@ out:
 	return err;
 }
 
+int cache_check_query(struct cache *c, const struct query *q, char *why, size_t n)
+{
+	if (!c->searcher->ops->check)
+		return 0;
+	return c->searcher->ops->check(c->searcher, q, why, n);
+}
+
 static int write_full(int fd, const void *data, size_t len)
 {
 	while (len) {

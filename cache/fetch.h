@@ -46,6 +46,12 @@ void cache_free(struct cache *c);
 int cache_find(struct cache *c, const struct query *q, struct attrset_list *out);
 
 /**
+ * Whether the searcher can run @q; if not, @why (size @n) says why.
+ * @return 0 or -EINVAL.
+ */
+int cache_check_query(struct cache *c, const struct query *q, char *why, size_t n);
+
+/**
  * Make instance @ref readable: from the store, or downloaded (waiting for a transfer of the same
  * instance already under way). The instance is checked (Part-10, its SOPInstanceUID) before it
  * is kept. @return 0 and an open blob in @out (close with cache_blob_close()), or -errno.

@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "core/tags.h"
+#include "fs/search.h"
 
 void node_init(struct node *n, enum node_kind kind)
 {
@@ -80,7 +81,13 @@ static enum node_kind child_kind(enum node_kind k)
 		return NODE_PATIENT;
 	case NODE_PATIENT:
 	case NODE_STUDIES:
+	case NODE_DATE:
+	case NODE_SEARCH:
 		return NODE_STUDY;
+	case NODE_DATES:
+		return NODE_DATE;
+	case NODE_SEARCHES:
+		return NODE_SEARCH;
 	case NODE_STUDY:
 		return NODE_SERIES;
 	default:
@@ -154,6 +161,19 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 			err = attrset_set(&q->match, TAG_PatientName, "PN",
 					  attrset_str(a, TAG_PatientName));
 		break;
+	case NODE_DATE:
+		query_init(q, QUERY_STUDY);
+		err = attrset_set(&q->match, TAG_StudyDate, "DA", attrset_str(a, TAG_StudyDate));
+		break;
+	case NODE_SEARCH: {
+		char why[256];
+
+		/* The name was checked at lookup: a failure here is memory. */
+		err = search_parse(attrset_str(a, TREE_TAG_QUERY), q, why, sizeof(why));
+		if (err)
+			return err == -EINVAL ? -EIO : err;
+		break;
+	}
 	case NODE_STUDY:
 		query_init(q, QUERY_SERIES);
 		err = attrset_set(&q->match, TAG_StudyInstanceUID, "UI",
@@ -221,10 +241,12 @@ static int build_listing(const struct node *dir, struct attrset_list *results,
 			continue;
 		node_init(&e->node, kind);
 		e->node.by_uid = dir->by_uid;
-		/* The child keeps its own attributes plus its parents' (for dates and UIDs). */
+		/* Series and instances keep their parents' attributes too (for UIDs and dates);
+		 * a study result already carries its patient's. */
 		e->node.attrs = results->v[i];
 		attrset_init(&results->v[i]);
-		if (attrset_merge(&e->node.attrs, &dir->attrs) < 0) {
+		if ((dir->kind == NODE_STUDY || dir->kind == NODE_SERIES) &&
+		    attrset_merge(&e->node.attrs, &dir->attrs) < 0) {
 			node_release(&e->node);
 			goto out_fail;
 		}
@@ -293,6 +315,8 @@ struct fixed_child {
 static const struct fixed_child fixed_children[] = {
 	{NODE_ROOT, NODE_PATIENTS, "patients"},
 	{NODE_ROOT, NODE_STUDIES, "studies"},
+	{NODE_ROOT, NODE_DATES, "dates"},
+	{NODE_ROOT, NODE_SEARCHES, "search"},
 	{NODE_ROOT, NODE_CONTROL, ".trolley"},
 	{NODE_CONTROL, NODE_STATUS, "status"},
 };
@@ -327,6 +351,70 @@ static int fixed_listing(enum node_kind parent, struct listing **out)
 	return 0;
 }
 
+static struct listing *listing_new(size_t cap)
+{
+	struct listing *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->v = calloc(cap ? cap : 1, sizeof(*l->v));
+	if (!l->v) {
+		free(l);
+		return NULL;
+	}
+	l->refs = 1;
+	l->made = time(NULL);
+	return l;
+}
+
+/* /search has no listing of its own: each search is a name looked up. */
+static int empty_listing(struct listing **out)
+{
+	*out = listing_new(0);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int date_node(const char *name, struct node *out)
+{
+	char da[9];
+	int y, m, d;
+	char tail;
+
+	/* YYYY-MM-DD exactly, a real calendar day. */
+	if (strlen(name) != 10 || sscanf(name, "%4d-%2d-%2d%c", &y, &m, &d, &tail) != 3 ||
+	    name[4] != '-' || name[7] != '-' || m < 1 || m > 12 || d < 1 || d > 31 || y < 1800)
+		return -ENOENT;
+	snprintf(da, sizeof(da), "%04d%02d%02d", y, m, d);
+	node_init(out, NODE_DATE);
+	return attrset_set(&out->attrs, TAG_StudyDate, "DA", da) < 0 ? -ENOMEM : 0;
+}
+
+/* /dates lists the last TREE_RECENT_DAYS days, newest first in time, with no query: a day's
+ * studies are queried when that day is opened. */
+static int recent_days_listing(struct listing **out)
+{
+	struct listing *l = listing_new(TREE_RECENT_DAYS);
+	time_t now = time(NULL);
+
+	if (!l)
+		return -ENOMEM;
+	for (int i = 0; i < TREE_RECENT_DAYS; i++) {
+		time_t t = now - (time_t)i * 86400;
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		strftime(l->v[l->n].name, sizeof(l->v[l->n].name), "%Y-%m-%d", &tm);
+		if (date_node(l->v[l->n].name, &l->v[l->n].node) < 0) {
+			listing_put(l);
+			return -ENOMEM;
+		}
+		l->n++;
+	}
+	qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	*out = l;
+	return 0;
+}
+
 int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 {
 	struct attrset_list results;
@@ -335,6 +423,10 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 
 	if (dir->kind == NODE_ROOT || dir->kind == NODE_CONTROL)
 		return fixed_listing(dir->kind, out);
+	if (dir->kind == NODE_DATES)
+		return recent_days_listing(out);
+	if (dir->kind == NODE_SEARCHES)
+		return empty_listing(out);
 	err = dir_query(t, dir, &q);
 	if (err)
 		return err == -EINVAL ? -ENOTDIR : err;
@@ -352,7 +444,26 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 
 bool tree_has_direct_lookup(const struct node *dir)
 {
-	return dir->kind == NODE_PATIENTS || dir->kind == NODE_STUDIES;
+	return dir->kind == NODE_PATIENTS || dir->kind == NODE_STUDIES ||
+	       dir->kind == NODE_DATES || dir->kind == NODE_SEARCHES;
+}
+
+static int search_node(struct tree *t, const char *name, struct node *out)
+{
+	char why[256] = "";
+	struct query q;
+	int err;
+
+	err = search_parse(name, &q, why, sizeof(why));
+	if (!err)
+		err = cache_check_query(t->cache, &q, why, sizeof(why));
+	query_release(&q);
+	if (err == -EINVAL)
+		log_error("search \"%s\": %s", name, why);
+	if (err)
+		return err;
+	node_init(out, NODE_SEARCH);
+	return attrset_set(&out->attrs, TREE_TAG_QUERY, "", name) < 0 ? -ENOMEM : 0;
 }
 
 /* "<name> [<id>]" possibly followed by a clash suffix: the PatientID, or "" if none. */
@@ -422,6 +533,10 @@ int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name,
 		query_release(&q);
 		return err;
 	}
+	if (dir->kind == NODE_DATES)
+		return date_node(name, out);
+	if (dir->kind == NODE_SEARCHES)
+		return search_node(t, name, out);
 	if (dir->kind != NODE_PATIENTS)
 		return -ENOENT;
 	parse_patient_id(name, id, sizeof(id));

@@ -21,9 +21,19 @@ enum node_kind {
 	NODE_STUDY,
 	NODE_SERIES,
 	NODE_INSTANCE,  /* a file */
+	NODE_DATES,     /* /dates */
+	NODE_DATE,      /* /dates/YYYY-MM-DD */
+	NODE_SEARCHES,  /* /search */
+	NODE_SEARCH,    /* /search/<query> */
 	NODE_CONTROL,   /* /.trolley */
 	NODE_STATUS,    /* /.trolley/status: a text file */
 };
+
+/* A pseudo-attribute (group FFFF is never DICOM) holding a /search folder's query text. */
+#define TREE_TAG_QUERY 0xFFFF0001u
+
+/* How many days /dates lists (any other day is reached by its name). */
+#define TREE_RECENT_DAYS 31
 
 struct node {
 	enum node_kind kind;
@@ -70,7 +80,8 @@ void listing_put(struct listing *l);
  * node_release()), -ENOENT if there is no such child, or -errno.
  */
 int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out);
-/** Whether tree_lookup_direct() applies to children of @dir. */
+/** Whether tree_lookup_direct() applies to children of @dir (it is tried before a listing for
+ * /patients, /studies, /dates and /search, which may be too big or have no listing at all). */
 bool tree_has_direct_lookup(const struct node *dir);
 
 /** The modification time of @n from its DICOM dates (Content, Series, Study); 0 if none. */

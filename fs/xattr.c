@@ -26,6 +26,9 @@ ssize_t xattr_list(const struct attrset *a, char *buf, size_t size)
 	for (size_t i = 0; i < a->n; i++) {
 		size_t l;
 
+		/* Group FFFF holds trolley's own bookkeeping, not DICOM. */
+		if (a->v[i].tag >> 16 == 0xFFFF)
+			continue;
 		xattr_name(a->v[i].tag, name, sizeof(name));
 		l = strlen(name) + 1;
 		if (size) {
@@ -46,7 +49,7 @@ int xattr_get(const struct attrset *a, const char *name, const char **value)
 	if (strncmp(name, XATTR_PREFIX, strlen(XATTR_PREFIX)) != 0)
 		return -ENODATA;
 	tag = tags_by_keyword(name + strlen(XATTR_PREFIX));
-	if (!tag)
+	if (!tag || tag >> 16 == 0xFFFF)
 		return -ENODATA;
 	v = attrset_get(a, tag);
 	if (!v)

@@ -206,14 +206,28 @@ static void error_excerpt(struct buf *b, char *out, size_t n)
 
 char *http_escape(const char *s)
 {
-	char *e = curl_easy_escape(NULL, s, 0);
-	char *copy;
+	static const char hex[] = "0123456789ABCDEF";
+	size_t len = strlen(s);
+	char *out = malloc(len * 3 + 1), *o = out;
 
-	if (!e)
+	if (!out)
 		return NULL;
-	copy = strdup(e);
-	curl_free(e);
-	return copy;
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		/* RFC 3986 unreserved characters, plus '*' and '?': legal in a query, and DICOMweb
+		 * servers read them as wildcards only unescaped (Orthanc 1.10 takes %2A literally). */
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    strchr("-._~*?", ch)) {
+			*o++ = (char)ch;
+		} else {
+			*o++ = '%';
+			*o++ = hex[ch >> 4];
+			*o++ = hex[ch & 15];
+		}
+	}
+	*o = '\0';
+	return out;
 }
 
 int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,

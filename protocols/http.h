@@ -47,7 +47,8 @@ int http_get(struct http *h, const char *url, const char *accept, http_body_fn o
 /** @return errno (negative) for an HTTP status; 0 for 2xx. */
 int http_status_to_errno(long status);
 
-/** URL-encode @s for a query parameter value (caller frees). @return NULL on ENOMEM. */
+/** Percent-encode @s for a query parameter value, leaving the wildcards '*' and '?' as they are
+ * (caller frees). @return NULL on ENOMEM. */
 char *http_escape(const char *s);
 
 #endif

@@ -20,6 +20,11 @@ struct searcher_ops {
 	 * partial results: the caller discards them.
 	 */
 	int (*find)(struct searcher *s, const struct query *q, struct attrset_list *out);
+	/**
+	 * Optional: whether @q uses only fields and features this protocol can query.
+	 * @return 0, or -EINVAL with the reason in @why (size @n). NULL means "everything".
+	 */
+	int (*check)(struct searcher *s, const struct query *q, char *why, size_t n);
 	void (*free)(struct searcher *s);
 };
 
