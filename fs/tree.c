@@ -376,7 +376,7 @@ static int empty_listing(struct listing **out)
 
 static int date_node(const char *name, struct node *out)
 {
-	char da[9];
+	char da[32];
 	int y, m, d;
 	char tail;
 
