@@ -1,0 +1,185 @@
+"""Generate the test archive: a few patients, studies on different dates, CT and MR series,
+~300 small instances, names with non-ASCII letters and '/', a name clash, and compressed
+instances (RLE, JPEG baseline, JPEG 2000) taken from pydicom's own test files.
+
+The generated files are the truth: every export must be byte-identical to them.
+Deterministic: the same UIDs and bytes on every run.
+"""
+import hashlib
+import os
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+TEST_FILES = "/usr/lib/python3/dist-packages/pydicom/data/test_files"
+ROOT = "1.2.826.0.1.3680043.8.498."
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+MR_IMAGE = "1.2.840.10008.5.1.4.1.1.4"
+
+# (patient name, id, charset, [studies]); study = (date, time, description, accession,
+# [series]); series = (number, modality, description, count)
+PATIENTS = [
+    ("Doe^John", "PID001", "ISO_IR 100", [
+        ("20200301", "083000", "CT HEAD", "ACC1", [
+            ("1", "CT", "Axial", 60), ("2", "CT", "Coronal", 40)]),
+        ("20200302", "101500", "MR BRAIN", "", [
+            ("1", "MR", "T1", 30), ("2", "MR", "", 30)]),
+    ]),
+    ("Müller^Jürgen", "PID002", "ISO_IR 192", [
+        ("20200303", "141000", "CT THORAX", "ACC3", [
+            ("1", "CT", "Lung", 50), ("3", "CT", "Soft", 20),
+            ("4", "CT", "Dup", 10), ("4", "CT", "Dup", 10)]),
+    ]),
+    ("O/Brien^Pat", "PID003", "ISO_IR 100", [
+        ("20210115", "090000", "MR KNEE", "ACC4", [("1", "MR", "PD", 25)]),
+    ]),
+    ("Παπαδόπουλος^Νίκος", "PID004", "ISO_IR 192", [
+        ("20210630", "163000", "CT ABDOMEN", "ACC5", [("1", "CT", "Portal", 20)]),
+    ]),
+]
+
+# Compressed instances (transfer syntaxes Orthanc must return as stored), added to PID004.
+COMPRESSED = [
+    ("MR_small_RLE.dcm", "RLE"),
+    ("SC_rgb_jpeg_dcmtk.dcm", "JPEG baseline"),
+    ("JPEG2000.dcm", "JPEG 2000"),
+]
+
+
+def uid(*parts):
+    """A fixed UID from a name: the same on every run."""
+    return generate_uid(prefix=ROOT, entropy_srcs=[str(p) for p in parts])
+
+
+def _meta(sop_class, sop_uid, ts=ExplicitVRLittleEndian):
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ts
+    meta.ImplementationClassUID = ROOT + "1"
+    return meta
+
+
+def _image(rng, size):
+    return rng.integers(0, 4096, size=(size, size), dtype=np.uint16)
+
+
+def _common(ds, patient, study, series, study_uid, series_uid):
+    name, pid, charset, _ = patient
+    date, time, desc, acc, _ = study
+    number, modality, sdesc, _ = series
+    ds.SpecificCharacterSet = charset
+    ds.PatientName = name
+    ds.PatientID = pid
+    ds.PatientBirthDate = "19700101"
+    ds.PatientSex = "O"
+    ds.StudyInstanceUID = study_uid
+    ds.StudyDate = date
+    ds.StudyTime = time
+    ds.StudyID = "1"
+    if desc:
+        ds.StudyDescription = desc
+    ds.AccessionNumber = acc
+    ds.ReferringPhysicianName = ""
+    ds.SeriesInstanceUID = series_uid
+    ds.SeriesNumber = number
+    ds.Modality = modality
+    if sdesc:
+        ds.SeriesDescription = sdesc
+    ds.SeriesDate = date
+    ds.SeriesTime = time
+
+
+def generate(out_dir):
+    """Write the dataset into out_dir; return the manifest: one dict per file."""
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(1234)
+    manifest = []
+    for p_index, patient in enumerate(PATIENTS):
+        for s_index, study in enumerate(patient[3]):
+            study_uid = uid("study", p_index, s_index)
+            for r_index, series in enumerate(study[4]):
+                series_uid = uid("series", p_index, s_index, r_index)
+                number, modality, _, count = series
+                for i in range(count):
+                    sop_uid = uid("sop", p_index, s_index, r_index, i)
+                    sop_class = CT_IMAGE if modality == "CT" else MR_IMAGE
+                    ds = Dataset()
+                    ds.file_meta = _meta(sop_class, sop_uid)
+                    ds.is_little_endian = True
+                    ds.is_implicit_VR = False
+                    ds.preamble = b"\0" * 128
+                    ds.SOPClassUID = sop_class
+                    ds.SOPInstanceUID = sop_uid
+                    _common(ds, patient, study, series, study_uid, series_uid)
+                    ds.InstanceNumber = str(i + 1)
+                    ds.ContentDate = study[0]
+                    ds.ContentTime = "%06d" % (int(study[1]) + i % 60)
+                    size = 32 + 8 * (i % 5)  # a few sizes: estimates must not be trusted
+                    pixels = _image(rng, size)
+                    ds.Rows = ds.Columns = size
+                    ds.SamplesPerPixel = 1
+                    ds.PhotometricInterpretation = "MONOCHROME2"
+                    ds.BitsAllocated = 16
+                    ds.BitsStored = 12
+                    ds.HighBit = 11
+                    ds.PixelRepresentation = 0
+                    ds.PixelData = pixels.tobytes()
+                    path = os.path.join(out_dir, sop_uid + ".dcm")
+                    ds.save_as(path, write_like_original=False)
+                    manifest.append(_entry(path, ds, patient, study, series))
+    # Compressed instances: a series of PID004's study, each file keeping its syntax.
+    patient = PATIENTS[3]
+    study = patient[3][0]
+    series = ("7", "OT", "Compressed", len(COMPRESSED))
+    study_uid = uid("study", 3, 0)
+    series_uid = uid("series", "compressed")
+    for i, (fname, label) in enumerate(COMPRESSED):
+        ds = pydicom.dcmread(os.path.join(TEST_FILES, fname))
+        sop_uid = uid("sop", "compressed", i)
+        _common(ds, patient, study, series, study_uid, series_uid)
+        ds.SOPInstanceUID = sop_uid
+        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+        ds.InstanceNumber = str(i + 1)
+        for tag in ("ContentDate", "ContentTime"):
+            if tag in ds:
+                delattr(ds, tag)
+        path = os.path.join(out_dir, sop_uid + ".dcm")
+        ds.save_as(path, write_like_original=False)
+        entry = _entry(path, ds, patient, study, series)
+        entry["compression"] = label
+        manifest.append(entry)
+    return manifest
+
+
+def _entry(path, ds, patient, study, series):
+    data = open(path, "rb").read()
+    return {
+        "path": path,
+        "size": len(data),
+        "md5": hashlib.md5(data).hexdigest(),
+        "PatientName": patient[0],
+        "PatientID": patient[1],
+        "StudyInstanceUID": ds.StudyInstanceUID,
+        "StudyDate": study[0],
+        "StudyTime": study[1],
+        "StudyDescription": study[2],
+        "AccessionNumber": study[3],
+        "SeriesInstanceUID": ds.SeriesInstanceUID,
+        "SeriesNumber": series[0],
+        "Modality": series[1],
+        "SeriesDescription": series[2],
+        "SOPInstanceUID": ds.SOPInstanceUID,
+        "InstanceNumber": str(ds.InstanceNumber),
+        "TransferSyntaxUID": str(ds.file_meta.TransferSyntaxUID),
+        "ContentDate": str(ds.get("ContentDate", "")),
+        "ContentTime": str(ds.get("ContentTime", "")),
+    }
+
+
+if __name__ == "__main__":
+    import sys
+    m = generate(sys.argv[1])
+    print(len(m), "files,", sum(e["size"] for e in m), "bytes")
