@@ -112,7 +112,7 @@ class Proxy:
       {"status": 500, "body": b"...", "type": "text/html"}   answer this instead
       {"body": b"...", "type": "..."}                         status 200 with this body
       {"truncate": N}     forward, but send only N bytes of the body, then close
-      {"delay": S}        wait S seconds before forwarding
+      {"delay": S}        wait S seconds, then forward (or apply the rest of the rule)
       {"drop": True}      close the connection without an answer
     """
 

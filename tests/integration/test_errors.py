@@ -1,0 +1,164 @@
+"""Bad input: every failure reaches the reader as the right errno, is logged with the URL and
+status, caches nothing wrong, and leaves the mount running."""
+import errno
+import hashlib
+import os
+
+import pytest
+
+import naming
+from servers import free_port
+
+INSTANCE_GET = r"/instances/[0-9.]+$"
+
+
+def _errno_of(fn, *args):
+    with pytest.raises(OSError) as exc:
+        fn(*args)
+    return exc.value.errno
+
+
+def _still_serves(m, proxy):
+    proxy.clear_faults()
+    assert "Doe^John [PID001]" in os.listdir(m.path("patients"))
+
+
+def _file(m, data, n="9"):
+    e = next(e for e in data["manifest"] if e["InstanceNumber"] == n and e["Modality"] == "CT")
+    return e, m.path("patients", naming.patients_tree(data["manifest"])[e["SOPInstanceUID"]])
+
+
+def test_unreachable_server_is_eio_and_mount_survives(mount):
+    port = free_port()  # nothing listens here
+    m = mount("http://127.0.0.1:%d/dicom-web" % port, expect_errors=True)
+    assert _errno_of(os.listdir, m.path("patients")) == errno.EIO
+    assert _errno_of(os.listdir, m.path("studies", "1.2.3")) == errno.EIO
+    log = m.text()
+    assert "http://127.0.0.1:%d/dicom-web/studies" % port in log
+    assert "Couldn't connect" in log
+    assert os.listdir(m.mountpoint)  # the mount still answers
+
+
+def test_http_500_on_qido_is_eio_and_logged_with_url_and_status(mount, source, proxy):
+    m = mount(source, expect_errors=True)
+    proxy.fault(r"^/dicom-web/studies\?", status=500, body=b"<html>boom</html>",
+                type="text/html")
+    assert _errno_of(os.listdir, m.path("patients")) == errno.EIO
+    line = next(l for l in m.text().splitlines() if "HTTP 500" in l)
+    assert proxy.url + "/dicom-web/studies?" in line
+    assert "boom" in line
+    _still_serves(m, proxy)
+
+
+def test_garbled_qido_json_is_eio(mount, source, proxy):
+    m = mount(source, expect_errors=True)
+    proxy.fault(r"^/dicom-web/studies\?", body=b'{"not": json', type="application/dicom+json")
+    assert _errno_of(os.listdir, m.path("patients")) == errno.EIO
+    assert "not a DICOM JSON array" in m.text()
+    _still_serves(m, proxy)
+
+
+def test_html_page_with_status_200_is_eio(mount, source, proxy):
+    m = mount(source, expect_errors=True)
+    proxy.fault(r"^/dicom-web/studies\?", body=b"<html>login</html>", type="text/html")
+    assert _errno_of(os.listdir, m.path("patients")) == errno.EIO
+    assert 'content type "text/html"' in m.text()
+    _still_serves(m, proxy)
+
+
+def test_qido_204_is_an_empty_folder(mount, source, proxy):
+    m = mount(source)
+    proxy.fault(r"^/dicom-web/studies\?", status=204, body=b"", type="application/dicom+json")
+    assert os.listdir(m.path("patients")) == []
+
+
+def test_http_404_is_enoent_and_401_is_eacces(mount, source, data, proxy):
+    m = mount(source, expect_errors=True)
+    e, path = _file(m, data)
+    os.stat(path)
+    proxy.fault(INSTANCE_GET, status=404, body=b"", type="text/plain")
+    assert _errno_of(open, path, "rb") == errno.ENOENT
+    proxy.clear_faults()
+    proxy.fault(INSTANCE_GET, status=401, body=b"who are you", type="text/plain")
+    assert _errno_of(open, path, "rb") == errno.EACCES
+    assert "HTTP 401" in m.text()
+
+
+def _check_not_cached_then_good(m, proxy, e, path):
+    proxy.clear_faults()
+    with open(path, "rb") as f:
+        assert hashlib.md5(f.read()).hexdigest() == e["md5"]
+
+
+def test_garbled_multipart_is_eio_and_not_cached(mount, source, data, proxy):
+    m = mount(source, expect_errors=True)
+    e, path = _file(m, data, "10")
+    os.stat(path)
+    body = b"--XYZ\r\nContent-Type: application/dicom\r\n\r\nnot dicom at all\r\n--XYZ--\r\n"
+    proxy.fault(INSTANCE_GET, body=body, type='multipart/related; type="application/dicom"; '
+                                             'boundary=XYZ')
+    assert _errno_of(open, path, "rb") == errno.EIO
+    assert "not a DICOM Part-10 file" in m.text()
+    proxy.fault(INSTANCE_GET, body=b"--XYZ\r\nno end of headers", type="multipart/related; "
+                "boundary=XYZ")
+    proxy.faults.reverse()  # the newest rule first
+    assert _errno_of(open, path, "rb") == errno.EIO
+    _check_not_cached_then_good(m, proxy, e, path)
+
+
+def test_truncated_download_is_eio_and_not_cached(mount, source, data, proxy):
+    m = mount(source, expect_errors=True)
+    e, path = _file(m, data, "11")
+    os.stat(path)
+    proxy.fault(INSTANCE_GET, truncate=e["size"] // 2)
+    assert _errno_of(open, path, "rb") == errno.EIO
+    log = m.text()
+    assert "/instances/" + e["SOPInstanceUID"] in log
+    _check_not_cached_then_good(m, proxy, e, path)
+
+
+def test_wrong_instance_in_reply_is_eio_and_not_cached(mount, source, data, proxy):
+    m = mount(source, expect_errors=True)
+    e, path = _file(m, data, "12")
+    other, other_path = _file(m, data, "13")
+    with open(other_path, "rb") as f:  # fetch the other instance's reply bytes
+        f.read()
+    import urllib.request
+    req = urllib.request.Request(proxy.url + "/dicom-web/studies/%s/series/%s/instances/%s" % (
+        other["StudyInstanceUID"], other["SeriesInstanceUID"], other["SOPInstanceUID"]),
+        headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
+    resp = urllib.request.urlopen(req)
+    wrong = resp.read()
+    proxy.fault("/instances/" + e["SOPInstanceUID"], body=wrong,
+                type=resp.headers["Content-Type"])
+    assert _errno_of(open, path, "rb") == errno.EIO
+    assert "instead" in m.text()
+    _check_not_cached_then_good(m, proxy, e, path)
+
+
+def test_slow_server_times_out_with_etimedout(mount, source, data, proxy):
+    m = mount(source, options="timeout=1", expect_errors=True)
+    e, path = _file(m, data, "14")
+    os.stat(path)
+    proxy.fault(INSTANCE_GET, delay=4)
+    assert _errno_of(open, path, "rb") == errno.ETIMEDOUT
+    assert "timeout was reached" in m.text().lower()
+    _check_not_cached_then_good(m, proxy, e, path)
+
+
+def test_malformed_search_is_einval_and_logged(mount, source, proxy):
+    m = mount(source, expect_errors=True)
+    assert _errno_of(os.listdir, m.path("search", "NoSuchKeyword=1")) == errno.EINVAL
+    assert _errno_of(os.listdir, m.path("search", "StudyDate=2020")) == errno.EINVAL
+    assert "unknown DICOM keyword 'NoSuchKeyword'" in m.text()
+    assert proxy.count() == 0
+
+
+def test_credentials_never_appear_in_logs_or_mount_table(mount, proxy):
+    host = proxy.url.split("//")[1]
+    m = mount("http://alice:s3cret@%s/dicom-web" % host)
+    os.listdir(m.path("patients"))
+    with open("/proc/self/mountinfo") as f:
+        assert "s3cret" not in f.read()
+    assert "s3cret" not in m.text()
+    assert "alice" not in m.text()
