@@ -47,7 +47,6 @@ static const struct fuse_opt trolley_opt_table[] = {
 	FUSE_OPT_KEY("defaults", KEY_DISCARD_HELPER),
 	FUSE_OPT_KEY("_netdev", KEY_DISCARD_HELPER),
 	FUSE_OPT_KEY("nofail", KEY_DISCARD_HELPER),
-	FUSE_OPT_KEY("x-%s", KEY_DISCARD_HELPER),
 	FUSE_OPT_KEY("comment=%s", KEY_DISCARD_HELPER),
 	/* DESIGN.md options that later work adds: refused clearly rather than ignored. */
 	FUSE_OPT_KEY("wado_uri=%s", KEY_UNSUPPORTED),
@@ -95,6 +94,9 @@ static int opts_proc(void *data, const char *arg, int key, struct fuse_args *out
 			o->unsupported = strndup(arg, n);
 		}
 		return 0;
+	case FUSE_OPT_KEY_OPT:
+		/* fstab's x-* options are for other programs (systemd, GUIs): not ours. */
+		return strncmp(arg, "x-", 2) == 0 ? 0 : 1;
 	default:
 		return 1;
 	}
