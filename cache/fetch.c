@@ -23,7 +23,7 @@ struct flight {
 	char sop[SOP_MAX];
 	bool done;
 	int err;
-	int fd;          /* when the instance could not be stored: its temporary file, else -1 */
+	int fd; /* when the instance could not be stored: its temporary file, else -1 */
 	uint64_t size;
 	int refs;
 	pthread_cond_t cond;
@@ -45,20 +45,20 @@ struct cache {
 struct cache_blob {
 	struct cache *cache;
 	char sop[SOP_MAX];
-	int fd;          /* -1: read from the store */
+	int fd; /* -1: read from the store */
 	uint64_t size;
 };
 
 /* The sink that receives one download: a temporary file per instance. */
 struct fetch_sink {
 	struct cache *cache;
-	const char *want_sop;   /* the instance asked for */
+	const char *want_sop; /* the instance asked for */
 	int fd;
 	uint64_t size;
-	unsigned char *head;    /* first PART10_HEAD_MAX bytes, to check */
+	unsigned char *head; /* first PART10_HEAD_MAX bytes, to check */
 	size_t head_len;
 	bool got_wanted;
-	int kept_fd;            /* the wanted instance's file when the store had no room */
+	int kept_fd; /* the wanted instance's file when the store had no room */
 	uint64_t kept_size;
 };
 
@@ -206,7 +206,8 @@ static int sink_end(void *ctx)
 
 	err = part10_sop_uid(s->head, s->head_len, uid, sizeof(uid));
 	if (err) {
-		log_error("instance %s: the archive sent %llu bytes that are not a DICOM Part-10 file",
+		log_error("instance %s: the archive sent %llu bytes that are not a DICOM Part-10 "
+			  "file",
 			  s->want_sop, (unsigned long long)s->size);
 		sink_drop_part(s);
 		return -EIO;
@@ -218,8 +219,8 @@ static int sink_end(void *ctx)
 	}
 	err = store_blob_put_fd(s->cache->store, uid, s->fd, s->size);
 	if (err == -ENOSPC) {
-		log_info("instance %s (%llu bytes) does not fit in the cache: served, not kept", uid,
-			 (unsigned long long)s->size);
+		log_info("instance %s (%llu bytes) does not fit in the cache: served, not kept",
+			 uid, (unsigned long long)s->size);
 		s->kept_fd = s->fd;
 		s->kept_size = s->size;
 		s->fd = -1;

@@ -14,7 +14,7 @@
 
 struct cache_config {
 	const char *source;  /* names the archive in cache keys; borrowed */
-	long meta_ttl;       /* seconds a query result stays fresh */
+	long meta_ttl;	     /* seconds a query result stays fresh */
 	uint64_t size_limit; /* cache_size, for the status */
 };
 

@@ -8,9 +8,9 @@
 #include <stdint.h>
 
 struct attr {
-	uint32_t tag;  /* (group << 16) | element */
-	char vr[3];    /* two letters and NUL; "" when unknown */
-	char *value;   /* owned, UTF-8, NUL-terminated, never NULL ("" when empty) */
+	uint32_t tag; /* (group << 16) | element */
+	char vr[3];   /* two letters and NUL; "" when unknown */
+	char *value;  /* owned, UTF-8, NUL-terminated, never NULL ("" when empty) */
 };
 
 struct attrset {

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 struct buf {
-	char *data;   /* always NUL-terminated when non-NULL */
+	char *data; /* always NUL-terminated when non-NULL */
 	size_t len, cap, max;
 };
 

@@ -19,8 +19,8 @@ static uint32_t le32(const unsigned char *p)
 /* VRs with a 2-byte reserved field and a 4-byte length (PS3.5 §7.1.2). */
 static int vr_has_long_length(const unsigned char *vr)
 {
-	static const char *const longs[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV",
-					    "UC", "UN", "UR", "UT", "UV"};
+	static const char *const longs[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ",
+					    "SV", "UC", "UN", "UR", "UT", "UV"};
 
 	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
 		if (memcmp(vr, longs[i], 2) == 0)

@@ -13,10 +13,10 @@ enum query_level { QUERY_STUDY = 0, QUERY_SERIES, QUERY_INSTANCE };
 
 struct query {
 	enum query_level level;
-	struct attrset match;   /* tag -> matching value; StudyInstanceUID etc. for the parents */
-	uint32_t *include;      /* extra tags to return (includefield) */
+	struct attrset match; /* tag -> matching value; StudyInstanceUID etc. for the parents */
+	uint32_t *include;    /* extra tags to return (includefield) */
 	size_t ninclude;
-	long limit;             /* 0: no limit */
+	long limit; /* 0: no limit */
 	long offset;
 };
 

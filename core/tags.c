@@ -12,6 +12,7 @@ struct tag_entry {
 	const char *vr;
 };
 
+/* clang-format off */
 static const struct tag_entry tag_table[] = {
 	{0x00020003u, "MediaStorageSOPInstanceUID", "UI"},
 	{0x00020010u, "TransferSyntaxUID", "UI"},
@@ -53,6 +54,7 @@ static const struct tag_entry tag_table[] = {
 	{0x00280011u, "Columns", "US"},
 	{0x00280100u, "BitsAllocated", "US"},
 };
+/* clang-format on */
 
 #define TAG_COUNT (sizeof(tag_table) / sizeof(tag_table[0]))
 

@@ -218,7 +218,7 @@ void names_add_suffix(char *name, const char *key)
 
 static int cmp_index_by_name(const void *a, const void *b, void *arg)
 {
-	char (*names)[NAMES_BUF] = arg;
+	char(*names)[NAMES_BUF] = arg;
 
 	return strcmp(names[*(const size_t *)a], names[*(const size_t *)b]);
 }
@@ -256,8 +256,8 @@ out:
 bool names_is_junk(const char *name)
 {
 	static const char *const exact[] = {".xdg-volume-info", "autorun.inf", "desktop.ini",
-					    ".DS_Store", ".hidden", ".directory", "Desktop.ini",
-					    "AutoRun.inf", ".localized"};
+					    ".DS_Store",	".hidden",     ".directory",
+					    "Desktop.ini",	"AutoRun.inf", ".localized"};
 
 	if (strncmp(name, ".Trash", 6) == 0 || strncmp(name, "._", 2) == 0)
 		return true;

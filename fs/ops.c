@@ -15,8 +15,8 @@
 #include "fs/status.h"
 #include "fs/xattr.h"
 
-#define DIR_TIMEOUT 1.0
-#define NEGATIVE_TIMEOUT 5.0
+#define DIR_TIMEOUT	    1.0
+#define NEGATIVE_TIMEOUT    5.0
 #define CACHED_FILE_TIMEOUT 86400.0
 
 /* What an open file handle holds: an instance, or a text made at open (the status file). */
@@ -40,8 +40,7 @@ static struct trolley_fs *fs_of(fuse_req_t req)
 }
 
 /* Fill @st for @node; @return the attribute timeout that fits it. */
-static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t ino,
-			struct stat *st)
+static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t ino, struct stat *st)
 {
 	double timeout = DIR_TIMEOUT;
 	uint64_t size;

@@ -15,8 +15,8 @@
 struct trolley_fs {
 	struct inodes *inodes;
 	struct tree tree;
-	long meta_ttl;   /* how long a folder's listing is reused in memory */
-	time_t mounted;  /* mtime of folders without DICOM dates (root, /patients, a patient) */
+	long meta_ttl;	/* how long a folder's listing is reused in memory */
+	time_t mounted; /* mtime of folders without DICOM dates (root, /patients, a patient) */
 	uid_t uid;
 	gid_t gid;
 };

@@ -8,10 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TROLLEY_OPT(t, p, v) {t, offsetof(struct trolley_opts, p), v}
+#define TROLLEY_OPT(t, p, v)                                                                       \
+	{                                                                                          \
+		t, offsetof(struct trolley_opts, p), v                                             \
+	}
 
 enum { KEY_HELP, KEY_VERSION, KEY_DISCARD_HELPER, KEY_UNSUPPORTED };
 
+/* clang-format off */
 static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("searcher=%s", searcher, 0),
 	TROLLEY_OPT("downloader=%s", downloader, 0),
@@ -65,6 +69,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	FUSE_OPT_KEY("key=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_END,
 };
+/* clang-format on */
 
 static int opts_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
@@ -220,8 +225,9 @@ int opts_finish(struct trolley_opts *o)
 	o->cache_size = 10ull << 30;
 	if (o->cache_size_text && (opts_parse_size(o->cache_size_text, &o->cache_size) < 0 ||
 				   o->cache_size < (1ull << 20))) {
-		fprintf(stderr, "mount.trolley: cache_size=%s: expected a size such as 500M or 20G "
-				"(at least 1M)\n",
+		fprintf(stderr,
+			"mount.trolley: cache_size=%s: expected a size such as 500M or 20G "
+			"(at least 1M)\n",
 			o->cache_size_text);
 		return -EINVAL;
 	}
@@ -259,7 +265,8 @@ void opts_usage(const char *progname)
 	       "    -o downloader=wado-rs      how to download\n"
 	       "    -o qido=URL                QIDO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_rs=URL             WADO-RS base URL (default: SOURCE)\n"
-	       "    -o cache_dir=DIR           LMDB cache (default $XDG_CACHE_HOME/trolley/<hash>)\n"
+	       "    -o cache_dir=DIR           LMDB cache (default "
+	       "$XDG_CACHE_HOME/trolley/<hash>)\n"
 	       "    -o cache_size=SIZE         cache map size, e.g. 500M, 20G (default 10G)\n"
 	       "    -o meta_ttl=SECONDS        query results stay fresh this long (default 600)\n"
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"

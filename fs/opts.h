@@ -8,14 +8,14 @@
 #include <stdint.h>
 
 struct trolley_opts {
-	char *source;          /* SOURCE as given (may hold credentials: never log it) */
-	char *searcher;        /* "qido-rs" */
-	char *downloader;      /* "wado-rs" */
-	char *qido;            /* URLs; from SOURCE unless given */
+	char *source;	  /* SOURCE as given (may hold credentials: never log it) */
+	char *searcher;	  /* "qido-rs" */
+	char *downloader; /* "wado-rs" */
+	char *qido;	  /* URLs; from SOURCE unless given */
 	char *wado_rs;
 	char *cache_dir;
 	char *cache_size_text;
-	uint64_t cache_size;   /* bytes */
+	uint64_t cache_size; /* bytes */
 	long meta_ttl;
 	long timeout;
 	long connections;
@@ -24,7 +24,7 @@ struct trolley_opts {
 	char *transfer_syntax;
 	char *cacert;
 	int insecure;
-	char *unsupported;     /* first option named in DESIGN.md that this build lacks */
+	char *unsupported; /* first option named in DESIGN.md that this build lacks */
 	int show_help;
 	int show_version;
 	int nonopt_count;

@@ -13,18 +13,19 @@ int status_text(struct cache *c, struct buf *out)
 	err |= buf_printf(out, "cache_instances: %llu\ncache_bytes: %llu\ncache_limit: %llu\n",
 			  (unsigned long long)s.blobs, (unsigned long long)s.blob_bytes,
 			  (unsigned long long)s.size_limit);
-	err |= buf_printf(out, "query_hits: %llu\nquery_misses: %llu\nquery_errors: %llu\n"
-			       "query_stale_served: %llu\n",
+	err |= buf_printf(out,
+			  "query_hits: %llu\nquery_misses: %llu\nquery_errors: %llu\n"
+			  "query_stale_served: %llu\n",
 			  (unsigned long long)s.query_hits, (unsigned long long)s.query_misses,
 			  (unsigned long long)s.query_errors, (unsigned long long)s.query_stale);
 	err |= buf_printf(out, "open_hits: %llu\nopen_misses: %llu\nopen_waits: %llu\n",
 			  (unsigned long long)s.open_hits, (unsigned long long)s.open_misses,
 			  (unsigned long long)s.open_waits);
-	err |= buf_printf(out, "transfers_in_flight: %llu\ntransfers_done: %llu\n"
-			       "transfer_errors: %llu\nbytes_downloaded: %llu\n",
-			  (unsigned long long)s.transfers_active,
-			  (unsigned long long)s.transfers_done,
-			  (unsigned long long)s.transfer_errors,
-			  (unsigned long long)s.bytes_downloaded);
+	err |= buf_printf(
+		out,
+		"transfers_in_flight: %llu\ntransfers_done: %llu\n"
+		"transfer_errors: %llu\nbytes_downloaded: %llu\n",
+		(unsigned long long)s.transfers_active, (unsigned long long)s.transfers_done,
+		(unsigned long long)s.transfer_errors, (unsigned long long)s.bytes_downloaded);
 	return err ? -ENOMEM : 0;
 }

@@ -213,12 +213,11 @@ static bool result_belongs(const struct node *dir, const struct attrset *r)
 }
 
 /* Turn query results into named, unique, sorted children of @dir. */
-static int build_listing(const struct node *dir, struct attrset_list *results,
-			 struct listing **out)
+static int build_listing(const struct node *dir, struct attrset_list *results, struct listing **out)
 {
 	enum node_kind kind = child_kind(dir->kind);
 	struct listing *l;
-	char (*names)[NAMES_BUF] = NULL;
+	char(*names)[NAMES_BUF] = NULL;
 	char **keys = NULL;
 	size_t n = 0;
 	int err = -ENOMEM;
@@ -312,6 +311,7 @@ struct fixed_child {
 	const char *name;
 };
 
+/* clang-format off */
 static const struct fixed_child fixed_children[] = {
 	{NODE_ROOT, NODE_PATIENTS, "patients"},
 	{NODE_ROOT, NODE_STUDIES, "studies"},
@@ -320,6 +320,7 @@ static const struct fixed_child fixed_children[] = {
 	{NODE_ROOT, NODE_CONTROL, ".trolley"},
 	{NODE_CONTROL, NODE_STATUS, "status"},
 };
+/* clang-format on */
 
 static int fixed_listing(enum node_kind parent, struct listing **out)
 {
@@ -444,8 +445,8 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 
 bool tree_has_direct_lookup(const struct node *dir)
 {
-	return dir->kind == NODE_PATIENTS || dir->kind == NODE_STUDIES ||
-	       dir->kind == NODE_DATES || dir->kind == NODE_SEARCHES;
+	return dir->kind == NODE_PATIENTS || dir->kind == NODE_STUDIES || dir->kind == NODE_DATES ||
+	       dir->kind == NODE_SEARCHES;
 }
 
 static int search_node(struct tree *t, const char *name, struct node *out)

@@ -15,18 +15,18 @@
 
 enum node_kind {
 	NODE_ROOT,
-	NODE_PATIENTS,  /* /patients */
-	NODE_PATIENT,   /* /patients/<name> [<id>] */
-	NODE_STUDIES,   /* /studies */
+	NODE_PATIENTS, /* /patients */
+	NODE_PATIENT,  /* /patients/<name> [<id>] */
+	NODE_STUDIES,  /* /studies */
 	NODE_STUDY,
 	NODE_SERIES,
-	NODE_INSTANCE,  /* a file */
-	NODE_DATES,     /* /dates */
-	NODE_DATE,      /* /dates/YYYY-MM-DD */
-	NODE_SEARCHES,  /* /search */
-	NODE_SEARCH,    /* /search/<query> */
-	NODE_CONTROL,   /* /.trolley */
-	NODE_STATUS,    /* /.trolley/status: a text file */
+	NODE_INSTANCE, /* a file */
+	NODE_DATES,    /* /dates */
+	NODE_DATE,     /* /dates/YYYY-MM-DD */
+	NODE_SEARCHES, /* /search */
+	NODE_SEARCH,   /* /search/<query> */
+	NODE_CONTROL,  /* /.trolley */
+	NODE_STATUS,   /* /.trolley/status: a text file */
 };
 
 /* A pseudo-attribute (group FFFF is never DICOM) holding a /search folder's query text. */
@@ -37,7 +37,7 @@ enum node_kind {
 
 struct node {
 	enum node_kind kind;
-	bool by_uid;          /* under /studies: children are named by UID */
+	bool by_uid;	      /* under /studies: children are named by UID */
 	struct attrset attrs; /* identifying and returned attributes, merged from the parents */
 };
 

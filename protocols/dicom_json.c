@@ -66,8 +66,7 @@ int dicom_json_to_attrset(const cJSON *obj, struct attrset *out)
 	if (!cJSON_IsObject(obj))
 		return -EIO;
 	buf_init(&b, DJ_VALUE_MAX);
-	cJSON_ArrayForEach(el, obj)
-	{
+	cJSON_ArrayForEach (el, obj) {
 		const cJSON *vr, *value, *v;
 		uint32_t tag;
 		int first = 1;
@@ -102,8 +101,7 @@ int dicom_json_to_attrset(const cJSON *obj, struct attrset *out)
 			goto out;
 		}
 		b.len = 0;
-		cJSON_ArrayForEach(v, value)
-		{
+		cJSON_ArrayForEach (v, value) {
 			if (!first) {
 				err = buf_add(&b, "\\", 1);
 				if (err)
@@ -154,8 +152,7 @@ int dicom_json_parse_list(const char *json, size_t len, struct attrset_list *out
 		goto out_free_root;
 	}
 	attrset_list_init(&tmp);
-	cJSON_ArrayForEach(obj, root)
-	{
+	cJSON_ArrayForEach (obj, root) {
 		struct attrset *s = attrset_list_add(&tmp);
 
 		if (!s) {

@@ -31,10 +31,10 @@ struct http_call {
 	void *ctx;
 	CURL *easy;
 	struct http_response resp;
-	int started;         /* resp filled */
-	int cb_err;          /* error returned by on_body */
-	struct buf errbody;  /* start of a non-2xx body, for the log */
-	char reason[128];    /* reason phrase of the last status line */
+	int started;	    /* resp filled */
+	int cb_err;	    /* error returned by on_body */
+	struct buf errbody; /* start of a non-2xx body, for the log */
+	char reason[128];   /* reason phrase of the last status line */
 	size_t bytes;
 };
 
@@ -217,8 +217,8 @@ char *http_escape(const char *s)
 
 		/* RFC 3986 unreserved characters, plus '*' and '?': legal in a query, and DICOMweb
 		 * servers read them as wildcards only unescaped (Orthanc 1.10 takes %2A literally). */
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		    strchr("-._~*?", ch)) {
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~*?", ch)) {
 			*o++ = (char)ch;
 		} else {
 			*o++ = '%';

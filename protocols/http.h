@@ -7,11 +7,11 @@
 #include <stddef.h>
 
 struct http_config {
-	long timeout_s;        /* no progress for this long ends a transfer (0: 60) */
-	long connect_timeout_s;/* 0: 10 */
-	long max_connections;  /* connection pool size (0: 8) */
-	bool insecure;         /* skip TLS verification */
-	const char *cacert;    /* borrowed for the life of the http; may be NULL */
+	long timeout_s;		/* no progress for this long ends a transfer (0: 60) */
+	long connect_timeout_s; /* 0: 10 */
+	long max_connections;	/* connection pool size (0: 8) */
+	bool insecure;		/* skip TLS verification */
+	const char *cacert;	/* borrowed for the life of the http; may be NULL */
 };
 
 struct http;
@@ -20,7 +20,7 @@ struct http;
 struct http_response {
 	long status;
 	const char *content_type; /* "" if the server sent none */
-	const char *url;          /* redacted: safe to log */
+	const char *url;	  /* redacted: safe to log */
 };
 
 /**

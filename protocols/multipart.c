@@ -13,7 +13,7 @@
 
 /* RFC 2046 limits boundaries to 70 characters; delimiter = CRLF "--" boundary. */
 #define MP_BOUNDARY_MAX 70
-#define MP_HEADERS_MAX (16u << 10)
+#define MP_HEADERS_MAX	(16u << 10)
 /* Feeds are worked through in slices of this size, which bounds the working buffer. */
 #define MP_SLICE (64u << 10)
 
@@ -25,9 +25,9 @@ struct mp_parser {
 	char delim[MP_BOUNDARY_MAX + 5]; /* "\r\n--" boundary */
 	size_t dlen;
 	enum mp_state state;
-	bool at_start;  /* nothing consumed yet: "--boundary" may open the body */
-	bool closed;    /* the close delimiter was seen */
-	int err;        /* sticky */
+	bool at_start; /* nothing consumed yet: "--boundary" may open the body */
+	bool closed;   /* the close delimiter was seen */
+	int err;       /* sticky */
 	size_t parts;
 	struct buf work; /* bytes received and not yet consumed */
 };

@@ -5,10 +5,10 @@
 struct http;
 
 struct proto_config {
-	const char *qido_url;        /* base URL of QIDO-RS, without trailing slash */
+	const char *qido_url;	     /* base URL of QIDO-RS, without trailing slash */
 	const char *wado_rs_url;     /* base URL of WADO-RS */
 	const char *transfer_syntax; /* NULL: "*" (as stored) */
-	struct http *http;           /* shared HTTP client; borrowed */
+	struct http *http;	     /* shared HTTP client; borrowed */
 };
 
 #endif

@@ -24,15 +24,14 @@ struct qido {
 	char *url;
 };
 
-static const uint32_t qido_study_fields[] = {TAG_StudyDescription, TAG_StudyDate, TAG_StudyTime,
-					     TAG_AccessionNumber, TAG_PatientName, TAG_PatientID,
+static const uint32_t qido_study_fields[] = {TAG_StudyDescription, TAG_StudyDate,   TAG_StudyTime,
+					     TAG_AccessionNumber,  TAG_PatientName, TAG_PatientID,
 					     TAG_ModalitiesInStudy};
-static const uint32_t qido_series_fields[] = {TAG_SeriesDescription, TAG_SeriesNumber,
-					      TAG_Modality, TAG_SeriesDate, TAG_SeriesTime};
-static const uint32_t qido_instance_fields[] = {TAG_InstanceNumber, TAG_ContentDate,
-						TAG_ContentTime, TAG_Rows, TAG_Columns,
-						TAG_BitsAllocated, TAG_NumberOfFrames,
-						TAG_SamplesPerPixel};
+static const uint32_t qido_series_fields[] = {TAG_SeriesDescription, TAG_SeriesNumber, TAG_Modality,
+					      TAG_SeriesDate, TAG_SeriesTime};
+static const uint32_t qido_instance_fields[] = {
+	TAG_InstanceNumber, TAG_ContentDate,   TAG_ContentTime,	   TAG_Rows,
+	TAG_Columns,	    TAG_BitsAllocated, TAG_NumberOfFrames, TAG_SamplesPerPixel};
 
 struct qido_reply {
 	struct buf body;
@@ -46,7 +45,8 @@ static int qido_on_body(void *ctx, const struct http_response *resp, const void 
 
 	/* An HTML error page with status 200 is a broken reply, not an empty result. */
 	if (r->body.len == 0 && resp->content_type[0] && !strstr(resp->content_type, "json")) {
-		log_error("GET %s: HTTP %ld with content type \"%s\", expected application/dicom+json",
+		log_error("GET %s: HTTP %ld with content type \"%s\", expected "
+			  "application/dicom+json",
 			  resp->url, resp->status, resp->content_type);
 		r->bad_type = 1;
 		return -EIO;

@@ -18,13 +18,17 @@ struct downloader_entry {
 	int (*make)(const struct proto_config *cfg, struct downloader **out);
 };
 
+/* clang-format off */
 static const struct searcher_entry searchers[] = {
 	{"qido-rs", qido_rs_new},
 };
+/* clang-format on */
 
+/* clang-format off */
 static const struct downloader_entry downloaders[] = {
 	{"wado-rs", wado_rs_new},
 };
+/* clang-format on */
 
 int searcher_new(const char *name, const struct proto_config *cfg, struct searcher **out)
 {

@@ -23,9 +23,9 @@ struct wado {
 struct wado_call {
 	struct sink *sink;
 	struct mp_parser *mp;
-	int single;       /* the reply is one bare application/dicom body */
+	int single; /* the reply is one bare application/dicom body */
 	int in_part;
-	const char *url;  /* redacted */
+	const char *url; /* redacted */
 	long status;
 };
 

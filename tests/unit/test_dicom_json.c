@@ -20,7 +20,8 @@ static char *read_fixture(const char *name, size_t *len)
 	char *buf;
 	long n;
 
-	snprintf(path, sizeof(path), "%s/dicomtrolley/%s", root ? root : "../shared/fixtures", name);
+	snprintf(path, sizeof(path), "%s/dicomtrolley/%s", root ? root : "../shared/fixtures",
+		 name);
 	f = fopen(path, "rb");
 	if (!f)
 		return NULL;
@@ -59,13 +60,14 @@ static void test_qido_fixture_gives_three_studies(void **state)
 
 static void test_pn_numbers_and_multivalues(void **state)
 {
-	const char *json = "[{\"00100010\":{\"vr\":\"PN\",\"Value\":[{\"Alphabetic\":\"M\xc3\xbcller^J\"}]},"
-			   "\"00200013\":{\"vr\":\"IS\",\"Value\":[12]},"
-			   "\"00080061\":{\"vr\":\"CS\",\"Value\":[\"CT\",\"MR\"]},"
-			   "\"00081030\":{\"vr\":\"LO\"},"
-			   "\"00081190\":{\"vr\":\"UR\",\"Value\":[\"http://x/studies/1\"]},"
-			   "\"7FE00010\":{\"vr\":\"OW\",\"BulkDataURI\":\"http://x/bulk\"},"
-			   "\"00081115\":{\"vr\":\"SQ\",\"Value\":[{}]}}]";
+	const char *json =
+		"[{\"00100010\":{\"vr\":\"PN\",\"Value\":[{\"Alphabetic\":\"M\xc3\xbcller^J\"}]},"
+		"\"00200013\":{\"vr\":\"IS\",\"Value\":[12]},"
+		"\"00080061\":{\"vr\":\"CS\",\"Value\":[\"CT\",\"MR\"]},"
+		"\"00081030\":{\"vr\":\"LO\"},"
+		"\"00081190\":{\"vr\":\"UR\",\"Value\":[\"http://x/studies/1\"]},"
+		"\"7FE00010\":{\"vr\":\"OW\",\"BulkDataURI\":\"http://x/bulk\"},"
+		"\"00081115\":{\"vr\":\"SQ\",\"Value\":[{}]}}]";
 	struct attrset_list l;
 
 	(void)state;
@@ -97,9 +99,9 @@ static void test_garbled_replies_are_eio_and_append_nothing(void **state)
 {
 	static const char *const bad[] = {
 		"{\"not\": json",
-		"{\"00100010\":{\"vr\":\"PN\"}}",               /* an object, not an array */
-		"[{\"0010001\":{\"vr\":\"PN\"}}]",              /* 7-digit tag */
-		"[{\"00100010\":{\"Value\":[\"x\"]}}]",         /* no vr */
+		"{\"00100010\":{\"vr\":\"PN\"}}",		    /* an object, not an array */
+		"[{\"0010001\":{\"vr\":\"PN\"}}]",		    /* 7-digit tag */
+		"[{\"00100010\":{\"Value\":[\"x\"]}}]",		    /* no vr */
 		"[{\"00100010\":{\"vr\":\"PN\",\"Value\":\"x\"}}]", /* Value not an array */
 		"[1, 2]",
 		"<html>500</html>",

@@ -16,9 +16,10 @@ static void test_fields_wildcards_and_ranges(void **state)
 	char why[256];
 
 	(void)state;
-	assert_int_equal(search_parse("PatientName=B*&ModalitiesInStudy=CT&StudyDate=20200301-20200303",
-				      &q, why, sizeof(why)),
-			 0);
+	assert_int_equal(
+		search_parse("PatientName=B*&ModalitiesInStudy=CT&StudyDate=20200301-20200303", &q,
+			     why, sizeof(why)),
+		0);
 	assert_int_equal(q.level, QUERY_STUDY);
 	assert_string_equal(attrset_get(&q.match, TAG_PatientName), "B*");
 	assert_string_equal(attrset_get(&q.match, TAG_ModalitiesInStudy), "CT");
