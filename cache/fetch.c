@@ -127,6 +127,60 @@ out:
 	return err;
 }
 
+static void metadata_key(struct cache *c, const char *study_uid, const char *series_uid,
+			 char *key, size_t n)
+{
+	snprintf(key, n, "metadata|%s|%s|%s", c->cfg.source, study_uid,
+		 series_uid ? series_uid : "");
+}
+
+bool cache_has_metadata(struct cache *c)
+{
+	return c->downloader->ops->metadata != NULL;
+}
+
+int cache_metadata_size(struct cache *c, const char *study_uid, const char *series_uid,
+			uint64_t *size)
+{
+	char key[512];
+
+	metadata_key(c, study_uid, series_uid, key, sizeof(key));
+	return store_doc_size(c->store, key, size);
+}
+
+int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid,
+		   struct buf *out)
+{
+	struct instance_ref ref = {.study_uid = study_uid, .series_uid = series_uid};
+	int64_t stored_at = 0, now = (int64_t)time(NULL);
+	char key[512];
+	struct buf stored;
+	int err;
+
+	if (!c->downloader->ops->metadata)
+		return -ENOTSUP;
+	metadata_key(c, study_uid, series_uid, key, sizeof(key));
+	buf_init(&stored, out->max);
+	err = store_doc_get(c->store, key, &stored, &stored_at);
+	if (!err && now - stored_at < c->cfg.meta_ttl && now >= stored_at) {
+		STAT_ADD(c, query_hits, 1);
+		err = buf_add(out, stored.data, stored.len);
+		goto out;
+	}
+	STAT_ADD(c, query_misses, 1);
+	stored.len = 0;
+	err = c->downloader->ops->metadata(c->downloader, &ref, &stored);
+	if (err) {
+		STAT_ADD(c, query_errors, 1);
+		goto out;
+	}
+	store_doc_put(c->store, key, stored.data, stored.len, now);
+	err = buf_add(out, stored.data, stored.len);
+out:
+	buf_release(&stored);
+	return err;
+}
+
 int cache_check_query(struct cache *c, const struct query *q, char *why, size_t n)
 {
 	if (!c->searcher->ops->check)

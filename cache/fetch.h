@@ -65,6 +65,20 @@ bool cache_blob_is_stored(const struct cache_blob *b);
 long cache_blob_read(struct cache_blob *b, void *buf, size_t n, uint64_t off);
 void cache_blob_close(struct cache_blob *b);
 
+/**
+ * The DICOM JSON metadata of a study (@series_uid NULL) or series, appended to @out: from the
+ * store while fresh (meta_ttl), else from the downloader (then stored). @return 0; -ENOTSUP if
+ * the downloader has no metadata; or the downloader's -errno.
+ */
+int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid,
+		   struct buf *out);
+
+/** Whether the downloader can fetch metadata (so folders offer metadata.json). */
+bool cache_has_metadata(struct cache *c);
+/** Size of the stored metadata of a study or series, if stored. @return 0 or -ENOENT. */
+int cache_metadata_size(struct cache *c, const char *study_uid, const char *series_uid,
+			uint64_t *size);
+
 /** A snapshot of the counters and of the store's use. */
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 

@@ -21,7 +21,7 @@
 
 struct store {
 	MDB_env *env;
-	MDB_dbi meta, blob;
+	MDB_dbi meta, blob, doc;
 	char *dir;
 };
 
@@ -92,7 +92,7 @@ int store_open(const char *dir, uint64_t map_size, struct store **out)
 	if (rc)
 		goto out_lmdb;
 	mdb_env_set_mapsize(s->env, (size_t)map_size);
-	mdb_env_set_maxdbs(s->env, 4);
+	mdb_env_set_maxdbs(s->env, 8);
 	/* FUSE runs many threads, each may read at once. */
 	mdb_env_set_maxreaders(s->env, 512);
 	/* MDB_NOTLS: FUSE's worker threads come and go; a read slot belongs to a transaction. */
@@ -107,6 +107,8 @@ int store_open(const char *dir, uint64_t map_size, struct store **out)
 	rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->meta);
 	if (!rc)
 		rc = mdb_dbi_open(txn, "blob", MDB_CREATE, &s->blob);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "doc", MDB_CREATE, &s->doc);
 	if (rc) {
 		mdb_txn_abort(txn);
 		goto out_lmdb;
@@ -237,6 +239,69 @@ out_free:
 	if (rc)
 		log_warn("cache: storing a query result failed: %s", mdb_strerror(rc));
 	return store_errno(rc);
+}
+
+int store_doc_get(struct store *s, const char *key, struct buf *out, int64_t *stored_at)
+{
+	MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)key}, v;
+	MDB_txn *txn;
+	int rc, err;
+
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return store_errno(rc);
+	rc = mdb_get(txn, s->doc, &k, &v);
+	if (rc) {
+		err = store_errno(rc);
+		goto out;
+	}
+	if (v.mv_size < 8) {
+		err = -EIO;
+		goto out;
+	}
+	/* Copied out before the transaction ends: LMDB's pointer dies with it. */
+	err = buf_add(out, (char *)v.mv_data + 8, v.mv_size - 8);
+	if (!err)
+		memcpy(stored_at, v.mv_data, 8);
+out:
+	mdb_txn_abort(txn);
+	return err;
+}
+
+int store_doc_size(struct store *s, const char *key, uint64_t *size)
+{
+	MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)key}, v;
+	MDB_txn *txn;
+	int rc;
+
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return store_errno(rc);
+	rc = mdb_get(txn, s->doc, &k, &v);
+	if (!rc)
+		*size = v.mv_size >= 8 ? v.mv_size - 8 : 0;
+	mdb_txn_abort(txn);
+	return store_errno(rc);
+}
+
+int store_doc_put(struct store *s, const char *key, const void *data, size_t len, int64_t now)
+{
+	MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)key}, v;
+	MDB_txn *txn;
+	int rc;
+
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	if (rc)
+		return store_errno(rc);
+	v.mv_size = len + 8;
+	rc = mdb_put(txn, s->doc, &k, &v, MDB_RESERVE);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return store_errno(rc);
+	}
+	memcpy(v.mv_data, &now, 8);
+	memcpy((char *)v.mv_data + 8, data, len);
+	return store_errno(mdb_txn_commit(txn));
 }
 
 static void sop_key(const char *sop, MDB_val *k)

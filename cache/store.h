@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "core/attrs.h"
+#include "core/buf.h"
 
 struct store;
 
@@ -25,6 +26,16 @@ void store_close(struct store *s);
 int store_meta_get(struct store *s, const char *key, struct attrset_list *out, int64_t *stored_at);
 /** Store @l under @key with time @now. @return 0, -ENOSPC (map full), -EIO. */
 int store_meta_put(struct store *s, const char *key, const struct attrset_list *l, int64_t now);
+
+/**
+ * The document stored under @key (a metadata reply), appended to @out, and its time.
+ * @return 0, -ENOENT, -EIO (damaged), -ENOMEM / -E2BIG (from @out).
+ */
+int store_doc_get(struct store *s, const char *key, struct buf *out, int64_t *stored_at);
+/** Size of the document under @key. @return 0 or -ENOENT. */
+int store_doc_size(struct store *s, const char *key, uint64_t *size);
+/** Store @len bytes under @key with time @now. @return 0, -ENOSPC, -EIO. */
+int store_doc_put(struct store *s, const char *key, const void *data, size_t len, int64_t now);
 
 /** Size of the blob of @sop. @return 0, or -ENOENT if it is not stored. */
 int store_blob_size(struct store *s, const char *sop, uint64_t *size);

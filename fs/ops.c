@@ -57,6 +57,17 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		st->st_size = 4096;
+	} else if (n->kind == NODE_METADATA) {
+		/* Exact once fetched; read with direct_io, so a size that is not yet known (0)
+		 * never cuts a read short. */
+		const char *series = attrset_get(&n->attrs, TAG_SeriesInstanceUID);
+
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		if (cache_metadata_size(fs->tree.cache, attrset_str(&n->attrs, TAG_StudyInstanceUID),
+					series, &size) == 0)
+			st->st_size = (off_t)size;
+		timeout = 0;
 	} else if (n->kind == NODE_STATUS) {
 		/* Like /proc: size 0, read until EOF (opened with direct_io). */
 		st->st_mode = S_IFREG | 0444;
@@ -310,6 +321,15 @@ static int open_status(struct trolley_fs *fs, struct open_file *of, struct fuse_
 	return status_text(fs->tree.cache, &of->text);
 }
 
+static int open_metadata(struct trolley_fs *fs, const struct node *n, struct open_file *of,
+			 struct fuse_file_info *fi)
+{
+	buf_init(&of->text, 512u << 20);
+	fi->direct_io = 1;
+	return cache_metadata(fs->tree.cache, attrset_str(&n->attrs, TAG_StudyInstanceUID),
+			      attrset_get(&n->attrs, TAG_SeriesInstanceUID), &of->text);
+}
+
 static int open_instance(struct trolley_fs *fs, const struct node *n, struct open_file *of,
 			 struct fuse_file_info *fi)
 {
@@ -354,6 +374,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	if (n.kind == NODE_STATUS)
 		err = open_status(fs, of, fi);
+	else if (n.kind == NODE_METADATA)
+		err = open_metadata(fs, &n, of, fi);
 	else
 		err = open_instance(fs, &n, of, fi);
 	if (err)

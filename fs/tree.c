@@ -34,7 +34,7 @@ int node_copy(struct node *dst, const struct node *src)
 
 bool node_is_dir(const struct node *n)
 {
-	return n->kind != NODE_INSTANCE && n->kind != NODE_STATUS;
+	return n->kind != NODE_INSTANCE && n->kind != NODE_STATUS && n->kind != NODE_METADATA;
 }
 
 bool node_is_control(const struct node *n)
@@ -141,6 +141,28 @@ static void child_base_name(const struct node *child, char *out, size_t n)
 	}
 }
 
+/*
+ * A PatientName pattern that finds @name on any archive: every run of characters that a
+ * folder name may have changed ('/' became '_'), that are wildcards, or that a server may
+ * not match as sent (spaces, non-ASCII: Orthanc 1.10 neither percent-decodes QIDO values nor
+ * matches non-ASCII letters) becomes '*'. It may match more; results are filtered exactly.
+ */
+static void name_pattern(const char *name, char *out, size_t n)
+{
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p && o + 2 < n; p++) {
+		bool plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+			     (*p >= '0' && *p <= '9') || *p == '^' || *p == '-' || *p == '.';
+
+		if (plain)
+			out[o++] = (char)*p;
+		else if (o == 0 || out[o - 1] != '*')
+			out[o++] = '*';
+	}
+	out[o] = '\0';
+}
+
 /* The query that lists @dir, or -EINVAL for a kind with fixed children. */
 static int dir_query(const struct tree *t, const struct node *dir, struct query *q)
 {
@@ -158,8 +180,12 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 			err = attrset_set(&q->match, TAG_PatientID, "LO",
 					  attrset_str(a, TAG_PatientID));
 		else
-			err = attrset_set(&q->match, TAG_PatientName, "PN",
-					  attrset_str(a, TAG_PatientName));
+		{
+			char pattern[NAMES_BUF * 2];
+
+			name_pattern(attrset_str(a, TAG_PatientName), pattern, sizeof(pattern));
+			err = attrset_set(&q->match, TAG_PatientName, "PN", pattern);
+		}
 		break;
 	case NODE_DATE:
 		query_init(q, QUERY_STUDY);
@@ -212,8 +238,37 @@ static bool result_belongs(const struct node *dir, const struct attrset *r)
 	return strcmp(want, got) == 0;
 }
 
+/* Study and series folders also hold metadata.json, the folder's attributes as the archive
+ * gives them (WADO-RS metadata): a child that would take its name gets the clash suffix. */
+static int add_metadata_entry(const struct node *dir, struct listing *l, size_t n)
+{
+	struct listing_entry *e = &l->v[n];
+
+	for (size_t i = 0; i < n; i++) {
+		char key[NAMES_BUF * 2];
+
+		if (strcmp(l->v[i].name, TREE_METADATA_NAME) != 0)
+			continue;
+		child_key(&l->v[i].node, key, sizeof(key));
+		names_add_suffix(l->v[i].name, key);
+	}
+	snprintf(e->name, sizeof(e->name), "%s", TREE_METADATA_NAME);
+	node_init(&e->node, NODE_METADATA);
+	if (attrset_set(&e->node.attrs, TAG_StudyInstanceUID, "UI",
+			attrset_str(&dir->attrs, TAG_StudyInstanceUID)) < 0 ||
+	    (dir->kind == NODE_SERIES &&
+	     attrset_set(&e->node.attrs, TAG_SeriesInstanceUID, "UI",
+			 attrset_str(&dir->attrs, TAG_SeriesInstanceUID)) < 0) ||
+	    attrset_merge(&e->node.attrs, &dir->attrs) < 0) { /* the dates, for its mtime */
+		node_release(&e->node);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* Turn query results into named, unique, sorted children of @dir. */
-static int build_listing(const struct node *dir, struct attrset_list *results, struct listing **out)
+static int build_listing(struct tree *t, const struct node *dir, struct attrset_list *results,
+			 struct listing **out)
 {
 	enum node_kind kind = child_kind(dir->kind);
 	struct listing *l;
@@ -227,8 +282,8 @@ static int build_listing(const struct node *dir, struct attrset_list *results, s
 		return -ENOMEM;
 	l->refs = 1;
 	l->made = time(NULL);
-	l->v = calloc(results->n ? results->n : 1, sizeof(*l->v));
-	keys = calloc(results->n ? results->n : 1, sizeof(*keys));
+	l->v = calloc(results->n + 1, sizeof(*l->v));
+	keys = calloc(results->n + 1, sizeof(*keys)); /* +1: metadata.json has none */
 	if (!l->v || !keys)
 		goto out_fail;
 	for (size_t i = 0; i < results->n; i++) {
@@ -289,6 +344,12 @@ static int build_listing(const struct node *dir, struct attrset_list *results, s
 	names_make_unique(names, (const char *const *)keys, n);
 	for (size_t i = 0; i < n; i++)
 		memcpy(l->v[i].name, names[i], sizeof(names[i]));
+	if ((dir->kind == NODE_STUDY || dir->kind == NODE_SERIES) && cache_has_metadata(t->cache)) {
+		if (add_metadata_entry(dir, l, n) < 0)
+			goto out_fail;
+		n++;
+		l->n = n;
+	}
 	qsort(l->v, n, sizeof(*l->v), cmp_entry);
 	err = 0;
 	*out = l;
@@ -437,7 +498,7 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 		log_warn("listing cut at max_results=%ld %s results: look up by name or search",
 			 q.limit, query_level_name(q.level));
 	if (!err)
-		err = build_listing(dir, &results, out);
+		err = build_listing(t, dir, &results, out);
 	attrset_list_release(&results);
 	query_release(&q);
 	return err;
@@ -493,7 +554,7 @@ static int find_in_results(struct tree *t, const struct node *dir, struct query 
 	err = cache_find(t->cache, q, &results);
 	if (err)
 		goto out;
-	err = build_listing(dir, &results, &l);
+	err = build_listing(t, dir, &results, &l);
 	if (err)
 		goto out;
 	err = -ENOENT;
@@ -549,11 +610,11 @@ int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name,
 		else
 			err = attrset_set(&q.match, TAG_PatientID, "LO", id);
 	} else {
-		/* No ID: match the name, with '?' where cleaning may have replaced a character. */
-		snprintf(pattern, sizeof(pattern), "%s", name);
-		for (char *p = pattern; *p; p++)
-			if (*p == '_' || *p == '*' || *p == '\\')
-				*p = '?';
+		/* No ID: match the name; the results are checked against it exactly. */
+		name_pattern(name, pattern, sizeof(pattern));
+		/* The folder name lost trailing '^' and spaces of the stored value. */
+		if (pattern[0] && pattern[strlen(pattern) - 1] != '*')
+			strcat(pattern, "*");
 		err = attrset_set(&q.match, TAG_PatientName, "PN", pattern);
 	}
 	if (!err)

@@ -25,9 +25,12 @@ enum node_kind {
 	NODE_DATE,     /* /dates/YYYY-MM-DD */
 	NODE_SEARCHES, /* /search */
 	NODE_SEARCH,   /* /search/<query> */
+	NODE_METADATA, /* metadata.json of a study or series folder */
 	NODE_CONTROL,  /* /.trolley */
 	NODE_STATUS,   /* /.trolley/status: a text file */
 };
+
+#define TREE_METADATA_NAME "metadata.json"
 
 /* A pseudo-attribute (group FFFF is never DICOM) holding a /search folder's query text. */
 #define TREE_TAG_QUERY 0xFFFF0001u

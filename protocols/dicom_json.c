@@ -170,3 +170,15 @@ out_free_root:
 	cJSON_Delete(root);
 	return err;
 }
+
+bool dicom_json_is_dataset_array(const char *json, size_t len)
+{
+	struct attrset_list l;
+	bool ok;
+
+	/* Parsing it the way QIDO replies are parsed checks every element's shape. */
+	attrset_list_init(&l);
+	ok = len > 0 && dicom_json_parse_list(json, len, &l) == 0;
+	attrset_list_release(&l);
+	return ok;
+}

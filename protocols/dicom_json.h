@@ -2,6 +2,7 @@
 #ifndef TROLLEY_DICOM_JSON_H
 #define TROLLEY_DICOM_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/attrs.h"
@@ -15,6 +16,9 @@ struct cJSON;
  * @return 0; -EIO if the bytes are not a DICOM JSON array (nothing appended); -ENOMEM.
  */
 int dicom_json_parse_list(const char *json, size_t len, struct attrset_list *out);
+
+/** Whether @len bytes are a DICOM JSON array of objects (the shape of a metadata reply). */
+bool dicom_json_is_dataset_array(const char *json, size_t len);
 
 /** Convert one DICOM JSON object into @out (initialised). @return 0, -EIO, -ENOMEM. */
 int dicom_json_to_attrset(const struct cJSON *obj, struct attrset *out);

@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "core/buf.h"
 #include "protocols/proto_config.h"
 
 /** Which instance(s) to fetch. All borrowed. sop_uid NULL means the whole series. */
@@ -38,6 +39,12 @@ struct downloader_ops {
 	 * reply), -EACCES, -ETIMEDOUT (already logged); or a sink's error.
 	 */
 	int (*fetch)(struct downloader *d, const struct instance_ref *ref, struct sink *sink);
+	/**
+	 * Optional: the DICOM JSON metadata (PS3.18 §10.4.1.1.2) of the study (@ref->series_uid
+	 * NULL) or series of @ref, appended to @out, checked to be a DICOM JSON array.
+	 * @return 0; -ENOENT, -EIO (garbled), -EACCES, -ETIMEDOUT (already logged).
+	 */
+	int (*metadata)(struct downloader *d, const struct instance_ref *ref, struct buf *out);
 	void (*free)(struct downloader *d);
 };
 

@@ -215,10 +215,12 @@ char *http_escape(const char *s)
 	for (; *s; s++) {
 		unsigned char ch = (unsigned char)*s;
 
-		/* RFC 3986 unreserved characters, plus '*' and '?': legal in a query, and DICOMweb
-		 * servers read them as wildcards only unescaped (Orthanc 1.10 takes %2A literally). */
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-		    (ch >= '0' && ch <= '9') || strchr("-._~*?", ch)) {
+		/* RFC 3986 unreserved characters, plus what DICOMweb gives a meaning in a value:
+		 * '*' and '?' (wildcards), '^' (PN components) and ',' (value lists). Orthanc 1.10
+		 * does not percent-decode QIDO values (measured: %2A, %5E, %20 never match), so
+		 * these must go unescaped; every other byte is escaped. */
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+		    strchr("-._~*?^,", ch)) {
 			*o++ = (char)ch;
 		} else {
 			*o++ = '%';

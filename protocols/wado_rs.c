@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/query.h"
 #include "protocols/http.h"
+#include "protocols/dicom_json.h"
 #include "protocols/multipart.h"
 
 struct wado {
@@ -153,6 +154,56 @@ out:
 	return err;
 }
 
+/* Metadata of a 2,000-instance series is a few MiB; past this a reply is not believed. */
+#define WADO_METADATA_MAX (256u << 20)
+
+static int wado_on_metadata(void *ctx, const struct http_response *resp, const void *data,
+			    size_t len)
+{
+	struct buf *out = ctx;
+	int err = buf_add(out, data, len);
+
+	if (err == -E2BIG) {
+		log_error("GET %s: metadata larger than %u MiB", resp->url, WADO_METADATA_MAX >> 20);
+		return -EIO;
+	}
+	return err;
+}
+
+static int wado_metadata(struct downloader *d, const struct instance_ref *ref, struct buf *out)
+{
+	struct wado *w = (struct wado *)d;
+	char url[1024], safe[1024];
+	struct buf body;
+	long status = 0;
+	int err, n;
+
+	if (!query_uid_is_valid(ref->study_uid) ||
+	    (ref->series_uid && !query_uid_is_valid(ref->series_uid)))
+		return -EINVAL;
+	if (ref->series_uid)
+		n = snprintf(url, sizeof(url), "%s/studies/%s/series/%s/metadata", w->url,
+			     ref->study_uid, ref->series_uid);
+	else
+		n = snprintf(url, sizeof(url), "%s/studies/%s/metadata", w->url, ref->study_uid);
+	if (n < 0 || (size_t)n >= sizeof(url))
+		return -ENAMETOOLONG;
+	buf_init(&body, WADO_METADATA_MAX);
+	err = http_get(w->http, url, "application/dicom+json", wado_on_metadata, &body, &status);
+	if (err)
+		goto out;
+	if (!dicom_json_is_dataset_array(body.data, body.len)) {
+		log_error("GET %s: HTTP %ld but the body is not DICOM JSON metadata (%zu bytes)",
+			  log_redact_url(url, safe, sizeof(safe)), status, body.len);
+		err = -EIO;
+		goto out;
+	}
+	err = buf_add(out, body.data, body.len);
+out:
+	buf_release(&body);
+	return err;
+}
+
 static void wado_free(struct downloader *d)
 {
 	struct wado *w = (struct wado *)d;
@@ -164,6 +215,7 @@ static void wado_free(struct downloader *d)
 static const struct downloader_ops wado_ops = {
 	.name = "wado-rs",
 	.fetch = wado_fetch,
+	.metadata = wado_metadata,
 	.free = wado_free,
 };
 

@@ -38,6 +38,10 @@ PATIENTS = [
     ("Παπαδόπουλος^Νίκος", "PID004", "ISO_IR 192", [
         ("20210630", "163000", "CT ABDOMEN", "ACC5", [("1", "CT", "Portal", 20)]),
     ]),
+    # No PatientID (type 2: may be empty), a space and a non-ASCII letter in the name.
+    ("Anon Ymous^Zoë", "", "ISO_IR 192", [
+        ("20220202", "120000", "", "", [("1", "MR", "Scout", 5)]),
+    ]),
 ]
 
 # Compressed instances (transfer syntaxes Orthanc must return as stored), added to PID004.
@@ -83,6 +87,7 @@ def _common(ds, patient, study, series, study_uid, series_uid):
         ds.StudyDescription = desc
     ds.AccessionNumber = acc
     ds.ReferringPhysicianName = ""
+    ds.InstitutionName = "Trolley General"
     ds.SeriesInstanceUID = series_uid
     ds.SeriesNumber = number
     ds.Modality = modality
@@ -131,6 +136,7 @@ def generate(out_dir):
                     ds.save_as(path, write_like_original=False)
                     manifest.append(_entry(path, ds, patient, study, series))
     # Compressed instances: a series of PID004's study, each file keeping its syntax.
+    # (PATIENTS[3] is PID004.)
     patient = PATIENTS[3]
     study = patient[3][0]
     series = ("7", "OT", "Compressed", len(COMPRESSED))

@@ -88,3 +88,13 @@ def patients_tree(manifest):
                                             series[e["SeriesInstanceUID"]],
                                             instances[e["SOPInstanceUID"]]])
             for e in manifest}
+
+
+def expected_files(manifest):
+    """Every file under /patients: the instances, and metadata.json in each study and series."""
+    files = set(patients_tree(manifest).values())
+    for path in list(files):
+        series = path.rsplit("/", 1)[0]
+        files.add(series + "/metadata.json")
+        files.add(series.rsplit("/", 1)[0] + "/metadata.json")
+    return files

@@ -35,12 +35,12 @@ def test_patients_listing_names_every_patient(mount, source, data):
 
 def test_ls_down_patient_study_series_instances(mount, source, data):
     m = mount(source)
-    expected = naming.patients_tree(data["manifest"])
+    expected = naming.expected_files(data["manifest"])
     found = set()
     for root, dirs, files in os.walk(m.path("patients")):
         for f in files:
             found.add(os.path.relpath(os.path.join(root, f), m.path("patients")))
-    assert found == set(expected.values())
+    assert found == expected
     # Empty fields leave out their separator: no accession, no series description.
     assert any("/2020-03-02 MR BRAIN/2 MR/" in p for p in found)
 
@@ -77,6 +77,16 @@ def test_patient_lookup_without_listing_patients(mount, source, proxy):
     assert sorted(studies) == ["2020-03-01 CT HEAD [ACC1]", "2020-03-02 MR BRAIN"]
     for p in proxy.paths(QIDO_STUDIES):
         assert "PatientID=PID001" in p, "unexpected study query " + p
+
+
+def test_patient_without_id_is_found_by_name_with_space_and_non_ascii(mount, source, proxy):
+    m = mount(source)
+    studies = os.listdir(m.path("patients", "Anon Ymous^Zoë"))
+    assert studies == ["2022-02-02"]
+    assert os.listdir(m.path("patients", "Anon Ymous^Zoë", "2022-02-02")) == ["1 MR Scout",
+                                                                            "metadata.json"]
+    assert all("PatientName=" in p for p in proxy.paths(QIDO_STUDIES))
+    assert "Anon Ymous^Zoë" in os.listdir(m.path("patients"))
 
 
 def test_unknown_names_are_enoent(mount, source):

@@ -17,7 +17,7 @@ def _series(m, data, desc="T1"):
 
 def _read_all(folder):
     out = {}
-    for name in sorted(os.listdir(folder)):
+    for name in sorted(n for n in os.listdir(folder) if n.endswith(".dcm")):
         with open(os.path.join(folder, name), "rb") as f:
             out[name] = hashlib.md5(f.read()).hexdigest()
     return out
