@@ -166,6 +166,20 @@ void names_series(const struct attrset *a, char *out, size_t n)
 	fit_name(out, n, full, uid);
 }
 
+void names_flat_instance(const struct attrset *a, char *out, size_t n)
+{
+	char series[64], number[64], full[NAMES_BUF * 2] = "";
+	const char *uid = attrset_str(a, TAG_SOPInstanceUID);
+
+	names_clean(attrset_str(a, TAG_SeriesNumber), series, sizeof(series));
+	names_clean(attrset_str(a, TAG_InstanceNumber), number, sizeof(number));
+	if (series[0] && number[0])
+		snprintf(full, sizeof(full), "%s-%s.dcm", series, number);
+	else
+		snprintf(full, sizeof(full), "%s.dcm", number[0] ? number : uid);
+	fit_name(out, n, full, uid);
+}
+
 void names_instance(const struct attrset *a, char *out, size_t n)
 {
 	char full[NAMES_BUF * 2] = "";

@@ -29,6 +29,8 @@ void names_patient_key(const struct attrset *a, char *out, size_t n);
 void names_study(const struct attrset *a, char *out, size_t n);
 /** "<SeriesNumber> <Modality> <SeriesDescription>"; the UID if all are empty. */
 void names_series(const struct attrset *a, char *out, size_t n);
+/** "<SeriesNumber>-<InstanceNumber>.dcm" (the flat layout); the UID without a number. */
+void names_flat_instance(const struct attrset *a, char *out, size_t n);
 /** "<InstanceNumber>.dcm"; "<SOPInstanceUID>.dcm" without a number. */
 void names_instance(const struct attrset *a, char *out, size_t n);
 

@@ -64,8 +64,9 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		if (cache_metadata_size(fs->tree.cache, attrset_str(&n->attrs, TAG_StudyInstanceUID),
-					series, &size) == 0)
+		if (cache_metadata_size(fs->tree.cache,
+					attrset_str(&n->attrs, TAG_StudyInstanceUID), series,
+					&size) == 0)
 			st->st_size = (off_t)size;
 		timeout = 0;
 	} else if (n->kind == NODE_STATUS) {

@@ -29,6 +29,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("max_results=%ld", max_results, 0),
 	TROLLEY_OPT("loglevel=%s", loglevel, 0),
 	TROLLEY_OPT("transfer_syntax=%s", transfer_syntax, 0),
+	TROLLEY_OPT("layout=%s", layout, 0),
 	TROLLEY_OPT("cacert=%s", cacert, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -211,6 +212,10 @@ int opts_finish(struct trolley_opts *o)
 		o->wado_rs = strdup(o->source);
 	if (!o->searcher || !o->downloader || !o->qido || !o->wado_rs)
 		return -ENOMEM;
+	if (o->layout && strcmp(o->layout, "tree") != 0 && strcmp(o->layout, "flat") != 0) {
+		fprintf(stderr, "mount.trolley: layout=%s: expected tree or flat\n", o->layout);
+		return -EINVAL;
+	}
 	if (o->meta_ttl < 0)
 		o->meta_ttl = 600;
 	if (o->timeout < 0 || o->connections < 0 || o->max_results < 0) {
@@ -250,6 +255,7 @@ void opts_release(struct trolley_opts *o)
 	free(o->cache_size_text);
 	free(o->loglevel);
 	free(o->transfer_syntax);
+	free(o->layout);
 	free(o->cacert);
 	free(o->unsupported);
 }
@@ -272,6 +278,7 @@ void opts_usage(const char *progname)
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
 	       "    -o connections=N           parallel transfers (default 8)\n"
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
+	       "    -o layout=tree|flat        flat: a study folder holds all its instances\n"
 	       "    -o transfer_syntax=UID     ask WADO-RS for this syntax (default: as stored)\n"
 	       "    -o cacert=FILE             CA certificates for https\n"
 	       "    -o insecure                do not verify TLS certificates\n"

@@ -22,6 +22,7 @@ struct trolley_opts {
 	long max_results;
 	char *loglevel;
 	char *transfer_syntax;
+	char *layout; /* "tree" (default) or "flat" */
 	char *cacert;
 	int insecure;
 	char *unsupported; /* first option named in DESIGN.md that this build lacks */

@@ -74,7 +74,7 @@ const struct listing_entry *listing_find(const struct listing *l, const char *na
 }
 
 /* The child kind of a folder kind, and what names its children. */
-static enum node_kind child_kind(enum node_kind k)
+static enum node_kind child_kind(const struct tree *t, enum node_kind k)
 {
 	switch (k) {
 	case NODE_PATIENTS:
@@ -89,7 +89,7 @@ static enum node_kind child_kind(enum node_kind k)
 	case NODE_SEARCHES:
 		return NODE_SEARCH;
 	case NODE_STUDY:
-		return NODE_SERIES;
+		return t->flat ? NODE_INSTANCE : NODE_SERIES;
 	default:
 		return NODE_INSTANCE;
 	}
@@ -114,7 +114,7 @@ static void child_key(const struct node *child, char *out, size_t n)
 	}
 }
 
-static void child_base_name(const struct node *child, char *out, size_t n)
+static void child_base_name(const struct node *dir, const struct node *child, char *out, size_t n)
 {
 	if (child->by_uid) {
 		char key[NAMES_BUF];
@@ -136,7 +136,10 @@ static void child_base_name(const struct node *child, char *out, size_t n)
 		names_series(&child->attrs, out, n);
 		break;
 	default:
-		names_instance(&child->attrs, out, n);
+		if (dir->kind == NODE_STUDY)
+			names_flat_instance(&child->attrs, out, n);
+		else
+			names_instance(&child->attrs, out, n);
 		break;
 	}
 }
@@ -179,8 +182,7 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 		if (attrset_str(a, TAG_PatientID)[0])
 			err = attrset_set(&q->match, TAG_PatientID, "LO",
 					  attrset_str(a, TAG_PatientID));
-		else
-		{
+		else {
 			char pattern[NAMES_BUF * 2];
 
 			name_pattern(attrset_str(a, TAG_PatientName), pattern, sizeof(pattern));
@@ -201,7 +203,7 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 		break;
 	}
 	case NODE_STUDY:
-		query_init(q, QUERY_SERIES);
+		query_init(q, t->flat ? QUERY_INSTANCE : QUERY_SERIES);
 		err = attrset_set(&q->match, TAG_StudyInstanceUID, "UI",
 				  attrset_str(a, TAG_StudyInstanceUID));
 		break;
@@ -270,7 +272,7 @@ static int add_metadata_entry(const struct node *dir, struct listing *l, size_t 
 static int build_listing(struct tree *t, const struct node *dir, struct attrset_list *results,
 			 struct listing **out)
 {
-	enum node_kind kind = child_kind(dir->kind);
+	enum node_kind kind = child_kind(t, dir->kind);
 	struct listing *l;
 	char(*names)[NAMES_BUF] = NULL;
 	char **keys = NULL;
@@ -340,7 +342,7 @@ static int build_listing(struct tree *t, const struct node *dir, struct attrset_
 	if (!names)
 		goto out_fail;
 	for (size_t i = 0; i < n; i++)
-		child_base_name(&l->v[i].node, names[i], sizeof(names[i]));
+		child_base_name(dir, &l->v[i].node, names[i], sizeof(names[i]));
 	names_make_unique(names, (const char *const *)keys, n);
 	for (size_t i = 0; i < n; i++)
 		memcpy(l->v[i].name, names[i], sizeof(names[i]));
@@ -563,7 +565,7 @@ static int find_in_results(struct tree *t, const struct node *dir, struct query 
 
 		/* The subset may lack the clash partner that gave a name its suffix: accept both
 		 * forms, each only for the entry it belongs to. */
-		child_base_name(&l->v[i].node, plain, sizeof(plain));
+		child_base_name(dir, &l->v[i].node, plain, sizeof(plain));
 		child_key(&l->v[i].node, key, sizeof(key));
 		if (strcmp(plain, name) != 0) {
 			names_add_suffix(plain, key);

@@ -59,6 +59,7 @@ struct listing {
 
 struct tree {
 	struct cache *cache;
+	bool flat;	  /* layout=flat: a study folder holds its instances, no series folders */
 	long max_results; /* 0: no bound */
 };
 

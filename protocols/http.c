@@ -219,8 +219,8 @@ char *http_escape(const char *s)
 		 * '*' and '?' (wildcards), '^' (PN components) and ',' (value lists). Orthanc 1.10
 		 * does not percent-decode QIDO values (measured: %2A, %5E, %20 never match), so
 		 * these must go unescaped; every other byte is escaped. */
-		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		    strchr("-._~*?^,", ch)) {
+		if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		    (ch >= '0' && ch <= '9') || strchr("-._~*?^,", ch)) {
 			*o++ = (char)ch;
 		} else {
 			*o++ = '%';

@@ -29,9 +29,12 @@ static const uint32_t qido_study_fields[] = {TAG_StudyDescription, TAG_StudyDate
 					     TAG_ModalitiesInStudy};
 static const uint32_t qido_series_fields[] = {TAG_SeriesDescription, TAG_SeriesNumber, TAG_Modality,
 					      TAG_SeriesDate, TAG_SeriesTime};
+/* With the series' own attributes: an instance query over a whole study (the flat layout) must
+ * say which series each instance is in. */
 static const uint32_t qido_instance_fields[] = {
-	TAG_InstanceNumber, TAG_ContentDate,   TAG_ContentTime,	   TAG_Rows,
-	TAG_Columns,	    TAG_BitsAllocated, TAG_NumberOfFrames, TAG_SamplesPerPixel};
+	TAG_InstanceNumber, TAG_ContentDate,	   TAG_ContentTime,    TAG_Rows,
+	TAG_Columns,	    TAG_BitsAllocated,	   TAG_NumberOfFrames, TAG_SamplesPerPixel,
+	TAG_SeriesNumber,   TAG_SeriesInstanceUID, TAG_Modality};
 
 struct qido_reply {
 	struct buf body;

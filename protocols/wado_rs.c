@@ -164,7 +164,8 @@ static int wado_on_metadata(void *ctx, const struct http_response *resp, const v
 	int err = buf_add(out, data, len);
 
 	if (err == -E2BIG) {
-		log_error("GET %s: metadata larger than %u MiB", resp->url, WADO_METADATA_MAX >> 20);
+		log_error("GET %s: metadata larger than %u MiB", resp->url,
+			  WADO_METADATA_MAX >> 20);
 		return -EIO;
 	}
 	return err;

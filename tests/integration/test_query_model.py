@@ -150,3 +150,30 @@ def test_garbled_metadata_is_eio(mount, source, proxy):
     assert "not DICOM JSON metadata" in m.text()
     proxy.clear_faults()
     assert len(_metadata(os.path.join(study, "metadata.json"))) == 60
+
+
+def test_flat_layout_holds_every_instance_of_a_study_byte_identical(mount, source, data,
+                                                                    tmp_path):
+    tree = mount(source, name="tree")
+    flat = mount(source, options="layout=flat", name="flat")
+    study = ("patients", "Müller^Jürgen [PID002]", "2020-03-03 CT THORAX [ACC3]")
+    subprocess.run(["cp", "-r", tree.path(*study), str(tmp_path / "out-tree")], check=True)
+    subprocess.run(["cp", "-r", flat.path(*study), str(tmp_path / "out-flat")], check=True)
+    names = sorted(os.listdir(tmp_path / "out-flat"))
+    assert "metadata.json" in names
+    dcm = [n for n in names if n.endswith(".dcm")]
+    assert len(dcm) == 90 and "1-1.dcm" in dcm and "3-20.dcm" in dcm
+    # Two series share SeriesNumber 4: their instances clash and carry UID suffixes.
+    assert sum(1 for n in dcm if n.startswith("4-1 ~")) == 2
+
+    def md5s(root):
+        out = []
+        for r, _, fs in os.walk(root):
+            for f in fs:
+                if f.endswith(".dcm"):
+                    with open(os.path.join(r, f), "rb") as fh:
+                        out.append(hashlib.md5(fh.read()).hexdigest())
+        return sorted(out)
+
+    assert md5s(tmp_path / "out-flat") == md5s(tmp_path / "out-tree")
+    assert len(md5s(tmp_path / "out-flat")) == 90

@@ -174,6 +174,25 @@ static void test_dot_names_are_never_dot_or_dotdot(void **state)
 	attrset_release(&a);
 }
 
+static void test_flat_instance_names(void **state)
+{
+	struct attrset a;
+	char out[NAMES_BUF];
+
+	(void)state;
+	attrset_init(&a);
+	set(&a, TAG_SOPInstanceUID, "1.2.3");
+	names_flat_instance(&a, out, sizeof(out));
+	assert_string_equal(out, "1.2.3.dcm");
+	set(&a, TAG_InstanceNumber, "12");
+	names_flat_instance(&a, out, sizeof(out));
+	assert_string_equal(out, "12.dcm");
+	set(&a, TAG_SeriesNumber, "3");
+	names_flat_instance(&a, out, sizeof(out));
+	assert_string_equal(out, "3-12.dcm");
+	attrset_release(&a);
+}
+
 static void test_junk_names(void **state)
 {
 	(void)state;
@@ -196,6 +215,7 @@ int main(void)
 		cmocka_unit_test(test_long_names_fit_255_bytes_at_char_boundary),
 		cmocka_unit_test(test_clash_suffixes_every_member_by_uid),
 		cmocka_unit_test(test_dot_names_are_never_dot_or_dotdot),
+		cmocka_unit_test(test_flat_instance_names),
 		cmocka_unit_test(test_junk_names),
 	};
 
