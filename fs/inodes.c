@@ -246,6 +246,19 @@ struct listing *inodes_listing(struct inodes *t, uint64_t ino, time_t max_age)
 	return l;
 }
 
+struct listing *inodes_parent_listing(struct inodes *t, uint64_t ino, time_t max_age)
+{
+	uint64_t parent = 0;
+	struct inode *e;
+
+	pthread_mutex_lock(&t->lock);
+	e = find_ino(t, ino);
+	if (e)
+		parent = e->parent;
+	pthread_mutex_unlock(&t->lock);
+	return parent ? inodes_listing(t, parent, max_age) : NULL;
+}
+
 void inodes_set_listing(struct inodes *t, uint64_t ino, struct listing *l)
 {
 	struct listing *old = NULL;

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cache/fetch.h"
+#include "cache/cache.h"
 #include "cache/store.h"
 #include "core/log.h"
 #include "fs/opts.h"
@@ -59,6 +59,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.source = o->source,
 		.meta_ttl = o->meta_ttl,
 		.size_limit = o->cache_size,
+		.prefetch = !o->prefetch || strcmp(o->prefetch, "series") == 0,
 	};
 	int err;
 

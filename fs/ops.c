@@ -331,18 +331,49 @@ static int open_metadata(struct trolley_fs *fs, const struct node *n, struct ope
 			      attrset_get(&n->attrs, TAG_SeriesInstanceUID), &of->text);
 }
 
-static int open_instance(struct trolley_fs *fs, const struct node *n, struct open_file *of,
-			 struct fuse_file_info *fi)
+/* The SOPInstanceUIDs of the instances of @series in the folder of @ino, from its listing if
+ * it is at hand. The strings are borrowed from *@l: the caller frees the array, then drops *@l
+ * with listing_put(). */
+static char **series_siblings(struct trolley_fs *fs, uint64_t ino, const char *series, size_t *n,
+			      struct listing **lp)
+{
+	struct listing *l = inodes_parent_listing(fs->inodes, ino, fs->meta_ttl);
+	char **v = NULL;
+
+	*n = 0;
+	*lp = l;
+	if (!l)
+		return NULL;
+	v = calloc(l->n ? l->n : 1, sizeof(*v));
+	for (size_t i = 0; v && i < l->n; i++) {
+		const struct attrset *a = &l->v[i].node.attrs;
+
+		if (l->v[i].node.kind == NODE_INSTANCE &&
+		    strcmp(attrset_str(a, TAG_SeriesInstanceUID), series) == 0)
+			v[(*n)++] = (char *)attrset_str(a, TAG_SOPInstanceUID);
+	}
+	return v;
+}
+
+static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node *n,
+			 struct open_file *of, struct fuse_file_info *fi)
 {
 	struct instance_ref ref;
+	struct listing *folder;
+	char **siblings;
+	size_t nsiblings;
 	int err;
 
 	ref.study_uid = attrset_str(&n->attrs, TAG_StudyInstanceUID);
 	ref.series_uid = attrset_str(&n->attrs, TAG_SeriesInstanceUID);
 	ref.sop_uid = attrset_str(&n->attrs, TAG_SOPInstanceUID);
 	/* The download happens here, before open() returns, so fstat() after open already sees
-	 * the exact size (rsync copies the size it sees; mmap needs it). */
-	err = cache_open(fs->tree.cache, &ref, &of->blob);
+	 * the exact size (rsync copies the size it sees; mmap needs it). The folder's listing
+	 * names the rest of the series, for the prefetch. */
+	siblings = series_siblings(fs, ino, ref.series_uid, &nsiblings, &folder);
+	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, &of->blob);
+	free(siblings);
+	listing_put(folder);
 	if (!err)
 		fi->keep_cache = cache_blob_is_stored(of->blob);
 	return err;
@@ -378,7 +409,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	else if (n.kind == NODE_METADATA)
 		err = open_metadata(fs, &n, of, fi);
 	else
-		err = open_instance(fs, &n, of, fi);
+		err = open_instance(fs, ino, &n, of, fi);
 	if (err)
 		goto out;
 	fi->fh = (uint64_t)(uintptr_t)of;

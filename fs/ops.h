@@ -8,7 +8,7 @@
 
 #include <fuse_lowlevel.h>
 
-#include "cache/fetch.h"
+#include "cache/cache.h"
 #include "fs/inodes.h"
 #include "fs/tree.h"
 

@@ -30,6 +30,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("loglevel=%s", loglevel, 0),
 	TROLLEY_OPT("transfer_syntax=%s", transfer_syntax, 0),
 	TROLLEY_OPT("layout=%s", layout, 0),
+	TROLLEY_OPT("prefetch=%s", prefetch, 0),
 	TROLLEY_OPT("cacert=%s", cacert, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -61,7 +62,6 @@ static const struct fuse_opt trolley_opt_table[] = {
 	FUSE_OPT_KEY("aec=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("move_port=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("offline", KEY_UNSUPPORTED),
-	FUSE_OPT_KEY("prefetch=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("user=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("password_file=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("token_file=%s", KEY_UNSUPPORTED),
@@ -216,6 +216,11 @@ int opts_finish(struct trolley_opts *o)
 		fprintf(stderr, "mount.trolley: layout=%s: expected tree or flat\n", o->layout);
 		return -EINVAL;
 	}
+	if (o->prefetch && strcmp(o->prefetch, "series") != 0 && strcmp(o->prefetch, "none") != 0) {
+		fprintf(stderr, "mount.trolley: prefetch=%s: expected series or none\n",
+			o->prefetch);
+		return -EINVAL;
+	}
 	if (o->meta_ttl < 0)
 		o->meta_ttl = 600;
 	if (o->timeout < 0 || o->connections < 0 || o->max_results < 0) {
@@ -256,6 +261,7 @@ void opts_release(struct trolley_opts *o)
 	free(o->loglevel);
 	free(o->transfer_syntax);
 	free(o->layout);
+	free(o->prefetch);
 	free(o->cacert);
 	free(o->unsupported);
 }
@@ -279,6 +285,7 @@ void opts_usage(const char *progname)
 	       "    -o connections=N           parallel transfers (default 8)\n"
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
 	       "    -o layout=tree|flat        flat: a study folder holds all its instances\n"
+	       "    -o prefetch=series|none    opening a file fetches its series (default series)\n"
 	       "    -o transfer_syntax=UID     ask WADO-RS for this syntax (default: as stored)\n"
 	       "    -o cacert=FILE             CA certificates for https\n"
 	       "    -o insecure                do not verify TLS certificates\n"

@@ -22,7 +22,8 @@ struct trolley_opts {
 	long max_results;
 	char *loglevel;
 	char *transfer_syntax;
-	char *layout; /* "tree" (default) or "flat" */
+	char *layout;	/* "tree" (default) or "flat" */
+	char *prefetch; /* "series" (default) or "none" */
 	char *cacert;
 	int insecure;
 	char *unsupported; /* first option named in DESIGN.md that this build lacks */

@@ -3,7 +3,7 @@
 #ifndef TROLLEY_STATUS_H
 #define TROLLEY_STATUS_H
 
-#include "cache/fetch.h"
+#include "cache/cache.h"
 #include "core/buf.h"
 
 /** Write the status text of @c into @out (initialised). @return 0 or -ENOMEM. */

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cache/fetch.h"
+#include "cache/cache.h"
 #include "core/attrs.h"
 #include "fs/names.h"
 

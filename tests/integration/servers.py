@@ -114,6 +114,7 @@ class Proxy:
       {"truncate": N}     forward, but send only N bytes of the body, then close
       {"delay": S}        wait S seconds, then forward (or apply the rest of the rule)
       {"drop": True}      close the connection without an answer
+      {"stall": (N, S)}   forward N bytes of the body, wait S seconds, then the rest
     """
 
     def __init__(self, upstream):
@@ -188,6 +189,20 @@ class Proxy:
         data = resp.read()
         conn.close()
         ctype = resp.getheader("Content-Type", "application/octet-stream")
+        if action and "stall" in action:
+            n, seconds = action["stall"]
+            h.send_response(resp.status)
+            h.send_header("Content-Type", ctype)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            try:
+                h.wfile.write(data[:n])
+                h.wfile.flush()
+                time.sleep(seconds)
+                h.wfile.write(data[n:])
+            except OSError:
+                pass  # the client went away (the test killed it)
+            return
         if action and "truncate" in action:
             h.send_response(resp.status)
             h.send_header("Content-Type", ctype)

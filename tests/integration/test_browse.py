@@ -171,7 +171,7 @@ def test_xattrs_show_dicom_attributes_without_download(mount, source, data, prox
 
 
 def test_status_file_counters_move(mount, source, data):
-    m = mount(source)
+    m = mount(source, options="prefetch=none")
 
     def status():
         with open(m.path(".trolley", "status")) as f:

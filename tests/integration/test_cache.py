@@ -24,7 +24,7 @@ def _read_all(folder):
 
 
 def test_read_again_makes_no_request(mount, source, data, proxy):
-    m = mount(source)
+    m = mount(source, options="prefetch=none")
     series = _series(m, data)
     first = _read_all(series)
     assert proxy.count(INSTANCE_GET) == len(first) == 30
@@ -92,3 +92,72 @@ def test_stale_results_served_when_archive_fails(mount, source, proxy):
     proxy.fault(r"^/dicom-web/studies", status=503, body=b"down", type="text/plain")
     assert sorted(os.listdir(m.path("patients"))) == first
     assert "serving the answer stored" in m.text()
+
+
+SERIES_GET = r"^/dicom-web/studies/[0-9.]+/series/[0-9.]+$"
+
+
+def test_prefetch_streams_the_series_in_one_request(mount, source, data, proxy):
+    m = mount(source)
+    series = _series(m, data, "Coronal")
+    got = _read_all(series)
+    want = {e["InstanceNumber"] + ".dcm": e["md5"] for e in data["manifest"]
+            if e["SeriesDescription"] == "Coronal"}
+    assert got == want
+    assert proxy.count(SERIES_GET) == 1
+    assert proxy.count(INSTANCE_GET) <= 1  # the first file opened, fetched alone meanwhile
+    series_get = next(r for r in proxy.requests if r["path"].endswith(
+        "/series/" + os.getxattr(series, "user.dicom.SeriesInstanceUID").decode()))
+    assert series_get["accept"].endswith("transfer-syntax=*")
+    with open(m.path(".trolley", "status")) as f:
+        status = dict(line.split(": ", 1) for line in f.read().splitlines())
+    assert int(status["series_prefetches"]) == 1
+    assert int(status["prefetched_instances"]) >= 39
+
+
+def test_broken_series_stream_falls_back_to_single_fetches(mount, source, data, proxy):
+    m = mount(source, expect_errors=True)
+    series = _series(m, data, "Soft")
+    proxy.fault(SERIES_GET, truncate=30000)
+    got = _read_all(series)
+    want = {e["InstanceNumber"] + ".dcm": e["md5"] for e in data["manifest"]
+            if e["SeriesDescription"] == "Soft"}
+    assert got == want  # every file right: the cut stream stored only whole instances
+    assert proxy.count(SERIES_GET) == 1
+    assert proxy.count(INSTANCE_GET) >= 1
+    assert "prefetch failed" in m.text()
+
+
+def test_kill_9_during_download_never_serves_a_truncated_file(mount, source, data, proxy,
+                                                              tmp_path):
+    cache = str(tmp_path / "c")
+    m = mount(source, cache_dir=cache, options="prefetch=none", name="a", expect_errors=True)
+    series = _series(m, data, "Lung")
+    name = sorted(n for n in os.listdir(series) if n.endswith(".dcm"))[0]
+    proxy.fault(INSTANCE_GET, stall=(3000, 5))
+    reader = threading.Thread(target=lambda: _try_read(os.path.join(series, name)))
+    reader.start()
+    deadline = time.monotonic() + 10
+    while proxy.count(INSTANCE_GET) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the first bytes are in the daemon's temporary file
+    m.proc.kill()
+    m.proc.wait()
+    m.force_stop()
+    reader.join()
+    proxy.clear_faults()
+    m2 = mount(source, cache_dir=cache, options="prefetch=none", name="b")
+    series2 = _series(m2, data, "Lung")
+    with open(os.path.join(series2, name), "rb") as f:
+        body = f.read()
+    sop = os.getxattr(os.path.join(series2, name), "user.dicom.SOPInstanceUID").decode()
+    assert hashlib.md5(body).hexdigest() == data["by_sop"][sop]["md5"]
+    assert proxy.count(INSTANCE_GET) == 2  # fetched again: nothing partial was kept
+
+
+def _try_read(path):
+    try:
+        with open(path, "rb") as f:
+            f.read()
+    except OSError:
+        pass  # the daemon died under it: ENOTCONN

@@ -73,7 +73,7 @@ def test_qido_204_is_an_empty_folder(mount, source, proxy):
 
 
 def test_http_404_is_enoent_and_401_is_eacces(mount, source, data, proxy):
-    m = mount(source, expect_errors=True)
+    m = mount(source, options="prefetch=none", expect_errors=True)
     e, path = _file(m, data)
     os.stat(path)
     proxy.fault(INSTANCE_GET, status=404, body=b"", type="text/plain")
@@ -91,7 +91,7 @@ def _check_not_cached_then_good(m, proxy, e, path):
 
 
 def test_garbled_multipart_is_eio_and_not_cached(mount, source, data, proxy):
-    m = mount(source, expect_errors=True)
+    m = mount(source, options="prefetch=none", expect_errors=True)
     e, path = _file(m, data, "10")
     os.stat(path)
     body = b"--XYZ\r\nContent-Type: application/dicom\r\n\r\nnot dicom at all\r\n--XYZ--\r\n"
@@ -107,7 +107,7 @@ def test_garbled_multipart_is_eio_and_not_cached(mount, source, data, proxy):
 
 
 def test_truncated_download_is_eio_and_not_cached(mount, source, data, proxy):
-    m = mount(source, expect_errors=True)
+    m = mount(source, options="prefetch=none", expect_errors=True)
     e, path = _file(m, data, "11")
     os.stat(path)
     proxy.fault(INSTANCE_GET, truncate=e["size"] // 2)
@@ -118,7 +118,7 @@ def test_truncated_download_is_eio_and_not_cached(mount, source, data, proxy):
 
 
 def test_wrong_instance_in_reply_is_eio_and_not_cached(mount, source, data, proxy):
-    m = mount(source, expect_errors=True)
+    m = mount(source, options="prefetch=none", expect_errors=True)
     e, path = _file(m, data, "12")
     other, other_path = _file(m, data, "13")
     with open(other_path, "rb") as f:  # fetch the other instance's reply bytes
@@ -137,7 +137,7 @@ def test_wrong_instance_in_reply_is_eio_and_not_cached(mount, source, data, prox
 
 
 def test_slow_server_times_out_with_etimedout(mount, source, data, proxy):
-    m = mount(source, options="timeout=1", expect_errors=True)
+    m = mount(source, options="timeout=1,prefetch=none", expect_errors=True)
     e, path = _file(m, data, "14")
     os.stat(path)
     proxy.fault(INSTANCE_GET, delay=4)

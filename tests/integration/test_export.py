@@ -34,7 +34,7 @@ def test_cp_r_of_study_is_byte_identical(mount, source, data, tmp_path):
 
 
 def test_compressed_instances_are_byte_identical(mount, source, data, proxy, tmp_path):
-    m = mount(source)
+    m = mount(source, options="prefetch=none")
     compressed = [e for e in data["manifest"] if e.get("compression")]
     assert {e["compression"] for e in compressed} == {"RLE", "JPEG baseline", "JPEG 2000"}
     series = os.path.join(m.path("patients", "Παπαδόπουλος^Νίκος [PID004]",

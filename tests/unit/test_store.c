@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cache/fetch.h"
+#include "cache/cache.h"
 #include "cache/store.h"
 #include "core/tags.h"
 
@@ -150,10 +150,13 @@ static void test_full_map_is_enospc_and_stores_nothing(void **state)
 /* A scripted downloader: serves a body per SOP, counts fetches, can lie or cut short. */
 enum script { SERVE_OK, SERVE_WRONG_UID, SERVE_NOT_DICOM, SERVE_TRUNCATED };
 
+static const char *const series_uids[] = {"1.2.3.1", "1.2.3.2", "1.2.3.3", "1.2.3.4"};
+
 struct fake {
 	struct downloader base;
 	enum script script;
-	int fetches;
+	int fetches, series_fetches;
+	bool series_lacks_last;
 	pthread_mutex_t lock;
 	unsigned delay_ms;
 };
@@ -166,9 +169,29 @@ static int fake_fetch(struct downloader *d, const struct instance_ref *ref, stru
 	int err;
 
 	pthread_mutex_lock(&f->lock);
-	f->fetches++;
+	if (ref->sop_uid)
+		f->fetches++;
+	else
+		f->series_fetches++;
 	pthread_mutex_unlock(&f->lock);
 	usleep(f->delay_ms * 1000);
+	if (!ref->sop_uid) {
+		/* The whole series, one instance after the other, as WADO-RS streams it. */
+		size_t n = sizeof(series_uids) / sizeof(series_uids[0]) - f->series_lacks_last;
+
+		err = 0;
+		for (size_t i = 0; i < n && !err; i++) {
+			b = part10(series_uids[i], 5000, &len);
+			err = sink->ops->begin(sink->ctx);
+			if (!err)
+				err = sink->ops->write(sink->ctx, b, len);
+			if (!err)
+				err = sink->ops->end(sink->ctx);
+			free(b);
+			usleep(50 * 1000);
+		}
+		return err;
+	}
 	b = part10(f->script == SERVE_WRONG_UID ? "7.7.7" : ref->sop_uid, 100000, &len);
 	if (f->script == SERVE_NOT_DICOM)
 		memcpy(b + 128, "JUNK", 4);
@@ -222,12 +245,12 @@ static void test_open_downloads_once_then_serves_from_store(void **state)
 
 	(void)state;
 	rig_up(&r, SERVE_OK);
-	assert_int_equal(cache_open(r.cache, &ref1, &b), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
 	assert_true(cache_blob_is_stored(b));
 	assert_int_equal(cache_blob_read(b, buf, 4, 128), 4);
 	assert_memory_equal(buf, "DICM", 4);
 	cache_blob_close(b);
-	assert_int_equal(cache_open(r.cache, &ref1, &b), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
 	cache_blob_close(b);
 	assert_int_equal(r.fake.fetches, 1);
 	rig_down(&r);
@@ -240,7 +263,7 @@ static void check_rejected(enum script script)
 	struct rig r;
 
 	rig_up(&r, script);
-	assert_int_equal(cache_open(r.cache, &ref1, &b), -EIO);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), -EIO);
 	assert_null(b);
 	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
 	assert_int_equal(cache_stored_size(r.cache, "7.7.7", &size), -ENOENT);
@@ -270,10 +293,65 @@ static void *open_one(void *arg)
 	struct cache *c = arg;
 	struct cache_blob *b;
 
-	if (cache_open(c, &ref1, &b) != 0)
+	if (cache_open(c, &ref1, NULL, 0, &b) != 0)
 		return (void *)1;
 	cache_blob_close(b);
 	return NULL;
+}
+
+static const struct instance_ref first = {"1.2", "1.2.3", "1.2.3.1"};
+
+static void *open_last(void *arg)
+{
+	struct cache *c = arg;
+	struct instance_ref last = {"1.2", "1.2.3", "1.2.3.4"};
+	struct cache_blob *b;
+
+	if (cache_open(c, &last, NULL, 0, &b) != 0)
+		return (void *)1;
+	cache_blob_close(b);
+	return NULL;
+}
+
+static void check_prefetch(bool lacks_last, int want_single_fetches)
+{
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60, .prefetch = true};
+	struct cache_blob *b;
+	uint64_t size;
+	struct rig r;
+	pthread_t th;
+	void *ret;
+
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	r.fake.series_lacks_last = lacks_last;
+	assert_int_equal(cache_open(r.cache, &first, series_uids, 4, &b), 0);
+	cache_blob_close(b);
+	/* Opened while the series streams: waits for its part, no transfer of its own. */
+	assert_int_equal(pthread_create(&th, NULL, open_last, r.cache), 0);
+	assert_int_equal(pthread_join(th, &ret), 0);
+	assert_null(ret);
+	cache_free(r.cache); /* joins the prefetch */
+	r.cache = NULL;
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(store_blob_size(r.store, series_uids[i], &size), 0);
+	assert_int_equal(r.fake.series_fetches, 1);
+	assert_int_equal(r.fake.fetches, want_single_fetches);
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	rig_down(&r);
+}
+
+static void test_prefetch_fetches_the_series_once_and_wakes_waiters(void **state)
+{
+	(void)state;
+	check_prefetch(false, 1);
+}
+
+static void test_instance_missing_from_series_reply_is_fetched_alone(void **state)
+{
+	(void)state;
+	check_prefetch(true, 2);
 }
 
 static void test_sixteen_concurrent_opens_make_one_transfer(void **state)
@@ -306,6 +384,8 @@ int main(void)
 		cmocka_unit_test(test_not_part10_is_eio_and_not_cached),
 		cmocka_unit_test(test_truncated_is_eio_and_not_cached),
 		cmocka_unit_test(test_sixteen_concurrent_opens_make_one_transfer),
+		cmocka_unit_test(test_prefetch_fetches_the_series_once_and_wakes_waiters),
+		cmocka_unit_test(test_instance_missing_from_series_reply_is_fetched_alone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,8 @@
 /* Cache-through: query results from the store while fresh (meta_ttl), else from the searcher;
  * instances from the store, else from the downloader, one transfer per instance at a time
  * (single-flight), checked before they are kept. Sees protocols only through their interfaces. */
-#ifndef TROLLEY_FETCH_H
-#define TROLLEY_FETCH_H
+#ifndef TROLLEY_CACHE_H
+#define TROLLEY_CACHE_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -14,6 +14,7 @@
 
 struct cache_config {
 	const char *source;  /* names the archive in cache keys; borrowed */
+	bool prefetch;	     /* prefetch=series: opening an instance fetches its series */
 	long meta_ttl;	     /* seconds a query result stays fresh */
 	uint64_t size_limit; /* cache_size, for the status */
 };
@@ -23,6 +24,7 @@ struct cache_stats {
 	uint64_t query_hits, query_misses, query_errors, query_stale;
 	uint64_t open_hits, open_misses, open_waits;
 	uint64_t transfers_active, transfers_done, transfer_errors, bytes_downloaded;
+	uint64_t prefetches, prefetched;
 	uint64_t blobs, blob_bytes, size_limit;
 	const char *searcher, *downloader; /* protocol names, static */
 };
@@ -36,6 +38,7 @@ struct cache_blob;
  */
 int cache_new(struct store *store, struct searcher *searcher, struct downloader *downloader,
 	      const struct cache_config *cfg, struct cache **out);
+/** Stop background transfers (waiting for them to end) and free @c. */
 void cache_free(struct cache *c);
 
 /**
@@ -53,10 +56,14 @@ int cache_check_query(struct cache *c, const struct query *q, char *why, size_t 
 
 /**
  * Make instance @ref readable: from the store, or downloaded (waiting for a transfer of the same
- * instance already under way). The instance is checked (Part-10, its SOPInstanceUID) before it
- * is kept. @return 0 and an open blob in @out (close with cache_blob_close()), or -errno.
+ * instance already under way, alone or as part of its series). The instance is checked
+ * (Part-10, its SOPInstanceUID) before it is kept. With prefetch, the first miss in a series
+ * also starts one background transfer of the whole series for @siblings (the SOPInstanceUIDs
+ * of the other instances of the series, borrowed for the call; may be NULL).
+ * @return 0 and an open blob in @out (close with cache_blob_close()), or -errno.
  */
-int cache_open(struct cache *c, const struct instance_ref *ref, struct cache_blob **out);
+int cache_open(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
+	       size_t nsiblings, struct cache_blob **out);
 /** Exact size of an open blob. */
 uint64_t cache_blob_size(const struct cache_blob *b);
 /** Whether the blob is kept in the store (it then never changes: the kernel may keep its pages). */
@@ -70,8 +77,7 @@ void cache_blob_close(struct cache_blob *b);
  * store while fresh (meta_ttl), else from the downloader (then stored). @return 0; -ENOTSUP if
  * the downloader has no metadata; or the downloader's -errno.
  */
-int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid,
-		   struct buf *out);
+int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid, struct buf *out);
 
 /** Whether the downloader can fetch metadata (so folders offer metadata.json). */
 bool cache_has_metadata(struct cache *c);

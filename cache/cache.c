@@ -1,0 +1,56 @@
+/* The cache layer's life: made over a store, a searcher and a downloader; freed after its
+ * background transfers have stopped. Also the counters behind /.trolley/status. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/internal.h"
+
+int cache_new(struct store *store, struct searcher *searcher, struct downloader *downloader,
+	      const struct cache_config *cfg, struct cache **out)
+{
+	struct cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->store = store;
+	c->searcher = searcher;
+	c->downloader = downloader;
+	c->cfg = *cfg;
+	pthread_mutex_init(&c->lock, NULL);
+	*out = c;
+	return 0;
+}
+
+void cache_free(struct cache *c)
+{
+	if (!c)
+		return;
+	prefetch_stop_all(c);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+void cache_get_stats(struct cache *c, struct cache_stats *out)
+{
+#define STAT_GET(field) out->field = __atomic_load_n(&c->stats.field, __ATOMIC_RELAXED)
+	memset(out, 0, sizeof(*out));
+	STAT_GET(query_hits);
+	STAT_GET(query_misses);
+	STAT_GET(query_errors);
+	STAT_GET(query_stale);
+	STAT_GET(open_hits);
+	STAT_GET(open_misses);
+	STAT_GET(open_waits);
+	STAT_GET(transfers_active);
+	STAT_GET(transfers_done);
+	STAT_GET(transfer_errors);
+	STAT_GET(bytes_downloaded);
+	STAT_GET(prefetches);
+	STAT_GET(prefetched);
+#undef STAT_GET
+	store_usage(c->store, &out->blobs, &out->blob_bytes);
+	out->size_limit = c->cfg.size_limit;
+	out->searcher = c->searcher ? c->searcher->ops->name : "";
+	out->downloader = c->downloader ? c->downloader->ops->name : "";
+}

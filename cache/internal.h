@@ -1,0 +1,90 @@
+/* Shared by the files of cache/ only: the cache's state, single-flight records and the
+ * verifying sink. Nothing outside cache/ includes this. */
+#ifndef TROLLEY_CACHE_INTERNAL_H
+#define TROLLEY_CACHE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "cache/cache.h"
+
+#define SOP_MAX 65
+
+/* One transfer in progress for one instance; others who want it wait on it. */
+struct flight {
+	char sop[SOP_MAX];
+	bool done;
+	int err; /* -EAGAIN: the series transfer ended without it; try alone */
+	int fd;	 /* when the instance could not be stored: its temporary file, else -1 */
+	uint64_t size;
+	int refs;
+	pthread_cond_t cond;
+	struct flight *next;
+};
+
+/* A background transfer of a whole series (prefetch=series). */
+struct prefetch_job {
+	struct cache *cache;
+	char study[SOP_MAX], series[SOP_MAX];
+	char **members; /* SOPInstanceUIDs it delivers (their flights are its own) */
+	bool *delivered;
+	size_t n;
+	pthread_t thread;
+	struct prefetch_job *next;
+};
+
+struct cache {
+	struct store *store;
+	struct searcher *searcher;
+	struct downloader *downloader;
+	struct cache_config cfg;
+	pthread_mutex_t lock; /* guards flights, jobs, stopping */
+	struct flight *flights;
+	struct prefetch_job *jobs;
+	bool stopping;
+	struct cache_stats stats; /* updated with atomics */
+};
+
+#define STAT_ADD(c, field, n) __atomic_add_fetch(&(c)->stats.field, (n), __ATOMIC_RELAXED)
+#define STAT_SUB(c, field, n) __atomic_sub_fetch(&(c)->stats.field, (n), __ATOMIC_RELAXED)
+
+/* Flights; all called with c->lock held. */
+struct flight *flight_find(struct cache *c, const char *sop);
+/** A new flight for @sop, linked, with one reference (the leader's). NULL on ENOMEM. */
+struct flight *flight_new(struct cache *c, const char *sop);
+/** Record the outcome, unlink it and wake the waiters. */
+void flight_finish(struct cache *c, struct flight *f, int err);
+void flight_put(struct flight *f);
+
+/*
+ * The sink downloads stream into: one anonymous temporary file per instance, its head checked
+ * when the instance ends, then copied into the store. What is kept is decided by the owner.
+ */
+struct fetch_sink {
+	struct cache *cache;
+	/* 0: keep this instance; 1: skip it quietly; -EIO: the reply is wrong (logged here). */
+	int (*check)(struct fetch_sink *s, const char *uid);
+	/* An instance was checked and stored (err 0), or could not be stored (err < 0); with
+	 * -ENOSPC, *fd is its temporary file, which the callee may take (set to -1). */
+	void (*stored)(struct fetch_sink *s, const char *uid, int err, int *fd, uint64_t size);
+	void *owner;
+	int fd;
+	uint64_t size;
+	unsigned char *head; /* first PART10_HEAD_MAX bytes, to check */
+	size_t head_len;
+};
+
+/** Set up @s (the owner sets check, stored and owner). @return 0 or -ENOMEM. */
+int fetch_sink_init(struct fetch_sink *s, struct cache *c);
+/** Drop a part in progress and free @s's buffers. */
+void fetch_sink_release(struct fetch_sink *s);
+extern const struct sink_ops fetch_sink_ops;
+
+/** Start a background transfer of the series of @ref for those @siblings that are neither
+ * stored nor in flight. Called with c->lock held. */
+void prefetch_start(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
+		    size_t nsiblings);
+/** Stop and join every prefetch thread (c->lock not held). */
+void prefetch_stop_all(struct cache *c);
+
+#endif

@@ -1,0 +1,269 @@
+/* Opening an instance: from the store, or by one transfer per instance at a time
+ * (single-flight): the first opener leads, later openers wait on its flight. A flight may also
+ * belong to a series prefetch; if that transfer ends without the instance, the waiters fetch
+ * it alone. An instance that could not be stored is served from its temporary file. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/internal.h"
+#include "core/log.h"
+
+struct cache_blob {
+	struct cache *cache;
+	char sop[SOP_MAX];
+	int fd; /* -1: read from the store */
+	uint64_t size;
+};
+
+struct flight *flight_find(struct cache *c, const char *sop)
+{
+	struct flight *f;
+
+	for (f = c->flights; f; f = f->next)
+		if (strcmp(f->sop, sop) == 0)
+			return f;
+	return NULL;
+}
+
+struct flight *flight_new(struct cache *c, const char *sop)
+{
+	struct flight *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	snprintf(f->sop, sizeof(f->sop), "%s", sop);
+	f->fd = -1;
+	f->refs = 1;
+	pthread_cond_init(&f->cond, NULL);
+	f->next = c->flights;
+	c->flights = f;
+	return f;
+}
+
+void flight_finish(struct cache *c, struct flight *f, int err)
+{
+	struct flight **pp;
+
+	f->err = err;
+	f->done = true;
+	for (pp = &c->flights; *pp; pp = &(*pp)->next) {
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	}
+	pthread_cond_broadcast(&f->cond);
+}
+
+void flight_put(struct flight *f)
+{
+	if (--f->refs > 0)
+		return;
+	if (f->fd >= 0)
+		close(f->fd);
+	pthread_cond_destroy(&f->cond);
+	free(f);
+}
+
+/* The single-instance download of one opener. */
+struct single {
+	const char *want;
+	bool got;
+	int kept_fd;
+	uint64_t kept_size;
+};
+
+static int single_check(struct fetch_sink *s, const char *uid)
+{
+	struct single *one = s->owner;
+
+	if (strcmp(uid, one->want) == 0)
+		return 0;
+	log_error("instance %s: the archive sent instance %s instead", one->want, uid);
+	return -EIO;
+}
+
+static void single_stored(struct fetch_sink *s, const char *uid, int err, int *fd, uint64_t size)
+{
+	struct single *one = s->owner;
+
+	one->got = true;
+	if (!err)
+		return;
+	log_info("instance %s (%llu bytes) not kept in the cache (%s): served from a temporary "
+		 "file",
+		 uid, (unsigned long long)size, strerror(-err));
+	one->kept_fd = *fd;
+	one->kept_size = size;
+	*fd = -1;
+}
+
+/* Download @ref alone into the store (or a kept temporary file, then in f->fd). */
+static int download_one(struct cache *c, const struct instance_ref *ref, struct flight *f)
+{
+	struct single one = {.want = ref->sop_uid, .kept_fd = -1};
+	struct fetch_sink s;
+	struct sink sink = {.ops = &fetch_sink_ops, .ctx = &s};
+	int err;
+
+	err = fetch_sink_init(&s, c);
+	if (err)
+		return err;
+	s.check = single_check;
+	s.stored = single_stored;
+	s.owner = &one;
+	STAT_ADD(c, transfers_active, 1);
+	err = c->downloader->ops->fetch(c->downloader, ref, &sink);
+	STAT_SUB(c, transfers_active, 1);
+	STAT_ADD(c, transfers_done, 1);
+	fetch_sink_release(&s);
+	if (!err && !one.got) {
+		log_error("instance %s: the archive's reply did not contain it", ref->sop_uid);
+		err = -EIO;
+	}
+	if (err) {
+		STAT_ADD(c, transfer_errors, 1);
+		if (one.kept_fd >= 0)
+			close(one.kept_fd);
+		return err;
+	}
+	f->fd = one.kept_fd;
+	f->size = one.kept_size;
+	return 0;
+}
+
+static int blob_new(struct cache *c, const char *sop, int fd, uint64_t size,
+		    struct cache_blob **out)
+{
+	struct cache_blob *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	b->cache = c;
+	snprintf(b->sop, sizeof(b->sop), "%s", sop);
+	b->fd = fd;
+	b->size = size;
+	*out = b;
+	return 0;
+}
+
+static int blob_from_store(struct cache *c, const char *sop, struct cache_blob **out)
+{
+	uint64_t size;
+	int err = store_blob_size(c->store, sop, &size);
+
+	return err ? err : blob_new(c, sop, -1, size, out);
+}
+
+/* Wait for (or lead) the flight of @ref. @return 0 when the instance is readable: stored, or
+ * in @out already when it could only be kept in a temporary file. */
+static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
+			const char *const *siblings, size_t nsiblings, struct cache_blob **out)
+{
+	struct flight *f;
+	bool leader = false;
+	int err;
+
+	pthread_mutex_lock(&c->lock);
+	f = flight_find(c, ref->sop_uid);
+	if (f) {
+		f->refs++;
+	} else {
+		f = flight_new(c, ref->sop_uid);
+		if (!f) {
+			pthread_mutex_unlock(&c->lock);
+			return -ENOMEM;
+		}
+		leader = true;
+		/* The rest of the series comes in one request while this one is fetched. */
+		if (c->cfg.prefetch && siblings && nsiblings && !c->stopping)
+			prefetch_start(c, ref, siblings, nsiblings);
+	}
+	if (leader) {
+		pthread_mutex_unlock(&c->lock);
+		err = download_one(c, ref, f);
+		pthread_mutex_lock(&c->lock);
+		flight_finish(c, f, err);
+	} else {
+		STAT_ADD(c, open_waits, 1);
+		while (!f->done)
+			pthread_cond_wait(&f->cond, &c->lock);
+	}
+	err = f->err;
+	if (!err && f->fd >= 0) {
+		int fd = dup(f->fd);
+
+		err = fd < 0 ? -errno : blob_new(c, ref->sop_uid, fd, f->size, out);
+		if (err && fd >= 0)
+			close(fd);
+		if (!err)
+			err = 1; /* served from the temporary file */
+	}
+	flight_put(f);
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+int cache_open(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
+	       size_t nsiblings, struct cache_blob **out)
+{
+	int err;
+
+	if (!ref->sop_uid || strlen(ref->sop_uid) >= SOP_MAX)
+		return -EINVAL;
+	err = blob_from_store(c, ref->sop_uid, out);
+	if (err != -ENOENT) {
+		if (!err)
+			STAT_ADD(c, open_hits, 1);
+		return err;
+	}
+	STAT_ADD(c, open_misses, 1);
+	/* -EAGAIN: a series transfer ended without this instance; fetch it alone. */
+	do {
+		err = wait_or_lead(c, ref, siblings, nsiblings, out);
+	} while (err == -EAGAIN);
+	if (err == 1)
+		return 0;
+	return err ? err : blob_from_store(c, ref->sop_uid, out);
+}
+
+uint64_t cache_blob_size(const struct cache_blob *b)
+{
+	return b->size;
+}
+
+bool cache_blob_is_stored(const struct cache_blob *b)
+{
+	return b->fd < 0;
+}
+
+long cache_blob_read(struct cache_blob *b, void *buf, size_t n, uint64_t off)
+{
+	ssize_t r;
+
+	if (b->fd < 0)
+		return store_blob_read(b->cache->store, b->sop, off, buf, n);
+	if (off >= b->size)
+		return 0;
+	do {
+		r = pread(b->fd, buf, n, (off_t)off);
+	} while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : (long)r;
+}
+
+void cache_blob_close(struct cache_blob *b)
+{
+	if (!b)
+		return;
+	if (b->fd >= 0)
+		close(b->fd);
+	free(b);
+}
+
+int cache_stored_size(struct cache *c, const char *sop, uint64_t *size)
+{
+	return store_blob_size(c->store, sop, size);
+}

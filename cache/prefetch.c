@@ -1,0 +1,186 @@
+/* prefetch=series: the first instance opened in a series starts one background transfer of the
+ * whole series (one series-level request: WADO-RS streams every instance in one multipart
+ * body), committed to the store part by part. Readers of the other instances wait on their
+ * flights and are woken as each part lands, so a `cp -r` reads at the speed of the stream.
+ * The downloader's own limit (connections=) bounds how many series move at once. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/internal.h"
+#include "core/log.h"
+
+static void job_free(struct prefetch_job *j)
+{
+	for (size_t i = 0; j->members && i < j->n; i++)
+		free(j->members[i]);
+	free(j->members);
+	free(j->delivered);
+	j->members = NULL;
+	j->delivered = NULL;
+	j->n = 0;
+}
+
+static ssize_t job_index(struct prefetch_job *j, const char *uid)
+{
+	for (size_t i = 0; i < j->n; i++)
+		if (strcmp(j->members[i], uid) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+static int job_check(struct fetch_sink *s, const char *uid)
+{
+	struct prefetch_job *j = s->owner;
+	ssize_t i = job_index(j, uid);
+
+	/* The instance an opener fetches alone comes in the series too: not ours to store. */
+	return i >= 0 && !j->delivered[i] ? 0 : 1;
+}
+
+static void job_stored(struct fetch_sink *s, const char *uid, int err, int *fd, uint64_t size)
+{
+	struct prefetch_job *j = s->owner;
+	struct cache *c = j->cache;
+	ssize_t i = job_index(j, uid);
+	struct flight *f;
+
+	(void)fd;
+	(void)size;
+	if (i < 0)
+		return;
+	j->delivered[i] = true;
+	if (!err)
+		STAT_ADD(c, prefetched, 1);
+	pthread_mutex_lock(&c->lock);
+	f = flight_find(c, uid);
+	if (f) {
+		/* Not stored: its readers fetch it alone (and keep it in a temporary file). */
+		flight_finish(c, f, err ? -EAGAIN : 0);
+		flight_put(f);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+static void *job_run(void *arg)
+{
+	struct prefetch_job *j = arg;
+	struct cache *c = j->cache;
+	struct instance_ref ref = {.study_uid = j->study, .series_uid = j->series};
+	struct fetch_sink s;
+	struct sink sink = {.ops = &fetch_sink_ops, .ctx = &s};
+	size_t missing = 0;
+	int err;
+
+	err = fetch_sink_init(&s, c);
+	if (!err) {
+		s.check = job_check;
+		s.stored = job_stored;
+		s.owner = j;
+		STAT_ADD(c, transfers_active, 1);
+		err = c->downloader->ops->fetch(c->downloader, &ref, &sink);
+		STAT_SUB(c, transfers_active, 1);
+		STAT_ADD(c, transfers_done, 1);
+		fetch_sink_release(&s);
+	}
+	if (err && err != -ECANCELED)
+		STAT_ADD(c, transfer_errors, 1);
+	/* Whatever did not come: its readers fetch it alone. */
+	pthread_mutex_lock(&c->lock);
+	for (size_t i = 0; i < j->n; i++) {
+		struct flight *f;
+
+		if (j->delivered[i])
+			continue;
+		missing++;
+		f = flight_find(c, j->members[i]);
+		if (f) {
+			flight_finish(c, f, -EAGAIN);
+			flight_put(f);
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (missing && !err)
+		log_warn("series %s: the archive's reply lacked %zu of %zu instances; fetching "
+			 "them one by one",
+			 j->series, missing, j->n);
+	else if (err && err != -ECANCELED)
+		log_warn("series %s: prefetch failed (%s); instances are fetched one by one",
+			 j->series, strerror(-err));
+	job_free(j);
+	return NULL;
+}
+
+void prefetch_start(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
+		    size_t nsiblings)
+{
+	struct prefetch_job *j;
+
+	for (j = c->jobs; j; j = j->next)
+		if (strcmp(j->series, ref->series_uid) == 0)
+			return; /* one prefetch per series per mount */
+	if (strlen(ref->study_uid) >= SOP_MAX || strlen(ref->series_uid) >= SOP_MAX)
+		return;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return;
+	j->cache = c;
+	snprintf(j->study, sizeof(j->study), "%s", ref->study_uid);
+	snprintf(j->series, sizeof(j->series), "%s", ref->series_uid);
+	j->members = calloc(nsiblings, sizeof(*j->members));
+	j->delivered = calloc(nsiblings, sizeof(*j->delivered));
+	if (!j->members || !j->delivered)
+		goto out_free;
+	/* Only what is neither stored nor already on its way. */
+	for (size_t i = 0; i < nsiblings; i++) {
+		const char *sop = siblings[i];
+		struct flight *f;
+
+		if (strlen(sop) >= SOP_MAX || strcmp(sop, ref->sop_uid) == 0 ||
+		    flight_find(c, sop) || store_has_blob(c->store, sop))
+			continue;
+		j->members[j->n] = strdup(sop);
+		f = j->members[j->n] ? flight_new(c, sop) : NULL;
+		if (!f) {
+			free(j->members[j->n]);
+			break;
+		}
+		j->n++;
+	}
+	if (j->n == 0)
+		goto out_free;
+	if (pthread_create(&j->thread, NULL, job_run, j) != 0) {
+		for (size_t i = 0; i < j->n; i++) {
+			struct flight *f = flight_find(c, j->members[i]);
+
+			flight_finish(c, f, -EAGAIN);
+			flight_put(f);
+		}
+		goto out_free;
+	}
+	STAT_ADD(c, prefetches, 1);
+	log_debug("series %s: prefetching %zu instances", j->series, j->n);
+	j->next = c->jobs;
+	c->jobs = j;
+	return;
+out_free:
+	job_free(j);
+	free(j);
+}
+
+void prefetch_stop_all(struct cache *c)
+{
+	struct prefetch_job *j, *next;
+
+	pthread_mutex_lock(&c->lock);
+	__atomic_store_n(&c->stopping, true, __ATOMIC_RELAXED);
+	j = c->jobs;
+	c->jobs = NULL;
+	pthread_mutex_unlock(&c->lock);
+	for (; j; j = next) {
+		next = j->next;
+		pthread_join(j->thread, NULL);
+		free(j);
+	}
+}

@@ -1,0 +1,112 @@
+/* Query results and metadata through the store: fresh answers (younger than meta_ttl) come
+ * from LMDB, others from the archive, and an expired answer is served with a warning when the
+ * archive fails (stale-if-error) rather than failing a listing that worked before. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache/internal.h"
+#include "core/log.h"
+
+int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
+{
+	struct attrset_list stored, fresh;
+	int64_t stored_at = 0, now = (int64_t)time(NULL);
+	char *key = query_key(q, c->cfg.source);
+	bool have_stored;
+	int err;
+
+	if (!key)
+		return -ENOMEM;
+	attrset_list_init(&stored);
+	attrset_list_init(&fresh);
+	have_stored = store_meta_get(c->store, key, &stored, &stored_at) == 0;
+	if (have_stored && now - stored_at < c->cfg.meta_ttl && now >= stored_at) {
+		STAT_ADD(c, query_hits, 1);
+		err = attrset_list_append(out, &stored);
+		goto out;
+	}
+	STAT_ADD(c, query_misses, 1);
+	err = c->searcher->ops->find(c->searcher, q, &fresh);
+	if (err) {
+		STAT_ADD(c, query_errors, 1);
+		if (have_stored && err != -EINVAL) {
+			STAT_ADD(c, query_stale, 1);
+			log_warn("%s query failed (%s): serving the answer stored %lld s ago",
+				 query_level_name(q->level), strerror(-err),
+				 (long long)(now - stored_at));
+			err = attrset_list_append(out, &stored);
+		}
+		goto out;
+	}
+	/* A result the store cannot keep is still a result. */
+	store_meta_put(c->store, key, &fresh, now);
+	err = attrset_list_append(out, &fresh);
+out:
+	attrset_list_release(&stored);
+	attrset_list_release(&fresh);
+	free(key);
+	return err;
+}
+
+static void metadata_key(struct cache *c, const char *study_uid, const char *series_uid, char *key,
+			 size_t n)
+{
+	snprintf(key, n, "metadata|%s|%s|%s", c->cfg.source, study_uid,
+		 series_uid ? series_uid : "");
+}
+
+bool cache_has_metadata(struct cache *c)
+{
+	return c->downloader->ops->metadata != NULL;
+}
+
+int cache_metadata_size(struct cache *c, const char *study_uid, const char *series_uid,
+			uint64_t *size)
+{
+	char key[512];
+
+	metadata_key(c, study_uid, series_uid, key, sizeof(key));
+	return store_doc_size(c->store, key, size);
+}
+
+int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid, struct buf *out)
+{
+	struct instance_ref ref = {.study_uid = study_uid, .series_uid = series_uid};
+	int64_t stored_at = 0, now = (int64_t)time(NULL);
+	char key[512];
+	struct buf stored;
+	int err;
+
+	if (!c->downloader->ops->metadata)
+		return -ENOTSUP;
+	metadata_key(c, study_uid, series_uid, key, sizeof(key));
+	buf_init(&stored, out->max);
+	err = store_doc_get(c->store, key, &stored, &stored_at);
+	if (!err && now - stored_at < c->cfg.meta_ttl && now >= stored_at) {
+		STAT_ADD(c, query_hits, 1);
+		err = buf_add(out, stored.data, stored.len);
+		goto out;
+	}
+	STAT_ADD(c, query_misses, 1);
+	stored.len = 0;
+	err = c->downloader->ops->metadata(c->downloader, &ref, &stored);
+	if (err) {
+		STAT_ADD(c, query_errors, 1);
+		goto out;
+	}
+	store_doc_put(c->store, key, stored.data, stored.len, now);
+	err = buf_add(out, stored.data, stored.len);
+out:
+	buf_release(&stored);
+	return err;
+}
+
+int cache_check_query(struct cache *c, const struct query *q, char *why, size_t n)
+{
+	if (!c->searcher->ops->check)
+		return 0;
+	return c->searcher->ops->check(c->searcher, q, why, n);
+}

@@ -1,0 +1,130 @@
+/* The verifying sink. Downloads stream into an anonymous temporary file beside the LMDB map;
+ * when an instance ends, its head is checked (preamble, "DICM", a SOPInstanceUID the owner
+ * wants) and only then copied into LMDB in one short write transaction. A truncated or wrong
+ * body is dropped with its file: it never reaches the store. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cache/internal.h"
+#include "core/log.h"
+#include "core/part10.h"
+
+int fetch_sink_init(struct fetch_sink *s, struct cache *c)
+{
+	memset(s, 0, sizeof(*s));
+	s->cache = c;
+	s->fd = -1;
+	s->head = malloc(PART10_HEAD_MAX);
+	return s->head ? 0 : -ENOMEM;
+}
+
+static void sink_drop_part(struct fetch_sink *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	s->size = 0;
+	s->head_len = 0;
+}
+
+void fetch_sink_release(struct fetch_sink *s)
+{
+	sink_drop_part(s);
+	free(s->head);
+	s->head = NULL;
+}
+
+static int write_full(int fd, const void *data, size_t len)
+{
+	while (len) {
+		ssize_t w = write(fd, data, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		data = (const char *)data + w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int sink_begin(void *ctx)
+{
+	struct fetch_sink *s = ctx;
+	int fd;
+
+	sink_drop_part(s);
+	fd = store_tmpfile(s->cache->store);
+	if (fd < 0) {
+		log_error("cache: cannot make a temporary file: %s", strerror(-fd));
+		return fd;
+	}
+	s->fd = fd;
+	return 0;
+}
+
+static int sink_write(void *ctx, const void *data, size_t len)
+{
+	struct fetch_sink *s = ctx;
+	int err;
+
+	if (s->fd < 0)
+		return -EIO;
+	/* Unmounting: stop a background transfer at once. */
+	if (__atomic_load_n(&s->cache->stopping, __ATOMIC_RELAXED))
+		return -ECANCELED;
+	if (s->head_len < PART10_HEAD_MAX) {
+		size_t take = PART10_HEAD_MAX - s->head_len;
+
+		if (take > len)
+			take = len;
+		memcpy(s->head + s->head_len, data, take);
+		s->head_len += take;
+	}
+	err = write_full(s->fd, data, len);
+	STAT_ADD(s->cache, bytes_downloaded, len);
+	if (err) {
+		log_error("cache: writing a download to disk: %s", strerror(-err));
+		return err;
+	}
+	s->size += len;
+	return 0;
+}
+
+static int sink_end(void *ctx)
+{
+	struct fetch_sink *s = ctx;
+	char uid[SOP_MAX];
+	int err;
+
+	if (s->fd < 0)
+		return -EIO;
+	err = part10_sop_uid(s->head, s->head_len, uid, sizeof(uid));
+	if (err) {
+		log_error("the archive sent %llu bytes that are not a DICOM Part-10 file",
+			  (unsigned long long)s->size);
+		sink_drop_part(s);
+		return -EIO;
+	}
+	err = s->check(s, uid);
+	if (err) {
+		sink_drop_part(s);
+		return err > 0 ? 0 : err;
+	}
+	err = store_blob_put_fd(s->cache->store, uid, s->fd, s->size);
+	if (err && err != -ENOSPC)
+		log_error("cache: storing instance %s failed: %s", uid, strerror(-err));
+	s->stored(s, uid, err, &s->fd, s->size);
+	sink_drop_part(s);
+	/* A store that is full or failing loses the cache, not the download. */
+	return 0;
+}
+
+const struct sink_ops fetch_sink_ops = {
+	.begin = sink_begin,
+	.write = sink_write,
+	.end = sink_end,
+};
