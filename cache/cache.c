@@ -50,6 +50,7 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	STAT_GET(prefetched);
 #undef STAT_GET
 	store_usage(c->store, &out->blobs, &out->blob_bytes);
+	out->evictions = store_evictions(c->store);
 	out->size_limit = c->cfg.size_limit;
 	out->searcher = c->searcher ? c->searcher->ops->name : "";
 	out->downloader = c->downloader ? c->downloader->ops->name : "";

@@ -15,6 +15,7 @@
 struct cache_config {
 	const char *source;  /* names the archive in cache keys; borrowed */
 	bool prefetch;	     /* prefetch=series: opening an instance fetches its series */
+	bool offline;	     /* serve only what is stored, whatever its age; never ask */
 	long meta_ttl;	     /* seconds a query result stays fresh */
 	uint64_t size_limit; /* cache_size, for the status */
 };
@@ -24,7 +25,7 @@ struct cache_stats {
 	uint64_t query_hits, query_misses, query_errors, query_stale;
 	uint64_t open_hits, open_misses, open_waits;
 	uint64_t transfers_active, transfers_done, transfer_errors, bytes_downloaded;
-	uint64_t prefetches, prefetched;
+	uint64_t prefetches, prefetched, evictions;
 	uint64_t blobs, blob_bytes, size_limit;
 	const char *searcher, *downloader; /* protocol names, static */
 };

@@ -153,9 +153,19 @@ static int blob_new(struct cache *c, const char *sop, int fd, uint64_t size,
 static int blob_from_store(struct cache *c, const char *sop, struct cache_blob **out)
 {
 	uint64_t size;
-	int err = store_blob_size(c->store, sop, &size);
+	int err;
 
-	return err ? err : blob_new(c, sop, -1, size, out);
+	/* Pinned before it is looked at, so eviction cannot take it from under its reader. */
+	store_pin(c->store, sop);
+	err = store_blob_size(c->store, sop, &size);
+	if (!err)
+		err = blob_new(c, sop, -1, size, out);
+	if (err) {
+		store_unpin(c->store, sop);
+		return err;
+	}
+	store_touch(c->store, sop);
+	return 0;
 }
 
 /* Wait for (or lead) the flight of @ref. @return 0 when the instance is readable: stored, or
@@ -221,6 +231,10 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 		return err;
 	}
 	STAT_ADD(c, open_misses, 1);
+	if (c->cfg.offline) {
+		log_warn("offline: instance %s is not in the cache", ref->sop_uid);
+		return -EIO;
+	}
 	/* -EAGAIN: a series transfer ended without this instance; fetch it alone. */
 	do {
 		err = wait_or_lead(c, ref, siblings, nsiblings, out);
@@ -260,6 +274,8 @@ void cache_blob_close(struct cache_blob *b)
 		return;
 	if (b->fd >= 0)
 		close(b->fd);
+	else
+		store_unpin(b->cache->store, b->sop);
 	free(b);
 }
 

@@ -23,12 +23,18 @@ int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 	attrset_list_init(&stored);
 	attrset_list_init(&fresh);
 	have_stored = store_meta_get(c->store, key, &stored, &stored_at) == 0;
-	if (have_stored && now - stored_at < c->cfg.meta_ttl && now >= stored_at) {
+	if (have_stored &&
+	    (c->cfg.offline || (now - stored_at < c->cfg.meta_ttl && now >= stored_at))) {
 		STAT_ADD(c, query_hits, 1);
 		err = attrset_list_append(out, &stored);
 		goto out;
 	}
 	STAT_ADD(c, query_misses, 1);
+	if (c->cfg.offline) {
+		log_warn("offline: no stored answer for this %s query", query_level_name(q->level));
+		err = -EIO;
+		goto out;
+	}
 	err = c->searcher->ops->find(c->searcher, q, &fresh);
 	if (err) {
 		STAT_ADD(c, query_errors, 1);
@@ -85,12 +91,17 @@ int cache_metadata(struct cache *c, const char *study_uid, const char *series_ui
 	metadata_key(c, study_uid, series_uid, key, sizeof(key));
 	buf_init(&stored, out->max);
 	err = store_doc_get(c->store, key, &stored, &stored_at);
-	if (!err && now - stored_at < c->cfg.meta_ttl && now >= stored_at) {
+	if (!err && (c->cfg.offline || (now - stored_at < c->cfg.meta_ttl && now >= stored_at))) {
 		STAT_ADD(c, query_hits, 1);
 		err = buf_add(out, stored.data, stored.len);
 		goto out;
 	}
 	STAT_ADD(c, query_misses, 1);
+	if (c->cfg.offline) {
+		log_warn("offline: no stored metadata for %s", series_uid ? series_uid : study_uid);
+		err = -EIO;
+		goto out;
+	}
 	stored.len = 0;
 	err = c->downloader->ops->metadata(c->downloader, &ref, &stored);
 	if (err) {

@@ -13,20 +13,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cache/store_internal.h"
 #include "core/log.h"
 
 /* LMDB's default maximum key size is 511 bytes; longer query keys are hashed and the full key
  * is kept in the value and compared on read. */
 #define STORE_KEY_MAX 480
 
-struct store {
-	MDB_env *env;
-	MDB_dbi meta, blob, doc;
-	char *dir;
-};
-
 /* LMDB returns positive errno values or its own MDB_* codes: one switch turns them into ours. */
-static int store_errno(int rc)
+int store_errno(int rc)
 {
 	switch (rc) {
 	case MDB_SUCCESS:
@@ -69,7 +64,7 @@ out:
 	return err;
 }
 
-int store_open(const char *dir, uint64_t map_size, struct store **out)
+int store_open(const char *dir, uint64_t map_size, uint64_t limit, struct store **out)
 {
 	struct store *s;
 	MDB_txn *txn;
@@ -83,6 +78,8 @@ int store_open(const char *dir, uint64_t map_size, struct store **out)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	s->limit = limit;
+	pthread_mutex_init(&s->lock, NULL);
 	s->dir = strdup(dir);
 	if (!s->dir) {
 		err = -ENOMEM;
@@ -109,9 +106,19 @@ int store_open(const char *dir, uint64_t map_size, struct store **out)
 		rc = mdb_dbi_open(txn, "blob", MDB_CREATE, &s->blob);
 	if (!rc)
 		rc = mdb_dbi_open(txn, "doc", MDB_CREATE, &s->doc);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "lru", MDB_CREATE, &s->lru);
+	if (!rc)
+		rc = mdb_dbi_open(txn, "age", MDB_CREATE, &s->age);
 	if (rc) {
 		mdb_txn_abort(txn);
 		goto out_lmdb;
+	}
+	err = evict_init(s, txn);
+	if (err) {
+		mdb_txn_abort(txn);
+		log_error("cache %s: reading its index: %s", dir, strerror(-err));
+		goto out_free;
 	}
 	rc = mdb_txn_commit(txn);
 	if (rc)
@@ -126,6 +133,7 @@ out_lmdb:
 out_free:
 	if (s->env)
 		mdb_env_close(s->env);
+	pthread_mutex_destroy(&s->lock);
 	free(s->dir);
 	free(s);
 	return err;
@@ -136,6 +144,8 @@ void store_close(struct store *s)
 	if (!s)
 		return;
 	mdb_env_close(s->env);
+	evict_release(s);
+	pthread_mutex_destroy(&s->lock);
 	free(s->dir);
 	free(s);
 }
@@ -377,6 +387,7 @@ static int read_full(int fd, void *buf, size_t n, off_t off)
 
 int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size)
 {
+	uint64_t freed = 0, count = 0;
 	MDB_txn *txn;
 	MDB_val k, v;
 	int rc, err;
@@ -385,24 +396,40 @@ int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size)
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc)
 		return store_errno(rc);
-	v.mv_size = (size_t)size;
-	rc = mdb_put(txn, s->blob, &k, &v, MDB_RESERVE | MDB_NOOVERWRITE);
-	if (rc == MDB_KEYEXIST) {
+	if (!mdb_get(txn, s->blob, &k, &v)) {
 		mdb_txn_abort(txn);
-		return 0;
+		return 0; /* already there: instances never change */
 	}
+	err = evict_make_room(s, txn, size, &freed, &count);
+	if (err)
+		goto out_abort;
+	v.mv_size = (size_t)size;
+	rc = mdb_put(txn, s->blob, &k, &v, MDB_RESERVE);
 	if (rc) {
-		mdb_txn_abort(txn);
-		return store_errno(rc);
+		err = store_errno(rc);
+		goto out_abort;
 	}
 	err = read_full(fd, v.mv_data, (size_t)size, 0);
 	if (err) {
-		mdb_txn_abort(txn);
 		log_error("cache: reading back the download of %s: %s", sop, strerror(-err));
-		return -EIO;
+		err = -EIO;
+		goto out_abort;
 	}
+	err = evict_added(s, txn, sop);
+	if (err)
+		goto out_abort;
 	rc = mdb_txn_commit(txn);
-	return store_errno(rc);
+	if (rc)
+		return store_errno(rc);
+	evict_committed(s, size, freed, count);
+	if (count)
+		log_debug("cache: evicted %llu instances (%llu bytes) to stay within %llu bytes",
+			  (unsigned long long)count, (unsigned long long)freed,
+			  (unsigned long long)s->limit);
+	return 0;
+out_abort:
+	mdb_txn_abort(txn);
+	return err;
 }
 
 int store_tmpfile(struct store *s)
@@ -427,13 +454,23 @@ void store_usage(struct store *s, uint64_t *count, uint64_t *bytes)
 	MDB_txn *txn;
 	MDB_stat st;
 
-	*count = *bytes = 0;
+	*count = 0;
+	pthread_mutex_lock(&s->lock);
+	*bytes = s->bytes;
+	pthread_mutex_unlock(&s->lock);
 	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn))
 		return;
-	if (!mdb_stat(txn, s->blob, &st)) {
+	if (!mdb_stat(txn, s->blob, &st))
 		*count = st.ms_entries;
-		*bytes = (uint64_t)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
-			 st.ms_psize;
-	}
 	mdb_txn_abort(txn);
+}
+
+uint64_t store_evictions(struct store *s)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->evictions;
+	pthread_mutex_unlock(&s->lock);
+	return n;
 }

@@ -13,10 +13,11 @@
 struct store;
 
 /**
- * Open (creating if needed) the store in @dir, with an LMDB map of @map_size bytes.
+ * Open (creating if needed) the store in @dir, with an LMDB map of @map_size bytes, keeping
+ * blobs of at most @limit bytes in all (least recently used ones are evicted).
  * @return 0 and the store in @out (close with store_close()), or -errno (logged).
  */
-int store_open(const char *dir, uint64_t map_size, struct store **out);
+int store_open(const char *dir, uint64_t map_size, uint64_t limit, struct store **out);
 void store_close(struct store *s);
 
 /**
@@ -47,15 +48,25 @@ int store_blob_size(struct store *s, const char *sop, uint64_t *size);
 long store_blob_read(struct store *s, const char *sop, uint64_t off, void *buf, size_t n);
 /**
  * Store @size bytes read from file @fd (from offset 0) as the blob of @sop, in one short write
- * transaction; an existing blob is kept as it is (instances never change).
- * @return 0; -ENOSPC if the map is full (nothing stored); -EIO.
+ * transaction, evicting least recently used blobs to stay within the limit; an existing blob
+ * is kept as it is (instances never change).
+ * @return 0; -ENOSPC if it cannot fit (larger than the limit, or the map is full: nothing
+ * stored); -EIO.
  */
 int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size);
+/** @sop is open: it is not evicted until store_unpin(). Pins nest. */
+void store_pin(struct store *s, const char *sop);
+void store_unpin(struct store *s, const char *sop);
+/** @sop was used: it moves to the back of the eviction order (written at the next store). */
+void store_touch(struct store *s, const char *sop);
+/** Blobs evicted since the store was opened. */
+uint64_t store_evictions(struct store *s);
+
 /** Whether a blob for @sop is stored. */
 bool store_has_blob(struct store *s, const char *sop);
 /** Open an anonymous temporary file in the store's folder (same filesystem). @return fd or -errno. */
 int store_tmpfile(struct store *s);
-/** Number of blobs and the bytes of the pages they take (cheap: from LMDB's page counts). */
+/** Number of blobs and the bytes they hold. */
 void store_usage(struct store *s, uint64_t *count, uint64_t *bytes);
 
 #endif

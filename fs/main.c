@@ -60,6 +60,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.meta_ttl = o->meta_ttl,
 		.size_limit = o->cache_size,
 		.prefetch = !o->prefetch || strcmp(o->prefetch, "series") == 0,
+		.offline = o->offline,
 	};
 	int err;
 
@@ -82,7 +83,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 			  o->downloader);
 		return err;
 	}
-	err = store_open(o->cache_dir, map_size_for(o->cache_size), &d->store);
+	err = store_open(o->cache_dir, map_size_for(o->cache_size), o->cache_size, &d->store);
 	if (err)
 		return err;
 	err = cache_new(d->store, d->searcher, d->downloader, &cc, &d->cache);
@@ -105,7 +106,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 static int check_cache(const struct trolley_opts *o)
 {
 	struct store *s;
-	int err = store_open(o->cache_dir, map_size_for(o->cache_size), &s);
+	int err = store_open(o->cache_dir, map_size_for(o->cache_size), o->cache_size, &s);
 
 	if (!err)
 		store_close(s);

@@ -33,6 +33,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("prefetch=%s", prefetch, 0),
 	TROLLEY_OPT("cacert=%s", cacert, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
+	TROLLEY_OPT("offline", offline, 1),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -61,7 +62,6 @@ static const struct fuse_opt trolley_opt_table[] = {
 	FUSE_OPT_KEY("aet=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("aec=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("move_port=%s", KEY_UNSUPPORTED),
-	FUSE_OPT_KEY("offline", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("user=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("password_file=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("token_file=%s", KEY_UNSUPPORTED),
@@ -289,6 +289,8 @@ void opts_usage(const char *progname)
 	       "    -o transfer_syntax=UID     ask WADO-RS for this syntax (default: as stored)\n"
 	       "    -o cacert=FILE             CA certificates for https\n"
 	       "    -o insecure                do not verify TLS certificates\n"
+	       "    -o offline                 serve only what is cached; never contact the "
+	       "archive\n"
 	       "    -o loglevel=LEVEL          error, warn (default), info or debug\n"
 	       "    -f                         stay in the foreground, log to stderr\n"
 	       "    -d                         FUSE debug output (implies -f)\n"

@@ -26,6 +26,7 @@ struct trolley_opts {
 	char *prefetch; /* "series" (default) or "none" */
 	char *cacert;
 	int insecure;
+	int offline;
 	char *unsupported; /* first option named in DESIGN.md that this build lacks */
 	int show_help;
 	int show_version;

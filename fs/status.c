@@ -27,7 +27,10 @@ int status_text(struct cache *c, struct buf *out)
 		"transfer_errors: %llu\nbytes_downloaded: %llu\n",
 		(unsigned long long)s.transfers_active, (unsigned long long)s.transfers_done,
 		(unsigned long long)s.transfer_errors, (unsigned long long)s.bytes_downloaded);
-	err |= buf_printf(out, "series_prefetches: %llu\nprefetched_instances: %llu\n",
-			  (unsigned long long)s.prefetches, (unsigned long long)s.prefetched);
+	err |= buf_printf(out,
+			  "series_prefetches: %llu\nprefetched_instances: %llu\n"
+			  "evictions: %llu\n",
+			  (unsigned long long)s.prefetches, (unsigned long long)s.prefetched,
+			  (unsigned long long)s.evictions);
 	return err ? -ENOMEM : 0;
 }

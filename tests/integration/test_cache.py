@@ -1,8 +1,11 @@
 """The LMDB cache, proved by counting what the archive saw."""
+import errno
 import hashlib
 import os
 import threading
 import time
+
+import pytest
 
 import naming
 
@@ -161,3 +164,53 @@ def _try_read(path):
             f.read()
     except OSError:
         pass  # the daemon died under it: ENOTCONN
+
+
+def _status(m):
+    with open(m.path(".trolley", "status")) as f:
+        return dict(line.split(": ", 1) for line in f.read().splitlines())
+
+
+def test_cache_size_bounds_the_cache_evicting_least_recently_used(mount, source, data, proxy,
+                                                                  tmp_path):
+    cache = str(tmp_path / "c")
+    m = mount(source, cache_dir=cache, options="cache_size=1M,prefetch=none", name="a")
+    total = 0
+    for rel in sorted(naming.patients_tree(data["manifest"]).values()):
+        with open(m.path("patients", rel), "rb") as f:
+            total += len(f.read())
+    assert total > 1 << 20
+    st = _status(m)
+    assert int(st["evictions"]) > 0
+    assert int(st["cache_bytes"]) <= 1 << 20
+    assert int(st["cache_limit"]) == 1 << 20
+    first = sorted(naming.patients_tree(data["manifest"]).values())[0]
+    last = sorted(naming.patients_tree(data["manifest"]).values())[-1]
+    assert m.unmount() == 0
+    # Offline, the most recently read file is there and the first one read was evicted.
+    m2 = mount(source, cache_dir=cache, options="cache_size=1M,offline", name="b",
+               expect_errors=True)
+    proxy.reset()
+    with open(m2.path("patients", last), "rb") as f:
+        f.read()
+    with pytest.raises(OSError):
+        open(m2.path("patients", first), "rb").read()
+    assert proxy.count() == 0
+
+
+def test_offline_serves_the_cache_and_never_asks(mount, source, data, proxy, tmp_path):
+    cache = str(tmp_path / "c")
+    m = mount(source, cache_dir=cache, options="meta_ttl=1", name="a")
+    series = _series(m, data, "PD")
+    first = _read_all(series)
+    assert m.unmount() == 0
+    time.sleep(1.2)  # every stored answer has expired: offline serves it anyway
+    proxy.reset()
+    m2 = mount(source, cache_dir=cache, options="meta_ttl=1,offline", name="b",
+               expect_errors=True)
+    assert _read_all(_series(m2, data, "PD")) == first
+    with pytest.raises(OSError) as exc:
+        os.listdir(m2.path("patients", "Doe^John [PID001]"))  # never listed: not cached
+    assert exc.value.errno == errno.EIO
+    assert "offline" in m2.text()
+    assert proxy.count() == 0

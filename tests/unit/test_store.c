@@ -63,7 +63,7 @@ static void test_meta_round_trip_and_long_keys(void **state)
 	int64_t t;
 
 	(void)state;
-	assert_int_equal(store_open(dir, 64 << 20, &s), 0);
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &s), 0);
 	attrset_list_init(&l);
 	attrset_set(attrset_list_add(&l), TAG_PatientName, "PN", "Doe^J");
 	attrset_set(attrset_list_add(&l), TAG_PatientName, "PN", "Roe^R");
@@ -108,12 +108,12 @@ static void test_blob_put_read_persists_across_reopen(void **state)
 	int fd;
 
 	(void)state;
-	assert_int_equal(store_open(dir, 64 << 20, &s), 0);
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &s), 0);
 	fd = tmpfile_with(s, b, len);
 	assert_int_equal(store_blob_put_fd(s, "1.2.3", fd, len), 0);
 	close(fd);
 	store_close(s);
-	assert_int_equal(store_open(dir, 64 << 20, &s), 0);
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &s), 0);
 	assert_int_equal(store_blob_size(s, "1.2.3", &size), 0);
 	assert_int_equal(size, len);
 	assert_int_equal(store_blob_read(s, "1.2.3", 128, buf, 4), 4);
@@ -137,13 +137,82 @@ static void test_full_map_is_enospc_and_stores_nothing(void **state)
 	int fd;
 
 	(void)state;
-	assert_int_equal(store_open(dir, 1 << 20, &s), 0);
+	assert_int_equal(store_open(dir, 1 << 20, 32 << 20, &s), 0);
 	fd = tmpfile_with(s, b, len);
 	assert_int_equal(store_blob_put_fd(s, "1.2.4", fd, len), -ENOSPC);
 	assert_int_equal(store_blob_size(s, "1.2.4", &size), -ENOENT);
 	close(fd);
 	store_close(s);
 	free(b);
+	remove_dir(dir);
+}
+
+static void put(struct store *s, const char *sop, size_t extra, int want)
+{
+	size_t len;
+	unsigned char *b = part10(sop, extra, &len);
+	int fd = tmpfile_with(s, b, len);
+
+	assert_int_equal(store_blob_put_fd(s, sop, fd, len), want);
+	close(fd);
+	free(b);
+}
+
+static void test_lru_evicts_least_recently_used_and_keeps_order_across_reopen(void **state)
+{
+	char *dir = make_dir();
+	struct store *s;
+	uint64_t n, bytes;
+
+	(void)state;
+	/* Room for three 100 kB blobs. */
+	assert_int_equal(store_open(dir, 64 << 20, 350000, &s), 0);
+	put(s, "1.1", 100000, 0);
+	put(s, "1.2", 100000, 0);
+	put(s, "1.3", 100000, 0);
+	store_touch(s, "1.1"); /* used again: 1.2 is now the oldest */
+	put(s, "1.4", 100000, 0);
+	assert_true(store_has_blob(s, "1.1"));
+	assert_false(store_has_blob(s, "1.2"));
+	assert_true(store_has_blob(s, "1.3") && store_has_blob(s, "1.4"));
+	assert_int_equal(store_evictions(s), 1);
+	store_usage(s, &n, &bytes);
+	assert_int_equal(n, 3);
+	assert_true(bytes <= 350000);
+	store_close(s);
+	/* The order of use survives a remount: 1.3 goes next. */
+	assert_int_equal(store_open(dir, 64 << 20, 350000, &s), 0);
+	store_usage(s, &n, &bytes);
+	assert_int_equal(n, 3);
+	put(s, "1.5", 100000, 0);
+	assert_false(store_has_blob(s, "1.3"));
+	assert_true(store_has_blob(s, "1.1") && store_has_blob(s, "1.4"));
+	store_close(s);
+	remove_dir(dir);
+}
+
+static void test_pinned_blobs_are_never_evicted(void **state)
+{
+	char *dir = make_dir();
+	struct store *s;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, 250000, &s), 0);
+	put(s, "2.1", 100000, 0);
+	put(s, "2.2", 100000, 0);
+	store_pin(s, "2.1");
+	store_pin(s, "2.2");
+	put(s, "2.3", 100000, -ENOSPC); /* everything else is open */
+	assert_true(store_has_blob(s, "2.1") && store_has_blob(s, "2.2"));
+	store_unpin(s, "2.1");
+	put(s, "2.3", 100000, 0);
+	assert_false(store_has_blob(s, "2.1"));
+	assert_true(store_has_blob(s, "2.2"));
+	store_unpin(s, "2.2");
+	/* Bigger than the whole cache: refused, and nothing is evicted for it. */
+	put(s, "2.4", 300000, -ENOSPC);
+	assert_true(store_has_blob(s, "2.2") && store_has_blob(s, "2.3"));
+	store_close(s);
 	remove_dir(dir);
 }
 
@@ -224,7 +293,7 @@ static void rig_up(struct rig *r, enum script script)
 	r->fake.base.ops = &fake_ops;
 	r->fake.script = script;
 	pthread_mutex_init(&r->fake.lock, NULL);
-	assert_int_equal(store_open(r->dir, 64 << 20, &r->store), 0);
+	assert_int_equal(store_open(r->dir, 64 << 20, 32 << 20, &r->store), 0);
 	assert_int_equal(cache_new(r->store, NULL, &r->fake.base, &cfg, &r->cache), 0);
 }
 
@@ -379,6 +448,8 @@ int main(void)
 		cmocka_unit_test(test_meta_round_trip_and_long_keys),
 		cmocka_unit_test(test_blob_put_read_persists_across_reopen),
 		cmocka_unit_test(test_full_map_is_enospc_and_stores_nothing),
+		cmocka_unit_test(test_lru_evicts_least_recently_used_and_keeps_order_across_reopen),
+		cmocka_unit_test(test_pinned_blobs_are_never_evicted),
 		cmocka_unit_test(test_open_downloads_once_then_serves_from_store),
 		cmocka_unit_test(test_wrong_uid_is_eio_and_not_cached),
 		cmocka_unit_test(test_not_part10_is_eio_and_not_cached),

@@ -1,0 +1,239 @@
+/* The size bound: blobs are kept up to cache_size bytes, the least recently used going first.
+ * Uses are counted in memory and written to LMDB ("lru" and "age") in the next write
+ * transaction, so a read of a cached file never waits for a disk sync; eviction reads "age"
+ * in order, oldest first, and never removes a blob that is open (pinned). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache/store_internal.h"
+#include "core/log.h"
+
+#define AGE_KEY_MAX (8 + 64)
+
+static void age_key(uint64_t tick, const char *sop, unsigned char *out, MDB_val *k)
+{
+	size_t n = strlen(sop);
+
+	if (n > AGE_KEY_MAX - 8)
+		n = AGE_KEY_MAX - 8;
+	/* Big-endian, so LMDB's byte order is the order of use. */
+	for (int i = 0; i < 8; i++)
+		out[i] = (unsigned char)(tick >> (56 - 8 * i));
+	memcpy(out + 8, sop, n);
+	k->mv_data = out;
+	k->mv_size = 8 + n;
+}
+
+int evict_init(struct store *s, MDB_txn *txn)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc;
+
+	s->bytes = 0;
+	s->tick = 1;
+	/* Sizes come from the leaf nodes: no blob page is read. */
+	rc = mdb_cursor_open(txn, s->blob, &cur);
+	if (rc)
+		return store_errno(rc);
+	while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)))
+		s->bytes += v.mv_size;
+	mdb_cursor_close(cur);
+	rc = mdb_cursor_open(txn, s->age, &cur);
+	if (rc)
+		return store_errno(rc);
+	if (!mdb_cursor_get(cur, &k, &v, MDB_LAST) && k.mv_size >= 8) {
+		const unsigned char *p = k.mv_data;
+
+		for (int i = 0; i < 8; i++)
+			s->tick = s->tick << 8 | p[i];
+		s->tick++;
+	}
+	mdb_cursor_close(cur);
+	return 0;
+}
+
+void evict_release(struct store *s)
+{
+	for (size_t i = 0; i < s->npinned; i++)
+		free(s->pinned[i]);
+	for (size_t i = 0; i < s->ntouched; i++)
+		free(s->touched[i]);
+	free(s->pinned);
+	free(s->touched);
+}
+
+static int list_add(char ***v, size_t *n, size_t *cap, const char *sop)
+{
+	char *copy;
+
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		char **nv = realloc(*v, nc * sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = nc;
+	}
+	copy = strdup(sop);
+	if (!copy)
+		return -ENOMEM;
+	(*v)[(*n)++] = copy;
+	return 0;
+}
+
+void store_pin(struct store *s, const char *sop)
+{
+	pthread_mutex_lock(&s->lock);
+	/* Without memory to pin, the blob may be evicted under its reader, who gets EIO. */
+	list_add(&s->pinned, &s->npinned, &s->pinned_cap, sop);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void store_unpin(struct store *s, const char *sop)
+{
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->npinned; i++) {
+		if (strcmp(s->pinned[i], sop) == 0) {
+			free(s->pinned[i]);
+			s->pinned[i] = s->pinned[--s->npinned];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static bool is_pinned(struct store *s, const char *sop, size_t len)
+{
+	for (size_t i = 0; i < s->npinned; i++)
+		if (strlen(s->pinned[i]) == len && memcmp(s->pinned[i], sop, len) == 0)
+			return true;
+	return false;
+}
+
+void store_touch(struct store *s, const char *sop)
+{
+	pthread_mutex_lock(&s->lock);
+	/* Bounded: past this, older uses are forgotten rather than memory grown. */
+	if (s->ntouched < 65536)
+		list_add(&s->touched, &s->ntouched, &s->touched_cap, sop);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Give @sop the tick @tick in "lru" and "age", replacing its old one. */
+static int set_tick(struct store *s, MDB_txn *txn, const char *sop, uint64_t tick)
+{
+	unsigned char key[AGE_KEY_MAX];
+	MDB_val k = {.mv_size = strlen(sop), .mv_data = (void *)sop}, v, ak, none = {0};
+	int rc;
+
+	rc = mdb_get(txn, s->lru, &k, &v);
+	if (!rc && v.mv_size == 8) {
+		uint64_t old;
+
+		memcpy(&old, v.mv_data, 8);
+		age_key(old, sop, key, &ak);
+		mdb_del(txn, s->age, &ak, NULL);
+	} else if (rc != MDB_NOTFOUND && rc) {
+		return store_errno(rc);
+	}
+	v.mv_size = 8;
+	v.mv_data = &tick;
+	rc = mdb_put(txn, s->lru, &k, &v, 0);
+	if (rc)
+		return store_errno(rc);
+	age_key(tick, sop, key, &ak);
+	return store_errno(mdb_put(txn, s->age, &ak, &none, 0));
+}
+
+/* Write the pending uses (called with s->lock held, inside a write transaction). */
+static int flush_touched(struct store *s, MDB_txn *txn)
+{
+	MDB_val k, v;
+	int err = 0;
+
+	for (size_t i = 0; i < s->ntouched; i++) {
+		k.mv_size = strlen(s->touched[i]);
+		k.mv_data = s->touched[i];
+		/* A use of a blob evicted since is no use. */
+		if (!err && !mdb_get(txn, s->blob, &k, &v))
+			err = set_tick(s, txn, s->touched[i], s->tick++);
+		free(s->touched[i]);
+	}
+	s->ntouched = 0;
+	return err;
+}
+
+int evict_make_room(struct store *s, MDB_txn *txn, uint64_t size, uint64_t *freed, uint64_t *count)
+{
+	unsigned char at[AGE_KEY_MAX];
+	MDB_cursor *cur;
+	MDB_val k, v;
+	int rc, err;
+
+	*freed = *count = 0;
+	pthread_mutex_lock(&s->lock);
+	err = flush_touched(s, txn);
+	if (err)
+		goto out;
+	if (size > s->limit) {
+		err = -ENOSPC;
+		goto out;
+	}
+	rc = mdb_cursor_open(txn, s->age, &cur);
+	if (rc) {
+		err = store_errno(rc);
+		goto out;
+	}
+	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+	while (!rc && s->bytes - *freed + size > s->limit) {
+		const char *sop = (const char *)k.mv_data + 8;
+		size_t len = k.mv_size - 8;
+		MDB_val bk = {.mv_size = len, .mv_data = (void *)sop}, bv;
+
+		if (k.mv_size <= 8 || is_pinned(s, sop, len)) {
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+			continue;
+		}
+		if (!mdb_get(txn, s->blob, &bk, &bv)) {
+			*freed += bv.mv_size;
+			(*count)++;
+			mdb_del(txn, s->blob, &bk, NULL);
+		}
+		mdb_del(txn, s->lru, &bk, NULL);
+		/* Seek past the deleted record by its key: the next one is the next oldest. */
+		memcpy(at, k.mv_data, k.mv_size);
+		k.mv_data = at;
+		rc = mdb_cursor_del(cur, 0);
+		if (!rc)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	}
+	mdb_cursor_close(cur);
+	if (rc && rc != MDB_NOTFOUND)
+		err = store_errno(rc);
+	else if (s->bytes - *freed + size > s->limit)
+		err = -ENOSPC; /* what is left is open */
+out:
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+int evict_added(struct store *s, MDB_txn *txn, const char *sop)
+{
+	int err;
+
+	pthread_mutex_lock(&s->lock);
+	err = set_tick(s, txn, sop, s->tick++);
+	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+void evict_committed(struct store *s, uint64_t added, uint64_t freed, uint64_t count)
+{
+	pthread_mutex_lock(&s->lock);
+	s->bytes = s->bytes + added - freed;
+	s->evictions += count;
+	pthread_mutex_unlock(&s->lock);
+}

@@ -1,0 +1,49 @@
+/* The store's state, shared by store.c (the LMDB environment, records and blobs) and evict.c
+ * (the size bound and least-recently-used eviction). Nothing outside those two includes it. */
+#ifndef TROLLEY_STORE_INTERNAL_H
+#define TROLLEY_STORE_INTERNAL_H
+
+#include <lmdb.h>
+#include <pthread.h>
+
+#include "cache/store.h"
+
+struct store {
+	MDB_env *env;
+	MDB_dbi meta, blob, doc;
+	MDB_dbi lru; /* SOPInstanceUID -> u64 tick of its last use */
+	MDB_dbi age; /* big-endian tick + SOPInstanceUID -> nothing: oldest first */
+	char *dir;
+	uint64_t limit; /* cache_size: bytes of blobs kept at most */
+
+	pthread_mutex_t lock; /* guards what follows */
+	uint64_t bytes;	      /* bytes of blobs stored */
+	uint64_t tick;	      /* the next use's tick */
+	uint64_t evictions;
+	char **pinned; /* open blobs: never evicted (a multiset) */
+	size_t npinned, pinned_cap;
+	char **touched; /* uses not yet written to "lru"/"age" */
+	size_t ntouched, touched_cap;
+};
+
+/** LMDB result (positive errno or MDB_*) to a negative errno. */
+int store_errno(int rc);
+
+/** Load the usage counters and the tick (at open). @return 0 or -errno. */
+int evict_init(struct store *s, MDB_txn *txn);
+/** Free the pin and touch lists. */
+void evict_release(struct store *s);
+/**
+ * Inside the write transaction @txn that will add a blob of @size bytes: record pending uses,
+ * then evict least recently used, unpinned blobs until it fits the limit.
+ * The bytes and number of blobs removed go to @freed and @count, for evict_committed().
+ * @return 0, -ENOSPC if it cannot fit (bigger than the limit, or all the rest is pinned), or
+ * -errno.
+ */
+int evict_make_room(struct store *s, MDB_txn *txn, uint64_t size, uint64_t *freed, uint64_t *count);
+/** Record in @txn that @sop was just stored (its first use). */
+int evict_added(struct store *s, MDB_txn *txn, const char *sop);
+/** The transaction committed: count @added bytes in, @freed bytes (@count blobs) out. */
+void evict_committed(struct store *s, uint64_t added, uint64_t freed, uint64_t count);
+
+#endif
