@@ -166,14 +166,14 @@ static int flush_touched(struct store *s, MDB_txn *txn)
 	return err;
 }
 
-int evict_make_room(struct store *s, MDB_txn *txn, uint64_t size, uint64_t *freed, uint64_t *count)
+int evict_make_room(struct store *s, MDB_txn *txn, uint64_t added, uint64_t size, uint64_t *freed,
+		    uint64_t *count)
 {
 	unsigned char at[AGE_KEY_MAX];
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc, err;
 
-	*freed = *count = 0;
 	pthread_mutex_lock(&s->lock);
 	err = flush_touched(s, txn);
 	if (err)
@@ -188,7 +188,7 @@ int evict_make_room(struct store *s, MDB_txn *txn, uint64_t size, uint64_t *free
 		goto out;
 	}
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	while (!rc && s->bytes - *freed + size > s->limit) {
+	while (!rc && s->bytes + added - *freed + size > s->limit) {
 		const char *sop = (const char *)k.mv_data + 8;
 		size_t len = k.mv_size - 8;
 		MDB_val bk = {.mv_size = len, .mv_data = (void *)sop}, bv;
@@ -213,7 +213,7 @@ int evict_make_room(struct store *s, MDB_txn *txn, uint64_t size, uint64_t *free
 	mdb_cursor_close(cur);
 	if (rc && rc != MDB_NOTFOUND)
 		err = store_errno(rc);
-	else if (s->bytes - *freed + size > s->limit)
+	else if (s->bytes + added - *freed + size > s->limit)
 		err = -ENOSPC; /* what is left is open */
 out:
 	pthread_mutex_unlock(&s->lock);

@@ -29,6 +29,9 @@ struct prefetch_job {
 	char **members; /* SOPInstanceUIDs it delivers (their flights are its own) */
 	bool *delivered;
 	size_t n;
+	struct store_put pending[16]; /* checked, waiting for one commit together */
+	size_t npending;
+	uint64_t pending_bytes;
 	pthread_t thread;
 	struct prefetch_job *next;
 };
@@ -67,6 +70,9 @@ struct fetch_sink {
 	/* An instance was checked and stored (err 0), or could not be stored (err < 0); with
 	 * -ENOSPC, *fd is its temporary file, which the callee may take (set to -1). */
 	void (*stored)(struct fetch_sink *s, const char *uid, int err, int *fd, uint64_t size);
+	/* Optional, instead of storing at once: take the checked instance's file (@fd is then
+	 * the callee's) to store it later in a batch. */
+	int (*defer)(struct fetch_sink *s, const char *uid, int fd, uint64_t size);
 	void *owner;
 	int fd;
 	uint64_t size;

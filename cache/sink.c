@@ -114,6 +114,14 @@ static int sink_end(void *ctx)
 		sink_drop_part(s);
 		return err > 0 ? 0 : err;
 	}
+	if (s->defer) {
+		uint64_t size = s->size;
+		int fd = s->fd;
+
+		s->fd = -1;
+		sink_drop_part(s);
+		return s->defer(s, uid, fd, size);
+	}
 	err = store_blob_put_fd(s->cache->store, uid, s->fd, s->size);
 	if (err && err != -ENOSPC)
 		log_error("cache: storing instance %s failed: %s", uid, strerror(-err));

@@ -385,51 +385,82 @@ static int read_full(int fd, void *buf, size_t n, off_t off)
 	return 0;
 }
 
-int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size)
+/* One blob into @txn: evict for room, reserve, copy from its file, record its first use.
+ * @return 0; 1 if it was already there; -EDQUOT if it cannot fit the limit (the transaction
+ * goes on); another -errno (including -ENOSPC for a full map) if the transaction is lost. */
+static int put_one(struct store *s, MDB_txn *txn, struct store_put *p, uint64_t added,
+		   uint64_t *freed, uint64_t *count)
 {
-	uint64_t freed = 0, count = 0;
-	MDB_txn *txn;
 	MDB_val k, v;
 	int rc, err;
 
-	sop_key(sop, &k);
-	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+	sop_key(p->sop, &k);
+	if (!mdb_get(txn, s->blob, &k, &v))
+		return 1; /* instances never change */
+	err = evict_make_room(s, txn, added, p->size, freed, count);
+	if (err)
+		return err == -ENOSPC ? -EDQUOT : err;
+	v.mv_size = (size_t)p->size;
+	rc = mdb_put(txn, s->blob, &k, &v, MDB_RESERVE);
 	if (rc)
 		return store_errno(rc);
-	if (!mdb_get(txn, s->blob, &k, &v)) {
-		mdb_txn_abort(txn);
-		return 0; /* already there: instances never change */
+	err = read_full(p->fd, v.mv_data, (size_t)p->size, 0);
+	if (err) {
+		log_error("cache: reading back the download of %s: %s", p->sop, strerror(-err));
+		return -EIO; /* the transaction is aborted: the reserved space is never seen */
 	}
-	err = evict_make_room(s, txn, size, &freed, &count);
-	if (err)
-		goto out_abort;
-	v.mv_size = (size_t)size;
-	rc = mdb_put(txn, s->blob, &k, &v, MDB_RESERVE);
+	return evict_added(s, txn, p->sop);
+}
+
+int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
+{
+	uint64_t added = 0, freed = 0, count = 0;
+	MDB_txn *txn;
+	int rc, err = 0;
+
+	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc) {
 		err = store_errno(rc);
-		goto out_abort;
+		goto out_all;
 	}
-	err = read_full(fd, v.mv_data, (size_t)size, 0);
-	if (err) {
-		log_error("cache: reading back the download of %s: %s", sop, strerror(-err));
-		err = -EIO;
-		goto out_abort;
+	for (size_t i = 0; i < n; i++) {
+		items[i].err = put_one(s, txn, &items[i], added, &freed, &count);
+		if (items[i].err == 1) {
+			items[i].err = 0;
+		} else if (!items[i].err) {
+			added += items[i].size;
+		} else if (items[i].err == -EDQUOT) {
+			items[i].err = -ENOSPC; /* this one is not kept; the others may be */
+		} else {
+			/* A failed put may leave the transaction unusable: give it all up. */
+			err = items[i].err;
+			mdb_txn_abort(txn);
+			goto out_all;
+		}
 	}
-	err = evict_added(s, txn, sop);
-	if (err)
-		goto out_abort;
 	rc = mdb_txn_commit(txn);
-	if (rc)
-		return store_errno(rc);
-	evict_committed(s, size, freed, count);
+	if (rc) {
+		err = store_errno(rc);
+		goto out_all;
+	}
+	evict_committed(s, added, freed, count);
 	if (count)
 		log_debug("cache: evicted %llu instances (%llu bytes) to stay within %llu bytes",
 			  (unsigned long long)count, (unsigned long long)freed,
 			  (unsigned long long)s->limit);
 	return 0;
-out_abort:
-	mdb_txn_abort(txn);
+out_all:
+	for (size_t i = 0; i < n; i++)
+		items[i].err = err;
 	return err;
+}
+
+int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size)
+{
+	struct store_put p = {.sop = sop, .fd = fd, .size = size};
+
+	store_blob_put_batch(s, &p, 1);
+	return p.err;
 }
 
 int store_tmpfile(struct store *s)

@@ -62,6 +62,21 @@ void store_touch(struct store *s, const char *sop);
 /** Blobs evicted since the store was opened. */
 uint64_t store_evictions(struct store *s);
 
+/** One blob of a batch: @sop's @size bytes in file @fd; @err is its outcome. */
+struct store_put {
+	const char *sop;
+	int fd;
+	uint64_t size;
+	int err;
+};
+
+/**
+ * Store several blobs in one write transaction (one disk sync for all: a series prefetch
+ * commits its instances in batches). Each item's @err is set as store_blob_put_fd() would
+ * return it. @return 0, or the -errno that failed the whole transaction.
+ */
+int store_blob_put_batch(struct store *s, struct store_put *items, size_t n);
+
 /** Whether a blob for @sop is stored. */
 bool store_has_blob(struct store *s, const char *sop);
 /** Open an anonymous temporary file in the store's folder (same filesystem). @return fd or -errno. */

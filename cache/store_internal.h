@@ -34,13 +34,15 @@ int evict_init(struct store *s, MDB_txn *txn);
 /** Free the pin and touch lists. */
 void evict_release(struct store *s);
 /**
- * Inside the write transaction @txn that will add a blob of @size bytes: record pending uses,
- * then evict least recently used, unpinned blobs until it fits the limit.
- * The bytes and number of blobs removed go to @freed and @count, for evict_committed().
+ * Inside the write transaction @txn that will add a blob of @size bytes, after @added bytes
+ * it already added: record pending uses, then evict least recently used, unpinned blobs until
+ * it fits the limit. The bytes and number of blobs removed are added to @freed and @count
+ * (which count what this transaction removed so far), for evict_committed().
  * @return 0, -ENOSPC if it cannot fit (bigger than the limit, or all the rest is pinned), or
  * -errno.
  */
-int evict_make_room(struct store *s, MDB_txn *txn, uint64_t size, uint64_t *freed, uint64_t *count);
+int evict_make_room(struct store *s, MDB_txn *txn, uint64_t added, uint64_t size, uint64_t *freed,
+		    uint64_t *count);
 /** Record in @txn that @sop was just stored (its first use). */
 int evict_added(struct store *s, MDB_txn *txn, const char *sop);
 /** The transaction committed: count @added bytes in, @freed bytes (@count blobs) out. */

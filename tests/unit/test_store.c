@@ -403,8 +403,12 @@ static void check_prefetch(bool lacks_last, int want_single_fetches)
 	assert_null(ret);
 	cache_free(r.cache); /* joins the prefetch */
 	r.cache = NULL;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
+		/* Whole: preamble and magic (132), the UID element (16), the data. Single fetches
+		 * of the fake send 100000 bytes of data, its series 5000. */
 		assert_int_equal(store_blob_size(r.store, series_uids[i], &size), 0);
+		assert_int_equal(size, i == 0 || (lacks_last && i == 3) ? 100148 : 5148);
+	}
 	assert_int_equal(r.fake.series_fetches, 1);
 	assert_int_equal(r.fake.fetches, want_single_fetches);
 	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
