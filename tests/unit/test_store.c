@@ -325,6 +325,36 @@ static void test_open_downloads_once_then_serves_from_store(void **state)
 	rig_down(&r);
 }
 
+static void test_instance_bigger_than_the_cache_is_served_not_kept(void **state)
+{
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60};
+	struct cache_blob *b, *b2;
+	char buf[8];
+	uint64_t size;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	store_close(r.store);
+	/* The fake's instance is ~100 kB; the cache keeps 50 kB. */
+	assert_int_equal(store_open(r.dir, 64 << 20, 50000, &r.store), 0);
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_false(cache_blob_is_stored(b));
+	assert_int_equal(cache_blob_size(b), 100148);
+	assert_int_equal(cache_blob_read(b, buf, 4, 128), 4);
+	assert_memory_equal(buf, "DICM", 4);
+	assert_int_equal(cache_blob_read(b, buf, 8, 100148 - 2), 2);
+	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
+	cache_blob_close(b);
+	/* Not kept: the next open fetches it again. */
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b2), 0);
+	cache_blob_close(b2);
+	assert_int_equal(r.fake.fetches, 2);
+	rig_down(&r);
+}
+
 static void check_rejected(enum script script)
 {
 	struct cache_blob *b = NULL;
@@ -455,6 +485,7 @@ int main(void)
 		cmocka_unit_test(test_lru_evicts_least_recently_used_and_keeps_order_across_reopen),
 		cmocka_unit_test(test_pinned_blobs_are_never_evicted),
 		cmocka_unit_test(test_open_downloads_once_then_serves_from_store),
+		cmocka_unit_test(test_instance_bigger_than_the_cache_is_served_not_kept),
 		cmocka_unit_test(test_wrong_uid_is_eio_and_not_cached),
 		cmocka_unit_test(test_not_part10_is_eio_and_not_cached),
 		cmocka_unit_test(test_truncated_is_eio_and_not_cached),
