@@ -106,6 +106,25 @@ static int job_defer(struct fetch_sink *s, const char *uid, int fd, uint64_t siz
 	return 0;
 }
 
+/* Downloaders without series transfers (WADO-URI): the members one request each, in order. */
+static int fetch_one_by_one(struct prefetch_job *j, struct sink *sink)
+{
+	struct cache *c = j->cache;
+	struct instance_ref ref = {.study_uid = j->study, .series_uid = j->series};
+	int err = 0;
+
+	for (size_t i = 0; i < j->n; i++) {
+		if (__atomic_load_n(&c->stopping, __ATOMIC_RELAXED))
+			return -ECANCELED;
+		ref.sop_uid = j->members[i];
+		err = c->downloader->ops->fetch(c->downloader, &ref, sink);
+		/* One bad instance does not stop the rest; its reader will see the error. */
+		if (err == -ECANCELED)
+			return err;
+	}
+	return err;
+}
+
 static void *job_run(void *arg)
 {
 	struct prefetch_job *j = arg;
@@ -123,7 +142,10 @@ static void *job_run(void *arg)
 		s.defer = job_defer;
 		s.owner = j;
 		STAT_ADD(c, transfers_active, 1);
-		err = c->downloader->ops->fetch(c->downloader, &ref, &sink);
+		if (c->downloader->ops->fetches_series)
+			err = c->downloader->ops->fetch(c->downloader, &ref, &sink);
+		else
+			err = fetch_one_by_one(j, &sink);
 		STAT_SUB(c, transfers_active, 1);
 		STAT_ADD(c, transfers_done, 1);
 		/* Whole instances checked before a failure are good: keep them. */

@@ -17,6 +17,7 @@
 #include "protocols/downloader.h"
 #include "protocols/http.h"
 #include "protocols/searcher.h"
+#include "protocols/secrets.h"
 
 #define VERSION "0.1.0"
 
@@ -53,6 +54,12 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.max_connections = o->connections,
 		.insecure = o->insecure,
 		.cacert = o->cacert,
+		.cert = o->cert,
+		.key = o->key,
+		.user = o->user,
+		.password_file = o->password_file,
+		.token_file = o->token_file,
+		.netrc = o->netrc,
 	};
 	struct proto_config pc = {0};
 	struct cache_config cc = {
@@ -69,6 +76,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		return err;
 	pc.qido_url = o->qido;
 	pc.wado_rs_url = o->wado_rs;
+	pc.wado_uri_url = o->wado_uri;
 	pc.transfer_syntax = o->transfer_syntax;
 	pc.http = d->http;
 	err = searcher_new(o->searcher, &pc, &d->searcher);
@@ -79,8 +87,9 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	}
 	err = downloader_new(o->downloader, &pc, &d->downloader);
 	if (err) {
-		log_error("downloader=%s: unknown or incomplete (this version has wado-rs)",
-			  o->downloader);
+		log_error(
+			"downloader=%s: unknown or incomplete (this version has wado-rs, wado-uri)",
+			o->downloader);
 		return err;
 	}
 	err = store_open(o->cache_dir, map_size_for(o->cache_size), o->cache_size, &d->store);
@@ -102,15 +111,28 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	return 0;
 }
 
-/* Before the fork: the cache folder must be usable, or mounting fails here, visibly. */
-static int check_cache(const struct trolley_opts *o)
+/* Before the fork: the cache folder and the secret files must be usable, or mounting fails
+ * here, with the message on the user's terminal. */
+static int check_before_mount(const struct trolley_opts *o)
 {
+	const char *files[] = {o->password_file, o->token_file};
 	struct store *s;
 	int err = store_open(o->cache_dir, map_size_for(o->cache_size), o->cache_size, &s);
 
-	if (!err)
-		store_close(s);
-	return err;
+	if (err)
+		return err;
+	store_close(s);
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char *secret;
+
+		if (!files[i])
+			continue;
+		err = secret_read_file(files[i], &secret);
+		if (err)
+			return err;
+		secret_free(secret);
+	}
+	return 0;
 }
 
 static int add_fsname(struct fuse_args *args, const char *source)
@@ -174,7 +196,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "mount.trolley: missing MOUNTPOINT (see mount.trolley --help)\n");
 		goto out_free_cmd;
 	}
-	if (check_cache(&o) < 0)
+	if (check_before_mount(&o) < 0)
 		goto out_free_cmd;
 
 	se = fuse_session_new(&args, &trolley_ops, sizeof(trolley_ops), &d.fs);

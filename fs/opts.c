@@ -32,6 +32,13 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("layout=%s", layout, 0),
 	TROLLEY_OPT("prefetch=%s", prefetch, 0),
 	TROLLEY_OPT("cacert=%s", cacert, 0),
+	TROLLEY_OPT("cert=%s", cert, 0),
+	TROLLEY_OPT("key=%s", key, 0),
+	TROLLEY_OPT("user=%s", user, 0),
+	TROLLEY_OPT("password_file=%s", password_file, 0),
+	TROLLEY_OPT("token_file=%s", token_file, 0),
+	TROLLEY_OPT("netrc", netrc, 1),
+	TROLLEY_OPT("wado_uri=%s", wado_uri, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
 	TROLLEY_OPT("offline", offline, 1),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -56,18 +63,11 @@ static const struct fuse_opt trolley_opt_table[] = {
 	FUSE_OPT_KEY("nofail", KEY_DISCARD_HELPER),
 	FUSE_OPT_KEY("comment=%s", KEY_DISCARD_HELPER),
 	/* DESIGN.md options that later work adds: refused clearly rather than ignored. */
-	FUSE_OPT_KEY("wado_uri=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("rad69=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("mint=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("aet=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("aec=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("move_port=%s", KEY_UNSUPPORTED),
-	FUSE_OPT_KEY("user=%s", KEY_UNSUPPORTED),
-	FUSE_OPT_KEY("password_file=%s", KEY_UNSUPPORTED),
-	FUSE_OPT_KEY("token_file=%s", KEY_UNSUPPORTED),
-	FUSE_OPT_KEY("netrc", KEY_UNSUPPORTED),
-	FUSE_OPT_KEY("cert=%s", KEY_UNSUPPORTED),
-	FUSE_OPT_KEY("key=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_END,
 };
 /* clang-format on */
@@ -186,6 +186,20 @@ static int default_cache_dir(struct trolley_opts *o)
 	return o->cache_dir ? 0 : -ENOMEM;
 }
 
+/* "scheme://user:password@host": a password in the URL itself. */
+static bool has_password(const char *url)
+{
+	const char *host = strstr(url, "://"), *at, *colon, *slash;
+
+	host = host ? host + 3 : url;
+	slash = strchr(host, '/');
+	at = strchr(host, '@');
+	if (!at || (slash && slash < at))
+		return false;
+	colon = memchr(host, ':', (size_t)(at - host));
+	return colon != NULL;
+}
+
 int opts_finish(struct trolley_opts *o)
 {
 	if (o->unsupported) {
@@ -200,6 +214,20 @@ int opts_finish(struct trolley_opts *o)
 	if (strncmp(o->source, "http://", 7) != 0 && strncmp(o->source, "https://", 8) != 0) {
 		fprintf(stderr, "mount.trolley: SOURCE must be an http:// or https:// DICOMweb URL "
 				"in this version\n");
+		return -EINVAL;
+	}
+	if (has_password(o->source)) {
+		fprintf(stderr,
+			"mount.trolley: SOURCE holds a password, which every user can read in "
+			"the process list: give user= and password_file= instead\n");
+		return -EINVAL;
+	}
+	if (o->password_file && !o->user) {
+		fprintf(stderr, "mount.trolley: password_file= needs user=\n");
+		return -EINVAL;
+	}
+	if (o->downloader && strcmp(o->downloader, "wado-uri") == 0 && !o->wado_uri) {
+		fprintf(stderr, "mount.trolley: downloader=wado-uri needs wado_uri=URL\n");
 		return -EINVAL;
 	}
 	if (!o->searcher)
@@ -263,6 +291,12 @@ void opts_release(struct trolley_opts *o)
 	free(o->layout);
 	free(o->prefetch);
 	free(o->cacert);
+	free(o->cert);
+	free(o->key);
+	free(o->user);
+	free(o->password_file);
+	free(o->token_file);
+	free(o->wado_uri);
 	free(o->unsupported);
 }
 
@@ -274,9 +308,10 @@ void opts_usage(const char *progname)
 	       "\n"
 	       "trolley options:\n"
 	       "    -o searcher=qido-rs        how to search\n"
-	       "    -o downloader=wado-rs      how to download\n"
+	       "    -o downloader=wado-rs|wado-uri  how to download\n"
 	       "    -o qido=URL                QIDO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_rs=URL             WADO-RS base URL (default: SOURCE)\n"
+	       "    -o wado_uri=URL            WADO-URI endpoint (for downloader=wado-uri)\n"
 	       "    -o cache_dir=DIR           LMDB cache (default "
 	       "$XDG_CACHE_HOME/trolley/<hash>)\n"
 	       "    -o cache_size=SIZE         cache map size, e.g. 500M, 20G (default 10G)\n"
@@ -288,6 +323,11 @@ void opts_usage(const char *progname)
 	       "    -o prefetch=series|none    opening a file fetches its series (default series)\n"
 	       "    -o transfer_syntax=UID     ask WADO-RS for this syntax (default: as stored)\n"
 	       "    -o cacert=FILE             CA certificates for https\n"
+	       "    -o cert=FILE,key=FILE      client certificate and key (PEM) for https\n"
+	       "    -o user=NAME               HTTP basic auth user\n"
+	       "    -o password_file=FILE      its password (the file must be mode 600)\n"
+	       "    -o token_file=FILE         bearer token, read again on HTTP 401 (mode 600)\n"
+	       "    -o netrc                   credentials from ~/.netrc\n"
 	       "    -o insecure                do not verify TLS certificates\n"
 	       "    -o offline                 serve only what is cached; never contact the "
 	       "archive\n"

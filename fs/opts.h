@@ -25,6 +25,12 @@ struct trolley_opts {
 	char *layout;	/* "tree" (default) or "flat" */
 	char *prefetch; /* "series" (default) or "none" */
 	char *cacert;
+	char *cert, *key; /* client certificate (PEM) and its key */
+	char *user;
+	char *password_file;
+	char *token_file;
+	int netrc;
+	char *wado_uri;
 	int insecure;
 	int offline;
 	char *unsupported; /* first option named in DESIGN.md that this build lacks */

@@ -3,12 +3,14 @@
 #ifndef TROLLEY_DOWNLOADER_H
 #define TROLLEY_DOWNLOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/buf.h"
 #include "protocols/proto_config.h"
 
-/** Which instance(s) to fetch. All borrowed. sop_uid NULL means the whole series. */
+/** Which instance(s) to fetch. All borrowed. sop_uid NULL means the whole series, which only
+ * downloaders with fetches_series accept. */
 struct instance_ref {
 	const char *study_uid;
 	const char *series_uid;
@@ -32,6 +34,8 @@ struct downloader;
 
 struct downloader_ops {
 	const char *name;
+	/* Whether fetch() takes a whole series in one transfer (else -ENOTSUP for sop_uid NULL). */
+	bool fetches_series;
 	/**
 	 * Stream the instance(s) of @ref into @sink. If an instance is cut short, its end() is
 	 * never called and the error is returned: the sink discards what it had.

@@ -14,6 +14,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "protocols/secrets.h"
 
 #define HTTP_ERRBODY_MAX 512
 #define HTTP_URL_LOG_MAX 2048
@@ -23,6 +24,9 @@ struct http {
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
 	sem_t slots;
 	struct http_config cfg;
+	char *password;		    /* from password_file */
+	pthread_mutex_t token_lock; /* guards token */
+	char *token;		    /* from token_file */
 };
 
 struct http_call {
@@ -65,6 +69,7 @@ static void share_unlock(CURL *easy, curl_lock_data data, void *userp)
 int http_new(const struct http_config *cfg, struct http **out)
 {
 	struct http *h;
+	int err;
 
 	pthread_once(&http_global_once, http_global_init);
 	h = calloc(1, sizeof(*h));
@@ -80,10 +85,21 @@ int http_new(const struct http_config *cfg, struct http **out)
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&h->locks[i], NULL);
 	sem_init(&h->slots, 0, (unsigned)h->cfg.max_connections);
+	pthread_mutex_init(&h->token_lock, NULL);
+	if (cfg->password_file) {
+		err = secret_read_file(cfg->password_file, &h->password);
+		if (err)
+			goto out_free;
+	}
+	if (cfg->token_file) {
+		err = secret_read_file(cfg->token_file, &h->token);
+		if (err)
+			goto out_free;
+	}
 	h->share = curl_share_init();
 	if (!h->share) {
-		free(h);
-		return -ENOMEM;
+		err = -ENOMEM;
+		goto out_free;
 	}
 	curl_share_setopt(h->share, CURLSHOPT_LOCKFUNC, share_lock);
 	curl_share_setopt(h->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
@@ -91,8 +107,15 @@ int http_new(const struct http_config *cfg, struct http **out)
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	if (cfg->insecure)
+		log_warn("insecure: TLS certificates of the archive are not verified");
 	*out = h;
 	return 0;
+out_free:
+	secret_free(h->password);
+	secret_free(h->token);
+	free(h);
+	return err;
 }
 
 void http_free(struct http *h)
@@ -100,6 +123,9 @@ void http_free(struct http *h)
 	if (!h)
 		return;
 	curl_share_cleanup(h->share);
+	secret_free(h->password);
+	secret_free(h->token);
+	pthread_mutex_destroy(&h->token_lock);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&h->locks[i]);
 	sem_destroy(&h->slots);
@@ -232,8 +258,61 @@ char *http_escape(const char *s)
 	return out;
 }
 
-int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,
-	     long *status_out)
+/* Credentials for one request: basic auth from user= and password_file=, a bearer token from
+ * token_file=, ~/.netrc, a client certificate. */
+static int set_auth(struct http *h, CURL *easy, struct curl_slist **headers)
+{
+	char *line;
+	int n;
+
+	if (h->cfg.user) {
+		/* Preemptive basic auth: no 401 round trip per request (Orthanc, nginx). */
+		curl_easy_setopt(easy, CURLOPT_USERNAME, h->cfg.user);
+		curl_easy_setopt(easy, CURLOPT_PASSWORD, h->password ? h->password : "");
+		curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+	}
+	if (h->cfg.netrc)
+		curl_easy_setopt(easy, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+	if (h->cfg.cert)
+		curl_easy_setopt(easy, CURLOPT_SSLCERT, h->cfg.cert);
+	if (h->cfg.key)
+		curl_easy_setopt(easy, CURLOPT_SSLKEY, h->cfg.key);
+	if (!h->cfg.token_file)
+		return 0;
+	pthread_mutex_lock(&h->token_lock);
+	n = asprintf(&line, "Authorization: Bearer %s", h->token);
+	pthread_mutex_unlock(&h->token_lock);
+	if (n < 0)
+		return -ENOMEM;
+	*headers = curl_slist_append(*headers, line);
+	explicit_bzero(line, (size_t)n);
+	free(line);
+	return *headers ? 0 : -ENOMEM;
+}
+
+/* After a 401: read token_file again (an outside refresher may have replaced the token).
+ * @return true if the token changed, so the request is worth one more try. */
+static bool token_refreshed(struct http *h)
+{
+	char *fresh = NULL;
+	bool changed;
+
+	if (!h->cfg.token_file || secret_read_file(h->cfg.token_file, &fresh) < 0)
+		return false;
+	pthread_mutex_lock(&h->token_lock);
+	changed = strcmp(fresh, h->token) != 0;
+	if (changed) {
+		secret_free(h->token);
+		h->token = fresh;
+		fresh = NULL;
+	}
+	pthread_mutex_unlock(&h->token_lock);
+	secret_free(fresh);
+	return changed;
+}
+
+static int http_attempt(struct http *h, const char *url, const char *accept, http_body_fn on_body,
+			void *ctx, long *status_out, bool may_retry)
 {
 	struct http_call c = {.h = h, .on_body = on_body, .ctx = ctx};
 	char safe_url[HTTP_URL_LOG_MAX], accept_hdr[512], excerpt[HTTP_ERRBODY_MAX + 1];
@@ -254,6 +333,9 @@ int http_get(struct http *h, const char *url, const char *accept, http_body_fn o
 		snprintf(accept_hdr, sizeof(accept_hdr), "Accept: %s", accept);
 		headers = curl_slist_append(headers, accept_hdr);
 	}
+	err = set_auth(h, c.easy, &headers);
+	if (err)
+		goto out;
 	curl_easy_setopt(c.easy, CURLOPT_URL, url);
 	curl_easy_setopt(c.easy, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(c.easy, CURLOPT_NOSIGNAL, 1L);
@@ -304,7 +386,7 @@ int http_get(struct http *h, const char *url, const char *accept, http_body_fn o
 	err = http_status_to_errno(c.resp.status);
 	if (err) {
 		error_excerpt(&c.errbody, excerpt, sizeof(excerpt));
-		if (err == -ENOENT)
+		if (err == -ENOENT || (c.resp.status == 401 && may_retry))
 			log_info("GET %s: HTTP %ld %s", safe_url, c.resp.status, c.reason);
 		else
 			log_error("GET %s: HTTP %ld %s%s%s", safe_url, c.resp.status, c.reason,
@@ -318,5 +400,29 @@ out:
 	buf_release(&c.errbody);
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(c.easy);
+	return err;
+}
+
+int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,
+	     long *status_out)
+{
+	long status = 0;
+	int err;
+
+	/* A 401 body never reaches @on_body, so the request can be made again from scratch. */
+	err = http_attempt(h, url, accept, on_body, ctx, &status, h->cfg.token_file != NULL);
+	if (status == 401 && h->cfg.token_file) {
+		if (token_refreshed(h)) {
+			log_info("token_file changed: trying again");
+			err = http_attempt(h, url, accept, on_body, ctx, &status, false);
+		} else {
+			char safe[HTTP_URL_LOG_MAX];
+
+			log_error("GET %s: HTTP 401 and token_file holds no new token",
+				  log_redact_url(url, safe, sizeof(safe)));
+		}
+	}
+	if (status_out)
+		*status_out = status;
 	return err;
 }

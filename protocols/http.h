@@ -12,6 +12,11 @@ struct http_config {
 	long max_connections;	/* connection pool size (0: 8) */
 	bool insecure;		/* skip TLS verification */
 	const char *cacert;	/* borrowed for the life of the http; may be NULL */
+	const char *cert, *key; /* client certificate and its key (PEM files); may be NULL */
+	const char *user;	/* HTTP basic auth user; the password comes from password_file */
+	const char *password_file;
+	const char *token_file; /* bearer token, read again when the server answers 401 */
+	bool netrc;		/* credentials from ~/.netrc */
 };
 
 struct http;
@@ -30,7 +35,8 @@ struct http_response {
 typedef int (*http_body_fn)(void *ctx, const struct http_response *resp, const void *data,
 			    size_t len);
 
-/** @return 0 and a new http in @out (caller frees with http_free()), or -ENOMEM / -EIO. */
+/** @return 0 and a new http in @out (caller frees with http_free()); -EPERM or -EINVAL if a
+ * secret file is unsafe or unreadable (logged); -ENOMEM. */
 int http_new(const struct http_config *cfg, struct http **out);
 void http_free(struct http *h);
 

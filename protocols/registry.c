@@ -7,6 +7,7 @@
 #include "protocols/qido_rs.h"
 #include "protocols/searcher.h"
 #include "protocols/wado_rs.h"
+#include "protocols/wado_uri.h"
 
 struct searcher_entry {
 	const char *name;
@@ -27,6 +28,7 @@ static const struct searcher_entry searchers[] = {
 /* clang-format off */
 static const struct downloader_entry downloaders[] = {
 	{"wado-rs", wado_rs_new},
+	{"wado-uri", wado_uri_new},
 };
 /* clang-format on */
 

@@ -215,6 +215,7 @@ static void wado_free(struct downloader *d)
 
 static const struct downloader_ops wado_ops = {
 	.name = "wado-rs",
+	.fetches_series = true,
 	.fetch = wado_fetch,
 	.metadata = wado_metadata,
 	.free = wado_free,

@@ -46,7 +46,7 @@ class Mount:
     """A running mount.trolley -f with its log."""
 
     def __init__(self, source, mountpoint, cache_dir, options="", expect_errors=False,
-                 extra_args=()):
+                 extra_args=(), env=None):
         self.mountpoint = mountpoint
         self.cache_dir = cache_dir
         self.expect_errors = expect_errors
@@ -57,7 +57,8 @@ class Mount:
             opts += "," + options
         self.argv = [BIN, "-f", "-o", opts, *extra_args, source, mountpoint]
         self.log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env)
         _live_mounts.append(self)
         try:
             wait_for(self._mounted, 20, "the mount at " + mountpoint)
@@ -144,6 +145,21 @@ def orthanc(session_dir, data):
 
 
 @pytest.fixture(scope="session")
+def orthanc_auth(session_dir, data):
+    """A second Orthanc that wants HTTP basic auth (alice / s3cret), with a few studies."""
+    work = os.path.join(session_dir, "orthanc-auth")
+    os.makedirs(work)
+    server = Orthanc(work, {"AuthenticationEnabled": True,
+                            "RegisteredUsers": {"alice": "s3cret"}},
+                     auth=("alice", "s3cret"))
+    try:
+        server.upload([e["path"] for e in data["manifest"] if e["PatientID"] == "PID003"])
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
 def session_proxy(orthanc):
     p = Proxy("127.0.0.1:%d" % orthanc.http_port)
     yield p
@@ -170,11 +186,11 @@ def mount(tmp_path):
     is unmounted at the end, the daemon must exit 0, and its log must be clean."""
     made = []
 
-    def make(source, options="", cache_dir=None, expect_errors=False, name=None):
+    def make(source, options="", cache_dir=None, expect_errors=False, name=None, env=None):
         mnt = tmp_path / (name or "mnt%d" % len(made))
         mnt.mkdir(exist_ok=True)
         cache = cache_dir or str(tmp_path / ("cache%d" % len(made)))
-        m = Mount(source, str(mnt), cache, options, expect_errors)
+        m = Mount(source, str(mnt), cache, options, expect_errors, env=env)
         made.append(m)
         return m
 

@@ -34,8 +34,15 @@ def wait_for(predicate, timeout, what):
 class Orthanc:
     """An Orthanc 1.10 + DICOMweb on loopback, with a throw-away storage folder."""
 
-    def __init__(self, workdir, extra_config=None):
+    def __init__(self, workdir, extra_config=None, auth=None):
         self.workdir = workdir
+        self.auth = auth
+        if auth:
+            import base64
+            token = base64.b64encode(("%s:%s" % auth).encode()).decode()
+            self.headers = {"Authorization": "Basic " + token}
+        else:
+            self.headers = {}
         self.http_port = free_port()
         self.dicom_port = free_port()
         self.url = "http://127.0.0.1:%d" % self.http_port
@@ -75,7 +82,8 @@ class Orthanc:
             raise RuntimeError("Orthanc exited with %s; see %s" % (self.proc.returncode,
                                                                    self.log.name))
         try:
-            urllib.request.urlopen(self.url + "/system", timeout=1).read()
+            req = urllib.request.Request(self.url + "/system", headers=self.headers)
+            urllib.request.urlopen(req, timeout=1).read()
             return True
         except OSError:
             return False
@@ -84,7 +92,7 @@ class Orthanc:
         def post(path):
             with open(path, "rb") as f:
                 req = urllib.request.Request(self.url + "/instances", data=f.read(),
-                                             method="POST")
+                                             method="POST", headers=self.headers)
             reply = json.load(urllib.request.urlopen(req, timeout=30))
             assert reply["Status"] in ("Success", "AlreadyStored"), reply
             return reply["ID"]
@@ -93,7 +101,9 @@ class Orthanc:
             return list(pool.map(post, paths))
 
     def stored_file(self, orthanc_id):
-        return urllib.request.urlopen("%s/instances/%s/file" % (self.url, orthanc_id)).read()
+        req = urllib.request.Request("%s/instances/%s/file" % (self.url, orthanc_id),
+                                     headers=self.headers)
+        return urllib.request.urlopen(req).read()
 
     def stop(self):
         if self.proc.poll() is None:
@@ -121,6 +131,7 @@ class Proxy:
         self.upstream = upstream  # "127.0.0.1:port"
         self.requests = []
         self.faults = []
+        self.required_auth = None
         self.lock = threading.Lock()
         proxy = self
 
@@ -150,6 +161,12 @@ class Proxy:
         with self.lock:
             self.requests = []
             self.faults = []
+            self.required_auth = None
+
+    def require_auth(self, value):
+        """Answer 401 to any request whose Authorization header is not @value."""
+        with self.lock:
+            self.required_auth = value
 
     def fault(self, pattern, **action):
         with self.lock:
@@ -171,9 +188,15 @@ class Proxy:
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         with self.lock:
+            authorized = (self.required_auth is None or
+                          h.headers.get("Authorization") == self.required_auth)
             self.requests.append({"method": method, "path": h.path,
-                                  "accept": h.headers.get("Accept", "")})
+                                  "accept": h.headers.get("Accept", ""),
+                                  "status": None if authorized else 401})
             action = next((a for rx, a in self.faults if rx.search(h.path)), None)
+        if not authorized:
+            self._reply(h, 401, "text/plain", b"unauthorized")
+            return
         if action and action.get("delay"):
             time.sleep(action["delay"])
         if action and action.get("drop"):

@@ -152,13 +152,3 @@ def test_malformed_search_is_einval_and_logged(mount, source, proxy):
     assert _errno_of(os.listdir, m.path("search", "StudyDate=2020")) == errno.EINVAL
     assert "unknown DICOM keyword 'NoSuchKeyword'" in m.text()
     assert proxy.count() == 0
-
-
-def test_credentials_never_appear_in_logs_or_mount_table(mount, proxy):
-    host = proxy.url.split("//")[1]
-    m = mount("http://alice:s3cret@%s/dicom-web" % host)
-    os.listdir(m.path("patients"))
-    with open("/proc/self/mountinfo") as f:
-        assert "s3cret" not in f.read()
-    assert "s3cret" not in m.text()
-    assert "alice" not in m.text()

@@ -1,4 +1,5 @@
 """Exporting: every way of reading a file gives the bytes the archive stores."""
+import errno
 import hashlib
 import mmap
 import os
@@ -6,6 +7,7 @@ import shutil
 import subprocess
 
 import pydicom
+import pytest
 
 import naming
 
@@ -90,3 +92,36 @@ def test_transfer_syntax_option_is_asked_for(mount, source, data, proxy):
         assert hashlib.md5(f.read()).hexdigest() == e["md5"]  # stored as explicit LE already
     gets = [r for r in proxy.requests if "/instances/" in r["path"]]
     assert gets and all(r["accept"].endswith("transfer-syntax=" + explicit) for r in gets)
+
+
+def test_wado_uri_downloader_exports_byte_identical_files(mount, source, proxy, data, tmp_path):
+    wado = proxy.url + "/wado"
+    m = mount(source, options="downloader=wado-uri,wado_uri=" + wado)
+    study = m.path("patients", "Doe^John [PID001]", "2020-03-02 MR BRAIN")
+    out = tmp_path / "uri"
+    subprocess.run(["cp", "-r", study, str(out)], check=True)
+    tree = naming.patients_tree(data["manifest"])
+    want = {rel.split("/", 2)[2]: sop for sop, rel in tree.items()
+            if rel.startswith("Doe^John [PID001]/2020-03-02 MR BRAIN/")}
+    for rel, sop in want.items():
+        assert md5(out / rel) == data["by_sop"][sop]["md5"], rel
+    gets = proxy.paths(r"^/wado\?")
+    assert all("requestType=WADO" in p and "contentType=application/dicom" in p for p in gets)
+    # One request per instance, the prefetch and the readers never both.
+    assert sorted(p.split("objectUID=")[1].split("&")[0] for p in gets) == sorted(want.values())
+    assert proxy.count(r"/instances/|/series/[0-9.]+$") == 0
+    assert "metadata.json" not in os.listdir(study)  # WADO-URI has no metadata service
+
+
+def test_wado_uri_html_reply_is_eio(mount, source, proxy, data):
+    m = mount(source, options="downloader=wado-uri,wado_uri=%s/wado,prefetch=none" % proxy.url,
+              expect_errors=True)
+    e, path = _a_file(m, data, "9")
+    proxy.fault(r"^/wado\?", body=b"<html>error</html>", type="text/html")
+    with pytest.raises(OSError) as exc:
+        open(path, "rb").read()
+    assert exc.value.errno == errno.EIO
+    assert 'content type "text/html"' in m.text()
+    proxy.clear_faults()
+    with open(path, "rb") as f:
+        assert hashlib.md5(f.read()).hexdigest() == e["md5"]

@@ -275,7 +275,8 @@ static int fake_fetch(struct downloader *d, const struct instance_ref *ref, stru
 	return err;
 }
 
-static const struct downloader_ops fake_ops = {.name = "fake", .fetch = fake_fetch};
+static const struct downloader_ops fake_ops = {
+	.name = "fake", .fetches_series = true, .fetch = fake_fetch};
 
 struct rig {
 	char *dir;
