@@ -211,3 +211,18 @@ def mount(tmp_path):
 
 
 __all__ = ["free_port", "is_mounted", "Mount", "BIN", "REPO"]
+
+
+@pytest.fixture(scope="session")
+def tls(session_dir, orthanc):
+    """HTTPS in front of the test Orthanc: {url, mtls_url, pki}."""
+    from servers import Nginx, make_pki
+    d = os.path.join(session_dir, "tls")
+    os.makedirs(d)
+    pki = make_pki(d)
+    n = Nginx(d, orthanc.http_port, pki)
+    try:
+        yield {"url": "https://127.0.0.1:%d/dicom-web" % n.port,
+               "mtls_url": "https://127.0.0.1:%d/dicom-web" % n.mtls_port, "pki": pki}
+    finally:
+        n.stop()

@@ -253,3 +253,86 @@ class Proxy:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def make_pki(d):
+    """A test CA, a server certificate for 127.0.0.1 and a client certificate, with openssl."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    p = {k: os.path.join(d, k + ".pem") for k in
+         ("ca", "ca-key", "server", "server-key", "client", "client-key", "other-ca",
+          "other-ca-key")}
+    for ca in ("ca", "other-ca"):
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=trolley test " + ca, "-keyout", p[ca + "-key"], "-out", p[ca])
+    ext = os.path.join(d, "san.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for who in ("server", "client"):
+        csr = os.path.join(d, who + ".csr")
+        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", p[who + "-key"], "-out", csr)
+        run("x509", "-req", "-in", csr, "-CA", p["ca"], "-CAkey", p["ca-key"],
+            "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", p[who])
+    for k in ("ca-key", "server-key", "client-key", "other-ca-key"):
+        os.chmod(p[k], 0o600)
+    return p
+
+
+class Nginx:
+    """nginx terminating TLS in front of an HTTP upstream, as hospitals often put it: one port
+    for any client, one that demands a client certificate signed by the test CA."""
+
+    def __init__(self, workdir, upstream_port, pki):
+        self.port = free_port()
+        self.mtls_port = free_port()
+        conf = os.path.join(workdir, "nginx.conf")
+        common = """
+            ssl_certificate {server}; ssl_certificate_key {key};
+            location / {{ proxy_pass http://127.0.0.1:{up}; proxy_buffering off;
+                         proxy_http_version 1.1; proxy_set_header Connection ""; }}
+        """.format(server=pki["server"], key=pki["server-key"], up=upstream_port)
+        with open(conf, "w") as f:
+            f.write("""
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    access_log {d}/access.log;
+    client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+    server {{ listen 127.0.0.1:{port} ssl; {common} }}
+    server {{ listen 127.0.0.1:{mtls} ssl; {common}
+             ssl_client_certificate {ca}; ssl_verify_client on; }}
+}}
+""".format(d=workdir, port=self.port, mtls=self.mtls_port, common=common, ca=pki["ca"]))
+        self.log = open(os.path.join(workdir, "nginx.out"), "wb")
+        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", workdir], stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise RuntimeError("nginx exited; see " + workdir)
+            try:
+                socket.create_connection(("127.0.0.1", self.mtls_port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        try:
+            wait_for(up, 20, "nginx")
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
