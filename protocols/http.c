@@ -35,10 +35,11 @@ struct http_call {
 	void *ctx;
 	CURL *easy;
 	struct http_response resp;
-	int started;	    /* resp filled */
-	int cb_err;	    /* error returned by on_body */
-	struct buf errbody; /* start of a non-2xx body, for the log */
-	char reason[128];   /* reason phrase of the last status line */
+	int started;		      /* resp filled */
+	int cb_err;		      /* error returned by on_body */
+	struct buf errbody;	      /* start of a non-2xx body, for the log */
+	char reason[128];	      /* reason phrase of the last status line */
+	char detail[CURL_ERROR_SIZE]; /* curl's own words for a failure */
 	size_t bytes;
 };
 
@@ -344,6 +345,7 @@ static int http_attempt(struct http *h, const char *url, const char *accept, htt
 	curl_easy_setopt(c.easy, CURLOPT_WRITEDATA, &c);
 	curl_easy_setopt(c.easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c.easy, CURLOPT_HEADERDATA, &c);
+	curl_easy_setopt(c.easy, CURLOPT_ERRORBUFFER, c.detail);
 	curl_easy_setopt(c.easy, CURLOPT_CONNECTTIMEOUT, h->cfg.connect_timeout_s);
 	/* A stalled transfer, not a long one, is the failure: big series take minutes legitimately. */
 	curl_easy_setopt(c.easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -376,11 +378,13 @@ static int http_attempt(struct http *h, const char *url, const char *accept, htt
 	}
 	if (rc != CURLE_OK) {
 		err = curl_to_errno(rc);
+		/* The error buffer adds which certificate, which host, how many bytes short. */
 		if (c.resp.status)
-			log_error("GET %s: HTTP %ld, transfer failed after %zu bytes: %s", safe_url,
-				  c.resp.status, c.bytes, curl_easy_strerror(rc));
+			log_error("GET %s: HTTP %ld, transfer failed after %zu bytes: %s (%s)",
+				  safe_url, c.resp.status, c.bytes, curl_easy_strerror(rc),
+				  c.detail);
 		else
-			log_error("GET %s: %s", safe_url, curl_easy_strerror(rc));
+			log_error("GET %s: %s (%s)", safe_url, curl_easy_strerror(rc), c.detail);
 		goto out;
 	}
 	err = http_status_to_errno(c.resp.status);
