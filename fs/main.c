@@ -77,11 +77,12 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	pc.qido_url = o->qido;
 	pc.wado_rs_url = o->wado_rs;
 	pc.wado_uri_url = o->wado_uri;
+	pc.mint_url = o->mint;
 	pc.transfer_syntax = o->transfer_syntax;
 	pc.http = d->http;
 	err = searcher_new(o->searcher, &pc, &d->searcher);
 	if (err) {
-		log_error("searcher=%s: unknown or incomplete (this version has qido-rs)",
+		log_error("searcher=%s: unknown or incomplete (this version has qido-rs, mint)",
 			  o->searcher);
 		return err;
 	}

@@ -39,6 +39,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("token_file=%s", token_file, 0),
 	TROLLEY_OPT("netrc", netrc, 1),
 	TROLLEY_OPT("wado_uri=%s", wado_uri, 0),
+	TROLLEY_OPT("mint=%s", mint, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
 	TROLLEY_OPT("offline", offline, 1),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -64,7 +65,6 @@ static const struct fuse_opt trolley_opt_table[] = {
 	FUSE_OPT_KEY("comment=%s", KEY_DISCARD_HELPER),
 	/* DESIGN.md options that later work adds: refused clearly rather than ignored. */
 	FUSE_OPT_KEY("rad69=%s", KEY_UNSUPPORTED),
-	FUSE_OPT_KEY("mint=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("aet=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("aec=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("move_port=%s", KEY_UNSUPPORTED),
@@ -211,9 +211,28 @@ int opts_finish(struct trolley_opts *o)
 		fprintf(stderr, "mount.trolley: missing SOURCE (see mount.trolley --help)\n");
 		return -EINVAL;
 	}
-	if (strncmp(o->source, "http://", 7) != 0 && strncmp(o->source, "https://", 8) != 0) {
-		fprintf(stderr, "mount.trolley: SOURCE must be an http:// or https:// DICOMweb URL "
-				"in this version\n");
+	if (strncmp(o->source, "mint+http://", 12) == 0 ||
+	    strncmp(o->source, "mint+https://", 13) == 0) {
+		/* MINT searches; downloads go to WADO-URI (RAD-69 is not in this version). */
+		if (!o->mint)
+			o->mint = strdup(o->source + 5);
+		if (!o->searcher)
+			o->searcher = strdup("mint");
+		if (!o->downloader && o->wado_uri)
+			o->downloader = strdup("wado-uri");
+		if (!o->downloader) {
+			fprintf(stderr, "mount.trolley: a mint+http source needs wado_uri=URL for "
+					"downloads\n");
+			return -EINVAL;
+		}
+	} else if (strncmp(o->source, "http://", 7) != 0 &&
+		   strncmp(o->source, "https://", 8) != 0) {
+		fprintf(stderr, "mount.trolley: SOURCE must be an http[s]:// DICOMweb URL or a "
+				"mint+http[s]:// URL in this version\n");
+		return -EINVAL;
+	}
+	if (o->searcher && strcmp(o->searcher, "mint") == 0 && !o->mint) {
+		fprintf(stderr, "mount.trolley: searcher=mint needs mint=URL\n");
 		return -EINVAL;
 	}
 	if (has_password(o->source)) {
@@ -297,6 +316,7 @@ void opts_release(struct trolley_opts *o)
 	free(o->password_file);
 	free(o->token_file);
 	free(o->wado_uri);
+	free(o->mint);
 	free(o->unsupported);
 }
 
@@ -305,13 +325,15 @@ void opts_usage(const char *progname)
 	printf("usage: %s [-f] [-d] [-o OPTIONS] SOURCE MOUNTPOINT\n"
 	       "\n"
 	       "SOURCE: http[s]://host[:port]/dicom-web (QIDO-RS and WADO-RS at that URL)\n"
+	       "        mint+http[s]://host/path/mint (MINT search; give wado_uri= to download)\n"
 	       "\n"
 	       "trolley options:\n"
-	       "    -o searcher=qido-rs        how to search\n"
+	       "    -o searcher=qido-rs|mint   how to search\n"
 	       "    -o downloader=wado-rs|wado-uri  how to download\n"
 	       "    -o qido=URL                QIDO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_rs=URL             WADO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_uri=URL            WADO-URI endpoint (for downloader=wado-uri)\n"
+	       "    -o mint=URL                MINT base URL (for searcher=mint)\n"
 	       "    -o cache_dir=DIR           LMDB cache (default "
 	       "$XDG_CACHE_HOME/trolley/<hash>)\n"
 	       "    -o cache_size=SIZE         cache map size, e.g. 500M, 20G (default 10G)\n"

@@ -31,6 +31,7 @@ struct trolley_opts {
 	char *token_file;
 	int netrc;
 	char *wado_uri;
+	char *mint;
 	int insecure;
 	int offline;
 	char *unsupported; /* first option named in DESIGN.md that this build lacks */

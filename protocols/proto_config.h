@@ -8,6 +8,7 @@ struct proto_config {
 	const char *qido_url;	     /* base URL of QIDO-RS, without trailing slash */
 	const char *wado_rs_url;     /* base URL of WADO-RS */
 	const char *wado_uri_url;    /* the WADO-URI endpoint (e.g. http://pacs/wado) */
+	const char *mint_url;	     /* MINT base URL (GET {mint_url}/studies) */
 	const char *transfer_syntax; /* NULL: "*" (as stored) */
 	struct http *http;	     /* shared HTTP client; borrowed */
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "protocols/downloader.h"
+#include "protocols/mint.h"
 #include "protocols/qido_rs.h"
 #include "protocols/searcher.h"
 #include "protocols/wado_rs.h"
@@ -22,6 +23,7 @@ struct downloader_entry {
 /* clang-format off */
 static const struct searcher_entry searchers[] = {
 	{"qido-rs", qido_rs_new},
+	{"mint", mint_new},
 };
 /* clang-format on */
 
