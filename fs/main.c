@@ -60,6 +60,8 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.password_file = o->password_file,
 		.token_file = o->token_file,
 		.netrc = o->netrc,
+		.login_url = o->login_url,
+		.realm = o->realm,
 	};
 	struct proto_config pc = {0};
 	struct cache_config cc = {

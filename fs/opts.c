@@ -40,6 +40,8 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("netrc", netrc, 1),
 	TROLLEY_OPT("wado_uri=%s", wado_uri, 0),
 	TROLLEY_OPT("mint=%s", mint, 0),
+	TROLLEY_OPT("login_url=%s", login_url, 0),
+	TROLLEY_OPT("realm=%s", realm, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
 	TROLLEY_OPT("offline", offline, 1),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -241,6 +243,10 @@ int opts_finish(struct trolley_opts *o)
 			"the process list: give user= and password_file= instead\n");
 		return -EINVAL;
 	}
+	if (o->login_url && (!o->user || !o->password_file)) {
+		fprintf(stderr, "mount.trolley: login_url= needs user= and password_file=\n");
+		return -EINVAL;
+	}
 	if (o->password_file && !o->user) {
 		fprintf(stderr, "mount.trolley: password_file= needs user=\n");
 		return -EINVAL;
@@ -317,6 +323,8 @@ void opts_release(struct trolley_opts *o)
 	free(o->token_file);
 	free(o->wado_uri);
 	free(o->mint);
+	free(o->login_url);
+	free(o->realm);
 	free(o->unsupported);
 }
 
@@ -350,6 +358,8 @@ void opts_usage(const char *progname)
 	       "    -o password_file=FILE      its password (the file must be mode 600)\n"
 	       "    -o token_file=FILE         bearer token, read again on HTTP 401 (mode 600)\n"
 	       "    -o netrc                   credentials from ~/.netrc\n"
+	       "    -o login_url=URL           Vitrea-style login with user= and password_file=\n"
+	       "    -o realm=REALM             the X-Realm of that login\n"
 	       "    -o insecure                do not verify TLS certificates\n"
 	       "    -o offline                 serve only what is cached; never contact the "
 	       "archive\n"

@@ -32,6 +32,8 @@ struct trolley_opts {
 	int netrc;
 	char *wado_uri;
 	char *mint;
+	char *login_url;
+	char *realm;
 	int insecure;
 	int offline;
 	char *unsupported; /* first option named in DESIGN.md that this build lacks */

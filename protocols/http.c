@@ -27,6 +27,8 @@ struct http {
 	char *password;		    /* from password_file */
 	pthread_mutex_t token_lock; /* guards token */
 	char *token;		    /* from token_file */
+	pthread_mutex_t login_lock; /* guards logged_in; held across a login only */
+	bool logged_in;
 };
 
 struct http_call {
@@ -87,6 +89,7 @@ int http_new(const struct http_config *cfg, struct http **out)
 		pthread_mutex_init(&h->locks[i], NULL);
 	sem_init(&h->slots, 0, (unsigned)h->cfg.max_connections);
 	pthread_mutex_init(&h->token_lock, NULL);
+	pthread_mutex_init(&h->login_lock, NULL);
 	if (cfg->password_file) {
 		err = secret_read_file(cfg->password_file, &h->password);
 		if (err)
@@ -108,6 +111,8 @@ int http_new(const struct http_config *cfg, struct http **out)
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
 	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	/* One cookie jar for every request: the session cookie of a login. */
+	curl_share_setopt(h->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
 	if (cfg->insecure)
 		log_warn("insecure: TLS certificates of the archive are not verified");
 	*out = h;
@@ -127,6 +132,7 @@ void http_free(struct http *h)
 	secret_free(h->password);
 	secret_free(h->token);
 	pthread_mutex_destroy(&h->token_lock);
+	pthread_mutex_destroy(&h->login_lock);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&h->locks[i]);
 	sem_destroy(&h->slots);
@@ -266,7 +272,7 @@ static int set_auth(struct http *h, CURL *easy, struct curl_slist **headers)
 	char *line;
 	int n;
 
-	if (h->cfg.user) {
+	if (h->cfg.user && !h->cfg.login_url) {
 		/* Preemptive basic auth: no 401 round trip per request (Orthanc, nginx). */
 		curl_easy_setopt(easy, CURLOPT_USERNAME, h->cfg.user);
 		curl_easy_setopt(easy, CURLOPT_PASSWORD, h->password ? h->password : "");
@@ -346,6 +352,7 @@ static int http_attempt(struct http *h, const char *url, const char *accept, htt
 	curl_easy_setopt(c.easy, CURLOPT_HEADERFUNCTION, on_header);
 	curl_easy_setopt(c.easy, CURLOPT_HEADERDATA, &c);
 	curl_easy_setopt(c.easy, CURLOPT_ERRORBUFFER, c.detail);
+	curl_easy_setopt(c.easy, CURLOPT_COOKIEFILE, ""); /* the shared jar, no file */
 	curl_easy_setopt(c.easy, CURLOPT_CONNECTTIMEOUT, h->cfg.connect_timeout_s);
 	/* A stalled transfer, not a long one, is the failure: big series take minutes legitimately. */
 	curl_easy_setopt(c.easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -407,14 +414,114 @@ out:
 	return err;
 }
 
+/* The start of a login reply, for the log ("Login failed: bad username/password"). */
+static size_t on_login_body(char *data, size_t size, size_t n, void *userp)
+{
+	struct buf *b = userp;
+	size_t len = size * n, room = b->max - b->len;
+
+	buf_add(b, data, len < room ? len : room);
+	return len;
+}
+
+/* Log in the Vitrea way: POST login_url with X-Userid, X-Password and X-Realm; the session
+ * cookie it sets lands in the shared jar. Called with login_lock held. */
+static int vitrea_login(struct http *h)
+{
+	char safe[HTTP_URL_LOG_MAX], excerpt[HTTP_ERRBODY_MAX + 1], *line = NULL;
+	struct curl_slist *headers = NULL;
+	struct buf body;
+	long status = 0;
+	CURLcode rc;
+	CURL *easy;
+	int err = 0, n;
+
+	easy = curl_easy_init();
+	if (!easy)
+		return -ENOMEM;
+	buf_init(&body, HTTP_ERRBODY_MAX);
+	log_redact_url(h->cfg.login_url, safe, sizeof(safe));
+	n = asprintf(&line, "X-Password: %s", h->password ? h->password : "");
+	if (n < 0) {
+		err = -ENOMEM;
+		goto out;
+	}
+	headers = curl_slist_append(headers, line);
+	explicit_bzero(line, (size_t)n);
+	free(line);
+	if (asprintf(&line, "X-Userid: %s", h->cfg.user) < 0) {
+		err = -ENOMEM;
+		goto out;
+	}
+	headers = curl_slist_append(headers, line);
+	free(line);
+	if (h->cfg.realm && asprintf(&line, "X-Realm: %s", h->cfg.realm) >= 0) {
+		headers = curl_slist_append(headers, line);
+		free(line);
+	}
+	curl_easy_setopt(easy, CURLOPT_URL, h->cfg.login_url);
+	curl_easy_setopt(easy, CURLOPT_SHARE, h->share);
+	curl_easy_setopt(easy, CURLOPT_COOKIEFILE, "");
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, h->cfg.connect_timeout_s);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT, h->cfg.timeout_s);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_login_body);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &body);
+	if (h->cfg.insecure) {
+		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (h->cfg.cacert)
+		curl_easy_setopt(easy, CURLOPT_CAINFO, h->cfg.cacert);
+	rc = curl_easy_perform(easy);
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	if (rc != CURLE_OK) {
+		log_error("login at %s: %s", safe, curl_easy_strerror(rc));
+		err = curl_to_errno(rc);
+	} else if (status < 200 || status >= 300) {
+		error_excerpt(&body, excerpt, sizeof(excerpt));
+		log_error("login at %s as %s: HTTP %ld: %s", safe, h->cfg.user, status, excerpt);
+		err = http_status_to_errno(status);
+	} else {
+		log_info("logged in at %s as %s", safe, h->cfg.user);
+	}
+out:
+	buf_release(&body);
+	curl_slist_free_all(headers);
+	curl_easy_cleanup(easy);
+	return err;
+}
+
+/* Log in unless logged in already; @again: the session was refused, log in anew. */
+static int ensure_login(struct http *h, bool again)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&h->login_lock);
+	if (again || !h->logged_in) {
+		err = vitrea_login(h);
+		h->logged_in = err == 0;
+	}
+	pthread_mutex_unlock(&h->login_lock);
+	return err;
+}
+
 int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,
 	     long *status_out)
 {
+	bool may_retry = h->cfg.token_file || h->cfg.login_url;
 	long status = 0;
 	int err;
 
+	if (h->cfg.login_url) {
+		err = ensure_login(h, false);
+		if (err)
+			return err;
+	}
 	/* A 401 body never reaches @on_body, so the request can be made again from scratch. */
-	err = http_attempt(h, url, accept, on_body, ctx, &status, h->cfg.token_file != NULL);
+	err = http_attempt(h, url, accept, on_body, ctx, &status, may_retry);
 	if (status == 401 && h->cfg.token_file) {
 		if (token_refreshed(h)) {
 			log_info("token_file changed: trying again");
@@ -425,6 +532,12 @@ int http_get(struct http *h, const char *url, const char *accept, http_body_fn o
 			log_error("GET %s: HTTP 401 and token_file holds no new token",
 				  log_redact_url(url, safe, sizeof(safe)));
 		}
+	} else if (status == 401 && h->cfg.login_url) {
+		/* The session expired: one new login, one more try. */
+		log_info("session refused: logging in again");
+		err = ensure_login(h, true);
+		if (!err)
+			err = http_attempt(h, url, accept, on_body, ctx, &status, false);
 	}
 	if (status_out)
 		*status_out = status;

@@ -17,6 +17,9 @@ struct http_config {
 	const char *password_file;
 	const char *token_file; /* bearer token, read again when the server answers 401 */
 	bool netrc;		/* credentials from ~/.netrc */
+	const char *login_url;	/* Vitrea-style login: POST with X-Userid/X-Password/X-Realm,
+				 * then the session cookie; user and password_file are for it */
+	const char *realm;	/* X-Realm of that login; may be NULL */
 };
 
 struct http;

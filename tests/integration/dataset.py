@@ -2,11 +2,19 @@
 ~300 small instances, names with non-ASCII letters and '/', a name clash, and compressed
 instances (RLE, JPEG baseline, JPEG 2000) taken from pydicom's own test files.
 
+Edge cases for naming (DESIGN.md "Names"): a PatientName with trailing '^' (shown trimmed), a
+patient without PatientID, a study without AccessionNumber or StudyDescription, a series without
+SeriesDescription, two series with the same number, modality and description, a series whose
+description is 252 bytes of 4-byte UTF-8 (the name must be cut to 255 bytes), a description
+with a control character (a TAB, which Orthanc passes through as-is), two instances with the
+same InstanceNumber and one without InstanceNumber.
+
 The generated files are the truth: every export must be byte-identical to them.
 Deterministic: the same UIDs and bytes on every run.
 """
 import hashlib
 import os
+import warnings
 
 import numpy as np
 import pydicom
@@ -38,10 +46,19 @@ PATIENTS = [
     ("Παπαδόπουλος^Νίκος", "PID004", "ISO_IR 192", [
         ("20210630", "163000", "CT ABDOMEN", "ACC5", [("1", "CT", "Portal", 20)]),
     ]),
-    # No PatientID (type 2: may be empty), a space and a non-ASCII letter in the name.
-    ("Anon Ymous^Zoë", "", "ISO_IR 192", [
+    # No PatientID (type 2: may be empty), a space, a non-ASCII letter and trailing '^' in the
+    # name: the folder is "Anon Ymous^Zoë".
+    ("Anon Ymous^Zoë^^", "", "ISO_IR 192", [
         ("20220202", "120000", "", "", [("1", "MR", "Scout", 5)]),
     ]),
+]
+
+# Odd names, added to PID004's study: (series number, modality, description, instance numbers)
+# where None means "no InstanceNumber".
+LONG_DESCRIPTION = "\U0001D538" * 63  # MATHEMATICAL DOUBLE-STRUCK A: 4 bytes, 252 in all
+ODD_SERIES = [
+    ("8", "CT", LONG_DESCRIPTION, ["1", "1", None]),
+    ("9", "CT", "\u80f8\u90e8\t\u9020\u5f71", ["1", "2"]),  # "chest<TAB>contrast" in Chinese
 ]
 
 # Compressed instances (transfer syntaxes Orthanc must return as stored), added to PID004.
@@ -97,6 +114,38 @@ def _common(ds, patient, study, series, study_uid, series_uid):
     ds.SeriesTime = time
 
 
+def _write_image(out_dir, rng, patient, study, series, study_uid, series_uid, sop_uid,
+                 number, size, content_time):
+    _, modality, _, _ = series
+    sop_class = CT_IMAGE if modality == "CT" else MR_IMAGE
+    ds = Dataset()
+    ds.file_meta = _meta(sop_class, sop_uid)
+    ds.is_little_endian = True
+    ds.is_implicit_VR = False
+    ds.preamble = b"\0" * 128
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = sop_uid
+    _common(ds, patient, study, series, study_uid, series_uid)
+    if number is not None:
+        ds.InstanceNumber = number
+    ds.ContentDate = study[0]
+    ds.ContentTime = content_time
+    pixels = _image(rng, size)
+    ds.Rows = ds.Columns = size
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    ds.PixelData = pixels.tobytes()
+    path = os.path.join(out_dir, sop_uid + ".dcm")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LONG_DESCRIPTION is over LO's 64 bytes, on purpose
+        ds.save_as(path, write_like_original=False)
+    return _entry(path, ds, patient, study, series)
+
+
 def generate(out_dir):
     """Write the dataset into out_dir; return the manifest: one dict per file."""
     os.makedirs(out_dir, exist_ok=True)
@@ -107,34 +156,24 @@ def generate(out_dir):
             study_uid = uid("study", p_index, s_index)
             for r_index, series in enumerate(study[4]):
                 series_uid = uid("series", p_index, s_index, r_index)
-                number, modality, _, count = series
+                count = series[3]
                 for i in range(count):
                     sop_uid = uid("sop", p_index, s_index, r_index, i)
-                    sop_class = CT_IMAGE if modality == "CT" else MR_IMAGE
-                    ds = Dataset()
-                    ds.file_meta = _meta(sop_class, sop_uid)
-                    ds.is_little_endian = True
-                    ds.is_implicit_VR = False
-                    ds.preamble = b"\0" * 128
-                    ds.SOPClassUID = sop_class
-                    ds.SOPInstanceUID = sop_uid
-                    _common(ds, patient, study, series, study_uid, series_uid)
-                    ds.InstanceNumber = str(i + 1)
-                    ds.ContentDate = study[0]
-                    ds.ContentTime = "%06d" % (int(study[1]) + i % 60)
                     size = 32 + 8 * (i % 5)  # a few sizes: estimates must not be trusted
-                    pixels = _image(rng, size)
-                    ds.Rows = ds.Columns = size
-                    ds.SamplesPerPixel = 1
-                    ds.PhotometricInterpretation = "MONOCHROME2"
-                    ds.BitsAllocated = 16
-                    ds.BitsStored = 12
-                    ds.HighBit = 11
-                    ds.PixelRepresentation = 0
-                    ds.PixelData = pixels.tobytes()
-                    path = os.path.join(out_dir, sop_uid + ".dcm")
-                    ds.save_as(path, write_like_original=False)
-                    manifest.append(_entry(path, ds, patient, study, series))
+                    manifest.append(_write_image(
+                        out_dir, rng, patient, study, series, study_uid, series_uid, sop_uid,
+                        str(i + 1), size, "%06d" % (int(study[1]) + i % 60)))
+    # Odd names in PID004's study (PATIENTS[3] is PID004).
+    patient = PATIENTS[3]
+    study = patient[3][0]
+    study_uid = uid("study", 3, 0)
+    for r_index, (number, modality, desc, numbers) in enumerate(ODD_SERIES):
+        series = (number, modality, desc, len(numbers))
+        series_uid = uid("series", "odd", r_index)
+        for i, inumber in enumerate(numbers):
+            sop_uid = uid("sop", "odd", r_index, i)
+            manifest.append(_write_image(out_dir, rng, patient, study, series, study_uid,
+                                         series_uid, sop_uid, inumber, 40, study[1]))
     # Compressed instances: a series of PID004's study, each file keeping its syntax.
     # (PATIENTS[3] is PID004.)
     patient = PATIENTS[3]
@@ -178,10 +217,12 @@ def _entry(path, ds, patient, study, series):
         "Modality": series[1],
         "SeriesDescription": series[2],
         "SOPInstanceUID": ds.SOPInstanceUID,
-        "InstanceNumber": str(ds.InstanceNumber),
+        "InstanceNumber": str(ds.get("InstanceNumber", "")),
         "TransferSyntaxUID": str(ds.file_meta.TransferSyntaxUID),
         "ContentDate": str(ds.get("ContentDate", "")),
         "ContentTime": str(ds.get("ContentTime", "")),
+        "SeriesDate": str(ds.get("SeriesDate", "")),
+        "SeriesTime": str(ds.get("SeriesTime", "")),
     }
 
 

@@ -2,11 +2,14 @@
 (../shared/fixtures/dicomtrolley/FIXTURES.md) from the generated dataset: the false 'UTF-3'
 prolog, series before their study's attributes, lowercase hex tags, no val for an empty value.
 patientName=ERROR500 answers the captured Jetty 500 page; patientName=HTML200 an HTML page with
-status 200."""
+status 200. With require_login, POST /login takes X-Userid/X-Password/X-Realm (alice, s3cret,
+trolley) and sets a JSESSIONID cookie, which every search then needs (else the captured 401
+page), as Vitrea does."""
 import collections
 import fnmatch
 import http.server
 import os
+import secrets
 import threading
 import urllib.parse
 from xml.sax.saxutils import quoteattr
@@ -35,9 +38,12 @@ def attrs(entry, tags):
 
 
 class MintServer:
-    def __init__(self, manifest):
+    def __init__(self, manifest, require_login=False):
         self.manifest = manifest
         self.requests = []
+        self.require_login = require_login
+        self.sessions = set()
+        self.logins = 0
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -49,6 +55,9 @@ class MintServer:
 
             def do_GET(self):
                 server.handle(self)
+
+            def do_POST(self):
+                server.login(self)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
@@ -67,8 +76,37 @@ class MintServer:
         h.end_headers()
         h.wfile.write(body)
 
+    def login(self, h):
+        length = int(h.headers.get("Content-Length") or 0)
+        h.rfile.read(length)
+        if urllib.parse.urlsplit(h.path).path != "/login":
+            return self.reply(h, 404, "text/plain", b"no such resource")
+        self.logins += 1
+        if (h.headers.get("X-Userid"), h.headers.get("X-Password"),
+                h.headers.get("X-Realm")) != ("alice", "s3cret", "trolley"):
+            return self.reply(h, 401, "text/plain", b"Login failed: bad username/password")
+        session = secrets.token_hex(8)
+        self.sessions.add(session)
+        with open(os.path.join(FIXTURES, "vitrea_login_success.json"), "rb") as f:
+            body = f.read()
+        h.send_response(200)
+        h.send_header("Set-Cookie", "JSESSIONID=%s; Path=/" % session)
+        h.send_header("Content-Type", "application/json")
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+    def logged_in(self, h):
+        cookie = h.headers.get("Cookie", "")
+        return any(c.strip() == "JSESSIONID=" + s for c in cookie.split(";")
+                   for s in self.sessions)
+
     def handle(self, h):
         url = urllib.parse.urlsplit(h.path)
+        if self.require_login and not self.logged_in(h):
+            self.requests.append({"refused": True})
+            with open(os.path.join(FIXTURES, "mint_401.html"), "rb") as f:
+                return self.reply(h, 401, "text/html", f.read())
         q = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
         self.requests.append(q)
         if url.path != "/mint/studies":

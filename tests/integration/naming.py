@@ -24,9 +24,28 @@ def join(*fields):
     return " ".join(f for f in fields if f)
 
 
+NAME_MAX = 255
+
+
+def cut_utf8(text, limit):
+    """The longest prefix of @text that is at most @limit bytes of UTF-8."""
+    data = text.encode()[:limit]
+    return data.decode("utf-8", "ignore")
+
+
+def fit(name, key):
+    """A name over NAME_MAX bytes loses its tail and gains the UID suffix, so it stays unique."""
+    if len(name.encode()) <= NAME_MAX:
+        return name
+    ext = ".dcm" if name.endswith(".dcm") else ""
+    base = name[:-4] if ext else name
+    return cut_utf8(base, NAME_MAX - len(suffix(key)) - len(ext)) + suffix(key) + ext
+
+
 def patient_name(e):
     pid = clean(e["PatientID"])
-    return join(clean(e["PatientName"]), "[%s]" % pid if pid else "") or "unnamed"
+    return fit(join(clean(e["PatientName"]), "[%s]" % pid if pid else "") or "unnamed",
+               patient_key(e))
 
 
 def patient_key(e):
@@ -37,17 +56,18 @@ def study_name(e):
     d = e["StudyDate"]
     date = "%s-%s-%s" % (d[:4], d[4:6], d[6:]) if len(d) == 8 else d
     acc = clean(e["AccessionNumber"])
-    return join(date, clean(e["StudyDescription"]), "[%s]" % acc if acc else "") \
-        or e["StudyInstanceUID"]
+    return fit(join(date, clean(e["StudyDescription"]), "[%s]" % acc if acc else "")
+               or e["StudyInstanceUID"], e["StudyInstanceUID"])
 
 
 def series_name(e):
-    return join(clean(e["SeriesNumber"]), clean(e["Modality"]), clean(e["SeriesDescription"])) \
-        or e["SeriesInstanceUID"]
+    return fit(join(clean(e["SeriesNumber"]), clean(e["Modality"]),
+                    clean(e["SeriesDescription"])) or e["SeriesInstanceUID"],
+               e["SeriesInstanceUID"])
 
 
 def instance_name(e):
-    return (clean(e["InstanceNumber"]) or e["SOPInstanceUID"]) + ".dcm"
+    return fit((clean(e["InstanceNumber"]) or e["SOPInstanceUID"]) + ".dcm", e["SOPInstanceUID"])
 
 
 def unique(items):

@@ -1,6 +1,7 @@
 """Real servers for the tests, started on 127.0.0.1 on free ports and stopped by PID:
 Orthanc with its DICOMweb plugin, and a counting, fault-injecting HTTP proxy in front of it
 (so a test counts the requests the archive really saw, and can make the archive misbehave)."""
+import atexit
 import http.client
 import http.server
 import json
@@ -14,6 +15,19 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
+# Every server this process started and has not stopped: the safety net below stops them if a
+# fixture could not (an interrupted run). Only these, by their own PIDs.
+_started = []
+
+
+@atexit.register
+def _stop_all():
+    for server in list(_started):
+        try:
+            server.stop()
+        except Exception:
+            pass
 
 
 def free_port():
@@ -71,6 +85,7 @@ class Orthanc:
         self.log = open(os.path.join(workdir, "orthanc.log"), "wb")
         self.proc = subprocess.Popen(["Orthanc", self.config_path], stdout=self.log,
                                      stderr=subprocess.STDOUT, cwd=workdir)
+        _started.append(self)
         try:
             wait_for(self._ready, 30, "Orthanc to answer")
         except Exception:
@@ -106,6 +121,8 @@ class Orthanc:
         return urllib.request.urlopen(req).read()
 
     def stop(self):
+        if self in _started:
+            _started.remove(self)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -117,15 +134,19 @@ class Orthanc:
 
 
 class Proxy:
-    """Forwards every request to an upstream HTTP server and records it. Faults are rules
-    (path regex -> action) that tests set and the autouse fixture clears:
+    """Forwards every request to an upstream HTTP server, streaming the reply back, and records
+    it. Faults are rules (path regex -> action) that tests set and the `proxy` fixture clears;
+    the first rule whose regex matches the path (with its query) applies:
       {"status": 500, "body": b"...", "type": "text/html"}   answer this instead
       {"body": b"...", "type": "..."}                         status 200 with this body
-      {"truncate": N}     forward, but send only N bytes of the body, then close
-      {"delay": S}        wait S seconds, then forward (or apply the rest of the rule)
-      {"drop": True}      close the connection without an answer
+      {"truncate": N}     forward, announcing the full Content-Length, but send only N bytes of
+                          the body, then close the connection
+      {"delay": S}        wait S seconds (at most MAX_DELAY), then forward (or apply the rest)
+      {"drop": True}      close the connection without an answer (also "refuse")
       {"stall": (N, S)}   forward N bytes of the body, wait S seconds, then the rest
     """
+
+    MAX_DELAY = 15  # a fault never holds a test longer than this
 
     def __init__(self, upstream):
         self.upstream = upstream  # "127.0.0.1:port"
@@ -150,12 +171,21 @@ class Proxy:
             def do_POST(self):
                 proxy._handle(self, "POST")
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+            def do_HEAD(self):
+                proxy._handle(self, "HEAD")
+
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a client that hangs up mid-reply (a timeout test) is not an error here
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = "http://127.0.0.1:%d" % self.port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+        _started.append(self)
 
     def reset(self):
         with self.lock:
@@ -169,12 +199,22 @@ class Proxy:
             self.required_auth = value
 
     def fault(self, pattern, **action):
+        """Add a rule; rules added later are tried after earlier ones (first match wins)."""
+        known = {"status", "body", "type", "truncate", "delay", "drop", "refuse", "stall",
+                 "pass_through"}
+        assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
 
     def clear_faults(self):
         with self.lock:
             self.faults = []
+
+    def log(self):
+        """A copy of the recorded requests: dicts with method, path (with the query), query,
+        accept and status (401 when refused for auth, else None)."""
+        with self.lock:
+            return [dict(r) for r in self.requests]
 
     def paths(self, pattern=".*"):
         rx = re.compile(pattern)
@@ -191,55 +231,89 @@ class Proxy:
             authorized = (self.required_auth is None or
                           h.headers.get("Authorization") == self.required_auth)
             self.requests.append({"method": method, "path": h.path,
+                                  "query": h.path.partition("?")[2],
                                   "accept": h.headers.get("Accept", ""),
                                   "status": None if authorized else 401})
-            action = next((a for rx, a in self.faults if rx.search(h.path)), None)
+            action = next((a for rx, a in self.faults if rx.search(h.path)), None) or {}
         if not authorized:
             self._reply(h, 401, "text/plain", b"unauthorized")
             return
-        if action and action.get("delay"):
-            time.sleep(action["delay"])
-        if action and action.get("drop"):
+        if action.get("delay"):
+            time.sleep(min(action["delay"], self.MAX_DELAY))
+        if action.get("drop") or action.get("refuse"):
             h.close_connection = True
             h.connection.shutdown(socket.SHUT_RDWR)
             return
-        if action and "body" in action:
+        if "body" in action:
             self._reply(h, action.get("status", 200), action.get("type", "text/plain"),
                         action["body"])
             return
         conn = http.client.HTTPConnection(self.upstream, timeout=60)
-        headers = {k: v for k, v in h.headers.items()
-                   if k.lower() not in ("host", "connection", "accept-encoding")}
-        conn.request(method, h.path, body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        conn.close()
-        ctype = resp.getheader("Content-Type", "application/octet-stream")
-        if action and "stall" in action:
-            n, seconds = action["stall"]
-            h.send_response(resp.status)
-            h.send_header("Content-Type", ctype)
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            try:
-                h.wfile.write(data[:n])
+        try:
+            headers = {k: v for k, v in h.headers.items()
+                       if k.lower() not in ("host", "connection", "accept-encoding",
+                                            "keep-alive", "transfer-encoding")}
+            conn.request(method, h.path, body=body, headers=headers)
+            resp = conn.getresponse()
+            self._forward(h, method, resp, action)
+        except OSError:
+            h.close_connection = True  # the client or the upstream went away mid-reply
+        finally:
+            conn.close()
+
+    def _forward(self, h, method, resp, action):
+        """Stream @resp to the client, applying "truncate" or "stall"."""
+        upstream_length = resp.getheader("Content-Length")
+        if upstream_length is None and ("truncate" in action or "stall" in action):
+            data = resp.read()  # a chunked reply: its length is needed to lie about it
+            chunks, total = iter([data]), len(data)
+        else:
+            chunks = iter(lambda: resp.read(65536), b"")
+            total = None if upstream_length is None else int(upstream_length)
+        h.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() in ("content-type", "content-location", "www-authenticate",
+                             "etag", "last-modified", "cache-control"):
+                h.send_header(k, v)
+        if total is None:
+            h.send_header("Transfer-Encoding", "chunked")
+        else:
+            h.send_header("Content-Length", str(total))
+        h.end_headers()
+        if method == "HEAD" or resp.status in (204, 304):
+            return
+        budget = action.get("truncate")
+        stall_at, stall_for = action.get("stall", (None, 0))
+        sent = 0
+        for chunk in chunks:
+            if budget is not None and sent + len(chunk) > budget:
+                chunk = chunk[:budget - sent]
+            if stall_at is not None and sent <= stall_at < sent + len(chunk):
+                cut = stall_at - sent
+                self._write(h, chunk[:cut], total is None)
                 h.wfile.flush()
-                time.sleep(seconds)
-                h.wfile.write(data[n:])
-            except OSError:
-                pass  # the client went away (the test killed it)
+                time.sleep(min(stall_for, self.MAX_DELAY))
+                chunk, sent = chunk[cut:], stall_at
+                stall_at = None
+            self._write(h, chunk, total is None)
+            sent += len(chunk)
+            if budget is not None and sent >= budget:
+                h.wfile.flush()
+                h.close_connection = True
+                h.connection.shutdown(socket.SHUT_RDWR)
+                return
+        if total is None:
+            h.wfile.write(b"0\r\n\r\n")
+        h.wfile.flush()
+
+    @staticmethod
+    def _write(h, chunk, chunked):
+        if not chunk:
             return
-        if action and "truncate" in action:
-            h.send_response(resp.status)
-            h.send_header("Content-Type", ctype)
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data[:action["truncate"]])
-            h.wfile.flush()
-            h.close_connection = True
-            h.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self._reply(h, resp.status, ctype, data)
+        if chunked:
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        else:
+            h.wfile.write(chunk)
 
     @staticmethod
     def _reply(h, status, ctype, data):
@@ -251,6 +325,8 @@ class Proxy:
             h.wfile.write(data)
 
     def stop(self):
+        if self in _started:
+            _started.remove(self)
         self.server.shutdown()
         self.server.server_close()
 
@@ -311,6 +387,7 @@ http {{
         self.log = open(os.path.join(workdir, "nginx.out"), "wb")
         self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", workdir], stdout=self.log,
                                      stderr=subprocess.STDOUT)
+        _started.append(self)
 
         def up():
             if self.proc.poll() is not None:
@@ -328,6 +405,8 @@ http {{
             raise
 
     def stop(self):
+        if self in _started:
+            _started.remove(self)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:

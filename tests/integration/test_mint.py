@@ -72,3 +72,44 @@ def test_mint_source_without_a_downloader_is_refused(tmp_path, mint):
                           str(mnt)], capture_output=True, text=True, timeout=20)
     assert out.returncode == 1
     assert "wado_uri=" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def mint_login(data):
+    s = MintServer(data["manifest"], require_login=True)
+    yield s
+    s.stop()
+
+
+def _pw(tmp_path, text):
+    p = tmp_path / "pw"
+    p.write_text(text + "\n")
+    os.chmod(p, 0o600)
+    return str(p)
+
+
+def test_vitrea_login_keeps_the_session_and_logs_in_again_on_401(mount, mint_login, proxy,
+                                                                 tmp_path):
+    login = mint_login.url.replace("/mint", "/login")
+    m = mount("mint+" + mint_login.url, options="wado_uri=%s/wado,login_url=%s,user=alice,"
+              "realm=trolley,password_file=%s" % (proxy.url, login, _pw(tmp_path, "s3cret")))
+    assert "Doe^John [PID001]" in os.listdir(m.path("patients"))
+    os.listdir(m.path("patients", "Doe^John [PID001]"))
+    assert mint_login.logins == 1  # one session serves every request
+    mint_login.sessions.clear()  # the session expires on the server
+    assert os.listdir(m.path("patients", "O_Brien^Pat [PID003]")) == ["2021-01-15 MR KNEE [ACC4]"]
+    assert mint_login.logins == 2
+    assert any(r.get("refused") for r in mint_login.requests)
+    assert "s3cret" not in m.text()
+
+
+def test_vitrea_login_refused_is_eacces(mount, mint_login, proxy, tmp_path):
+    login = mint_login.url.replace("/mint", "/login")
+    m = mount("mint+" + mint_login.url, options="wado_uri=%s/wado,login_url=%s,user=alice,"
+              "realm=trolley,password_file=%s" % (proxy.url, login, _pw(tmp_path, "nope-nope")),
+              expect_errors=True)
+    with pytest.raises(OSError) as exc:
+        os.listdir(m.path("patients"))
+    assert exc.value.errno == errno.EACCES
+    assert "Login failed: bad username/password" in m.text()
+    assert "nope-nope" not in m.text()
