@@ -129,7 +129,10 @@ static void *job_run(void *arg)
 {
 	struct prefetch_job *j = arg;
 	struct cache *c = j->cache;
-	struct instance_ref ref = {.study_uid = j->study, .series_uid = j->series};
+	struct instance_ref ref = {.study_uid = j->study,
+				   .series_uid = j->series,
+				   .members = (const char *const *)j->members,
+				   .nmembers = j->n};
 	struct fetch_sink s;
 	struct sink sink = {.ops = &fetch_sink_ops, .ctx = &s};
 	size_t missing = 0;

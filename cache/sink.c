@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "cache/internal.h"
@@ -94,6 +95,34 @@ static int sink_write(void *ctx, const void *data, size_t len)
 	return 0;
 }
 
+/* The instance must be whole: every element of its data set ends where the file ends. A
+ * server may close a multipart body properly around half an instance; the header alone would
+ * not show it. */
+static int check_whole(struct fetch_sink *s, const char *uid)
+{
+	char why[128];
+	void *map;
+	int err;
+
+	if (s->size == 0)
+		return -EIO;
+	map = mmap(NULL, (size_t)s->size, PROT_READ, MAP_PRIVATE, s->fd, 0);
+	if (map == MAP_FAILED) {
+		log_error("cache: cannot read back instance %s: %s", uid, strerror(errno));
+		return -EIO;
+	}
+	err = part10_check_complete(map, (size_t)s->size, why, sizeof(why));
+	munmap(map, (size_t)s->size);
+	if (err) {
+		log_error(
+			"instance %s: the archive sent %llu bytes that are not a whole DICOM file "
+			"(%s)",
+			uid, (unsigned long long)s->size, why);
+		return -EIO;
+	}
+	return 0;
+}
+
 static int sink_end(void *ctx)
 {
 	struct fetch_sink *s = ctx;
@@ -113,6 +142,11 @@ static int sink_end(void *ctx)
 	if (err) {
 		sink_drop_part(s);
 		return err > 0 ? 0 : err;
+	}
+	err = check_whole(s, uid);
+	if (err) {
+		sink_drop_part(s);
+		return err;
 	}
 	if (s->defer) {
 		uint64_t size = s->size;

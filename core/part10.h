@@ -5,6 +5,9 @@
 
 #include <stddef.h>
 
+/** Room for a UID and its NUL (PS3.5 §9.1: at most 64 characters). */
+#define SOP_UID_MAX 65
+
 /** Bytes of the head of a file that part10_sop_uid() may need (meta groups are small). */
 #define PART10_HEAD_MAX 65536
 
@@ -15,5 +18,16 @@
  * @len is too short to tell yet.
  */
 int part10_sop_uid(const unsigned char *head, size_t len, char *uid, size_t n);
+
+/**
+ * Whether the @len bytes at @data are a whole Part-10 file: the meta group and every element of
+ * the data set, nested sequences and encapsulated pixel data included, end exactly at @len. A
+ * file cut inside an element (a server that closes a multipart envelope after half an
+ * instance) fails; one cut exactly between two top-level elements cannot be told from a
+ * shorter file and passes.
+ * Deflated data sets cannot be walked and are accepted on their header alone.
+ * @return 0, or -EINVAL with a short reason in @why (size @n).
+ */
+int part10_check_complete(const unsigned char *data, size_t len, char *why, size_t n);
 
 #endif

@@ -80,6 +80,8 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	pc.wado_rs_url = o->wado_rs;
 	pc.wado_uri_url = o->wado_uri;
 	pc.mint_url = o->mint;
+	pc.rad69_url = o->rad69;
+	pc.rad69_ignore_missing = o->rad69_ignore != NULL;
 	pc.transfer_syntax = o->transfer_syntax;
 	pc.http = d->http;
 	err = searcher_new(o->searcher, &pc, &d->searcher);
@@ -90,9 +92,9 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	}
 	err = downloader_new(o->downloader, &pc, &d->downloader);
 	if (err) {
-		log_error(
-			"downloader=%s: unknown or incomplete (this version has wado-rs, wado-uri)",
-			o->downloader);
+		log_error("downloader=%s: unknown or incomplete (this version has wado-rs, "
+			  "wado-uri, rad69)",
+			  o->downloader);
 		return err;
 	}
 	err = store_open(o->cache_dir, map_size_for(o->cache_size), o->cache_size, &d->store);

@@ -41,6 +41,8 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("wado_uri=%s", wado_uri, 0),
 	TROLLEY_OPT("mint=%s", mint, 0),
 	TROLLEY_OPT("login_url=%s", login_url, 0),
+	TROLLEY_OPT("rad69=%s", rad69, 0),
+	TROLLEY_OPT("rad69_ignore=%s", rad69_ignore, 0),
 	TROLLEY_OPT("realm=%s", realm, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
 	TROLLEY_OPT("offline", offline, 1),
@@ -66,7 +68,6 @@ static const struct fuse_opt trolley_opt_table[] = {
 	FUSE_OPT_KEY("nofail", KEY_DISCARD_HELPER),
 	FUSE_OPT_KEY("comment=%s", KEY_DISCARD_HELPER),
 	/* DESIGN.md options that later work adds: refused clearly rather than ignored. */
-	FUSE_OPT_KEY("rad69=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("aet=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("aec=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("move_port=%s", KEY_UNSUPPORTED),
@@ -220,17 +221,30 @@ int opts_finish(struct trolley_opts *o)
 			o->mint = strdup(o->source + 5);
 		if (!o->searcher)
 			o->searcher = strdup("mint");
+		if (!o->downloader && o->rad69)
+			o->downloader = strdup("rad69");
 		if (!o->downloader && o->wado_uri)
 			o->downloader = strdup("wado-uri");
 		if (!o->downloader) {
-			fprintf(stderr, "mount.trolley: a mint+http source needs wado_uri=URL for "
-					"downloads\n");
+			fprintf(stderr, "mount.trolley: a mint+http source needs rad69=URL or "
+					"wado_uri=URL for downloads\n");
 			return -EINVAL;
 		}
 	} else if (strncmp(o->source, "http://", 7) != 0 &&
 		   strncmp(o->source, "https://", 8) != 0) {
 		fprintf(stderr, "mount.trolley: SOURCE must be an http[s]:// DICOMweb URL or a "
 				"mint+http[s]:// URL in this version\n");
+		return -EINVAL;
+	}
+	if (o->downloader && strcmp(o->downloader, "rad69") == 0 && !o->rad69) {
+		fprintf(stderr, "mount.trolley: downloader=rad69 needs rad69=URL\n");
+		return -EINVAL;
+	}
+	if (o->rad69_ignore && strcmp(o->rad69_ignore, "XDSMissingDocument") != 0) {
+		fprintf(stderr,
+			"mount.trolley: rad69_ignore=%s: only XDSMissingDocument can be "
+			"ignored\n",
+			o->rad69_ignore);
 		return -EINVAL;
 	}
 	if (o->searcher && strcmp(o->searcher, "mint") == 0 && !o->mint) {
@@ -324,6 +338,8 @@ void opts_release(struct trolley_opts *o)
 	free(o->wado_uri);
 	free(o->mint);
 	free(o->login_url);
+	free(o->rad69);
+	free(o->rad69_ignore);
 	free(o->realm);
 	free(o->unsupported);
 }
@@ -333,15 +349,17 @@ void opts_usage(const char *progname)
 	printf("usage: %s [-f] [-d] [-o OPTIONS] SOURCE MOUNTPOINT\n"
 	       "\n"
 	       "SOURCE: http[s]://host[:port]/dicom-web (QIDO-RS and WADO-RS at that URL)\n"
-	       "        mint+http[s]://host/path/mint (MINT search; give wado_uri= to download)\n"
+	       "        mint+http[s]://host/path/mint (MINT search; rad69= or wado_uri= download)\n"
 	       "\n"
 	       "trolley options:\n"
 	       "    -o searcher=qido-rs|mint   how to search\n"
-	       "    -o downloader=wado-rs|wado-uri  how to download\n"
+	       "    -o downloader=wado-rs|wado-uri|rad69  how to download\n"
 	       "    -o qido=URL                QIDO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_rs=URL             WADO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_uri=URL            WADO-URI endpoint (for downloader=wado-uri)\n"
 	       "    -o mint=URL                MINT base URL (for searcher=mint)\n"
+	       "    -o rad69=URL               RAD-69 service (for downloader=rad69)\n"
+	       "    -o rad69_ignore=XDSMissingDocument  missing documents without error lines\n"
 	       "    -o cache_dir=DIR           LMDB cache (default "
 	       "$XDG_CACHE_HOME/trolley/<hash>)\n"
 	       "    -o cache_size=SIZE         cache map size, e.g. 500M, 20G (default 10G)\n"

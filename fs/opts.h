@@ -33,6 +33,8 @@ struct trolley_opts {
 	char *wado_uri;
 	char *mint;
 	char *login_url;
+	char *rad69;
+	char *rad69_ignore;
 	char *realm;
 	int insecure;
 	int offline;

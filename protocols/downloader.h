@@ -15,6 +15,10 @@ struct instance_ref {
 	const char *study_uid;
 	const char *series_uid;
 	const char *sop_uid;
+	/* With sop_uid NULL: the SOPInstanceUIDs wanted of the series, for protocols that must
+	 * name each document (RAD-69). May be NULL for those that need not (WADO-RS). */
+	const char *const *members;
+	size_t nmembers;
 };
 
 /** Where instances go: begin, the bytes, end, once per instance. Each returns 0 or -errno. */

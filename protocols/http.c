@@ -318,10 +318,24 @@ static bool token_refreshed(struct http *h)
 	return changed;
 }
 
-static int http_attempt(struct http *h, const char *url, const char *accept, http_body_fn on_body,
-			void *ctx, long *status_out, bool may_retry)
+/* One request as http_get() and http_post() describe it. */
+struct http_request {
+	const char *method; /* "GET" or "POST" */
+	const char *url;
+	const char *accept;
+	const char *content_type; /* of the POST body */
+	const void *body;
+	size_t body_len;
+	http_body_fn on_body;
+	void *ctx;
+};
+
+static int http_attempt(struct http *h, const struct http_request *r, long *status_out,
+			bool may_retry)
 {
-	struct http_call c = {.h = h, .on_body = on_body, .ctx = ctx};
+	const char *url = r->url, *accept = r->accept, *method = r->method;
+	struct http_call c = {.h = h, .on_body = r->on_body, .ctx = r->ctx};
+	char ctype_hdr[512];
 	char safe_url[HTTP_URL_LOG_MAX], accept_hdr[512], excerpt[HTTP_ERRBODY_MAX + 1];
 	struct curl_slist *headers = NULL;
 	struct timespec t0, t1;
@@ -340,9 +354,17 @@ static int http_attempt(struct http *h, const char *url, const char *accept, htt
 		snprintf(accept_hdr, sizeof(accept_hdr), "Accept: %s", accept);
 		headers = curl_slist_append(headers, accept_hdr);
 	}
+	if (r->content_type) {
+		snprintf(ctype_hdr, sizeof(ctype_hdr), "Content-Type: %s", r->content_type);
+		headers = curl_slist_append(headers, ctype_hdr);
+	}
 	err = set_auth(h, c.easy, &headers);
 	if (err)
 		goto out;
+	if (r->body) {
+		curl_easy_setopt(c.easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+		curl_easy_setopt(c.easy, CURLOPT_POSTFIELDS, r->body);
+	}
 	curl_easy_setopt(c.easy, CURLOPT_URL, url);
 	curl_easy_setopt(c.easy, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(c.easy, CURLOPT_NOSIGNAL, 1L);
@@ -377,34 +399,40 @@ static int http_attempt(struct http *h, const char *url, const char *accept, htt
 		curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &c.resp.status);
 
 	if (rc == CURLE_WRITE_ERROR && c.cb_err) {
-		/* The protocol's own parser refused the body and has logged why. */
+		/* The protocol or the cache refused the body and said why; this line ties that to
+		 * the request. */
 		err = c.cb_err;
-		log_debug("GET %s -> %ld, stopped after %zu bytes (%ld ms)", safe_url,
-			  c.resp.status, c.bytes, ms);
+		log_warn("%s %s: HTTP %ld, reply refused after %zu bytes (%s)", method, safe_url,
+			 c.resp.status, c.bytes, strerror(-err));
 		goto out;
 	}
 	if (rc != CURLE_OK) {
 		err = curl_to_errno(rc);
 		/* The error buffer adds which certificate, which host, how many bytes short. */
 		if (c.resp.status)
-			log_error("GET %s: HTTP %ld, transfer failed after %zu bytes: %s (%s)",
-				  safe_url, c.resp.status, c.bytes, curl_easy_strerror(rc),
+			log_error("%s %s: HTTP %ld, transfer failed after %zu bytes: %s (%s)",
+				  method, safe_url, c.resp.status, c.bytes, curl_easy_strerror(rc),
 				  c.detail);
 		else
-			log_error("GET %s: %s (%s)", safe_url, curl_easy_strerror(rc), c.detail);
+			log_error("%s %s: %s (%s)", method, safe_url, curl_easy_strerror(rc),
+				  c.detail);
 		goto out;
 	}
 	err = http_status_to_errno(c.resp.status);
 	if (err) {
 		error_excerpt(&c.errbody, excerpt, sizeof(excerpt));
-		if (err == -ENOENT || (c.resp.status == 401 && may_retry))
-			log_info("GET %s: HTTP %ld %s", safe_url, c.resp.status, c.reason);
+		/* Not found is a warning (a folder may simply be gone); a 401 that a new token or
+		 * login may cure is only information until that fails too. */
+		if (c.resp.status == 401 && may_retry)
+			log_info("%s %s: HTTP %ld %s", method, safe_url, c.resp.status, c.reason);
+		else if (err == -ENOENT)
+			log_warn("%s %s: HTTP %ld %s", method, safe_url, c.resp.status, c.reason);
 		else
-			log_error("GET %s: HTTP %ld %s%s%s", safe_url, c.resp.status, c.reason,
-				  excerpt[0] ? ": " : "", excerpt);
+			log_error("%s %s: HTTP %ld %s%s%s", method, safe_url, c.resp.status,
+				  c.reason, excerpt[0] ? ": " : "", excerpt);
 		goto out;
 	}
-	log_debug("GET %s -> %ld (%zu bytes, %ld ms)", safe_url, c.resp.status, c.bytes, ms);
+	log_debug("%s %s -> %ld (%zu bytes, %ld ms)", method, safe_url, c.resp.status, c.bytes, ms);
 out:
 	if (status_out)
 		*status_out = c.resp.status;
@@ -508,8 +536,7 @@ static int ensure_login(struct http *h, bool again)
 	return err;
 }
 
-int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,
-	     long *status_out)
+static int http_request_run(struct http *h, const struct http_request *r, long *status_out)
 {
 	bool may_retry = h->cfg.token_file || h->cfg.login_url;
 	long status = 0;
@@ -520,26 +547,50 @@ int http_get(struct http *h, const char *url, const char *accept, http_body_fn o
 		if (err)
 			return err;
 	}
-	/* A 401 body never reaches @on_body, so the request can be made again from scratch. */
-	err = http_attempt(h, url, accept, on_body, ctx, &status, may_retry);
+	/* A 401 body never reaches on_body, so the request can be made again from scratch. */
+	err = http_attempt(h, r, &status, may_retry);
 	if (status == 401 && h->cfg.token_file) {
 		if (token_refreshed(h)) {
 			log_info("token_file changed: trying again");
-			err = http_attempt(h, url, accept, on_body, ctx, &status, false);
+			err = http_attempt(h, r, &status, false);
 		} else {
 			char safe[HTTP_URL_LOG_MAX];
 
-			log_error("GET %s: HTTP 401 and token_file holds no new token",
-				  log_redact_url(url, safe, sizeof(safe)));
+			log_error("%s %s: HTTP 401 and token_file holds no new token", r->method,
+				  log_redact_url(r->url, safe, sizeof(safe)));
 		}
 	} else if (status == 401 && h->cfg.login_url) {
 		/* The session expired: one new login, one more try. */
 		log_info("session refused: logging in again");
 		err = ensure_login(h, true);
 		if (!err)
-			err = http_attempt(h, url, accept, on_body, ctx, &status, false);
+			err = http_attempt(h, r, &status, false);
 	}
 	if (status_out)
 		*status_out = status;
 	return err;
+}
+
+int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,
+	     long *status_out)
+{
+	struct http_request r = {
+		.method = "GET", .url = url, .accept = accept, .on_body = on_body, .ctx = ctx};
+
+	return http_request_run(h, &r, status_out);
+}
+
+int http_post(struct http *h, const char *url, const char *content_type, const void *body,
+	      size_t len, const char *accept, http_body_fn on_body, void *ctx, long *status_out)
+{
+	struct http_request r = {.method = "POST",
+				 .url = url,
+				 .accept = accept,
+				 .content_type = content_type,
+				 .body = body,
+				 .body_len = len,
+				 .on_body = on_body,
+				 .ctx = ctx};
+
+	return http_request_run(h, &r, status_out);
 }

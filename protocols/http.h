@@ -53,6 +53,13 @@ void http_free(struct http *h);
 int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,
 	     long *status_out);
 
+/**
+ * POST @len bytes of @body (of @content_type) to @url, the reply handled as by http_get().
+ * @return as http_get().
+ */
+int http_post(struct http *h, const char *url, const char *content_type, const void *body,
+	      size_t len, const char *accept, http_body_fn on_body, void *ctx, long *status_out);
+
 /** @return errno (negative) for an HTTP status; 0 for 2xx. */
 int http_status_to_errno(long status);
 

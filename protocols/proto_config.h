@@ -2,6 +2,8 @@
 #ifndef TROLLEY_PROTO_CONFIG_H
 #define TROLLEY_PROTO_CONFIG_H
 
+#include <stdbool.h>
+
 struct http;
 
 struct proto_config {
@@ -9,6 +11,8 @@ struct proto_config {
 	const char *wado_rs_url;     /* base URL of WADO-RS */
 	const char *wado_uri_url;    /* the WADO-URI endpoint (e.g. http://pacs/wado) */
 	const char *mint_url;	     /* MINT base URL (GET {mint_url}/studies) */
+	const char *rad69_url;	     /* RAD-69 service (POST) */
+	bool rad69_ignore_missing;   /* rad69_ignore=XDSMissingDocument: no error lines for it */
 	const char *transfer_syntax; /* NULL: "*" (as stored) */
 	struct http *http;	     /* shared HTTP client; borrowed */
 };

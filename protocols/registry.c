@@ -6,6 +6,7 @@
 #include "protocols/downloader.h"
 #include "protocols/mint.h"
 #include "protocols/qido_rs.h"
+#include "protocols/rad69.h"
 #include "protocols/searcher.h"
 #include "protocols/wado_rs.h"
 #include "protocols/wado_uri.h"
@@ -31,6 +32,7 @@ static const struct searcher_entry searchers[] = {
 static const struct downloader_entry downloaders[] = {
 	{"wado-rs", wado_rs_new},
 	{"wado-uri", wado_uri_new},
+	{"rad69", rad69_new},
 };
 /* clang-format on */
 

@@ -9,7 +9,7 @@ PACKAGES=(
   libdcmtk-dev dcmtk libsndfile1-dev libtiff-dev libssl-dev zlib1g-dev
   orthanc orthanc-dicomweb
   python3-pytest python3-pydicom python3-numpy
-  attr curl rsync nginx-light openssl
+  attr curl rsync nginx-light openssl man-db
 )
 
 missing=()

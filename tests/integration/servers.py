@@ -144,12 +144,15 @@ class Proxy:
       {"delay": S}        wait S seconds (at most MAX_DELAY), then forward (or apply the rest)
       {"drop": True}      close the connection without an answer (also "refuse")
       {"stall": (N, S)}   forward N bytes of the body, wait S seconds, then the rest
+      {"chunked": N}      forward with Transfer-Encoding: chunked in N-byte chunks, as servers
+                          that stream (dcm4chee, nginx without buffering) do
     """
 
     MAX_DELAY = 15  # a fault never holds a test longer than this
 
     def __init__(self, upstream):
         self.upstream = upstream  # "127.0.0.1:port"
+        self.upstream_url = "http://" + upstream  # to fetch the truth around the faults
         self.requests = []
         self.faults = []
         self.required_auth = None
@@ -201,7 +204,7 @@ class Proxy:
     def fault(self, pattern, **action):
         """Add a rule; rules added later are tried after earlier ones (first match wins)."""
         known = {"status", "body", "type", "truncate", "delay", "drop", "refuse", "stall",
-                 "pass_through"}
+                 "chunked", "pass_through"}
         assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
@@ -267,6 +270,9 @@ class Proxy:
         if upstream_length is None and ("truncate" in action or "stall" in action):
             data = resp.read()  # a chunked reply: its length is needed to lie about it
             chunks, total = iter([data]), len(data)
+        elif action.get("chunked"):
+            size = action["chunked"]
+            chunks, total = iter(lambda: resp.read(size), b""), None
         else:
             chunks = iter(lambda: resp.read(65536), b"")
             total = None if upstream_length is None else int(upstream_length)

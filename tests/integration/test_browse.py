@@ -1,5 +1,6 @@
 """Browsing the tree: names, lazy queries, lookups without listings, stat fields."""
 import errno
+import hashlib
 import os
 import re
 import time
@@ -60,6 +61,69 @@ def test_name_clash_gets_uid_suffix_and_is_stable_across_listings(mount, source,
     assert proxy.count() > n
 
 
+def _walk_names(top):
+    """Every entry name under @top as bytes (what the kernel handed out), with its folder."""
+    out = []
+    for root, dirs, files in os.walk(os.fsencode(top)):
+        out += [(root, n) for n in dirs + files]
+    return out
+
+
+def test_every_name_is_valid_utf8_at_most_255_bytes_without_slash_or_control(mount, source):
+    m = mount(source)
+    names = _walk_names(m.path("patients"))
+    assert len(names) > 300
+    for folder, name in names:
+        assert len(name) <= 255, (folder, name)
+        text = name.decode("utf-8")  # strict: raises on invalid UTF-8
+        assert text not in (".", "..")
+        assert not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text), (folder, name)
+    for folder in {f for f, _ in names}:
+        children = [n for f, n in names if f == folder]
+        assert len(children) == len(set(children)), "duplicate names in %r" % folder
+
+
+def test_long_series_name_is_cut_to_255_bytes_with_uid_suffix(mount, source, data):
+    m = mount(source)
+    e = next(e for e in data["manifest"] if e["SeriesNumber"] == "8")
+    study = m.path("patients", naming.patient_name(e), naming.study_name(e))
+    (name,) = [n for n in os.listdir(study) if n.startswith("8 CT ")]
+    raw = os.fsencode(name)
+    assert 240 <= len(raw) <= 255
+    assert name.endswith(naming.suffix(e["SeriesInstanceUID"]))
+    kept = name[len("8 CT "):-len(naming.suffix(e["SeriesInstanceUID"]))]
+    assert kept and e["SeriesDescription"].startswith(kept.rstrip())
+    assert name == naming.series_name(e)
+    files = sorted(os.listdir(os.path.join(study, name)))
+    assert len([f for f in files if f.endswith(".dcm")]) == 3
+
+
+def test_control_character_in_description_becomes_underscore(mount, source, data):
+    m = mount(source)
+    e = next(e for e in data["manifest"] if e["SeriesNumber"] == "9")
+    assert "\t" in e["SeriesDescription"]
+    study = m.path("patients", naming.patient_name(e), naming.study_name(e))
+    assert "9 CT \u80f8\u90e8_\u9020\u5f71" in os.listdir(study)
+
+
+def test_instance_without_number_is_named_by_sop_uid_and_number_clash_is_suffixed(
+        mount, source, data):
+    m = mount(source)
+    rows = [e for e in data["manifest"] if e["SeriesNumber"] == "8"]
+    e = rows[0]
+    series = m.path("patients", naming.patient_name(e), naming.study_name(e),
+                    naming.series_name(e))
+    want = {"1" + naming.suffix(r["SOPInstanceUID"]) + ".dcm" for r in rows
+            if r["InstanceNumber"] == "1"}
+    want |= {r["SOPInstanceUID"] + ".dcm" for r in rows if not r["InstanceNumber"]}
+    assert len(want) == 3
+    assert {n for n in os.listdir(series) if n.endswith(".dcm")} == want
+    for r in rows:  # each name leads to its own instance
+        name = naming.patients_tree(data["manifest"])[r["SOPInstanceUID"]].rsplit("/", 1)[1]
+        with open(os.path.join(series, name), "rb") as f:
+            assert hashlib.md5(f.read()).hexdigest() == r["md5"], name
+
+
 def test_studies_by_uid_resolves_without_listing_studies(mount, source, data, proxy):
     m = mount(source)
     e = data["manifest"][0]
@@ -69,6 +133,22 @@ def test_studies_by_uid_resolves_without_listing_studies(mount, source, data, pr
     assert e["SOPInstanceUID"] + ".dcm" in files
     for p in proxy.paths(QIDO_STUDIES):
         assert "StudyInstanceUID=" in p, "an unfiltered study query was made: " + p
+
+
+def test_deep_paths_open_without_any_listing(mount, source, data, proxy):
+    """A viewer or a script may open a full path it saved earlier: every level is resolved by
+    a targeted query, and the bytes are the archive's, under /patients and /studies alike."""
+    m = mount(source)
+    tree = naming.patients_tree(data["manifest"])
+    e = next(e for e in data["manifest"] if e["SeriesDescription"] == "Coronal"
+             and e["InstanceNumber"] == "5")
+    for path in (m.path("patients", tree[e["SOPInstanceUID"]]),
+                 m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                        e["SOPInstanceUID"] + ".dcm")):
+        with open(path, "rb") as f:
+            assert hashlib.md5(f.read()).hexdigest() == e["md5"], path
+    for p in proxy.paths(QIDO_STUDIES):
+        assert "PatientID=PID001" in p or "StudyInstanceUID=" in p, "unfiltered query " + p
 
 
 def test_patient_lookup_without_listing_patients(mount, source, proxy):
@@ -107,7 +187,7 @@ def test_junk_lookups_never_reach_the_archive(mount, source, proxy):
 
 
 def _first_instance(m, data, **match):
-    e = next(e for e in data["manifest"] if all(e[k] == v for k, v in match.items()))
+    e = next(e for e in data["manifest"] if all(e.get(k) == v for k, v in match.items()))
     rel = naming.patients_tree(data["manifest"])[e["SOPInstanceUID"]]
     return e, m.path("patients", rel)
 
@@ -142,6 +222,18 @@ def test_mtime_comes_from_dicom_dates(mount, source, data):
     study = os.path.dirname(os.path.dirname(path))
     want = time.mktime(time.strptime(e["StudyDate"] + e["StudyTime"], "%Y%m%d%H%M%S"))
     assert os.stat(study).st_mtime == want
+    # An instance without ContentDate/Time takes its series' date and time.
+    c, cpath = _first_instance(m, data, compression="RLE")
+    assert not c["ContentDate"]
+    want = time.mktime(time.strptime(c["SeriesDate"] + c["SeriesTime"], "%Y%m%d%H%M%S"))
+    assert os.stat(cpath).st_mtime == want
+    # Nothing is "now": every entry of a patient's tree is dated years ago, and stays put.
+    top = m.path("patients", "Doe^John [PID001]")
+    before = {p: os.stat(p).st_mtime for p in [top] + [os.path.join(r, n)
+              for r, ds, fs in os.walk(top) for n in ds + fs if n.endswith(".dcm")][:20]}
+    assert all(t < time.time() - 365 * 86400 for p, t in before.items() if p != top)
+    time.sleep(1.1)
+    assert {p: os.stat(p).st_mtime for p in before} == before
 
 
 def test_writes_are_erofs(mount, source, data):

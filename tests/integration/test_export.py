@@ -71,7 +71,7 @@ def test_cat_dd_rsync_read_whole_file(mount, source, data, tmp_path):
     assert md5(tmp_path / "rs") == e2["md5"]
 
 
-def test_pydicom_dcmdump_and_mmap_read_file(mount, source, data):
+def test_pydicom_dcmread_and_dcmdump_read_file(mount, source, data):
     m = mount(source)
     e, path = _a_file(m, data, "7")
     ds = pydicom.dcmread(path)

@@ -1,5 +1,6 @@
 """Installing, and the command line as mount(8) and users call it."""
 import os
+import signal
 import subprocess
 import time
 
@@ -102,8 +103,41 @@ def test_mount_helper_convention_daemonizes_and_unmounts(tmp_path, source):
         assert " ro," in line or " ro " in line  # always read-only, whatever "rw" said
         assert "fuse.trolley" in line
     finally:
-        subprocess.run(["fusermount3", "-u", str(mnt)])
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(os.path.exists("/proc/%d" % p) for p in pids):
-        time.sleep(0.1)
-    assert not any(os.path.exists("/proc/%d" % p) for p in pids)
+        unmounted = subprocess.run(["fusermount3", "-u", str(mnt)]).returncode == 0
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and _alive(pids):
+            time.sleep(0.1)
+        left = _alive(pids)
+        for pid in left:  # only the daemon this test started, found by its own mountpoint
+            os.kill(pid, signal.SIGKILL)
+        if is_mounted(str(mnt)):
+            subprocess.run(["fusermount3", "-uz", str(mnt)])
+    assert unmounted
+    assert not left, "the daemon did not exit after fusermount3 -u"
+
+
+def _alive(pids):
+    return [p for p in pids if os.path.exists("/proc/%d" % p)]
+
+
+def test_unmount_is_clean(mount, source, data):
+    m = mount(source)
+    with open(m.path("patients", "O_Brien^Pat [PID003]", "2021-01-15 MR KNEE [ACC4]",
+                     "1 MR PD", "1.dcm"), "rb") as f:
+        assert f.read(132)[128:] == b"DICM"
+    assert m.unmount() == 0
+    assert not is_mounted(m.mountpoint)
+    assert m.proc.returncode == 0
+    assert os.listdir(m.mountpoint) == []  # the empty folder under the mount is back
+
+
+def test_sigterm_unmounts_and_exits(mount, source):
+    """systemd and shutdown scripts stop a daemon with SIGTERM: the mount must go away and the
+    daemon exit by itself, promptly, without crashing. (libfuse reports the signal, so the
+    status may be 1 rather than the 0 of a fusermount3 -u.)"""
+    m = mount(source)
+    assert "Doe^John [PID001]" in os.listdir(m.path("patients"))
+    m.stopped = True  # this test stops the daemon itself
+    m.proc.send_signal(signal.SIGTERM)
+    assert m.proc.wait(20) in (0, 1), m.text()  # negative: killed by a signal (a crash)
+    assert not is_mounted(m.mountpoint)

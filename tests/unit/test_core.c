@@ -136,6 +136,54 @@ static void test_part10_meta_group_without_uid_is_einval(void **state)
 	assert_int_equal(part10_sop_uid(b, 160, (char[65]){0}, 65), -EAGAIN);
 }
 
+static unsigned char *slurp(const char *name, size_t *len)
+{
+	char path[512];
+	unsigned char *buf;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "/usr/lib/python3/dist-packages/pydicom/data/test_files/%s",
+		 name);
+	f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void test_part10_whole_files_pass_and_cut_ones_fail(void **state)
+{
+	/* Explicit and implicit VR, big endian, encapsulated JPEG 2000 and RLE, sequences. */
+	static const char *const files[] = {"CT_small.dcm",	      "MR_small_implicit.dcm",
+					    "MR_small_bigendian.dcm", "JPEG2000.dcm",
+					    "MR_small_RLE.dcm",	      "rtplan.dcm"};
+	char why[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		size_t len = 0;
+		unsigned char *b = slurp(files[i], &len);
+
+		if (!b)
+			skip();
+		assert_int_equal(part10_check_complete(b, len, why, sizeof(why)), 0);
+		/* Cut anywhere past the header: in the pixel data, inside a sequence. */
+		/* Cut inside the last element (the pixel data, or a sequence): a cut that falls
+		 * exactly between two elements cannot be told from a shorter file. */
+		for (size_t k = 1; k <= 5; k += 2)
+			assert_int_equal(part10_check_complete(b, len - k, why, sizeof(why)),
+					 -EINVAL);
+		free(b);
+	}
+}
+
 static void test_query_key_is_canonical(void **state)
 {
 	struct query a, b;
@@ -220,6 +268,7 @@ int main(void)
 		cmocka_unit_test(test_buf_cap_fails_and_keeps_contents),
 		cmocka_unit_test(test_part10_reads_sop_uid_of_real_file),
 		cmocka_unit_test(test_part10_meta_group_without_uid_is_einval),
+		cmocka_unit_test(test_part10_whole_files_pass_and_cut_ones_fail),
 		cmocka_unit_test(test_query_key_is_canonical),
 		cmocka_unit_test(test_uid_validity),
 		cmocka_unit_test(test_redact_url_drops_credentials),

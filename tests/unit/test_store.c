@@ -49,7 +49,13 @@ static unsigned char *part10(const char *sop, size_t extra, size_t *len)
 	b[137] = 'I';
 	b[138] = (unsigned char)ul;
 	memcpy(b + 140, sop, strlen(sop));
-	for (size_t i = 0; i < extra; i++)
+	/* The data: one OB element (7FE0,0010) that fills @extra bytes, so the file is whole. */
+	assert_true(extra >= 12 && extra % 2 == 0);
+	memcpy(b + 140 + ul, "\xe0\x7f\x10\x00OB\0\0", 8);
+	b[140 + ul + 8] = (unsigned char)((extra - 12) & 0xff);
+	b[140 + ul + 9] = (unsigned char)(((extra - 12) >> 8) & 0xff);
+	b[140 + ul + 10] = (unsigned char)(((extra - 12) >> 16) & 0xff);
+	for (size_t i = 12; i < extra; i++)
 		b[140 + ul + i] = (unsigned char)(i * 7);
 	*len = n;
 	return b;
@@ -305,7 +311,8 @@ static void rig_down(struct rig *r)
 	remove_dir(r->dir);
 }
 
-static const struct instance_ref ref1 = {"1.2", "1.2.3", "1.2.3.4"};
+static const struct instance_ref ref1 = {
+	.study_uid = "1.2", .series_uid = "1.2.3", .sop_uid = "1.2.3.4"};
 
 static void test_open_downloads_once_then_serves_from_store(void **state)
 {
@@ -399,12 +406,14 @@ static void *open_one(void *arg)
 	return NULL;
 }
 
-static const struct instance_ref first = {"1.2", "1.2.3", "1.2.3.1"};
+static const struct instance_ref first = {
+	.study_uid = "1.2", .series_uid = "1.2.3", .sop_uid = "1.2.3.1"};
 
 static void *open_last(void *arg)
 {
 	struct cache *c = arg;
-	struct instance_ref last = {"1.2", "1.2.3", "1.2.3.4"};
+	struct instance_ref last = {
+		.study_uid = "1.2", .series_uid = "1.2.3", .sop_uid = "1.2.3.4"};
 	struct cache_blob *b;
 
 	if (cache_open(c, &last, NULL, 0, &b) != 0)
