@@ -35,6 +35,7 @@ class Rad69Server:
     def __init__(self, manifest):
         self.by_sop = {e["SOPInstanceUID"]: e for e in manifest}
         self.missing = set()
+        self.error_code = None  # e.g. "UnknownError": every request fails with it
         self.requests = []  # the DocumentUniqueIds of each POST
         server = self
 
@@ -75,6 +76,14 @@ class Rad69Server:
             return self.reply(h, 400, "text/plain", b"not XML")
         docs = [d.text for d in root.iter("{urn:ihe:iti:xds-b:2007}DocumentUniqueId")]
         self.requests.append(docs)
+        if self.error_code:
+            soap = (SOAP_HEAD + '<rs:RegistryResponse status="%sFailure"><rs:RegistryErrorList>'
+                    '<rs:RegistryError codeContext="Internal failure." errorCode="%s" '
+                    'location="%s" severity="urn:oasis:names:tc:ebxml-regrep:'
+                    'ErrorSeverityType:Error"/></rs:RegistryErrorList></rs:RegistryResponse>'
+                    '</RetrieveDocumentSetResponse></env:Body></env:Envelope>'
+                    % (STATUS, self.error_code, docs[0] if docs else ""))
+            return self.reply(h, 200, "application/soap+xml; charset=utf-8", soap.encode())
         missing = [d for d in docs if d in self.missing or d not in self.by_sop]
         found = [d for d in docs if d not in missing]
         if not found:

@@ -23,6 +23,7 @@ def _mount(mount, vitrea, options="", expect_errors=False):
     mint, rad69 = vitrea
     rad69.missing.clear()
     rad69.requests.clear()
+    rad69.error_code = None
     opts = "rad69=" + rad69.url + ("," + options if options else "")
     return mount("mint+" + mint.url, options=opts, expect_errors=expect_errors)
 
@@ -76,3 +77,17 @@ def test_rad69_ignore_keeps_missing_documents_out_of_the_error_log(mount, vitrea
         open(path, "rb").read()
     assert exc.value.errno == errno.ENOENT
     assert len(os.listdir(series)) == 60  # still listable; no error line (checked on teardown)
+
+
+def test_other_registry_errors_are_eio_with_the_code(mount, vitrea):
+    m = _mount(mount, vitrea, options="prefetch=none", expect_errors=True)
+    path = os.path.join(_study(m), "1 CT Axial", "7.dcm")
+    os.stat(path)
+    vitrea[1].error_code = "UnknownError"
+    with pytest.raises(OSError) as exc:
+        open(path, "rb").read()
+    assert exc.value.errno == errno.EIO
+    assert "RAD-69 RegistryError UnknownError" in m.text()
+    vitrea[1].error_code = None
+    with open(path, "rb") as f:
+        assert f.read(132)[128:] == b"DICM"  # nothing wrong was cached
