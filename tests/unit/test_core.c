@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "tests/unit/helpers.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,23 +141,10 @@ static void test_part10_meta_group_without_uid_is_einval(void **state)
 static unsigned char *slurp(const char *name, size_t *len)
 {
 	char path[512];
-	unsigned char *buf;
-	FILE *f;
-	long n;
 
 	snprintf(path, sizeof(path), "/usr/lib/python3/dist-packages/pydicom/data/test_files/%s",
 		 name);
-	f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
+	return (unsigned char *)test_read_file(path, len);
 }
 
 static void test_part10_whole_files_pass_and_cut_ones_fail(void **state)

@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "tests/unit/helpers.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,35 +14,11 @@
 #include "core/tags.h"
 #include "protocols/dicom_json.h"
 
-static char *read_fixture(const char *name, size_t *len)
-{
-	const char *root = getenv("TROLLEY_FIXTURES");
-	char path[4096];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/dicomtrolley/%s", root ? root : "../shared/fixtures",
-		 name);
-	f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 static void test_qido_fixture_gives_three_studies(void **state)
 {
 	struct attrset_list l;
-	size_t len;
-	char *json = read_fixture("qido_rs_study_level.json", &len);
+	size_t len = 0;
+	char *json = test_read_fixture("qido_rs_study_level.json", &len);
 
 	(void)state;
 	if (!json)

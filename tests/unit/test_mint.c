@@ -4,6 +4,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "tests/unit/helpers.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,33 +14,10 @@
 #include "core/tags.h"
 #include "protocols/mint.h"
 
-static char *read_fixture(const char *name, size_t *len)
-{
-	const char *root = getenv("TROLLEY_FIXTURES");
-	char path[4096];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/dicomtrolley/%s", root ? root : "../shared/fixtures",
-		 name);
-	f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 static size_t parse_fixture(const char *name, enum mint_level level, struct attrset_list *l)
 {
-	size_t len;
-	char *xml = read_fixture(name, &len);
+	size_t len = 0;
+	char *xml = test_read_fixture(name, &len);
 
 	if (!xml)
 		skip();
@@ -126,8 +105,8 @@ static void test_html_and_garbage_are_eio(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(mint_parse(bad[i], strlen(bad[i]), MINT_STUDY, &l), -EIO);
 	for (size_t i = 0; i < 2; i++) {
-		size_t len;
-		char *html = read_fixture(names[i], &len);
+		size_t len = 0;
+		char *html = test_read_fixture(names[i], &len);
 
 		if (!html)
 			continue;

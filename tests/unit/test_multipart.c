@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "tests/unit/helpers.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -269,38 +271,15 @@ static void test_boundary_from_content_type(void **state)
 	assert_null(mp_parser_new("", &cb, NULL));
 }
 
-static char *read_fixture(const char *name, size_t *len)
-{
-	const char *root = getenv("TROLLEY_FIXTURES");
-	char path[4096];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/dicomtrolley/%s", root ? root : "../shared/fixtures",
-		 name);
-	f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = calloc(1, (size_t)n + 1);
-	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 static void check_fixture(const char *stem, int parts, int first_dicom)
 {
 	char name[256], boundary[128], *body, *ctype;
-	size_t len, clen;
+	size_t len = 0, clen = 0;
 
 	snprintf(name, sizeof(name), "%s.bin", stem);
-	body = read_fixture(name, &len);
+	body = test_read_fixture(name, &len);
 	snprintf(name, sizeof(name), "%s.content-type.txt", stem);
-	ctype = read_fixture(name, &clen);
+	ctype = test_read_fixture(name, &clen);
 	if (!body || !ctype)
 		skip();
 	ctype[strcspn(ctype, "\r\n")] = '\0';
