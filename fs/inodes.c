@@ -14,6 +14,7 @@ struct inode {
 	struct node node;
 	uint64_t nlookup;
 	struct listing *listing;
+	struct listing *from; /* the listing the node was copied from (a reference), or NULL */
 	struct inode *next_ino, *next_name;
 };
 
@@ -114,6 +115,7 @@ static void free_inode(struct inode *e)
 {
 	node_release(&e->node);
 	listing_put(e->listing);
+	listing_put(e->from);
 	free(e->name);
 	free(e);
 }
@@ -136,24 +138,52 @@ void inodes_free(struct inodes *t)
 	free(t);
 }
 
+static struct inode *find_name(struct inodes *t, uint64_t parent, const char *name)
+{
+	struct inode *e;
+
+	for (e = t->by_name[name_hash(parent, name) % t->nbuckets]; e; e = e->next_name)
+		if (e->parent == parent && strcmp(e->name, name) == 0)
+			break;
+	return e;
+}
+
+/* Record where the node came from: the same listing again means the same attributes. */
+static void set_from(struct inode *e, struct listing *from)
+{
+	if (from)
+		listing_get(from);
+	listing_put(e->from);
+	e->from = from;
+}
+
 int inodes_add(struct inodes *t, uint64_t parent, const char *name, const struct node *node,
-	       uint64_t *ino)
+	       struct listing *from, uint64_t *ino)
 {
 	struct inode *e;
 	struct node copy;
 	int err;
 
+	/* `ls -l` of a big folder looks every entry up again from the same listing: no copy. */
+	pthread_mutex_lock(&t->lock);
+	e = find_name(t, parent, name);
+	if (e && from && e->from == from) {
+		e->nlookup++;
+		*ino = e->ino;
+		pthread_mutex_unlock(&t->lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&t->lock);
 	err = node_copy(&copy, node);
 	if (err)
 		return err;
 	pthread_mutex_lock(&t->lock);
-	for (e = t->by_name[name_hash(parent, name) % t->nbuckets]; e; e = e->next_name)
-		if (e->parent == parent && strcmp(e->name, name) == 0)
-			break;
+	e = find_name(t, parent, name);
 	if (e) {
 		/* Same name again: keep the number, take the newer attributes. */
 		node_release(&e->node);
 		e->node = copy;
+		set_from(e, from);
 		e->nlookup++;
 		*ino = e->ino;
 		goto out_unlock;
@@ -170,11 +200,26 @@ int inodes_add(struct inodes *t, uint64_t parent, const char *name, const struct
 	e->ino = t->next_ino++;
 	e->parent = parent;
 	e->node = copy;
+	set_from(e, from);
 	e->nlookup = 1;
 	link_inode(t, e);
 	t->count++;
 	*ino = e->ino;
 out_unlock:
+	pthread_mutex_unlock(&t->lock);
+	return err;
+}
+
+int inodes_with(struct inodes *t, uint64_t ino, int (*fn)(const struct node *n, void *ctx),
+		void *ctx)
+{
+	struct inode *e;
+	int err = -ENOENT;
+
+	pthread_mutex_lock(&t->lock);
+	e = find_ino(t, ino);
+	if (e)
+		err = fn(&e->node, ctx);
 	pthread_mutex_unlock(&t->lock);
 	return err;
 }

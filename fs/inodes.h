@@ -18,10 +18,16 @@ void inodes_free(struct inodes *t);
 
 /**
  * The inode of child @name of @parent, made if new, its node set to a copy of @node, and its
- * lookup count raised by one (the kernel's lookup reply). @return 0 and @ino, or -ENOMEM.
+ * lookup count raised by one (the kernel's lookup reply). @from is the listing @node belongs to
+ * (may be NULL): when the inode's node came from that same listing, nothing is copied.
+ * @return 0 and @ino, or -ENOMEM.
  */
 int inodes_add(struct inodes *t, uint64_t parent, const char *name, const struct node *node,
-	       uint64_t *ino);
+	       struct listing *from, uint64_t *ino);
+/** Call @fn with the node of @ino (borrowed, under the table's lock: keep @fn short, no I/O
+ * beyond the cache's store). @return @fn's result, or -ENOENT. */
+int inodes_with(struct inodes *t, uint64_t ino, int (*fn)(const struct node *n, void *ctx),
+		void *ctx);
 /** Copy the node of @ino into @out (uninitialised; release with node_release()). -ENOENT if none. */
 int inodes_get(struct inodes *t, uint64_t ino, struct node *out);
 /** The kernel forgot @n lookups of @ino; at zero the inode is dropped. */

@@ -207,6 +207,7 @@ int main(int argc, char *argv[])
 	se = fuse_session_new(&args, &trolley_ops, sizeof(trolley_ops), &d.fs);
 	if (!se)
 		goto out_free_cmd;
+	d.fs.se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)

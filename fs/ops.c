@@ -1,7 +1,8 @@
 /* FUSE operations: path → node (inodes, tree) → query or transfer (cache) → bytes. Timeouts:
  * folders 1 s (they change, and zero would make the kernel ask on every access); files not yet
- * downloaded 0 s for attributes, so the exact size is read again once open() has fetched them;
- * cached files a day, with keep_cache, since an instance never changes. */
+ * downloaded 1 s too, their size an estimate: open() fetches them and then invalidates the
+ * kernel's attributes, so fstat() after open already reads the exact size; cached files a day,
+ * with keep_cache, since an instance never changes. */
 #include "fs/ops.h"
 
 #include <errno.h>
@@ -87,7 +88,7 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 			timeout = CACHED_FILE_TIMEOUT;
 		} else {
 			size = tree_estimated_size(n);
-			timeout = 0;
+			timeout = DIR_TIMEOUT;
 		}
 		st->st_size = (off_t)size;
 	}
@@ -172,7 +173,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	e = l ? listing_find(l, name) : NULL;
 	if (e) {
-		err = inodes_add(fs->inodes, parent, name, &e->node, &ino);
+		err = inodes_add(fs->inodes, parent, name, &e->node, l, &ino);
 		if (!err)
 			reply_entry(req, fs, &e->node, ino);
 		goto out_release_dir;
@@ -184,7 +185,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	err = tree_lookup_direct(&fs->tree, &dir, name, &child);
 	if (err)
 		goto out_release_dir;
-	err = inodes_add(fs->inodes, parent, name, &child, &ino);
+	err = inodes_add(fs->inodes, parent, name, &child, NULL, &ino);
 	if (!err)
 		reply_entry(req, fs, &child, ino);
 	node_release(&child);
@@ -212,23 +213,34 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	fuse_reply_none(req);
 }
 
-static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	struct trolley_fs *fs = fs_of(req);
-	struct node n;
+struct getattr_ctx {
+	struct trolley_fs *fs;
+	uint64_t ino;
 	struct stat st;
 	double timeout;
+};
+
+static int getattr_of(const struct node *n, void *arg)
+{
+	struct getattr_ctx *g = arg;
+
+	g->timeout = node_stat(g->fs, n, g->ino, &g->st);
+	return 0;
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct getattr_ctx g = {.fs = fs_of(req), .ino = ino};
 	int err;
 
 	(void)fi;
-	err = inodes_get(fs->inodes, ino, &n);
+	/* The most frequent operation (`ls -l` asks once per file): no copy of the node. */
+	err = inodes_with(g.fs->inodes, ino, getattr_of, &g);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
 	}
-	timeout = node_stat(fs, &n, ino, &st);
-	node_release(&n);
-	fuse_reply_attr(req, &st, timeout);
+	fuse_reply_attr(req, &g.st, g.timeout);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -305,7 +317,7 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			if (plus) {
 				uint64_t child;
 
-				if (inodes_add(fs->inodes, ino, name, &le->node, &child) < 0)
+				if (inodes_add(fs->inodes, ino, name, &le->node, l, &child) < 0)
 					break;
 				e.ino = child;
 				e.attr_timeout = node_stat(fs, &le->node, child, &e.attr);
@@ -411,6 +423,11 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, &of->blob);
 	free(siblings);
 	listing_put(folder);
+	/* The kernel may hold the estimated size for up to DIR_TIMEOUT: mark its attributes stale
+	 * now (offset -1: attributes only, no page cache, no inode lock), so the fstat() that
+	 * rsync makes right after open() and any read past the estimate see the exact size. */
+	if (!err && fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 	if (!err)
 		fi->keep_cache = cache_blob_is_stored(of->blob);
 	return err;

@@ -19,6 +19,7 @@ struct trolley_fs {
 	time_t mounted; /* mtime of folders without DICOM dates (root, /patients, a patient) */
 	uid_t uid;
 	gid_t gid;
+	struct fuse_session *se; /* for attribute invalidations */
 };
 
 /** The operations table; userdata of the session is a struct trolley_fs. */
