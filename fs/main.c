@@ -171,6 +171,7 @@ int main(int argc, char *argv[])
 	char safe[1024];
 	int ret = 1;
 
+	handles_init(&d.fs.handles);
 	if (opts_parse(&args, &o) < 0)
 		goto out_free_args;
 	if (o.show_help) {

@@ -22,6 +22,8 @@
 
 /* What an open file handle holds: an instance, or a text made at open (the status file). */
 struct open_file {
+	struct handle h; /* first: the registry's view of it */
+	struct trolley_fs *fs;
 	struct cache_blob *blob;
 	struct buf text;
 	int refs; /* the open, plus each read being answered */
@@ -30,13 +32,33 @@ struct open_file {
 /* Measured under AddressSanitizer with Python's sendfile() copy of a direct_io file: the kernel
  * can send RELEASE while a worker is still answering a READ of the same handle. So a read holds
  * its own reference, and the last one frees. */
+static void open_file_free(struct handle *h)
+{
+	struct open_file *of = (struct open_file *)h;
+
+	cache_blob_close(of->blob);
+	buf_release(&of->text);
+	free(of);
+}
+
 static void open_file_put(struct open_file *of)
 {
 	if (!of || __atomic_sub_fetch(&of->refs, 1, __ATOMIC_ACQ_REL) > 0)
 		return;
-	cache_blob_close(of->blob);
-	buf_release(&of->text);
-	free(of);
+	handles_remove(&of->fs->handles, &of->h);
+	open_file_free(&of->h);
+}
+
+/* An open folder: the listing it reads (one consistent snapshot). */
+struct dir_handle {
+	struct handle h; /* first */
+	struct listing *l;
+};
+
+static void dir_handle_free(struct handle *h)
+{
+	listing_put(((struct dir_handle *)h)->l);
+	free(h);
 }
 
 static struct trolley_fs *fs_of(fuse_req_t req)
@@ -246,6 +268,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct trolley_fs *fs = fs_of(req);
+	struct dir_handle *dh;
 	struct listing *l;
 	struct node n;
 	int err;
@@ -264,9 +287,20 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	err = dir_listing(fs, ino, &n, &l);
 	if (err)
 		goto out;
-	fi->fh = (uint64_t)(uintptr_t)l;
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	dh = calloc(1, sizeof(*dh));
+	if (!dh) {
 		listing_put(l);
+		err = -ENOMEM;
+		goto out;
+	}
+	dh->l = l;
+	dh->h.drop = dir_handle_free;
+	handles_add(&fs->handles, &dh->h);
+	fi->fh = (uint64_t)(uintptr_t)dh;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		handles_remove(&fs->handles, &dh->h);
+		dir_handle_free(&dh->h);
+	}
 out:
 	node_release(&n);
 	if (err)
@@ -292,7 +326,7 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		      struct fuse_file_info *fi, bool plus)
 {
 	struct trolley_fs *fs = fs_of(req);
-	struct listing *l = (struct listing *)(uintptr_t)fi->fh;
+	struct listing *l = ((struct dir_handle *)(uintptr_t)fi->fh)->l;
 	char *buf = malloc(size);
 	size_t pos = 0;
 
@@ -358,9 +392,20 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct dir_handle *dh = (struct dir_handle *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	listing_put((struct listing *)(uintptr_t)fi->fh);
+	handles_remove(&fs_of(req)->handles, &dh->h);
+	dir_handle_free(&dh->h);
 	fuse_reply_err(req, 0);
+}
+
+/* The session is over (unmount, SIGTERM): what the kernel never released goes now. */
+static void op_destroy(void *userdata)
+{
+	struct trolley_fs *fs = userdata;
+
+	handles_drop_all(&fs->handles);
 }
 
 static int open_status(struct trolley_fs *fs, struct open_file *of, struct fuse_file_info *fi)
@@ -459,6 +504,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		goto out;
 	}
 	of->refs = 1;
+	of->fs = fs;
+	of->h.drop = open_file_free;
+	of->h.prev = of->h.next = &of->h;
+	handles_add(&fs->handles, &of->h);
 	if (n.kind == NODE_STATUS)
 		err = open_status(fs, of, fi);
 	else if (n.kind == NODE_METADATA)
@@ -617,6 +666,7 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 
 const struct fuse_lowlevel_ops trolley_ops = {
 	.init = op_init,
+	.destroy = op_destroy,
 	.lookup = op_lookup,
 	.forget = op_forget,
 	.forget_multi = op_forget_multi,

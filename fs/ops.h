@@ -9,6 +9,7 @@
 #include <fuse_lowlevel.h>
 
 #include "cache/cache.h"
+#include "fs/handles.h"
 #include "fs/inodes.h"
 #include "fs/tree.h"
 
@@ -20,6 +21,7 @@ struct trolley_fs {
 	uid_t uid;
 	gid_t gid;
 	struct fuse_session *se; /* for attribute invalidations */
+	struct handles handles;	 /* open files and folders, for the end of the session */
 };
 
 /** The operations table; userdata of the session is a struct trolley_fs. */
