@@ -81,12 +81,18 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	pc.wado_uri_url = o->wado_uri;
 	pc.mint_url = o->mint;
 	pc.rad69_url = o->rad69;
+	pc.dimse_host = o->dimse_host;
+	pc.dimse_port = o->dimse_port;
+	pc.aet = o->aet;
+	pc.aec = o->aec;
+	pc.dimse_timeout = o->timeout;
 	pc.rad69_ignore_missing = o->rad69_ignore != NULL;
 	pc.transfer_syntax = o->transfer_syntax;
 	pc.http = d->http;
 	err = searcher_new(o->searcher, &pc, &d->searcher);
 	if (err) {
-		log_error("searcher=%s: unknown or incomplete (this version has qido-rs, mint)",
+		log_error("searcher=%s: unknown or incomplete (this version has qido-rs, mint, "
+			  "c-find)",
 			  o->searcher);
 		return err;
 	}

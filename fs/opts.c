@@ -42,6 +42,8 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("mint=%s", mint, 0),
 	TROLLEY_OPT("login_url=%s", login_url, 0),
 	TROLLEY_OPT("rad69=%s", rad69, 0),
+	TROLLEY_OPT("aet=%s", aet, 0),
+	TROLLEY_OPT("aec=%s", aec, 0),
 	TROLLEY_OPT("rad69_ignore=%s", rad69_ignore, 0),
 	TROLLEY_OPT("realm=%s", realm, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
@@ -68,8 +70,6 @@ static const struct fuse_opt trolley_opt_table[] = {
 	FUSE_OPT_KEY("nofail", KEY_DISCARD_HELPER),
 	FUSE_OPT_KEY("comment=%s", KEY_DISCARD_HELPER),
 	/* DESIGN.md options that later work adds: refused clearly rather than ignored. */
-	FUSE_OPT_KEY("aet=%s", KEY_UNSUPPORTED),
-	FUSE_OPT_KEY("aec=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_KEY("move_port=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_END,
 };
@@ -189,6 +189,42 @@ static int default_cache_dir(struct trolley_opts *o)
 	return o->cache_dir ? 0 : -ENOMEM;
 }
 
+/* dicom://AEC@host:port: C-FIND searches. C-GET and C-MOVE are not in this version, so a
+ * downloader must be named (WADO-RS or WADO-URI of the same archive). */
+static int parse_dicom_source(struct trolley_opts *o)
+{
+	const char *p = o->source + 8, *at = strchr(p, '@'), *colon;
+	char *end = NULL;
+	long port;
+
+	if (!at || at == p) {
+		fprintf(stderr, "mount.trolley: expected dicom://AETITLE@host:port\n");
+		return -EINVAL;
+	}
+	colon = strrchr(at, ':');
+	port = colon ? strtol(colon + 1, &end, 10) : 0;
+	if (!colon || colon == at + 1 || !end || *end || port < 1 || port > 65535) {
+		fprintf(stderr, "mount.trolley: expected dicom://AETITLE@host:port\n");
+		return -EINVAL;
+	}
+	if (!o->aec)
+		o->aec = strndup(p, (size_t)(at - p));
+	o->dimse_host = strndup(at + 1, (size_t)(colon - at - 1));
+	o->dimse_port = (int)port;
+	if (!o->searcher)
+		o->searcher = strdup("c-find");
+	if (!o->downloader && o->wado_rs)
+		o->downloader = strdup("wado-rs");
+	if (!o->downloader && o->wado_uri)
+		o->downloader = strdup("wado-uri");
+	if (!o->downloader || strncmp(o->downloader, "c-", 2) == 0) {
+		fprintf(stderr, "mount.trolley: C-GET and C-MOVE are not in this version: give "
+				"wado_rs=URL or wado_uri=URL for downloads\n");
+		return -EINVAL;
+	}
+	return o->aec && o->dimse_host ? 0 : -EINVAL;
+}
+
 /* "scheme://user:password@host": a password in the URL itself. */
 static bool has_password(const char *url)
 {
@@ -230,10 +266,13 @@ int opts_finish(struct trolley_opts *o)
 					"wado_uri=URL for downloads\n");
 			return -EINVAL;
 		}
+	} else if (strncmp(o->source, "dicom://", 8) == 0) {
+		if (parse_dicom_source(o) < 0)
+			return -EINVAL;
 	} else if (strncmp(o->source, "http://", 7) != 0 &&
 		   strncmp(o->source, "https://", 8) != 0) {
-		fprintf(stderr, "mount.trolley: SOURCE must be an http[s]:// DICOMweb URL or a "
-				"mint+http[s]:// URL in this version\n");
+		fprintf(stderr, "mount.trolley: SOURCE must be an http[s]:// DICOMweb URL, a "
+				"mint+http[s]:// URL or dicom://AE@host:port\n");
 		return -EINVAL;
 	}
 	if (o->downloader && strcmp(o->downloader, "rad69") == 0 && !o->rad69) {
@@ -273,11 +312,11 @@ int opts_finish(struct trolley_opts *o)
 		o->searcher = strdup("qido-rs");
 	if (!o->downloader)
 		o->downloader = strdup("wado-rs");
-	if (!o->qido)
+	if (!o->qido && strncmp(o->source, "http", 4) == 0)
 		o->qido = strdup(o->source);
-	if (!o->wado_rs)
+	if (!o->wado_rs && strncmp(o->source, "http", 4) == 0)
 		o->wado_rs = strdup(o->source);
-	if (!o->searcher || !o->downloader || !o->qido || !o->wado_rs)
+	if (!o->searcher || !o->downloader)
 		return -ENOMEM;
 	if (o->layout && strcmp(o->layout, "tree") != 0 && strcmp(o->layout, "flat") != 0) {
 		fprintf(stderr, "mount.trolley: layout=%s: expected tree or flat\n", o->layout);
@@ -339,6 +378,9 @@ void opts_release(struct trolley_opts *o)
 	free(o->mint);
 	free(o->login_url);
 	free(o->rad69);
+	free(o->aet);
+	free(o->aec);
+	free(o->dimse_host);
 	free(o->rad69_ignore);
 	free(o->realm);
 	free(o->unsupported);
@@ -350,9 +392,11 @@ void opts_usage(const char *progname)
 	       "\n"
 	       "SOURCE: http[s]://host[:port]/dicom-web (QIDO-RS and WADO-RS at that URL)\n"
 	       "        mint+http[s]://host/path/mint (MINT search; rad69= or wado_uri= download)\n"
+	       "        dicom://AEC@host:port (C-FIND search; wado_rs= or wado_uri= download)\n"
 	       "\n"
 	       "trolley options:\n"
-	       "    -o searcher=qido-rs|mint   how to search\n"
+	       "    -o searcher=qido-rs|mint|c-find  how to search\n"
+	       "    -o aet=AE,aec=AE           our AE title (TROLLEY) and the archive's\n"
 	       "    -o downloader=wado-rs|wado-uri|rad69  how to download\n"
 	       "    -o qido=URL                QIDO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_rs=URL             WADO-RS base URL (default: SOURCE)\n"

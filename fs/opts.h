@@ -34,6 +34,9 @@ struct trolley_opts {
 	char *mint;
 	char *login_url;
 	char *rad69;
+	char *aet, *aec;
+	char *dimse_host;
+	int dimse_port;
 	char *rad69_ignore;
 	char *realm;
 	int insecure;

@@ -7,12 +7,16 @@
 struct http;
 
 struct proto_config {
-	const char *qido_url;	     /* base URL of QIDO-RS, without trailing slash */
-	const char *wado_rs_url;     /* base URL of WADO-RS */
-	const char *wado_uri_url;    /* the WADO-URI endpoint (e.g. http://pacs/wado) */
-	const char *mint_url;	     /* MINT base URL (GET {mint_url}/studies) */
-	const char *rad69_url;	     /* RAD-69 service (POST) */
-	bool rad69_ignore_missing;   /* rad69_ignore=XDSMissingDocument: no error lines for it */
+	const char *qido_url;	   /* base URL of QIDO-RS, without trailing slash */
+	const char *wado_rs_url;   /* base URL of WADO-RS */
+	const char *wado_uri_url;  /* the WADO-URI endpoint (e.g. http://pacs/wado) */
+	const char *mint_url;	   /* MINT base URL (GET {mint_url}/studies) */
+	const char *rad69_url;	   /* RAD-69 service (POST) */
+	bool rad69_ignore_missing; /* rad69_ignore=XDSMissingDocument: no error lines for it */
+	const char *dimse_host;	   /* DICOM peer (dicom://AEC@host:port) */
+	int dimse_port;
+	const char *aet, *aec;	     /* our AE title, theirs */
+	long dimse_timeout;	     /* seconds, for association and DIMSE messages */
 	const char *transfer_syntax; /* NULL: "*" (as stored) */
 	struct http *http;	     /* shared HTTP client; borrowed */
 };

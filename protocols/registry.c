@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "protocols/dimse.h"
 #include "protocols/downloader.h"
 #include "protocols/mint.h"
 #include "protocols/qido_rs.h"
@@ -25,6 +26,7 @@ struct downloader_entry {
 static const struct searcher_entry searchers[] = {
 	{"qido-rs", qido_rs_new},
 	{"mint", mint_new},
+	{"c-find", dimse_find_new},
 };
 /* clang-format on */
 

@@ -77,6 +77,10 @@ class Orthanc:
             # Orthanc's DICOMweb 1.7 answers QIDO from its index through DefaultEncoding:
             # with the default (Latin1) a Greek PatientName comes back as "^" (measured).
             "DefaultEncoding": "Utf8",
+            # trolley's C-FIND comes as TROLLEY from 127.0.0.1.
+            "DicomModalities": {"trolley": ["TROLLEY", "127.0.0.1", 4243]},
+            "DicomAlwaysAllowFind": True,
+            "DicomCheckCalledAet": False,
         }
         config.update(extra_config or {})
         self.config_path = os.path.join(workdir, "orthanc.json")

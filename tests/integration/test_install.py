@@ -43,7 +43,7 @@ def test_help_and_version_exit_zero():
 
 @pytest.mark.parametrize("opts,message", [
     ("cache_size=lots", "cache_size=lots"),
-    ("aet=ME", "option 'aet' is not supported"),
+    ("move_port=4243", "option 'move_port' is not supported"),
     ("loglevel=chatty", "loglevel=chatty"),
 ])
 def test_bad_options_fail_before_mounting_with_a_message(tmp_path, opts, message):
