@@ -425,3 +425,51 @@ http {{
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+class Dcmqrscp:
+    """dcmtk's dcmqrscp: a second, independent DIMSE archive (AE title STORE), loaded with
+    storescu."""
+
+    def __init__(self, workdir, files):
+        self.port = free_port()
+        db = os.path.join(workdir, "db")
+        os.makedirs(db)
+        cfg = os.path.join(workdir, "dcmqrscp.cfg")
+        with open(cfg, "w") as f:
+            f.write("NetworkTCPPort = %d\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
+                    "HostTable BEGIN\ntrolley = (TROLLEY, 127.0.0.1, %d)\nHostTable END\n"
+                    "VendorTable BEGIN\nVendorTable END\n"
+                    "AETable BEGIN\nSTORE %s RW (9, 1024mb) ANY\nAETable END\n"
+                    % (self.port, free_port(), db))
+        self.log = open(os.path.join(workdir, "dcmqrscp.log"), "wb")
+        self.proc = subprocess.Popen(["dcmqrscp", "-c", cfg], stdout=self.log,
+                                     stderr=subprocess.STDOUT, cwd=workdir)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise RuntimeError("dcmqrscp exited; see " + workdir)
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        try:
+            wait_for(up, 20, "dcmqrscp")
+            subprocess.run(["storescu", "-aet", "TROLLEY", "-aec", "STORE", "127.0.0.1",
+                            str(self.port), *files], check=True, capture_output=True,
+                           timeout=120)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()

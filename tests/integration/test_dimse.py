@@ -59,3 +59,27 @@ def test_dicom_source_without_a_downloader_is_refused(tmp_path, orthanc):
                           str(mnt)], capture_output=True, text=True, timeout=20)
     assert out.returncode == 1
     assert "C-GET and C-MOVE are not in this version" in out.stderr
+
+
+@pytest.fixture(scope="module")
+def dcmqrscp(session_dir, data):
+    from servers import Dcmqrscp
+    d = os.path.join(session_dir, "dcmqrscp")
+    os.makedirs(d)
+    # The uncompressed instances: storescu negotiates what dcmqrscp accepts by default.
+    files = [e["path"] for e in data["manifest"] if not e.get("compression")]
+    s = Dcmqrscp(d, files)
+    yield s
+    s.stop()
+
+
+def test_c_find_against_dcmqrscp_names_every_patient_in_utf8(mount, dcmqrscp, proxy, data):
+    m = mount("dicom://STORE@127.0.0.1:%d" % dcmqrscp.port,
+              options="wado_rs=%s/dicom-web" % proxy.url)
+    assert set(os.listdir(m.path("patients"))) == {naming.patient_name(e)
+                                                   for e in data["manifest"]}
+    series = m.path("patients", "Doe^John [PID001]", "2020-03-02 MR BRAIN")
+    # dcmqrscp answers only the keys it indexes: no SeriesDescription, so "1 MR", not "1 MR T1".
+    assert sorted(os.listdir(series)) == ["1 MR", "2 MR", "metadata.json"]
+    files = os.listdir(os.path.join(series, "1 MR T1"))
+    assert len([f for f in files if f.endswith(".dcm")]) == 30
