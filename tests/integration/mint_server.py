@@ -7,12 +7,12 @@ trolley) and sets a JSESSIONID cookie, which every search then needs (else the c
 page), as Vitrea does."""
 import collections
 import fnmatch
-import http.server
 import os
 import secrets
-import threading
 import urllib.parse
 from xml.sax.saxutils import quoteattr
+
+from servers import LoopbackHTTP
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared",
                         "fixtures", "dicomtrolley")
@@ -37,46 +37,17 @@ def attrs(entry, tags):
     return "".join(out)
 
 
-class MintServer:
+class MintServer(LoopbackHTTP):
     def __init__(self, manifest, require_login=False):
         self.manifest = manifest
         self.requests = []
         self.require_login = require_login
         self.sessions = set()
         self.logins = 0
-        server = self
+        self._serve("/mint")
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                server.handle(self)
-
-            def do_POST(self):
-                server.login(self)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = "http://127.0.0.1:%d/mint" % self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    @staticmethod
-    def reply(h, status, ctype, body):
-        h.send_response(status)
-        h.send_header("Content-Type", ctype)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
-
-    def login(self, h):
+    def handle_post(self, h):
+        """POST /login: the Vitrea login."""
         length = int(h.headers.get("Content-Length") or 0)
         h.rfile.read(length)
         if urllib.parse.urlsplit(h.path).path != "/login":
@@ -101,7 +72,7 @@ class MintServer:
         return any(c.strip() == "JSESSIONID=" + s for c in cookie.split(";")
                    for s in self.sessions)
 
-    def handle(self, h):
+    def handle_get(self, h):
         url = urllib.parse.urlsplit(h.path)
         if self.require_login and not self.logged_in(h):
             self.requests.append({"refused": True})

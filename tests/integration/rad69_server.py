@@ -5,9 +5,9 @@ part listing each DocumentResponse with its xop:Include cid, then one applicatio
 per document). Documents in `missing` are reported as RegistryError XDSMissingDocument (partial
 success); if every requested document is missing, the reply is the plain SOAP error. The bytes
 are the generated files: the same truth as every other protocol."""
-import http.server
-import threading
 import xml.etree.ElementTree as ET
+
+from servers import LoopbackHTTP
 
 NS = {"iherad": "urn:ihe:rad:xdsi-b:2009", "ihe": "urn:ihe:iti:xds-b:2007"}
 
@@ -31,42 +31,15 @@ def registry_errors(missing):
         for uid in missing)
 
 
-class Rad69Server:
+class Rad69Server(LoopbackHTTP):
     def __init__(self, manifest):
         self.by_sop = {e["SOPInstanceUID"]: e for e in manifest}
         self.missing = set()
         self.error_code = None  # e.g. "UnknownError": every request fails with it
         self.requests = []  # the DocumentUniqueIds of each POST
-        server = self
+        self._serve("/rad69")
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                server.handle(self)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = "http://127.0.0.1:%d/rad69" % self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-    @staticmethod
-    def reply(h, status, ctype, body):
-        h.send_response(status)
-        h.send_header("Content-Type", ctype)
-        h.send_header("Content-Length", str(len(body)))
-        h.end_headers()
-        h.wfile.write(body)
-
-    def handle(self, h):
+    def handle_post(self, h):
         body = h.rfile.read(int(h.headers.get("Content-Length") or 0))
         if not h.headers.get("Content-Type", "").startswith("application/soap+xml"):
             return self.reply(h, 415, "text/plain", b"expected application/soap+xml")

@@ -45,7 +45,46 @@ def wait_for(predicate, timeout, what):
     raise TimeoutError("timed out waiting for " + what)
 
 
-class Orthanc:
+class ServerProcess:
+    """A server this test run started: its process, its log, and a stop that only ever ends
+    that PID (registered for the atexit safety net)."""
+
+    def _spawn(self, argv, log_path, cwd=None):
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT, cwd=cwd)
+        _started.append(self)
+
+    def _wait_port(self, port, what, where):
+        """Wait until @port accepts connections; stop and raise if the process dies first."""
+        def up():
+            if self.proc.poll() is not None:
+                raise RuntimeError("%s exited; see %s" % (what, where))
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return True
+            except OSError:
+                return False
+
+        try:
+            wait_for(up, 20, what)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self):
+        if self in _started:
+            _started.remove(self)
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+class Orthanc(ServerProcess):
     """An Orthanc 1.10 + DICOMweb on loopback, with a throw-away storage folder."""
 
     def __init__(self, workdir, extra_config=None, auth=None):
@@ -86,10 +125,8 @@ class Orthanc:
         self.config_path = os.path.join(workdir, "orthanc.json")
         with open(self.config_path, "w") as f:
             json.dump(config, f)
-        self.log = open(os.path.join(workdir, "orthanc.log"), "wb")
-        self.proc = subprocess.Popen(["Orthanc", self.config_path], stdout=self.log,
-                                     stderr=subprocess.STDOUT, cwd=workdir)
-        _started.append(self)
+        self._spawn(["Orthanc", self.config_path], os.path.join(workdir, "orthanc.log"),
+                    workdir)
         try:
             wait_for(self._ready, 30, "Orthanc to answer")
         except Exception:
@@ -124,17 +161,6 @@ class Orthanc:
                                      headers=self.headers)
         return urllib.request.urlopen(req).read()
 
-    def stop(self):
-        if self in _started:
-            _started.remove(self)
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 class Proxy:
@@ -366,7 +392,7 @@ def make_pki(d):
     return p
 
 
-class Nginx:
+class Nginx(ServerProcess):
     """nginx terminating TLS in front of an HTTP upstream, as hospitals often put it: one port
     for any client, one that demands a client certificate signed by the test CA."""
 
@@ -394,40 +420,11 @@ http {{
              ssl_client_certificate {ca}; ssl_verify_client on; }}
 }}
 """.format(d=workdir, port=self.port, mtls=self.mtls_port, common=common, ca=pki["ca"]))
-        self.log = open(os.path.join(workdir, "nginx.out"), "wb")
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", workdir], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        _started.append(self)
-
-        def up():
-            if self.proc.poll() is not None:
-                raise RuntimeError("nginx exited; see " + workdir)
-            try:
-                socket.create_connection(("127.0.0.1", self.mtls_port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        try:
-            wait_for(up, 20, "nginx")
-        except Exception:
-            self.stop()
-            raise
-
-    def stop(self):
-        if self in _started:
-            _started.remove(self)
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        self._spawn(["nginx", "-c", conf, "-p", workdir], os.path.join(workdir, "nginx.out"))
+        self._wait_port(self.mtls_port, "nginx", workdir)
 
 
-class Dcmqrscp:
+class Dcmqrscp(ServerProcess):
     """dcmtk's dcmqrscp: a second, independent DIMSE archive (AE title STORE), loaded with
     storescu."""
 
@@ -442,21 +439,9 @@ class Dcmqrscp:
                     "VendorTable BEGIN\nVendorTable END\n"
                     "AETable BEGIN\nSTORE %s RW (9, 1024mb) ANY\nAETable END\n"
                     % (self.port, free_port(), db))
-        self.log = open(os.path.join(workdir, "dcmqrscp.log"), "wb")
-        self.proc = subprocess.Popen(["dcmqrscp", "-c", cfg], stdout=self.log,
-                                     stderr=subprocess.STDOUT, cwd=workdir)
-
-        def up():
-            if self.proc.poll() is not None:
-                raise RuntimeError("dcmqrscp exited; see " + workdir)
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
+        self._spawn(["dcmqrscp", "-c", cfg], os.path.join(workdir, "dcmqrscp.log"), workdir)
+        self._wait_port(self.port, "dcmqrscp", workdir)
         try:
-            wait_for(up, 20, "dcmqrscp")
             subprocess.run(["storescu", "-aet", "TROLLEY", "-aec", "STORE", "127.0.0.1",
                             str(self.port), *files], check=True, capture_output=True,
                            timeout=120)
@@ -464,12 +449,46 @@ class Dcmqrscp:
             self.stop()
             raise
 
+
+class LoopbackHTTP:
+    """A small HTTP/1.1 server of the tests' own on 127.0.0.1 (the MINT and RAD-69 servers):
+    subclasses answer in handle_get(h) and handle_post(h) and reply with reply()."""
+
+    def _serve(self, path):
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                server.handle_get(self)
+
+            def do_POST(self):
+                server.handle_post(self)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def handle_get(self, h):
+        self.reply(h, 405, "text/plain", b"method not allowed")
+
+    def handle_post(self, h):
+        self.reply(h, 405, "text/plain", b"method not allowed")
+
+    @staticmethod
+    def reply(h, status, ctype, body):
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
+        self.httpd.shutdown()
+        self.httpd.server_close()
