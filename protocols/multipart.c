@@ -1,6 +1,7 @@
-/* Streaming multipart parser (RFC 2046 §5.1). Bytes arrive in pieces of any size; body bytes
- * leave through part_data as soon as they cannot be the start of a delimiter, so memory holds
- * at most one feed plus the delimiter's length, never a whole part. */
+/* Streaming multipart parser (RFC 2046 §5.1). The HTTP layer feeds a WADO-RS or RAD-69 reply as
+ * it arrives; part bodies go from the caller's buffer straight to part_data. The only bytes held
+ * back are those that may begin a delimiter, and they are always a prefix of the delimiter
+ * itself, so they need no copy: only part headers are buffered, up to MP_HEADERS_MAX. */
 #include "protocols/multipart.h"
 
 #include <errno.h>
@@ -11,105 +12,159 @@
 
 #include "core/buf.h"
 
-/* RFC 2046 limits boundaries to 70 characters; delimiter = CRLF "--" boundary. */
+/* RFC 2046 §5.1.1: a boundary is 1 to 70 characters. */
 #define MP_BOUNDARY_MAX 70
-#define MP_HEADERS_MAX	(16u << 10)
-/* Feeds are worked through in slices of this size, which bounds the working buffer. */
-#define MP_SLICE (64u << 10)
+/* Part headers are a few short lines; a block this long is not a reply we understand. */
+#define MP_HEADERS_MAX (16u << 10)
 
-enum mp_state { MP_PREAMBLE, MP_AFTER_DELIM, MP_HEADERS, MP_BODY, MP_EPILOGUE };
+enum mp_state {
+	MP_START,      /* nothing seen yet: "--boundary" may open the body without a CRLF */
+	MP_PREAMBLE,   /* before the first delimiter: dropped */
+	MP_DELIM_END,  /* just after "--boundary": "--", padding or the line break */
+	MP_CLOSE_DASH, /* after "--boundary-": the second dash of the close delimiter */
+	MP_PADDING,    /* transport padding before the line break */
+	MP_DELIM_CR,   /* the CR ending the delimiter line; its LF comes next */
+	MP_HEADERS,    /* part headers, up to the empty line */
+	MP_BODY,       /* part body: to part_data */
+	MP_EPILOGUE,   /* after the close delimiter: dropped */
+};
 
 struct mp_parser {
 	const struct mp_callbacks *cb;
 	void *ctx;
-	char delim[MP_BOUNDARY_MAX + 5]; /* "\r\n--" boundary */
+	char delim[4 + MP_BOUNDARY_MAX]; /* CRLF "--" boundary, no NUL */
 	size_t dlen;
+	/* Bytes of delim matched so far. They were held back from part_data and are delim[0, matched),
+	 * so they are delivered from delim if the match fails. */
+	size_t matched;
 	enum mp_state state;
-	bool at_start; /* nothing consumed yet: "--boundary" may open the body */
-	bool closed;   /* the close delimiter was seen */
-	int err;       /* sticky */
+	bool in_part; /* part_begin called, part_end not yet */
+	int err;      /* sticky */
 	size_t parts;
-	struct buf work; /* bytes received and not yet consumed */
+	struct buf headers;	  /* the header block of the part being read */
+	size_t line_start;	  /* offset in headers of the line being read */
+	struct buf ctype, cid; /* unfolded values of Content-Type and Content-ID */
 };
 
-static bool is_multipart(const char *ct)
+static bool mp_is_space(char c)
 {
-	while (*ct == ' ' || *ct == '\t')
-		ct++;
-	return strncasecmp(ct, "multipart/", 10) == 0;
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * Read a quoted-string at @s (just after its opening quote; RFC 2045 §5.1, backslash quotes the
+ * next character), writing the unquoted text to @out if @out is not NULL. @return the number of
+ * unquoted characters, and in *end the character after the closing quote; -EINVAL if the string
+ * has no closing quote.
+ */
+static long mp_unquote(const char *s, char *out, const char **end)
+{
+	long len = 0;
+
+	for (; *s && *s != '"'; s++) {
+		if (*s == '\\' && s[1])
+			s++;
+		if (out)
+			out[len] = *s;
+		len++;
+	}
+	if (*s != '"')
+		return -EINVAL;
+	*end = s + 1;
+	return len;
+}
+
+/* A boundary value of @len characters is usable: RFC 2046 bounds its length, and the delimiter
+ * matcher relies on it holding no CR (and LF could never be matched on a delimiter line). */
+static int mp_check_boundary(const char *b, size_t len, size_t n)
+{
+	if (len == 0 || memchr(b, '\r', len) || memchr(b, '\n', len))
+		return -EINVAL;
+	if (len > MP_BOUNDARY_MAX || len + 1 > n)
+		return -E2BIG;
+	return 0;
 }
 
 int mp_boundary_from_content_type(const char *content_type, char *out, size_t n)
 {
-	const char *p;
+	const char *s = content_type;
 
-	if (!content_type || !is_multipart(content_type))
+	if (!s)
 		return -EINVAL;
-	p = strchr(content_type, ';');
-	while (p) {
-		const char *name, *eq;
-		size_t nlen, len = 0;
+	while (mp_is_space(*s))
+		s++;
+	if (strncasecmp(s, "multipart/", 10) != 0)
+		return -EINVAL;
+	/* RFC 2045 §5.1: type "/" subtype *(";" attribute "=" value), values token or quoted. */
+	s = strchr(s, ';');
+	while (s) {
+		const char *name, *end;
+		size_t nlen, len;
+		bool is_boundary;
+		long qlen;
+		int err;
 
-		p++;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		name = p;
-		eq = strchr(p, '=');
-		if (!eq)
-			return -EINVAL;
-		nlen = (size_t)(eq - name);
-		while (nlen && (name[nlen - 1] == ' ' || name[nlen - 1] == '\t'))
-			nlen--;
-		p = eq + 1;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '"') {
-			/* A quoted string: backslash escapes the next character (RFC 2045). */
-			char tmp[MP_BOUNDARY_MAX * 2 + 2];
-
-			for (p++; *p && *p != '"'; p++) {
-				if (*p == '\\' && p[1])
-					p++;
-				if (len + 1 >= sizeof(tmp))
-					return -E2BIG;
-				tmp[len++] = *p;
-			}
-			if (*p != '"')
-				return -EINVAL;
-			p++;
-			tmp[len] = '\0';
-			if (nlen == 8 && strncasecmp(name, "boundary", 8) == 0) {
-				if (len == 0)
-					return -EINVAL;
-				if (len + 1 > n || len > MP_BOUNDARY_MAX)
-					return -E2BIG;
-				memcpy(out, tmp, len + 1);
-				return 0;
-			}
-			p = strchr(p, ';');
+		for (s++; mp_is_space(*s); s++)
+			;
+		name = s;
+		nlen = strcspn(s, "=; \t");
+		for (s += nlen; mp_is_space(*s); s++)
+			;
+		if (*s != '=') {
+			/* A parameter without a value says nothing about the boundary. */
+			s = strchr(s, ';');
 			continue;
 		}
-		len = strcspn(p, "; \t");
-		if (nlen == 8 && strncasecmp(name, "boundary", 8) == 0) {
-			if (len == 0)
+		for (s++; mp_is_space(*s); s++)
+			;
+		is_boundary = nlen == 8 && strncasecmp(name, "boundary", 8) == 0;
+		if (*s == '"') {
+			qlen = mp_unquote(s + 1, NULL, &end);
+			if (qlen < 0)
 				return -EINVAL;
-			if (len + 1 > n || len > MP_BOUNDARY_MAX)
-				return -E2BIG;
-			memcpy(out, p, len);
-			out[len] = '\0';
-			return 0;
+			if (is_boundary) {
+				char tmp[MP_BOUNDARY_MAX + 1];
+
+				/* Checked on a copy: the caller's @out is written only on success. */
+				if (qlen > MP_BOUNDARY_MAX)
+					return -E2BIG;
+				mp_unquote(s + 1, tmp, &end);
+				err = mp_check_boundary(tmp, (size_t)qlen, n);
+				if (err)
+					return err;
+				memcpy(out, tmp, (size_t)qlen);
+				out[qlen] = '\0';
+				return 0;
+			}
+			s = end;
+		} else {
+			/* Servers send unquoted boundaries with tspecials in them ("----=_Part_1"):
+			 * a token runs to the next separator whatever it holds. */
+			len = strcspn(s, "; \t\r\n");
+			if (is_boundary) {
+				err = mp_check_boundary(s, len, n);
+				if (err)
+					return err;
+				memcpy(out, s, len);
+				out[len] = '\0';
+				return 0;
+			}
+			s += len;
 		}
-		p = strchr(p + len, ';');
+		s = strchr(s, ';');
 	}
 	return -EINVAL;
 }
 
 struct mp_parser *mp_parser_new(const char *boundary, const struct mp_callbacks *cb, void *ctx)
 {
-	size_t blen = strlen(boundary);
 	struct mp_parser *p;
+	size_t blen;
 
-	if (blen == 0 || blen > MP_BOUNDARY_MAX)
+	if (!boundary || !cb)
+		return NULL;
+	blen = strlen(boundary);
+	if (mp_check_boundary(boundary, blen, MP_BOUNDARY_MAX + 1))
 		return NULL;
 	p = calloc(1, sizeof(*p));
 	if (!p)
@@ -118,11 +173,11 @@ struct mp_parser *mp_parser_new(const char *boundary, const struct mp_callbacks 
 	p->ctx = ctx;
 	memcpy(p->delim, "\r\n--", 4);
 	memcpy(p->delim + 4, boundary, blen);
-	p->dlen = blen + 4;
-	p->state = MP_PREAMBLE;
-	p->at_start = true;
-	/* Work holds at most one slice plus what was kept back (headers up to their cap). */
-	buf_init(&p->work, MP_SLICE + MP_HEADERS_MAX + p->dlen + 16);
+	p->dlen = 4 + blen;
+	p->state = MP_START;
+	buf_init(&p->headers, MP_HEADERS_MAX);
+	buf_init(&p->ctype, MP_HEADERS_MAX);
+	buf_init(&p->cid, MP_HEADERS_MAX);
 	return p;
 }
 
@@ -130,7 +185,9 @@ void mp_parser_free(struct mp_parser *p)
 {
 	if (!p)
 		return;
-	buf_release(&p->work);
+	buf_release(&p->headers);
+	buf_release(&p->ctype);
+	buf_release(&p->cid);
 	free(p);
 }
 
@@ -139,253 +196,317 @@ size_t mp_parser_parts(const struct mp_parser *p)
 	return p->parts;
 }
 
-/* Trimmed value of header @name in the header block [h, h+len), or NULL. Copies into @out. */
-static const char *header_value(const char *h, size_t len, const char *name, char *out, size_t n)
+/* Deliver body bytes; preamble bytes go nowhere. */
+static int mp_emit(struct mp_parser *p, const char *d, size_t n)
 {
-	size_t nl = strlen(name);
-	const char *end = h + len;
+	int err;
 
-	while (h < end) {
-		const char *eol = memchr(h, '\n', (size_t)(end - h));
-		const char *line_end = eol ? eol : end;
-		size_t ll = (size_t)(line_end - h);
+	if (p->state != MP_BODY || n == 0 || !p->cb->part_data)
+		return 0;
+	err = p->cb->part_data(p->ctx, d, n);
+	return err < 0 ? err : 0;
+}
 
-		if (ll && h[ll - 1] == '\r')
-			ll--;
-		if (ll > nl && strncasecmp(h, name, nl) == 0 && h[nl] == ':') {
-			const char *v = h + nl + 1;
-			size_t vl = ll - nl - 1;
+/* "--boundary" as the very first bytes of the body: RFC 2046 lets the first delimiter go
+ * without its CRLF when there is no preamble. */
+static int mp_start(struct mp_parser *p, const char *d, size_t len, size_t *used)
+{
+	const char *want = p->delim + 2;
+	size_t wlen = p->dlen - 2, i = 0;
 
-			while (vl && (*v == ' ' || *v == '\t')) {
-				v++;
-				vl--;
+	while (i < len && p->matched < wlen && d[i] == want[p->matched]) {
+		i++;
+		p->matched++;
+	}
+	*used = i;
+	if (p->matched == wlen) {
+		p->matched = 0;
+		p->state = MP_DELIM_END;
+	} else if (i < len) {
+		/* Not a delimiter: what matched was preamble, and the byte that broke the match
+		 * is looked at again, as it may be the CR of one. */
+		p->matched = 0;
+		p->state = MP_PREAMBLE;
+	}
+	return 0;
+}
+
+/* Look for the delimiter in preamble or body bytes. @return 0 with all of @len used, or 0 with
+ * *used just past a whole delimiter and the state moved on, or a callback's error. */
+static int mp_scan(struct mp_parser *p, const char *d, size_t len, size_t *used)
+{
+	size_t i = 0, run = 0; /* d[run, i) is body not yet delivered */
+	int err;
+
+	while (i < len) {
+		if (p->matched == 0) {
+			const char *cr = memchr(d + i, '\r', len - i);
+
+			if (!cr) {
+				i = len;
+				break;
 			}
-			while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-				vl--;
-			if (vl >= n)
-				vl = n - 1;
-			memcpy(out, v, vl);
-			out[vl] = '\0';
-			return out;
+			i = (size_t)(cr - d);
+			err = mp_emit(p, d + run, i - run);
+			if (err)
+				return err;
+			p->matched = 1;
+			run = ++i;
+		} else if (d[i] == p->delim[p->matched]) {
+			run = ++i;
+			if (++p->matched < p->dlen)
+				continue;
+			/* The part ends once the delimiter line is known to be one (mp_delim_end). */
+			p->matched = 0;
+			p->state = MP_DELIM_END;
+			*used = i;
+			return 0;
+		} else {
+			/* The held bytes were body after all. CR is only the delimiter's first byte
+			 * (a boundary holds none), so no tail of them can start another match: all
+			 * go, and d[i] is looked at again, as it may be a CR. */
+			err = mp_emit(p, p->delim, p->matched);
+			if (err)
+				return err;
+			p->matched = 0;
+			run = i;
 		}
-		h = eol ? eol + 1 : end;
 	}
-	return NULL;
+	*used = len;
+	return mp_emit(p, d + run, len - run);
 }
 
-/* Find the end of the header block: CRLF CRLF, or LF LF from servers that send bare LF.
- * @return the length of the block including its blank line, or 0 if not yet complete. */
-static size_t headers_end(const char *d, size_t len)
+/* The delimiter line is whole and valid: the part before it, if any, ended. Not sooner: a
+ * body cut inside the delimiter line, or a "boundary" that goes on, ends no part. */
+static int mp_part_end(struct mp_parser *p)
 {
-	/* A part with no headers starts with its blank line at once. */
-	if (len >= 2 && d[0] == '\r' && d[1] == '\n')
-		return 2;
-	if (len >= 1 && d[0] == '\n')
-		return 1;
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (d[i] != '\n')
-			continue;
-		if (d[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < len && d[i + 1] == '\r' && d[i + 2] == '\n')
-			return i + 3;
+	int err;
+
+	if (!p->in_part)
+		return 0;
+	p->in_part = false;
+	if (p->cb->part_end) {
+		err = p->cb->part_end(p->ctx);
+		if (err < 0)
+			return err;
 	}
+	p->parts++;
 	return 0;
 }
 
-static int step_preamble(struct mp_parser *p, bool *more)
+static int mp_headers_begin(struct mp_parser *p)
 {
-	const char *d = p->work.data, *hit;
-	size_t len = p->work.len, keep;
-
-	if (p->at_start) {
-		/* "--boundary" as the very first bytes, without the CRLF. */
-		size_t want = p->dlen - 2;
-
-		if (len < want && memcmp(d, p->delim + 2, len) == 0) {
-			*more = true;
-			return 0;
-		}
-		p->at_start = false;
-		if (len >= want && memcmp(d, p->delim + 2, want) == 0) {
-			buf_consume(&p->work, want);
-			p->state = MP_AFTER_DELIM;
-			return 0;
-		}
-	}
-	hit = memmem(d, len, p->delim, p->dlen);
-	if (hit) {
-		buf_consume(&p->work, (size_t)(hit - d) + p->dlen);
-		p->state = MP_AFTER_DELIM;
-		return 0;
-	}
-	/* Keep what may be the start of a delimiter; the rest of the preamble is dropped. */
-	keep = len < p->dlen - 1 ? len : p->dlen - 1;
-	buf_consume(&p->work, len - keep);
-	*more = true;
-	return 0;
-}
-
-static int step_after_delim(struct mp_parser *p, bool *more)
-{
-	const char *d = p->work.data;
-	size_t len = p->work.len, i = 0;
-
-	if (len < 2) {
-		*more = true;
-		return 0;
-	}
-	if (d[0] == '-' && d[1] == '-') {
-		p->closed = true;
-		p->state = MP_EPILOGUE;
-		buf_consume(&p->work, len);
-		return 0;
-	}
-	/* Transport padding (RFC 2046: linear white space) before the CRLF. */
-	while (i < len && (d[i] == ' ' || d[i] == '\t'))
-		i++;
-	if (i == len) {
-		if (len > 256)
-			return -EPROTO;
-		*more = true;
-		return 0;
-	}
-	if (d[i] == '\n') {
-		i++;
-	} else if (d[i] == '\r') {
-		if (i + 1 == len) {
-			*more = true;
-			return 0;
-		}
-		if (d[i + 1] != '\n')
-			return -EPROTO;
-		i += 2;
-	} else {
-		return -EPROTO; /* the "boundary" went on: it was not a delimiter */
-	}
-	buf_consume(&p->work, i);
+	buf_consume(&p->headers, p->headers.len);
+	p->line_start = 0;
 	p->state = MP_HEADERS;
-	return 0;
+	return mp_part_end(p);
 }
 
-static int step_headers(struct mp_parser *p, bool *more)
+/* What follows "--boundary", one byte at a time: "--" closes the body; otherwise transport
+ * padding (RFC 2046 §5.1.1: linear white space) and CRLF. Anything else means the boundary went
+ * on, and a boundary must not appear in a body, so the body is malformed. */
+static int mp_delim_end(struct mp_parser *p, char c)
 {
-	char ct[256], cid[256];
-	size_t end = headers_end(p->work.data, p->work.len);
-	int err;
-
-	if (!end) {
-		if (p->work.len > MP_HEADERS_MAX)
-			return -EPROTO;
-		*more = true;
-		return 0;
-	}
-	if (end > MP_HEADERS_MAX)
+	switch (p->state) {
+	case MP_DELIM_END:
+		if (c == '-') {
+			p->state = MP_CLOSE_DASH;
+			return 0;
+		}
+		/* fall through */
+	case MP_PADDING:
+		if (mp_is_space(c)) {
+			p->state = MP_PADDING;
+			return 0;
+		}
+		if (c == '\r') {
+			p->state = MP_DELIM_CR;
+			return 0;
+		}
+		/* Servers that end header lines with a bare LF end this line so too. */
+		if (c == '\n')
+			return mp_headers_begin(p);
 		return -EPROTO;
-	if (!header_value(p->work.data, end, "Content-Type", ct, sizeof(ct)))
-		ct[0] = '\0';
-	if (!header_value(p->work.data, end, "Content-ID", cid, sizeof(cid)))
-		cid[0] = '\0';
-	buf_consume(&p->work, end);
-	p->state = MP_BODY;
-	err = p->cb->part_begin(p->ctx, ct, cid);
-	return err;
+	case MP_CLOSE_DASH:
+		if (c != '-')
+			return -EPROTO;
+		p->state = MP_EPILOGUE;
+		return mp_part_end(p);
+	case MP_DELIM_CR:
+		if (c != '\n')
+			return -EPROTO;
+		return mp_headers_begin(p);
+	default:
+		return -EPROTO;
+	}
 }
 
-static int step_body(struct mp_parser *p, bool *more)
+/* Append to @to the value part of a header line, for the field being unfolded. */
+static int mp_add_value(struct buf *to, const char *v, size_t n)
 {
-	const char *d = p->work.data, *hit;
-	size_t len = p->work.len, keep, emit;
+	int err = buf_add(to, v, n);
+
+	return err == -E2BIG ? -EPROTO : err;
+}
+
+/* A NUL-terminated copy of @b's contents without surrounding white space ("" if empty). */
+static const char *mp_trimmed(struct buf *b)
+{
+	char *s = b->data, *e;
+
+	if (!s)
+		return "";
+	e = s + b->len;
+	while (s < e && mp_is_space(*s))
+		s++;
+	while (e > s && mp_is_space(e[-1]))
+		e--;
+	*e = '\0';
+	return s;
+}
+
+/*
+ * Parse the header block [h, h + len) (whole lines, each ending in LF or CRLF, without the empty
+ * line) into p->ctype and p->cid. Continuation lines are unfolded (RFC 5322 §2.2.3: remove the
+ * line break, keep the white space). Lines that are not fields mean the bytes are not headers.
+ */
+static int mp_parse_headers(struct mp_parser *p, const char *h, size_t len)
+{
+	struct buf *cur = NULL; /* the field being unfolded, if one we keep */
+	bool any = false, have_ctype = false, have_cid = false;
+	size_t off = 0;
 	int err;
 
-	hit = memmem(d, len, p->delim, p->dlen);
-	if (hit) {
-		emit = (size_t)(hit - d);
-		if (emit) {
-			err = p->cb->part_data(p->ctx, d, emit);
+	buf_consume(&p->ctype, p->ctype.len);
+	buf_consume(&p->cid, p->cid.len);
+	while (off < len) {
+		const char *line = h + off, *colon, *lf = memchr(line, '\n', len - off);
+		size_t ll, nl;
+
+		if (!lf)
+			return -EPROTO;
+		ll = (size_t)(lf - line);
+		off += ll + 1;
+		if (ll && line[ll - 1] == '\r')
+			ll--;
+		if (ll == 0 || memchr(line, '\0', ll))
+			return -EPROTO; /* values are handed on as C strings */
+		if (mp_is_space(line[0])) {
+			if (!any)
+				return -EPROTO;
+			if (cur) {
+				err = mp_add_value(cur, line, ll);
+				if (err)
+					return err;
+			}
+			continue;
+		}
+		colon = memchr(line, ':', ll);
+		if (!colon)
+			return -EPROTO;
+		nl = (size_t)(colon - line);
+		while (nl && mp_is_space(line[nl - 1]))
+			nl--;
+		if (nl == 0)
+			return -EPROTO;
+		/* RFC 5322 §2.2: a field name is printable ASCII; binary here is a lost body. */
+		for (size_t i = 0; i < nl; i++)
+			if ((unsigned char)line[i] < 33 || (unsigned char)line[i] > 126)
+				return -EPROTO;
+		any = true;
+		cur = NULL;
+		if (!have_ctype && nl == 12 && strncasecmp(line, "Content-Type", 12) == 0) {
+			cur = &p->ctype;
+			have_ctype = true;
+		} else if (!have_cid && nl == 10 && strncasecmp(line, "Content-ID", 10) == 0) {
+			cur = &p->cid;
+			have_cid = true;
+		}
+		if (cur) {
+			err = mp_add_value(cur, colon + 1, ll - (size_t)(colon + 1 - line));
 			if (err)
 				return err;
 		}
-		buf_consume(&p->work, emit + p->dlen);
-		p->state = MP_AFTER_DELIM;
-		err = p->cb->part_end(p->ctx);
-		if (!err)
-			p->parts++;
-		return err;
 	}
-	/* Hold back only a tail that could still become a delimiter. */
-	keep = len < p->dlen - 1 ? len : p->dlen - 1;
-	while (keep && memcmp(d + len - keep, p->delim, keep) != 0)
-		keep--;
-	emit = len - keep;
-	if (emit) {
-		err = p->cb->part_data(p->ctx, d, emit);
-		if (err)
-			return err;
-		buf_consume(&p->work, emit);
-	}
-	*more = true;
 	return 0;
 }
 
-static int run(struct mp_parser *p)
+/* Header bytes up to and including the next LF. When that LF ends an empty line, the block is
+ * complete: the part begins. The whole block, empty line included, must fit MP_HEADERS_MAX. */
+static int mp_headers(struct mp_parser *p, const char *d, size_t len, size_t *used)
 {
-	bool more = false;
-	int err = 0;
+	const char *lf = memchr(d, '\n', len);
+	size_t n = lf ? (size_t)(lf - d) + 1 : len, line_len;
+	int err;
 
-	while (!err && !more) {
-		switch (p->state) {
-		case MP_PREAMBLE:
-			err = step_preamble(p, &more);
-			break;
-		case MP_AFTER_DELIM:
-			err = step_after_delim(p, &more);
-			break;
-		case MP_HEADERS:
-			err = step_headers(p, &more);
-			break;
-		case MP_BODY:
-			err = step_body(p, &more);
-			break;
-		case MP_EPILOGUE:
-			buf_consume(&p->work, p->work.len);
-			more = true;
-			break;
-		}
+	err = buf_add(&p->headers, d, n);
+	if (err)
+		return err == -E2BIG ? -EPROTO : err;
+	*used = n;
+	if (!lf)
+		return 0;
+	line_len = p->headers.len - p->line_start;
+	if (line_len > 2 || (line_len == 2 && p->headers.data[p->line_start] != '\r')) {
+		p->line_start = p->headers.len;
+		return 0;
 	}
-	return err;
+	err = mp_parse_headers(p, p->headers.data, p->line_start);
+	if (err)
+		return err;
+	p->state = MP_BODY;
+	p->matched = 0;
+	p->in_part = true;
+	if (!p->cb->part_begin)
+		return 0;
+	err = p->cb->part_begin(p->ctx, mp_trimmed(&p->ctype), mp_trimmed(&p->cid));
+	return err < 0 ? err : 0;
 }
 
 int mp_parser_feed(struct mp_parser *p, const void *data, size_t len)
 {
 	const char *d = data;
+	int err = 0;
 
 	if (p->err)
 		return p->err;
-	while (len) {
-		size_t n = len < MP_SLICE ? len : MP_SLICE;
-		int err;
+	while (len && !err) {
+		size_t used = 0;
 
-		if (p->state == MP_EPILOGUE)
-			return 0;
-		err = buf_add(&p->work, d, n);
-		if (!err)
-			err = run(p);
-		if (err) {
-			p->err = err == -E2BIG ? -EPROTO : err;
-			return p->err;
+		switch (p->state) {
+		case MP_START:
+			err = mp_start(p, d, len, &used);
+			break;
+		case MP_PREAMBLE:
+		case MP_BODY:
+			err = mp_scan(p, d, len, &used);
+			break;
+		case MP_DELIM_END:
+		case MP_CLOSE_DASH:
+		case MP_PADDING:
+		case MP_DELIM_CR:
+			err = mp_delim_end(p, d[0]);
+			used = 1;
+			break;
+		case MP_HEADERS:
+			err = mp_headers(p, d, len, &used);
+			break;
+		case MP_EPILOGUE:
+			/* RFC 2046 §5.1.1: the epilogue is to be ignored. */
+			used = len;
+			break;
 		}
-		d += n;
-		len -= n;
+		d += used;
+		len -= used;
 	}
-	return 0;
+	p->err = err;
+	return err;
 }
 
 int mp_parser_finish(struct mp_parser *p)
 {
-	if (p->err)
-		return p->err;
-	if (!p->closed)
+	/* Held-back bytes and a part without its delimiter are dropped: part_end is only ever
+	 * called for a part that ended. */
+	if (!p->err && p->state != MP_EPILOGUE)
 		p->err = -EPROTO;
 	return p->err;
 }

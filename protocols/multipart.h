@@ -7,7 +7,10 @@
 
 /** What the parser calls. Each returns 0 to go on or a negative errno to stop the parse. */
 struct mp_callbacks {
-	/** A part starts; its headers are parsed. @content_type is borrowed ("" if absent). */
+	/**
+	 * A part starts; its headers are parsed. @content_type and @content_id are borrowed, valid
+	 * until the call returns, trimmed of surrounding white space ("" if absent).
+	 */
 	int (*part_begin)(void *ctx, const char *content_type, const char *content_id);
 	/** Body bytes of the current part, in order, in pieces of any size. */
 	int (*part_data)(void *ctx, const void *data, size_t len);
@@ -24,7 +27,11 @@ struct mp_parser;
  */
 int mp_boundary_from_content_type(const char *content_type, char *out, size_t n);
 
-/** A parser for one body. @cb and @ctx are borrowed for its life. @return NULL on ENOMEM. */
+/**
+ * A parser for one body. @cb and @ctx are borrowed for its life. @return NULL on ENOMEM, or if
+ * @boundary is not 1 to 70 characters free of CR and LF (mp_boundary_from_content_type() gives
+ * only such boundaries).
+ */
 struct mp_parser *mp_parser_new(const char *boundary, const struct mp_callbacks *cb, void *ctx);
 /**
  * Feed the next @len bytes. @return 0; -EPROTO if the body is malformed (e.g. headers longer than
