@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from conftest import is_mounted  # noqa: E402
-from servers import Orthanc, wait_for  # noqa: E402
+from servers import Orthanc, free_port, wait_for  # noqa: E402
 
 ACCEPT = 'Accept: multipart/related; type="application/dicom"; transfer-syntax=*'
 ROOT = "1.2.826.0.1.3680043.8.498.7."
@@ -124,6 +124,7 @@ def main():
         server.upload(sorted(os.path.join(data, f) for f in os.listdir(data)))
         web = server.dicomweb
         results = measure(args, work, web, study_a, study_b, series_b)
+        results.update(measure_dimse(args, work, server, study_a))
     finally:
         if server:
             server.stop()
@@ -185,6 +186,32 @@ def measure(args, work, web, study_a, study_b, series_b):
     return r
 
 
+def measure_dimse(args, work, server, study):
+    """The same study over DIMSE: dcmtk's getscu (bit-preserving, to disk) against a cold
+    trolley cp -r through C-GET and through C-MOVE."""
+    r = {k: [] for k in ("getscu", "cget", "cmove")}
+    source = "dicom://ORTHANC@127.0.0.1:%d" % server.dicom_port
+    port = free_port()
+    server.set_move_port(port)
+    for run in range(args.runs):
+        print("DIMSE run %d of %d..." % (run + 1, args.runs), file=sys.stderr)
+        d = os.path.join(work, "dimse%d" % run)
+        os.makedirs(os.path.join(d, "getscu"))
+        r["getscu"].append(timed(["getscu", "-aet", "TROLLEY", "-aec", "ORTHANC", "+B",
+                                  "-od", os.path.join(d, "getscu"), "-k",
+                                  "QueryRetrieveLevel=STUDY", "-k",
+                                  "StudyInstanceUID=" + study, "127.0.0.1",
+                                  str(server.dicom_port)]))
+        for key, opts in (("cget", ""), ("cmove", "downloader=c-move,move_port=%d" % port)):
+            t = Trolley(args.binary, source, os.path.join(d, "mnt-" + key),
+                        os.path.join(d, "cache-" + key), opts)
+            r[key].append(timed(["cp", "-r", os.path.join(t.mnt, "studies", study),
+                                 os.path.join(d, key)]))
+            t.stop()
+        shutil.rmtree(d, ignore_errors=True)
+    return r
+
+
 def print_table(r, runs):
     med = {k: statistics.median(v) for k, v in r.items()}
     rows = [
@@ -197,6 +224,9 @@ def print_table(r, runs):
         ("trolley ls -l of that series, warm", med["ls_warm"], "qido", "<= 30 ms"),
         ("raw: curl GET of one instance", med["curl_one"], "curl_one", "= 1.0"),
         ("trolley first byte of one cold instance", med["first_byte"], "curl_one", ""),
+        ("raw: dcmtk getscu of the study (C-GET, +B to disk)", med["getscu"], "getscu", "= 1.0"),
+        ("trolley cold cp -r of the study over C-GET", med["cget"], "getscu", ""),
+        ("trolley cold cp -r of the study over C-MOVE", med["cmove"], "getscu", ""),
     ]
     print("\nmedians of %d runs; ratios against the reference measured in the same run\n" % runs)
     print("| %-50s | %9s | %7s | %-14s |" % ("case", "seconds", "ratio", "target"))

@@ -2,6 +2,8 @@
  * fails with a clear message), mount, daemonise, then open the cache and the protocols in the
  * daemon (LMDB environments must not cross a fork) and serve until unmounted. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fuse_lowlevel.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +85,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	pc.rad69_url = o->rad69;
 	pc.dimse_host = o->dimse_host;
 	pc.dimse_port = o->dimse_port;
+	pc.move_port = o->move_port;
 	pc.aet = o->aet;
 	pc.aec = o->aec;
 	pc.dimse_timeout = o->timeout;
@@ -99,7 +102,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	err = downloader_new(o->downloader, &pc, &d->downloader);
 	if (err) {
 		log_error("downloader=%s: unknown or incomplete (this version has wado-rs, "
-			  "wado-uri, rad69)",
+			  "wado-uri, rad69, c-get, c-move)",
 			  o->downloader);
 		return err;
 	}
@@ -122,6 +125,31 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	return 0;
 }
 
+/* C-MOVE's storage SCP binds move_port after the fork: try it now, where the user sees why. */
+static int check_move_port(int port)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+	int one = 1, fd = socket(AF_INET6, SOCK_STREAM, 0), err = 0;
+
+	if (fd < 0) {
+		struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0)
+			return 0;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		err = bind(fd, (struct sockaddr *)&a4, sizeof(a4)) ? -errno : 0;
+	} else {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		err = bind(fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0;
+	}
+	close(fd);
+	if (err)
+		fprintf(stderr, "mount.trolley: move_port=%d: cannot listen there: %s\n", port,
+			strerror(-err));
+	return err;
+}
+
 /* Before the fork: the cache folder and the secret files must be usable, or mounting fails
  * here, with the message on the user's terminal. */
 static int check_before_mount(const struct trolley_opts *o)
@@ -133,6 +161,11 @@ static int check_before_mount(const struct trolley_opts *o)
 	if (err)
 		return err;
 	store_close(s);
+	if (strcmp(o->downloader, "c-move") == 0) {
+		err = check_move_port(o->move_port);
+		if (err)
+			return err;
+	}
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char *secret;
 

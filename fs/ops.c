@@ -452,7 +452,7 @@ static char **series_siblings(struct trolley_fs *fs, uint64_t ino, const char *s
 static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node *n,
 			 struct open_file *of, struct fuse_file_info *fi)
 {
-	struct instance_ref ref;
+	struct instance_ref ref = {0};
 	struct listing *folder;
 	char **siblings;
 	size_t nsiblings;

@@ -44,6 +44,8 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("rad69=%s", rad69, 0),
 	TROLLEY_OPT("aet=%s", aet, 0),
 	TROLLEY_OPT("aec=%s", aec, 0),
+	TROLLEY_OPT("dicom=%s", dicom, 0),
+	TROLLEY_OPT("move_port=%d", move_port, 0),
 	TROLLEY_OPT("rad69_ignore=%s", rad69_ignore, 0),
 	TROLLEY_OPT("realm=%s", realm, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
@@ -69,8 +71,6 @@ static const struct fuse_opt trolley_opt_table[] = {
 	FUSE_OPT_KEY("_netdev", KEY_DISCARD_HELPER),
 	FUSE_OPT_KEY("nofail", KEY_DISCARD_HELPER),
 	FUSE_OPT_KEY("comment=%s", KEY_DISCARD_HELPER),
-	/* DESIGN.md options that later work adds: refused clearly rather than ignored. */
-	FUSE_OPT_KEY("move_port=%s", KEY_UNSUPPORTED),
 	FUSE_OPT_END,
 };
 /* clang-format on */
@@ -189,16 +189,18 @@ static int default_cache_dir(struct trolley_opts *o)
 	return o->cache_dir ? 0 : -ENOMEM;
 }
 
-/* dicom://AEC@host:port: C-FIND searches. C-GET and C-MOVE are not in this version, so a
- * downloader must be named (WADO-RS or WADO-URI of the same archive). */
-static int parse_dicom_source(struct trolley_opts *o)
+/* AEC@host:port (a dicom:// SOURCE without its scheme, or dicom=): the DIMSE peer. An aec=
+ * option wins over the title given here. IPv6 hosts go in brackets: AE@[::1]:104. */
+static int parse_dicom_peer(struct trolley_opts *o, const char *p)
 {
-	const char *p = o->source + 8, *at = strchr(p, '@'), *colon;
+	const char *at = strchr(p, '@'), *colon, *host;
+	size_t hlen;
 	char *end = NULL;
 	long port;
 
-	if (!at || at == p) {
-		fprintf(stderr, "mount.trolley: expected dicom://AETITLE@host:port\n");
+	if (!at || at == p || at - p > 16) {
+		fprintf(stderr, "mount.trolley: expected dicom://AETITLE@host:port (an AE title "
+				"of 1 to 16 characters)\n");
 		return -EINVAL;
 	}
 	colon = strrchr(at, ':');
@@ -207,22 +209,62 @@ static int parse_dicom_source(struct trolley_opts *o)
 		fprintf(stderr, "mount.trolley: expected dicom://AETITLE@host:port\n");
 		return -EINVAL;
 	}
+	host = at + 1;
+	hlen = (size_t)(colon - host);
+	if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		host++;
+		hlen -= 2;
+	}
 	if (!o->aec)
 		o->aec = strndup(p, (size_t)(at - p));
-	o->dimse_host = strndup(at + 1, (size_t)(colon - at - 1));
+	free(o->dimse_host);
+	o->dimse_host = strndup(host, hlen);
 	o->dimse_port = (int)port;
+	return o->aec && o->dimse_host ? 0 : -ENOMEM;
+}
+
+/* dicom://AEC@host:port: C-FIND searches and C-GET downloads, unless a WADO URL is given
+ * for downloads (an archive that speaks both). */
+static int parse_dicom_source(struct trolley_opts *o)
+{
+	if (parse_dicom_peer(o, o->source + 8) < 0)
+		return -EINVAL;
 	if (!o->searcher)
 		o->searcher = strdup("c-find");
 	if (!o->downloader && o->wado_rs)
 		o->downloader = strdup("wado-rs");
 	if (!o->downloader && o->wado_uri)
 		o->downloader = strdup("wado-uri");
-	if (!o->downloader || strncmp(o->downloader, "c-", 2) == 0) {
-		fprintf(stderr, "mount.trolley: C-GET and C-MOVE are not in this version: give "
-				"wado_rs=URL or wado_uri=URL for downloads\n");
+	if (!o->downloader)
+		o->downloader = strdup("c-get");
+	return o->searcher && o->downloader ? 0 : -ENOMEM;
+}
+
+/* The DIMSE protocols need a peer, and C-MOVE a port of ours to receive on. */
+static int check_dimse(const struct trolley_opts *o)
+{
+	bool find = o->searcher && strcmp(o->searcher, "c-find") == 0;
+	bool get = o->downloader && strcmp(o->downloader, "c-get") == 0;
+	bool move = o->downloader && strcmp(o->downloader, "c-move") == 0;
+
+	if ((find || get || move) && !o->dimse_host) {
+		fprintf(stderr,
+			"mount.trolley: %s=%s needs a dicom://AE@host:port SOURCE or "
+			"dicom=AE@host:port\n",
+			find ? "searcher" : "downloader", find ? o->searcher : o->downloader);
 		return -EINVAL;
 	}
-	return o->aec && o->dimse_host ? 0 : -EINVAL;
+	if (move && (o->move_port < 1 || o->move_port > 65535)) {
+		fprintf(stderr, "mount.trolley: downloader=c-move needs move_port=PORT, where "
+				"the archive sends the instances (to aet=, default TROLLEY)\n");
+		return -EINVAL;
+	}
+	if (o->aet && (!*o->aet || strlen(o->aet) > 16)) {
+		fprintf(stderr, "mount.trolley: aet=%s: an AE title is 1 to 16 characters\n",
+			o->aet);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* "scheme://user:password@host": a password in the URL itself. */
@@ -250,6 +292,8 @@ int opts_finish(struct trolley_opts *o)
 		fprintf(stderr, "mount.trolley: missing SOURCE (see mount.trolley --help)\n");
 		return -EINVAL;
 	}
+	if (o->dicom && strncmp(o->source, "dicom://", 8) != 0 && parse_dicom_peer(o, o->dicom) < 0)
+		return -EINVAL;
 	if (strncmp(o->source, "mint+http://", 12) == 0 ||
 	    strncmp(o->source, "mint+https://", 13) == 0) {
 		/* MINT searches; downloads go to WADO-URI (RAD-69 is not in this version). */
@@ -318,6 +362,8 @@ int opts_finish(struct trolley_opts *o)
 		o->wado_rs = strdup(o->source);
 	if (!o->searcher || !o->downloader)
 		return -ENOMEM;
+	if (check_dimse(o) < 0)
+		return -EINVAL;
 	if (o->layout && strcmp(o->layout, "tree") != 0 && strcmp(o->layout, "flat") != 0) {
 		fprintf(stderr, "mount.trolley: layout=%s: expected tree or flat\n", o->layout);
 		return -EINVAL;
@@ -380,6 +426,7 @@ void opts_release(struct trolley_opts *o)
 	free(o->rad69);
 	free(o->aet);
 	free(o->aec);
+	free(o->dicom);
 	free(o->dimse_host);
 	free(o->rad69_ignore);
 	free(o->realm);
@@ -392,12 +439,15 @@ void opts_usage(const char *progname)
 	       "\n"
 	       "SOURCE: http[s]://host[:port]/dicom-web (QIDO-RS and WADO-RS at that URL)\n"
 	       "        mint+http[s]://host/path/mint (MINT search; rad69= or wado_uri= download)\n"
-	       "        dicom://AEC@host:port (C-FIND search; wado_rs= or wado_uri= download)\n"
+	       "        dicom://AEC@host:port (C-FIND search, C-GET download)\n"
 	       "\n"
 	       "trolley options:\n"
 	       "    -o searcher=qido-rs|mint|c-find  how to search\n"
 	       "    -o aet=AE,aec=AE           our AE title (TROLLEY) and the archive's\n"
-	       "    -o downloader=wado-rs|wado-uri|rad69  how to download\n"
+	       "    -o downloader=wado-rs|wado-uri|rad69|c-get|c-move  how to download\n"
+	       "    -o dicom=AEC@host:port     the DICOM peer for c-find/c-get/c-move when\n"
+	       "                               SOURCE is not dicom://\n"
+	       "    -o move_port=PORT          where our storage SCP takes C-MOVE sub-operations\n"
 	       "    -o qido=URL                QIDO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_rs=URL             WADO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_uri=URL            WADO-URI endpoint (for downloader=wado-uri)\n"

@@ -35,8 +35,10 @@ struct trolley_opts {
 	char *login_url;
 	char *rad69;
 	char *aet, *aec;
+	char *dicom; /* dicom=AEC@host:port: the DIMSE peer when SOURCE is not dicom:// */
 	char *dimse_host;
 	int dimse_port;
+	int move_port; /* our storage SCP for downloader=c-move */
 	char *rad69_ignore;
 	char *realm;
 	int insecure;

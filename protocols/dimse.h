@@ -7,6 +7,7 @@
 extern "C" {
 #endif
 
+#include "protocols/downloader.h"
 #include "protocols/searcher.h"
 
 /**
@@ -16,6 +17,21 @@ extern "C" {
  * -EINVAL without a peer, -ENOMEM.
  */
 int dimse_find_new(const struct proto_config *cfg, struct searcher **out);
+
+/**
+ * The C-GET downloader: instances come back on the association as C-STORE sub-operations,
+ * each SOP class offered in every transfer syntax we know, so that they come as stored.
+ * Series level when prefetching, instance level otherwise. @return 0 and @out (free with
+ * downloader_free()), -EINVAL without a peer, -ENOMEM.
+ */
+int dimse_get_new(const struct proto_config *cfg, struct downloader **out);
+
+/**
+ * The C-MOVE downloader: asks the archive to move instances to cfg->aet, and runs the storage
+ * SCP that receives them on cfg->move_port (all interfaces) until downloader_free().
+ * @return 0 and @out; -EINVAL without a peer or port; -EADDRINUSE (port not free); -ENOMEM.
+ */
+int dimse_move_new(const struct proto_config *cfg, struct downloader **out);
 
 #ifdef __cplusplus
 }

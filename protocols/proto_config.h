@@ -15,6 +15,7 @@ struct proto_config {
 	bool rad69_ignore_missing; /* rad69_ignore=XDSMissingDocument: no error lines for it */
 	const char *dimse_host;	   /* DICOM peer (dicom://AEC@host:port) */
 	int dimse_port;
+	int move_port;		     /* our storage SCP for C-MOVE; 0: none */
 	const char *aet, *aec;	     /* our AE title, theirs */
 	long dimse_timeout;	     /* seconds, for association and DIMSE messages */
 	const char *transfer_syntax; /* NULL: "*" (as stored) */

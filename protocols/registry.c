@@ -35,6 +35,8 @@ static const struct downloader_entry downloaders[] = {
 	{"wado-rs", wado_rs_new},
 	{"wado-uri", wado_uri_new},
 	{"rad69", rad69_new},
+	{"c-get", dimse_get_new},
+	{"c-move", dimse_move_new},
 };
 /* clang-format on */
 

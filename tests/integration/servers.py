@@ -116,9 +116,12 @@ class Orthanc(ServerProcess):
             # Orthanc's DICOMweb 1.7 answers QIDO from its index through DefaultEncoding:
             # with the default (Latin1) a Greek PatientName comes back as "^" (measured).
             "DefaultEncoding": "Utf8",
-            # trolley's C-FIND comes as TROLLEY from 127.0.0.1.
+            # trolley's C-FIND, C-GET and C-MOVE come as TROLLEY from 127.0.0.1; a C-MOVE
+            # test points this entry at its own storage SCP port (set_move_port).
             "DicomModalities": {"trolley": ["TROLLEY", "127.0.0.1", 4243]},
             "DicomAlwaysAllowFind": True,
+            "DicomAlwaysAllowGet": True,
+            "DicomAlwaysAllowMove": True,
             "DicomCheckCalledAet": False,
         }
         config.update(extra_config or {})
@@ -155,6 +158,13 @@ class Orthanc(ServerProcess):
 
         with ThreadPoolExecutor(8) as pool:
             return list(pool.map(post, paths))
+
+    def set_move_port(self, port):
+        """C-MOVE to TROLLEY goes to 127.0.0.1:@port from now on (Orthanc's REST API)."""
+        body = json.dumps({"AET": "TROLLEY", "Host": "127.0.0.1", "Port": port}).encode()
+        req = urllib.request.Request(self.url + "/modalities/trolley", data=body,
+                                     method="PUT", headers=self.headers)
+        urllib.request.urlopen(req, timeout=10).read()
 
     def stored_file(self, orthanc_id):
         req = urllib.request.Request("%s/instances/%s/file" % (self.url, orthanc_id),

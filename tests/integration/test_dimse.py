@@ -1,10 +1,15 @@
-"""C-FIND search (dcmtk) against the real Orthanc's DICOM port, with WADO-RS downloads: the
-mixed setup of issue 3. C-GET and C-MOVE are not in this version."""
+"""Classic DICOM through dcmtk against two real archives, Orthanc's DICOM port and dcmtk's own
+dcmqrscp: C-FIND search, C-GET and C-MOVE downloads, mixed with DICOMweb either way, and the
+refusals and timeouts a PACS can answer with."""
 import errno
 import hashlib
 import os
+import re
+import socket
+import struct
 import subprocess
 
+import pydicom
 import pytest
 
 import naming
@@ -51,14 +56,187 @@ def test_c_find_peer_down_is_eio_naming_the_peer(mount, proxy):
     assert "C-FIND NOBODY@127.0.0.1:%d" % port in m.text()
 
 
-def test_dicom_source_without_a_downloader_is_refused(tmp_path, orthanc):
+def split_part10(blob):
+    """(transfer syntax, SOP instance UID, data set bytes) of a Part-10 file; the meta group
+    is read from its group length, (0002,0000)."""
+    assert blob[128:132] == b"DICM"
+    assert blob[132:140] == b"\x02\x00\x00\x00UL\x04\x00"
+    end = 144 + struct.unpack("<I", blob[140:144])[0]
+    meta, pos = {}, 144
+    while pos < end:
+        group, elem = struct.unpack("<HH", blob[pos:pos + 4])
+        vr = blob[pos + 4:pos + 6]
+        if vr in (b"OB", b"OW", b"UN", b"SQ", b"UT"):
+            length = struct.unpack("<I", blob[pos + 8:pos + 12])[0]
+            pos += 12
+        else:
+            length = struct.unpack("<H", blob[pos + 6:pos + 8])[0]
+            pos += 8
+        meta[elem] = blob[pos:pos + length]
+        pos += length
+    text = lambda e: meta[e].rstrip(b"\0 ").decode()  # noqa: E731
+    return text(0x10), text(0x03), blob[end:]
+
+
+def study_files(data, patient_id):
+    """{path under the study folder: manifest entry} and the study's folder, of a patient's
+    first study (the tree naming of naming.py)."""
+    tree = naming.patients_tree(data["manifest"])
+    entries = [e for e in data["manifest"] if e["PatientID"] == patient_id]
+    study_uid = entries[0]["StudyInstanceUID"]
+    files, folder = {}, None
+    for e in entries:
+        if e["StudyInstanceUID"] != study_uid:
+            continue
+        patient, study, rest = tree[e["SOPInstanceUID"]].split("/", 2)
+        folder = (patient, study)
+        files[rest] = e
+    return files, folder
+
+
+def without_trailing_padding(body):
+    """The data set without a last (FFFC,FFFC) Data Set Trailing Padding element, which has no
+    meaning (PS3.5 §7.1.4): dcmtk drops it when it sends an instance, so over DIMSE it never
+    arrives (pydicom's RLE test file has one)."""
+    tag = body.rfind(b"\xfc\xff\xfc\xffOB\x00\x00")
+    if tag >= 0 and tag + 12 + struct.unpack("<I", body[tag + 8:tag + 12])[0] == len(body):
+        return body[:tag]
+    return body
+
+
+def assert_same_instances(out, files):
+    """Each copied file holds its original's data set byte for byte, in the syntax it was
+    stored in. DIMSE carries no file meta header: trolley writes its own."""
+    for rel, e in files.items():
+        with open(os.path.join(out, rel), "rb") as f:
+            got = split_part10(f.read())
+        with open(e["path"], "rb") as f:
+            want = split_part10(f.read())
+        assert got[0] == want[0], (rel, "transfer syntax")
+        assert got[1] == e["SOPInstanceUID"], rel
+        if got[2] != without_trailing_padding(want[2]):
+            # Orthanc sends through dcmtk, which writes sequences of undefined length with
+            # explicit lengths: the pydicom JPEG 2000 file comes re-encoded, element for
+            # element the same. Every instance that the tests generated comes byte for byte.
+            assert e.get("compression"), (rel, "data set bytes differ")
+            with open(e["path"], "rb") as f:
+                want_ds = pydicom.dcmread(f)
+            got_ds = pydicom.dcmread(os.path.join(out, rel))
+            assert list(got_ds.iterall()) == list(want_ds.iterall()), rel
+
+
+def test_c_get_cp_r_keeps_every_instance_as_stored(mount, orthanc, data, tmp_path, proxy):
+    # PID004's study holds RLE, JPEG baseline and JPEG 2000 instances and odd names.
+    files, (patient, study) = study_files(data, "PID004")
+    assert any(e.get("compression") for e in files.values())
+    m = mount(_source(orthanc))  # dicom:// alone: C-FIND search, C-GET download
+    out = tmp_path / "copy"
+    subprocess.run(["cp", "-r", m.path("patients", patient, study), str(out)], check=True)
+    assert_same_instances(out, files)
+    assert proxy.count() == 0  # nothing went over HTTP
+    status = open(m.path(".trolley", "status")).read()
+    assert "transfer_errors: 0\n" in status, status
+
+
+def test_c_move_cp_r_keeps_every_instance_as_stored(mount, orthanc, data, tmp_path):
+    port = free_port()
+    orthanc.set_move_port(port)
+    files, (patient, study) = study_files(data, "PID002")
+    m = mount(_source(orthanc), options="downloader=c-move,move_port=%d" % port)
+    out = tmp_path / "copy"
+    subprocess.run(["cp", "-r", m.path("patients", patient, study), str(out)], check=True)
+    assert_same_instances(out, files)
+
+
+def test_qido_search_with_c_get_download(mount, orthanc, data, source, proxy, tmp_path):
+    files, (patient, study) = study_files(data, "PID003")
+    m = mount(source, options="downloader=c-get,dicom=ORTHANC@127.0.0.1:%d" %
+              orthanc.dicom_port)
+    out = tmp_path / "copy"
+    subprocess.run(["cp", "-r", m.path("patients", patient, study), str(out)], check=True)
+    assert_same_instances(out, files)
+    assert proxy.count(r"^/dicom-web/studies\?") >= 1  # searched over QIDO-RS
+    assert proxy.count(r"/instances/[0-9.]+$") == 0  # fetched over DIMSE
+    assert proxy.count(r"/series/[0-9.]+$") == 0
+
+
+def test_c_get_of_a_missing_instance_is_enoent(mount, orthanc, data):
+    e = data["manifest"][0]
+    m = mount(_source(orthanc), expect_errors=True)
+    good = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                  e["SOPInstanceUID"] + ".dcm")
+    with open(good, "rb") as f:
+        assert split_part10(f.read())[1] == e["SOPInstanceUID"]
+    with pytest.raises(OSError) as exc:
+        open(m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                    "1.2.3.4.5.6.7.dcm"), "rb")
+    assert exc.value.errno == errno.ENOENT
+
+
+def test_c_get_from_a_port_where_nothing_listens_is_eio(mount, orthanc, source, data):
+    port = free_port()
+    e = data["manifest"][0]
+    m = mount(source, options="downloader=c-get,dicom=NOBODY@127.0.0.1:%d,timeout=3" % port,
+              expect_errors=True)
+    path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                  e["SOPInstanceUID"] + ".dcm")
+    with pytest.raises(OSError) as exc:
+        open(path, "rb")
+    assert exc.value.errno == errno.EIO
+    assert "NOBODY@127.0.0.1:%d" % port in m.text()
+    assert m.proc.poll() is None  # the mount keeps running
+    assert os.listdir(m.path("patients"))
+
+
+def test_c_get_timeout_is_etimedout(mount, source, data):
+    # A peer that takes the TCP connection and never answers the association request.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    e = data["manifest"][0]
+    try:
+        m = mount(source, options="downloader=c-get,dicom=SILENT@127.0.0.1:%d,timeout=2" %
+                  port, expect_errors=True)
+        path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                      e["SOPInstanceUID"] + ".dcm")
+        with pytest.raises(OSError) as exc:
+            open(path, "rb")
+        assert exc.value.errno == errno.ETIMEDOUT
+        assert "SILENT@127.0.0.1:%d" % port in m.text()
+        # Nothing partial entered the cache: a second open asks the peer again.
+        with pytest.raises(OSError):
+            open(path, "rb")
+    finally:
+        listener.close()
+
+
+def test_c_move_to_an_unknown_destination_fails_with_the_archive_status(mount, orthanc, data):
+    # Orthanc knows no modality called NOTKNOWN. PS3.4 has 0xA801 (move destination unknown,
+    # which trolley gives as EACCES) for this; Orthanc 1.10 answers 0xC000 (unable to
+    # process): EIO, with the status in the log line.
+    e = data["manifest"][0]
+    m = mount(_source(orthanc), options="downloader=c-move,aet=NOTKNOWN,move_port=%d" %
+              free_port(), expect_errors=True)
+    path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                  e["SOPInstanceUID"] + ".dcm")
+    with pytest.raises(OSError) as exc:
+        open(path, "rb")
+    assert exc.value.errno in (errno.EIO, errno.EACCES), m.text()
+    assert re.search(r"C-MOVE ORTHANC@127\.0\.0\.1:\d+ of IMAGE %s: status 0x(c000|a801) "
+                     r"\(0 completed" % re.escape(e["SOPInstanceUID"]), m.text()), m.text()
+    assert m.proc.poll() is None
+
+
+def test_c_move_needs_a_port(tmp_path, orthanc):
     from conftest import BIN
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    out = subprocess.run([BIN, "-o", "cache_dir=%s" % (tmp_path / "c"), _source(orthanc),
-                          str(mnt)], capture_output=True, text=True, timeout=20)
+    out = subprocess.run([BIN, "-o", "cache_dir=%s,downloader=c-move" % (tmp_path / "c"),
+                          _source(orthanc), str(mnt)], capture_output=True, text=True,
+                         timeout=20)
     assert out.returncode == 1
-    assert "C-GET and C-MOVE are not in this version" in out.stderr
+    assert "downloader=c-move needs move_port=PORT" in out.stderr
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +261,36 @@ def test_c_find_against_dcmqrscp_names_every_patient_in_utf8(mount, dcmqrscp, pr
     assert sorted(os.listdir(series)) == ["1 MR", "2 MR", "metadata.json"]
     files = os.listdir(os.path.join(series, "1 MR"))
     assert len([f for f in files if f.endswith(".dcm")]) == 30
+
+
+def test_rejected_ae_title_is_eacces(mount, dcmqrscp, source, data):
+    # dcmqrscp knows the called AE title STORE only: anything else is rejected.
+    e = data["manifest"][0]
+    m = mount(source, options="downloader=c-get,dicom=WRONG@127.0.0.1:%d" % dcmqrscp.port,
+              expect_errors=True)
+    path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                  e["SOPInstanceUID"] + ".dcm")
+    with pytest.raises(OSError) as exc:
+        open(path, "rb")
+    assert exc.value.errno == errno.EACCES
+    assert re.search(r"WRONG@127\.0\.0\.1:\d+ as TROLLEY: association rejected", m.text())
+
+
+def test_c_get_from_dcmqrscp_keeps_every_instance(mount, dcmqrscp, data, tmp_path):
+    files, (patient, study) = study_files(data, "PID001")
+    m = mount("dicom://STORE@127.0.0.1:%d" % dcmqrscp.port)
+    out = tmp_path / "copy"
+    subprocess.run(["cp", "-r", m.path("patients", patient, study), str(out)], check=True)
+    # dcmqrscp names no series description: compare by SOP instance UID.
+    got = {}
+    for root, _, names in os.walk(out):
+        for n in names:
+            if n.endswith(".dcm"):
+                with open(os.path.join(root, n), "rb") as f:
+                    ts, sop, body = split_part10(f.read())
+                got[sop] = (ts, body)
+    assert len(got) == len(files)
+    for e in files.values():
+        with open(e["path"], "rb") as f:
+            ts, _, body = split_part10(f.read())
+        assert got[e["SOPInstanceUID"]] == (ts, without_trailing_padding(body)), e["path"]

@@ -43,7 +43,10 @@ def test_help_and_version_exit_zero():
 
 @pytest.mark.parametrize("opts,message", [
     ("cache_size=lots", "cache_size=lots"),
-    ("move_port=4243", "option 'move_port' is not supported"),
+    ("downloader=c-get", "downloader=c-get needs a dicom://AE@host:port SOURCE or dicom="),
+    ("downloader=c-move,dicom=PACS@127.0.0.1:9", "downloader=c-move needs move_port=PORT"),
+    ("dicom=PACS@127.0.0.1", "expected dicom://AETITLE@host:port"),
+    ("aet=WAY_TOO_LONG_AE_TITLE,dicom=PACS@127.0.0.1:9", "an AE title is 1 to 16"),
     ("loglevel=chatty", "loglevel=chatty"),
 ])
 def test_bad_options_fail_before_mounting_with_a_message(tmp_path, opts, message):

@@ -1,0 +1,362 @@
+// The DIMSE plumbing shared by the C-GET and C-MOVE downloaders: associations with their log
+// lines, one conversion of dcmtk conditions and retrieve statuses to errno, and the receipt of a
+// C-STORE straight into a sink. The data set is not parsed on the way: its bytes go to the
+// sink as the archive sent them, behind a file meta header built from the C-STORE request.
+#include "protocols/dimse_net.hh"
+
+#include <dcmtk/dcmdata/dcostrma.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/diutil.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+
+extern "C" {
+#include "core/log.h"
+}
+
+/* trolley's Implementation Class UID (PS3.7 D.3.3.2), a UUID-derived UID (PS3.5 B.2). */
+#define DIMSE_IMPL_CLASS_UID "2.25.315106635683623311060527365042240585530"
+#define DIMSE_IMPL_VERSION   "TROLLEY_1"
+
+void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
+{
+	p->host = cfg->dimse_host ? cfg->dimse_host : "";
+	p->port = cfg->dimse_port;
+	p->aet = cfg->aet ? cfg->aet : "TROLLEY";
+	p->aec = cfg->aec ? cfg->aec : "";
+	p->timeout = cfg->dimse_timeout > 0 ? (int)cfg->dimse_timeout : 30;
+}
+
+int dimse_cond_errno(const OFCondition &cond)
+{
+	if (cond == DUL_ASSOCIATIONREJECTED)
+		return -EACCES;
+	if (cond == DUL_READTIMEOUT || cond == DIMSE_NODATAAVAILABLE ||
+	    strstr(cond.text(), "imeout") || strstr(cond.text(), "timed out"))
+		return -ETIMEDOUT;
+	return -EIO;
+}
+
+int dimse_retrieve_status_errno(Uint16 status)
+{
+	switch (status) {
+	case STATUS_Success:
+		return 0;
+	case 0x0122: /* SOP class not supported */
+	case 0x0124: /* refused: not authorized */
+	case 0xA801: /* refused: move destination unknown */
+		return -EACCES;
+	case 0xA701: /* out of resources: unable to calculate number of matches */
+	case 0xA702: /* out of resources: unable to perform sub-operations */
+	case 0xA900: /* identifier does not match SOP class */
+	case 0xB000: /* sub-operations complete, one or more failures or warnings */
+	case 0xFE00: /* cancelled */
+	default:
+		return -EIO;
+	}
+}
+
+int dimse_associate(const struct dimse_peer *p, const char *what,
+		    const std::vector<dimse_context> &contexts, T_ASC_Network **netp,
+		    T_ASC_Association **assocp)
+{
+	T_ASC_Network *net = NULL;
+	T_ASC_Parameters *params = NULL;
+	T_ASC_Association *assoc = NULL;
+	std::string address = p->host + ":" + std::to_string(p->port);
+	OFCondition cond;
+	int err;
+
+	/* dcmtk's TCP connect timeout is one global: every association sets the same value. */
+	dcmConnectionTimeout.set(p->timeout);
+	cond = ASC_initializeNetwork(NET_REQUESTOR, 0, p->timeout, &net);
+	if (cond.good())
+		cond = ASC_createAssociationParameters(&params, ASC_DEFAULTMAXPDU);
+	if (cond.bad()) {
+		log_error("%s %s@%s: cannot set up the network: %s", what, p->aec.c_str(),
+			  address.c_str(), cond.text());
+		err = -EIO;
+		goto out_free;
+	}
+	ASC_setAPTitles(params, p->aet.c_str(), p->aec.c_str(), NULL);
+	ASC_setPresentationAddresses(params, "localhost", address.c_str());
+	for (size_t i = 0; i < contexts.size() && cond.good(); i++) {
+		std::vector<const char *> ts;
+
+		for (const std::string &s : contexts[i].syntaxes)
+			ts.push_back(s.c_str());
+		cond = ASC_addPresentationContext(params, (T_ASC_PresentationContextID)(2 * i + 1),
+						  contexts[i].abstract.c_str(), ts.data(),
+						  (int)ts.size(), contexts[i].role);
+	}
+	if (cond.good())
+		cond = ASC_requestAssociation(net, params, &assoc);
+	if (cond.bad()) {
+		if (cond == DUL_ASSOCIATIONREJECTED) {
+			T_ASC_RejectParameters rej;
+			OFString why;
+
+			ASC_getRejectParameters(params, &rej);
+			ASC_printRejectParameters(why, &rej);
+			for (char &c : why)
+				if (c == '\n')
+					c = ' ';
+			log_error("%s %s@%s as %s: association rejected: %s", what, p->aec.c_str(),
+				  address.c_str(), p->aet.c_str(), why.c_str());
+		} else {
+			log_error("%s %s@%s as %s: association failed: %s", what, p->aec.c_str(),
+				  address.c_str(), p->aet.c_str(), cond.text());
+		}
+		err = dimse_cond_errno(cond);
+		goto out_free;
+	}
+	/* ASC_requestAssociation took @params into @assoc. */
+	params = NULL;
+	*netp = net;
+	*assocp = assoc;
+	return 0;
+out_free:
+	if (assoc)
+		ASC_destroyAssociation(&assoc);
+	else if (params)
+		ASC_destroyAssociationParameters(&params);
+	if (net)
+		ASC_dropNetwork(&net);
+	return err;
+}
+
+void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, bool abort)
+{
+	if (assoc) {
+		if (abort || ASC_releaseAssociation(assoc).bad())
+			ASC_abortAssociation(assoc);
+		ASC_destroyAssociation(&assoc);
+	}
+	if (net)
+		ASC_dropNetwork(&net);
+}
+
+/* Each its own presentation context, so that the archive can send every instance in the
+ * syntax it was stored in (and need not transcode): bytes as stored, like WADO-RS with
+ * transfer-syntax=*. The uncompressed ones come first: they are what any archive can make. */
+static const char *const stored_syntaxes[] = {
+	UID_LittleEndianExplicitTransferSyntax,
+	UID_LittleEndianImplicitTransferSyntax,
+	UID_JPEGProcess14SV1TransferSyntax,
+	UID_JPEGProcess1TransferSyntax,
+	UID_JPEG2000LosslessOnlyTransferSyntax,
+	UID_JPEG2000TransferSyntax,
+	UID_RLELosslessTransferSyntax,
+	UID_JPEGLSLosslessTransferSyntax,
+	UID_JPEGLSLossyTransferSyntax,
+	UID_JPEGProcess2_4TransferSyntax,
+	UID_JPEGProcess14TransferSyntax,
+	UID_DeflatedExplicitVRLittleEndianTransferSyntax,
+	UID_BigEndianExplicitTransferSyntax,
+	UID_MPEG2MainProfileAtMainLevelTransferSyntax,
+	UID_MPEG4HighProfileLevel4_1TransferSyntax,
+	UID_HEVCMainProfileLevel5_1TransferSyntax,
+};
+
+void dimse_storage_contexts(const std::vector<std::string> &classes, T_ASC_SC_ROLE role,
+			    size_t room, std::vector<dimse_context> &out)
+{
+	size_t nts = sizeof(stored_syntaxes) / sizeof(*stored_syntaxes);
+
+	if (classes.empty()) {
+		/* Nothing known of what will come: every storage class we know, uncompressed. */
+		for (int i = 0; i < numberOfDcmLongSCUStorageSOPClassUIDs && room; i++, room--)
+			out.push_back({dcmLongSCUStorageSOPClassUIDs[i],
+				       {UID_LittleEndianExplicitTransferSyntax,
+					UID_LittleEndianImplicitTransferSyntax},
+				       role});
+		return;
+	}
+	/* PS3.8 allows 128 presentation contexts: many classes get fewer syntaxes each. */
+	if (classes.size() * nts > room)
+		nts = room / classes.size() >= 2 ? room / classes.size() : 1;
+	for (size_t t = 0; t < nts; t++)
+		for (const std::string &c : classes)
+			if (room) {
+				out.push_back({c, {stored_syntaxes[t]}, role});
+				room--;
+			}
+}
+
+namespace
+{
+
+/* The write end of DIMSE_receiveDataSetInFile: data set bytes to the sink as they come. After
+ * a sink error the rest is read and dropped, so that the association stays in step. */
+class sink_consumer : public DcmConsumer
+{
+      public:
+	explicit sink_consumer(struct sink *s) : sink_(s), err_(0), bytes_(0)
+	{
+	}
+	OFBool good() const override
+	{
+		return OFTrue;
+	}
+	OFCondition status() const override
+	{
+		return EC_Normal;
+	}
+	OFBool isFlushed() const override
+	{
+		return OFTrue;
+	}
+	offile_off_t avail() const override
+	{
+		return (offile_off_t)1 << 30;
+	}
+	offile_off_t write(const void *buf, offile_off_t len) override
+	{
+		if (!err_ && len > 0)
+			err_ = sink_->ops->write(sink_->ctx, buf, (size_t)len);
+		bytes_ += (unsigned long long)len;
+		return len;
+	}
+	void flush() override
+	{
+	}
+	int error() const
+	{
+		return err_;
+	}
+	unsigned long long bytes() const
+	{
+		return bytes_;
+	}
+
+      private:
+	struct sink *sink_;
+	int err_;
+	unsigned long long bytes_;
+};
+
+class sink_stream : public DcmOutputStream
+{
+      public:
+	explicit sink_stream(sink_consumer *c) : DcmOutputStream(c)
+	{
+	}
+};
+
+/* An element of the file meta group (explicit VR little endian, PS3.10 §7.1). */
+void meta_put(std::string &m, Uint16 elem, const char *vr, const std::string &value, char pad)
+{
+	std::string v = value;
+
+	if (v.size() % 2)
+		v += pad;
+	m += (char)0x02;
+	m += (char)0x00;
+	m += (char)(elem & 0xff);
+	m += (char)(elem >> 8);
+	m += vr;
+	if (strcmp(vr, "OB") == 0) {
+		m.append(2, '\0');
+		for (int i = 0; i < 4; i++)
+			m += (char)((v.size() >> (8 * i)) & 0xff);
+	} else {
+		m += (char)(v.size() & 0xff);
+		m += (char)(v.size() >> 8);
+	}
+	m += v;
+}
+
+/* Preamble, "DICM" and group 0002 for an instance that came on @pid with @req. */
+std::string meta_header(const T_DIMSE_C_StoreRQ *req, const char *syntax, const char *source)
+{
+	std::string group, out(128, '\0');
+	size_t len;
+
+	meta_put(group, 0x0001, "OB", std::string("\0\1", 2), '\0');
+	meta_put(group, 0x0002, "UI", req->AffectedSOPClassUID, '\0');
+	meta_put(group, 0x0003, "UI", req->AffectedSOPInstanceUID, '\0');
+	meta_put(group, 0x0010, "UI", syntax, '\0');
+	meta_put(group, 0x0012, "UI", DIMSE_IMPL_CLASS_UID, '\0');
+	meta_put(group, 0x0013, "SH", DIMSE_IMPL_VERSION, ' ');
+	if (source && *source)
+		meta_put(group, 0x0016, "AE", source, ' ');
+	out += "DICM";
+	/* (0002,0000) UL: the length of the rest of the group. */
+	out.append("\x02\x00\x00\x00UL\x04\x00", 8);
+	len = group.size();
+	for (int i = 0; i < 4; i++)
+		out += (char)((len >> (8 * i)) & 0xff);
+	return out + group;
+}
+
+int answer_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+		 const T_DIMSE_C_StoreRQ *req, Uint16 status)
+{
+	T_DIMSE_C_StoreRSP rsp;
+	T_DIMSE_C_StoreRQ copy = *req;
+
+	memset(&rsp, 0, sizeof(rsp));
+	rsp.MessageIDBeingRespondedTo = req->MessageID;
+	rsp.DimseStatus = status;
+	rsp.DataSetType = DIMSE_DATASET_NULL;
+	OFStandard::strlcpy(rsp.AffectedSOPClassUID, req->AffectedSOPClassUID,
+			    sizeof(rsp.AffectedSOPClassUID));
+	OFStandard::strlcpy(rsp.AffectedSOPInstanceUID, req->AffectedSOPInstanceUID,
+			    sizeof(rsp.AffectedSOPInstanceUID));
+	rsp.opts = O_STORE_AFFECTEDSOPCLASSUID | O_STORE_AFFECTEDSOPINSTANCEUID;
+	return DIMSE_sendStoreResponse(assoc, pid, &copy, &rsp, NULL).good() ? 0 : -EIO;
+}
+
+} // namespace
+
+int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+			const T_DIMSE_C_StoreRQ *req, int timeout, struct sink *sink,
+			const char *source, const char *peer)
+{
+	T_ASC_PresentationContext pc;
+	OFCondition cond;
+	int err;
+
+	if (!sink) {
+		DIC_UL bytes = 0, pdvs = 0;
+
+		cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
+		if (cond.bad())
+			return dimse_cond_errno(cond);
+		/* 0xA700: refused, out of resources. Nobody here asked for it. */
+		return answer_store(assoc, pid, req, 0xA700) ? -EIO : -ENOENT;
+	}
+	if (ASC_findAcceptedPresentationContext(assoc->params, pid, &pc).bad()) {
+		log_error("C-STORE from %s: presentation context %d was not accepted", peer, pid);
+		return -EIO;
+	}
+	try {
+		std::string meta = meta_header(req, pc.acceptedTransferSyntax, source);
+		sink_consumer consumer(sink);
+		sink_stream stream(&consumer);
+		T_ASC_PresentationContextID got = pid;
+
+		err = sink->ops->begin(sink->ctx);
+		if (!err)
+			err = sink->ops->write(sink->ctx, meta.data(), meta.size());
+		cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, timeout, &got, &stream,
+						  NULL, NULL);
+		if (cond.bad()) {
+			log_error("C-STORE of %s from %s: transfer broke after %llu bytes: %s",
+				  req->AffectedSOPInstanceUID, peer, consumer.bytes(), cond.text());
+			return dimse_cond_errno(cond);
+		}
+		if (!err)
+			err = consumer.error();
+		if (!err)
+			err = sink->ops->end(sink->ctx);
+	} catch (const std::bad_alloc &) {
+		err = -ENOMEM;
+	}
+	/* 0xA700 tells the archive that this sub-operation failed: it counts it as failed. */
+	if (answer_store(assoc, pid, req, err ? 0xA700 : STATUS_Success))
+		return -EIO;
+	return err;
+}

@@ -1,0 +1,69 @@
+// What the DIMSE files (dimse_get.cc, dimse_move.cc) share: the peer, associations, the
+// conversion of dcmtk conditions and DICOM statuses to errno, and the receipt of one C-STORE
+// into a sink. C++ only; the rest of trolley sees dimse.h.
+#ifndef TROLLEY_DIMSE_NET_HH
+#define TROLLEY_DIMSE_NET_HH
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmnet/assoc.h>
+#include <dcmtk/dcmnet/dimse.h>
+
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "protocols/downloader.h"
+#include "protocols/proto_config.h"
+}
+
+/* The archive and who we are to it; copied from the proto_config. */
+struct dimse_peer {
+	std::string host, aet, aec;
+	int port;
+	int timeout; /* seconds: TCP connect, association and each DIMSE message */
+};
+
+void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg);
+
+/** One proposed presentation context: an abstract syntax, its transfer syntaxes, our role. */
+struct dimse_context {
+	std::string abstract;
+	std::vector<std::string> syntaxes;
+	T_ASC_SC_ROLE role;
+};
+
+/**
+ * Open an association to @p proposing @contexts. @what names the operation in log lines.
+ * @return 0 with *@net and *@assoc (end with dimse_release()); -EACCES if the archive rejected
+ * us (unknown AE title, say); -ETIMEDOUT; -EIO (nothing listens, a broken reply). Logged.
+ */
+int dimse_associate(const struct dimse_peer *p, const char *what,
+		    const std::vector<dimse_context> &contexts, T_ASC_Network **net,
+		    T_ASC_Association **assoc);
+
+/** Release (or, if @abort, abort) and free what dimse_associate() opened. NULLs are fine. */
+void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, bool abort);
+
+/** errno for a dcmtk condition from the network layer. */
+int dimse_cond_errno(const OFCondition &cond);
+
+/** errno for the final status of a C-GET or C-MOVE (PS3.4 C.4.2.1.5, C.4.3.1.4). */
+int dimse_retrieve_status_errno(Uint16 status);
+
+/** The storage SOP classes and transfer syntaxes we offer to receive, in @out, for an
+ * archive that will send instances of @classes (all storage classes we know if empty). */
+void dimse_storage_contexts(const std::vector<std::string> &classes, T_ASC_SC_ROLE role,
+			    size_t room, std::vector<dimse_context> &out);
+
+/**
+ * Receive the data set of C-STORE @req on @assoc into @sink as a Part-10 file (a file meta
+ * header from the request and the presentation context, then the data set bytes exactly as
+ * they came, @source the sender's AE title), and answer the request. @peer names the sender
+ * in log lines. @sink NULL: the data set is read and dropped, and the answer is a refusal. @return 0 when the instance went whole into the sink; -EIO for a broken
+ * transfer (already logged; the sink's end() is not called); a sink error.
+ */
+int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+			const T_DIMSE_C_StoreRQ *req, int timeout, struct sink *sink,
+			const char *source, const char *peer);
+
+#endif

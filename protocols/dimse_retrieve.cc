@@ -1,0 +1,412 @@
+// The C-GET and C-MOVE downloaders (Study Root). C-GET brings the instances back on its own
+// association as C-STORE sub-operations; C-MOVE asks the archive to send them to our storage
+// SCP (dimse_scp.cc). Before either, a C-FIND at IMAGE level learns the SOP classes to come,
+// so that C-GET can offer each class in every transfer syntax and get the bytes as stored.
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/oflog/oflog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <new>
+
+#include "protocols/dimse.h"
+#include "protocols/dimse_scp.hh"
+
+extern "C" {
+#include "core/log.h"
+}
+
+namespace
+{
+
+struct dimse_retriever {
+	struct downloader base;
+	struct dimse_peer peer;
+	bool move;
+	struct dimse_scp *scp; /* C-MOVE only */
+};
+
+/* C-MOVE message IDs are unique in the process, so that the Move Originator Message ID of an
+ * incoming C-STORE names the C-MOVE it belongs to. */
+std::atomic<unsigned> next_message_id{1};
+
+Uint16 message_id()
+{
+	unsigned id = next_message_id.fetch_add(1) % 0xffff;
+
+	return (Uint16)(id ? id : 1);
+}
+
+std::string peer_name(const struct dimse_peer *p)
+{
+	return p->aec + "@" + p->host + ":" + std::to_string(p->port);
+}
+
+const char *level_of(const struct instance_ref *ref)
+{
+	return ref->sop_uid ? "IMAGE" : "SERIES";
+}
+
+const char *uid_of(const struct instance_ref *ref)
+{
+	return ref->sop_uid ? ref->sop_uid : ref->series_uid;
+}
+
+/* The retrieve identifier (PS3.4 C.4.2.2.1): unique keys down to the level. */
+void retrieve_keys(DcmDataset &ds, const struct instance_ref *ref, const char *level)
+{
+	ds.putAndInsertString(DCM_QueryRetrieveLevel, level);
+	ds.putAndInsertString(DCM_StudyInstanceUID, ref->study_uid);
+	ds.putAndInsertString(DCM_SeriesInstanceUID, ref->series_uid);
+	if (ref->sop_uid)
+		ds.putAndInsertString(DCM_SOPInstanceUID, ref->sop_uid);
+}
+
+void collect_class(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDataset *ids)
+{
+	std::vector<std::string> *classes = (std::vector<std::string> *)ctx;
+	const char *c = NULL;
+
+	if (ids && ids->findAndGetString(DCM_SOPClassUID, c).good() && c && *c &&
+	    std::find(classes->begin(), classes->end(), c) == classes->end())
+		classes->push_back(c);
+}
+
+/* The SOP classes of what @ref names. @return 0 (possibly none: the archive does not say, or
+ * there is no such instance), or an association error (logged). */
+int find_classes(const struct dimse_peer *p, const struct instance_ref *ref,
+		 std::vector<std::string> &classes)
+{
+	std::vector<dimse_context> ctx = {
+		{UID_FINDStudyRootQueryRetrieveInformationModel,
+		 {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax},
+		 ASC_SC_ROLE_DEFAULT}};
+	T_ASC_Network *net = NULL;
+	T_ASC_Association *assoc = NULL;
+	T_DIMSE_C_FindRQ req;
+	T_DIMSE_C_FindRSP rsp;
+	DcmDataset *detail = NULL;
+	DcmDataset ids;
+	T_ASC_PresentationContextID pid;
+	OFCondition cond;
+	int count = 0, err;
+
+	err = dimse_associate(p, "C-FIND", ctx, &net, &assoc);
+	if (err)
+		return err;
+	pid = ASC_findAcceptedPresentationContextID(assoc,
+						    UID_FINDStudyRootQueryRetrieveInformationModel);
+	if (!pid) {
+		/* An archive that retrieves but does not answer C-FIND: offer every class. */
+		dimse_release(net, assoc, false);
+		return 0;
+	}
+	retrieve_keys(ids, ref, "IMAGE");
+	if (!ref->sop_uid)
+		ids.putAndInsertString(DCM_SOPInstanceUID, "");
+	ids.putAndInsertString(DCM_SOPClassUID, "");
+	memset(&req, 0, sizeof(req));
+	memset(&rsp, 0, sizeof(rsp));
+	req.MessageID = assoc->nextMsgID++;
+	OFStandard::strlcpy(req.AffectedSOPClassUID, UID_FINDStudyRootQueryRetrieveInformationModel,
+			    sizeof(req.AffectedSOPClassUID));
+	req.DataSetType = DIMSE_DATASET_PRESENT;
+	req.Priority = DIMSE_PRIORITY_MEDIUM;
+	cond = DIMSE_findUser(assoc, pid, &req, &ids, count, collect_class, &classes,
+			      DIMSE_NONBLOCKING, p->timeout, &rsp, &detail);
+	delete detail;
+	if (cond.bad()) {
+		log_error("C-FIND %s for the SOP classes of %s: %s", peer_name(p).c_str(),
+			  uid_of(ref), cond.text());
+		err = dimse_cond_errno(cond);
+	}
+	dimse_release(net, assoc, err != 0);
+	return err;
+}
+
+struct counts {
+	Uint16 status;
+	unsigned completed, failed, warning;
+	size_t received;
+	int sink_err;
+};
+
+/* C-GET: the C-STORE sub-operations come on this association, between C-GET responses. */
+int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct instance_ref *ref,
+	     struct sink *sink, struct counts *n)
+{
+	std::string peer = peer_name(&r->peer);
+
+	for (;;) {
+		T_DIMSE_Message msg;
+		T_ASC_PresentationContextID pid = 0;
+		DcmDataset *detail = NULL;
+		OFCondition cond;
+
+		memset(&msg, 0, sizeof(msg));
+		cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, r->peer.timeout, &pid, &msg,
+					    &detail, NULL);
+		delete detail;
+		if (cond.bad()) {
+			log_error("C-GET %s of %s %s: %s", peer.c_str(), level_of(ref), uid_of(ref),
+				  cond.text());
+			return dimse_cond_errno(cond);
+		}
+		if (msg.CommandField == DIMSE_C_GET_RSP) {
+			T_DIMSE_C_GetRSP *g = &msg.msg.CGetRSP;
+
+			if (DICOM_PENDING_STATUS(g->DimseStatus))
+				continue;
+			n->status = g->DimseStatus;
+			n->completed = g->NumberOfCompletedSubOperations;
+			n->failed = g->NumberOfFailedSubOperations;
+			n->warning = g->NumberOfWarningSubOperations;
+			return 0;
+		}
+		if (msg.CommandField == DIMSE_C_STORE_RQ) {
+			T_DIMSE_C_StoreRQ *s = &msg.msg.CStoreRQ;
+			/* An instance level C-GET that brings another instance: not for us. */
+			bool wanted = !ref->sop_uid ||
+				      strcmp(ref->sop_uid, s->AffectedSOPInstanceUID) == 0;
+			int err = dimse_receive_store(assoc, pid, s, r->peer.timeout,
+						      wanted ? sink : NULL, r->peer.aec.c_str(),
+						      peer.c_str());
+
+			if (!err)
+				n->received++;
+			else if (wanted && !n->sink_err)
+				n->sink_err = err;
+			continue;
+		}
+		log_error("C-GET %s: unexpected DIMSE command 0x%04x", peer.c_str(),
+			  (unsigned)msg.CommandField);
+		return -EIO;
+	}
+}
+
+/* C-MOVE: only responses come here; the instances go to the SCP. */
+int move_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct instance_ref *ref,
+	      struct counts *n)
+{
+	std::string peer = peer_name(&r->peer);
+
+	for (;;) {
+		T_DIMSE_Message msg;
+		T_ASC_PresentationContextID pid = 0;
+		DcmDataset *detail = NULL;
+		OFCondition cond;
+
+		memset(&msg, 0, sizeof(msg));
+		cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, r->peer.timeout, &pid, &msg,
+					    &detail, NULL);
+		delete detail;
+		if (cond.bad()) {
+			log_error("C-MOVE %s of %s %s: %s", peer.c_str(), level_of(ref),
+				  uid_of(ref), cond.text());
+			return dimse_cond_errno(cond);
+		}
+		if (msg.CommandField != DIMSE_C_MOVE_RSP) {
+			log_error("C-MOVE %s: unexpected DIMSE command 0x%04x", peer.c_str(),
+				  (unsigned)msg.CommandField);
+			return -EIO;
+		}
+		/* A data set after a failure response lists the failed SOP instances: drop it. */
+		if (msg.msg.CMoveRSP.DataSetType != DIMSE_DATASET_NULL) {
+			DcmDataset *ds = NULL;
+
+			cond = DIMSE_receiveDataSetInMemory(assoc, DIMSE_NONBLOCKING,
+							    r->peer.timeout, &pid, &ds, NULL, NULL);
+			delete ds;
+			if (cond.bad())
+				return dimse_cond_errno(cond);
+		}
+		if (DICOM_PENDING_STATUS(msg.msg.CMoveRSP.DimseStatus))
+			continue;
+		n->status = msg.msg.CMoveRSP.DimseStatus;
+		n->completed = msg.msg.CMoveRSP.NumberOfCompletedSubOperations;
+		n->failed = msg.msg.CMoveRSP.NumberOfFailedSubOperations;
+		n->warning = msg.msg.CMoveRSP.NumberOfWarningSubOperations;
+		return 0;
+	}
+}
+
+int send_request(struct dimse_retriever *r, T_ASC_Association *assoc,
+		 T_ASC_PresentationContextID pid, const char *model, Uint16 id,
+		 const struct instance_ref *ref)
+{
+	T_DIMSE_Message msg;
+	DcmDataset ids;
+	OFCondition cond;
+
+	memset(&msg, 0, sizeof(msg));
+	retrieve_keys(ids, ref, level_of(ref));
+	if (r->move) {
+		T_DIMSE_C_MoveRQ *m = &msg.msg.CMoveRQ;
+
+		msg.CommandField = DIMSE_C_MOVE_RQ;
+		m->MessageID = id;
+		OFStandard::strlcpy(m->AffectedSOPClassUID, model, sizeof(m->AffectedSOPClassUID));
+		m->Priority = DIMSE_PRIORITY_MEDIUM;
+		m->DataSetType = DIMSE_DATASET_PRESENT;
+		OFStandard::strlcpy(m->MoveDestination, r->peer.aet.c_str(),
+				    sizeof(m->MoveDestination));
+	} else {
+		T_DIMSE_C_GetRQ *g = &msg.msg.CGetRQ;
+
+		msg.CommandField = DIMSE_C_GET_RQ;
+		g->MessageID = id;
+		OFStandard::strlcpy(g->AffectedSOPClassUID, model, sizeof(g->AffectedSOPClassUID));
+		g->Priority = DIMSE_PRIORITY_MEDIUM;
+		g->DataSetType = DIMSE_DATASET_PRESENT;
+	}
+	cond = DIMSE_sendMessageUsingMemoryData(assoc, pid, &msg, NULL, &ids, NULL, NULL, NULL);
+	if (cond.bad()) {
+		log_error("%s %s: sending the request: %s", r->move ? "C-MOVE" : "C-GET",
+			  peer_name(&r->peer).c_str(), cond.text());
+		return dimse_cond_errno(cond);
+	}
+	return 0;
+}
+
+/* What the reader sees, from the final response and what arrived. */
+int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const struct counts *n)
+{
+	const char *op = r->move ? "C-MOVE" : "C-GET";
+	int err = dimse_retrieve_status_errno(n->status);
+
+	if (n->status != STATUS_Success)
+		log_error("%s %s of %s %s: status 0x%04x (%u completed, %u failed, %u warning)", op,
+			  peer_name(&r->peer).c_str(), level_of(ref), uid_of(ref), n->status,
+			  n->completed, n->failed, n->warning);
+	if (n->sink_err)
+		return n->sink_err;
+	/* Warnings (0xB000 with no failures) still delivered every instance. */
+	if (err && n->status == 0xB000 && n->failed == 0)
+		err = 0;
+	if (!err && ref->sop_uid && n->received == 0) {
+		log_warn("%s %s: the archive has no instance %s", op, peer_name(&r->peer).c_str(),
+			 ref->sop_uid);
+		return -ENOENT;
+	}
+	return err;
+}
+
+int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+{
+	struct dimse_retriever *r = (struct dimse_retriever *)d;
+	const char *model = r->move ? UID_MOVEStudyRootQueryRetrieveInformationModel
+				    : UID_GETStudyRootQueryRetrieveInformationModel;
+	const char *op = r->move ? "C-MOVE" : "C-GET";
+	struct counts n = {};
+	T_ASC_Network *net = NULL;
+	T_ASC_Association *assoc = NULL;
+	T_ASC_PresentationContextID pid;
+	struct dimse_move_wait *wait = NULL;
+	Uint16 id = message_id();
+	int err;
+
+	try {
+		std::vector<dimse_context> ctx = {{model,
+						   {UID_LittleEndianExplicitTransferSyntax,
+						    UID_LittleEndianImplicitTransferSyntax},
+						   ASC_SC_ROLE_DEFAULT}};
+
+		if (!r->move) {
+			std::vector<std::string> classes;
+
+			err = find_classes(&r->peer, ref, classes);
+			if (err)
+				return err;
+			/* PS3.4 C.4.3.3: C-GET sub-operations need the SCP role for storage. */
+			dimse_storage_contexts(classes, ASC_SC_ROLE_SCP, 127, ctx);
+		}
+		err = dimse_associate(&r->peer, op, ctx, &net, &assoc);
+		if (err)
+			return err;
+		pid = ASC_findAcceptedPresentationContextID(assoc, model);
+		if (!pid) {
+			log_error("%s %s as %s: the archive does not accept %s here", op,
+				  peer_name(&r->peer).c_str(), r->peer.aet.c_str(), op);
+			err = -EACCES;
+			goto out_release;
+		}
+		if (r->move) {
+			wait = dimse_scp_expect(r->scp, id, ref, sink);
+			if (!wait) {
+				err = -ENOMEM;
+				goto out_release;
+			}
+		}
+		err = send_request(r, assoc, pid, model, id, ref);
+		if (!err)
+			err = r->move ? move_loop(r, assoc, ref, &n)
+				      : get_loop(r, assoc, ref, sink, &n);
+		if (wait)
+			n.received = dimse_scp_done(r->scp, wait, &n.sink_err);
+		if (!err)
+			err = outcome(r, ref, &n);
+	out_release:
+		dimse_release(net, assoc, err == -ETIMEDOUT || err == -EIO);
+	} catch (const std::bad_alloc &) {
+		err = -ENOMEM;
+	}
+	return err;
+}
+
+void free_retriever(struct downloader *d)
+{
+	struct dimse_retriever *r = (struct dimse_retriever *)d;
+
+	if (r->scp)
+		dimse_scp_free(r->scp);
+	delete r;
+}
+
+const struct downloader_ops get_ops = {"c-get", true, retrieve, nullptr, free_retriever};
+const struct downloader_ops move_ops = {"c-move", true, retrieve, nullptr, free_retriever};
+
+int make(const struct proto_config *cfg, bool move, struct downloader **out)
+{
+	struct dimse_retriever *r;
+	int err;
+
+	if (!cfg->dimse_host || !cfg->dimse_port || !cfg->aec || (move && !cfg->move_port))
+		return -EINVAL;
+	r = new (std::nothrow) dimse_retriever();
+	if (!r)
+		return -ENOMEM;
+	r->base.ops = move ? &move_ops : &get_ops;
+	r->move = move;
+	try {
+		dimse_peer_init(&r->peer, cfg);
+	} catch (const std::bad_alloc &) {
+		delete r;
+		return -ENOMEM;
+	}
+	if (move) {
+		err = dimse_scp_start(&r->peer, cfg->move_port, &r->scp);
+		if (err) {
+			delete r;
+			return err;
+		}
+	}
+	OFLog::configure(OFLogger::ERROR_LOG_LEVEL);
+	*out = &r->base;
+	return 0;
+}
+
+} // namespace
+
+extern "C" int dimse_get_new(const struct proto_config *cfg, struct downloader **out)
+{
+	return make(cfg, false, out);
+}
+
+extern "C" int dimse_move_new(const struct proto_config *cfg, struct downloader **out)
+{
+	return make(cfg, true, out);
+}
