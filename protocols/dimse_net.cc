@@ -325,6 +325,8 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 		cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
 		if (cond.bad())
 			return dimse_cond_errno(cond);
+		log_debug("C-STORE of %s from %s: not asked for; refused",
+			  req->AffectedSOPInstanceUID, peer);
 		/* 0xA700: refused, out of resources. Nobody here asked for it. */
 		return answer_store(assoc, pid, req, 0xA700) ? -EIO : -ENOENT;
 	}
@@ -355,6 +357,9 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 	} catch (const std::bad_alloc &) {
 		err = -ENOMEM;
 	}
+	if (err)
+		log_debug("C-STORE of %s from %s refused: %s", req->AffectedSOPInstanceUID, peer,
+			  strerror(-err));
 	/* 0xA700 tells the archive that this sub-operation failed: it counts it as failed. */
 	if (answer_store(assoc, pid, req, err ? 0xA700 : STATUS_Success))
 		return -EIO;

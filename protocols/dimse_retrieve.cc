@@ -180,6 +180,9 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 				n->received++;
 			else if (wanted && !n->sink_err)
 				n->sink_err = err;
+			/* Unmounting: stop now; the association is aborted. */
+			if (err == -ECANCELED)
+				return err;
 			continue;
 		}
 		log_error("C-GET %s: unexpected DIMSE command 0x%04x", peer.c_str(),
@@ -278,6 +281,9 @@ int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const str
 	const char *op = r->move ? "C-MOVE" : "C-GET";
 	int err = dimse_retrieve_status_errno(n->status);
 
+	/* Unmounting refused the rest: the archive's failure count is ours, not news. */
+	if (n->sink_err == -ECANCELED)
+		return n->sink_err;
 	if (n->status != STATUS_Success)
 		log_error("%s %s of %s %s: status 0x%04x (%u completed, %u failed, %u warning)", op,
 			  peer_name(&r->peer).c_str(), level_of(ref), uid_of(ref), n->status,
@@ -350,7 +356,7 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 		if (!err)
 			err = outcome(r, ref, &n);
 	out_release:
-		dimse_release(net, assoc, err == -ETIMEDOUT || err == -EIO);
+		dimse_release(net, assoc, err == -ETIMEDOUT || err == -EIO || err == -ECANCELED);
 	} catch (const std::bad_alloc &) {
 		err = -ENOMEM;
 	}

@@ -41,8 +41,8 @@ struct mp_parser {
 	bool in_part; /* part_begin called, part_end not yet */
 	int err;      /* sticky */
 	size_t parts;
-	struct buf headers;	  /* the header block of the part being read */
-	size_t line_start;	  /* offset in headers of the line being read */
+	struct buf headers;    /* the header block of the part being read */
+	size_t line_start;     /* offset in headers of the line being read */
 	struct buf ctype, cid; /* unfolded values of Content-Type and Content-ID */
 };
 
@@ -232,45 +232,65 @@ static int mp_start(struct mp_parser *p, const char *d, size_t len, size_t *used
 }
 
 /* Look for the delimiter in preamble or body bytes. @return 0 with all of @len used, or 0 with
- * *used just past a whole delimiter and the state moved on, or a callback's error. */
+ * *used just past a whole delimiter and the state moved on, or a callback's error. Body bytes
+ * go out in runs as long as the feed: a CR that does not begin the delimiter (pixel data holds
+ * one every 256 bytes or so) does not cut the run. */
 static int mp_scan(struct mp_parser *p, const char *d, size_t len, size_t *used)
 {
-	size_t i = 0, run = 0; /* d[run, i) is body not yet delivered */
+	size_t i = 0, run;
 	int err;
 
-	while (i < len) {
-		if (p->matched == 0) {
-			const char *cr = memchr(d + i, '\r', len - i);
-
-			if (!cr) {
-				i = len;
-				break;
-			}
-			i = (size_t)(cr - d);
-			err = mp_emit(p, d + run, i - run);
-			if (err)
-				return err;
-			p->matched = 1;
-			run = ++i;
-		} else if (d[i] == p->delim[p->matched]) {
-			run = ++i;
-			if (++p->matched < p->dlen)
-				continue;
-			/* The part ends once the delimiter line is known to be one (mp_delim_end). */
-			p->matched = 0;
-			p->state = MP_DELIM_END;
-			*used = i;
-			return 0;
-		} else {
-			/* The held bytes were body after all. CR is only the delimiter's first byte
-			 * (a boundary holds none), so no tail of them can start another match: all
-			 * go, and d[i] is looked at again, as it may be a CR. */
+	/* A delimiter prefix held back from the last feed: go on matching it. */
+	while (p->matched && i < len) {
+		if (d[i] != p->delim[p->matched]) {
+			/* The held bytes were body after all. CR is only the delimiter's first
+			 * byte (a boundary holds none), so no tail of them can start another
+			 * match: all go, and d[i] is looked at again, as it may be a CR. */
 			err = mp_emit(p, p->delim, p->matched);
 			if (err)
 				return err;
 			p->matched = 0;
-			run = i;
+			break;
 		}
+		i++;
+		if (++p->matched == p->dlen) {
+			/* The part ends once the delimiter line is known to be one. */
+			p->matched = 0;
+			p->state = MP_DELIM_END;
+			*used = i;
+			return 0;
+		}
+	}
+	if (p->matched) {
+		*used = len; /* all of it was more of the delimiter */
+		return 0;
+	}
+	run = i;
+	while (i < len) {
+		const char *cr = memchr(d + i, '\r', len - i);
+		size_t k, m = 0;
+
+		if (!cr)
+			break;
+		k = (size_t)(cr - d);
+		while (m < p->dlen && k + m < len && d[k + m] == p->delim[m])
+			m++;
+		if (m == p->dlen || k + m == len) {
+			/* A whole delimiter, or the feed ends inside what may be one: the body
+			 * before it goes, the rest is held (as delim[0, matched)) or consumed. */
+			err = mp_emit(p, d + run, k - run);
+			if (err)
+				return err;
+			if (m == p->dlen) {
+				p->state = MP_DELIM_END;
+				*used = k + m;
+				return 0;
+			}
+			p->matched = m;
+			*used = len;
+			return 0;
+		}
+		i = k + 1;
 	}
 	*used = len;
 	return mp_emit(p, d + run, len - run);

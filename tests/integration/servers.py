@@ -438,7 +438,7 @@ class Dcmqrscp(ServerProcess):
     """dcmtk's dcmqrscp: a second, independent DIMSE archive (AE title STORE), loaded with
     storescu."""
 
-    def __init__(self, workdir, files):
+    def __init__(self, workdir, files, args=()):
         self.port = free_port()
         db = os.path.join(workdir, "db")
         os.makedirs(db)
@@ -449,7 +449,8 @@ class Dcmqrscp(ServerProcess):
                     "VendorTable BEGIN\nVendorTable END\n"
                     "AETable BEGIN\nSTORE %s RW (9, 1024mb) ANY\nAETable END\n"
                     % (self.port, free_port(), db))
-        self._spawn(["dcmqrscp", "-c", cfg], os.path.join(workdir, "dcmqrscp.log"), workdir)
+        self._spawn(["dcmqrscp", *args, "-c", cfg], os.path.join(workdir, "dcmqrscp.log"),
+                    workdir)
         self._wait_port(self.port, "dcmqrscp", workdir)
         try:
             subprocess.run(["storescu", "-aet", "TROLLEY", "-aec", "STORE", "127.0.0.1",

@@ -294,3 +294,42 @@ def test_c_get_from_dcmqrscp_keeps_every_instance(mount, dcmqrscp, data, tmp_pat
         with open(e["path"], "rb") as f:
             ts, _, body = split_part10(f.read())
         assert got[e["SOPInstanceUID"]] == (ts, without_trailing_padding(body)), e["path"]
+
+
+@pytest.fixture(scope="module")
+def dcmqrscp_latin1(session_dir, data):
+    """A dcmqrscp that answers every C-FIND in ISO_IR 100 (Latin-1), whatever was stored:
+    loaded with Müller^Jürgen's instances (stored as ISO_IR 192)."""
+    from servers import Dcmqrscp
+    d = os.path.join(session_dir, "dcmqrscp-latin1")
+    os.makedirs(d)
+    files = [e["path"] for e in data["manifest"] if e["PatientID"] == "PID002"]
+    s = Dcmqrscp(d, files, args=("-Cr", "+C", "ISO_IR 100"))
+    yield s
+    s.stop()
+
+
+def test_iso_ir_100_answers_come_out_as_utf8(mount, dcmqrscp_latin1, data, tmp_path):
+    # First, that the archive really answers in Latin-1: dcmtk's findscu, raw.
+    out = tmp_path / "rsp"
+    out.mkdir()
+    subprocess.run(["findscu", "-S", "-aet", "TROLLEY", "-aec", "STORE", "-X", "-od", str(out),
+                    "-k", "QueryRetrieveLevel=STUDY", "-k", "PatientName", "-k",
+                    "SpecificCharacterSet", "127.0.0.1", str(dcmqrscp_latin1.port)],
+                   check=True, capture_output=True, timeout=60)
+    answers = [pydicom.dcmread(str(p)) for p in out.iterdir()]
+    assert answers and all(a.SpecificCharacterSet == "ISO_IR 100" for a in answers)
+    assert all(b"M\xfcller^J\xfcrgen" in a["PatientName"].value.original_string
+               for a in answers)
+    # Then trolley names the patient in UTF-8 and C-GETs the files unchanged.
+    m = mount("dicom://STORE@127.0.0.1:%d" % dcmqrscp_latin1.port)
+    assert os.listdir(m.path("patients")) == ["Müller^Jürgen [PID002]"]
+    study = os.listdir(m.path("patients", "Müller^Jürgen [PID002]"))
+    assert study == ["2020-03-03 CT THORAX [ACC3]"]
+    series = m.path("patients", "Müller^Jürgen [PID002]", study[0])
+    first = sorted(os.listdir(series))[0]
+    name = sorted(f for f in os.listdir(os.path.join(series, first)) if f.endswith(".dcm"))[0]
+    with open(os.path.join(series, first, name), "rb") as f:
+        ts, sop, body = split_part10(f.read())
+    with open(data["by_sop"][sop]["path"], "rb") as f:
+        assert (ts, sop, body) == split_part10(f.read())

@@ -30,11 +30,12 @@ struct collect {
 	struct part part[MAX_PARTS];
 	int begun, ended;
 	size_t delivered; /* body bytes over all parts */
-	int fail_begin;	  /* 1-based part whose part_begin fails, 0 for none */
-	int fail_data;	  /* 1-based part whose first part_data fails */
-	int fail_end;	  /* 1-based part whose part_end fails */
-	int fail_err;	  /* what the failing callback returns */
-	bool failed;	  /* a callback has returned an error */
+	size_t data_calls;
+	int fail_begin; /* 1-based part whose part_begin fails, 0 for none */
+	int fail_data;	/* 1-based part whose first part_data fails */
+	int fail_end;	/* 1-based part whose part_end fails */
+	int fail_err;	/* what the failing callback returns */
+	bool failed;	/* a callback has returned an error */
 	int calls_after_failure;
 };
 
@@ -78,6 +79,7 @@ static int c_data(void *ctx, const void *data, size_t len)
 	memcpy(p->body + p->len, data, len);
 	p->len += len;
 	c->delivered += len;
+	c->data_calls++;
 	return 0;
 }
 
@@ -157,7 +159,10 @@ struct want {
 	size_t len;
 };
 
-#define WANT(t, i, b) {t, i, b, sizeof(b) - 1}
+#define WANT(t, i, b)                                                                              \
+	{                                                                                          \
+		t, i, b, sizeof(b) - 1                                                             \
+	}
 
 static void check_parts(const struct collect *c, const struct want *w, int n)
 {
@@ -475,14 +480,14 @@ static void test_boundary_that_goes_on_is_eproto_and_ends_no_part(void **state)
 {
 	/* RFC 2046 §5.1.1: the boundary must not appear in a body. After "--boundary" only "--",
 	 * padding or a line break may follow. */
-	static const char body[] = "--boundary\r\n\r\npart\r\n--boundaryX\r\n\r\nmore\r\n--boundary--";
+	static const char body[] =
+		"--boundary\r\n\r\npart\r\n--boundaryX\r\n\r\nmore\r\n--boundary--";
 
 	(void)state;
 	for (size_t step = 1; step < sizeof(body); step++) {
 		struct collect c = {0};
 
-		assert_int_equal(parse_step("boundary", body, sizeof(body) - 1, step, &c),
-				 -EPROTO);
+		assert_int_equal(parse_step("boundary", body, sizeof(body) - 1, step, &c), -EPROTO);
 		assert_int_equal(c.begun, 1);
 		assert_int_equal(c.ended, 0);
 		collect_free(&c);
@@ -498,10 +503,11 @@ static void test_quoted_boundary_with_space_and_colon(void **state)
 	struct collect c = {0};
 
 	(void)state;
-	assert_int_equal(mp_boundary_from_content_type(
-				 "multipart/related; type=\"application/dicom\"; boundary=\"a b:c\"",
-				 boundary, sizeof(boundary)),
-			 0);
+	assert_int_equal(
+		mp_boundary_from_content_type(
+			"multipart/related; type=\"application/dicom\"; boundary=\"a b:c\"",
+			boundary, sizeof(boundary)),
+		0);
 	assert_string_equal(boundary, "a b:c");
 	assert_int_equal(parse_step(boundary, body, sizeof(body) - 1, 1, &c), 0);
 	check_parts(&c, w, 1);
@@ -529,8 +535,8 @@ static void test_first_delimiter_at_start_or_after_crlf(void **state)
 {
 	static const struct want w[] = {WANT("", "", "1")};
 	static const char *const bodies[] = {
-		"--B\r\n\r\n1\r\n--B--",	/* at the very start */
-		"\r\n--B\r\n\r\n1\r\n--B--", /* after CRLF, empty preamble */
+		"--B\r\n\r\n1\r\n--B--",      /* at the very start */
+		"\r\n--B\r\n\r\n1\r\n--B--",  /* after CRLF, empty preamble */
 		"-\r\n--B\r\n\r\n1\r\n--B--", /* after a preamble that began like it */
 		"--\r\n--B\r\n\r\n1\r\n--B--",
 	};
@@ -540,7 +546,8 @@ static void test_first_delimiter_at_start_or_after_crlf(void **state)
 		for (size_t step = 1; step <= strlen(bodies[i]); step++) {
 			struct collect c = {0};
 
-			assert_int_equal(parse_step("B", bodies[i], strlen(bodies[i]), step, &c), 0);
+			assert_int_equal(parse_step("B", bodies[i], strlen(bodies[i]), step, &c),
+					 0);
 			check_parts(&c, w, 1);
 			collect_free(&c);
 		}
@@ -667,7 +674,8 @@ static void test_header_block_that_is_not_headers_is_eproto(void **state)
 
 static void test_empty_parts_and_parts_without_headers(void **state)
 {
-	static const struct want w[] = {WANT("", "", ""), WANT("a/b", "", ""), WANT("", "", "\r\n")};
+	static const struct want w[] = {WANT("", "", ""), WANT("a/b", "", ""),
+					WANT("", "", "\r\n")};
 	static const char body[] = "--x\r\n\r\n"
 				   "\r\n--x\r\nContent-Type: a/b\r\n\r\n"
 				   "\r\n--x\r\n\r\n\r\n"
@@ -698,17 +706,17 @@ static void test_truncated_body_is_eproto_without_part_end(void **state)
 	} cut[] = {
 		{"", 0, 0},
 		{"no delimiter at all", 0, 0},
-		{"--B0un", 0, 0},				      /* inside the first delimiter */
-		{"--B0und", 0, 0},				      /* before its line break */
-		{"--B0und\r", 0, 0},				      /* inside its line break */
-		{"--B0und\r\nContent-Type: app", 0, 0},	      /* inside the headers */
-		{"--B0und\r\nContent-Type: a/b\r\n", 0, 0},	      /* before the empty line */
-		{"--B0und\r\n\r\nhalf a bo", 1, 0},		      /* inside a body */
-		{"--B0und\r\n\r\nbody\r\n--B0", 1, 0},	      /* inside the next delimiter */
-		{"--B0und\r\n\r\nbody\r\n--B0und", 1, 0},	      /* before its line break */
-		{"--B0und\r\n\r\nbody\r\n--B0und-", 1, 0},	      /* half a close delimiter */
+		{"--B0un", 0, 0},			    /* inside the first delimiter */
+		{"--B0und", 0, 0},			    /* before its line break */
+		{"--B0und\r", 0, 0},			    /* inside its line break */
+		{"--B0und\r\nContent-Type: app", 0, 0},	    /* inside the headers */
+		{"--B0und\r\nContent-Type: a/b\r\n", 0, 0}, /* before the empty line */
+		{"--B0und\r\n\r\nhalf a bo", 1, 0},	    /* inside a body */
+		{"--B0und\r\n\r\nbody\r\n--B0", 1, 0},	    /* inside the next delimiter */
+		{"--B0und\r\n\r\nbody\r\n--B0und", 1, 0},   /* before its line break */
+		{"--B0und\r\n\r\nbody\r\n--B0und-", 1, 0},  /* half a close delimiter */
 		{"--B0und\r\n\r\nwhole\r\n--B0und\r\n\r\nsecond", 2, 1}, /* a second body */
-		{"--B0und\r\n\r\nwhole\r\n--B0und\r\n", 1, 1},	      /* no second part */
+		{"--B0und\r\n\r\nwhole\r\n--B0und\r\n", 1, 1},		 /* no second part */
 	};
 
 	(void)state;
@@ -716,9 +724,9 @@ static void test_truncated_body_is_eproto_without_part_end(void **state)
 		for (size_t step = 1; step <= 3; step++) {
 			struct collect c = {0};
 
-			assert_int_equal(parse_step("B0und", cut[i].body, strlen(cut[i].body), step,
-						    &c),
-					 -EPROTO);
+			assert_int_equal(
+				parse_step("B0und", cut[i].body, strlen(cut[i].body), step, &c),
+				-EPROTO);
 			assert_int_equal(c.begun, cut[i].begun);
 			assert_int_equal(c.ended, cut[i].ended);
 			collect_free(&c);
@@ -735,7 +743,8 @@ static void test_every_cut_of_a_body_before_its_close_is_eproto(void **state)
 	for (size_t k = 0; k < len; k++) {
 		struct collect c = {0};
 
-		assert_int_equal(parse_step("B0und", two_parts, k, 5, &c), k < closed ? -EPROTO : 0);
+		assert_int_equal(parse_step("B0und", two_parts, k, 5, &c),
+				 k < closed ? -EPROTO : 0);
 		assert_true(c.begun - c.ended <= 1);
 		/* A part ends only when the line of the delimiter after it is whole. */
 		if (k < closed)
@@ -928,6 +937,31 @@ static void test_body_bytes_leave_as_they_arrive(void **state)
 	collect_free(&c);
 }
 
+/* Pixel data holds a CR every 256 bytes or so: each must not cost a part_data call (the cache
+ * writes each call to disk), so a feed's body goes out in one piece. */
+static void test_cr_in_body_does_not_split_a_feed(void **state)
+{
+	static const char head[] = "--b0undary\r\n\r\n";
+	struct collect c = {0};
+	struct mp_parser *p = mp_parser_new("b0undary", &cb, &c);
+	char chunk[65536];
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(chunk); k++)
+		chunk[k] = k % 97 == 0 ? '\r' : k % 89 == 0 ? '\n' : (char)('a' + k % 26);
+	memcpy(chunk + 1000, "\r\n--b0undar", 12); /* a near-delimiter too */
+	assert_int_equal(mp_parser_feed(p, head, sizeof(head) - 1), 0);
+	assert_int_equal(mp_parser_feed(p, chunk, sizeof(chunk)), 0);
+	assert_int_equal(c.data_calls, 1);
+	assert_int_equal(c.delivered, sizeof(chunk));
+	assert_int_equal(mp_parser_feed(p, "\r\n--b0undary--", 16), 0);
+	assert_int_equal(mp_parser_finish(p), 0);
+	assert_int_equal(c.part[0].len, sizeof(chunk));
+	assert_memory_equal(c.part[0].body, chunk, sizeof(chunk));
+	mp_parser_free(p);
+	collect_free(&c);
+}
+
 static uint32_t rnd(uint32_t *x)
 {
 	*x ^= *x << 13;
@@ -940,9 +974,9 @@ static void test_random_parts_survive_random_feed_sizes(void **state)
 {
 	/* Pieces that make partial delimiters likely; a body holding the whole delimiter is
 	 * drawn again, as RFC 2046 forbids it. */
-	static const char *const pieces[] = {"\r", "\n", "-", "--", "\r\n", "\r\n-", "\r\n--",
-					     "\r\n--b", "\r\n--bd", "\r\n--bd-", "b", "d",
-					     "\0", "\xff", "data "};
+	static const char *const pieces[] = {"\r",    "\n",	"-",	   "--",       "\r\n",
+					     "\r\n-", "\r\n--", "\r\n--b", "\r\n--bd", "\r\n--bd-",
+					     "b",     "d",	"\0",	   "\xff",     "data "};
 	static const char delim[] = "\r\n--bd-";
 	uint32_t x = 2463534242u;
 
@@ -1031,8 +1065,7 @@ static void check_boundary(const char *ct, size_t n, int err, const char *want)
 static void test_boundary_from_content_type_finds_it_anywhere(void **state)
 {
 	(void)state;
-	check_boundary("multipart/related; type=\"application/dicom\"; boundary=abc", 80, 0,
-		       "abc");
+	check_boundary("multipart/related; type=\"application/dicom\"; boundary=abc", 80, 0, "abc");
 	check_boundary("multipart/related;boundary=abc;type=\"application/dicom\"", 80, 0, "abc");
 	check_boundary("Multipart/Related ; BOUNDARY = \"a b:c\" ; type=application/dicom", 80, 0,
 		       "a b:c");
@@ -1048,10 +1081,11 @@ static void test_boundary_from_content_type_finds_it_anywhere(void **state)
 	check_boundary("multipart/related; xboundary=no; boundary=yes", 80, 0, "yes");
 	check_boundary("multipart/related; charset; boundary=yes", 80, 0, "yes");
 	/* A long quoted parameter other than the boundary is no reason to fail. */
-	check_boundary("multipart/related; start-info=\"ssssssssssssssssssssssssssssssssssssssssssssss"
-		       "sssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss"
-		       "sssssssssssssssssssssssssssssssssssssssssssssssss\"; boundary=b",
-		       80, 0, "b");
+	check_boundary(
+		"multipart/related; start-info=\"ssssssssssssssssssssssssssssssssssssssssssssss"
+		"sssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss"
+		"sssssssssssssssssssssssssssssssssssssssssssssssss\"; boundary=b",
+		80, 0, "b");
 }
 
 static void test_boundary_from_content_type_refuses_what_it_cannot_use(void **state)
@@ -1111,6 +1145,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_body_error_is_sticky),
 		cmocka_unit_test(test_callback_error_is_returned_unchanged_and_sticky),
 		cmocka_unit_test(test_body_bytes_leave_as_they_arrive),
+		cmocka_unit_test(test_cr_in_body_does_not_split_a_feed),
 		cmocka_unit_test(test_random_parts_survive_random_feed_sizes),
 		cmocka_unit_test(test_parser_refuses_unusable_boundaries),
 		cmocka_unit_test(test_boundary_from_content_type_finds_it_anywhere),
