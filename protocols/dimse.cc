@@ -3,6 +3,7 @@
 // are converted to UTF-8 whatever their SpecificCharacterSet; limit and offset, which DIMSE
 // lacks, are applied to the answers.
 #include "protocols/dimse.h"
+#include "protocols/dimse_net.hh"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -200,6 +201,7 @@ extern "C" int dimse_find_new(const struct proto_config *cfg, struct searcher **
 	f->aec = strdup(cfg->aec);
 	f->port = cfg->dimse_port;
 	f->timeout = cfg->dimse_timeout > 0 ? cfg->dimse_timeout : 30;
+	dimse_set_socket_timeouts((int)f->timeout);
 	if (!f->host || !f->aet || !f->aec) {
 		free_find(&f->base);
 		return -ENOMEM;

@@ -6,6 +6,7 @@
 
 #include <dcmtk/dcmdata/dcostrma.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmnet/diutil.h>
 
 #include <cerrno>
@@ -27,6 +28,17 @@ void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
 	p->aet = cfg->aet ? cfg->aet : "TROLLEY";
 	p->aec = cfg->aec ? cfg->aec : "";
 	p->timeout = cfg->dimse_timeout > 0 ? (int)cfg->dimse_timeout : 30;
+	dimse_set_socket_timeouts(p->timeout);
+}
+
+void dimse_set_socket_timeouts(int seconds)
+{
+	/* A read that stops inside a PDU blocks on these, not on the DIMSE timeout: dcmtk's
+	 * default is 60 s. They are process-wide, and every DIMSE user of a mount shares its
+	 * timeout=. */
+	dcmSocketReceiveTimeout.set(seconds);
+	dcmSocketSendTimeout.set(seconds);
+	dcmConnectionTimeout.set(seconds);
 }
 
 int dimse_cond_errno(const OFCondition &cond)
@@ -69,8 +81,6 @@ int dimse_associate(const struct dimse_peer *p, const char *what,
 	OFCondition cond;
 	int err;
 
-	/* dcmtk's TCP connect timeout is one global: every association sets the same value. */
-	dcmConnectionTimeout.set(p->timeout);
 	cond = ASC_initializeNetwork(NET_REQUESTOR, 0, p->timeout, &net);
 	if (cond.good())
 		cond = ASC_createAssociationParameters(&params, ASC_DEFAULTMAXPDU);

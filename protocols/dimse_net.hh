@@ -23,7 +23,11 @@ struct dimse_peer {
 	int timeout; /* seconds: TCP connect, association and each DIMSE message */
 };
 
+/** Fill @p from @cfg, and set dcmtk's socket timeouts to its timeout. */
 void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg);
+
+/** dcmtk's connect, send and receive timeouts (globals: one value per process). */
+void dimse_set_socket_timeouts(int seconds);
 
 /** One proposed presentation context: an abstract syntax, its transfer syntaxes, our role. */
 struct dimse_context {

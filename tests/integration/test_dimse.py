@@ -8,6 +8,7 @@ import re
 import socket
 import struct
 import subprocess
+import threading
 
 import pydicom
 import pytest
@@ -333,3 +334,113 @@ def test_iso_ir_100_answers_come_out_as_utf8(mount, dcmqrscp_latin1, data, tmp_p
         ts, sop, body = split_part10(f.read())
     with open(data["by_sop"][sop]["path"], "rb") as f:
         assert (ts, sop, body) == split_part10(f.read())
+
+
+class StallingDicomProxy:
+    """A TCP relay in front of a DICOM port that passes whole PDUs, except that while
+    .stalling is set it cuts the first P-DATA PDU of over 2,000 bytes (an instance, not a
+    C-FIND answer) in half and then sends nothing more: an archive that hangs mid-transfer."""
+
+    def __init__(self, upstream_port):
+        self.upstream = upstream_port
+        self.stalling = True
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            self.socks += [client, server]
+            threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
+
+    @staticmethod
+    def _read(sock, n):
+        out = b""
+        while len(out) < n:
+            chunk = sock.recv(n - len(out))
+            if not chunk:
+                raise OSError("closed")
+            out += chunk
+        return out
+
+    def _pipe(self, src, dst, from_server):
+        try:
+            while True:
+                head = self._read(src, 6)
+                body = self._read(src, struct.unpack(">I", head[2:6])[0])
+                if from_server and self.stalling and head[0] == 4 and len(body) > 2000:
+                    dst.sendall(head + body[:len(body) // 2])
+                    return  # and never another byte
+                dst.sendall(head + body)
+        except OSError:
+            pass
+
+    def stop(self):
+        self.listener.close()
+        for s in self.socks:
+            s.close()
+
+
+def test_c_get_stalled_mid_instance_is_etimedout_and_caches_nothing(mount, orthanc, source,
+                                                                     data):
+    e = data["manifest"][0]
+    relay = StallingDicomProxy(orthanc.dicom_port)
+    try:
+        m = mount(source, options="downloader=c-get,dicom=ORTHANC@127.0.0.1:%d,timeout=2,"
+                  "prefetch=none" % relay.port, expect_errors=True)
+        path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                      e["SOPInstanceUID"] + ".dcm")
+        with pytest.raises(OSError) as exc:
+            open(path, "rb")
+        assert exc.value.errno == errno.ETIMEDOUT, m.text()
+        assert re.search(r"C-(GET|STORE).*ORTHANC@127\.0\.0\.1:%d" % relay.port, m.text())
+        # The half instance was not kept: once the archive behaves, the file is whole.
+        relay.stalling = False
+        with open(path, "rb") as f:
+            got = f.read()
+        with open(e["path"], "rb") as f:
+            assert split_part10(got)[2] == split_part10(f.read())[2]
+    finally:
+        relay.stop()
+
+
+@pytest.fixture(scope="module")
+def orthanc_no_get(session_dir, data):
+    """An Orthanc that knows trolley's AE title but does not let it C-GET."""
+    from servers import Orthanc
+    work = os.path.join(session_dir, "orthanc-no-get")
+    os.makedirs(work)
+    server = Orthanc(work, {"DicomAlwaysAllowGet": False,
+                            "DicomModalities": {"trolley": {"AET": "TROLLEY",
+                                                            "Host": "127.0.0.1", "Port": 4243,
+                                                            "AllowGet": False}}})
+    try:
+        server.upload([e["path"] for e in data["manifest"] if e["PatientID"] == "PID003"])
+        yield server
+    finally:
+        server.stop()
+
+
+def test_c_get_the_archive_does_not_allow_is_refused(mount, orthanc_no_get, data):
+    e = [e for e in data["manifest"] if e["PatientID"] == "PID003"][0]
+    m = mount(_source(orthanc_no_get), expect_errors=True)
+    assert os.listdir(m.path("patients")) == ["O_Brien^Pat [PID003]"]  # C-FIND is allowed
+    path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                  e["SOPInstanceUID"] + ".dcm")
+    with pytest.raises(OSError) as exc:
+        open(path, "rb")
+    # Orthanc 1.10 answers a C-GET it does not allow by aborting the association (no status
+    # to give): EIO, and a log line that names the peer and says so.
+    assert exc.value.errno == errno.EIO, m.text()
+    assert re.search(r"C-GET ORTHANC@127\.0\.0\.1:\d+ of IMAGE %s: Peer aborted Association"
+                     % re.escape(e["SOPInstanceUID"]), m.text()), m.text()
+    assert m.proc.poll() is None
