@@ -268,6 +268,25 @@ long cache_blob_read(struct cache_blob *b, void *buf, size_t n, uint64_t off)
 	return r < 0 ? -errno : (long)r;
 }
 
+int cache_blob_use(struct cache_blob *b, uint64_t off, size_t n,
+		   int (*use)(void *ctx, const void *data, size_t len), void *ctx)
+{
+	char *buf;
+	long got;
+	int ret;
+
+	/* The common case: no copy, no allocation per read. */
+	if (b->fd < 0)
+		return store_blob_use(b->cache->store, b->sop, off, n, use, ctx);
+	buf = malloc(n ? n : 1);
+	if (!buf)
+		return -ENOMEM;
+	got = cache_blob_read(b, buf, n, off);
+	ret = got < 0 ? (int)got : use(ctx, buf, (size_t)got);
+	free(buf);
+	return ret;
+}
+
 void cache_blob_close(struct cache_blob *b)
 {
 	if (!b)

@@ -369,6 +369,31 @@ out:
 	return rc ? store_errno(rc) : got;
 }
 
+int store_blob_use(struct store *s, const char *sop, uint64_t off, size_t n,
+		   int (*use)(void *ctx, const void *data, size_t len), void *ctx)
+{
+	MDB_txn *txn;
+	MDB_val k, v;
+	int rc, ret;
+
+	sop_key(sop, &k);
+	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return store_errno(rc);
+	rc = mdb_get(txn, s->blob, &k, &v);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return store_errno(rc);
+	}
+	if (off >= v.mv_size)
+		ret = use(ctx, v.mv_data, 0);
+	else
+		ret = use(ctx, (char *)v.mv_data + off,
+			  n < v.mv_size - (size_t)off ? n : v.mv_size - (size_t)off);
+	mdb_txn_abort(txn);
+	return ret;
+}
+
 static int read_full(int fd, void *buf, size_t n, off_t off)
 {
 	size_t done = 0;

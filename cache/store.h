@@ -47,6 +47,14 @@ int store_blob_size(struct store *s, const char *sop, uint64_t *size);
  */
 long store_blob_read(struct store *s, const char *sop, uint64_t off, void *buf, size_t n);
 /**
+ * Hand up to @n bytes of the blob of @sop from @off to @use, without a copy: @data points into
+ * the map and is valid only during the call, which runs inside a read transaction (so @use
+ * must not block on the network). @return what @use returned (0 bytes at or past the end), or
+ * -ENOENT / -EIO without calling it.
+ */
+int store_blob_use(struct store *s, const char *sop, uint64_t off, size_t n,
+		   int (*use)(void *ctx, const void *data, size_t len), void *ctx);
+/**
  * Store @size bytes read from file @fd (from offset 0) as the blob of @sop, in one short write
  * transaction, evicting least recently used blobs to stay within the limit; an existing blob
  * is kept as it is (instances never change).

@@ -116,6 +116,9 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 	}
 	/* GNU cp takes a file with fewer blocks than its size for sparse. */
 	st->st_blocks = (st->st_size + 511) / 512;
+	/* cp reads st_blksize at a time. Measured: 1 MiB reads (one round trip per typical
+	 * instance) made a warm cp -r 50% slower than 64 KiB ones, which the kernel's
+	 * readahead pipelines. */
 	st->st_blksize = 65536;
 	return timeout;
 }
@@ -527,12 +530,27 @@ out:
 		fuse_reply_err(req, -err);
 }
 
+struct read_reply {
+	fuse_req_t req;
+	bool replied;
+};
+
+/* Runs inside the store's read transaction: fuse_reply_buf() has written the bytes to the
+ * kernel when it returns, so they need no copy of ours. */
+static int reply_bytes(void *ctx, const void *data, size_t len)
+{
+	struct read_reply *r = ctx;
+
+	r->replied = true;
+	return fuse_reply_buf(r->req, data, len);
+}
+
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
-	char *buf;
-	long got;
+	struct read_reply r = {req, false};
+	int err;
 
 	(void)ino;
 	if (off < 0) {
@@ -547,17 +565,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, of->text.data ? of->text.data + start : "", n);
 		goto out;
 	}
-	buf = malloc(size ? size : 1);
-	if (!buf) {
-		fuse_reply_err(req, ENOMEM);
-		goto out;
-	}
-	got = cache_blob_read(of->blob, buf, size, (uint64_t)off);
-	if (got < 0)
-		fuse_reply_err(req, (int)-got);
-	else
-		fuse_reply_buf(req, buf, (size_t)got);
-	free(buf);
+	err = cache_blob_use(of->blob, (uint64_t)off, size, reply_bytes, &r);
+	/* A failed reply (the reader was interrupted) is the kernel's to clean up. */
+	if (err && !r.replied)
+		fuse_reply_err(req, -err);
 out:
 	open_file_put(of);
 }

@@ -133,6 +133,54 @@ static void test_blob_put_read_persists_across_reopen(void **state)
 	remove_dir(dir);
 }
 
+struct seen {
+	const void *data;
+	size_t len;
+	int calls;
+};
+
+static int see(void *ctx, const void *data, size_t len)
+{
+	struct seen *w = ctx;
+
+	w->data = data;
+	w->len = len;
+	w->calls++;
+	return 42; /* handed back unchanged */
+}
+
+/* The read path's no-copy access: the bytes asked for, clipped at the end, and the callback's
+ * result; nothing called for a blob that is not there. */
+static void test_blob_use_hands_the_bytes_without_a_copy(void **state)
+{
+	char *dir = make_dir();
+	size_t len;
+	unsigned char *b = part10("1.2.4", 3000, &len);
+	struct store *s;
+	struct seen w = {0};
+	int fd;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &s), 0);
+	fd = tmpfile_with(s, b, len);
+	assert_int_equal(store_blob_put_fd(s, "1.2.4", fd, len), 0);
+	close(fd);
+	assert_int_equal(store_blob_use(s, "1.2.4", 128, 4, see, &w), 42);
+	assert_int_equal(w.len, 4);
+	assert_memory_equal(w.data, "DICM", 4);
+	assert_int_equal(store_blob_use(s, "1.2.4", len - 10, 1 << 20, see, &w), 42);
+	assert_int_equal(w.len, 10);
+	assert_memory_equal(w.data, b + len - 10, 10);
+	assert_int_equal(store_blob_use(s, "1.2.4", len + 5, 64, see, &w), 42);
+	assert_int_equal(w.len, 0);
+	assert_int_equal(w.calls, 3);
+	assert_int_equal(store_blob_use(s, "9.9", 0, 64, see, &w), -ENOENT);
+	assert_int_equal(w.calls, 3);
+	store_close(s);
+	free(b);
+	remove_dir(dir);
+}
+
 static void test_full_map_is_enospc_and_stores_nothing(void **state)
 {
 	char *dir = make_dir();
@@ -491,6 +539,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_meta_round_trip_and_long_keys),
 		cmocka_unit_test(test_blob_put_read_persists_across_reopen),
+		cmocka_unit_test(test_blob_use_hands_the_bytes_without_a_copy),
 		cmocka_unit_test(test_full_map_is_enospc_and_stores_nothing),
 		cmocka_unit_test(test_lru_evicts_least_recently_used_and_keeps_order_across_reopen),
 		cmocka_unit_test(test_pinned_blobs_are_never_evicted),
