@@ -77,6 +77,11 @@ void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 
 	pthread_mutex_lock(&scp->lock);
 	w = wait_for(scp, req);
+	/* One instance at a time into a sink, should the archive open two associations. */
+	while (w && w->busy) {
+		pthread_cond_wait(&scp->idle, &scp->lock);
+		w = wait_for(scp, req);
+	}
 	if (w)
 		w->busy++;
 	pthread_mutex_unlock(&scp->lock);
@@ -188,6 +193,17 @@ void accept_one(struct dimse_scp *scp, T_ASC_Association *assoc)
 
 		log_warn("storage SCP: %s called us %s, not %s; rejected", calling, called,
 			 scp->peer.aet.c_str());
+		ASC_rejectAssociation(assoc, &rej);
+		goto out_drop;
+	}
+	/* The port is open to the network: only the archive may fill our cache, and it sends
+	 * C-MOVE sub-operations as itself. */
+	if (scp->peer.aec != calling) {
+		T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+					      ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED};
+
+		log_warn("storage SCP: %s is not the archive (%s); rejected", calling,
+			 scp->peer.aec.c_str());
 		ASC_rejectAssociation(assoc, &rej);
 		goto out_drop;
 	}

@@ -444,3 +444,22 @@ def test_c_get_the_archive_does_not_allow_is_refused(mount, orthanc_no_get, data
     assert re.search(r"C-GET ORTHANC@127\.0\.0\.1:\d+ of IMAGE %s: Peer aborted Association"
                      % re.escape(e["SOPInstanceUID"]), m.text()), m.text()
     assert m.proc.poll() is None
+
+
+def test_storage_scp_takes_nothing_unasked(mount, orthanc, data):
+    # C-MOVE's storage SCP listens on the network: strangers are rejected, and the archive
+    # itself cannot fill the cache with an instance no C-MOVE asked for.
+    port = free_port()
+    m = mount(_source(orthanc), options="downloader=c-move,move_port=%d" % port)
+    e = data["manifest"][0]
+    out = subprocess.run(["storescu", "-aet", "INTRUDER", "-aec", "TROLLEY", "127.0.0.1",
+                          str(port), e["path"]], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert "Calling AE Title Not Recognized" in out.stdout + out.stderr
+    out = subprocess.run(["storescu", "-v", "-aet", "ORTHANC", "-aec", "TROLLEY", "127.0.0.1",
+                          str(port), e["path"]], capture_output=True, text=True, timeout=60)
+    assert "Refused: OutOfResources" in out.stdout + out.stderr
+    assert "INTRUDER is not the archive (ORTHANC); rejected" in m.text()
+    assert "no C-MOVE of ours is waiting for it; refused" in m.text()
+    status = open(m.path(".trolley", "status")).read()
+    assert re.search(r"^bytes_downloaded: 0$", status, re.M), status
