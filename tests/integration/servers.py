@@ -440,6 +440,7 @@ class Dcmqrscp(ServerProcess):
 
     def __init__(self, workdir, files, args=()):
         self.port = free_port()
+        self.move_port = free_port()  # where it sends C-MOVEs to TROLLEY
         db = os.path.join(workdir, "db")
         os.makedirs(db)
         cfg = os.path.join(workdir, "dcmqrscp.cfg")
@@ -448,7 +449,7 @@ class Dcmqrscp(ServerProcess):
                     "HostTable BEGIN\ntrolley = (TROLLEY, 127.0.0.1, %d)\nHostTable END\n"
                     "VendorTable BEGIN\nVendorTable END\n"
                     "AETable BEGIN\nSTORE %s RW (9, 1024mb) ANY\nAETable END\n"
-                    % (self.port, free_port(), db))
+                    % (self.port, self.move_port, db))
         self._spawn(["dcmqrscp", *args, "-c", cfg], os.path.join(workdir, "dcmqrscp.log"),
                     workdir)
         self._wait_port(self.port, "dcmqrscp", workdir)

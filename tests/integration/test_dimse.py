@@ -297,6 +297,26 @@ def test_c_get_from_dcmqrscp_keeps_every_instance(mount, dcmqrscp, data, tmp_pat
         assert got[e["SOPInstanceUID"]] == (ts, without_trailing_padding(body)), e["path"]
 
 
+def test_c_move_from_dcmqrscp_keeps_every_instance(mount, dcmqrscp, data, tmp_path):
+    # dcmqrscp moves to the TROLLEY entry of its HostTable: 127.0.0.1, dcmqrscp.move_port.
+    files, (patient, study) = study_files(data, "PID001")
+    m = mount("dicom://STORE@127.0.0.1:%d" % dcmqrscp.port,
+              options="downloader=c-move,move_port=%d" % dcmqrscp.move_port)
+    out = tmp_path / "copy"
+    subprocess.run(["cp", "-r", m.path("patients", patient, study), str(out)], check=True)
+    got = {}
+    for root, _, names in os.walk(out):
+        for n in names:
+            with open(os.path.join(root, n), "rb") as f:
+                ts, sop, body = split_part10(f.read())
+            got[sop] = (ts, body)
+    assert len(got) == len(files)
+    for e in files.values():
+        with open(e["path"], "rb") as f:
+            ts, _, body = split_part10(f.read())
+        assert got[e["SOPInstanceUID"]] == (ts, without_trailing_padding(body)), e["path"]
+
+
 @pytest.fixture(scope="module")
 def dcmqrscp_latin1(session_dir, data):
     """A dcmqrscp that answers every C-FIND in ISO_IR 100 (Latin-1), whatever was stored:
