@@ -26,12 +26,17 @@ struct flight {
 struct prefetch_job {
 	struct cache *cache;
 	char study[SOP_MAX], series[SOP_MAX];
-	char **members; /* SOPInstanceUIDs it delivers (their flights are its own) */
-	bool *delivered;
+	char **members;	 /* SOPInstanceUIDs it delivers (their flights are its own) */
+	bool *queued;	 /* checked and handed on to a commit (the transfer's thread only) */
+	bool *delivered; /* committed or failed (the committer's; read once it is joined) */
 	size_t n;
 	struct store_put pending[16]; /* checked, waiting for one commit together */
 	size_t npending;
 	uint64_t pending_bytes;
+	struct store_put committing[16]; /* the batch the committer thread is writing */
+	size_t ncommitting;
+	pthread_t committer;
+	bool committer_running;
 	pthread_t thread;
 	struct prefetch_job *next;
 };

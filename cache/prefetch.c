@@ -2,7 +2,9 @@
  * whole series (one series-level request: WADO-RS streams every instance in one multipart
  * body), committed to the store in batches of up to 16 instances or 32 MiB: one disk sync per
  * batch rather than per instance (measured: per-instance syncs took a cold `cp -r` of a 400
- * instance study from 0.9 s to 1.3-2.0 s). Readers of the other instances wait on their
+ * instance study from 0.9 s to 1.3-2.0 s). A batch is written by a committer thread while the
+ * transfer goes on (it ran inside the download's write callback, stalling the stream for each
+ * write and sync); one batch is in flight at most. Readers of the other instances wait on their
  * flights and are woken as each batch lands, so a `cp -r` reads at the speed of the stream.
  * The downloader's own limit (connections=) bounds how many series move at once. */
 #include <errno.h>
@@ -19,8 +21,10 @@ static void job_free(struct prefetch_job *j)
 	for (size_t i = 0; j->members && i < j->n; i++)
 		free(j->members[i]);
 	free(j->members);
+	free(j->queued);
 	free(j->delivered);
 	j->members = NULL;
+	j->queued = NULL;
 	j->delivered = NULL;
 	j->n = 0;
 }
@@ -39,18 +43,16 @@ static int job_check(struct fetch_sink *s, const char *uid)
 	ssize_t i = job_index(j, uid);
 
 	/* The instance an opener fetches alone comes in the series too: not ours to store. */
-	return i >= 0 && !j->delivered[i] ? 0 : 1;
+	return i >= 0 && !j->queued[i] ? 0 : 1;
 }
 
-static void job_stored(struct fetch_sink *s, const char *uid, int err, int *fd, uint64_t size)
+/* An instance of the job was committed (err 0) or could not be: wake its readers. */
+static void job_delivered(struct prefetch_job *j, const char *uid, int err)
 {
-	struct prefetch_job *j = s->owner;
 	struct cache *c = j->cache;
 	ssize_t i = job_index(j, uid);
 	struct flight *f;
 
-	(void)fd;
-	(void)size;
 	if (i < 0)
 		return;
 	j->delivered[i] = true;
@@ -66,25 +68,54 @@ static void job_stored(struct fetch_sink *s, const char *uid, int err, int *fd, 
 	pthread_mutex_unlock(&c->lock);
 }
 
+static void job_stored(struct fetch_sink *s, const char *uid, int err, int *fd, uint64_t size)
+{
+	(void)fd;
+	(void)size;
+	job_delivered(s->owner, uid, err);
+}
+
 #define JOB_BATCH_BYTES (32u << 20)
 #define JOB_BATCH_COUNT (sizeof(((struct prefetch_job *)0)->pending) / sizeof(struct store_put))
 
-/* Commit what is pending in one transaction and wake its readers. */
-static void job_flush(struct prefetch_job *j, struct fetch_sink *s)
+/* Commit a batch in one transaction and wake its readers. */
+static void job_commit(struct prefetch_job *j, struct store_put *batch, size_t n)
 {
+	store_blob_put_batch(j->cache->store, batch, n);
+	for (size_t i = 0; i < n; i++) {
+		job_delivered(j, batch[i].sop, batch[i].err);
+		close(batch[i].fd);
+		free((char *)batch[i].sop);
+	}
+}
+
+static void *job_commit_run(void *arg)
+{
+	struct prefetch_job *j = arg;
+
+	job_commit(j, j->committing, j->ncommitting);
+	return NULL;
+}
+
+/* Hand what is pending to the committer, after the batch before it is in. @last: commit here
+ * and now, the transfer is over. */
+static void job_flush(struct prefetch_job *j, bool last)
+{
+	if (j->committer_running) {
+		pthread_join(j->committer, NULL);
+		j->committer_running = false;
+	}
 	if (!j->npending)
 		return;
-	store_blob_put_batch(j->cache->store, j->pending, j->npending);
-	for (size_t i = 0; i < j->npending; i++) {
-		struct store_put *p = &j->pending[i];
-		int fd = p->fd;
-
-		job_stored(s, p->sop, p->err, &fd, p->size);
-		close(p->fd);
-		free((char *)p->sop);
-	}
+	memcpy(j->committing, j->pending, j->npending * sizeof(*j->pending));
+	j->ncommitting = j->npending;
 	j->npending = 0;
 	j->pending_bytes = 0;
+	if (!last && pthread_create(&j->committer, NULL, job_commit_run, j) == 0) {
+		j->committer_running = true;
+		return;
+	}
+	job_commit(j, j->committing, j->ncommitting);
 }
 
 static int job_defer(struct fetch_sink *s, const char *uid, int fd, uint64_t size)
@@ -99,10 +130,11 @@ static int job_defer(struct fetch_sink *s, const char *uid, int fd, uint64_t siz
 	}
 	p->fd = fd;
 	p->size = size;
+	j->queued[job_index(j, uid)] = true; /* job_check let only members through */
 	j->npending++;
 	j->pending_bytes += size;
 	if (j->npending == JOB_BATCH_COUNT || j->pending_bytes >= JOB_BATCH_BYTES)
-		job_flush(j, s);
+		job_flush(j, false);
 	return 0;
 }
 
@@ -152,7 +184,7 @@ static void *job_run(void *arg)
 		STAT_SUB(c, transfers_active, 1);
 		STAT_ADD(c, transfers_done, 1);
 		/* Whole instances checked before a failure are good: keep them. */
-		job_flush(j, &s);
+		job_flush(j, true);
 		fetch_sink_release(&s);
 	}
 	if (err && err != -ECANCELED)
@@ -200,8 +232,9 @@ void prefetch_start(struct cache *c, const struct instance_ref *ref, const char 
 	snprintf(j->study, sizeof(j->study), "%s", ref->study_uid);
 	snprintf(j->series, sizeof(j->series), "%s", ref->series_uid);
 	j->members = calloc(nsiblings, sizeof(*j->members));
+	j->queued = calloc(nsiblings, sizeof(*j->queued));
 	j->delivered = calloc(nsiblings, sizeof(*j->delivered));
-	if (!j->members || !j->delivered)
+	if (!j->members || !j->queued || !j->delivered)
 		goto out_free;
 	/* Only what is neither stored nor already on its way. */
 	for (size_t i = 0; i < nsiblings; i++) {
