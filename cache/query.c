@@ -115,6 +115,72 @@ out:
 	return err;
 }
 
+/* The elements of the JSON array in @doc, without its brackets (NULL if it is not one). */
+static const char *array_inside(const struct buf *doc, size_t *len)
+{
+	const char *s = doc->data, *e = doc->data + doc->len;
+
+	while (s < e && (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n'))
+		s++;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		e--;
+	if (e - s < 2 || *s != '[' || e[-1] != ']')
+		return NULL;
+	*len = (size_t)(e - s - 2);
+	return s + 1;
+}
+
+int cache_metadata_from_series(struct cache *c, const char *study_uid,
+			       const char *const *series_uids, size_t n, struct buf *out)
+{
+	int64_t stored_at = 0, now = (int64_t)time(NULL);
+	struct buf doc, all;
+	char key[512];
+	bool first = true;
+	int err = 0;
+
+	if (!c->downloader->ops->metadata || n == 0)
+		return -ENOENT;
+	buf_init(&doc, out->max);
+	buf_init(&all, out->max);
+	err = buf_add(&all, "[", 1);
+	for (size_t i = 0; !err && i < n; i++) {
+		const char *inside;
+		size_t len;
+
+		metadata_key(c, study_uid, series_uids[i], key, sizeof(key));
+		doc.len = 0;
+		err = store_doc_get(c->store, key, &doc, &stored_at);
+		if (err)
+			break;
+		if (!c->cfg.offline && (now - stored_at >= c->cfg.meta_ttl || now < stored_at)) {
+			err = -ENOENT;
+			break;
+		}
+		inside = array_inside(&doc, &len);
+		if (!inside) {
+			err = -ENOENT;
+			break;
+		}
+		if (len && !first)
+			err = buf_add(&all, ",", 1);
+		if (len && !err)
+			err = buf_add(&all, inside, len);
+		first = first && len == 0;
+	}
+	if (!err)
+		err = buf_add(&all, "]", 1);
+	if (!err) {
+		STAT_ADD(c, query_hits, 1);
+		metadata_key(c, study_uid, NULL, key, sizeof(key));
+		store_doc_put(c->store, key, all.data, all.len, now);
+		err = buf_add(out, all.data, all.len);
+	}
+	buf_release(&doc);
+	buf_release(&all);
+	return err == -ENOENT || err == -EIO ? -ENOENT : err;
+}
+
 int cache_check_query(struct cache *c, const struct query *q, char *why, size_t n)
 {
 	if (!c->searcher->ops->check)

@@ -419,13 +419,41 @@ static int open_status(struct trolley_fs *fs, struct open_file *of, struct fuse_
 	return status_text(fs->tree.cache, &of->text);
 }
 
-static int open_metadata(struct trolley_fs *fs, const struct node *n, struct open_file *of,
-			 struct fuse_file_info *fi)
+/* A study's metadata.json from its series' metadata.json, when every series folder listed
+ * beside it has its own at hand (a `cp -r` reads those first): no study-level request, which
+ * costs the archive as much as all the series ones again. */
+static int study_metadata_from_series(struct trolley_fs *fs, uint64_t ino, const char *study,
+				      struct buf *out)
 {
+	struct listing *l = inodes_parent_listing(fs->inodes, ino, fs->meta_ttl);
+	const char **series;
+	size_t n = 0;
+	int err = -ENOENT;
+
+	if (!l)
+		return -ENOENT;
+	series = calloc(l->n ? l->n : 1, sizeof(*series));
+	for (size_t i = 0; series && i < l->n; i++)
+		if (l->v[i].node.kind == NODE_SERIES)
+			series[n++] = attrset_str(&l->v[i].node.attrs, TAG_SeriesInstanceUID);
+	if (series && n)
+		err = cache_metadata_from_series(fs->tree.cache, study, series, n, out);
+	free(series);
+	listing_put(l);
+	return err;
+}
+
+static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node *n,
+			 struct open_file *of, struct fuse_file_info *fi)
+{
+	const char *study = attrset_str(&n->attrs, TAG_StudyInstanceUID);
+	const char *series = attrset_get(&n->attrs, TAG_SeriesInstanceUID);
+
 	buf_init(&of->text, 512u << 20);
 	fi->direct_io = 1;
-	return cache_metadata(fs->tree.cache, attrset_str(&n->attrs, TAG_StudyInstanceUID),
-			      attrset_get(&n->attrs, TAG_SeriesInstanceUID), &of->text);
+	if (!series && study_metadata_from_series(fs, ino, study, &of->text) == 0)
+		return 0;
+	return cache_metadata(fs->tree.cache, study, series, &of->text);
 }
 
 /* The SOPInstanceUIDs of the instances of @series in the folder of @ino, from its listing if
@@ -514,7 +542,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (n.kind == NODE_STATUS)
 		err = open_status(fs, of, fi);
 	else if (n.kind == NODE_METADATA)
-		err = open_metadata(fs, &n, of, fi);
+		err = open_metadata(fs, ino, &n, of, fi);
 	else
 		err = open_instance(fs, ino, &n, of, fi);
 	if (err)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -138,6 +139,34 @@ def test_metadata_json_of_series_and_study_matches_dataset(mount, source, data, 
     st = os.stat(os.path.join(study, "metadata.json"))
     with open(os.path.join(study, "metadata.json"), "rb") as f:
         assert st.st_size == len(f.read())
+
+
+def test_study_metadata_made_of_the_series_metadata_read_before(mount, source, proxy,
+                                                               orthanc):
+    # What cp -r does: each series folder's metadata.json, then the study's. The study's is
+    # then made of the series' ones, without another request, and is the archive's own.
+    m = mount(source)
+    study = m.path("patients", "Doe^John [PID001]", "2020-03-01 CT HEAD [ACC1]")
+    series = [d for d in sorted(os.listdir(study)) if d != "metadata.json"]
+    assert len(series) >= 2
+    for d in series:
+        _metadata(os.path.join(study, d, "metadata.json"))
+    proxy.reset()
+    study_md = _metadata(os.path.join(study, "metadata.json"))
+    assert proxy.paths(r"/metadata$") == []
+    uid = study_md[0]["0020000D"]["Value"][0]
+    with urllib.request.urlopen("%s/studies/%s/metadata" % (orthanc.dicomweb, uid)) as r:
+        want = json.load(r)
+    key = lambda d: d["00080018"]["Value"][0]  # noqa: E731
+    assert sorted(study_md, key=key) == sorted(want, key=key)
+    with open(os.path.join(study, "metadata.json"), "rb") as f:
+        assert os.stat(os.path.join(study, "metadata.json")).st_size == len(f.read())
+    # Without the series' at hand (a fresh cache), the study's is one request, as before.
+    m2 = mount(source)
+    proxy.reset()
+    study2 = m2.path("patients", "Doe^John [PID001]", "2020-03-01 CT HEAD [ACC1]")
+    assert len(_metadata(os.path.join(study2, "metadata.json"))) == len(want)
+    assert len(proxy.paths(r"/studies/[0-9.]+/metadata$")) == 1
 
 
 def test_garbled_metadata_is_eio(mount, source, proxy):
