@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it (.ci/run): install what is needed, build twice (a -Werror
-# build, and an AddressSanitizer + UBSan build whose unit tests catch memory errors), run the C
-# unit tests of both with meson test, then the pytest integration suite against a real Orthanc.
+# The whole test suite, as CI runs it (.ci/run): install what is needed, build three times (a
+# -Werror build, an AddressSanitizer + UBSan build, a ThreadSanitizer build), run the C unit
+# tests of each with meson test, then the pytest integration suite against a real Orthanc.
 # Ends with pytest's summary line; exits non-zero if any part failed (pytest still runs when a
 # build or unit test failed). Extra arguments go to pytest, e.g. `-k errors` or `-x`.
 set -uo pipefail
@@ -32,12 +32,18 @@ echo "== build (warnings are errors)"
 build build --werror || status=1
 echo "== build with AddressSanitizer + UBSan"
 build build-asan -Db_sanitize=address,undefined -Db_lundef=false || status=1
+echo "== build with ThreadSanitizer (for the unit tests: prefetch, committer, single-flight)"
+build build-tsan -Db_sanitize=thread -Db_lundef=false || status=1
 
 echo "== unit tests"
 meson test -C build --print-errorlogs || status=1
 echo "== unit tests under AddressSanitizer + UBSan"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --print-errorlogs || status=1
+
+echo "== unit tests under ThreadSanitizer"
+# A data race is reported and fails the suite (TSan's exit code 66).
+TSAN_OPTIONS=halt_on_error=1 meson test -C build-tsan --print-errorlogs || status=1
 
 if [ $status -ne 0 ]; then
   echo "== a build or unit test failed above; the integration tests run anyway"

@@ -280,6 +280,8 @@ struct fake {
 	enum script script;
 	int fetches, series_fetches;
 	bool series_lacks_last;
+	const char *const *uids; /* the series, if not series_uids */
+	size_t nuids;
 	pthread_mutex_t lock;
 	unsigned delay_ms;
 };
@@ -300,18 +302,21 @@ static int fake_fetch(struct downloader *d, const struct instance_ref *ref, stru
 	usleep(f->delay_ms * 1000);
 	if (!ref->sop_uid) {
 		/* The whole series, one instance after the other, as WADO-RS streams it. */
-		size_t n = sizeof(series_uids) / sizeof(series_uids[0]) - f->series_lacks_last;
+		const char *const *uids = f->uids ? f->uids : series_uids;
+		size_t n = f->uids ? f->nuids
+				   : sizeof(series_uids) / sizeof(series_uids[0]) -
+					     f->series_lacks_last;
 
 		err = 0;
 		for (size_t i = 0; i < n && !err; i++) {
-			b = part10(series_uids[i], 5000, &len);
+			b = part10(uids[i], 5000, &len);
 			err = sink->ops->begin(sink->ctx);
 			if (!err)
 				err = sink->ops->write(sink->ctx, b, len);
 			if (!err)
 				err = sink->ops->end(sink->ctx);
 			free(b);
-			usleep(50 * 1000);
+			usleep(f->uids ? 1000 : 50 * 1000);
 		}
 		return err;
 	}
@@ -515,6 +520,69 @@ static void test_instance_missing_from_series_reply_is_fetched_alone(void **stat
 	check_prefetch(true, 2);
 }
 
+struct last_open {
+	struct cache *c;
+	struct instance_ref ref;
+};
+
+static void *open_ref(void *arg)
+{
+	struct last_open *o = arg;
+	struct cache_blob *b;
+
+	if (cache_open(o->c, &o->ref, NULL, 0, &b) != 0)
+		return (void *)1;
+	cache_blob_close(b);
+	return NULL;
+}
+
+/* 40 instances: batches of 16 go to the committer thread while the series streams on; every
+ * instance lands, readers of late ones are woken, and nothing is fetched twice. */
+static void test_long_series_is_committed_in_batches_behind_the_stream(void **state)
+{
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60, .prefetch = true};
+	static char names[40][16];
+	const char *uids[40];
+	struct instance_ref ref = {.study_uid = "1.2", .series_uid = "1.2.3"};
+	struct last_open last;
+	struct cache_blob *b;
+	uint64_t size;
+	struct rig r;
+	pthread_t th;
+	void *ret;
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof(names[i]), "1.2.3.%d", 100 + i);
+		uids[i] = names[i];
+	}
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	r.fake.uids = uids;
+	r.fake.nuids = 40;
+	ref.sop_uid = uids[0];
+	assert_int_equal(cache_open(r.cache, &ref, uids, 40, &b), 0);
+	cache_blob_close(b);
+	last.c = r.cache;
+	last.ref = ref;
+	last.ref.sop_uid = uids[39];
+	assert_int_equal(pthread_create(&th, NULL, open_ref, &last), 0);
+	assert_int_equal(pthread_join(th, &ret), 0);
+	assert_null(ret);
+	cache_free(r.cache); /* joins the prefetch and its committer */
+	r.cache = NULL;
+	for (int i = 0; i < 40; i++) {
+		assert_int_equal(store_blob_size(r.store, uids[i], &size), 0);
+		/* The UIDs are 9 characters: their element is 18 bytes. */
+		assert_int_equal(size, i == 0 ? 100150 : 5150);
+	}
+	assert_int_equal(r.fake.series_fetches, 1);
+	assert_int_equal(r.fake.fetches, 1);
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	rig_down(&r);
+}
+
 static void test_sixteen_concurrent_opens_make_one_transfer(void **state)
 {
 	pthread_t th[16];
@@ -551,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_sixteen_concurrent_opens_make_one_transfer),
 		cmocka_unit_test(test_prefetch_fetches_the_series_once_and_wakes_waiters),
 		cmocka_unit_test(test_instance_missing_from_series_reply_is_fetched_alone),
+		cmocka_unit_test(test_long_series_is_committed_in_batches_behind_the_stream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
