@@ -89,6 +89,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	pc.aet = o->aet;
 	pc.aec = o->aec;
 	pc.dimse_timeout = o->timeout;
+	pc.dimse_associations = o->connections;
 	pc.rad69_ignore_missing = o->rad69_ignore != NULL;
 	pc.transfer_syntax = o->transfer_syntax;
 	pc.http = d->http;

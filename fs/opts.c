@@ -459,7 +459,7 @@ void opts_usage(const char *progname)
 	       "    -o cache_size=SIZE         cache map size, e.g. 500M, 20G (default 10G)\n"
 	       "    -o meta_ttl=SECONDS        query results stay fresh this long (default 600)\n"
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
-	       "    -o connections=N           parallel transfers (default 8)\n"
+	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
 	       "    -o layout=tree|flat        flat: a study folder holds all its instances\n"
 	       "    -o prefetch=series|none    opening a file fetches its series (default series)\n"

@@ -1,4 +1,5 @@
-// C-FIND through dcmtk's DcmSCU: one association per query (a PACS may drop idle ones), Study
+// C-FIND through dcmtk (dimse_net.cc's associations): one association per query (a PACS may
+// drop idle ones), Study
 // Root at the query's level, the match keys and the return keys we name folders by. Replies
 // are converted to UTF-8 whatever their SpecificCharacterSet; limit and offset, which DIMSE
 // lacks, are applied to the answers.
@@ -8,7 +9,8 @@
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
-#include <dcmtk/dcmnet/scu.h>
+#include <dcmtk/dcmdata/dcelem.h>
+#include <dcmtk/dcmnet/dimse.h>
 #include <dcmtk/oflog/oflog.h>
 
 #include <cerrno>
@@ -27,21 +29,21 @@ namespace
 
 struct dimse_find {
 	struct searcher base;
-	char *host, *aet, *aec;
-	int port;
-	long timeout;
+	struct dimse_peer peer;
+	std::string name; /* AEC@host:port, for log lines */
 };
 
-const uint32_t study_keys[] = {TAG_StudyInstanceUID, TAG_StudyDate,	TAG_StudyTime,
-			       TAG_StudyDescription, TAG_AccessionNumber, TAG_PatientName,
-			       TAG_PatientID,	     TAG_ModalitiesInStudy, TAG_SpecificCharacterSet};
-const uint32_t series_keys[] = {TAG_StudyInstanceUID, TAG_SeriesInstanceUID, TAG_SeriesNumber,
-				TAG_Modality,	      TAG_SeriesDescription, TAG_SeriesDate,
+const uint32_t study_keys[] = {
+	TAG_StudyInstanceUID, TAG_StudyDate,	     TAG_StudyTime,
+	TAG_StudyDescription, TAG_AccessionNumber,   TAG_PatientName,
+	TAG_PatientID,	      TAG_ModalitiesInStudy, TAG_SpecificCharacterSet};
+const uint32_t series_keys[] = {TAG_StudyInstanceUID, TAG_SeriesInstanceUID,   TAG_SeriesNumber,
+				TAG_Modality,	      TAG_SeriesDescription,   TAG_SeriesDate,
 				TAG_SeriesTime,	      TAG_SpecificCharacterSet};
-const uint32_t image_keys[] = {TAG_StudyInstanceUID, TAG_SeriesInstanceUID, TAG_SOPInstanceUID,
-			       TAG_InstanceNumber,   TAG_SOPClassUID,	    TAG_ContentDate,
-			       TAG_ContentTime,	     TAG_Rows,		    TAG_Columns,
-			       TAG_BitsAllocated,    TAG_NumberOfFrames,    TAG_SpecificCharacterSet};
+const uint32_t image_keys[] = {
+	TAG_StudyInstanceUID, TAG_SeriesInstanceUID, TAG_SOPInstanceUID, TAG_InstanceNumber,
+	TAG_SOPClassUID,      TAG_ContentDate,	     TAG_ContentTime,	 TAG_Rows,
+	TAG_Columns,	      TAG_BitsAllocated,     TAG_NumberOfFrames, TAG_SpecificCharacterSet};
 
 DcmTagKey key_of(uint32_t tag)
 {
@@ -74,6 +76,37 @@ int read_answer(DcmDataset *ds, struct attrset *set)
 	return 0;
 }
 
+struct find_answers {
+	struct dimse_find *f;
+	const struct query *q;
+	struct attrset_list *out;
+	long skipped;
+	int err;
+};
+
+/* Each pending answer as it comes: limit and offset applied, converted to UTF-8. */
+void take_answer(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDataset *ds)
+{
+	struct find_answers *a = (struct find_answers *)ctx;
+	struct attrset *set;
+
+	if (!ds || a->err)
+		return;
+	if (a->q->offset && a->skipped < a->q->offset) {
+		a->skipped++;
+		return;
+	}
+	if (a->q->limit && (long)a->out->n >= a->q->limit)
+		return;
+	/* Names are UTF-8: convert whatever SpecificCharacterSet came. */
+	if (ds->convertToUTF8().bad())
+		log_warn("C-FIND %s: an answer could not be converted to UTF-8",
+			 a->f->name.c_str());
+	set = attrset_list_add(a->out);
+	if (!set || read_answer(ds, set) < 0)
+		a->err = -ENOMEM;
+}
+
 int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 {
 	struct dimse_find *f = (struct dimse_find *)s;
@@ -84,86 +117,66 @@ int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 	size_t nkeys = q->level == QUERY_STUDY	  ? sizeof(study_keys) / sizeof(*keys)
 		       : q->level == QUERY_SERIES ? sizeof(series_keys) / sizeof(*keys)
 						  : sizeof(image_keys) / sizeof(*keys);
-	OFList<QRResponse *> responses;
-	long skipped = 0;
-	int err = 0;
+	struct find_answers a = {f, q, out, 0, 0};
+	T_ASC_Network *net = NULL;
+	T_ASC_Association *assoc = NULL;
+	int err;
 
 	try {
-		DcmSCU scu;
-		OFList<OFString> syntaxes;
-		DcmDataset req;
-		OFCondition cond;
+		std::vector<dimse_context> ctx = {{UID_FINDStudyRootQueryRetrieveInformationModel,
+						   {UID_LittleEndianExplicitTransferSyntax,
+						    UID_LittleEndianImplicitTransferSyntax},
+						   ASC_SC_ROLE_DEFAULT}};
 		T_ASC_PresentationContextID pid;
+		T_DIMSE_C_FindRQ req;
+		T_DIMSE_C_FindRSP rsp;
+		DcmDataset *detail = NULL;
+		DcmDataset ids;
+		OFCondition cond;
+		int count = 0;
 
-		scu.setAETitle(f->aet);
-		scu.setPeerAETitle(f->aec);
-		scu.setPeerHostName(f->host);
-		scu.setPeerPort((Uint16)f->port);
-		scu.setConnectionTimeout((Sint32)f->timeout);
-		scu.setACSETimeout((Uint32)f->timeout);
-		scu.setDIMSETimeout((Uint32)f->timeout);
-		scu.setDIMSEBlockingMode(DIMSE_NONBLOCKING);
-		syntaxes.push_back(UID_LittleEndianExplicitTransferSyntax);
-		syntaxes.push_back(UID_LittleEndianImplicitTransferSyntax);
-		scu.addPresentationContext(UID_FINDStudyRootQueryRetrieveInformationModel, syntaxes);
-		cond = scu.initNetwork();
-		if (cond.good())
-			cond = scu.negotiateAssociation();
-		if (cond.bad()) {
-			log_error("C-FIND %s@%s:%d as %s: association failed: %s", f->aec, f->host,
-				  f->port, f->aet, cond.text());
-			return strstr(cond.text(), "Rejected") ? -EACCES
-			       : strstr(cond.text(), "imeout") ? -ETIMEDOUT
-							       : -EIO;
+		err = dimse_associate(&f->peer, "C-FIND", ctx, &net, &assoc);
+		if (err)
+			return err;
+		pid = ASC_findAcceptedPresentationContextID(
+			assoc, UID_FINDStudyRootQueryRetrieveInformationModel);
+		if (!pid) {
+			log_error("C-FIND %s: the archive does not accept Study Root C-FIND",
+				  f->name.c_str());
+			dimse_release(net, assoc, false);
+			return -EACCES;
 		}
-		pid = scu.findPresentationContextID(UID_FINDStudyRootQueryRetrieveInformationModel, "");
-		req.putAndInsertOFStringArray(DCM_QueryRetrieveLevel, levels[q->level]);
+		ids.putAndInsertOFStringArray(DCM_QueryRetrieveLevel, levels[q->level]);
 		for (size_t i = 0; i < nkeys; i++)
 			if (!attrset_get(&q->match, keys[i]))
-				put_key(req, keys[i], "");
+				put_key(ids, keys[i], "");
 		for (size_t i = 0; i < q->ninclude; i++)
 			if (!attrset_get(&q->match, q->include[i]))
-				put_key(req, q->include[i], "");
+				put_key(ids, q->include[i], "");
 		for (size_t i = 0; i < q->match.n; i++)
-			put_key(req, q->match.v[i].tag, q->match.v[i].value);
-		cond = scu.sendFINDRequest(pid, &req, &responses);
+			put_key(ids, q->match.v[i].tag, q->match.v[i].value);
+		memset(&req, 0, sizeof(req));
+		memset(&rsp, 0, sizeof(rsp));
+		req.MessageID = assoc->nextMsgID++;
+		OFStandard::strlcpy(req.AffectedSOPClassUID,
+				    UID_FINDStudyRootQueryRetrieveInformationModel,
+				    sizeof(req.AffectedSOPClassUID));
+		req.DataSetType = DIMSE_DATASET_PRESENT;
+		req.Priority = DIMSE_PRIORITY_MEDIUM;
+		cond = DIMSE_findUser(assoc, pid, &req, &ids, count, take_answer, &a,
+				      DIMSE_NONBLOCKING, f->peer.timeout, &rsp, &detail);
+		delete detail;
 		if (cond.bad()) {
-			log_error("C-FIND %s@%s:%d: %s", f->aec, f->host, f->port, cond.text());
-			err = strstr(cond.text(), "imeout") ? -ETIMEDOUT : -EIO;
+			log_error("C-FIND %s: %s", f->name.c_str(), cond.text());
+			err = dimse_cond_errno(cond);
+		} else if (rsp.DimseStatus != STATUS_Success &&
+			   !DICOM_WARNING_STATUS(rsp.DimseStatus)) {
+			log_error("C-FIND %s: status 0x%04x", f->name.c_str(), rsp.DimseStatus);
+			err = -EIO;
+		} else {
+			err = a.err;
 		}
-		for (OFListIterator(QRResponse *) it = responses.begin();
-		     !err && it != responses.end(); ++it) {
-			QRResponse *r = *it;
-			struct attrset *set;
-
-			if (DICOM_WARNING_STATUS(r->m_status) || r->m_status == STATUS_Success) {
-				if (!r->m_dataset)
-					continue;
-			} else if (DICOM_PENDING_STATUS(r->m_status) == 0) {
-				log_error("C-FIND %s@%s:%d: status 0x%04x", f->aec, f->host, f->port,
-					  r->m_status);
-				err = r->m_status == 0xA700 ? -EIO : -EIO;
-				break;
-			}
-			if (!r->m_dataset)
-				continue;
-			if (q->offset && skipped < q->offset) {
-				skipped++;
-				continue;
-			}
-			if (q->limit && (long)out->n >= q->limit)
-				continue;
-			/* Names are UTF-8: convert whatever SpecificCharacterSet came. */
-			if (r->m_dataset->convertToUTF8().bad())
-				log_warn("C-FIND %s@%s:%d: an answer could not be converted to UTF-8",
-					 f->aec, f->host, f->port);
-			set = attrset_list_add(out);
-			if (!set || read_answer(r->m_dataset, set) < 0)
-				err = -ENOMEM;
-		}
-		for (OFListIterator(QRResponse *) it = responses.begin(); it != responses.end(); ++it)
-			delete *it;
-		scu.releaseAssociation();
+		dimse_release(net, assoc, cond.bad());
 	} catch (const std::bad_alloc &) {
 		return -ENOMEM;
 	} catch (...) {
@@ -174,12 +187,7 @@ int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 
 void free_find(struct searcher *s)
 {
-	struct dimse_find *f = (struct dimse_find *)s;
-
-	free(f->host);
-	free(f->aet);
-	free(f->aec);
-	free(f);
+	delete (struct dimse_find *)s;
 }
 
 const struct searcher_ops find_ops = {"c-find", find, nullptr, free_find};
@@ -192,18 +200,15 @@ extern "C" int dimse_find_new(const struct proto_config *cfg, struct searcher **
 
 	if (!cfg->dimse_host || !cfg->dimse_port || !cfg->aec)
 		return -EINVAL;
-	f = (struct dimse_find *)calloc(1, sizeof(*f));
+	f = new (std::nothrow) dimse_find();
 	if (!f)
 		return -ENOMEM;
 	f->base.ops = &find_ops;
-	f->host = strdup(cfg->dimse_host);
-	f->aet = strdup(cfg->aet ? cfg->aet : "TROLLEY");
-	f->aec = strdup(cfg->aec);
-	f->port = cfg->dimse_port;
-	f->timeout = cfg->dimse_timeout > 0 ? cfg->dimse_timeout : 30;
-	dimse_set_socket_timeouts((int)f->timeout);
-	if (!f->host || !f->aet || !f->aec) {
-		free_find(&f->base);
+	try {
+		dimse_peer_init(&f->peer, cfg);
+		f->name = f->peer.aec + "@" + f->peer.host + ":" + std::to_string(f->peer.port);
+	} catch (const std::bad_alloc &) {
+		delete f;
 		return -ENOMEM;
 	}
 	/* dcmtk logs to stderr on its own: keep it to errors. */

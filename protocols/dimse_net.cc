@@ -9,6 +9,9 @@
 #include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmnet/diutil.h>
 
+#include <pthread.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -29,6 +32,39 @@ void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
 	p->aec = cfg->aec ? cfg->aec : "";
 	p->timeout = cfg->dimse_timeout > 0 ? (int)cfg->dimse_timeout : 30;
 	dimse_set_socket_timeouts(p->timeout);
+	dimse_slots_init(cfg->dimse_associations);
+}
+
+namespace
+{
+pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t slots_free = PTHREAD_COND_INITIALIZER;
+long slots_max = 0, slots_used = 0; /* slots_max 0: not set, no bound */
+} // namespace
+
+void dimse_slots_init(long n)
+{
+	pthread_mutex_lock(&slots_lock);
+	if (!slots_max && n > 0)
+		slots_max = n;
+	pthread_mutex_unlock(&slots_lock);
+}
+
+void dimse_slot_take(void)
+{
+	pthread_mutex_lock(&slots_lock);
+	while (slots_max && slots_used >= slots_max)
+		pthread_cond_wait(&slots_free, &slots_lock);
+	slots_used++;
+	pthread_mutex_unlock(&slots_lock);
+}
+
+void dimse_slot_give(void)
+{
+	pthread_mutex_lock(&slots_lock);
+	slots_used--;
+	pthread_cond_signal(&slots_free);
+	pthread_mutex_unlock(&slots_lock);
 }
 
 void dimse_set_socket_timeouts(int seconds)
@@ -70,9 +106,11 @@ int dimse_retrieve_status_errno(Uint16 status)
 	}
 }
 
-int dimse_associate(const struct dimse_peer *p, const char *what,
-		    const std::vector<dimse_context> &contexts, T_ASC_Network **netp,
-		    T_ASC_Association **assocp)
+/* One association request. *@busy: the archive rejected it as transient (too many
+ * associations, say), and only then is the rejection logged by the caller, not here. */
+static int associate_once(const struct dimse_peer *p, const char *what,
+			  const std::vector<dimse_context> &contexts, T_ASC_Network **netp,
+			  T_ASC_Association **assocp, bool last, bool *busy)
 {
 	T_ASC_Network *net = NULL;
 	T_ASC_Parameters *params = NULL;
@@ -81,6 +119,7 @@ int dimse_associate(const struct dimse_peer *p, const char *what,
 	OFCondition cond;
 	int err;
 
+	*busy = false;
 	cond = ASC_initializeNetwork(NET_REQUESTOR, 0, p->timeout, &net);
 	if (cond.good())
 		cond = ASC_createAssociationParameters(&params, ASC_DEFAULTMAXPDU);
@@ -113,8 +152,17 @@ int dimse_associate(const struct dimse_peer *p, const char *what,
 			for (char &c : why)
 				if (c == '\n')
 					c = ' ';
-			log_error("%s %s@%s as %s: association rejected: %s", what, p->aec.c_str(),
-				  address.c_str(), p->aet.c_str(), why.c_str());
+			*busy = rej.result == ASC_RESULT_REJECTEDTRANSIENT;
+			if (*busy && !last)
+				log_warn(
+					"%s %s@%s as %s: association rejected for now (%s); trying "
+					"again",
+					what, p->aec.c_str(), address.c_str(), p->aet.c_str(),
+					why.c_str());
+			else
+				log_error("%s %s@%s as %s: association rejected: %s", what,
+					  p->aec.c_str(), address.c_str(), p->aet.c_str(),
+					  why.c_str());
 		} else {
 			log_error("%s %s@%s as %s: association failed: %s", what, p->aec.c_str(),
 				  address.c_str(), p->aet.c_str(), cond.text());
@@ -137,12 +185,37 @@ out_free:
 	return err;
 }
 
+int dimse_associate(const struct dimse_peer *p, const char *what,
+		    const std::vector<dimse_context> &contexts, T_ASC_Network **netp,
+		    T_ASC_Association **assocp)
+{
+	/* A transient rejection (PS3.8 §9.3.4: "rejected-transient", a PACS at its limit of
+	 * associations) is tried again after 0.1, 0.3, 0.7 and 1.5 s. */
+	static const unsigned waits_ms[] = {100, 200, 400, 800};
+	const size_t tries = sizeof(waits_ms) / sizeof(*waits_ms) + 1;
+	bool busy = false;
+	int err = 0;
+
+	/* Given back by dimse_release(), or here if no association comes of it. */
+	dimse_slot_take();
+	for (size_t i = 0; i < tries; i++) {
+		err = associate_once(p, what, contexts, netp, assocp, i + 1 == tries, &busy);
+		if (!err || !busy || i + 1 == tries)
+			break;
+		usleep(waits_ms[i] * 1000);
+	}
+	if (err)
+		dimse_slot_give();
+	return err;
+}
+
 void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, bool abort)
 {
 	if (assoc) {
 		if (abort || ASC_releaseAssociation(assoc).bad())
 			ASC_abortAssociation(assoc);
 		ASC_destroyAssociation(&assoc);
+		dimse_slot_give();
 	}
 	if (net)
 		ASC_dropNetwork(&net);

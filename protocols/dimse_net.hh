@@ -29,6 +29,15 @@ void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg);
 /** dcmtk's connect, send and receive timeouts (globals: one value per process). */
 void dimse_set_socket_timeouts(int seconds);
 
+/**
+ * Bound the associations trolley has open at once (a PACS often allows an AE title only a few
+ * and rejects the rest): the first call sets the bound for the process. dimse_associate() and
+ * dimse_release() take and give back a slot; the C-FIND searcher uses these two directly.
+ */
+void dimse_slots_init(long n);
+void dimse_slot_take(void);
+void dimse_slot_give(void);
+
 /** One proposed presentation context: an abstract syntax, its transfer syntaxes, our role. */
 struct dimse_context {
 	std::string abstract;
@@ -37,9 +46,11 @@ struct dimse_context {
 };
 
 /**
- * Open an association to @p proposing @contexts. @what names the operation in log lines.
- * @return 0 with *@net and *@assoc (end with dimse_release()); -EACCES if the archive rejected
- * us (unknown AE title, say); -ETIMEDOUT; -EIO (nothing listens, a broken reply). Logged.
+ * Open an association to @p proposing @contexts, within the slots of dimse_slots_init(); a
+ * transient rejection (an archive at its limit) is tried again four times over 1.5 s. @what
+ * names the operation in log lines. @return 0 with *@net and *@assoc (end with
+ * dimse_release()); -EACCES if the archive rejected us (unknown AE title, say); -ETIMEDOUT;
+ * -EIO (nothing listens, a broken reply). Logged.
  */
 int dimse_associate(const struct dimse_peer *p, const char *what,
 		    const std::vector<dimse_context> &contexts, T_ASC_Network **net,

@@ -18,6 +18,7 @@ struct proto_config {
 	int move_port;		     /* our storage SCP for C-MOVE; 0: none */
 	const char *aet, *aec;	     /* our AE title, theirs */
 	long dimse_timeout;	     /* seconds, for association and DIMSE messages */
+	long dimse_associations;     /* at most this many of ours open at once (connections=) */
 	const char *transfer_syntax; /* NULL: "*" (as stored) */
 	struct http *http;	     /* shared HTTP client; borrowed */
 };

@@ -438,18 +438,18 @@ class Dcmqrscp(ServerProcess):
     """dcmtk's dcmqrscp: a second, independent DIMSE archive (AE title STORE), loaded with
     storescu."""
 
-    def __init__(self, workdir, files, args=()):
+    def __init__(self, workdir, files, args=(), max_associations=16):
         self.port = free_port()
         self.move_port = free_port()  # where it sends C-MOVEs to TROLLEY
         db = os.path.join(workdir, "db")
         os.makedirs(db)
         cfg = os.path.join(workdir, "dcmqrscp.cfg")
         with open(cfg, "w") as f:
-            f.write("NetworkTCPPort = %d\nMaxPDUSize = 16384\nMaxAssociations = 16\n"
+            f.write("NetworkTCPPort = %d\nMaxPDUSize = 16384\nMaxAssociations = %d\n"
                     "HostTable BEGIN\ntrolley = (TROLLEY, 127.0.0.1, %d)\nHostTable END\n"
                     "VendorTable BEGIN\nVendorTable END\n"
                     "AETable BEGIN\nSTORE %s RW (9, 1024mb) ANY\nAETable END\n"
-                    % (self.port, self.move_port, db))
+                    % (self.port, max_associations, self.move_port, db))
         self._spawn(["dcmqrscp", *args, "-c", cfg], os.path.join(workdir, "dcmqrscp.log"),
                     workdir)
         self._wait_port(self.port, "dcmqrscp", workdir)

@@ -369,6 +369,9 @@ class StallingDicomProxy:
         self.listener.listen(16)
         self.port = self.listener.getsockname()[1]
         self.socks = []
+        self.lock = threading.Lock()
+        self.active = self.max_active = 0  # client connections open at once
+        self.reject_next = 0  # answer this many association requests "rejected-transient"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -377,8 +380,23 @@ class StallingDicomProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            if self.reject_next > 0:
+                self.reject_next -= 1
+                try:
+                    head = self._read(client, 6)
+                    self._read(client, struct.unpack(">I", head[2:6])[0])
+                    # A-ASSOCIATE-RJ (PS3.8 §9.3.4): result 2 rejected-transient, source 3
+                    # service-provider (presentation), reason 2 local-limit-exceeded.
+                    client.sendall(b"\x03\x00\x00\x00\x00\x04\x00\x02\x03\x02")
+                except OSError:
+                    pass
+                client.close()
+                continue
             server = socket.create_connection(("127.0.0.1", self.upstream))
             self.socks += [client, server]
+            with self.lock:
+                self.active += 1
+                self.max_active = max(self.max_active, self.active)
             threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
             threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
 
@@ -402,7 +420,17 @@ class StallingDicomProxy:
                     return  # and never another byte
                 dst.sendall(head + body)
         except OSError:
-            pass
+            # One side closed: close the other, as a TCP relay must (an archive waits for
+            # the close after a release, holding one of its association threads).
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        finally:
+            if not from_server:  # the client has closed its side: one fewer open
+                with self.lock:
+                    self.active -= 1
 
     def stop(self):
         self.listener.close()
@@ -483,3 +511,63 @@ def test_storage_scp_takes_nothing_unasked(mount, orthanc, data):
     assert "no C-MOVE of ours is waiting for it; refused" in m.text()
     status = open(m.path(".trolley", "status")).read()
     assert re.search(r"^bytes_downloaded: 0$", status, re.M), status
+
+
+def test_associations_stay_within_connections(mount, orthanc, source, data):
+    # A PACS allows an AE title a few associations. Twelve files opened at once with
+    # connections=2 keep to 2 associations, counted by a relay in front of Orthanc (1 of slack
+    # for the relay's own threads); with connections=12 the relay does see more at once.
+    series = [e for e in data["manifest"] if e["PatientID"] == "PID001"
+              and not e.get("compression")]
+    series = [e for e in series if e["SeriesInstanceUID"] == series[0]["SeriesInstanceUID"]]
+    assert len(series) >= 12
+
+    def read_twelve(connections):
+        relay = StallingDicomProxy(orthanc.dicom_port)
+        relay.stalling = False
+        try:
+            m = mount(source, options="downloader=c-get,dicom=ORTHANC@127.0.0.1:%d,"
+                      "connections=%d,prefetch=none" % (relay.port, connections))
+            paths = [m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                            e["SOPInstanceUID"] + ".dcm") for e in series[:12]]
+            os.listdir(os.path.dirname(paths[0]))
+            results = {}
+
+            def read(i):
+                try:
+                    with open(paths[i], "rb") as f:
+                        results[i] = split_part10(f.read())[1]
+                except OSError as e:
+                    results[i] = e
+
+            threads = [threading.Thread(target=read, args=(i,)) for i in range(12)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            assert [results.get(i) for i in range(12)] == \
+                [e["SOPInstanceUID"] for e in series[:12]], m.text()
+            return relay.max_active
+        finally:
+            relay.stop()
+
+    assert 1 <= read_twelve(2) <= 3
+    assert read_twelve(12) > 3
+
+
+def test_transient_rejection_is_tried_again(mount, orthanc, source, data):
+    # An archive at its limit answers "rejected-transient": trolley waits and asks again.
+    e = data["manifest"][0]
+    relay = StallingDicomProxy(orthanc.dicom_port)
+    relay.stalling = False
+    relay.reject_next = 3
+    try:
+        m = mount(source, options="downloader=c-get,dicom=ORTHANC@127.0.0.1:%d,prefetch=none"
+                  % relay.port)
+        with open(m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                         e["SOPInstanceUID"] + ".dcm"), "rb") as f:
+            assert split_part10(f.read())[1] == e["SOPInstanceUID"]
+        assert relay.reject_next == 0
+        assert m.text().count("association rejected for now") == 3, m.text()
+    finally:
+        relay.stop()
