@@ -190,7 +190,9 @@ static int default_cache_dir(struct trolley_opts *o)
 }
 
 /* AEC@host:port (a dicom:// SOURCE without its scheme, or dicom=): the DIMSE peer. An aec=
- * option wins over the title given here. IPv6 hosts go in brackets: AE@[::1]:104. */
+ * option wins over the title given here. dcmtk 3.6.7 reads "host:port" with sscanf("%[^:]"):
+ * an IPv6 address cannot be reached (measured: "Illegal service parameter"), so it is refused
+ * here with a message rather than failing at the first listing. */
 static int parse_dicom_peer(struct trolley_opts *o, const char *p)
 {
 	const char *at = strchr(p, '@'), *colon, *host;
@@ -211,9 +213,10 @@ static int parse_dicom_peer(struct trolley_opts *o, const char *p)
 	}
 	host = at + 1;
 	hlen = (size_t)(colon - host);
-	if (hlen > 2 && host[0] == '[' && host[hlen - 1] == ']') {
-		host++;
-		hlen -= 2;
+	if (memchr(host, '[', hlen) || memchr(host, ':', hlen)) {
+		fprintf(stderr, "mount.trolley: DICOM networking reaches IPv4 addresses and host "
+				"names, not IPv6 addresses (dcmtk)\n");
+		return -EINVAL;
 	}
 	if (!o->aec)
 		o->aec = strndup(p, (size_t)(at - p));

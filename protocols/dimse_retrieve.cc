@@ -335,8 +335,10 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 			return err;
 		pid = ASC_findAcceptedPresentationContextID(assoc, model);
 		if (!pid) {
-			log_error("%s %s as %s: the archive does not accept %s here", op,
-				  peer_name(&r->peer).c_str(), r->peer.aet.c_str(), op);
+			/* Many archives move but do not get: say what to try. */
+			log_error("%s %s as %s: the archive does not accept %s (Study Root)%s", op,
+				  peer_name(&r->peer).c_str(), r->peer.aet.c_str(), op,
+				  r->move ? "" : "; try downloader=c-move,move_port=PORT");
 			err = -EACCES;
 			goto out_release;
 		}

@@ -46,6 +46,7 @@ def test_help_and_version_exit_zero():
     ("downloader=c-get", "downloader=c-get needs a dicom://AE@host:port SOURCE or dicom="),
     ("downloader=c-move,dicom=PACS@127.0.0.1:9", "downloader=c-move needs move_port=PORT"),
     ("dicom=PACS@127.0.0.1", "expected dicom://AETITLE@host:port"),
+    ("dicom=PACS@[::1]:104", "not IPv6 addresses"),
     ("aet=WAY_TOO_LONG_AE_TITLE,dicom=PACS@127.0.0.1:9", "an AE title is 1 to 16"),
     ("loglevel=chatty", "loglevel=chatty"),
 ])
