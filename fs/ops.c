@@ -492,6 +492,7 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 	ref.study_uid = attrset_str(&n->attrs, TAG_StudyInstanceUID);
 	ref.series_uid = attrset_str(&n->attrs, TAG_SeriesInstanceUID);
 	ref.sop_uid = attrset_str(&n->attrs, TAG_SOPInstanceUID);
+	ref.sop_class = attrset_get(&n->attrs, TAG_SOPClassUID);
 	/* The download happens here, before open() returns, so fstat() after open already sees
 	 * the exact size (rsync copies the size it sees; mmap needs it). The folder's listing
 	 * names the rest of the series, for the prefetch. */

@@ -313,7 +313,7 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 	T_ASC_PresentationContextID pid;
 	struct dimse_move_wait *wait = NULL;
 	Uint16 id = message_id();
-	int err;
+	int err = 0;
 
 	try {
 		std::vector<dimse_context> ctx = {{model,
@@ -324,7 +324,11 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 		if (!r->move) {
 			std::vector<std::string> classes;
 
-			err = find_classes(&r->peer, ref, classes);
+			/* The listing named the instance's class: no C-FIND for it. */
+			if (ref->sop_uid && ref->sop_class && *ref->sop_class)
+				classes.push_back(ref->sop_class);
+			else
+				err = find_classes(&r->peer, ref, classes);
 			if (err)
 				return err;
 			/* PS3.4 C.4.3.3: C-GET sub-operations need the SCP role for storage. */

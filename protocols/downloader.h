@@ -19,6 +19,9 @@ struct instance_ref {
 	 * name each document (RAD-69). May be NULL for those that need not (WADO-RS). */
 	const char *const *members;
 	size_t nmembers;
+	/* Optional, with sop_uid: its SOPClassUID as the listing gave it (C-GET offers the
+	 * archive storage contexts by class, and need not ask for it then). */
+	const char *sop_class;
 };
 
 /** Where instances go: begin, the bytes, end, once per instance. Each returns 0 or -errno. */

@@ -372,6 +372,7 @@ class StallingDicomProxy:
         self.lock = threading.Lock()
         self.active = self.max_active = 0  # client connections open at once
         self.reject_next = 0  # answer this many association requests "rejected-transient"
+        self.accepted = 0  # connections taken, in all
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -380,6 +381,7 @@ class StallingDicomProxy:
                 client, _ = self.listener.accept()
             except OSError:
                 return
+            self.accepted += 1
             if self.reject_next > 0:
                 self.reject_next -= 1
                 try:
@@ -569,5 +571,24 @@ def test_transient_rejection_is_tried_again(mount, orthanc, source, data):
             assert split_part10(f.read())[1] == e["SOPInstanceUID"]
         assert relay.reject_next == 0
         assert m.text().count("association rejected for now") == 3, m.text()
+    finally:
+        relay.stop()
+
+
+def test_c_get_of_a_listed_instance_is_one_association(mount, orthanc, source, data):
+    # The listing gave the instance's SOPClassUID: C-GET offers that class without a C-FIND
+    # to learn it first.
+    e = data["manifest"][0]
+    relay = StallingDicomProxy(orthanc.dicom_port)
+    relay.stalling = False
+    try:
+        m = mount(source, options="downloader=c-get,dicom=ORTHANC@127.0.0.1:%d,prefetch=none"
+                  % relay.port)
+        with open(m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                         e["SOPInstanceUID"] + ".dcm"), "rb") as f:
+            got = split_part10(f.read())
+        with open(e["path"], "rb") as f:
+            assert got == split_part10(f.read())
+        assert relay.accepted == 1
     finally:
         relay.stop()
