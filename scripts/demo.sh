@@ -4,17 +4,23 @@
 #   bash scripts/demo.sh          set up, mount on $DEMO/mnt, show, and leave it running
 #   bash scripts/demo.sh --once   the same, then clean up
 #   bash scripts/demo.sh stop     unmount and stop the Orthanc this script started
+#   --dicom (with either of the first two): mount Orthanc's DICOM port instead, with
+#           dicom://ORTHANC@127.0.0.1:PORT (C-FIND to search, C-GET to download)
 # DEMO is $TROLLEY_DEMO_DIR, default /tmp/trolley-demo; the mountpoint is $DEMO/mnt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
 DEMO=${TROLLEY_DEMO_DIR:-/tmp/trolley-demo}
 MNT=$DEMO/mnt
-MODE=${1:-}
-case "$MODE" in
-  ""|--once|stop) ;;
-  *) echo "usage: $0 [--once|stop]" >&2; exit 2 ;;
-esac
+MODE=
+PROTOCOL=dicomweb
+for arg in "$@"; do
+  case "$arg" in
+    --once|stop) MODE=$arg ;;
+    --dicom) PROTOCOL=dicom ;;
+    *) echo "usage: $0 [--once|stop] [--dicom]" >&2; exit 2 ;;
+  esac
+done
 
 is_mounted() {  # is_mounted DIR: a mount point in our mount namespace?
   /usr/bin/python3 - "$1" <<'PY'
@@ -71,7 +77,9 @@ cat >"$DEMO/orthanc.json" <<JSON
  "HttpPort": $HTTP, "DicomPort": $DICOM, "DicomAet": "ORTHANC",
  "RemoteAccessAllowed": false, "AuthenticationEnabled": false, "DefaultEncoding": "Utf8",
  "Plugins": ["/usr/share/orthanc/plugins/libOrthancDicomWeb.so"],
- "DicomWeb": {"Enable": true, "Root": "/dicom-web/", "EnableWado": true, "WadoRoot": "/wado"}}
+ "DicomWeb": {"Enable": true, "Root": "/dicom-web/", "EnableWado": true, "WadoRoot": "/wado"},
+ "DicomModalities": {"trolley": ["TROLLEY", "127.0.0.1", 4243]},
+ "DicomAlwaysAllowFind": true, "DicomAlwaysAllowGet": true, "DicomCheckCalledAet": false}
 JSON
 echo "== starting Orthanc + DICOMweb on 127.0.0.1:$HTTP (log: $DEMO/orthanc.log)"
 Orthanc "$DEMO/orthanc.json" >"$DEMO/orthanc.log" 2>&1 &
@@ -104,6 +112,7 @@ print("%d files, %d patients, %d studies uploaded" % (
 PY
 
 SOURCE=http://127.0.0.1:$HTTP/dicom-web
+[ "$PROTOCOL" = dicom ] && SOURCE=dicom://ORTHANC@127.0.0.1:$DICOM
 echo "== build/mount.trolley $SOURCE $MNT -o cache_dir=$DEMO/cache"
 build/mount.trolley "$SOURCE" "$MNT" -o cache_dir="$DEMO/cache"
 is_mounted "$MNT"
