@@ -27,10 +27,9 @@ extern "C" {
 namespace
 {
 
-struct dimse_find {
+struct find_searcher {
 	struct searcher base;
 	struct dimse_peer peer;
-	std::string name; /* AEC@host:port, for log lines */
 };
 
 const uint32_t study_keys[] = {
@@ -77,7 +76,7 @@ int read_answer(DcmDataset *ds, struct attrset *set)
 }
 
 struct find_answers {
-	struct dimse_find *f;
+	struct find_searcher *f;
 	const struct query *q;
 	struct attrset_list *out;
 	long skipped;
@@ -101,7 +100,7 @@ void take_answer(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDat
 	/* Names are UTF-8: convert whatever SpecificCharacterSet came. */
 	if (ds->convertToUTF8().bad())
 		log_warn("C-FIND %s: an answer could not be converted to UTF-8",
-			 a->f->name.c_str());
+			 a->f->peer.name.c_str());
 	set = attrset_list_add(a->out);
 	if (!set || read_answer(ds, set) < 0)
 		a->err = -ENOMEM;
@@ -109,7 +108,7 @@ void take_answer(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDat
 
 int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 {
-	struct dimse_find *f = (struct dimse_find *)s;
+	struct find_searcher *f = (struct find_searcher *)s;
 	static const char *const levels[] = {"STUDY", "SERIES", "IMAGE"};
 	const uint32_t *keys = q->level == QUERY_STUDY	  ? study_keys
 			       : q->level == QUERY_SERIES ? series_keys
@@ -118,34 +117,12 @@ int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 		       : q->level == QUERY_SERIES ? sizeof(series_keys) / sizeof(*keys)
 						  : sizeof(image_keys) / sizeof(*keys);
 	struct find_answers a = {f, q, out, 0, 0};
-	T_ASC_Network *net = NULL;
-	T_ASC_Association *assoc = NULL;
+	Uint16 status = 0;
 	int err;
 
 	try {
-		std::vector<dimse_context> ctx = {{UID_FINDStudyRootQueryRetrieveInformationModel,
-						   {UID_LittleEndianExplicitTransferSyntax,
-						    UID_LittleEndianImplicitTransferSyntax},
-						   ASC_SC_ROLE_DEFAULT}};
-		T_ASC_PresentationContextID pid;
-		T_DIMSE_C_FindRQ req;
-		T_DIMSE_C_FindRSP rsp;
-		DcmDataset *detail = NULL;
 		DcmDataset ids;
-		OFCondition cond;
-		int count = 0;
 
-		err = dimse_associate(&f->peer, "C-FIND", ctx, &net, &assoc);
-		if (err)
-			return err;
-		pid = ASC_findAcceptedPresentationContextID(
-			assoc, UID_FINDStudyRootQueryRetrieveInformationModel);
-		if (!pid) {
-			log_error("C-FIND %s: the archive does not accept Study Root C-FIND",
-				  f->name.c_str());
-			dimse_release(net, assoc, false);
-			return -EACCES;
-		}
 		ids.putAndInsertOFStringArray(DCM_QueryRetrieveLevel, levels[q->level]);
 		for (size_t i = 0; i < nkeys; i++)
 			if (!attrset_get(&q->match, keys[i]))
@@ -155,39 +132,29 @@ int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 				put_key(ids, q->include[i], "");
 		for (size_t i = 0; i < q->match.n; i++)
 			put_key(ids, q->match.v[i].tag, q->match.v[i].value);
-		memset(&req, 0, sizeof(req));
-		memset(&rsp, 0, sizeof(rsp));
-		req.MessageID = assoc->nextMsgID++;
-		OFStandard::strlcpy(req.AffectedSOPClassUID,
-				    UID_FINDStudyRootQueryRetrieveInformationModel,
-				    sizeof(req.AffectedSOPClassUID));
-		req.DataSetType = DIMSE_DATASET_PRESENT;
-		req.Priority = DIMSE_PRIORITY_MEDIUM;
-		cond = DIMSE_findUser(assoc, pid, &req, &ids, count, take_answer, &a,
-				      DIMSE_NONBLOCKING, f->peer.timeout, &rsp, &detail);
-		delete detail;
-		if (cond.bad()) {
-			log_error("C-FIND %s: %s", f->name.c_str(), cond.text());
-			err = dimse_cond_errno(cond);
-		} else if (rsp.DimseStatus != STATUS_Success &&
-			   !DICOM_WARNING_STATUS(rsp.DimseStatus)) {
-			log_error("C-FIND %s: status 0x%04x", f->name.c_str(), rsp.DimseStatus);
-			err = -EIO;
-		} else {
-			err = a.err;
-		}
-		dimse_release(net, assoc, cond.bad());
+		err = dimse_find(&f->peer, "", &ids, take_answer, &a, &status);
 	} catch (const std::bad_alloc &) {
 		return -ENOMEM;
 	} catch (...) {
 		return -EIO;
 	}
-	return err;
+	if (err == -ENOTSUP) {
+		log_error("C-FIND %s: the archive does not accept Study Root C-FIND",
+			  f->peer.name.c_str());
+		return -EACCES;
+	}
+	if (err)
+		return err;
+	if (status != STATUS_Success && !DICOM_WARNING_STATUS(status)) {
+		log_error("C-FIND %s: status 0x%04x", f->peer.name.c_str(), status);
+		return -EIO;
+	}
+	return a.err;
 }
 
 void free_find(struct searcher *s)
 {
-	delete (struct dimse_find *)s;
+	delete (struct find_searcher *)s;
 }
 
 const struct searcher_ops find_ops = {"c-find", find, nullptr, free_find};
@@ -196,17 +163,16 @@ const struct searcher_ops find_ops = {"c-find", find, nullptr, free_find};
 
 extern "C" int dimse_find_new(const struct proto_config *cfg, struct searcher **out)
 {
-	struct dimse_find *f;
+	struct find_searcher *f;
 
 	if (!cfg->dimse_host || !cfg->dimse_port || !cfg->aec)
 		return -EINVAL;
-	f = new (std::nothrow) dimse_find();
+	f = new (std::nothrow) find_searcher();
 	if (!f)
 		return -ENOMEM;
 	f->base.ops = &find_ops;
 	try {
 		dimse_peer_init(&f->peer, cfg);
-		f->name = f->peer.aec + "@" + f->peer.host + ":" + std::to_string(f->peer.port);
 	} catch (const std::bad_alloc &) {
 		delete f;
 		return -ENOMEM;

@@ -1,5 +1,6 @@
-/* Classic DICOM networking through dcmtk: the only C++ in trolley is dimse.cc, behind this
- * C header. Every exception is caught inside and becomes a negative errno. */
+/* Classic DICOM networking through dcmtk: the only C++ in trolley (dimse.cc, dimse_retrieve.cc,
+ * dimse_scp.cc, dimse_net.cc) is behind this C header. Every exception is caught inside and
+ * becomes a negative errno. */
 #ifndef TROLLEY_DIMSE_H
 #define TROLLEY_DIMSE_H
 

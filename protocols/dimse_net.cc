@@ -31,6 +31,7 @@ void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
 	p->aet = cfg->aet ? cfg->aet : "TROLLEY";
 	p->aec = cfg->aec ? cfg->aec : "";
 	p->timeout = cfg->dimse_timeout > 0 ? (int)cfg->dimse_timeout : 30;
+	p->name = p->aec + "@" + p->host + ":" + std::to_string(p->port);
 	dimse_set_socket_timeouts(p->timeout);
 	dimse_slots_init(cfg->dimse_associations);
 }
@@ -124,8 +125,8 @@ static int associate_once(const struct dimse_peer *p, const char *what,
 	if (cond.good())
 		cond = ASC_createAssociationParameters(&params, ASC_DEFAULTMAXPDU);
 	if (cond.bad()) {
-		log_error("%s %s@%s: cannot set up the network: %s", what, p->aec.c_str(),
-			  address.c_str(), cond.text());
+		log_error("%s %s: cannot set up the network: %s", what, p->name.c_str(),
+			  cond.text());
 		err = -EIO;
 		goto out_free;
 	}
@@ -154,18 +155,15 @@ static int associate_once(const struct dimse_peer *p, const char *what,
 					c = ' ';
 			*busy = rej.result == ASC_RESULT_REJECTEDTRANSIENT;
 			if (*busy && !last)
-				log_warn(
-					"%s %s@%s as %s: association rejected for now (%s); trying "
-					"again",
-					what, p->aec.c_str(), address.c_str(), p->aet.c_str(),
-					why.c_str());
+				log_warn("%s %s as %s: association rejected for now (%s); trying "
+					 "again",
+					 what, p->name.c_str(), p->aet.c_str(), why.c_str());
 			else
-				log_error("%s %s@%s as %s: association rejected: %s", what,
-					  p->aec.c_str(), address.c_str(), p->aet.c_str(),
-					  why.c_str());
+				log_error("%s %s as %s: association rejected: %s", what,
+					  p->name.c_str(), p->aet.c_str(), why.c_str());
 		} else {
-			log_error("%s %s@%s as %s: association failed: %s", what, p->aec.c_str(),
-				  address.c_str(), p->aet.c_str(), cond.text());
+			log_error("%s %s as %s: association failed: %s", what, p->name.c_str(),
+				  p->aet.c_str(), cond.text());
 		}
 		err = dimse_cond_errno(cond);
 		goto out_free;
@@ -219,6 +217,51 @@ void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, bool abort)
 	}
 	if (net)
 		ASC_dropNetwork(&net);
+}
+
+int dimse_find(const struct dimse_peer *p, const char *about, DcmDataset *ids,
+	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status)
+{
+	std::vector<dimse_context> contexts = {
+		{UID_FINDStudyRootQueryRetrieveInformationModel,
+		 {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax},
+		 ASC_SC_ROLE_DEFAULT}};
+	T_ASC_Network *net = NULL;
+	T_ASC_Association *assoc = NULL;
+	T_ASC_PresentationContextID pid;
+	T_DIMSE_C_FindRQ req;
+	T_DIMSE_C_FindRSP rsp;
+	DcmDataset *detail = NULL;
+	OFCondition cond;
+	int count = 0, err;
+
+	err = dimse_associate(p, "C-FIND", contexts, &net, &assoc);
+	if (err)
+		return err;
+	pid = ASC_findAcceptedPresentationContextID(assoc,
+						    UID_FINDStudyRootQueryRetrieveInformationModel);
+	if (!pid) {
+		dimse_release(net, assoc, false);
+		return -ENOTSUP;
+	}
+	memset(&req, 0, sizeof(req));
+	memset(&rsp, 0, sizeof(rsp));
+	req.MessageID = assoc->nextMsgID++;
+	OFStandard::strlcpy(req.AffectedSOPClassUID, UID_FINDStudyRootQueryRetrieveInformationModel,
+			    sizeof(req.AffectedSOPClassUID));
+	req.DataSetType = DIMSE_DATASET_PRESENT;
+	req.Priority = DIMSE_PRIORITY_MEDIUM;
+	cond = DIMSE_findUser(assoc, pid, &req, ids, count, take, ctx, DIMSE_NONBLOCKING,
+			      p->timeout, &rsp, &detail);
+	delete detail;
+	if (cond.bad()) {
+		log_error("C-FIND %s%s: %s", p->name.c_str(), about, cond.text());
+		err = dimse_cond_errno(cond);
+	} else {
+		*status = rsp.DimseStatus;
+	}
+	dimse_release(net, assoc, err != 0);
+	return err;
 }
 
 /* Each its own presentation context, so that the archive can send every instance in the

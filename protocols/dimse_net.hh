@@ -20,7 +20,8 @@ extern "C" {
 struct dimse_peer {
 	std::string host, aet, aec;
 	int port;
-	int timeout; /* seconds: TCP connect, association and each DIMSE message */
+	int timeout;	  /* seconds: TCP connect, association and each DIMSE message */
+	std::string name; /* AEC@host:port, as log lines name the archive */
 };
 
 /** Fill @p from @cfg, and set dcmtk's socket timeouts to its timeout. */
@@ -58,6 +59,16 @@ int dimse_associate(const struct dimse_peer *p, const char *what,
 
 /** Release (or, if @abort, abort) and free what dimse_associate() opened. NULLs are fine. */
 void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, bool abort);
+
+/**
+ * One Study Root C-FIND of @ids on an association of its own; each pending answer goes to
+ * @take. @about follows the peer in the log line of a failure (" for ..." or ""). @return 0
+ * and the final status in *@status; -ENOTSUP if the archive does not accept Study Root C-FIND
+ * (not logged: the caller knows what that means for it); an association or DIMSE error
+ * (logged).
+ */
+int dimse_find(const struct dimse_peer *p, const char *about, DcmDataset *ids,
+	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status);
 
 /** errno for a dcmtk condition from the network layer. */
 int dimse_cond_errno(const OFCondition &cond);

@@ -41,11 +41,6 @@ Uint16 message_id()
 	return (Uint16)(id ? id : 1);
 }
 
-std::string peer_name(const struct dimse_peer *p)
-{
-	return p->aec + "@" + p->host + ":" + std::to_string(p->port);
-}
-
 const char *level_of(const struct instance_ref *ref)
 {
 	return ref->sop_uid ? "IMAGE" : "SERIES";
@@ -76,56 +71,23 @@ void collect_class(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmD
 		classes->push_back(c);
 }
 
-/* The SOP classes of what @ref names. @return 0 (possibly none: the archive does not say, or
- * there is no such instance), or an association error (logged). */
+/* The SOP classes of what @ref names. @return 0 (possibly none: the archive does not say, does
+ * not answer C-FIND, or has no such instance), or an association error (logged). */
 int find_classes(const struct dimse_peer *p, const struct instance_ref *ref,
 		 std::vector<std::string> &classes)
 {
-	std::vector<dimse_context> ctx = {
-		{UID_FINDStudyRootQueryRetrieveInformationModel,
-		 {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax},
-		 ASC_SC_ROLE_DEFAULT}};
-	T_ASC_Network *net = NULL;
-	T_ASC_Association *assoc = NULL;
-	T_DIMSE_C_FindRQ req;
-	T_DIMSE_C_FindRSP rsp;
-	DcmDataset *detail = NULL;
+	std::string about = std::string(" for the SOP classes of ") + uid_of(ref);
 	DcmDataset ids;
-	T_ASC_PresentationContextID pid;
-	OFCondition cond;
-	int count = 0, err;
+	Uint16 status;
+	int err;
 
-	err = dimse_associate(p, "C-FIND", ctx, &net, &assoc);
-	if (err)
-		return err;
-	pid = ASC_findAcceptedPresentationContextID(assoc,
-						    UID_FINDStudyRootQueryRetrieveInformationModel);
-	if (!pid) {
-		/* An archive that retrieves but does not answer C-FIND: offer every class. */
-		dimse_release(net, assoc, false);
-		return 0;
-	}
 	retrieve_keys(ids, ref, "IMAGE");
 	if (!ref->sop_uid)
 		ids.putAndInsertString(DCM_SOPInstanceUID, "");
 	ids.putAndInsertString(DCM_SOPClassUID, "");
-	memset(&req, 0, sizeof(req));
-	memset(&rsp, 0, sizeof(rsp));
-	req.MessageID = assoc->nextMsgID++;
-	OFStandard::strlcpy(req.AffectedSOPClassUID, UID_FINDStudyRootQueryRetrieveInformationModel,
-			    sizeof(req.AffectedSOPClassUID));
-	req.DataSetType = DIMSE_DATASET_PRESENT;
-	req.Priority = DIMSE_PRIORITY_MEDIUM;
-	cond = DIMSE_findUser(assoc, pid, &req, &ids, count, collect_class, &classes,
-			      DIMSE_NONBLOCKING, p->timeout, &rsp, &detail);
-	delete detail;
-	if (cond.bad()) {
-		log_error("C-FIND %s for the SOP classes of %s: %s", peer_name(p).c_str(),
-			  uid_of(ref), cond.text());
-		err = dimse_cond_errno(cond);
-	}
-	dimse_release(net, assoc, err != 0);
-	return err;
+	err = dimse_find(p, about.c_str(), &ids, collect_class, &classes, &status);
+	/* An archive that retrieves but does not answer C-FIND: every class is offered. */
+	return err == -ENOTSUP ? 0 : err;
 }
 
 struct counts {
@@ -135,27 +97,40 @@ struct counts {
 	int sink_err;
 };
 
+/* The next DIMSE command of @op on @assoc into @msg (its status detail dropped). @return 0,
+ * or the network's error, logged. */
+int next_command(struct dimse_retriever *r, T_ASC_Association *assoc, const char *op,
+		 const struct instance_ref *ref, T_ASC_PresentationContextID *pid,
+		 T_DIMSE_Message *msg)
+{
+	DcmDataset *detail = NULL;
+	OFCondition cond;
+
+	memset(msg, 0, sizeof(*msg));
+	*pid = 0;
+	cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, r->peer.timeout, pid, msg, &detail,
+				    NULL);
+	delete detail;
+	if (cond.good())
+		return 0;
+	log_error("%s %s of %s %s: %s", op, r->peer.name.c_str(), level_of(ref), uid_of(ref),
+		  cond.text());
+	return dimse_cond_errno(cond);
+}
+
 /* C-GET: the C-STORE sub-operations come on this association, between C-GET responses. */
 int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct instance_ref *ref,
 	     struct sink *sink, struct counts *n)
 {
-	std::string peer = peer_name(&r->peer);
+	const char *peer = r->peer.name.c_str();
 
 	for (;;) {
 		T_DIMSE_Message msg;
-		T_ASC_PresentationContextID pid = 0;
-		DcmDataset *detail = NULL;
-		OFCondition cond;
+		T_ASC_PresentationContextID pid;
+		int err = next_command(r, assoc, "C-GET", ref, &pid, &msg);
 
-		memset(&msg, 0, sizeof(msg));
-		cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, r->peer.timeout, &pid, &msg,
-					    &detail, NULL);
-		delete detail;
-		if (cond.bad()) {
-			log_error("C-GET %s of %s %s: %s", peer.c_str(), level_of(ref), uid_of(ref),
-				  cond.text());
-			return dimse_cond_errno(cond);
-		}
+		if (err)
+			return err;
 		if (msg.CommandField == DIMSE_C_GET_RSP) {
 			T_DIMSE_C_GetRSP *g = &msg.msg.CGetRSP;
 
@@ -172,10 +147,8 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 			/* An instance level C-GET that brings another instance: not for us. */
 			bool wanted = !ref->sop_uid ||
 				      strcmp(ref->sop_uid, s->AffectedSOPInstanceUID) == 0;
-			int err = dimse_receive_store(assoc, pid, s, r->peer.timeout,
-						      wanted ? sink : NULL, r->peer.aec.c_str(),
-						      peer.c_str());
-
+			err = dimse_receive_store(assoc, pid, s, r->peer.timeout,
+						  wanted ? sink : NULL, r->peer.aec.c_str(), peer);
 			if (!err)
 				n->received++;
 			else if (wanted && !n->sink_err)
@@ -185,7 +158,7 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 				return err;
 			continue;
 		}
-		log_error("C-GET %s: unexpected DIMSE command 0x%04x", peer.c_str(),
+		log_error("C-GET %s: unexpected DIMSE command 0x%04x", peer,
 			  (unsigned)msg.CommandField);
 		return -EIO;
 	}
@@ -195,26 +168,17 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 int move_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct instance_ref *ref,
 	      struct counts *n)
 {
-	std::string peer = peer_name(&r->peer);
-
 	for (;;) {
 		T_DIMSE_Message msg;
-		T_ASC_PresentationContextID pid = 0;
-		DcmDataset *detail = NULL;
+		T_ASC_PresentationContextID pid;
 		OFCondition cond;
+		int err = next_command(r, assoc, "C-MOVE", ref, &pid, &msg);
 
-		memset(&msg, 0, sizeof(msg));
-		cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, r->peer.timeout, &pid, &msg,
-					    &detail, NULL);
-		delete detail;
-		if (cond.bad()) {
-			log_error("C-MOVE %s of %s %s: %s", peer.c_str(), level_of(ref),
-				  uid_of(ref), cond.text());
-			return dimse_cond_errno(cond);
-		}
+		if (err)
+			return err;
 		if (msg.CommandField != DIMSE_C_MOVE_RSP) {
-			log_error("C-MOVE %s: unexpected DIMSE command 0x%04x", peer.c_str(),
-				  (unsigned)msg.CommandField);
+			log_error("C-MOVE %s: unexpected DIMSE command 0x%04x",
+				  r->peer.name.c_str(), (unsigned)msg.CommandField);
 			return -EIO;
 		}
 		/* A data set after a failure response lists the failed SOP instances: drop it. */
@@ -269,7 +233,7 @@ int send_request(struct dimse_retriever *r, T_ASC_Association *assoc,
 	cond = DIMSE_sendMessageUsingMemoryData(assoc, pid, &msg, NULL, &ids, NULL, NULL, NULL);
 	if (cond.bad()) {
 		log_error("%s %s: sending the request: %s", r->move ? "C-MOVE" : "C-GET",
-			  peer_name(&r->peer).c_str(), cond.text());
+			  r->peer.name.c_str(), cond.text());
 		return dimse_cond_errno(cond);
 	}
 	return 0;
@@ -286,15 +250,15 @@ int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const str
 		return n->sink_err;
 	if (n->status != STATUS_Success)
 		log_error("%s %s of %s %s: status 0x%04x (%u completed, %u failed, %u warning)", op,
-			  peer_name(&r->peer).c_str(), level_of(ref), uid_of(ref), n->status,
-			  n->completed, n->failed, n->warning);
+			  r->peer.name.c_str(), level_of(ref), uid_of(ref), n->status, n->completed,
+			  n->failed, n->warning);
 	if (n->sink_err)
 		return n->sink_err;
 	/* Warnings (0xB000 with no failures) still delivered every instance. */
 	if (err && n->status == 0xB000 && n->failed == 0)
 		err = 0;
 	if (!err && ref->sop_uid && n->received == 0) {
-		log_warn("%s %s: the archive has no instance %s", op, peer_name(&r->peer).c_str(),
+		log_warn("%s %s: the archive has no instance %s", op, r->peer.name.c_str(),
 			 ref->sop_uid);
 		return -ENOENT;
 	}
@@ -341,7 +305,7 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 		if (!pid) {
 			/* Many archives move but do not get: say what to try. */
 			log_error("%s %s as %s: the archive does not accept %s (Study Root)%s", op,
-				  peer_name(&r->peer).c_str(), r->peer.aet.c_str(), op,
+				  r->peer.name.c_str(), r->peer.aet.c_str(), op,
 				  r->move ? "" : "; try downloader=c-move,move_port=PORT");
 			err = -EACCES;
 			goto out_release;
