@@ -91,7 +91,8 @@ int cache_metadata(struct cache *c, const char *study_uid, const char *series_ui
  * The study's metadata made of the stored, fresh metadata of its @n series (one JSON array of
  * all their instances, which is what the archive's study metadata is), appended to @out and
  * stored as the study's. Saves the study-level request when a `cp -r` has read every series
- * folder's metadata.json first. @return 0; -ENOENT if a series' metadata is not at hand.
+ * folder's metadata.json first. The study's own, if stored and fresh, serves as it is.
+ * @return 0; -ENOENT if a series' metadata is not at hand.
  */
 int cache_metadata_from_series(struct cache *c, const char *study_uid,
 			       const char *const *series_uids, size_t n, struct buf *out);

@@ -10,6 +10,13 @@
 #include "cache/internal.h"
 #include "core/log.h"
 
+/* A stored answer still serves: younger than meta_ttl (and not from the future, which a clock
+ * set back would make it), or anything at all when offline. */
+static bool is_fresh(const struct cache *c, int64_t stored_at, int64_t now)
+{
+	return c->cfg.offline || (now - stored_at < c->cfg.meta_ttl && now >= stored_at);
+}
+
 int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 {
 	struct attrset_list stored, fresh;
@@ -23,8 +30,7 @@ int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 	attrset_list_init(&stored);
 	attrset_list_init(&fresh);
 	have_stored = store_meta_get(c->store, key, &stored, &stored_at) == 0;
-	if (have_stored &&
-	    (c->cfg.offline || (now - stored_at < c->cfg.meta_ttl && now >= stored_at))) {
+	if (have_stored && is_fresh(c, stored_at, now)) {
 		STAT_ADD(c, query_hits, 1);
 		err = attrset_list_append(out, &stored);
 		goto out;
@@ -91,7 +97,7 @@ int cache_metadata(struct cache *c, const char *study_uid, const char *series_ui
 	metadata_key(c, study_uid, series_uid, key, sizeof(key));
 	buf_init(&stored, out->max);
 	err = store_doc_get(c->store, key, &stored, &stored_at);
-	if (!err && (c->cfg.offline || (now - stored_at < c->cfg.meta_ttl && now >= stored_at))) {
+	if (!err && is_fresh(c, stored_at, now)) {
 		STAT_ADD(c, query_hits, 1);
 		err = buf_add(out, stored.data, stored.len);
 		goto out;
@@ -143,6 +149,14 @@ int cache_metadata_from_series(struct cache *c, const char *study_uid,
 		return -ENOENT;
 	buf_init(&doc, out->max);
 	buf_init(&all, out->max);
+	/* The study's own, once stored (made here before, or fetched), serves as it is: no
+	 * composing and storing it again on every open. */
+	metadata_key(c, study_uid, NULL, key, sizeof(key));
+	if (store_doc_get(c->store, key, &doc, &stored_at) == 0 && is_fresh(c, stored_at, now)) {
+		STAT_ADD(c, query_hits, 1);
+		err = buf_add(out, doc.data, doc.len);
+		goto out;
+	}
 	err = buf_add(&all, "[", 1);
 	for (size_t i = 0; !err && i < n; i++) {
 		const char *inside;
@@ -153,7 +167,7 @@ int cache_metadata_from_series(struct cache *c, const char *study_uid,
 		err = store_doc_get(c->store, key, &doc, &stored_at);
 		if (err)
 			break;
-		if (!c->cfg.offline && (now - stored_at >= c->cfg.meta_ttl || now < stored_at)) {
+		if (!is_fresh(c, stored_at, now)) {
 			err = -ENOENT;
 			break;
 		}
@@ -176,6 +190,7 @@ int cache_metadata_from_series(struct cache *c, const char *study_uid,
 		store_doc_put(c->store, key, all.data, all.len, now);
 		err = buf_add(out, all.data, all.len);
 	}
+out:
 	buf_release(&doc);
 	buf_release(&all);
 	return err == -ENOENT || err == -EIO ? -ENOENT : err;

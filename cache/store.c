@@ -344,31 +344,6 @@ bool store_has_blob(struct store *s, const char *sop)
 	return store_blob_size(s, sop, &size) == 0;
 }
 
-long store_blob_read(struct store *s, const char *sop, uint64_t off, void *buf, size_t n)
-{
-	MDB_txn *txn;
-	MDB_val k, v;
-	long got = 0;
-	int rc;
-
-	sop_key(sop, &k);
-	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
-	if (rc)
-		return store_errno(rc);
-	rc = mdb_get(txn, s->blob, &k, &v);
-	if (rc)
-		goto out;
-	if (off < v.mv_size) {
-		size_t avail = v.mv_size - (size_t)off;
-
-		got = (long)(n < avail ? n : avail);
-		memcpy(buf, (char *)v.mv_data + off, (size_t)got);
-	}
-out:
-	mdb_txn_abort(txn);
-	return rc ? store_errno(rc) : got;
-}
-
 int store_blob_use(struct store *s, const char *sop, uint64_t off, size_t n,
 		   int (*use)(void *ctx, const void *data, size_t len), void *ctx)
 {
@@ -392,6 +367,28 @@ int store_blob_use(struct store *s, const char *sop, uint64_t off, size_t n,
 			  n < v.mv_size - (size_t)off ? n : v.mv_size - (size_t)off);
 	mdb_txn_abort(txn);
 	return ret;
+}
+
+struct copy_out {
+	void *buf;
+	size_t got;
+};
+
+static int copy_out(void *ctx, const void *data, size_t len)
+{
+	struct copy_out *c = ctx;
+
+	memcpy(c->buf, data, len);
+	c->got = len;
+	return 0;
+}
+
+long store_blob_read(struct store *s, const char *sop, uint64_t off, void *buf, size_t n)
+{
+	struct copy_out c = {buf, 0};
+	int err = store_blob_use(s, sop, off, n, copy_out, &c);
+
+	return err ? err : (long)c.got;
 }
 
 static int read_full(int fd, void *buf, size_t n, off_t off)
