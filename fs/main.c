@@ -126,24 +126,17 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	return 0;
 }
 
-/* C-MOVE's storage SCP binds move_port after the fork: try it now, where the user sees why. */
+/* C-MOVE's storage SCP binds move_port after the fork: try it now, where the user sees why.
+ * dcmtk 3.6.7 listens on IPv4 (0.0.0.0) only, so that is what is tried. */
 static int check_move_port(int port)
 {
-	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
-	int one = 1, fd = socket(AF_INET6, SOCK_STREAM, 0), err = 0;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0), err;
 
-	if (fd < 0) {
-		struct sockaddr_in a4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (fd < 0)
-			return 0;
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		err = bind(fd, (struct sockaddr *)&a4, sizeof(a4)) ? -errno : 0;
-	} else {
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		err = bind(fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0;
-	}
+	if (fd < 0)
+		return 0; /* no socket to try with: the SCP will say */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	err = bind(fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0;
 	close(fd);
 	if (err)
 		fprintf(stderr, "mount.trolley: move_port=%d: cannot listen there: %s\n", port,

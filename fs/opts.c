@@ -299,7 +299,7 @@ int opts_finish(struct trolley_opts *o)
 		return -EINVAL;
 	if (strncmp(o->source, "mint+http://", 12) == 0 ||
 	    strncmp(o->source, "mint+https://", 13) == 0) {
-		/* MINT searches; downloads go to WADO-URI (RAD-69 is not in this version). */
+		/* MINT searches; downloads go to RAD-69 or WADO-URI, whichever is given. */
 		if (!o->mint)
 			o->mint = strdup(o->source + 5);
 		if (!o->searcher)
