@@ -277,12 +277,9 @@ def test_rejected_ae_title_is_eacces(mount, dcmqrscp, source, data):
     assert re.search(r"WRONG@127\.0\.0\.1:\d+ as TROLLEY: association rejected", m.text())
 
 
-def test_c_get_from_dcmqrscp_keeps_every_instance(mount, dcmqrscp, data, tmp_path):
-    files, (patient, study) = study_files(data, "PID001")
-    m = mount("dicom://STORE@127.0.0.1:%d" % dcmqrscp.port)
-    out = tmp_path / "copy"
-    subprocess.run(["cp", "-r", m.path("patients", patient, study), str(out)], check=True)
-    # dcmqrscp names no series description: compare by SOP instance UID.
+def assert_same_instances_by_uid(out, files):
+    """Every .dcm under @out holds the data set and syntax of its original, matched by SOP
+    Instance UID (dcmqrscp answers no SeriesDescription, so the folder names differ)."""
     got = {}
     for root, _, names in os.walk(out):
         for n in names:
@@ -297,6 +294,14 @@ def test_c_get_from_dcmqrscp_keeps_every_instance(mount, dcmqrscp, data, tmp_pat
         assert got[e["SOPInstanceUID"]] == (ts, without_trailing_padding(body)), e["path"]
 
 
+def test_c_get_from_dcmqrscp_keeps_every_instance(mount, dcmqrscp, data, tmp_path):
+    files, (patient, study) = study_files(data, "PID001")
+    m = mount("dicom://STORE@127.0.0.1:%d" % dcmqrscp.port)
+    out = tmp_path / "copy"
+    subprocess.run(["cp", "-r", m.path("patients", patient, study), str(out)], check=True)
+    assert_same_instances_by_uid(out, files)
+
+
 def test_c_move_from_dcmqrscp_keeps_every_instance(mount, dcmqrscp, data, tmp_path):
     # dcmqrscp moves to the TROLLEY entry of its HostTable: 127.0.0.1, dcmqrscp.move_port.
     files, (patient, study) = study_files(data, "PID001")
@@ -304,17 +309,7 @@ def test_c_move_from_dcmqrscp_keeps_every_instance(mount, dcmqrscp, data, tmp_pa
               options="downloader=c-move,move_port=%d" % dcmqrscp.move_port)
     out = tmp_path / "copy"
     subprocess.run(["cp", "-r", m.path("patients", patient, study), str(out)], check=True)
-    got = {}
-    for root, _, names in os.walk(out):
-        for n in names:
-            with open(os.path.join(root, n), "rb") as f:
-                ts, sop, body = split_part10(f.read())
-            got[sop] = (ts, body)
-    assert len(got) == len(files)
-    for e in files.values():
-        with open(e["path"], "rb") as f:
-            ts, _, body = split_part10(f.read())
-        assert got[e["SOPInstanceUID"]] == (ts, without_trailing_padding(body)), e["path"]
+    assert_same_instances_by_uid(out, files)
 
 
 @pytest.fixture(scope="module")
