@@ -17,17 +17,21 @@
 #include "protocols/dicom_json.h"
 #include "protocols/http.h"
 
-/* The biggest reply we hold. A page of QIDO_PAGE_DEFAULT results is ~100-200 KiB of JSON and
- * even page_size=QIDO_PAGE_MAX studies stays under 10 MiB; the parsed tree costs ~44 bytes per
- * byte (a 64 MiB answer took 2.8 GB), so the cap bounds a reply that ignored limit at ~700 MB
- * of memory instead of letting it take the machine. */
+/* The biggest reply we hold. A page of 100 is ~75 KiB of JSON for studies and ~170 KiB for
+ * instances (Orthanc sends every attribute: 1.7 KiB each, measured), page_size=5000 instances
+ * ~8 MiB; the parsed tree costs ~44 bytes per byte (a 64 MiB answer took 2.8 GB), so the cap
+ * bounds a reply that ignored limit at ~700 MB of memory instead of letting it take the
+ * machine. */
 #define QIDO_REPLY_MAX (16u << 20)
 
-/* Results asked per request. Archives cap what one request returns: Azure's DICOM service
- * refuses a limit above 200 and Google's Healthcare API answers 100 studies or series unless
- * asked otherwise, so a bigger page is not fewer round trips there but a refused query or a cut
- * one; 100 is the page every archive we know accepts. A 2,000-instance series is 20 requests
- * (bench/: about 0.1 s of Orthanc's time on loopback). page_size= changes it. */
+/* Results asked per request. Archives cap what one request returns, and not always with the
+ * Warning header: Microsoft's DICOM server (Azure) answers at most 200, and a limit above that
+ * gets its default of 100 without a word (QueryLimit.cs: MaxQueryResultCount 200,
+ * DefaultQueryResultCount 100), so a page of 1,000 would come back as 100 and look complete.
+ * 100 is a page every archive we know serves whole, so "full page" detection holds there too.
+ * The price, measured on Orthanc 1.10 for a 2,000-instance series: 21 requests in 0.99 s
+ * against 0.54 s for one unpaged request (pages of 500: 0.67 s), once per meta_ttl.
+ * page_size= changes it. */
 #define QIDO_PAGE_DEFAULT 100
 #define QIDO_PAGE_MAX	  5000
 
