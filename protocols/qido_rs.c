@@ -268,7 +268,7 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 	struct qido *q = (struct qido *)s;
 	uint32_t uid_tag = level_uid_tag(query->level);
 	long offset = query->offset > 0 ? query->offset : 0, got = 0;
-	size_t prev_start = out->n, prev_n = 0;
+	size_t first_start = out->n, first_n = 0, prev_start = out->n, prev_n = 0;
 	char safe[2048];
 	struct buf url;
 	int err = 0;
@@ -293,7 +293,11 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 			break;
 		}
 		n = page.n;
-		if (n > 0 && prev_n > 0 && same_page(&out->v[prev_start], prev_n, &page, uid_tag)) {
+		/* The page before, or the first (an archive that pages some way, then starts
+		 * over): either again means offset is not honoured. */
+		if (n > 0 && prev_n > 0 &&
+		    (same_page(&out->v[prev_start], prev_n, &page, uid_tag) ||
+		     same_page(&out->v[first_start], first_n, &page, uid_tag))) {
 			log_warn("GET %s: the archive sent the same %zu results again: it ignores "
 				 "offset, so the answer stops at %ld results and may be incomplete",
 				 log_redact_url(url.data, safe, sizeof(safe)), n, got);
@@ -317,6 +321,8 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 		}
 		prev_start = out->n;
 		prev_n = page.n;
+		if (first_n == 0)
+			first_n = page.n;
 		err = attrset_list_append(out, &page);
 		attrset_list_release(&page);
 		if (err)
@@ -325,7 +331,8 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 		offset += (long)prev_n;
 		if (want < 0 || n == 0 || (query->limit > 0 && got >= query->limit))
 			break;
-		/* More than asked and no mark: the archive ignores limit and sent all it has. */
+		/* Without the mark, a short page is the last, and so is a longer one: the archive
+		 * ignores limit and sent all it has. */
 		if (!more && (long)n != want)
 			break;
 		if (more && (long)n < want)
