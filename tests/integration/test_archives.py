@@ -123,6 +123,26 @@ def test_full_pages_without_warning_are_paged(mount, big):
     assert len(asked) == 3 and all("limit=50" in p for p in asked)
 
 
+def test_paging_ends_at_an_empty_204_page(mount, big):
+    # 132 studies in full pages of 44: the fourth page is empty, answered 204.
+    big.proxy.fault(r"^/dicom-web/studies\?", cap=100, empty=204)
+    m = mount(big.source, "page_size=44")
+    assert len(os.listdir(m.path("studies"))) == big.studies
+    assert big.proxy.count(r"^/dicom-web/studies\?") == 4
+    assert _status(m)["incomplete_listings"] == "0"
+
+
+def test_search_limit_and_offset_are_the_users_total(mount, big):
+    big.proxy.fault(r"^/dicom-web/studies\?", cap=CAP, warning=True)
+    m = mount(big.source)
+    found = os.listdir(m.path("search", "PatientName=Page*&limit=50&offset=20"))
+    assert len(found) == 50
+    asked = big.proxy.paths(r"^/dicom-web/studies\?")
+    # 40 of 50 (cut), then the 10 left from offset 60; never past the user's limit.
+    assert [(re.search(r"limit=(\d+)", p).group(1), re.search(r"offset=(\d+)", p).group(1))
+            for p in asked] == [("50", "20"), ("10", "60")]
+
+
 def test_series_beyond_the_cap_lists_and_copies_every_file(mount, big, tmp_path):
     big.proxy.fault(r"/instances\?", cap=CAP, warning=True)
     m = mount(big.source)
