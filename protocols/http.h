@@ -30,7 +30,7 @@ struct http_response {
 	const char *content_type; /* "" if the server sent none */
 	const char *url;	  /* redacted: safe to log */
 	const char *warning;	  /* the Warning header(s), "" if none (QIDO-RS marks a cut
-				   * answer with one: PS3.18 §8.4.4) */
+				   * answer with one) */
 };
 
 /**

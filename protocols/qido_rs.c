@@ -2,8 +2,8 @@
  * The parent UIDs go in the path (the hierarchical resources of PS3.18 §10.6.1), every other
  * match key in the query string, and the attributes we name folders by are asked for with
  * includefield, since the default return set leaves some out (StudyDescription is not in Table
- * 6.7.1-2). Archives cap answers, so every query pages with limit and offset (PS3.18 §8.3.4.4)
- * until a page comes back short and unmarked. */
+ * 6.7.1-2). Archives cap answers, so every query pages with limit and offset (PS3.18, Query
+ * Result Pagination) until a page comes back short and unmarked. */
 #include "protocols/qido_rs.h"
 
 #include <errno.h>
@@ -73,8 +73,9 @@ static int qido_on_body(void *ctx, const struct http_response *resp, const void 
 		r->bad_type = 1;
 		return -EIO;
 	}
-	/* PS3.18 §8.4.4: a 299 warning says the answer was cut; other 299s (fuzzymatching not
-	 * supported) do not. */
+	/* PS3.18: "299 {service}: There are additional results that can be requested" (dcm4chee:
+	 * "There are N additional results ..."): the answer was cut. Other 299s (fuzzymatching
+	 * not supported) say nothing of that. */
 	if (strstr(resp->warning, "additional results"))
 		r->more = true;
 	err = buf_add(&r->body, data, len);
