@@ -156,8 +156,8 @@ int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 	if (err)
 		return err;
 	if (status != STATUS_Success && !DICOM_WARNING_STATUS(status) && out->n > 0 && !a.err) {
-		/* Failed or cancelled after answers (PS3.4 C.4.1.1.4: an archive's own cap or
-		 * timeout often ends so): what came is kept, marked incomplete. */
+		/* Cancelled or failed after answers: archives end so at their own cap (Orthanc's
+		 * LimitFindResults: 0xFE00) or on a timeout. What came is kept, marked incomplete. */
 		log_warn("C-FIND %s: status 0x%04x after %zu answers: the answer is incomplete",
 			 f->peer.name.c_str(), status, out->n);
 		out->incomplete = true;
