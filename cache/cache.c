@@ -48,7 +48,11 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	STAT_GET(bytes_downloaded);
 	STAT_GET(prefetches);
 	STAT_GET(prefetched);
+	STAT_GET(incomplete);
 #undef STAT_GET
+	pthread_mutex_lock(&c->lock);
+	memcpy(out->last_incomplete, c->stats.last_incomplete, sizeof(out->last_incomplete));
+	pthread_mutex_unlock(&c->lock);
 	store_usage(c->store, &out->blobs, &out->blob_bytes);
 	out->evictions = store_evictions(c->store);
 	out->size_limit = c->cfg.size_limit;

@@ -28,6 +28,8 @@ struct cache_stats {
 	uint64_t prefetches, prefetched, evictions;
 	uint64_t blobs, blob_bytes, size_limit;
 	const char *searcher, *downloader; /* protocol names, static */
+	uint64_t incomplete;		   /* answers known to be cut, and the last one's query */
+	char last_incomplete[256];
 };
 
 struct cache;
@@ -45,9 +47,14 @@ void cache_free(struct cache *c);
 /**
  * Answer @q: from the store if stored less than meta_ttl ago; else from the searcher, storing
  * the answer. If the searcher fails and an expired answer is stored, that is served with a
- * warning (stale-if-error). Appends to @out (initialised). @return 0 or the searcher's -errno.
+ * warning (stale-if-error). Appends to @out (initialised). An answer the searcher marks
+ * incomplete is logged, counted for the status and not stored; @out is marked too.
+ * @return 0 or the searcher's -errno.
  */
 int cache_find(struct cache *c, const struct query *q, struct attrset_list *out);
+
+/** Count an answer known to be incomplete (@what: its query or folder, for the status). */
+void cache_note_incomplete(struct cache *c, const char *what);
 
 /**
  * Whether the searcher can run @q; if not, @why (size @n) says why.

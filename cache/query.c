@@ -9,12 +9,41 @@
 
 #include "cache/internal.h"
 #include "core/log.h"
+#include "core/tags.h"
 
 /* A stored answer still serves: younger than meta_ttl (and not from the future, which a clock
  * set back would make it), or anything at all when offline. */
 static bool is_fresh(const struct cache *c, int64_t stored_at, int64_t now)
 {
 	return c->cfg.offline || (now - stored_at < c->cfg.meta_ttl && now >= stored_at);
+}
+
+void cache_note_incomplete(struct cache *c, const char *what)
+{
+	STAT_ADD(c, incomplete, 1);
+	pthread_mutex_lock(&c->lock);
+	snprintf(c->stats.last_incomplete, sizeof(c->stats.last_incomplete), "%s", what);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* "series query StudyInstanceUID=1.2.3" for a log line and the status, printable ASCII only
+ * (values come from the archive and the user). */
+static void describe_query(const struct query *q, char *out, size_t n)
+{
+	size_t j = (size_t)snprintf(out, n, "%s query", query_level_name(q->level));
+
+	for (size_t i = 0; i < q->match.n && j + 1 < n; i++) {
+		const char *kw = tags_keyword(q->match.v[i].tag);
+
+		if (kw)
+			j += (size_t)snprintf(out + j, n - j, "%s%s=", i ? "&" : " ", kw);
+		else
+			j += (size_t)snprintf(out + j, n - j, "%s%08X=", i ? "&" : " ",
+					      q->match.v[i].tag);
+		for (const char *v = q->match.v[i].value; *v && j + 1 < n; v++)
+			out[j++] = *v >= 0x20 && *v < 0x7f ? *v : '?';
+		out[j < n ? j : n - 1] = '\0';
+	}
 }
 
 int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
@@ -53,8 +82,22 @@ int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 		}
 		goto out;
 	}
-	/* A result the store cannot keep is still a result. */
-	store_meta_put(c->store, key, &fresh, now);
+	if (fresh.incomplete) {
+		char what[256];
+
+		/* Not stored: a stored answer serves for meta_ttl, after a remount and offline as
+		 * the archive's whole answer, and would hide that it is cut. The fs layer keeps
+		 * the listing for meta_ttl anyway, so this costs one query per folder and
+		 * meta_ttl, not one per lookup, and the next listing asks the archive again. */
+		describe_query(q, what, sizeof(what));
+		log_warn("incomplete answer to the %s (%zu results): the archive holds more than "
+			 "it sent",
+			 what, fresh.n);
+		cache_note_incomplete(c, what);
+	} else {
+		/* A result the store cannot keep is still a result. */
+		store_meta_put(c->store, key, &fresh, now);
+	}
 	err = attrset_list_append(out, &fresh);
 out:
 	attrset_list_release(&stored);

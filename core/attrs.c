@@ -122,6 +122,7 @@ void attrset_list_init(struct attrset_list *l)
 {
 	l->v = NULL;
 	l->n = l->cap = 0;
+	l->incomplete = false;
 }
 
 void attrset_list_release(struct attrset_list *l)
@@ -161,6 +162,7 @@ struct attrset *attrset_list_add(struct attrset_list *l)
 
 int attrset_list_append(struct attrset_list *dst, struct attrset_list *src)
 {
+	dst->incomplete = dst->incomplete || src->incomplete;
 	if (src->n == 0)
 		return 0;
 	if (attrset_list_reserve(dst, dst->n + src->n) < 0)

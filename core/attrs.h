@@ -4,6 +4,7 @@
 #ifndef TROLLEY_ATTRS_H
 #define TROLLEY_ATTRS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,9 @@ struct attrset {
 struct attrset_list {
 	struct attrset *v;
 	size_t n, cap;
+	/* The archive holds more matches than these (a cap it would not page past, a search
+	 * that ended in failure after answers): the list is known to be incomplete. */
+	bool incomplete;
 };
 
 void attrset_init(struct attrset *s);
@@ -42,7 +46,8 @@ void attrset_list_init(struct attrset_list *l);
 void attrset_list_release(struct attrset_list *l);
 /** Append an empty set and return it (owned by @l), or NULL on ENOMEM. */
 struct attrset *attrset_list_add(struct attrset_list *l);
-/** Move the sets of @src to the end of @dst, leaving @src empty. @return 0 or -ENOMEM. */
+/** Move the sets of @src to the end of @dst, leaving @src empty; an incomplete @src makes @dst
+ * incomplete. @return 0 or -ENOMEM. */
 int attrset_list_append(struct attrset_list *dst, struct attrset_list *src);
 
 /**

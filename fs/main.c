@@ -92,6 +92,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	pc.dimse_associations = o->connections;
 	pc.rad69_ignore_missing = o->rad69_ignore != NULL;
 	pc.transfer_syntax = o->transfer_syntax;
+	pc.page_size = o->page_size;
 	pc.http = d->http;
 	err = searcher_new(o->searcher, &pc, &d->searcher);
 	if (err) {

@@ -27,6 +27,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("timeout=%ld", timeout, 0),
 	TROLLEY_OPT("connections=%ld", connections, 0),
 	TROLLEY_OPT("max_results=%ld", max_results, 0),
+	TROLLEY_OPT("page_size=%ld", page_size, 0),
 	TROLLEY_OPT("loglevel=%s", loglevel, 0),
 	TROLLEY_OPT("transfer_syntax=%s", transfer_syntax, 0),
 	TROLLEY_OPT("layout=%s", layout, 0),
@@ -383,6 +384,10 @@ int opts_finish(struct trolley_opts *o)
 				"negative\n");
 		return -EINVAL;
 	}
+	if (o->page_size < 0 || o->page_size > 5000) {
+		fprintf(stderr, "mount.trolley: page_size=%ld: expected 1 to 5000\n", o->page_size);
+		return -EINVAL;
+	}
 	if (!o->timeout)
 		o->timeout = 60;
 	if (!o->connections)
@@ -464,6 +469,7 @@ void opts_usage(const char *progname)
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
 	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
+	       "    -o page_size=N             QIDO-RS results asked per request (default 100)\n"
 	       "    -o layout=tree|flat        flat: a study folder holds all its instances\n"
 	       "    -o prefetch=series|none    opening a file fetches its series (default series)\n"
 	       "    -o transfer_syntax=UID     ask WADO-RS for this syntax (default: as stored)\n"

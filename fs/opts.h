@@ -20,6 +20,7 @@ struct trolley_opts {
 	long timeout;
 	long connections;
 	long max_results;
+	long page_size; /* QIDO-RS results per request (0: the protocol's default) */
 	char *loglevel;
 	char *transfer_syntax;
 	char *layout;	/* "tree" (default) or "flat" */

@@ -32,5 +32,8 @@ int status_text(struct cache *c, struct buf *out)
 			  "evictions: %llu\n",
 			  (unsigned long long)s.prefetches, (unsigned long long)s.prefetched,
 			  (unsigned long long)s.evictions);
+	/* A listing known to be cut: an export from it is not the whole archive. */
+	err |= buf_printf(out, "incomplete_listings: %llu\nlast_incomplete: %s\n",
+			  (unsigned long long)s.incomplete, s.last_incomplete);
 	return err ? -ENOMEM : 0;
 }

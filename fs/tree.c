@@ -496,9 +496,15 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 		return err == -EINVAL ? -ENOTDIR : err;
 	attrset_list_init(&results);
 	err = cache_find(t->cache, &q, &results);
-	if (!err && q.limit > 0 && (long)results.n >= q.limit)
+	if (!err && t->max_results > 0 && q.limit == t->max_results &&
+	    (dir->kind == NODE_PATIENTS || dir->kind == NODE_STUDIES) &&
+	    (long)results.n >= q.limit) {
 		log_warn("listing cut at max_results=%ld %s results: look up by name or search",
 			 q.limit, query_level_name(q.level));
+		cache_note_incomplete(t->cache, dir->kind == NODE_PATIENTS
+							? "/patients cut at max_results"
+							: "/studies cut at max_results");
+	}
 	if (!err)
 		err = build_listing(t, dir, &results, out);
 	attrset_list_release(&results);

@@ -97,6 +97,16 @@ void take_answer(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDat
 	}
 	if (a->q->limit && (long)a->out->n >= a->q->limit)
 		return;
+	/* Answers past the cap are dropped (the association still reads them): the listing is
+	 * held in memory, and an archive may answer a broad query with millions. */
+	if (a->out->n >= SEARCHER_RESULTS_MAX) {
+		if (!a->out->incomplete)
+			log_warn("C-FIND %s: more than %d answers: the rest are left out and the "
+				 "answer is incomplete; a narrower search shows them",
+				 a->f->peer.name.c_str(), SEARCHER_RESULTS_MAX);
+		a->out->incomplete = true;
+		return;
+	}
 	/* Names are UTF-8: convert whatever SpecificCharacterSet came. */
 	if (ds->convertToUTF8().bad())
 		log_warn("C-FIND %s: an answer could not be converted to UTF-8",
@@ -145,7 +155,13 @@ int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 	}
 	if (err)
 		return err;
-	if (status != STATUS_Success && !DICOM_WARNING_STATUS(status)) {
+	if (status != STATUS_Success && !DICOM_WARNING_STATUS(status) && out->n > 0 && !a.err) {
+		/* Cancelled or failed after answers: archives end so at their own cap (Orthanc's
+		 * LimitFindResults: 0xFE00) or on a timeout. What came is kept, marked incomplete. */
+		log_warn("C-FIND %s: status 0x%04x after %zu answers: the answer is incomplete",
+			 f->peer.name.c_str(), status, out->n);
+		out->incomplete = true;
+	} else if (status != STATUS_Success && !DICOM_WARNING_STATUS(status)) {
 		log_error("C-FIND %s: status 0x%04x", f->peer.name.c_str(), status);
 		return -EIO;
 	}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/buf.h"
@@ -41,6 +42,7 @@ struct http_call {
 	int cb_err;		      /* error returned by on_body */
 	struct buf errbody;	      /* start of a non-2xx body, for the log */
 	char reason[128];	      /* reason phrase of the last status line */
+	char warning[256];	      /* Warning headers of the last response, joined by ", " */
 	char detail[CURL_ERROR_SIZE]; /* curl's own words for a failure */
 	size_t bytes;
 };
@@ -195,6 +197,25 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 			memcpy(c->reason, sp2 + 1, rl);
 		}
 		c->reason[rl] = '\0';
+		c->warning[0] = '\0';
+	} else if (len > 8 && strncasecmp(data, "Warning:", 8) == 0) {
+		size_t have = strlen(c->warning), room = sizeof(c->warning) - have - 1;
+		const char *v = data + 8;
+		size_t vl = len - 8;
+
+		while (vl && (*v == ' ' || *v == '\t'))
+			v++, vl--;
+		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+			vl--;
+		if (have && room > 2) {
+			memcpy(c->warning + have, ", ", 2);
+			have += 2;
+			room -= 2;
+		}
+		if (vl > room)
+			vl = room;
+		memcpy(c->warning + have, v, vl);
+		c->warning[have + vl] = '\0';
 	}
 	return len;
 }
@@ -328,7 +349,16 @@ struct http_request {
 	size_t body_len;
 	http_body_fn on_body;
 	void *ctx;
+	const long *handled; /* statuses the caller handles: logged at info level only */
 };
+
+static bool is_handled(const struct http_request *r, long status)
+{
+	for (const long *s = r->handled; s && *s; s++)
+		if (*s == status)
+			return true;
+	return false;
+}
 
 static int http_attempt(struct http *h, const struct http_request *r, long *status_out,
 			bool may_retry)
@@ -346,6 +376,7 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 	log_redact_url(url, safe_url, sizeof(safe_url));
 	c.resp.url = safe_url;
 	c.resp.content_type = "";
+	c.resp.warning = c.warning;
 	buf_init(&c.errbody, HTTP_ERRBODY_MAX);
 	c.easy = curl_easy_init();
 	if (!c.easy)
@@ -423,7 +454,7 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		error_excerpt(&c.errbody, excerpt, sizeof(excerpt));
 		/* Not found is a warning (a folder may simply be gone); a 401 that a new token or
 		 * login may cure is only information until that fails too. */
-		if (c.resp.status == 401 && may_retry)
+		if ((c.resp.status == 401 && may_retry) || is_handled(r, c.resp.status))
 			log_info("%s %s: HTTP %ld %s", method, safe_url, c.resp.status, c.reason);
 		else if (err == -ENOENT)
 			log_warn("%s %s: HTTP %ld %s", method, safe_url, c.resp.status, c.reason);
@@ -576,6 +607,19 @@ int http_get(struct http *h, const char *url, const char *accept, http_body_fn o
 {
 	struct http_request r = {
 		.method = "GET", .url = url, .accept = accept, .on_body = on_body, .ctx = ctx};
+
+	return http_request_run(h, &r, status_out);
+}
+
+int http_get_handling(struct http *h, const char *url, const char *accept, const long *handled,
+		      http_body_fn on_body, void *ctx, long *status_out)
+{
+	struct http_request r = {.method = "GET",
+				 .url = url,
+				 .accept = accept,
+				 .on_body = on_body,
+				 .ctx = ctx,
+				 .handled = handled};
 
 	return http_request_run(h, &r, status_out);
 }

@@ -29,6 +29,8 @@ struct http_response {
 	long status;
 	const char *content_type; /* "" if the server sent none */
 	const char *url;	  /* redacted: safe to log */
+	const char *warning;	  /* the Warning header(s), "" if none (QIDO-RS marks a cut
+				   * answer with one) */
 };
 
 /**
@@ -52,6 +54,13 @@ void http_free(struct http *h);
  */
 int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,
 	     long *status_out);
+
+/**
+ * As http_get(), but the statuses in @handled (0-terminated) are the caller's to handle: they
+ * are logged at info level, not as errors (WADO-RS asks again after a 406 to its Accept).
+ */
+int http_get_handling(struct http *h, const char *url, const char *accept, const long *handled,
+		      http_body_fn on_body, void *ctx, long *status_out);
 
 /**
  * POST @len bytes of @body (of @content_type) to @url, the reply handled as by http_get().

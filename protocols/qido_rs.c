@@ -1,7 +1,9 @@
-/* QIDO-RS: a query becomes one GET; the DICOM JSON reply becomes attribute sets. The parent UIDs
- * go in the path (the hierarchical resources of PS3.18 §10.6.1), every other match key in the
- * query string, and the attributes we name folders by are asked for with includefield, since
- * the default return set leaves some out (StudyDescription is not in Table 6.7.1-2). */
+/* QIDO-RS: a query becomes GETs of one page each; the DICOM JSON replies become attribute sets.
+ * The parent UIDs go in the path (the hierarchical resources of PS3.18 §10.6.1), every other
+ * match key in the query string, and the attributes we name folders by are asked for with
+ * includefield, since the default return set leaves some out (StudyDescription is not in Table
+ * 6.7.1-2). Archives cap answers, so every query pages with limit and offset (PS3.18, Query
+ * Result Pagination) until a page comes back short and unmarked. */
 #include "protocols/qido_rs.h"
 
 #include <errno.h>
@@ -15,13 +17,29 @@
 #include "protocols/dicom_json.h"
 #include "protocols/http.h"
 
-/* The biggest reply we hold: a study-level answer for ~100k studies. */
-#define QIDO_REPLY_MAX (256u << 20)
+/* The biggest reply we hold. A page of 100 is ~75 KiB of JSON for studies and ~170 KiB for
+ * instances (Orthanc sends every attribute: 1.7 KiB each, measured), page_size=5000 instances
+ * ~8 MiB; the parsed tree costs ~44 bytes per byte (a 64 MiB answer took 2.8 GB), so the cap
+ * bounds a reply that ignored limit at ~700 MB of memory instead of letting it take the
+ * machine. */
+#define QIDO_REPLY_MAX (16u << 20)
+
+/* Results asked per request. Archives cap what one request returns, and not always with the
+ * Warning header: Microsoft's DICOM server (Azure) answers at most 200, and a limit above that
+ * gets its default of 100 without a word (QueryLimit.cs: MaxQueryResultCount 200,
+ * DefaultQueryResultCount 100), so a page of 1,000 would come back as 100 and look complete.
+ * 100 is a page every archive we know serves whole, so "full page" detection holds there too.
+ * The price, measured on Orthanc 1.10 for a 2,000-instance series: 21 requests in 0.99 s
+ * against 0.54 s for one unpaged request (pages of 500: 0.67 s), once per meta_ttl.
+ * page_size= changes it. */
+#define QIDO_PAGE_DEFAULT 100
+#define QIDO_PAGE_MAX	  5000
 
 struct qido {
 	struct searcher base;
 	struct http *http;
 	char *url;
+	long page_size;
 };
 
 static const uint32_t qido_study_fields[] = {TAG_StudyDescription, TAG_StudyDate,   TAG_StudyTime,
@@ -39,6 +57,7 @@ static const uint32_t qido_instance_fields[] = {
 struct qido_reply {
 	struct buf body;
 	int bad_type;
+	bool more; /* "Warning: 299 {service}: There are additional results that can be requested" */
 };
 
 static int qido_on_body(void *ctx, const struct http_response *resp, const void *data, size_t len)
@@ -54,12 +73,50 @@ static int qido_on_body(void *ctx, const struct http_response *resp, const void 
 		r->bad_type = 1;
 		return -EIO;
 	}
+	/* PS3.18: "299 {service}: There are additional results that can be requested" (dcm4chee:
+	 * "There are N additional results ..."): the answer was cut. Other 299s (fuzzymatching
+	 * not supported) say nothing of that. */
+	if (strstr(resp->warning, "additional results"))
+		r->more = true;
 	err = buf_add(&r->body, data, len);
 	if (err == -E2BIG) {
-		log_error("GET %s: reply larger than %u MiB", resp->url, QIDO_REPLY_MAX >> 20);
+		log_error(
+			"GET %s: reply larger than %u MiB: the archive may ignore limit; a smaller "
+			"page_size= or a narrower search may do",
+			resp->url, QIDO_REPLY_MAX >> 20);
 		return -EIO;
 	}
 	return err;
+}
+
+/* @s as printable ASCII for a log line (anything else as \xNN), cut to fit @out. */
+static void log_escape(const char *s, char *out, size_t n)
+{
+	size_t j = 0;
+
+	for (; *s && j + 5 < n; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"')
+			out[j++] = (char)ch;
+		else
+			j += (size_t)snprintf(out + j, n - j, "\\x%02x", ch);
+	}
+	out[j] = '\0';
+}
+
+/* A UID from an archive's answer goes into a URL path only if it is one (PS3.5 §9.1): a study
+ * UID "1.2.3/../../admin?x=" must not steer the request elsewhere with our credentials. */
+static int check_path_uid(const char *keyword, const char *uid)
+{
+	char shown[256];
+
+	if (query_uid_is_valid(uid))
+		return 0;
+	log_escape(uid, shown, sizeof(shown));
+	log_error("qido-rs: %s \"%s\" from the archive is not a valid UID: not requested", keyword,
+		  shown);
+	return -EIO;
 }
 
 static int add_param(struct buf *url, int *first, const char *key, const char *value)
@@ -87,7 +144,8 @@ static int add_tag_param(struct buf *url, int *first, uint32_t tag, const char *
 	return add_param(url, first, kw, value);
 }
 
-static int qido_build_url(struct qido *q, const struct query *query, struct buf *url)
+static int qido_build_url(struct qido *q, const struct query *query, long limit, long offset,
+			  struct buf *url)
 {
 	const char *study = attrset_get(&query->match, TAG_StudyInstanceUID);
 	const char *series = attrset_get(&query->match, TAG_SeriesInstanceUID);
@@ -96,6 +154,10 @@ static int qido_build_url(struct qido *q, const struct query *query, struct buf 
 	int first = 1, err = 0;
 	char num[32];
 
+	if (query->level != QUERY_STUDY && study && check_path_uid("StudyInstanceUID", study))
+		return -EIO;
+	if (query->level == QUERY_INSTANCE && series && check_path_uid("SeriesInstanceUID", series))
+		return -EIO;
 	err |= buf_printf(url, "%s", q->url);
 	switch (query->level) {
 	case QUERY_STUDY:
@@ -140,40 +202,145 @@ static int qido_build_url(struct qido *q, const struct query *query, struct buf 
 		snprintf(num, sizeof(num), "%08X", query->include[i]);
 		err = add_param(url, &first, "includefield", num);
 	}
-	if (query->limit > 0 && !err) {
-		snprintf(num, sizeof(num), "%ld", query->limit);
+	if (limit > 0 && !err) {
+		snprintf(num, sizeof(num), "%ld", limit);
 		err = add_param(url, &first, "limit", num);
 	}
-	if (query->offset > 0 && !err) {
-		snprintf(num, sizeof(num), "%ld", query->offset);
+	if (offset > 0 && !err) {
+		snprintf(num, sizeof(num), "%ld", offset);
 		err = add_param(url, &first, "offset", num);
 	}
 	return err ? -ENOMEM : 0;
 }
 
-static int qido_find(struct searcher *s, const struct query *query, struct attrset_list *out)
+/* The UID that tells one result of @level from another. */
+static uint32_t level_uid_tag(enum query_level level)
 {
-	struct qido *q = (struct qido *)s;
+	return level == QUERY_STUDY    ? TAG_StudyInstanceUID
+	       : level == QUERY_SERIES ? TAG_SeriesInstanceUID
+				       : TAG_SOPInstanceUID;
+}
+
+/* Whether @page holds the same results, in the same order, as the @n sets of @prev: an archive
+ * that ignores offset answers every page with its first. */
+static bool same_page(const struct attrset *prev, size_t n, const struct attrset_list *page,
+		      uint32_t tag)
+{
+	if (n != page->n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(attrset_str(&prev[i], tag), attrset_str(&page->v[i], tag)) != 0)
+			return false;
+	return true;
+}
+
+/* One page: GET @url, its JSON into @page; *@more if the archive marked it cut. */
+static int qido_get_page(struct qido *q, const char *url, struct attrset_list *page, bool *more)
+{
 	struct qido_reply reply = {0};
 	char safe[2048];
-	struct buf url;
 	long status = 0;
 	int err;
 
-	buf_init(&url, 64 << 10);
 	buf_init(&reply.body, QIDO_REPLY_MAX);
-	err = qido_build_url(q, query, &url);
+	err = http_get(q->http, url, "application/dicom+json", qido_on_body, &reply, &status);
 	if (err)
 		goto out;
-	err = http_get(q->http, url.data, "application/dicom+json", qido_on_body, &reply, &status);
-	if (err)
-		goto out;
-	err = dicom_json_parse_list(reply.body.data, reply.body.len, out);
+	/* 204 No Content, or 200 with "[]": nothing (more). */
+	err = dicom_json_parse_list(reply.body.data, reply.body.len, page);
 	if (err == -EIO)
 		log_error("GET %s: HTTP %ld but the body is not a DICOM JSON array (%zu bytes)",
-			  log_redact_url(url.data, safe, sizeof(safe)), status, reply.body.len);
+			  log_redact_url(url, safe, sizeof(safe)), status, reply.body.len);
+	*more = reply.more;
 out:
 	buf_release(&reply.body);
+	return err;
+}
+
+/*
+ * Page through the answer: ask for page_size results at a time (never more than the user's
+ * limit leaves), go on while a page comes back full or marked cut (an archive whose own cap is
+ * below page_size answers short pages with the warning: offset moves on by what came), stop at
+ * a short unmarked or empty page. An archive that ignores offset sends the same page again:
+ * that stops the paging with a warning instead of looping.
+ */
+static int qido_find(struct searcher *s, const struct query *query, struct attrset_list *out)
+{
+	struct qido *q = (struct qido *)s;
+	uint32_t uid_tag = level_uid_tag(query->level);
+	long offset = query->offset > 0 ? query->offset : 0, got = 0;
+	size_t first_start = out->n, first_n = 0, prev_start = out->n, prev_n = 0;
+	char safe[2048];
+	struct buf url;
+	int err = 0;
+
+	buf_init(&url, 64 << 10);
+	for (;;) {
+		struct attrset_list page;
+		long want = q->page_size;
+		bool more = false;
+		size_t n;
+
+		if (query->limit > 0 && query->limit - got < want)
+			want = query->limit - got;
+		url.len = 0;
+		err = qido_build_url(q, query, want, offset, &url);
+		if (err)
+			break;
+		attrset_list_init(&page);
+		err = qido_get_page(q, url.data, &page, &more);
+		if (err) {
+			attrset_list_release(&page);
+			break;
+		}
+		n = page.n;
+		/* The page before, or the first (an archive that pages some way, then starts
+		 * over): either again means offset is not honoured. */
+		if (n > 0 && prev_n > 0 &&
+		    (same_page(&out->v[prev_start], prev_n, &page, uid_tag) ||
+		     same_page(&out->v[first_start], first_n, &page, uid_tag))) {
+			log_warn("GET %s: the archive sent the same %zu results again: it ignores "
+				 "offset, so the answer stops at %ld results and may be incomplete",
+				 log_redact_url(url.data, safe, sizeof(safe)), n, got);
+			out->incomplete = true;
+			attrset_list_release(&page);
+			break;
+		}
+		/* An archive that ignores limit sends more: keep only what the user asked for. */
+		while (query->limit > 0 && (long)page.n > query->limit - got)
+			attrset_release(&page.v[--page.n]);
+		if (got + (long)page.n > SEARCHER_RESULTS_MAX) {
+			while (got + (long)page.n > SEARCHER_RESULTS_MAX)
+				attrset_release(&page.v[--page.n]);
+			more = true;
+			want = -1; /* stop below */
+			log_warn("GET %s: more than %d results: the answer stops there and is "
+				 "incomplete; a narrower search shows the rest",
+				 log_redact_url(url.data, safe, sizeof(safe)),
+				 SEARCHER_RESULTS_MAX);
+			out->incomplete = true;
+		}
+		prev_start = out->n;
+		prev_n = page.n;
+		if (first_n == 0)
+			first_n = page.n;
+		err = attrset_list_append(out, &page);
+		attrset_list_release(&page);
+		if (err)
+			break;
+		got += (long)prev_n;
+		offset += (long)prev_n;
+		if (want < 0 || n == 0 || (query->limit > 0 && got >= query->limit))
+			break;
+		/* Without the mark, a short page is the last, and so is a longer one: the archive
+		 * ignores limit and sent all it has. */
+		if (!more && (long)n != want)
+			break;
+		if (more && (long)n < want)
+			log_debug("GET %s: %zu results of %ld asked, marked as cut: asking on from "
+				  "offset %ld",
+				  log_redact_url(url.data, safe, sizeof(safe)), n, want, offset);
+	}
 	buf_release(&url);
 	return err;
 }
@@ -212,6 +379,9 @@ int qido_rs_new(const struct proto_config *cfg, struct searcher **out)
 	n = strlen(q->url);
 	while (n && q->url[n - 1] == '/')
 		q->url[--n] = '\0';
+	q->page_size = cfg->page_size > 0 ? cfg->page_size : QIDO_PAGE_DEFAULT;
+	if (q->page_size > QIDO_PAGE_MAX)
+		q->page_size = QIDO_PAGE_MAX;
 	*out = &q->base;
 	return 0;
 }

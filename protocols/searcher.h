@@ -9,13 +9,22 @@
 
 struct searcher;
 
+/* No searcher appends more than this for one query: a listing is held in memory (about 1 KiB
+ * a result), and a broad query on a PACS of millions must not take the mount with it. */
+#define SEARCHER_RESULTS_MAX 100000
+
 struct searcher_ops {
 	const char *name;
 	/**
 	 * Run @q and append one attribute set per match to @out (initialised by the caller).
 	 * Results include the attributes that name and locate them (StudyInstanceUID, and
-	 * SeriesInstanceUID / SOPInstanceUID at lower levels).
-	 * @return 0 (also for no match); -EINVAL if @q uses a field this searcher cannot query;
+	 * SeriesInstanceUID / SOPInstanceUID at lower levels). @q->limit bounds the total (the
+	 * user's: max_results, or limit= of a search); a searcher pages past the archive's own
+	 * caps on its own. When the archive is known to hold more matches than were appended (a
+	 * cap it would not page past, SEARCHER_RESULTS_MAX, a search that ended in a failure or
+	 * cancel status after answers), the searcher logs why and sets @out->incomplete; reaching
+	 * @q->limit does not count as incomplete.
+	 * @return 0 (also for no match, and for an incomplete answer); -EINVAL if @q uses a field this searcher cannot query;
 	 * -EIO, -EACCES, -ETIMEDOUT for archive failures (already logged). On error @out may hold
 	 * partial results: the caller discards them.
 	 */

@@ -1,9 +1,12 @@
 /* WADO-RS: GET .../instances/{uid} (or .../series/{uid}) with Accept multipart/related; each
- * part streams through the multipart parser straight into the sink. transfer-syntax=* asks for
- * the instance as stored (PS3.18 §8.7.3.5.2); without it Orthanc transcodes compressed data. */
+ * part streams through the multipart parser straight into the sink (a bare application/dicom
+ * body, which some archives send for one instance, goes there whole). transfer-syntax=* asks
+ * for the instance as stored (PS3.18 §8.7.3.5.2); without it Orthanc transcodes compressed
+ * data. An archive that refuses "*" is asked for its default syntax from then on. */
 #include "protocols/wado_rs.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +22,32 @@ struct wado {
 	struct http *http;
 	char *url;
 	char accept[256];
+	char syntax[128]; /* transfer_syntax= if given: a refusal of it is an error */
+	bool user_syntax;
+	int star_refused; /* atomic: the archive refused transfer-syntax=*; ask without it */
 };
+
+/* Without a transfer-syntax parameter: the archive's default (PS3.18 §8.7.3.5.2: Explicit VR
+ * Little Endian unless it says otherwise), which it may transcode to. */
+static const char wado_accept_default[] = "multipart/related; type=\"application/dicom\"";
+
+/* What archives answer to an Accept they will not serve: 406 as PS3.18 says, or 400 or 415. */
+static const long wado_refusals[] = {400, 406, 415, 0};
+
+static bool is_refusal(long status)
+{
+	for (const long *r = wado_refusals; *r; r++)
+		if (*r == status)
+			return true;
+	return false;
+}
+
+/* "application/dicom", possibly with parameters; not application/dicom+json or +xml. */
+static bool is_dicom_type(const char *ct)
+{
+	return strncmp(ct, "application/dicom", 17) == 0 &&
+	       (ct[17] == '\0' || ct[17] == ';' || ct[17] == ' ');
+}
 
 struct wado_call {
 	struct sink *sink;
@@ -36,7 +64,7 @@ static int wado_part_begin(void *ctx, const char *content_type, const char *cont
 
 	(void)content_id;
 	/* Parts other than DICOM (a server's error text) are a garbled reply, not an instance. */
-	if (content_type[0] && strncmp(content_type, "application/dicom", 17) != 0) {
+	if (content_type[0] && !is_dicom_type(content_type)) {
 		log_error("GET %s: multipart part of type \"%s\", expected application/dicom",
 			  c->url, content_type);
 		return -EIO;
@@ -74,7 +102,7 @@ static int wado_on_body(void *ctx, const struct http_response *resp, const void 
 
 	if (!c->mp && !c->single) {
 		c->status = resp->status;
-		if (strncmp(resp->content_type, "application/dicom", 17) == 0) {
+		if (is_dicom_type(resp->content_type)) {
 			c->single = 1;
 			c->in_part = 1;
 			err = c->sink->ops->begin(c->sink->ctx);
@@ -124,7 +152,35 @@ static int wado_fetch(struct downloader *d, const struct instance_ref *ref, stru
 	if (n < 0 || (size_t)n >= sizeof(url))
 		return -ENAMETOOLONG;
 	c.url = log_redact_url(url, safe, sizeof(safe));
-	err = http_get(w->http, url, w->accept, wado_on_body, &c, &c.status);
+	if (w->user_syntax || __atomic_load_n(&w->star_refused, __ATOMIC_RELAXED)) {
+		err = http_get(w->http, url, w->user_syntax ? w->accept : wado_accept_default,
+			       wado_on_body, &c, &c.status);
+	} else {
+		err = http_get_handling(w->http, url, w->accept, wado_refusals, wado_on_body, &c,
+					&c.status);
+		/* A refusal has no body: nothing reached the sink, the request is made anew. It
+		 * is remembered only once the default is served, since a 400 may mean another
+		 * fault (then the second answer is logged as the error it is). */
+		if (err && is_refusal(c.status)) {
+			long refused = c.status;
+
+			err = http_get(w->http, url, wado_accept_default, wado_on_body, &c,
+				       &c.status);
+			if (!err && !__atomic_exchange_n(&w->star_refused, 1, __ATOMIC_RELAXED))
+				log_warn(
+					"GET %s: HTTP %ld to transfer-syntax=* (as stored): asking "
+					"for the archive's default syntax from now on; files may "
+					"be "
+					"transcoded, not as stored; -o transfer_syntax=UID asks "
+					"for "
+					"one by name",
+					safe, refused);
+		}
+	}
+	if (err && w->user_syntax && is_refusal(c.status))
+		log_error("GET %s: the archive refuses transfer_syntax=%s (HTTP %ld): ask for "
+			  "another, or leave transfer_syntax= out",
+			  safe, w->syntax, c.status);
 	if (err)
 		goto out;
 	if (c.single) {
@@ -244,6 +300,8 @@ int wado_rs_new(const struct proto_config *cfg, struct downloader **out)
 	snprintf(w->accept, sizeof(w->accept),
 		 "multipart/related; type=\"application/dicom\"; transfer-syntax=%s",
 		 cfg->transfer_syntax ? cfg->transfer_syntax : "*");
+	w->user_syntax = cfg->transfer_syntax != NULL;
+	snprintf(w->syntax, sizeof(w->syntax), "%s", w->user_syntax ? cfg->transfer_syntax : "*");
 	*out = &w->base;
 	return 0;
 }

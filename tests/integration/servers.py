@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -186,6 +187,19 @@ class Proxy:
       {"stall": (N, S)}   forward N bytes of the body, wait S seconds, then the rest
       {"chunked": N}      forward with Transfer-Encoding: chunked in N-byte chunks, as servers
                           that stream (dcm4chee, nginx without buffering) do
+    Archive behaviours (what real archives do that Orthanc does not):
+      {"cap": N}          a QIDO answer of at most N results per request: the full answer is
+                          asked of the upstream (without limit/offset) and sliced by the
+                          request's offset and limit; with "warning": True a cut answer carries
+                          "Warning: 299 ...: There are additional results that can be
+                          requested"; with "ignore_offset": True every request gets the first
+                          results
+      {"empty": 204}      an answer without results is 204 No Content instead of 200 []
+      {"refuse_ts": S}    a request whose Accept names a transfer-syntax (* or a UID) gets
+                          status S (406, 400, 415); one without is forwarded (the default)
+      {"bare": True}      a WADO-RS reply of one instance is sent as a bare application/dicom
+                          body (unwrapped from its multipart), chunked, without Content-Length
+      {"replace": (A, B)} the reply body with every bytes A replaced by B
     """
 
     MAX_DELAY = 15  # a fault never holds a test longer than this
@@ -244,7 +258,8 @@ class Proxy:
     def fault(self, pattern, **action):
         """Add a rule; rules added later are tried after earlier ones (first match wins)."""
         known = {"status", "body", "type", "truncate", "delay", "drop", "refuse", "stall",
-                 "chunked", "pass_through"}
+                 "chunked", "pass_through", "cap", "warning", "ignore_offset", "empty",
+                 "refuse_ts", "bare", "replace"}
         assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
@@ -291,6 +306,12 @@ class Proxy:
             self._reply(h, action.get("status", 200), action.get("type", "text/plain"),
                         action["body"])
             return
+        if action.get("refuse_ts") and "transfer-syntax=" in h.headers.get("Accept", ""):
+            self._reply(h, action["refuse_ts"], "text/plain", b"transfer syntax not supported")
+            return
+        if {"cap", "empty", "bare", "replace"} & set(action):
+            self._behave(h, method, action)
+            return
         conn = http.client.HTTPConnection(self.upstream, timeout=60)
         try:
             headers = {k: v for k, v in h.headers.items()
@@ -303,6 +324,78 @@ class Proxy:
             h.close_connection = True  # the client or the upstream went away mid-reply
         finally:
             conn.close()
+
+    def _upstream(self, h, method, path):
+        """The upstream's whole reply to @path: (status, headers, body)."""
+        conn = http.client.HTTPConnection(self.upstream, timeout=60)
+        try:
+            headers = {k: v for k, v in h.headers.items()
+                       if k.lower() not in ("host", "connection", "accept-encoding",
+                                            "keep-alive", "transfer-encoding")}
+            conn.request(method, path, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.getheaders(), resp.read()
+        finally:
+            conn.close()
+
+    def _behave(self, h, method, action):
+        """The archive behaviours of the class comment, on the upstream's whole reply."""
+        path, _, query = h.path.partition("?")
+        extra = []
+        if "cap" in action:
+            # The whole answer, then this request's page of it, as a capping archive would.
+            # The rest of the query goes on as it came (Orthanc does not percent-decode).
+            rest = [p for p in query.split("&") if p and
+                    not p.startswith(("limit=", "offset="))]
+            path_all = path + ("?" + "&".join(rest) if rest else "")
+            status, headers, body = self._upstream(h, method, path_all)
+            got = dict(urllib.parse.parse_qsl(query))
+            offset = 0 if action.get("ignore_offset") else int(got.get("offset") or 0)
+            count = action["cap"]
+            if got.get("limit"):
+                count = min(count, int(got["limit"]))
+            results = json.loads(body) if status == 200 and body.strip() else []
+            page = results[offset:offset + count]
+            if action.get("warning") and offset + count < len(results):
+                extra.append(("Warning", "299 proxy: There are additional results that can "
+                              "be requested"))
+            body = json.dumps(page).encode()
+            ctype = "application/dicom+json"
+        else:
+            status, headers, body = self._upstream(h, method, h.path)
+            ctype = next((v for k, v in headers if k.lower() == "content-type"), "")
+        if status == 200 and action.get("empty") and body.strip() in (b"", b"[]"):
+            h.send_response(action["empty"])
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        if "replace" in action:
+            body = body.replace(*action["replace"])
+        chunked = False
+        if action.get("bare") and status == 200 and ctype.startswith("multipart/related"):
+            boundary = re.search(r'boundary="?([^";]+)"?', ctype).group(1).encode()
+            parts = body.split(b"--" + boundary)[1:-1]
+            if len(parts) == 1:  # a series stays multipart: a bare body holds one instance
+                body = parts[0].partition(b"\r\n\r\n")[2][:-2]  # headers, CRLF before --
+                ctype, chunked = "application/dicom", True
+        h.send_response(status)
+        h.send_header("Content-Type", ctype)
+        for k, v in extra:
+            h.send_header(k, v)
+        if chunked:
+            h.send_header("Transfer-Encoding", "chunked")
+        else:
+            h.send_header("Content-Length", str(len(body)))
+        h.end_headers()
+        if method == "HEAD":
+            return
+        if chunked:
+            for i in range(0, len(body), 4096):
+                self._write(h, body[i:i + 4096], True)
+            h.wfile.write(b"0\r\n\r\n")
+        else:
+            h.wfile.write(body)
+        h.wfile.flush()
 
     def _forward(self, h, method, resp, action):
         """Stream @resp to the client, applying "truncate" or "stall"."""

@@ -73,6 +73,33 @@ static void test_pack_round_trip_and_damaged_bytes(void **state)
 	attrset_list_release(&l);
 }
 
+/* An incomplete answer stays marked when it is moved into the caller's list, also an empty
+ * one; release forgets it. */
+static void test_incomplete_mark_survives_append(void **state)
+{
+	struct attrset_list dst, src;
+
+	(void)state;
+	attrset_list_init(&dst);
+	attrset_list_init(&src);
+	assert_false(dst.incomplete);
+	attrset_list_add(&src);
+	assert_int_equal(attrset_list_append(&dst, &src), 0);
+	assert_false(dst.incomplete);
+	src.incomplete = true;
+	assert_int_equal(attrset_list_append(&dst, &src), 0);
+	assert_true(dst.incomplete);
+	assert_int_equal(dst.n, 1);
+	attrset_list_release(&dst);
+	assert_false(dst.incomplete);
+	attrset_list_add(&src);
+	src.incomplete = true;
+	assert_int_equal(attrset_list_append(&dst, &src), 0);
+	assert_true(dst.incomplete);
+	assert_false(src.incomplete);
+	attrset_list_release(&dst);
+}
+
 static void test_buf_cap_fails_and_keeps_contents(void **state)
 {
 	struct buf b;
@@ -254,6 +281,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_attrset_sorted_replace_merge),
 		cmocka_unit_test(test_pack_round_trip_and_damaged_bytes),
+		cmocka_unit_test(test_incomplete_mark_survives_append),
 		cmocka_unit_test(test_buf_cap_fails_and_keeps_contents),
 		cmocka_unit_test(test_part10_reads_sop_uid_of_real_file),
 		cmocka_unit_test(test_part10_meta_group_without_uid_is_einval),
