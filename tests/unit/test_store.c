@@ -34,29 +34,49 @@ static void remove_dir(char *d)
 	free(d);
 }
 
-/* A minimal Part-10 file for @sop with @extra bytes of data after the meta group. */
-static unsigned char *part10(const char *sop, size_t extra, size_t *len)
+/* The size of part10(@sop, @extra): preamble and magic, the meta group (group length,
+ * (0002,0003), (0002,0010)), the data set's (0008,0018), the data. */
+static size_t part10_size(const char *sop, size_t extra)
 {
 	size_t ul = strlen(sop) + (strlen(sop) & 1);
-	size_t n = 132 + 8 + ul + extra;
+
+	return 132 + 12 + (8 + ul + 8 + 20) + (8 + ul) + extra;
+}
+
+/* A minimal Part-10 file for @sop: a sound meta group (group length, (0002,0003), explicit VR
+ * little endian), then a data set of (0008,0018) and @extra bytes of pixel data. */
+static unsigned char *part10(const char *sop, size_t extra, size_t *len)
+{
+	static const char ts[] = "1.2.840.10008.1.2.1"; /* 19 characters, 20 with its pad */
+	size_t ul = strlen(sop) + (strlen(sop) & 1);
+	size_t meta = 8 + ul + 8 + 20, ds = 8 + ul;
+	size_t n = 132 + 12 + meta + ds + extra, off = 132;
 	unsigned char *b = calloc(1, n);
 
 	assert_non_null(b);
 	memcpy(b + 128, "DICM", 4);
-	b[132] = 0x02;
-	b[134] = 0x03;
-	b[136] = 'U';
-	b[137] = 'I';
-	b[138] = (unsigned char)ul;
-	memcpy(b + 140, sop, strlen(sop));
+	memcpy(b + off, "\x02\x00\x00\x00UL\x04\x00", 8);
+	b[off + 8] = (unsigned char)meta;
+	off += 12;
+	memcpy(b + off, "\x02\x00\x03\x00UI", 6);
+	b[off + 6] = (unsigned char)ul;
+	memcpy(b + off + 8, sop, strlen(sop));
+	off += 8 + ul;
+	memcpy(b + off, "\x02\x00\x10\x00UI\x14\x00", 8);
+	memcpy(b + off + 8, ts, sizeof(ts) - 1);
+	off += 8 + 20;
+	memcpy(b + off, "\x08\x00\x18\x00UI", 6);
+	b[off + 6] = (unsigned char)ul;
+	memcpy(b + off + 8, sop, strlen(sop));
+	off += 8 + ul;
 	/* The data: one OB element (7FE0,0010) that fills @extra bytes, so the file is whole. */
 	assert_true(extra >= 12 && extra % 2 == 0);
-	memcpy(b + 140 + ul, "\xe0\x7f\x10\x00OB\0\0", 8);
-	b[140 + ul + 8] = (unsigned char)((extra - 12) & 0xff);
-	b[140 + ul + 9] = (unsigned char)(((extra - 12) >> 8) & 0xff);
-	b[140 + ul + 10] = (unsigned char)(((extra - 12) >> 16) & 0xff);
+	memcpy(b + off, "\xe0\x7f\x10\x00OB\0\0", 8);
+	b[off + 8] = (unsigned char)((extra - 12) & 0xff);
+	b[off + 9] = (unsigned char)(((extra - 12) >> 8) & 0xff);
+	b[off + 10] = (unsigned char)(((extra - 12) >> 16) & 0xff);
 	for (size_t i = 12; i < extra; i++)
-		b[140 + ul + i] = (unsigned char)(i * 7);
+		b[off + i] = (unsigned char)(i * 7);
 	*len = n;
 	return b;
 }
@@ -403,10 +423,10 @@ static void test_instance_bigger_than_the_cache_is_served_not_kept(void **state)
 	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
 	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
 	assert_false(cache_blob_is_stored(b));
-	assert_int_equal(cache_blob_size(b), 100148);
+	assert_int_equal(cache_blob_size(b), part10_size("1.2.3.4", 100000));
 	assert_int_equal(cache_blob_read(b, buf, 4, 128), 4);
 	assert_memory_equal(buf, "DICM", 4);
-	assert_int_equal(cache_blob_read(b, buf, 8, 100148 - 2), 2);
+	assert_int_equal(cache_blob_read(b, buf, 8, part10_size("1.2.3.4", 100000) - 2), 2);
 	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
 	cache_blob_close(b);
 	/* Not kept: the next open fetches it again. */
@@ -497,10 +517,11 @@ static void check_prefetch(bool lacks_last, int want_single_fetches)
 	cache_free(r.cache); /* joins the prefetch */
 	r.cache = NULL;
 	for (int i = 0; i < 4; i++) {
-		/* Whole: preamble and magic (132), the UID element (16), the data. Single fetches
-		 * of the fake send 100000 bytes of data, its series 5000. */
+		/* Whole. Single fetches of the fake send 100000 bytes of data, its series 5000. */
 		assert_int_equal(store_blob_size(r.store, series_uids[i], &size), 0);
-		assert_int_equal(size, i == 0 || (lacks_last && i == 3) ? 100148 : 5148);
+		assert_int_equal(size,
+				 part10_size(series_uids[i],
+					     i == 0 || (lacks_last && i == 3) ? 100000 : 5000));
 	}
 	assert_int_equal(r.fake.series_fetches, 1);
 	assert_int_equal(r.fake.fetches, want_single_fetches);
@@ -574,8 +595,7 @@ static void test_long_series_is_committed_in_batches_behind_the_stream(void **st
 	r.cache = NULL;
 	for (int i = 0; i < 40; i++) {
 		assert_int_equal(store_blob_size(r.store, uids[i], &size), 0);
-		/* The UIDs are 9 characters: their element is 18 bytes. */
-		assert_int_equal(size, i == 0 ? 100150 : 5150);
+		assert_int_equal(size, part10_size(uids[i], i == 0 ? 100000 : 5000));
 	}
 	assert_int_equal(r.fake.series_fetches, 1);
 	assert_int_equal(r.fake.fetches, 1);
