@@ -335,8 +335,11 @@ static long inflate_head(const unsigned char *p, size_t len, unsigned char *out,
 	return -1;
 }
 
-/* Whether the deflate stream of @len bytes ends with them (one pad byte allowed: PS3.5 §10.2
- * data sets, like every DICOM value, are of even length). */
+/* Whether the deflate stream of @len bytes ends with them. A few bytes may follow its end: a
+ * pad byte to even length, or (pydicom's image_dfl.dcm) an 8-byte gzip-like trailer. A cut
+ * stream never reaches its end. */
+#define INFLATE_TRAILER_MAX 8
+
 static bool inflate_is_whole(const unsigned char *p, size_t len)
 {
 	static const int modes[] = {-15, 15};
@@ -356,7 +359,7 @@ static bool inflate_is_whole(const unsigned char *p, size_t len)
 			f.z.avail_out = PART10_HEAD_MAX;
 			r = inflate(&f.z, Z_NO_FLUSH);
 		} while (r == Z_OK);
-		whole = r == Z_STREAM_END && f.z.avail_in <= 1;
+		whole = r == Z_STREAM_END && f.z.avail_in <= INFLATE_TRAILER_MAX;
 		inflater_end(&f);
 	}
 	free(out);

@@ -85,7 +85,7 @@ ssize_t part10_meta_write(unsigned char *out, size_t cap, const char *sop_class,
  * included, ends exactly at @len. A file cut inside an element (a server that closes a
  * multipart envelope after half an instance) fails; one cut exactly between two top-level
  * elements cannot be told from a shorter file and passes. A deflated data set must inflate to
- * the end of its deflate stream, which must end with the file (one pad byte allowed).
+ * the end of its deflate stream, which must end with the file (up to 8 trailing bytes).
  * @return 0, or -EINVAL with a short reason in @why (size @n).
  */
 int part10_check_complete(const unsigned char *data, size_t len, char *why, size_t n);
