@@ -196,6 +196,7 @@ def generate(out_dir):
         entry = _entry(path, ds, patient, study, series)
         entry["compression"] = label
         manifest.append(entry)
+    manifest.extend(real_world(out_dir))
     return manifest
 
 
@@ -224,6 +225,110 @@ def _entry(path, ds, patient, study, series):
         "SeriesDate": str(ds.get("SeriesDate", "")),
         "SeriesTime": str(ds.get("SeriesTime", "")),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Real-world objects: pydicom's own sample files, uploaded byte for byte as they are, each its
+# own patient with its own names. Orthanc stores and serves them unchanged (checked: its
+# GET /instances/{id}/file is the uploaded file, and WADO-RS sends the same bytes). Two of them
+# are why they are here:
+#   rtstruct.dcm   a bare data set (implicit VR little endian) without preamble or meta group:
+#                  trolley serves trolley_meta() + exactly these bytes;
+#   rtplan.dcm     a sound Part-10 file whose MediaStorageSOPInstanceUID (0002,0003), 1.2.999...,
+#                  is not its data set's SOPInstanceUID (0008,0018), 1.2.777...: the instance
+#                  is the data set's, and trolley serves the file byte for byte.
+# The others are ordinary objects of other kinds (CT, a segmentation, an ECG waveform).
+# Left out on purpose: files Orthanc refuses or merges (the MR_small variants share one UID,
+# badVR.dcm and the rtdose files share theirs), compressed ones (the series above has those;
+# storescu would have to negotiate them for dcmqrscp), and ones without a patient name or ID.
+# ---------------------------------------------------------------------------------------------
+REAL_WORLD = [
+    ("rtstruct.dcm", "bare data set"),
+    ("rtplan.dcm", "meta names another instance"),
+    ("CT_small.dcm", "CT"),
+    ("liver_1frame.dcm", "segmentation"),
+    ("waveform_ecg.dcm", "ECG waveform"),
+]
+
+# trolley's Implementation Class UID and Version Name (core/part10.h).
+TROLLEY_IMPL_CLASS_UID = "2.25.315106635683623311060527365042240585530"
+TROLLEY_IMPL_VERSION = "TROLLEY_1"
+
+
+def trolley_meta(sop_class, sop_uid, transfer_syntax):
+    """The Part-10 header trolley writes in front of a bare data set (PS3.10 §7.1): 128 zero
+    bytes, "DICM", group 0002 in explicit VR little endian with its group length, version
+    00\01, the SOP class and instance, the syntax, trolley's implementation UID and version."""
+    import struct
+
+    def element(elem, vr, value, pad):
+        if len(value) % 2:
+            value += pad
+        if vr == b"OB":
+            return struct.pack("<HH2s2xI", 2, elem, vr, len(value)) + value
+        return struct.pack("<HH2sH", 2, elem, vr, len(value)) + value
+
+    group = b"".join([
+        element(0x0001, b"OB", b"\0\1", b"\0"),
+        element(0x0002, b"UI", sop_class.encode(), b"\0"),
+        element(0x0003, b"UI", sop_uid.encode(), b"\0"),
+        element(0x0010, b"UI", transfer_syntax.encode(), b"\0"),
+        element(0x0012, b"UI", TROLLEY_IMPL_CLASS_UID.encode(), b"\0"),
+        element(0x0013, b"SH", TROLLEY_IMPL_VERSION.encode(), b" "),
+    ])
+    return b"\0" * 128 + b"DICM" + element(0x0000, b"UL", struct.pack("<I", len(group)),
+                                             b"") + group
+
+
+def real_world(out_dir):
+    """Copy the REAL_WORLD files into out_dir unchanged; their manifest entries. "md5" is what
+    trolley must serve; "stored_md5" what the archive stores (the file as uploaded); "bare" and
+    "meta_sop" mark the two special ones."""
+    import shutil
+    entries = []
+    for fname, label in REAL_WORLD:
+        path = os.path.join(out_dir, "real-world-" + fname)
+        shutil.copyfile(os.path.join(TEST_FILES, fname), path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, force=True)
+        data = open(path, "rb").read()
+        bare = data[128:132] != b"DICM"
+        if bare:
+            syntax = ("1.2.840.10008.1.2" if ds.is_implicit_VR else "1.2.840.10008.1.2.1")
+            served = trolley_meta(ds.SOPClassUID, ds.SOPInstanceUID, syntax) + data
+        else:
+            syntax = str(ds.file_meta.TransferSyntaxUID)
+            served = data
+        text = lambda k: str(ds.get(k, "") or "")  # noqa: E731
+        entries.append({
+            "path": path,
+            "size": len(served),
+            "md5": hashlib.md5(served).hexdigest(),
+            "stored_md5": hashlib.md5(data).hexdigest(),
+            "real_world": label,
+            "bare": bare,
+            "meta_sop": "" if bare else str(ds.file_meta.MediaStorageSOPInstanceUID),
+            "PatientName": text("PatientName"),
+            "PatientID": text("PatientID"),
+            "StudyInstanceUID": text("StudyInstanceUID"),
+            "StudyDate": text("StudyDate"),
+            "StudyTime": text("StudyTime"),
+            "StudyDescription": text("StudyDescription"),
+            "AccessionNumber": text("AccessionNumber"),
+            "SeriesInstanceUID": text("SeriesInstanceUID"),
+            "SeriesNumber": text("SeriesNumber"),
+            "Modality": text("Modality"),
+            "SeriesDescription": text("SeriesDescription"),
+            "SOPInstanceUID": text("SOPInstanceUID"),
+            "InstanceNumber": text("InstanceNumber"),
+            "TransferSyntaxUID": syntax,
+            "ContentDate": text("ContentDate"),
+            "ContentTime": text("ContentTime"),
+            "SeriesDate": text("SeriesDate"),
+            "SeriesTime": text("SeriesTime"),
+        })
+    return entries
 
 
 if __name__ == "__main__":
