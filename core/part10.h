@@ -41,7 +41,12 @@ struct part10_info {
 	 * false: the object is a sound Part-10 file, to be kept byte for byte as it came (even if
 	 * its meta group names another instance than its data set does). true: it has no meta
 	 * group or a damaged one; the file to keep is part10_meta_write()'s header followed by the
-	 * object's bytes from ds_offset on, untouched.
+	 * object's bytes from ds_offset on, untouched. "Untouched" means every byte from the data
+	 * set's first element to the object's last byte, as the archive sent it: no element is
+	 * re-encoded, reordered, added or dropped (a trailing padding element stays, a deflated
+	 * data set stays deflated). What is replaced is only what came before ds_offset: the
+	 * preamble, "DICM" and the damaged meta group, of which nothing is kept (its values are
+	 * written anew from the data set's own (0008,0016)/(0008,0018) and the syntax found).
 	 */
 	bool needs_meta;
 	const char *why; /**< when needs_meta: what is wrong, for the log (a static string) */

@@ -237,16 +237,16 @@ def _entry(path, ds, patient, study, series):
 #   rtplan.dcm     a sound Part-10 file whose MediaStorageSOPInstanceUID (0002,0003), 1.2.999...,
 #                  is not its data set's SOPInstanceUID (0008,0018), 1.2.777...: the instance
 #                  is the data set's, and trolley serves the file byte for byte.
-# The others are ordinary objects of other kinds (CT, a segmentation, an ECG waveform).
+# The others are ordinary objects of other kinds (a CT image, an ECG waveform).
 # Left out on purpose: files Orthanc refuses or merges (the MR_small variants share one UID,
 # badVR.dcm and the rtdose files share theirs), compressed ones (the series above has those;
-# storescu would have to negotiate them for dcmqrscp), and ones without a patient name or ID.
+# storescu would have to negotiate them for dcmqrscp; storescu proposes no context for the
+# segmentation liver_1frame.dcm either), and ones without a patient name or ID.
 # ---------------------------------------------------------------------------------------------
 REAL_WORLD = [
     ("rtstruct.dcm", "bare data set"),
     ("rtplan.dcm", "meta names another instance"),
     ("CT_small.dcm", "CT"),
-    ("liver_1frame.dcm", "segmentation"),
     ("waveform_ecg.dcm", "ECG waveform"),
 ]
 
