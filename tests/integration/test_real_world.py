@@ -163,3 +163,34 @@ def test_every_downloader_exports_every_real_world_object(mount, source, orthanc
             assert hashlib.md5(read(got)).hexdigest() == e["md5"], e["real_world"]
     status = open(m.path(".trolley", "status")).read()
     assert "transfer_errors: 0\n" in status, status
+
+
+@pytest.fixture(scope="module")
+def dcmqrscp_real_world(session_dir, data):
+    """dcmtk's dcmqrscp, a second archive, loaded with the real-world objects alone (storescu
+    sends the bare one as the data set it is)."""
+    from servers import Dcmqrscp
+    d = os.path.join(session_dir, "dcmqrscp-real-world")
+    os.makedirs(d)
+    s = Dcmqrscp(d, [e["path"] for e in real_world(data)])
+    yield s
+    s.stop()
+
+
+def test_c_get_from_dcmqrscp_exports_every_real_world_object(mount, dcmqrscp_real_world, data,
+                                                            tmp_path):
+    m = mount("dicom://STORE@127.0.0.1:%d" % dcmqrscp_real_world.port)
+    entries = real_world(data)
+    tree = naming.patients_tree(entries)
+    assert sorted(os.listdir(m.path("patients"))) == sorted(
+        {naming.patient_name(e) for e in entries})
+    out = tmp_path / "copy"
+    subprocess.run(["cp", "-r", m.path("patients"), str(out)], check=True)
+    for e in entries:
+        # dcmqrscp answers only the keys it indexes (no SeriesDescription): find the file by
+        # its patient and study folder, the only instance there.
+        patient, study = tree[e["SOPInstanceUID"]].split("/")[:2]
+        found = [os.path.join(r, f) for r, _, fs in os.walk(out / patient / study) for f in fs
+                 if f.endswith(".dcm")]
+        assert len(found) == 1, (e["real_world"], found)
+        _c_get_same_as_stored(found[0], e)
