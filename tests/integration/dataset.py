@@ -197,6 +197,7 @@ def generate(out_dir):
         entry["compression"] = label
         manifest.append(entry)
     manifest.extend(real_world(out_dir))
+    manifest.extend(damaged_meta(out_dir))
     return manifest
 
 
@@ -328,6 +329,78 @@ def real_world(out_dir):
             "SeriesDate": text("SeriesDate"),
             "SeriesTime": text("SeriesTime"),
         })
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged file meta groups, as some writers make them and Orthanc stores and serves them
+# (checked: it keeps the bytes as uploaded): one small CT instance each, of one patient, whose
+# data set is sound and whose meta group is not. trolley serves trolley_meta() + the data set
+# bytes exactly as stored (the damaged group is replaced, nothing else is touched).
+# (Orthanc refuses a meta group in implicit VR: that case is in the unit tests only.)
+# ---------------------------------------------------------------------------------------------
+DAMAGED_PATIENT = ("Damaged^Meta", "PID-DM", "ISO_IR 100", [
+    ("20190505", "101010", "CT DAMAGED META", "ACC-DM", [("1", "CT", "Meta", 3)])])
+DAMAGED = ["no group length", "a wrong group length", "an odd-length value"]
+
+
+def _meta_elements(meta_group):
+    """[(element, VR, value)] of an explicit VR little endian group 0002 (without its header)."""
+    import struct
+    out, pos = [], 0
+    while pos < len(meta_group):
+        elem, vr = struct.unpack("<2xH2s", meta_group[pos:pos + 6])
+        if vr in (b"OB", b"OW", b"UN", b"SQ", b"UT"):
+            length, head = struct.unpack("<I", meta_group[pos + 8:pos + 12])[0], 12
+        else:
+            length, head = struct.unpack("<H", meta_group[pos + 6:pos + 8])[0], 8
+        out.append((elem, vr, meta_group[pos + head:pos + head + length]))
+        pos += head + length
+    return out
+
+
+def _meta_element(elem, vr, value):
+    import struct
+    if vr in (b"OB", b"OW", b"UN", b"SQ", b"UT"):
+        return struct.pack("<HH2s2xI", 2, elem, vr, len(value)) + value
+    return struct.pack("<HH2sH", 2, elem, vr, len(value)) + value
+
+
+def damaged_meta(out_dir):
+    """Write the DAMAGED instances into out_dir; their manifest entries ("damaged" says how;
+    "md5" is what trolley must serve, "stored_md5" the file as uploaded)."""
+    import struct
+    rng = np.random.default_rng(99)
+    patient = DAMAGED_PATIENT
+    study = patient[3][0]
+    series = study[4][0]
+    study_uid, series_uid = uid("study", "damaged"), uid("series", "damaged")
+    entries = []
+    for i, how in enumerate(DAMAGED):
+        sop_uid = uid("sop", "damaged", i)
+        while how == "an odd-length value" and (len(sop_uid) % 2 == 0 or sop_uid[-1] == "."):
+            sop_uid = sop_uid[:-1]  # a UID of odd length, for its value to be
+        entry = _write_image(out_dir, rng, patient, study, series, study_uid, series_uid,
+                             sop_uid, str(i + 1), 32, study[1])
+        sound = open(entry["path"], "rb").read()
+        end = 144 + struct.unpack("<I", sound[140:144])[0]
+        elements, data_set = _meta_elements(sound[144:end]), sound[end:]
+        if how == "an odd-length value":
+            elements = [(e, vr, v.rstrip(b"\0") if e == 3 else v) for e, vr, v in elements]
+        group = b"".join(_meta_element(*x) for x in elements)
+        length = _meta_element(0, b"UL", struct.pack("<I", len(group)))
+        if how == "no group length":
+            length = b""
+        elif how == "a wrong group length":
+            length = _meta_element(0, b"UL", struct.pack("<I", len(group) + 10))
+        damaged = sound[:132] + length + group + data_set
+        with open(entry["path"], "wb") as f:
+            f.write(damaged)
+        served = trolley_meta(CT_IMAGE, sop_uid, ExplicitVRLittleEndian) + data_set
+        entry.update(size=len(served), md5=hashlib.md5(served).hexdigest(),
+                     stored_md5=hashlib.md5(damaged).hexdigest(), damaged=how,
+                     data_set_offset=len(damaged) - len(data_set))
+        entries.append(entry)
     return entries
 
 
