@@ -334,12 +334,13 @@ def real_world(out_dir):
 
 # ---------------------------------------------------------------------------------------------
 # Damaged file meta groups, as some writers make them and Orthanc stores and serves them
-# (checked: it keeps the bytes as uploaded): one small CT instance each, of one patient, whose
-# data set is sound and whose meta group is not. trolley serves trolley_meta() + the data set
-# bytes exactly as stored (the damaged group is replaced, nothing else is touched).
+# (checked: it keeps the bytes as uploaded): one small CT instance each, of one patient whose ID
+# does not start with PID (the PatientID=PID* searches count the patients above), whose data
+# set is sound and whose meta group is not. trolley serves trolley_meta() + the data set bytes
+# exactly as stored (the damaged group is replaced, nothing else is touched).
 # (Orthanc refuses a meta group in implicit VR: that case is in the unit tests only.)
 # ---------------------------------------------------------------------------------------------
-DAMAGED_PATIENT = ("Damaged^Meta", "PID-DM", "ISO_IR 100", [
+DAMAGED_PATIENT = ("Damaged^Meta", "DM001", "ISO_IR 100", [
     ("20190505", "101010", "CT DAMAGED META", "ACC-DM", [("1", "CT", "Meta", 3)])])
 DAMAGED = ["no group length", "a wrong group length", "an odd-length value"]
 
