@@ -196,6 +196,8 @@ def generate(out_dir):
         entry = _entry(path, ds, patient, study, series)
         entry["compression"] = label
         manifest.append(entry)
+    manifest.extend(real_world(out_dir))
+    manifest.extend(damaged_meta(out_dir))
     return manifest
 
 
@@ -224,6 +226,183 @@ def _entry(path, ds, patient, study, series):
         "SeriesDate": str(ds.get("SeriesDate", "")),
         "SeriesTime": str(ds.get("SeriesTime", "")),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Real-world objects: pydicom's own sample files, uploaded byte for byte as they are, each its
+# own patient with its own names. Orthanc stores and serves them unchanged (checked: its
+# GET /instances/{id}/file is the uploaded file, and WADO-RS sends the same bytes). Two of them
+# are why they are here:
+#   rtstruct.dcm   a bare data set (implicit VR little endian) without preamble or meta group:
+#                  trolley serves trolley_meta() + exactly these bytes;
+#   rtplan.dcm     a sound Part-10 file whose MediaStorageSOPInstanceUID (0002,0003), 1.2.999...,
+#                  is not its data set's SOPInstanceUID (0008,0018), 1.2.777...: the instance
+#                  is the data set's, and trolley serves the file byte for byte.
+# The others are ordinary objects of other kinds (a CT image, an ECG waveform).
+# Left out on purpose: files Orthanc refuses or merges (the MR_small variants share one UID,
+# badVR.dcm and the rtdose files share theirs), compressed ones (the series above has those;
+# storescu would have to negotiate them for dcmqrscp; storescu proposes no context for the
+# segmentation liver_1frame.dcm either), and ones without a patient name or ID.
+# ---------------------------------------------------------------------------------------------
+REAL_WORLD = [
+    ("rtstruct.dcm", "bare data set"),
+    ("rtplan.dcm", "meta names another instance"),
+    ("CT_small.dcm", "CT"),
+    ("waveform_ecg.dcm", "ECG waveform"),
+]
+
+# trolley's Implementation Class UID and Version Name (core/part10.h).
+TROLLEY_IMPL_CLASS_UID = "2.25.315106635683623311060527365042240585530"
+TROLLEY_IMPL_VERSION = "TROLLEY_1"
+
+
+def trolley_meta(sop_class, sop_uid, transfer_syntax):
+    """The Part-10 header trolley writes in front of a bare data set (PS3.10 §7.1): 128 zero
+    bytes, "DICM", group 0002 in explicit VR little endian with its group length, version
+    00\01, the SOP class and instance, the syntax, trolley's implementation UID and version."""
+    import struct
+
+    def element(elem, vr, value, pad):
+        if len(value) % 2:
+            value += pad
+        if vr == b"OB":
+            return struct.pack("<HH2s2xI", 2, elem, vr, len(value)) + value
+        return struct.pack("<HH2sH", 2, elem, vr, len(value)) + value
+
+    group = b"".join([
+        element(0x0001, b"OB", b"\0\1", b"\0"),
+        element(0x0002, b"UI", sop_class.encode(), b"\0"),
+        element(0x0003, b"UI", sop_uid.encode(), b"\0"),
+        element(0x0010, b"UI", transfer_syntax.encode(), b"\0"),
+        element(0x0012, b"UI", TROLLEY_IMPL_CLASS_UID.encode(), b"\0"),
+        element(0x0013, b"SH", TROLLEY_IMPL_VERSION.encode(), b" "),
+    ])
+    return b"\0" * 128 + b"DICM" + element(0x0000, b"UL", struct.pack("<I", len(group)),
+                                             b"") + group
+
+
+def real_world(out_dir):
+    """Copy the REAL_WORLD files into out_dir unchanged; their manifest entries. "md5" is what
+    trolley must serve; "stored_md5" what the archive stores (the file as uploaded); "bare" and
+    "meta_sop" mark the two special ones."""
+    import shutil
+    entries = []
+    for fname, label in REAL_WORLD:
+        path = os.path.join(out_dir, "real-world-" + fname)
+        shutil.copyfile(os.path.join(TEST_FILES, fname), path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = pydicom.dcmread(path, force=True)
+        data = open(path, "rb").read()
+        bare = data[128:132] != b"DICM"
+        if bare:
+            syntax = ("1.2.840.10008.1.2" if ds.is_implicit_VR else "1.2.840.10008.1.2.1")
+            served = trolley_meta(ds.SOPClassUID, ds.SOPInstanceUID, syntax) + data
+        else:
+            syntax = str(ds.file_meta.TransferSyntaxUID)
+            served = data
+        text = lambda k: str(ds.get(k, "") or "")  # noqa: E731
+        entries.append({
+            "path": path,
+            "size": len(served),
+            "md5": hashlib.md5(served).hexdigest(),
+            "stored_md5": hashlib.md5(data).hexdigest(),
+            "real_world": label,
+            "bare": bare,
+            "meta_sop": "" if bare else str(ds.file_meta.MediaStorageSOPInstanceUID),
+            "PatientName": text("PatientName"),
+            "PatientID": text("PatientID"),
+            "StudyInstanceUID": text("StudyInstanceUID"),
+            "StudyDate": text("StudyDate"),
+            "StudyTime": text("StudyTime"),
+            "StudyDescription": text("StudyDescription"),
+            "AccessionNumber": text("AccessionNumber"),
+            "SeriesInstanceUID": text("SeriesInstanceUID"),
+            "SeriesNumber": text("SeriesNumber"),
+            "Modality": text("Modality"),
+            "SeriesDescription": text("SeriesDescription"),
+            "SOPInstanceUID": text("SOPInstanceUID"),
+            "InstanceNumber": text("InstanceNumber"),
+            "TransferSyntaxUID": syntax,
+            "ContentDate": text("ContentDate"),
+            "ContentTime": text("ContentTime"),
+            "SeriesDate": text("SeriesDate"),
+            "SeriesTime": text("SeriesTime"),
+        })
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged file meta groups, as some writers make them and Orthanc stores and serves them
+# (checked: it keeps the bytes as uploaded): one small CT instance each, of one patient whose ID
+# does not start with PID (the PatientID=PID* searches count the patients above), whose data
+# set is sound and whose meta group is not. trolley serves trolley_meta() + the data set bytes
+# exactly as stored (the damaged group is replaced, nothing else is touched).
+# (Orthanc refuses a meta group in implicit VR: that case is in the unit tests only.)
+# ---------------------------------------------------------------------------------------------
+DAMAGED_PATIENT = ("Damaged^Meta", "DM001", "ISO_IR 100", [
+    ("20190505", "101010", "CT DAMAGED META", "ACC-DM", [("1", "CT", "Meta", 3)])])
+DAMAGED = ["no group length", "a wrong group length", "an odd-length value"]
+
+
+def _meta_elements(meta_group):
+    """[(element, VR, value)] of an explicit VR little endian group 0002 (without its header)."""
+    import struct
+    out, pos = [], 0
+    while pos < len(meta_group):
+        elem, vr = struct.unpack("<2xH2s", meta_group[pos:pos + 6])
+        if vr in (b"OB", b"OW", b"UN", b"SQ", b"UT"):
+            length, head = struct.unpack("<I", meta_group[pos + 8:pos + 12])[0], 12
+        else:
+            length, head = struct.unpack("<H", meta_group[pos + 6:pos + 8])[0], 8
+        out.append((elem, vr, meta_group[pos + head:pos + head + length]))
+        pos += head + length
+    return out
+
+
+def _meta_element(elem, vr, value):
+    import struct
+    if vr in (b"OB", b"OW", b"UN", b"SQ", b"UT"):
+        return struct.pack("<HH2s2xI", 2, elem, vr, len(value)) + value
+    return struct.pack("<HH2sH", 2, elem, vr, len(value)) + value
+
+
+def damaged_meta(out_dir):
+    """Write the DAMAGED instances into out_dir; their manifest entries ("damaged" says how;
+    "md5" is what trolley must serve, "stored_md5" the file as uploaded)."""
+    import struct
+    rng = np.random.default_rng(99)
+    patient = DAMAGED_PATIENT
+    study = patient[3][0]
+    series = study[4][0]
+    study_uid, series_uid = uid("study", "damaged"), uid("series", "damaged")
+    entries = []
+    for i, how in enumerate(DAMAGED):
+        sop_uid = uid("sop", "damaged", i)
+        while how == "an odd-length value" and (len(sop_uid) % 2 == 0 or sop_uid[-1] == "."):
+            sop_uid = sop_uid[:-1]  # a UID of odd length, for its value to be
+        entry = _write_image(out_dir, rng, patient, study, series, study_uid, series_uid,
+                             sop_uid, str(i + 1), 32, study[1])
+        sound = open(entry["path"], "rb").read()
+        end = 144 + struct.unpack("<I", sound[140:144])[0]
+        elements, data_set = _meta_elements(sound[144:end]), sound[end:]
+        if how == "an odd-length value":
+            elements = [(e, vr, v.rstrip(b"\0") if e == 3 else v) for e, vr, v in elements]
+        group = b"".join(_meta_element(*x) for x in elements)
+        length = _meta_element(0, b"UL", struct.pack("<I", len(group)))
+        if how == "no group length":
+            length = b""
+        elif how == "a wrong group length":
+            length = _meta_element(0, b"UL", struct.pack("<I", len(group) + 10))
+        damaged = sound[:132] + length + group + data_set
+        with open(entry["path"], "wb") as f:
+            f.write(damaged)
+        served = trolley_meta(CT_IMAGE, sop_uid, ExplicitVRLittleEndian) + data_set
+        entry.update(size=len(served), md5=hashlib.md5(served).hexdigest(),
+                     stored_md5=hashlib.md5(damaged).hexdigest(), damaged=how,
+                     data_set_offset=len(damaged) - len(data_set))
+        entries.append(entry)
+    return entries
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ def test_search_by_name_wildcard_modality_and_date_range(mount, source, data):
     assert got == ["2020-03-02 MR BRAIN"]
     assert _search(m, "PatientName=?oe^John") == _studies_where(
         data, lambda e: e["PatientID"] == "PID001")
-    assert _search(m, "PatientID=PID00*") == _studies_where(data, lambda e: e["PatientID"])
+    assert _search(m, "PatientID=PID00*") == _studies_where(
+        data, lambda e: e["PatientID"].startswith("PID00"))
 
 
 def test_search_open_ended_date_ranges(mount, source, data):

@@ -15,7 +15,6 @@
 #include "core/attrs.h"
 #include "core/buf.h"
 #include "core/log.h"
-#include "core/part10.h"
 #include "core/query.h"
 #include "core/tags.h"
 
@@ -122,84 +121,6 @@ static void test_buf_cap_fails_and_keeps_contents(void **state)
 	buf_release(&b);
 }
 
-static void test_part10_reads_sop_uid_of_real_file(void **state)
-{
-	static const char path[] = "/usr/lib/python3/dist-packages/pydicom/data/test_files/"
-				   "CT_small.dcm";
-	unsigned char head[PART10_HEAD_MAX];
-	char uid[65];
-	FILE *f = fopen(path, "rb");
-	size_t n;
-
-	(void)state;
-	if (!f)
-		skip();
-	n = fread(head, 1, sizeof(head), f);
-	fclose(f);
-	assert_int_equal(part10_sop_uid(head, n, uid, sizeof(uid)), 0);
-	assert_string_equal(uid, "1.3.6.1.4.1.5962.1.1.1.1.1.20040119072730.12322");
-	assert_int_equal(part10_sop_uid(head, 100, uid, sizeof(uid)), -EAGAIN);
-	assert_int_equal(part10_sop_uid(head, 140, uid, sizeof(uid)), -EAGAIN);
-	head[129] = 'X';
-	assert_int_equal(part10_sop_uid(head, n, uid, sizeof(uid)), -EINVAL);
-}
-
-static void test_part10_meta_group_without_uid_is_einval(void **state)
-{
-	unsigned char b[160] = {0};
-
-	(void)state;
-	memcpy(b + 128, "DICM", 4);
-	/* (0002,0010) UI "1.2" then a data set element: the meta group ends without (0002,0003) */
-	memcpy(b + 132,
-	       "\x02\x00\x10\x00UI\x04\x00"
-	       "1.2\0",
-	       12);
-	memcpy(b + 144,
-	       "\x08\x00\x18\x00UI\x02\x00"
-	       "1\0",
-	       10);
-	assert_int_equal(part10_sop_uid(b, 154, (char[65]){0}, 65), -EINVAL);
-	/* A length past what has arrived asks for more bytes (the caller decides when to stop). */
-	memcpy(b + 132, "\x02\x00\x03\x00UI\xff\xff", 8);
-	assert_int_equal(part10_sop_uid(b, 160, (char[65]){0}, 65), -EAGAIN);
-}
-
-static unsigned char *slurp(const char *name, size_t *len)
-{
-	char path[512];
-
-	snprintf(path, sizeof(path), "/usr/lib/python3/dist-packages/pydicom/data/test_files/%s",
-		 name);
-	return (unsigned char *)test_read_file(path, len);
-}
-
-static void test_part10_whole_files_pass_and_cut_ones_fail(void **state)
-{
-	/* Explicit and implicit VR, big endian, encapsulated JPEG 2000 and RLE, sequences. */
-	static const char *const files[] = {"CT_small.dcm",	      "MR_small_implicit.dcm",
-					    "MR_small_bigendian.dcm", "JPEG2000.dcm",
-					    "MR_small_RLE.dcm",	      "rtplan.dcm"};
-	char why[128];
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-		size_t len = 0;
-		unsigned char *b = slurp(files[i], &len);
-
-		if (!b)
-			skip();
-		assert_int_equal(part10_check_complete(b, len, why, sizeof(why)), 0);
-		/* Cut anywhere past the header: in the pixel data, inside a sequence. */
-		/* Cut inside the last element (the pixel data, or a sequence): a cut that falls
-		 * exactly between two elements cannot be told from a shorter file. */
-		for (size_t k = 1; k <= 5; k += 2)
-			assert_int_equal(part10_check_complete(b, len - k, why, sizeof(why)),
-					 -EINVAL);
-		free(b);
-	}
-}
-
 static void test_query_key_is_canonical(void **state)
 {
 	struct query a, b;
@@ -283,9 +204,6 @@ int main(void)
 		cmocka_unit_test(test_pack_round_trip_and_damaged_bytes),
 		cmocka_unit_test(test_incomplete_mark_survives_append),
 		cmocka_unit_test(test_buf_cap_fails_and_keeps_contents),
-		cmocka_unit_test(test_part10_reads_sop_uid_of_real_file),
-		cmocka_unit_test(test_part10_meta_group_without_uid_is_einval),
-		cmocka_unit_test(test_part10_whole_files_pass_and_cut_ones_fail),
 		cmocka_unit_test(test_query_key_is_canonical),
 		cmocka_unit_test(test_uid_validity),
 		cmocka_unit_test(test_redact_url_drops_credentials),

@@ -14,6 +14,7 @@
 
 #include "cache/cache.h"
 #include "cache/store.h"
+#include "core/part10.h"
 #include "core/tags.h"
 
 static char *make_dir(void)
@@ -34,31 +35,70 @@ static void remove_dir(char *d)
 	free(d);
 }
 
-/* A minimal Part-10 file for @sop with @extra bytes of data after the meta group. */
-static unsigned char *part10(const char *sop, size_t extra, size_t *len)
+#define TEST_SOP_CLASS "1.2.840.10008.5.1.4.1.1.7" /* 25 characters, 26 with its pad */
+
+/* The size of part10(@sop, @extra): preamble and magic, the meta group (group length,
+ * (0002,0003), (0002,0010)), the data set's (0008,0016) and (0008,0018), the data. */
+static size_t part10_meta_size(const char *sop)
 {
 	size_t ul = strlen(sop) + (strlen(sop) & 1);
-	size_t n = 132 + 8 + ul + extra;
+
+	return 132 + 12 + (8 + ul + 8 + 20);
+}
+
+static size_t part10_size(const char *sop, size_t extra)
+{
+	size_t ul = strlen(sop) + (strlen(sop) & 1);
+
+	return part10_meta_size(sop) + (8 + 26) + (8 + ul) + extra;
+}
+
+/* A minimal Part-10 file: a sound meta group (group length, (0002,0003) @meta_sop, explicit VR
+ * little endian), then a data set of (0008,0016), (0008,0018) @sop and @extra bytes of pixel
+ * data. @meta_sop and @sop have the same length. */
+static unsigned char *part10_named(const char *meta_sop, const char *sop, size_t extra, size_t *len)
+{
+	static const char ts[] = "1.2.840.10008.1.2.1"; /* 19 characters, 20 with its pad */
+	size_t ul = strlen(sop) + (strlen(sop) & 1);
+	size_t meta = 8 + ul + 8 + 20;
+	size_t n = part10_size(sop, extra), off = 132;
 	unsigned char *b = calloc(1, n);
 
 	assert_non_null(b);
+	assert_int_equal(strlen(meta_sop), strlen(sop));
 	memcpy(b + 128, "DICM", 4);
-	b[132] = 0x02;
-	b[134] = 0x03;
-	b[136] = 'U';
-	b[137] = 'I';
-	b[138] = (unsigned char)ul;
-	memcpy(b + 140, sop, strlen(sop));
+	memcpy(b + off, "\x02\x00\x00\x00UL\x04\x00", 8);
+	b[off + 8] = (unsigned char)meta;
+	off += 12;
+	memcpy(b + off, "\x02\x00\x03\x00UI", 6);
+	b[off + 6] = (unsigned char)ul;
+	memcpy(b + off + 8, meta_sop, strlen(meta_sop));
+	off += 8 + ul;
+	memcpy(b + off, "\x02\x00\x10\x00UI\x14\x00", 8);
+	memcpy(b + off + 8, ts, sizeof(ts) - 1);
+	off += 8 + 20;
+	memcpy(b + off, "\x08\x00\x16\x00UI\x1a\x00", 8);
+	memcpy(b + off + 8, TEST_SOP_CLASS, strlen(TEST_SOP_CLASS));
+	off += 8 + 26;
+	memcpy(b + off, "\x08\x00\x18\x00UI", 6);
+	b[off + 6] = (unsigned char)ul;
+	memcpy(b + off + 8, sop, strlen(sop));
+	off += 8 + ul;
 	/* The data: one OB element (7FE0,0010) that fills @extra bytes, so the file is whole. */
 	assert_true(extra >= 12 && extra % 2 == 0);
-	memcpy(b + 140 + ul, "\xe0\x7f\x10\x00OB\0\0", 8);
-	b[140 + ul + 8] = (unsigned char)((extra - 12) & 0xff);
-	b[140 + ul + 9] = (unsigned char)(((extra - 12) >> 8) & 0xff);
-	b[140 + ul + 10] = (unsigned char)(((extra - 12) >> 16) & 0xff);
+	memcpy(b + off, "\xe0\x7f\x10\x00OB\0\0", 8);
+	b[off + 8] = (unsigned char)((extra - 12) & 0xff);
+	b[off + 9] = (unsigned char)(((extra - 12) >> 8) & 0xff);
+	b[off + 10] = (unsigned char)(((extra - 12) >> 16) & 0xff);
 	for (size_t i = 12; i < extra; i++)
-		b[140 + ul + i] = (unsigned char)(i * 7);
+		b[off + i] = (unsigned char)(i * 7);
 	*len = n;
 	return b;
+}
+
+static unsigned char *part10(const char *sop, size_t extra, size_t *len)
+{
+	return part10_named(sop, sop, extra, len);
 }
 
 static void test_meta_round_trip_and_long_keys(void **state)
@@ -271,7 +311,16 @@ static void test_pinned_blobs_are_never_evicted(void **state)
 }
 
 /* A scripted downloader: serves a body per SOP, counts fetches, can lie or cut short. */
-enum script { SERVE_OK, SERVE_WRONG_UID, SERVE_NOT_DICOM, SERVE_TRUNCATED };
+enum script {
+	SERVE_OK,
+	SERVE_WRONG_UID,
+	SERVE_NOT_DICOM,
+	SERVE_TRUNCATED,
+	SERVE_BARE,		      /* the data set alone, without preamble and meta group */
+	SERVE_BARE_SMALL,	      /* the same, smaller than PART10_HEAD_MAX */
+	SERVE_META_NAMES_ANOTHER,     /* (0002,0003) names another instance than (0008,0018) */
+	SERVE_DATA_SET_NAMES_ANOTHER, /* (0008,0018) names another instance than asked for */
+};
 
 static const char *const series_uids[] = {"1.2.3.1", "1.2.3.2", "1.2.3.3", "1.2.3.4"};
 
@@ -289,7 +338,7 @@ struct fake {
 static int fake_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
 {
 	struct fake *f = (struct fake *)d;
-	size_t len;
+	size_t len, skip;
 	unsigned char *b;
 	int err;
 
@@ -320,11 +369,20 @@ static int fake_fetch(struct downloader *d, const struct instance_ref *ref, stru
 		}
 		return err;
 	}
-	b = part10(f->script == SERVE_WRONG_UID ? "7.7.7" : ref->sop_uid, 100000, &len);
+	b = part10_named(f->script == SERVE_WRONG_UID		 ? "7.7.7"
+			 : f->script == SERVE_META_NAMES_ANOTHER ? "9.9.9.9"
+								 : ref->sop_uid,
+			 f->script == SERVE_WRONG_UID		     ? "7.7.7"
+			 : f->script == SERVE_DATA_SET_NAMES_ANOTHER ? "7.7.7.7"
+								     : ref->sop_uid,
+			 f->script == SERVE_BARE_SMALL ? 5000 : 100000, &len);
 	if (f->script == SERVE_NOT_DICOM)
 		memcpy(b + 128, "JUNK", 4);
+	skip = f->script == SERVE_BARE || f->script == SERVE_BARE_SMALL
+		       ? part10_meta_size(ref->sop_uid)
+		       : 0;
 	err = sink->ops->begin(sink->ctx);
-	for (size_t off = 0; !err && off < len; off += 999)
+	for (size_t off = skip; !err && off < len; off += 999)
 		err = sink->ops->write(sink->ctx, b + off, len - off < 999 ? len - off : 999);
 	if (!err && f->script == SERVE_TRUNCATED)
 		err = -EIO; /* cut: end() is never called */
@@ -403,10 +461,10 @@ static void test_instance_bigger_than_the_cache_is_served_not_kept(void **state)
 	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
 	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
 	assert_false(cache_blob_is_stored(b));
-	assert_int_equal(cache_blob_size(b), 100148);
+	assert_int_equal(cache_blob_size(b), part10_size("1.2.3.4", 100000));
 	assert_int_equal(cache_blob_read(b, buf, 4, 128), 4);
 	assert_memory_equal(buf, "DICM", 4);
-	assert_int_equal(cache_blob_read(b, buf, 8, 100148 - 2), 2);
+	assert_int_equal(cache_blob_read(b, buf, 8, part10_size("1.2.3.4", 100000) - 2), 2);
 	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
 	cache_blob_close(b);
 	/* Not kept: the next open fetches it again. */
@@ -446,6 +504,88 @@ static void test_truncated_is_eio_and_not_cached(void **state)
 {
 	(void)state;
 	check_rejected(SERVE_TRUNCATED);
+}
+
+/* The data set's own SOPInstanceUID names the instance, whatever the meta group says. */
+static void test_data_set_naming_another_instance_is_eio(void **state)
+{
+	(void)state;
+	check_rejected(SERVE_DATA_SET_NAMES_ANOTHER);
+}
+
+/* The whole stored blob of @sop, checked against @want (@len bytes). */
+static void assert_stored_blob(struct rig *r, const char *sop, const unsigned char *want,
+			       size_t len)
+{
+	struct cache_blob *b;
+	unsigned char *got = malloc(len + 1);
+	uint64_t size;
+
+	assert_non_null(got);
+	assert_int_equal(cache_stored_size(r->cache, sop, &size), 0);
+	assert_int_equal(size, len);
+	assert_int_equal(cache_open(r->cache, &ref1, NULL, 0, &b), 0);
+	assert_true(cache_blob_is_stored(b));
+	assert_int_equal(cache_blob_size(b), len);
+	assert_int_equal(cache_blob_read(b, got, len + 1, 0), len);
+	assert_memory_equal(got, want, len);
+	cache_blob_close(b);
+	free(got);
+}
+
+static void test_meta_naming_another_instance_is_kept_as_it_came(void **state)
+{
+	struct cache_blob *b;
+	unsigned char *sent;
+	size_t len;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, SERVE_META_NAMES_ANOTHER);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	cache_blob_close(b);
+	sent = part10_named("9.9.9.9", ref1.sop_uid, 100000, &len);
+	assert_stored_blob(&r, ref1.sop_uid, sent, len);
+	assert_int_equal(r.fake.fetches, 1);
+	free(sent);
+	rig_down(&r);
+}
+
+/* A bare data set is kept as Part-10: trolley's meta header, then the data set as it came;
+ * the size the cache tells is the final one. Bigger than the head the sink holds back, and
+ * smaller. */
+static void check_bare_kept_with_meta(enum script script, size_t extra)
+{
+	unsigned char meta[PART10_META_MAX], *sent, *want;
+	struct cache_blob *b;
+	size_t len, skip = part10_meta_size(ref1.sop_uid);
+	ssize_t mlen;
+	struct rig r;
+
+	rig_up(&r, script);
+	sent = part10(ref1.sop_uid, extra, &len);
+	mlen = part10_meta_write(meta, sizeof(meta), TEST_SOP_CLASS, ref1.sop_uid,
+				 "1.2.840.10008.1.2.1", NULL);
+	assert_true(mlen > 0);
+	want = malloc((size_t)mlen + len - skip);
+	assert_non_null(want);
+	memcpy(want, meta, (size_t)mlen);
+	memcpy(want + mlen, sent + skip, len - skip);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_int_equal(cache_blob_size(b), (size_t)mlen + len - skip);
+	cache_blob_close(b);
+	assert_stored_blob(&r, ref1.sop_uid, want, (size_t)mlen + len - skip);
+	assert_int_equal(r.fake.fetches, 1);
+	free(want);
+	free(sent);
+	rig_down(&r);
+}
+
+static void test_bare_data_set_is_kept_with_a_meta_header(void **state)
+{
+	(void)state;
+	check_bare_kept_with_meta(SERVE_BARE, 100000);
+	check_bare_kept_with_meta(SERVE_BARE_SMALL, 5000);
 }
 
 static void *open_one(void *arg)
@@ -497,10 +637,11 @@ static void check_prefetch(bool lacks_last, int want_single_fetches)
 	cache_free(r.cache); /* joins the prefetch */
 	r.cache = NULL;
 	for (int i = 0; i < 4; i++) {
-		/* Whole: preamble and magic (132), the UID element (16), the data. Single fetches
-		 * of the fake send 100000 bytes of data, its series 5000. */
+		/* Whole. Single fetches of the fake send 100000 bytes of data, its series 5000. */
 		assert_int_equal(store_blob_size(r.store, series_uids[i], &size), 0);
-		assert_int_equal(size, i == 0 || (lacks_last && i == 3) ? 100148 : 5148);
+		assert_int_equal(size,
+				 part10_size(series_uids[i],
+					     i == 0 || (lacks_last && i == 3) ? 100000 : 5000));
 	}
 	assert_int_equal(r.fake.series_fetches, 1);
 	assert_int_equal(r.fake.fetches, want_single_fetches);
@@ -574,8 +715,7 @@ static void test_long_series_is_committed_in_batches_behind_the_stream(void **st
 	r.cache = NULL;
 	for (int i = 0; i < 40; i++) {
 		assert_int_equal(store_blob_size(r.store, uids[i], &size), 0);
-		/* The UIDs are 9 characters: their element is 18 bytes. */
-		assert_int_equal(size, i == 0 ? 100150 : 5150);
+		assert_int_equal(size, part10_size(uids[i], i == 0 ? 100000 : 5000));
 	}
 	assert_int_equal(r.fake.series_fetches, 1);
 	assert_int_equal(r.fake.fetches, 1);
@@ -615,6 +755,9 @@ int main(void)
 		cmocka_unit_test(test_instance_bigger_than_the_cache_is_served_not_kept),
 		cmocka_unit_test(test_wrong_uid_is_eio_and_not_cached),
 		cmocka_unit_test(test_not_part10_is_eio_and_not_cached),
+		cmocka_unit_test(test_data_set_naming_another_instance_is_eio),
+		cmocka_unit_test(test_meta_naming_another_instance_is_kept_as_it_came),
+		cmocka_unit_test(test_bare_data_set_is_kept_with_a_meta_header),
 		cmocka_unit_test(test_truncated_is_eio_and_not_cached),
 		cmocka_unit_test(test_sixteen_concurrent_opens_make_one_transfer),
 		cmocka_unit_test(test_prefetch_fetches_the_series_once_and_wakes_waiters),
