@@ -12,6 +12,7 @@
 struct state {
 	bool in_part;
 	size_t ends;
+	unsigned char sum; /* every body byte is read, so ASan sees a read out of bounds */
 };
 
 static int on_begin(void *ctx, const char *type, const char *id)
@@ -28,11 +29,10 @@ static int on_begin(void *ctx, const char *type, const char *id)
 static int on_data(void *ctx, const void *data, size_t len)
 {
 	struct state *s = ctx;
-	volatile unsigned char sink = 0;
 
 	assert(s->in_part);
 	for (size_t i = 0; i < len; i++)
-		sink ^= ((const unsigned char *)data)[i];
+		s->sum ^= ((const unsigned char *)data)[i];
 	return 0;
 }
 
