@@ -610,7 +610,9 @@ static int ensure_login(struct http *h, bool again)
 
 static int http_request_run(struct http *h, const struct http_request *r, long *status_out)
 {
-	bool may_retry = h->cfg.token_file || h->cfg.login_url;
+	/* A token is re-read only for its own origin: another host's 401 is not its fault. */
+	bool token = h->cfg.token_file && may_send_credentials(h, r->url);
+	bool may_retry = token || h->cfg.login_url;
 	long status = 0;
 	int err;
 
@@ -621,7 +623,7 @@ static int http_request_run(struct http *h, const struct http_request *r, long *
 	}
 	/* A 401 body never reaches on_body, so the request can be made again from scratch. */
 	err = http_attempt(h, r, &status, may_retry);
-	if (status == 401 && h->cfg.token_file) {
+	if (status == 401 && token) {
 		if (token_refreshed(h)) {
 			log_info("token_file changed: trying again");
 			err = http_attempt(h, r, &status, false);

@@ -122,10 +122,12 @@ def test_credentials_go_to_every_url_of_the_same_origin(mount, source, proxy, da
     assert all(r["status"] is None for r in proxy.log())
 
 
-def test_credentials_withheld_from_another_origin_say_so_on_401(mount, source, proxy, tmp_path):
+@pytest.mark.parametrize("kind", ["basic", "bearer"])
+def test_credentials_withheld_from_another_origin_say_so_on_401(mount, source, proxy, tmp_path,
+                                                                kind):
     """localhost is another origin than 127.0.0.1, though it resolves there: names are
     compared as written, never resolved."""
-    opts, header = _auth_options(tmp_path, "basic")
+    opts, header = _auth_options(tmp_path, kind)
     m = mount(source, options="allow_http_auth,%s,qido=http://localhost:%d/dicom-web"
               % (opts, proxy.port), expect_errors=r"HTTP 401.*credentials are sent only to "
               r"http://127\.0\.0\.1:%d" % proxy.port)
@@ -133,7 +135,8 @@ def test_credentials_withheld_from_another_origin_say_so_on_401(mount, source, p
     with pytest.raises(OSError) as exc:
         os.listdir(m.path("patients"))
     assert exc.value.errno == errno.EACCES
-    assert "s3cret" not in m.text()
+    assert "s3cret" not in m.text() and "tok-5eb1" not in m.text()
+    assert "token_file holds no new token" not in m.text()  # not re-read for another host
 
 
 @pytest.mark.parametrize("kind", ["basic", "bearer", "netrc", "login"])
