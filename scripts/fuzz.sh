@@ -13,8 +13,9 @@ OUT=build-fuzz
 CORE="core/log.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c"
 HTTP="protocols/http.c protocols/secrets.c"
 
-# Harness name -> the sources it links (besides tests/fuzz/fuzz_<name>.c) and pkg-config
-# packages. tests/fuzz/fuzz_names.c (names + tree) gets its line here when it lands.
+# Harness name -> the sources it links (besides tests/fuzz/fuzz_<name>.c), and the pkg-config
+# packages of those that need any. A new harness is one line in SOURCES (and one in PACKAGES if
+# it needs libraries): tests/fuzz/fuzz_names.c (names + tree) gets its [names]= line here.
 declare -A SOURCES=(
   [multipart]="protocols/multipart.c $CORE"
   [dicom_json]="protocols/dicom_json.c $CORE"
@@ -24,14 +25,11 @@ declare -A SOURCES=(
   [search]="fs/search.c $CORE"
 )
 declare -A PACKAGES=(
-  [multipart]=""
   [dicom_json]="libcjson"
   [mint]="libxml-2.0 libcurl"
   [rad69]="libxml-2.0 libcurl"
-  [part10]=""
-  [search]=""
 )
-ORDER=(multipart dicom_json mint rad69 part10 search)
+mapfile -t ORDER < <(printf '%s\n' "${!SOURCES[@]}" | sort)
 
 CFLAGS=(-g -O1 -std=gnu11 -D_GNU_SOURCE -DFUSE_USE_VERSION=312 -I.
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
@@ -49,7 +47,7 @@ for name in "${names[@]}"; do
   bin=$OUT/fuzz_$name
   # shellcheck disable=SC2086 # the lists are words on purpose
   if ! clang "${CFLAGS[@]}" -o "$bin" "tests/fuzz/fuzz_$name.c" ${SOURCES[$name]} \
-    $( [ -n "${PACKAGES[$name]}" ] && pkg-config --cflags --libs ${PACKAGES[$name]}) \
+    $( [ -n "${PACKAGES[$name]:-}" ] && pkg-config --cflags --libs ${PACKAGES[$name]}) \
     -lpthread >"$OUT/$name.build.log" 2>&1; then
     cat "$OUT/$name.build.log"
     echo "fuzz: $name: build failed"
@@ -59,7 +57,7 @@ for name in "${names[@]}"; do
   corpus=$OUT/corpus/$name
   rm -rf "$corpus" "$OUT/artifacts/$name-"*
   mkdir -p "$corpus"
-  cp tests/fuzz/corpus/"$name"/* "$corpus"/
+  [ -d "tests/fuzz/corpus/$name" ] && cp tests/fuzz/corpus/"$name"/* "$corpus"/
   # -close_fd_mask=3: the parsers' own log lines would drown the report (libFuzzer and the
   # sanitizers still print theirs).
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
