@@ -2,13 +2,17 @@
  * then /dev/null, and a mount helper's messages must still reach the admin). */
 #include "core/log.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 #include <pthread.h>
 #include <time.h>
+
+#define LOG_LINE_MAX 2048
 
 static enum log_level log_threshold = LOG_LEVEL_WARN;
 static int log_to_syslog;
@@ -46,14 +50,22 @@ int log_enabled(enum log_level level)
 void log_msg(enum log_level level, const char *fmt, ...)
 {
 	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
-	char line[2048];
+	char raw[LOG_LINE_MAX], line[LOG_LINE_MAX * 4 + 1];
 	va_list ap;
+	int len;
 
 	if (!log_enabled(level))
 		return;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	len = vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	if (len < 0)
+		return;
+	/* Every argument may hold server text (an error body, a RAD-69 fault string, a C-FIND
+	 * value, a content type): escaping the whole line here, in the one place every message
+	 * passes, means no caller can forget it. Our own formats hold no control characters. */
+	log_escape(raw, (size_t)len < sizeof(raw) ? (size_t)len : sizeof(raw) - 1, line,
+		   sizeof(line));
 	if (log_to_syslog) {
 		syslog(prio[level], "%s", line);
 		return;
@@ -65,29 +77,160 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	pthread_mutex_unlock(&log_lock);
 }
 
+/* Length of the valid UTF-8 sequence at @s (at most @len bytes) that is not a C1 control
+ * (U+0080..U+009F), or 0. Overlong forms and surrogates are invalid (RFC 3629 §4). */
+static size_t utf8_printable_len(const unsigned char *s, size_t len)
+{
+	size_t need;
+	unsigned cp;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		need = 2, cp = s[0] & 0x1fu;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		need = 3, cp = s[0] & 0x0fu;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		need = 4, cp = s[0] & 0x07u;
+	else
+		return 0;
+	if (len < need)
+		return 0;
+	for (size_t i = 1; i < need; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if ((need == 3 && cp < 0x800) || (need == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+		return 0;
+	return need;
+}
+
+size_t log_escape(const char *s, size_t len, char *out, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t j = 0;
+
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < len;) {
+		size_t k = u[i] >= 0x20 && u[i] < 0x7f ? 1 : utf8_printable_len(u + i, len - i);
+
+		if (k) {
+			if (j + k >= n)
+				break;
+			memcpy(out + j, s + i, k);
+			j += k;
+			i += k;
+			continue;
+		}
+		if (j + 4 >= n)
+			break;
+		out[j++] = '\\';
+		out[j++] = 'x';
+		out[j++] = hex[u[i] >> 4];
+		out[j++] = hex[u[i] & 15];
+		i++;
+	}
+	out[j] = '\0';
+	return j;
+}
+
+/* Query parameters whose values are credentials, by name (case-insensitive). Only these are
+ * hidden: the other values (QIDO matching keys, WADO-URI UIDs, limit, offset) are what a
+ * reader of the log needs to tell which request failed. The list covers OAuth 2 (RFC 6750
+ * §2.3 access_token; id_token, refresh_token, code), signed URLs (AWS X-Amz-Signature,
+ * -Credential, -Security-Token; Google X-Goog-*; Azure SAS sig), API keys (key, api_key,
+ * apikey, *key), passwords and session ids (jsessionid): a name that contains "token",
+ * "secret", "passw", "credential", "session" or "signature", ends in "key", starts with
+ * "x-amz-" or "x-goog-", or is one of the short names below. */
+static bool is_credential_param(const char *name, size_t len)
+{
+	static const char *const exact[] = {"sig", "code", "auth", "pass", "pwd", "sid"};
+	static const char *const within[] = {"token",	   "secret",  "passw",
+					     "credential", "session", "signature"};
+	char low[64];
+
+	if (len == 0 || len >= sizeof(low))
+		return len >= sizeof(low); /* an odd, long name: hide rather than guess */
+	for (size_t i = 0; i < len; i++)
+		low[i] = (char)tolower((unsigned char)name[i]);
+	low[len] = '\0';
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
+		if (strcmp(low, exact[i]) == 0)
+			return true;
+	for (size_t i = 0; i < sizeof(within) / sizeof(within[0]); i++)
+		if (strstr(low, within[i]))
+			return true;
+	return (len >= 3 && strcmp(low + len - 3, "key") == 0) || strncmp(low, "x-amz-", 6) == 0 ||
+	       strncmp(low, "x-goog-", 7) == 0;
+}
+
+struct log_out {
+	char *p;
+	size_t n, len;
+};
+
+static void out_add(struct log_out *o, const char *s, size_t len)
+{
+	size_t room = o->n - 1 - o->len;
+
+	if (len > room)
+		len = room;
+	memcpy(o->p + o->len, s, len);
+	o->len += len;
+	o->p[o->len] = '\0';
+}
+
 char *log_redact_url(const char *url, char *out, unsigned long n)
 {
-	const char *scheme_end, *host, *at, *slash;
-	size_t len;
+	struct log_out o = {.p = out, .n = n};
+	const char *scheme_end, *host, *q, *end;
+	size_t authority;
 
 	if (n == 0)
 		return out;
-	if (!url) {
-		out[0] = '\0';
+	out[0] = '\0';
+	if (!url)
 		return out;
-	}
 	scheme_end = strstr(url, "://");
 	host = scheme_end ? scheme_end + 3 : url;
-	slash = strchr(host, '/');
-	at = strchr(host, '@');
-	if (at && (!slash || at < slash)) {
-		len = (size_t)(host - url);
-		if (len >= n)
-			len = n - 1;
-		memcpy(out, url, len);
-		snprintf(out + len, n - len, "%s", at + 1);
+	/* RFC 3986 §3.2: the authority ends at the first '/', '?' or '#'; its userinfo ends at
+	 * the last '@' in it (a password may hold an unescaped '@'). */
+	authority = strcspn(host, "/?#");
+	out_add(&o, url, (size_t)(host - url));
+	for (size_t i = authority; i > 0; i--) {
+		if (host[i - 1] == '@') {
+			host += i;
+			authority -= i;
+			break;
+		}
+	}
+	q = host + authority + strcspn(host + authority, "?#");
+	out_add(&o, host, (size_t)(q - host));
+	if (*q != '?') {
+		out_add(&o, q, strlen(q));
 		return out;
 	}
-	snprintf(out, n, "%s", url);
+	end = q + strcspn(q, "#");
+	out_add(&o, "?", 1);
+	for (const char *p = q + 1; p < end;) {
+		size_t plen = strcspn(p, "&#"), nlen;
+		const char *eq = memchr(p, '=', plen);
+
+		nlen = eq ? (size_t)(eq - p) : plen;
+		if (eq && is_credential_param(p, nlen)) {
+			out_add(&o, p, nlen + 1);
+			out_add(&o, "***", 3);
+		} else {
+			out_add(&o, p, plen);
+		}
+		p += plen;
+		if (p < end && *p == '&') {
+			out_add(&o, "&", 1);
+			p++;
+		}
+	}
+	out_add(&o, end, strlen(end));
 	return out;
 }

@@ -3,6 +3,8 @@
 #ifndef TROLLEY_LOG_H
 #define TROLLEY_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
 /** Set the threshold; messages above it are dropped. */
@@ -22,9 +24,20 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 #define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
 /**
- * Copy @url into @out (size @n) without any "user:password@" part, so a URL can be logged.
- * Always NUL-terminates (truncating if needed). @return @out.
+ * Copy @url into @out (size @n) without any "user:password@" part and with the values of
+ * query parameters that carry credentials (access_token=, sig=, X-Amz-Signature=, ...)
+ * replaced by "***", so a URL can be logged. Always NUL-terminates (truncating if needed).
+ * @return @out.
  */
 char *log_redact_url(const char *url, char *out, unsigned long n);
+
+/**
+ * Copy @len bytes of @s into @out (size @n, always NUL-terminated, cut at a whole character)
+ * with every byte that could forge or hide log text written as \xNN: C0 controls (\n, \r,
+ * \t, ESC...), DEL, C1 controls (U+0080..U+009F) and bytes that are not valid UTF-8. Valid
+ * UTF-8 text (patient names) stays as it is. log_msg() applies it to every line.
+ * @return the length written.
+ */
+size_t log_escape(const char *s, size_t len, char *out, size_t n);
 
 #endif

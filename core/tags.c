@@ -74,7 +74,8 @@ uint32_t tags_by_keyword(const char *keyword)
 	for (size_t i = 0; i < TAG_COUNT; i++)
 		if (strcmp(tag_table[i].keyword, keyword) == 0)
 			return tag_table[i].tag;
-	if (strlen(keyword) != 8)
+	/* Exactly eight hex digits: strtoul alone would also take " +0x1234" or "-0000010". */
+	if (strlen(keyword) != 8 || strspn(keyword, "0123456789abcdefABCDEF") != 8)
 		return 0;
 	v = strtoul(keyword, &end, 16);
 	return *end == '\0' ? (uint32_t)v : 0;

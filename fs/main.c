@@ -3,6 +3,7 @@
  * daemon (LMDB environments must not cross a fork) and serve until unmounted. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <fuse_lowlevel.h>
 #include <stdio.h>
@@ -64,6 +65,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.netrc = o->netrc,
 		.login_url = o->login_url,
 		.realm = o->realm,
+		.auth_url = o->auth_url,
 	};
 	struct proto_config pc = {0};
 	struct cache_config cc = {
@@ -205,6 +207,12 @@ int main(int argc, char *argv[])
 	char safe[1024];
 	int ret = 1;
 
+	/* Not dumpable, always: no core file and no ptrace or /proc/PID/mem, environ, maps for
+	 * other processes of the same user. The daemon holds passwords and tokens when they are
+	 * configured, and always session cookies, TLS keys and patient data in its buffers; a
+	 * crash report loses the core file, but the sanitizer builds still print their reports.
+	 * Set first, before any secret is read; fuse_daemonize()'s fork inherits it. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	handles_init(&d.fs.handles);
 	if (opts_parse(&args, &o) < 0)
 		goto out_free_args;
@@ -228,6 +236,9 @@ int main(int argc, char *argv[])
 		goto out_free_args;
 	}
 	log_set_level(level);
+	if (o.auth_plain_http)
+		log_warn("allow_http_auth: credentials go to the archive over plain http, readable "
+			 "by anyone on the network path");
 	if (add_fsname(&args, o.source) < 0)
 		goto out_free_args;
 	if (fuse_parse_cmdline(&args, &cmd) != 0)

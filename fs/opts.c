@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define TROLLEY_OPT(t, p, v)                                                                       \
 	{                                                                                          \
@@ -50,6 +51,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("rad69_ignore=%s", rad69_ignore, 0),
 	TROLLEY_OPT("realm=%s", realm, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
+	TROLLEY_OPT("allow_http_auth", allow_http_auth, 1),
 	TROLLEY_OPT("offline", offline, 1),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
@@ -271,18 +273,87 @@ static int check_dimse(const struct trolley_opts *o)
 	return 0;
 }
 
-/* "scheme://user:password@host": a password in the URL itself. */
+/* "scheme://user:password@host": a password in the URL itself. RFC 3986 §3.2: the authority
+ * ends at the first '/', '?' or '#', and its userinfo at the last '@' within it. */
 static bool has_password(const char *url)
 {
-	const char *host = strstr(url, "://"), *at, *colon, *slash;
+	const char *host = strstr(url, "://"), *at = NULL;
+	size_t len;
 
 	host = host ? host + 3 : url;
-	slash = strchr(host, '/');
-	at = strchr(host, '@');
-	if (!at || (slash && slash < at))
-		return false;
-	colon = memchr(host, ':', (size_t)(at - host));
-	return colon != NULL;
+	len = strcspn(host, "/?#");
+	for (size_t i = 0; i < len; i++)
+		if (host[i] == '@')
+			at = host + i;
+	return at && memchr(host, ':', (size_t)(at - host)) != NULL;
+}
+
+/* Every URL option is checked, not only SOURCE: a password in any of them is in the process
+ * list for every user to read. The message names the option, never its value. */
+static int check_url_passwords(const struct trolley_opts *o)
+{
+	const struct {
+		const char *name, *url;
+	} urls[] = {{"SOURCE", o->source},	 {"qido=", o->qido}, {"wado_rs=", o->wado_rs},
+		    {"wado_uri=", o->wado_uri},	 {"mint=", o->mint}, {"rad69=", o->rad69},
+		    {"login_url=", o->login_url}};
+
+	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+		if (urls[i].url && has_password(urls[i].url)) {
+			fprintf(stderr,
+				"mount.trolley: %s holds a password in its URL, which every user "
+				"can read in the process list: give user= and password_file= "
+				"instead\n",
+				urls[i].name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+static bool is_plain_http(const char *url)
+{
+	return url && strncasecmp(url, "https://", 8) != 0;
+}
+
+/* Which URL's origin (scheme://host:port) the credentials are for, and whether they would
+ * travel unencrypted. Basic auth, the bearer token and netrc go to the web host of SOURCE (for
+ * a dicom:// SOURCE: the WADO or RAD-69 URL, the only web host); the password of a login_url=
+ * goes to login_url alone. netrc names its hosts itself, so with netrc every web URL counts.
+ * Plain http is refused unless allow_http_auth says the user accepts it (main warns). */
+static int scope_credentials(struct trolley_opts *o)
+{
+	const char *web[] = {o->qido, o->wado_rs, o->wado_uri, o->mint, o->rad69};
+	const char *what = NULL, *base;
+
+	if (strncmp(o->source, "mint+", 5) == 0)
+		base = o->source + 5;
+	else if (strncmp(o->source, "http", 4) == 0)
+		base = o->source;
+	else
+		base = o->wado_rs ? o->wado_rs : o->wado_uri ? o->wado_uri : o->rad69;
+	o->auth_url = base ? strdup(base) : NULL;
+	if (base && !o->auth_url)
+		return -ENOMEM;
+	if (o->login_url && is_plain_http(o->login_url))
+		what = "login_url= is plain http: the password";
+	else if (((o->user && !o->login_url) || o->token_file) && is_plain_http(o->auth_url))
+		what = o->token_file ? "the archive is plain http: the bearer token"
+				     : "the archive is plain http: the password";
+	for (size_t i = 0; !what && o->netrc && i < sizeof(web) / sizeof(web[0]); i++)
+		if (web[i] && is_plain_http(web[i]))
+			what = "a URL is plain http: netrc's password";
+	if (!what)
+		return 0;
+	if (!o->allow_http_auth) {
+		fprintf(stderr,
+			"mount.trolley: %s would be sent unencrypted, for anyone on the network "
+			"to read: use https, or -o allow_http_auth to accept that\n",
+			what);
+		return -EINVAL;
+	}
+	o->auth_plain_http = true;
+	return 0;
 }
 
 int opts_finish(struct trolley_opts *o)
@@ -296,6 +367,8 @@ int opts_finish(struct trolley_opts *o)
 		fprintf(stderr, "mount.trolley: missing SOURCE (see mount.trolley --help)\n");
 		return -EINVAL;
 	}
+	if (check_url_passwords(o) < 0)
+		return -EINVAL;
 	if (o->dicom && strncmp(o->source, "dicom://", 8) != 0 && parse_dicom_peer(o, o->dicom) < 0)
 		return -EINVAL;
 	if (strncmp(o->source, "mint+http://", 12) == 0 ||
@@ -338,12 +411,6 @@ int opts_finish(struct trolley_opts *o)
 		fprintf(stderr, "mount.trolley: searcher=mint needs mint=URL\n");
 		return -EINVAL;
 	}
-	if (has_password(o->source)) {
-		fprintf(stderr,
-			"mount.trolley: SOURCE holds a password, which every user can read in "
-			"the process list: give user= and password_file= instead\n");
-		return -EINVAL;
-	}
 	if (o->login_url && (!o->user || !o->password_file)) {
 		fprintf(stderr, "mount.trolley: login_url= needs user= and password_file=\n");
 		return -EINVAL;
@@ -366,6 +433,8 @@ int opts_finish(struct trolley_opts *o)
 		o->wado_rs = strdup(o->source);
 	if (!o->searcher || !o->downloader)
 		return -ENOMEM;
+	if (scope_credentials(o) < 0)
+		return -EINVAL;
 	if (check_dimse(o) < 0)
 		return -EINVAL;
 	if (o->layout && strcmp(o->layout, "tree") != 0 && strcmp(o->layout, "flat") != 0) {
@@ -438,6 +507,7 @@ void opts_release(struct trolley_opts *o)
 	free(o->dimse_host);
 	free(o->rad69_ignore);
 	free(o->realm);
+	free(o->auth_url);
 	free(o->unsupported);
 }
 
@@ -482,6 +552,7 @@ void opts_usage(const char *progname)
 	       "    -o login_url=URL           Vitrea-style login with user= and password_file=\n"
 	       "    -o realm=REALM             the X-Realm of that login\n"
 	       "    -o insecure                do not verify TLS certificates\n"
+	       "    -o allow_http_auth         send credentials over plain http (a warning)\n"
 	       "    -o offline                 serve only what is cached; never contact the "
 	       "archive\n"
 	       "    -o loglevel=LEVEL          error, warn (default), info or debug\n"

@@ -43,6 +43,9 @@ struct trolley_opts {
 	char *rad69_ignore;
 	char *realm;
 	int insecure;
+	int allow_http_auth;  /* credentials may go over plain http (warned at mount) */
+	char *auth_url;	      /* derived: credentials go only to this URL's origin; may be NULL */
+	bool auth_plain_http; /* derived: they will travel unencrypted (allow_http_auth) */
 	int offline;
 	char *unsupported; /* first option named in DESIGN.md that this build lacks */
 	int show_help;

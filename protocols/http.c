@@ -3,6 +3,7 @@
  * reused through one share handle, and a semaphore bounds parallel transfers (connections=). */
 #include "protocols/http.h"
 
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 
 #define HTTP_ERRBODY_MAX 512
 #define HTTP_URL_LOG_MAX 2048
+#define HTTP_ORIGIN_MAX	 512
 
 struct http {
 	CURLSH *share;
@@ -30,6 +32,7 @@ struct http {
 	char *token;		    /* from token_file */
 	pthread_mutex_t login_lock; /* guards logged_in; held across a login only */
 	bool logged_in;
+	char auth_origin[HTTP_ORIGIN_MAX]; /* of cfg.auth_url; "" if none */
 };
 
 struct http_call {
@@ -45,6 +48,7 @@ struct http_call {
 	char warning[256];	      /* Warning headers of the last response, joined by ", " */
 	char detail[CURL_ERROR_SIZE]; /* curl's own words for a failure */
 	size_t bytes;
+	bool withheld; /* credentials are configured but not for this origin */
 };
 
 static pthread_once_t http_global_once = PTHREAD_ONCE_INIT;
@@ -71,6 +75,53 @@ static void share_unlock(CURL *easy, curl_lock_data data, void *userp)
 	pthread_mutex_unlock(&h->locks[data]);
 }
 
+/* "scheme://host:port" of @url, lowercase, the port made explicit (http://a and http://a:80
+ * are one origin). This is a browser's origin (RFC 6454): a name is compared as written, never
+ * resolved (localhost and 127.0.0.1 differ), since an answer from DNS is no proof of identity,
+ * and another port is another server. @return 0, -EINVAL (not a URL), -ENOMEM. */
+static int url_origin(const char *url, char *out, size_t n)
+{
+	char *scheme = NULL, *host = NULL, *port = NULL;
+	CURLU *u = curl_url();
+	int err = -EINVAL;
+
+	if (!u)
+		return -ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+	    (size_t)snprintf(out, n, "%s://%s:%s", scheme, host, port) < n) {
+		for (char *p = out; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+		err = 0;
+	}
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_url_cleanup(u);
+	return err;
+}
+
+/* Whether the credentials of user=, password_file= and token_file= may go with a request to
+ * @url: only to the origin of the URL they were given for (http_config.auth_url). */
+static bool may_send_credentials(const struct http *h, const char *url)
+{
+	char origin[HTTP_ORIGIN_MAX];
+
+	return h->auth_origin[0] && url_origin(url, origin, sizeof(origin)) == 0 &&
+	       strcmp(origin, h->auth_origin) == 0;
+}
+
+/* Free a header list that may hold a secret (Authorization, X-Password): curl frees without
+ * wiping. */
+static void headers_free_wiped(struct curl_slist *headers)
+{
+	for (struct curl_slist *l = headers; l; l = l->next)
+		explicit_bzero(l->data, strlen(l->data));
+	curl_slist_free_all(headers);
+}
+
 int http_new(const struct http_config *cfg, struct http **out)
 {
 	struct http *h;
@@ -92,6 +143,11 @@ int http_new(const struct http_config *cfg, struct http **out)
 	sem_init(&h->slots, 0, (unsigned)h->cfg.max_connections);
 	pthread_mutex_init(&h->token_lock, NULL);
 	pthread_mutex_init(&h->login_lock, NULL);
+	if (cfg->auth_url && url_origin(cfg->auth_url, h->auth_origin, sizeof(h->auth_origin))) {
+		log_error("credentials: cannot tell the host of the archive's URL");
+		err = -EINVAL;
+		goto out_free;
+	}
 	if (cfg->password_file) {
 		err = secret_read_file(cfg->password_file, &h->password);
 		if (err)
@@ -288,23 +344,30 @@ char *http_escape(const char *s)
 
 /* Credentials for one request: basic auth from user= and password_file=, a bearer token from
  * token_file=, ~/.netrc, a client certificate. */
-static int set_auth(struct http *h, CURL *easy, struct curl_slist **headers)
+static int set_auth(struct http *h, CURL *easy, const char *url, struct curl_slist **headers,
+		    bool *withheld)
 {
+	bool ours = may_send_credentials(h, url);
 	char *line;
 	int n;
 
-	if (h->cfg.user && !h->cfg.login_url) {
-		/* Preemptive basic auth: no 401 round trip per request (Orthanc, nginx). */
-		curl_easy_setopt(easy, CURLOPT_USERNAME, h->cfg.user);
-		curl_easy_setopt(easy, CURLOPT_PASSWORD, h->password ? h->password : "");
-		curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-	}
+	/* netrc names its hosts itself, and a client certificate proves who we are without
+	 * giving a secret away: both go wherever curl's own rules send them. */
 	if (h->cfg.netrc)
 		curl_easy_setopt(easy, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
 	if (h->cfg.cert)
 		curl_easy_setopt(easy, CURLOPT_SSLCERT, h->cfg.cert);
 	if (h->cfg.key)
 		curl_easy_setopt(easy, CURLOPT_SSLKEY, h->cfg.key);
+	*withheld = !ours && ((h->cfg.user && !h->cfg.login_url) || h->cfg.token_file);
+	if (!ours)
+		return 0;
+	if (h->cfg.user && !h->cfg.login_url) {
+		/* Preemptive basic auth: no 401 round trip per request (Orthanc, nginx). */
+		curl_easy_setopt(easy, CURLOPT_USERNAME, h->cfg.user);
+		curl_easy_setopt(easy, CURLOPT_PASSWORD, h->password ? h->password : "");
+		curl_easy_setopt(easy, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+	}
 	if (!h->cfg.token_file)
 		return 0;
 	pthread_mutex_lock(&h->token_lock);
@@ -389,7 +452,7 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		snprintf(ctype_hdr, sizeof(ctype_hdr), "Content-Type: %s", r->content_type);
 		headers = curl_slist_append(headers, ctype_hdr);
 	}
-	err = set_auth(h, c.easy, &headers);
+	err = set_auth(h, c.easy, url, &headers, &c.withheld);
 	if (err)
 		goto out;
 	if (r->body) {
@@ -413,6 +476,11 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 	curl_easy_setopt(c.easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c.easy, CURLOPT_USERAGENT, "trolley/0.1");
 	curl_easy_setopt(c.easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* Redirects are not followed (FOLLOWLOCATION stays off); were they, curl must not carry
+	 * the credentials to another host: UNRESTRICTED_AUTH stays off too, said here so that
+	 * nobody turns it on without reading this. */
+	curl_easy_setopt(c.easy, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c.easy, CURLOPT_UNRESTRICTED_AUTH, 0L);
 	if (h->cfg.insecure) {
 		curl_easy_setopt(c.easy, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(c.easy, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -459,8 +527,11 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		else if (err == -ENOENT)
 			log_warn("%s %s: HTTP %ld %s", method, safe_url, c.resp.status, c.reason);
 		else
-			log_error("%s %s: HTTP %ld %s%s%s", method, safe_url, c.resp.status,
-				  c.reason, excerpt[0] ? ": " : "", excerpt);
+			log_error("%s %s: HTTP %ld %s%s%s%s%s", method, safe_url, c.resp.status,
+				  c.reason, excerpt[0] ? ": " : "", excerpt,
+				  c.withheld && err == -EACCES ? "; credentials are sent only to "
+							       : "",
+				  c.withheld && err == -EACCES ? h->auth_origin : "");
 		goto out;
 	}
 	log_debug("%s %s -> %ld (%zu bytes, %ld ms)", method, safe_url, c.resp.status, c.bytes, ms);
@@ -468,7 +539,7 @@ out:
 	if (status_out)
 		*status_out = c.resp.status;
 	buf_release(&c.errbody);
-	curl_slist_free_all(headers);
+	headers_free_wiped(headers);
 	curl_easy_cleanup(c.easy);
 	return err;
 }
@@ -523,6 +594,7 @@ static int vitrea_login(struct http *h)
 	curl_easy_setopt(easy, CURLOPT_COOKIEFILE, "");
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT, h->cfg.connect_timeout_s);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT, h->cfg.timeout_s);
@@ -548,7 +620,7 @@ static int vitrea_login(struct http *h)
 	}
 out:
 	buf_release(&body);
-	curl_slist_free_all(headers);
+	headers_free_wiped(headers);
 	curl_easy_cleanup(easy);
 	return err;
 }
@@ -569,7 +641,9 @@ static int ensure_login(struct http *h, bool again)
 
 static int http_request_run(struct http *h, const struct http_request *r, long *status_out)
 {
-	bool may_retry = h->cfg.token_file || h->cfg.login_url;
+	/* A token is re-read only for its own origin: another host's 401 is not its fault. */
+	bool token = h->cfg.token_file && may_send_credentials(h, r->url);
+	bool may_retry = token || h->cfg.login_url;
 	long status = 0;
 	int err;
 
@@ -580,7 +654,7 @@ static int http_request_run(struct http *h, const struct http_request *r, long *
 	}
 	/* A 401 body never reaches on_body, so the request can be made again from scratch. */
 	err = http_attempt(h, r, &status, may_retry);
-	if (status == 401 && h->cfg.token_file) {
+	if (status == 401 && token) {
 		if (token_refreshed(h)) {
 			log_info("token_file changed: trying again");
 			err = http_attempt(h, r, &status, false);

@@ -20,6 +20,8 @@ struct http_config {
 	const char *login_url;	/* Vitrea-style login: POST with X-Userid/X-Password/X-Realm,
 				 * then the session cookie; user and password_file are for it */
 	const char *realm;	/* X-Realm of that login; may be NULL */
+	const char *auth_url;	/* basic auth and the bearer token go only to requests whose
+				 * origin (scheme://host:port) is this URL's; NULL: nowhere */
 };
 
 struct http;

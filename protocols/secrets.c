@@ -20,14 +20,22 @@ int secret_read_file(const char *path, char **out)
 	size_t len;
 	int fd, err;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer, and the
+	 * mount with it; a FIFO or a device is then refused by its type below. A symbolic link
+	 * is refused (O_NOFOLLOW) so the file checked is the file read. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		err = -errno;
-		log_error("secret file %s: %s", path, strerror(errno));
+		if (err == -ELOOP)
+			log_error("secret file %s: a symbolic link: name the file itself", path);
+		else
+			log_error("secret file %s: %s", path, strerror(errno));
 		return err;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		log_error("secret file %s: not a regular file", path);
+		log_error("secret file %s: not a regular file (a FIFO, device or folder cannot "
+			  "hold a secret)",
+			  path);
 		close(fd);
 		return -EINVAL;
 	}
@@ -56,7 +64,10 @@ int secret_read_file(const char *path, char **out)
 		goto out_free;
 	}
 	buf[len] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
+	len = strcspn(buf, "\r\n");
+	/* Only the first line is the secret; wipe the rest so secret_free() (which wipes up to
+	 * the NUL) leaves nothing of the file behind. */
+	explicit_bzero(buf + len, SECRET_MAX + 1 - len);
 	if (!buf[0]) {
 		log_error("secret file %s: empty", path);
 		err = -EINVAL;

@@ -10,6 +10,7 @@ PACKAGES=(
   orthanc orthanc-dicomweb
   python3-pytest python3-pydicom python3-numpy
   attr curl rsync nginx-light openssl man-db
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run): install what is needed, build three times (a
 # -Werror build, an AddressSanitizer + UBSan build, a ThreadSanitizer build), run the C unit
-# tests of each with meson test, then the pytest integration suite against a real Orthanc.
+# tests of each with meson test, fuzz the parsers (scripts/fuzz.sh, about 20 s per harness),
+# then the pytest integration suite against a real Orthanc.
 # Ends with pytest's summary line; exits non-zero if any part failed (pytest still runs when a
 # build or unit test failed). Extra arguments go to pytest, e.g. `-k errors` or `-x`.
 set -uo pipefail
@@ -58,8 +59,11 @@ else
     status=1
 fi
 
+echo "== fuzzing the parsers (libFuzzer + ASan + UBSan; a finding fails the run)"
+bash scripts/fuzz.sh || status=1
+
 if [ $status -ne 0 ]; then
-  echo "== a build or unit test failed above; the integration tests run anyway"
+  echo "== a build, unit test or fuzzer failed above; the integration tests run anyway"
 fi
 echo "== integration tests (pytest, real Orthanc + DICOMweb on 127.0.0.1)"
 # The daemon under test is the sanitized build: the fixtures fail a test whose daemon log

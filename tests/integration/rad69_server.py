@@ -36,6 +36,7 @@ class Rad69Server(LoopbackHTTP):
         self.by_sop = {e["SOPInstanceUID"]: e for e in manifest}
         self.missing = set()
         self.error_code = None  # e.g. "UnknownError": every request fails with it
+        self.error_context = "Internal failure."  # its codeContext (XML-escaped by the test)
         self.requests = []  # the DocumentUniqueIds of each POST
         self._serve("/rad69")
 
@@ -51,11 +52,11 @@ class Rad69Server(LoopbackHTTP):
         self.requests.append(docs)
         if self.error_code:
             soap = (SOAP_HEAD + '<rs:RegistryResponse status="%sFailure"><rs:RegistryErrorList>'
-                    '<rs:RegistryError codeContext="Internal failure." errorCode="%s" '
+                    '<rs:RegistryError codeContext="%s" errorCode="%s" '
                     'location="%s" severity="urn:oasis:names:tc:ebxml-regrep:'
                     'ErrorSeverityType:Error"/></rs:RegistryErrorList></rs:RegistryResponse>'
                     '</RetrieveDocumentSetResponse></env:Body></env:Envelope>'
-                    % (STATUS, self.error_code, docs[0] if docs else ""))
+                    % (STATUS, self.error_context, self.error_code, docs[0] if docs else ""))
             return self.reply(h, 200, "application/soap+xml; charset=utf-8", soap.encode())
         missing = [d for d in docs if d in self.missing or d not in self.by_sop]
         found = [d for d in docs if d not in missing]

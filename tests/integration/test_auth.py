@@ -1,5 +1,7 @@
 """Logins: HTTP basic auth against a real Orthanc, bearer tokens re-read on 401, ~/.netrc, and
-secrets kept out of argv, logs and the mount table."""
+secrets kept out of argv, logs and the mount table. The test archives speak plain http on
+loopback, so every mount with credentials says allow_http_auth (test_security.py checks that
+without it they are refused)."""
 import errno
 import hashlib
 import os
@@ -24,7 +26,7 @@ def _pid003_files(m):
 
 def test_basic_auth_reads_byte_identical_files(mount, orthanc_auth, data, tmp_path):
     pw = _secret(tmp_path, "pw", "s3cret")
-    m = mount(orthanc_auth.dicomweb, options="user=alice,password_file=" + pw)
+    m = mount(orthanc_auth.dicomweb, options="allow_http_auth,user=alice,password_file=" + pw)
     files = _pid003_files(m)
     assert len(files) == 25
     want = {e["md5"] for e in data["manifest"] if e["PatientID"] == "PID003"}
@@ -41,7 +43,7 @@ def test_basic_auth_reads_byte_identical_files(mount, orthanc_auth, data, tmp_pa
 
 def test_wrong_password_is_eacces_not_a_crash(mount, orthanc_auth, tmp_path):
     pw = _secret(tmp_path, "pw", "n0t-the-r1ght-0ne")
-    m = mount(orthanc_auth.dicomweb, options="user=alice,password_file=" + pw,
+    m = mount(orthanc_auth.dicomweb, options="allow_http_auth,user=alice,password_file=" + pw,
               expect_errors=True)
     with pytest.raises(OSError) as exc:
         os.listdir(m.path("patients"))
@@ -62,7 +64,7 @@ def test_netrc_supplies_the_login(mount, orthanc_auth, tmp_path):
     home = tmp_path / "home"
     home.mkdir()
     _secret(home, ".netrc", "machine 127.0.0.1 login alice password s3cret")
-    m = mount(orthanc_auth.dicomweb, options="netrc", env={**os.environ, "HOME": str(home)})
+    m = mount(orthanc_auth.dicomweb, options="netrc,allow_http_auth", env={**os.environ, "HOME": str(home)})
     assert len(_pid003_files(m)) == 25
 
 
@@ -71,7 +73,7 @@ def test_secret_files_readable_by_others_are_refused(tmp_path, orthanc_auth, mod
     pw = _secret(tmp_path, "pw", "s3cret", mode)
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    out = subprocess.run([BIN, "-o", "user=alice,password_file=%s,cache_dir=%s" %
+    out = subprocess.run([BIN, "-o", "allow_http_auth,user=alice,password_file=%s,cache_dir=%s" %
                           (pw, tmp_path / "c"), orthanc_auth.dicomweb, str(mnt)],
                          capture_output=True, text=True, timeout=20)
     assert out.returncode == 1
@@ -95,7 +97,7 @@ def test_password_in_source_url_is_refused(tmp_path, orthanc_auth):
 def test_bearer_token_is_read_again_after_401(mount, source, proxy, tmp_path):
     token = _secret(tmp_path, "token", "first-token")
     proxy.require_auth("Bearer first-token")
-    m = mount(source, options="token_file=" + token, expect_errors=True)
+    m = mount(source, options="allow_http_auth,token_file=" + token, expect_errors=True)
     assert "Doe^John [PID001]" in os.listdir(m.path("patients"))
     # An outside refresher replaces the token; the archive now wants the new one.
     with open(token, "w") as f:

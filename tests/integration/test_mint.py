@@ -92,7 +92,7 @@ def test_vitrea_login_keeps_the_session_and_logs_in_again_on_401(mount, mint_log
                                                                  tmp_path):
     login = mint_login.url.replace("/mint", "/login")
     m = mount("mint+" + mint_login.url, options="wado_uri=%s/wado,login_url=%s,user=alice,"
-              "realm=trolley,password_file=%s" % (proxy.url, login, _pw(tmp_path, "s3cret")))
+              "allow_http_auth,realm=trolley,password_file=%s" % (proxy.url, login, _pw(tmp_path, "s3cret")))
     assert "Doe^John [PID001]" in os.listdir(m.path("patients"))
     os.listdir(m.path("patients", "Doe^John [PID001]"))
     assert mint_login.logins == 1  # one session serves every request
@@ -106,7 +106,7 @@ def test_vitrea_login_keeps_the_session_and_logs_in_again_on_401(mount, mint_log
 def test_vitrea_login_refused_is_eacces(mount, mint_login, proxy, tmp_path):
     login = mint_login.url.replace("/mint", "/login")
     m = mount("mint+" + mint_login.url, options="wado_uri=%s/wado,login_url=%s,user=alice,"
-              "realm=trolley,password_file=%s" % (proxy.url, login, _pw(tmp_path, "nope-nope")),
+              "allow_http_auth,realm=trolley,password_file=%s" % (proxy.url, login, _pw(tmp_path, "nope-nope")),
               expect_errors=True)
     with pytest.raises(OSError) as exc:
         os.listdir(m.path("patients"))

@@ -24,6 +24,7 @@ def _mount(mount, vitrea, options="", expect_errors=False):
     rad69.missing.clear()
     rad69.requests.clear()
     rad69.error_code = None
+    rad69.error_context = "Internal failure."
     opts = "rad69=" + rad69.url + ("," + options if options else "")
     return mount("mint+" + mint.url, options=opts, expect_errors=expect_errors)
 

@@ -84,6 +84,34 @@ static void test_malformed_names_are_einval_with_reason(void **state)
 	check_refused("", "empty");
 }
 
+/* A tag is a keyword or exactly eight hex digits: strtoul's sign, "0x" and white space are not
+ * digits, whether as a matching key or in includefield. */
+static void test_hex_tags_are_exactly_eight_hex_digits(void **state)
+{
+	static const char *const bad[] = {"+0100010=x",
+					  "-0100010=x",
+					  " 0100010=x",
+					  "0x100010=x",
+					  "0X100010=x",
+					  "00 10010=x",
+					  "includefield=0x091001",
+					  "includefield=+0091001"};
+	struct query q;
+	char why[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why[0] = '\0';
+		assert_int_equal(search_parse(bad[i], &q, why, sizeof(why)), -EINVAL);
+		assert_non_null(strstr(why, "unknown"));
+	}
+	assert_int_equal(search_parse("00100010=Doe*&includefield=0009100a", &q, why, sizeof(why)),
+			 0);
+	assert_string_equal(attrset_get(&q.match, TAG_PatientName), "Doe*");
+	assert_int_equal(q.include[0], 0x0009100au);
+	query_release(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -91,6 +119,7 @@ int main(void)
 		cmocka_unit_test(test_open_ended_ranges_limit_offset_includefield),
 		cmocka_unit_test(test_percent_escapes_carry_ampersand_and_slash),
 		cmocka_unit_test(test_malformed_names_are_einval_with_reason),
+		cmocka_unit_test(test_hex_tags_are_exactly_eight_hex_digits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Fuzz the parsers that read what an archive (or a user) sends: each libFuzzer harness in
+# tests/fuzz/ is built with clang (-fsanitize=fuzzer,address,undefined) straight from the
+# sources it needs, into build-fuzz/, and run for FUZZ_TIME seconds (default 20) on a copy of
+# its committed seed corpus (tests/fuzz/corpus/<name>/; new inputs stay in build-fuzz/).
+# Any finding (crash, sanitizer report, leak, timeout, out of memory) fails the run and its
+# input is printed in base64. Usage: scripts/fuzz.sh [NAME...]   (default: every harness)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+TIME=${FUZZ_TIME:-20}
+OUT=build-fuzz
+CORE="core/log.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c"
+HTTP="protocols/http.c protocols/secrets.c"
+
+# Harness name -> the sources it links (besides tests/fuzz/fuzz_<name>.c), and the pkg-config
+# packages of those that need any. A new harness is one line in SOURCES (and one in PACKAGES if
+# it needs libraries): tests/fuzz/fuzz_names.c (names + tree) gets its [names]= line here.
+declare -A SOURCES=(
+  [multipart]="protocols/multipart.c $CORE"
+  [dicom_json]="protocols/dicom_json.c $CORE"
+  [mint]="protocols/mint.c $HTTP $CORE"
+  [rad69]="protocols/multipart.c $HTTP $CORE"
+  [part10]="$CORE"
+  [search]="fs/search.c $CORE"
+)
+declare -A PACKAGES=(
+  [dicom_json]="libcjson"
+  [mint]="libxml-2.0 libcurl"
+  [rad69]="libxml-2.0 libcurl"
+)
+mapfile -t ORDER < <(printf '%s\n' "${!SOURCES[@]}" | sort)
+
+CFLAGS=(-g -O1 -std=gnu11 -D_GNU_SOURCE -DFUSE_USE_VERSION=312 -I.
+  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+
+names=("$@")
+[ ${#names[@]} -eq 0 ] && names=("${ORDER[@]}")
+mkdir -p "$OUT/artifacts"
+status=0
+for name in "${names[@]}"; do
+  if [ -z "${SOURCES[$name]+set}" ]; then
+    echo "fuzz: no harness called $name"
+    status=1
+    continue
+  fi
+  bin=$OUT/fuzz_$name
+  # shellcheck disable=SC2086 # the lists are words on purpose
+  if ! clang "${CFLAGS[@]}" -o "$bin" "tests/fuzz/fuzz_$name.c" ${SOURCES[$name]} \
+    $( [ -n "${PACKAGES[$name]:-}" ] && pkg-config --cflags --libs ${PACKAGES[$name]}) \
+    -lpthread >"$OUT/$name.build.log" 2>&1; then
+    cat "$OUT/$name.build.log"
+    echo "fuzz: $name: build failed"
+    status=1
+    continue
+  fi
+  corpus=$OUT/corpus/$name
+  rm -rf "$corpus" "$OUT/artifacts/$name-"*
+  mkdir -p "$corpus"
+  [ -d "tests/fuzz/corpus/$name" ] && cp tests/fuzz/corpus/"$name"/* "$corpus"/
+  # -close_fd_mask=3: the parsers' own log lines would drown the report (libFuzzer and the
+  # sanitizers still print theirs).
+  ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    "$bin" -max_total_time="$TIME" -timeout=10 -rss_limit_mb=2048 -close_fd_mask=3 \
+    -print_final_stats=1 -artifact_prefix="$OUT/artifacts/$name-" "$corpus" \
+    >"$OUT/$name.log" 2>&1
+  rc=$?
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$OUT/$name.log" | grep -o '[0-9]*$')
+  if [ $rc -ne 0 ]; then
+    tail -n 60 "$OUT/$name.log"
+    for a in "$OUT/artifacts/$name-"*; do
+      [ -f "$a" ] || continue
+      echo "fuzz: $name: input $a (base64; reproduce with $bin FILE):"
+      base64 -w 76 "$a"
+    done
+    echo "fuzz: $name: FAILED (exit $rc) after ${runs:-?} runs"
+    status=1
+  else
+    echo "fuzz: $name: ok, ${runs:-?} runs in ${TIME}s"
+  fi
+done
+exit $status
