@@ -48,7 +48,7 @@ for name in "${names[@]}"; do
   # shellcheck disable=SC2086 # the lists are words on purpose
   if ! clang "${CFLAGS[@]}" -o "$bin" "tests/fuzz/fuzz_$name.c" ${SOURCES[$name]} \
     $( [ -n "${PACKAGES[$name]:-}" ] && pkg-config --cflags --libs ${PACKAGES[$name]}) \
-    -lpthread >"$OUT/$name.build.log" 2>&1; then
+    -lz -lpthread >"$OUT/$name.build.log" 2>&1; then
     cat "$OUT/$name.build.log"
     echo "fuzz: $name: build failed"
     status=1
