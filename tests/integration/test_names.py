@@ -97,7 +97,9 @@ def test_literal_name_equal_to_a_suffixed_sibling_gives_unique_names(mount, sour
 
 def _listing_identities(m, folder, keywords):
     out = {}
-    for name in os.listdir(m.path(folder)):
+    names = os.listdir(m.path(folder))
+    assert len(names) == len(set(names)), "two entries of one name in " + folder
+    for name in names:
         out[name] = tuple(_xattr(m.path(folder, name), k) for k in keywords)
     return out
 
@@ -126,25 +128,40 @@ def test_every_listed_name_resolves_by_path_after_the_listing_expired(mount, sou
         assert (_xattr(m.path("studies", s), "StudyInstanceUID"),) == ident, s
 
 
-def test_unnamed_patient_resolves_by_path_after_the_listing_expired(mount, source, data, proxy):
-    """A patient with neither name nor ID is listed as "unnamed": no query can find it by that
-    name, so its lookup lists /patients again and picks it by the same naming."""
+LONG_NAME = "\u00dc" * 150 + "^Long"  # 305 bytes: the folder name is cut and suffixed
+
+
+def test_made_up_and_cut_patient_names_resolve_by_path_after_the_listing_expired(
+        mount, source, data, proxy):
+    """A patient with neither name nor ID is listed as "unnamed", and one whose name is too
+    long under a cut name with a suffix: no query can find either by that name, so their
+    lookup lists /patients again and picks them by the same naming."""
     path = _probe_path(mount, source, proxy, "", lambda m: os.listdir(m.path("patients")),
                        BROAD_STUDIES)
     answer = _upstream_json(proxy, path)
-    hits = [a for a in answer if a.get("00100020", {}).get("Value") == ["HID-4"]]
-    assert len(hits) == 1
-    _set(hits[0], "00100010", "PN", None)
-    _set(hits[0], "00100020", "LO", None)
-    proxy.fault(BROAD_STUDIES, body=_answer(answer), type="application/dicom+json")
+    nameless = [a for a in answer if a.get("00100020", {}).get("Value") == ["HID-4"]]
+    long = [a for a in answer if a.get("00100020", {}).get("Value") == ["HID-3"]]
+    assert len(nameless) == len(long) == 1
+    _set(nameless[0], "00100010", "PN", None)
+    _set(nameless[0], "00100020", "LO", None)
+    _set(long[0], "00100010", "PN", {"Alphabetic": LONG_NAME})
+    body = _answer(answer)
+    proxy.fault(BROAD_STUDIES, body=body, type="application/dicom+json")
+    # The archive gives the long name for that patient's own query too.
+    proxy.fault(r"^/dicom-web/studies\?.*PatientID=HID-3", body=body,
+                type="application/dicom+json")
     m = mount(source, options="meta_ttl=1")
     names = os.listdir(m.path("patients"))
-    assert "unnamed" in names and "_hidden^x [HID-4]" not in names
+    cut = naming.patient_name({"PatientName": LONG_NAME, "PatientID": "HID-3"})
+    assert len(os.fsencode(cut)) <= 255 and naming.suffix("HID-3\\" + LONG_NAME) in cut
+    assert "unnamed" in names and cut in names
+    assert "_hidden^x [HID-4]" not in names
     time.sleep(2.5)
-    e = _hostile(data, "HID-4")[0]
-    rel = naming.patients_tree(data["manifest"])[e["SOPInstanceUID"]].split("/", 1)[1]
-    assert os.listdir(m.path("patients", "unnamed")) == [rel.split("/")[0]]
-    assert _md5(m.path("patients", "unnamed", rel)) == e["md5"]
+    for folder, pid in (("unnamed", "HID-4"), (cut, "HID-3")):
+        e = _hostile(data, pid)[0]
+        rel = naming.patients_tree(data["manifest"])[e["SOPInstanceUID"]].split("/", 1)[1]
+        assert os.listdir(m.path("patients", folder)) == [rel.split("/")[0]]
+        assert _md5(m.path("patients", folder, rel)) == e["md5"]
     # A patient that is really called "unnamed" is not there: a made-up name finds nothing else.
     assert not os.path.exists(m.path("patients", "unnamed ~000000"))
 
@@ -193,30 +210,21 @@ def test_bad_study_uids_get_safe_names_and_never_break_studies(mount, source, pr
     assert not os.path.exists(m.path("studies", "not a uid ~000000"))
 
 
-def _clash_study(data):
-    rows = [e for e in _hostile(data, "HID-5") if e["SeriesDescription"] == "NoNumbers"]
-    assert len(rows) == 2 and not any(e["InstanceNumber"] for e in rows)
-    return rows
-
-
 def test_flat_layout_names_instances_without_number_by_cleaned_uid(mount, source, data, proxy):
-    rows = _clash_study(data)
-    study_uid = rows[0]["StudyInstanceUID"]
-    study = ["patients", "Clash^Literal [HID-5]", naming.study_name(rows[0])]
-    study = "/".join(study[:2] + [naming.unique(sorted(
-        {(naming.study_name(e), e["StudyInstanceUID"]) for e in _hostile(data, "HID-5")}))
-        [study_uid]])
+    """layout=flat: an instance without InstanceNumber is named by its UID, cleaned; an archive
+    that sends '/', a control byte or invalid UTF-8 there breaks nothing but that entry."""
+    rows = [e for e in data["manifest"] if e["PatientID"] == "PID004"]
+    e = next(e for e in rows if not e["InstanceNumber"])
+    study_uid = e["StudyInstanceUID"]
+    study = "/".join(["patients", naming.patient_name(e), naming.study_name(e)])
     path = _probe_path(mount, source, proxy, "layout=flat",
                        lambda m: os.listdir(m.path(study)), r"/instances\?")
     answer = _upstream_json(proxy, path)
     by_sop = {a["00080018"]["Value"][0]: a for a in answer}
-    assert set(by_sop) == {e["SOPInstanceUID"] for e in rows}
-    # The archive sends one instance with '/' in its UID, one with a control byte and one with
-    # invalid UTF-8, beside a real one.
-    keep, other = rows[0], rows[1]
+    assert set(by_sop) == {r["SOPInstanceUID"] for r in rows}
     hostile = ["1.2/../x", "1.2\x01", "BADUTF8"]
     for uid in hostile:
-        bad = json.loads(json.dumps(by_sop[other["SOPInstanceUID"]]))
+        bad = json.loads(json.dumps(by_sop[e["SOPInstanceUID"]]))
         _set(bad, "00080018", "UI", uid)
         answer.append(bad)
     proxy.fault(r"/studies/%s/instances\?" % study_uid.replace(".", r"\."),
@@ -224,16 +232,14 @@ def test_flat_layout_names_instances_without_number_by_cleaned_uid(mount, source
                 type="application/dicom+json")
     m = mount(source, options="layout=flat", expect_errors=BAD_UID)
     names = os.listdir(m.path(study))  # was EIO for the whole study folder
-    raw = [os.fsencode(n) for n in names]
-    for n in raw:
+    for n in (os.fsencode(n) for n in names):
         n.decode("utf-8")  # strict
         assert b"/" not in n and not n.startswith(b".") and 0 < len(n) <= 255
-    assert len(names) == len(set(names)) == 2 + len(hostile) + 1  # and metadata.json
-    for e in rows:
-        assert naming.flat_instance_name(e) in names
-    assert naming.uid_name("1.2/../x", ".dcm") not in names  # human folder: no forced suffix
-    assert "1.2_.._x.dcm" in names and "1.2_.dcm" in names
-    assert _md5(m.path(study, naming.flat_instance_name(keep))) == keep["md5"]
+    assert len(names) == len(set(names)) == len(rows) + len(hostile) + 1  # and metadata.json
+    assert naming.flat_instance_name(e) == e["SOPInstanceUID"] + ".dcm"
+    assert naming.flat_instance_name(e) in names
+    assert {"1.2_.._x.dcm", "1.2_.dcm", "1.\ufffd\ufffd.dcm"} <= set(names)
+    assert _md5(m.path(study, naming.flat_instance_name(e))) == e["md5"]
     n = proxy.count()
     for name in ("1.2_.._x.dcm", "1.2_.dcm", "1.\ufffd\ufffd.dcm"):
         with pytest.raises(OSError) as exc:
@@ -244,19 +250,21 @@ def test_flat_layout_names_instances_without_number_by_cleaned_uid(mount, source
 
 
 def test_series_with_all_fields_and_uid_empty_is_unnamed(mount, source, data, proxy):
-    e = next(e for e in data["manifest"] if e["PatientID"] == "HID-3")
-    study = m_study = "/".join(["patients", naming.patient_name(e), naming.study_name(e)])
-    path = _probe_path(mount, source, proxy, "", lambda m: os.listdir(m.path(m_study)),
+    e = next(e for e in data["manifest"] if e["StudyDescription"] == "CT HEAD")
+    study = "/".join(["patients", naming.patient_name(e), naming.study_name(e)])
+    path = _probe_path(mount, source, proxy, "", lambda m: os.listdir(m.path(study)),
                        r"/series\?")
     answer = _upstream_json(proxy, path)
-    empty = {k: v for k, v in answer[0].items() if k in ("0020000D",)}
-    answer.append(empty)
+    answer.append({"0020000D": answer[0]["0020000D"]})  # no number, modality, text or UID
     proxy.fault(r"/studies/%s/series\?" % e["StudyInstanceUID"].replace(".", r"\."),
                 body=_answer(answer), type="application/dicom+json")
     m = mount(source, expect_errors=BAD_UID)
     names = sorted(os.listdir(m.path(study)))  # was EIO: a series named ""
-    assert names == sorted([naming.series_name(e), "unnamed", "metadata.json"])
+    want = {naming.series_name(r) for r in data["manifest"]
+            if r["StudyInstanceUID"] == e["StudyInstanceUID"]}
+    assert names == sorted(want | {"unnamed", "metadata.json"})
     with pytest.raises(OSError) as exc:
         os.listdir(m.path(study, "unnamed"))
     assert exc.value.errno == errno.EIO
+    assert BAD_UID in m.text()
     assert os.listdir(m.path(study, naming.series_name(e)))
