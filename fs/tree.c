@@ -338,34 +338,16 @@ static int reduce_to_patient(struct attrset *a)
 	return 0;
 }
 
-/* The results to keep, in their order: only @dir's own (a patient folder shows only its own
+/* The identity of each result that belongs in @dir (a patient folder shows only its own
  * patient's studies: a PatientID query also matches another patient with the same ID and a
- * different name), each identity once (a patient appears once per study; a server may repeat
- * a result). Sorting the keys makes this O(n log n). keys[i] is NULL for a result left out. */
-struct key_ref {
-	const char *key;
-	size_t index;
-};
-
-static int cmp_key_ref(const void *a, const void *b)
-{
-	const struct key_ref *x = a, *y = b;
-	int c = strcmp(x->key, y->key);
-
-	if (c)
-		return c;
-	return x->index < y->index ? -1 : x->index > y->index;
-}
-
+ * different name). keys[i] is NULL for a result left out. */
 static int select_results(const struct node *dir, enum names_kind nk,
 			  const struct attrset_list *results, char **keys)
 {
 	char *want = dir->kind == NODE_PATIENT ? names_key(NAMES_PATIENT, &dir->attrs) : NULL;
-	struct key_ref *refs = malloc((results->n + 1) * sizeof(*refs));
-	size_t m = 0;
 	int err = -ENOMEM;
 
-	if (!refs || (dir->kind == NODE_PATIENT && !want))
+	if (dir->kind == NODE_PATIENT && !want)
 		goto out;
 	for (size_t i = 0; i < results->n; i++) {
 		if (want) {
@@ -381,20 +363,67 @@ static int select_results(const struct node *dir, enum names_kind nk,
 		keys[i] = names_key(nk, &results->v[i]);
 		if (!keys[i])
 			goto out;
-		refs[m++] = (struct key_ref){keys[i], i};
-	}
-	qsort(refs, m, sizeof(*refs), cmp_key_ref);
-	for (size_t i = 1; i < m; i++) {
-		if (strcmp(refs[i].key, refs[i - 1].key) != 0)
-			continue;
-		free(keys[refs[i].index]); /* a later copy of the first: dropped */
-		keys[refs[i].index] = NULL;
-		refs[i].key = refs[i - 1].key;
 	}
 	err = 0;
 out:
 	free(want);
+	return err;
+}
+
+/* Entries of one identity: a patient appears once per study, and a server may repeat a result
+ * (or send one UID twice with other fields). One is kept, chosen by its name and not by its
+ * place in the answer, so the same answer in another order gives the same names. Sorting makes
+ * this O(n log n). */
+struct dup_ref {
+	const char *key, *name;
+	size_t index;
+};
+
+static int cmp_dup_ref(const void *a, const void *b)
+{
+	const struct dup_ref *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (!c)
+		c = strcmp(x->name, y->name);
+	if (c)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Drop the repeated identities of the @l->n entries (their @names and @keys move along). */
+static int drop_duplicates(struct listing *l, char (*names)[NAMES_BUF], char **keys)
+{
+	struct dup_ref *refs = malloc((l->n + 1) * sizeof(*refs));
+	bool *dup = calloc(l->n + 1, sizeof(*dup));
+	size_t kept = 0;
+	int err = -ENOMEM;
+
+	if (!refs || !dup)
+		goto out;
+	for (size_t i = 0; i < l->n; i++)
+		refs[i] = (struct dup_ref){keys[i], names[i], i};
+	qsort(refs, l->n, sizeof(*refs), cmp_dup_ref);
+	for (size_t i = 1; i < l->n; i++)
+		dup[refs[i].index] = strcmp(refs[i].key, refs[i - 1].key) == 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if (dup[i]) {
+			node_release(&l->v[i].node);
+			free(keys[i]);
+			continue;
+		}
+		if (kept != i) {
+			l->v[kept] = l->v[i];
+			memcpy(names[kept], names[i], NAMES_BUF);
+			keys[kept] = keys[i];
+		}
+		kept++;
+	}
+	l->n = kept;
+	err = 0;
+out:
 	free(refs);
+	free(dup);
 	return err;
 }
 
@@ -484,6 +513,10 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
 			goto out;
 		names_entry(nk, &e->node.attrs, names[n - 1]);
 	}
+	err = drop_duplicates(l, names, ekeys);
+	if (err)
+		goto out;
+	n = l->n;
 	err = names_make_unique(names, (const char *const *)ekeys, n, reserved, metadata ? 1 : 0);
 	if (err)
 		goto out;

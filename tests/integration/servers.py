@@ -448,7 +448,7 @@ class Dcmqrscp(ServerProcess):
             f.write("NetworkTCPPort = %d\nMaxPDUSize = 16384\nMaxAssociations = %d\n"
                     "HostTable BEGIN\ntrolley = (TROLLEY, 127.0.0.1, %d)\nHostTable END\n"
                     "VendorTable BEGIN\nVendorTable END\n"
-                    "AETable BEGIN\nSTORE %s RW (9, 1024mb) ANY\nAETable END\n"
+                    "AETable BEGIN\nSTORE %s RW (64, 1024mb) ANY\nAETable END\n"
                     % (self.port, max_associations, self.move_port, db))
         self._spawn(["dcmqrscp", *args, "-c", cfg], os.path.join(workdir, "dcmqrscp.log"),
                     workdir)

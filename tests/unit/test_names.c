@@ -532,7 +532,7 @@ static void test_flat_study_with_raw_uid_instances_and_metadata_clash(void **sta
 	node_release(&dir);
 }
 
-static void test_patient_folder_keeps_its_own_patient_and_first_duplicate(void **state)
+static void test_patient_folder_keeps_its_own_patient_and_one_duplicate_by_name(void **state)
 {
 	struct tree t = {0};
 	struct attrset_list r;
@@ -553,6 +553,19 @@ static void test_patient_folder_keeps_its_own_patient_and_first_duplicate(void *
 	node_init(&dir, NODE_PATIENT);
 	set(&dir.attrs, TAG_PatientID, "P");
 	set(&dir.attrs, TAG_PatientName, "A");
+	assert_int_equal(tree_build_listing(&t, &dir, &r, false, &l), 0);
+	assert_int_equal(l->n, 1);
+	assert_string_equal(l->v[0].name, "first");
+	listing_put(l);
+	/* The same answer the other way round keeps the same one: names never follow order. */
+	attrset_list_release(&r);
+	attrset_list_init(&r);
+	add_study(&r, "1.1", "repeated");
+	set(&r.v[0], TAG_PatientID, "P");
+	set(&r.v[0], TAG_PatientName, "A");
+	add_study(&r, "1.1", "first");
+	set(&r.v[1], TAG_PatientID, "P");
+	set(&r.v[1], TAG_PatientName, "A");
 	assert_int_equal(tree_build_listing(&t, &dir, &r, false, &l), 0);
 	assert_int_equal(l->n, 1);
 	assert_string_equal(l->v[0].name, "first");
@@ -616,7 +629,8 @@ int main(void)
 		cmocka_unit_test(test_listing_of_100000_results_is_n_log_n),
 		cmocka_unit_test(test_hostile_uids_never_break_a_studies_listing),
 		cmocka_unit_test(test_flat_study_with_raw_uid_instances_and_metadata_clash),
-		cmocka_unit_test(test_patient_folder_keeps_its_own_patient_and_first_duplicate),
+		cmocka_unit_test(
+			test_patient_folder_keeps_its_own_patient_and_one_duplicate_by_name),
 		cmocka_unit_test(test_uniqueness_property_over_adversarial_sets),
 	};
 
