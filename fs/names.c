@@ -424,6 +424,35 @@ bool names_strip_suffix(const char *name, char *base)
 	return true;
 }
 
+/* Characters a PatientName or PatientID value may keep in a query as they are: they survive
+ * naming unchanged, are no wildcard, and every archive matches them as sent. */
+static bool is_plain(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '^' || c == '-' || c == '.';
+}
+
+/* Spaces and non-ASCII letters become '*' too: Orthanc 1.10 neither percent-decodes QIDO
+ * values nor matches non-ASCII letters (measured). */
+bool names_query_pattern(const char *shown, bool one, char *out, size_t n)
+{
+	bool selective = false;
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)shown; *p && o + 2 < n; p++) {
+		if (is_plain(*p)) {
+			out[o++] = (char)*p;
+			selective = true;
+		} else if (one && *p == '_') {
+			out[o++] = '?';
+		} else if (o == 0 || out[o - 1] != '*') {
+			out[o++] = '*';
+		}
+	}
+	out[o] = '\0';
+	return selective;
+}
+
 bool names_is_valid(const char *name)
 {
 	const unsigned char *s = (const unsigned char *)name;

@@ -1,16 +1,17 @@
 /* Each folder kind maps to one query: /patients and /studies to a study-level query, a patient to
  * the studies with its PatientID, a study to its series, a series to its instances. Children are
- * named by fs/names.c and kept sorted, so lookups after a listing are a binary search. */
+ * named by fs/names.c and kept sorted, so lookups after a listing are a binary search; lookups
+ * without one are fs/lookup.c's. */
 #include "fs/tree.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/tags.h"
+#include "fs/lookup.h"
 #include "fs/search.h"
 
 void node_init(struct node *n, enum node_kind kind)
@@ -221,42 +222,6 @@ int tree_check_uids(const struct node *n)
 	return 0;
 }
 
-/* Characters a PatientName or PatientID value may keep in a query as they are: they survive
- * naming unchanged, are no wildcard, and every archive matches them as sent. */
-static bool is_plain(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       c == '^' || c == '-' || c == '.';
-}
-
-/*
- * A pattern that finds a value shown as @shown on any archive: every run of characters that
- * naming may have changed ('/' and control characters became '_', a leading '.' became '_',
- * invalid UTF-8 became U+FFFD), that are wildcards or value separators, or that a server may
- * not match as sent (spaces, non-ASCII: Orthanc 1.10 neither percent-decodes QIDO values nor
- * matches non-ASCII letters) becomes '*'; with @one, a '_' becomes '?' (it stood for one
- * character). It may match more; results are filtered by their names exactly. @return whether
- * the pattern has a character that is no wildcard (else it would match everything).
- */
-static bool value_pattern(const char *shown, bool one, char *out, size_t n)
-{
-	bool selective = false;
-	size_t o = 0;
-
-	for (const unsigned char *p = (const unsigned char *)shown; *p && o + 2 < n; p++) {
-		if (is_plain(*p)) {
-			out[o++] = (char)*p;
-			selective = true;
-		} else if (one && *p == '_') {
-			out[o++] = '?';
-		} else if (o == 0 || out[o - 1] != '*') {
-			out[o++] = '*';
-		}
-	}
-	out[o] = '\0';
-	return selective;
-}
-
 /* The query that lists @dir, or -EINVAL for a kind with fixed children. */
 static int dir_query(const struct tree *t, const struct node *dir, struct query *q)
 {
@@ -280,8 +245,8 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 		if (attrset_str(a, TAG_PatientID)[0])
 			err = attrset_set(&q->match, TAG_PatientID, "LO",
 					  attrset_str(a, TAG_PatientID));
-		else if (value_pattern(attrset_str(a, TAG_PatientName), false, pattern,
-				       sizeof(pattern)))
+		else if (names_query_pattern(attrset_str(a, TAG_PatientName), false, pattern,
+					     sizeof(pattern)))
 			err = attrset_set(&q->match, TAG_PatientName, "PN", pattern);
 		break;
 	case NODE_DATE:
@@ -707,239 +672,6 @@ static int search_node(struct tree *t, const char *name, struct node *out)
 		return err;
 	node_init(out, NODE_SEARCH);
 	return attrset_set(&out->attrs, TREE_TAG_QUERY, "", name) < 0 ? -ENOMEM : 0;
-}
-
-/*
- * Lookup without a listing. A name depends on the entry and, through the clash suffixes, on its
- * siblings; a targeted query sees only some of them. So a targeted query is only a way to find
- * candidates: the answer is the candidate whose name, computed by fs/names.c as the listing
- * computes it, is the name looked up. Among candidates named by the same query that is exact;
- * a candidate whose clash partner the query did not return is recognised by its suffix
- * (names_match_round()). Where no query can find the candidates (a made-up "unnamed", a cut
- * name, an entry whose UID is not one), the whole folder is listed, as a listing would.
- */
-struct pick {
-	enum names_kind nk;
-	const char *name;
-	struct node found; /* the best candidate by suffix round so far */
-	char *key;	   /* its identity (a candidate found twice is one) */
-	int round, ties;   /* its round (INT_MAX: none yet); how many share it */
-	bool exact;	   /* found by its name among the siblings of its own query */
-};
-
-static void pick_init(struct pick *p, enum names_kind nk, const char *name)
-{
-	memset(p, 0, sizeof(*p));
-	p->nk = nk;
-	p->name = name;
-	p->round = INT_MAX;
-}
-
-static void pick_release(struct pick *p)
-{
-	if (p->key)
-		node_release(&p->found);
-	free(p->key);
-}
-
-/* Take @e as the answer (@exact), or as a candidate of suffix round @round. */
-static int pick_take(struct pick *p, const struct listing_entry *e, int round, bool exact)
-{
-	char *key = names_key(p->nk, &e->node.attrs);
-
-	if (!key)
-		return -ENOMEM;
-	if (!exact && p->key && strcmp(key, p->key) == 0) {
-		free(key);
-		return 0; /* the same entry through another query */
-	}
-	if (!exact && round > p->round) {
-		free(key);
-		return 0;
-	}
-	if (!exact && round == p->round) {
-		p->ties++;
-		free(key);
-		return 0;
-	}
-	pick_release(p);
-	p->key = key;
-	p->round = round;
-	p->ties = 1;
-	p->exact = exact;
-	return node_copy(&p->found, &e->node) < 0 ? -ENOMEM : 0;
-}
-
-/* Weigh the children @l (named among themselves) of a lookup of p->name. */
-static int pick_from(struct pick *p, const struct listing *l)
-{
-	const struct listing_entry *e = listing_find(l, p->name);
-	int err = 0;
-
-	if (e && e->node.kind != NODE_METADATA)
-		return pick_take(p, e, 0, true);
-	for (size_t i = 0; i < l->n && !err; i++) {
-		int round = names_match_round(p->nk, &l->v[i].node.attrs, p->name);
-
-		if (round >= 0)
-			err = pick_take(p, &l->v[i], round, false);
-	}
-	return err;
-}
-
-/* The answer: a candidate that no other shares. @return 0 and @out, or -ENOENT. */
-static int pick_result(struct pick *p, struct node *out)
-{
-	if (!p->key || p->ties != 1)
-		return -ENOENT;
-	*out = p->found;
-	free(p->key);
-	p->key = NULL;
-	return 0;
-}
-
-/* Run @q and weigh its results as children of @dir. */
-static int pick_query(struct tree *t, const struct node *dir, struct query *q, struct pick *p)
-{
-	struct attrset_list results;
-	struct listing *l = NULL;
-	int err;
-
-	attrset_list_init(&results);
-	err = cache_find(t->cache, q, &results);
-	if (!err)
-		err = tree_build_listing(t, dir, &results, false, &l);
-	if (!err)
-		err = pick_from(p, l);
-	listing_put(l);
-	attrset_list_release(&results);
-	return err;
-}
-
-/* The whole folder, as readdir shows it, searched for p->name: handed to the caller to keep. */
-static int pick_listing(struct tree *t, const struct node *dir, struct pick *p,
-			struct listing **listed)
-{
-	struct listing *l;
-	int err = tree_list(t, dir, &l);
-
-	if (err)
-		return err;
-	err = pick_from(p, l);
-	*listed = l;
-	return err;
-}
-
-/* One PatientID or PatientName query for the candidates of a patient folder name. */
-static int pick_patients(struct tree *t, const struct node *dir, uint32_t tag, const char *value,
-			 struct pick *p)
-{
-	struct query q;
-	int err;
-
-	query_init(&q, QUERY_STUDY);
-	err = attrset_set(&q.match, tag, tag == TAG_PatientID ? "LO" : "PN", value);
-	if (!err)
-		err = pick_query(t, dir, &q, p);
-	query_release(&q);
-	return err;
-}
-
-#define PATIENT_ID_TRIES 4 /* "[" in a name or an ID: the last few splits are tried */
-
-/*
- * The targeted queries for a patient folder named @shown (@stripped: a name without its clash
- * suffix):
- * "<name> [<id>]" by PatientID for each split at " [" from the end, then as a PatientName
- * without ID. Stops at an exact answer. @return 0, or 1 when no query can find the candidates
- * (the caller lists the folder), or -errno.
- */
-static int pick_patient_form(struct tree *t, const struct node *dir, const char *shown,
-			     bool stripped, struct pick *p)
-{
-	char pattern[NAMES_BUF * 2], id[NAMES_BUF];
-	size_t len = strlen(shown);
-	int tries = 0, err = 0;
-
-	/* "unnamed" may be a patient with neither name nor ID, which no query can match; a cut
-	 * name (cut to NAMES_MAX less the suffix, less up to 3 bytes of a character) lost the end
-	 * of its name or ID. */
-	if (strcmp(shown, NAMES_UNNAMED) == 0 || (stripped && len >= NAMES_MAX - 8 - 3))
-		return 1;
-	if (len >= 3 && shown[len - 1] == ']') {
-		for (size_t i = len - 1;
-		     i-- > 0 && tries < PATIENT_ID_TRIES && !err && !p->exact;) {
-			if (shown[i] != '[' || (i > 0 && shown[i - 1] != ' '))
-				continue;
-			tries++;
-			snprintf(id, sizeof(id), "%.*s", (int)(len - i - 2), shown + i + 1);
-			if (!id[0])
-				continue;
-			if (!value_pattern(id, true, pattern, sizeof(pattern)))
-				return 1;
-			err = pick_patients(t, dir, TAG_PatientID, pattern, p);
-		}
-	}
-	if (err || p->exact)
-		return err;
-	/* The folder name lost trailing '^' and spaces of the stored value. */
-	if (!value_pattern(shown, false, pattern, sizeof(pattern)))
-		return 1;
-	if (pattern[strlen(pattern) - 1] != '*')
-		strcat(pattern, "*");
-	return pick_patients(t, dir, TAG_PatientName, pattern, p);
-}
-
-static int lookup_patient(struct tree *t, const struct node *dir, const char *name,
-			  struct node *out, struct listing **listed)
-{
-	char base[NAMES_BUF];
-	struct pick p;
-	int err = 0;
-
-	pick_init(&p, NAMES_PATIENT, name);
-	/* A name with a clash suffix is found without it first (a clash is likelier than a
-	 * patient named so), then as it is. */
-	if (names_strip_suffix(name, base))
-		err = pick_patient_form(t, dir, base, true, &p);
-	if (err == 0 && !p.exact)
-		err = pick_patient_form(t, dir, name, false, &p);
-	if (err == 1) {
-		pick_release(&p);
-		pick_init(&p, NAMES_PATIENT, name);
-		err = pick_listing(t, dir, &p, listed);
-	}
-	if (!err)
-		err = pick_result(&p, out);
-	pick_release(&p);
-	return err;
-}
-
-static int lookup_study(struct tree *t, const struct node *dir, const char *name, struct node *out,
-			struct listing **listed)
-{
-	struct query q;
-	struct pick p;
-	int err;
-
-	pick_init(&p, NAMES_STUDY_UID, name);
-	if (query_uid_is_valid(name)) {
-		/* A UID is its own name: the query is exact. */
-		query_init(&q, QUERY_STUDY);
-		err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", name);
-		if (!err)
-			err = pick_query(t, dir, &q, &p);
-		query_release(&q);
-	} else if (names_strip_suffix(name, NULL)) {
-		/* A study whose UID is not one (shown with a suffix) can be found by no query. */
-		err = pick_listing(t, dir, &p, listed);
-	} else {
-		err = -ENOENT;
-	}
-	if (!err)
-		err = pick_result(&p, out);
-	pick_release(&p);
-	return err;
 }
 
 int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out,
