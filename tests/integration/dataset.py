@@ -202,8 +202,8 @@ def generate(out_dir):
 
 # ---- Hostile names (DESIGN.md "Names"; tests/integration/test_names.py) ---------------------
 # Patients whose names break naming rules unless trolley enforces them: a name starting with
-# "..", one starting with ".", and a study whose description makes its name equal to the
-# suffixed name of a clashing sibling. A series without InstanceNumbers is named by UID in the
+# "..", one starting with ".", a study whose description makes its name equal to the suffixed
+# name of a clashing sibling, and two patients whose folder names clash only once cleaned. A series without InstanceNumbers is named by UID in the
 # flat layout. UIDs that Orthanc will not store ("", ".", "1.2/../x") come from the proxy.
 HOSTILE_PATIENTS = [
     ("..^DOTS", "HID-3", "ISO_IR 100", [
@@ -217,6 +217,11 @@ HOSTILE_PATIENTS = [
         ("20230103", "090000", "TWIN", "", [("1", "CT", "A", 1)]),
         ("20230103", "090000", "TWIN", "", [("1", "CT", "B", 1)]),
         ("20230103", "090000", None, "", [("2", "CT", "NoNumbers", 2)])]),
+    # Two patients whose IDs differ only in a '/' (shown as '_'): one folder name, suffixed.
+    ("Twin^Slash", "TW/1", "ISO_IR 100", [
+        ("20230104", "100000", "SLASH", "", [("1", "CT", "S", 1)])]),
+    ("Twin^Slash", "TW_1", "ISO_IR 100", [
+        ("20230104", "100000", "UNDERSCORE", "", [("1", "CT", "U", 1)])]),
 ]
 
 

@@ -95,6 +95,24 @@ def test_literal_name_equal_to_a_suffixed_sibling_gives_unique_names(mount, sour
         assert _xattr(os.path.join(patient, name), "StudyInstanceUID") == uid, name
 
 
+def test_patients_whose_names_clash_once_cleaned_resolve_by_a_targeted_query(
+        mount, source, proxy):
+    """IDs "TW/1" and "TW_1" both show as "[TW_1]": the folders are suffixed, and a lookup
+    after the listing expired finds each by one PatientID query that matches both ('_' may
+    stand for any one character), then picks it by its name."""
+    m = mount(source, options="meta_ttl=1")
+    want = {"TW/1": "Twin^Slash [TW_1]" + naming.suffix("TW/1\\Twin^Slash"),
+            "TW_1": "Twin^Slash [TW_1]" + naming.suffix("TW_1\\Twin^Slash")}
+    names = os.listdir(m.path("patients"))
+    assert set(want.values()) <= set(names)
+    time.sleep(2.5)
+    proxy.reset()
+    for pid, name in want.items():
+        assert _xattr(m.path("patients", name), "PatientID") == pid
+    asked = proxy.paths(r"^/dicom-web/studies\?")
+    assert asked and all("PatientID=TW?1" in p for p in asked), asked
+
+
 def _listing_identities(m, folder, keywords):
     out = {}
     names = os.listdir(m.path(folder))
