@@ -188,7 +188,7 @@ static int pick_patient_form(struct tree *t, const struct node *dir, const char 
 	if (err || p->exact)
 		return err;
 	/* The folder name lost trailing '^' and spaces of the stored value. */
-	if (!names_query_pattern(shown, false, pattern, sizeof(pattern)))
+	if (!names_query_pattern(shown, true, pattern, sizeof(pattern)))
 		return FORM_NEEDS_LISTING;
 	if (pattern[strlen(pattern) - 1] != '*')
 		strcat(pattern, "*");

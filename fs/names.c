@@ -433,17 +433,17 @@ static bool is_plain(unsigned char c)
 }
 
 /* Spaces and non-ASCII letters become '*' too: Orthanc 1.10 neither percent-decodes QIDO
- * values nor matches non-ASCII letters (measured). */
-bool names_query_pattern(const char *shown, bool one, char *out, size_t n)
+ * values nor matches non-ASCII letters (measured). '_' goes as it is (unescaped in a URL). */
+bool names_query_pattern(const char *value, bool shown, char *out, size_t n)
 {
 	bool selective = false;
 	size_t o = 0;
 
-	for (const unsigned char *p = (const unsigned char *)shown; *p && o + 2 < n; p++) {
-		if (is_plain(*p)) {
+	for (const unsigned char *p = (const unsigned char *)value; *p && o + 2 < n; p++) {
+		if (is_plain(*p) || (!shown && *p == '_')) {
 			out[o++] = (char)*p;
 			selective = true;
-		} else if (one && *p == '_') {
+		} else if (*p == '_') {
 			out[o++] = '?';
 		} else if (o == 0 || out[o - 1] != '*') {
 			out[o++] = '*';

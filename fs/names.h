@@ -90,15 +90,16 @@ int names_match_round(enum names_kind kind, const struct attrset *a, const char 
 bool names_strip_suffix(const char *name, char *base);
 
 /**
- * A DICOM matching pattern that finds a value shown as @shown on any archive: every run of
- * characters that naming may have changed ('/' and control characters became '_', a leading
- * '.' became '_', invalid UTF-8 became U+FFFD), that are wildcards or value separators, or that
- * a server may not match as sent becomes '*'; with @one, a '_' becomes '?' (it stood for one
- * character). It may match more than the entry: results are to be filtered by their names.
- * Writes at most @n bytes with NUL. @return whether the pattern has a character that is no
- * wildcard (else it would match everything).
+ * A DICOM matching pattern that finds @value on any archive. Every run of characters that are
+ * wildcards or value separators, or that a server may not match as sent, becomes '*'. With
+ * @shown, @value is as a name shows it: naming may have changed characters ('/' and control
+ * characters became '_', a leading '.' became '_', invalid UTF-8 became U+FFFD), so a '_'
+ * becomes '?' (it stood for one character); else @value is the archive's own and a '_' stays.
+ * It may match more than the entry: results are to be filtered by their names. Writes at most
+ * @n bytes with NUL. @return whether the pattern has a character that is no wildcard (else it
+ * would match everything).
  */
-bool names_query_pattern(const char *shown, bool one, char *out, size_t n);
+bool names_query_pattern(const char *value, bool shown, char *out, size_t n);
 
 /** Whether @name obeys every naming rule (the property the fuzzer and the tests assert). */
 bool names_is_valid(const char *name);

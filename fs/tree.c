@@ -240,11 +240,13 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 		break;
 	case NODE_PATIENT:
 		query_init(q, QUERY_STUDY);
-		/* The raw values: a wildcard in them matches more, and result_belongs() keeps
-		 * only this patient's studies; a name with nothing to match on lists all. */
-		if (attrset_str(a, TAG_PatientID)[0])
-			err = attrset_set(&q->match, TAG_PatientID, "LO",
-					  attrset_str(a, TAG_PatientID));
+		/* A pattern of the archive's own values: exact for a plain ID, else it matches
+		 * more ("TW/1" is asked as "TW*1": a '/' sent escaped never matches on Orthanc)
+		 * and select_results() keeps only this patient's studies. Nothing to match on
+		 * lists all. */
+		if (names_query_pattern(attrset_str(a, TAG_PatientID), false, pattern,
+					sizeof(pattern)))
+			err = attrset_set(&q->match, TAG_PatientID, "LO", pattern);
 		else if (names_query_pattern(attrset_str(a, TAG_PatientName), false, pattern,
 					     sizeof(pattern)))
 			err = attrset_set(&q->match, TAG_PatientName, "PN", pattern);

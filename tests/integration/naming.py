@@ -143,6 +143,11 @@ def unique(items, reserved=()):
         r += 1
 
 
+def patient_folders(manifest):
+    """The names of /patients: one per patient, clashes suffixed."""
+    return set(unique(sorted({(patient_name(e), patient_key(e)) for e in manifest})).values())
+
+
 def patients_tree(manifest):
     """{sop uid: relative path under /patients} for every instance."""
     patients = unique(sorted({(patient_name(e), patient_key(e)) for e in manifest}))

@@ -111,6 +111,10 @@ def test_patients_whose_names_clash_once_cleaned_resolve_by_a_targeted_query(
         assert _xattr(m.path("patients", name), "PatientID") == pid
     asked = proxy.paths(r"^/dicom-web/studies\?")
     assert asked and all("PatientID=TW?1" in p for p in asked), asked
+    # Each folder holds its own patient's study (a '/' in an ID is asked as a wildcard: sent
+    # escaped, Orthanc would match nothing).
+    assert os.listdir(m.path("patients", want["TW/1"])) == ["2023-01-04 SLASH"]
+    assert os.listdir(m.path("patients", want["TW_1"])) == ["2023-01-04 UNDERSCORE"]
 
 
 def _listing_identities(m, folder, keywords):

@@ -377,6 +377,31 @@ static void test_is_valid_checks_every_rule(void **state)
 	assert_true(names_is_valid("\xce\xa0.dcm"));
 }
 
+static void test_query_patterns_match_what_naming_changed(void **state)
+{
+	char out[NAMES_BUF];
+
+	(void)state;
+	/* A shown name: '_' may have been '/' or a control character, so it is any one. */
+	assert_true(names_query_pattern("O_Brien^Pat", true, out, sizeof(out)));
+	assert_string_equal(out, "O?Brien^Pat");
+	assert_true(names_query_pattern("_.^DOTS", true, out, sizeof(out)));
+	assert_string_equal(out, "?.^DOTS");
+	/* The archive's own value: '_' is itself; what a server may not match as sent, or a
+	 * wildcard or separator of its own, matches anything. */
+	assert_true(names_query_pattern("TW_1", false, out, sizeof(out)));
+	assert_string_equal(out, "TW_1");
+	assert_true(names_query_pattern("TW/1", false, out, sizeof(out)));
+	assert_string_equal(out, "TW*1");
+	assert_true(names_query_pattern("A B,C*\\D", false, out, sizeof(out)));
+	assert_string_equal(out, "A*B*C*D");
+	assert_true(names_query_pattern("M\xc3\xbcller", true, out, sizeof(out)));
+	assert_string_equal(out, "M*ller");
+	/* Nothing to match on: the caller lists instead of asking for everything. */
+	assert_false(names_query_pattern("\xce\xa0 //", false, out, sizeof(out)));
+	assert_false(names_query_pattern("", true, out, sizeof(out)));
+}
+
 /* A result set of @n studies; patient i % @patients; every 7th a duplicate of the one before
  * (a server may repeat results), names that clash in pairs. */
 static void make_results(struct attrset_list *r, size_t n, size_t patients)
@@ -626,6 +651,7 @@ int main(void)
 		cmocka_unit_test(test_reserved_names_never_move_and_are_never_taken),
 		cmocka_unit_test(test_match_round_recognises_only_its_own_entry),
 		cmocka_unit_test(test_is_valid_checks_every_rule),
+		cmocka_unit_test(test_query_patterns_match_what_naming_changed),
 		cmocka_unit_test(test_listing_of_100000_results_is_n_log_n),
 		cmocka_unit_test(test_hostile_uids_never_break_a_studies_listing),
 		cmocka_unit_test(test_flat_study_with_raw_uid_instances_and_metadata_clash),
