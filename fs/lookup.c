@@ -154,9 +154,8 @@ enum { FORM_ASKED = 0, FORM_NEEDS_LISTING = 1 };
 
 /*
  * The targeted queries for a patient folder named @shown (@stripped: a name without its clash
- * suffix):
- * "<name> [<id>]" by PatientID for each split at " [" from the end, then as a PatientName
- * without ID. Stops at an exact answer. @return FORM_ASKED, FORM_NEEDS_LISTING when no query
+ * suffix): "<name> [<id>]" by PatientID for each split at " [" from the end, then as a
+ * PatientName without ID. Stops at an exact answer. @return FORM_ASKED, FORM_NEEDS_LISTING when no query
  * can find the candidates (the caller lists the folder), or -errno.
  */
 static int pick_patient_form(struct tree *t, const struct node *dir, const char *shown,
@@ -169,7 +168,8 @@ static int pick_patient_form(struct tree *t, const struct node *dir, const char 
 	/* "unnamed" may be a patient with neither name nor ID, which no query can match; a cut
 	 * name (cut to NAMES_MAX less the suffix, less up to 3 bytes of a character) lost the end
 	 * of its name or ID. */
-	if (strcmp(shown, NAMES_UNNAMED) == 0 || (stripped && len >= NAMES_MAX - 8 - 3))
+	if (strcmp(shown, NAMES_UNNAMED) == 0 ||
+	    (stripped && len >= NAMES_MAX - NAMES_SUFFIX_LEN - 3))
 		return FORM_NEEDS_LISTING;
 	if (len >= 3 && shown[len - 1] == ']') {
 		for (size_t i = len - 1;

@@ -12,7 +12,7 @@
 #include "core/query.h"
 #include "core/tags.h"
 
-#define SUFFIX_LEN 8 /* " ~" + 6 hex */
+#define SUFFIX_LEN NAMES_SUFFIX_LEN
 #define EXT	   ".dcm"
 #define EXT_LEN	   4
 /* A field may be longer than a name: it is cleaned whole and the name cut once at the end. */

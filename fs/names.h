@@ -16,6 +16,8 @@
 #define NAMES_MAX 255
 /** Buffer size that holds any name with its NUL. */
 #define NAMES_BUF (NAMES_MAX + 1)
+/** Length of the clash suffix " ~xxxxxx". */
+#define NAMES_SUFFIX_LEN 8
 /** How many suffix rounds names_make_unique() tries before it leaves an entry out. */
 #define NAMES_ROUNDS 8
 /** The text a name is given when everything that would name it is empty. */
