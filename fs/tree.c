@@ -213,7 +213,8 @@ int tree_check_uids(const struct node *n)
 			continue;
 		if (query_uid_is_valid(uid))
 			continue;
-		names_clean(uid ? uid : "", shown, sizeof(shown), false);
+		/* The value as the archive sent it (log_msg escapes control bytes), cut to fit. */
+		snprintf(shown, sizeof(shown), "%s", uid ? uid : "");
 		log_error("%s \"%s\" from the archive is not a valid UID: never requested (the "
 			  "folder shows it, but it cannot be listed or opened)",
 			  tags_keyword(tags[i]), shown);
