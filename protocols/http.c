@@ -1,13 +1,13 @@
-/* HTTP transport for QIDO-RS and WADO-RS (and later WADO-URI, MINT, RAD-69). Each request gets
- * its own easy handle (libcurl handles are not thread-safe); connections, DNS and TLS sessions are
- * reused through one share handle, and a semaphore bounds parallel transfers (connections=). */
+/* HTTP transport for QIDO-RS, WADO-RS, WADO-URI, MINT and RAD-69. Each request gets its own
+ * easy handle (libcurl handles are not thread-safe); connections, DNS and TLS sessions are
+ * reused through one share handle, and the slots below bound parallel transfers (connections=),
+ * with a reserve for queries that instance transfers never take. */
 #include "protocols/http.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +22,29 @@
 #define HTTP_URL_LOG_MAX 2048
 #define HTTP_ORIGIN_MAX	 512
 
+/*
+ * connections= slots, split by what a request is. A listing waits for its query, and a user
+ * waits for the listing; an instance transfer may take minutes (a slow link, a large series,
+ * an archive that trickles). With one pool a `cp -r` held every slot and an `ls` of another
+ * folder waited for a whole series. So a quarter of the slots (at least one) is reserved for
+ * queries and metadata: instance transfers use the rest, queries any free slot, and a waiting
+ * query goes before waiting transfers. connections=1 stays one connection, as the user asked
+ * (an archive that allows one client connection): the query then waits only for the transfer
+ * in flight, never for the queue of transfers behind it.
+ */
+struct http_slots {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	long total;	    /* connections= */
+	long bulk_max;	    /* of them, what instance transfers may hold */
+	long busy, bulk;    /* held: all, by instance transfers */
+	long query_waiting; /* queries waiting: transfers let them go first */
+};
+
 struct http {
 	CURLSH *share;
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
-	sem_t slots;
+	struct http_slots slots;
 	struct http_config cfg;
 	char *password;		    /* from password_file */
 	pthread_mutex_t token_lock; /* guards token */
@@ -73,6 +92,50 @@ static void share_unlock(CURL *easy, curl_lock_data data, void *userp)
 
 	(void)easy;
 	pthread_mutex_unlock(&h->locks[data]);
+}
+
+static void slots_init(struct http_slots *s, long total)
+{
+	long reserve = total >= 2 ? (total / 4 > 1 ? total / 4 : 1) : 0;
+
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->freed, NULL);
+	s->total = total;
+	s->bulk_max = total - reserve;
+}
+
+static void slots_release(struct http_slots *s)
+{
+	pthread_cond_destroy(&s->freed);
+	pthread_mutex_destroy(&s->lock);
+}
+
+static void slot_take(struct http_slots *s, enum http_kind kind)
+{
+	pthread_mutex_lock(&s->lock);
+	if (kind == HTTP_QUERY) {
+		s->query_waiting++;
+		while (s->busy >= s->total)
+			pthread_cond_wait(&s->freed, &s->lock);
+		s->query_waiting--;
+	} else {
+		while (s->busy >= s->total || s->bulk >= s->bulk_max || s->query_waiting)
+			pthread_cond_wait(&s->freed, &s->lock);
+		s->bulk++;
+	}
+	s->busy++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void slot_give(struct http_slots *s, enum http_kind kind)
+{
+	pthread_mutex_lock(&s->lock);
+	s->busy--;
+	if (kind == HTTP_BULK)
+		s->bulk--;
+	/* Waiters of both kinds wait on one condition, each for its own test. */
+	pthread_cond_broadcast(&s->freed);
+	pthread_mutex_unlock(&s->lock);
 }
 
 /* "scheme://host:port" of @url, lowercase, the port made explicit (http://a and http://a:80
@@ -140,7 +203,7 @@ int http_new(const struct http_config *cfg, struct http **out)
 		h->cfg.max_connections = 8;
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&h->locks[i], NULL);
-	sem_init(&h->slots, 0, (unsigned)h->cfg.max_connections);
+	slots_init(&h->slots, h->cfg.max_connections);
 	pthread_mutex_init(&h->token_lock, NULL);
 	pthread_mutex_init(&h->login_lock, NULL);
 	if (cfg->auth_url && url_origin(cfg->auth_url, h->auth_origin, sizeof(h->auth_origin))) {
@@ -176,6 +239,7 @@ int http_new(const struct http_config *cfg, struct http **out)
 	*out = h;
 	return 0;
 out_free:
+	slots_release(&h->slots);
 	secret_free(h->password);
 	secret_free(h->token);
 	free(h);
@@ -193,7 +257,7 @@ void http_free(struct http *h)
 	pthread_mutex_destroy(&h->login_lock);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&h->locks[i]);
-	sem_destroy(&h->slots);
+	slots_release(&h->slots);
 	free(h);
 }
 
@@ -404,6 +468,7 @@ static bool token_refreshed(struct http *h)
 
 /* One request as http_get() and http_post() describe it. */
 struct http_request {
+	enum http_kind kind;
 	const char *method; /* "GET" or "POST" */
 	const char *url;
 	const char *accept;
@@ -489,9 +554,9 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		curl_easy_setopt(c.easy, CURLOPT_CAINFO, h->cfg.cacert);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	sem_wait(&h->slots);
+	slot_take(&h->slots, r->kind);
 	rc = curl_easy_perform(c.easy);
-	sem_post(&h->slots);
+	slot_give(&h->slots, r->kind);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
 	if (!c.started)
@@ -676,19 +741,24 @@ static int http_request_run(struct http *h, const struct http_request *r, long *
 	return err;
 }
 
-int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,
-	     long *status_out)
+int http_get(struct http *h, enum http_kind kind, const char *url, const char *accept,
+	     http_body_fn on_body, void *ctx, long *status_out)
 {
-	struct http_request r = {
-		.method = "GET", .url = url, .accept = accept, .on_body = on_body, .ctx = ctx};
+	struct http_request r = {.kind = kind,
+				 .method = "GET",
+				 .url = url,
+				 .accept = accept,
+				 .on_body = on_body,
+				 .ctx = ctx};
 
 	return http_request_run(h, &r, status_out);
 }
 
-int http_get_handling(struct http *h, const char *url, const char *accept, const long *handled,
-		      http_body_fn on_body, void *ctx, long *status_out)
+int http_get_handling(struct http *h, enum http_kind kind, const char *url, const char *accept,
+		      const long *handled, http_body_fn on_body, void *ctx, long *status_out)
 {
-	struct http_request r = {.method = "GET",
+	struct http_request r = {.kind = kind,
+				 .method = "GET",
 				 .url = url,
 				 .accept = accept,
 				 .on_body = on_body,
@@ -698,10 +768,12 @@ int http_get_handling(struct http *h, const char *url, const char *accept, const
 	return http_request_run(h, &r, status_out);
 }
 
-int http_post(struct http *h, const char *url, const char *content_type, const void *body,
-	      size_t len, const char *accept, http_body_fn on_body, void *ctx, long *status_out)
+int http_post(struct http *h, enum http_kind kind, const char *url, const char *content_type,
+	      const void *body, size_t len, const char *accept, http_body_fn on_body, void *ctx,
+	      long *status_out)
 {
-	struct http_request r = {.method = "POST",
+	struct http_request r = {.kind = kind,
+				 .method = "POST",
 				 .url = url,
 				 .accept = accept,
 				 .content_type = content_type,

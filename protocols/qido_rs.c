@@ -90,7 +90,7 @@ static int qido_on_body(void *ctx, const struct http_response *resp, const void 
 }
 
 /* @s as printable ASCII for a log line (anything else as \xNN), cut to fit @out. */
-static void log_escape(const char *s, char *out, size_t n)
+static void uid_escape(const char *s, char *out, size_t n)
 {
 	size_t j = 0;
 
@@ -113,7 +113,7 @@ static int check_path_uid(const char *keyword, const char *uid)
 
 	if (query_uid_is_valid(uid))
 		return 0;
-	log_escape(uid, shown, sizeof(shown));
+	uid_escape(uid, shown, sizeof(shown));
 	log_error("qido-rs: %s \"%s\" from the archive is not a valid UID: not requested", keyword,
 		  shown);
 	return -EIO;
@@ -243,7 +243,8 @@ static int qido_get_page(struct qido *q, const char *url, struct attrset_list *p
 	int err;
 
 	buf_init(&reply.body, QIDO_REPLY_MAX);
-	err = http_get(q->http, url, "application/dicom+json", qido_on_body, &reply, &status);
+	err = http_get(q->http, HTTP_QUERY, url, "application/dicom+json", qido_on_body, &reply,
+		       &status);
 	if (err)
 		goto out;
 	/* 204 No Content, or 200 with "[]": nothing (more). */

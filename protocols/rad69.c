@@ -371,7 +371,7 @@ static int rad69_fetch(struct downloader *d, const struct instance_ref *ref, str
 	err = build_request(r, ref, &req);
 	if (err)
 		goto out;
-	err = http_post(r->http, r->url,
+	err = http_post(r->http, HTTP_BULK, r->url,
 			"application/soap+xml; charset=utf-8; "
 			"action=\"urn:ihe:rad:2009:RetrieveImagingDocumentSet\"",
 			req.data, req.len, "multipart/related, application/soap+xml", r_body, &c,
