@@ -67,7 +67,10 @@ struct http_call {
 	char warning[256];	      /* Warning headers of the last response, joined by ", " */
 	char detail[CURL_ERROR_SIZE]; /* curl's own words for a failure */
 	size_t bytes;
-	bool withheld; /* credentials are configured but not for this origin */
+	bool withheld;	      /* credentials are configured but not for this origin */
+	curl_off_t moved;     /* bytes received and sent, as curl last said */
+	struct timespec last; /* when they last grew (or the transfer began) */
+	bool stalled;	      /* ended by on_progress */
 };
 
 static pthread_once_t http_global_once = PTHREAD_ONCE_INIT;
@@ -365,6 +368,36 @@ static size_t on_write(char *data, size_t size, size_t n, void *userp)
 	return c->cb_err ? 0 : len; /* 0 makes curl stop with CURLE_WRITE_ERROR */
 }
 
+static long ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* timeout= is the longest a transfer may go without a byte, waiting for the reply or in its
+ * body. Big series take minutes legitimately, so no bound on the whole. curl's own low-speed
+ * check (CURLOPT_LOW_SPEED_*) averages over its last five seconds: a body that stalls after a
+ * few bytes ran for timeout= plus five seconds, and one that resumed in that time never ended.
+ * curl calls this at least once a second, idle or not. */
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct http_call *c = userp;
+	struct timespec now;
+
+	(void)dltotal;
+	(void)ultotal;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (dlnow + ulnow != c->moved) {
+		c->moved = dlnow + ulnow;
+		c->last = now;
+		return 0;
+	}
+	if (ms_between(&c->last, &now) < c->h->cfg.timeout_s * 1000)
+		return 0;
+	c->stalled = true;
+	return 1; /* curl ends the transfer with CURLE_ABORTED_BY_CALLBACK */
+}
+
 /* One printable line from an error body, for the log. */
 static void error_excerpt(struct buf *b, char *out, size_t n)
 {
@@ -535,9 +568,9 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 	curl_easy_setopt(c.easy, CURLOPT_ERRORBUFFER, c.detail);
 	curl_easy_setopt(c.easy, CURLOPT_COOKIEFILE, ""); /* the shared jar, no file */
 	curl_easy_setopt(c.easy, CURLOPT_CONNECTTIMEOUT, h->cfg.connect_timeout_s);
-	/* A stalled transfer, not a long one, is the failure: big series take minutes legitimately. */
-	curl_easy_setopt(c.easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c.easy, CURLOPT_LOW_SPEED_TIME, h->cfg.timeout_s);
+	curl_easy_setopt(c.easy, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c.easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c.easy, CURLOPT_XFERINFODATA, &c);
 	curl_easy_setopt(c.easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c.easy, CURLOPT_USERAGENT, "trolley/0.1");
 	curl_easy_setopt(c.easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -555,10 +588,16 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	slot_take(&h->slots, r->kind);
+	clock_gettime(CLOCK_MONOTONIC, &c.last); /* waiting for a slot is no stall */
 	rc = curl_easy_perform(c.easy);
 	slot_give(&h->slots, r->kind);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ms = ms_between(&t0, &t1);
+	if (c.stalled) {
+		rc = CURLE_OPERATION_TIMEDOUT;
+		snprintf(c.detail, sizeof(c.detail), "nothing received for %ld s: timeout=%ld",
+			 h->cfg.timeout_s, h->cfg.timeout_s);
+	}
 	if (!c.started)
 		curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &c.resp.status);
 
