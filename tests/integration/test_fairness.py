@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 
 from servers import wait_for
 
@@ -86,3 +87,40 @@ def test_stalled_body_times_out_and_is_not_cached(mount, source, data, proxy):
     proxy.clear_faults()
     assert _md5(path) == e["md5"]
     assert proxy.count("/instances/%s$" % re.escape(sop)) == 2  # asked again: nothing kept
+
+
+def test_with_one_connection_a_listing_goes_before_queued_downloads(mount, source, data, proxy):
+    # connections=1 is one connection, as asked: the listing waits for the download in
+    # flight, but not for the ones queued behind it.
+    m = mount(source, options="connections=1,prefetch=none")
+    slow = [e for e in data["manifest"] if e["PatientID"] == "PID004"
+            and e["Modality"] == "CT"][:3]
+    for e in slow:
+        os.stat(_by_uid(m, e))
+    proxy.fault("/instances/(%s)$" % "|".join(re.escape(e["SOPInstanceUID"]) for e in slow),
+                trickle=2)
+    got = {}
+
+    def read(e):
+        got[e["SOPInstanceUID"]] = _md5(_by_uid(m, e))
+
+    readers = [threading.Thread(target=read, args=(e,)) for e in slow]
+    for t in readers:
+        t.start()
+    try:
+        wait_for(lambda: proxy.count(INSTANCE_GET), 20, "a download to reach the archive")
+        time.sleep(0.5)  # the other two reads are queued in the daemon by now
+        names = os.listdir(m.path("patients"))
+    finally:
+        for t in readers:
+            t.join(60)
+    assert "Doe^John [PID001]" in names
+    log = proxy.log()
+    downloads = [r for r in log if re.search(INSTANCE_GET, r["path"])]
+    # The listing's query: the first one after the downloads began (the stat()s above made
+    # theirs before).
+    listing = next(r for r in log if re.search(r"^/dicom-web/studies\?", r["path"]) and
+                   r["start"] > downloads[0]["start"])
+    before = [r["path"] for r in downloads if r["start"] < listing["start"]]
+    assert len(before) == 1, "the listing waited for the downloads %s" % before
+    assert got == {e["SOPInstanceUID"]: e["md5"] for e in slow}
