@@ -72,6 +72,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.source = o->source,
 		.meta_ttl = o->meta_ttl,
 		.size_limit = o->cache_size,
+		.max_instance_size = o->max_instance_size,
 		.prefetch = !o->prefetch || strcmp(o->prefetch, "series") == 0,
 		.offline = o->offline,
 	};

@@ -24,6 +24,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("wado_rs=%s", wado_rs, 0),
 	TROLLEY_OPT("cache_dir=%s", cache_dir, 0),
 	TROLLEY_OPT("cache_size=%s", cache_size_text, 0),
+	TROLLEY_OPT("max_instance_size=%s", max_instance_size_text, 0),
 	TROLLEY_OPT("meta_ttl=%ld", meta_ttl, 0),
 	TROLLEY_OPT("timeout=%ld", timeout, 0),
 	TROLLEY_OPT("connections=%ld", connections, 0),
@@ -470,6 +471,15 @@ int opts_finish(struct trolley_opts *o)
 			o->cache_size_text);
 		return -EINVAL;
 	}
+	if (o->max_instance_size_text &&
+	    (opts_parse_size(o->max_instance_size_text, &o->max_instance_size) < 0 ||
+	     o->max_instance_size < (1ull << 10))) {
+		fprintf(stderr,
+			"mount.trolley: max_instance_size=%s: expected a size such as 500M or 8G "
+			"(at least 1K)\n",
+			o->max_instance_size_text);
+		return -EINVAL;
+	}
 	if (!o->cache_dir && default_cache_dir(o) < 0) {
 		fprintf(stderr, "mount.trolley: no cache_dir given and neither XDG_CACHE_HOME nor "
 				"HOME is set\n");
@@ -487,6 +497,7 @@ void opts_release(struct trolley_opts *o)
 	free(o->wado_rs);
 	free(o->cache_dir);
 	free(o->cache_size_text);
+	free(o->max_instance_size_text);
 	free(o->loglevel);
 	free(o->transfer_syntax);
 	free(o->layout);
@@ -535,6 +546,7 @@ void opts_usage(const char *progname)
 	       "    -o cache_dir=DIR           LMDB cache (default "
 	       "$XDG_CACHE_HOME/trolley/<hash>)\n"
 	       "    -o cache_size=SIZE         cache map size, e.g. 500M, 20G (default 10G)\n"
+	       "    -o max_instance_size=SIZE  a larger instance is refused (default 4G)\n"
 	       "    -o meta_ttl=SECONDS        query results stay fresh this long (default 600)\n"
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
 	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"

@@ -16,6 +16,8 @@ struct trolley_opts {
 	char *cache_dir;
 	char *cache_size_text;
 	uint64_t cache_size; /* bytes */
+	char *max_instance_size_text;
+	uint64_t max_instance_size; /* bytes; 0: the cache's default */
 	long meta_ttl;
 	long timeout;
 	long connections;

@@ -180,11 +180,14 @@ class Proxy:
     the first rule whose regex matches the path (with its query) applies:
       {"status": 500, "body": b"...", "type": "text/html"}   answer this instead
       {"body": b"...", "type": "..."}                         status 200 with this body
+                          (with "headers": {name: value} also sent, e.g. Content-Encoding)
       {"truncate": N}     forward, announcing the full Content-Length, but send only N bytes of
                           the body, then close the connection
       {"delay": S}        wait S seconds (at most MAX_DELAY), then forward (or apply the rest)
       {"drop": True}      close the connection without an answer (also "refuse")
       {"stall": (N, S)}   forward N bytes of the body, wait S seconds, then the rest
+      {"trickle": S}      forward the body in 32 pieces spread over S seconds (a slow link or
+                          a slow archive: the reply is in flight all that time)
       {"chunked": N}      forward with Transfer-Encoding: chunked in N-byte chunks, as servers
                           that stream (dcm4chee, nginx without buffering) do
     Archive behaviours (what real archives do that Orthanc does not):
@@ -259,7 +262,7 @@ class Proxy:
         """Add a rule; rules added later are tried after earlier ones (first match wins)."""
         known = {"status", "body", "type", "truncate", "delay", "drop", "refuse", "stall",
                  "chunked", "pass_through", "cap", "warning", "ignore_offset", "empty",
-                 "refuse_ts", "bare", "replace"}
+                 "refuse_ts", "bare", "replace", "headers", "trickle"}
         assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
@@ -270,7 +273,8 @@ class Proxy:
 
     def log(self):
         """A copy of the recorded requests: dicts with method, path (with the query), query,
-        accept and status (401 when refused for auth, else None)."""
+        accept, status (401 when refused for auth, else None), start and end (time.monotonic()
+        when the request came and when its reply was over; end None while it is in flight)."""
         with self.lock:
             return [dict(r) for r in self.requests]
 
@@ -283,15 +287,24 @@ class Proxy:
         return len(self.paths(pattern))
 
     def _handle(self, h, method):
+        record = {"start": time.monotonic(), "end": None}
+        try:
+            self._serve(h, method, record)
+        finally:
+            with self.lock:
+                record["end"] = time.monotonic()
+
+    def _serve(self, h, method, record):
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         with self.lock:
             authorized = (self.required_auth is None or
                           h.headers.get("Authorization") == self.required_auth)
-            self.requests.append({"method": method, "path": h.path,
-                                  "query": h.path.partition("?")[2],
-                                  "accept": h.headers.get("Accept", ""),
-                                  "status": None if authorized else 401})
+            record.update({"method": method, "path": h.path,
+                           "query": h.path.partition("?")[2],
+                           "accept": h.headers.get("Accept", ""),
+                           "status": None if authorized else 401})
+            self.requests.append(record)
             action = next((a for rx, a in self.faults if rx.search(h.path)), None) or {}
         if not authorized:
             self._reply(h, 401, "text/plain", b"unauthorized")
@@ -304,7 +317,7 @@ class Proxy:
             return
         if "body" in action:
             self._reply(h, action.get("status", 200), action.get("type", "text/plain"),
-                        action["body"])
+                        action["body"], action.get("headers", {}))
             return
         if action.get("refuse_ts") and "transfer-syntax=" in h.headers.get("Accept", ""):
             self._reply(h, action["refuse_ts"], "text/plain", b"transfer syntax not supported")
@@ -400,7 +413,7 @@ class Proxy:
     def _forward(self, h, method, resp, action):
         """Stream @resp to the client, applying "truncate" or "stall"."""
         upstream_length = resp.getheader("Content-Length")
-        if upstream_length is None and ("truncate" in action or "stall" in action):
+        if upstream_length is None and ({"truncate", "stall", "trickle"} & set(action)):
             data = resp.read()  # a chunked reply: its length is needed to lie about it
             chunks, total = iter([data]), len(data)
         elif action.get("chunked"):
@@ -423,8 +436,22 @@ class Proxy:
             return
         budget = action.get("truncate")
         stall_at, stall_for = action.get("stall", (None, 0))
+        if action.get("trickle") and total:
+            data = b"".join(chunks)
+            piece = -(-len(data) // 32)
+            chunks = (data[i:i + piece] for i in range(0, len(data), piece))
+            pause = min(action["trickle"], self.MAX_DELAY) / 32
+        else:
+            pause = 0
         sent = 0
         for chunk in chunks:
+            if pause:
+                if sent:
+                    time.sleep(pause)
+                self._write(h, chunk, False)
+                h.wfile.flush()
+                sent += len(chunk)
+                continue
             if budget is not None and sent + len(chunk) > budget:
                 chunk = chunk[:budget - sent]
             if stall_at is not None and sent <= stall_at < sent + len(chunk):
@@ -455,9 +482,11 @@ class Proxy:
             h.wfile.write(chunk)
 
     @staticmethod
-    def _reply(h, status, ctype, data):
+    def _reply(h, status, ctype, data, headers=None):
         h.send_response(status)
         h.send_header("Content-Type", ctype)
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         if data:
