@@ -466,7 +466,7 @@ void opts_usage(const char *progname)
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
 	       "    -o layout=tree|flat        flat: a study folder holds all its instances\n"
 	       "    -o prefetch=series|none    opening a file fetches its series (default series)\n"
-	       "    -o transfer_syntax=UID     ask WADO-RS for this syntax (default: as stored)\n"
+	       "    -o transfer_syntax=UID     ask WADO-RS or C-GET for this syntax (default: as stored)\n"
 	       "    -o cacert=FILE             CA certificates for https\n"
 	       "    -o cert=FILE,key=FILE      client certificate and key (PEM) for https\n"
 	       "    -o user=NAME               HTTP basic auth user\n"

@@ -21,7 +21,8 @@ int dimse_find_new(const struct proto_config *cfg, struct searcher **out);
 
 /**
  * The C-GET downloader: instances come back on the association as C-STORE sub-operations,
- * each SOP class offered in every transfer syntax we know, so that they come as stored.
+ * each SOP class offered in the syntaxes the archive said it stored (else in each common one
+ * but deflate and big endian; cfg->transfer_syntax alone if set), so that they come as stored.
  * Series level when prefetching, instance level otherwise. @return 0 and @out (free with
  * downloader_free()), -EINVAL without a peer, -ENOMEM.
  */

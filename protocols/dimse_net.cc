@@ -264,9 +264,14 @@ int dimse_find(const struct dimse_peer *p, const char *about, DcmDataset *ids,
 	return err;
 }
 
-/* Each its own presentation context, so that the archive can send every instance in the
- * syntax it was stored in (and need not transcode): bytes as stored, like WADO-RS with
- * transfer-syntax=*. The uncompressed ones come first: they are what any archive can make. */
+/* What trolley offers for C-GET sub-operations when the archive does not say how it stored an
+ * instance: each syntax its own presentation context, so that an archive that picks the context
+ * matching the stored syntax (Orthanc 1.10 does) sends the bytes as stored, like WADO-RS with
+ * transfer-syntax=*; the uncompressed ones first, for an archive that takes the first accepted
+ * context of the class (dcmqrscp 3.6.7 does). Deflate, big endian and the private bzip2 are
+ * left out: an archive that chooses by its own preference (pixelmed picks bzip2, then deflate,
+ * then explicit VR little endian, whatever it stored) would make every file one of them, and
+ * many viewers read neither. An archive that says what it stored gets offered only that. */
 static const char *const stored_syntaxes[] = {
 	UID_LittleEndianExplicitTransferSyntax,
 	UID_LittleEndianImplicitTransferSyntax,
@@ -279,34 +284,50 @@ static const char *const stored_syntaxes[] = {
 	UID_JPEGLSLossyTransferSyntax,
 	UID_JPEGProcess2_4TransferSyntax,
 	UID_JPEGProcess14TransferSyntax,
-	UID_DeflatedExplicitVRLittleEndianTransferSyntax,
-	UID_BigEndianExplicitTransferSyntax,
 	UID_MPEG2MainProfileAtMainLevelTransferSyntax,
 	UID_MPEG4HighProfileLevel4_1TransferSyntax,
 	UID_HEVCMainProfileLevel5_1TransferSyntax,
 };
 
-void dimse_storage_contexts(const std::vector<std::string> &classes, T_ASC_SC_ROLE role,
-			    size_t room, std::vector<dimse_context> &out)
+void dimse_storage_contexts(const std::vector<dimse_stored> &stored, const char *asked,
+			    T_ASC_SC_ROLE role, size_t room, std::vector<dimse_context> &out)
 {
 	size_t nts = sizeof(stored_syntaxes) / sizeof(*stored_syntaxes);
+	std::vector<std::string> uncompressed = {UID_LittleEndianExplicitTransferSyntax,
+						 UID_LittleEndianImplicitTransferSyntax};
 
-	if (classes.empty()) {
+	if (asked && *asked)
+		uncompressed = {asked};
+	if (stored.empty()) {
 		/* Nothing known of what will come: every storage class we know, uncompressed. */
 		for (int i = 0; i < numberOfDcmLongSCUStorageSOPClassUIDs && room; i++, room--)
-			out.push_back({dcmLongSCUStorageSOPClassUIDs[i],
-				       {UID_LittleEndianExplicitTransferSyntax,
-					UID_LittleEndianImplicitTransferSyntax},
-				       role});
+			out.push_back({dcmLongSCUStorageSOPClassUIDs[i], uncompressed, role});
 		return;
 	}
+	/* The syntax the user asked for, alone: the archive transcodes, or refuses. */
+	if (asked && *asked) {
+		for (size_t i = 0; i < stored.size() && room; i++, room--)
+			out.push_back({stored[i].sop_class, {asked}, role});
+		return;
+	}
+	/* What the archive said it stored, each its own context, and nothing else: an archive
+	 * that chooses by preference has only these to choose from. */
+	for (const dimse_stored &s : stored)
+		for (size_t t = 0; t < s.syntaxes.size() && room; t++, room--)
+			out.push_back({s.sop_class, {s.syntaxes[t]}, role});
 	/* PS3.8 allows 128 presentation contexts: many classes get fewer syntaxes each. */
-	if (classes.size() * nts > room)
-		nts = room / classes.size() >= 2 ? room / classes.size() : 1;
+	std::vector<const dimse_stored *> unknown;
+	for (const dimse_stored &s : stored)
+		if (s.syntaxes.empty())
+			unknown.push_back(&s);
+	if (unknown.empty() || !room)
+		return;
+	if (unknown.size() * nts > room)
+		nts = room / unknown.size() >= 2 ? room / unknown.size() : 1;
 	for (size_t t = 0; t < nts; t++)
-		for (const std::string &c : classes)
+		for (const dimse_stored *s : unknown)
 			if (room) {
-				out.push_back({c, {stored_syntaxes[t]}, role});
+				out.push_back({s->sop_class, {stored_syntaxes[t]}, role});
 				room--;
 			}
 }

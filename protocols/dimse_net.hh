@@ -76,10 +76,22 @@ int dimse_cond_errno(const OFCondition &cond);
 /** errno for the final status of a C-GET or C-MOVE (PS3.4 C.4.2.1.5, C.4.3.1.4). */
 int dimse_retrieve_status_errno(Uint16 status);
 
-/** The storage SOP classes and transfer syntaxes we offer to receive, in @out, for an
- * archive that will send instances of @classes (all storage classes we know if empty). */
-void dimse_storage_contexts(const std::vector<std::string> &classes, T_ASC_SC_ROLE role,
-			    size_t room, std::vector<dimse_context> &out);
+/* A storage SOP class an archive will send, and the transfer syntaxes it said it stored its
+ * instances in (empty: it did not say). */
+struct dimse_stored {
+	std::string sop_class;
+	std::vector<std::string> syntaxes;
+};
+
+/**
+ * The storage presentation contexts to offer (in @role) to an archive that will send instances
+ * of @stored, appended to @out, at most @room of them: the syntax the user @asked for alone
+ * (NULL: none); else, for a class whose stored syntaxes are known, those alone; else every
+ * syntax of an instance as stored except deflate and big endian, each its own context. With
+ * @stored empty, every storage class we know, uncompressed (or @asked).
+ */
+void dimse_storage_contexts(const std::vector<dimse_stored> &stored, const char *asked,
+			    T_ASC_SC_ROLE role, size_t room, std::vector<dimse_context> &out);
 
 /**
  * Receive the data set of C-STORE @req on @assoc into @sink as a Part-10 file (a file meta

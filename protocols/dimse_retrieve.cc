@@ -1,7 +1,8 @@
 // The C-GET and C-MOVE downloaders (Study Root). C-GET brings the instances back on its own
 // association as C-STORE sub-operations; C-MOVE asks the archive to send them to our storage
-// SCP (dimse_scp.cc). Before either, a C-FIND at IMAGE level learns the SOP classes to come,
-// so that C-GET can offer each class in every transfer syntax and get the bytes as stored.
+// SCP (dimse_scp.cc). Before a C-GET, a C-FIND at IMAGE level learns the SOP classes to come
+// and, where the archive says, the syntaxes they are stored in (storage_offer()), so that the
+// files come as stored.
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
@@ -28,6 +29,10 @@ struct dimse_retriever {
 	struct dimse_peer peer;
 	bool move;
 	struct dimse_scp *scp; /* C-MOVE only */
+	std::string asked;     /* transfer_syntax=, or empty */
+	/* Whether the archive answers C-FIND with the stored syntax: 0 not known yet, 1 it
+	 * does (ask before every C-GET), -1 it does not (ask only for a class not listed). */
+	std::atomic<int> tells{0};
 };
 
 /* C-MOVE message IDs are unique in the process, so that the Move Originator Message ID of an
@@ -61,22 +66,65 @@ void retrieve_keys(DcmDataset &ds, const struct instance_ref *ref, const char *l
 		ds.putAndInsertString(DCM_SOPInstanceUID, ref->sop_uid);
 }
 
-void collect_class(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDataset *ids)
-{
-	std::vector<std::string> *classes = (std::vector<std::string> *)ctx;
-	const char *c = NULL;
+/* One instance as an IMAGE level C-FIND answered it. */
+struct stored_instance {
+	std::string sop_uid, sop_class, syntax; /* syntax empty: not said */
+};
 
-	if (ids && ids->findAndGetString(DCM_SOPClassUID, c).good() && c && *c &&
-	    std::find(classes->begin(), classes->end(), c) == classes->end())
-		classes->push_back(c);
+/* What an IMAGE level C-FIND told of the instances to come. */
+struct stored_answers {
+	std::vector<dimse_stored> *stored;
+	std::vector<stored_instance> *each;
+	bool told; /* an answer named its stored syntax */
+};
+
+void add_stored(std::vector<dimse_stored> &stored, const char *c, const char *ts)
+{
+	auto it = std::find_if(stored.begin(), stored.end(),
+			       [c](const dimse_stored &s) { return s.sop_class == c; });
+
+	if (it == stored.end()) {
+		stored.push_back({c, {}});
+		it = stored.end() - 1;
+	}
+	if (ts && *ts &&
+	    std::find(it->syntaxes.begin(), it->syntaxes.end(), ts) == it->syntaxes.end())
+		it->syntaxes.push_back(ts);
 }
 
-/* The SOP classes of what @ref names. @return 0 (possibly none: the archive does not say, does
- * not answer C-FIND, or has no such instance), or an association error (logged). */
-int find_classes(const struct dimse_peer *p, const struct instance_ref *ref,
-		 std::vector<std::string> &classes)
+void collect_stored(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDataset *ids)
+{
+	struct stored_answers *a = (struct stored_answers *)ctx;
+	const char *c = NULL, *ts = NULL, *sop = NULL;
+	OFString avail;
+
+	if (!ids || ids->findAndGetString(DCM_SOPClassUID, c).bad() || !c || !*c)
+		return;
+	/* pixelmed answers (0002,0010) from its database; (0008,3002) Available Transfer Syntax
+	 * UID, when an archive gives exactly one, is the one it has. */
+	if (ids->findAndGetString(DCM_TransferSyntaxUID, ts).bad() || !ts || !*ts) {
+		ts = NULL;
+		if (ids->findAndGetOFStringArray(DCM_AvailableTransferSyntaxUID, avail).good() &&
+		    !avail.empty() && avail.find('\\') == OFString_npos)
+			ts = avail.c_str();
+	}
+	try {
+		add_stored(*a->stored, c, ts);
+		a->told |= ts != NULL;
+		if (ids->findAndGetString(DCM_SOPInstanceUID, sop).good() && sop && *sop)
+			a->each->push_back({sop, c, ts ? ts : ""});
+	} catch (const std::bad_alloc &) {
+	}
+}
+
+/* The SOP classes of what @ref names, and the syntaxes the archive stored them in where it
+ * says (*@told), in all and for @each instance. @return 0 (possibly nothing: the archive does not say, does not answer
+ * C-FIND, or has no such instance), or an association error (logged). */
+int find_stored(const struct dimse_peer *p, const struct instance_ref *ref,
+		std::vector<dimse_stored> &stored, std::vector<stored_instance> &each, bool *told)
 {
 	std::string about = std::string(" for the SOP classes of ") + uid_of(ref);
+	struct stored_answers a = {&stored, &each, false};
 	DcmDataset ids;
 	Uint16 status;
 	int err;
@@ -85,7 +133,12 @@ int find_classes(const struct dimse_peer *p, const struct instance_ref *ref,
 	if (!ref->sop_uid)
 		ids.putAndInsertString(DCM_SOPInstanceUID, "");
 	ids.putAndInsertString(DCM_SOPClassUID, "");
-	err = dimse_find(p, about.c_str(), &ids, collect_class, &classes, &status);
+	/* Group 0002 does not belong in a data set, but it is how pixelmed tells (dcmtk and
+	 * Orthanc ignore it); an archive that fails the query for it leaves us where we were. */
+	ids.putAndInsertString(DCM_TransferSyntaxUID, "");
+	ids.putAndInsertString(DCM_AvailableTransferSyntaxUID, "");
+	err = dimse_find(p, about.c_str(), &ids, collect_stored, &a, &status);
+	*told = a.told;
 	/* An archive that retrieves but does not answer C-FIND: every class is offered. */
 	return err == -ENOTSUP ? 0 : err;
 }
@@ -265,56 +318,69 @@ int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const str
 	return err;
 }
 
-int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+/* The classes and stored syntaxes to offer for C-GET of @ref, and each instance's where the
+ * archive says (@each). Only pixelmed of the archives tried says what it stored (C-FIND
+ * (0002,0010)); it also chooses among the offered contexts by its own preference, so it must
+ * be offered the stored syntax alone. The first C-GET of a mount asks; an archive that does
+ * not tell is not asked again when the listing gave the instance's class (one association
+ * per open). */
+int storage_offer(struct dimse_retriever *r, const struct instance_ref *ref,
+		  std::vector<dimse_stored> &stored, std::vector<stored_instance> &each)
 {
-	struct dimse_retriever *r = (struct dimse_retriever *)d;
-	const char *model = r->move ? UID_MOVEStudyRootQueryRetrieveInformationModel
-				    : UID_GETStudyRootQueryRetrieveInformationModel;
+	bool listed = ref->sop_uid && ref->sop_class && *ref->sop_class;
+	bool told = false;
+	int err;
+
+	if (listed && (r->tells.load() < 0 || !r->asked.empty())) {
+		stored.push_back({ref->sop_class, {}});
+		return 0;
+	}
+	err = find_stored(&r->peer, ref, stored, each, &told);
+	if (err)
+		return err;
+	if (told)
+		r->tells.store(1);
+	else if (!stored.empty())
+		r->tells.store(-1);
+	if (stored.empty() && listed)
+		stored.push_back({ref->sop_class, {}});
+	return 0;
+}
+
+/* One association offering @ctx, and on it the retrieve of each of @refs in turn (the first
+ * error ends it). */
+int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx,
+		const std::vector<const struct instance_ref *> &refs, struct sink *sink)
+{
+	const char *model = ctx[0].abstract.c_str();
 	const char *op = r->move ? "C-MOVE" : "C-GET";
-	struct counts n = {};
 	T_ASC_Network *net = NULL;
 	T_ASC_Association *assoc = NULL;
 	T_ASC_PresentationContextID pid;
-	struct dimse_move_wait *wait = NULL;
-	Uint16 id = message_id();
-	int err = 0;
+	int err;
 
-	try {
-		std::vector<dimse_context> ctx = {{model,
-						   {UID_LittleEndianExplicitTransferSyntax,
-						    UID_LittleEndianImplicitTransferSyntax},
-						   ASC_SC_ROLE_DEFAULT}};
+	err = dimse_associate(&r->peer, op, ctx, &net, &assoc);
+	if (err)
+		return err;
+	pid = ASC_findAcceptedPresentationContextID(assoc, model);
+	if (!pid) {
+		/* Many archives move but do not get: say what to try. */
+		log_error("%s %s as %s: the archive does not accept %s (Study Root)%s", op,
+			  r->peer.name.c_str(), r->peer.aet.c_str(), op,
+			  r->move ? "" : "; try downloader=c-move,move_port=PORT");
+		err = -EACCES;
+	}
+	for (size_t i = 0; !err && i < refs.size(); i++) {
+		const struct instance_ref *ref = refs[i];
+		struct dimse_move_wait *wait = NULL;
+		struct counts n = {};
+		Uint16 id = message_id();
 
-		if (!r->move) {
-			std::vector<std::string> classes;
-
-			/* The listing named the instance's class: no C-FIND for it. */
-			if (ref->sop_uid && ref->sop_class && *ref->sop_class)
-				classes.push_back(ref->sop_class);
-			else
-				err = find_classes(&r->peer, ref, classes);
-			if (err)
-				return err;
-			/* PS3.4 C.4.3.3: C-GET sub-operations need the SCP role for storage. */
-			dimse_storage_contexts(classes, ASC_SC_ROLE_SCP, 127, ctx);
-		}
-		err = dimse_associate(&r->peer, op, ctx, &net, &assoc);
-		if (err)
-			return err;
-		pid = ASC_findAcceptedPresentationContextID(assoc, model);
-		if (!pid) {
-			/* Many archives move but do not get: say what to try. */
-			log_error("%s %s as %s: the archive does not accept %s (Study Root)%s", op,
-				  r->peer.name.c_str(), r->peer.aet.c_str(), op,
-				  r->move ? "" : "; try downloader=c-move,move_port=PORT");
-			err = -EACCES;
-			goto out_release;
-		}
 		if (r->move) {
 			wait = dimse_scp_expect(r->scp, id, ref, sink);
 			if (!wait) {
 				err = -ENOMEM;
-				goto out_release;
+				break;
 			}
 		}
 		err = send_request(r, assoc, pid, model, id, ref);
@@ -325,8 +391,81 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 			n.received = dimse_scp_done(r->scp, wait, &n.sink_err);
 		if (!err)
 			err = outcome(r, ref, &n);
-	out_release:
-		dimse_release(net, assoc, err == -ETIMEDOUT || err == -EIO || err == -ECANCELED);
+	}
+	dimse_release(net, assoc, err == -ETIMEDOUT || err == -EIO || err == -ECANCELED);
+	return err;
+}
+
+/* A series whose instances of one class are stored in more than one syntax, from an archive
+ * that told: one association per syntax of a class, each offering only that syntax, and on it
+ * an IMAGE level C-GET of each instance stored in it; else an archive that chooses by its own
+ * preference would send them all in one of the syntaxes. */
+int get_by_syntax(struct dimse_retriever *r, const struct instance_ref *ref,
+		  const std::vector<dimse_stored> &stored, const std::vector<stored_instance> &each,
+		  const dimse_context &model, struct sink *sink)
+{
+	size_t groups = 0;
+	int err = 0;
+
+	for (const dimse_stored &s : stored)
+		groups = std::max(groups, s.syntaxes.size());
+	for (size_t g = 0; !err && g < groups; g++) {
+		std::vector<dimse_stored> these;
+		std::vector<dimse_context> ctx = {model};
+		std::vector<struct instance_ref> refs;
+		std::vector<const struct instance_ref *> ptrs;
+
+		for (const dimse_stored &s : stored)
+			if (s.syntaxes.size() > g)
+				these.push_back({s.sop_class, {s.syntaxes[g]}});
+		for (const stored_instance &e : each) {
+			auto it = std::find_if(these.begin(), these.end(),
+					       [&e](const dimse_stored &s) {
+						       return s.sop_class == e.sop_class &&
+							      s.syntaxes[0] == e.syntax;
+					       });
+			if (it != these.end())
+				refs.push_back({ref->study_uid, ref->series_uid, e.sop_uid.c_str(),
+						NULL, 0, e.sop_class.c_str()});
+		}
+		for (const struct instance_ref &i : refs)
+			ptrs.push_back(&i);
+		if (ptrs.empty())
+			continue;
+		dimse_storage_contexts(these, NULL, ASC_SC_ROLE_SCP, 127, ctx);
+		err = retrieve_on(r, ctx, ptrs, sink);
+	}
+	return err;
+}
+
+int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+{
+	struct dimse_retriever *r = (struct dimse_retriever *)d;
+	const char *model = r->move ? UID_MOVEStudyRootQueryRetrieveInformationModel
+				    : UID_GETStudyRootQueryRetrieveInformationModel;
+	int err = 0;
+
+	try {
+		std::vector<dimse_context> ctx = {{model,
+						   {UID_LittleEndianExplicitTransferSyntax,
+						    UID_LittleEndianImplicitTransferSyntax},
+						   ASC_SC_ROLE_DEFAULT}};
+
+		if (!r->move) {
+			std::vector<dimse_stored> stored;
+			std::vector<stored_instance> each;
+
+			err = storage_offer(r, ref, stored, each);
+			if (err)
+				return err;
+			for (const dimse_stored &s : stored)
+				if (s.syntaxes.size() > 1 && !ref->sop_uid && r->asked.empty())
+					return get_by_syntax(r, ref, stored, each, ctx[0], sink);
+			/* PS3.4 C.4.3.3: C-GET sub-operations need the SCP role for storage. */
+			dimse_storage_contexts(stored, r->asked.empty() ? NULL : r->asked.c_str(),
+					       ASC_SC_ROLE_SCP, 127, ctx);
+		}
+		err = retrieve_on(r, ctx, {ref}, sink);
 	} catch (const std::bad_alloc &) {
 		err = -ENOMEM;
 	}
@@ -359,6 +498,8 @@ int make(const struct proto_config *cfg, bool move, struct downloader **out)
 	r->move = move;
 	try {
 		dimse_peer_init(&r->peer, cfg);
+		if (cfg->transfer_syntax)
+			r->asked = cfg->transfer_syntax;
 	} catch (const std::bad_alloc &) {
 		delete r;
 		return -ENOMEM;
