@@ -30,8 +30,10 @@ int dimse_get_new(const struct proto_config *cfg, struct downloader **out);
 
 /**
  * The C-MOVE downloader: asks the archive to move instances to cfg->aet, and runs the storage
- * SCP that receives them on cfg->move_port (all interfaces) until downloader_free().
- * @return 0 and @out; -EINVAL without a peer or port; -EADDRINUSE (port not free); -ENOMEM.
+ * SCP that receives them on cfg->move_port (on the interface that reaches the archive, from
+ * the archive's address or cfg->move_from's only) until downloader_free().
+ * @return 0 and @out; -EINVAL without a peer or port; -EADDRINUSE (port not free);
+ * -EADDRNOTAVAIL (the sender does not resolve); -ENOMEM.
  */
 int dimse_move_new(const struct proto_config *cfg, struct downloader **out);
 

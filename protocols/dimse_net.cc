@@ -4,6 +4,8 @@
 // sink as the archive sent them, behind a file meta header built from the C-STORE request.
 #include "protocols/dimse_net.hh"
 
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcostrma.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/dcmtrans.h>
@@ -12,6 +14,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -335,12 +338,18 @@ void dimse_storage_contexts(const std::vector<dimse_stored> &stored, const char 
 namespace
 {
 
-/* The write end of DIMSE_receiveDataSetInFile: data set bytes to the sink as they come. After
- * a sink error the rest is read and dropped, so that the association stays in step. */
+/* The first bytes of a data set kept to read its own UIDs from (dimse_expect): a composite
+ * instance has them in its first elements, before anything big. */
+const size_t HEAD_MAX = 1 << 20;
+
+/* The write end of DIMSE_receiveDataSetInFile: data set bytes to the sink as they come, the
+ * first HEAD_MAX of them also kept when @keep_head. After a sink error the rest is read and
+ * dropped, so that the association stays in step. */
 class sink_consumer : public DcmConsumer
 {
       public:
-	explicit sink_consumer(struct sink *s) : sink_(s), err_(0), bytes_(0)
+	sink_consumer(struct sink *s, bool keep_head)
+	    : sink_(s), err_(0), bytes_(0), keep_head_(keep_head)
 	{
 	}
 	OFBool good() const override
@@ -363,6 +372,9 @@ class sink_consumer : public DcmConsumer
 	{
 		if (!err_ && len > 0)
 			err_ = sink_->ops->write(sink_->ctx, buf, (size_t)len);
+		if (keep_head_ && len > 0 && head_.size() < HEAD_MAX)
+			head_.append((const char *)buf,
+				     std::min((size_t)len, HEAD_MAX - head_.size()));
 		bytes_ += (unsigned long long)len;
 		return len;
 	}
@@ -377,11 +389,17 @@ class sink_consumer : public DcmConsumer
 	{
 		return bytes_;
 	}
+	const std::string &head() const
+	{
+		return head_;
+	}
 
       private:
 	struct sink *sink_;
 	int err_;
 	unsigned long long bytes_;
+	bool keep_head_;
+	std::string head_;
 };
 
 class sink_stream : public DcmOutputStream
@@ -438,6 +456,42 @@ std::string meta_header(const T_DIMSE_C_StoreRQ *req, const char *syntax, const 
 	return out + group;
 }
 
+/* Whether the data set whose first bytes are @head (in @syntax) is the instance @sop of
+ * @expect's study and series, by its own elements; @why says what it is otherwise. dcmtk
+ * parses the head up to (0020,0010), where the three UIDs have all come. */
+bool is_expected(const std::string &head, const char *syntax, const char *sop,
+		 const struct dimse_expect *expect, std::string &why)
+{
+	DcmInputBufferStream in;
+	DcmDataset ds;
+	DcmXfer xfer(syntax);
+	OFString study, series, own;
+
+	in.setBuffer(head.data(), (offile_off_t)head.size());
+	in.setEos();
+	if (xfer.getStreamCompression() != ESC_none &&
+	    in.installCompressionFilter(xfer.getStreamCompression()).bad()) {
+		why = "its syntax cannot be read";
+		return false;
+	}
+	ds.transferInit();
+	/* A head cut inside an element fails from there on: what came before is read. */
+	ds.readUntilTag(in, xfer.getXfer(), EGL_noChange, DCM_MaxReadLength,
+			DcmTagKey(0x0020, 0x0010));
+	ds.transferEnd();
+	in.releaseBuffer();
+	ds.findAndGetOFString(DCM_StudyInstanceUID, study);
+	ds.findAndGetOFString(DCM_SeriesInstanceUID, series);
+	ds.findAndGetOFString(DCM_SOPInstanceUID, own);
+	if (study == expect->study_uid.c_str() && series == expect->series_uid.c_str() &&
+	    own == sop)
+		return true;
+	why = std::string("its data set is instance ") + (own.empty() ? "(none)" : own.c_str()) +
+	      " of series " + (series.empty() ? "(none)" : series.c_str()) + " of study " +
+	      (study.empty() ? "(none)" : study.c_str());
+	return false;
+}
+
 int answer_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 		 const T_DIMSE_C_StoreRQ *req, Uint16 status)
 {
@@ -458,32 +512,39 @@ int answer_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 
 } // namespace
 
+int dimse_drop_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+		     const T_DIMSE_C_StoreRQ *req, int timeout, Uint16 status, const char *peer)
+{
+	DIC_UL bytes = 0, pdvs = 0;
+	OFCondition cond;
+
+	cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
+	if (cond.bad())
+		return dimse_cond_errno(cond);
+	log_debug("C-STORE of %s from %s: not kept (status 0x%04x)", req->AffectedSOPInstanceUID,
+		  peer, status);
+	return answer_store(assoc, pid, req, status) ? -EIO : -ENOENT;
+}
+
 int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 			const T_DIMSE_C_StoreRQ *req, int timeout, struct sink *sink,
-			const char *source, const char *peer)
+			const struct dimse_expect *expect, const char *source, const char *peer)
 {
 	T_ASC_PresentationContext pc;
 	OFCondition cond;
 	int err;
 
-	if (!sink) {
-		DIC_UL bytes = 0, pdvs = 0;
-
-		cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
-		if (cond.bad())
-			return dimse_cond_errno(cond);
-		log_debug("C-STORE of %s from %s: not asked for; refused",
-			  req->AffectedSOPInstanceUID, peer);
-		/* 0xA700: refused, out of resources. Nobody here asked for it. */
-		return answer_store(assoc, pid, req, 0xA700) ? -EIO : -ENOENT;
-	}
+	/* 0xA700: refused, out of resources. Nobody here asked for it. */
+	if (!sink)
+		return dimse_drop_store(assoc, pid, req, timeout, 0xA700, peer);
 	if (ASC_findAcceptedPresentationContext(assoc->params, pid, &pc).bad()) {
 		log_error("C-STORE from %s: presentation context %d was not accepted", peer, pid);
 		return -EIO;
 	}
 	try {
 		std::string meta = meta_header(req, pc.acceptedTransferSyntax, source);
-		sink_consumer consumer(sink);
+		sink_consumer consumer(sink, expect != NULL);
+		std::string why;
 		sink_stream stream(&consumer);
 		T_ASC_PresentationContextID got = pid;
 
@@ -499,6 +560,15 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 		}
 		if (!err)
 			err = consumer.error();
+		/* Not ended: the sink drops what it was given. */
+		if (!err && expect &&
+		    !is_expected(consumer.head(), pc.acceptedTransferSyntax,
+				 req->AffectedSOPInstanceUID, expect, why)) {
+			log_error("C-STORE of %s from %s: %s, not what our C-MOVE asked for; "
+				  "refused",
+				  req->AffectedSOPInstanceUID, peer, why.c_str());
+			err = -EBADMSG;
+		}
 		if (!err)
 			err = sink->ops->end(sink->ctx);
 	} catch (const std::bad_alloc &) {

@@ -94,14 +94,30 @@ void dimse_storage_contexts(const std::vector<dimse_stored> &stored, const char 
 			    T_ASC_SC_ROLE role, size_t room, std::vector<dimse_context> &out);
 
 /**
+ * Read and drop the data set of C-STORE @req on @assoc, and answer @status. @return -ENOENT
+ * (nothing kept); a network error.
+ */
+int dimse_drop_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+		     const T_DIMSE_C_StoreRQ *req, int timeout, Uint16 status, const char *peer);
+
+/* The study and series a received instance must belong to, by its data set's own UIDs. */
+struct dimse_expect {
+	std::string study_uid, series_uid;
+};
+
+/**
  * Receive the data set of C-STORE @req on @assoc into @sink as a Part-10 file (a file meta
  * header from the request and the presentation context, then the data set bytes exactly as
  * they came, @source the sender's AE title), and answer the request. @peer names the sender
- * in log lines. @sink NULL: the data set is read and dropped, and the answer is a refusal. @return 0 when the instance went whole into the sink; -EIO for a broken
- * transfer (already logged; the sink's end() is not called); a sink error.
+ * in log lines. @sink NULL: the data set is read and dropped, and the answer is a refusal.
+ * With @expect, the data set's own Study, Series and SOP Instance UIDs must be @expect's and
+ * the request's (read from its first MiB), or it is refused. @return 0 when the instance went
+ * whole into the sink; -EIO for a broken transfer (already logged; the sink's end() is not
+ * called); -EBADMSG for a data set that is not the one expected (logged; end() not called);
+ * a sink error.
  */
 int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 			const T_DIMSE_C_StoreRQ *req, int timeout, struct sink *sink,
-			const char *source, const char *peer);
+			const struct dimse_expect *expect, const char *source, const char *peer);
 
 #endif

@@ -201,7 +201,8 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 			bool wanted = !ref->sop_uid ||
 				      strcmp(ref->sop_uid, s->AffectedSOPInstanceUID) == 0;
 			err = dimse_receive_store(assoc, pid, s, r->peer.timeout,
-						  wanted ? sink : NULL, r->peer.aec.c_str(), peer);
+						  wanted ? sink : NULL, NULL, r->peer.aec.c_str(),
+						  peer);
 			if (!err)
 				n->received++;
 			else if (wanted && !n->sink_err)
@@ -505,7 +506,7 @@ int make(const struct proto_config *cfg, bool move, struct downloader **out)
 		return -ENOMEM;
 	}
 	if (move) {
-		err = dimse_scp_start(&r->peer, cfg->move_port, &r->scp);
+		err = dimse_scp_start(&r->peer, cfg->move_port, cfg->move_from, &r->scp);
 		if (err) {
 			delete r;
 			return err;
