@@ -684,6 +684,40 @@ def test_idle_connections_do_not_block_the_storage_scp(mount, orthanc, data):
         held.stop()
 
 
+def test_a_connection_without_association_request_is_closed_after_timeout(mount, orthanc,
+                                                                          data):
+    # A connection from the archive's address while a C-MOVE is in flight that never sends its
+    # association request holds a thread of its own for timeout= seconds, then is closed; the
+    # archive's association meanwhile is served.
+    e = data["manifest"][4]
+    port = free_port()
+    held = TcpRelay(port, hold=True)
+    orthanc.set_move_port(held.port)
+    results = {}
+    try:
+        m = mount(_source(orthanc), options="downloader=c-move,move_port=%d,prefetch=none,"
+                  "timeout=4" % port)
+        path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                      e["SOPInstanceUID"] + ".dcm")
+        reader = threading.Thread(target=lambda: results.update(got=open(path, "rb").read()))
+        reader.start()
+        assert held.arrived.wait(30), "the archive never sent"
+        idle = socket.create_connection(("127.0.0.1", port))
+        try:
+            held.release.set()
+            reader.join(60)
+            with open(e["path"], "rb") as f:
+                assert split_part10(results["got"])[2] == split_part10(f.read())[2]
+            idle.settimeout(20)
+            assert idle.recv(1) == b""  # closed by trolley, not by us
+        finally:
+            idle.close()
+        assert "storage SCP: 127.0.0.1 sent no association request within 4 s; closed" in \
+            m.text()
+    finally:
+        held.stop()
+
+
 def test_move_from_names_the_host_that_sends(mount, orthanc, data):
     # An archive whose sub-operations come from another host: with move_from= that host is
     # let in (here the archive's sends, relayed from 127.0.0.2).
