@@ -8,6 +8,8 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/oflog/oflog.h>
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -29,10 +31,12 @@ struct dimse_retriever {
 	struct dimse_peer peer;
 	bool move;
 	struct dimse_scp *scp; /* C-MOVE only */
-	std::string asked;     /* transfer_syntax=, or empty */
 	/* Whether the archive answers C-FIND with the stored syntax: 0 not known yet, 1 it
 	 * does (ask before every C-GET), -1 it does not (ask only for a class not listed). */
 	std::atomic<int> tells{0};
+	/* C-MOVE from an archive that told: one at a time, so that the storage SCP accepts only
+	 * the syntaxes of the instances that one brings (see dimse_scp_expect()). */
+	pthread_mutex_t told_move;
 };
 
 /* C-MOVE message IDs are unique in the process, so that the Move Originator Message ID of an
@@ -319,8 +323,8 @@ int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const str
 	return err;
 }
 
-/* The classes and stored syntaxes to offer for C-GET of @ref, and each instance's where the
- * archive says (@each). Only pixelmed of the archives tried says what it stored (C-FIND
+/* The classes and stored syntaxes to offer for C-GET of @ref (or to accept in C-MOVE's storage
+ * SCP), and each instance's where the archive says (@each). Only pixelmed of the archives tried says what it stored (C-FIND
  * (0002,0010)); it also chooses among the offered contexts by its own preference, so it must
  * be offered the stored syntax alone. The first C-GET of a mount asks; an archive that does
  * not tell is not asked again when the listing gave the instance's class (one association
@@ -332,7 +336,7 @@ int storage_offer(struct dimse_retriever *r, const struct instance_ref *ref,
 	bool told = false;
 	int err;
 
-	if (listed && (r->tells.load() < 0 || !r->asked.empty())) {
+	if (listed && (r->tells.load() < 0 || !r->peer.syntax.empty())) {
 		stored.push_back({ref->sop_class, {}});
 		return 0;
 	}
@@ -351,13 +355,15 @@ int storage_offer(struct dimse_retriever *r, const struct instance_ref *ref,
 /* One association offering @ctx, and on it the retrieve of each of @refs in turn (the first
  * error ends it). */
 int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx,
-		const std::vector<const struct instance_ref *> &refs, struct sink *sink)
+		const std::vector<const struct instance_ref *> &refs,
+		const std::vector<dimse_stored> &stored, struct sink *sink)
 {
 	const char *model = ctx[0].abstract.c_str();
 	const char *op = r->move ? "C-MOVE" : "C-GET";
 	T_ASC_Network *net = NULL;
 	T_ASC_Association *assoc = NULL;
 	T_ASC_PresentationContextID pid;
+	bool told = false;
 	int err;
 
 	err = dimse_associate(&r->peer, op, ctx, &net, &assoc);
@@ -371,15 +377,21 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
 			  r->move ? "" : "; try downloader=c-move,move_port=PORT");
 		err = -EACCES;
 	}
+	for (const dimse_stored &s : stored)
+		told |= r->move && !s.syntaxes.empty();
 	for (size_t i = 0; !err && i < refs.size(); i++) {
 		const struct instance_ref *ref = refs[i];
 		struct dimse_move_wait *wait = NULL;
 		struct counts n = {};
 		Uint16 id = message_id();
 
+		if (told)
+			pthread_mutex_lock(&r->told_move);
 		if (r->move) {
-			wait = dimse_scp_expect(r->scp, id, ref, sink);
+			wait = dimse_scp_expect(r->scp, id, ref, stored, sink);
 			if (!wait) {
+				if (told)
+					pthread_mutex_unlock(&r->told_move);
 				err = -ENOMEM;
 				break;
 			}
@@ -390,6 +402,8 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
 				      : get_loop(r, assoc, ref, sink, &n);
 		if (wait)
 			n.received = dimse_scp_done(r->scp, wait, &n.sink_err);
+		if (told)
+			pthread_mutex_unlock(&r->told_move);
 		if (!err)
 			err = outcome(r, ref, &n);
 	}
@@ -398,9 +412,10 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
 }
 
 /* A series whose instances of one class are stored in more than one syntax, from an archive
- * that told: one association per syntax of a class, each offering only that syntax, and on it
- * an IMAGE level C-GET of each instance stored in it; else an archive that chooses by its own
- * preference would send them all in one of the syntaxes. */
+ * that told: one association per syntax of a class, each offering only that syntax (C-GET) or
+ * expecting only it (C-MOVE: the storage SCP accepts no other), and on it an IMAGE level
+ * retrieve of each instance stored in it; else an archive that chooses by its own preference
+ * would send them all in one of the syntaxes. */
 int get_by_syntax(struct dimse_retriever *r, const struct instance_ref *ref,
 		  const std::vector<dimse_stored> &stored, const std::vector<stored_instance> &each,
 		  const dimse_context &model, struct sink *sink)
@@ -433,8 +448,9 @@ int get_by_syntax(struct dimse_retriever *r, const struct instance_ref *ref,
 			ptrs.push_back(&i);
 		if (ptrs.empty())
 			continue;
-		dimse_storage_contexts(these, NULL, ASC_SC_ROLE_SCP, 127, ctx);
-		err = retrieve_on(r, ctx, ptrs, sink);
+		if (!r->move)
+			dimse_storage_contexts(these, NULL, ASC_SC_ROLE_SCP, 127, ctx);
+		err = retrieve_on(r, ctx, ptrs, these, sink);
 	}
 	return err;
 }
@@ -452,21 +468,21 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 						    UID_LittleEndianImplicitTransferSyntax},
 						   ASC_SC_ROLE_DEFAULT}};
 
-		if (!r->move) {
-			std::vector<dimse_stored> stored;
-			std::vector<stored_instance> each;
+		std::vector<dimse_stored> stored;
+		std::vector<stored_instance> each;
 
-			err = storage_offer(r, ref, stored, each);
-			if (err)
-				return err;
-			for (const dimse_stored &s : stored)
-				if (s.syntaxes.size() > 1 && !ref->sop_uid && r->asked.empty())
-					return get_by_syntax(r, ref, stored, each, ctx[0], sink);
-			/* PS3.4 C.4.3.3: C-GET sub-operations need the SCP role for storage. */
-			dimse_storage_contexts(stored, r->asked.empty() ? NULL : r->asked.c_str(),
-					       ASC_SC_ROLE_SCP, 127, ctx);
-		}
-		err = retrieve_on(r, ctx, {ref}, sink);
+		err = storage_offer(r, ref, stored, each);
+		if (err)
+			return err;
+		for (const dimse_stored &s : stored)
+			if (s.syntaxes.size() > 1 && !ref->sop_uid && r->peer.syntax.empty())
+				return get_by_syntax(r, ref, stored, each, ctx[0], sink);
+		/* PS3.4 C.4.3.3: C-GET sub-operations need the SCP role for storage. */
+		if (!r->move)
+			dimse_storage_contexts(
+				stored, r->peer.syntax.empty() ? NULL : r->peer.syntax.c_str(),
+				ASC_SC_ROLE_SCP, 127, ctx);
+		err = retrieve_on(r, ctx, {ref}, stored, sink);
 	} catch (const std::bad_alloc &) {
 		err = -ENOMEM;
 	}
@@ -479,6 +495,7 @@ void free_retriever(struct downloader *d)
 
 	if (r->scp)
 		dimse_scp_free(r->scp);
+	pthread_mutex_destroy(&r->told_move);
 	delete r;
 }
 
@@ -497,18 +514,17 @@ int make(const struct proto_config *cfg, bool move, struct downloader **out)
 		return -ENOMEM;
 	r->base.ops = move ? &move_ops : &get_ops;
 	r->move = move;
+	pthread_mutex_init(&r->told_move, NULL);
 	try {
 		dimse_peer_init(&r->peer, cfg);
-		if (cfg->transfer_syntax)
-			r->asked = cfg->transfer_syntax;
 	} catch (const std::bad_alloc &) {
-		delete r;
+		free_retriever(&r->base);
 		return -ENOMEM;
 	}
 	if (move) {
 		err = dimse_scp_start(&r->peer, cfg->move_port, cfg->move_from, &r->scp);
 		if (err) {
-			delete r;
+			free_retriever(&r->base);
 			return err;
 		}
 	}

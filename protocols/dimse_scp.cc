@@ -41,6 +41,7 @@ struct dimse_move_wait {
 	std::string sop_uid; /* empty: a series */
 	std::vector<std::string> members;
 	struct dimse_expect expect;
+	std::vector<dimse_stored> stored; /* the classes and syntaxes the archive said */
 	struct sink *sink;
 	int busy; /* C-STOREs being received into sink */
 	size_t received, refused;
@@ -198,14 +199,54 @@ void serve(struct serving *s)
 	}
 }
 
-/* Accept what the archive proposes, each context in its first transfer syntax: the archive
- * lists the one the instance is stored in first, so the bytes come as stored. */
-void accept_contexts(T_ASC_Association *assoc)
+/* The syntax to accept of those @pc proposes: transfer_syntax= if proposed; else the first
+ * that is not deflate or big endian (dcmtk and Orthanc propose the stored syntax first; pixelmed
+ * proposes its own preference first, deflate, whatever it stored); else the first. */
+const char *syntax_to_accept(const T_ASC_PresentationContext &pc, const std::string &asked)
+{
+	for (int t = 0; !asked.empty() && t < pc.transferSyntaxCount; t++)
+		if (asked == pc.proposedTransferSyntaxes[t])
+			return pc.proposedTransferSyntaxes[t];
+	for (int t = 0; t < pc.transferSyntaxCount; t++)
+		if (strcmp(pc.proposedTransferSyntaxes[t],
+			   UID_DeflatedExplicitVRLittleEndianTransferSyntax) != 0 &&
+		    strcmp(pc.proposedTransferSyntaxes[t], UID_BigEndianExplicitTransferSyntax) !=
+			    0 &&
+		    strncmp(pc.proposedTransferSyntaxes[t], "1.2.840.10008.", 14) == 0)
+			return pc.proposedTransferSyntaxes[t];
+	return pc.proposedTransferSyntaxes[0];
+}
+
+/* The syntaxes the C-MOVEs in flight were told @sop_class is stored in (none: not told). */
+std::vector<std::string> told_syntaxes(struct dimse_scp *scp, const char *sop_class)
+{
+	std::vector<std::string> out;
+
+	pthread_mutex_lock(&scp->lock);
+	try {
+		for (const dimse_move_wait *w : scp->waits)
+			for (const dimse_stored &s : w->stored)
+				if (s.sop_class == sop_class)
+					out.insert(out.end(), s.syntaxes.begin(), s.syntaxes.end());
+	} catch (const std::bad_alloc &) {
+	}
+	pthread_mutex_unlock(&scp->lock);
+	return out;
+}
+
+/* Accept what the archive proposes to store (and C-ECHO), each context in one syntax. Where the
+ * archive said in which syntaxes a class is stored, a context in none of them is not accepted:
+ * pixelmed proposes each instance in several syntaxes, each its own context, and sends it in
+ * the one it prefers of those accepted (deflate, then explicit VR little endian), whatever it
+ * stored. */
+void accept_contexts(struct dimse_scp *scp, T_ASC_Association *assoc, const char *peer)
 {
 	int n = ASC_countPresentationContexts(assoc->params);
+	const std::string &asked = scp->peer.syntax;
 
 	for (int i = 0; i < n; i++) {
 		T_ASC_PresentationContext pc;
+		const char *ts;
 
 		if (ASC_getPresentationContext(assoc->params, i, &pc).bad() ||
 		    pc.transferSyntaxCount < 1)
@@ -213,8 +254,26 @@ void accept_contexts(T_ASC_Association *assoc)
 		if (strcmp(pc.abstractSyntax, UID_VerificationSOPClass) != 0 &&
 		    !dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All))
 			continue;
-		ASC_acceptPresentationContext(assoc->params, pc.presentationContextID,
-					      pc.proposedTransferSyntaxes[0]);
+		ts = syntax_to_accept(pc, asked);
+		if (asked.empty() && dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All)) {
+			std::vector<std::string> told = told_syntaxes(scp, pc.abstractSyntax);
+
+			ts = told.empty() ? ts : NULL;
+			for (int t = 0; !ts && t < pc.transferSyntaxCount; t++)
+				if (std::find(told.begin(), told.end(),
+					      pc.proposedTransferSyntaxes[t]) != told.end())
+					ts = pc.proposedTransferSyntaxes[t];
+			if (!ts) {
+				log_debug("storage SCP: %s proposes %s in %s, not as stored; not "
+					  "accepted",
+					  peer, pc.abstractSyntax, pc.proposedTransferSyntaxes[0]);
+				continue;
+			}
+		}
+		log_debug("storage SCP: %s proposes %s in %d syntaxes, first %s; accepted %s", peer,
+			  pc.abstractSyntax, pc.transferSyntaxCount, pc.proposedTransferSyntaxes[0],
+			  ts);
+		ASC_acceptPresentationContext(assoc->params, pc.presentationContextID, ts);
 	}
 }
 
@@ -327,7 +386,7 @@ void *serve_connection(void *arg)
 		log_warn("storage SCP: an association request from %s failed: %s", s->peer.c_str(),
 			 cond.text());
 	} else if (check_titles(scp, s)) {
-		accept_contexts(s->assoc);
+		accept_contexts(scp, s->assoc, s->peer.c_str());
 		if (ASC_acknowledgeAssociation(s->assoc).good())
 			serve(s);
 		else
@@ -552,7 +611,8 @@ void dimse_scp_free(struct dimse_scp *scp)
 }
 
 struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
-					 const struct instance_ref *ref, struct sink *sink)
+					 const struct instance_ref *ref,
+					 const std::vector<dimse_stored> &stored, struct sink *sink)
 {
 	dimse_move_wait *w = new (std::nothrow) dimse_move_wait();
 
@@ -565,6 +625,7 @@ struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
 			w->members.push_back(ref->members[i]);
 		w->expect.study_uid = ref->study_uid;
 		w->expect.series_uid = ref->series_uid;
+		w->stored = stored;
 		w->sink = sink;
 		pthread_mutex_lock(&scp->lock);
 		scp->waits.push_back(w);

@@ -25,10 +25,14 @@ struct dimse_move_wait;
 /**
  * Expect the instances that C-MOVE message @msg_id of @ref will bring into @sink (@ref's
  * instance, or the members of its series: nothing else is taken), which is called from the
- * SCP's threads until dimse_scp_done(). @return the waiter, or NULL (ENOMEM).
+ * SCP's threads until dimse_scp_done(). Where @stored names the syntaxes a class is stored in,
+ * associations that come meanwhile are accepted in those alone for it. @return the waiter, or
+ * NULL (ENOMEM).
  */
 struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
-					 const struct instance_ref *ref, struct sink *sink);
+					 const struct instance_ref *ref,
+					 const std::vector<dimse_stored> &stored,
+					 struct sink *sink);
 
 /**
  * Stop expecting: waits for a C-STORE being received for @w to end. @return the number of

@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 import naming
-from servers import Pixelmed, in_private_netns
+from servers import Pixelmed, free_port, in_private_netns
 from test_dimse import split_part10
 
 IMPLICIT = "1.2.840.10008.1.2"
@@ -34,7 +34,8 @@ def pixelmed(own_network, session_dir, data):
     data set bytes)}, entries}."""
     d = os.path.join(session_dir, "pixelmed")
     os.makedirs(d)
-    server = Pixelmed(d)
+    move_port = free_port()
+    server = Pixelmed(d, move_port=move_port)
     try:
         taken, entries = {}, []
         for e in data["manifest"]:
@@ -58,7 +59,8 @@ def pixelmed(own_network, session_dir, data):
         assert len(stored) == len(entries)
         syntaxes = {ts for ts, _ in stored.values()}
         assert syntaxes == {IMPLICIT, EXPLICIT, DEFLATED}, syntaxes
-        yield {"server": server, "stored": stored, "entries": entries}
+        yield {"server": server, "stored": stored, "entries": entries,
+               "move_port": move_port}
     finally:
         server.stop()
 
@@ -123,3 +125,17 @@ def test_wado_uri_exports_every_instance_as_stored(mount, pixelmed, tmp_path):
     assert got.keys() == pixelmed["stored"].keys()
     for sop, (ts, body) in pixelmed["stored"].items():
         assert got[sop] == (ts, body), sop
+
+
+def test_c_move_exports_every_instance_as_stored(mount, pixelmed, tmp_path):
+    # pixelmed moves to TROLLEY at 127.0.0.1:move_port, from 127.0.0.1: the storage SCP takes
+    # what this C-MOVE asked for, in the syntax pixelmed proposes first.
+    m = mount(_source(pixelmed), options="downloader=c-move,move_port=%d"
+              % pixelmed["move_port"])
+    out = tmp_path / "copy"
+    subprocess.run(["cp", "-r", m.path("patients"), str(out)], check=True)
+    got = _exported(out)
+    assert got.keys() == pixelmed["stored"].keys()
+    for sop, (ts, body) in pixelmed["stored"].items():
+        assert got[sop][0] == ts, (sop, "transfer syntax")
+        assert got[sop][1] == body, (sop, "data set bytes", len(got[sop][1]), len(body))

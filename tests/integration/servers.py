@@ -477,7 +477,8 @@ class Pixelmed(ServerProcess):
     JARS = ("pixelmed", "hsqldb", "commons-codec", "commons-net", "jmdns", "slf4j-api",
             "slf4j-jdk14", "vecmath", "jaxb-api")
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, move_port=None):
+        """@move_port: where C-MOVEs to TROLLEY go (on 127.0.0.1)."""
         if not in_private_netns():
             raise RuntimeError("pixelmed must run only inside a network namespace of its own "
                                "(unshare -n), never on the host's network")
@@ -494,6 +495,10 @@ class Pixelmed(ServerProcess):
                     "WebServer.ListeningPort=%d\nWebServer.RootURL=/\n"
                     "WebServer.NumberOfWorkers=4\n"
                     % (self.port, os.path.join(workdir, "db"), self.images, self.web_port))
+            if move_port:
+                f.write("Dicom.RemoteAEs=TROLLEY\nDicom.RemoteAEs.TROLLEY.CalledAETitle=TROLLEY\n"
+                        "Dicom.RemoteAEs.TROLLEY.HostNameOrIPAddress=127.0.0.1\n"
+                        "Dicom.RemoteAEs.TROLLEY.Port=%d\n" % move_port)
         cp = ":".join("/usr/share/java/%s.jar" % j for j in self.JARS)
         self._spawn(["java", "-cp", cp, "com.pixelmed.server.DicomAndWebStorageServer", props],
                     os.path.join(workdir, "pixelmed.log"), workdir)
