@@ -138,10 +138,17 @@ int find_stored(const struct dimse_peer *p, const struct instance_ref *ref,
 		ids.putAndInsertString(DCM_SOPInstanceUID, "");
 	ids.putAndInsertString(DCM_SOPClassUID, "");
 	/* Group 0002 does not belong in a data set, but it is how pixelmed tells (dcmtk and
-	 * Orthanc ignore it); an archive that fails the query for it leaves us where we were. */
+	 * Orthanc ignore it); an archive that fails the query for it is asked again without. */
 	ids.putAndInsertString(DCM_TransferSyntaxUID, "");
 	ids.putAndInsertString(DCM_AvailableTransferSyntaxUID, "");
 	err = dimse_find(p, about.c_str(), &ids, collect_stored, &a, &status);
+	if (!err && stored.empty() && status != STATUS_Success && !DICOM_WARNING_STATUS(status)) {
+		log_debug("C-FIND %s%s: status 0x%04x; asked again without the syntax keys",
+			  p->name.c_str(), about.c_str(), status);
+		ids.findAndDeleteElement(DCM_TransferSyntaxUID);
+		ids.findAndDeleteElement(DCM_AvailableTransferSyntaxUID);
+		err = dimse_find(p, about.c_str(), &ids, collect_stored, &a, &status);
+	}
 	*told = a.told;
 	/* An archive that retrieves but does not answer C-FIND: every class is offered. */
 	return err == -ENOTSUP ? 0 : err;

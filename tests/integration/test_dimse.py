@@ -818,3 +818,112 @@ def test_c_get_of_a_listed_instance_is_one_association(mount, orthanc, source, d
         assert before == 2 and relay.accepted == 3  # C-FIND + C-GET, then C-GET alone
     finally:
         relay.stop()
+
+
+class FindRefusingProxy(StallingDicomProxy):
+    """A relay in front of a DICOM port that answers a C-FIND whose identifier holds
+    TransferSyntaxUID (0002,0010) itself, with status 0xA900 (identifier does not match SOP
+    class), as a strict archive may: group 0002 has no place in a data set."""
+
+    KEY = b"\x02\x00\x10\x00UI"  # (0002,0010) in explicit VR little endian
+
+    def __init__(self, upstream_port):
+        super().__init__(upstream_port)
+        self.stalling = False
+        self.refused = 0
+
+    @staticmethod
+    def _pdvs(body):
+        pos, out = 0, []
+        while pos + 6 <= len(body):
+            n = struct.unpack(">I", body[pos:pos + 4])[0]
+            out.append((body[pos + 4], body[pos + 5], body[pos + 6:pos + 4 + n]))
+            pos += 4 + n
+        return out
+
+    @staticmethod
+    def _element(elem, value):
+        return struct.pack("<HHI", 0, elem, len(value)) + value
+
+    @staticmethod
+    def _us(command, wanted):
+        """The US value of command element (0000,@wanted), or None."""
+        pos = 0
+        while pos + 8 <= len(command):
+            group, elem, n = struct.unpack("<HHI", command[pos:pos + 8])
+            if (group, elem) == (0, wanted) and n == 2:
+                return struct.unpack("<H", command[pos + 8:pos + 10])[0]
+            pos += 8 + n
+        return None
+
+    def _refusal(self, pcid, command):
+        msg_id = self._us(command, 0x0110) or 1
+        rest = b"".join([self._element(0x0002, b"1.2.840.10008.5.1.4.1.2.2.1\0"),
+                         self._element(0x0100, struct.pack("<H", 0x8020)),
+                         self._element(0x0120, struct.pack("<H", msg_id)),
+                         self._element(0x0800, struct.pack("<H", 0x0101)),
+                         self._element(0x0900, struct.pack("<H", 0xA900))])
+        cmd = self._element(0x0000, struct.pack("<I", len(rest))) + rest
+        pdv = struct.pack(">IBB", len(cmd) + 2, pcid, 0x03) + cmd
+        return struct.pack(">BBI", 4, 0, len(pdv)) + pdv
+
+    def _pipe(self, src, dst, from_server):
+        if from_server:
+            return super()._pipe(src, dst, from_server)
+        held = []
+        try:
+            while True:
+                head = self._read(src, 6)
+                pdu = head + self._read(src, struct.unpack(">I", head[2:6])[0])
+                pdvs = self._pdvs(pdu[6:]) if pdu[0] == 4 else []
+                if any(h & 1 and self._us(v, 0x0100) == 0x0020 for _, h, v in pdvs) and \
+                        not any(not h & 1 for _, h, _ in pdvs):
+                    held.append(pdu)  # a C-FIND-RQ alone: wait for its identifier
+                    continue
+                data = b"".join(v for _, h, v in pdvs if not h & 1)
+                if held and self.KEY in data:
+                    cmd = self._pdvs(held[0][6:])[0]
+                    self.refused += 1
+                    src.sendall(self._refusal(cmd[0], cmd[2]))
+                    held = []
+                    continue
+                for h in held + [pdu]:
+                    dst.sendall(h)
+                held = []
+        except OSError:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def test_c_find_refused_for_the_syntax_keys_is_asked_again_without(mount, orthanc, source,
+                                                                    data):
+    # A strict archive fails the C-FIND that asks for TransferSyntaxUID: trolley asks again
+    # without it, learns the SOP classes, and the series' compressed instances come as stored.
+    files, (patient, study) = study_files(data, "PID004")
+    series = {e["SeriesInstanceUID"] for e in files.values() if e.get("compression")}
+    relay = FindRefusingProxy(orthanc.dicom_port)
+    try:
+        m = mount(source, options="downloader=c-get,dicom=ORTHANC@127.0.0.1:%d,prefetch=none"
+                  % relay.port)
+        for uid in series:
+            entries = [e for e in files.values() if e["SeriesInstanceUID"] == uid]
+            for e in entries:
+                with open(m.path("studies", e["StudyInstanceUID"], uid,
+                                 e["SOPInstanceUID"] + ".dcm"), "rb") as f:
+                    got = split_part10(f.read())
+                with open(e["path"], "rb") as f:
+                    want = split_part10(f.read())
+                assert got[:2] == want[:2], e["path"]
+        # Once: the answer without the keys showed that this archive does not tell, so the
+        # later opens (the listing named their classes) ask no C-FIND at all.
+        assert relay.refused == 1 and sum(len([e for e in files.values()
+                                               if e["SeriesInstanceUID"] == u]) for u in series) > 1
+        assert "status 0xa900; asked again without the syntax keys" in m.text()
+    finally:
+        relay.stop()
