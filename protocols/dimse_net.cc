@@ -36,6 +36,7 @@ void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
 	p->timeout = cfg->dimse_timeout > 0 ? (int)cfg->dimse_timeout : 30;
 	p->name = p->aec + "@" + p->host + ":" + std::to_string(p->port);
 	p->syntax = cfg->transfer_syntax ? cfg->transfer_syntax : "";
+	p->associations = cfg->dimse_associations;
 	dimse_set_socket_timeouts(p->timeout);
 	dimse_slots_init(cfg->dimse_associations);
 }

@@ -22,8 +22,9 @@ struct dimse_peer {
 	int port;
 	int timeout;	  /* seconds: TCP connect, association and each DIMSE message */
 	std::string name; /* AEC@host:port, as log lines name the archive */
-	std::string
-		syntax; /* the transfer syntax the user asked for (transfer_syntax=), or empty */
+	/* The transfer syntax the user asked for (transfer_syntax=), or empty. */
+	std::string syntax;
+	long associations; /* ours at once (connections=); 0: no bound */
 };
 
 /** Fill @p from @cfg, and set dcmtk's socket timeouts to its timeout. */

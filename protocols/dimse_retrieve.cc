@@ -1,8 +1,8 @@
 // The C-GET and C-MOVE downloaders (Study Root). C-GET brings the instances back on its own
 // association as C-STORE sub-operations; C-MOVE asks the archive to send them to our storage
-// SCP (dimse_scp.cc). Before a C-GET, a C-FIND at IMAGE level learns the SOP classes to come
+// SCP (dimse_scp.cc). Before either, a C-FIND at IMAGE level learns the SOP classes to come
 // and, where the archive says, the syntaxes they are stored in (storage_offer()), so that the
-// files come as stored.
+// files come as stored: C-GET offers those, the storage SCP accepts those.
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
@@ -32,7 +32,7 @@ struct dimse_retriever {
 	bool move;
 	struct dimse_scp *scp; /* C-MOVE only */
 	/* Whether the archive answers C-FIND with the stored syntax: 0 not known yet, 1 it
-	 * does (ask before every C-GET), -1 it does not (ask only for a class not listed). */
+	 * does (ask before every retrieve), -1 it does not (ask only for a class not listed). */
 	std::atomic<int> tells{0};
 	/* C-MOVE from an archive that told: one at a time, so that the storage SCP accepts only
 	 * the syntaxes of the instances that one brings (see dimse_scp_expect()). */

@@ -2,7 +2,7 @@
 // takes goes into the cache, so it keeps out all but the C-STOREs of a C-MOVE of ours:
 //  - the listener thread accepts TCP connections itself, on the address that routes to the
 //    sender (the archive, or move_from=), and closes at once one from any other address, one
-//    that comes while no C-MOVE of ours is in flight, and one over MAX_SERVING;
+//    that comes while no C-MOVE of ours is in flight, and one over max_serving();
 //  - each accepted connection has a thread of its own (an archive moving two series at once
 //    opens two), which waits, at most timeout= seconds, for the whole A-ASSOCIATE-RQ before
 //    dcmtk reads it: an idle or slow peer holds its own thread, never the listener;
@@ -68,8 +68,12 @@ namespace
 
 /* A second, so that a stopping mount is not held up by an idle association. */
 const int POLL_SECONDS = 1;
-/* Associations served at once: an archive opens one or two per C-MOVE; more is someone else. */
-const int MAX_SERVING = 8;
+/* Associations served at once: an archive opens one or two per C-MOVE of ours (at most
+ * connections= at once); more is someone else. */
+int max_serving(const struct dimse_scp *scp)
+{
+	return (int)std::max(8L, 2 * scp->peer.associations + 2);
+}
 /* dcmtk's limit for an A-ASSOCIATE-RQ (dcmAssociatePDUSizeLimit's default). */
 const uint32_t ASSOCIATE_RQ_MAX = 1 << 20;
 
@@ -129,9 +133,11 @@ void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 	pthread_mutex_unlock(&scp->lock);
 	/* A series C-MOVE brings the whole series, also the instances the cache did not ask for
 	 * (one it is fetching already): dropped, with a success the archive does not abort on. */
-	if (!w && series)
-		return (void)dimse_drop_store(s->assoc, pid, req, scp->peer.timeout, STATUS_Success,
-					      s->peer.c_str());
+	if (!w && series) {
+		dimse_drop_store(s->assoc, pid, req, scp->peer.timeout, STATUS_Success,
+				 s->peer.c_str());
+		return;
+	}
 	if (!w) {
 		log_warn("C-STORE of %s from %s: no C-MOVE of ours is waiting for it; refused",
 			 req->AffectedSOPInstanceUID, s->peer.c_str());
@@ -423,7 +429,7 @@ void accept_connection(struct dimse_scp *scp, int fd, const struct sockaddr_in *
 		why = "not the archive's address";
 	else if (scp->waits.empty())
 		why = "no C-MOVE of ours is in flight";
-	else if (scp->nserving >= MAX_SERVING)
+	else if (scp->nserving >= max_serving(scp))
 		why = "too many associations at once";
 	else if ((s = new (std::nothrow) serving{scp, fd, NULL, ip, ""}) &&
 		 pthread_create(&t, NULL, serve_connection, s) == 0) {

@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 
 import pydicom
 import pytest
@@ -715,6 +716,42 @@ def test_a_connection_without_association_request_is_closed_after_timeout(mount,
         assert "storage SCP: 127.0.0.1 sent no association request within 4 s; closed" in \
             m.text()
     finally:
+        held.stop()
+
+
+def test_storage_scp_serves_a_bounded_number_of_connections(mount, orthanc, data):
+    # With connections=2, at most 8 connections are served at once; the 9th is closed at
+    # once. Once the idle ones are gone, the archive's association is served.
+    e = data["manifest"][5]
+    port = free_port()
+    held = TcpRelay(port, hold=True)
+    orthanc.set_move_port(held.port)
+    idle, results = [], {}
+    try:
+        m = mount(_source(orthanc), options="downloader=c-move,move_port=%d,prefetch=none,"
+                  "connections=2" % port)
+        path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                      e["SOPInstanceUID"] + ".dcm")
+        reader = threading.Thread(target=lambda: results.update(got=open(path, "rb").read()))
+        reader.start()
+        assert held.arrived.wait(30), "the archive never sent"
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+        extra = socket.create_connection(("127.0.0.1", port))
+        extra.settimeout(10)
+        assert extra.recv(1) == b""  # closed by trolley at once
+        extra.close()
+        for s in idle:
+            s.close()
+        idle = []
+        time.sleep(1)  # their threads see the close at once (not a bound the test asserts)
+        held.release.set()
+        reader.join(60)
+        with open(e["path"], "rb") as f:
+            assert split_part10(results["got"])[2] == split_part10(f.read())[2]
+        assert m.text().count("(too many associations at once: 127.0.0.1); closed") == 1
+    finally:
+        for s in idle:
+            s.close()
         held.stop()
 
 
