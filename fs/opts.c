@@ -49,6 +49,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("aec=%s", aec, 0),
 	TROLLEY_OPT("dicom=%s", dicom, 0),
 	TROLLEY_OPT("move_port=%d", move_port, 0),
+	TROLLEY_OPT("move_from=%s", move_from, 0),
 	TROLLEY_OPT("rad69_ignore=%s", rad69_ignore, 0),
 	TROLLEY_OPT("realm=%s", realm, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
@@ -500,6 +501,7 @@ void opts_release(struct trolley_opts *o)
 	free(o->max_instance_size_text);
 	free(o->loglevel);
 	free(o->transfer_syntax);
+	free(o->move_from);
 	free(o->layout);
 	free(o->prefetch);
 	free(o->cacert);
@@ -537,6 +539,7 @@ void opts_usage(const char *progname)
 	       "    -o dicom=AEC@host:port     the DICOM peer for c-find/c-get/c-move when\n"
 	       "                               SOURCE is not dicom://\n"
 	       "    -o move_port=PORT          where our storage SCP takes C-MOVE sub-operations\n"
+	       "    -o move_from=HOST          the host that sends them (default: the archive)\n"
 	       "    -o qido=URL                QIDO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_rs=URL             WADO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_uri=URL            WADO-URI endpoint (for downloader=wado-uri)\n"
@@ -554,7 +557,7 @@ void opts_usage(const char *progname)
 	       "    -o page_size=N             QIDO-RS results asked per request (default 100)\n"
 	       "    -o layout=tree|flat        flat: a study folder holds all its instances\n"
 	       "    -o prefetch=series|none    opening a file fetches its series (default series)\n"
-	       "    -o transfer_syntax=UID     ask WADO-RS for this syntax (default: as stored)\n"
+	       "    -o transfer_syntax=UID     ask WADO-RS, C-GET for it (default: as stored)\n"
 	       "    -o cacert=FILE             CA certificates for https\n"
 	       "    -o cert=FILE,key=FILE      client certificate and key (PEM) for https\n"
 	       "    -o user=NAME               HTTP basic auth user\n"

@@ -585,6 +585,65 @@ class Dcmqrscp(ServerProcess):
             raise
 
 
+def in_private_netns():
+    """True when the only network interface this process sees is loopback: a network namespace
+    of its own (unshare -n), from which nothing reaches the host's network."""
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+class Pixelmed(ServerProcess):
+    """pixelmed's DicomAndWebStorageServer (Debian libpixelmed-java): a third, independent
+    archive with C-FIND, C-GET, C-STORE and WADO-URI (AE title PIXELMED). It binds every
+    interface and makes LDAP and multicast-DNS discovery when it starts, so it refuses to run
+    anywhere but in a network namespace of the test's own (see test_pixelmed.py)."""
+
+    JARS = ("pixelmed", "hsqldb", "commons-codec", "commons-net", "jmdns", "slf4j-api",
+            "slf4j-jdk14", "vecmath", "jaxb-api")
+
+    def __init__(self, workdir, move_port=None):
+        """@move_port: where C-MOVEs to TROLLEY go (on 127.0.0.1)."""
+        if not in_private_netns():
+            raise RuntimeError("pixelmed must run only inside a network namespace of its own "
+                               "(unshare -n), never on the host's network")
+        self.port = free_port()
+        self.web_port = free_port()
+        self.images = os.path.join(workdir, "images")
+        os.makedirs(self.images)
+        props = os.path.join(workdir, "server.properties")
+        with open(props, "w") as f:
+            f.write("Dicom.ListeningPort=%d\nDicom.CalledAETitle=PIXELMED\n"
+                    "Dicom.CallingAETitle=PIXELMED\nDicom.PrimaryDeviceType=ARCHIVE\n"
+                    "Application.DatabaseFileName=%s\nApplication.SavedImagesFolderName=%s\n"
+                    "Application.DatabaseServerName=trolleytest\n"
+                    "WebServer.ListeningPort=%d\nWebServer.RootURL=/\n"
+                    "WebServer.NumberOfWorkers=4\n"
+                    % (self.port, os.path.join(workdir, "db"), self.images, self.web_port))
+            if move_port:
+                f.write("Dicom.RemoteAEs=TROLLEY\nDicom.RemoteAEs.TROLLEY.CalledAETitle=TROLLEY\n"
+                        "Dicom.RemoteAEs.TROLLEY.HostNameOrIPAddress=127.0.0.1\n"
+                        "Dicom.RemoteAEs.TROLLEY.Port=%d\n" % move_port)
+        cp = ":".join("/usr/share/java/%s.jar" % j for j in self.JARS)
+        self._spawn(["java", "-cp", cp, "com.pixelmed.server.DicomAndWebStorageServer", props],
+                    os.path.join(workdir, "pixelmed.log"), workdir)
+        self._wait_port(self.port, "pixelmed", workdir)
+        self._wait_port(self.web_port, "pixelmed's web server", workdir)
+
+    def store(self, files, syntax_flag=None):
+        """C-STORE @files with storescu; @syntax_flag (-xi implicit, -xd deflated, ...) is the
+        syntax storescu proposes, which pixelmed keeps as it came."""
+        if files:
+            subprocess.run(["storescu", *([syntax_flag] if syntax_flag else []), "-aet",
+                            "TROLLEY", "-aec", "PIXELMED", "127.0.0.1", str(self.port),
+                            *files], check=True, capture_output=True, timeout=120)
+
+    def stored_files(self):
+        """Every file pixelmed keeps (its SavedImagesFolder): the truth, as stored."""
+        out = []
+        for root, _, names in os.walk(self.images):
+            out += [os.path.join(root, n) for n in names]
+        return out
+
+
 class LoopbackHTTP:
     """A small HTTP/1.1 server of the tests' own on 127.0.0.1 (the MINT and RAD-69 servers):
     subclasses answer in handle_get(h) and handle_post(h) and reply with reply()."""
