@@ -84,8 +84,7 @@ def _source(pm):
 
 def test_tree_lists_every_patient(mount, pixelmed):
     m = mount(_source(pixelmed))
-    assert set(os.listdir(m.path("patients"))) == {naming.patient_name(e)
-                                                   for e in pixelmed["entries"]}
+    assert set(os.listdir(m.path("patients"))) == naming.patient_folders(pixelmed["entries"])
 
 
 def test_c_get_exports_every_instance_as_stored(mount, pixelmed, tmp_path):
