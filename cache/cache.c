@@ -17,6 +17,12 @@ int cache_new(struct store *store, struct searcher *searcher, struct downloader 
 	c->searcher = searcher;
 	c->downloader = downloader;
 	c->cfg = *cfg;
+	/* Instances too big for the cache are rare, failures rarer: a few hundred of each. */
+	if (memo_init(&c->sizes, 512) || memo_init(&c->failures, 256)) {
+		memo_release(&c->sizes);
+		free(c);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&c->lock, NULL);
 	*out = c;
 	return 0;
@@ -27,6 +33,8 @@ void cache_free(struct cache *c)
 	if (!c)
 		return;
 	prefetch_stop_all(c);
+	memo_release(&c->sizes);
+	memo_release(&c->failures);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

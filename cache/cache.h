@@ -108,5 +108,11 @@ void cache_get_stats(struct cache *c, struct cache_stats *out);
 
 /** Exact size of instance @sop if it is stored. @return 0 or -ENOENT. */
 int cache_stored_size(struct cache *c, const char *sop, uint64_t *size);
+/**
+ * Exact size of instance @sop if it is known: stored, or served from its temporary file since
+ * it was opened (an instance bigger than the cache; the size of an instance never changes).
+ * @return 0 or -ENOENT (then only an estimate can be given).
+ */
+int cache_exact_size(struct cache *c, const char *sop, uint64_t *size);
 
 #endif

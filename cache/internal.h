@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "cache/cache.h"
+#include "cache/memo.h"
 
 #define SOP_MAX 65
 
@@ -50,6 +51,8 @@ struct cache {
 	struct flight *flights;
 	struct prefetch_job *jobs;
 	bool stopping;
+	struct memo sizes;	  /* exact sizes of instances served from temporary files */
+	struct memo failures;	  /* instances whose fetch failed for good, for a few seconds */
 	struct cache_stats stats; /* updated with atomics */
 };
 

@@ -1,7 +1,11 @@
 /* Opening an instance: from the store, or by one transfer per instance at a time
  * (single-flight): the first opener leads, later openers wait on its flight. A flight may also
  * belong to a series prefetch; if that transfer ends without the instance, the waiters fetch
- * it alone. An instance that could not be stored is served from its temporary file. */
+ * it alone. An instance that could not be stored is served from its temporary file, and its
+ * exact size is remembered (c->sizes) so that getattr answers it, not the estimate: readers
+ * stop at the size the kernel holds. A fetch the archive answered with a wrong object, or with
+ * "no such instance", is remembered for a few seconds (c->failures): a viewer that opens it
+ * again and again does not download it each time. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +14,13 @@
 
 #include "cache/internal.h"
 #include "core/log.h"
+
+/* How long a refused or missing instance is answered from memory. As long as the kernel keeps
+ * a failed lookup (fs/ops.c, 5 s) and a little more: long enough for a viewer's burst of opens,
+ * short enough that a fixed archive is seen at the next try. Transient failures (timeouts,
+ * refused connections, 5xx answers) are not remembered: each already cost a timeout or almost
+ * nothing, and the next open is the retry a user expects once the archive is back. */
+#define FAILED_FETCH_TTL_MS 10000
 
 struct cache_blob {
 	struct cache *cache;
@@ -72,6 +83,7 @@ void flight_put(struct flight *f)
 struct single {
 	const char *want;
 	bool got;
+	bool refused; /* a whole reply came and was not the instance asked for */
 	int kept_fd;
 	uint64_t kept_size;
 };
@@ -101,12 +113,42 @@ static void single_stored(struct fetch_sink *s, const char *uid, int err, int *f
 	*fd = -1;
 }
 
-/* Download @ref alone into the store (or a kept temporary file, then in f->fd). */
-static int download_one(struct cache *c, const struct instance_ref *ref, struct flight *f)
+/* The verifying sink, noting when it refuses what the archive sent (not DICOM, another
+ * instance, not whole): the archive would send the same again. */
+static int single_end(void *ctx)
+{
+	struct fetch_sink *s = ctx;
+	int err = fetch_sink_ops.end(ctx);
+
+	if (err < 0 && err != -ECANCELED)
+		((struct single *)s->owner)->refused = true;
+	return err;
+}
+
+static int single_begin(void *ctx)
+{
+	return fetch_sink_ops.begin(ctx);
+}
+
+static int single_write(void *ctx, const void *data, size_t len)
+{
+	return fetch_sink_ops.write(ctx, data, len);
+}
+
+static const struct sink_ops single_sink_ops = {
+	.begin = single_begin,
+	.write = single_write,
+	.end = single_end,
+};
+
+/* Download @ref alone into the store (or a kept temporary file, then in f->fd). @refused: the
+ * archive's answer was refused by the check. */
+static int download_one(struct cache *c, const struct instance_ref *ref, struct flight *f,
+			bool *refused)
 {
 	struct single one = {.want = ref->sop_uid, .kept_fd = -1};
 	struct fetch_sink s;
-	struct sink sink = {.ops = &fetch_sink_ops, .ctx = &s};
+	struct sink sink = {.ops = &single_sink_ops, .ctx = &s};
 	int err;
 
 	err = fetch_sink_init(&s, c);
@@ -128,10 +170,14 @@ static int download_one(struct cache *c, const struct instance_ref *ref, struct 
 		STAT_ADD(c, transfer_errors, 1);
 		if (one.kept_fd >= 0)
 			close(one.kept_fd);
+		*refused = one.refused;
 		return err;
 	}
 	f->fd = one.kept_fd;
 	f->size = one.kept_size;
+	/* Its size is exact from now on, whoever asks (getattr, readdirplus, lookup). */
+	if (one.kept_fd >= 0)
+		memo_put(&c->sizes, ref->sop_uid, one.kept_size, 0, 0);
 	return 0;
 }
 
@@ -193,8 +239,12 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 			prefetch_start(c, ref, siblings, nsiblings);
 	}
 	if (leader) {
+		bool refused = false;
+
 		pthread_mutex_unlock(&c->lock);
-		err = download_one(c, ref, f);
+		err = download_one(c, ref, f, &refused);
+		if (refused || err == -ENOENT)
+			memo_put(&c->failures, ref->sop_uid, 0, err, FAILED_FETCH_TTL_MS);
 		pthread_mutex_lock(&c->lock);
 		flight_finish(c, f, err);
 	} else {
@@ -234,6 +284,11 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 	if (c->cfg.offline) {
 		log_warn("offline: instance %s is not in the cache", ref->sop_uid);
 		return -EIO;
+	}
+	if (memo_get(&c->failures, ref->sop_uid, NULL, &err)) {
+		log_info("instance %s: its fetch failed a moment ago (%s); not asked again yet",
+			 ref->sop_uid, strerror(-err));
+		return err;
 	}
 	/* -EAGAIN: a series transfer ended without this instance; fetch it alone. */
 	do {
@@ -301,4 +356,13 @@ void cache_blob_close(struct cache_blob *b)
 int cache_stored_size(struct cache *c, const char *sop, uint64_t *size)
 {
 	return store_blob_size(c->store, sop, size);
+}
+
+int cache_exact_size(struct cache *c, const char *sop, uint64_t *size)
+{
+	int err = store_blob_size(c->store, sop, size);
+
+	if (err == -ENOENT && memo_get(&c->sizes, sop, size, NULL))
+		err = 0;
+	return err;
 }

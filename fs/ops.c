@@ -106,7 +106,9 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		if (cache_stored_size(fs->tree.cache, sop, &size) == 0) {
+		/* Exact from the first open on, whether the instance is in the cache or (too big
+		 * for it) in a temporary file: readers stop at this size. */
+		if (cache_exact_size(fs->tree.cache, sop, &size) == 0) {
 			timeout = CACHED_FILE_TIMEOUT;
 		} else {
 			size = tree_estimated_size(n);

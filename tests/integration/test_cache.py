@@ -219,3 +219,34 @@ def test_offline_serves_the_cache_and_never_asks(mount, source, data, proxy, tmp
     assert exc.value.errno == errno.EIO
     assert "offline" in m2.text()
     assert proxy.count() == 0
+
+
+WADO_URI_GET = r"^/wado\?"
+
+
+def test_refused_object_is_not_fetched_again_at_once(mount, source, data, proxy):
+    """A viewer opens a file it cannot read again and again: an object the archive answered
+    with something that is not it is refused from memory for a few seconds (one download, not
+    one per open); a transient failure (503) is asked again at the next open."""
+    m = mount(source, options="prefetch=none,downloader=wado-uri,wado_uri=%s/wado" % proxy.url,
+              expect_errors=True)
+    series = _series(m, data, "PD")
+    first, second = sorted(n for n in os.listdir(series) if n.endswith(".dcm"))[:2]
+    proxy.fault(WADO_URI_GET, body=b"<html>this is not the image</html>" * 20,
+                type="application/dicom")
+    for _ in range(5):
+        with pytest.raises(OSError) as exc:
+            open(os.path.join(series, first), "rb")
+        assert exc.value.errno == errno.EIO
+    assert proxy.count(WADO_URI_GET) == 1
+    proxy.reset()
+    proxy.fault(WADO_URI_GET, status=503, body=b"busy", type="text/plain")
+    for _ in range(2):
+        with pytest.raises(OSError):
+            open(os.path.join(series, second), "rb")
+    assert proxy.count(WADO_URI_GET) == 2
+    proxy.clear_faults()
+    with open(os.path.join(series, second), "rb") as f:
+        body = f.read()
+    sop = os.getxattr(os.path.join(series, second), "user.dicom.SOPInstanceUID").decode()
+    assert hashlib.md5(body).hexdigest() == data["by_sop"][sop]["md5"]

@@ -408,7 +408,14 @@ static void test_instance_bigger_than_the_cache_is_served_not_kept(void **state)
 	assert_memory_equal(buf, "DICM", 4);
 	assert_int_equal(cache_blob_read(b, buf, 8, 100148 - 2), 2);
 	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
+	/* Not stored, but its size is exact from the open on: getattr must not answer an
+	 * estimate, or readers stop there. */
+	assert_int_equal(cache_exact_size(r.cache, ref1.sop_uid, &size), 0);
+	assert_int_equal(size, 100148);
 	cache_blob_close(b);
+	assert_int_equal(cache_exact_size(r.cache, ref1.sop_uid, &size), 0);
+	assert_int_equal(size, 100148);
+	assert_int_equal(cache_exact_size(r.cache, "1.2.3.5", &size), -ENOENT);
 	/* Not kept: the next open fetches it again. */
 	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b2), 0);
 	cache_blob_close(b2);
@@ -427,6 +434,11 @@ static void check_rejected(enum script script)
 	assert_null(b);
 	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
 	assert_int_equal(cache_stored_size(r.cache, "7.7.7", &size), -ENOENT);
+	assert_int_equal(cache_exact_size(r.cache, ref1.sop_uid, &size), -ENOENT);
+	/* A refused object is refused again for a few seconds without asking: the archive
+	 * would send the same. A cut transfer may be the network's fault: asked again. */
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), -EIO);
+	assert_int_equal(r.fake.fetches, script == SERVE_TRUNCATED ? 2 : 1);
 	rig_down(&r);
 }
 
