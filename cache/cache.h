@@ -18,6 +18,7 @@ struct cache_config {
 	bool offline;	     /* serve only what is stored, whatever its age; never ask */
 	long meta_ttl;	     /* seconds a query result stays fresh */
 	uint64_t size_limit; /* cache_size, for the status */
+	long connections;    /* connections=: series prefetches use at most half (0: 8) */
 };
 
 /** Counters since the mount, for /.trolley/status. */

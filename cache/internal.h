@@ -38,18 +38,26 @@ struct prefetch_job {
 	size_t ncommitting;
 	pthread_t committer;
 	bool committer_running;
-	pthread_t thread;
-	struct prefetch_job *next;
+	bool claimed; /* its members' flights are made (they are its own until delivered) */
+	struct prefetch_job *next; /* in c->queue or c->running */
 };
+
+/* Prefetch workers: at most this many series move in the background at once. */
+#define PREFETCH_WORKERS_MAX 4
 
 struct cache {
 	struct store *store;
 	struct searcher *searcher;
 	struct downloader *downloader;
 	struct cache_config cfg;
-	pthread_mutex_t lock; /* guards flights, jobs, stopping */
+	pthread_mutex_t lock; /* guards flights, the prefetch queue and pool, stopping */
 	struct flight *flights;
-	struct prefetch_job *jobs;
+	struct prefetch_job *queue, *running; /* waiting (oldest first), and being fetched */
+	size_t nqueued;
+	pthread_cond_t work; /* a job was queued, or stopping */
+	pthread_t workers[PREFETCH_WORKERS_MAX];
+	size_t nworkers, max_workers, idle;
+	struct memo failed_series; /* series whose prefetch failed lately: not again yet */
 	bool stopping;
 	struct memo sizes;	  /* exact sizes of instances served from temporary files */
 	struct memo failures;	  /* instances whose fetch failed for good, for a few seconds */
@@ -94,11 +102,13 @@ int fetch_sink_init(struct fetch_sink *s, struct cache *c);
 void fetch_sink_release(struct fetch_sink *s);
 extern const struct sink_ops fetch_sink_ops;
 
-/** Start a background transfer of the series of @ref for those @siblings that are neither
- * stored nor in flight. Called with c->lock held. */
+/** Queue a background transfer of the series of @ref for those @siblings that are neither
+ * stored nor in flight, for the worker pool (started here as needed). Called with c->lock
+ * held. */
 void prefetch_start(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
 		    size_t nsiblings);
-/** Stop and join every prefetch thread (c->lock not held). */
+/** Stop the workers (each ends its transfer at once), join them and drop what is queued
+ * (c->lock not held). */
 void prefetch_stop_all(struct cache *c);
 
 #endif

@@ -72,6 +72,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.size_limit = o->cache_size,
 		.prefetch = !o->prefetch || strcmp(o->prefetch, "series") == 0,
 		.offline = o->offline,
+		.connections = o->connections,
 	};
 	int err;
 

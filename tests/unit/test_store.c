@@ -284,6 +284,8 @@ struct fake {
 	size_t nuids;
 	pthread_mutex_t lock;
 	unsigned delay_ms;
+	bool serve_members;	    /* a series request gets the members it names */
+	int series_now, series_max; /* series requests under way, and the most at once */
 };
 
 static int fake_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
@@ -300,6 +302,27 @@ static int fake_fetch(struct downloader *d, const struct instance_ref *ref, stru
 		f->series_fetches++;
 	pthread_mutex_unlock(&f->lock);
 	usleep(f->delay_ms * 1000);
+	if (!ref->sop_uid && f->serve_members) {
+		pthread_mutex_lock(&f->lock);
+		if (++f->series_now > f->series_max)
+			f->series_max = f->series_now;
+		pthread_mutex_unlock(&f->lock);
+		err = 0;
+		for (size_t i = 0; i < ref->nmembers && !err; i++) {
+			b = part10(ref->members[i], 5000, &len);
+			err = sink->ops->begin(sink->ctx);
+			if (!err)
+				err = sink->ops->write(sink->ctx, b, len);
+			if (!err)
+				err = sink->ops->end(sink->ctx);
+			free(b);
+			usleep(20 * 1000);
+		}
+		pthread_mutex_lock(&f->lock);
+		f->series_now--;
+		pthread_mutex_unlock(&f->lock);
+		return err;
+	}
 	if (!ref->sop_uid) {
 		/* The whole series, one instance after the other, as WADO-RS streams it. */
 		const char *const *uids = f->uids ? f->uids : series_uids;
@@ -614,6 +637,81 @@ static void test_sixteen_concurrent_opens_make_one_transfer(void **state)
 	rig_down(&r);
 }
 
+static int count_threads(void)
+{
+	char cmd[64];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls /proc/%d/task | wc -l", (int)getpid());
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+/* One open in each of 20 series: their prefetches run on a pool of connections/2 workers, at
+ * most that many at once, the threads stay that many, and an open of an instance whose series
+ * waits in the queue fetches it at once rather than behind the other series. */
+static void test_prefetch_pool_is_bounded_and_reaped(void **state)
+{
+	struct cache_config cfg = {
+		.source = "test", .meta_ttl = 60, .prefetch = true, .connections = 4};
+	static char names[20][3][16], series[20][16];
+	const char *uids[20][3];
+	struct instance_ref ref = {.study_uid = "1.9"};
+	struct cache_blob *b;
+	struct rig r;
+	int threads, fetches;
+	bool all;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	r.fake.serve_members = true;
+	threads = count_threads();
+	for (int s = 0; s < 20; s++) {
+		snprintf(series[s], sizeof(series[s]), "1.9.%d", s);
+		for (int i = 0; i < 3; i++) {
+			snprintf(names[s][i], sizeof(names[s][i]), "1.9.%d.%d", s, i);
+			uids[s][i] = names[s][i];
+		}
+		ref.series_uid = series[s];
+		ref.sop_uid = uids[s][0];
+		assert_int_equal(cache_open(r.cache, &ref, uids[s], 3, &b), 0);
+		cache_blob_close(b);
+	}
+	/* The last series waits behind the others (20 x 40 ms on two workers): its instance is
+	 * fetched alone, now. */
+	fetches = r.fake.fetches;
+	ref.series_uid = series[19];
+	ref.sop_uid = uids[19][2];
+	assert_int_equal(cache_open(r.cache, &ref, uids[19], 3, &b), 0);
+	cache_blob_close(b);
+	assert_int_equal(r.fake.fetches, fetches + 1);
+	for (int tries = 0; tries < 1000; tries++) {
+		all = true;
+		for (int s = 0; s < 20; s++)
+			for (int i = 0; i < 3; i++)
+				all = all && store_has_blob(r.store, uids[s][i]);
+		if (all)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_true(all);
+	pthread_mutex_lock(&r.fake.lock);
+	assert_int_equal(r.fake.series_max, 2);
+	assert_int_equal(r.fake.series_fetches, 20);
+	pthread_mutex_unlock(&r.fake.lock);
+	/* The two workers, no thread per series (a batch's committer may still be ending). */
+	for (int tries = 0; tries < 100 && count_threads() > threads + 2; tries++)
+		usleep(10 * 1000);
+	assert_true(count_threads() <= threads + 2);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -632,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_prefetch_fetches_the_series_once_and_wakes_waiters),
 		cmocka_unit_test(test_instance_missing_from_series_reply_is_fetched_alone),
 		cmocka_unit_test(test_long_series_is_committed_in_batches_behind_the_stream),
+		cmocka_unit_test(test_prefetch_pool_is_bounded_and_reaped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
