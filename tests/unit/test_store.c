@@ -637,6 +637,52 @@ static void test_sixteen_concurrent_opens_make_one_transfer(void **state)
 	rig_down(&r);
 }
 
+static int fake_metadata(struct downloader *d, const struct instance_ref *ref, struct buf *out)
+{
+	(void)d;
+	return buf_printf(out, "[{\"series\": \"%s\"}]", ref->series_uid ? ref->series_uid : "");
+}
+
+static const struct downloader_ops fake_metadata_ops = {
+	.name = "fake", .fetch = fake_fetch, .metadata = fake_metadata};
+
+/* A SOURCE of 600 bytes: the key of a series' metadata is longer than LMDB's keys, and two
+ * series of one study must not share a document (the key was cut at 512 bytes). */
+static void test_metadata_of_series_stays_apart_with_a_long_source(void **state)
+{
+	char source[601], want[64];
+	struct cache_config cfg = {.source = source, .meta_ttl = 60};
+	struct buf out;
+	uint64_t size;
+	struct rig r;
+
+	(void)state;
+	memset(source, 'x', 600);
+	source[600] = '\0';
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	r.fake.base.ops = &fake_metadata_ops;
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	buf_init(&out, 1 << 20);
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.3", &out), 0);
+	out.len = 0;
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.4", &out), 0);
+	snprintf(want, sizeof(want), "[{\"series\": \"%s\"}]", "1.2.4");
+	assert_int_equal(out.len, strlen(want));
+	assert_memory_equal(out.data, want, out.len);
+	/* From the store now: each series its own document. */
+	out.len = 0;
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.3", &out), 0);
+	snprintf(want, sizeof(want), "[{\"series\": \"%s\"}]", "1.2.3");
+	assert_int_equal(out.len, strlen(want));
+	assert_memory_equal(out.data, want, out.len);
+	assert_int_equal(cache_metadata_size(r.cache, "1.2", "1.2.3", &size), 0);
+	assert_int_equal(size, strlen(want));
+	assert_int_equal(cache_metadata_size(r.cache, "1.2", "1.2.5", &size), -ENOENT);
+	buf_release(&out);
+	rig_down(&r);
+}
+
 static int count_threads(void)
 {
 	char cmd[64];
@@ -731,6 +777,7 @@ int main(void)
 		cmocka_unit_test(test_instance_missing_from_series_reply_is_fetched_alone),
 		cmocka_unit_test(test_long_series_is_committed_in_batches_behind_the_stream),
 		cmocka_unit_test(test_prefetch_pool_is_bounded_and_reaped),
+		cmocka_unit_test(test_metadata_of_series_stays_apart_with_a_long_source),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
