@@ -54,14 +54,21 @@ int evict_init(struct store *s, MDB_txn *txn)
 	return 0;
 }
 
+static void list_clear(char **v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free(v[i]);
+	*n = 0;
+}
+
 void evict_release(struct store *s)
 {
-	for (size_t i = 0; i < s->npinned; i++)
-		free(s->pinned[i]);
-	for (size_t i = 0; i < s->ntouched; i++)
-		free(s->touched[i]);
+	list_clear(s->pinned, &s->npinned);
+	list_clear(s->touched, &s->ntouched);
+	list_clear(s->evicting, &s->nevicting);
 	free(s->pinned);
 	free(s->touched);
+	free(s->evicting);
 }
 
 static int list_add(char ***v, size_t *n, size_t *cap, const char *sop)
@@ -84,12 +91,27 @@ static int list_add(char ***v, size_t *n, size_t *cap, const char *sop)
 	return 0;
 }
 
-void store_pin(struct store *s, const char *sop)
+static bool list_has(char **v, size_t n, const char *sop, size_t len)
 {
+	for (size_t i = 0; i < n; i++)
+		if (strlen(v[i]) == len && memcmp(v[i], sop, len) == 0)
+			return true;
+	return false;
+}
+
+int store_pin(struct store *s, const char *sop)
+{
+	int err;
+
 	pthread_mutex_lock(&s->lock);
-	/* Without memory to pin, the blob may be evicted under its reader, who gets EIO. */
-	list_add(&s->pinned, &s->npinned, &s->pinned_cap, sop);
+	/* Under the lock that eviction decides under: a blob is either pinned before the
+	 * decision (and kept) or marked as going (and refused here). */
+	if (list_has(s->evicting, s->nevicting, sop, strlen(sop)))
+		err = -ENOENT;
+	else
+		err = list_add(&s->pinned, &s->npinned, &s->pinned_cap, sop);
 	pthread_mutex_unlock(&s->lock);
+	return err;
 }
 
 void store_unpin(struct store *s, const char *sop)
@@ -107,10 +129,7 @@ void store_unpin(struct store *s, const char *sop)
 
 static bool is_pinned(struct store *s, const char *sop, size_t len)
 {
-	for (size_t i = 0; i < s->npinned; i++)
-		if (strlen(s->pinned[i]) == len && memcmp(s->pinned[i], sop, len) == 0)
-			return true;
-	return false;
+	return list_has(s->pinned, s->npinned, sop, len);
 }
 
 void store_touch(struct store *s, const char *sop)
@@ -198,6 +217,15 @@ int evict_make_room(struct store *s, MDB_txn *txn, uint64_t added, uint64_t size
 			continue;
 		}
 		if (!mdb_get(txn, s->blob, &bk, &bv)) {
+			char name[AGE_KEY_MAX];
+
+			/* Marked before it goes: no one may pin it from now on. */
+			memcpy(name, sop, len);
+			name[len] = '\0';
+			if (list_add(&s->evicting, &s->nevicting, &s->evicting_cap, name)) {
+				err = -ENOMEM;
+				break;
+			}
 			*freed += bv.mv_size;
 			(*count)++;
 			mdb_del(txn, s->blob, &bk, NULL);
@@ -211,7 +239,9 @@ int evict_make_room(struct store *s, MDB_txn *txn, uint64_t added, uint64_t size
 			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	}
 	mdb_cursor_close(cur);
-	if (rc && rc != MDB_NOTFOUND)
+	if (err)
+		; /* out of memory for the mark: the transaction is given up */
+	else if (rc && rc != MDB_NOTFOUND)
 		err = store_errno(rc);
 	else if (s->bytes + added - *freed + size > s->limit)
 		err = -ENOSPC; /* what is left is open */
@@ -235,5 +265,14 @@ void evict_committed(struct store *s, uint64_t added, uint64_t freed, uint64_t c
 	pthread_mutex_lock(&s->lock);
 	s->bytes = s->bytes + added - freed;
 	s->evictions += count;
+	/* Committed: every new read transaction sees them gone. */
+	list_clear(s->evicting, &s->nevicting);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void evict_aborted(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	list_clear(s->evicting, &s->nevicting);
 	pthread_mutex_unlock(&s->lock);
 }

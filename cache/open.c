@@ -202,7 +202,9 @@ static int blob_from_store(struct cache *c, const char *sop, struct cache_blob *
 	int err;
 
 	/* Pinned before it is looked at, so eviction cannot take it from under its reader. */
-	store_pin(c->store, sop);
+	err = store_pin(c->store, sop);
+	if (err)
+		return err;
 	err = store_blob_size(c->store, sop, &size);
 	if (!err)
 		err = blob_new(c, sop, -1, size, out);

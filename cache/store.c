@@ -495,13 +495,13 @@ int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
 			/* A failed put may leave the transaction unusable: give it all up. */
 			err = items[i].err;
 			mdb_txn_abort(txn);
-			goto out_all;
+			goto out_aborted;
 		}
 	}
 	rc = mdb_txn_commit(txn);
 	if (rc) {
 		err = store_errno(rc);
-		goto out_all;
+		goto out_aborted;
 	}
 	evict_committed(s, added, freed, count);
 	if (count)
@@ -509,6 +509,8 @@ int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
 			  (unsigned long long)count, (unsigned long long)freed,
 			  (unsigned long long)s->limit);
 	return 0;
+out_aborted:
+	evict_aborted(s);
 out_all:
 	for (size_t i = 0; i < n; i++)
 		items[i].err = err;

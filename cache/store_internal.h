@@ -1,5 +1,6 @@
 /* The store's state, shared by store.c (the LMDB environment, records and blobs) and evict.c
- * (the size bound and least-recently-used eviction). Nothing outside those two includes it. */
+ * (the size bound and least-recently-used eviction). Nothing else includes it but the store's unit
+ * test, which drives an eviction step by step. */
 #ifndef TROLLEY_STORE_INTERNAL_H
 #define TROLLEY_STORE_INTERNAL_H
 
@@ -24,6 +25,11 @@ struct store {
 	size_t npinned, pinned_cap;
 	char **touched; /* uses not yet written to "lru"/"age" */
 	size_t ntouched, touched_cap;
+	/* Blobs the write transaction under way removes: a reader's snapshot still has them until
+	 * it commits, so they can no longer be pinned (an open would succeed, then its reads
+	 * fail with ENOENT). Cleared when it ends. */
+	char **evicting;
+	size_t nevicting, evicting_cap;
 };
 
 /** LMDB result (positive errno or MDB_*) to a negative errno. */
@@ -47,5 +53,7 @@ int evict_make_room(struct store *s, MDB_txn *txn, uint64_t added, uint64_t size
 int evict_added(struct store *s, MDB_txn *txn, const char *sop);
 /** The transaction committed: count @added bytes in, @freed bytes (@count blobs) out. */
 void evict_committed(struct store *s, uint64_t added, uint64_t freed, uint64_t count);
+/** The transaction was aborted: what it would have evicted stays. */
+void evict_aborted(struct store *s);
 
 #endif

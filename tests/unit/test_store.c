@@ -14,6 +14,7 @@
 
 #include "cache/cache.h"
 #include "cache/store.h"
+#include "cache/store_internal.h"
 #include "core/tags.h"
 
 static char *make_dir(void)
@@ -254,8 +255,8 @@ static void test_pinned_blobs_are_never_evicted(void **state)
 	assert_int_equal(store_open(dir, 64 << 20, 250000, &s), 0);
 	put(s, "2.1", 100000, 0);
 	put(s, "2.2", 100000, 0);
-	store_pin(s, "2.1");
-	store_pin(s, "2.2");
+	assert_int_equal(store_pin(s, "2.1"), 0);
+	assert_int_equal(store_pin(s, "2.2"), 0);
 	put(s, "2.3", 100000, -ENOSPC); /* everything else is open */
 	assert_true(store_has_blob(s, "2.1") && store_has_blob(s, "2.2"));
 	store_unpin(s, "2.1");
@@ -266,6 +267,48 @@ static void test_pinned_blobs_are_never_evicted(void **state)
 	/* Bigger than the whole cache: refused, and nothing is evicted for it. */
 	put(s, "2.4", 300000, -ENOSPC);
 	assert_true(store_has_blob(s, "2.2") && store_has_blob(s, "2.3"));
+	store_close(s);
+	remove_dir(dir);
+}
+
+/* The race of an open with an eviction: a write transaction has decided to evict a blob but
+ * not yet committed; a reader's snapshot still has it. Pinned then, the open would succeed
+ * and its reads fail with ENOENT once the eviction commits: the pin is refused instead (the
+ * open fetches it again). Driven step by step inside the store, so it is deterministic. */
+static void test_a_blob_being_evicted_cannot_be_pinned(void **state)
+{
+	char *dir = make_dir();
+	uint64_t freed = 0, count = 0;
+	struct store *s;
+	MDB_txn *txn;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, 250000, &s), 0);
+	put(s, "3.1", 100000, 0);
+	put(s, "3.2", 100000, 0);
+	assert_int_equal(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	assert_int_equal(evict_make_room(s, txn, 0, 100000, &freed, &count), 0);
+	assert_int_equal(count, 1);
+	assert_true(store_has_blob(s, "3.1")); /* the readers' snapshot */
+	assert_int_equal(store_pin(s, "3.1"), -ENOENT);
+	assert_int_equal(store_pin(s, "3.2"), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	evict_committed(s, 0, freed, count);
+	assert_false(store_has_blob(s, "3.1"));
+	assert_true(store_has_blob(s, "3.2"));
+	store_unpin(s, "3.2");
+	/* Once committed nothing is marked: the next open finds it missing and fetches it. */
+	assert_int_equal(store_pin(s, "3.1"), 0);
+	store_unpin(s, "3.1");
+	/* An aborted eviction leaves the blob, and it can be pinned again. */
+	freed = count = 0;
+	assert_int_equal(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	assert_int_equal(evict_make_room(s, txn, 0, 200000, &freed, &count), 0);
+	assert_int_equal(store_pin(s, "3.2"), -ENOENT);
+	mdb_txn_abort(txn);
+	evict_aborted(s);
+	assert_int_equal(store_pin(s, "3.2"), 0);
+	store_unpin(s, "3.2");
 	store_close(s);
 	remove_dir(dir);
 }
@@ -767,6 +810,7 @@ int main(void)
 		cmocka_unit_test(test_full_map_is_enospc_and_stores_nothing),
 		cmocka_unit_test(test_lru_evicts_least_recently_used_and_keeps_order_across_reopen),
 		cmocka_unit_test(test_pinned_blobs_are_never_evicted),
+		cmocka_unit_test(test_a_blob_being_evicted_cannot_be_pinned),
 		cmocka_unit_test(test_open_downloads_once_then_serves_from_store),
 		cmocka_unit_test(test_instance_bigger_than_the_cache_is_served_not_kept),
 		cmocka_unit_test(test_wrong_uid_is_eio_and_not_cached),
