@@ -37,33 +37,72 @@ void memo_release(struct memo *m)
 }
 
 /* Called with m->lock held. */
-static struct memo_entry *find(struct memo *m, const char *key)
+static struct memo_entry *find(struct memo *m, const char *key, size_t len)
 {
-	for (size_t i = 0; i < m->n; i++)
-		if (strcmp(m->v[i].key, key) == 0)
+	for (size_t i = 0; i < m->n; i++) {
+		const struct memo_entry *e = &m->v[i];
+		size_t j = len;
+
+		if (e->len != len)
+			continue;
+		while (j > 0 && e->key[j - 1] == key[j - 1])
+			j--;
+		if (j == 0)
 			return &m->v[i];
+	}
 	return NULL;
 }
 
-void memo_put(struct memo *m, const char *key, uint64_t value, int err, int64_t ttl_ms)
+/* The entry for @key, found or taken (the oldest gives way). Called with m->lock held. */
+static struct memo_entry *slot(struct memo *m, const char *key, size_t len)
 {
-	struct memo_entry *e;
+	struct memo_entry *e = find(m, key, len);
 
-	if (strlen(key) >= MEMO_KEY_MAX)
-		return;
-	pthread_mutex_lock(&m->lock);
-	e = find(m, key);
 	if (!e && m->n < m->cap) {
 		e = &m->v[m->n++];
 	} else if (!e) {
 		e = &m->v[m->next];
 		m->next = (m->next + 1) % m->cap;
 	}
-	strcpy(e->key, key);
+	memcpy(e->key, key, len + 1);
+	e->len = len;
+	return e;
+}
+
+void memo_put(struct memo *m, const char *key, uint64_t value, int err, int64_t ttl_ms)
+{
+	size_t len = strlen(key);
+	struct memo_entry *e;
+
+	if (len >= MEMO_KEY_MAX)
+		return;
+	pthread_mutex_lock(&m->lock);
+	e = slot(m, key, len);
 	e->value = value;
 	e->err = err;
 	e->until_ms = ttl_ms > 0 ? now_ms() + ttl_ms : 0;
 	pthread_mutex_unlock(&m->lock);
+}
+
+bool memo_add(struct memo *m, const char *key)
+{
+	size_t len = strlen(key);
+	struct memo_entry *e;
+	bool added = false;
+
+	if (len >= MEMO_KEY_MAX)
+		return true; /* never remembered: always new */
+	pthread_mutex_lock(&m->lock);
+	e = find(m, key, len);
+	if (!e || (e->until_ms && now_ms() >= e->until_ms)) {
+		e = slot(m, key, len);
+		e->value = 0;
+		e->err = 0;
+		e->until_ms = 0;
+		added = true;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return added;
 }
 
 bool memo_get(struct memo *m, const char *key, uint64_t *value, int *err)
@@ -72,7 +111,7 @@ bool memo_get(struct memo *m, const char *key, uint64_t *value, int *err)
 	bool found = false;
 
 	pthread_mutex_lock(&m->lock);
-	e = m->n ? find(m, key) : NULL;
+	e = m->n ? find(m, key, strlen(key)) : NULL;
 	if (e && (!e->until_ms || now_ms() < e->until_ms)) {
 		found = true;
 		if (value)
@@ -89,8 +128,10 @@ void memo_drop(struct memo *m, const char *key)
 	struct memo_entry *e;
 
 	pthread_mutex_lock(&m->lock);
-	e = find(m, key);
-	if (e)
+	e = m->n ? find(m, key, strlen(key)) : NULL;
+	if (e) {
 		e->key[0] = '\0'; /* no UID is empty: the slot matches nothing until reused */
+		e->len = 0;
+	}
 	pthread_mutex_unlock(&m->lock);
 }

@@ -14,6 +14,7 @@
 
 struct memo_entry {
 	char key[MEMO_KEY_MAX];
+	size_t len; /* of key: compared first, then the key from its end (UIDs share prefixes) */
 	uint64_t value;
 	int err;
 	int64_t until_ms; /* monotonic; 0: until it is pushed out */
@@ -35,5 +36,8 @@ void memo_put(struct memo *m, const char *key, uint64_t value, int err, int64_t 
 bool memo_get(struct memo *m, const char *key, uint64_t *value, int *err);
 /** Forget @key. */
 void memo_drop(struct memo *m, const char *key);
+/** Remember @key (as memo_put() with no value, for as long as room allows) unless it is
+ * remembered already. @return whether it was new. */
+bool memo_add(struct memo *m, const char *key);
 
 #endif

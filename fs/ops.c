@@ -20,6 +20,10 @@
 #define NEGATIVE_TIMEOUT    5.0
 #define CACHED_FILE_TIMEOUT 86400.0
 
+/* Opens that tell the kernel an instance's size is exact now go through here one at a time
+ * (open_instance). */
+static pthread_mutex_t size_gate = PTHREAD_MUTEX_INITIALIZER;
+
 /* What an open file handle holds: an instance, or a text made at open (the status file). */
 struct open_file {
 	struct handle h; /* first: the registry's view of it */
@@ -113,6 +117,7 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 		} else {
 			size = tree_estimated_size(n);
 			timeout = DIR_TIMEOUT;
+			cache_note_estimate(fs->tree.cache, sop);
 		}
 		st->st_size = (off_t)size;
 	}
@@ -504,9 +509,17 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 	listing_put(folder);
 	/* The kernel may hold the estimated size for up to DIR_TIMEOUT: mark its attributes stale
 	 * now (offset -1: attributes only, no page cache, no inode lock), so the fstat() that
-	 * rsync makes right after open() and any read past the estimate see the exact size. */
-	if (!err && fs->se)
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	 * rsync makes right after open() and any read past the estimate see the exact size.
+	 * Once per estimate, by the first open to get here, before any open of it returns: the
+	 * invalidation also makes the kernel drop attribute replies under way, and an opener
+	 * already reading (16 readers of one file) whose refresh was dropped read with the
+	 * estimate: 1,088 bytes and a zero (measured). */
+	if (!err && fs->se) {
+		pthread_mutex_lock(&size_gate);
+		if (cache_size_untold(fs->tree.cache, ref.sop_uid))
+			fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+		pthread_mutex_unlock(&size_gate);
+	}
 	if (!err)
 		fi->keep_cache = cache_blob_is_stored(of->blob);
 	return err;
