@@ -19,7 +19,7 @@ int cache_new(struct store *store, struct searcher *searcher, struct downloader 
 	c->cfg = *cfg;
 	/* Instances too big for the cache are rare, failures rarer: a few hundred of each. */
 	if (memo_init(&c->sizes, 512) || memo_init(&c->failures, 256) ||
-	    memo_init(&c->failed_series, 256) || memo_init(&c->told, 1024)) {
+	    memo_init(&c->failed_series, 256)) {
 		memo_release(&c->sizes);
 		memo_release(&c->failures);
 		memo_release(&c->failed_series);
@@ -47,7 +47,6 @@ void cache_free(struct cache *c)
 	memo_release(&c->sizes);
 	memo_release(&c->failures);
 	memo_release(&c->failed_series);
-	memo_release(&c->told);
 	pthread_cond_destroy(&c->work);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

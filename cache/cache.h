@@ -115,14 +115,4 @@ int cache_stored_size(struct cache *c, const char *sop, uint64_t *size);
  * @return 0 or -ENOENT (then only an estimate can be given).
  */
 int cache_exact_size(struct cache *c, const char *sop, uint64_t *size);
-/** An estimate of @sop's size was handed out: the next open must tell the kernel the size
- * changed (cache_size_untold() is true again). */
-void cache_note_estimate(struct cache *c, const char *sop);
-/**
- * Whether the kernel has yet to be told, by this open, that @sop's size is exact now; from
- * this call on it counts as told. True at least once after each estimate, and whenever it was
- * forgotten (a thousand are remembered): telling it again is only a little slower.
- */
-bool cache_size_untold(struct cache *c, const char *sop);
-
 #endif

@@ -61,7 +61,6 @@ struct cache {
 	bool stopping;
 	struct memo sizes;	  /* exact sizes of instances served from temporary files */
 	struct memo failures;	  /* instances whose fetch failed for good, for a few seconds */
-	struct memo told;	  /* instances whose exact size the kernel was told of at an open */
 	struct cache_stats stats; /* updated with atomics */
 };
 

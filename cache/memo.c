@@ -84,27 +84,6 @@ void memo_put(struct memo *m, const char *key, uint64_t value, int err, int64_t 
 	pthread_mutex_unlock(&m->lock);
 }
 
-bool memo_add(struct memo *m, const char *key)
-{
-	size_t len = strlen(key);
-	struct memo_entry *e;
-	bool added = false;
-
-	if (len >= MEMO_KEY_MAX)
-		return true; /* never remembered: always new */
-	pthread_mutex_lock(&m->lock);
-	e = find(m, key, len);
-	if (!e || (e->until_ms && now_ms() >= e->until_ms)) {
-		e = slot(m, key, len);
-		e->value = 0;
-		e->err = 0;
-		e->until_ms = 0;
-		added = true;
-	}
-	pthread_mutex_unlock(&m->lock);
-	return added;
-}
-
 bool memo_get(struct memo *m, const char *key, uint64_t *value, int *err)
 {
 	struct memo_entry *e;

@@ -36,8 +36,5 @@ void memo_put(struct memo *m, const char *key, uint64_t value, int err, int64_t 
 bool memo_get(struct memo *m, const char *key, uint64_t *value, int *err);
 /** Forget @key. */
 void memo_drop(struct memo *m, const char *key);
-/** Remember @key (as memo_put() with no value, for as long as room allows) unless it is
- * remembered already. @return whether it was new. */
-bool memo_add(struct memo *m, const char *key);
 
 #endif

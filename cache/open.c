@@ -368,13 +368,3 @@ int cache_exact_size(struct cache *c, const char *sop, uint64_t *size)
 		err = 0;
 	return err;
 }
-
-void cache_note_estimate(struct cache *c, const char *sop)
-{
-	memo_drop(&c->told, sop);
-}
-
-bool cache_size_untold(struct cache *c, const char *sop)
-{
-	return memo_add(&c->told, sop);
-}

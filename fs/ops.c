@@ -20,9 +20,31 @@
 #define NEGATIVE_TIMEOUT    5.0
 #define CACHED_FILE_TIMEOUT 86400.0
 
-/* Opens that tell the kernel an instance's size is exact now go through here one at a time
- * (open_instance). */
+/* The inodes whose exact size the kernel was told of by an open since it was last handed an
+ * estimate, direct-mapped (a collision forgets one: it is told again, which is only slower).
+ * Guarded by size_gate, which the opens that tell go through one at a time. */
+#define TOLD_SLOTS 4096
+static uint64_t told[TOLD_SLOTS];
 static pthread_mutex_t size_gate = PTHREAD_MUTEX_INITIALIZER;
+
+/* An estimate of inode @ino's size goes to the kernel: its next open must tell it again. */
+static void note_estimate(uint64_t ino)
+{
+	pthread_mutex_lock(&size_gate);
+	if (told[ino % TOLD_SLOTS] == ino)
+		told[ino % TOLD_SLOTS] = 0;
+	pthread_mutex_unlock(&size_gate);
+}
+
+/* Whether the kernel has yet to be told @ino's size is exact; from now on it counts as told.
+ * Called with size_gate held. */
+static bool size_untold(uint64_t ino)
+{
+	if (told[ino % TOLD_SLOTS] == ino)
+		return false;
+	told[ino % TOLD_SLOTS] = ino;
+	return true;
+}
 
 /* What an open file handle holds: an instance, or a text made at open (the status file). */
 struct open_file {
@@ -117,7 +139,7 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 		} else {
 			size = tree_estimated_size(n);
 			timeout = DIR_TIMEOUT;
-			cache_note_estimate(fs->tree.cache, sop);
+			note_estimate(ino);
 		}
 		st->st_size = (off_t)size;
 	}
@@ -516,7 +538,7 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 	 * estimate: 1,088 bytes and a zero (measured). */
 	if (!err && fs->se) {
 		pthread_mutex_lock(&size_gate);
-		if (cache_size_untold(fs->tree.cache, ref.sop_uid))
+		if (size_untold(ino))
 			fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 		pthread_mutex_unlock(&size_gate);
 	}
