@@ -2,6 +2,7 @@
 import errno
 import hashlib
 import os
+import subprocess
 import threading
 import time
 
@@ -161,6 +162,33 @@ def test_kill_9_during_download_never_serves_a_truncated_file(mount, source, dat
     sop = os.getxattr(os.path.join(series2, name), "user.dicom.SOPInstanceUID").decode()
     assert hashlib.md5(body).hexdigest() == data["by_sop"][sop]["md5"]
     assert proxy.count(INSTANCE_GET) == 2  # fetched again: nothing partial was kept
+    assert m2.unmount() == 0
+    # Killed in the middle of a cp -r while the series streams in (some batches committed,
+    # the rest in temporary files): the next mount serves every file whole.
+    m3 = mount(source, cache_dir=cache, name="m3", expect_errors=True)
+    proxy.reset()
+    proxy.fault(SERIES_GET, stall=(200000, 5))
+    cp = subprocess.Popen(["cp", "-r", _series(m3, data, "Lung"), str(tmp_path / "cut")],
+                          stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while proxy.count(SERIES_GET) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # part of the stream is in: batches committed, one under way
+    m3.proc.kill()
+    m3.proc.wait()
+    m3.force_stop()
+    cp.wait(30)
+    proxy.clear_faults()
+    m4 = mount(source, cache_dir=cache, name="m4")
+    out = tmp_path / "whole"
+    subprocess.run(["cp", "-r", _series(m4, data, "Lung"), str(out)], check=True)
+    want = {e["InstanceNumber"] + ".dcm": e["md5"] for e in data["manifest"]
+            if e["SeriesDescription"] == "Lung"}
+    assert {n: hashlib.md5((out / n).read_bytes()).hexdigest()
+            for n in os.listdir(out) if n.endswith(".dcm")} == want
+    st = _status(m4)
+    # Killed mid-stream: part of the series was kept, the rest fetched again.
+    assert 0 < int(st["open_hits"]) < len(want), st
 
 
 def _try_read(path):
