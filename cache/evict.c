@@ -40,6 +40,15 @@ int evict_init(struct store *s, MDB_txn *txn)
 	while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)))
 		s->bytes += v.mv_size;
 	mdb_cursor_close(cur);
+	s->meta_bytes = 0;
+	for (int i = 0; i < 2; i++) {
+		rc = mdb_cursor_open(txn, i ? s->doc : s->meta, &cur);
+		if (rc)
+			return store_errno(rc);
+		while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)))
+			s->meta_bytes += v.mv_size;
+		mdb_cursor_close(cur);
+	}
 	rc = mdb_cursor_open(txn, s->age, &cur);
 	if (rc)
 		return store_errno(rc);
@@ -274,5 +283,128 @@ void evict_aborted(struct store *s)
 {
 	pthread_mutex_lock(&s->lock);
 	list_clear(s->evicting, &s->nevicting);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* A stored query result or document, as evict_meta_room() weighs it. */
+struct meta_rec {
+	int64_t stored_at;
+	MDB_dbi dbi;
+	size_t size;
+	MDB_val key; /* a copy */
+};
+
+static int rec_older(const void *a, const void *b)
+{
+	const struct meta_rec *x = a, *y = b;
+
+	return (x->stored_at > y->stored_at) - (x->stored_at < y->stored_at);
+}
+
+/* Every record of "meta" and "doc" but @skip (in @skip_dbi), oldest first, into @out. */
+static int meta_records(struct store *s, MDB_txn *txn, MDB_dbi skip_dbi, const MDB_val *skip,
+			struct meta_rec **out, size_t *n)
+{
+	struct meta_rec *v = NULL;
+	size_t cap = 0, count = 0;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc, err = 0;
+
+	for (int i = 0; !err && i < 2; i++) {
+		MDB_dbi dbi = i ? s->doc : s->meta;
+
+		rc = mdb_cursor_open(txn, dbi, &cur);
+		if (rc) {
+			err = store_errno(rc);
+			break;
+		}
+		while (!err && !mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+			struct meta_rec *r;
+
+			if (dbi == skip_dbi && k.mv_size == skip->mv_size &&
+			    memcmp(k.mv_data, skip->mv_data, k.mv_size) == 0)
+				continue;
+			if (count == cap) {
+				size_t nc = cap ? cap * 2 : 256;
+				struct meta_rec *nv = realloc(v, nc * sizeof(*nv));
+
+				if (!nv) {
+					err = -ENOMEM;
+					break;
+				}
+				v = nv;
+				cap = nc;
+			}
+			r = &v[count];
+			r->stored_at = 0;
+			if (d.mv_size >= 8)
+				memcpy(&r->stored_at, d.mv_data, 8);
+			r->dbi = dbi;
+			r->size = d.mv_size;
+			r->key.mv_size = k.mv_size;
+			r->key.mv_data = malloc(k.mv_size ? k.mv_size : 1);
+			if (!r->key.mv_data) {
+				err = -ENOMEM;
+				break;
+			}
+			memcpy(r->key.mv_data, k.mv_data, k.mv_size);
+			count++;
+		}
+		mdb_cursor_close(cur);
+	}
+	if (!err)
+		qsort(v, count, sizeof(*v), rec_older);
+	*out = v;
+	*n = count;
+	return err;
+}
+
+int evict_meta_room(struct store *s, MDB_txn *txn, MDB_dbi dbi, const MDB_val *key, size_t size,
+		    int64_t *delta)
+{
+	struct meta_rec *recs = NULL;
+	uint64_t used, target;
+	size_t n = 0, removed = 0;
+	MDB_val old;
+	int rc, err;
+
+	rc = mdb_get(txn, dbi, (MDB_val *)key, &old);
+	if (rc && rc != MDB_NOTFOUND)
+		return store_errno(rc);
+	*delta = (int64_t)size - (rc ? 0 : (int64_t)old.mv_size);
+	pthread_mutex_lock(&s->lock);
+	used = s->meta_bytes + (uint64_t)*delta;
+	pthread_mutex_unlock(&s->lock);
+	if (used <= s->meta_limit)
+		return 0;
+	/* Down to 3/4, so that the scan below is made once per quarter of the budget, not on
+	 * every put. */
+	target = s->meta_limit / 4 * 3;
+	err = meta_records(s, txn, dbi, key, &recs, &n);
+	for (size_t i = 0; !err && i < n && used > target; i++) {
+		rc = mdb_del(txn, recs[i].dbi, &recs[i].key, NULL);
+		if (rc && rc != MDB_NOTFOUND) {
+			err = store_errno(rc);
+			break;
+		}
+		used -= recs[i].size;
+		*delta -= (int64_t)recs[i].size;
+		removed++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(recs[i].key.mv_data);
+	free(recs);
+	if (!err && removed)
+		log_debug("cache: %zu old query results and documents removed to stay within %llu "
+			  "bytes",
+			  removed, (unsigned long long)s->meta_limit);
+	return err;
+}
+
+void evict_meta_committed(struct store *s, int64_t delta)
+{
+	pthread_mutex_lock(&s->lock);
+	s->meta_bytes = (uint64_t)((int64_t)s->meta_bytes + delta);
 	pthread_mutex_unlock(&s->lock);
 }

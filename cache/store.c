@@ -19,6 +19,8 @@
 /* LMDB's default maximum key size is 511 bytes; longer query keys are hashed and the full key
  * is kept in the value and compared on read. */
 #define STORE_KEY_MAX 480
+/* Query results and documents are kept within cache_size / 16 plus this. */
+#define STORE_META_MIN (32ull << 20)
 
 /* LMDB returns positive errno values or its own MDB_* codes: one switch turns them into ours. */
 int store_errno(int rc)
@@ -79,6 +81,9 @@ int store_open(const char *dir, uint64_t map_size, uint64_t limit, struct store 
 	if (!s)
 		return -ENOMEM;
 	s->limit = limit;
+	/* Half of what the map holds beyond the blobs (fs/main.c: limit/8 + 64 MiB): the rest is
+	 * LMDB's own (the use indexes, free pages). */
+	s->meta_limit = limit / 16 + STORE_META_MIN;
 	pthread_mutex_init(&s->lock, NULL);
 	s->dir = strdup(dir);
 	if (!s->dir) {
@@ -222,6 +227,7 @@ int store_meta_put(struct store *s, const char *key, const struct attrset_list *
 	size_t klen = strlen(key), plen;
 	unsigned char *packed;
 	uint32_t k32 = (uint32_t)klen;
+	int64_t delta = 0;
 	MDB_val k, v;
 	MDB_txn *txn;
 	int rc, err;
@@ -234,6 +240,12 @@ int store_meta_put(struct store *s, const char *key, const struct attrset_list *
 	if (rc)
 		goto out_free;
 	v.mv_size = 12 + klen + plen;
+	err = evict_meta_room(s, txn, s->meta, &k, v.mv_size, &delta);
+	if (err) {
+		mdb_txn_abort(txn);
+		free(packed);
+		return err;
+	}
 	rc = mdb_put(txn, s->meta, &k, &v, MDB_RESERVE);
 	if (rc) {
 		mdb_txn_abort(txn);
@@ -244,6 +256,8 @@ int store_meta_put(struct store *s, const char *key, const struct attrset_list *
 	memcpy((char *)v.mv_data + 12, key, klen);
 	memcpy((char *)v.mv_data + 12 + klen, packed, plen);
 	rc = mdb_txn_commit(txn);
+	if (!rc)
+		evict_meta_committed(s, delta);
 out_free:
 	free(packed);
 	if (rc)
@@ -327,9 +341,10 @@ int store_doc_put(struct store *s, const char *key, const void *data, size_t len
 	char hashed[STORE_KEY_MAX + 32];
 	size_t klen = strlen(key), head = 8;
 	uint32_t k32 = (uint32_t)klen;
+	int64_t delta = 0;
 	MDB_val k, v;
 	MDB_txn *txn;
-	int rc;
+	int rc, err;
 
 	meta_db_key(key, hashed, sizeof(hashed), &k);
 	if (k.mv_data != (void *)key)
@@ -338,6 +353,11 @@ int store_doc_put(struct store *s, const char *key, const void *data, size_t len
 	if (rc)
 		return store_errno(rc);
 	v.mv_size = len + head;
+	err = evict_meta_room(s, txn, s->doc, &k, v.mv_size, &delta);
+	if (err) {
+		mdb_txn_abort(txn);
+		return err;
+	}
 	rc = mdb_put(txn, s->doc, &k, &v, MDB_RESERVE);
 	if (rc) {
 		mdb_txn_abort(txn);
@@ -349,7 +369,10 @@ int store_doc_put(struct store *s, const char *key, const void *data, size_t len
 		memcpy((char *)v.mv_data + 12, key, klen);
 	}
 	memcpy((char *)v.mv_data + head, data, len);
-	return store_errno(mdb_txn_commit(txn));
+	rc = mdb_txn_commit(txn);
+	if (!rc)
+		evict_meta_committed(s, delta);
+	return store_errno(rc);
 }
 
 static void sop_key(const char *sop, MDB_val *k)

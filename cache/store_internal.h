@@ -15,10 +15,12 @@ struct store {
 	MDB_dbi lru; /* SOPInstanceUID -> u64 tick of its last use */
 	MDB_dbi age; /* big-endian tick + SOPInstanceUID -> nothing: oldest first */
 	char *dir;
-	uint64_t limit; /* cache_size: bytes of blobs kept at most */
+	uint64_t limit;	     /* cache_size: bytes of blobs kept at most */
+	uint64_t meta_limit; /* bytes of query results and documents kept at most */
 
 	pthread_mutex_t lock; /* guards what follows */
 	uint64_t bytes;	      /* bytes of blobs stored */
+	uint64_t meta_bytes;  /* bytes of query results and documents stored */
 	uint64_t tick;	      /* the next use's tick */
 	uint64_t evictions;
 	char **pinned; /* open blobs: never evicted (a multiset) */
@@ -55,5 +57,15 @@ int evict_added(struct store *s, MDB_txn *txn, const char *sop);
 void evict_committed(struct store *s, uint64_t added, uint64_t freed, uint64_t count);
 /** The transaction was aborted: what it would have evicted stays. */
 void evict_aborted(struct store *s);
+/**
+ * Inside the write transaction @txn that will put @size bytes under @key in @dbi (the "meta"
+ * or "doc" database), replacing what is there: if that passes meta_limit, remove the oldest
+ * query results and documents (by the time they were stored) until 3/4 of it is used. Sets
+ * @delta to the change of meta_bytes, for evict_meta_committed(). @return 0 or -errno.
+ */
+int evict_meta_room(struct store *s, MDB_txn *txn, MDB_dbi dbi, const MDB_val *key, size_t size,
+		    int64_t *delta);
+/** The transaction of evict_meta_room() committed. */
+void evict_meta_committed(struct store *s, int64_t delta);
 
 #endif

@@ -313,6 +313,44 @@ static void test_a_blob_being_evicted_cannot_be_pinned(void **state)
 	remove_dir(dir);
 }
 
+/* Query results and documents have their own budget (cache_size / 16 + 32 MiB): past it the
+ * oldest go, so they can never fill the map until no instance fits. Counted again at reopen. */
+static void test_documents_are_kept_within_their_budget_oldest_first(void **state)
+{
+	size_t len = 1 << 20, present = 0;
+	char *dir = make_dir(), key[32];
+	char *doc = malloc(len);
+	struct store *s;
+	uint64_t size;
+
+	(void)state;
+	assert_non_null(doc);
+	memset(doc, '[', len);
+	assert_int_equal(store_open(dir, 128 << 20, 1 << 20, &s), 0);
+	for (int i = 0; i < 40; i++) {
+		if (i == 20) {
+			store_close(s);
+			assert_int_equal(store_open(dir, 128 << 20, 1 << 20, &s), 0);
+		}
+		snprintf(key, sizeof(key), "doc-%d", i);
+		assert_int_equal(store_doc_put(s, key, doc, len, 1000 + i), 0);
+	}
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "doc-%d", i);
+		if (store_doc_size(s, key, &size) == 0)
+			present++;
+		else
+			assert_true(i < 20); /* only old ones went */
+	}
+	assert_int_equal(store_doc_size(s, "doc-0", &size), -ENOENT);
+	assert_int_equal(store_doc_size(s, "doc-39", &size), 0);
+	assert_true(present * (len + 8) <= (1 << 20) / 16 + (32u << 20));
+	assert_true(present >= 20);
+	free(doc);
+	store_close(s);
+	remove_dir(dir);
+}
+
 /* A scripted downloader: serves a body per SOP, counts fetches, can lie or cut short. */
 enum script { SERVE_OK, SERVE_WRONG_UID, SERVE_NOT_DICOM, SERVE_TRUNCATED };
 
@@ -811,6 +849,7 @@ int main(void)
 		cmocka_unit_test(test_lru_evicts_least_recently_used_and_keeps_order_across_reopen),
 		cmocka_unit_test(test_pinned_blobs_are_never_evicted),
 		cmocka_unit_test(test_a_blob_being_evicted_cannot_be_pinned),
+		cmocka_unit_test(test_documents_are_kept_within_their_budget_oldest_first),
 		cmocka_unit_test(test_open_downloads_once_then_serves_from_store),
 		cmocka_unit_test(test_instance_bigger_than_the_cache_is_served_not_kept),
 		cmocka_unit_test(test_wrong_uid_is_eio_and_not_cached),
