@@ -6,6 +6,10 @@
 
 #include "cache/internal.h"
 
+/* The largest instance downloaded at least, whatever cache_size: enhanced multi-frame CT and
+ * MR run to a few hundred MB, whole-slide images to a few GB. */
+#define CACHE_INSTANCE_MIN (4ull << 30)
+
 int cache_new(struct store *store, struct searcher *searcher, struct downloader *downloader,
 	      const struct cache_config *cfg, struct cache **out)
 {
@@ -33,6 +37,10 @@ int cache_new(struct store *store, struct searcher *searcher, struct downloader 
 		c->max_workers = 1;
 	if (c->max_workers > PREFETCH_WORKERS_MAX)
 		c->max_workers = PREFETCH_WORKERS_MAX;
+	c->max_instance = cfg->max_instance;
+	if (!c->max_instance)
+		c->max_instance =
+			cfg->size_limit > CACHE_INSTANCE_MIN ? cfg->size_limit : CACHE_INSTANCE_MIN;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->work, NULL);
 	*out = c;

@@ -13,12 +13,13 @@
 #include "protocols/searcher.h"
 
 struct cache_config {
-	const char *source;  /* names the archive in cache keys; borrowed */
-	bool prefetch;	     /* prefetch=series: opening an instance fetches its series */
-	bool offline;	     /* serve only what is stored, whatever its age; never ask */
-	long meta_ttl;	     /* seconds a query result stays fresh */
-	uint64_t size_limit; /* cache_size, for the status */
-	long connections;    /* connections=: series prefetches use at most half (0: 8) */
+	const char *source;    /* names the archive in cache keys; borrowed */
+	bool prefetch;	       /* prefetch=series: opening an instance fetches its series */
+	bool offline;	       /* serve only what is stored, whatever its age; never ask */
+	long meta_ttl;	       /* seconds a query result stays fresh */
+	uint64_t size_limit;   /* cache_size, for the status */
+	long connections;      /* connections=: series prefetches use at most half (0: 8) */
+	uint64_t max_instance; /* bytes of one instance at most (0: size_limit, at least 4 GiB) */
 };
 
 /** Counters since the mount, for /.trolley/status. */

@@ -58,6 +58,7 @@ struct cache {
 	pthread_t workers[PREFETCH_WORKERS_MAX];
 	size_t nworkers, max_workers, idle;
 	struct memo failed_series; /* series whose prefetch failed lately: not again yet */
+	uint64_t max_instance;	   /* bytes one download may take on disk */
 	bool stopping;
 	struct memo sizes;	  /* exact sizes of instances served from temporary files */
 	struct memo failures;	  /* instances whose fetch failed for good, for a few seconds */
@@ -101,6 +102,8 @@ int fetch_sink_init(struct fetch_sink *s, struct cache *c);
 /** Drop a part in progress and free @s's buffers. */
 void fetch_sink_release(struct fetch_sink *s);
 extern const struct sink_ops fetch_sink_ops;
+/** fetch_sink_ops that refuse an instance longer than c->max_instance (open.c). */
+extern const struct sink_ops bounded_sink_ops;
 
 /** Queue a background transfer of the series of @ref for those @siblings that are neither
  * stored nor in flight, for the worker pool (started here as needed). Called with c->lock

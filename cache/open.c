@@ -125,19 +125,42 @@ static int single_end(void *ctx)
 	return err;
 }
 
-static int single_begin(void *ctx)
+static int bounded_begin(void *ctx)
 {
 	return fetch_sink_ops.begin(ctx);
 }
 
-static int single_write(void *ctx, const void *data, size_t len)
+/* A download goes to a temporary file on the cache's disk: one instance may take at most
+ * max_instance bytes there, so that an archive (or a decompressed reply: curl's size limit
+ * counts compressed bytes) that never ends cannot fill the disk. */
+static int bounded_write(void *ctx, const void *data, size_t len)
 {
+	struct fetch_sink *s = ctx;
+	uint64_t max = s->cache->max_instance;
+
+	if (s->size + len > max) {
+		log_error("the archive sent more than %llu bytes for one instance: refused (an "
+			  "instance is at most as big as cache_size, or 4 GiB)",
+			  (unsigned long long)max);
+		return -EIO;
+	}
 	return fetch_sink_ops.write(ctx, data, len);
 }
 
+static int bounded_end(void *ctx)
+{
+	return fetch_sink_ops.end(ctx);
+}
+
+const struct sink_ops bounded_sink_ops = {
+	.begin = bounded_begin,
+	.write = bounded_write,
+	.end = bounded_end,
+};
+
 static const struct sink_ops single_sink_ops = {
-	.begin = single_begin,
-	.write = single_write,
+	.begin = bounded_begin,
+	.write = bounded_write,
 	.end = single_end,
 };
 

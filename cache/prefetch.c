@@ -179,7 +179,7 @@ static bool job_run(struct prefetch_job *j)
 				   .members = (const char *const *)j->members,
 				   .nmembers = j->n};
 	struct fetch_sink s;
-	struct sink sink = {.ops = &fetch_sink_ops, .ctx = &s};
+	struct sink sink = {.ops = &bounded_sink_ops, .ctx = &s};
 	size_t missing = 0;
 	int err;
 

@@ -564,6 +564,32 @@ static void test_truncated_is_eio_and_not_cached(void **state)
 	check_rejected(SERVE_TRUNCATED);
 }
 
+/* An instance longer than max_instance is refused while it streams (an archive that never
+ * ends must not fill the disk with its temporary file), and nothing is kept. */
+static void test_instance_longer_than_the_maximum_is_refused(void **state)
+{
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60, .max_instance = 50000};
+	struct cache_blob *b = NULL;
+	uint64_t size;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), -EIO);
+	assert_null(b);
+	assert_int_equal(cache_exact_size(r.cache, ref1.sop_uid, &size), -ENOENT);
+	cache_free(r.cache);
+	/* The same instance under the default bound (at least 4 GiB) comes whole. */
+	cfg.max_instance = 0;
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_int_equal(cache_blob_size(b), 100148);
+	cache_blob_close(b);
+	rig_down(&r);
+}
+
 static void *open_one(void *arg)
 {
 	struct cache *c = arg;
@@ -855,6 +881,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_uid_is_eio_and_not_cached),
 		cmocka_unit_test(test_not_part10_is_eio_and_not_cached),
 		cmocka_unit_test(test_truncated_is_eio_and_not_cached),
+		cmocka_unit_test(test_instance_longer_than_the_maximum_is_refused),
 		cmocka_unit_test(test_sixteen_concurrent_opens_make_one_transfer),
 		cmocka_unit_test(test_prefetch_fetches_the_series_once_and_wakes_waiters),
 		cmocka_unit_test(test_instance_missing_from_series_reply_is_fetched_alone),
