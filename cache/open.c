@@ -15,12 +15,12 @@
 #include "cache/internal.h"
 #include "core/log.h"
 
-/* How long a refused or missing instance is answered from memory. As long as the kernel keeps
- * a failed lookup (fs/ops.c, 5 s) and a little more: long enough for a viewer's burst of opens,
- * short enough that a fixed archive is seen at the next try. Transient failures (timeouts,
+/* How long a refused or missing instance is answered from memory: as long as the kernel keeps
+ * a failed lookup (fs/ops.c, 5 s), long enough for a viewer's burst of opens, short enough
+ * that a fixed archive is seen at the next try. Transient failures (timeouts,
  * refused connections, 5xx answers) are not remembered: each already cost a timeout or almost
  * nothing, and the next open is the retry a user expects once the archive is back. */
-#define FAILED_FETCH_TTL_MS 10000
+#define FAILED_FETCH_TTL_MS 5000
 
 struct cache_blob {
 	struct cache *cache;
