@@ -527,6 +527,39 @@ static void test_instance_bigger_than_the_cache_is_served_not_kept(void **state)
 	rig_down(&r);
 }
 
+/* The cache is full of open files (pinned, never evicted): the next instance is served from
+ * its temporary file, and its size is exact for getattr all the same. */
+static void test_instance_opened_while_the_cache_is_full_of_open_files_is_exact(void **state)
+{
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60};
+	struct instance_ref a = ref1, b2 = ref1, c3 = ref1;
+	struct cache_blob *ba, *bb, *bc;
+	uint64_t size;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	store_close(r.store);
+	assert_int_equal(store_open(r.dir, 64 << 20, 250000, &r.store), 0);
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	a.sop_uid = "1.2.3.10";
+	b2.sop_uid = "1.2.3.11";
+	c3.sop_uid = "1.2.3.12";
+	assert_int_equal(cache_open(r.cache, &a, NULL, 0, &ba), 0);
+	assert_int_equal(cache_open(r.cache, &b2, NULL, 0, &bb), 0);
+	assert_true(cache_blob_is_stored(ba) && cache_blob_is_stored(bb));
+	assert_int_equal(cache_open(r.cache, &c3, NULL, 0, &bc), 0);
+	assert_false(cache_blob_is_stored(bc));
+	assert_int_equal(cache_exact_size(r.cache, c3.sop_uid, &size), 0);
+	assert_int_equal(size, cache_blob_size(bc));
+	assert_int_equal(size, 100148);
+	cache_blob_close(ba);
+	cache_blob_close(bb);
+	cache_blob_close(bc);
+	rig_down(&r);
+}
+
 static void check_rejected(enum script script)
 {
 	struct cache_blob *b = NULL;
@@ -878,6 +911,8 @@ int main(void)
 		cmocka_unit_test(test_documents_are_kept_within_their_budget_oldest_first),
 		cmocka_unit_test(test_open_downloads_once_then_serves_from_store),
 		cmocka_unit_test(test_instance_bigger_than_the_cache_is_served_not_kept),
+		cmocka_unit_test(
+			test_instance_opened_while_the_cache_is_full_of_open_files_is_exact),
 		cmocka_unit_test(test_wrong_uid_is_eio_and_not_cached),
 		cmocka_unit_test(test_not_part10_is_eio_and_not_cached),
 		cmocka_unit_test(test_truncated_is_eio_and_not_cached),
