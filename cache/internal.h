@@ -1,5 +1,12 @@
 /* Shared by the files of cache/ only: the cache's state, single-flight records and the
- * verifying sink. Nothing outside cache/ includes this. */
+ * verifying sink. Nothing outside cache/ includes this.
+ *
+ * Threads: an open() runs on its FUSE worker thread: store lookup, then its flight (leading
+ * the single-instance transfer itself, or waiting); a series prefetch runs on one of at most
+ * PREFETCH_WORKERS_MAX pool threads (prefetch.c), each batch of it written by a short-lived
+ * committer thread that the worker joins. Locks: c->lock (flights, queue, pool) is taken
+ * before the store's lock (store_has_blob under c->lock) and never held across network I/O;
+ * the memo locks and the store's lock are innermost. */
 #ifndef TROLLEY_CACHE_INTERNAL_H
 #define TROLLEY_CACHE_INTERNAL_H
 
