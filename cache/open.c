@@ -24,8 +24,12 @@
 
 struct cache_blob {
 	struct cache *cache;
-	char sop[SOP_MAX];
-	int fd; /* -1: read from the store */
+	char sop[SOP_MAX], study[SOP_MAX], series[SOP_MAX], sop_class[SOP_MAX];
+	/* Guards fd and gen: a stored blob removed while open (by another mount on the same
+	 * cache_dir, whose eviction cannot see this process's pins) is fetched again. */
+	pthread_mutex_t lock;
+	int fd;	      /* -1: read from the store */
+	unsigned gen; /* fetched again this many times */
 	uint64_t size;
 };
 
@@ -204,7 +208,7 @@ static int download_one(struct cache *c, const struct instance_ref *ref, struct 
 	return 0;
 }
 
-static int blob_new(struct cache *c, const char *sop, int fd, uint64_t size,
+static int blob_new(struct cache *c, const struct instance_ref *ref, int fd, uint64_t size,
 		    struct cache_blob **out)
 {
 	struct cache_blob *b = calloc(1, sizeof(*b));
@@ -212,15 +216,20 @@ static int blob_new(struct cache *c, const char *sop, int fd, uint64_t size,
 	if (!b)
 		return -ENOMEM;
 	b->cache = c;
-	snprintf(b->sop, sizeof(b->sop), "%s", sop);
+	snprintf(b->sop, sizeof(b->sop), "%s", ref->sop_uid);
+	snprintf(b->study, sizeof(b->study), "%s", ref->study_uid ? ref->study_uid : "");
+	snprintf(b->series, sizeof(b->series), "%s", ref->series_uid ? ref->series_uid : "");
+	snprintf(b->sop_class, sizeof(b->sop_class), "%s", ref->sop_class ? ref->sop_class : "");
+	pthread_mutex_init(&b->lock, NULL);
 	b->fd = fd;
 	b->size = size;
 	*out = b;
 	return 0;
 }
 
-static int blob_from_store(struct cache *c, const char *sop, struct cache_blob **out)
+static int blob_from_store(struct cache *c, const struct instance_ref *ref, struct cache_blob **out)
 {
+	const char *sop = ref->sop_uid;
 	uint64_t size;
 	int err;
 
@@ -230,7 +239,7 @@ static int blob_from_store(struct cache *c, const char *sop, struct cache_blob *
 		return err;
 	err = store_blob_size(c->store, sop, &size);
 	if (!err)
-		err = blob_new(c, sop, -1, size, out);
+		err = blob_new(c, ref, -1, size, out);
 	if (err) {
 		store_unpin(c->store, sop);
 		return err;
@@ -281,7 +290,7 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 	if (!err && f->fd >= 0) {
 		int fd = dup(f->fd);
 
-		err = fd < 0 ? -errno : blob_new(c, ref->sop_uid, fd, f->size, out);
+		err = fd < 0 ? -errno : blob_new(c, ref, fd, f->size, out);
 		if (err && fd >= 0)
 			close(fd);
 		if (!err)
@@ -299,7 +308,7 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 
 	if (!ref->sop_uid || strlen(ref->sop_uid) >= SOP_MAX)
 		return -EINVAL;
-	err = blob_from_store(c, ref->sop_uid, out);
+	err = blob_from_store(c, ref, out);
 	if (err != -ENOENT) {
 		if (!err)
 			STAT_ADD(c, open_hits, 1);
@@ -321,7 +330,7 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 	} while (err == -EAGAIN);
 	if (err == 1)
 		return 0;
-	return err ? err : blob_from_store(c, ref->sop_uid, out);
+	return err ? err : blob_from_store(c, ref, out);
 }
 
 uint64_t cache_blob_size(const struct cache_blob *b)
@@ -334,37 +343,125 @@ bool cache_blob_is_stored(const struct cache_blob *b)
 	return b->fd < 0;
 }
 
-long cache_blob_read(struct cache_blob *b, void *buf, size_t n, uint64_t off)
+/* Hand bytes of the temporary file @fd of a @size-byte blob to @use. */
+static int file_use(int fd, uint64_t size, uint64_t off, size_t n,
+		    int (*use)(void *ctx, const void *data, size_t len), void *ctx)
 {
-	ssize_t r;
+	ssize_t r = 0;
+	char *buf;
+	int ret;
 
-	if (b->fd < 0)
-		return store_blob_read(b->cache->store, b->sop, off, buf, n);
-	if (off >= b->size)
-		return 0;
-	do {
-		r = pread(b->fd, buf, n, (off_t)off);
-	} while (r < 0 && errno == EINTR);
-	return r < 0 ? -errno : (long)r;
+	buf = malloc(n ? n : 1);
+	if (!buf)
+		return -ENOMEM;
+	if (off < size) {
+		do {
+			r = pread(fd, buf, n, (off_t)off);
+		} while (r < 0 && errno == EINTR);
+	}
+	ret = r < 0 ? -errno : use(ctx, buf, (size_t)r);
+	free(buf);
+	return ret;
+}
+
+/* The blob of @b was removed from the store while open (generation @gen): fetch it again and
+ * serve it from the new copy, stored or in a temporary file. */
+static int blob_refetch(struct cache_blob *b, unsigned gen)
+{
+	struct instance_ref ref = {.study_uid = b->study,
+				   .series_uid = b->series,
+				   .sop_uid = b->sop,
+				   .sop_class = b->sop_class[0] ? b->sop_class : NULL};
+	struct cache_blob *nb;
+	int err = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->gen != gen)
+		goto out; /* another reader of it fetched it again meanwhile */
+	log_warn("instance %s: removed from the cache while open (by another mount of this "
+		 "cache_dir?): fetching it again",
+		 b->sop);
+	err = cache_open(b->cache, &ref, NULL, 0, &nb);
+	if (err)
+		goto out;
+	if (nb->size != b->size) {
+		log_error("instance %s: fetched again, %llu bytes instead of %llu", b->sop,
+			  (unsigned long long)nb->size, (unsigned long long)b->size);
+		cache_blob_close(nb);
+		err = -EIO;
+		goto out;
+	}
+	/* The new copy's pin (or file) becomes this blob's; the old pin goes. */
+	store_unpin(b->cache->store, b->sop);
+	b->fd = nb->fd;
+	b->gen++;
+	pthread_mutex_destroy(&nb->lock);
+	free(nb);
+out:
+	pthread_mutex_unlock(&b->lock);
+	return err;
+}
+
+struct use_call {
+	int (*use)(void *ctx, const void *data, size_t len);
+	void *ctx;
+	bool called;
+};
+
+static int use_once(void *ctx, const void *data, size_t len)
+{
+	struct use_call *u = ctx;
+
+	u->called = true;
+	return u->use(u->ctx, data, len);
 }
 
 int cache_blob_use(struct cache_blob *b, uint64_t off, size_t n,
 		   int (*use)(void *ctx, const void *data, size_t len), void *ctx)
 {
-	char *buf;
-	long got;
-	int ret;
+	for (int tries = 0;; tries++) {
+		struct use_call u = {use, ctx, false};
+		unsigned gen;
+		int ret;
 
-	/* The common case: no copy, no allocation per read. */
-	if (b->fd < 0)
-		return store_blob_use(b->cache->store, b->sop, off, n, use, ctx);
-	buf = malloc(n ? n : 1);
-	if (!buf)
-		return -ENOMEM;
-	got = cache_blob_read(b, buf, n, off);
-	ret = got < 0 ? (int)got : use(ctx, buf, (size_t)got);
-	free(buf);
-	return ret;
+		pthread_mutex_lock(&b->lock);
+		if (b->fd >= 0) {
+			ret = file_use(b->fd, b->size, off, n, use, ctx);
+			pthread_mutex_unlock(&b->lock);
+			return ret;
+		}
+		gen = b->gen;
+		pthread_mutex_unlock(&b->lock);
+		/* The common case: straight from the map, no copy, no allocation per read. */
+		ret = store_blob_use(b->cache->store, b->sop, off, n, use_once, &u);
+		if (ret != -ENOENT || u.called || tries == 2)
+			return ret;
+		ret = blob_refetch(b, gen);
+		if (ret)
+			return ret;
+	}
+}
+
+struct copy_to {
+	void *buf;
+	size_t got;
+};
+
+static int copy_to(void *ctx, const void *data, size_t len)
+{
+	struct copy_to *c = ctx;
+
+	memcpy(c->buf, data, len);
+	c->got = len;
+	return 0;
+}
+
+long cache_blob_read(struct cache_blob *b, void *buf, size_t n, uint64_t off)
+{
+	struct copy_to c = {buf, 0};
+	int err = cache_blob_use(b, off, n, copy_to, &c);
+
+	return err ? err : (long)c.got;
 }
 
 void cache_blob_close(struct cache_blob *b)
@@ -375,6 +472,7 @@ void cache_blob_close(struct cache_blob *b)
 		close(b->fd);
 	else
 		store_unpin(b->cache->store, b->sop);
+	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
 

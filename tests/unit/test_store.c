@@ -560,6 +560,34 @@ static void test_instance_opened_while_the_cache_is_full_of_open_files_is_exact(
 	rig_down(&r);
 }
 
+/* Another mount on the same cache_dir evicts what this one has open (its eviction cannot see
+ * this process's pins): a read then fetches the instance again instead of failing ENOENT. */
+static void test_blob_removed_by_another_process_while_open_is_fetched_again(void **state)
+{
+	MDB_val k = {.mv_size = strlen(ref1.sop_uid), .mv_data = (void *)ref1.sop_uid};
+	struct cache_blob *b;
+	struct rig r;
+	MDB_txn *txn;
+	char buf[4];
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_true(cache_blob_is_stored(b));
+	/* What the other process's eviction does, behind this one's back. */
+	assert_int_equal(mdb_txn_begin(r.store->env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_del(txn, r.store->blob, &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_false(store_has_blob(r.store, ref1.sop_uid));
+	assert_int_equal(cache_blob_read(b, buf, 4, 128), 4);
+	assert_memory_equal(buf, "DICM", 4);
+	assert_int_equal(r.fake.fetches, 2);
+	assert_int_equal(cache_blob_read(b, buf, 4, 100148 - 4), 4);
+	assert_int_equal(r.fake.fetches, 2);
+	cache_blob_close(b);
+	rig_down(&r);
+}
+
 static void check_rejected(enum script script)
 {
 	struct cache_blob *b = NULL;
@@ -913,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_instance_bigger_than_the_cache_is_served_not_kept),
 		cmocka_unit_test(
 			test_instance_opened_while_the_cache_is_full_of_open_files_is_exact),
+		cmocka_unit_test(test_blob_removed_by_another_process_while_open_is_fetched_again),
 		cmocka_unit_test(test_wrong_uid_is_eio_and_not_cached),
 		cmocka_unit_test(test_not_part10_is_eio_and_not_cached),
 		cmocka_unit_test(test_truncated_is_eio_and_not_cached),
