@@ -17,7 +17,24 @@ int cache_new(struct store *store, struct searcher *searcher, struct downloader 
 	c->searcher = searcher;
 	c->downloader = downloader;
 	c->cfg = *cfg;
+	/* Instances too big for the cache are rare, failures rarer: a few hundred of each. */
+	if (memo_init(&c->sizes, 512) || memo_init(&c->failures, 256) ||
+	    memo_init(&c->failed_series, 256)) {
+		memo_release(&c->sizes);
+		memo_release(&c->failures);
+		memo_release(&c->failed_series);
+		free(c);
+		return -ENOMEM;
+	}
+	/* Half the connections at most go to background series, so that an open() (its own
+	 * transfer, on its FUSE thread) finds one free. */
+	c->max_workers = (size_t)((cfg->connections > 0 ? cfg->connections : 8) / 2);
+	if (c->max_workers < 1)
+		c->max_workers = 1;
+	if (c->max_workers > PREFETCH_WORKERS_MAX)
+		c->max_workers = PREFETCH_WORKERS_MAX;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->work, NULL);
 	*out = c;
 	return 0;
 }
@@ -27,6 +44,10 @@ void cache_free(struct cache *c)
 	if (!c)
 		return;
 	prefetch_stop_all(c);
+	memo_release(&c->sizes);
+	memo_release(&c->failures);
+	memo_release(&c->failed_series);
+	pthread_cond_destroy(&c->work);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }

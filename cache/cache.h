@@ -18,6 +18,7 @@ struct cache_config {
 	bool offline;	     /* serve only what is stored, whatever its age; never ask */
 	long meta_ttl;	     /* seconds a query result stays fresh */
 	uint64_t size_limit; /* cache_size, for the status */
+	long connections;    /* connections=: series prefetches use at most half (0: 8) */
 	/* A download larger than this is refused (0: CACHE_INSTANCE_MAX). */
 	uint64_t max_instance_size;
 };
@@ -124,5 +125,10 @@ void cache_get_stats(struct cache *c, struct cache_stats *out);
 
 /** Exact size of instance @sop if it is stored. @return 0 or -ENOENT. */
 int cache_stored_size(struct cache *c, const char *sop, uint64_t *size);
-
+/**
+ * Exact size of instance @sop if it is known: stored, or served from its temporary file since
+ * it was opened (an instance bigger than the cache; the size of an instance never changes).
+ * @return 0 or -ENOENT (then only an estimate can be given).
+ */
+int cache_exact_size(struct cache *c, const char *sop, uint64_t *size);
 #endif

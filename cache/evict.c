@@ -40,6 +40,15 @@ int evict_init(struct store *s, MDB_txn *txn)
 	while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)))
 		s->bytes += v.mv_size;
 	mdb_cursor_close(cur);
+	s->meta_bytes = 0;
+	for (int i = 0; i < 2; i++) {
+		rc = mdb_cursor_open(txn, i ? s->doc : s->meta, &cur);
+		if (rc)
+			return store_errno(rc);
+		while (!(rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)))
+			s->meta_bytes += v.mv_size;
+		mdb_cursor_close(cur);
+	}
 	rc = mdb_cursor_open(txn, s->age, &cur);
 	if (rc)
 		return store_errno(rc);
@@ -54,14 +63,21 @@ int evict_init(struct store *s, MDB_txn *txn)
 	return 0;
 }
 
+static void list_clear(char **v, size_t *n)
+{
+	for (size_t i = 0; i < *n; i++)
+		free(v[i]);
+	*n = 0;
+}
+
 void evict_release(struct store *s)
 {
-	for (size_t i = 0; i < s->npinned; i++)
-		free(s->pinned[i]);
-	for (size_t i = 0; i < s->ntouched; i++)
-		free(s->touched[i]);
+	list_clear(s->pinned, &s->npinned);
+	list_clear(s->touched, &s->ntouched);
+	list_clear(s->evicting, &s->nevicting);
 	free(s->pinned);
 	free(s->touched);
+	free(s->evicting);
 }
 
 static int list_add(char ***v, size_t *n, size_t *cap, const char *sop)
@@ -84,12 +100,27 @@ static int list_add(char ***v, size_t *n, size_t *cap, const char *sop)
 	return 0;
 }
 
-void store_pin(struct store *s, const char *sop)
+static bool list_has(char **v, size_t n, const char *sop, size_t len)
 {
+	for (size_t i = 0; i < n; i++)
+		if (strlen(v[i]) == len && memcmp(v[i], sop, len) == 0)
+			return true;
+	return false;
+}
+
+int store_pin(struct store *s, const char *sop)
+{
+	int err;
+
 	pthread_mutex_lock(&s->lock);
-	/* Without memory to pin, the blob may be evicted under its reader, who gets EIO. */
-	list_add(&s->pinned, &s->npinned, &s->pinned_cap, sop);
+	/* Under the lock that eviction decides under: a blob is either pinned before the
+	 * decision (and kept) or marked as going (and refused here). */
+	if (list_has(s->evicting, s->nevicting, sop, strlen(sop)))
+		err = -ENOENT;
+	else
+		err = list_add(&s->pinned, &s->npinned, &s->pinned_cap, sop);
 	pthread_mutex_unlock(&s->lock);
+	return err;
 }
 
 void store_unpin(struct store *s, const char *sop)
@@ -107,10 +138,7 @@ void store_unpin(struct store *s, const char *sop)
 
 static bool is_pinned(struct store *s, const char *sop, size_t len)
 {
-	for (size_t i = 0; i < s->npinned; i++)
-		if (strlen(s->pinned[i]) == len && memcmp(s->pinned[i], sop, len) == 0)
-			return true;
-	return false;
+	return list_has(s->pinned, s->npinned, sop, len);
 }
 
 void store_touch(struct store *s, const char *sop)
@@ -198,6 +226,15 @@ int evict_make_room(struct store *s, MDB_txn *txn, uint64_t added, uint64_t size
 			continue;
 		}
 		if (!mdb_get(txn, s->blob, &bk, &bv)) {
+			char name[AGE_KEY_MAX];
+
+			/* Marked before it goes: no one may pin it from now on. */
+			memcpy(name, sop, len);
+			name[len] = '\0';
+			if (list_add(&s->evicting, &s->nevicting, &s->evicting_cap, name)) {
+				err = -ENOMEM;
+				break;
+			}
 			*freed += bv.mv_size;
 			(*count)++;
 			mdb_del(txn, s->blob, &bk, NULL);
@@ -211,7 +248,9 @@ int evict_make_room(struct store *s, MDB_txn *txn, uint64_t added, uint64_t size
 			rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 	}
 	mdb_cursor_close(cur);
-	if (rc && rc != MDB_NOTFOUND)
+	if (err)
+		; /* out of memory for the mark: the transaction is given up */
+	else if (rc && rc != MDB_NOTFOUND)
 		err = store_errno(rc);
 	else if (s->bytes + added - *freed + size > s->limit)
 		err = -ENOSPC; /* what is left is open */
@@ -235,5 +274,137 @@ void evict_committed(struct store *s, uint64_t added, uint64_t freed, uint64_t c
 	pthread_mutex_lock(&s->lock);
 	s->bytes = s->bytes + added - freed;
 	s->evictions += count;
+	/* Committed: every new read transaction sees them gone. */
+	list_clear(s->evicting, &s->nevicting);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void evict_aborted(struct store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	list_clear(s->evicting, &s->nevicting);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* A stored query result or document, as evict_meta_room() weighs it. */
+struct meta_rec {
+	int64_t stored_at;
+	MDB_dbi dbi;
+	size_t size;
+	MDB_val key; /* a copy */
+};
+
+static int rec_older(const void *a, const void *b)
+{
+	const struct meta_rec *x = a, *y = b;
+
+	return (x->stored_at > y->stored_at) - (x->stored_at < y->stored_at);
+}
+
+/* Every record of "meta" and "doc" but @skip (in @skip_dbi), oldest first, into @out. */
+static int meta_records(struct store *s, MDB_txn *txn, MDB_dbi skip_dbi, const MDB_val *skip,
+			struct meta_rec **out, size_t *n)
+{
+	struct meta_rec *v = NULL;
+	size_t cap = 0, count = 0;
+	MDB_cursor *cur;
+	MDB_val k, d;
+	int rc, err = 0;
+
+	for (int i = 0; !err && i < 2; i++) {
+		MDB_dbi dbi = i ? s->doc : s->meta;
+
+		rc = mdb_cursor_open(txn, dbi, &cur);
+		if (rc) {
+			err = store_errno(rc);
+			break;
+		}
+		while (!err && !mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+			struct meta_rec *r;
+
+			if (dbi == skip_dbi && k.mv_size == skip->mv_size &&
+			    memcmp(k.mv_data, skip->mv_data, k.mv_size) == 0)
+				continue;
+			if (count == cap) {
+				size_t nc = cap ? cap * 2 : 256;
+				struct meta_rec *nv = realloc(v, nc * sizeof(*nv));
+
+				if (!nv) {
+					err = -ENOMEM;
+					break;
+				}
+				v = nv;
+				cap = nc;
+			}
+			r = &v[count];
+			r->stored_at = 0;
+			if (d.mv_size >= 8)
+				memcpy(&r->stored_at, d.mv_data, 8);
+			r->dbi = dbi;
+			r->size = d.mv_size;
+			r->key.mv_size = k.mv_size;
+			r->key.mv_data = malloc(k.mv_size ? k.mv_size : 1);
+			if (!r->key.mv_data) {
+				err = -ENOMEM;
+				break;
+			}
+			memcpy(r->key.mv_data, k.mv_data, k.mv_size);
+			count++;
+		}
+		mdb_cursor_close(cur);
+	}
+	if (!err)
+		qsort(v, count, sizeof(*v), rec_older);
+	*out = v;
+	*n = count;
+	return err;
+}
+
+int evict_meta_room(struct store *s, MDB_txn *txn, MDB_dbi dbi, const MDB_val *key, size_t size,
+		    int64_t *delta)
+{
+	struct meta_rec *recs = NULL;
+	uint64_t used, target;
+	size_t n = 0, removed = 0;
+	MDB_val old;
+	int rc, err;
+
+	rc = mdb_get(txn, dbi, (MDB_val *)key, &old);
+	if (rc && rc != MDB_NOTFOUND)
+		return store_errno(rc);
+	*delta = (int64_t)size - (rc ? 0 : (int64_t)old.mv_size);
+	pthread_mutex_lock(&s->lock);
+	used = s->meta_bytes + (uint64_t)*delta;
+	pthread_mutex_unlock(&s->lock);
+	if (used <= s->meta_limit)
+		return 0;
+	/* Down to 3/4, so that the scan below is made once per quarter of the budget, not on
+	 * every put. */
+	target = s->meta_limit / 4 * 3;
+	err = meta_records(s, txn, dbi, key, &recs, &n);
+	for (size_t i = 0; !err && i < n && used > target; i++) {
+		rc = mdb_del(txn, recs[i].dbi, &recs[i].key, NULL);
+		if (rc && rc != MDB_NOTFOUND) {
+			err = store_errno(rc);
+			break;
+		}
+		used -= recs[i].size;
+		*delta -= (int64_t)recs[i].size;
+		removed++;
+	}
+	for (size_t i = 0; i < n; i++)
+		free(recs[i].key.mv_data);
+	free(recs);
+	if (!err && removed)
+		log_debug("cache: %zu old query results and documents removed to stay within %llu "
+			  "bytes",
+			  removed, (unsigned long long)s->meta_limit);
+	return err;
+}
+
+void evict_meta_committed(struct store *s, int64_t delta)
+{
+	pthread_mutex_lock(&s->lock);
+	s->meta_bytes = (uint64_t)((int64_t)s->meta_bytes + delta);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -1,5 +1,12 @@
 /* Shared by the files of cache/ only: the cache's state, single-flight records and the
- * verifying sink. Nothing outside cache/ includes this. */
+ * verifying sink. Nothing outside cache/ includes this.
+ *
+ * Threads: an open() runs on its FUSE worker thread: store lookup, then its flight (leading
+ * the single-instance transfer itself, or waiting); a series prefetch runs on one of at most
+ * PREFETCH_WORKERS_MAX pool threads (prefetch.c), each batch of it written by a short-lived
+ * committer thread that the worker joins. Locks: c->lock (flights, queue, pool) is taken
+ * before the store's lock (store_has_blob under c->lock) and never held across network I/O;
+ * the memo locks and the store's lock are innermost. */
 #ifndef TROLLEY_CACHE_INTERNAL_H
 #define TROLLEY_CACHE_INTERNAL_H
 
@@ -7,6 +14,7 @@
 #include <stdbool.h>
 
 #include "cache/cache.h"
+#include "cache/memo.h"
 
 #define SOP_MAX 65
 
@@ -37,19 +45,29 @@ struct prefetch_job {
 	size_t ncommitting;
 	pthread_t committer;
 	bool committer_running;
-	pthread_t thread;
-	struct prefetch_job *next;
+	bool claimed; /* its members' flights are made (they are its own until delivered) */
+	struct prefetch_job *next; /* in c->queue or c->running */
 };
+
+/* Prefetch workers: at most this many series move in the background at once. */
+#define PREFETCH_WORKERS_MAX 4
 
 struct cache {
 	struct store *store;
 	struct searcher *searcher;
 	struct downloader *downloader;
 	struct cache_config cfg;
-	pthread_mutex_t lock; /* guards flights, jobs, stopping */
+	pthread_mutex_t lock; /* guards flights, the prefetch queue and pool, stopping */
 	struct flight *flights;
-	struct prefetch_job *jobs;
+	struct prefetch_job *queue, *running; /* waiting (oldest first), and being fetched */
+	size_t nqueued;
+	pthread_cond_t work; /* a job was queued, or stopping */
+	pthread_t workers[PREFETCH_WORKERS_MAX];
+	size_t nworkers, max_workers, idle;
+	struct memo failed_series; /* series whose prefetch failed lately: not again yet */
 	bool stopping;
+	struct memo sizes;	  /* exact sizes of instances served from temporary files */
+	struct memo failures;	  /* instances whose fetch failed for good, for a few seconds */
 	struct cache_stats stats; /* updated with atomics */
 };
 
@@ -91,11 +109,13 @@ int fetch_sink_init(struct fetch_sink *s, struct cache *c);
 void fetch_sink_release(struct fetch_sink *s);
 extern const struct sink_ops fetch_sink_ops;
 
-/** Start a background transfer of the series of @ref for those @siblings that are neither
- * stored nor in flight. Called with c->lock held. */
+/** Queue a background transfer of the series of @ref for those @siblings that are neither
+ * stored nor in flight, for the worker pool (started here as needed). Called with c->lock
+ * held. */
 void prefetch_start(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
 		    size_t nsiblings);
-/** Stop and join every prefetch thread (c->lock not held). */
+/** Stop the workers (each ends its transfer at once), join them and drop what is queued
+ * (c->lock not held). */
 void prefetch_stop_all(struct cache *c);
 
 #endif

@@ -1,7 +1,11 @@
 /* Opening an instance: from the store, or by one transfer per instance at a time
  * (single-flight): the first opener leads, later openers wait on its flight. A flight may also
  * belong to a series prefetch; if that transfer ends without the instance, the waiters fetch
- * it alone. An instance that could not be stored is served from its temporary file. */
+ * it alone. An instance that could not be stored is served from its temporary file, and its
+ * exact size is remembered (c->sizes) so that getattr answers it, not the estimate: readers
+ * stop at the size the kernel holds. A fetch the archive answered with a wrong object, or with
+ * "no such instance", is remembered for a few seconds (c->failures): a viewer that opens it
+ * again and again does not download it each time. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,10 +15,21 @@
 #include "cache/internal.h"
 #include "core/log.h"
 
+/* How long a refused or missing instance is answered from memory: as long as the kernel keeps
+ * a failed lookup (fs/ops.c, 5 s), long enough for a viewer's burst of opens, short enough
+ * that a fixed archive is seen at the next try. Transient failures (timeouts,
+ * refused connections, 5xx answers) are not remembered: each already cost a timeout or almost
+ * nothing, and the next open is the retry a user expects once the archive is back. */
+#define FAILED_FETCH_TTL_MS 5000
+
 struct cache_blob {
 	struct cache *cache;
-	char sop[SOP_MAX];
-	int fd; /* -1: read from the store */
+	char sop[SOP_MAX], study[SOP_MAX], series[SOP_MAX], sop_class[SOP_MAX];
+	/* Guards fd and gen: a stored blob removed while open (by another mount on the same
+	 * cache_dir, whose eviction cannot see this process's pins) is fetched again. */
+	pthread_mutex_t lock;
+	int fd;	      /* -1: read from the store */
+	unsigned gen; /* fetched again this many times */
 	uint64_t size;
 };
 
@@ -72,6 +87,7 @@ void flight_put(struct flight *f)
 struct single {
 	const char *want;
 	bool got;
+	bool refused; /* a whole reply came and was not the instance asked for */
 	int kept_fd;
 	uint64_t kept_size;
 };
@@ -101,12 +117,43 @@ static void single_stored(struct fetch_sink *s, const char *uid, int err, int *f
 	*fd = -1;
 }
 
-/* Download @ref alone into the store (or a kept temporary file, then in f->fd). */
-static int download_one(struct cache *c, const struct instance_ref *ref, struct flight *f)
+/* The verifying sink, noting when it refuses what the archive sent (not DICOM, another
+ * instance, not whole): the archive would send the same again. */
+static int single_end(void *ctx)
+{
+	struct fetch_sink *s = ctx;
+	int err = fetch_sink_ops.end(ctx);
+
+	if (err < 0 && err != -ECANCELED)
+		((struct single *)s->owner)->refused = true;
+	return err;
+}
+
+static int single_begin(void *ctx)
+{
+	return fetch_sink_ops.begin(ctx);
+}
+
+/* The size bound of a download is the verifying sink's (max_instance_size=, sink.c). */
+static int single_write(void *ctx, const void *data, size_t len)
+{
+	return fetch_sink_ops.write(ctx, data, len);
+}
+
+static const struct sink_ops single_sink_ops = {
+	.begin = single_begin,
+	.write = single_write,
+	.end = single_end,
+};
+
+/* Download @ref alone into the store (or a kept temporary file, then in f->fd). @refused: the
+ * archive's answer was refused by the check. */
+static int download_one(struct cache *c, const struct instance_ref *ref, struct flight *f,
+			bool *refused)
 {
 	struct single one = {.want = ref->sop_uid, .kept_fd = -1};
 	struct fetch_sink s;
-	struct sink sink = {.ops = &fetch_sink_ops, .ctx = &s};
+	struct sink sink = {.ops = &single_sink_ops, .ctx = &s};
 	int err;
 
 	err = fetch_sink_init(&s, c);
@@ -128,14 +175,18 @@ static int download_one(struct cache *c, const struct instance_ref *ref, struct 
 		STAT_ADD(c, transfer_errors, 1);
 		if (one.kept_fd >= 0)
 			close(one.kept_fd);
+		*refused = one.refused;
 		return err;
 	}
 	f->fd = one.kept_fd;
 	f->size = one.kept_size;
+	/* Its size is exact from now on, whoever asks (getattr, readdirplus, lookup). */
+	if (one.kept_fd >= 0)
+		memo_put(&c->sizes, ref->sop_uid, one.kept_size, 0, 0);
 	return 0;
 }
 
-static int blob_new(struct cache *c, const char *sop, int fd, uint64_t size,
+static int blob_new(struct cache *c, const struct instance_ref *ref, int fd, uint64_t size,
 		    struct cache_blob **out)
 {
 	struct cache_blob *b = calloc(1, sizeof(*b));
@@ -143,23 +194,30 @@ static int blob_new(struct cache *c, const char *sop, int fd, uint64_t size,
 	if (!b)
 		return -ENOMEM;
 	b->cache = c;
-	snprintf(b->sop, sizeof(b->sop), "%s", sop);
+	snprintf(b->sop, sizeof(b->sop), "%s", ref->sop_uid);
+	snprintf(b->study, sizeof(b->study), "%s", ref->study_uid ? ref->study_uid : "");
+	snprintf(b->series, sizeof(b->series), "%s", ref->series_uid ? ref->series_uid : "");
+	snprintf(b->sop_class, sizeof(b->sop_class), "%s", ref->sop_class ? ref->sop_class : "");
+	pthread_mutex_init(&b->lock, NULL);
 	b->fd = fd;
 	b->size = size;
 	*out = b;
 	return 0;
 }
 
-static int blob_from_store(struct cache *c, const char *sop, struct cache_blob **out)
+static int blob_from_store(struct cache *c, const struct instance_ref *ref, struct cache_blob **out)
 {
+	const char *sop = ref->sop_uid;
 	uint64_t size;
 	int err;
 
 	/* Pinned before it is looked at, so eviction cannot take it from under its reader. */
-	store_pin(c->store, sop);
+	err = store_pin(c->store, sop);
+	if (err)
+		return err;
 	err = store_blob_size(c->store, sop, &size);
 	if (!err)
-		err = blob_new(c, sop, -1, size, out);
+		err = blob_new(c, ref, -1, size, out);
 	if (err) {
 		store_unpin(c->store, sop);
 		return err;
@@ -193,8 +251,12 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 			prefetch_start(c, ref, siblings, nsiblings);
 	}
 	if (leader) {
+		bool refused = false;
+
 		pthread_mutex_unlock(&c->lock);
-		err = download_one(c, ref, f);
+		err = download_one(c, ref, f, &refused);
+		if (refused || err == -ENOENT)
+			memo_put(&c->failures, ref->sop_uid, 0, err, FAILED_FETCH_TTL_MS);
 		pthread_mutex_lock(&c->lock);
 		flight_finish(c, f, err);
 	} else {
@@ -206,7 +268,7 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 	if (!err && f->fd >= 0) {
 		int fd = dup(f->fd);
 
-		err = fd < 0 ? -errno : blob_new(c, ref->sop_uid, fd, f->size, out);
+		err = fd < 0 ? -errno : blob_new(c, ref, fd, f->size, out);
 		if (err && fd >= 0)
 			close(fd);
 		if (!err)
@@ -224,7 +286,7 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 
 	if (!ref->sop_uid || strlen(ref->sop_uid) >= SOP_MAX)
 		return -EINVAL;
-	err = blob_from_store(c, ref->sop_uid, out);
+	err = blob_from_store(c, ref, out);
 	if (err != -ENOENT) {
 		if (!err)
 			STAT_ADD(c, open_hits, 1);
@@ -235,13 +297,18 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 		log_warn("offline: instance %s is not in the cache", ref->sop_uid);
 		return -EIO;
 	}
+	if (memo_get(&c->failures, ref->sop_uid, NULL, &err)) {
+		log_info("instance %s: its fetch failed a moment ago (%s); not asked again yet",
+			 ref->sop_uid, strerror(-err));
+		return err;
+	}
 	/* -EAGAIN: a series transfer ended without this instance; fetch it alone. */
 	do {
 		err = wait_or_lead(c, ref, siblings, nsiblings, out);
 	} while (err == -EAGAIN);
 	if (err == 1)
 		return 0;
-	return err ? err : blob_from_store(c, ref->sop_uid, out);
+	return err ? err : blob_from_store(c, ref, out);
 }
 
 uint64_t cache_blob_size(const struct cache_blob *b)
@@ -254,37 +321,125 @@ bool cache_blob_is_stored(const struct cache_blob *b)
 	return b->fd < 0;
 }
 
-long cache_blob_read(struct cache_blob *b, void *buf, size_t n, uint64_t off)
+/* Hand bytes of the temporary file @fd of a @size-byte blob to @use. */
+static int file_use(int fd, uint64_t size, uint64_t off, size_t n,
+		    int (*use)(void *ctx, const void *data, size_t len), void *ctx)
 {
-	ssize_t r;
+	ssize_t r = 0;
+	char *buf;
+	int ret;
 
-	if (b->fd < 0)
-		return store_blob_read(b->cache->store, b->sop, off, buf, n);
-	if (off >= b->size)
-		return 0;
-	do {
-		r = pread(b->fd, buf, n, (off_t)off);
-	} while (r < 0 && errno == EINTR);
-	return r < 0 ? -errno : (long)r;
+	buf = malloc(n ? n : 1);
+	if (!buf)
+		return -ENOMEM;
+	if (off < size) {
+		do {
+			r = pread(fd, buf, n, (off_t)off);
+		} while (r < 0 && errno == EINTR);
+	}
+	ret = r < 0 ? -errno : use(ctx, buf, (size_t)r);
+	free(buf);
+	return ret;
+}
+
+/* The blob of @b was removed from the store while open (generation @gen): fetch it again and
+ * serve it from the new copy, stored or in a temporary file. */
+static int blob_refetch(struct cache_blob *b, unsigned gen)
+{
+	struct instance_ref ref = {.study_uid = b->study,
+				   .series_uid = b->series,
+				   .sop_uid = b->sop,
+				   .sop_class = b->sop_class[0] ? b->sop_class : NULL};
+	struct cache_blob *nb;
+	int err = 0;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->gen != gen)
+		goto out; /* another reader of it fetched it again meanwhile */
+	log_warn("instance %s: removed from the cache while open (by another mount of this "
+		 "cache_dir?): fetching it again",
+		 b->sop);
+	err = cache_open(b->cache, &ref, NULL, 0, &nb);
+	if (err)
+		goto out;
+	if (nb->size != b->size) {
+		log_error("instance %s: fetched again, %llu bytes instead of %llu", b->sop,
+			  (unsigned long long)nb->size, (unsigned long long)b->size);
+		cache_blob_close(nb);
+		err = -EIO;
+		goto out;
+	}
+	/* The new copy's pin (or file) becomes this blob's; the old pin goes. */
+	store_unpin(b->cache->store, b->sop);
+	b->fd = nb->fd;
+	b->gen++;
+	pthread_mutex_destroy(&nb->lock);
+	free(nb);
+out:
+	pthread_mutex_unlock(&b->lock);
+	return err;
+}
+
+struct use_call {
+	int (*use)(void *ctx, const void *data, size_t len);
+	void *ctx;
+	bool called;
+};
+
+static int use_once(void *ctx, const void *data, size_t len)
+{
+	struct use_call *u = ctx;
+
+	u->called = true;
+	return u->use(u->ctx, data, len);
 }
 
 int cache_blob_use(struct cache_blob *b, uint64_t off, size_t n,
 		   int (*use)(void *ctx, const void *data, size_t len), void *ctx)
 {
-	char *buf;
-	long got;
-	int ret;
+	for (int tries = 0;; tries++) {
+		struct use_call u = {use, ctx, false};
+		unsigned gen;
+		int ret;
 
-	/* The common case: no copy, no allocation per read. */
-	if (b->fd < 0)
-		return store_blob_use(b->cache->store, b->sop, off, n, use, ctx);
-	buf = malloc(n ? n : 1);
-	if (!buf)
-		return -ENOMEM;
-	got = cache_blob_read(b, buf, n, off);
-	ret = got < 0 ? (int)got : use(ctx, buf, (size_t)got);
-	free(buf);
-	return ret;
+		pthread_mutex_lock(&b->lock);
+		if (b->fd >= 0) {
+			ret = file_use(b->fd, b->size, off, n, use, ctx);
+			pthread_mutex_unlock(&b->lock);
+			return ret;
+		}
+		gen = b->gen;
+		pthread_mutex_unlock(&b->lock);
+		/* The common case: straight from the map, no copy, no allocation per read. */
+		ret = store_blob_use(b->cache->store, b->sop, off, n, use_once, &u);
+		if (ret != -ENOENT || u.called || tries == 2)
+			return ret;
+		ret = blob_refetch(b, gen);
+		if (ret)
+			return ret;
+	}
+}
+
+struct copy_to {
+	void *buf;
+	size_t got;
+};
+
+static int copy_to(void *ctx, const void *data, size_t len)
+{
+	struct copy_to *c = ctx;
+
+	memcpy(c->buf, data, len);
+	c->got = len;
+	return 0;
+}
+
+long cache_blob_read(struct cache_blob *b, void *buf, size_t n, uint64_t off)
+{
+	struct copy_to c = {buf, 0};
+	int err = cache_blob_use(b, off, n, copy_to, &c);
+
+	return err ? err : (long)c.got;
 }
 
 void cache_blob_close(struct cache_blob *b)
@@ -295,10 +450,20 @@ void cache_blob_close(struct cache_blob *b)
 		close(b->fd);
 	else
 		store_unpin(b->cache->store, b->sop);
+	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
 
 int cache_stored_size(struct cache *c, const char *sop, uint64_t *size)
 {
 	return store_blob_size(c->store, sop, size);
+}
+
+int cache_exact_size(struct cache *c, const char *sop, uint64_t *size)
+{
+	int err = store_blob_size(c->store, sop, size);
+
+	if (err == -ENOENT && memo_get(&c->sizes, sop, size, NULL))
+		err = 0;
+	return err;
 }

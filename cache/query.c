@@ -106,11 +106,17 @@ out:
 	return err;
 }
 
-static void metadata_key(struct cache *c, const char *study_uid, const char *series_uid, char *key,
-			 size_t n)
+/* The store's key of a study's or series' metadata: never cut (a long SOURCE cut at a fixed
+ * length made the series of one study share one document); the store hashes long keys.
+ * @return the key (caller frees) or NULL. */
+static char *metadata_key(struct cache *c, const char *study_uid, const char *series_uid)
 {
-	snprintf(key, n, "metadata|%s|%s|%s", c->cfg.source, study_uid,
-		 series_uid ? series_uid : "");
+	char *key;
+
+	if (asprintf(&key, "metadata|%s|%s|%s", c->cfg.source, study_uid,
+		     series_uid ? series_uid : "") < 0)
+		return NULL;
+	return key;
 }
 
 bool cache_has_metadata(struct cache *c)
@@ -121,23 +127,29 @@ bool cache_has_metadata(struct cache *c)
 int cache_metadata_size(struct cache *c, const char *study_uid, const char *series_uid,
 			uint64_t *size)
 {
-	char key[512];
+	char *key = metadata_key(c, study_uid, series_uid);
+	int err;
 
-	metadata_key(c, study_uid, series_uid, key, sizeof(key));
-	return store_doc_size(c->store, key, size);
+	if (!key)
+		return -ENOMEM;
+	err = store_doc_size(c->store, key, size);
+	free(key);
+	return err;
 }
 
 int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid, struct buf *out)
 {
 	struct instance_ref ref = {.study_uid = study_uid, .series_uid = series_uid};
 	int64_t stored_at = 0, now = (int64_t)time(NULL);
-	char key[512];
 	struct buf stored;
+	char *key;
 	int err;
 
 	if (!c->downloader->ops->metadata)
 		return -ENOTSUP;
-	metadata_key(c, study_uid, series_uid, key, sizeof(key));
+	key = metadata_key(c, study_uid, series_uid);
+	if (!key)
+		return -ENOMEM;
 	buf_init(&stored, out->max);
 	err = store_doc_get(c->store, key, &stored, &stored_at);
 	if (!err && is_fresh(c, stored_at, now)) {
@@ -161,6 +173,7 @@ int cache_metadata(struct cache *c, const char *study_uid, const char *series_ui
 	err = buf_add(out, stored.data, stored.len);
 out:
 	buf_release(&stored);
+	free(key);
 	return err;
 }
 
@@ -184,18 +197,21 @@ int cache_metadata_from_series(struct cache *c, const char *study_uid,
 {
 	int64_t stored_at = 0, now = (int64_t)time(NULL);
 	struct buf doc, all;
-	char key[512];
+	char *key, *study_key;
 	bool first = true;
 	int err = 0;
 
 	if (!c->downloader->ops->metadata || n == 0)
 		return -ENOENT;
+	study_key = metadata_key(c, study_uid, NULL);
+	if (!study_key)
+		return -ENOMEM;
 	buf_init(&doc, out->max);
 	buf_init(&all, out->max);
 	/* The study's own, once stored (made here before, or fetched), serves as it is: no
 	 * composing and storing it again on every open. */
-	metadata_key(c, study_uid, NULL, key, sizeof(key));
-	if (store_doc_get(c->store, key, &doc, &stored_at) == 0 && is_fresh(c, stored_at, now)) {
+	if (store_doc_get(c->store, study_key, &doc, &stored_at) == 0 &&
+	    is_fresh(c, stored_at, now)) {
 		STAT_ADD(c, query_hits, 1);
 		err = buf_add(out, doc.data, doc.len);
 		goto out;
@@ -205,9 +221,14 @@ int cache_metadata_from_series(struct cache *c, const char *study_uid,
 		const char *inside;
 		size_t len;
 
-		metadata_key(c, study_uid, series_uids[i], key, sizeof(key));
+		key = metadata_key(c, study_uid, series_uids[i]);
+		if (!key) {
+			err = -ENOMEM;
+			break;
+		}
 		doc.len = 0;
 		err = store_doc_get(c->store, key, &doc, &stored_at);
+		free(key);
 		if (err)
 			break;
 		if (!is_fresh(c, stored_at, now)) {
@@ -229,13 +250,13 @@ int cache_metadata_from_series(struct cache *c, const char *study_uid,
 		err = buf_add(&all, "]", 1);
 	if (!err) {
 		STAT_ADD(c, query_hits, 1);
-		metadata_key(c, study_uid, NULL, key, sizeof(key));
-		store_doc_put(c->store, key, all.data, all.len, now);
+		store_doc_put(c->store, study_key, all.data, all.len, now);
 		err = buf_add(out, all.data, all.len);
 	}
 out:
 	buf_release(&doc);
 	buf_release(&all);
+	free(study_key);
 	return err == -ENOENT || err == -EIO ? -ENOENT : err;
 }
 

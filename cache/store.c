@@ -1,5 +1,5 @@
-/* LMDB under cache_dir. Two databases: "meta" (query key -> time + packed attribute sets) and
- * "blob" (SOPInstanceUID -> Part-10 bytes). Read transactions live for one call only and are
+/* LMDB under cache_dir. Databases: "meta" (query key -> time + packed attribute sets), "doc"
+ * (metadata key -> time + the reply) and "blob" (SOPInstanceUID -> Part-10 bytes). Read transactions live for one call only and are
  * never held across network I/O; a blob is written with MDB_RESERVE straight from its verified
  * temporary file, so a write transaction lasts a copy, not a download. */
 #include "cache/store.h"
@@ -19,6 +19,8 @@
 /* LMDB's default maximum key size is 511 bytes; longer query keys are hashed and the full key
  * is kept in the value and compared on read. */
 #define STORE_KEY_MAX 480
+/* Query results and documents are kept within cache_size / 16 plus this. */
+#define STORE_META_MIN (32ull << 20)
 
 /* LMDB returns positive errno values or its own MDB_* codes: one switch turns them into ours. */
 int store_errno(int rc)
@@ -79,6 +81,9 @@ int store_open(const char *dir, uint64_t map_size, uint64_t limit, struct store 
 	if (!s)
 		return -ENOMEM;
 	s->limit = limit;
+	/* Half of what the map holds beyond the blobs (fs/main.c: limit/8 + 64 MiB): the rest is
+	 * LMDB's own (the use indexes, free pages). */
+	s->meta_limit = limit / 16 + STORE_META_MIN;
 	pthread_mutex_init(&s->lock, NULL);
 	s->dir = strdup(dir);
 	if (!s->dir) {
@@ -222,6 +227,7 @@ int store_meta_put(struct store *s, const char *key, const struct attrset_list *
 	size_t klen = strlen(key), plen;
 	unsigned char *packed;
 	uint32_t k32 = (uint32_t)klen;
+	int64_t delta = 0;
 	MDB_val k, v;
 	MDB_txn *txn;
 	int rc, err;
@@ -234,6 +240,12 @@ int store_meta_put(struct store *s, const char *key, const struct attrset_list *
 	if (rc)
 		goto out_free;
 	v.mv_size = 12 + klen + plen;
+	err = evict_meta_room(s, txn, s->meta, &k, v.mv_size, &delta);
+	if (err) {
+		mdb_txn_abort(txn);
+		free(packed);
+		return err;
+	}
 	rc = mdb_put(txn, s->meta, &k, &v, MDB_RESERVE);
 	if (rc) {
 		mdb_txn_abort(txn);
@@ -244,6 +256,8 @@ int store_meta_put(struct store *s, const char *key, const struct attrset_list *
 	memcpy((char *)v.mv_data + 12, key, klen);
 	memcpy((char *)v.mv_data + 12 + klen, packed, plen);
 	rc = mdb_txn_commit(txn);
+	if (!rc)
+		evict_meta_committed(s, delta);
 out_free:
 	free(packed);
 	if (rc)
@@ -251,67 +265,114 @@ out_free:
 	return store_errno(rc);
 }
 
+/* Documents: i64 time, then the bytes; under a hashed key (longer than STORE_KEY_MAX), the
+ * time, u32 key length and the key come first, as for query results, and are compared on
+ * read. Looks up @key in @txn: @return 0 and the bytes (pointing into the map) in @data. */
+static int doc_lookup(struct store *s, MDB_txn *txn, const char *key, MDB_val *data,
+		      int64_t *stored_at)
+{
+	char hashed[STORE_KEY_MAX + 32];
+	size_t klen = strlen(key), head = 8;
+	MDB_val k, v;
+	uint32_t vk;
+	int rc;
+
+	meta_db_key(key, hashed, sizeof(hashed), &k);
+	rc = mdb_get(txn, s->doc, &k, &v);
+	if (rc)
+		return store_errno(rc);
+	if (v.mv_size < 8)
+		return -EIO;
+	if (k.mv_data != (void *)key) {
+		if (v.mv_size < 12)
+			return -EIO;
+		memcpy(&vk, (char *)v.mv_data + 8, 4);
+		if (vk != klen || v.mv_size - 12 < vk)
+			return -EIO;
+		if (memcmp((char *)v.mv_data + 12, key, klen) != 0)
+			return -ENOENT; /* a hash collision: another key's document */
+		head = 12 + klen;
+	}
+	memcpy(stored_at, v.mv_data, 8);
+	data->mv_data = (char *)v.mv_data + head;
+	data->mv_size = v.mv_size - head;
+	return 0;
+}
+
 int store_doc_get(struct store *s, const char *key, struct buf *out, int64_t *stored_at)
 {
-	MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)key}, v;
+	MDB_val data;
 	MDB_txn *txn;
+	int64_t t;
 	int rc, err;
 
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc)
 		return store_errno(rc);
-	rc = mdb_get(txn, s->doc, &k, &v);
-	if (rc) {
-		err = store_errno(rc);
-		goto out;
-	}
-	if (v.mv_size < 8) {
-		err = -EIO;
-		goto out;
-	}
+	err = doc_lookup(s, txn, key, &data, &t);
 	/* Copied out before the transaction ends: LMDB's pointer dies with it. */
-	err = buf_add(out, (char *)v.mv_data + 8, v.mv_size - 8);
 	if (!err)
-		memcpy(stored_at, v.mv_data, 8);
-out:
+		err = buf_add(out, data.mv_data, data.mv_size);
+	if (!err)
+		*stored_at = t;
 	mdb_txn_abort(txn);
 	return err;
 }
 
 int store_doc_size(struct store *s, const char *key, uint64_t *size)
 {
-	MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)key}, v;
+	MDB_val data;
 	MDB_txn *txn;
-	int rc;
+	int64_t t;
+	int rc, err;
 
 	rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
 	if (rc)
 		return store_errno(rc);
-	rc = mdb_get(txn, s->doc, &k, &v);
-	if (!rc)
-		*size = v.mv_size >= 8 ? v.mv_size - 8 : 0;
+	err = doc_lookup(s, txn, key, &data, &t);
+	if (!err)
+		*size = data.mv_size;
 	mdb_txn_abort(txn);
-	return store_errno(rc);
+	return err == -EIO ? -ENOENT : err;
 }
 
 int store_doc_put(struct store *s, const char *key, const void *data, size_t len, int64_t now)
 {
-	MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)key}, v;
+	char hashed[STORE_KEY_MAX + 32];
+	size_t klen = strlen(key), head = 8;
+	uint32_t k32 = (uint32_t)klen;
+	int64_t delta = 0;
+	MDB_val k, v;
 	MDB_txn *txn;
-	int rc;
+	int rc, err;
 
+	meta_db_key(key, hashed, sizeof(hashed), &k);
+	if (k.mv_data != (void *)key)
+		head = 12 + klen;
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc)
 		return store_errno(rc);
-	v.mv_size = len + 8;
+	v.mv_size = len + head;
+	err = evict_meta_room(s, txn, s->doc, &k, v.mv_size, &delta);
+	if (err) {
+		mdb_txn_abort(txn);
+		return err;
+	}
 	rc = mdb_put(txn, s->doc, &k, &v, MDB_RESERVE);
 	if (rc) {
 		mdb_txn_abort(txn);
 		return store_errno(rc);
 	}
 	memcpy(v.mv_data, &now, 8);
-	memcpy((char *)v.mv_data + 8, data, len);
-	return store_errno(mdb_txn_commit(txn));
+	if (head > 8) {
+		memcpy((char *)v.mv_data + 8, &k32, 4);
+		memcpy((char *)v.mv_data + 12, key, klen);
+	}
+	memcpy((char *)v.mv_data + head, data, len);
+	rc = mdb_txn_commit(txn);
+	if (!rc)
+		evict_meta_committed(s, delta);
+	return store_errno(rc);
 }
 
 static void sop_key(const char *sop, MDB_val *k)
@@ -457,13 +518,13 @@ int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
 			/* A failed put may leave the transaction unusable: give it all up. */
 			err = items[i].err;
 			mdb_txn_abort(txn);
-			goto out_all;
+			goto out_aborted;
 		}
 	}
 	rc = mdb_txn_commit(txn);
 	if (rc) {
 		err = store_errno(rc);
-		goto out_all;
+		goto out_aborted;
 	}
 	evict_committed(s, added, freed, count);
 	if (count)
@@ -471,6 +532,8 @@ int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
 			  (unsigned long long)count, (unsigned long long)freed,
 			  (unsigned long long)s->limit);
 	return 0;
+out_aborted:
+	evict_aborted(s);
 out_all:
 	for (size_t i = 0; i < n; i++)
 		items[i].err = err;

@@ -62,8 +62,13 @@ int store_blob_use(struct store *s, const char *sop, uint64_t off, size_t n,
  * stored); -EIO.
  */
 int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size);
-/** @sop is open: it is not evicted until store_unpin(). Pins nest. */
-void store_pin(struct store *s, const char *sop);
+/**
+ * @sop is open: it is not evicted until store_unpin(). Pins nest. Pin before looking the blob
+ * up: a blob that a write transaction under way is evicting cannot be pinned (a read would
+ * still see it until that commits, and fail after).
+ * @return 0; -ENOENT (being evicted: treat as not stored); -ENOMEM.
+ */
+int store_pin(struct store *s, const char *sop);
 void store_unpin(struct store *s, const char *sop);
 /** @sop was used: it moves to the back of the eviction order (written at the next store). */
 void store_touch(struct store *s, const char *sop);

@@ -1,5 +1,6 @@
 /* The store's state, shared by store.c (the LMDB environment, records and blobs) and evict.c
- * (the size bound and least-recently-used eviction). Nothing outside those two includes it. */
+ * (the size bound and least-recently-used eviction). Nothing else includes it but the store's unit
+ * test, which drives an eviction step by step. */
 #ifndef TROLLEY_STORE_INTERNAL_H
 #define TROLLEY_STORE_INTERNAL_H
 
@@ -14,16 +15,23 @@ struct store {
 	MDB_dbi lru; /* SOPInstanceUID -> u64 tick of its last use */
 	MDB_dbi age; /* big-endian tick + SOPInstanceUID -> nothing: oldest first */
 	char *dir;
-	uint64_t limit; /* cache_size: bytes of blobs kept at most */
+	uint64_t limit;	     /* cache_size: bytes of blobs kept at most */
+	uint64_t meta_limit; /* bytes of query results and documents kept at most */
 
 	pthread_mutex_t lock; /* guards what follows */
 	uint64_t bytes;	      /* bytes of blobs stored */
+	uint64_t meta_bytes;  /* bytes of query results and documents stored */
 	uint64_t tick;	      /* the next use's tick */
 	uint64_t evictions;
 	char **pinned; /* open blobs: never evicted (a multiset) */
 	size_t npinned, pinned_cap;
 	char **touched; /* uses not yet written to "lru"/"age" */
 	size_t ntouched, touched_cap;
+	/* Blobs the write transaction under way removes: a reader's snapshot still has them until
+	 * it commits, so they can no longer be pinned (an open would succeed, then its reads
+	 * fail with ENOENT). Cleared when it ends. */
+	char **evicting;
+	size_t nevicting, evicting_cap;
 };
 
 /** LMDB result (positive errno or MDB_*) to a negative errno. */
@@ -47,5 +55,17 @@ int evict_make_room(struct store *s, MDB_txn *txn, uint64_t added, uint64_t size
 int evict_added(struct store *s, MDB_txn *txn, const char *sop);
 /** The transaction committed: count @added bytes in, @freed bytes (@count blobs) out. */
 void evict_committed(struct store *s, uint64_t added, uint64_t freed, uint64_t count);
+/** The transaction was aborted: what it would have evicted stays. */
+void evict_aborted(struct store *s);
+/**
+ * Inside the write transaction @txn that will put @size bytes under @key in @dbi (the "meta"
+ * or "doc" database), replacing what is there: if that passes meta_limit, remove the oldest
+ * query results and documents (by the time they were stored) until 3/4 of it is used. Sets
+ * @delta to the change of meta_bytes, for evict_meta_committed(). @return 0 or -errno.
+ */
+int evict_meta_room(struct store *s, MDB_txn *txn, MDB_dbi dbi, const MDB_val *key, size_t size,
+		    int64_t *delta);
+/** The transaction of evict_meta_room() committed. */
+void evict_meta_committed(struct store *s, int64_t delta);
 
 #endif

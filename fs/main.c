@@ -75,6 +75,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.max_instance_size = o->max_instance_size,
 		.prefetch = !o->prefetch || strcmp(o->prefetch, "series") == 0,
 		.offline = o->offline,
+		.connections = o->connections,
 	};
 	int err;
 

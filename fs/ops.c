@@ -21,6 +21,32 @@
 #define NEGATIVE_TIMEOUT    5.0
 #define CACHED_FILE_TIMEOUT 86400.0
 
+/* The inodes whose exact size the kernel was told of by an open since it was last handed an
+ * estimate, direct-mapped (a collision forgets one: it is told again, which is only slower).
+ * Guarded by size_gate, which the opens that tell go through one at a time. */
+#define TOLD_SLOTS 4096
+static uint64_t told[TOLD_SLOTS];
+static pthread_mutex_t size_gate = PTHREAD_MUTEX_INITIALIZER;
+
+/* An estimate of inode @ino's size goes to the kernel: its next open must tell it again. */
+static void note_estimate(uint64_t ino)
+{
+	pthread_mutex_lock(&size_gate);
+	if (told[ino % TOLD_SLOTS] == ino)
+		told[ino % TOLD_SLOTS] = 0;
+	pthread_mutex_unlock(&size_gate);
+}
+
+/* Whether the kernel has yet to be told @ino's size is exact; from now on it counts as told.
+ * Called with size_gate held. */
+static bool size_untold(uint64_t ino)
+{
+	if (told[ino % TOLD_SLOTS] == ino)
+		return false;
+	told[ino % TOLD_SLOTS] = ino;
+	return true;
+}
+
 /* What an open file handle holds: an instance, or a text made at open (the status file). */
 struct open_file {
 	struct handle h; /* first: the registry's view of it */
@@ -107,11 +133,14 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		if (cache_stored_size(fs->tree.cache, sop, &size) == 0) {
+		/* Exact from the first open on, whether the instance is in the cache or (too big
+		 * for it) in a temporary file: readers stop at this size. */
+		if (cache_exact_size(fs->tree.cache, sop, &size) == 0) {
 			timeout = CACHED_FILE_TIMEOUT;
 		} else {
 			size = tree_estimated_size(n);
 			timeout = DIR_TIMEOUT;
+			note_estimate(ino);
 		}
 		st->st_size = (off_t)size;
 	}
@@ -510,9 +539,17 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 	listing_put(folder);
 	/* The kernel may hold the estimated size for up to DIR_TIMEOUT: mark its attributes stale
 	 * now (offset -1: attributes only, no page cache, no inode lock), so the fstat() that
-	 * rsync makes right after open() and any read past the estimate see the exact size. */
-	if (!err && fs->se)
-		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+	 * rsync makes right after open() and any read past the estimate see the exact size.
+	 * Once per estimate, by the first open to get here, before any open of it returns: the
+	 * invalidation also makes the kernel drop attribute replies under way, and an opener
+	 * already reading (16 readers of one file) whose refresh was dropped read with the
+	 * estimate: 1,088 bytes and a zero (measured). */
+	if (!err && fs->se) {
+		pthread_mutex_lock(&size_gate);
+		if (size_untold(ino))
+			fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+		pthread_mutex_unlock(&size_gate);
+	}
 	if (!err)
 		fi->keep_cache = cache_blob_is_stored(of->blob);
 	return err;

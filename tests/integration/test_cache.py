@@ -2,6 +2,7 @@
 import errno
 import hashlib
 import os
+import subprocess
 import threading
 import time
 
@@ -161,6 +162,33 @@ def test_kill_9_during_download_never_serves_a_truncated_file(mount, source, dat
     sop = os.getxattr(os.path.join(series2, name), "user.dicom.SOPInstanceUID").decode()
     assert hashlib.md5(body).hexdigest() == data["by_sop"][sop]["md5"]
     assert proxy.count(INSTANCE_GET) == 2  # fetched again: nothing partial was kept
+    assert m2.unmount() == 0
+    # Killed in the middle of a cp -r while the series streams in (some batches committed,
+    # the rest in temporary files): the next mount serves every file whole.
+    m3 = mount(source, cache_dir=cache, name="m3", expect_errors=True)
+    proxy.reset()
+    proxy.fault(SERIES_GET, stall=(200000, 5))
+    cp = subprocess.Popen(["cp", "-r", _series(m3, data, "Lung"), str(tmp_path / "cut")],
+                          stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while proxy.count(SERIES_GET) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # part of the stream is in: batches committed, one under way
+    m3.proc.kill()
+    m3.proc.wait()
+    m3.force_stop()
+    cp.wait(30)
+    proxy.clear_faults()
+    m4 = mount(source, cache_dir=cache, name="m4")
+    out = tmp_path / "whole"
+    subprocess.run(["cp", "-r", _series(m4, data, "Lung"), str(out)], check=True)
+    want = {e["InstanceNumber"] + ".dcm": e["md5"] for e in data["manifest"]
+            if e["SeriesDescription"] == "Lung"}
+    assert {n: hashlib.md5((out / n).read_bytes()).hexdigest()
+            for n in os.listdir(out) if n.endswith(".dcm")} == want
+    st = _status(m4)
+    # Killed mid-stream: part of the series was kept, the rest fetched again.
+    assert 0 < int(st["open_hits"]) < len(want), st
 
 
 def _try_read(path):
@@ -219,3 +247,54 @@ def test_offline_serves_the_cache_and_never_asks(mount, source, data, proxy, tmp
     assert exc.value.errno == errno.EIO
     assert "offline" in m2.text()
     assert proxy.count() == 0
+
+
+WADO_URI_GET = r"^/wado\?"
+
+
+def test_refused_object_is_not_fetched_again_at_once(mount, source, data, proxy):
+    """A viewer opens a file it cannot read again and again: an object the archive answered
+    with something that is not it is refused from memory for a few seconds (one download, not
+    one per open); a transient failure (503) is asked again at the next open."""
+    m = mount(source, options="prefetch=none,downloader=wado-uri,wado_uri=%s/wado" % proxy.url,
+              expect_errors=True)
+    series = _series(m, data, "PD")
+    first, second = sorted(n for n in os.listdir(series) if n.endswith(".dcm"))[:2]
+    proxy.fault(WADO_URI_GET, body=b"<html>this is not the image</html>" * 20,
+                type="application/dicom")
+    for _ in range(5):
+        with pytest.raises(OSError) as exc:
+            open(os.path.join(series, first), "rb")
+        assert exc.value.errno == errno.EIO
+    assert proxy.count(WADO_URI_GET) == 1
+    proxy.reset()
+    proxy.fault(WADO_URI_GET, status=503, body=b"busy", type="text/plain")
+    for _ in range(2):
+        with pytest.raises(OSError):
+            open(os.path.join(series, second), "rb")
+    assert proxy.count(WADO_URI_GET) == 2
+    proxy.clear_faults()
+    with open(os.path.join(series, second), "rb") as f:
+        body = f.read()
+    sop = os.getxattr(os.path.join(series, second), "user.dicom.SOPInstanceUID").decode()
+    assert hashlib.md5(body).hexdigest() == data["by_sop"][sop]["md5"]
+
+
+def test_two_mounts_on_one_cache_dir_never_fail_a_read(mount, source, data, proxy, tmp_path):
+    """Two mounts of one source share its default cache_dir; each evicts within cache_size,
+    blind to what the other has open. A file opened in one and evicted by the other before it
+    is read is fetched again: the read is whole and equal (it failed with ENOENT before)."""
+    cache = str(tmp_path / "shared")
+    a, b = [mount(source, cache_dir=cache, options="cache_size=1M,prefetch=none", name=n)
+            for n in ("a", "b")]
+    files = sorted(naming.patients_tree(data["manifest"]).items())
+    sop, rel = files[0]
+    with open(a.path("patients", rel), "rb") as f:  # open in a, not read yet
+        total = 0
+        for _, other in files[1:]:  # b fills the cache: everything older goes
+            with open(b.path("patients", other), "rb") as g:
+                total += len(g.read())
+        assert total > 3 << 19  # 1.5 MiB through a 1 MiB cache
+        body = f.read()
+    assert hashlib.md5(body).hexdigest() == data["by_sop"][sop]["md5"]
+    assert "removed from the cache while open" in a.text()

@@ -15,6 +15,7 @@
 #include "cache/cache.h"
 #include "cache/store.h"
 #include "core/part10.h"
+#include "cache/store_internal.h"
 #include "core/tags.h"
 
 static char *make_dir(void)
@@ -294,8 +295,8 @@ static void test_pinned_blobs_are_never_evicted(void **state)
 	assert_int_equal(store_open(dir, 64 << 20, 250000, &s), 0);
 	put(s, "2.1", 100000, 0);
 	put(s, "2.2", 100000, 0);
-	store_pin(s, "2.1");
-	store_pin(s, "2.2");
+	assert_int_equal(store_pin(s, "2.1"), 0);
+	assert_int_equal(store_pin(s, "2.2"), 0);
 	put(s, "2.3", 100000, -ENOSPC); /* everything else is open */
 	assert_true(store_has_blob(s, "2.1") && store_has_blob(s, "2.2"));
 	store_unpin(s, "2.1");
@@ -306,6 +307,86 @@ static void test_pinned_blobs_are_never_evicted(void **state)
 	/* Bigger than the whole cache: refused, and nothing is evicted for it. */
 	put(s, "2.4", 300000, -ENOSPC);
 	assert_true(store_has_blob(s, "2.2") && store_has_blob(s, "2.3"));
+	store_close(s);
+	remove_dir(dir);
+}
+
+/* The race of an open with an eviction: a write transaction has decided to evict a blob but
+ * not yet committed; a reader's snapshot still has it. Pinned then, the open would succeed
+ * and its reads fail with ENOENT once the eviction commits: the pin is refused instead (the
+ * open fetches it again). Driven step by step inside the store, so it is deterministic. */
+static void test_a_blob_being_evicted_cannot_be_pinned(void **state)
+{
+	char *dir = make_dir();
+	uint64_t freed = 0, count = 0;
+	struct store *s;
+	MDB_txn *txn;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, 250000, &s), 0);
+	put(s, "3.1", 100000, 0);
+	put(s, "3.2", 100000, 0);
+	assert_int_equal(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	assert_int_equal(evict_make_room(s, txn, 0, 100000, &freed, &count), 0);
+	assert_int_equal(count, 1);
+	assert_true(store_has_blob(s, "3.1")); /* the readers' snapshot */
+	assert_int_equal(store_pin(s, "3.1"), -ENOENT);
+	assert_int_equal(store_pin(s, "3.2"), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	evict_committed(s, 0, freed, count);
+	assert_false(store_has_blob(s, "3.1"));
+	assert_true(store_has_blob(s, "3.2"));
+	store_unpin(s, "3.2");
+	/* Once committed nothing is marked: the next open finds it missing and fetches it. */
+	assert_int_equal(store_pin(s, "3.1"), 0);
+	store_unpin(s, "3.1");
+	/* An aborted eviction leaves the blob, and it can be pinned again. */
+	freed = count = 0;
+	assert_int_equal(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	assert_int_equal(evict_make_room(s, txn, 0, 200000, &freed, &count), 0);
+	assert_int_equal(store_pin(s, "3.2"), -ENOENT);
+	mdb_txn_abort(txn);
+	evict_aborted(s);
+	assert_int_equal(store_pin(s, "3.2"), 0);
+	store_unpin(s, "3.2");
+	store_close(s);
+	remove_dir(dir);
+}
+
+/* Query results and documents have their own budget (cache_size / 16 + 32 MiB): past it the
+ * oldest go, so they can never fill the map until no instance fits. Counted again at reopen. */
+static void test_documents_are_kept_within_their_budget_oldest_first(void **state)
+{
+	size_t len = 1 << 20, present = 0;
+	char *dir = make_dir(), key[32];
+	char *doc = malloc(len);
+	struct store *s;
+	uint64_t size;
+
+	(void)state;
+	assert_non_null(doc);
+	memset(doc, '[', len);
+	assert_int_equal(store_open(dir, 128 << 20, 1 << 20, &s), 0);
+	for (int i = 0; i < 40; i++) {
+		if (i == 20) {
+			store_close(s);
+			assert_int_equal(store_open(dir, 128 << 20, 1 << 20, &s), 0);
+		}
+		snprintf(key, sizeof(key), "doc-%d", i);
+		assert_int_equal(store_doc_put(s, key, doc, len, 1000 + i), 0);
+	}
+	for (int i = 0; i < 40; i++) {
+		snprintf(key, sizeof(key), "doc-%d", i);
+		if (store_doc_size(s, key, &size) == 0)
+			present++;
+		else
+			assert_true(i < 20); /* only old ones went */
+	}
+	assert_int_equal(store_doc_size(s, "doc-0", &size), -ENOENT);
+	assert_int_equal(store_doc_size(s, "doc-39", &size), 0);
+	assert_true(present * (len + 8) <= (1 << 20) / 16 + (32u << 20));
+	assert_true(present >= 20);
+	free(doc);
 	store_close(s);
 	remove_dir(dir);
 }
@@ -333,6 +414,8 @@ struct fake {
 	size_t nuids;
 	pthread_mutex_t lock;
 	unsigned delay_ms;
+	bool serve_members;	    /* a series request gets the members it names */
+	int series_now, series_max; /* series requests under way, and the most at once */
 };
 
 static int fake_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
@@ -349,6 +432,27 @@ static int fake_fetch(struct downloader *d, const struct instance_ref *ref, stru
 		f->series_fetches++;
 	pthread_mutex_unlock(&f->lock);
 	usleep(f->delay_ms * 1000);
+	if (!ref->sop_uid && f->serve_members) {
+		pthread_mutex_lock(&f->lock);
+		if (++f->series_now > f->series_max)
+			f->series_max = f->series_now;
+		pthread_mutex_unlock(&f->lock);
+		err = 0;
+		for (size_t i = 0; i < ref->nmembers && !err; i++) {
+			b = part10(ref->members[i], 5000, &len);
+			err = sink->ops->begin(sink->ctx);
+			if (!err)
+				err = sink->ops->write(sink->ctx, b, len);
+			if (!err)
+				err = sink->ops->end(sink->ctx);
+			free(b);
+			usleep(20 * 1000);
+		}
+		pthread_mutex_lock(&f->lock);
+		f->series_now--;
+		pthread_mutex_unlock(&f->lock);
+		return err;
+	}
 	if (!ref->sop_uid) {
 		/* The whole series, one instance after the other, as WADO-RS streams it. */
 		const char *const *uids = f->uids ? f->uids : series_uids;
@@ -466,7 +570,14 @@ static void test_instance_bigger_than_the_cache_is_served_not_kept(void **state)
 	assert_memory_equal(buf, "DICM", 4);
 	assert_int_equal(cache_blob_read(b, buf, 8, part10_size("1.2.3.4", 100000) - 2), 2);
 	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
+	/* Not stored, but its size is exact from the open on: getattr must not answer an
+	 * estimate, or readers stop there. */
+	assert_int_equal(cache_exact_size(r.cache, ref1.sop_uid, &size), 0);
+	assert_int_equal(size, part10_size(ref1.sop_uid, 100000));
 	cache_blob_close(b);
+	assert_int_equal(cache_exact_size(r.cache, ref1.sop_uid, &size), 0);
+	assert_int_equal(size, part10_size(ref1.sop_uid, 100000));
+	assert_int_equal(cache_exact_size(r.cache, "1.2.3.5", &size), -ENOENT);
 	/* Not kept: the next open fetches it again. */
 	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b2), 0);
 	cache_blob_close(b2);
@@ -502,6 +613,67 @@ static void test_instance_past_max_instance_size_is_efbig_and_not_kept(void **st
 	rig_down(&r);
 }
 
+/* The cache is full of open files (pinned, never evicted): the next instance is served from
+ * its temporary file, and its size is exact for getattr all the same. */
+static void test_instance_opened_while_the_cache_is_full_of_open_files_is_exact(void **state)
+{
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60};
+	struct instance_ref a = ref1, b2 = ref1, c3 = ref1;
+	struct cache_blob *ba, *bb, *bc;
+	uint64_t size;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	store_close(r.store);
+	assert_int_equal(store_open(r.dir, 64 << 20, 250000, &r.store), 0);
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	a.sop_uid = "1.2.3.10";
+	b2.sop_uid = "1.2.3.11";
+	c3.sop_uid = "1.2.3.12";
+	assert_int_equal(cache_open(r.cache, &a, NULL, 0, &ba), 0);
+	assert_int_equal(cache_open(r.cache, &b2, NULL, 0, &bb), 0);
+	assert_true(cache_blob_is_stored(ba) && cache_blob_is_stored(bb));
+	assert_int_equal(cache_open(r.cache, &c3, NULL, 0, &bc), 0);
+	assert_false(cache_blob_is_stored(bc));
+	assert_int_equal(cache_exact_size(r.cache, c3.sop_uid, &size), 0);
+	assert_int_equal(size, cache_blob_size(bc));
+	assert_int_equal(size, part10_size(c3.sop_uid, 100000));
+	cache_blob_close(ba);
+	cache_blob_close(bb);
+	cache_blob_close(bc);
+	rig_down(&r);
+}
+
+/* Another mount on the same cache_dir evicts what this one has open (its eviction cannot see
+ * this process's pins): a read then fetches the instance again instead of failing ENOENT. */
+static void test_blob_removed_by_another_process_while_open_is_fetched_again(void **state)
+{
+	MDB_val k = {.mv_size = strlen(ref1.sop_uid), .mv_data = (void *)ref1.sop_uid};
+	struct cache_blob *b;
+	struct rig r;
+	MDB_txn *txn;
+	char buf[4];
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_true(cache_blob_is_stored(b));
+	/* What the other process's eviction does, behind this one's back. */
+	assert_int_equal(mdb_txn_begin(r.store->env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_del(txn, r.store->blob, &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	assert_false(store_has_blob(r.store, ref1.sop_uid));
+	assert_int_equal(cache_blob_read(b, buf, 4, 128), 4);
+	assert_memory_equal(buf, "DICM", 4);
+	assert_int_equal(r.fake.fetches, 2);
+	assert_int_equal(cache_blob_read(b, buf, 4, part10_size(ref1.sop_uid, 100000) - 4), 4);
+	assert_int_equal(r.fake.fetches, 2);
+	cache_blob_close(b);
+	rig_down(&r);
+}
+
 static void check_rejected(enum script script)
 {
 	struct cache_blob *b = NULL;
@@ -513,6 +685,11 @@ static void check_rejected(enum script script)
 	assert_null(b);
 	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
 	assert_int_equal(cache_stored_size(r.cache, "7.7.7", &size), -ENOENT);
+	assert_int_equal(cache_exact_size(r.cache, ref1.sop_uid, &size), -ENOENT);
+	/* A refused object is refused again for a few seconds without asking: the archive
+	 * would send the same. A cut transfer may be the network's fault: asked again. */
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), -EIO);
+	assert_int_equal(r.fake.fetches, script == SERVE_TRUNCATED ? 2 : 1);
 	rig_down(&r);
 }
 
@@ -770,6 +947,127 @@ static void test_sixteen_concurrent_opens_make_one_transfer(void **state)
 	rig_down(&r);
 }
 
+static int fake_metadata(struct downloader *d, const struct instance_ref *ref, struct buf *out)
+{
+	(void)d;
+	return buf_printf(out, "[{\"series\": \"%s\"}]", ref->series_uid ? ref->series_uid : "");
+}
+
+static const struct downloader_ops fake_metadata_ops = {
+	.name = "fake", .fetch = fake_fetch, .metadata = fake_metadata};
+
+/* A SOURCE of 600 bytes: the key of a series' metadata is longer than LMDB's keys, and two
+ * series of one study must not share a document (the key was cut at 512 bytes). */
+static void test_metadata_of_series_stays_apart_with_a_long_source(void **state)
+{
+	char source[601], want[64];
+	struct cache_config cfg = {.source = source, .meta_ttl = 60};
+	struct buf out;
+	uint64_t size;
+	struct rig r;
+
+	(void)state;
+	memset(source, 'x', 600);
+	source[600] = '\0';
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	r.fake.base.ops = &fake_metadata_ops;
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	buf_init(&out, 1 << 20);
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.3", &out), 0);
+	out.len = 0;
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.4", &out), 0);
+	snprintf(want, sizeof(want), "[{\"series\": \"%s\"}]", "1.2.4");
+	assert_int_equal(out.len, strlen(want));
+	assert_memory_equal(out.data, want, out.len);
+	/* From the store now: each series its own document. */
+	out.len = 0;
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.3", &out), 0);
+	snprintf(want, sizeof(want), "[{\"series\": \"%s\"}]", "1.2.3");
+	assert_int_equal(out.len, strlen(want));
+	assert_memory_equal(out.data, want, out.len);
+	assert_int_equal(cache_metadata_size(r.cache, "1.2", "1.2.3", &size), 0);
+	assert_int_equal(size, strlen(want));
+	assert_int_equal(cache_metadata_size(r.cache, "1.2", "1.2.5", &size), -ENOENT);
+	buf_release(&out);
+	rig_down(&r);
+}
+
+static int count_threads(void)
+{
+	char cmd[64];
+	FILE *p;
+	int n = -1;
+
+	snprintf(cmd, sizeof(cmd), "ls /proc/%d/task | wc -l", (int)getpid());
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+/* One open in each of 20 series: their prefetches run on a pool of connections/2 workers, at
+ * most that many at once, the threads stay that many, and an open of an instance whose series
+ * waits in the queue fetches it at once rather than behind the other series. */
+static void test_prefetch_pool_is_bounded_and_reaped(void **state)
+{
+	struct cache_config cfg = {
+		.source = "test", .meta_ttl = 60, .prefetch = true, .connections = 4};
+	static char names[20][3][16], series[20][16];
+	const char *uids[20][3];
+	struct instance_ref ref = {.study_uid = "1.9"};
+	struct cache_blob *b;
+	struct rig r;
+	int threads, fetches;
+	bool all;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	r.fake.serve_members = true;
+	threads = count_threads();
+	for (int s = 0; s < 20; s++) {
+		snprintf(series[s], sizeof(series[s]), "1.9.%d", s);
+		for (int i = 0; i < 3; i++) {
+			snprintf(names[s][i], sizeof(names[s][i]), "1.9.%d.%d", s, i);
+			uids[s][i] = names[s][i];
+		}
+		ref.series_uid = series[s];
+		ref.sop_uid = uids[s][0];
+		assert_int_equal(cache_open(r.cache, &ref, uids[s], 3, &b), 0);
+		cache_blob_close(b);
+	}
+	/* The last series waits behind the others (20 x 40 ms on two workers): its instance is
+	 * fetched alone, now. */
+	fetches = r.fake.fetches;
+	ref.series_uid = series[19];
+	ref.sop_uid = uids[19][2];
+	assert_int_equal(cache_open(r.cache, &ref, uids[19], 3, &b), 0);
+	cache_blob_close(b);
+	assert_int_equal(r.fake.fetches, fetches + 1);
+	for (int tries = 0; tries < 1000; tries++) {
+		all = true;
+		for (int s = 0; s < 20; s++)
+			for (int i = 0; i < 3; i++)
+				all = all && store_has_blob(r.store, uids[s][i]);
+		if (all)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_true(all);
+	pthread_mutex_lock(&r.fake.lock);
+	assert_int_equal(r.fake.series_max, 2);
+	assert_int_equal(r.fake.series_fetches, 20);
+	pthread_mutex_unlock(&r.fake.lock);
+	/* The two workers, no thread per series (a batch's committer may still be ending). */
+	for (int tries = 0; tries < 100 && count_threads() > threads + 2; tries++)
+		usleep(10 * 1000);
+	assert_true(count_threads() <= threads + 2);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -779,9 +1077,14 @@ int main(void)
 		cmocka_unit_test(test_full_map_is_enospc_and_stores_nothing),
 		cmocka_unit_test(test_lru_evicts_least_recently_used_and_keeps_order_across_reopen),
 		cmocka_unit_test(test_pinned_blobs_are_never_evicted),
+		cmocka_unit_test(test_a_blob_being_evicted_cannot_be_pinned),
+		cmocka_unit_test(test_documents_are_kept_within_their_budget_oldest_first),
 		cmocka_unit_test(test_open_downloads_once_then_serves_from_store),
 		cmocka_unit_test(test_instance_bigger_than_the_cache_is_served_not_kept),
 		cmocka_unit_test(test_instance_past_max_instance_size_is_efbig_and_not_kept),
+		cmocka_unit_test(
+			test_instance_opened_while_the_cache_is_full_of_open_files_is_exact),
+		cmocka_unit_test(test_blob_removed_by_another_process_while_open_is_fetched_again),
 		cmocka_unit_test(test_wrong_uid_is_eio_and_not_cached),
 		cmocka_unit_test(test_not_part10_is_eio_and_not_cached),
 		cmocka_unit_test(test_data_set_naming_another_instance_is_eio),
@@ -792,6 +1095,8 @@ int main(void)
 		cmocka_unit_test(test_prefetch_fetches_the_series_once_and_wakes_waiters),
 		cmocka_unit_test(test_instance_missing_from_series_reply_is_fetched_alone),
 		cmocka_unit_test(test_long_series_is_committed_in_batches_behind_the_stream),
+		cmocka_unit_test(test_prefetch_pool_is_bounded_and_reaped),
+		cmocka_unit_test(test_metadata_of_series_stays_apart_with_a_long_source),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
