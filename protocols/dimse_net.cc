@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <new>
 
 extern "C" {
@@ -340,18 +341,149 @@ void dimse_storage_contexts(const std::vector<dimse_stored> &stored, const char 
 namespace
 {
 
-/* The first bytes of a data set kept to read its own UIDs from (dimse_expect): a composite
- * instance has them in its first elements, before anything big. */
+/* What is kept of a data set to read its own UIDs from (dimse_expect). */
 const size_t HEAD_MAX = 1 << 20;
+/* A top-level value longer than this is left out of the head (its element kept, empty): the
+ * UIDs are short, and what comes before group 0020 may be big (a private block of megabytes in
+ * group 0011, an icon), which a plain cut after the first HEAD_MAX bytes would let push the
+ * study and series UIDs out of reach, refusing a sound instance. */
+const uint32_t HEAD_VALUE_MAX = 4096;
+
+/*
+ * The head of a data set as it streams in, for is_expected(): top-level elements are walked by
+ * their headers (explicit or implicit VR, little or big endian, from the accepted syntax), long
+ * values dropped, so that (0008,0018), (0020,000D) and (0020,000E) are in the head whatever
+ * came before them. From the first sequence on (its items are not walked) and in a deflated
+ * data set (dcmtk inflates the head itself) the bytes are kept as they come, up to HEAD_MAX.
+ * Past (0020,000E) nothing more is needed.
+ */
+class uid_head
+{
+      public:
+	explicit uid_head(const char *syntax)
+	{
+		DcmXfer x(syntax);
+
+		explicit_ = x.isExplicitVR();
+		big_ = x.isBigEndian();
+		state_ = x.getStreamCompression() != ESC_none ? VERBATIM : HEADER;
+	}
+	void feed(const unsigned char *p, size_t n)
+	{
+		while (n && state_ != DONE) {
+			size_t take;
+
+			switch (state_) {
+			case HEADER:
+				hdr_[hlen_++] = *p++;
+				n--;
+				header_byte();
+				break;
+			case KEEP:
+			case SKIP:
+				take = (size_t)std::min<uint64_t>(left_, n);
+				if (state_ == KEEP)
+					head_.append((const char *)p, take);
+				left_ -= take;
+				p += take;
+				n -= take;
+				if (!left_)
+					state_ = HEADER;
+				break;
+			case VERBATIM:
+				take = std::min(n, HEAD_MAX - std::min(HEAD_MAX, head_.size()));
+				head_.append((const char *)p, take);
+				p += take;
+				n -= take;
+				break;
+			case DONE:
+				break;
+			}
+			if (head_.size() >= HEAD_MAX)
+				state_ = DONE;
+		}
+	}
+	const std::string &bytes() const
+	{
+		return head_;
+	}
+
+      private:
+	enum state { HEADER, KEEP, SKIP, VERBATIM, DONE };
+
+	uint32_t u16(size_t at) const
+	{
+		return big_ ? (uint32_t)(hdr_[at] << 8 | hdr_[at + 1])
+			    : (uint32_t)(hdr_[at] | hdr_[at + 1] << 8);
+	}
+	uint32_t u32(size_t at) const
+	{
+		return big_ ? u16(at) << 16 | u16(at + 2) : u16(at) | u16(at + 2) << 16;
+	}
+	/* One more header byte came: once the header is whole, keep its value, drop it, or
+	 * stop walking. */
+	void header_byte()
+	{
+		static const char *const longs[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ",
+						    "SV", "UC", "UN", "UR", "UT", "UV"};
+		size_t need = 8, len_at = 4, len_size = 4;
+		bool sequence = false;
+		uint32_t tag, len;
+
+		if (hlen_ < 8)
+			return;
+		tag = u16(0) << 16 | u16(2);
+		if (explicit_ && tag >> 16 != 0xFFFE) {
+			bool is_long = false;
+
+			for (const char *l : longs)
+				is_long |= memcmp(hdr_ + 4, l, 2) == 0;
+			need = is_long ? 12 : 8;
+			len_at = is_long ? 8 : 6;
+			len_size = is_long ? 4 : 2;
+			sequence = memcmp(hdr_ + 4, "SQ", 2) == 0;
+		}
+		if (hlen_ < need)
+			return;
+		hlen_ = 0;
+		if (tag > 0x0020000Eu) {
+			state_ = DONE; /* every UID is_expected() reads has come */
+			return;
+		}
+		len = len_size == 4 ? u32(len_at) : u16(len_at);
+		if (len == 0xFFFFFFFFu || sequence) {
+			head_.append((const char *)hdr_, need);
+			state_ = VERBATIM;
+			return;
+		}
+		if (len > HEAD_VALUE_MAX) {
+			memset(hdr_ + len_at, 0, len_size); /* the element stays, empty */
+			head_.append((const char *)hdr_, need);
+			left_ = len;
+			state_ = SKIP;
+			return;
+		}
+		head_.append((const char *)hdr_, need);
+		left_ = len;
+		state_ = len ? KEEP : HEADER;
+	}
+
+	bool explicit_ = true, big_ = false;
+	enum state state_ = HEADER;
+	unsigned char hdr_[12] = {0};
+	size_t hlen_ = 0;
+	uint64_t left_ = 0;
+	std::string head_;
+};
 
 /* The write end of DIMSE_receiveDataSetInFile: data set bytes to the sink as they come, the
- * first HEAD_MAX of them also kept when @keep_head. After a sink error the rest is read and
+ * head that holds its UIDs also kept when @syntax is given (uid_head). After a sink error the rest is read and
  * dropped, so that the association stays in step. */
 class sink_consumer : public DcmConsumer
 {
       public:
-	sink_consumer(struct sink *s, bool keep_head)
-	    : sink_(s), err_(0), bytes_(0), keep_head_(keep_head)
+	sink_consumer(struct sink *s, const char *syntax)
+	    : sink_(s), err_(0), bytes_(0), head_(syntax ? new uid_head(syntax) : nullptr)
 	{
 	}
 	OFBool good() const override
@@ -374,9 +506,8 @@ class sink_consumer : public DcmConsumer
 	{
 		if (!err_ && len > 0)
 			err_ = sink_->ops->write(sink_->ctx, buf, (size_t)len);
-		if (keep_head_ && len > 0 && head_.size() < HEAD_MAX)
-			head_.append((const char *)buf,
-				     std::min((size_t)len, HEAD_MAX - head_.size()));
+		if (head_ && len > 0)
+			head_->feed((const unsigned char *)buf, (size_t)len);
 		bytes_ += (unsigned long long)len;
 		return len;
 	}
@@ -393,15 +524,16 @@ class sink_consumer : public DcmConsumer
 	}
 	const std::string &head() const
 	{
-		return head_;
+		static const std::string none;
+
+		return head_ ? head_->bytes() : none;
 	}
 
       private:
 	struct sink *sink_;
 	int err_;
 	unsigned long long bytes_;
-	bool keep_head_;
-	std::string head_;
+	std::unique_ptr<uid_head> head_;
 };
 
 class sink_stream : public DcmOutputStream
@@ -542,7 +674,7 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 	}
 	try {
 		std::string meta = meta_header(req, pc.acceptedTransferSyntax, source);
-		sink_consumer consumer(sink, expect != NULL);
+		sink_consumer consumer(sink, expect ? pc.acceptedTransferSyntax : NULL);
 		std::string why;
 		sink_stream stream(&consumer);
 		T_ASC_PresentationContextID got = pid;
