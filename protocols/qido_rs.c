@@ -89,22 +89,6 @@ static int qido_on_body(void *ctx, const struct http_response *resp, const void 
 	return err;
 }
 
-/* @s as printable ASCII for a log line (anything else as \xNN), cut to fit @out. */
-static void log_escape(const char *s, char *out, size_t n)
-{
-	size_t j = 0;
-
-	for (; *s && j + 5 < n; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '"')
-			out[j++] = (char)ch;
-		else
-			j += (size_t)snprintf(out + j, n - j, "\\x%02x", ch);
-	}
-	out[j] = '\0';
-}
-
 /* A UID from an archive's answer goes into a URL path only if it is one (PS3.5 §9.1): a study
  * UID "1.2.3/../../admin?x=" must not steer the request elsewhere with our credentials. */
 static int check_path_uid(const char *keyword, const char *uid)
@@ -113,7 +97,7 @@ static int check_path_uid(const char *keyword, const char *uid)
 
 	if (query_uid_is_valid(uid))
 		return 0;
-	log_escape(uid, shown, sizeof(shown));
+	log_escape(uid, strlen(uid), shown, sizeof(shown));
 	log_error("qido-rs: %s \"%s\" from the archive is not a valid UID: not requested", keyword,
 		  shown);
 	return -EIO;
