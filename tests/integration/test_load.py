@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from servers import Orthanc, Proxy
+
 INSTANCE_GET = re.compile(r"^/dicom-web/studies/([0-9.]+)/series/([0-9.]+)/instances/([0-9.]+)$")
 SERIES_GET = re.compile(r"^/dicom-web/studies/([0-9.]+)/series/([0-9.]+)$")
 
@@ -156,3 +158,84 @@ def test_sixteen_readers_across_eight_series(mount, source, data, proxy, tmp_pat
     assert int(st["transfers_in_flight"]) == 0, st
     assert int(st["series_prefetches"]) == 8, st
     assert int(st["open_waits"]) > 0, st  # readers did meet transfers under way
+
+
+# --------------------------------------------------------------------------------------------
+# Several mounts of one archive
+# --------------------------------------------------------------------------------------------
+
+def _study(data, description):
+    return [e for e in data["manifest"] if e["StudyDescription"] == description]
+
+
+def _cp_study(m, entries, out):
+    return subprocess.Popen(["cp", "-r", m.path("studies", entries[0]["StudyInstanceUID"]),
+                             str(out)], stderr=subprocess.PIPE)
+
+
+def _check_copy(cp, out, entries):
+    """The cp -r of a study ended well and wrote every instance of it byte for byte."""
+    _, err = cp.communicate(timeout=60)
+    assert cp.returncode == 0, err.decode()
+    for e in entries:
+        path = os.path.join(str(out), e["SeriesInstanceUID"], e["SOPInstanceUID"] + ".dcm")
+        with open(path, "rb") as f:
+            assert f.read() == _truth(e), path
+
+
+def test_four_mounts_of_one_archive_at_once(mount, orthanc, data, tmp_path):
+    """Four daemons, each with its own cache_dir and its own counting proxy, copy the same
+    study at the same time, and list the patients meanwhile."""
+    study = _study(data, "CT THORAX")
+    proxies = [Proxy("127.0.0.1:%d" % orthanc.http_port) for _ in range(4)]
+    try:
+        mounts = [mount(p.url + "/dicom-web", name="m%d" % i) for i, p in enumerate(proxies)]
+        for p in proxies:
+            p.fault(SERIES_GET.pattern, stall=(20000, 0.3))
+        cps = [(_cp_study(m, study, tmp_path / ("out%d" % i)), tmp_path / ("out%d" % i))
+               for i, m in enumerate(mounts)]
+        listings = {tuple(sorted(os.listdir(m.path("patients")))) for m in mounts}
+        for cp, out in cps:
+            _check_copy(cp, out, study)
+        assert len(listings) == 1 and len(next(iter(listings))) >= 5, listings
+        for p in proxies:
+            one, streams = _transfers(p)
+            assert max(one.values(), default=0) <= 1, one
+            assert set(streams) == {e["SeriesInstanceUID"] for e in study}, streams
+            assert max(streams.values()) == 1, streams
+    finally:
+        for p in proxies:
+            p.stop()
+    for m in mounts:
+        assert int(_status(m)["transfer_errors"]) == 0
+
+
+def test_second_daemon_on_one_cache_dir_is_refused(mount, source, data, proxy, tmp_path):
+    """A cache_dir serves one daemon at a time. Shared, the second daemon's eviction removed
+    an instance the first had open (its pins live in its own memory), whose read() then
+    failed with ENOENT after open() had succeeded: a clear refusal at mount time instead."""
+    cache = str(tmp_path / "shared")
+    first = mount(source, cache_dir=cache, name="first", options="cache_size=1M")
+    series = _biggest_series(data, 1)[0]
+    held = open(_file(first, series[0]), "rb")  # open, not read yet
+    with pytest.raises(RuntimeError) as exc:
+        mount(source, cache_dir=cache, name="second", options="cache_size=1M")
+    assert "cache_dir=%s: in use by another mount.trolley" % cache in str(exc.value)
+    with held:
+        assert held.read() == _truth(series[0])
+    assert first.proc.poll() is None
+    assert first.unmount() == 0
+    # Once the first daemon is gone (cleanly or not), the folder is free again, and what it
+    # stored is served without a request.
+    proxy.reset()
+    again = mount(source, cache_dir=cache, name="again", options="cache_size=1M")
+    with open(_file(again, series[0]), "rb") as f:
+        assert f.read() == _truth(series[0])
+    one, _ = _transfers(proxy)
+    assert not one, one
+    again.proc.kill()
+    again.proc.wait()
+    again.force_stop()
+    last = mount(source, cache_dir=cache, name="last", options="cache_size=1M")
+    with open(_file(last, series[1]), "rb") as f:
+        assert f.read() == _truth(series[1])
