@@ -239,3 +239,76 @@ def test_second_daemon_on_one_cache_dir_is_refused(mount, source, data, proxy, t
     last = mount(source, cache_dir=cache, name="last", options="cache_size=1M")
     with open(_file(last, series[1]), "rb") as f:
         assert f.read() == _truth(series[1])
+
+
+# --------------------------------------------------------------------------------------------
+# kill -9 of the daemon in the middle of a cp -r
+# --------------------------------------------------------------------------------------------
+
+def _wait_status(m, pred, timeout, what):
+    deadline = time.monotonic() + timeout
+    st = {}
+    while time.monotonic() < deadline:
+        try:
+            st = _status(m)
+        except OSError:
+            pass
+        if st and pred(st):
+            return st
+        time.sleep(0.05)
+    raise TimeoutError("timed out waiting for %s: %s" % (what, st))
+
+
+def _kill_9(m):
+    m.proc.kill()
+    m.proc.wait()
+    m.force_stop()
+
+
+def test_kill_9_in_the_middle_of_a_study_copy(mount, source, data, proxy, tmp_path):
+    """The daemon dies with -9 while a cp -r of a four-series study is under way: the series
+    stream stalls with one batch committed and more instances checked in temporary files.
+    The next mount serves from the cache only whole instances: offline, every file is either
+    refused or byte-identical; online, every file is byte-identical, and what the cache kept
+    is not fetched again."""
+    study = _study(data, "CT THORAX")
+    by_series = {e["SeriesInstanceUID"] for e in study}
+    assert len(study) == 90 and len(by_series) == 4
+    cache = str(tmp_path / "c")
+    m = mount(source, cache_dir=cache, name="killed", options="prefetch=series",
+              expect_errors=True)
+    proxy.fault(SERIES_GET.pattern, stall=(120000, 8))
+    cp = subprocess.Popen(["cp", "-r", m.path("studies", study[0]["StudyInstanceUID"]),
+                           str(tmp_path / "cut")], stderr=subprocess.PIPE)
+    # In the middle of the prefetch: a batch is committed, the stream is still coming.
+    _wait_status(m, lambda st: int(st["prefetched_instances"]) >= 16 and
+                 int(st["transfers_in_flight"]) >= 1, 20, "a batch of the series prefetch")
+    _kill_9(m)
+    cp.communicate(timeout=30)
+    assert cp.returncode != 0  # the copy was cut: the mount died under it
+    proxy.reset()
+
+    # Offline: only what the cache holds, and only whole.
+    off = mount(source, cache_dir=cache, name="offline", options="offline",
+                expect_errors=r"offline")
+    kept = set()
+    for e in study:
+        try:
+            with open(_file(off, e), "rb") as f:
+                body = f.read()
+        except OSError:
+            continue
+        assert body == _truth(e), "the cache served a cut or wrong %s" % e["SOPInstanceUID"]
+        kept.add(e["SOPInstanceUID"])
+    assert 16 <= len(kept) < len(study), len(kept)
+    assert int(_status(off)["cache_instances"]) == len(kept)
+    assert proxy.count() == 0
+    assert off.unmount() == 0
+
+    # Online again: everything whole, the kept instances never asked for again.
+    on = mount(source, cache_dir=cache, name="online", options="prefetch=series")
+    out = tmp_path / "whole"
+    _check_copy(_cp_study(on, study, out), out, study)
+    one, _ = _transfers(proxy)
+    assert not kept & set(one), kept & set(one)
+    assert int(_status(on)["open_hits"]) >= len(kept)
