@@ -4,7 +4,7 @@ and started again in the middle of a transfer, and the daemon's threads and addr
 after one open in each of 300 series. Every file read is compared byte for byte with the
 generated dataset (the truth); the proxy counts what the archive really saw."""
 import collections
-import hashlib
+import errno
 import os
 import random
 import re
@@ -12,9 +12,11 @@ import subprocess
 import threading
 import time
 
+import numpy as np
 import pytest
 
-from servers import Orthanc, Proxy
+import dataset
+from servers import Orthanc, Proxy, wait_for
 
 INSTANCE_GET = re.compile(r"^/dicom-web/studies/([0-9.]+)/series/([0-9.]+)/instances/([0-9.]+)$")
 SERIES_GET = re.compile(r"^/dicom-web/studies/([0-9.]+)/series/([0-9.]+)$")
@@ -312,3 +314,98 @@ def test_kill_9_in_the_middle_of_a_study_copy(mount, source, data, proxy, tmp_pa
     one, _ = _transfers(proxy)
     assert not kept & set(one), kept & set(one)
     assert int(_status(on)["open_hits"]) >= len(kept)
+
+
+# --------------------------------------------------------------------------------------------
+# The archive stopped and started again in the middle of a transfer
+# --------------------------------------------------------------------------------------------
+
+def _make_study(out_dir, tag, nseries, per_series, size):
+    """Write one study of @nseries series of @per_series @size x @size instances (the
+    dataset's own generator, other UIDs); return the manifest entries."""
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(len(tag))
+    patient = ("Load^%s" % tag, "LOAD-" + tag, "ISO_IR 100", None)
+    study = ("20230101", "100000", "LOAD " + tag.upper(), "", None)
+    study_uid = dataset.uid("load", tag, "study")
+    out = []
+    for r in range(nseries):
+        series = (str(r + 1), "CT", "part %d" % (r + 1), per_series)
+        series_uid = dataset.uid("load", tag, "series", r)
+        for i in range(per_series):
+            out.append(dataset._write_image(out_dir, rng, patient, study, series, study_uid,
+                                            series_uid, dataset.uid("load", tag, r, i),
+                                            str(i + 1), size, "100000"))
+    return out
+
+
+@pytest.fixture
+def own_orthanc(tmp_path):
+    """A dedicated Orthanc + DICOMweb (tests here stop it, or fill it, without touching the
+    session's)."""
+    servers = []
+
+    def make():
+        work = tmp_path / ("orthanc%d" % len(servers))
+        work.mkdir()
+        servers.append(Orthanc(str(work)))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+def test_archive_stopped_and_started_again_mid_transfer(mount, own_orthanc, tmp_path):
+    """Orthanc is killed by its PID while the series stream of a cp -r is under way (the proxy
+    passes it on at 4 MB/s, so Orthanc is blocked on a full socket). The instances that were
+    whole are kept; every other file fails to open with EIO, never a cut file; after Orthanc
+    is back on the same storage, the same files copy whole and byte-identical."""
+    work = tmp_path / "restart"
+    work.mkdir()
+    entries = _make_study(str(work / "files"), "restart", 1, 40, 512)  # 21 MB
+    orthanc = own_orthanc()
+    orthanc.upload([e["path"] for e in entries])
+    proxy = Proxy("127.0.0.1:%d" % orthanc.http_port)
+    try:
+        m = mount(proxy.url + "/dicom-web", options="prefetch=series",
+                  expect_errors=[r"multipart body truncated after \d+ complete parts",
+                                 r"Server returned nothing"])
+        folder = _series_dir(m, entries[0])
+        names = [n for n in os.listdir(folder) if n.endswith(".dcm")]
+        assert len(names) == len(entries)  # listed while the archive is up
+        proxy.fault(SERIES_GET.pattern, rate=4 << 20)
+        cp = subprocess.Popen(["cp", "-r", folder, str(work / "first")],
+                              stderr=subprocess.PIPE)
+        wait_for(lambda: proxy.count(SERIES_GET.pattern) >= 1, 20, "the series stream")
+        time.sleep(0.8)  # a few MB are through; Orthanc is blocked writing the rest
+        orthanc.kill()
+        _, err = cp.communicate(timeout=60)
+        assert cp.returncode != 0, "cp -r exited 0 without the archive"
+        assert b"Input/output error" in err, err
+        got = _copied(str(work / "first"), entries)
+        for sop, body in got.items():  # whatever cp wrote is whole
+            assert body == _truth(next(e for e in entries if e["SOPInstanceUID"] == sop)), sop
+        missing = [e for e in entries if e["SOPInstanceUID"] not in got]
+        assert len(got) >= 2, "nothing of the stream was kept"
+        assert missing, "the archive went away after the whole series had come"
+        for e in missing:  # still down: EIO, also when asked again
+            with pytest.raises(OSError) as exc:
+                open(_file(m, e), "rb").read()
+            assert exc.value.errno == errno.EIO, exc.value
+        orthanc.start_again()
+        proxy.reset()
+        _check_folder_copy(folder, str(work / "again"), entries)
+        one, _ = _transfers(proxy)
+        assert set(one) <= {e["SOPInstanceUID"] for e in missing}, "kept ones fetched again"
+    finally:
+        proxy.stop()
+
+
+def _check_folder_copy(folder, out, entries):
+    cp = subprocess.run(["cp", "-r", folder, out], capture_output=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr.decode()
+    got = _copied(out, entries)
+    assert sorted(got) == sorted(e["SOPInstanceUID"] for e in entries)
+    for e in entries:
+        assert got[e["SOPInstanceUID"]] == _truth(e), e["SOPInstanceUID"]
