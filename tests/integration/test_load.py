@@ -149,25 +149,21 @@ def test_sixteen_readers_across_eight_series(mount, source, data, proxy, tmp_pat
             assert got[e["SOPInstanceUID"]] == _truth(e), e["SOPInstanceUID"]
     assert not problems, "\n".join(problems)
 
-    # Single-flight: every instance came over the wire at most once on its own, and each
-    # series in one stream. The first file opened in a series is fetched alone (the stream
-    # brings it too: WADO-RS cannot leave it out); the prefetch owns the flights of all the
-    # others from that open on. One more may come alone now and then: an open that missed
-    # the store just before a batch of the stream was committed finds no flight and fetches
-    # it again (cache/open.c: cache_open checks the store, then wait_or_lead takes the lock;
-    # seen once in ~40 runs with 24 readers). Without the prefetch's flights, every file of
-    # a series would be fetched alone.
+    # Single-flight: every instance came over the wire at most once on its own, each series
+    # in at most one stream, and the prefetch did its part. (The first file opened in a
+    # series is fetched alone and comes in the stream too: WADO-RS cannot leave it out. How
+    # many more come alone depends on how soon a series' prefetch runs: at once today, from
+    # a bounded queue with h/cachex; and one may come alone when an open missed the store
+    # just before a batch of the stream was committed: cache/open.c's cache_open checks the
+    # store, then wait_or_lead takes the lock and finds no flight.)
     one, streams = _transfers(proxy)
     assert max(one.values(), default=0) <= 1, one
-    for es in series:
-        uid = es[0]["SeriesInstanceUID"]
-        assert streams[uid] == 1, (uid, streams)
-        alone = sum(one[e["SOPInstanceUID"]] for e in es)
-        assert alone <= 3, (uid, alone)
+    assert streams and max(streams.values()) == 1, streams
+    assert set(streams) <= {es[0]["SeriesInstanceUID"] for es in series}, streams
     st = _status(m)
     assert int(st["transfer_errors"]) == 0, st
     assert int(st["transfers_in_flight"]) == 0, st
-    assert int(st["series_prefetches"]) == 8, st
+    assert int(st["prefetched_instances"]) > 0, st
     assert int(st["open_waits"]) > 0, st  # readers did meet transfers under way
 
 
