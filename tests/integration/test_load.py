@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import dataset
+from conftest import BIN
 from servers import Orthanc, Proxy, wait_for
 
 INSTANCE_GET = re.compile(r"^/dicom-web/studies/([0-9.]+)/series/([0-9.]+)/instances/([0-9.]+)$")
@@ -246,6 +247,38 @@ def test_second_daemon_on_one_cache_dir_is_refused(mount, source, data, proxy, t
     last = mount(source, cache_dir=cache, name="last", options="cache_size=1M")
     with open(_file(last, series[1]), "rb") as f:
         assert f.read() == _truth(series[1])
+
+
+def test_cache_dir_stays_locked_by_a_daemon_in_the_background(mount, source, data,
+                                                               tmp_path):
+    """mount.trolley without -f forks into the background (fuse_daemonize): the lock taken
+    before the fork is the daemon's, and is let go when it exits after the unmount."""
+    cache, mnt = str(tmp_path / "c"), tmp_path / "bg"
+    mnt.mkdir()
+    subprocess.run([BIN, "-o", "cache_dir=%s" % cache, source, str(mnt)], check=True,
+                   capture_output=True, timeout=20)
+    try:
+        e = _biggest_series(data, 1)[0][0]
+        with open(os.path.join(str(mnt), "studies", e["StudyInstanceUID"],
+                               e["SeriesInstanceUID"], e["SOPInstanceUID"] + ".dcm"), "rb") as f:
+            assert f.read() == _truth(e)
+        with pytest.raises(RuntimeError) as exc:
+            mount(source, cache_dir=cache, name="second")
+        assert "in use by another mount.trolley" in str(exc.value)
+    finally:
+        subprocess.run(["fusermount3", "-u", str(mnt)], capture_output=True)
+    # The daemon exits soon after the unmount; then the folder is free.
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            m = mount(source, cache_dir=cache, name="after")
+            break
+        except RuntimeError as exc:
+            assert "in use by another mount.trolley" in str(exc)
+            assert time.monotonic() < deadline, "the lock outlived the daemon"
+            time.sleep(0.2)
+    with open(_file(m, e), "rb") as f:
+        assert f.read() == _truth(e)
 
 
 # --------------------------------------------------------------------------------------------
