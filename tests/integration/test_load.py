@@ -225,11 +225,10 @@ def test_second_daemon_on_one_cache_dir_is_refused(mount, source, data, proxy, t
     cache = str(tmp_path / "shared")
     first = mount(source, cache_dir=cache, name="first", options="cache_size=1M")
     series = _biggest_series(data, 1)[0]
-    held = open(_file(first, series[0]), "rb")  # open, not read yet
-    with pytest.raises(RuntimeError) as exc:
-        mount(source, cache_dir=cache, name="second", options="cache_size=1M")
-    assert "cache_dir=%s: in use by another mount.trolley" % cache in str(exc.value)
-    with held:
+    with open(_file(first, series[0]), "rb") as held:  # open, not read yet
+        with pytest.raises(RuntimeError) as exc:
+            mount(source, cache_dir=cache, name="second", options="cache_size=1M")
+        assert "cache_dir=%s: in use by another mount.trolley" % cache in str(exc.value)
         assert held.read() == _truth(series[0])
     assert first.proc.poll() is None
     assert first.unmount() == 0
