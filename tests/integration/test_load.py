@@ -115,7 +115,10 @@ def test_sixteen_readers_across_eight_series(mount, source, data, proxy, tmp_pat
         # series meet on the same files, while the size the kernel holds is an estimate.
         by_name = {e["SOPInstanceUID"] + ".dcm": e for e in entries}
         order = [by_name[n] for n in os.listdir(_series_dir(m, entries[0])) if n in by_name]
-        assert len(order) == len(entries)
+        if len(order) != len(entries):  # (an assert here would only end the thread)
+            with lock:
+                problems.append("thread %d: %d of %d files listed" %
+                                (k, len(order), len(entries)))
         for e in order:
             try:
                 body = _read_in_chunks(_file(m, e), rng.choice((4096, 65536, 1 << 20)))
