@@ -95,13 +95,10 @@ def _copied(folder, entries):
 # 16 readers across 8 series
 # --------------------------------------------------------------------------------------------
 
-def test_sixteen_readers_across_eight_series(mount, source, data, proxy, tmp_path):
+def _sixteen_readers(m, series, proxy, tmp_path):
     """Two readers per series, one a thread reading the files with random chunk sizes, one a
-    cp -r process, both in the folder's order, all started at once with prefetch=series on
-    and the series streams slowed so readers wait on transfers under way."""
-    series = _biggest_series(data, 8)
-    assert len(series) == 8 and all(len(es) >= 20 for es in series)
-    m = mount(source, options="prefetch=series")
+    cp -r process, both in the folder's order, all started at once, the series streams
+    slowed so readers wait on transfers under way: every reader gets every file whole."""
     # The stream of each series stalls once, so openers of its files wait on its batches.
     proxy.fault(SERIES_GET.pattern, stall=(30000, 0.4))
     start = threading.Barrier(9)
@@ -153,6 +150,15 @@ def test_sixteen_readers_across_eight_series(mount, source, data, proxy, tmp_pat
             assert got[e["SOPInstanceUID"]] == _truth(e), e["SOPInstanceUID"]
     assert not problems, "\n".join(problems)
 
+
+def test_sixteen_readers_across_eight_series(mount, source, data, proxy, tmp_path):
+    """16 readers across 8 series with prefetch=series (_sixteen_readers), then what the
+    archive saw: single-flight and one stream per series."""
+    series = _biggest_series(data, 8)
+    assert len(series) == 8 and all(len(es) >= 20 for es in series)
+    m = mount(source, options="prefetch=series")
+    _sixteen_readers(m, series, proxy, tmp_path)
+
     # Single-flight: every instance came over the wire at most once on its own, each series
     # in at most one stream, and the prefetch did its part. (The first file opened in a
     # series is fetched alone and comes in the stream too: WADO-RS cannot leave it out. How
@@ -169,6 +175,20 @@ def test_sixteen_readers_across_eight_series(mount, source, data, proxy, tmp_pat
     assert int(st["transfers_in_flight"]) == 0, st
     assert int(st["prefetched_instances"]) > 0, st
     assert int(st["open_waits"]) > 0, st  # readers did meet transfers under way
+
+
+def test_sixteen_readers_while_the_cache_evicts(mount, source, data, proxy, tmp_path):
+    """The same 16 readers with a cache smaller than the 8 series (1 MiB for ~1.6 MB): the
+    instances are evicted while other readers open them; each reader still gets each file
+    whole (an open file is never evicted, an evicted one is fetched again)."""
+    series = _biggest_series(data, 8)
+    assert sum(e["size"] for es in series for e in es) > 3 << 19
+    m = mount(source, options="prefetch=series,cache_size=1M")
+    _sixteen_readers(m, series, proxy, tmp_path)
+    st = _status(m)
+    assert int(st["evictions"]) > 0, st
+    assert int(st["cache_bytes"]) <= 1 << 20, st
+    assert int(st["transfer_errors"]) == 0, st
 
 
 # --------------------------------------------------------------------------------------------
