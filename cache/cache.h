@@ -18,7 +18,16 @@ struct cache_config {
 	bool offline;	     /* serve only what is stored, whatever its age; never ask */
 	long meta_ttl;	     /* seconds a query result stays fresh */
 	uint64_t size_limit; /* cache_size, for the status */
+	/* A download larger than this is refused (0: CACHE_INSTANCE_MAX). */
+	uint64_t max_instance_size;
 };
+
+/* The largest instance a download may deliver, by default (max_instance_size=). A bound is
+ * needed: a download streams to a temporary file, and a compressed reply (curl inflates gzip,
+ * deflate, br) of a few kilobytes can inflate to fill the disk. It must pass real objects: a
+ * whole-slide level or a long multi-frame cine is 1-2 GiB; 4 GiB is also what one
+ * explicit-length Pixel Data element can hold. A larger object needs max_instance_size=. */
+#define CACHE_INSTANCE_MAX (4ull << 30)
 
 /** Counters since the mount, for /.trolley/status. */
 struct cache_stats {

@@ -109,9 +109,26 @@ static int sink_flush_head(struct fetch_sink *s)
 	return 0;
 }
 
+/* An instance grew past max_instance_size: say which (its UID is in the head by now, unless
+ * the bound is smaller than the head) and how to raise the bound. EFBIG, not EIO: the reply
+ * may be a sound object, only larger than the user allows. */
+static int sink_too_large(struct fetch_sink *s, uint64_t max)
+{
+	struct part10_info info;
+	bool named = part10_inspect(s->head, s->head_len, &info) == 0;
+
+	log_error("cache: instance %s is larger than max_instance_size=%llu bytes: refused (a "
+		  "larger max_instance_size= lets it in)",
+		  named ? info.sop_uid : "(not yet named)", (unsigned long long)max);
+	return -EFBIG;
+}
+
 static int sink_write(void *ctx, const void *data, size_t len)
 {
 	struct fetch_sink *s = ctx;
+	uint64_t max = s->cache->cfg.max_instance_size ? s->cache->cfg.max_instance_size
+						       : CACHE_INSTANCE_MAX;
+	uint64_t have;
 	int err;
 
 	if (s->fd < 0)
@@ -119,6 +136,11 @@ static int sink_write(void *ctx, const void *data, size_t len)
 	/* Unmounting: stop a background transfer at once. */
 	if (__atomic_load_n(&s->cache->stopping, __ATOMIC_RELAXED))
 		return -ECANCELED;
+	/* What came so far (s->size counts only once the head is written; trolley's own meta
+	 * header in it is a few hundred bytes, which a bound of gigabytes need not tell). */
+	have = s->head_len < PART10_HEAD_MAX ? s->head_len : s->size;
+	if (have + len > max)
+		return sink_too_large(s, max);
 	STAT_ADD(s->cache, bytes_downloaded, len);
 	if (s->head_len < PART10_HEAD_MAX) {
 		size_t take = PART10_HEAD_MAX - s->head_len;

@@ -74,6 +74,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.source = o->source,
 		.meta_ttl = o->meta_ttl,
 		.size_limit = o->cache_size,
+		.max_instance_size = o->max_instance_size,
 		.prefetch = !o->prefetch || strcmp(o->prefetch, "series") == 0,
 		.offline = o->offline,
 	};
@@ -90,6 +91,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	pc.dimse_host = o->dimse_host;
 	pc.dimse_port = o->dimse_port;
 	pc.move_port = o->move_port;
+	pc.move_from = o->move_from;
 	pc.aet = o->aet;
 	pc.aec = o->aec;
 	pc.dimse_timeout = o->timeout;
@@ -132,7 +134,8 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 }
 
 /* C-MOVE's storage SCP binds move_port after the fork: try it now, where the user sees why.
- * dcmtk 3.6.7 listens on IPv4 (0.0.0.0) only, so that is what is tried. */
+ * It listens on IPv4, on the address that routes to the sender; 0.0.0.0 is tried, which fails
+ * wherever that would. */
 static int check_move_port(int port)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};

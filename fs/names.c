@@ -1,15 +1,22 @@
-/* Naming. The suffix comes from the UID (FNV-1a), never from listing order, so a name stays the
- * same when the archive gains or loses other entries. */
+/* Naming: every rule of DESIGN.md §1 "Names" is applied here, and only here. The suffix comes
+ * from the entry's identity (FNV-1a of its UID, or of PatientID and PatientName), never from
+ * listing order, so a name stays the same when the archive gains or loses other entries. */
 #include "fs/names.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/query.h"
 #include "core/tags.h"
 
-#define SUFFIX_LEN 8 /* " ~" + 6 hex */
+#define SUFFIX_LEN NAMES_SUFFIX_LEN
+#define EXT	   ".dcm"
+#define EXT_LEN	   4
+/* A field may be longer than a name: it is cleaned whole and the name cut once at the end. */
+#define FIELD_BUF (NAMES_BUF * 4)
 
 /* Length of the valid UTF-8 sequence at @s (max @n bytes), or 0 if invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
@@ -45,7 +52,12 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return len;
 }
 
-void names_clean(const char *in, char *out, size_t n)
+static bool is_control(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+void names_clean(const char *in, char *out, size_t n, bool pn)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	size_t len = strlen(in), o = 0, i = 0;
@@ -54,7 +66,7 @@ void names_clean(const char *in, char *out, size_t n)
 		return;
 	while (i < len && s[i] == ' ')
 		i++;
-	while (len > i && (s[len - 1] == ' ' || s[len - 1] == '^'))
+	while (len > i && (s[len - 1] == ' ' || (pn && s[len - 1] == '^')))
 		len--;
 	while (i < len) {
 		size_t k = utf8_seq(s + i, len - i);
@@ -66,7 +78,7 @@ void names_clean(const char *in, char *out, size_t n)
 			piece = "\xef\xbf\xbd"; /* U+FFFD */
 			plen = 3;
 			k = 1;
-		} else if (k == 1 && (s[i] < 0x20 || s[i] == 0x7f || s[i] == '/')) {
+		} else if (k == 1 && (is_control(s[i]) || s[i] == '/')) {
 			one = '_';
 			piece = &one;
 			plen = 1;
@@ -83,124 +95,39 @@ void names_clean(const char *in, char *out, size_t n)
 	out[o] = '\0';
 }
 
-/* Append " " + cleaned @field (or @pre field @post) to @out if the field is not empty. */
-static void join_field(char *out, size_t n, const char *field, const char *pre, const char *post)
+/* Append " " + cleaned @field (as @pre field @post) to @out if the field is not empty. */
+static void join_field(char *out, size_t n, const char *field, bool pn, const char *pre,
+		       const char *post)
 {
-	char clean[NAMES_BUF * 2];
+	char clean[FIELD_BUF];
 	size_t o = strlen(out);
 
-	names_clean(field, clean, sizeof(clean));
+	names_clean(field, clean, sizeof(clean), pn);
 	if (!clean[0] || o + 1 >= n)
 		return;
 	snprintf(out + o, n - o, "%s%s%s%s", o ? " " : "", pre, clean, post);
 }
 
-/* Names longer than NAMES_MAX lose their tail and gain the suffix, so they stay unique. */
-static void fit_name(char *out, size_t n, const char *full, const char *key)
+static uint32_t fnv1a32(const char *s, uint32_t h)
 {
-	size_t len = strlen(full);
-
-	/* "." and ".." name the folder itself and its parent: never an entry. */
-	if (strcmp(full, ".") == 0 || strcmp(full, "..") == 0) {
-		snprintf(out, n, "%s", full[1] ? "__" : "_");
-		return;
-	}
-	if (len <= NAMES_MAX && len < n) {
-		memcpy(out, full, len + 1);
-		return;
-	}
-	names_clean(full, out, n < NAMES_BUF ? n : NAMES_BUF);
-	names_add_suffix(out, key);
-}
-
-static void dicom_date(const char *da, char *out, size_t n)
-{
-	/* DA is YYYYMMDD (PS3.5 §6.2); anything else is shown as it came. */
-	if (strlen(da) == 8 && strspn(da, "0123456789") == 8)
-		snprintf(out, n, "%.4s-%.2s-%.2s", da, da + 4, da + 6);
-	else
-		snprintf(out, n, "%s", da);
-}
-
-void names_patient(const struct attrset *a, char *out, size_t n)
-{
-	char full[NAMES_BUF * 3] = "", key[NAMES_BUF * 2];
-
-	join_field(full, sizeof(full), attrset_str(a, TAG_PatientName), "", "");
-	join_field(full, sizeof(full), attrset_str(a, TAG_PatientID), "[", "]");
-	if (!full[0])
-		snprintf(full, sizeof(full), "unnamed");
-	names_patient_key(a, key, sizeof(key));
-	fit_name(out, n, full, key);
-}
-
-void names_patient_key(const struct attrset *a, char *out, size_t n)
-{
-	snprintf(out, n, "%s\\%s", attrset_str(a, TAG_PatientID), attrset_str(a, TAG_PatientName));
-}
-
-void names_study(const struct attrset *a, char *out, size_t n)
-{
-	char full[NAMES_BUF * 3] = "", date[64];
-	const char *uid = attrset_str(a, TAG_StudyInstanceUID);
-
-	dicom_date(attrset_str(a, TAG_StudyDate), date, sizeof(date));
-	join_field(full, sizeof(full), date, "", "");
-	join_field(full, sizeof(full), attrset_str(a, TAG_StudyDescription), "", "");
-	join_field(full, sizeof(full), attrset_str(a, TAG_AccessionNumber), "[", "]");
-	if (!full[0])
-		join_field(full, sizeof(full), uid, "", "");
-	fit_name(out, n, full, uid);
-}
-
-void names_series(const struct attrset *a, char *out, size_t n)
-{
-	char full[NAMES_BUF * 3] = "";
-	const char *uid = attrset_str(a, TAG_SeriesInstanceUID);
-
-	join_field(full, sizeof(full), attrset_str(a, TAG_SeriesNumber), "", "");
-	join_field(full, sizeof(full), attrset_str(a, TAG_Modality), "", "");
-	join_field(full, sizeof(full), attrset_str(a, TAG_SeriesDescription), "", "");
-	if (!full[0])
-		join_field(full, sizeof(full), uid, "", "");
-	fit_name(out, n, full, uid);
-}
-
-void names_flat_instance(const struct attrset *a, char *out, size_t n)
-{
-	char series[64], number[64], full[NAMES_BUF * 2] = "";
-	const char *uid = attrset_str(a, TAG_SOPInstanceUID);
-
-	names_clean(attrset_str(a, TAG_SeriesNumber), series, sizeof(series));
-	names_clean(attrset_str(a, TAG_InstanceNumber), number, sizeof(number));
-	if (series[0] && number[0])
-		snprintf(full, sizeof(full), "%s-%s.dcm", series, number);
-	else
-		snprintf(full, sizeof(full), "%s.dcm", number[0] ? number : uid);
-	fit_name(out, n, full, uid);
-}
-
-void names_instance(const struct attrset *a, char *out, size_t n)
-{
-	char full[NAMES_BUF * 2] = "";
-	const char *uid = attrset_str(a, TAG_SOPInstanceUID);
-
-	join_field(full, sizeof(full), attrset_str(a, TAG_InstanceNumber), "", "");
-	if (!full[0])
-		join_field(full, sizeof(full), uid, "", "");
-	strncat(full, ".dcm", sizeof(full) - strlen(full) - 1);
-	fit_name(out, n, full, uid);
-}
-
-static uint32_t fnv1a32(const char *s)
-{
-	uint32_t h = 2166136261u;
-
 	for (; *s; s++) {
 		h ^= (unsigned char)*s;
 		h *= 16777619u;
 	}
 	return h;
+}
+
+/* Round 1 is the plain hash of the key (the suffix users see almost always); a later round
+ * hashes on with the round number, so a clash of two suffixes is not repeated. */
+static uint32_t suffix_hash(const char *key, int round)
+{
+	uint32_t h = fnv1a32(key, 2166136261u);
+	char more[16];
+
+	if (round <= 1)
+		return h;
+	snprintf(more, sizeof(more), "#%d", round);
+	return fnv1a32(more, h);
 }
 
 /* Cut @s to at most @max bytes at a UTF-8 character boundary. */
@@ -215,56 +142,332 @@ static void cut_utf8(char *s, size_t max)
 	s[max] = '\0';
 }
 
-void names_add_suffix(char *name, const char *key)
+void names_add_suffix(char *name, const char *key, int round)
 {
-	char ext[8] = "", suffix[16];
+	char suffix[16];
+	size_t len = strlen(name);
+	bool ext = len >= EXT_LEN && strcmp(name + len - EXT_LEN, EXT) == 0;
+
+	snprintf(suffix, sizeof(suffix), " ~%06x", (unsigned)(suffix_hash(key, round) & 0xffffff));
+	if (ext)
+		name[len - EXT_LEN] = '\0';
+	cut_utf8(name, NAMES_MAX - SUFFIX_LEN - (ext ? EXT_LEN : 0));
+	strcat(name, suffix);
+	if (ext)
+		strcat(name, EXT);
+}
+
+/*
+ * The last step of every name: @text (cleaned fields, any length) plus @ext. Empty becomes
+ * "unnamed"; a leading '.' becomes '_' (one byte for one: "..^DOTS" is "_.^DOTS", "." is "_");
+ * a name too long, a junk name or a name of a bad UID (@forced) gets the suffix of @key, so it
+ * is unique without depending on its siblings.
+ */
+static void finish(const char *text, const char *ext, const char *key, bool forced,
+		   char out[NAMES_BUF])
+{
+	char full[FIELD_BUF * 2];
+
+	snprintf(full, sizeof(full), "%s%s", text[0] ? text : NAMES_UNNAMED, ext);
+	if (full[0] == '.')
+		full[0] = '_';
+	if (strlen(full) > NAMES_MAX || names_is_junk(full))
+		forced = true;
+	if (forced) {
+		/* names_add_suffix() wants the extension at the end of a buffer of NAMES_BUF. */
+		size_t ext_len = strlen(ext);
+
+		full[strlen(full) - ext_len] = '\0';
+		cut_utf8(full, NAMES_MAX - ext_len);
+		strcat(full, ext);
+		names_add_suffix(full, key, 1);
+	}
+	memcpy(out, full, strlen(full) + 1);
+}
+
+static void dicom_date(const char *da, char *out, size_t n)
+{
+	/* DA is YYYYMMDD (PS3.5 §6.2); anything else is shown as it came (and cleaned). */
+	if (strlen(da) == 8 && strspn(da, "0123456789") == 8)
+		snprintf(out, n, "%.4s-%.2s-%.2s", da, da + 4, da + 6);
+	else
+		snprintf(out, n, "%s", da);
+}
+
+static uint32_t uid_tag(enum names_kind kind)
+{
+	switch (kind) {
+	case NAMES_STUDY:
+	case NAMES_STUDY_UID:
+		return TAG_StudyInstanceUID;
+	case NAMES_SERIES:
+	case NAMES_SERIES_UID:
+		return TAG_SeriesInstanceUID;
+	default:
+		return TAG_SOPInstanceUID;
+	}
+}
+
+char *names_key(enum names_kind kind, const struct attrset *a)
+{
+	const char *id, *name;
+	char *out;
+	size_t n;
+
+	if (kind != NAMES_PATIENT)
+		return strdup(attrset_str(a, uid_tag(kind)));
+	id = attrset_str(a, TAG_PatientID);
+	name = attrset_str(a, TAG_PatientName);
+	n = strlen(id) + strlen(name) + 2;
+	out = malloc(n);
+	if (out)
+		snprintf(out, n, "%s\\%s", id, name);
+	return out;
+}
+
+/* An entry named by its UID: the UID itself when it is one, else its cleaned text with the
+ * suffix, so a bad UID ("", ".", "1.2/../x") can never take a real UID's name. */
+static void uid_name(const char *uid, const char *ext, char out[NAMES_BUF])
+{
+	char clean[FIELD_BUF];
+
+	if (query_uid_is_valid(uid)) {
+		finish(uid, ext, uid, false, out);
+		return;
+	}
+	names_clean(uid, clean, sizeof(clean), false);
+	finish(clean, ext, uid, true, out);
+}
+
+void names_entry(enum names_kind kind, const struct attrset *a, char out[NAMES_BUF])
+{
+	char full[FIELD_BUF * 2] = "", date[FIELD_BUF], series[FIELD_BUF], number[FIELD_BUF];
+	const char *uid = attrset_str(a, uid_tag(kind));
+	char *key;
+
+	switch (kind) {
+	case NAMES_PATIENT:
+		join_field(full, sizeof(full), attrset_str(a, TAG_PatientName), true, "", "");
+		join_field(full, sizeof(full), attrset_str(a, TAG_PatientID), false, "[", "]");
+		key = names_key(kind, a);
+		/* Without memory for the key, a name is still made: only its suffix differs. */
+		finish(full, "", key ? key : "", false, out);
+		free(key);
+		return;
+	case NAMES_STUDY:
+		dicom_date(attrset_str(a, TAG_StudyDate), date, sizeof(date));
+		join_field(full, sizeof(full), date, false, "", "");
+		join_field(full, sizeof(full), attrset_str(a, TAG_StudyDescription), false, "", "");
+		join_field(full, sizeof(full), attrset_str(a, TAG_AccessionNumber), false, "[",
+			   "]");
+		break;
+	case NAMES_SERIES:
+		join_field(full, sizeof(full), attrset_str(a, TAG_SeriesNumber), false, "", "");
+		join_field(full, sizeof(full), attrset_str(a, TAG_Modality), false, "", "");
+		join_field(full, sizeof(full), attrset_str(a, TAG_SeriesDescription), false, "",
+			   "");
+		break;
+	case NAMES_INSTANCE:
+		join_field(full, sizeof(full), attrset_str(a, TAG_InstanceNumber), false, "", "");
+		break;
+	case NAMES_FLAT_INSTANCE:
+		names_clean(attrset_str(a, TAG_SeriesNumber), series, sizeof(series), false);
+		names_clean(attrset_str(a, TAG_InstanceNumber), number, sizeof(number), false);
+		if (series[0] && number[0])
+			snprintf(full, sizeof(full), "%s-%s", series, number);
+		else
+			snprintf(full, sizeof(full), "%s", number);
+		break;
+	case NAMES_STUDY_UID:
+	case NAMES_SERIES_UID:
+		uid_name(uid, "", out);
+		return;
+	case NAMES_INSTANCE_UID:
+		uid_name(uid, EXT, out);
+		return;
+	}
+	if (!full[0])
+		names_clean(uid, full, sizeof(full), false);
+	finish(full, kind == NAMES_INSTANCE || kind == NAMES_FLAT_INSTANCE ? EXT : "", uid, false,
+	       out);
+}
+
+/* One name of the uniqueness rounds: which entry (or reserved name) holds it. */
+struct slot {
+	const char *name;
+	size_t index; /* into names[], or SIZE_MAX for a reserved name */
+};
+
+static int cmp_slot(const void *a, const void *b)
+{
+	const struct slot *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	if (c)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+int names_make_unique(char (*names)[NAMES_BUF], const char *const *keys, size_t n,
+		      const char *const *reserved, size_t nreserved)
+{
+	/* round[i]: the round that gave names[i] its name (0: its own name); moving[i]: it
+	 * clashes and must try the next round. A name kept in an earlier round (or reserved)
+	 * wins over a new one; two new ones that clash both move on. */
+	struct slot *slots = malloc((n + nreserved + 1) * sizeof(*slots));
+	int *round = calloc(n + 1, sizeof(*round));
+	bool *moving = calloc(n + 1, sizeof(*moving));
+	char(*base)[NAMES_BUF] = NULL;
+	int err = -ENOMEM;
+	size_t movers = 0;
+
+	if (!slots || !round || !moving)
+		goto out;
+	for (int r = 0;; r++) {
+		size_t m = 0;
+
+		for (size_t i = 0; i < nreserved; i++)
+			slots[m++] = (struct slot){reserved[i], SIZE_MAX};
+		for (size_t i = 0; i < n; i++)
+			if (names[i][0])
+				slots[m++] = (struct slot){names[i], i};
+		qsort(slots, m, sizeof(*slots), cmp_slot);
+		movers = 0;
+		for (size_t i = 0; i < m;) {
+			size_t j = i + 1;
+			bool kept = false;
+
+			while (j < m && strcmp(slots[j].name, slots[i].name) == 0)
+				j++;
+			/* A group of one keeps its name. In a clash, a reserved name or one kept
+			 * in an earlier round stays; every name new in this round moves on. */
+			for (size_t k = i; j - i > 1 && k < j; k++)
+				kept |= slots[k].index == SIZE_MAX || round[slots[k].index] < r;
+			for (size_t k = i; j - i > 1 && k < j; k++) {
+				size_t x = slots[k].index;
+
+				if (x != SIZE_MAX && (!kept || round[x] == r)) {
+					moving[x] = true;
+					movers++;
+				}
+			}
+			i = j;
+		}
+		if (!movers)
+			break;
+		if (!base) {
+			/* The names before any suffix, to suffix again from in later rounds. */
+			base = malloc((n + 1) * sizeof(*base));
+			if (!base)
+				goto out;
+			memcpy(base, names, n * sizeof(*base));
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (!moving[i])
+				continue;
+			moving[i] = false;
+			if (r + 1 > NAMES_ROUNDS) {
+				names[i][0] = '\0'; /* left out: the caller says so */
+				continue;
+			}
+			memcpy(names[i], base[i], NAMES_BUF);
+			names_add_suffix(names[i], keys[i], r + 1);
+			round[i] = r + 1;
+		}
+	}
+	err = 0;
+out:
+	free(base);
+	free(slots);
+	free(round);
+	free(moving);
+	return err;
+}
+
+int names_match_round(enum names_kind kind, const struct attrset *a, const char *name)
+{
+	char base[NAMES_BUF], one[NAMES_BUF];
+	char *key;
+	int found = -1;
+
+	names_entry(kind, a, base);
+	if (strcmp(base, name) == 0)
+		return 0;
+	if (!names_strip_suffix(name, NULL))
+		return -1;
+	key = names_key(kind, a);
+	if (!key)
+		return -1;
+	for (int r = 1; r <= NAMES_ROUNDS && found < 0; r++) {
+		memcpy(one, base, sizeof(one));
+		names_add_suffix(one, key, r);
+		if (strcmp(one, name) == 0)
+			found = r;
+	}
+	free(key);
+	return found;
+}
+
+bool names_strip_suffix(const char *name, char *base)
+{
+	size_t len = strlen(name), end = len;
+
+	if (len >= EXT_LEN && strcmp(name + len - EXT_LEN, EXT) == 0)
+		end -= EXT_LEN;
+	if (end < SUFFIX_LEN || name[end - SUFFIX_LEN] != ' ' || name[end - SUFFIX_LEN + 1] != '~')
+		return false;
+	for (size_t i = end - 6; i < end; i++)
+		if (!strchr("0123456789abcdef", name[i]))
+			return false;
+	if (base)
+		snprintf(base, NAMES_BUF, "%.*s%s", (int)(end - SUFFIX_LEN), name, name + end);
+	return true;
+}
+
+/* Characters a PatientName or PatientID value may keep in a query as they are: they survive
+ * naming unchanged, are no wildcard, and every archive matches them as sent. */
+static bool is_plain(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '^' || c == '-' || c == '.';
+}
+
+/* Spaces and non-ASCII letters become '*' too: Orthanc 1.10 neither percent-decodes QIDO
+ * values nor matches non-ASCII letters (measured). '_' goes as it is (unescaped in a URL). */
+bool names_query_pattern(const char *value, bool shown, char *out, size_t n)
+{
+	bool selective = false;
+	size_t o = 0;
+
+	for (const unsigned char *p = (const unsigned char *)value; *p && o + 2 < n; p++) {
+		if (is_plain(*p) || (!shown && *p == '_')) {
+			out[o++] = (char)*p;
+			selective = true;
+		} else if (*p == '_') {
+			out[o++] = '?';
+		} else if (o == 0 || out[o - 1] != '*') {
+			out[o++] = '*';
+		}
+	}
+	out[o] = '\0';
+	return selective;
+}
+
+bool names_is_valid(const char *name)
+{
+	const unsigned char *s = (const unsigned char *)name;
 	size_t len = strlen(name);
 
-	snprintf(suffix, sizeof(suffix), " ~%06x", fnv1a32(key) & 0xffffff);
-	if (len >= 4 && strcmp(name + len - 4, ".dcm") == 0) {
-		strcpy(ext, ".dcm");
-		name[len - 4] = '\0';
+	if (len == 0 || len > NAMES_MAX || name[0] == '.' || names_is_junk(name))
+		return false;
+	for (size_t i = 0; i < len;) {
+		size_t k = utf8_seq(s + i, len - i);
+
+		if (k == 0 || (k == 1 && (is_control(s[i]) || s[i] == '/')))
+			return false;
+		i += k;
 	}
-	cut_utf8(name, NAMES_MAX - SUFFIX_LEN - strlen(ext));
-	strcat(name, suffix);
-	strcat(name, ext);
-}
-
-static int cmp_index_by_name(const void *a, const void *b, void *arg)
-{
-	char(*names)[NAMES_BUF] = arg;
-
-	return strcmp(names[*(const size_t *)a], names[*(const size_t *)b]);
-}
-
-void names_make_unique(char (*names)[NAMES_BUF], const char *const *keys, size_t n)
-{
-	size_t *order;
-	bool *clash;
-
-	if (n < 2)
-		return;
-	order = malloc(n * sizeof(*order));
-	clash = calloc(n, sizeof(*clash));
-	if (!order || !clash) {
-		/* Without memory to sort, suffix everything: unique, if less pretty. */
-		for (size_t i = 0; i < n; i++)
-			names_add_suffix(names[i], keys[i]);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++)
-		order[i] = i;
-	qsort_r(order, n, sizeof(*order), cmp_index_by_name, names);
-	for (size_t i = 1; i < n; i++) {
-		if (strcmp(names[order[i]], names[order[i - 1]]) == 0)
-			clash[order[i]] = clash[order[i - 1]] = true;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (clash[i])
-			names_add_suffix(names[i], keys[i]);
-out:
-	free(order);
-	free(clash);
+	return true;
 }
 
 bool names_is_junk(const char *name)

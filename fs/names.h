@@ -1,6 +1,9 @@
-/* How folders and files are named (DESIGN.md §1, "Names"): human-readable, valid UTF-8, at most
- * 255 bytes, never containing '/' or NUL, never "." or "..", unique within a folder by a short
- * suffix derived from the UID, and stable across listings. Pure functions: no I/O. */
+/* How folders and files are named (DESIGN.md §1, "Names"): the one place that enforces every
+ * rule, for every folder kind and both layouts. A name is valid UTF-8, at most 255 bytes, has no
+ * '/', NUL or control character, is never empty, never starts with a dot (so never "." or ".."),
+ * is never a desktop junk name, and is unique within its folder by a short suffix derived from
+ * the entry's identity, never from listing order: the same set of entries gets the same names in
+ * any order. Pure functions: no I/O, no locks (any thread). */
 #ifndef TROLLEY_NAMES_H
 #define TROLLEY_NAMES_H
 
@@ -13,41 +16,95 @@
 #define NAMES_MAX 255
 /** Buffer size that holds any name with its NUL. */
 #define NAMES_BUF (NAMES_MAX + 1)
+/** Length of the clash suffix " ~xxxxxx". */
+#define NAMES_SUFFIX_LEN 8
+/** How many suffix rounds names_make_unique() tries before it leaves an entry out. */
+#define NAMES_ROUNDS 8
+/** The text a name is given when everything that would name it is empty. */
+#define NAMES_UNNAMED "unnamed"
+
+/** What a folder's children are, and so how they are named. */
+enum names_kind {
+	NAMES_PATIENT,	     /* "<PatientName> [<PatientID>]", "unnamed" if both are empty */
+	NAMES_STUDY,	     /* "<YYYY-MM-DD> <StudyDescription> [<AccessionNumber>]" */
+	NAMES_SERIES,	     /* "<SeriesNumber> <Modality> <SeriesDescription>" */
+	NAMES_INSTANCE,	     /* "<InstanceNumber>.dcm" */
+	NAMES_FLAT_INSTANCE, /* "<SeriesNumber>-<InstanceNumber>.dcm" (layout=flat) */
+	NAMES_STUDY_UID,     /* under /studies: "<StudyInstanceUID>" */
+	NAMES_SERIES_UID,    /* "<SeriesInstanceUID>" */
+	NAMES_INSTANCE_UID,  /* "<SOPInstanceUID>.dcm" */
+};
 
 /**
  * Make one field printable: invalid UTF-8 becomes U+FFFD, '/' and control characters '_',
- * surrounding spaces (and trailing '^' of a PN) are trimmed. Writes at most @n bytes with NUL,
- * cutting only at a character boundary.
+ * surrounding spaces are trimmed (and, with @pn, trailing '^' of an empty PN component). Writes
+ * at most @n bytes with NUL, cutting only at a character boundary.
  */
-void names_clean(const char *in, char *out, size_t n);
-
-/** "<PatientName> [<PatientID>]" from a study's attributes. */
-void names_patient(const struct attrset *a, char *out, size_t n);
-/** The text that tells patients apart (PatientID and raw PatientName): the suffix's source. */
-void names_patient_key(const struct attrset *a, char *out, size_t n);
-/** "<YYYY-MM-DD> <StudyDescription> [<AccessionNumber>]"; the UID if all are empty. */
-void names_study(const struct attrset *a, char *out, size_t n);
-/** "<SeriesNumber> <Modality> <SeriesDescription>"; the UID if all are empty. */
-void names_series(const struct attrset *a, char *out, size_t n);
-/** "<SeriesNumber>-<InstanceNumber>.dcm" (the flat layout); the UID without a number. */
-void names_flat_instance(const struct attrset *a, char *out, size_t n);
-/** "<InstanceNumber>.dcm"; "<SOPInstanceUID>.dcm" without a number. */
-void names_instance(const struct attrset *a, char *out, size_t n);
+void names_clean(const char *in, char *out, size_t n, bool pn);
 
 /**
- * Add the clash suffix " ~xxxxxx" (6 hex digits of a hash of @key) to @name in place, before a
- * ".dcm" extension if there is one, cutting the base so the result fits NAMES_MAX.
- * @name must hold NAMES_BUF bytes.
+ * The name of an entry of @kind from its attributes, before any clash suffix: the readable
+ * fields that are not empty, else the cleaned UID, else "unnamed". A name that would start with
+ * '.' starts with '_' instead (the dot would hide it from ls and file managers). An entry named
+ * by a UID that fails query_uid_is_valid(), a name that is a desktop junk name, and a name over
+ * NAMES_MAX bytes (cut at a character boundary) always carry the suffix of names_add_suffix()
+ * (round 1), so they can never take the name of another entry. Always a valid name.
  */
-void names_add_suffix(char *name, const char *key);
+void names_entry(enum names_kind kind, const struct attrset *a, char out[NAMES_BUF]);
 
 /**
- * Make @names unique: every name that occurs more than once gets the suffix of its own @keys
- * entry, so no name depends on listing order. Base names longer than the limit always carry
- * the suffix already. Keys must be distinct (the caller drops duplicate results first).
- * Each names[i] holds NAMES_BUF bytes.
+ * The identity of an entry of @kind: what the clash suffix is made from, and what tells
+ * duplicate results apart (PatientID and raw PatientName; the UID of the other kinds).
+ * @return a string the caller frees, or NULL on ENOMEM.
  */
-void names_make_unique(char (*names)[NAMES_BUF], const char *const *keys, size_t n);
+char *names_key(enum names_kind kind, const struct attrset *a);
+
+/**
+ * Add the clash suffix " ~xxxxxx" (6 hex digits of a hash of @key and @round, round 1 being
+ * the plain hash) to @name in place, before a ".dcm" extension if there is one, cutting the
+ * base at a character boundary so the result fits NAMES_MAX. @name holds NAMES_BUF bytes.
+ */
+void names_add_suffix(char *name, const char *key, int round);
+
+/**
+ * Make @names unique among themselves and against @reserved (names the folder already has,
+ * such as metadata.json, which never move). Every name that clashes gets the suffix of round 1
+ * from its own @keys entry; a suffixed name that still clashes (with a name kept in an earlier
+ * round, or with another new one) tries the next round, up to NAMES_ROUNDS. Which names move
+ * depends only on the set of (name, key) pairs, never on their order. An entry still clashing
+ * after the last round is left out: its name becomes "" (the caller logs and drops it). Keys
+ * must be distinct. Each names[i] holds NAMES_BUF bytes. O(n log n) per round.
+ * @return 0 or -ENOMEM (names unchanged).
+ */
+int names_make_unique(char (*names)[NAMES_BUF], const char *const *keys, size_t n,
+		      const char *const *reserved, size_t nreserved);
+
+/**
+ * Whether @name is a name that names_make_unique() can have given the entry of @kind with
+ * attributes @a: its plain name (0) or its name with the suffix of round r (r). @return the
+ * round, or -1 if @name cannot be this entry's. A lookup that lacks the entry's siblings uses
+ * this to recognise it.
+ */
+int names_match_round(enum names_kind kind, const struct attrset *a, const char *name);
+
+/** Whether @name ends with a clash suffix (" ~" and 6 hex digits, before ".dcm" if any); if so
+ * and @base is not NULL, the name without it goes to @base (NAMES_BUF bytes). */
+bool names_strip_suffix(const char *name, char *base);
+
+/**
+ * A DICOM matching pattern that finds @value on any archive. Every run of characters that are
+ * wildcards or value separators, or that a server may not match as sent, becomes '*'. With
+ * @shown, @value is as a name shows it: naming may have changed characters ('/' and control
+ * characters became '_', a leading '.' became '_', invalid UTF-8 became U+FFFD), so a '_'
+ * becomes '?' (it stood for one character); else @value is the archive's own and a '_' stays.
+ * It may match more than the entry: results are to be filtered by their names. Writes at most
+ * @n bytes with NUL. @return whether the pattern has a character that is no wildcard (else it
+ * would match everything).
+ */
+bool names_query_pattern(const char *value, bool shown, char *out, size_t n);
+
+/** Whether @name obeys every naming rule (the property the fuzzer and the tests assert). */
+bool names_is_valid(const char *name);
 
 /** Whether @name is one of the desktop junk names never sent to the archive (.Trash, ...). */
 bool names_is_junk(const char *name);

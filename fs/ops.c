@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "core/query.h"
 #include "core/tags.h"
 #include "fs/status.h"
 #include "fs/xattr.h"
@@ -169,7 +170,7 @@ static int dir_listing(struct trolley_fs *fs, uint64_t ino, const struct node *d
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct trolley_fs *fs = fs_of(req);
-	struct listing *l = NULL;
+	struct listing *l = NULL, *listed;
 	const struct listing_entry *e;
 	struct node dir, child;
 	uint64_t ino;
@@ -207,7 +208,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		err = -ENOENT;
 		goto out_release_dir;
 	}
-	err = tree_lookup_direct(&fs->tree, &dir, name, &child);
+	err = tree_lookup_direct(&fs->tree, &dir, name, &child, &listed);
+	if (listed) {
+		/* The lookup had to list the folder: that listing is fresh, keep it. */
+		inodes_set_listing(fs->inodes, parent, listed);
+		listing_put(listed);
+	}
 	if (err)
 		goto out_release_dir;
 	err = inodes_add(fs->inodes, parent, name, &child, NULL, &ino);
@@ -473,8 +479,10 @@ static char **series_siblings(struct trolley_fs *fs, uint64_t ino, const char *s
 	for (size_t i = 0; v && i < l->n; i++) {
 		const struct attrset *a = &l->v[i].node.attrs;
 
+		/* A sibling whose UID is not one is never asked for, not even in a prefetch. */
 		if (l->v[i].node.kind == NODE_INSTANCE &&
-		    strcmp(attrset_str(a, TAG_SeriesInstanceUID), series) == 0)
+		    strcmp(attrset_str(a, TAG_SeriesInstanceUID), series) == 0 &&
+		    query_uid_is_valid(attrset_str(a, TAG_SOPInstanceUID)))
 			v[(*n)++] = (char *)attrset_str(a, TAG_SOPInstanceUID);
 	}
 	return v;
@@ -540,6 +548,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	of->h.drop = open_file_free;
 	of->h.prev = of->h.next = &of->h;
 	handles_add(&fs->handles, &of->h);
+	/* An archive may send anything as a UID: one that is not a UID is never requested. */
+	err = tree_check_uids(&n);
+	if (err)
+		goto out;
 	if (n.kind == NODE_STATUS)
 		err = open_status(fs, of, fi);
 	else if (n.kind == NODE_METADATA)

@@ -24,6 +24,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("wado_rs=%s", wado_rs, 0),
 	TROLLEY_OPT("cache_dir=%s", cache_dir, 0),
 	TROLLEY_OPT("cache_size=%s", cache_size_text, 0),
+	TROLLEY_OPT("max_instance_size=%s", max_instance_size_text, 0),
 	TROLLEY_OPT("meta_ttl=%ld", meta_ttl, 0),
 	TROLLEY_OPT("timeout=%ld", timeout, 0),
 	TROLLEY_OPT("connections=%ld", connections, 0),
@@ -48,6 +49,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("aec=%s", aec, 0),
 	TROLLEY_OPT("dicom=%s", dicom, 0),
 	TROLLEY_OPT("move_port=%d", move_port, 0),
+	TROLLEY_OPT("move_from=%s", move_from, 0),
 	TROLLEY_OPT("rad69_ignore=%s", rad69_ignore, 0),
 	TROLLEY_OPT("realm=%s", realm, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
@@ -470,6 +472,15 @@ int opts_finish(struct trolley_opts *o)
 			o->cache_size_text);
 		return -EINVAL;
 	}
+	if (o->max_instance_size_text &&
+	    (opts_parse_size(o->max_instance_size_text, &o->max_instance_size) < 0 ||
+	     o->max_instance_size < (1ull << 10))) {
+		fprintf(stderr,
+			"mount.trolley: max_instance_size=%s: expected a size such as 500M or 8G "
+			"(at least 1K)\n",
+			o->max_instance_size_text);
+		return -EINVAL;
+	}
 	if (!o->cache_dir && default_cache_dir(o) < 0) {
 		fprintf(stderr, "mount.trolley: no cache_dir given and neither XDG_CACHE_HOME nor "
 				"HOME is set\n");
@@ -487,8 +498,10 @@ void opts_release(struct trolley_opts *o)
 	free(o->wado_rs);
 	free(o->cache_dir);
 	free(o->cache_size_text);
+	free(o->max_instance_size_text);
 	free(o->loglevel);
 	free(o->transfer_syntax);
+	free(o->move_from);
 	free(o->layout);
 	free(o->prefetch);
 	free(o->cacert);
@@ -526,6 +539,7 @@ void opts_usage(const char *progname)
 	       "    -o dicom=AEC@host:port     the DICOM peer for c-find/c-get/c-move when\n"
 	       "                               SOURCE is not dicom://\n"
 	       "    -o move_port=PORT          where our storage SCP takes C-MOVE sub-operations\n"
+	       "    -o move_from=HOST          the host that sends them (default: the archive)\n"
 	       "    -o qido=URL                QIDO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_rs=URL             WADO-RS base URL (default: SOURCE)\n"
 	       "    -o wado_uri=URL            WADO-URI endpoint (for downloader=wado-uri)\n"
@@ -535,6 +549,7 @@ void opts_usage(const char *progname)
 	       "    -o cache_dir=DIR           LMDB cache (default "
 	       "$XDG_CACHE_HOME/trolley/<hash>)\n"
 	       "    -o cache_size=SIZE         cache map size, e.g. 500M, 20G (default 10G)\n"
+	       "    -o max_instance_size=SIZE  a larger instance is refused (default 4G)\n"
 	       "    -o meta_ttl=SECONDS        query results stay fresh this long (default 600)\n"
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
 	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"
@@ -542,7 +557,7 @@ void opts_usage(const char *progname)
 	       "    -o page_size=N             QIDO-RS results asked per request (default 100)\n"
 	       "    -o layout=tree|flat        flat: a study folder holds all its instances\n"
 	       "    -o prefetch=series|none    opening a file fetches its series (default series)\n"
-	       "    -o transfer_syntax=UID     ask WADO-RS for this syntax (default: as stored)\n"
+	       "    -o transfer_syntax=UID     ask WADO-RS, C-GET for it (default: as stored)\n"
 	       "    -o cacert=FILE             CA certificates for https\n"
 	       "    -o cert=FILE,key=FILE      client certificate and key (PEM) for https\n"
 	       "    -o user=NAME               HTTP basic auth user\n"

@@ -16,6 +16,8 @@ struct trolley_opts {
 	char *cache_dir;
 	char *cache_size_text;
 	uint64_t cache_size; /* bytes */
+	char *max_instance_size_text;
+	uint64_t max_instance_size; /* bytes; 0: the cache's default */
 	long meta_ttl;
 	long timeout;
 	long connections;
@@ -39,7 +41,8 @@ struct trolley_opts {
 	char *dicom; /* dicom=AEC@host:port: the DIMSE peer when SOURCE is not dicom:// */
 	char *dimse_host;
 	int dimse_port;
-	int move_port; /* our storage SCP for downloader=c-move */
+	int move_port;	 /* our storage SCP for downloader=c-move */
+	char *move_from; /* the host that sends C-MOVE sub-operations, if not the archive */
 	char *rad69_ignore;
 	char *realm;
 	int insecure;

@@ -1,6 +1,7 @@
 /* Each folder kind maps to one query: /patients and /studies to a study-level query, a patient to
  * the studies with its PatientID, a study to its series, a series to its instances. Children are
- * named by fs/names.c and kept sorted, so lookups after a listing are a binary search. */
+ * named by fs/names.c and kept sorted, so lookups after a listing are a binary search; lookups
+ * without one are fs/lookup.c's. */
 #include "fs/tree.h"
 
 #include <errno.h>
@@ -10,6 +11,7 @@
 
 #include "core/log.h"
 #include "core/tags.h"
+#include "fs/lookup.h"
 #include "fs/search.h"
 
 void node_init(struct node *n, enum node_kind kind)
@@ -57,6 +59,22 @@ void listing_put(struct listing *l)
 	free(l);
 }
 
+static struct listing *listing_new(size_t cap)
+{
+	struct listing *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->v = calloc(cap ? cap : 1, sizeof(*l->v));
+	if (!l->v) {
+		free(l);
+		return NULL;
+	}
+	l->refs = 1;
+	l->made = time(NULL);
+	return l;
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
 	return strcmp(((const struct listing_entry *)a)->name,
@@ -95,83 +113,127 @@ static enum node_kind child_kind(const struct tree *t, enum node_kind k)
 	}
 }
 
-/* The identity of a child: what the clash suffix is made from, and what duplicates share. */
-static void child_key(const struct node *child, char *out, size_t n)
+/* How the children of @dir are named. */
+static enum names_kind child_names(const struct tree *t, const struct node *dir)
 {
-	switch (child->kind) {
+	switch (child_kind(t, dir->kind)) {
 	case NODE_PATIENT:
-		names_patient_key(&child->attrs, out, n);
-		break;
+		return NAMES_PATIENT;
 	case NODE_STUDY:
-		snprintf(out, n, "%s", attrset_str(&child->attrs, TAG_StudyInstanceUID));
-		break;
+		return dir->by_uid ? NAMES_STUDY_UID : NAMES_STUDY;
 	case NODE_SERIES:
-		snprintf(out, n, "%s", attrset_str(&child->attrs, TAG_SeriesInstanceUID));
-		break;
+		return dir->by_uid ? NAMES_SERIES_UID : NAMES_SERIES;
 	default:
-		snprintf(out, n, "%s", attrset_str(&child->attrs, TAG_SOPInstanceUID));
-		break;
+		if (dir->by_uid)
+			return NAMES_INSTANCE_UID;
+		return dir->kind == NODE_STUDY ? NAMES_FLAT_INSTANCE : NAMES_INSTANCE;
 	}
 }
 
-static void child_base_name(const struct node *dir, const struct node *child, char *out, size_t n)
+/* The UID that names an entry of @kind (0 for a patient). */
+static uint32_t own_uid_tag(enum node_kind kind)
 {
-	if (child->by_uid) {
-		char key[NAMES_BUF];
+	switch (kind) {
+	case NODE_STUDY:
+		return TAG_StudyInstanceUID;
+	case NODE_SERIES:
+		return TAG_SeriesInstanceUID;
+	case NODE_INSTANCE:
+		return TAG_SOPInstanceUID;
+	default:
+		return 0;
+	}
+}
 
-		child_key(child, key, sizeof(key));
-		names_clean(key, out, n);
-		if (child->kind == NODE_INSTANCE)
-			strncat(out, ".dcm", n - strlen(out) - 1);
+/* What a log line calls folder @dir: its place in the tree, with the UID or query that
+ * identifies it (cleaned: it came from the archive or the user). */
+static void describe_dir(const struct node *dir, char *out, size_t n)
+{
+	char what[NAMES_BUF];
+
+	switch (dir->kind) {
+	case NODE_PATIENTS:
+		snprintf(out, n, "/patients");
+		return;
+	case NODE_STUDIES:
+		snprintf(out, n, "/studies");
+		return;
+	case NODE_PATIENT:
+		names_entry(NAMES_PATIENT, &dir->attrs, what);
+		snprintf(out, n, "patient folder \"%s\"", what);
+		return;
+	case NODE_DATE:
+		names_clean(attrset_str(&dir->attrs, TAG_StudyDate), what, sizeof(what), false);
+		snprintf(out, n, "/dates folder of %s", what);
+		return;
+	case NODE_SEARCH:
+		names_clean(attrset_str(&dir->attrs, TREE_TAG_QUERY), what, sizeof(what), false);
+		snprintf(out, n, "/search/%s", what);
+		return;
+	case NODE_STUDY:
+		names_clean(attrset_str(&dir->attrs, TAG_StudyInstanceUID), what, sizeof(what),
+			    false);
+		snprintf(out, n, "study %s", what);
+		return;
+	default:
+		names_clean(attrset_str(&dir->attrs, TAG_SeriesInstanceUID), what, sizeof(what),
+			    false);
+		snprintf(out, n, "series %s", what);
 		return;
 	}
-	switch (child->kind) {
-	case NODE_PATIENT:
-		names_patient(&child->attrs, out, n);
-		break;
-	case NODE_STUDY:
-		names_study(&child->attrs, out, n);
-		break;
-	case NODE_SERIES:
-		names_series(&child->attrs, out, n);
-		break;
-	default:
-		if (dir->kind == NODE_STUDY)
-			names_flat_instance(&child->attrs, out, n);
-		else
-			names_instance(&child->attrs, out, n);
-		break;
-	}
 }
 
-/*
- * A PatientName pattern that finds @name on any archive: every run of characters that a
- * folder name may have changed ('/' became '_'), that are wildcards, or that a server may
- * not match as sent (spaces, non-ASCII: Orthanc 1.10 neither percent-decodes QIDO values nor
- * matches non-ASCII letters) becomes '*'. It may match more; results are filtered exactly.
- */
-static void name_pattern(const char *name, char *out, size_t n)
+int tree_check_uids(const struct node *n)
 {
-	size_t o = 0;
+	static const uint32_t tags[] = {TAG_StudyInstanceUID, TAG_SeriesInstanceUID,
+					TAG_SOPInstanceUID};
+	size_t want;
 
-	for (const unsigned char *p = (const unsigned char *)name; *p && o + 2 < n; p++) {
-		bool plain = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
-			     (*p >= '0' && *p <= '9') || *p == '^' || *p == '-' || *p == '.';
-
-		if (plain)
-			out[o++] = (char)*p;
-		else if (o == 0 || out[o - 1] != '*')
-			out[o++] = '*';
+	switch (n->kind) {
+	case NODE_STUDY:
+		want = 1;
+		break;
+	case NODE_SERIES:
+	case NODE_METADATA:
+		want = 2;
+		break;
+	case NODE_INSTANCE:
+		want = 3;
+		break;
+	default:
+		return 0;
 	}
-	out[o] = '\0';
+	for (size_t i = 0; i < want; i++) {
+		const char *uid = attrset_get(&n->attrs, tags[i]);
+		char shown[NAMES_BUF];
+
+		/* A study's metadata.json, or an instance of a protocol that gives no series UID,
+		 * asks for no series; the study and the entry's own UID are always asked for. */
+		if (!uid && tags[i] == TAG_SeriesInstanceUID && own_uid_tag(n->kind) != tags[i])
+			continue;
+		if (query_uid_is_valid(uid))
+			continue;
+		/* The value as the archive sent it (log_msg escapes control bytes), cut to fit. */
+		snprintf(shown, sizeof(shown), "%s", uid ? uid : "");
+		log_error("%s \"%s\" from the archive is not a valid UID: never requested (the "
+			  "folder shows it, but it cannot be listed or opened)",
+			  tags_keyword(tags[i]), shown);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* The query that lists @dir, or -EINVAL for a kind with fixed children. */
 static int dir_query(const struct tree *t, const struct node *dir, struct query *q)
 {
 	const struct attrset *a = &dir->attrs;
+	char pattern[NAMES_BUF * 4];
 	int err = 0;
 
+	/* A folder of an entry whose UID is not one is shown, never asked for. */
+	err = tree_check_uids(dir);
+	if (err)
+		return err;
 	switch (dir->kind) {
 	case NODE_PATIENTS:
 	case NODE_STUDIES:
@@ -179,15 +241,16 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 		break;
 	case NODE_PATIENT:
 		query_init(q, QUERY_STUDY);
-		if (attrset_str(a, TAG_PatientID)[0])
-			err = attrset_set(&q->match, TAG_PatientID, "LO",
-					  attrset_str(a, TAG_PatientID));
-		else {
-			char pattern[NAMES_BUF * 2];
-
-			name_pattern(attrset_str(a, TAG_PatientName), pattern, sizeof(pattern));
+		/* A pattern of the archive's own values: exact for a plain ID, else it matches
+		 * more ("TW/1" is asked as "TW*1": a '/' sent escaped never matches on Orthanc)
+		 * and select_results() keeps only this patient's studies. Nothing to match on
+		 * lists all. */
+		if (names_query_pattern(attrset_str(a, TAG_PatientID), false, pattern,
+					sizeof(pattern)))
+			err = attrset_set(&q->match, TAG_PatientID, "LO", pattern);
+		else if (names_query_pattern(attrset_str(a, TAG_PatientName), false, pattern,
+					     sizeof(pattern)))
 			err = attrset_set(&q->match, TAG_PatientName, "PN", pattern);
-		}
 		break;
 	case NODE_DATE:
 		query_init(q, QUERY_STUDY);
@@ -227,33 +290,117 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 	return 0;
 }
 
-/* Whether a result belongs in @dir (a patient folder shows only its own patient's studies: a
- * PatientID query also matches another patient with the same ID and a different name). */
-static bool result_belongs(const struct node *dir, const struct attrset *r)
+/* A patient folder is identified by the patient alone, not by the study that brought it. */
+static int reduce_to_patient(struct attrset *a)
 {
-	char want[NAMES_BUF * 2], got[NAMES_BUF * 2];
+	struct attrset p;
 
-	if (dir->kind != NODE_PATIENT)
-		return true;
-	names_patient_key(&dir->attrs, want, sizeof(want));
-	names_patient_key(r, got, sizeof(got));
-	return strcmp(want, got) == 0;
+	attrset_init(&p);
+	if (attrset_set(&p, TAG_PatientName, "PN", attrset_str(a, TAG_PatientName)) < 0 ||
+	    attrset_set(&p, TAG_PatientID, "LO", attrset_str(a, TAG_PatientID)) < 0) {
+		attrset_release(&p);
+		return -ENOMEM;
+	}
+	attrset_release(a);
+	*a = p;
+	return 0;
+}
+
+/* The identity of each result that belongs in @dir (a patient folder shows only its own
+ * patient's studies: a PatientID query also matches another patient with the same ID and a
+ * different name). keys[i] is NULL for a result left out. */
+static int select_results(const struct node *dir, enum names_kind nk,
+			  const struct attrset_list *results, char **keys)
+{
+	char *want = dir->kind == NODE_PATIENT ? names_key(NAMES_PATIENT, &dir->attrs) : NULL;
+	int err = -ENOMEM;
+
+	if (dir->kind == NODE_PATIENT && !want)
+		goto out;
+	for (size_t i = 0; i < results->n; i++) {
+		if (want) {
+			char *got = names_key(NAMES_PATIENT, &results->v[i]);
+			bool mine = got && strcmp(got, want) == 0;
+
+			if (!got)
+				goto out;
+			free(got);
+			if (!mine)
+				continue;
+		}
+		keys[i] = names_key(nk, &results->v[i]);
+		if (!keys[i])
+			goto out;
+	}
+	err = 0;
+out:
+	free(want);
+	return err;
+}
+
+/* Entries of one identity: a patient appears once per study, and a server may repeat a result
+ * (or send one UID twice with other fields). One is kept, chosen by its name and not by its
+ * place in the answer, so the same answer in another order gives the same names. Sorting makes
+ * this O(n log n). */
+struct dup_ref {
+	const char *key, *name;
+	size_t index;
+};
+
+static int cmp_dup_ref(const void *a, const void *b)
+{
+	const struct dup_ref *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (!c)
+		c = strcmp(x->name, y->name);
+	if (c)
+		return c;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Drop the repeated identities of the @l->n entries (their @names and @keys move along). */
+static int drop_duplicates(struct listing *l, char (*names)[NAMES_BUF], char **keys)
+{
+	struct dup_ref *refs = malloc((l->n + 1) * sizeof(*refs));
+	bool *dup = calloc(l->n + 1, sizeof(*dup));
+	size_t kept = 0;
+	int err = -ENOMEM;
+
+	if (!refs || !dup)
+		goto out;
+	for (size_t i = 0; i < l->n; i++)
+		refs[i] = (struct dup_ref){keys[i], names[i], i};
+	qsort(refs, l->n, sizeof(*refs), cmp_dup_ref);
+	for (size_t i = 1; i < l->n; i++)
+		dup[refs[i].index] = strcmp(refs[i].key, refs[i - 1].key) == 0;
+	for (size_t i = 0; i < l->n; i++) {
+		if (dup[i]) {
+			node_release(&l->v[i].node);
+			free(keys[i]);
+			continue;
+		}
+		if (kept != i) {
+			l->v[kept] = l->v[i];
+			memcpy(names[kept], names[i], NAMES_BUF);
+			keys[kept] = keys[i];
+		}
+		kept++;
+	}
+	l->n = kept;
+	err = 0;
+out:
+	free(refs);
+	free(dup);
+	return err;
 }
 
 /* Study and series folders also hold metadata.json, the folder's attributes as the archive
- * gives them (WADO-RS metadata): a child that would take its name gets the clash suffix. */
-static int add_metadata_entry(const struct node *dir, struct listing *l, size_t n)
+ * gives them (WADO-RS metadata); names_make_unique() keeps that name free of children. */
+static int add_metadata_entry(const struct node *dir, struct listing *l)
 {
-	struct listing_entry *e = &l->v[n];
+	struct listing_entry *e = &l->v[l->n];
 
-	for (size_t i = 0; i < n; i++) {
-		char key[NAMES_BUF * 2];
-
-		if (strcmp(l->v[i].name, TREE_METADATA_NAME) != 0)
-			continue;
-		child_key(&l->v[i].node, key, sizeof(key));
-		names_add_suffix(l->v[i].name, key);
-	}
 	snprintf(e->name, sizeof(e->name), "%s", TREE_METADATA_NAME);
 	node_init(&e->node, NODE_METADATA);
 	if (attrset_set(&e->node.attrs, TAG_StudyInstanceUID, "UI",
@@ -265,35 +412,59 @@ static int add_metadata_entry(const struct node *dir, struct listing *l, size_t 
 		node_release(&e->node);
 		return -ENOMEM;
 	}
+	l->n++;
 	return 0;
 }
 
-/* Turn query results into named, unique, sorted children of @dir. */
-static int build_listing(struct tree *t, const struct node *dir, struct attrset_list *results,
-			 struct listing **out)
+/* Say which entries of @dir the archive sent with a UID that is not one (shown, never asked
+ * for) and which could not get a unique name (left out). One line each, with a count. */
+static void log_bad_entries(const struct node *dir, size_t bad_uids, const char *bad_example,
+			    size_t left_out, const char *left_example)
 {
+	char where[NAMES_BUF * 2];
+
+	if (!bad_uids && !left_out)
+		return;
+	describe_dir(dir, where, sizeof(where));
+	if (bad_uids)
+		log_warn("%s: %zu entries have an invalid UID from the archive (one is shown as "
+			 "\"%s\"): they are listed but never requested",
+			 where, bad_uids, bad_example);
+	if (left_out)
+		log_warn("%s: %zu entries left out: no unique name after %d suffixes (one was "
+			 "\"%s\")",
+			 where, left_out, NAMES_ROUNDS, left_example);
+}
+
+int tree_build_listing(const struct tree *t, const struct node *dir, struct attrset_list *results,
+		       bool metadata, struct listing **out)
+{
+	static const char *const reserved[] = {TREE_METADATA_NAME};
 	enum node_kind kind = child_kind(t, dir->kind);
-	struct listing *l;
+	enum names_kind nk = child_names(t, dir);
+	char bad_example[NAMES_BUF] = "", left_example[NAMES_BUF] = "";
+	size_t n = 0, kept = 0, bad_uids = 0, left_out = 0;
 	char(*names)[NAMES_BUF] = NULL;
-	char **keys = NULL;
-	size_t n = 0;
+	char **keys, **ekeys = NULL;
+	struct listing *l;
 	int err = -ENOMEM;
 
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		return -ENOMEM;
-	l->refs = 1;
-	l->made = time(NULL);
-	l->v = calloc(results->n + 1, sizeof(*l->v));
-	keys = calloc(results->n + 1, sizeof(*keys)); /* +1: metadata.json has none */
-	if (!l->v || !keys)
-		goto out_fail;
+	l = listing_new(results->n + 1); /* +1: metadata.json */
+	keys = calloc(results->n + 1, sizeof(*keys));
+	if (!l || !keys)
+		goto out;
+	err = select_results(dir, nk, results, keys);
+	if (err)
+		goto out;
+	err = -ENOMEM;
+	ekeys = calloc(results->n + 1, sizeof(*ekeys));
+	names = malloc((results->n + 1) * sizeof(*names));
+	if (!ekeys || !names)
+		goto out;
 	for (size_t i = 0; i < results->n; i++) {
 		struct listing_entry *e = &l->v[n];
-		char key[NAMES_BUF * 2];
-		bool dup = false;
 
-		if (!result_belongs(dir, &results->v[i]))
+		if (!keys[i])
 			continue;
 		node_init(&e->node, kind);
 		e->node.by_uid = dir->by_uid;
@@ -301,69 +472,58 @@ static int build_listing(struct tree *t, const struct node *dir, struct attrset_
 		 * a study result already carries its patient's. */
 		e->node.attrs = results->v[i];
 		attrset_init(&results->v[i]);
-		if ((dir->kind == NODE_STUDY || dir->kind == NODE_SERIES) &&
-		    attrset_merge(&e->node.attrs, &dir->attrs) < 0) {
-			node_release(&e->node);
-			goto out_fail;
-		}
-		child_key(&e->node, key, sizeof(key));
-		/* A patient appears once per study; a server may repeat a result: keep one. */
-		for (size_t j = 0; j < n && !dup; j++)
-			dup = strcmp(keys[j], key) == 0;
-		if (dup) {
+		l->n = ++n;
+		ekeys[n - 1] = keys[i];
+		keys[i] = NULL;
+		if (((dir->kind == NODE_STUDY || dir->kind == NODE_SERIES) &&
+		     attrset_merge(&e->node.attrs, &dir->attrs) < 0) ||
+		    (kind == NODE_PATIENT && reduce_to_patient(&e->node.attrs) < 0))
+			goto out;
+		names_entry(nk, &e->node.attrs, names[n - 1]);
+	}
+	err = drop_duplicates(l, names, ekeys);
+	if (err)
+		goto out;
+	n = l->n;
+	err = names_make_unique(names, (const char *const *)ekeys, n, reserved, metadata ? 1 : 0);
+	if (err)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct listing_entry *e = &l->v[i];
+		uint32_t uid = own_uid_tag(kind);
+
+		if (!names[i][0]) {
+			if (!left_out++)
+				names_entry(nk, &e->node.attrs, left_example);
 			node_release(&e->node);
 			continue;
 		}
-		if (kind == NODE_PATIENT) {
-			/* A patient folder is identified by the patient alone, not the first study. */
-			struct attrset p;
-
-			attrset_init(&p);
-			if (attrset_set(&p, TAG_PatientName, "PN",
-					attrset_str(&e->node.attrs, TAG_PatientName)) < 0 ||
-			    attrset_set(&p, TAG_PatientID, "LO",
-					attrset_str(&e->node.attrs, TAG_PatientID)) < 0) {
-				attrset_release(&p);
-				node_release(&e->node);
-				goto out_fail;
-			}
-			attrset_release(&e->node.attrs);
-			e->node.attrs = p;
-		}
-		keys[n] = strdup(key);
-		if (!keys[n]) {
-			node_release(&e->node);
-			goto out_fail;
-		}
-		n++;
+		if (uid && !query_uid_is_valid(attrset_str(&e->node.attrs, uid)) && !bad_uids++)
+			memcpy(bad_example, names[i], sizeof(bad_example));
+		memcpy(e->name, names[i], sizeof(e->name));
+		if (kept != i)
+			l->v[kept] = *e;
+		kept++;
 	}
-	l->n = n;
-	names = calloc(n ? n : 1, sizeof(*names));
-	if (!names)
-		goto out_fail;
-	for (size_t i = 0; i < n; i++)
-		child_base_name(dir, &l->v[i].node, names[i], sizeof(names[i]));
-	names_make_unique(names, (const char *const *)keys, n);
-	for (size_t i = 0; i < n; i++)
-		memcpy(l->v[i].name, names[i], sizeof(names[i]));
-	if ((dir->kind == NODE_STUDY || dir->kind == NODE_SERIES) && cache_has_metadata(t->cache)) {
-		if (add_metadata_entry(dir, l, n) < 0)
-			goto out_fail;
-		n++;
-		l->n = n;
+	l->n = kept;
+	log_bad_entries(dir, bad_uids, bad_example, left_out, left_example);
+	if (metadata) {
+		err = add_metadata_entry(dir, l);
+		if (err)
+			goto out;
 	}
-	qsort(l->v, n, sizeof(*l->v), cmp_entry);
-	err = 0;
+	qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
 	*out = l;
 	l = NULL;
-out_fail:
-	for (size_t i = 0; i < n; i++)
+	err = 0;
+out:
+	for (size_t i = 0; keys && i < results->n; i++)
 		free(keys[i]);
-	if (l) {
-		l->n = n;
-		listing_put(l);
-	}
+	for (size_t i = 0; ekeys && i < n; i++)
+		free(ekeys[i]);
+	listing_put(l);
 	free(keys);
+	free(ekeys);
 	free(names);
 	return err;
 }
@@ -413,22 +573,6 @@ static int fixed_listing(enum node_kind parent, struct listing **out)
 	qsort(l->v, n, sizeof(*l->v), cmp_entry);
 	*out = l;
 	return 0;
-}
-
-static struct listing *listing_new(size_t cap)
-{
-	struct listing *l = calloc(1, sizeof(*l));
-
-	if (!l)
-		return NULL;
-	l->v = calloc(cap ? cap : 1, sizeof(*l->v));
-	if (!l->v) {
-		free(l);
-		return NULL;
-	}
-	l->refs = 1;
-	l->made = time(NULL);
-	return l;
 }
 
 /* /search has no listing of its own: each search is a name looked up. */
@@ -506,7 +650,10 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 							: "/studies cut at max_results");
 	}
 	if (!err)
-		err = build_listing(t, dir, &results, out);
+		err = tree_build_listing(t, dir, &results,
+					 (dir->kind == NODE_STUDY || dir->kind == NODE_SERIES) &&
+						 cache_has_metadata(t->cache),
+					 out);
 	attrset_list_release(&results);
 	query_release(&q);
 	return err;
@@ -536,99 +683,22 @@ static int search_node(struct tree *t, const char *name, struct node *out)
 	return attrset_set(&out->attrs, TREE_TAG_QUERY, "", name) < 0 ? -ENOMEM : 0;
 }
 
-/* "<name> [<id>]" possibly followed by a clash suffix: the PatientID, or "" if none. */
-static void parse_patient_id(const char *name, char *id, size_t n)
+int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out,
+		       struct listing **listed)
 {
-	const char *open = strrchr(name, '[');
-	const char *close = open ? strchr(open, ']') : NULL;
-
-	id[0] = '\0';
-	if (!open || !close)
-		return;
-	if (close[1] != '\0' && strncmp(close + 1, " ~", 2) != 0)
-		return;
-	snprintf(id, n, "%.*s", (int)(close - open - 1), open + 1);
-}
-
-/* The listing of a targeted query, searched for @name as a clashing or plain name. */
-static int find_in_results(struct tree *t, const struct node *dir, struct query *q,
-			   const char *name, struct node *out)
-{
-	struct attrset_list results;
-	struct listing *l = NULL;
-	int err;
-
-	attrset_list_init(&results);
-	err = cache_find(t->cache, q, &results);
-	if (err)
-		goto out;
-	err = build_listing(t, dir, &results, &l);
-	if (err)
-		goto out;
-	err = -ENOENT;
-	for (size_t i = 0; i < l->n; i++) {
-		char plain[NAMES_BUF], key[NAMES_BUF * 2];
-
-		/* The subset may lack the clash partner that gave a name its suffix: accept both
-		 * forms, each only for the entry it belongs to. */
-		child_base_name(dir, &l->v[i].node, plain, sizeof(plain));
-		child_key(&l->v[i].node, key, sizeof(key));
-		if (strcmp(plain, name) != 0) {
-			names_add_suffix(plain, key);
-			if (strcmp(plain, name) != 0)
-				continue;
-		}
-		err = node_copy(out, &l->v[i].node);
-		break;
-	}
-out:
-	listing_put(l);
-	attrset_list_release(&results);
-	return err;
-}
-
-int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out)
-{
-	char id[NAMES_BUF], pattern[NAMES_BUF];
-	struct query q;
-	int err;
-
-	if (dir->kind == NODE_STUDIES) {
-		if (!query_uid_is_valid(name))
-			return -ENOENT;
-		query_init(&q, QUERY_STUDY);
-		err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", name);
-		if (!err)
-			err = find_in_results(t, dir, &q, name, out);
-		query_release(&q);
-		return err;
-	}
+	*listed = NULL;
 	if (dir->kind == NODE_DATES)
 		return date_node(name, out);
 	if (dir->kind == NODE_SEARCHES)
 		return search_node(t, name, out);
-	if (dir->kind != NODE_PATIENTS)
+	/* No listing can show a name that breaks a rule: no query for it. */
+	if (!names_is_valid(name))
 		return -ENOENT;
-	parse_patient_id(name, id, sizeof(id));
-	query_init(&q, QUERY_STUDY);
-	if (id[0]) {
-		/* '*' and '?' in an ID would be wildcards: such a name is looked up by listing. */
-		if (strpbrk(id, "*?\\"))
-			err = -ENOENT;
-		else
-			err = attrset_set(&q.match, TAG_PatientID, "LO", id);
-	} else {
-		/* No ID: match the name; the results are checked against it exactly. */
-		name_pattern(name, pattern, sizeof(pattern));
-		/* The folder name lost trailing '^' and spaces of the stored value. */
-		if (pattern[0] && pattern[strlen(pattern) - 1] != '*')
-			strcat(pattern, "*");
-		err = attrset_set(&q.match, TAG_PatientName, "PN", pattern);
-	}
-	if (!err)
-		err = find_in_results(t, dir, &q, name, out);
-	query_release(&q);
-	return err;
+	if (dir->kind == NODE_STUDIES)
+		return lookup_study(t, dir, name, out, listed);
+	if (dir->kind == NODE_PATIENTS)
+		return lookup_patient(t, dir, name, out, listed);
+	return -ENOENT;
 }
 
 /* DA (YYYYMMDD) and TM (HHMMSS.frac, parts optional) to local time, as a viewer shows them. */

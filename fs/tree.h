@@ -71,19 +71,38 @@ bool node_is_dir(const struct node *n);
 /** Whether @n is made by trolley itself (/.trolley and its files), not by a query. */
 bool node_is_control(const struct node *n);
 
-/** List the children of folder @dir. @return 0 and @out (drop with listing_put()), or -errno. */
+/** List the children of folder @dir. @return 0 and @out (drop with listing_put()), or -errno
+ * (-EIO, logged, for a folder of an entry whose UID is not one: it is never asked for). */
 int tree_list(struct tree *t, const struct node *dir, struct listing **out);
+/**
+ * Turn query @results (their sets are moved out) into the named, unique, sorted children of
+ * @dir, with a metadata.json entry if @metadata: what tree_list() does after its query. Results
+ * that are not @dir's own or repeat an identity are dropped; every name is made by fs/names.c.
+ * O(n log n). @return 0 and @out (drop with listing_put()), or -ENOMEM.
+ */
+int tree_build_listing(const struct tree *t, const struct node *dir, struct attrset_list *results,
+		       bool metadata, struct listing **out);
+/**
+ * Whether every UID that listing or opening @n puts into a request is a valid UID (an archive
+ * may send anything). @return 0, or -EIO with a log line naming the bad UID.
+ */
+int tree_check_uids(const struct node *n);
 /** Find @name in @l. @return the entry (borrowed from @l) or NULL. */
 const struct listing_entry *listing_find(const struct listing *l, const char *name);
 void listing_get(struct listing *l);
 void listing_put(struct listing *l);
 
 /**
- * Resolve child @name of @dir with a targeted query, without listing @dir (for /patients and
- * /studies, which may be too big to list). @return 0 and @out (uninitialised; release with
- * node_release()), -ENOENT if there is no such child, or -errno.
+ * Resolve child @name of @dir without a listing of @dir at hand (/patients and /studies may be
+ * too big to list): by a targeted query where one can find the candidates, picking the one that
+ * the listing names @name (fs/names.c computes the names, so any name a listing showed, made-up,
+ * suffixed, cleaned or cut, finds that same entry), else by listing @dir; that listing goes to
+ * @listed (a reference for the caller to keep as the folder's listing, or NULL).
+ * @return 0 and @out (uninitialised; release with node_release()), -ENOENT if there is no such
+ * child, or -errno.
  */
-int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out);
+int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out,
+		       struct listing **listed);
 /** Whether tree_lookup_direct() applies to children of @dir (it is tried before a listing for
  * /patients, /studies, /dates and /search, which may be too big or have no listing at all). */
 bool tree_has_direct_lookup(const struct node *dir);

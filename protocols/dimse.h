@@ -21,7 +21,8 @@ int dimse_find_new(const struct proto_config *cfg, struct searcher **out);
 
 /**
  * The C-GET downloader: instances come back on the association as C-STORE sub-operations,
- * each SOP class offered in every transfer syntax we know, so that they come as stored.
+ * each SOP class offered in the syntaxes the archive said it stored (else in each common one
+ * but deflate and big endian; cfg->transfer_syntax alone if set), so that they come as stored.
  * Series level when prefetching, instance level otherwise. @return 0 and @out (free with
  * downloader_free()), -EINVAL without a peer, -ENOMEM.
  */
@@ -29,8 +30,10 @@ int dimse_get_new(const struct proto_config *cfg, struct downloader **out);
 
 /**
  * The C-MOVE downloader: asks the archive to move instances to cfg->aet, and runs the storage
- * SCP that receives them on cfg->move_port (all interfaces) until downloader_free().
- * @return 0 and @out; -EINVAL without a peer or port; -EADDRINUSE (port not free); -ENOMEM.
+ * SCP that receives them on cfg->move_port (on the interface that reaches the archive, from
+ * the archive's address or cfg->move_from's only) until downloader_free().
+ * @return 0 and @out; -EINVAL without a peer or port; -EADDRINUSE (port not free);
+ * -EADDRNOTAVAIL (the sender does not resolve); -ENOMEM.
  */
 int dimse_move_new(const struct proto_config *cfg, struct downloader **out);
 

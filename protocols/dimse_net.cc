@@ -4,6 +4,8 @@
 // sink as the archive sent them, behind a file meta header built from the C-STORE request.
 #include "protocols/dimse_net.hh"
 
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcostrma.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/dcmtrans.h>
@@ -12,6 +14,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <new>
@@ -32,6 +35,8 @@ void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
 	p->aec = cfg->aec ? cfg->aec : "";
 	p->timeout = cfg->dimse_timeout > 0 ? (int)cfg->dimse_timeout : 30;
 	p->name = p->aec + "@" + p->host + ":" + std::to_string(p->port);
+	p->syntax = cfg->transfer_syntax ? cfg->transfer_syntax : "";
+	p->associations = cfg->dimse_associations;
 	dimse_set_socket_timeouts(p->timeout);
 	dimse_slots_init(cfg->dimse_associations);
 }
@@ -264,9 +269,14 @@ int dimse_find(const struct dimse_peer *p, const char *about, DcmDataset *ids,
 	return err;
 }
 
-/* Each its own presentation context, so that the archive can send every instance in the
- * syntax it was stored in (and need not transcode): bytes as stored, like WADO-RS with
- * transfer-syntax=*. The uncompressed ones come first: they are what any archive can make. */
+/* What trolley offers for C-GET sub-operations when the archive does not say how it stored an
+ * instance: each syntax its own presentation context, so that an archive that picks the context
+ * matching the stored syntax (Orthanc 1.10 does) sends the bytes as stored, like WADO-RS with
+ * transfer-syntax=*; the uncompressed ones first, for an archive that takes the first accepted
+ * context of the class (dcmqrscp 3.6.7 does). Deflate, big endian and the private bzip2 are
+ * left out: an archive that chooses by its own preference (pixelmed picks bzip2, then deflate,
+ * then explicit VR little endian, whatever it stored) would make every file one of them, and
+ * many viewers read neither. An archive that says what it stored gets offered only that. */
 static const char *const stored_syntaxes[] = {
 	UID_LittleEndianExplicitTransferSyntax,
 	UID_LittleEndianImplicitTransferSyntax,
@@ -279,34 +289,50 @@ static const char *const stored_syntaxes[] = {
 	UID_JPEGLSLossyTransferSyntax,
 	UID_JPEGProcess2_4TransferSyntax,
 	UID_JPEGProcess14TransferSyntax,
-	UID_DeflatedExplicitVRLittleEndianTransferSyntax,
-	UID_BigEndianExplicitTransferSyntax,
 	UID_MPEG2MainProfileAtMainLevelTransferSyntax,
 	UID_MPEG4HighProfileLevel4_1TransferSyntax,
 	UID_HEVCMainProfileLevel5_1TransferSyntax,
 };
 
-void dimse_storage_contexts(const std::vector<std::string> &classes, T_ASC_SC_ROLE role,
-			    size_t room, std::vector<dimse_context> &out)
+void dimse_storage_contexts(const std::vector<dimse_stored> &stored, const char *asked,
+			    T_ASC_SC_ROLE role, size_t room, std::vector<dimse_context> &out)
 {
 	size_t nts = sizeof(stored_syntaxes) / sizeof(*stored_syntaxes);
+	std::vector<std::string> uncompressed = {UID_LittleEndianExplicitTransferSyntax,
+						 UID_LittleEndianImplicitTransferSyntax};
 
-	if (classes.empty()) {
+	if (asked && *asked)
+		uncompressed = {asked};
+	if (stored.empty()) {
 		/* Nothing known of what will come: every storage class we know, uncompressed. */
 		for (int i = 0; i < numberOfDcmLongSCUStorageSOPClassUIDs && room; i++, room--)
-			out.push_back({dcmLongSCUStorageSOPClassUIDs[i],
-				       {UID_LittleEndianExplicitTransferSyntax,
-					UID_LittleEndianImplicitTransferSyntax},
-				       role});
+			out.push_back({dcmLongSCUStorageSOPClassUIDs[i], uncompressed, role});
 		return;
 	}
+	/* The syntax the user asked for, alone: the archive transcodes, or refuses. */
+	if (asked && *asked) {
+		for (size_t i = 0; i < stored.size() && room; i++, room--)
+			out.push_back({stored[i].sop_class, {asked}, role});
+		return;
+	}
+	/* What the archive said it stored, each its own context, and nothing else: an archive
+	 * that chooses by preference has only these to choose from. */
+	for (const dimse_stored &s : stored)
+		for (size_t t = 0; t < s.syntaxes.size() && room; t++, room--)
+			out.push_back({s.sop_class, {s.syntaxes[t]}, role});
 	/* PS3.8 allows 128 presentation contexts: many classes get fewer syntaxes each. */
-	if (classes.size() * nts > room)
-		nts = room / classes.size() >= 2 ? room / classes.size() : 1;
+	std::vector<const dimse_stored *> unknown;
+	for (const dimse_stored &s : stored)
+		if (s.syntaxes.empty())
+			unknown.push_back(&s);
+	if (unknown.empty() || !room)
+		return;
+	if (unknown.size() * nts > room)
+		nts = room / unknown.size() >= 2 ? room / unknown.size() : 1;
 	for (size_t t = 0; t < nts; t++)
-		for (const std::string &c : classes)
+		for (const dimse_stored *s : unknown)
 			if (room) {
-				out.push_back({c, {stored_syntaxes[t]}, role});
+				out.push_back({s->sop_class, {stored_syntaxes[t]}, role});
 				room--;
 			}
 }
@@ -314,12 +340,18 @@ void dimse_storage_contexts(const std::vector<std::string> &classes, T_ASC_SC_RO
 namespace
 {
 
-/* The write end of DIMSE_receiveDataSetInFile: data set bytes to the sink as they come. After
- * a sink error the rest is read and dropped, so that the association stays in step. */
+/* The first bytes of a data set kept to read its own UIDs from (dimse_expect): a composite
+ * instance has them in its first elements, before anything big. */
+const size_t HEAD_MAX = 1 << 20;
+
+/* The write end of DIMSE_receiveDataSetInFile: data set bytes to the sink as they come, the
+ * first HEAD_MAX of them also kept when @keep_head. After a sink error the rest is read and
+ * dropped, so that the association stays in step. */
 class sink_consumer : public DcmConsumer
 {
       public:
-	explicit sink_consumer(struct sink *s) : sink_(s), err_(0), bytes_(0)
+	sink_consumer(struct sink *s, bool keep_head)
+	    : sink_(s), err_(0), bytes_(0), keep_head_(keep_head)
 	{
 	}
 	OFBool good() const override
@@ -342,6 +374,9 @@ class sink_consumer : public DcmConsumer
 	{
 		if (!err_ && len > 0)
 			err_ = sink_->ops->write(sink_->ctx, buf, (size_t)len);
+		if (keep_head_ && len > 0 && head_.size() < HEAD_MAX)
+			head_.append((const char *)buf,
+				     std::min((size_t)len, HEAD_MAX - head_.size()));
 		bytes_ += (unsigned long long)len;
 		return len;
 	}
@@ -356,11 +391,17 @@ class sink_consumer : public DcmConsumer
 	{
 		return bytes_;
 	}
+	const std::string &head() const
+	{
+		return head_;
+	}
 
       private:
 	struct sink *sink_;
 	int err_;
 	unsigned long long bytes_;
+	bool keep_head_;
+	std::string head_;
 };
 
 class sink_stream : public DcmOutputStream
@@ -417,6 +458,39 @@ std::string meta_header(const T_DIMSE_C_StoreRQ *req, const char *syntax, const 
 	return out + group;
 }
 
+/* Whether the data set whose first bytes are @head (in @syntax) is the instance @sop of
+ * @expect's study and series, by its own elements; @why says what it is otherwise. dcmtk
+ * parses the head (inflated if deflated) up to (0020,0010), where the three UIDs have all
+ * come. */
+bool is_expected(const std::string &head, const char *syntax, const char *sop,
+		 const struct dimse_expect *expect, std::string &why)
+{
+	DcmInputBufferStream in;
+	DcmDataset ds;
+	DcmXfer xfer(syntax);
+	OFString study, series, own;
+
+	in.setBuffer(head.data(), (offile_off_t)head.size());
+	in.setEos();
+	/* A deflated data set: read() installs the inflating filter itself. */
+	ds.transferInit();
+	/* A head cut inside an element fails from there on: what came before is read. */
+	ds.readUntilTag(in, xfer.getXfer(), EGL_noChange, DCM_MaxReadLength,
+			DcmTagKey(0x0020, 0x0010));
+	ds.transferEnd();
+	in.releaseBuffer();
+	ds.findAndGetOFString(DCM_StudyInstanceUID, study);
+	ds.findAndGetOFString(DCM_SeriesInstanceUID, series);
+	ds.findAndGetOFString(DCM_SOPInstanceUID, own);
+	if (study == expect->study_uid.c_str() && series == expect->series_uid.c_str() &&
+	    own == sop)
+		return true;
+	why = std::string("its data set is instance ") + (own.empty() ? "(none)" : own.c_str()) +
+	      " of series " + (series.empty() ? "(none)" : series.c_str()) + " of study " +
+	      (study.empty() ? "(none)" : study.c_str());
+	return false;
+}
+
 int answer_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 		 const T_DIMSE_C_StoreRQ *req, Uint16 status)
 {
@@ -437,32 +511,39 @@ int answer_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 
 } // namespace
 
+int dimse_drop_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+		     const T_DIMSE_C_StoreRQ *req, int timeout, Uint16 status, const char *peer)
+{
+	DIC_UL bytes = 0, pdvs = 0;
+	OFCondition cond;
+
+	cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
+	if (cond.bad())
+		return dimse_cond_errno(cond);
+	log_debug("C-STORE of %s from %s: not kept (status 0x%04x)", req->AffectedSOPInstanceUID,
+		  peer, status);
+	return answer_store(assoc, pid, req, status) ? -EIO : -ENOENT;
+}
+
 int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 			const T_DIMSE_C_StoreRQ *req, int timeout, struct sink *sink,
-			const char *source, const char *peer)
+			const struct dimse_expect *expect, const char *source, const char *peer)
 {
 	T_ASC_PresentationContext pc;
 	OFCondition cond;
 	int err;
 
-	if (!sink) {
-		DIC_UL bytes = 0, pdvs = 0;
-
-		cond = DIMSE_ignoreDataSet(assoc, DIMSE_NONBLOCKING, timeout, &bytes, &pdvs);
-		if (cond.bad())
-			return dimse_cond_errno(cond);
-		log_debug("C-STORE of %s from %s: not asked for; refused",
-			  req->AffectedSOPInstanceUID, peer);
-		/* 0xA700: refused, out of resources. Nobody here asked for it. */
-		return answer_store(assoc, pid, req, 0xA700) ? -EIO : -ENOENT;
-	}
+	/* 0xA700: refused, out of resources. Nobody here asked for it. */
+	if (!sink)
+		return dimse_drop_store(assoc, pid, req, timeout, 0xA700, peer);
 	if (ASC_findAcceptedPresentationContext(assoc->params, pid, &pc).bad()) {
 		log_error("C-STORE from %s: presentation context %d was not accepted", peer, pid);
 		return -EIO;
 	}
 	try {
 		std::string meta = meta_header(req, pc.acceptedTransferSyntax, source);
-		sink_consumer consumer(sink);
+		sink_consumer consumer(sink, expect != NULL);
+		std::string why;
 		sink_stream stream(&consumer);
 		T_ASC_PresentationContextID got = pid;
 
@@ -478,6 +559,15 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 		}
 		if (!err)
 			err = consumer.error();
+		/* Not ended: the sink drops what it was given. */
+		if (!err && expect &&
+		    !is_expected(consumer.head(), pc.acceptedTransferSyntax,
+				 req->AffectedSOPInstanceUID, expect, why)) {
+			log_error("C-STORE of %s from %s: %s, not what our C-MOVE asked for; "
+				  "refused",
+				  req->AffectedSOPInstanceUID, peer, why.c_str());
+			err = -EBADMSG;
+		}
 		if (!err)
 			err = sink->ops->end(sink->ctx);
 	} catch (const std::bad_alloc &) {

@@ -22,6 +22,9 @@ struct dimse_peer {
 	int port;
 	int timeout;	  /* seconds: TCP connect, association and each DIMSE message */
 	std::string name; /* AEC@host:port, as log lines name the archive */
+	/* The transfer syntax the user asked for (transfer_syntax=), or empty. */
+	std::string syntax;
+	long associations; /* ours at once (connections=); 0: no bound */
 };
 
 /** Fill @p from @cfg, and set dcmtk's socket timeouts to its timeout. */
@@ -76,20 +79,48 @@ int dimse_cond_errno(const OFCondition &cond);
 /** errno for the final status of a C-GET or C-MOVE (PS3.4 C.4.2.1.5, C.4.3.1.4). */
 int dimse_retrieve_status_errno(Uint16 status);
 
-/** The storage SOP classes and transfer syntaxes we offer to receive, in @out, for an
- * archive that will send instances of @classes (all storage classes we know if empty). */
-void dimse_storage_contexts(const std::vector<std::string> &classes, T_ASC_SC_ROLE role,
-			    size_t room, std::vector<dimse_context> &out);
+/* A storage SOP class an archive will send, and the transfer syntaxes it said it stored its
+ * instances in (empty: it did not say). */
+struct dimse_stored {
+	std::string sop_class;
+	std::vector<std::string> syntaxes;
+};
+
+/**
+ * The storage presentation contexts to offer (in @role) to an archive that will send instances
+ * of @stored, appended to @out, at most @room of them: the syntax the user @asked for alone
+ * (NULL: none); else, for a class whose stored syntaxes are known, those alone; else every
+ * syntax of an instance as stored except deflate and big endian, each its own context. With
+ * @stored empty, every storage class we know, uncompressed (or @asked).
+ */
+void dimse_storage_contexts(const std::vector<dimse_stored> &stored, const char *asked,
+			    T_ASC_SC_ROLE role, size_t room, std::vector<dimse_context> &out);
+
+/**
+ * Read and drop the data set of C-STORE @req on @assoc, and answer @status. @return -ENOENT
+ * (nothing kept); a network error.
+ */
+int dimse_drop_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
+		     const T_DIMSE_C_StoreRQ *req, int timeout, Uint16 status, const char *peer);
+
+/* The study and series a received instance must belong to, by its data set's own UIDs. */
+struct dimse_expect {
+	std::string study_uid, series_uid;
+};
 
 /**
  * Receive the data set of C-STORE @req on @assoc into @sink as a Part-10 file (a file meta
  * header from the request and the presentation context, then the data set bytes exactly as
  * they came, @source the sender's AE title), and answer the request. @peer names the sender
- * in log lines. @sink NULL: the data set is read and dropped, and the answer is a refusal. @return 0 when the instance went whole into the sink; -EIO for a broken
- * transfer (already logged; the sink's end() is not called); a sink error.
+ * in log lines. @sink NULL: the data set is read and dropped, and the answer is a refusal.
+ * With @expect, the data set's own Study, Series and SOP Instance UIDs must be @expect's and
+ * the request's (read from its first MiB), or it is refused. @return 0 when the instance went
+ * whole into the sink; -EIO for a broken transfer (already logged; the sink's end() is not
+ * called); -EBADMSG for a data set that is not the one expected (logged; end() not called);
+ * a sink error.
  */
 int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 			const T_DIMSE_C_StoreRQ *req, int timeout, struct sink *sink,
-			const char *source, const char *peer);
+			const struct dimse_expect *expect, const char *source, const char *peer);
 
 #endif

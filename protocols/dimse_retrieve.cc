@@ -1,11 +1,14 @@
 // The C-GET and C-MOVE downloaders (Study Root). C-GET brings the instances back on its own
 // association as C-STORE sub-operations; C-MOVE asks the archive to send them to our storage
-// SCP (dimse_scp.cc). Before either, a C-FIND at IMAGE level learns the SOP classes to come,
-// so that C-GET can offer each class in every transfer syntax and get the bytes as stored.
+// SCP (dimse_scp.cc). Before either, a C-FIND at IMAGE level learns the SOP classes to come
+// and, where the archive says, the syntaxes they are stored in (storage_offer()), so that the
+// files come as stored: C-GET offers those, the storage SCP accepts those.
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/oflog/oflog.h>
+
+#include <pthread.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,6 +31,12 @@ struct dimse_retriever {
 	struct dimse_peer peer;
 	bool move;
 	struct dimse_scp *scp; /* C-MOVE only */
+	/* Whether the archive answers C-FIND with the stored syntax: 0 not known yet, 1 it
+	 * does (ask before every retrieve), -1 it does not (ask only for a class not listed). */
+	std::atomic<int> tells{0};
+	/* C-MOVE from an archive that told: one at a time, so that the storage SCP accepts only
+	 * the syntaxes of the instances that one brings (see dimse_scp_expect()). */
+	pthread_mutex_t told_move;
 };
 
 /* C-MOVE message IDs are unique in the process, so that the Move Originator Message ID of an
@@ -61,22 +70,65 @@ void retrieve_keys(DcmDataset &ds, const struct instance_ref *ref, const char *l
 		ds.putAndInsertString(DCM_SOPInstanceUID, ref->sop_uid);
 }
 
-void collect_class(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDataset *ids)
-{
-	std::vector<std::string> *classes = (std::vector<std::string> *)ctx;
-	const char *c = NULL;
+/* One instance as an IMAGE level C-FIND answered it. */
+struct stored_instance {
+	std::string sop_uid, sop_class, syntax; /* syntax empty: not said */
+};
 
-	if (ids && ids->findAndGetString(DCM_SOPClassUID, c).good() && c && *c &&
-	    std::find(classes->begin(), classes->end(), c) == classes->end())
-		classes->push_back(c);
+/* What an IMAGE level C-FIND told of the instances to come. */
+struct stored_answers {
+	std::vector<dimse_stored> *stored;
+	std::vector<stored_instance> *each;
+	bool told; /* an answer named its stored syntax */
+};
+
+void add_stored(std::vector<dimse_stored> &stored, const char *c, const char *ts)
+{
+	auto it = std::find_if(stored.begin(), stored.end(),
+			       [c](const dimse_stored &s) { return s.sop_class == c; });
+
+	if (it == stored.end()) {
+		stored.push_back({c, {}});
+		it = stored.end() - 1;
+	}
+	if (ts && *ts &&
+	    std::find(it->syntaxes.begin(), it->syntaxes.end(), ts) == it->syntaxes.end())
+		it->syntaxes.push_back(ts);
 }
 
-/* The SOP classes of what @ref names. @return 0 (possibly none: the archive does not say, does
- * not answer C-FIND, or has no such instance), or an association error (logged). */
-int find_classes(const struct dimse_peer *p, const struct instance_ref *ref,
-		 std::vector<std::string> &classes)
+void collect_stored(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDataset *ids)
+{
+	struct stored_answers *a = (struct stored_answers *)ctx;
+	const char *c = NULL, *ts = NULL, *sop = NULL;
+	OFString avail;
+
+	if (!ids || ids->findAndGetString(DCM_SOPClassUID, c).bad() || !c || !*c)
+		return;
+	/* pixelmed answers (0002,0010) from its database; (0008,3002) Available Transfer Syntax
+	 * UID, when an archive gives exactly one, is the one it has. */
+	if (ids->findAndGetString(DCM_TransferSyntaxUID, ts).bad() || !ts || !*ts) {
+		ts = NULL;
+		if (ids->findAndGetOFStringArray(DCM_AvailableTransferSyntaxUID, avail).good() &&
+		    !avail.empty() && avail.find('\\') == OFString_npos)
+			ts = avail.c_str();
+	}
+	try {
+		add_stored(*a->stored, c, ts);
+		a->told |= ts != NULL;
+		if (ids->findAndGetString(DCM_SOPInstanceUID, sop).good() && sop && *sop)
+			a->each->push_back({sop, c, ts ? ts : ""});
+	} catch (const std::bad_alloc &) {
+	}
+}
+
+/* The SOP classes of what @ref names, and the syntaxes the archive stored them in where it
+ * says (*@told), in all and for @each instance. @return 0 (possibly nothing: the archive does not say, does not answer
+ * C-FIND, or has no such instance), or an association error (logged). */
+int find_stored(const struct dimse_peer *p, const struct instance_ref *ref,
+		std::vector<dimse_stored> &stored, std::vector<stored_instance> &each, bool *told)
 {
 	std::string about = std::string(" for the SOP classes of ") + uid_of(ref);
+	struct stored_answers a = {&stored, &each, false};
 	DcmDataset ids;
 	Uint16 status;
 	int err;
@@ -85,7 +137,19 @@ int find_classes(const struct dimse_peer *p, const struct instance_ref *ref,
 	if (!ref->sop_uid)
 		ids.putAndInsertString(DCM_SOPInstanceUID, "");
 	ids.putAndInsertString(DCM_SOPClassUID, "");
-	err = dimse_find(p, about.c_str(), &ids, collect_class, &classes, &status);
+	/* Group 0002 does not belong in a data set, but it is how pixelmed tells (dcmtk and
+	 * Orthanc ignore it); an archive that fails the query for it is asked again without. */
+	ids.putAndInsertString(DCM_TransferSyntaxUID, "");
+	ids.putAndInsertString(DCM_AvailableTransferSyntaxUID, "");
+	err = dimse_find(p, about.c_str(), &ids, collect_stored, &a, &status);
+	if (!err && stored.empty() && status != STATUS_Success && !DICOM_WARNING_STATUS(status)) {
+		log_debug("C-FIND %s%s: status 0x%04x; asked again without the syntax keys",
+			  p->name.c_str(), about.c_str(), status);
+		ids.findAndDeleteElement(DCM_TransferSyntaxUID);
+		ids.findAndDeleteElement(DCM_AvailableTransferSyntaxUID);
+		err = dimse_find(p, about.c_str(), &ids, collect_stored, &a, &status);
+	}
+	*told = a.told;
 	/* An archive that retrieves but does not answer C-FIND: every class is offered. */
 	return err == -ENOTSUP ? 0 : err;
 }
@@ -148,7 +212,8 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 			bool wanted = !ref->sop_uid ||
 				      strcmp(ref->sop_uid, s->AffectedSOPInstanceUID) == 0;
 			err = dimse_receive_store(assoc, pid, s, r->peer.timeout,
-						  wanted ? sink : NULL, r->peer.aec.c_str(), peer);
+						  wanted ? sink : NULL, NULL, r->peer.aec.c_str(),
+						  peer);
 			if (!err)
 				n->received++;
 			else if (wanted && !n->sink_err)
@@ -265,56 +330,77 @@ int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const str
 	return err;
 }
 
-int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+/* The classes and stored syntaxes to offer for C-GET of @ref (or to accept in C-MOVE's storage
+ * SCP), and each instance's where the archive says (@each). Only pixelmed of the archives tried says what it stored (C-FIND
+ * (0002,0010)); it also chooses among the offered contexts by its own preference, so it must
+ * be offered the stored syntax alone. The first C-GET of a mount asks; an archive that does
+ * not tell is not asked again when the listing gave the instance's class (one association
+ * per open). */
+int storage_offer(struct dimse_retriever *r, const struct instance_ref *ref,
+		  std::vector<dimse_stored> &stored, std::vector<stored_instance> &each)
 {
-	struct dimse_retriever *r = (struct dimse_retriever *)d;
-	const char *model = r->move ? UID_MOVEStudyRootQueryRetrieveInformationModel
-				    : UID_GETStudyRootQueryRetrieveInformationModel;
+	bool listed = ref->sop_uid && ref->sop_class && *ref->sop_class;
+	bool told = false;
+	int err;
+
+	if (listed && (r->tells.load() < 0 || !r->peer.syntax.empty())) {
+		stored.push_back({ref->sop_class, {}});
+		return 0;
+	}
+	err = find_stored(&r->peer, ref, stored, each, &told);
+	if (err)
+		return err;
+	if (told)
+		r->tells.store(1);
+	else if (!stored.empty())
+		r->tells.store(-1);
+	if (stored.empty() && listed)
+		stored.push_back({ref->sop_class, {}});
+	return 0;
+}
+
+/* One association offering @ctx, and on it the retrieve of each of @refs in turn (the first
+ * error ends it). */
+int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx,
+		const std::vector<const struct instance_ref *> &refs,
+		const std::vector<dimse_stored> &stored, struct sink *sink)
+{
+	const char *model = ctx[0].abstract.c_str();
 	const char *op = r->move ? "C-MOVE" : "C-GET";
-	struct counts n = {};
 	T_ASC_Network *net = NULL;
 	T_ASC_Association *assoc = NULL;
 	T_ASC_PresentationContextID pid;
-	struct dimse_move_wait *wait = NULL;
-	Uint16 id = message_id();
-	int err = 0;
+	bool told = false;
+	int err;
 
-	try {
-		std::vector<dimse_context> ctx = {{model,
-						   {UID_LittleEndianExplicitTransferSyntax,
-						    UID_LittleEndianImplicitTransferSyntax},
-						   ASC_SC_ROLE_DEFAULT}};
+	err = dimse_associate(&r->peer, op, ctx, &net, &assoc);
+	if (err)
+		return err;
+	pid = ASC_findAcceptedPresentationContextID(assoc, model);
+	if (!pid) {
+		/* Many archives move but do not get: say what to try. */
+		log_error("%s %s as %s: the archive does not accept %s (Study Root)%s", op,
+			  r->peer.name.c_str(), r->peer.aet.c_str(), op,
+			  r->move ? "" : "; try downloader=c-move,move_port=PORT");
+		err = -EACCES;
+	}
+	for (const dimse_stored &s : stored)
+		told |= r->move && !s.syntaxes.empty();
+	for (size_t i = 0; !err && i < refs.size(); i++) {
+		const struct instance_ref *ref = refs[i];
+		struct dimse_move_wait *wait = NULL;
+		struct counts n = {};
+		Uint16 id = message_id();
 
-		if (!r->move) {
-			std::vector<std::string> classes;
-
-			/* The listing named the instance's class: no C-FIND for it. */
-			if (ref->sop_uid && ref->sop_class && *ref->sop_class)
-				classes.push_back(ref->sop_class);
-			else
-				err = find_classes(&r->peer, ref, classes);
-			if (err)
-				return err;
-			/* PS3.4 C.4.3.3: C-GET sub-operations need the SCP role for storage. */
-			dimse_storage_contexts(classes, ASC_SC_ROLE_SCP, 127, ctx);
-		}
-		err = dimse_associate(&r->peer, op, ctx, &net, &assoc);
-		if (err)
-			return err;
-		pid = ASC_findAcceptedPresentationContextID(assoc, model);
-		if (!pid) {
-			/* Many archives move but do not get: say what to try. */
-			log_error("%s %s as %s: the archive does not accept %s (Study Root)%s", op,
-				  r->peer.name.c_str(), r->peer.aet.c_str(), op,
-				  r->move ? "" : "; try downloader=c-move,move_port=PORT");
-			err = -EACCES;
-			goto out_release;
-		}
+		if (told)
+			pthread_mutex_lock(&r->told_move);
 		if (r->move) {
-			wait = dimse_scp_expect(r->scp, id, ref, sink);
+			wait = dimse_scp_expect(r->scp, id, ref, stored, sink);
 			if (!wait) {
+				if (told)
+					pthread_mutex_unlock(&r->told_move);
 				err = -ENOMEM;
-				goto out_release;
+				break;
 			}
 		}
 		err = send_request(r, assoc, pid, model, id, ref);
@@ -323,10 +409,87 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 				      : get_loop(r, assoc, ref, sink, &n);
 		if (wait)
 			n.received = dimse_scp_done(r->scp, wait, &n.sink_err);
+		if (told)
+			pthread_mutex_unlock(&r->told_move);
 		if (!err)
 			err = outcome(r, ref, &n);
-	out_release:
-		dimse_release(net, assoc, err == -ETIMEDOUT || err == -EIO || err == -ECANCELED);
+	}
+	dimse_release(net, assoc, err == -ETIMEDOUT || err == -EIO || err == -ECANCELED);
+	return err;
+}
+
+/* A series whose instances of one class are stored in more than one syntax, from an archive
+ * that told: one association per syntax of a class, each offering only that syntax (C-GET) or
+ * expecting only it (C-MOVE: the storage SCP accepts no other), and on it an IMAGE level
+ * retrieve of each instance stored in it; else an archive that chooses by its own preference
+ * would send them all in one of the syntaxes. */
+int get_by_syntax(struct dimse_retriever *r, const struct instance_ref *ref,
+		  const std::vector<dimse_stored> &stored, const std::vector<stored_instance> &each,
+		  const dimse_context &model, struct sink *sink)
+{
+	size_t groups = 0;
+	int err = 0;
+
+	for (const dimse_stored &s : stored)
+		groups = std::max(groups, s.syntaxes.size());
+	for (size_t g = 0; !err && g < groups; g++) {
+		std::vector<dimse_stored> these;
+		std::vector<dimse_context> ctx = {model};
+		std::vector<struct instance_ref> refs;
+		std::vector<const struct instance_ref *> ptrs;
+
+		for (const dimse_stored &s : stored)
+			if (s.syntaxes.size() > g)
+				these.push_back({s.sop_class, {s.syntaxes[g]}});
+		for (const stored_instance &e : each) {
+			auto it = std::find_if(these.begin(), these.end(),
+					       [&e](const dimse_stored &s) {
+						       return s.sop_class == e.sop_class &&
+							      s.syntaxes[0] == e.syntax;
+					       });
+			if (it != these.end())
+				refs.push_back({ref->study_uid, ref->series_uid, e.sop_uid.c_str(),
+						NULL, 0, e.sop_class.c_str()});
+		}
+		for (const struct instance_ref &i : refs)
+			ptrs.push_back(&i);
+		if (ptrs.empty())
+			continue;
+		if (!r->move)
+			dimse_storage_contexts(these, NULL, ASC_SC_ROLE_SCP, 127, ctx);
+		err = retrieve_on(r, ctx, ptrs, these, sink);
+	}
+	return err;
+}
+
+int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+{
+	struct dimse_retriever *r = (struct dimse_retriever *)d;
+	const char *model = r->move ? UID_MOVEStudyRootQueryRetrieveInformationModel
+				    : UID_GETStudyRootQueryRetrieveInformationModel;
+	int err = 0;
+
+	try {
+		std::vector<dimse_context> ctx = {{model,
+						   {UID_LittleEndianExplicitTransferSyntax,
+						    UID_LittleEndianImplicitTransferSyntax},
+						   ASC_SC_ROLE_DEFAULT}};
+
+		std::vector<dimse_stored> stored;
+		std::vector<stored_instance> each;
+
+		err = storage_offer(r, ref, stored, each);
+		if (err)
+			return err;
+		for (const dimse_stored &s : stored)
+			if (s.syntaxes.size() > 1 && !ref->sop_uid && r->peer.syntax.empty())
+				return get_by_syntax(r, ref, stored, each, ctx[0], sink);
+		/* PS3.4 C.4.3.3: C-GET sub-operations need the SCP role for storage. */
+		if (!r->move)
+			dimse_storage_contexts(
+				stored, r->peer.syntax.empty() ? NULL : r->peer.syntax.c_str(),
+				ASC_SC_ROLE_SCP, 127, ctx);
+		err = retrieve_on(r, ctx, {ref}, stored, sink);
 	} catch (const std::bad_alloc &) {
 		err = -ENOMEM;
 	}
@@ -339,6 +502,7 @@ void free_retriever(struct downloader *d)
 
 	if (r->scp)
 		dimse_scp_free(r->scp);
+	pthread_mutex_destroy(&r->told_move);
 	delete r;
 }
 
@@ -357,16 +521,17 @@ int make(const struct proto_config *cfg, bool move, struct downloader **out)
 		return -ENOMEM;
 	r->base.ops = move ? &move_ops : &get_ops;
 	r->move = move;
+	pthread_mutex_init(&r->told_move, NULL);
 	try {
 		dimse_peer_init(&r->peer, cfg);
 	} catch (const std::bad_alloc &) {
-		delete r;
+		free_retriever(&r->base);
 		return -ENOMEM;
 	}
 	if (move) {
-		err = dimse_scp_start(&r->peer, cfg->move_port, &r->scp);
+		err = dimse_scp_start(&r->peer, cfg->move_port, cfg->move_from, &r->scp);
 		if (err) {
-			delete r;
+			free_retriever(&r->base);
 			return err;
 		}
 	}

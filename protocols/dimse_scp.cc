@@ -1,13 +1,31 @@
-// The storage SCP behind C-MOVE. One thread accepts associations on move_port=; each accepted
-// association is served by a thread of its own (an archive moving two series at once opens
-// two), and each C-STORE is routed to the waiting C-MOVE by its Move Originator Message ID, or
-// failing that by its SOP Instance UID. Nobody waiting: the instance is refused, not kept.
+// The storage SCP behind C-MOVE. Its port can be reached by others than the archive, and what it
+// takes goes into the cache, so it keeps out all but the C-STOREs of a C-MOVE of ours:
+//  - the listener thread accepts TCP connections itself, on the address that routes to the
+//    sender (the archive, or move_from=), and closes at once one from any other address, one
+//    that comes while no C-MOVE of ours is in flight, and one over max_serving();
+//  - each accepted connection has a thread of its own (an archive moving two series at once
+//    opens two), which waits, at most timeout= seconds, for the whole A-ASSOCIATE-RQ before
+//    dcmtk reads it: an idle or slow peer holds its own thread, never the listener;
+//  - the association must call aet= from the archive's AE title (aec=);
+//  - each C-STORE goes to the C-MOVE that expects its SOP Instance UID (the instance, or a
+//    member of the series), and its data set's own Study, Series and SOP Instance UIDs must be
+//    that C-MOVE's; anything else is refused, not kept.
 #include "protocols/dimse_scp.hh"
 
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmnet/dul.h>
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -22,19 +40,24 @@ struct dimse_move_wait {
 	Uint16 msg_id;
 	std::string sop_uid; /* empty: a series */
 	std::vector<std::string> members;
+	struct dimse_expect expect;
+	std::vector<dimse_stored> stored; /* the classes and syntaxes the archive said */
 	struct sink *sink;
 	int busy; /* C-STOREs being received into sink */
-	size_t received;
+	size_t received, refused;
 	int err;
 };
 
 struct dimse_scp {
 	struct dimse_peer peer;
 	int port;
-	T_ASC_Network *net;
+	int listen_fd;
+	std::vector<in_addr> senders; /* who may connect: the archive, or move_from= */
+	std::string sender_name;
+	T_ASC_Network *net; /* dcmtk's acceptor, without a listening socket of its own */
 	pthread_t listener;
 	std::atomic<bool> stopping{false};
-	pthread_mutex_t lock; /* guards waits, busy counts and threads */
+	pthread_mutex_t lock; /* guards waits, busy counts and nserving */
 	pthread_cond_t idle;
 	std::list<dimse_move_wait *> waits;
 	int nserving; /* association threads running (detached) */
@@ -45,34 +68,55 @@ namespace
 
 /* A second, so that a stopping mount is not held up by an idle association. */
 const int POLL_SECONDS = 1;
+/* Associations served at once: an archive opens one or two per C-MOVE of ours (at most
+ * connections= at once); more is someone else. */
+int max_serving(const struct dimse_scp *scp)
+{
+	return (int)std::max(8L, 2 * scp->peer.associations + 2);
+}
+/* dcmtk's limit for an A-ASSOCIATE-RQ (dcmAssociatePDUSizeLimit's default). */
+const uint32_t ASSOCIATE_RQ_MAX = 1 << 20;
+
+/* dcmtk 3.6.7 can only accept() on a socket it bound to every interface itself, or take a
+ * connected socket through the process-wide dcmExternalSocketHandle: this lock makes that
+ * global ours for the moment dcmtk reads it. */
+pthread_mutex_t external_socket_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct serving {
 	struct dimse_scp *scp;
+	int fd;
 	T_ASC_Association *assoc;
 	std::string peer, source;
 };
 
-/* Under scp->lock. */
+bool expects(const dimse_move_wait *w, const char *uid)
+{
+	return w->sop_uid == uid ||
+	       std::find(w->members.begin(), w->members.end(), uid) != w->members.end();
+}
+
+/* The C-MOVE that expects @req's instance, the one it names by Move Originator Message ID if
+ * several do. Under scp->lock. */
 dimse_move_wait *wait_for(struct dimse_scp *scp, const T_DIMSE_C_StoreRQ *req)
 {
-	if (req->opts & O_STORE_MOVEORIGINATORID)
-		for (dimse_move_wait *w : scp->waits)
-			if (w->msg_id == req->MoveOriginatorID)
-				return w;
+	dimse_move_wait *found = NULL;
+
 	for (dimse_move_wait *w : scp->waits) {
-		if (w->sop_uid == req->AffectedSOPInstanceUID)
+		if (!expects(w, req->AffectedSOPInstanceUID))
+			continue;
+		if ((req->opts & O_STORE_MOVEORIGINATORID) && w->msg_id == req->MoveOriginatorID)
 			return w;
-		for (const std::string &m : w->members)
-			if (m == req->AffectedSOPInstanceUID)
-				return w;
+		if (!found)
+			found = w;
 	}
-	return NULL;
+	return found;
 }
 
 void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ *req)
 {
 	struct dimse_scp *scp = s->scp;
 	dimse_move_wait *w;
+	bool series = false;
 	int err;
 
 	pthread_mutex_lock(&scp->lock);
@@ -84,17 +128,29 @@ void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 	}
 	if (w)
 		w->busy++;
+	for (dimse_move_wait *x : scp->waits)
+		series |= x->sop_uid.empty();
 	pthread_mutex_unlock(&scp->lock);
-	if (!w)
+	/* A series C-MOVE brings the whole series, also the instances the cache did not ask for
+	 * (one it is fetching already): dropped, with a success the archive does not abort on. */
+	if (!w && series) {
+		dimse_drop_store(s->assoc, pid, req, scp->peer.timeout, STATUS_Success,
+				 s->peer.c_str());
+		return;
+	}
+	if (!w) {
 		log_warn("C-STORE of %s from %s: no C-MOVE of ours is waiting for it; refused",
 			 req->AffectedSOPInstanceUID, s->peer.c_str());
-	err = dimse_receive_store(s->assoc, pid, req, scp->peer.timeout, w ? w->sink : NULL,
-				  s->source.c_str(), s->peer.c_str());
-	if (!w)
+		dimse_drop_store(s->assoc, pid, req, scp->peer.timeout, 0xA700, s->peer.c_str());
 		return;
+	}
+	err = dimse_receive_store(s->assoc, pid, req, scp->peer.timeout, w->sink, &w->expect,
+				  s->source.c_str(), s->peer.c_str());
 	pthread_mutex_lock(&scp->lock);
 	if (!err)
 		w->received++;
+	else if (err == -EBADMSG)
+		w->refused++; /* someone else's data set: the archive's may still come */
 	else if (!w->err)
 		w->err = err;
 	w->busy--;
@@ -102,9 +158,8 @@ void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 	pthread_mutex_unlock(&scp->lock);
 }
 
-void *serve(void *arg)
+void serve(struct serving *s)
 {
-	struct serving *s = (struct serving *)arg;
 	int idle = 0;
 
 	while (!s->scp->stopping.load()) {
@@ -148,10 +203,206 @@ void *serve(void *arg)
 			break;
 		}
 	}
-	struct dimse_scp *scp = s->scp;
+}
 
-	ASC_dropSCPAssociation(s->assoc);
-	ASC_destroyAssociation(&s->assoc);
+/* The syntax to accept of those @pc proposes: transfer_syntax= if proposed; else the first
+ * that is not deflate or big endian (dcmtk and Orthanc propose the stored syntax first; pixelmed
+ * proposes its own preference first, deflate, whatever it stored); else the first. */
+const char *syntax_to_accept(const T_ASC_PresentationContext &pc, const std::string &asked)
+{
+	for (int t = 0; !asked.empty() && t < pc.transferSyntaxCount; t++)
+		if (asked == pc.proposedTransferSyntaxes[t])
+			return pc.proposedTransferSyntaxes[t];
+	for (int t = 0; t < pc.transferSyntaxCount; t++)
+		if (strcmp(pc.proposedTransferSyntaxes[t],
+			   UID_DeflatedExplicitVRLittleEndianTransferSyntax) != 0 &&
+		    strcmp(pc.proposedTransferSyntaxes[t], UID_BigEndianExplicitTransferSyntax) !=
+			    0 &&
+		    strncmp(pc.proposedTransferSyntaxes[t], "1.2.840.10008.", 14) == 0)
+			return pc.proposedTransferSyntaxes[t];
+	return pc.proposedTransferSyntaxes[0];
+}
+
+/* The syntaxes the C-MOVEs in flight were told @sop_class is stored in (none: not told). */
+std::vector<std::string> told_syntaxes(struct dimse_scp *scp, const char *sop_class)
+{
+	std::vector<std::string> out;
+
+	pthread_mutex_lock(&scp->lock);
+	try {
+		for (const dimse_move_wait *w : scp->waits)
+			for (const dimse_stored &s : w->stored)
+				if (s.sop_class == sop_class)
+					out.insert(out.end(), s.syntaxes.begin(), s.syntaxes.end());
+	} catch (const std::bad_alloc &) {
+	}
+	pthread_mutex_unlock(&scp->lock);
+	return out;
+}
+
+/* Accept what the archive proposes to store (and C-ECHO), each context in one syntax. Where the
+ * archive said in which syntaxes a class is stored, a context in none of them is not accepted:
+ * pixelmed proposes each instance in several syntaxes, each its own context, and sends it in
+ * the one it prefers of those accepted (deflate, then explicit VR little endian), whatever it
+ * stored. */
+void accept_contexts(struct dimse_scp *scp, T_ASC_Association *assoc, const char *peer)
+{
+	int n = ASC_countPresentationContexts(assoc->params);
+	const std::string &asked = scp->peer.syntax;
+
+	for (int i = 0; i < n; i++) {
+		T_ASC_PresentationContext pc;
+		const char *ts;
+
+		if (ASC_getPresentationContext(assoc->params, i, &pc).bad() ||
+		    pc.transferSyntaxCount < 1)
+			continue;
+		if (strcmp(pc.abstractSyntax, UID_VerificationSOPClass) != 0 &&
+		    !dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All))
+			continue;
+		ts = syntax_to_accept(pc, asked);
+		if (asked.empty() && dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All)) {
+			std::vector<std::string> told = told_syntaxes(scp, pc.abstractSyntax);
+
+			ts = told.empty() ? ts : NULL;
+			for (int t = 0; !ts && t < pc.transferSyntaxCount; t++)
+				if (std::find(told.begin(), told.end(),
+					      pc.proposedTransferSyntaxes[t]) != told.end())
+					ts = pc.proposedTransferSyntaxes[t];
+			if (!ts) {
+				log_debug("storage SCP: %s proposes %s in %s, not as stored; not "
+					  "accepted",
+					  peer, pc.abstractSyntax, pc.proposedTransferSyntaxes[0]);
+				continue;
+			}
+		}
+		log_debug("storage SCP: %s proposes %s in %d syntaxes, first %s; accepted %s", peer,
+			  pc.abstractSyntax, pc.transferSyntaxCount, pc.proposedTransferSyntaxes[0],
+			  ts);
+		ASC_acceptPresentationContext(assoc->params, pc.presentationContextID, ts);
+	}
+}
+
+/* The AE titles the association names. @return true if it is the archive calling us. */
+bool check_titles(struct dimse_scp *scp, struct serving *s)
+{
+	char calling[20] = "", called[20] = "";
+	T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
+				      ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED};
+
+	ASC_getAPTitles(s->assoc->params, calling, sizeof(calling), called, sizeof(called), NULL,
+			0);
+	if (scp->peer.aet != called) {
+		log_warn("storage SCP: %s called us %s, not %s; rejected", calling, called,
+			 scp->peer.aet.c_str());
+		ASC_rejectAssociation(s->assoc, &rej);
+		return false;
+	}
+	/* It sends C-MOVE sub-operations as itself. */
+	if (scp->peer.aec != calling) {
+		rej.reason = ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED;
+		log_warn("storage SCP: %s is not the archive (%s); rejected", calling,
+			 scp->peer.aec.c_str());
+		ASC_rejectAssociation(s->assoc, &rej);
+		return false;
+	}
+	s->peer = std::string(calling) + " (storage SCP, " + s->peer + ")";
+	s->source = calling;
+	return true;
+}
+
+double now_seconds()
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Wait until the whole A-ASSOCIATE-RQ PDU (PS3.8 §9.3.2) is in @fd's receive buffer, so that
+ * dcmtk reads it without blocking. @return 0; -ETIMEDOUT after @seconds; -EPROTO for
+ * another PDU or an oversized one; -ECONNRESET if the peer left; -ECANCELED if unmounting. */
+int wait_associate_rq(struct dimse_scp *scp, int fd, int seconds)
+{
+	double deadline = now_seconds() + seconds;
+
+	while (!scp->stopping.load()) {
+		unsigned char head[6];
+		struct pollfd p = {fd, POLLIN, 0};
+		double left = deadline - now_seconds();
+		ssize_t n;
+		int avail = 0;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&p, 1, (int)(std::min(left, (double)POLL_SECONDS) * 1000) + 1) <= 0)
+			continue;
+		n = recv(fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -ECONNRESET;
+		if (n == (ssize_t)sizeof(head)) {
+			uint32_t len = (uint32_t)head[2] << 24 | (uint32_t)head[3] << 16 |
+				       (uint32_t)head[4] << 8 | head[5];
+
+			if (head[0] != 0x01 || len > ASSOCIATE_RQ_MAX)
+				return -EPROTO;
+			if (ioctl(fd, FIONREAD, &avail) == 0 &&
+			    (uint32_t)avail >= len + sizeof(head))
+				return 0;
+		}
+		/* Part of it came: the rest is on its way (poll would not wait for it). */
+		usleep(20 * 1000);
+	}
+	return -ECANCELED;
+}
+
+/* One accepted connection, on its own thread: the association request within timeout=, the
+ * checks, then its C-STOREs until it ends. */
+void *serve_connection(void *arg)
+{
+	struct serving *s = (struct serving *)arg;
+	struct dimse_scp *scp = s->scp;
+	DcmNativeSocketType before;
+	OFCondition cond;
+	int err;
+
+	err = wait_associate_rq(scp, s->fd, scp->peer.timeout);
+	if (err) {
+		if (err == -ETIMEDOUT)
+			log_warn("storage SCP: %s sent no association request within %d s; "
+				 "closed",
+				 s->peer.c_str(), scp->peer.timeout);
+		else if (err == -EPROTO)
+			log_warn("storage SCP: %s did not send an association request; closed",
+				 s->peer.c_str());
+		close(s->fd);
+		goto out;
+	}
+	pthread_mutex_lock(&external_socket_lock);
+	before = dcmExternalSocketHandle.get();
+	dcmExternalSocketHandle.set(s->fd);
+	cond = ASC_receiveAssociation(scp->net, &s->assoc, ASC_DEFAULTMAXPDU, NULL, NULL, OFFalse,
+				      DUL_NOBLOCK, POLL_SECONDS);
+	dcmExternalSocketHandle.set(before);
+	pthread_mutex_unlock(&external_socket_lock);
+	/* From here on the socket is the association's: dropping it closes the socket. */
+	if (cond.bad()) {
+		log_warn("storage SCP: an association request from %s failed: %s", s->peer.c_str(),
+			 cond.text());
+	} else if (check_titles(scp, s)) {
+		accept_contexts(scp, s->assoc, s->peer.c_str());
+		if (ASC_acknowledgeAssociation(s->assoc).good())
+			serve(s);
+		else
+			ASC_abortAssociation(s->assoc);
+	}
+	if (s->assoc) {
+		ASC_dropSCPAssociation(s->assoc);
+		ASC_destroyAssociation(&s->assoc);
+	}
+out:
 	delete s;
 	pthread_mutex_lock(&scp->lock);
 	scp->nserving--;
@@ -160,75 +411,42 @@ void *serve(void *arg)
 	return NULL;
 }
 
-/* Accept what the archive proposes, each context in its first transfer syntax: the archive
- * lists the one the instance is stored in first, so the bytes come as stored. */
-void accept_contexts(T_ASC_Association *assoc)
+/* A new connection from @from on @fd: who it is and whether anything is expected decide if it
+ * gets a thread. Takes @fd. */
+void accept_connection(struct dimse_scp *scp, int fd, const struct sockaddr_in *from)
 {
-	int n = ASC_countPresentationContexts(assoc->params);
-
-	for (int i = 0; i < n; i++) {
-		T_ASC_PresentationContext pc;
-
-		if (ASC_getPresentationContext(assoc->params, i, &pc).bad() ||
-		    pc.transferSyntaxCount < 1)
-			continue;
-		if (strcmp(pc.abstractSyntax, UID_VerificationSOPClass) != 0 &&
-		    !dcmIsaStorageSOPClassUID(pc.abstractSyntax, ESSC_All))
-			continue;
-		ASC_acceptPresentationContext(assoc->params, pc.presentationContextID,
-					      pc.proposedTransferSyntaxes[0]);
-	}
-}
-
-void accept_one(struct dimse_scp *scp, T_ASC_Association *assoc)
-{
-	char calling[20] = "", called[20] = "";
-	struct serving *s;
+	char ip[INET_ADDRSTRLEN] = "?";
+	const char *why = NULL;
+	struct serving *s = NULL;
 	pthread_t t;
+	bool sender = false;
 
-	ASC_getAPTitles(assoc->params, calling, sizeof(calling), called, sizeof(called), NULL, 0);
-	if (scp->peer.aet != called) {
-		T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
-					      ASC_REASON_SU_CALLEDAETITLENOTRECOGNIZED};
-
-		log_warn("storage SCP: %s called us %s, not %s; rejected", calling, called,
-			 scp->peer.aet.c_str());
-		ASC_rejectAssociation(assoc, &rej);
-		goto out_drop;
-	}
-	/* The port is open to the network: only the archive may fill our cache, and it sends
-	 * C-MOVE sub-operations as itself. */
-	if (scp->peer.aec != calling) {
-		T_ASC_RejectParameters rej = {ASC_RESULT_REJECTEDPERMANENT, ASC_SOURCE_SERVICEUSER,
-					      ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED};
-
-		log_warn("storage SCP: %s is not the archive (%s); rejected", calling,
-			 scp->peer.aec.c_str());
-		ASC_rejectAssociation(assoc, &rej);
-		goto out_drop;
-	}
-	accept_contexts(assoc);
-	if (ASC_acknowledgeAssociation(assoc).bad())
-		goto out_drop;
-	s = new (std::nothrow)
-		serving{scp, assoc, std::string(calling) + " (storage SCP)", calling};
-	if (!s)
-		goto out_abort;
+	inet_ntop(AF_INET, &from->sin_addr, ip, sizeof(ip));
+	for (const in_addr &a : scp->senders)
+		sender |= a.s_addr == from->sin_addr.s_addr;
 	pthread_mutex_lock(&scp->lock);
-	if (pthread_create(&t, NULL, serve, s) == 0) {
+	if (!sender)
+		why = "not the archive's address";
+	else if (scp->waits.empty())
+		why = "no C-MOVE of ours is in flight";
+	else if (scp->nserving >= max_serving(scp))
+		why = "too many associations at once";
+	else if ((s = new (std::nothrow) serving{scp, fd, NULL, ip, ""}) &&
+		 pthread_create(&t, NULL, serve_connection, s) == 0) {
 		pthread_detach(t);
 		scp->nserving++;
 		s = NULL;
+		fd = -1;
+	} else {
+		why = "out of memory or threads";
 	}
 	pthread_mutex_unlock(&scp->lock);
-	if (!s)
-		return;
 	delete s;
-out_abort:
-	ASC_abortAssociation(assoc);
-out_drop:
-	ASC_dropSCPAssociation(assoc);
-	ASC_destroyAssociation(&assoc);
+	if (fd < 0)
+		return;
+	log_warn("storage SCP on port %d: a connection from %s (%s: %s); closed", scp->port, ip,
+		 why, scp->sender_name.c_str());
+	close(fd);
 }
 
 void *listen_loop(void *arg)
@@ -236,59 +454,148 @@ void *listen_loop(void *arg)
 	struct dimse_scp *scp = (struct dimse_scp *)arg;
 
 	while (!scp->stopping.load()) {
-		T_ASC_Association *assoc = NULL;
-		OFCondition cond = ASC_receiveAssociation(scp->net, &assoc, ASC_DEFAULTMAXPDU, NULL,
-							  NULL, OFFalse, DUL_NOBLOCK, POLL_SECONDS);
+		struct pollfd p = {scp->listen_fd, POLLIN, 0};
+		struct sockaddr_in from;
+		socklen_t len = sizeof(from);
+		int fd;
 
-		if (cond == DUL_NOASSOCIATIONREQUEST) {
-			if (assoc)
-				ASC_destroyAssociation(&assoc);
+		if (poll(&p, 1, POLL_SECONDS * 1000) <= 0)
+			continue;
+		fd = accept4(scp->listen_fd, (struct sockaddr *)&from, &len, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (from.sin_family != AF_INET) {
+			close(fd);
 			continue;
 		}
-		if (cond.bad()) {
-			log_warn("storage SCP on port %d: an association request failed: %s",
-				 scp->port, cond.text());
-			if (assoc) {
-				ASC_dropSCPAssociation(assoc);
-				ASC_destroyAssociation(&assoc);
-			}
-			continue;
-		}
-		accept_one(scp, assoc);
+		accept_connection(scp, fd, &from);
 	}
 	return NULL;
 }
 
+/* The IPv4 addresses of @host into @out. @return 0 or -EADDRNOTAVAIL (logged). */
+int resolve(const std::string &host, std::vector<in_addr> &out)
+{
+	struct addrinfo hints = {}, *res = NULL;
+	int rc;
+
+	hints.ai_family = AF_INET;
+	hints.ai_socktype = SOCK_STREAM;
+	rc = getaddrinfo(host.c_str(), NULL, &hints, &res);
+	if (rc) {
+		log_error("storage SCP: cannot resolve %s: %s", host.c_str(), gai_strerror(rc));
+		return -EADDRNOTAVAIL;
+	}
+	for (struct addrinfo *a = res; a; a = a->ai_next)
+		out.push_back(((struct sockaddr_in *)a->ai_addr)->sin_addr);
+	freeaddrinfo(res);
+	return out.empty() ? -EADDRNOTAVAIL : 0;
+}
+
+/* Our address on the route to @to (127.0.0.1 for a loopback archive): where to listen, so
+ * that the port is open on that interface only. INADDR_ANY if the kernel will not say. */
+in_addr route_source(const in_addr &to)
+{
+	struct sockaddr_in dst = {}, src = {};
+	socklen_t len = sizeof(src);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	in_addr any = {htonl(INADDR_ANY)};
+
+	if (fd < 0)
+		return any;
+	dst.sin_family = AF_INET;
+	dst.sin_port = htons(104); /* a UDP connect sends nothing: only the route matters */
+	dst.sin_addr = to;
+	if (connect(fd, (struct sockaddr *)&dst, sizeof(dst)) ||
+	    getsockname(fd, (struct sockaddr *)&src, &len))
+		src.sin_addr = any;
+	close(fd);
+	return src.sin_addr;
+}
+
+/* The listening socket on @addr:@port. @return the fd, or -errno. */
+int listen_on(in_addr addr, int port)
+{
+	struct sockaddr_in a = {};
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
+
+	if (fd < 0)
+		return -errno;
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr = addr;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, 16)) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 } // namespace
 
-int dimse_scp_start(const struct dimse_peer *p, int port, struct dimse_scp **out)
+int dimse_scp_start(const struct dimse_peer *p, int port, const char *move_from,
+		    struct dimse_scp **out)
 {
 	struct dimse_scp *scp = new (std::nothrow) dimse_scp();
+	char ip[INET_ADDRSTRLEN] = "?";
+	DcmNativeSocketType before;
 	OFCondition cond;
+	in_addr bind_to;
+	int err;
 
 	if (!scp)
 		return -ENOMEM;
 	scp->peer = *p;
 	scp->port = port;
+	scp->listen_fd = -1;
 	pthread_mutex_init(&scp->lock, NULL);
 	pthread_cond_init(&scp->idle, NULL);
-	cond = ASC_initializeNetwork(NET_ACCEPTOR, port, p->timeout, &scp->net);
-	if (cond.bad()) {
-		log_error("storage SCP: cannot listen on port %d: %s", port, cond.text());
+	try {
+		scp->sender_name = move_from && *move_from ? move_from : p->host;
+		err = resolve(scp->sender_name, scp->senders);
+	} catch (const std::bad_alloc &) {
+		err = -ENOMEM;
+	}
+	if (err)
 		goto out_free;
+	bind_to = route_source(scp->senders[0]);
+	scp->listen_fd = listen_on(bind_to, port);
+	inet_ntop(AF_INET, &bind_to, ip, sizeof(ip));
+	if (scp->listen_fd < 0) {
+		err = scp->listen_fd;
+		log_error("storage SCP: cannot listen on %s port %d: %s", ip, port, strerror(-err));
+		goto out_free;
+	}
+	/* An acceptor that makes no listening socket of its own: the handle is set meanwhile. */
+	pthread_mutex_lock(&external_socket_lock);
+	before = dcmExternalSocketHandle.get();
+	dcmExternalSocketHandle.set(scp->listen_fd);
+	cond = ASC_initializeNetwork(NET_ACCEPTOR, port, p->timeout, &scp->net);
+	dcmExternalSocketHandle.set(before);
+	pthread_mutex_unlock(&external_socket_lock);
+	err = -EIO;
+	if (cond.bad()) {
+		log_error("storage SCP: cannot set up the network: %s", cond.text());
+		goto out_close;
 	}
 	if (pthread_create(&scp->listener, NULL, listen_loop, scp) != 0) {
 		ASC_dropNetwork(&scp->net);
-		goto out_free;
+		err = -EAGAIN;
+		goto out_close;
 	}
-	log_info("storage SCP for C-MOVE listening on port %d as %s", port, p->aet.c_str());
+	log_info("storage SCP for C-MOVE listening on %s port %d as %s, for %s", ip, port,
+		 p->aet.c_str(), scp->sender_name.c_str());
 	*out = scp;
 	return 0;
+out_close:
+	close(scp->listen_fd);
 out_free:
 	pthread_cond_destroy(&scp->idle);
 	pthread_mutex_destroy(&scp->lock);
 	delete scp;
-	return -EADDRINUSE;
+	return err;
 }
 
 void dimse_scp_free(struct dimse_scp *scp)
@@ -302,6 +609,7 @@ void dimse_scp_free(struct dimse_scp *scp)
 	while (scp->nserving)
 		pthread_cond_wait(&scp->idle, &scp->lock);
 	pthread_mutex_unlock(&scp->lock);
+	close(scp->listen_fd);
 	ASC_dropNetwork(&scp->net);
 	pthread_cond_destroy(&scp->idle);
 	pthread_mutex_destroy(&scp->lock);
@@ -309,7 +617,8 @@ void dimse_scp_free(struct dimse_scp *scp)
 }
 
 struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
-					 const struct instance_ref *ref, struct sink *sink)
+					 const struct instance_ref *ref,
+					 const std::vector<dimse_stored> &stored, struct sink *sink)
 {
 	dimse_move_wait *w = new (std::nothrow) dimse_move_wait();
 
@@ -320,6 +629,9 @@ struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
 		w->sop_uid = ref->sop_uid ? ref->sop_uid : "";
 		for (size_t i = 0; !ref->sop_uid && ref->members && i < ref->nmembers; i++)
 			w->members.push_back(ref->members[i]);
+		w->expect.study_uid = ref->study_uid;
+		w->expect.series_uid = ref->series_uid;
+		w->stored = stored;
 		w->sink = sink;
 		pthread_mutex_lock(&scp->lock);
 		scp->waits.push_back(w);
@@ -342,6 +654,9 @@ size_t dimse_scp_done(struct dimse_scp *scp, struct dimse_move_wait *w, int *err
 	pthread_mutex_unlock(&scp->lock);
 	n = w->received;
 	*err = w->err;
+	/* Only forgeries came: the archive's instance did not; say so as a failure. */
+	if (!n && !*err && w->refused)
+		*err = -EIO;
 	delete w;
 	return n;
 }

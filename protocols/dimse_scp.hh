@@ -1,6 +1,6 @@
 // The storage SCP that C-MOVE needs: the archive opens its own association to move_port= and
 // sends each instance with C-STORE; this routes each one to the sink of the C-MOVE that asked
-// for it. C++ only, used by dimse_retrieve.cc.
+// for it, and takes nothing else. C++ only, used by dimse_retrieve.cc.
 #ifndef TROLLEY_DIMSE_SCP_HH
 #define TROLLEY_DIMSE_SCP_HH
 
@@ -9,25 +9,35 @@
 struct dimse_scp;
 
 /**
- * Listen on @port (all interfaces: the archive is elsewhere) for associations called @p->aet.
- * @return 0 and *@out (free with dimse_scp_free()); -EADDRINUSE and the like (logged).
+ * Listen on @port, on the address that routes to the sender, for associations called @p->aet
+ * from @p->aec at the sender's address: @move_from, or @p->host when NULL or empty (its IPv4
+ * addresses, resolved now). Connections come only while a C-MOVE waits (dimse_scp_expect()).
+ * @return 0 and *@out (free with dimse_scp_free()); -EADDRNOTAVAIL (the sender does not
+ * resolve), -EADDRINUSE and the like (logged).
  */
-int dimse_scp_start(const struct dimse_peer *p, int port, struct dimse_scp **out);
+int dimse_scp_start(const struct dimse_peer *p, int port, const char *move_from,
+		    struct dimse_scp **out);
 void dimse_scp_free(struct dimse_scp *scp);
 
 /** A C-MOVE waiting for its instances. */
 struct dimse_move_wait;
 
 /**
- * Expect the instances that C-MOVE message @msg_id of @ref will bring into @sink, which is
- * called from the SCP's thread until dimse_scp_done(). @return the waiter, or NULL (ENOMEM).
+ * Expect the instances that C-MOVE message @msg_id of @ref will bring into @sink (@ref's
+ * instance, or the members of its series: nothing else is taken), which is called from the
+ * SCP's threads until dimse_scp_done(). Where @stored names the syntaxes a class is stored in,
+ * associations that come meanwhile are accepted in those alone for it. @return the waiter, or
+ * NULL (ENOMEM).
  */
 struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
-					 const struct instance_ref *ref, struct sink *sink);
+					 const struct instance_ref *ref,
+					 const std::vector<dimse_stored> &stored,
+					 struct sink *sink);
 
 /**
  * Stop expecting: waits for a C-STORE being received for @w to end. @return the number of
- * instances that went whole into the sink, and in *@err the first sink or transfer error.
+ * instances that went whole into the sink, and in *@err the first sink or transfer error
+ * (-EIO if only data sets that were not the ones asked for came).
  */
 size_t dimse_scp_done(struct dimse_scp *scp, struct dimse_move_wait *w, int *err);
 

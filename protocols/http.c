@@ -1,13 +1,13 @@
-/* HTTP transport for QIDO-RS and WADO-RS (and later WADO-URI, MINT, RAD-69). Each request gets
- * its own easy handle (libcurl handles are not thread-safe); connections, DNS and TLS sessions are
- * reused through one share handle, and a semaphore bounds parallel transfers (connections=). */
+/* HTTP transport for QIDO-RS, WADO-RS, WADO-URI, MINT and RAD-69. Each request gets its own
+ * easy handle (libcurl handles are not thread-safe); connections, DNS and TLS sessions are
+ * reused through one share handle, and the slots below bound parallel transfers (connections=),
+ * with a reserve for queries that instance transfers never take. */
 #include "protocols/http.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
-#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +22,29 @@
 #define HTTP_URL_LOG_MAX 2048
 #define HTTP_ORIGIN_MAX	 512
 
+/*
+ * connections= slots, split by what a request is. A listing waits for its query, and a user
+ * waits for the listing; an instance transfer may take minutes (a slow link, a large series,
+ * an archive that trickles). With one pool a `cp -r` held every slot and an `ls` of another
+ * folder waited for a whole series. So a quarter of the slots (at least one) is reserved for
+ * queries and metadata: instance transfers use the rest, queries any free slot, and a waiting
+ * query goes before waiting transfers. connections=1 stays one connection, as the user asked
+ * (an archive that allows one client connection): the query then waits only for the transfer
+ * in flight, never for the queue of transfers behind it.
+ */
+struct http_slots {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	long total;	    /* connections= */
+	long bulk_max;	    /* of them, what instance transfers may hold */
+	long busy, bulk;    /* held: all, by instance transfers */
+	long query_waiting; /* queries waiting: transfers let them go first */
+};
+
 struct http {
 	CURLSH *share;
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
-	sem_t slots;
+	struct http_slots slots;
 	struct http_config cfg;
 	char *password;		    /* from password_file */
 	pthread_mutex_t token_lock; /* guards token */
@@ -48,7 +67,10 @@ struct http_call {
 	char warning[256];	      /* Warning headers of the last response, joined by ", " */
 	char detail[CURL_ERROR_SIZE]; /* curl's own words for a failure */
 	size_t bytes;
-	bool withheld; /* credentials are configured but not for this origin */
+	bool withheld;	      /* credentials are configured but not for this origin */
+	curl_off_t moved;     /* bytes received and sent, as curl last said */
+	struct timespec last; /* when they last grew (or the transfer began) */
+	bool stalled;	      /* ended by on_progress */
 };
 
 static pthread_once_t http_global_once = PTHREAD_ONCE_INIT;
@@ -73,6 +95,50 @@ static void share_unlock(CURL *easy, curl_lock_data data, void *userp)
 
 	(void)easy;
 	pthread_mutex_unlock(&h->locks[data]);
+}
+
+static void slots_init(struct http_slots *s, long total)
+{
+	long reserve = total >= 2 ? (total / 4 > 1 ? total / 4 : 1) : 0;
+
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->freed, NULL);
+	s->total = total;
+	s->bulk_max = total - reserve;
+}
+
+static void slots_release(struct http_slots *s)
+{
+	pthread_cond_destroy(&s->freed);
+	pthread_mutex_destroy(&s->lock);
+}
+
+static void slot_take(struct http_slots *s, enum http_kind kind)
+{
+	pthread_mutex_lock(&s->lock);
+	if (kind == HTTP_QUERY) {
+		s->query_waiting++;
+		while (s->busy >= s->total)
+			pthread_cond_wait(&s->freed, &s->lock);
+		s->query_waiting--;
+	} else {
+		while (s->busy >= s->total || s->bulk >= s->bulk_max || s->query_waiting)
+			pthread_cond_wait(&s->freed, &s->lock);
+		s->bulk++;
+	}
+	s->busy++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void slot_give(struct http_slots *s, enum http_kind kind)
+{
+	pthread_mutex_lock(&s->lock);
+	s->busy--;
+	if (kind == HTTP_BULK)
+		s->bulk--;
+	/* Waiters of both kinds wait on one condition, each for its own test. */
+	pthread_cond_broadcast(&s->freed);
+	pthread_mutex_unlock(&s->lock);
 }
 
 /* "scheme://host:port" of @url, lowercase, the port made explicit (http://a and http://a:80
@@ -140,7 +206,7 @@ int http_new(const struct http_config *cfg, struct http **out)
 		h->cfg.max_connections = 8;
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&h->locks[i], NULL);
-	sem_init(&h->slots, 0, (unsigned)h->cfg.max_connections);
+	slots_init(&h->slots, h->cfg.max_connections);
 	pthread_mutex_init(&h->token_lock, NULL);
 	pthread_mutex_init(&h->login_lock, NULL);
 	if (cfg->auth_url && url_origin(cfg->auth_url, h->auth_origin, sizeof(h->auth_origin))) {
@@ -176,6 +242,7 @@ int http_new(const struct http_config *cfg, struct http **out)
 	*out = h;
 	return 0;
 out_free:
+	slots_release(&h->slots);
 	secret_free(h->password);
 	secret_free(h->token);
 	free(h);
@@ -193,7 +260,7 @@ void http_free(struct http *h)
 	pthread_mutex_destroy(&h->login_lock);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&h->locks[i]);
-	sem_destroy(&h->slots);
+	slots_release(&h->slots);
 	free(h);
 }
 
@@ -301,6 +368,36 @@ static size_t on_write(char *data, size_t size, size_t n, void *userp)
 	return c->cb_err ? 0 : len; /* 0 makes curl stop with CURLE_WRITE_ERROR */
 }
 
+static long ms_between(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
+}
+
+/* timeout= is the longest a transfer may go without a byte, waiting for the reply or in its
+ * body. Big series take minutes legitimately, so no bound on the whole. curl's own low-speed
+ * check (CURLOPT_LOW_SPEED_*) averages over its last five seconds: a body that stalls after a
+ * few bytes ran for timeout= plus five seconds, and one that resumed in that time never ended.
+ * curl calls this at least once a second, idle or not. */
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	struct http_call *c = userp;
+	struct timespec now;
+
+	(void)dltotal;
+	(void)ultotal;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (dlnow + ulnow != c->moved) {
+		c->moved = dlnow + ulnow;
+		c->last = now;
+		return 0;
+	}
+	if (ms_between(&c->last, &now) < c->h->cfg.timeout_s * 1000)
+		return 0;
+	c->stalled = true;
+	return 1; /* curl ends the transfer with CURLE_ABORTED_BY_CALLBACK */
+}
+
 /* One printable line from an error body, for the log. */
 static void error_excerpt(struct buf *b, char *out, size_t n)
 {
@@ -404,6 +501,7 @@ static bool token_refreshed(struct http *h)
 
 /* One request as http_get() and http_post() describe it. */
 struct http_request {
+	enum http_kind kind;
 	const char *method; /* "GET" or "POST" */
 	const char *url;
 	const char *accept;
@@ -470,9 +568,9 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 	curl_easy_setopt(c.easy, CURLOPT_ERRORBUFFER, c.detail);
 	curl_easy_setopt(c.easy, CURLOPT_COOKIEFILE, ""); /* the shared jar, no file */
 	curl_easy_setopt(c.easy, CURLOPT_CONNECTTIMEOUT, h->cfg.connect_timeout_s);
-	/* A stalled transfer, not a long one, is the failure: big series take minutes legitimately. */
-	curl_easy_setopt(c.easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c.easy, CURLOPT_LOW_SPEED_TIME, h->cfg.timeout_s);
+	curl_easy_setopt(c.easy, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c.easy, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c.easy, CURLOPT_XFERINFODATA, &c);
 	curl_easy_setopt(c.easy, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(c.easy, CURLOPT_USERAGENT, "trolley/0.1");
 	curl_easy_setopt(c.easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -489,11 +587,17 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		curl_easy_setopt(c.easy, CURLOPT_CAINFO, h->cfg.cacert);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	sem_wait(&h->slots);
+	slot_take(&h->slots, r->kind);
+	clock_gettime(CLOCK_MONOTONIC, &c.last); /* waiting for a slot is no stall */
 	rc = curl_easy_perform(c.easy);
-	sem_post(&h->slots);
+	slot_give(&h->slots, r->kind);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	ms = ms_between(&t0, &t1);
+	if (c.stalled) {
+		rc = CURLE_OPERATION_TIMEDOUT;
+		snprintf(c.detail, sizeof(c.detail), "nothing received for %ld s: timeout=%ld",
+			 h->cfg.timeout_s, h->cfg.timeout_s);
+	}
 	if (!c.started)
 		curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &c.resp.status);
 
@@ -676,19 +780,24 @@ static int http_request_run(struct http *h, const struct http_request *r, long *
 	return err;
 }
 
-int http_get(struct http *h, const char *url, const char *accept, http_body_fn on_body, void *ctx,
-	     long *status_out)
+int http_get(struct http *h, enum http_kind kind, const char *url, const char *accept,
+	     http_body_fn on_body, void *ctx, long *status_out)
 {
-	struct http_request r = {
-		.method = "GET", .url = url, .accept = accept, .on_body = on_body, .ctx = ctx};
+	struct http_request r = {.kind = kind,
+				 .method = "GET",
+				 .url = url,
+				 .accept = accept,
+				 .on_body = on_body,
+				 .ctx = ctx};
 
 	return http_request_run(h, &r, status_out);
 }
 
-int http_get_handling(struct http *h, const char *url, const char *accept, const long *handled,
-		      http_body_fn on_body, void *ctx, long *status_out)
+int http_get_handling(struct http *h, enum http_kind kind, const char *url, const char *accept,
+		      const long *handled, http_body_fn on_body, void *ctx, long *status_out)
 {
-	struct http_request r = {.method = "GET",
+	struct http_request r = {.kind = kind,
+				 .method = "GET",
 				 .url = url,
 				 .accept = accept,
 				 .on_body = on_body,
@@ -698,10 +807,12 @@ int http_get_handling(struct http *h, const char *url, const char *accept, const
 	return http_request_run(h, &r, status_out);
 }
 
-int http_post(struct http *h, const char *url, const char *content_type, const void *body,
-	      size_t len, const char *accept, http_body_fn on_body, void *ctx, long *status_out)
+int http_post(struct http *h, enum http_kind kind, const char *url, const char *content_type,
+	      const void *body, size_t len, const char *accept, http_body_fn on_body, void *ctx,
+	      long *status_out)
 {
-	struct http_request r = {.method = "POST",
+	struct http_request r = {.kind = kind,
+				 .method = "POST",
 				 .url = url,
 				 .accept = accept,
 				 .content_type = content_type,

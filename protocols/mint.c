@@ -284,7 +284,8 @@ static int mint_find(struct searcher *s, const struct query *q, struct attrset_l
 		err = -ENOMEM;
 		goto out;
 	}
-	err = http_get(m->http, url.data, "application/xml", mint_on_body, &body, &status);
+	err = http_get(m->http, HTTP_QUERY, url.data, "application/xml", mint_on_body, &body,
+		       &status);
 	if (err)
 		goto out;
 	err = mint_parse(body.data ? body.data : "", body.len, (enum mint_level)q->level, &all);

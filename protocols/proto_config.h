@@ -16,6 +16,7 @@ struct proto_config {
 	const char *dimse_host;	   /* DICOM peer (dicom://AEC@host:port) */
 	int dimse_port;
 	int move_port;		     /* our storage SCP for C-MOVE; 0: none */
+	const char *move_from;	     /* who sends C-MOVE sub-operations; NULL: dimse_host */
 	const char *aet, *aec;	     /* our AE title, theirs */
 	long dimse_timeout;	     /* seconds, for association and DIMSE messages */
 	long dimse_associations;     /* at most this many of ours open at once (connections=) */

@@ -227,7 +227,8 @@ static int qido_get_page(struct qido *q, const char *url, struct attrset_list *p
 	int err;
 
 	buf_init(&reply.body, QIDO_REPLY_MAX);
-	err = http_get(q->http, url, "application/dicom+json", qido_on_body, &reply, &status);
+	err = http_get(q->http, HTTP_QUERY, url, "application/dicom+json", qido_on_body, &reply,
+		       &status);
 	if (err)
 		goto out;
 	/* 204 No Content, or 200 with "[]": nothing (more). */

@@ -246,6 +246,18 @@ static void parse_soap(struct rad69_call *c)
 	xmlFreeDoc(doc);
 }
 
+/* The SOAP part (or a SOAP reply alone) is parsed whole: past RAD69_SOAP_MAX it is not
+ * believed. Inflated bytes count (curl decodes a compressed reply before it comes here). */
+static int soap_add(struct rad69_call *c, const void *data, size_t len)
+{
+	int err = buf_add(&c->soap, data, len);
+
+	if (err != -E2BIG)
+		return err;
+	log_error("POST %s: SOAP part larger than %u MiB", c->url, RAD69_SOAP_MAX >> 20);
+	return -EIO;
+}
+
 static int r_begin(void *ctx, const char *type, const char *cid)
 {
 	struct rad69_call *c = ctx;
@@ -273,11 +285,8 @@ static int r_data(void *ctx, const void *data, size_t len)
 {
 	struct rad69_call *c = ctx;
 
-	if (c->part == 1) {
-		int err = buf_add(&c->soap, data, len);
-
-		return err == -E2BIG ? -EIO : err;
-	}
+	if (c->part == 1)
+		return soap_add(c, data, len);
 	if (c->head_len < sizeof(c->head)) {
 		size_t take = sizeof(c->head) - c->head_len;
 
@@ -327,10 +336,8 @@ static int r_body(void *ctx, const struct http_response *resp, const void *data,
 			return -EIO;
 		}
 	}
-	if (c->soap_only) {
-		err = buf_add(&c->soap, data, len);
-		return err == -E2BIG ? -EIO : err;
-	}
+	if (c->soap_only)
+		return soap_add(c, data, len);
 	err = mp_parser_feed(c->mp, data, len);
 	if (err == -EPROTO) {
 		log_error("POST %s: malformed multipart body after %zu parts", resp->url,
@@ -371,7 +378,7 @@ static int rad69_fetch(struct downloader *d, const struct instance_ref *ref, str
 	err = build_request(r, ref, &req);
 	if (err)
 		goto out;
-	err = http_post(r->http, r->url,
+	err = http_post(r->http, HTTP_BULK, r->url,
 			"application/soap+xml; charset=utf-8; "
 			"action=\"urn:ihe:rad:2009:RetrieveImagingDocumentSet\"",
 			req.data, req.len, "multipart/related, application/soap+xml", r_body, &c,

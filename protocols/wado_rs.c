@@ -153,19 +153,20 @@ static int wado_fetch(struct downloader *d, const struct instance_ref *ref, stru
 		return -ENAMETOOLONG;
 	c.url = log_redact_url(url, safe, sizeof(safe));
 	if (w->user_syntax || __atomic_load_n(&w->star_refused, __ATOMIC_RELAXED)) {
-		err = http_get(w->http, url, w->user_syntax ? w->accept : wado_accept_default,
-			       wado_on_body, &c, &c.status);
+		err = http_get(w->http, HTTP_BULK, url,
+			       w->user_syntax ? w->accept : wado_accept_default, wado_on_body, &c,
+			       &c.status);
 	} else {
-		err = http_get_handling(w->http, url, w->accept, wado_refusals, wado_on_body, &c,
-					&c.status);
+		err = http_get_handling(w->http, HTTP_BULK, url, w->accept, wado_refusals,
+					wado_on_body, &c, &c.status);
 		/* A refusal has no body: nothing reached the sink, the request is made anew. It
 		 * is remembered only once the default is served, since a 400 may mean another
 		 * fault (then the second answer is logged as the error it is). */
 		if (err && is_refusal(c.status)) {
 			long refused = c.status;
 
-			err = http_get(w->http, url, wado_accept_default, wado_on_body, &c,
-				       &c.status);
+			err = http_get(w->http, HTTP_BULK, url, wado_accept_default, wado_on_body,
+				       &c, &c.status);
 			if (!err && !__atomic_exchange_n(&w->star_refused, 1, __ATOMIC_RELAXED))
 				log_warn(
 					"GET %s: HTTP %ld to transfer-syntax=* (as stored): asking "
@@ -246,7 +247,8 @@ static int wado_metadata(struct downloader *d, const struct instance_ref *ref, s
 	if (n < 0 || (size_t)n >= sizeof(url))
 		return -ENAMETOOLONG;
 	buf_init(&body, WADO_METADATA_MAX);
-	err = http_get(w->http, url, "application/dicom+json", wado_on_metadata, &body, &status);
+	err = http_get(w->http, HTTP_QUERY, url, "application/dicom+json", wado_on_metadata, &body,
+		       &status);
 	if (err)
 		goto out;
 	if (!dicom_json_is_dataset_array(body.data, body.len)) {

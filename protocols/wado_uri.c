@@ -70,7 +70,7 @@ static int wado_uri_fetch(struct downloader *d, const struct instance_ref *ref, 
 		     w->transfer_syntax ? w->transfer_syntax : "");
 	if (n < 0 || (size_t)n >= sizeof(url))
 		return -ENAMETOOLONG;
-	err = http_get(w->http, url, "application/dicom", wado_uri_on_body, &c, &status);
+	err = http_get(w->http, HTTP_BULK, url, "application/dicom", wado_uri_on_body, &c, &status);
 	if (err)
 		return err;
 	if (!c.started) {

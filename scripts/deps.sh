@@ -8,6 +8,7 @@ PACKAGES=(
   libfuse3-dev fuse3 libcurl4-openssl-dev libcjson-dev liblmdb-dev libcmocka-dev libxml2-dev
   libdcmtk-dev dcmtk libsndfile1-dev libtiff-dev libssl-dev zlib1g-dev
   orthanc orthanc-dicomweb
+  libpixelmed-java default-jre-headless iproute2 util-linux
   python3-pytest python3-pydicom python3-numpy
   attr curl rsync nginx-light openssl man-db
   clang libclang-rt-14-dev

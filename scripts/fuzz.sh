@@ -12,10 +12,12 @@ TIME=${FUZZ_TIME:-20}
 OUT=build-fuzz
 CORE="core/log.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c"
 HTTP="protocols/http.c protocols/secrets.c"
+# tree.c and lookup.c call the cache for tree_list(), which the names harness never reaches.
+CACHE=$(echo cache/*.c)
 
 # Harness name -> the sources it links (besides tests/fuzz/fuzz_<name>.c), and the pkg-config
 # packages of those that need any. A new harness is one line in SOURCES (and one in PACKAGES if
-# it needs libraries): tests/fuzz/fuzz_names.c (names + tree) gets its [names]= line here.
+# it needs libraries).
 declare -A SOURCES=(
   [multipart]="protocols/multipart.c $CORE"
   [dicom_json]="protocols/dicom_json.c $CORE"
@@ -23,11 +25,13 @@ declare -A SOURCES=(
   [rad69]="protocols/multipart.c $HTTP $CORE"
   [part10]="$CORE"
   [search]="fs/search.c $CORE"
+  [names]="fs/names.c fs/tree.c fs/lookup.c fs/search.c $CORE $CACHE"
 )
 declare -A PACKAGES=(
   [dicom_json]="libcjson"
   [mint]="libxml-2.0 libcurl"
   [rad69]="libxml-2.0 libcurl"
+  [names]="lmdb"
 )
 mapfile -t ORDER < <(printf '%s\n' "${!SOURCES[@]}" | sort)
 

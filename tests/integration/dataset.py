@@ -198,6 +198,57 @@ def generate(out_dir):
         manifest.append(entry)
     manifest.extend(real_world(out_dir))
     manifest.extend(damaged_meta(out_dir))
+    manifest += _hostile_names(out_dir, rng)
+    return manifest
+
+
+# ---- Hostile names (DESIGN.md "Names"; tests/integration/test_names.py) ---------------------
+# Patients whose names break naming rules unless trolley enforces them: a name starting with
+# "..", one starting with ".", a study whose description makes its name equal to the suffixed
+# name of a clashing sibling, and two patients whose folder names clash only once cleaned. A series without InstanceNumbers is named by UID in the
+# flat layout. UIDs that Orthanc will not store ("", ".", "1.2/../x") come from the proxy.
+HOSTILE_PATIENTS = [
+    ("..^DOTS", "HID-3", "ISO_IR 100", [
+        ("20230101", "080000", "DOT STUDY", "ACCD1", [("1", "CT", "Dots", 2)])]),
+    (".hidden^x", "HID-4", "ISO_IR 100", [
+        ("20230102", "080000", ".dot description", "", [("1", "MR", "Hidden", 2)])]),
+    # Two "TWIN" studies clash and are suffixed; the third is literally named as the first
+    # twin's suffixed name (its description is filled in by _hostile_names). Its only series
+    # has no InstanceNumbers.
+    ("Clash^Literal", "HID-5", "ISO_IR 100", [
+        ("20230103", "090000", "TWIN", "", [("1", "CT", "A", 1)]),
+        ("20230103", "090000", "TWIN", "", [("1", "CT", "B", 1)]),
+        ("20230103", "090000", None, "", [("2", "CT", "NoNumbers", 2)])]),
+    # Two patients whose IDs differ only in a '/' (shown as '_'): one folder name, suffixed.
+    ("Twin^Slash", "TW/1", "ISO_IR 100", [
+        ("20230104", "100000", "SLASH", "", [("1", "CT", "S", 1)])]),
+    ("Twin^Slash", "TW_1", "ISO_IR 100", [
+        ("20230104", "100000", "UNDERSCORE", "", [("1", "CT", "U", 1)])]),
+]
+
+
+def hostile_study_uid(p_index, s_index):
+    return uid("study", "hostile", p_index, s_index)
+
+
+def _hostile_names(out_dir, rng):
+    import naming  # the suffix, as the rule book computes it
+    manifest = []
+    for p_index, (name, pid, charset, studies) in enumerate(HOSTILE_PATIENTS):
+        for s_index, study in enumerate(studies):
+            study_uid = hostile_study_uid(p_index, s_index)
+            if study[2] is None:
+                literal = "TWIN" + naming.suffix(hostile_study_uid(p_index, 0))
+                study = (study[0], study[1], literal, study[3], study[4])
+            patient = (name, pid, charset, studies)
+            for r_index, series in enumerate(study[4]):
+                series_uid = uid("series", "hostile", p_index, s_index, r_index)
+                no_numbers = series[2] == "NoNumbers"
+                for i in range(series[3]):
+                    sop_uid = uid("sop", "hostile", p_index, s_index, r_index, i)
+                    manifest.append(_write_image(
+                        out_dir, rng, patient, study, series, study_uid, series_uid, sop_uid,
+                        None if no_numbers else str(i + 1), 32, study[1]))
     return manifest
 
 

@@ -199,11 +199,14 @@ class Proxy:
     the first rule whose regex matches the path (with its query) applies:
       {"status": 500, "body": b"...", "type": "text/html"}   answer this instead
       {"body": b"...", "type": "..."}                         status 200 with this body
+                          (with "headers": {name: value} also sent, e.g. Content-Encoding)
       {"truncate": N}     forward, announcing the full Content-Length, but send only N bytes of
                           the body, then close the connection
       {"delay": S}        wait S seconds (at most MAX_DELAY), then forward (or apply the rest)
       {"drop": True}      close the connection without an answer (also "refuse")
       {"stall": (N, S)}   forward N bytes of the body, wait S seconds, then the rest
+      {"trickle": S}      forward the body in 32 pieces spread over S seconds (a slow link or
+                          a slow archive: the reply is in flight all that time)
       {"chunked": N}      forward with Transfer-Encoding: chunked in N-byte chunks, as servers
                           that stream (dcm4chee, nginx without buffering) do
       {"rate": B}         forward the body at about B bytes per second, reading the upstream
@@ -281,7 +284,7 @@ class Proxy:
         """Add a rule; rules added later are tried after earlier ones (first match wins)."""
         known = {"status", "body", "type", "truncate", "delay", "drop", "refuse", "stall",
                  "chunked", "pass_through", "cap", "warning", "ignore_offset", "empty",
-                 "refuse_ts", "bare", "replace", "rate"}
+                 "refuse_ts", "bare", "replace", "headers", "trickle", "rate"}
         assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
@@ -292,7 +295,8 @@ class Proxy:
 
     def log(self):
         """A copy of the recorded requests: dicts with method, path (with the query), query,
-        accept and status (401 when refused for auth, else None)."""
+        accept, status (401 when refused for auth, else None), start and end (time.monotonic()
+        when the request came and when its reply was over; end None while it is in flight)."""
         with self.lock:
             return [dict(r) for r in self.requests]
 
@@ -305,15 +309,24 @@ class Proxy:
         return len(self.paths(pattern))
 
     def _handle(self, h, method):
+        record = {"start": time.monotonic(), "end": None}
+        try:
+            self._serve(h, method, record)
+        finally:
+            with self.lock:
+                record["end"] = time.monotonic()
+
+    def _serve(self, h, method, record):
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""
         with self.lock:
             authorized = (self.required_auth is None or
                           h.headers.get("Authorization") == self.required_auth)
-            self.requests.append({"method": method, "path": h.path,
-                                  "query": h.path.partition("?")[2],
-                                  "accept": h.headers.get("Accept", ""),
-                                  "status": None if authorized else 401})
+            record.update({"method": method, "path": h.path,
+                           "query": h.path.partition("?")[2],
+                           "accept": h.headers.get("Accept", ""),
+                           "status": None if authorized else 401})
+            self.requests.append(record)
             action = next((a for rx, a in self.faults if rx.search(h.path)), None) or {}
         if not authorized:
             self._reply(h, 401, "text/plain", b"unauthorized")
@@ -326,7 +339,7 @@ class Proxy:
             return
         if "body" in action:
             self._reply(h, action.get("status", 200), action.get("type", "text/plain"),
-                        action["body"])
+                        action["body"], action.get("headers", {}))
             return
         if action.get("refuse_ts") and "transfer-syntax=" in h.headers.get("Accept", ""):
             self._reply(h, action["refuse_ts"], "text/plain", b"transfer syntax not supported")
@@ -422,7 +435,7 @@ class Proxy:
     def _forward(self, h, method, resp, action):
         """Stream @resp to the client, applying "truncate" or "stall"."""
         upstream_length = resp.getheader("Content-Length")
-        if upstream_length is None and ("truncate" in action or "stall" in action):
+        if upstream_length is None and ({"truncate", "stall", "trickle"} & set(action)):
             data = resp.read()  # a chunked reply: its length is needed to lie about it
             chunks, total = iter([data]), len(data)
         elif action.get("chunked"):
@@ -445,8 +458,22 @@ class Proxy:
             return
         budget = action.get("truncate")
         stall_at, stall_for = action.get("stall", (None, 0))
+        if action.get("trickle") and total:
+            data = b"".join(chunks)
+            piece = -(-len(data) // 32)
+            chunks = (data[i:i + piece] for i in range(0, len(data), piece))
+            pause = min(action["trickle"], self.MAX_DELAY) / 32
+        else:
+            pause = 0
         sent = 0
         for chunk in chunks:
+            if pause:
+                if sent:
+                    time.sleep(pause)
+                self._write(h, chunk, False)
+                h.wfile.flush()
+                sent += len(chunk)
+                continue
             if budget is not None and sent + len(chunk) > budget:
                 chunk = chunk[:budget - sent]
             if stall_at is not None and sent <= stall_at < sent + len(chunk):
@@ -479,9 +506,11 @@ class Proxy:
             h.wfile.write(chunk)
 
     @staticmethod
-    def _reply(h, status, ctype, data):
+    def _reply(h, status, ctype, data, headers=None):
         h.send_response(status)
         h.send_header("Content-Type", ctype)
+        for k, v in (headers or {}).items():
+            h.send_header(k, v)
         h.send_header("Content-Length", str(len(data)))
         h.end_headers()
         if data:
@@ -578,6 +607,65 @@ class Dcmqrscp(ServerProcess):
         except Exception:
             self.stop()
             raise
+
+
+def in_private_netns():
+    """True when the only network interface this process sees is loopback: a network namespace
+    of its own (unshare -n), from which nothing reaches the host's network."""
+    return [name for _, name in socket.if_nameindex()] == ["lo"]
+
+
+class Pixelmed(ServerProcess):
+    """pixelmed's DicomAndWebStorageServer (Debian libpixelmed-java): a third, independent
+    archive with C-FIND, C-GET, C-STORE and WADO-URI (AE title PIXELMED). It binds every
+    interface and makes LDAP and multicast-DNS discovery when it starts, so it refuses to run
+    anywhere but in a network namespace of the test's own (see test_pixelmed.py)."""
+
+    JARS = ("pixelmed", "hsqldb", "commons-codec", "commons-net", "jmdns", "slf4j-api",
+            "slf4j-jdk14", "vecmath", "jaxb-api")
+
+    def __init__(self, workdir, move_port=None):
+        """@move_port: where C-MOVEs to TROLLEY go (on 127.0.0.1)."""
+        if not in_private_netns():
+            raise RuntimeError("pixelmed must run only inside a network namespace of its own "
+                               "(unshare -n), never on the host's network")
+        self.port = free_port()
+        self.web_port = free_port()
+        self.images = os.path.join(workdir, "images")
+        os.makedirs(self.images)
+        props = os.path.join(workdir, "server.properties")
+        with open(props, "w") as f:
+            f.write("Dicom.ListeningPort=%d\nDicom.CalledAETitle=PIXELMED\n"
+                    "Dicom.CallingAETitle=PIXELMED\nDicom.PrimaryDeviceType=ARCHIVE\n"
+                    "Application.DatabaseFileName=%s\nApplication.SavedImagesFolderName=%s\n"
+                    "Application.DatabaseServerName=trolleytest\n"
+                    "WebServer.ListeningPort=%d\nWebServer.RootURL=/\n"
+                    "WebServer.NumberOfWorkers=4\n"
+                    % (self.port, os.path.join(workdir, "db"), self.images, self.web_port))
+            if move_port:
+                f.write("Dicom.RemoteAEs=TROLLEY\nDicom.RemoteAEs.TROLLEY.CalledAETitle=TROLLEY\n"
+                        "Dicom.RemoteAEs.TROLLEY.HostNameOrIPAddress=127.0.0.1\n"
+                        "Dicom.RemoteAEs.TROLLEY.Port=%d\n" % move_port)
+        cp = ":".join("/usr/share/java/%s.jar" % j for j in self.JARS)
+        self._spawn(["java", "-cp", cp, "com.pixelmed.server.DicomAndWebStorageServer", props],
+                    os.path.join(workdir, "pixelmed.log"), workdir)
+        self._wait_port(self.port, "pixelmed", workdir)
+        self._wait_port(self.web_port, "pixelmed's web server", workdir)
+
+    def store(self, files, syntax_flag=None):
+        """C-STORE @files with storescu; @syntax_flag (-xi implicit, -xd deflated, ...) is the
+        syntax storescu proposes, which pixelmed keeps as it came."""
+        if files:
+            subprocess.run(["storescu", *([syntax_flag] if syntax_flag else []), "-aet",
+                            "TROLLEY", "-aec", "PIXELMED", "127.0.0.1", str(self.port),
+                            *files], check=True, capture_output=True, timeout=120)
+
+    def stored_files(self):
+        """Every file pixelmed keeps (its SavedImagesFolder): the truth, as stored."""
+        out = []
+        for root, _, names in os.walk(self.images):
+            out += [os.path.join(root, n) for n in names]
+        return out
 
 
 class LoopbackHTTP:

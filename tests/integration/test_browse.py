@@ -26,7 +26,7 @@ def test_mount_makes_no_request_until_listed(mount, source, proxy):
 
 def test_patients_listing_names_every_patient(mount, source, data):
     m = mount(source)
-    expected = {naming.patient_name(e) for e in data["manifest"]}
+    expected = naming.patient_folders(data["manifest"])
     got = set(os.listdir(m.path("patients")))
     assert got == expected
     assert "Müller^Jürgen [PID002]" in got

@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 
 import pydicom
 import pytest
@@ -25,8 +26,7 @@ def test_c_find_tree_with_wado_rs_downloads_is_byte_identical(mount, orthanc, pr
                                                              tmp_path):
     m = mount(_source(orthanc), options="aet=TROLLEY,wado_rs=%s/dicom-web" % proxy.url)
     # Non-ASCII names arrive in ISO_IR 192 / ISO_IR 100 and come out as UTF-8.
-    assert set(os.listdir(m.path("patients"))) == {naming.patient_name(e)
-                                                   for e in data["manifest"]}
+    assert set(os.listdir(m.path("patients"))) == naming.patient_folders(data["manifest"])
     study = m.path("patients", "Müller^Jürgen [PID002]", "2020-03-03 CT THORAX [ACC3]")
     out = tmp_path / "x"
     subprocess.run(["cp", "-r", study, str(out)], check=True)
@@ -255,8 +255,7 @@ def dcmqrscp(session_dir, data):
 def test_c_find_against_dcmqrscp_names_every_patient_in_utf8(mount, dcmqrscp, proxy, data):
     m = mount("dicom://STORE@127.0.0.1:%d" % dcmqrscp.port,
               options="wado_rs=%s/dicom-web" % proxy.url)
-    assert set(os.listdir(m.path("patients"))) == {naming.patient_name(e)
-                                                   for e in data["manifest"]}
+    assert set(os.listdir(m.path("patients"))) == naming.patient_folders(data["manifest"])
     series = m.path("patients", "Doe^John [PID001]", "2020-03-02 MR BRAIN")
     # dcmqrscp answers only the keys it indexes: no SeriesDescription, so "1 MR", not "1 MR T1".
     assert sorted(os.listdir(series)) == ["1 MR", "2 MR", "metadata.json"]
@@ -491,23 +490,287 @@ def test_c_get_the_archive_does_not_allow_is_refused(mount, orthanc_no_get, data
     assert m.proc.poll() is None
 
 
-def test_storage_scp_takes_nothing_unasked(mount, orthanc, data):
-    # C-MOVE's storage SCP listens on the network: strangers are rejected, and the archive
-    # itself cannot fill the cache with an instance no C-MOVE asked for.
+class TcpRelay:
+    """A plain TCP relay to 127.0.0.1:@target (or @target_host): each connection is passed on,
+    from @source if given (127.0.0.2 is loopback too, and a different address than the
+    archive's); with .hold set, a new connection is held (its bytes wait in the kernel) until
+    .release is set, which holds an archive's C-MOVE sub-association in flight."""
+
+    def __init__(self, target, target_host="127.0.0.1", source=None, hold=False):
+        self.target = (target_host, target)
+        self.source = source
+        self.hold = hold
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(8)
+        self.port = self.listener.getsockname()[1]
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client):
+        self.socks.append(client)
+        if self.hold:
+            self.arrived.set()
+            self.release.wait(30)
+        try:
+            server = socket.socket()
+            self.socks.append(server)
+            if self.source:
+                server.bind((self.source, 0))
+            server.connect(self.target)
+        except OSError:
+            client.close()
+            return
+        for a, b in ((client, server), (server, client)):
+            threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        try:
+            while True:
+                chunk = src.recv(65536)
+                if not chunk:
+                    break
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.release.set()
+        self.listener.close()
+        for s in self.socks:
+            s.close()
+
+
+def _storescu(port, path, aet="ORTHANC"):
+    return subprocess.run(["storescu", "-v", "-aet", aet, "-aec", "TROLLEY", "127.0.0.1",
+                           str(port), path], capture_output=True, text=True, timeout=60)
+
+
+def _forged(e, tmp_path, name, **changes):
+    """A copy of @e's file with its pixels inverted and the given elements changed."""
+    ds = pydicom.dcmread(e["path"])
+    ds.PixelData = bytes(255 - b for b in ds.PixelData)
+    for k, v in changes.items():
+        setattr(ds, k, v)
+    out = str(tmp_path / name)
+    ds.save_as(out, write_like_original=True)
+    return out
+
+
+def test_storage_scp_takes_nothing_while_no_c_move_is_in_flight(mount, orthanc, data):
+    # C-MOVE's storage SCP listens on the network, and AE titles are no secret: while no C-MOVE
+    # of ours is in flight, a connection is closed before any DICOM, whoever it claims to be.
     port = free_port()
     m = mount(_source(orthanc), options="downloader=c-move,move_port=%d" % port)
     e = data["manifest"][0]
-    out = subprocess.run(["storescu", "-aet", "INTRUDER", "-aec", "TROLLEY", "127.0.0.1",
-                          str(port), e["path"]], capture_output=True, text=True, timeout=60)
-    assert out.returncode != 0
-    assert "Calling AE Title Not Recognized" in out.stdout + out.stderr
-    out = subprocess.run(["storescu", "-v", "-aet", "ORTHANC", "-aec", "TROLLEY", "127.0.0.1",
-                          str(port), e["path"]], capture_output=True, text=True, timeout=60)
-    assert "Refused: OutOfResources" in out.stdout + out.stderr
-    assert "INTRUDER is not the archive (ORTHANC); rejected" in m.text()
-    assert "no C-MOVE of ours is waiting for it; refused" in m.text()
+    for aet in ("INTRUDER", "ORTHANC"):
+        out = _storescu(port, e["path"], aet)
+        assert out.returncode != 0
+        assert "Association Request Failed" in out.stdout + out.stderr, out.stderr
+    assert m.text().count("(no C-MOVE of ours is in flight: 127.0.0.1); closed") == 2, m.text()
     status = open(m.path(".trolley", "status")).read()
     assert re.search(r"^bytes_downloaded: 0$", status, re.M), status
+
+
+def test_storage_scp_refuses_forgeries_while_a_c_move_is_in_flight(mount, orthanc, data,
+                                                                   tmp_path):
+    # While trolley's C-MOVE of instance X waits (the archive's sub-association held in a
+    # relay), others send: a forged X from another address (127.0.0.2) with the archive's AE
+    # title, a data set claiming X (its own SOPInstanceUID X) of another study from the
+    # archive's address, and another instance. Only the archive's X comes into the file.
+    e = data["manifest"][0]
+    other = next(o for o in data["manifest"] if o["StudyInstanceUID"] != e["StudyInstanceUID"])
+    port = free_port()
+    held = TcpRelay(port, hold=True)
+    stranger = TcpRelay(port, source="127.0.0.2")
+    orthanc.set_move_port(held.port)
+    results = {}
+    try:
+        m = mount(_source(orthanc), options="downloader=c-move,move_port=%d,prefetch=none"
+                  % port, expect_errors=r"not what our C-MOVE asked for")
+        path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                      e["SOPInstanceUID"] + ".dcm")
+
+        def read():
+            try:
+                with open(path, "rb") as f:
+                    results["got"] = f.read()
+            except OSError as err:
+                results["got"] = err
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        assert held.arrived.wait(30), "the archive never sent"
+        forged = _forged(e, tmp_path, "forged.dcm")
+        out = _storescu(stranger.port, forged)
+        assert out.returncode != 0 and "Association Request Failed" in out.stderr, out.stderr
+        moved = _forged(e, tmp_path, "moved.dcm", StudyInstanceUID=other["StudyInstanceUID"],
+                        SeriesInstanceUID=other["SeriesInstanceUID"])
+        out = _storescu(port, moved)
+        assert "Received Store Response (Refused: OutOfResources)" in out.stderr, out.stderr
+        out = _storescu(port, other["path"])
+        assert "Received Store Response (Refused: OutOfResources)" in out.stderr, out.stderr
+        held.release.set()
+        reader.join(60)
+        with open(e["path"], "rb") as f:
+            assert split_part10(results["got"])[2] == split_part10(f.read())[2]
+        log = m.text()
+        assert "a connection from 127.0.0.2 (not the archive's address: 127.0.0.1)" in log, log
+        assert re.search(r"C-STORE of %s from ORTHANC .*: its data set is instance %s of "
+                         r"series %s of study %s, not what our C-MOVE asked for" %
+                         tuple(re.escape(u) for u in (
+                             e["SOPInstanceUID"], e["SOPInstanceUID"],
+                             other["SeriesInstanceUID"], other["StudyInstanceUID"])), log), log
+        assert "C-STORE of %s from ORTHANC (storage SCP, 127.0.0.1): no C-MOVE of ours is " \
+               "waiting for it" % other["SOPInstanceUID"] in log, log
+    finally:
+        held.stop()
+        stranger.stop()
+
+
+def test_idle_connections_do_not_block_the_storage_scp(mount, orthanc, data):
+    # A plain TCP connection that sends nothing, before any C-MOVE and while one is in flight,
+    # must not keep the archive's association out: Orthanc gives up on an association after
+    # 10 s (DicomScuTimeout), far sooner than timeout= here.
+    e = data["manifest"][2]
+    port = free_port()
+    held = TcpRelay(port, hold=True)
+    orthanc.set_move_port(held.port)
+    idle = []
+    results = {}
+    try:
+        m = mount(_source(orthanc), options="downloader=c-move,move_port=%d,prefetch=none,"
+                  "timeout=60" % port)
+        idle.append(socket.create_connection(("127.0.0.1", port)))
+        path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                      e["SOPInstanceUID"] + ".dcm")
+
+        def read():
+            try:
+                with open(path, "rb") as f:
+                    results["got"] = f.read()
+            except OSError as err:
+                results["got"] = err
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        assert held.arrived.wait(30), "the archive never sent"
+        idle.append(socket.create_connection(("127.0.0.1", port)))
+        held.release.set()
+        reader.join(60)
+        assert not isinstance(results["got"], OSError), m.text()
+        with open(e["path"], "rb") as f:
+            assert split_part10(results["got"])[2] == split_part10(f.read())[2]
+    finally:
+        for s in idle:
+            s.close()
+        held.stop()
+
+
+def test_a_connection_without_association_request_is_closed_after_timeout(mount, orthanc,
+                                                                          data):
+    # A connection from the archive's address while a C-MOVE is in flight that never sends its
+    # association request holds a thread of its own for timeout= seconds, then is closed; the
+    # archive's association meanwhile is served.
+    e = data["manifest"][4]
+    port = free_port()
+    held = TcpRelay(port, hold=True)
+    orthanc.set_move_port(held.port)
+    results = {}
+    try:
+        m = mount(_source(orthanc), options="downloader=c-move,move_port=%d,prefetch=none,"
+                  "timeout=4" % port)
+        path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                      e["SOPInstanceUID"] + ".dcm")
+        reader = threading.Thread(target=lambda: results.update(got=open(path, "rb").read()))
+        reader.start()
+        assert held.arrived.wait(30), "the archive never sent"
+        idle = socket.create_connection(("127.0.0.1", port))
+        try:
+            held.release.set()
+            reader.join(60)
+            with open(e["path"], "rb") as f:
+                assert split_part10(results["got"])[2] == split_part10(f.read())[2]
+            idle.settimeout(20)
+            assert idle.recv(1) == b""  # closed by trolley, not by us
+        finally:
+            idle.close()
+        assert "storage SCP: 127.0.0.1 sent no association request within 4 s; closed" in \
+            m.text()
+    finally:
+        held.stop()
+
+
+def test_storage_scp_serves_a_bounded_number_of_connections(mount, orthanc, data):
+    # With connections=2, at most 8 connections are served at once; the 9th is closed at
+    # once. Once the idle ones are gone, the archive's association is served.
+    e = data["manifest"][5]
+    port = free_port()
+    held = TcpRelay(port, hold=True)
+    orthanc.set_move_port(held.port)
+    idle, results = [], {}
+    try:
+        m = mount(_source(orthanc), options="downloader=c-move,move_port=%d,prefetch=none,"
+                  "connections=2" % port)
+        path = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                      e["SOPInstanceUID"] + ".dcm")
+        reader = threading.Thread(target=lambda: results.update(got=open(path, "rb").read()))
+        reader.start()
+        assert held.arrived.wait(30), "the archive never sent"
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(8)]
+        extra = socket.create_connection(("127.0.0.1", port))
+        extra.settimeout(10)
+        assert extra.recv(1) == b""  # closed by trolley at once
+        extra.close()
+        for s in idle:
+            s.close()
+        idle = []
+        time.sleep(1)  # their threads see the close at once (not a bound the test asserts)
+        held.release.set()
+        reader.join(60)
+        with open(e["path"], "rb") as f:
+            assert split_part10(results["got"])[2] == split_part10(f.read())[2]
+        assert m.text().count("(too many associations at once: 127.0.0.1); closed") == 1
+    finally:
+        for s in idle:
+            s.close()
+        held.stop()
+
+
+def test_move_from_names_the_host_that_sends(mount, orthanc, data):
+    # An archive whose sub-operations come from another host: with move_from= that host is
+    # let in (here the archive's sends, relayed from 127.0.0.2).
+    e = data["manifest"][3]
+    port = free_port()
+    relay = TcpRelay(port, source="127.0.0.2")
+    orthanc.set_move_port(relay.port)
+    try:
+        m = mount(_source(orthanc), options="downloader=c-move,move_port=%d,prefetch=none,"
+                  "move_from=127.0.0.2" % port)
+        with open(m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                         e["SOPInstanceUID"] + ".dcm"), "rb") as f:
+            got = f.read()
+        with open(e["path"], "rb") as f:
+            assert split_part10(got)[2] == split_part10(f.read())[2]
+        assert "listening on 127.0.0.1 port %d as TROLLEY, for 127.0.0.2" % port in m.text()
+    finally:
+        relay.stop()
 
 
 def test_associations_stay_within_connections(mount, orthanc, source, data):
@@ -572,18 +835,130 @@ def test_transient_rejection_is_tried_again(mount, orthanc, source, data):
 
 def test_c_get_of_a_listed_instance_is_one_association(mount, orthanc, source, data):
     # The listing gave the instance's SOPClassUID: C-GET offers that class without a C-FIND
-    # to learn it first.
-    e = data["manifest"][0]
+    # to learn it first, once the first C-GET of the mount has found that this archive does
+    # not answer C-FIND with the stored transfer syntax (Orthanc does not; pixelmed does).
+    first, second = data["manifest"][0], data["manifest"][1]
     relay = StallingDicomProxy(orthanc.dicom_port)
     relay.stalling = False
     try:
         m = mount(source, options="downloader=c-get,dicom=ORTHANC@127.0.0.1:%d,prefetch=none"
                   % relay.port)
-        with open(m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
-                         e["SOPInstanceUID"] + ".dcm"), "rb") as f:
-            got = split_part10(f.read())
-        with open(e["path"], "rb") as f:
-            assert got == split_part10(f.read())
-        assert relay.accepted == 1
+        for e in (first, second):
+            before = relay.accepted
+            with open(m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                             e["SOPInstanceUID"] + ".dcm"), "rb") as f:
+                got = split_part10(f.read())
+            with open(e["path"], "rb") as f:
+                assert got == split_part10(f.read())
+        assert before == 2 and relay.accepted == 3  # C-FIND + C-GET, then C-GET alone
+    finally:
+        relay.stop()
+
+
+class FindRefusingProxy(StallingDicomProxy):
+    """A relay in front of a DICOM port that answers a C-FIND whose identifier holds
+    TransferSyntaxUID (0002,0010) itself, with status 0xA900 (identifier does not match SOP
+    class), as a strict archive may: group 0002 has no place in a data set."""
+
+    KEY = b"\x02\x00\x10\x00UI"  # (0002,0010) in explicit VR little endian
+
+    def __init__(self, upstream_port):
+        super().__init__(upstream_port)
+        self.stalling = False
+        self.refused = 0
+
+    @staticmethod
+    def _pdvs(body):
+        pos, out = 0, []
+        while pos + 6 <= len(body):
+            n = struct.unpack(">I", body[pos:pos + 4])[0]
+            out.append((body[pos + 4], body[pos + 5], body[pos + 6:pos + 4 + n]))
+            pos += 4 + n
+        return out
+
+    @staticmethod
+    def _element(elem, value):
+        return struct.pack("<HHI", 0, elem, len(value)) + value
+
+    @staticmethod
+    def _us(command, wanted):
+        """The US value of command element (0000,@wanted), or None."""
+        pos = 0
+        while pos + 8 <= len(command):
+            group, elem, n = struct.unpack("<HHI", command[pos:pos + 8])
+            if (group, elem) == (0, wanted) and n == 2:
+                return struct.unpack("<H", command[pos + 8:pos + 10])[0]
+            pos += 8 + n
+        return None
+
+    def _refusal(self, pcid, command):
+        msg_id = self._us(command, 0x0110) or 1
+        rest = b"".join([self._element(0x0002, b"1.2.840.10008.5.1.4.1.2.2.1\0"),
+                         self._element(0x0100, struct.pack("<H", 0x8020)),
+                         self._element(0x0120, struct.pack("<H", msg_id)),
+                         self._element(0x0800, struct.pack("<H", 0x0101)),
+                         self._element(0x0900, struct.pack("<H", 0xA900))])
+        cmd = self._element(0x0000, struct.pack("<I", len(rest))) + rest
+        pdv = struct.pack(">IBB", len(cmd) + 2, pcid, 0x03) + cmd
+        return struct.pack(">BBI", 4, 0, len(pdv)) + pdv
+
+    def _pipe(self, src, dst, from_server):
+        if from_server:
+            return super()._pipe(src, dst, from_server)
+        held = []
+        try:
+            while True:
+                head = self._read(src, 6)
+                pdu = head + self._read(src, struct.unpack(">I", head[2:6])[0])
+                pdvs = self._pdvs(pdu[6:]) if pdu[0] == 4 else []
+                if any(h & 1 and self._us(v, 0x0100) == 0x0020 for _, h, v in pdvs) and \
+                        not any(not h & 1 for _, h, _ in pdvs):
+                    held.append(pdu)  # a C-FIND-RQ alone: wait for its identifier
+                    continue
+                data = b"".join(v for _, h, v in pdvs if not h & 1)
+                if held and self.KEY in data:
+                    cmd = self._pdvs(held[0][6:])[0]
+                    self.refused += 1
+                    src.sendall(self._refusal(cmd[0], cmd[2]))
+                    held = []
+                    continue
+                for h in held + [pdu]:
+                    dst.sendall(h)
+                held = []
+        except OSError:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def test_c_find_refused_for_the_syntax_keys_is_asked_again_without(mount, orthanc, source,
+                                                                    data):
+    # A strict archive fails the C-FIND that asks for TransferSyntaxUID: trolley asks again
+    # without it, learns the SOP classes, and the series' compressed instances come as stored.
+    files, (patient, study) = study_files(data, "PID004")
+    series = {e["SeriesInstanceUID"] for e in files.values() if e.get("compression")}
+    relay = FindRefusingProxy(orthanc.dicom_port)
+    try:
+        m = mount(source, options="downloader=c-get,dicom=ORTHANC@127.0.0.1:%d,prefetch=none"
+                  % relay.port)
+        for uid in series:
+            entries = [e for e in files.values() if e["SeriesInstanceUID"] == uid]
+            for e in entries:
+                with open(m.path("studies", e["StudyInstanceUID"], uid,
+                                 e["SOPInstanceUID"] + ".dcm"), "rb") as f:
+                    got = split_part10(f.read())
+                with open(e["path"], "rb") as f:
+                    want = split_part10(f.read())
+                assert got[:2] == want[:2], e["path"]
+        # Once: the answer without the keys showed that this archive does not tell, so the
+        # later opens (the listing named their classes) ask no C-FIND at all.
+        assert relay.refused == 1 and sum(len([e for e in files.values()
+                                               if e["SeriesInstanceUID"] == u]) for u in series) > 1
+        assert "status 0xa900; asked again without the syntax keys" in m.text()
     finally:
         relay.stop()

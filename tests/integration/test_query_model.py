@@ -19,7 +19,9 @@ def _search(m, query):
 
 
 def _studies_where(data, pred):
-    return sorted({naming.study_name(e) for e in data["manifest"] if pred(e)})
+    """The names of a folder of the studies matching @pred (clashes suffixed, as listed)."""
+    rows = {(naming.study_name(e), e["StudyInstanceUID"]) for e in data["manifest"] if pred(e)}
+    return sorted(naming.unique(sorted(rows)).values())
 
 
 def test_search_by_name_wildcard_modality_and_date_range(mount, source, data):

@@ -474,6 +474,34 @@ static void test_instance_bigger_than_the_cache_is_served_not_kept(void **state)
 	rig_down(&r);
 }
 
+/* max_instance_size: an instance of exactly the bound is kept; one byte more ends the download
+ * with EFBIG and nothing is kept. */
+static void test_instance_past_max_instance_size_is_efbig_and_not_kept(void **state)
+{
+	uint64_t want = part10_size(ref1.sop_uid, 100000), size;
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60};
+	struct cache_blob *b = NULL;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	cfg.max_instance_size = want - 1;
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), -EFBIG);
+	assert_null(b);
+	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
+	cache_free(r.cache);
+	cfg.max_instance_size = want;
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_true(cache_blob_is_stored(b));
+	assert_int_equal(cache_blob_size(b), want);
+	cache_blob_close(b);
+	assert_int_equal(r.fake.fetches, 2);
+	rig_down(&r);
+}
+
 static void check_rejected(enum script script)
 {
 	struct cache_blob *b = NULL;
@@ -753,6 +781,7 @@ int main(void)
 		cmocka_unit_test(test_pinned_blobs_are_never_evicted),
 		cmocka_unit_test(test_open_downloads_once_then_serves_from_store),
 		cmocka_unit_test(test_instance_bigger_than_the_cache_is_served_not_kept),
+		cmocka_unit_test(test_instance_past_max_instance_size_is_efbig_and_not_kept),
 		cmocka_unit_test(test_wrong_uid_is_eio_and_not_cached),
 		cmocka_unit_test(test_not_part10_is_eio_and_not_cached),
 		cmocka_unit_test(test_data_set_naming_another_instance_is_eio),

@@ -1,0 +1,248 @@
+/* Lookup without a listing: which child of /patients or /studies a name looked up by its path
+ * is, when no fresh listing of the folder is at hand (a PACS may be too big to list). The
+ * answer is always the entry the folder's listing names so, whatever the name: fs/names.c
+ * computes the names here as for the listing. Called on FUSE worker threads; no state. */
+#include "fs/lookup.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/tags.h"
+#include "fs/names.h"
+
+/* A name depends on the entry and, through the clash suffixes, on its siblings; a targeted query
+ * sees only some of them. So a query only finds candidates: the answer is the candidate whose
+ * name, computed by fs/names.c as the listing computes it, is the name looked up. Among the
+ * candidates of one query that is exact; a candidate whose clash partner the query did not
+ * return is recognised by its suffix (names_match_round()). Where no query can find the
+ * candidates (a made-up "unnamed", a cut name, an entry whose UID is not one), the whole folder
+ * is listed, as readdir would. */
+struct pick {
+	enum names_kind nk;
+	const char *name;
+	struct node found; /* the best candidate by suffix round so far */
+	char *key;	   /* its identity (a candidate found twice is one) */
+	int round, ties;   /* its round (INT_MAX: none yet); how many share it */
+	bool exact;	   /* found by its name among the siblings of its own query */
+};
+
+static void pick_init(struct pick *p, enum names_kind nk, const char *name)
+{
+	memset(p, 0, sizeof(*p));
+	p->nk = nk;
+	p->name = name;
+	p->round = INT_MAX;
+}
+
+static void pick_release(struct pick *p)
+{
+	if (p->key)
+		node_release(&p->found);
+	free(p->key);
+}
+
+/* Take @e as the answer (@exact), or as a candidate of suffix round @round. */
+static int pick_take(struct pick *p, const struct listing_entry *e, int round, bool exact)
+{
+	char *key = names_key(p->nk, &e->node.attrs);
+
+	if (!key)
+		return -ENOMEM;
+	if (!exact && p->key && strcmp(key, p->key) == 0) {
+		free(key);
+		return 0; /* the same entry through another query */
+	}
+	if (!exact && round > p->round) {
+		free(key);
+		return 0;
+	}
+	if (!exact && round == p->round) {
+		p->ties++;
+		free(key);
+		return 0;
+	}
+	pick_release(p);
+	p->key = key;
+	p->round = round;
+	p->ties = 1;
+	p->exact = exact;
+	return node_copy(&p->found, &e->node) < 0 ? -ENOMEM : 0;
+}
+
+/* Weigh the children @l (named among themselves) of a lookup of p->name. */
+static int pick_from(struct pick *p, const struct listing *l)
+{
+	const struct listing_entry *e = listing_find(l, p->name);
+	int err = 0;
+
+	if (e && e->node.kind != NODE_METADATA)
+		return pick_take(p, e, 0, true);
+	for (size_t i = 0; i < l->n && !err; i++) {
+		int round = names_match_round(p->nk, &l->v[i].node.attrs, p->name);
+
+		if (round >= 0)
+			err = pick_take(p, &l->v[i], round, false);
+	}
+	return err;
+}
+
+/* The answer: a candidate that no other shares. @return 0 and @out, or -ENOENT. */
+static int pick_result(struct pick *p, struct node *out)
+{
+	if (!p->key || p->ties != 1)
+		return -ENOENT;
+	*out = p->found;
+	free(p->key);
+	p->key = NULL;
+	return 0;
+}
+
+/* Run @q and weigh its results as children of @dir. */
+static int pick_query(struct tree *t, const struct node *dir, struct query *q, struct pick *p)
+{
+	struct attrset_list results;
+	struct listing *l = NULL;
+	int err;
+
+	attrset_list_init(&results);
+	err = cache_find(t->cache, q, &results);
+	if (!err)
+		err = tree_build_listing(t, dir, &results, false, &l);
+	if (!err)
+		err = pick_from(p, l);
+	listing_put(l);
+	attrset_list_release(&results);
+	return err;
+}
+
+/* The whole folder, as readdir shows it, searched for p->name: handed to the caller to keep. */
+static int pick_listing(struct tree *t, const struct node *dir, struct pick *p,
+			struct listing **listed)
+{
+	struct listing *l;
+	int err = tree_list(t, dir, &l);
+
+	if (err)
+		return err;
+	err = pick_from(p, l);
+	*listed = l;
+	return err;
+}
+
+/* One PatientID or PatientName query for the candidates of a patient folder name. */
+static int pick_patients(struct tree *t, const struct node *dir, uint32_t tag, const char *value,
+			 struct pick *p)
+{
+	struct query q;
+	int err;
+
+	query_init(&q, QUERY_STUDY);
+	err = attrset_set(&q.match, tag, tag == TAG_PatientID ? "LO" : "PN", value);
+	if (!err)
+		err = pick_query(t, dir, &q, p);
+	query_release(&q);
+	return err;
+}
+
+/* What the queries for one form of a name came to, besides an error: a named outcome. */
+enum { FORM_ASKED = 0, FORM_NEEDS_LISTING = 1 };
+
+#define PATIENT_ID_TRIES 4 /* "[" in a name or an ID: the last few splits are tried */
+
+/*
+ * The targeted queries for a patient folder named @shown (@stripped: a name without its clash
+ * suffix): "<name> [<id>]" by PatientID for each split at " [" from the end, then as a
+ * PatientName without ID. Stops at an exact answer. @return FORM_ASKED, FORM_NEEDS_LISTING when no query
+ * can find the candidates (the caller lists the folder), or -errno.
+ */
+static int pick_patient_form(struct tree *t, const struct node *dir, const char *shown,
+			     bool stripped, struct pick *p)
+{
+	char pattern[NAMES_BUF * 2], id[NAMES_BUF];
+	size_t len = strlen(shown);
+	int tries = 0, err = 0;
+
+	/* "unnamed" may be a patient with neither name nor ID, which no query can match; a cut
+	 * name (cut to NAMES_MAX less the suffix, less up to 3 bytes of a character) lost the end
+	 * of its name or ID. */
+	if (strcmp(shown, NAMES_UNNAMED) == 0 ||
+	    (stripped && len >= NAMES_MAX - NAMES_SUFFIX_LEN - 3))
+		return FORM_NEEDS_LISTING;
+	if (len >= 3 && shown[len - 1] == ']') {
+		for (size_t i = len - 1;
+		     i-- > 0 && tries < PATIENT_ID_TRIES && !err && !p->exact;) {
+			if (shown[i] != '[' || (i > 0 && shown[i - 1] != ' '))
+				continue;
+			tries++;
+			snprintf(id, sizeof(id), "%.*s", (int)(len - i - 2), shown + i + 1);
+			if (!id[0])
+				continue;
+			if (!names_query_pattern(id, true, pattern, sizeof(pattern)))
+				return FORM_NEEDS_LISTING;
+			err = pick_patients(t, dir, TAG_PatientID, pattern, p);
+		}
+	}
+	if (err || p->exact)
+		return err;
+	/* The folder name lost trailing '^' and spaces of the stored value. */
+	if (!names_query_pattern(shown, true, pattern, sizeof(pattern)))
+		return FORM_NEEDS_LISTING;
+	if (pattern[strlen(pattern) - 1] != '*')
+		strcat(pattern, "*");
+	return pick_patients(t, dir, TAG_PatientName, pattern, p);
+}
+
+int lookup_patient(struct tree *t, const struct node *dir, const char *name, struct node *out,
+		   struct listing **listed)
+{
+	char base[NAMES_BUF];
+	struct pick p;
+	int err = FORM_ASKED;
+
+	pick_init(&p, NAMES_PATIENT, name);
+	/* A name with a clash suffix is found without it first (a clash is likelier than a
+	 * patient named so), then as it is. */
+	if (names_strip_suffix(name, base))
+		err = pick_patient_form(t, dir, base, true, &p);
+	if (err == FORM_ASKED && !p.exact)
+		err = pick_patient_form(t, dir, name, false, &p);
+	if (err == FORM_NEEDS_LISTING) {
+		pick_release(&p);
+		pick_init(&p, NAMES_PATIENT, name);
+		err = pick_listing(t, dir, &p, listed);
+	}
+	if (!err)
+		err = pick_result(&p, out);
+	pick_release(&p);
+	return err;
+}
+
+int lookup_study(struct tree *t, const struct node *dir, const char *name, struct node *out,
+		 struct listing **listed)
+{
+	struct query q;
+	struct pick p;
+	int err;
+
+	pick_init(&p, NAMES_STUDY_UID, name);
+	if (query_uid_is_valid(name)) {
+		/* A UID is its own name: the query is exact. */
+		query_init(&q, QUERY_STUDY);
+		err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", name);
+		if (!err)
+			err = pick_query(t, dir, &q, &p);
+		query_release(&q);
+	} else if (names_strip_suffix(name, NULL)) {
+		/* A study whose UID is not one (shown with a suffix) can be found by no query. */
+		err = pick_listing(t, dir, &p, listed);
+	} else {
+		err = -ENOENT;
+	}
+	if (!err)
+		err = pick_result(&p, out);
+	pick_release(&p);
+	return err;
+}
