@@ -2,7 +2,9 @@
  * fails with a clear message), mount, daemonise, then open the cache and the protocols in the
  * daemon (LMDB environments must not cross a fork) and serve until unmounted. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <fuse_lowlevel.h>
@@ -151,9 +153,47 @@ static int check_move_port(int port)
 	return err;
 }
 
+/* One daemon per cache folder. LMDB itself lets several processes share an environment, but
+ * the cache's pins (an open file is never evicted) and its byte count live in the daemon's
+ * memory: a second daemon on the same folder evicted instances the first had open, whose
+ * read() then failed with ENOENT after open() had succeeded (tests/integration/test_load.py).
+ * The flock is held by the open file description, so it survives fuse_daemonize()'s fork and
+ * dies with the daemon, also with kill -9. @return the locked descriptor (kept open for the
+ * daemon's life) or -errno. */
+static int lock_cache_dir(const char *dir)
+{
+	char path[4096];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/trolley.lock", dir) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int err = -errno;
+
+		fprintf(stderr, "mount.trolley: cache_dir=%s: %s: %s\n", dir, path, strerror(-err));
+		return err;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+
+		if (err == -EBUSY)
+			fprintf(stderr,
+				"mount.trolley: cache_dir=%s: in use by another mount.trolley; "
+				"unmount it, or give this mount a cache_dir= of its own\n",
+				dir);
+		else
+			fprintf(stderr, "mount.trolley: cache_dir=%s: locking %s: %s\n", dir, path,
+				strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 /* Before the fork: the cache folder and the secret files must be usable, or mounting fails
- * here, with the message on the user's terminal. */
-static int check_before_mount(const struct trolley_opts *o)
+ * here, with the message on the user's terminal. The cache folder's lock goes to *lock_fd. */
+static int check_before_mount(const struct trolley_opts *o, int *lock_fd)
 {
 	const char *files[] = {o->password_file, o->token_file};
 	struct store *s;
@@ -162,6 +202,10 @@ static int check_before_mount(const struct trolley_opts *o)
 	if (err)
 		return err;
 	store_close(s);
+	err = lock_cache_dir(o->cache_dir);
+	if (err < 0)
+		return err;
+	*lock_fd = err;
 	if (strcmp(o->downloader, "c-move") == 0) {
 		err = check_move_port(o->move_port);
 		if (err)
@@ -209,6 +253,7 @@ int main(int argc, char *argv[])
 	struct daemon d = {0};
 	enum log_level level = LOG_LEVEL_WARN;
 	char safe[1024];
+	int lock_fd = -1;
 	int ret = 1;
 
 	/* Not dumpable, always: no core file and no ptrace or /proc/PID/mem, environ, maps for
@@ -251,7 +296,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "mount.trolley: missing MOUNTPOINT (see mount.trolley --help)\n");
 		goto out_free_cmd;
 	}
-	if (check_before_mount(&o) < 0)
+	if (check_before_mount(&o, &lock_fd) < 0)
 		goto out_free_cmd;
 
 	se = fuse_session_new(&args, &trolley_ops, sizeof(trolley_ops), &d.fs);
@@ -288,6 +333,8 @@ out_destroy:
 	fuse_session_destroy(se);
 	daemon_release(&d);
 out_free_cmd:
+	if (lock_fd >= 0)
+		close(lock_fd); /* after the store is closed: the next daemon may open it */
 	free(cmd.mountpoint);
 out_free_args:
 	fuse_opt_free_args(&args);

@@ -172,6 +172,25 @@ class Orthanc(ServerProcess):
                                      headers=self.headers)
         return urllib.request.urlopen(req).read()
 
+    def kill(self):
+        """SIGKILL by PID, as an archive that crashes or loses power mid-transfer. What it
+        stored stays in its StorageDirectory: start_again() serves it on the same ports."""
+        if self in _started:
+            _started.remove(self)
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+    def start_again(self):
+        self.restarts = getattr(self, "restarts", 0) + 1
+        self._spawn(["Orthanc", self.config_path],
+                    os.path.join(self.workdir, "orthanc-%d.log" % self.restarts), self.workdir)
+        try:
+            wait_for(self._ready, 30, "Orthanc to answer again")
+        except Exception:
+            self.stop()
+            raise
+
 
 
 class Proxy:
@@ -190,6 +209,9 @@ class Proxy:
                           a slow archive: the reply is in flight all that time)
       {"chunked": N}      forward with Transfer-Encoding: chunked in N-byte chunks, as servers
                           that stream (dcm4chee, nginx without buffering) do
+      {"rate": B}         forward the body at about B bytes per second, reading the upstream
+                          only as fast: the upstream blocks on a full socket, so stopping it
+                          cuts the reply in the middle (the client sees the stream end early)
     Archive behaviours (what real archives do that Orthanc does not):
       {"cap": N}          a QIDO answer of at most N results per request: the full answer is
                           asked of the upstream (without limit/offset) and sliced by the
@@ -262,7 +284,7 @@ class Proxy:
         """Add a rule; rules added later are tried after earlier ones (first match wins)."""
         known = {"status", "body", "type", "truncate", "delay", "drop", "refuse", "stall",
                  "chunked", "pass_through", "cap", "warning", "ignore_offset", "empty",
-                 "refuse_ts", "bare", "replace", "headers", "trickle"}
+                 "refuse_ts", "bare", "replace", "headers", "trickle", "rate"}
         assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
@@ -463,6 +485,8 @@ class Proxy:
                 stall_at = None
             self._write(h, chunk, total is None)
             sent += len(chunk)
+            if action.get("rate"):
+                time.sleep(len(chunk) / action["rate"])
             if budget is not None and sent >= budget:
                 h.wfile.flush()
                 h.close_connection = True
