@@ -278,23 +278,3 @@ def test_refused_object_is_not_fetched_again_at_once(mount, source, data, proxy)
         body = f.read()
     sop = os.getxattr(os.path.join(series, second), "user.dicom.SOPInstanceUID").decode()
     assert hashlib.md5(body).hexdigest() == data["by_sop"][sop]["md5"]
-
-
-def test_two_mounts_on_one_cache_dir_never_fail_a_read(mount, source, data, proxy, tmp_path):
-    """Two mounts of one source share its default cache_dir; each evicts within cache_size,
-    blind to what the other has open. A file opened in one and evicted by the other before it
-    is read is fetched again: the read is whole and equal (it failed with ENOENT before)."""
-    cache = str(tmp_path / "shared")
-    a, b = [mount(source, cache_dir=cache, options="cache_size=1M,prefetch=none", name=n)
-            for n in ("a", "b")]
-    files = sorted(naming.patients_tree(data["manifest"]).items())
-    sop, rel = files[0]
-    with open(a.path("patients", rel), "rb") as f:  # open in a, not read yet
-        total = 0
-        for _, other in files[1:]:  # b fills the cache: everything older goes
-            with open(b.path("patients", other), "rb") as g:
-                total += len(g.read())
-        assert total > 3 << 19  # 1.5 MiB through a 1 MiB cache
-        body = f.read()
-    assert hashlib.md5(body).hexdigest() == data["by_sop"][sop]["md5"]
-    assert "removed from the cache while open" in a.text()
