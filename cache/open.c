@@ -239,6 +239,11 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 	f = flight_find(c, ref->sop_uid);
 	if (f) {
 		f->refs++;
+	} else if (store_has_blob(c->store, ref->sop_uid)) {
+		/* A series batch was committed since cache_open() looked (a batch is stored before
+		 * its flights finish): no second transfer of what is there. */
+		pthread_mutex_unlock(&c->lock);
+		return 0;
 	} else {
 		f = flight_new(c, ref->sop_uid);
 		if (!f) {
