@@ -54,7 +54,7 @@ namespace
 {
 pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t slots_freed = PTHREAD_COND_INITIALIZER;
-long slots_max = 0;	/* connections=; 0: not set, no bound */
+long slots_max = 0;	 /* connections=; 0: not set, no bound */
 long slots_bulk_max = 0; /* of them, what retrieves may hold */
 long slots_used = 0, slots_bulk = 0;
 long searches_waiting = 0; /* retrieves let them go first */
@@ -238,8 +238,7 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 	return err;
 }
 
-void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind kind,
-		   bool abort)
+void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind kind, bool abort)
 {
 	if (assoc) {
 		if (abort || ASC_releaseAssociation(assoc).bad())
@@ -251,8 +250,8 @@ void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind
 		ASC_dropNetwork(&net);
 }
 
-int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *about,
-	       DcmDataset *ids, DIMSE_FindUserCallback take, void *ctx, Uint16 *status)
+int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *about, DcmDataset *ids,
+	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status)
 {
 	std::vector<dimse_context> contexts = {
 		{UID_FINDStudyRootQueryRetrieveInformationModel,
@@ -527,8 +526,9 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 	 * AE title over 16 characters is none (dcmtk cuts what it sends at 16). */
 	if (source && strlen(source) > 16)
 		source = NULL;
-	meta_len = part10_meta_write(meta, sizeof(meta), req->AffectedSOPClassUID,
-				     req->AffectedSOPInstanceUID, pc.acceptedTransferSyntax, source);
+	meta_len =
+		part10_meta_write(meta, sizeof(meta), req->AffectedSOPClassUID,
+				  req->AffectedSOPInstanceUID, pc.acceptedTransferSyntax, source);
 	if (meta_len < 0) {
 		log_error("C-STORE of %s from %s: the request's SOP class, instance or transfer "
 			  "syntax is not a UID; refused",

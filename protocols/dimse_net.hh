@@ -71,8 +71,7 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 
 /** Release (or, if @abort, abort) and free what dimse_associate() opened for @kind, giving
  * its slot back. NULLs are fine. */
-void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind kind,
-		   bool abort);
+void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind kind, bool abort);
 
 /**
  * One Study Root C-FIND of @ids on an association of its own, in a slot for @kind; each
@@ -82,8 +81,8 @@ void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind
  * (not logged: the caller knows what that means for it); an association or DIMSE error
  * (logged).
  */
-int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *about,
-	       DcmDataset *ids, DIMSE_FindUserCallback take, void *ctx, Uint16 *status);
+int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *about, DcmDataset *ids,
+	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status);
 
 /** errno for a dcmtk condition from the network layer. */
 int dimse_cond_errno(const OFCondition &cond);

@@ -456,7 +456,8 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
 		if (!err)
 			err = outcome(r, ref, &n);
 	}
-	dimse_release(net, assoc, DIMSE_BULK, err == -ETIMEDOUT || err == -EIO || err == -ECANCELED);
+	dimse_release(net, assoc, DIMSE_BULK,
+		      err == -ETIMEDOUT || err == -EIO || err == -ECANCELED);
 	return err;
 }
 
