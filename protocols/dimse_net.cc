@@ -559,9 +559,8 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 		if (!err && expect &&
 		    !is_expected(consumer.head(), pc.acceptedTransferSyntax,
 				 req->AffectedSOPInstanceUID, expect, why)) {
-			log_error("C-STORE of %s from %s: %s, not what our retrieve asked for; "
-				  "refused",
-				  req->AffectedSOPInstanceUID, peer, why.c_str());
+			log_error("C-STORE of %s from %s: %s, not what our %s asked for; refused",
+				  req->AffectedSOPInstanceUID, peer, why.c_str(), expect->op);
 			err = -EBADMSG;
 		}
 		if (!err)

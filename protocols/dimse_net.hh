@@ -114,9 +114,11 @@ void dimse_storage_contexts(const std::vector<dimse_stored> &stored, const char 
 int dimse_drop_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 		     const T_DIMSE_C_StoreRQ *req, int timeout, Uint16 status, const char *peer);
 
-/* The study and series a received instance must belong to, by its data set's own UIDs. */
+/* The study and series a received instance must belong to, by its data set's own UIDs, and
+ * the operation that asked for it ("C-GET", "C-MOVE"), for the log. */
 struct dimse_expect {
 	std::string study_uid, series_uid;
+	const char *op;
 };
 
 /**

@@ -190,7 +190,7 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 	     struct sink *sink, struct counts *n)
 {
 	const char *peer = r->peer.name.c_str();
-	struct dimse_expect expect = {ref->study_uid, ref->series_uid};
+	struct dimse_expect expect = {ref->study_uid, ref->series_uid, "C-GET"};
 
 	for (;;) {
 		T_DIMSE_Message msg;

@@ -638,6 +638,7 @@ struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
 			w->members.push_back(ref->members[i]);
 		w->expect.study_uid = ref->study_uid;
 		w->expect.series_uid = ref->series_uid;
+		w->expect.op = "C-MOVE";
 		w->stored = stored;
 		w->sink = sink;
 		w->last = now_seconds();
