@@ -230,8 +230,9 @@ class TricklingRelay(PduRelay):
 
 
 def _largest(data):
-    return max((e for e in data["manifest"] if not e.get("compression")),
-               key=lambda e: e["size"])
+    """The largest generated uncompressed instance of PID001."""
+    return max((e for e in data["manifest"] if e["PatientID"] == "PID001"
+                and not e.get("compression")), key=lambda e: e["size"])
 
 
 def test_c_move_slower_than_timeout_but_never_stopping_completes(mount, orthanc, data):
