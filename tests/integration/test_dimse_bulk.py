@@ -137,6 +137,14 @@ def _warm_up(m, e):
         assert split_part10(f.read())[1] == e["SOPInstanceUID"]
 
 
+def _status(m, name):
+    with open(m.path(".trolley", "status")) as f:
+        for line in f:
+            if line.startswith(name + ": "):
+                return int(line.split(": ", 1)[1])
+    raise KeyError(name)
+
+
 def _wait(cond, seconds):
     end = time.monotonic() + seconds
     while not cond() and time.monotonic() < end:
@@ -195,10 +203,14 @@ def test_with_one_connection_a_waiting_c_find_goes_before_waiting_c_gets(mount, 
         relay.holding = True
         threads, results = _open_all(m, es)
         assert _wait(lambda: relay.held >= 1, 60), relay.events
-        time.sleep(1)  # the other two opens queue behind it
+        # The other two opens queue behind it (the cache counts them as started, an instant
+        # before they wait for the association), and the listing behind them.
+        assert _wait(lambda: _status(m, "transfers_in_flight") == 3, 60), relay.events
+        misses = _status(m, "query_misses")
         lister = threading.Thread(target=lambda: os.listdir(m.path("patients")))
         lister.start()
-        time.sleep(1)  # and the listing behind them
+        assert _wait(lambda: _status(m, "query_misses") > misses, 60), relay.events
+        time.sleep(0.2)
         before = len(relay.events)
         relay.release.set()
         lister.join(60)
