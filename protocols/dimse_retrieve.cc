@@ -180,8 +180,12 @@ int next_command(struct dimse_retriever *r, T_ASC_Association *assoc, const char
 	delete detail;
 	if (cond.good())
 		return 0;
-	log_error("%s %s of %s %s: %s", op, r->peer.name.c_str(), level_of(ref), uid_of(ref),
-		  cond.text());
+	if (cond == DIMSE_NODATAAVAILABLE)
+		log_error("%s %s of %s %s: the archive sent nothing for %d s", op,
+			  r->peer.name.c_str(), level_of(ref), uid_of(ref), r->peer.timeout);
+	else
+		log_error("%s %s of %s %s: %s", op, r->peer.name.c_str(), level_of(ref),
+			  uid_of(ref), cond.text());
 	return dimse_cond_errno(cond);
 }
 

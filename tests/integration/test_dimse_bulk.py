@@ -322,6 +322,33 @@ def test_c_move_whose_archive_goes_silent_is_etimedout_and_caches_nothing(mount,
         stores.stop()
 
 
+def test_c_get_whose_archive_goes_silent_is_etimedout_and_caches_nothing(mount, orthanc, data):
+    # The archive takes the C-GET and sends nothing more, its association open: ETIMEDOUT
+    # after timeout=, naming the archive; once it behaves the file comes whole.
+    e = data["manifest"][0]
+    relay = SilencingRelay(orthanc.dicom_port, archive_is_server=True)
+    try:
+        m = mount("dicom://ORTHANC@127.0.0.1:%d" % relay.port,
+                  options="prefetch=none,timeout=2", expect_errors=True)
+        relay.silent = False
+        os.listdir(os.path.dirname(_path(m, e)))
+        _warm_up(m, data["manifest"][1])
+        relay.silent = True
+        with pytest.raises(OSError) as exc:
+            open(_path(m, e), "rb")
+        assert exc.value.errno == errno.ETIMEDOUT, m.text()
+        assert "C-GET ORTHANC@127.0.0.1:%d of IMAGE %s: the archive sent nothing for 2 s" % (
+            relay.port, e["SOPInstanceUID"]) in m.text(), m.text()
+        assert relay.swallowed >= 1
+        relay.silent = False
+        with open(_path(m, e), "rb") as f:
+            got = f.read()
+        with open(e["path"], "rb") as f:
+            assert split_part10(got)[2] == split_part10(f.read())[2]
+    finally:
+        relay.stop()
+
+
 class RewritingRelay(PduRelay):
     """Rewrites @old to @new (same length) inside the data sets the archive sends (never in a
     command): an archive that sends another instance than its C-STORE request names."""
