@@ -1,6 +1,7 @@
-// What the DIMSE files (dimse_get.cc, dimse_move.cc) share: the peer, associations, the
-// conversion of dcmtk conditions and DICOM statuses to errno, and the receipt of one C-STORE
-// into a sink. C++ only; the rest of trolley sees dimse.h.
+// What the DIMSE files (dimse.cc, dimse_retrieve.cc, dimse_scp.cc) share: the peer,
+// associations within the connections= slots (some kept for searches), the conversion of dcmtk
+// conditions and DICOM statuses to errno, and the receipt of one C-STORE into a sink. C++ only;
+// the rest of trolley sees dimse.h.
 #ifndef TROLLEY_DIMSE_NET_HH
 #define TROLLEY_DIMSE_NET_HH
 
