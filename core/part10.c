@@ -2,8 +2,8 @@
  * VR little endian whatever the data set's syntax, then the data set. The sink (cache/sink.c)
  * asks part10_inspect() which instance an object is and whether trolley must write the meta
  * header (part10_meta_write()) in front of its data set, then part10_check_complete() whether
- * the object is whole. protocols/dimse_net.cc writes the same header layout for DIMSE objects
- * (its meta_header() could call part10_meta_write()). */
+ * the object is whole. protocols/dimse_net.cc writes its DIMSE objects' header with
+ * part10_meta_write() too. */
 #include "core/part10.h"
 
 #include <errno.h>

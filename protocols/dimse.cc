@@ -142,7 +142,7 @@ int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 				put_key(ids, q->include[i], "");
 		for (size_t i = 0; i < q->match.n; i++)
 			put_key(ids, q->match.v[i].tag, q->match.v[i].value);
-		err = dimse_find(&f->peer, "", &ids, take_answer, &a, &status);
+		err = dimse_find(&f->peer, DIMSE_SEARCH, "", &ids, take_answer, &a, &status);
 	} catch (const std::bad_alloc &) {
 		return -ENOMEM;
 	} catch (...) {

@@ -22,11 +22,8 @@
 
 extern "C" {
 #include "core/log.h"
+#include "core/part10.h"
 }
-
-/* trolley's Implementation Class UID (PS3.7 D.3.3.2), a UUID-derived UID (PS3.5 B.2). */
-#define DIMSE_IMPL_CLASS_UID "2.25.315106635683623311060527365042240585530"
-#define DIMSE_IMPL_VERSION   "TROLLEY_1"
 
 void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
 {
@@ -42,35 +39,64 @@ void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
 	dimse_slots_init(cfg->dimse_associations);
 }
 
+/*
+ * connections= slots, split by what an association is for, as protocols/http.c splits its
+ * connections: a listing waits for its C-FIND and a user waits for the listing, while a C-GET
+ * or C-MOVE may take minutes (a large series, an archive that trickles). With one pool a `cp -r`
+ * held every association and an `ls` of another folder waited for whole series. So a quarter
+ * of the slots (at least one) is reserved for searches: retrieves (and the C-FIND that learns
+ * their SOP classes, which is part of the transfer and would otherwise let each queued
+ * transfer in turn take the searches' reserve) use the rest, searches any free slot, and a
+ * waiting search goes before waiting retrieves. connections=1 stays one association, as the
+ * user asked (an archive that allows an AE title one): a search then waits only for the
+ * retrieve in flight, never for the queue of retrieves behind it.
+ */
 namespace
 {
 pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
-pthread_cond_t slots_free = PTHREAD_COND_INITIALIZER;
-long slots_max = 0, slots_used = 0; /* slots_max 0: not set, no bound */
+pthread_cond_t slots_freed = PTHREAD_COND_INITIALIZER;
+long slots_max = 0;	 /* connections=; 0: not set, no bound */
+long slots_bulk_max = 0; /* of them, what retrieves may hold */
+long slots_used = 0, slots_bulk = 0;
+long searches_waiting = 0; /* retrieves let them go first */
 } // namespace
 
 void dimse_slots_init(long n)
 {
 	pthread_mutex_lock(&slots_lock);
-	if (!slots_max && n > 0)
+	if (!slots_max && n > 0) {
 		slots_max = n;
+		slots_bulk_max = n - (n >= 2 ? std::max(n / 4, 1L) : 0);
+	}
 	pthread_mutex_unlock(&slots_lock);
 }
 
-void dimse_slot_take(void)
+void dimse_slot_take(enum dimse_kind kind)
 {
 	pthread_mutex_lock(&slots_lock);
-	while (slots_max && slots_used >= slots_max)
-		pthread_cond_wait(&slots_free, &slots_lock);
+	if (kind == DIMSE_SEARCH) {
+		searches_waiting++;
+		while (slots_max && slots_used >= slots_max)
+			pthread_cond_wait(&slots_freed, &slots_lock);
+		searches_waiting--;
+	} else {
+		while (slots_max && (slots_used >= slots_max || slots_bulk >= slots_bulk_max ||
+				     searches_waiting))
+			pthread_cond_wait(&slots_freed, &slots_lock);
+		slots_bulk++;
+	}
 	slots_used++;
 	pthread_mutex_unlock(&slots_lock);
 }
 
-void dimse_slot_give(void)
+void dimse_slot_give(enum dimse_kind kind)
 {
 	pthread_mutex_lock(&slots_lock);
 	slots_used--;
-	pthread_cond_signal(&slots_free);
+	if (kind == DIMSE_BULK)
+		slots_bulk--;
+	/* Waiters of both kinds wait on one condition, each for its own test. */
+	pthread_cond_broadcast(&slots_freed);
 	pthread_mutex_unlock(&slots_lock);
 }
 
@@ -189,7 +215,7 @@ out_free:
 	return err;
 }
 
-int dimse_associate(const struct dimse_peer *p, const char *what,
+int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kind kind,
 		    const std::vector<dimse_context> &contexts, T_ASC_Network **netp,
 		    T_ASC_Association **assocp)
 {
@@ -201,7 +227,7 @@ int dimse_associate(const struct dimse_peer *p, const char *what,
 	int err = 0;
 
 	/* Given back by dimse_release(), or here if no association comes of it. */
-	dimse_slot_take();
+	dimse_slot_take(kind);
 	for (size_t i = 0; i < tries; i++) {
 		err = associate_once(p, what, contexts, netp, assocp, i + 1 == tries, &busy);
 		if (!err || !busy || i + 1 == tries)
@@ -209,23 +235,23 @@ int dimse_associate(const struct dimse_peer *p, const char *what,
 		usleep(waits_ms[i] * 1000);
 	}
 	if (err)
-		dimse_slot_give();
+		dimse_slot_give(kind);
 	return err;
 }
 
-void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, bool abort)
+void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind kind, bool abort)
 {
 	if (assoc) {
 		if (abort || ASC_releaseAssociation(assoc).bad())
 			ASC_abortAssociation(assoc);
 		ASC_destroyAssociation(&assoc);
-		dimse_slot_give();
+		dimse_slot_give(kind);
 	}
 	if (net)
 		ASC_dropNetwork(&net);
 }
 
-int dimse_find(const struct dimse_peer *p, const char *about, DcmDataset *ids,
+int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *about, DcmDataset *ids,
 	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status)
 {
 	std::vector<dimse_context> contexts = {
@@ -241,13 +267,13 @@ int dimse_find(const struct dimse_peer *p, const char *about, DcmDataset *ids,
 	OFCondition cond;
 	int count = 0, err;
 
-	err = dimse_associate(p, "C-FIND", contexts, &net, &assoc);
+	err = dimse_associate(p, "C-FIND", kind, contexts, &net, &assoc);
 	if (err)
 		return err;
 	pid = ASC_findAcceptedPresentationContextID(assoc,
 						    UID_FINDStudyRootQueryRetrieveInformationModel);
 	if (!pid) {
-		dimse_release(net, assoc, false);
+		dimse_release(net, assoc, kind, false);
 		return -ENOTSUP;
 	}
 	memset(&req, 0, sizeof(req));
@@ -266,7 +292,7 @@ int dimse_find(const struct dimse_peer *p, const char *about, DcmDataset *ids,
 	} else {
 		*status = rsp.DimseStatus;
 	}
-	dimse_release(net, assoc, err != 0);
+	dimse_release(net, assoc, kind, err != 0);
 	return err;
 }
 
@@ -544,52 +570,6 @@ class sink_stream : public DcmOutputStream
 	}
 };
 
-/* An element of the file meta group (explicit VR little endian, PS3.10 §7.1). */
-void meta_put(std::string &m, Uint16 elem, const char *vr, const std::string &value, char pad)
-{
-	std::string v = value;
-
-	if (v.size() % 2)
-		v += pad;
-	m += (char)0x02;
-	m += (char)0x00;
-	m += (char)(elem & 0xff);
-	m += (char)(elem >> 8);
-	m += vr;
-	if (strcmp(vr, "OB") == 0) {
-		m.append(2, '\0');
-		for (int i = 0; i < 4; i++)
-			m += (char)((v.size() >> (8 * i)) & 0xff);
-	} else {
-		m += (char)(v.size() & 0xff);
-		m += (char)(v.size() >> 8);
-	}
-	m += v;
-}
-
-/* Preamble, "DICM" and group 0002 for an instance that came on @pid with @req. */
-std::string meta_header(const T_DIMSE_C_StoreRQ *req, const char *syntax, const char *source)
-{
-	std::string group, out(128, '\0');
-	size_t len;
-
-	meta_put(group, 0x0001, "OB", std::string("\0\1", 2), '\0');
-	meta_put(group, 0x0002, "UI", req->AffectedSOPClassUID, '\0');
-	meta_put(group, 0x0003, "UI", req->AffectedSOPInstanceUID, '\0');
-	meta_put(group, 0x0010, "UI", syntax, '\0');
-	meta_put(group, 0x0012, "UI", DIMSE_IMPL_CLASS_UID, '\0');
-	meta_put(group, 0x0013, "SH", DIMSE_IMPL_VERSION, ' ');
-	if (source && *source)
-		meta_put(group, 0x0016, "AE", source, ' ');
-	out += "DICM";
-	/* (0002,0000) UL: the length of the rest of the group. */
-	out.append("\x02\x00\x00\x00UL\x04\x00", 8);
-	len = group.size();
-	for (int i = 0; i < 4; i++)
-		out += (char)((len >> (8 * i)) & 0xff);
-	return out + group;
-}
-
 /* Whether the data set whose first bytes are @head (in @syntax) is the instance @sop of
  * @expect's study and series, by its own elements; @why says what it is otherwise. dcmtk
  * parses the head (inflated if deflated) up to (0020,0010), where the three UIDs have all
@@ -662,6 +642,8 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 			const struct dimse_expect *expect, const char *source, const char *peer)
 {
 	T_ASC_PresentationContext pc;
+	unsigned char meta[PART10_META_MAX];
+	ssize_t meta_len;
 	OFCondition cond;
 	int err;
 
@@ -672,8 +654,22 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 		log_error("C-STORE from %s: presentation context %d was not accepted", peer, pid);
 		return -EIO;
 	}
+	/* The file meta header is core/part10.c's, as for an object a web archive sends bare. An
+	 * AE title over 16 characters is none (dcmtk cuts what it sends at 16). */
+	if (source && strlen(source) > 16)
+		source = NULL;
+	meta_len =
+		part10_meta_write(meta, sizeof(meta), req->AffectedSOPClassUID,
+				  req->AffectedSOPInstanceUID, pc.acceptedTransferSyntax, source);
+	if (meta_len < 0) {
+		log_error("C-STORE of %s from %s: the request's SOP class, instance or transfer "
+			  "syntax is not a UID; refused",
+			  req->AffectedSOPInstanceUID, peer);
+		/* 0xC000: refused, cannot understand. */
+		err = dimse_drop_store(assoc, pid, req, timeout, 0xC000, peer);
+		return err == -ENOENT ? -EBADMSG : err;
+	}
 	try {
-		std::string meta = meta_header(req, pc.acceptedTransferSyntax, source);
 		sink_consumer consumer(sink, expect ? pc.acceptedTransferSyntax : NULL);
 		std::string why;
 		sink_stream stream(&consumer);
@@ -681,7 +677,7 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 
 		err = sink->ops->begin(sink->ctx);
 		if (!err)
-			err = sink->ops->write(sink->ctx, meta.data(), meta.size());
+			err = sink->ops->write(sink->ctx, meta, (size_t)meta_len);
 		cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, timeout, &got, &stream,
 						  NULL, NULL);
 		if (cond.bad()) {
@@ -695,9 +691,8 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 		if (!err && expect &&
 		    !is_expected(consumer.head(), pc.acceptedTransferSyntax,
 				 req->AffectedSOPInstanceUID, expect, why)) {
-			log_error("C-STORE of %s from %s: %s, not what our C-MOVE asked for; "
-				  "refused",
-				  req->AffectedSOPInstanceUID, peer, why.c_str());
+			log_error("C-STORE of %s from %s: %s, not what our %s asked for; refused",
+				  req->AffectedSOPInstanceUID, peer, why.c_str(), expect->op);
 			err = -EBADMSG;
 		}
 		if (!err)

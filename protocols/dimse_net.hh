@@ -1,6 +1,7 @@
-// What the DIMSE files (dimse_get.cc, dimse_move.cc) share: the peer, associations, the
-// conversion of dcmtk conditions and DICOM statuses to errno, and the receipt of one C-STORE
-// into a sink. C++ only; the rest of trolley sees dimse.h.
+// What the DIMSE files (dimse.cc, dimse_retrieve.cc, dimse_scp.cc) share: the peer,
+// associations within the connections= slots (some kept for searches), the conversion of dcmtk
+// conditions and DICOM statuses to errno, and the receipt of one C-STORE into a sink. C++ only;
+// the rest of trolley sees dimse.h.
 #ifndef TROLLEY_DIMSE_NET_HH
 #define TROLLEY_DIMSE_NET_HH
 
@@ -33,14 +34,22 @@ void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg);
 /** dcmtk's connect, send and receive timeouts (globals: one value per process). */
 void dimse_set_socket_timeouts(int seconds);
 
+/** What an association is for, for the slots of dimse_slots_init(). */
+enum dimse_kind {
+	DIMSE_SEARCH, /* a C-FIND someone waits for: a listing, a lookup */
+	DIMSE_BULK,   /* a C-GET or C-MOVE, and the C-FIND that prepares it */
+};
+
 /**
  * Bound the associations trolley has open at once (a PACS often allows an AE title only a few
- * and rejects the rest): the first call sets the bound for the process. dimse_associate() and
- * dimse_release() take and give back a slot; the C-FIND searcher uses these two directly.
+ * and rejects the rest): the first call sets the bound @n for the process. A quarter of it (at
+ * least one, none when @n is 1) is kept for DIMSE_SEARCH, and a waiting search goes before
+ * waiting DIMSE_BULK associations. dimse_associate() and dimse_release() take and give back a
+ * slot with these two.
  */
 void dimse_slots_init(long n);
-void dimse_slot_take(void);
-void dimse_slot_give(void);
+void dimse_slot_take(enum dimse_kind kind);
+void dimse_slot_give(enum dimse_kind kind);
 
 /** One proposed presentation context: an abstract syntax, its transfer syntaxes, our role. */
 struct dimse_context {
@@ -50,27 +59,30 @@ struct dimse_context {
 };
 
 /**
- * Open an association to @p proposing @contexts, within the slots of dimse_slots_init(); a
+ * Open an association to @p proposing @contexts, within the slots of dimse_slots_init() for
+ * @kind; a
  * transient rejection (an archive at its limit) is tried again four times over 1.5 s. @what
  * names the operation in log lines. @return 0 with *@net and *@assoc (end with
  * dimse_release()); -EACCES if the archive rejected us (unknown AE title, say); -ETIMEDOUT;
  * -EIO (nothing listens, a broken reply). Logged.
  */
-int dimse_associate(const struct dimse_peer *p, const char *what,
+int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kind kind,
 		    const std::vector<dimse_context> &contexts, T_ASC_Network **net,
 		    T_ASC_Association **assoc);
 
-/** Release (or, if @abort, abort) and free what dimse_associate() opened. NULLs are fine. */
-void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, bool abort);
+/** Release (or, if @abort, abort) and free what dimse_associate() opened for @kind, giving
+ * its slot back. NULLs are fine. */
+void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind kind, bool abort);
 
 /**
- * One Study Root C-FIND of @ids on an association of its own; each pending answer goes to
+ * One Study Root C-FIND of @ids on an association of its own, in a slot for @kind; each
+ * pending answer goes to
  * @take. @about follows the peer in the log line of a failure (" for ..." or ""). @return 0
  * and the final status in *@status; -ENOTSUP if the archive does not accept Study Root C-FIND
  * (not logged: the caller knows what that means for it); an association or DIMSE error
  * (logged).
  */
-int dimse_find(const struct dimse_peer *p, const char *about, DcmDataset *ids,
+int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *about, DcmDataset *ids,
 	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status);
 
 /** errno for a dcmtk condition from the network layer. */
@@ -103,9 +115,11 @@ void dimse_storage_contexts(const std::vector<dimse_stored> &stored, const char 
 int dimse_drop_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 		     const T_DIMSE_C_StoreRQ *req, int timeout, Uint16 status, const char *peer);
 
-/* The study and series a received instance must belong to, by its data set's own UIDs. */
+/* The study and series a received instance must belong to, by its data set's own UIDs, and
+ * the operation that asked for it ("C-GET", "C-MOVE"), for the log. */
 struct dimse_expect {
 	std::string study_uid, series_uid;
+	const char *op;
 };
 
 /**
@@ -114,10 +128,11 @@ struct dimse_expect {
  * they came, @source the sender's AE title), and answer the request. @peer names the sender
  * in log lines. @sink NULL: the data set is read and dropped, and the answer is a refusal.
  * With @expect, the data set's own Study, Series and SOP Instance UIDs must be @expect's and
- * the request's (read from its first MiB), or it is refused. @return 0 when the instance went
- * whole into the sink; -EIO for a broken transfer (already logged; the sink's end() is not
- * called); -EBADMSG for a data set that is not the one expected (logged; end() not called);
- * a sink error.
+ * the request's (read from its first MiB), or it is refused. The meta header is
+ * part10_meta_write()'s. @return 0 when the instance went whole into the sink; -EIO for a
+ * broken transfer (already logged; the sink's end() is not called); -ETIMEDOUT when the
+ * sender stopped for @timeout seconds; -EBADMSG for a data set that is not the one expected,
+ * or a request whose UIDs are not UIDs (logged; end() not called); a sink error.
  */
 int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 			const T_DIMSE_C_StoreRQ *req, int timeout, struct sink *sink,

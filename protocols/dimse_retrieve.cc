@@ -43,6 +43,9 @@ struct dimse_retriever {
  * incoming C-STORE names the C-MOVE it belongs to. */
 std::atomic<unsigned> next_message_id{1};
 
+/* How often a C-MOVE without responses looks whether its sub-operations still come. */
+const int MOVE_POLL_SECONDS = 1;
+
 Uint16 message_id()
 {
 	unsigned id = next_message_id.fetch_add(1) % 0xffff;
@@ -141,13 +144,13 @@ int find_stored(const struct dimse_peer *p, const struct instance_ref *ref,
 	 * Orthanc ignore it); an archive that fails the query for it is asked again without. */
 	ids.putAndInsertString(DCM_TransferSyntaxUID, "");
 	ids.putAndInsertString(DCM_AvailableTransferSyntaxUID, "");
-	err = dimse_find(p, about.c_str(), &ids, collect_stored, &a, &status);
+	err = dimse_find(p, DIMSE_BULK, about.c_str(), &ids, collect_stored, &a, &status);
 	if (!err && stored.empty() && status != STATUS_Success && !DICOM_WARNING_STATUS(status)) {
 		log_debug("C-FIND %s%s: status 0x%04x; asked again without the syntax keys",
 			  p->name.c_str(), about.c_str(), status);
 		ids.findAndDeleteElement(DCM_TransferSyntaxUID);
 		ids.findAndDeleteElement(DCM_AvailableTransferSyntaxUID);
-		err = dimse_find(p, about.c_str(), &ids, collect_stored, &a, &status);
+		err = dimse_find(p, DIMSE_BULK, about.c_str(), &ids, collect_stored, &a, &status);
 	}
 	*told = a.told;
 	/* An archive that retrieves but does not answer C-FIND: every class is offered. */
@@ -177,8 +180,12 @@ int next_command(struct dimse_retriever *r, T_ASC_Association *assoc, const char
 	delete detail;
 	if (cond.good())
 		return 0;
-	log_error("%s %s of %s %s: %s", op, r->peer.name.c_str(), level_of(ref), uid_of(ref),
-		  cond.text());
+	if (cond == DIMSE_NODATAAVAILABLE)
+		log_error("%s %s of %s %s: the archive sent nothing for %d s", op,
+			  r->peer.name.c_str(), level_of(ref), uid_of(ref), r->peer.timeout);
+	else
+		log_error("%s %s of %s %s: %s", op, r->peer.name.c_str(), level_of(ref),
+			  uid_of(ref), cond.text());
 	return dimse_cond_errno(cond);
 }
 
@@ -187,6 +194,7 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 	     struct sink *sink, struct counts *n)
 {
 	const char *peer = r->peer.name.c_str();
+	struct dimse_expect expect = {ref->study_uid, ref->series_uid, "C-GET"};
 
 	for (;;) {
 		T_DIMSE_Message msg;
@@ -211,13 +219,16 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 			/* An instance level C-GET that brings another instance: not for us. */
 			bool wanted = !ref->sop_uid ||
 				      strcmp(ref->sop_uid, s->AffectedSOPInstanceUID) == 0;
+			/* Its data set's own UIDs must be the request's and of @ref's series, as
+			 * the C-MOVE storage SCP checks them: an archive (or a relay) that sends
+			 * another instance under this name is refused, and nothing is kept. */
 			err = dimse_receive_store(assoc, pid, s, r->peer.timeout,
-						  wanted ? sink : NULL, NULL, r->peer.aec.c_str(),
-						  peer);
+						  wanted ? sink : NULL, &expect,
+						  r->peer.aec.c_str(), peer);
 			if (!err)
 				n->received++;
 			else if (wanted && !n->sink_err)
-				n->sink_err = err;
+				n->sink_err = err == -EBADMSG ? -EIO : err;
 			/* Unmounting: stop now; the association is aborted. */
 			if (err == -ECANCELED)
 				return err;
@@ -229,15 +240,50 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 	}
 }
 
+/* The next C-MOVE response on @assoc into @msg. The archive need not send pending responses
+ * (PS3.4 C.4.2.3.1: "may"), and a series may take longer than timeout= to move: it has
+ * stopped only when neither a response nor a sub-operation for @wait came for timeout=
+ * seconds. @return 0, or the network's error (-ETIMEDOUT), logged. */
+int move_command(struct dimse_retriever *r, T_ASC_Association *assoc,
+		 const struct instance_ref *ref, struct dimse_move_wait *wait,
+		 T_ASC_PresentationContextID *pid, T_DIMSE_Message *msg)
+{
+	int silent = 0; /* seconds without a response */
+
+	for (;;) {
+		DcmDataset *detail = NULL;
+		OFCondition cond;
+
+		memset(msg, 0, sizeof(*msg));
+		*pid = 0;
+		cond = DIMSE_receiveCommand(assoc, DIMSE_NONBLOCKING, MOVE_POLL_SECONDS, pid, msg,
+					    &detail, NULL);
+		delete detail;
+		if (cond.good())
+			return 0;
+		if (cond != DIMSE_NODATAAVAILABLE) {
+			log_error("C-MOVE %s of %s %s: %s", r->peer.name.c_str(), level_of(ref),
+				  uid_of(ref), cond.text());
+			return dimse_cond_errno(cond);
+		}
+		silent += MOVE_POLL_SECONDS;
+		if (silent < r->peer.timeout || dimse_scp_idle(r->scp, wait) < r->peer.timeout)
+			continue;
+		log_error("C-MOVE %s of %s %s: no response and no sub-operation for %d s",
+			  r->peer.name.c_str(), level_of(ref), uid_of(ref), silent);
+		return -ETIMEDOUT;
+	}
+}
+
 /* C-MOVE: only responses come here; the instances go to the SCP. */
 int move_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct instance_ref *ref,
-	      struct counts *n)
+	      struct dimse_move_wait *wait, struct counts *n)
 {
 	for (;;) {
 		T_DIMSE_Message msg;
 		T_ASC_PresentationContextID pid;
 		OFCondition cond;
-		int err = next_command(r, assoc, "C-MOVE", ref, &pid, &msg);
+		int err = move_command(r, assoc, ref, wait, &pid, &msg);
 
 		if (err)
 			return err;
@@ -373,7 +419,7 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
 	bool told = false;
 	int err;
 
-	err = dimse_associate(&r->peer, op, ctx, &net, &assoc);
+	err = dimse_associate(&r->peer, op, DIMSE_BULK, ctx, &net, &assoc);
 	if (err)
 		return err;
 	pid = ASC_findAcceptedPresentationContextID(assoc, model);
@@ -405,7 +451,7 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
 		}
 		err = send_request(r, assoc, pid, model, id, ref);
 		if (!err)
-			err = r->move ? move_loop(r, assoc, ref, &n)
+			err = r->move ? move_loop(r, assoc, ref, wait, &n)
 				      : get_loop(r, assoc, ref, sink, &n);
 		if (wait)
 			n.received = dimse_scp_done(r->scp, wait, &n.sink_err);
@@ -414,7 +460,8 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
 		if (!err)
 			err = outcome(r, ref, &n);
 	}
-	dimse_release(net, assoc, err == -ETIMEDOUT || err == -EIO || err == -ECANCELED);
+	dimse_release(net, assoc, DIMSE_BULK,
+		      err == -ETIMEDOUT || err == -EIO || err == -ECANCELED);
 	return err;
 }
 

@@ -46,6 +46,7 @@ struct dimse_move_wait {
 	int busy; /* C-STOREs being received into sink */
 	size_t received, refused;
 	int err;
+	double last; /* CLOCK_MONOTONIC seconds: when a C-STORE for it last began or ended */
 };
 
 struct dimse_scp {
@@ -89,6 +90,14 @@ struct serving {
 	std::string peer, source;
 };
 
+double now_seconds()
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
 bool expects(const dimse_move_wait *w, const char *uid)
 {
 	return w->sop_uid == uid ||
@@ -128,8 +137,13 @@ void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 	}
 	if (w)
 		w->busy++;
-	for (dimse_move_wait *x : scp->waits)
+	/* The archive is working on it: a C-STORE of a series member we did not ask for is also
+	 * the series C-MOVE's progress. */
+	for (dimse_move_wait *x : scp->waits) {
 		series |= x->sop_uid.empty();
+		if (x == w || (!w && x->sop_uid.empty()))
+			x->last = now_seconds();
+	}
 	pthread_mutex_unlock(&scp->lock);
 	/* A series C-MOVE brings the whole series, also the instances the cache did not ask for
 	 * (one it is fetching already): dropped, with a success the archive does not abort on. */
@@ -154,6 +168,7 @@ void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 	else if (!w->err)
 		w->err = err;
 	w->busy--;
+	w->last = now_seconds();
 	pthread_cond_broadcast(&scp->idle);
 	pthread_mutex_unlock(&scp->lock);
 }
@@ -309,14 +324,6 @@ bool check_titles(struct dimse_scp *scp, struct serving *s)
 	s->peer = std::string(calling) + " (storage SCP, " + s->peer + ")";
 	s->source = calling;
 	return true;
-}
-
-double now_seconds()
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
 /* Wait until the whole A-ASSOCIATE-RQ PDU (PS3.8 §9.3.2) is in @fd's receive buffer, so that
@@ -631,8 +638,10 @@ struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
 			w->members.push_back(ref->members[i]);
 		w->expect.study_uid = ref->study_uid;
 		w->expect.series_uid = ref->series_uid;
+		w->expect.op = "C-MOVE";
 		w->stored = stored;
 		w->sink = sink;
+		w->last = now_seconds();
 		pthread_mutex_lock(&scp->lock);
 		scp->waits.push_back(w);
 		pthread_mutex_unlock(&scp->lock);
@@ -641,6 +650,16 @@ struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
 		return NULL;
 	}
 	return w;
+}
+
+double dimse_scp_idle(struct dimse_scp *scp, struct dimse_move_wait *w)
+{
+	double idle;
+
+	pthread_mutex_lock(&scp->lock);
+	idle = w->busy ? 0 : now_seconds() - w->last;
+	pthread_mutex_unlock(&scp->lock);
+	return idle;
 }
 
 size_t dimse_scp_done(struct dimse_scp *scp, struct dimse_move_wait *w, int *err)

@@ -35,6 +35,13 @@ struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
 					 struct sink *sink);
 
 /**
+ * Seconds since the archive last sent @w a sub-operation: since a C-STORE for it began or
+ * ended (for a series, also one of a member it did not ask for), else since
+ * dimse_scp_expect(); 0 while one is being received (that transfer has timeouts of its own).
+ */
+double dimse_scp_idle(struct dimse_scp *scp, struct dimse_move_wait *w);
+
+/**
  * Stop expecting: waits for a C-STORE being received for @w to end. @return the number of
  * instances that went whole into the sink, and in *@err the first sink or transfer error
  * (-EIO if only data sets that were not the ones asked for came).
