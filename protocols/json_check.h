@@ -30,9 +30,18 @@ enum json_check_error {
 				 * array as "Value" when it has one) */
 };
 
+/** json_check_init() flags. */
+enum {
+	/** Strings may hold any byte but '"' and '\\' unescaped: invalid UTF-8 and raw control
+	 * bytes pass, as cJSON takes them. For QIDO answers, whose values the names layer cleans:
+	 * one archive's Latin-1 name must not empty a whole listing. */
+	JSON_CHECK_ANY_STRING_BYTES = 1,
+};
+
 /** The checker's state; fields are private. Plain data: no release needed. */
 struct json_check {
 	enum json_check_error error;
+	unsigned flags;
 	size_t offset; /* bytes consumed so far; where the error is once one is found */
 	uint8_t state, sub, attr_flags, member, scratch_len, lit_len;
 	uint16_t depth;
@@ -43,8 +52,8 @@ struct json_check {
 	uint8_t stack[JSON_CHECK_DEPTH_MAX / 8]; /* one bit per level: 1 object, 0 array */
 };
 
-/** Start a check of a new body. */
-void json_check_init(struct json_check *c);
+/** Start a check of a new body, with JSON_CHECK_* @flags (0: all of RFC 8259). */
+void json_check_init(struct json_check *c, unsigned flags);
 
 /**
  * Feed the next @len bytes. Pieces may split anywhere (inside a string, a UTF-8 sequence, an
@@ -64,6 +73,9 @@ size_t json_check_step(struct json_check *c, const void *data, size_t len, bool 
 
 /** The body is complete. @return 0 if it was valid metadata, -EIO if not (see the error). */
 int json_check_finish(struct json_check *c);
+
+/** Whether nothing but whitespace (or nothing at all) has been fed: QIDO's 204 or blank 200. */
+bool json_check_is_blank(const struct json_check *c);
 
 /** Why the check failed (JSON_CHECK_OK while it has not). */
 enum json_check_error json_check_error(const struct json_check *c);

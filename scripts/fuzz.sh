@@ -20,7 +20,7 @@ CACHE=$(echo cache/*.c)
 # it needs libraries).
 declare -A SOURCES=(
   [multipart]="protocols/multipart.c $CORE"
-  [dicom_json]="protocols/dicom_json.c $CORE"
+  [dicom_json]="protocols/dicom_json.c protocols/json_check.c $CORE"
   [json_check]="protocols/json_check.c"
   [mint]="protocols/mint.c $HTTP $CORE"
   [rad69]="protocols/multipart.c $HTTP $CORE"

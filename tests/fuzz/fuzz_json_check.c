@@ -1,6 +1,6 @@
 /* libFuzzer harness: the streaming DICOM JSON check (protocols/json_check.c) against cJSON, the
  * parser it replaced in wado_rs.c. For every input:
- *  - cutting it into pieces (byte by byte, or at points drawn from the input) never changes the
+ *  - cutting it into pieces (in both modes) (byte by byte, or at points drawn from the input) never changes the
  *    answer, its reason or its offset;
  *  - what the check accepts, cJSON parses, into the shape the check promises, with as many data
  *    sets as json_check_step() reported;
@@ -156,7 +156,7 @@ static enum json_check_error check_in_pieces(const uint8_t *data, size_t size, u
 	struct json_check c;
 	size_t at = 0;
 
-	json_check_init(&c);
+	json_check_init(&c, 0);
 	*elements = 0;
 	while (at < size) {
 		size_t n, used;
@@ -186,13 +186,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int elements = 0, counted[3];
 	bool cjson_ok;
 
-	json_check_init(&c);
+	json_check_init(&c, 0);
 	if (json_check_feed(&c, data, size) == 0)
 		json_check_finish(&c);
 	whole = json_check_error(&c);
 	whole_at = json_check_offset(&c);
 
-	json_check_init(&c);
+	json_check_init(&c, 0);
 	for (size_t i = 0; i < size; i++)
 		json_check_feed(&c, data + i, 1);
 	json_check_finish(&c);
@@ -202,6 +202,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    &counted[seed - 1]);
 		assert(e == whole && at == whole_at);
 	}
+
+	/* The lenient mode (QIDO) passes all the strict one does, in any split too. */
+	json_check_init(&c, JSON_CHECK_ANY_STRING_BYTES);
+	if (json_check_feed(&c, data, size) == 0)
+		json_check_finish(&c);
+	e = json_check_error(&c);
+	at = json_check_offset(&c);
+	assert(whole != JSON_CHECK_OK || e == JSON_CHECK_OK);
+	json_check_init(&c, JSON_CHECK_ANY_STRING_BYTES);
+	for (size_t i = 0; i < size; i++)
+		json_check_feed(&c, data + i, 1);
+	json_check_finish(&c);
+	assert(json_check_error(&c) == e && json_check_offset(&c) == at);
 
 	cjson_ok = cjson_accepts(data, size, &elements);
 	if (whole == JSON_CHECK_OK) {

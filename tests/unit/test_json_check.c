@@ -25,7 +25,7 @@ static enum json_check_error check_all_splits(const char *s, size_t len)
 	size_t whole_at;
 	int rc;
 
-	json_check_init(&c);
+	json_check_init(&c, 0);
 	rc = json_check_feed(&c, s, len);
 	if (rc == 0)
 		rc = json_check_finish(&c);
@@ -33,7 +33,7 @@ static enum json_check_error check_all_splits(const char *s, size_t len)
 	whole_at = json_check_offset(&c);
 	assert_int_equal(rc, whole == JSON_CHECK_OK ? 0 : -EIO);
 
-	json_check_init(&c);
+	json_check_init(&c, 0);
 	for (size_t i = 0; i < len; i++)
 		json_check_feed(&c, s + i, 1);
 	json_check_finish(&c);
@@ -44,7 +44,7 @@ static enum json_check_error check_all_splits(const char *s, size_t len)
 	for (int round = 0; round < 200; round++) {
 		size_t at = 0;
 
-		json_check_init(&c);
+		json_check_init(&c, 0);
 		while (at < len) {
 			size_t n = 1 + (size_t)rand() % (round % 2 ? 7 : 4096);
 
@@ -244,7 +244,7 @@ static void test_step_stops_after_each_data_set(void **state)
 	struct json_check c;
 
 	(void)state;
-	json_check_init(&c);
+	json_check_init(&c, 0);
 	while (at < len) {
 		bool end;
 
@@ -267,7 +267,7 @@ static void test_failure_stays_and_says_where(void **state)
 	struct json_check c;
 
 	(void)state;
-	json_check_init(&c);
+	json_check_init(&c, 0);
 	assert_int_equal(json_check_feed(&c, "[{\"x", 4), 0);
 	assert_int_equal(json_check_feed(&c, "\":1}]", 5), -EIO);
 	assert_int_equal(json_check_error(&c), JSON_CHECK_BAD_TAG);
