@@ -64,7 +64,6 @@ struct qido_reply {
 	size_t bytes;
 	long status;
 	int bad_type;
-	bool refused; /* logged already */
 	bool more; /* "Warning: 299 {service}: There are additional results that can be requested" */
 };
 
@@ -75,7 +74,6 @@ static void qido_refuse(struct qido_reply *r, const char *url)
 	dicom_json_reader_why(&r->reader, why, sizeof(why));
 	log_error("GET %s: HTTP %ld but the body is not a DICOM JSON array (%zu bytes: %s)", url,
 		  r->status, r->bytes, why);
-	r->refused = true;
 }
 
 static int qido_on_body(void *ctx, const struct http_response *resp, const void *data, size_t len)

@@ -223,7 +223,6 @@ struct wado_meta {
 	struct buf body;
 	struct json_check check;
 	long status;
-	bool refused; /* logged already */
 };
 
 static void wado_meta_refuse(struct wado_meta *m, const char *url, long status)
@@ -232,7 +231,6 @@ static void wado_meta_refuse(struct wado_meta *m, const char *url, long status)
 		  "byte %zu)",
 		  url, status, m->body.len, json_check_strerror(json_check_error(&m->check)),
 		  json_check_offset(&m->check));
-	m->refused = true;
 }
 
 static int wado_on_metadata(void *ctx, const struct http_response *resp, const void *data,
