@@ -159,8 +159,11 @@ static int begin_value(struct json_check *c, unsigned char b)
 /* The close @b of the innermost container. */
 static int close_container(struct json_check *c, unsigned char b, bool *element_end)
 {
-	bool object = top_is_object(c);
+	bool object;
 
+	if (c->depth == 0)
+		return fail(c, JSON_CHECK_SYNTAX);
+	object = top_is_object(c);
 	if ((b == '}') != object)
 		return fail(c, JSON_CHECK_SYNTAX);
 	if (object && c->depth == LEVEL_ATTR && !(c->attr_flags & F_VR_SEEN))
@@ -357,8 +360,10 @@ static int check_byte(struct json_check *c, unsigned char b, bool *element_end)
 	switch (c->state) {
 	case ST_BOM:
 		if (b == bom[c->sub]) {
-			if (++c->sub == sizeof(bom))
+			if (++c->sub == sizeof(bom)) {
 				c->state = ST_VALUE;
+				c->sub = 0;
+			}
 			return 0;
 		}
 		if (c->sub)
