@@ -23,8 +23,10 @@
  * the attribute sets it yields plus one result's text and cJSON tree. Measured with
  * bench/json_memory.c on a 16 MiB page of study results (20,133 of them): the whole page as one
  * cJSON tree added 162 MiB to the 16 MiB body it was parsed from; read one result at a time it
- * adds 17 MiB, the sets themselves, and the body is no longer held whole. The cap stays for a
- * reply that ignored limit: its sets still cost memory. */
+ * adds 17 MiB, the sets themselves, and the body is no longer held whole. In the daemon (an
+ * optimised build, RssAnon sampled from /proc), listing a 16 MiB page of 13,258 results of 32
+ * short attributes peaked at 235 MiB before, 46 MiB now. The cap stays for a reply that
+ * ignored limit: its sets still cost memory. */
 #define QIDO_REPLY_MAX (16u << 20)
 /* One result (one data set): QIDO returns a few dozen attributes, ~2 KiB. */
 #define QIDO_RESULT_MAX (1u << 20)

@@ -218,7 +218,9 @@ out:
  * bench/json_memory.c on a 64 MiB body (compact JSON, copies of the fixture's instance): the
  * cJSON parse that used to check it added 625 MiB to the body's 65 MiB (901 MiB under ASan),
  * the streaming check adds nothing measurable. The body is handed to the caller, not copied.
- * A body that cannot become metadata stops the transfer at the first bad byte. */
+ * In the daemon (optimised, RssAnon sampled), reading a 64 MiB metadata.json peaked at
+ * 1231 MiB before, 179 MiB now (the body and the cache's copies of it). A body that cannot
+ * become metadata stops the transfer at the first bad byte. */
 struct wado_meta {
 	struct buf body;
 	struct json_check check;
