@@ -1,4 +1,6 @@
-/* DICOM JSON model (PS3.18 §F.2) to attribute sets: what QIDO-RS and WADO-RS metadata return. */
+/* DICOM JSON model (PS3.18 §F.2) to attribute sets: what QIDO-RS returns. A reply is read one
+ * data set at a time as it arrives (json_check.c finds where each ends), so its memory is that
+ * of the sets it yields, not of a cJSON tree of the whole reply. */
 #ifndef TROLLEY_DICOM_JSON_H
 #define TROLLEY_DICOM_JSON_H
 
@@ -6,19 +8,48 @@
 #include <stddef.h>
 
 #include "core/attrs.h"
+#include "core/buf.h"
+#include "protocols/json_check.h"
 
 struct cJSON;
 
+/** A reader of one reply; fields are private but @sets, the data sets read so far. */
+struct dicom_json_reader {
+	struct json_check check;
+	struct buf text; /* the data set being received */
+	struct attrset_list sets;
+	bool bad_set; /* a data set was JSON of the right shape but not of the model */
+};
+
+/** Start reading a reply; no data set may be longer than @set_max bytes of JSON. */
+void dicom_json_reader_init(struct dicom_json_reader *r, size_t set_max);
+/** Free what the reader holds (also the sets not taken). */
+void dicom_json_reader_release(struct dicom_json_reader *r);
+
+/**
+ * Feed the next @len bytes of the reply (pieces may split anywhere); each data set that ends in
+ * them is parsed and added to r->sets.
+ * @return 0; -EIO if the bytes are not a DICOM JSON array (dicom_json_reader_why() says why and
+ * where); -E2BIG if one data set is longer than @set_max; -ENOMEM.
+ */
+int dicom_json_reader_feed(struct dicom_json_reader *r, const void *data, size_t len);
+
+/**
+ * The reply is complete. An empty or blank body (QIDO's 204) is no match.
+ * @return 0 (the sets are in r->sets: take them with attrset_list_append()); -EIO.
+ */
+int dicom_json_reader_finish(struct dicom_json_reader *r);
+
+/** Why the reply was refused and at which byte, for a log line ("truncated at byte 17"). */
+void dicom_json_reader_why(const struct dicom_json_reader *r, char *out, size_t size);
+
 /**
  * Parse @len bytes of a DICOM JSON array (one object per match) and append one set per object
- * to @out. An empty body (QIDO's 204) is an empty list. Sequences, bulk data and inline binary
- * are left out: names and attributes need only text values.
+ * to @out, with a dicom_json_reader. An empty body (QIDO's 204) is an empty list. Sequences,
+ * bulk data and inline binary are left out: names and attributes need only text values.
  * @return 0; -EIO if the bytes are not a DICOM JSON array (nothing appended); -ENOMEM.
  */
 int dicom_json_parse_list(const char *json, size_t len, struct attrset_list *out);
-
-/** Whether @len bytes are a DICOM JSON array of objects (the shape of a metadata reply). */
-bool dicom_json_is_dataset_array(const char *json, size_t len);
 
 /** Convert one DICOM JSON object into @out (initialised). @return 0, -EIO, -ENOMEM. */
 int dicom_json_to_attrset(const struct cJSON *obj, struct attrset *out);

@@ -20,7 +20,8 @@ CACHE=$(echo cache/*.c)
 # it needs libraries).
 declare -A SOURCES=(
   [multipart]="protocols/multipart.c $CORE"
-  [dicom_json]="protocols/dicom_json.c $CORE"
+  [dicom_json]="protocols/dicom_json.c protocols/json_check.c $CORE"
+  [json_check]="protocols/json_check.c"
   [mint]="protocols/mint.c $HTTP $CORE"
   [rad69]="protocols/multipart.c $HTTP $CORE"
   [part10]="$CORE"
@@ -29,6 +30,7 @@ declare -A SOURCES=(
 )
 declare -A PACKAGES=(
   [dicom_json]="libcjson"
+  [json_check]="libcjson"
   [mint]="libxml-2.0 libcurl"
   [rad69]="libxml-2.0 libcurl"
   [names]="lmdb"

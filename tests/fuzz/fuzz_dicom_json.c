@@ -35,7 +35,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct attrset_list list;
 
-	(void)dicom_json_is_dataset_array((const char *)data, size);
 	attrset_list_init(&list);
 	if (dicom_json_parse_list((const char *)data, size, &list) == 0) {
 		for (size_t i = 0; i < list.n; i++)

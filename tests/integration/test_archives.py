@@ -289,8 +289,10 @@ def test_study_uid_that_is_a_path_is_never_requested(mount, source, proxy, data)
 
 
 def test_qido_reply_beyond_the_cap_is_eio_with_a_clear_error(mount, source, proxy):
-    # A valid DICOM JSON answer of 17 MiB: an archive that ignored limit.
-    big = b'[{"00081030": {"vr": "LO", "Value": ["' + b"x" * (17 << 20) + b'"]}}]'
+    # A valid DICOM JSON answer of 17 MiB: an archive that ignored limit (17,000 results of
+    # 1 KiB; one result over 1 MiB is refused on its own: test_json_replies.py).
+    one = b'{"00081030": {"vr": "LO", "Value": ["' + b"x" * 1000 + b'"]}}'
+    big = b"[" + b",".join([one] * 17500) + b"]"
     proxy.fault(r"^/dicom-web/studies\?", body=big, type="application/dicom+json")
     m = mount(source, expect_errors=r"reply larger than 16 MiB")
     with pytest.raises(OSError) as exc:

@@ -107,6 +107,92 @@ static void test_length_is_respected_without_nul(void **state)
 	assert_int_equal(dicom_json_parse_list(json, sizeof(json) - 1, &l), -EIO);
 }
 
+/* A reader fed the QIDO fixture byte by byte gives the sets of one parse of the whole. */
+static void test_reader_in_pieces_gives_the_same_sets(void **state)
+{
+	struct dicom_json_reader r;
+	struct attrset_list whole;
+	size_t len = 0;
+	char *json = test_read_fixture("qido_rs_study_level.json", &len);
+
+	(void)state;
+	if (!json)
+		skip();
+	attrset_list_init(&whole);
+	assert_int_equal(dicom_json_parse_list(json, len, &whole), 0);
+	dicom_json_reader_init(&r, 1 << 20);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(dicom_json_reader_feed(&r, json + i, 1), 0);
+	assert_int_equal(dicom_json_reader_finish(&r), 0);
+	assert_int_equal(r.sets.n, whole.n);
+	for (size_t i = 0; i < whole.n; i++) {
+		assert_int_equal(r.sets.v[i].n, whole.v[i].n);
+		for (size_t j = 0; j < whole.v[i].n; j++) {
+			assert_int_equal(r.sets.v[i].v[j].tag, whole.v[i].v[j].tag);
+			assert_string_equal(r.sets.v[i].v[j].value, whole.v[i].v[j].value);
+		}
+	}
+	dicom_json_reader_release(&r);
+	attrset_list_release(&whole);
+	free(json);
+}
+
+/* The reader holds one data set's text at a time, never the reply: 2,000 results through a
+ * reader whose sets may be at most 256 bytes long. */
+static void test_reader_holds_one_set_at_a_time(void **state)
+{
+	const char *set = "{\"00080018\":{\"vr\":\"UI\",\"Value\":[\"1.2.3\"]}}";
+	struct dicom_json_reader r;
+	char why[128];
+
+	(void)state;
+	dicom_json_reader_init(&r, 256);
+	assert_int_equal(dicom_json_reader_feed(&r, " [", 2), 0);
+	for (int i = 0; i < 2000; i++) {
+		assert_int_equal(dicom_json_reader_feed(&r, i ? " ,\n" : "\n", i ? 3 : 1), 0);
+		assert_int_equal(dicom_json_reader_feed(&r, set, strlen(set)), 0);
+	}
+	assert_int_equal(dicom_json_reader_feed(&r, "]\n", 2), 0);
+	assert_int_equal(dicom_json_reader_finish(&r), 0);
+	assert_int_equal(r.sets.n, 2000);
+	assert_string_equal(attrset_get(&r.sets.v[1999], 0x00080018u), "1.2.3");
+	assert_true(r.text.cap <= 256);
+	dicom_json_reader_release(&r);
+
+	/* One set over the limit is refused, not grown into. */
+	dicom_json_reader_init(&r, 16);
+	assert_int_equal(dicom_json_reader_feed(&r, "[", 1), 0);
+	assert_int_equal(dicom_json_reader_feed(&r, set, strlen(set)), -E2BIG);
+	dicom_json_reader_release(&r);
+
+	/* A refusal says why and where. */
+	dicom_json_reader_init(&r, 256);
+	assert_int_equal(dicom_json_reader_feed(&r, "[{\"x\":1}]", 9), -EIO);
+	assert_int_equal(dicom_json_reader_finish(&r), -EIO);
+	dicom_json_reader_why(&r, why, sizeof(why));
+	assert_string_equal(why, "a key is not a tag at byte 4");
+	dicom_json_reader_release(&r);
+}
+
+/* QIDO values are taken as cJSON took them (the names layer cleans what it shows): a Latin-1
+ * byte or a raw tab in one result must not empty a listing. The JSON around them still is. */
+static void test_qido_strings_may_hold_any_byte(void **state)
+{
+	const char *json =
+		"[{\"00100010\":{\"vr\":\"PN\",\"Value\":[{\"Alphabetic\":\"M\xfcller\tJ\"}]}}]";
+	const char *truncated = "[{\"00100010\":{\"vr\":\"PN\",\"Value\":[{\"Alphabetic\":\"M\xfc";
+	struct attrset_list l;
+
+	(void)state;
+	attrset_list_init(&l);
+	assert_int_equal(dicom_json_parse_list(json, strlen(json), &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(attrset_get(&l.v[0], TAG_PatientName), "M\xfcller\tJ");
+	assert_int_equal(dicom_json_parse_list(truncated, strlen(truncated), &l), -EIO);
+	assert_int_equal(l.n, 1);
+	attrset_list_release(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -115,6 +201,9 @@ int main(void)
 		cmocka_unit_test(test_empty_body_is_empty_result),
 		cmocka_unit_test(test_garbled_replies_are_eio_and_append_nothing),
 		cmocka_unit_test(test_length_is_respected_without_nul),
+		cmocka_unit_test(test_reader_in_pieces_gives_the_same_sets),
+		cmocka_unit_test(test_reader_holds_one_set_at_a_time),
+		cmocka_unit_test(test_qido_strings_may_hold_any_byte),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,6 +116,45 @@ static void test_html_and_garbage_are_eio(void **state)
 	assert_int_equal(l.n, 0);
 }
 
+/* The streaming reader keeps the DOM parse's rules: only study > series > instance nestings of
+ * MINT elements count (an <attr> or <series> inside a foreign element is not ours), a study's
+ * attributes reach the series and instances before them, empty elements are elements, and the
+ * own value wins over the parent's. */
+static void test_only_mint_nestings_count(void **state)
+{
+	const char xml[] =
+		"<m:studySearchResults xmlns:m=\"http://medical.nema.org/mint\">"
+		"<m:study><m:series><m:instance><m:attr tag=\"00080018\" vr=\"UI\" val=\"1.2\"/>"
+		"<m:attr tag=\"0020000E\" vr=\"UI\" val=\"own\"/></m:instance>"
+		"<m:attr tag=\"0020000E\" vr=\"UI\" val=\"3.4\"/></m:series><m:series/>"
+		"<x:series xmlns:x=\"urn:other\"><m:attr tag=\"0020000E\" vr=\"UI\" val=\"9\"/>"
+		"</x:series><other><m:attr tag=\"00100010\" vr=\"PN\" val=\"no\"/></other>"
+		"<m:attr tag=\"0020000D\" vr=\"UI\" val=\"5.6\"/></m:study><m:study/>"
+		"<m:attr tag=\"00100020\" vr=\"LO\" val=\"root\"/></m:studySearchResults>";
+	struct attrset_list l;
+
+	(void)state;
+	attrset_list_init(&l);
+	assert_int_equal(mint_parse(xml, sizeof(xml) - 1, MINT_STUDY, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(attrset_str(&l.v[0], TAG_StudyInstanceUID), "5.6");
+	assert_null(attrset_get(&l.v[0], TAG_PatientName));
+	assert_null(attrset_get(&l.v[1], TAG_PatientID));
+	attrset_list_release(&l);
+	assert_int_equal(mint_parse(xml, sizeof(xml) - 1, MINT_SERIES, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(attrset_str(&l.v[0], TAG_SeriesInstanceUID), "3.4");
+	assert_string_equal(attrset_str(&l.v[1], TAG_StudyInstanceUID), "5.6");
+	assert_null(attrset_get(&l.v[1], TAG_SeriesInstanceUID));
+	attrset_list_release(&l);
+	assert_int_equal(mint_parse(xml, sizeof(xml) - 1, MINT_INSTANCE, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(attrset_str(&l.v[0], TAG_SOPInstanceUID), "1.2");
+	assert_string_equal(attrset_str(&l.v[0], TAG_SeriesInstanceUID), "own");
+	assert_string_equal(attrset_str(&l.v[0], TAG_StudyInstanceUID), "5.6");
+	attrset_list_release(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -124,6 +163,7 @@ int main(void)
 		cmocka_unit_test(test_instance_level_with_short_da_and_syntaxes),
 		cmocka_unit_test(test_missing_val_is_empty),
 		cmocka_unit_test(test_html_and_garbage_are_eio),
+		cmocka_unit_test(test_only_mint_nestings_count),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
