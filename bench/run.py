@@ -213,7 +213,10 @@ def main():
                                   results[route.name])
                 shutil.rmtree(d, ignore_errors=True)
         if args.big:
-            measure_big(args, work, server, results[routes[0].name])
+            try:
+                measure_big(args, work, server, results[routes[0].name])
+            except (OSError, subprocess.SubprocessError, RuntimeError) as e:
+                print("bench: the 2 GiB row failed: %s" % e, file=sys.stderr)
     finally:
         for relay in relays:
             relay.stop()
@@ -267,6 +270,9 @@ def measure(args, d, route, conf, ids, r, first):
     add(r, "warm", timed(["cp", "-r", os.path.join(t.mnt, "studies", study_a),
                           os.path.join(d, "warm")]))
     t.stop()
+    wrong = count_wrong(os.path.join(d, "warm"), originals)
+    if wrong:
+        sys.exit("bench: trolley's warm copy has %d wrong or missing files" % wrong)
     add(r, "local", timed(["cp", "-r", os.path.join(d, "cold"), os.path.join(d, "local")]))
     for name in ("warm", "local"):
         shutil.rmtree(os.path.join(d, name))
@@ -374,6 +380,9 @@ def measure_big(args, work, server, r):
     add(r, "big_curl", timed(["curl", "-sf", "-o", "/dev/null", "-H", ACCEPT,
                               "%s/studies/%s" % (server.dicomweb, study)]))
     rss, hwm = cold_copy(args, server.dicomweb, os.path.join("studies", study), d, "big", r)
+    copied = sum(f.endswith(".dcm") for _, _, fs in os.walk(os.path.join(d, "big")) for f in fs)
+    if copied != 1024:
+        sys.exit("bench: trolley copied %d of the 1024 instances of the 2 GiB study" % copied)
     add(r, "big_rss", rss)
     add(r, "big_hwm", hwm)
     shutil.rmtree(d, ignore_errors=True)
