@@ -382,7 +382,7 @@ def measure_big(args, work, server, r):
     rss, hwm = cold_copy(args, server.dicomweb, os.path.join("studies", study), d, "big", r)
     copied = sum(f.endswith(".dcm") for _, _, fs in os.walk(os.path.join(d, "big")) for f in fs)
     if copied != 1024:
-        sys.exit("bench: trolley copied %d of the 1024 instances of the 2 GiB study" % copied)
+        raise RuntimeError("trolley copied %d of the 1024 instances of the 2 GiB study" % copied)
     add(r, "big_rss", rss)
     add(r, "big_hwm", hwm)
     shutil.rmtree(d, ignore_errors=True)
