@@ -5,7 +5,9 @@ and a local copy. Prints one table of medians with ratios measured in the same r
 
     /usr/bin/python3 bench/run.py [--runs N] [--no-dimse] [--no-rclone] [--big]
 
-Needs what scripts/deps.sh installs and a built binary (meson setup build && ninja -C build).
+Needs what scripts/deps.sh installs, rclone (apt-get install rclone; only the bench uses it) and
+a built binary (meson setup build && ninja -C build). Every row is measured at 0 ms and, through
+bench/relay.py, at a 20 ms round trip (--delay-ms each way).
 """
 import argparse
 import os
@@ -177,6 +179,8 @@ def main():
     ap.add_argument("--big", action="store_true",
                     help="add the 2 GB export row (memory): loading 2 GB into Orthanc takes minutes")
     args = ap.parse_args()
+    if not os.access(args.binary, os.X_OK):
+        sys.exit("bench: no %s: meson setup build && ninja -C build" % args.binary)
     if not args.no_rclone and not shutil.which("rclone"):
         sys.exit("bench: rclone is the peer measured against: apt-get install rclone "
                  "(or run with --no-rclone)")
