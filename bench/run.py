@@ -3,9 +3,11 @@
 study and a 2,000-instance series of small images, and trolley measured against curl (the wire)
 and a local copy. Prints one table of medians with ratios measured in the same run.
 
-    /usr/bin/python3 bench/run.py [--runs N] [--binary build/mount.trolley]
+    /usr/bin/python3 bench/run.py [--runs N] [--no-dimse] [--no-rclone] [--big]
 
-Needs what scripts/deps.sh installs and a built binary (meson setup build && ninja -C build).
+Needs what scripts/deps.sh installs, rclone (apt-get install rclone; only the bench uses it) and
+a built binary (meson setup build && ninja -C build). Every row is measured at 0 ms and, through
+bench/relay.py, at a 20 ms round trip (--delay-ms each way).
 """
 import argparse
 import os
@@ -56,22 +58,23 @@ def make_instance(path, study, series, number, size, series_number, rng):
 
 def generate(out):
     """Case A: a study of 2 series x 200 CT images of 512x512 (~210 MB). Case B: one series of
-    2,000 images of 32x32."""
+    2,000 images of 32x32. Returns the UIDs and case A's files by name."""
     rng = np.random.default_rng(7)
     os.makedirs(out)
     study_a = generate_uid(prefix=ROOT)
+    originals = {}  # <SOP Instance UID>.dcm -> the file, to check every copy against
     for s in (1, 2):
         series = generate_uid(prefix=ROOT)
         for i in range(200):
-            make_instance(os.path.join(out, "a-%d-%03d.dcm" % (s, i)), study_a, series, i + 1,
-                          512, s, rng)
+            path = os.path.join(out, "a-%d-%03d.dcm" % (s, i))
+            originals[make_instance(path, study_a, series, i + 1, 512, s, rng) + ".dcm"] = path
     study_b, series_b = generate_uid(prefix=ROOT), generate_uid(prefix=ROOT)
     first_b = None
     for i in range(2000):
         sop = make_instance(os.path.join(out, "b-%04d.dcm" % i), study_b, series_b, i + 1, 32,
                             1, rng)
         first_b = first_b or sop
-    return study_a, study_b, series_b
+    return study_a, study_b, series_b, originals
 
 
 def timed(argv, **kw):
@@ -108,140 +111,347 @@ class Trolley:
         self.proc.wait(60)
 
 
+class Relay:
+    """bench/relay.py in front of one loopback port: every byte each way arrives delay_ms
+    later (the 20 ms RTT column)."""
+
+    def __init__(self, target_port, delay_ms):
+        self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "relay.py"),
+                                      str(target_port), str(delay_ms)], stdout=subprocess.PIPE)
+        self.port = int(self.proc.stdout.readline())
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Rclone:
+    """rclone mount of Orthanc's WebDAV folder of one study (by-uids/<study>/<series>/<sop>.dcm),
+    read-only, with --vfs-cache-mode full: the only mode that keeps what was read on disk for
+    the next mount (off and writes fetch every read again), so the one comparable to trolley's
+    cache and the one a user who wants a warm copy runs.
+
+    @safe adds --async-read=false: Orthanc 1.10's WebDAV ignores Range (a ranged GET answers 200
+    with the whole file), and rclone 1.60 with its default asynchronous FUSE reads then leaves
+    silently wrong bytes (zeros from 128 KiB on) in some files, in every cache mode (measured;
+    the bench counts them); with synchronous reads every file was right. Everything else is
+    rclone's default."""
+
+    def __init__(self, conf, remote, study, mnt, cache, safe=True):
+        os.makedirs(mnt, exist_ok=True)
+        self.mnt = mnt
+        self.proc = subprocess.Popen(
+            ["rclone", "mount", "--config", conf, "--read-only", "--vfs-cache-mode", "full",
+             "--cache-dir", cache] + (["--async-read=false"] if safe else [])
+            + ["%s:by-uids/%s" % (remote, study), mnt],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: is_mounted(mnt), 20, "the rclone mount")
+
+    def stop(self):
+        subprocess.run(["fusermount3", "-u", self.mnt], check=True)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+class Route:
+    """One column of the table: the archive reached directly (0 ms) or through relays."""
+
+    def __init__(self, name, http_port, dicom_port, move_port):
+        self.name = name
+        self.url = "http://127.0.0.1:%d" % http_port
+        self.web = self.url + "/dicom-web"
+        self.dicom_port = dicom_port
+        self.move_port = move_port  # where Orthanc sends C-MOVE's store association
+        self.remote = "orthanc" + name
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--binary", default=os.path.join(REPO, "build", "mount.trolley"))
+    ap.add_argument("--delay-ms", type=float, default=10.0,
+                    help="delay each way of the second column (default 10: a 20 ms RTT)")
     ap.add_argument("--no-dimse", action="store_true", help="skip the C-GET/C-MOVE rows")
+    ap.add_argument("--no-rclone", action="store_true", help="skip the rclone rows")
+    ap.add_argument("--big", action="store_true",
+                    help="add the 2 GB export row (memory): loading 2 GB into Orthanc takes minutes")
     args = ap.parse_args()
+    if not os.access(args.binary, os.X_OK):
+        sys.exit("bench: no %s: meson setup build && ninja -C build" % args.binary)
+    if not args.no_rclone and not shutil.which("rclone"):
+        sys.exit("bench: rclone is the peer measured against: apt-get install rclone "
+                 "(or run with --no-rclone)")
     work = tempfile.mkdtemp(prefix="trolley-bench-")
-    server = None
+    server, relays = None, []
     try:
         print("generating and loading the data (once)...", file=sys.stderr)
         data = os.path.join(work, "data")
-        study_a, study_b, series_b = generate(data)
+        ids = generate(data)
         os.makedirs(os.path.join(work, "orthanc"))
-        server = Orthanc(os.path.join(work, "orthanc"))
+        server = Orthanc(os.path.join(work, "orthanc"), {"WebDavEnabled": True})
         server.upload(sorted(os.path.join(data, f) for f in os.listdir(data)))
-        web = server.dicomweb
-        results = measure(args, work, web, study_a, study_b, series_b)
-        if not args.no_dimse:
-            results.update(measure_dimse(args, work, server, study_a))
+        move_port = free_port()  # trolley's C-MOVE storage SCP, in both columns
+        relays = [Relay(p, args.delay_ms) for p in (server.http_port, server.dicom_port,
+                                                    move_port)]
+        slow = "%g" % (2 * args.delay_ms)
+        routes = [Route("0", server.http_port, server.dicom_port, move_port),
+                  Route(slow, *(r.port for r in relays))]
+        conf = os.path.join(work, "rclone.conf")
+        with open(conf, "w") as f:
+            for route in routes:
+                f.write("[%s]\ntype = webdav\nurl = %s/webdav\nvendor = other\n\n"
+                        % (route.remote, route.url))
+        results = {route.name: {} for route in routes}
+        for run in range(args.runs):
+            for route in routes:
+                print("run %d of %d, %s ms RTT..." % (run + 1, args.runs, route.name),
+                      file=sys.stderr)
+                d = os.path.join(work, "run")
+                os.makedirs(d)
+                measure(args, d, route, conf, ids, results[route.name], run == 0)
+                if not args.no_dimse:
+                    measure_dimse(args, d, server, route, ids[0], move_port,
+                                  results[route.name])
+                shutil.rmtree(d, ignore_errors=True)
+        if args.big:
+            try:
+                measure_big(args, work, server, results[routes[0].name])
+            except (OSError, subprocess.SubprocessError, RuntimeError) as e:
+                print("bench: the 2 GiB row failed: %s" % e, file=sys.stderr)
     finally:
+        for relay in relays:
+            relay.stop()
         if server:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print_table(results, args.runs)
+    print_table(results, args)
 
 
-def measure(args, work, web, study_a, study_b, series_b):
-    r = {k: [] for k in ("raw", "cold", "warm", "local", "qido", "ls_cold", "ls_warm",
-                         "curl_one", "first_byte", "rss", "hwm")}
-    one = None
-    for run in range(args.runs):
-        print("run %d of %d..." % (run + 1, args.runs), file=sys.stderr)
-        d = os.path.join(work, "run%d" % run)
-        os.makedirs(d)
-        r["raw"].append(timed(["curl", "-sf", "-o", "/dev/null", "-H", ACCEPT,
-                               "%s/studies/%s" % (web, study_a)]))
-        # Cold: a fresh cache and a fresh mount.
-        t = Trolley(args.binary, web, os.path.join(d, "mnt"), os.path.join(d, "cache"))
-        stop, peak = threading.Event(), [0]
-        sampler = threading.Thread(target=t.sample_anon, args=(stop, peak))
-        sampler.start()
-        r["cold"].append(timed(["cp", "-r", os.path.join(t.mnt, "studies", study_a),
-                                os.path.join(d, "cold")]))
+def add(r, key, value):
+    r.setdefault(key, []).append(value)
+
+
+def cold_copy(args, source, src_dir, d, name, r, options=""):
+    """A cold cp -r through a fresh trolley on a fresh cache; records its time and the
+    daemon's peak private memory."""
+    t = Trolley(args.binary, source, os.path.join(d, "mnt-" + name),
+                os.path.join(d, "cache-" + name), options)
+    stop, peak = threading.Event(), [0]
+    sampler = threading.Thread(target=t.sample_anon, args=(stop, peak))
+    sampler.start()
+    try:
+        add(r, name, timed(["cp", "-r", os.path.join(t.mnt, src_dir), os.path.join(d, name)]))
+    finally:
         stop.set()
         sampler.join()
-        r["rss"].append(peak[0] / 1024)
-        r["hwm"].append(t.status_kib("VmHWM") / 1024)
+        hwm = t.status_kib("VmHWM")
         t.stop()
-        # Warm: the same cache, a new mount (so no kernel page cache of the old one).
-        t = Trolley(args.binary, web, os.path.join(d, "mnt"), os.path.join(d, "cache"))
-        r["warm"].append(timed(["cp", "-r", os.path.join(t.mnt, "studies", study_a),
-                                os.path.join(d, "warm")]))
-        t.stop()
-        r["local"].append(timed(["cp", "-r", os.path.join(d, "cold"), os.path.join(d, "local")]))
-        # ls -l of the 2,000-instance series against the raw instance query.
-        r["qido"].append(timed(["curl", "-sf", "-o", "/dev/null", "-H",
-                                "Accept: application/dicom+json",
-                                "%s/studies/%s/series/%s/instances" % (web, study_b, series_b)]))
-        t = Trolley(args.binary, web, os.path.join(d, "mnt2"), os.path.join(d, "cache2"))
-        folder = os.path.join(t.mnt, "studies", study_b, series_b)
-        os.listdir(os.path.join(t.mnt, "studies", study_b))
-        r["ls_cold"].append(timed(["ls", "-l", folder]))
-        time.sleep(1.2)  # past the kernel's folder timeout: trolley answers, not the kernel
-        r["ls_warm"].append(timed(["ls", "-l", folder]))
-        one = one or sorted(f for f in os.listdir(folder) if f.endswith(".dcm"))[0]
-        t.stop()
-        # First byte of one cold instance against one curl GET of it.
-        sop = one[:-4]
-        r["curl_one"].append(timed(["curl", "-sf", "-o", "/dev/null", "-H", ACCEPT,
-                                    "%s/studies/%s/series/%s/instances/%s"
-                                    % (web, study_b, series_b, sop)]))
-        t = Trolley(args.binary, web, os.path.join(d, "mnt3"), os.path.join(d, "cache3"))
-        path = os.path.join(t.mnt, "studies", study_b, series_b, one)
-        os.stat(path)
-        r["first_byte"].append(timed(["head", "-c", "1", path]))
-        t.stop()
-        shutil.rmtree(d, ignore_errors=True)
-    return r
+    return peak[0] / 1024, hwm / 1024
 
 
-def measure_dimse(args, work, server, study):
+def measure(args, d, route, conf, ids, r, first):
+    """One run of the HTTP rows over @route; in the @first run, also rclone with its default
+    options, whose wrong files are counted."""
+    study_a, study_b, series_b, originals = ids
+    web = route.web
+    add(r, "raw", timed(["curl", "-sf", "-o", "/dev/null", "-H", ACCEPT,
+                         "%s/studies/%s" % (web, study_a)]))
+    add(r, "curlfile", timed(["curl", "-sf", "-o", os.path.join(d, "study.multipart"), "-H",
+                              ACCEPT, "%s/studies/%s" % (web, study_a)]))
+    os.unlink(os.path.join(d, "study.multipart"))
+    # Cold: a fresh cache and a fresh mount.
+    rss, hwm = cold_copy(args, web, os.path.join("studies", study_a), d, "cold", r)
+    wrong = count_wrong(os.path.join(d, "cold"), originals)
+    if wrong:
+        sys.exit("bench: trolley's cold copy has %d wrong or missing files" % wrong)
+    add(r, "rss", rss)
+    add(r, "hwm", hwm)
+    # Warm: the same cache, a new mount (so no kernel page cache of the old one).
+    t = Trolley(args.binary, web, os.path.join(d, "mnt-cold"), os.path.join(d, "cache-cold"))
+    add(r, "warm", timed(["cp", "-r", os.path.join(t.mnt, "studies", study_a),
+                          os.path.join(d, "warm")]))
+    t.stop()
+    wrong = count_wrong(os.path.join(d, "warm"), originals)
+    if wrong:
+        sys.exit("bench: trolley's warm copy has %d wrong or missing files" % wrong)
+    add(r, "local", timed(["cp", "-r", os.path.join(d, "cold"), os.path.join(d, "local")]))
+    for name in ("warm", "local"):
+        shutil.rmtree(os.path.join(d, name))
+    if not args.no_rclone:
+        # The peer, cold (fresh rclone cache) then warm (the same cache, a new mount).
+        names = ["rclone_cold", "rclone_warm"] + (["rclone_default"] if first else [])
+        for name in names:
+            safe = name != "rclone_default"
+            m = Rclone(conf, route.remote, study_a, os.path.join(d, "mnt-rclone"),
+                       os.path.join(d, "cache-rclone" if safe else "cache-rclone-default"),
+                       safe)
+            try:
+                add(r, name, timed(["cp", "-r", m.mnt, os.path.join(d, name)]))
+            finally:
+                m.stop()
+            wrong = count_wrong(os.path.join(d, name), originals)
+            if safe and wrong:
+                sys.exit("bench: rclone's %s copy has %d wrong files even with --async-read=false"
+                         % (name, wrong))
+            if not safe:
+                add(r, "rclone_default_wrong", wrong)
+            shutil.rmtree(os.path.join(d, name))
+        for name in ("cache-rclone", "cache-rclone-default"):
+            shutil.rmtree(os.path.join(d, name), ignore_errors=True)
+    shutil.rmtree(os.path.join(d, "cold"))
+    # ls -l of the 2,000-instance series against the raw instance query.
+    add(r, "qido", timed(["curl", "-sf", "-o", "/dev/null", "-H", "Accept: application/dicom+json",
+                          "%s/studies/%s/series/%s/instances" % (web, study_b, series_b)]))
+    t = Trolley(args.binary, web, os.path.join(d, "mnt2"), os.path.join(d, "cache2"))
+    folder = os.path.join(t.mnt, "studies", study_b, series_b)
+    os.listdir(os.path.join(t.mnt, "studies", study_b))
+    add(r, "ls_cold", timed(["ls", "-l", folder]))
+    time.sleep(1.2)  # past the kernel's folder timeout: trolley answers, not the kernel
+    add(r, "ls_warm", timed(["ls", "-l", folder]))
+    one = sorted(f for f in os.listdir(folder) if f.endswith(".dcm"))[0]
+    t.stop()
+    # First byte of one cold instance against one curl GET of it.
+    add(r, "curl_one", timed(["curl", "-sf", "-o", "/dev/null", "-H", ACCEPT,
+                              "%s/studies/%s/series/%s/instances/%s"
+                              % (web, study_b, series_b, one[:-4])]))
+    t = Trolley(args.binary, web, os.path.join(d, "mnt3"), os.path.join(d, "cache3"))
+    path = os.path.join(t.mnt, "studies", study_b, series_b, one)
+    os.stat(path)
+    add(r, "first_byte", timed(["head", "-c", "1", path]))
+    t.stop()
+    for name in ("cache-cold", "cache2", "cache3"):
+        shutil.rmtree(os.path.join(d, name))
+
+
+def count_wrong(top, originals):
+    """How many of the study's instances are missing from the copy in @top or differ from the
+    file that was loaded: a fast copy of something else would be no comparison."""
+    found = {}
+    for root, _, files in os.walk(top):
+        for f in files:
+            if f.endswith(".dcm"):
+                found[f] = os.path.join(root, f)
+    wrong = 0
+    for name, path in originals.items():
+        if name not in found or subprocess.run(["cmp", "-s", path, found[name]]).returncode:
+            wrong += 1
+    return wrong
+
+
+def measure_dimse(args, d, server, route, study, move_port, r):
     """The same study over DIMSE: dcmtk's getscu (bit-preserving, to disk) against a cold
-    trolley cp -r through C-GET and through C-MOVE."""
-    r = {k: [] for k in ("getscu", "cget", "cmove")}
-    source = "dicom://ORTHANC@127.0.0.1:%d" % server.dicom_port
-    port = free_port()
-    server.set_move_port(port)
-    for run in range(args.runs):
-        print("DIMSE run %d of %d..." % (run + 1, args.runs), file=sys.stderr)
-        d = os.path.join(work, "dimse%d" % run)
-        os.makedirs(os.path.join(d, "getscu"))
-        r["getscu"].append(timed(["getscu", "-aet", "TROLLEY", "-aec", "ORTHANC", "+B",
-                                  "-od", os.path.join(d, "getscu"), "-k",
-                                  "QueryRetrieveLevel=STUDY", "-k",
-                                  "StudyInstanceUID=" + study, "127.0.0.1",
-                                  str(server.dicom_port)]))
-        for key, opts in (("cget", ""), ("cmove", "downloader=c-move,move_port=%d" % port)):
-            t = Trolley(args.binary, source, os.path.join(d, "mnt-" + key),
-                        os.path.join(d, "cache-" + key), opts)
-            r[key].append(timed(["cp", "-r", os.path.join(t.mnt, "studies", study),
-                                 os.path.join(d, key)]))
-            t.stop()
-        shutil.rmtree(d, ignore_errors=True)
-    return r
+    trolley cp -r through C-GET and through C-MOVE. C-MOVE's store association goes from
+    Orthanc to route.move_port (a relay in front of trolley's port in the slow column)."""
+    server.set_move_port(route.move_port)
+    os.makedirs(os.path.join(d, "getscu"))
+    add(r, "getscu", timed(["getscu", "-aet", "TROLLEY", "-aec", "ORTHANC", "+B",
+                            "-od", os.path.join(d, "getscu"), "-k", "QueryRetrieveLevel=STUDY",
+                            "-k", "StudyInstanceUID=" + study, "127.0.0.1",
+                            str(route.dicom_port)]))
+    shutil.rmtree(os.path.join(d, "getscu"))
+    source = "dicom://ORTHANC@127.0.0.1:%d" % route.dicom_port
+    for key, opts in (("cget", ""), ("cmove", "downloader=c-move,move_port=%d" % move_port)):
+        cold_copy(args, source, os.path.join("studies", study), d, key, r, opts)
+        for name in (key, "cache-" + key):
+            shutil.rmtree(os.path.join(d, name))
 
 
-def print_table(r, runs):
-    med = {k: statistics.median(v) for k, v in r.items() if v}
+def generate_big(out):
+    """A 2 GiB study: 4 series x 256 CT images of 1024x1024 (2 MiB each)."""
+    rng = np.random.default_rng(11)
+    os.makedirs(out)
+    study = generate_uid(prefix=ROOT)
+    for s in range(1, 5):
+        series = generate_uid(prefix=ROOT)
+        for i in range(256):
+            make_instance(os.path.join(out, "big-%d-%03d.dcm" % (s, i)), study, series, i + 1,
+                          1024, s, rng)
+    return study
+
+
+def measure_big(args, work, server, r):
+    """Memory through a 2 GiB export: one cold cp -r at 0 ms (once: it is a memory row)."""
+    print("generating and loading the 2 GiB study...", file=sys.stderr)
+    data = os.path.join(work, "big")
+    study = generate_big(data)
+    server.upload(sorted(os.path.join(data, f) for f in os.listdir(data)))
+    shutil.rmtree(data)
+    d = os.path.join(work, "bigrun")
+    os.makedirs(d)
+    add(r, "big_curl", timed(["curl", "-sf", "-o", "/dev/null", "-H", ACCEPT,
+                              "%s/studies/%s" % (server.dicomweb, study)]))
+    rss, hwm = cold_copy(args, server.dicomweb, os.path.join("studies", study), d, "big", r)
+    copied = sum(f.endswith(".dcm") for _, _, fs in os.walk(os.path.join(d, "big")) for f in fs)
+    if copied != 1024:
+        raise RuntimeError("trolley copied %d of the 1024 instances of the 2 GiB study" % copied)
+    add(r, "big_rss", rss)
+    add(r, "big_hwm", hwm)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+REF_NAMES = {"curlfile": "curl-to-file", "rclone_cold": "rclone", "rclone_warm": "rclone",
+             "local": "local", "qido": "QIDO", "curl_one": "curl", "getscu": "getscu",
+             "big_curl": "curl"}
+
+
+def print_table(results, args):
+    cols = list(results)
     rows = [
-        ("raw: curl GET of the study (WADO-RS, 400 inst.)", med["raw"], "raw", "= 1.0"),
-        ("trolley cold cp -r of the study", med["cold"], "raw", "<= 1.3x raw"),
-        ("trolley warm cp -r (cached, new mount)", med["warm"], "local", "<= 1.5x local"),
-        ("local-disk cp -r of the same files", med["local"], "local", "= 1.0"),
-        ("raw: curl QIDO of the 2,000-instance series", med["qido"], "qido", "= 1.0"),
-        ("trolley ls -l of that series, cold", med["ls_cold"], "qido", "<= 1.1x qido"),
-        ("trolley ls -l of that series, warm", med["ls_warm"], "qido", "<= 30 ms"),
-        ("raw: curl GET of one instance", med["curl_one"], "curl_one", "= 1.0"),
-        ("trolley first byte of one cold instance", med["first_byte"], "curl_one", ""),
-        ("raw: dcmtk getscu of the study (C-GET, +B to disk)", med.get("getscu"), "getscu",
-         "= 1.0"),
-        ("trolley cold cp -r of the study over C-GET", med.get("cget"), "getscu", ""),
-        ("trolley cold cp -r of the study over C-MOVE", med.get("cmove"), "getscu", ""),
+        ("curl: one WADO-RS GET of the study, to /dev/null (the wire)", "raw", [], ""),
+        ("curl: one WADO-RS GET of the study, written to a file (the wire plus one disk write)",
+         "curlfile", [], "= 1.0"),
+        ("trolley cold `cp -r` of the study", "cold", ["curlfile", "rclone_cold"],
+         "<= 1.3x curl-to-file"),
+        ("rclone mount of Orthanc's WebDAV, cold `cp -r` (`--async-read=false`)", "rclone_cold",
+         ["curlfile"], ""),
+        ("rclone as above with its default async reads, cold (first run only)",
+         "rclone_default", ["curlfile"], "0 files wrong"),
+        ("local-disk `cp -r` of the same files", "local", [], "= 1.0"),
+        ("trolley warm `cp -r` (cached, new mount)", "warm", ["local", "rclone_warm"],
+         "<= 1.5x local"),
+        ("rclone mount, warm `cp -r` (its cache, new mount)", "rclone_warm", ["local"], ""),
+        ("curl: QIDO of the 2,000-instance series", "qido", [], "= 1.0"),
+        ("trolley `ls -l` of that series, cold", "ls_cold", ["qido"], "<= 1.1x QIDO"),
+        ("trolley `ls -l` of that series, warm", "ls_warm", [], "<= 0.1 s"),
+        ("curl: GET of one instance", "curl_one", [], "= 1.0"),
+        ("trolley first byte of one cold instance", "first_byte", ["curl_one"], "<= 2x curl"),
+        ("dcmtk getscu of the study (C-GET, +B to disk)", "getscu", [], "= 1.0"),
+        ("trolley cold `cp -r` of the study over C-GET", "cget", ["getscu"], "<= 1.3x getscu"),
+        ("trolley cold `cp -r` of the study over C-MOVE", "cmove", ["getscu"], ""),
+        ("curl: GET of the 2 GiB study (--big)", "big_curl", [], ""),
+        ("trolley cold `cp -r` of the 2 GiB study (--big)", "big", ["big_curl"], ""),
     ]
-    print("\nmedians of %d runs; ratios against the reference measured in the same run\n" % runs)
-    print("| %-50s | %9s | %7s | %-14s |" % ("case", "seconds", "ratio", "target"))
-    print("|%s|%s|%s|%s|" % ("-" * 52, "-" * 11, "-" * 9, "-" * 16))
-    for name, value, ref, target in rows:
-        if ref not in med:
+    mem = [("peak private RSS (RssAnon) during the cold `cp -r`", "rss", "<= 64 MB"),
+           ("peak RSS with LMDB's mapped page cache (VmHWM)", "hwm", ""),
+           ("peak private RSS through the 2 GiB export (--big)", "big_rss", "<= 64 MB"),
+           ("peak VmHWM through the 2 GiB export (--big)", "big_hwm", "")]
+    med = {c: {k: statistics.median(v) for k, v in results[c].items()} for c in cols}
+    print("\nmedians of %d runs; ratios against references measured in the same run and column"
+          "\n" % args.runs)
+    print("| route | " + " | ".join("%s ms RTT" % c for c in cols) + " | target |")
+    print("|---|" + "---|" * len(cols) + "---|")
+    for label, key, refs, target in rows:
+        if not any(key in med[c] for c in cols):
             continue
-        print("| %-50s | %9.3f | %6.2fx | %-14s |" % (name, value, value / med[ref], target))
-    print("| %-50s | %9s | %7s | %-14s |" % ("peak private RSS (RssAnon) during the cold cp -r",
-                                            "%.1f MB" % med["rss"], "", "<= 64 MB"))
-    print("| %-50s | %9s | %7s | %-14s |" % ("peak RSS with LMDB's mapped page cache (VmHWM)",
-                                            "%.1f MB" % med["hwm"], "", ""))
+        cells = []
+        for c in cols:
+            m = med[c]
+            if key not in m:
+                cells.append("")
+                continue
+            ratios = ["%.2fx %s" % (m[key] / m[ref], REF_NAMES[ref]) for ref in refs if ref in m]
+            if key == "rclone_default":
+                ratios.append("%d of 400 files wrong" % m["rclone_default_wrong"])
+            cells.append("%.3f s" % m[key] + (" (%s)" % ", ".join(ratios) if ratios else ""))
+        print("| %s | %s | %s |" % (label, " | ".join(cells), target))
+    for label, key, target in mem:
+        if not any(key in med[c] for c in cols):
+            continue
+        cells = ["%.1f MB" % med[c][key] if key in med[c] else "" for c in cols]
+        print("| %s | %s | %s |" % (label, " | ".join(cells), target))
 
 
 if __name__ == "__main__":
