@@ -7,21 +7,9 @@ import json
 import os
 import re
 import zlib
+from checks import errno_of, read_bytes
 
 QIDO_STUDIES = r"^/dicom-web/studies\?"
-
-
-def _errno_of(fn, *args):
-    try:
-        fn(*args)
-    except OSError as e:
-        return e.errno
-    raise AssertionError("%s%r did not fail" % (fn.__name__, args))
-
-
-def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def _gzip(head, filler, size, tail=b""):
@@ -47,7 +35,7 @@ def test_gzip_bomb_qido_reply_is_eio_and_mount_survives(mount, source, proxy):
     assert len(bomb) < 64 << 10
     proxy.fault(QIDO_STUDIES, body=bomb, type="application/dicom+json",
                 headers={"Content-Encoding": "gzip"})
-    assert _errno_of(os.listdir, m.path("patients")) == errno.EIO
+    assert errno_of(os.listdir, m.path("patients")) == errno.EIO
     assert _error_lines(m, proxy.url + "/dicom-web/studies?", "reply larger than 16 MiB")
     proxy.clear_faults()
     assert "Doe^John [PID001]" in os.listdir(m.path("patients"))
@@ -61,11 +49,11 @@ def test_gzip_bomb_metadata_is_eio_and_mount_survives(mount, source, data, proxy
     bomb = _gzip(b"[", b" ", 260 << 20, b"]")
     proxy.fault("/series/%s/metadata$" % re.escape(e["SeriesInstanceUID"]), body=bomb,
                 type="application/dicom+json", headers={"Content-Encoding": "gzip"})
-    assert _errno_of(_read, path) == errno.EIO
+    assert errno_of(read_bytes, path) == errno.EIO
     assert _error_lines(m, "/series/%s/metadata" % e["SeriesInstanceUID"],
                         "metadata larger than 256 MiB")
     proxy.clear_faults()
-    meta = json.loads(_read(path))
+    meta = json.loads(read_bytes(path))
     assert len(meta) == sum(1 for x in data["manifest"]
                             if x["SeriesInstanceUID"] == e["SeriesInstanceUID"])
 
@@ -86,12 +74,12 @@ def test_instance_over_max_instance_size_is_efbig_and_not_kept(mount, source, da
     assert len(bomb) < 200 << 10
     proxy.fault("/instances/%s$" % re.escape(sop), body=bomb, type="application/dicom",
                 headers={"Content-Encoding": "gzip"})
-    assert _errno_of(_read, path) == errno.EFBIG
+    assert errno_of(read_bytes, path) == errno.EFBIG
     assert _error_lines(m, "instance " + sop, "larger than max_instance_size=1048576")
     assert [l for l in m.text().splitlines() if l.startswith("trolley: warn:") and
             "/instances/" + sop in l and "File too large" in l], m.text()
     proxy.clear_faults()
-    assert hashlib.md5(_read(path)).hexdigest() == e["md5"]
+    assert hashlib.md5(read_bytes(path)).hexdigest() == e["md5"]
     assert proxy.count("/instances/%s$" % re.escape(sop)) == 2  # asked again: nothing kept
 
 
@@ -107,7 +95,7 @@ def test_rad69_soap_reply_over_its_cap_is_eio_with_a_clear_error(mount, data):
         os.stat(path)
         rad69.error_code = "UnknownError"
         rad69.error_context = "x" * (5 << 20)  # a 5 MiB SOAP error reply
-        assert _errno_of(_read, path) == errno.EIO
+        assert errno_of(read_bytes, path) == errno.EIO
         assert _error_lines(m, rad69.url, "SOAP part larger than 4 MiB")
         rad69.error_code = None
         with open(path, "rb") as f:

@@ -6,18 +6,12 @@ import os
 import time
 import urllib.request
 
-import pytest
 
 import naming
 from servers import free_port
+from checks import errno_of
 
 INSTANCE_GET = r"/instances/[0-9.]+$"
-
-
-def _errno_of(fn, *args):
-    with pytest.raises(OSError) as exc:
-        fn(*args)
-    return exc.value.errno
 
 
 def _still_serves(m, proxy):
@@ -33,8 +27,8 @@ def _file(m, data, n="9"):
 def test_unreachable_server_is_eio_and_mount_survives(mount):
     port = free_port()  # nothing listens here
     m = mount("http://127.0.0.1:%d/dicom-web" % port, expect_errors=True)
-    assert _errno_of(os.listdir, m.path("patients")) == errno.EIO
-    assert _errno_of(os.listdir, m.path("studies", "1.2.3")) == errno.EIO
+    assert errno_of(os.listdir, m.path("patients")) == errno.EIO
+    assert errno_of(os.listdir, m.path("studies", "1.2.3")) == errno.EIO
     log = m.text()
     assert "http://127.0.0.1:%d/dicom-web/studies" % port in log
     assert "Couldn't connect" in log
@@ -45,7 +39,7 @@ def test_http_500_on_qido_is_eio_and_logged_with_url_and_status(mount, source, p
     m = mount(source, expect_errors=True)
     proxy.fault(r"^/dicom-web/studies\?", status=500, body=b"<html>boom</html>",
                 type="text/html")
-    assert _errno_of(os.listdir, m.path("patients")) == errno.EIO
+    assert errno_of(os.listdir, m.path("patients")) == errno.EIO
     line = next(l for l in m.text().splitlines() if "HTTP 500" in l)
     assert proxy.url + "/dicom-web/studies?" in line
     assert "boom" in line
@@ -55,7 +49,7 @@ def test_http_500_on_qido_is_eio_and_logged_with_url_and_status(mount, source, p
 def test_garbled_qido_json_is_eio(mount, source, proxy):
     m = mount(source, expect_errors=True)
     proxy.fault(r"^/dicom-web/studies\?", body=b'{"not": json', type="application/dicom+json")
-    assert _errno_of(os.listdir, m.path("patients")) == errno.EIO
+    assert errno_of(os.listdir, m.path("patients")) == errno.EIO
     assert "not a DICOM JSON array" in m.text()
     _still_serves(m, proxy)
 
@@ -63,7 +57,7 @@ def test_garbled_qido_json_is_eio(mount, source, proxy):
 def test_html_page_with_status_200_is_eio(mount, source, proxy):
     m = mount(source, expect_errors=True)
     proxy.fault(r"^/dicom-web/studies\?", body=b"<html>login</html>", type="text/html")
-    assert _errno_of(os.listdir, m.path("patients")) == errno.EIO
+    assert errno_of(os.listdir, m.path("patients")) == errno.EIO
     assert 'content type "text/html"' in m.text()
     _still_serves(m, proxy)
 
@@ -89,7 +83,7 @@ def test_http_404_is_enoent(mount, source, data, proxy):
     e, path = _file(m, data)
     os.stat(path)
     proxy.fault(INSTANCE_GET, status=404, body=b"", type="text/plain")
-    assert _errno_of(open, path, "rb") == errno.ENOENT
+    assert errno_of(open, path, "rb") == errno.ENOENT
     _logged_line(m, "/instances/" + e["SOPInstanceUID"], "404")
     _check_not_cached_then_good(m, proxy, e, path)
 
@@ -99,7 +93,7 @@ def test_http_401_is_eacces(mount, source, data, proxy):
     e, path = _file(m, data, "8")
     os.stat(path)
     proxy.fault(INSTANCE_GET, status=401, body=b"who are you", type="text/plain")
-    assert _errno_of(open, path, "rb") == errno.EACCES
+    assert errno_of(open, path, "rb") == errno.EACCES
     _logged_line(m, "/instances/" + e["SOPInstanceUID"], "HTTP 401")
     _check_not_cached_then_good(m, proxy, e, path)
 
@@ -107,7 +101,7 @@ def test_http_401_is_eacces(mount, source, data, proxy):
 def test_http_401_on_qido_is_eacces(mount, source, proxy):
     m = mount(source, expect_errors=True)
     proxy.fault(r"^/dicom-web/studies\?", status=401, body=b"login first", type="text/plain")
-    assert _errno_of(os.listdir, m.path("patients")) == errno.EACCES
+    assert errno_of(os.listdir, m.path("patients")) == errno.EACCES
     _logged_line(m, proxy.url + "/dicom-web/studies?", "HTTP 401")
     _still_serves(m, proxy)
 
@@ -117,7 +111,7 @@ def test_http_503_on_download_is_eio_and_not_cached(mount, source, data, proxy):
     e, path = _file(m, data, "15")
     os.stat(path)
     proxy.fault(INSTANCE_GET, status=503, body=b"busy", type="text/plain")
-    assert _errno_of(open, path, "rb") == errno.EIO
+    assert errno_of(open, path, "rb") == errno.EIO
     _logged_line(m, "/instances/" + e["SOPInstanceUID"], "503")
     _check_not_cached_then_good(m, proxy, e, path)
 
@@ -125,7 +119,7 @@ def test_http_503_on_download_is_eio_and_not_cached(mount, source, data, proxy):
 def test_truncated_qido_reply_is_eio(mount, source, proxy):
     m = mount(source, expect_errors=True)
     proxy.fault(r"^/dicom-web/studies\?", truncate=200)
-    assert _errno_of(os.listdir, m.path("patients")) == errno.EIO
+    assert errno_of(os.listdir, m.path("patients")) == errno.EIO
     _logged_line(m, proxy.url + "/dicom-web/studies?")
     _still_serves(m, proxy)
 
@@ -135,7 +129,7 @@ def test_connection_closed_without_reply_is_eio(mount, source, data, proxy):
     e, path = _file(m, data, "16")
     os.stat(path)
     proxy.fault(INSTANCE_GET, drop=True)
-    assert _errno_of(open, path, "rb") == errno.EIO
+    assert errno_of(open, path, "rb") == errno.EIO
     _logged_line(m, "/instances/" + e["SOPInstanceUID"])
     _check_not_cached_then_good(m, proxy, e, path)
 
@@ -163,13 +157,13 @@ def test_garbled_multipart_is_eio_and_not_cached(mount, source, data, proxy):
     body = b"--XYZ\r\nContent-Type: application/dicom\r\n\r\nnot dicom at all\r\n--XYZ--\r\n"
     proxy.fault(INSTANCE_GET, body=body, type='multipart/related; type="application/dicom"; '
                                              'boundary=XYZ')
-    assert _errno_of(open, path, "rb") == errno.EIO
+    assert errno_of(open, path, "rb") == errno.EIO
     assert "not a DICOM Part-10 file" in m.text()
     _logged_line(m, "/instances/" + e["SOPInstanceUID"])
     proxy.clear_faults()
     proxy.fault(INSTANCE_GET, body=b"--XYZ\r\nno end of headers", type="multipart/related; "
                 "boundary=XYZ")
-    assert _errno_of(open, path, "rb") == errno.EIO
+    assert errno_of(open, path, "rb") == errno.EIO
     _check_not_cached_then_good(m, proxy, e, path)
 
 
@@ -187,7 +181,7 @@ def test_part_cut_short_in_a_complete_multipart_is_eio_and_not_cached(mount, sou
         assert rest.startswith(f.read())  # the part is the whole file, as stored
     cut = head + b"\r\n\r\n" + rest[:e["size"] // 2] + b"\r\n--" + boundary + b"--\r\n"
     proxy.fault(INSTANCE_GET, body=cut, type=ctype)
-    assert _errno_of(open, path, "rb") == errno.EIO
+    assert errno_of(open, path, "rb") == errno.EIO
     _logged_line(m, "/instances/" + e["SOPInstanceUID"])
     _check_not_cached_then_good(m, proxy, e, path)
 
@@ -207,7 +201,7 @@ def test_truncated_download_is_eio_and_not_cached(mount, source, data, proxy):
     e, path = _file(m, data, "11")
     os.stat(path)
     proxy.fault(INSTANCE_GET, truncate=e["size"] // 2)
-    assert _errno_of(open, path, "rb") == errno.EIO
+    assert errno_of(open, path, "rb") == errno.EIO
     log = m.text()
     assert "/instances/" + e["SOPInstanceUID"] in log
     _check_not_cached_then_good(m, proxy, e, path)
@@ -226,7 +220,7 @@ def test_wrong_instance_in_reply_is_eio_and_not_cached(mount, source, data, prox
     wrong = resp.read()
     proxy.fault("/instances/" + e["SOPInstanceUID"], body=wrong,
                 type=resp.headers["Content-Type"])
-    assert _errno_of(open, path, "rb") == errno.EIO
+    assert errno_of(open, path, "rb") == errno.EIO
     assert "instead" in m.text()
     _check_not_cached_then_good(m, proxy, e, path)
 
@@ -237,7 +231,7 @@ def test_slow_server_times_out_with_etimedout(mount, source, data, proxy):
     os.stat(path)
     proxy.fault(INSTANCE_GET, delay=4)
     t0 = time.monotonic()
-    assert _errno_of(open, path, "rb") == errno.ETIMEDOUT
+    assert errno_of(open, path, "rb") == errno.ETIMEDOUT
     assert time.monotonic() - t0 < 3.5  # the daemon gave up, the proxy did not answer
     assert "timeout was reached" in m.text().lower()
     _logged_line(m, "/instances/" + e["SOPInstanceUID"])
@@ -247,14 +241,14 @@ def test_slow_server_times_out_with_etimedout(mount, source, data, proxy):
 def test_slow_qido_times_out_with_etimedout(mount, source, proxy):
     m = mount(source, options="timeout=1", expect_errors=True)
     proxy.fault(r"^/dicom-web/studies\?", delay=4)
-    assert _errno_of(os.listdir, m.path("patients")) == errno.ETIMEDOUT
+    assert errno_of(os.listdir, m.path("patients")) == errno.ETIMEDOUT
     _logged_line(m, proxy.url + "/dicom-web/studies?")
     _still_serves(m, proxy)
 
 
 def test_malformed_search_is_einval_and_logged(mount, source, proxy):
     m = mount(source, expect_errors=True)
-    assert _errno_of(os.listdir, m.path("search", "NoSuchKeyword=1")) == errno.EINVAL
-    assert _errno_of(os.listdir, m.path("search", "StudyDate=2020")) == errno.EINVAL
+    assert errno_of(os.listdir, m.path("search", "NoSuchKeyword=1")) == errno.EINVAL
+    assert errno_of(os.listdir, m.path("search", "StudyDate=2020")) == errno.EINVAL
     assert "unknown DICOM keyword 'NoSuchKeyword'" in m.text()
     assert proxy.count() == 0

@@ -9,16 +9,9 @@ import threading
 import time
 
 from servers import wait_for
+from checks import errno_of
 
 INSTANCE_GET = r"/instances/[0-9.]+$"
-
-
-def _errno_of(fn, *args):
-    try:
-        fn(*args)
-    except OSError as e:
-        return e.errno
-    raise AssertionError("%s%r did not fail" % (fn.__name__, args))
 
 
 def _by_uid(m, e):
@@ -80,7 +73,7 @@ def test_stalled_body_times_out_and_is_not_cached(mount, source, data, proxy):
     # have given up by then: curl's own low-speed check, an average over five seconds, had
     # not, and took the whole body).
     proxy.fault("/instances/%s$" % re.escape(sop), stall=(200, 5))
-    assert _errno_of(open, path, "rb") == errno.ETIMEDOUT
+    assert errno_of(open, path, "rb") == errno.ETIMEDOUT
     lines = [l for l in m.text().splitlines() if l.startswith("trolley: error:") and
              "/instances/" + sop in l and "nothing received for 2 s" in l]
     assert lines, m.text()

@@ -6,21 +6,9 @@ import errno
 import json
 import os
 import re
+from checks import errno_of, read_bytes
 
 QIDO_STUDIES = r"^/dicom-web/studies\?"
-
-
-def _errno_of(fn, *args):
-    try:
-        fn(*args)
-    except OSError as e:
-        return e.errno
-    raise AssertionError("%s%r did not fail" % (fn.__name__, args))
-
-
-def _read(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def _error_lines(m, *needles):
@@ -41,11 +29,11 @@ def test_metadata_with_invalid_utf8_is_eio_and_not_kept(mount, source, data, pro
     body = b'[{"00100010": {"vr": "PN", "Value": [{"Alphabetic": "M\xfcller"}]}}]'
     proxy.fault("/series/%s/metadata$" % re.escape(e["SeriesInstanceUID"]), body=body,
                 type="application/dicom+json")
-    assert _errno_of(_read, path) == errno.EIO
+    assert errno_of(read_bytes, path) == errno.EIO
     assert _error_lines(m, "/series/%s/metadata" % e["SeriesInstanceUID"],
                         "not DICOM JSON metadata", "invalid UTF-8 at byte 54")
     proxy.clear_faults()
-    meta = json.loads(_read(path))
+    meta = json.loads(read_bytes(path))
     assert len(meta) == sum(1 for x in data["manifest"]
                             if x["SeriesInstanceUID"] == e["SeriesInstanceUID"])
 
@@ -58,7 +46,7 @@ def test_metadata_that_cannot_be_json_stops_at_the_first_bad_byte(mount, source,
     body = b"<html>" + b"x" * (32 << 20) + b"</html>"
     proxy.fault("/series/%s/metadata$" % re.escape(e["SeriesInstanceUID"]), body=body,
                 type="application/dicom+json")
-    assert _errno_of(_read, path) == errno.EIO
+    assert errno_of(read_bytes, path) == errno.EIO
     assert _error_lines(m, "/series/%s/metadata" % e["SeriesInstanceUID"],
                         "not DICOM JSON metadata", "not JSON at byte 0")
     # The refusal came within the first pieces, not after 32 MiB were downloaded.
@@ -72,7 +60,7 @@ def test_qido_result_over_1_mib_is_eio_with_a_clear_error(mount, source, proxy):
     big = b'[{"00081030": {"vr": "LO", "Value": ["' + b"x" * (2 << 20) + b'"]}}]'
     proxy.fault(QIDO_STUDIES, body=big, type="application/dicom+json")
     m = mount(source, expect_errors=r"a result larger than 1 MiB")
-    assert _errno_of(os.listdir, m.path("studies")) == errno.EIO
+    assert errno_of(os.listdir, m.path("studies")) == errno.EIO
     assert _error_lines(m, proxy.url + "/dicom-web/studies?", "a result larger than 1 MiB")
     proxy.clear_faults()
     assert os.listdir(m.path("studies"))
