@@ -6,7 +6,6 @@ import base64
 import errno
 import hashlib
 import os
-import resource
 import subprocess
 import threading
 import urllib.parse

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 
 import numpy as np
-import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
