@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """The daemon's private memory through a large cold export, with less loading than --big:
-a loopback Orthanc with SERIES x IMAGES CT images of 1024x1024 (2 MiB each), then RUNS cold
+a loopback Orthanc with SERIES x IMAGES CT images of SIZE x SIZE (1024: 2 MiB each), then RUNS cold
 `cp -r` of the study, each through a fresh trolley on a fresh cache, alternating between the
 binaries given (to compare two builds on a shared, noisy machine). Prints, per run, the time
 and the peak RssAnon (sampled every 10 ms).
 
-    /usr/bin/python3 bench/memory.py [--series 4] [--images 64] [--runs 3] [BINARY ...]
+    /usr/bin/python3 bench/memory.py [--series 4] [--images 64] [--size 1024] [--runs 3] [BINARY ...]
 
 Environment variables set for the daemon can be given as --env NAME=VALUE (e.g.
 MALLOC_ARENA_MAX=2, to see what glibc's per-thread arenas cost).
@@ -31,6 +31,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=4)
     ap.add_argument("--images", type=int, default=64)
+    ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--env", action="append", default=[])
     ap.add_argument("binaries", nargs="*")
@@ -49,7 +50,7 @@ def main():
             series = generate_uid(prefix=ROOT)
             for i in range(args.images):
                 make_instance(os.path.join(data, "m-%d-%03d.dcm" % (s, i)), study, series,
-                              i + 1, 1024, s, rng)
+                              i + 1, args.size, s, rng)
         os.makedirs(os.path.join(work, "orthanc"))
         server = Orthanc(os.path.join(work, "orthanc"))
         server.upload(sorted(os.path.join(data, f) for f in os.listdir(data)))
