@@ -90,9 +90,9 @@ static void job_stored(struct fetch_sink *s, const char *uid, int err, int *fd, 
 
 /* The store copies a batch's blobs into pages LMDB mallocs and holds until the commit (its
  * map is not written through: MDB_WRITEMAP was measured slower), so a batch costs its bytes in
- * private memory. 32 MiB (16 images of 2 MiB) took a 512 MiB cold export to 74 MB RssAnon
- * (2 GiB: 85 MB, over the 64 MB target); 8 MiB with pool_tune_malloc() to 12 MB, at the same
- * cp -r time (bench/memory.py, interleaved runs). Images of 0.5 MiB still go 16 to a batch. */
+ * private memory. 32 MiB (16 images of 2 MiB) took a 2 GiB cold export to 90-151 MB RssAnon,
+ * over the 64 MB target; 8 MiB with pool_tune_malloc() to 15 MB, at the same cp -r time
+ * (bench/memory.py, interleaved runs). Images of 0.5 MiB still go 16 to a batch. */
 #define JOB_BATCH_BYTES (8u << 20)
 #define JOB_BATCH_COUNT (sizeof(((struct prefetch_job *)0)->pending) / sizeof(struct store_put))
 
