@@ -13,7 +13,6 @@
  * than wait behind other series; the job takes what is still missing when a worker picks it
  * up. A series whose prefetch failed is not prefetched again for a minute. */
 #include <errno.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +90,7 @@ static void job_stored(struct fetch_sink *s, const char *uid, int err, int *fd, 
 /* The store copies a batch's blobs into pages LMDB mallocs and holds until the commit (its
  * map is not written through: MDB_WRITEMAP was measured slower), so a batch costs its bytes in
  * private memory. 32 MiB (16 images of 2 MiB) took a 2 GiB cold export to 90-151 MB RssAnon,
- * over the 64 MB target; 8 MiB with pool_tune_malloc() to 15 MB, at the same cp -r time
+ * over the 64 MB target; 8 MiB with fs/main.c's fixed mmap threshold to 15 MB, at the same cp -r time
  * (bench/memory.py, interleaved runs). Images of 0.5 MiB still go 16 to a batch. */
 #define JOB_BATCH_BYTES (8u << 20)
 #define JOB_BATCH_COUNT (sizeof(((struct prefetch_job *)0)->pending) / sizeof(struct store_put))
@@ -322,27 +321,14 @@ static void *worker_run(void *arg)
 	return NULL;
 }
 
-/* A fixed mmap threshold for the process: glibc raises it to the size of each large block
- * freed, so after the first batch LMDB's pages (a blob's worth each) come from the arenas of the
- * short-lived committer threads and stay there, fragmented, when freed: that doubled the peak
- * RssAnon of an export (74 MB against 36 MB with 32 MiB batches). Above 128 KiB (glibc's
- * default) a block is mapped and given back when freed. */
-static void pool_tune_malloc(void)
-{
-	if (!mallopt(M_MMAP_THRESHOLD, 128 * 1024))
-		log_debug("prefetch: cannot fix malloc's mmap threshold");
-}
-
 /* One more worker if every one is busy and the pool is not full. Called with c->lock held.
  * @return false if there is no worker at all to run a job. */
 static bool pool_grow(struct cache *c)
 {
-	static pthread_once_t tuned = PTHREAD_ONCE_INIT;
 	int err;
 
 	if (c->idle > c->nqueued || c->nworkers == c->max_workers)
 		return c->nworkers > 0;
-	pthread_once(&tuned, pool_tune_malloc);
 	err = pthread_create(&c->workers[c->nworkers], NULL, worker_run, c);
 	if (err) {
 		log_warn("prefetch: cannot start a worker thread (%s); %zu running", strerror(err),
