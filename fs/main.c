@@ -200,7 +200,7 @@ static int check_before_mount(const struct trolley_opts *o, int *lock_fd)
 	int err = store_mkdir(o->cache_dir);
 
 	if (err) {
-		fprintf(stderr, "mount.trolley: cache_dir=%s: %s\n", o->cache_dir, strerror(-err));
+		log_error("cache folder %s: %s", o->cache_dir, strerror(-err));
 		return err;
 	}
 	/* Locked before the store is opened: opening may discard the cache, and closing removes
