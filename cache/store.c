@@ -104,6 +104,7 @@ static int marker_write(const char *dir, const char *text)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
+	errno = 0; /* a short write sets none */
 	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
 		err = errno ? -errno : -EIO;
 	else if (fsync(fd) < 0)
