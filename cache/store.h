@@ -18,7 +18,22 @@ struct store;
  * @return 0 and the store in @out (close with store_close()), or -errno (logged).
  */
 int store_open(const char *dir, uint64_t map_size, uint64_t limit, struct store **out);
+/**
+ * store_open() as the system whose boot is @boot_id (store_open() reads this boot's from
+ * /proc; a test gives a made-up one). With a @boot_id, commits are not synced to the disk; a
+ * marker file cache_dir/dirty holding @boot_id, on the disk before the first write, says so
+ * until store_close() has synced: a marker of another boot at open means its system went down
+ * before that, and the cache is discarded (logged) and starts empty. NULL: every commit is
+ * synced, no marker. Only one process may have @dir open (fs/main.c's lock).
+ */
+int store_open_boot(const char *dir, uint64_t map_size, uint64_t limit, const char *boot_id,
+		    struct store **out);
+/** Sync what is not on the disk yet, remove the marker, close. */
 void store_close(struct store *s);
+/** This boot's id (/proc/sys/kernel/random/boot_id) into @out. @return 0 or -errno. */
+int store_boot_id(char *out, size_t n);
+/** Create @dir and its parents (mode 0700) if missing. @return 0 or -errno. */
+int store_mkdir(const char *dir);
 
 /**
  * Fetch the query result stored under @key into @out (initialised, empty) and the time it was

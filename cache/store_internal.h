@@ -6,6 +6,7 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdbool.h>
 
 #include "cache/store.h"
 
@@ -17,6 +18,7 @@ struct store {
 	char *dir;
 	uint64_t limit;	     /* cache_size: bytes of blobs kept at most */
 	uint64_t meta_limit; /* bytes of query results and documents kept at most */
+	bool marked;	     /* cache_dir/dirty is ours: LMDB does not sync each commit */
 
 	pthread_mutex_t lock; /* guards what follows */
 	uint64_t bytes;	      /* bytes of blobs stored */

@@ -198,15 +198,23 @@ static int check_before_mount(const struct trolley_opts *o, int *lock_fd)
 {
 	const char *files[] = {o->password_file, o->token_file};
 	struct store *s;
-	int err = store_open(o->cache_dir, map_size_for(o->cache_size), o->cache_size, &s);
+	int err = store_mkdir(o->cache_dir);
 
-	if (err)
+	if (err) {
+		log_error("cache folder %s: %s", o->cache_dir, strerror(-err));
 		return err;
-	store_close(s);
+	}
+	/* Locked before the store is opened: opening may discard the cache, and closing removes
+	 * the marker of unsynced writes (cache/store.c), which must not happen under a daemon
+	 * still writing there. */
 	err = lock_cache_dir(o->cache_dir);
 	if (err < 0)
 		return err;
 	*lock_fd = err;
+	err = store_open(o->cache_dir, map_size_for(o->cache_size), o->cache_size, &s);
+	if (err)
+		return err;
+	store_close(s);
 	if (strcmp(o->downloader, "c-move") == 0) {
 		err = check_move_port(o->move_port);
 		if (err)

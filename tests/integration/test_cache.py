@@ -2,6 +2,7 @@
 import errno
 import hashlib
 import os
+import re
 import subprocess
 import threading
 import time
@@ -189,6 +190,39 @@ def test_kill_9_during_download_never_serves_a_truncated_file(mount, source, dat
     st = _status(m4)
     # Killed mid-stream: part of the series was kept, the rest fetched again.
     assert 0 < int(st["open_hits"]) < len(want), st
+
+
+def test_marker_of_another_boot_discards_the_cache_at_mount(mount, source, data, proxy,
+                                                            tmp_path):
+    cache = str(tmp_path / "c")
+    marker = os.path.join(cache, "dirty")
+    m = mount(source, cache_dir=cache, name="m1")
+    series = _series(m, data, "PD")
+    first = _read_all(series)
+    assert open(marker).read().strip() == open("/proc/sys/kernel/random/boot_id").read().strip()
+    assert m.unmount() == 0
+    assert not os.path.exists(marker)  # a clean close synced and removed it
+    # A marker of this boot (a daemon killed without closing): the kernel had its writes, kept.
+    with open(marker, "w") as f:
+        f.write(open("/proc/sys/kernel/random/boot_id").read())
+    proxy.reset()
+    m2 = mount(source, cache_dir=cache, name="m2")
+    assert _read_all(_series(m2, data, "PD")) == first
+    assert proxy.count(INSTANCE_GET) == proxy.count(SERIES_GET) == 0
+    assert "discarded" not in m2.text()
+    assert m2.unmount() == 0
+    # A marker of another boot: that system went down before the writes were on the disk.
+    with open(marker, "w") as f:
+        f.write("00000000-0000-4000-8000-000000000000\n")
+    proxy.reset()
+    m3 = mount(source, cache_dir=cache, name="m3")
+    assert _read_all(_series(m3, data, "PD")) == first
+    assert proxy.count(INSTANCE_GET) + proxy.count(SERIES_GET) > 0  # fetched again
+    assert re.search(r"trolley: warn: cache .*: discarded: its system went down \(crash or power "
+                     r"loss\) before its writes were on the disk \(its marker is of boot "
+                     r"00000000-0000-4000-8000-000000000000, this is boot [0-9a-f-]{36}\)",
+                     m3.text()), m3.text()
+    assert m3.unmount() == 0
 
 
 def _try_read(path):

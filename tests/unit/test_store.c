@@ -2,6 +2,7 @@
  * layer over a scripted in-process downloader (checks before keeping, single-flight). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -192,6 +193,128 @@ static int see(void *ctx, const void *data, size_t len)
 
 /* The read path's no-copy access: the bytes asked for, clipped at the end, and the callback's
  * result; nothing called for a blob that is not there. */
+/* cache_dir/dirty as the store leaves it: @text and a newline, or absent (NULL). */
+static void write_marker(const char *dir, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/dirty", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%s\n", text);
+	assert_int_equal(fclose(f), 0);
+}
+
+static bool read_marker(const char *dir, char *out, size_t n)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/dirty", dir);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(out, (int)n, f))
+		out[0] = '\0';
+	fclose(f);
+	return true;
+}
+
+/* A store of boot @boot holding one blob and one query result, closed cleanly. */
+static void fill_store(const char *dir, const char *boot)
+{
+	struct attrset_list l;
+	struct store *s;
+	size_t len;
+	unsigned char *b = part10("1.2.3", 1000, &len);
+	int fd;
+
+	assert_int_equal(store_open_boot(dir, 64 << 20, 32 << 20, boot, &s), 0);
+	fd = tmpfile_with(s, b, len);
+	assert_int_equal(store_blob_put_fd(s, "1.2.3", fd, len), 0);
+	close(fd);
+	attrset_list_init(&l);
+	attrset_set(attrset_list_add(&l), TAG_PatientName, "PN", "Doe^J");
+	assert_int_equal(store_meta_put(s, "q", &l, 100), 0);
+	attrset_list_release(&l);
+	store_close(s);
+	free(b);
+}
+
+static void test_marker_is_on_disk_while_open_and_removed_at_clean_close(void **state)
+{
+	char *dir = make_dir(), seen[128];
+	struct store *s;
+
+	(void)state;
+	assert_int_equal(store_open_boot(dir, 64 << 20, 32 << 20, "boot-a", &s), 0);
+	assert_true(read_marker(dir, seen, sizeof(seen)));
+	assert_string_equal(seen, "boot-a\n");
+	store_close(s);
+	assert_false(read_marker(dir, seen, sizeof(seen)));
+	/* No boot id: every commit synced, no marker at all. */
+	assert_int_equal(store_open_boot(dir, 64 << 20, 32 << 20, NULL, &s), 0);
+	assert_false(read_marker(dir, seen, sizeof(seen)));
+	store_close(s);
+	remove_dir(dir);
+}
+
+/* The daemon of boot-a was writing when its system went down (its marker is still there):
+ * under boot-b the cache is discarded, whatever it held, and starts empty and usable. */
+static void test_marker_of_another_boot_discards_the_cache(void **state)
+{
+	const char *torn[] = {"boot-a", "", "unsynced"};
+	struct attrset_list got;
+	char *dir = make_dir(), seen[128];
+	struct store *s;
+	uint64_t count, bytes;
+	int64_t t;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(torn) / sizeof(torn[0]); i++) {
+		fill_store(dir, "boot-a");
+		write_marker(dir, torn[i]);
+		assert_int_equal(store_open_boot(dir, 64 << 20, 32 << 20, "boot-b", &s), 0);
+		assert_false(store_has_blob(s, "1.2.3"));
+		attrset_list_init(&got);
+		assert_int_equal(store_meta_get(s, "q", &got, &t), -ENOENT);
+		store_usage(s, &count, &bytes);
+		assert_int_equal(count, 0);
+		assert_int_equal(bytes, 0);
+		assert_true(read_marker(dir, seen, sizeof(seen)));
+		assert_string_equal(seen, "boot-b\n");
+		store_close(s);
+	}
+	remove_dir(dir);
+}
+
+/* A daemon of this boot killed without closing (kill -9): the kernel has every write it
+ * made, so the cache is kept. */
+static void test_marker_of_this_boot_keeps_the_cache(void **state)
+{
+	struct attrset_list got;
+	char *dir = make_dir();
+	struct store *s;
+	int64_t t;
+
+	(void)state;
+	fill_store(dir, "boot-a");
+	write_marker(dir, "boot-a");
+	assert_int_equal(store_open_boot(dir, 64 << 20, 32 << 20, "boot-a", &s), 0);
+	assert_true(store_has_blob(s, "1.2.3"));
+	attrset_list_init(&got);
+	assert_int_equal(store_meta_get(s, "q", &got, &t), 0);
+	assert_int_equal(got.n, 1);
+	attrset_list_release(&got);
+	store_close(s);
+	/* And a clean close leaves a cache that any boot keeps. */
+	assert_int_equal(store_open_boot(dir, 64 << 20, 32 << 20, "boot-c", &s), 0);
+	assert_true(store_has_blob(s, "1.2.3"));
+	store_close(s);
+	remove_dir(dir);
+}
+
 static void test_blob_use_hands_the_bytes_without_a_copy(void **state)
 {
 	char *dir = make_dir();
@@ -1073,6 +1196,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_meta_round_trip_and_long_keys),
 		cmocka_unit_test(test_blob_put_read_persists_across_reopen),
+		cmocka_unit_test(test_marker_is_on_disk_while_open_and_removed_at_clean_close),
+		cmocka_unit_test(test_marker_of_another_boot_discards_the_cache),
+		cmocka_unit_test(test_marker_of_this_boot_keeps_the_cache),
 		cmocka_unit_test(test_blob_use_hands_the_bytes_without_a_copy),
 		cmocka_unit_test(test_full_map_is_enospc_and_stores_nothing),
 		cmocka_unit_test(test_lru_evicts_least_recently_used_and_keeps_order_across_reopen),
