@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <fuse_lowlevel.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,7 +195,25 @@ static int lock_cache_dir(const char *dir)
 
 /* Before the fork: the cache folder and the secret files must be usable, or mounting fails
  * here, with the message on the user's terminal. The cache folder's lock goes to *lock_fd. */
-static int check_before_mount(const struct trolley_opts *o, int *lock_fd)
+/* Whether @dir is @mountpoint or lies under it. A cache there would be reached through the
+ * mount itself: the daemon's own LMDB access would wait on its own FUSE requests (it hung in
+ * uninterruptible sleep). Both exist here, so realpath() settles links and "..". */
+static bool is_inside(const char *dir, const char *mountpoint)
+{
+	char *d = realpath(dir, NULL), *m = realpath(mountpoint, NULL);
+	bool inside = false;
+
+	if (d && m) {
+		size_t n = strlen(m);
+
+		inside = strncmp(d, m, n) == 0 && (d[n] == '\0' || d[n] == '/' || n == 1);
+	}
+	free(d);
+	free(m);
+	return inside;
+}
+
+static int check_before_mount(const struct trolley_opts *o, const char *mountpoint, int *lock_fd)
 {
 	const char *files[] = {o->password_file, o->token_file};
 	struct store *s;
@@ -203,6 +222,11 @@ static int check_before_mount(const struct trolley_opts *o, int *lock_fd)
 	if (err) {
 		log_error("cache folder %s: %s", o->cache_dir, strerror(-err));
 		return err;
+	}
+	if (mountpoint && is_inside(o->cache_dir, mountpoint)) {
+		log_error("cache_dir=%s is inside the mount point %s: give a cache_dir= outside it",
+			  o->cache_dir, mountpoint);
+		return -EINVAL;
 	}
 	/* Locked before the store is opened: opening may discard the cache, and closing removes
 	 * the marker of unsynced writes (cache/store.c), which must not happen under a daemon
@@ -312,7 +336,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "mount.trolley: missing MOUNTPOINT (see mount.trolley --help)\n");
 		goto out_free_cmd;
 	}
-	if (check_before_mount(&o, &lock_fd) < 0)
+	if (check_before_mount(&o, cmd.mountpoint, &lock_fd) < 0)
 		goto out_free_cmd;
 
 	se = fuse_session_new(&args, &trolley_ops, sizeof(trolley_ops), &d.fs);

@@ -312,3 +312,14 @@ def test_refused_object_is_not_fetched_again_at_once(mount, source, data, proxy)
         body = f.read()
     sop = os.getxattr(os.path.join(series, second), "user.dicom.SOPInstanceUID").decode()
     assert hashlib.md5(body).hexdigest() == data["by_sop"][sop]["md5"]
+
+
+def test_cache_dir_inside_the_mount_point_is_refused(mount, source, tmp_path):
+    """A cache under the mount point would be reached through the mount itself: the daemon hung
+    in uninterruptible sleep on its own FUSE requests. It is refused at mount time instead."""
+    for inside in (tmp_path / "inside", tmp_path / "inside" / "cache"):
+        with pytest.raises(RuntimeError) as exc:
+            mount(source, cache_dir=str(inside), name="inside")
+        assert "is inside the mount point" in str(exc.value)
+    outside = mount(source, cache_dir=str(tmp_path / "outside"), name="inside")
+    assert "patients" in os.listdir(outside.path())
