@@ -22,6 +22,7 @@
 
 extern "C" {
 #include "core/log.h"
+#include "core/slots.h"
 #include "core/part10.h"
 }
 
@@ -39,65 +40,27 @@ void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
 	dimse_slots_init(cfg->dimse_associations);
 }
 
-/*
- * connections= slots, split by what an association is for, as protocols/http.c splits its
- * connections: a listing waits for its C-FIND and a user waits for the listing, while a C-GET
- * or C-MOVE may take minutes (a large series, an archive that trickles). With one pool a `cp -r`
- * held every association and an `ls` of another folder waited for whole series. So a quarter
- * of the slots (at least one) is reserved for searches: retrieves (and the C-FIND that learns
- * their SOP classes, which is part of the transfer and would otherwise let each queued
- * transfer in turn take the searches' reserve) use the rest, searches any free slot, and a
- * waiting search goes before waiting retrieves. connections=1 stays one association, as the
- * user asked (an archive that allows an AE title one): a search then waits only for the
- * retrieve in flight, never for the queue of retrieves behind it.
- */
+/* connections= slots (core/slots.h), for associations: searches as queries; retrieves, and the
+ * C-FIND that learns their SOP classes, as bulk. That C-FIND is part of the transfer: as a
+ * query, each queued transfer in turn would take the searches' reserve. */
 namespace
 {
-pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
-pthread_cond_t slots_freed = PTHREAD_COND_INITIALIZER;
-long slots_max = 0;	 /* connections=; 0: not set, no bound */
-long slots_bulk_max = 0; /* of them, what retrieves may hold */
-long slots_used = 0, slots_bulk = 0;
-long searches_waiting = 0; /* retrieves let them go first */
+struct slots associations = SLOTS_INIT;
 } // namespace
 
 void dimse_slots_init(long n)
 {
-	pthread_mutex_lock(&slots_lock);
-	if (!slots_max && n > 0) {
-		slots_max = n;
-		slots_bulk_max = n - (n >= 2 ? std::max(n / 4, 1L) : 0);
-	}
-	pthread_mutex_unlock(&slots_lock);
+	slots_limit(&associations, n);
 }
 
 void dimse_slot_take(enum dimse_kind kind)
 {
-	pthread_mutex_lock(&slots_lock);
-	if (kind == DIMSE_SEARCH) {
-		searches_waiting++;
-		while (slots_max && slots_used >= slots_max)
-			pthread_cond_wait(&slots_freed, &slots_lock);
-		searches_waiting--;
-	} else {
-		while (slots_max && (slots_used >= slots_max || slots_bulk >= slots_bulk_max ||
-				     searches_waiting))
-			pthread_cond_wait(&slots_freed, &slots_lock);
-		slots_bulk++;
-	}
-	slots_used++;
-	pthread_mutex_unlock(&slots_lock);
+	slots_take(&associations, kind == DIMSE_SEARCH);
 }
 
 void dimse_slot_give(enum dimse_kind kind)
 {
-	pthread_mutex_lock(&slots_lock);
-	slots_used--;
-	if (kind == DIMSE_BULK)
-		slots_bulk--;
-	/* Waiters of both kinds wait on one condition, each for its own test. */
-	pthread_cond_broadcast(&slots_freed);
-	pthread_mutex_unlock(&slots_lock);
+	slots_give(&associations, kind == DIMSE_SEARCH);
 }
 
 void dimse_set_socket_timeouts(int seconds)

@@ -1,6 +1,6 @@
 /* HTTP transport for QIDO-RS, WADO-RS, WADO-URI, MINT and RAD-69. Each request gets its own
  * easy handle (libcurl handles are not thread-safe); connections, DNS and TLS sessions are
- * reused through one share handle, and the slots below bound parallel transfers (connections=),
+ * reused through one share handle, and core/slots.h bounds parallel transfers (connections=),
  * with a reserve for queries that instance transfers never take. */
 #include "protocols/http.h"
 
@@ -16,35 +16,17 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "core/slots.h"
 #include "protocols/secrets.h"
 
 #define HTTP_ERRBODY_MAX 512
 #define HTTP_URL_LOG_MAX 2048
 #define HTTP_ORIGIN_MAX	 512
 
-/*
- * connections= slots, split by what a request is. A listing waits for its query, and a user
- * waits for the listing; an instance transfer may take minutes (a slow link, a large series,
- * an archive that trickles). With one pool a `cp -r` held every slot and an `ls` of another
- * folder waited for a whole series. So a quarter of the slots (at least one) is reserved for
- * queries and metadata: instance transfers use the rest, queries any free slot, and a waiting
- * query goes before waiting transfers. connections=1 stays one connection, as the user asked
- * (an archive that allows one client connection): the query then waits only for the transfer
- * in flight, never for the queue of transfers behind it.
- */
-struct http_slots {
-	pthread_mutex_t lock;
-	pthread_cond_t freed;
-	long total;	    /* connections= */
-	long bulk_max;	    /* of them, what instance transfers may hold */
-	long busy, bulk;    /* held: all, by instance transfers */
-	long query_waiting; /* queries waiting: transfers let them go first */
-};
-
 struct http {
 	CURLSH *share;
 	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
-	struct http_slots slots;
+	struct slots slots; /* connections=, a share kept for HTTP_QUERY */
 	struct http_config cfg;
 	char *password;		    /* from password_file */
 	pthread_mutex_t token_lock; /* guards token */
@@ -95,50 +77,6 @@ static void share_unlock(CURL *easy, curl_lock_data data, void *userp)
 
 	(void)easy;
 	pthread_mutex_unlock(&h->locks[data]);
-}
-
-static void slots_init(struct http_slots *s, long total)
-{
-	long reserve = total >= 2 ? (total / 4 > 1 ? total / 4 : 1) : 0;
-
-	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->freed, NULL);
-	s->total = total;
-	s->bulk_max = total - reserve;
-}
-
-static void slots_release(struct http_slots *s)
-{
-	pthread_cond_destroy(&s->freed);
-	pthread_mutex_destroy(&s->lock);
-}
-
-static void slot_take(struct http_slots *s, enum http_kind kind)
-{
-	pthread_mutex_lock(&s->lock);
-	if (kind == HTTP_QUERY) {
-		s->query_waiting++;
-		while (s->busy >= s->total)
-			pthread_cond_wait(&s->freed, &s->lock);
-		s->query_waiting--;
-	} else {
-		while (s->busy >= s->total || s->bulk >= s->bulk_max || s->query_waiting)
-			pthread_cond_wait(&s->freed, &s->lock);
-		s->bulk++;
-	}
-	s->busy++;
-	pthread_mutex_unlock(&s->lock);
-}
-
-static void slot_give(struct http_slots *s, enum http_kind kind)
-{
-	pthread_mutex_lock(&s->lock);
-	s->busy--;
-	if (kind == HTTP_BULK)
-		s->bulk--;
-	/* Waiters of both kinds wait on one condition, each for its own test. */
-	pthread_cond_broadcast(&s->freed);
-	pthread_mutex_unlock(&s->lock);
 }
 
 /* "scheme://host:port" of @url, lowercase, the port made explicit (http://a and http://a:80
@@ -206,7 +144,8 @@ int http_new(const struct http_config *cfg, struct http **out)
 		h->cfg.max_connections = 8;
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&h->locks[i], NULL);
-	slots_init(&h->slots, h->cfg.max_connections);
+	h->slots = (struct slots)SLOTS_INIT;
+	slots_limit(&h->slots, h->cfg.max_connections);
 	pthread_mutex_init(&h->token_lock, NULL);
 	pthread_mutex_init(&h->login_lock, NULL);
 	if (cfg->auth_url && url_origin(cfg->auth_url, h->auth_origin, sizeof(h->auth_origin))) {
@@ -587,10 +526,10 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		curl_easy_setopt(c.easy, CURLOPT_CAINFO, h->cfg.cacert);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	slot_take(&h->slots, r->kind);
+	slots_take(&h->slots, r->kind == HTTP_QUERY);
 	clock_gettime(CLOCK_MONOTONIC, &c.last); /* waiting for a slot is no stall */
 	rc = curl_easy_perform(c.easy);
-	slot_give(&h->slots, r->kind);
+	slots_give(&h->slots, r->kind == HTTP_QUERY);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	ms = ms_between(&t0, &t1);
 	if (c.stalled) {

@@ -1,0 +1,49 @@
+/* The connections= slots of core/slots.h: one lock, one condition both kinds wait on. */
+#include "core/slots.h"
+
+void slots_release(struct slots *s)
+{
+	pthread_cond_destroy(&s->freed);
+	pthread_mutex_destroy(&s->lock);
+}
+
+void slots_limit(struct slots *s, long total)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->total && total > 0) {
+		long reserve = total >= 2 ? (total / 4 > 1 ? total / 4 : 1) : 0;
+
+		s->total = total;
+		s->bulk_max = total - reserve;
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void slots_take(struct slots *s, bool query)
+{
+	pthread_mutex_lock(&s->lock);
+	if (query) {
+		s->query_waiting++;
+		while (s->total && s->busy >= s->total)
+			pthread_cond_wait(&s->freed, &s->lock);
+		s->query_waiting--;
+	} else {
+		while (s->total &&
+		       (s->busy >= s->total || s->bulk >= s->bulk_max || s->query_waiting))
+			pthread_cond_wait(&s->freed, &s->lock);
+		s->bulk++;
+	}
+	s->busy++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void slots_give(struct slots *s, bool query)
+{
+	pthread_mutex_lock(&s->lock);
+	s->busy--;
+	if (!query)
+		s->bulk--;
+	/* Waiters of both kinds wait on one condition, each for its own test. */
+	pthread_cond_broadcast(&s->freed);
+	pthread_mutex_unlock(&s->lock);
+}

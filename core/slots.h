@@ -1,0 +1,48 @@
+/* Slots that bound parallel transfers (connections=), a quarter of them (at least one) kept for
+ * queries. A listing waits for its query and a user waits for the listing, while a bulk
+ * transfer may take minutes (a slow link, a large series, an archive that trickles): with one
+ * pool a `cp -r` held every slot and an `ls` of another folder waited for whole series. Bulk
+ * transfers use at most the rest, queries any free slot, and a waiting query goes before
+ * waiting bulk transfers. One slot stays one (an archive that allows one connection): a query
+ * then waits only for the transfer in flight, never for the queue behind it. HTTP
+ * (protocols/http.c) and DIMSE associations (protocols/dimse_net.cc) each have their slots.
+ * Any thread may call these. */
+#ifndef TROLLEY_SLOTS_H
+#define TROLLEY_SLOTS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct slots {
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	long total;	    /* connections=; 0: not set yet, no bound */
+	long bulk_max;	    /* of them, what bulk transfers may hold */
+	long busy, bulk;    /* held: all, by bulk transfers */
+	long query_waiting; /* queries waiting: bulk transfers let them go first */
+};
+
+/** Unbounded slots, for a static or a struct member; slots_limit() sets the bound. */
+#define SLOTS_INIT                                                                                 \
+	{                                                                                          \
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0                 \
+	}
+
+/** Destroy the lock and condition of @s (no slot held); a static SLOTS_INIT one needs none. */
+void slots_release(struct slots *s);
+/** Bound @s to @total slots (> 0), the first call only: later calls keep the first bound. */
+void slots_limit(struct slots *s, long total);
+/** Wait for a slot: a query (@query) may take any, a bulk transfer only its share. */
+void slots_take(struct slots *s, bool query);
+/** Give back a slot taken with the same @query. */
+void slots_give(struct slots *s, bool query);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
