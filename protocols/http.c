@@ -722,14 +722,7 @@ static int http_request_run(struct http *h, const struct http_request *r, long *
 int http_get(struct http *h, enum http_kind kind, const char *url, const char *accept,
 	     http_body_fn on_body, void *ctx, long *status_out)
 {
-	struct http_request r = {.kind = kind,
-				 .method = "GET",
-				 .url = url,
-				 .accept = accept,
-				 .on_body = on_body,
-				 .ctx = ctx};
-
-	return http_request_run(h, &r, status_out);
+	return http_get_handling(h, kind, url, accept, NULL, on_body, ctx, status_out);
 }
 
 int http_get_handling(struct http *h, enum http_kind kind, const char *url, const char *accept,
