@@ -21,21 +21,8 @@
 #include "core/buf.h"
 #include "protocols/dicom_json.h"
 #include "protocols/json_check.h"
+#include "bench/rss.h"
 #include "tests/unit/helpers.h"
-
-static long rss_kib(const char *field)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, field, strlen(field)) == 0)
-			v = atol(line + strlen(field) + 1);
-	if (f)
-		fclose(f);
-	return v;
-}
 
 /* N MiB of copies of the elements of @fixture's array, without whitespace (as archives send it,
  * and the worst case: the metadata fixture is indented, a third of it whitespace). */

@@ -4,6 +4,7 @@
  * body itself. Build and run (optimised, without sanitizers):
  *   cc -O2 -I. -D_GNU_SOURCE bench/mint_memory.c protocols/mint.c protocols/http.c \
  *      protocols/secrets.c core/attrs.c core/buf.c core/log.c core/tags.c core/query.c \
+ *      core/slots.c \
  *      $(pkg-config --cflags --libs libxml-2.0 libcurl) -o /tmp/mint_memory
  *   TROLLEY_FIXTURES=../shared/fixtures /tmp/mint_memory 32 */
 #include <stdio.h>
@@ -12,21 +13,8 @@
 
 #include "core/attrs.h"
 #include "protocols/mint.h"
+#include "bench/rss.h"
 #include "tests/unit/helpers.h"
-
-static long rss_kib(const char *field)
-{
-	char line[256];
-	long v = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, field, strlen(field)) == 0)
-			v = atol(line + strlen(field) + 1);
-	if (f)
-		fclose(f);
-	return v;
-}
 
 int main(int argc, char **argv)
 {
