@@ -23,16 +23,15 @@ static uint32_t le32(const unsigned char *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-/* VRs with a 2-byte reserved field and a 4-byte length (PS3.5 §7.1.2). */
-static int vr_has_long_length(const unsigned char *vr)
+bool part10_vr_has_long_length(const unsigned char *vr)
 {
 	static const char *const longs[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ",
 					    "SV", "UC", "UN", "UR", "UT", "UV"};
 
 	for (size_t i = 0; i < sizeof(longs) / sizeof(longs[0]); i++)
 		if (memcmp(vr, longs[i], 2) == 0)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 /* Every VR of PS3.5 §6.2: what tells explicit VR from the length bytes of implicit VR. */
@@ -168,7 +167,7 @@ static int ds_elements(struct ds_walk *w, size_t *off, size_t end, uint32_t stop
 			hdr = 8;
 		} else if (w->explicit_vr) {
 			memcpy(vr, w->p + *off + 4, 2);
-			if (vr_has_long_length(w->p + *off + 4)) {
+			if (part10_vr_has_long_length(w->p + *off + 4)) {
 				if (end - *off < 12) {
 					w->why = "an element header is cut";
 					return -EINVAL;
@@ -245,7 +244,7 @@ static int ds_find_uids(struct ds_walk *w, size_t off, bool strict, struct ds_ui
 			vr = w->p + off + 4;
 			if (strict && !vr_is_known(vr))
 				return -EINVAL;
-			if (vr_has_long_length(vr)) {
+			if (part10_vr_has_long_length(vr)) {
 				if (w->len - off < 12)
 					return -EAGAIN;
 				length = ds32(w, off + 8);
@@ -439,7 +438,7 @@ static int meta_scan(const unsigned char *p, size_t len, size_t off, struct meta
 		elem = le16(p + off + 2);
 		if (!m->explicit_vr) {
 			vlen = le32(p + off + 4);
-		} else if (vr_has_long_length(p + off + 4)) {
+		} else if (part10_vr_has_long_length(p + off + 4)) {
 			if (len - off < 12)
 				return -EAGAIN;
 			vlen = le32(p + off + 8);
@@ -607,7 +606,7 @@ static size_t meta_put(unsigned char *out, uint16_t elem, const char *vr, const 
 	out[2] = (unsigned char)(elem & 0xff);
 	out[3] = (unsigned char)(elem >> 8);
 	memcpy(out + 4, vr, 2);
-	if (vr_has_long_length((const unsigned char *)vr)) {
+	if (part10_vr_has_long_length((const unsigned char *)vr)) {
 		out[6] = out[7] = 0;
 		for (int i = 0; i < 4; i++)
 			out[8 + i] = (unsigned char)(even >> (8 * i));

@@ -73,6 +73,10 @@ int part10_inspect(const unsigned char *head, size_t len, struct part10_info *in
  */
 int part10_sop_uid(const unsigned char *head, size_t len, char *uid, size_t n);
 
+/** Whether the explicit VR @vr (2 bytes) has a 2-byte reserved field and a 4-byte length
+ * (PS3.5 §7.1.2: OB, OD, OF, OL, OV, OW, SQ, SV, UC, UN, UR, UT, UV), else a 2-byte length. */
+bool part10_vr_has_long_length(const unsigned char *vr);
+
 /**
  * Write a Part-10 header (128 zero bytes, "DICM", group 0002 in explicit VR little endian with
  * its group length, version 00\01, the two UIDs, @syntax, PART10_IMPL_CLASS_UID and

@@ -413,8 +413,6 @@ class uid_head
 	 * stop walking. */
 	void header_byte()
 	{
-		static const char *const longs[] = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ",
-						    "SV", "UC", "UN", "UR", "UT", "UV"};
 		size_t need = 8, len_at = 4, len_size = 4;
 		bool sequence = false;
 		uint32_t tag, len;
@@ -423,10 +421,8 @@ class uid_head
 			return;
 		tag = u16(0) << 16 | u16(2);
 		if (explicit_ && tag >> 16 != 0xFFFE) {
-			bool is_long = false;
+			bool is_long = part10_vr_has_long_length(hdr_ + 4);
 
-			for (const char *l : longs)
-				is_long |= memcmp(hdr_ + 4, l, 2) == 0;
 			need = is_long ? 12 : 8;
 			len_at = is_long ? 8 : 6;
 			len_size = is_long ? 4 : 2;
