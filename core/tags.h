@@ -37,6 +37,12 @@
 #define TAG_Columns			   0x00280011u
 #define TAG_BitsAllocated		   0x00280100u
 #define TAG_SamplesPerPixel		   0x00280002u
+#define TAG_ReferringPhysicianName	   0x00080090u
+#define TAG_Manufacturer		   0x00080070u
+#define TAG_InstitutionName		   0x00080080u
+#define TAG_BodyPartExamined		   0x00180015u
+#define TAG_ProtocolName		   0x00181030u
+#define TAG_AcquisitionNumber		   0x00200012u
 #define TAG_TransferSyntaxUID		   0x00020010u
 #define TAG_MediaStorageSOPInstanceUID	   0x00020003u
 

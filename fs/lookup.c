@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "core/tags.h"
+#include "fs/layout.h"
 #include "fs/names.h"
 
 /* A name depends on the entry and, through the clash suffixes, on its siblings; a targeted query
@@ -22,6 +23,7 @@
  * is listed, as readdir would. */
 struct pick {
 	enum names_kind nk;
+	const struct names_format *fmt; /* how the folder names its children (borrowed) */
 	const char *name;
 	struct node found; /* the best candidate by suffix round so far */
 	char *key;	   /* its identity (a candidate found twice is one) */
@@ -29,10 +31,11 @@ struct pick {
 	bool exact;	   /* found by its name among the siblings of its own query */
 };
 
-static void pick_init(struct pick *p, enum names_kind nk, const char *name)
+static void pick_init(struct pick *p, const struct tree *t, const struct node *dir,
+		      const char *name)
 {
 	memset(p, 0, sizeof(*p));
-	p->nk = nk;
+	p->nk = tree_child_names(t, dir, &p->fmt);
 	p->name = name;
 	p->round = INT_MAX;
 }
@@ -81,7 +84,7 @@ static int pick_from(struct pick *p, const struct listing *l)
 	if (e && e->node.kind != NODE_METADATA)
 		return pick_take(p, e, 0, true);
 	for (size_t i = 0; i < l->n && !err; i++) {
-		int round = names_match_round(p->nk, &l->v[i].node.attrs, p->name);
+		int round = names_match_round(p->nk, p->fmt, &l->v[i].node.attrs, p->name);
 
 		if (round >= 0)
 			err = pick_take(p, &l->v[i], round, false);
@@ -141,6 +144,9 @@ static int pick_patients(struct tree *t, const struct node *dir, uint32_t tag, c
 
 	query_init(&q, QUERY_STUDY);
 	err = attrset_set(&q.match, tag, tag == TAG_PatientID ? "LO" : "PN", value);
+	/* The same attributes as the listing asks for, or the names would differ. */
+	if (!err)
+		err = layout_add_includes(tree_layout(t), &q);
 	if (!err)
 		err = pick_query(t, dir, &q, p);
 	query_release(&q);
@@ -195,6 +201,85 @@ static int pick_patient_form(struct tree *t, const struct node *dir, const char 
 	return pick_patients(t, dir, TAG_PatientName, pattern, p);
 }
 
+/* The one field of a patient format that is a single plain PatientID or PatientName between
+ * literal text, or NULL: only such a name can be turned back into a query. */
+static const struct names_part *single_field(const struct names_format *f)
+{
+	const struct names_part *field = NULL;
+
+	if (f->nitems != 1)
+		return NULL;
+	for (size_t i = 0; i < f->nparts; i++) {
+		const struct names_part *p = &f->parts[i];
+
+		if (!p->tag && p->item != 0)
+			continue; /* the prefix or the suffix */
+		if (!p->tag || field || p->mods ||
+		    (p->tag != TAG_PatientID && p->tag != TAG_PatientName))
+			return NULL;
+		field = p;
+	}
+	return field;
+}
+
+/* The literal prefix or suffix (@item -1 or nitems) of @f. */
+static void fixed_text(const struct names_format *f, int item, char *out, size_t n)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < f->nparts; i++) {
+		const struct names_part *p = &f->parts[i];
+
+		if (p->item == item && !p->tag && o + p->len < n) {
+			memcpy(out + o, f->text + p->off, p->len);
+			o += p->len;
+		}
+	}
+	out[o] = '\0';
+}
+
+/* A patient folder of a template that names it by one field (%PatientID, sub-%PatientID): that
+ * field's query, made from the name between the literal text. As pick_patient_form(). */
+static int pick_field_form(struct tree *t, const struct node *dir, const struct names_part *f,
+			   const char *shown, bool stripped, struct pick *p)
+{
+	char prefix[NAMES_BUF], suffix[NAMES_BUF], value[NAMES_BUF], pattern[NAMES_BUF * 2];
+	size_t len = strlen(shown), plen, slen;
+
+	fixed_text(p->fmt, -1, prefix, sizeof(prefix));
+	fixed_text(p->fmt, p->fmt->nitems, suffix, sizeof(suffix));
+	plen = strlen(prefix);
+	slen = strlen(suffix);
+	if (stripped && len >= NAMES_MAX - NAMES_SUFFIX_LEN - 3)
+		return FORM_NEEDS_LISTING;
+	if (len < plen + slen || strncmp(shown, prefix, plen) != 0 ||
+	    strcmp(shown + len - slen, suffix) != 0)
+		return FORM_ASKED; /* no entry of this form has this name */
+	snprintf(value, sizeof(value), "%.*s", (int)(len - plen - slen), shown + plen);
+	if (strcmp(value, NAMES_UNNAMED) == 0 ||
+	    !names_query_pattern(value, true, pattern, sizeof(pattern)))
+		return FORM_NEEDS_LISTING;
+	if (f->tag == TAG_PatientName && pattern[strlen(pattern) - 1] != '*')
+		strcat(pattern, "*"); /* the folder name lost trailing '^' and spaces */
+	return pick_patients(t, dir, f->tag, pattern, p);
+}
+
+/* The queries for a patient folder named @shown, by the patient format of the layout: the
+ * tree's "<name> [<id>]", a single field, or none (the caller lists /patients). */
+static int pick_form(struct tree *t, const struct node *dir, const char *shown, bool stripped,
+		     struct pick *p)
+{
+	const struct layout *l = tree_layout(t);
+	const struct names_part *f;
+
+	if (l->builtin)
+		return pick_patient_form(t, dir, shown, stripped, p);
+	f = single_field(p->fmt);
+	if (f)
+		return pick_field_form(t, dir, f, shown, stripped, p);
+	return FORM_NEEDS_LISTING;
+}
+
 int lookup_patient(struct tree *t, const struct node *dir, const char *name, struct node *out,
 		   struct listing **listed)
 {
@@ -202,16 +287,20 @@ int lookup_patient(struct tree *t, const struct node *dir, const char *name, str
 	struct pick p;
 	int err = FORM_ASKED;
 
-	pick_init(&p, NAMES_PATIENT, name);
+	pick_init(&p, t, dir, name);
+	/* Without a patient level, /patients holds studies, which no query can find by such a
+	 * name: the folder is listed. */
+	if (p.nk != NAMES_PATIENT)
+		err = FORM_NEEDS_LISTING;
 	/* A name with a clash suffix is found without it first (a clash is likelier than a
 	 * patient named so), then as it is. */
-	if (names_strip_suffix(name, base))
-		err = pick_patient_form(t, dir, base, true, &p);
+	if (err == FORM_ASKED && names_strip_suffix(name, base))
+		err = pick_form(t, dir, base, true, &p);
 	if (err == FORM_ASKED && !p.exact)
-		err = pick_patient_form(t, dir, name, false, &p);
+		err = pick_form(t, dir, name, false, &p);
 	if (err == FORM_NEEDS_LISTING) {
 		pick_release(&p);
-		pick_init(&p, NAMES_PATIENT, name);
+		pick_init(&p, t, dir, name);
 		err = pick_listing(t, dir, &p, listed);
 	}
 	if (!err)
@@ -227,11 +316,13 @@ int lookup_study(struct tree *t, const struct node *dir, const char *name, struc
 	struct pick p;
 	int err;
 
-	pick_init(&p, NAMES_STUDY_UID, name);
+	pick_init(&p, t, dir, name);
 	if (query_uid_is_valid(name)) {
 		/* A UID is its own name: the query is exact. */
 		query_init(&q, QUERY_STUDY);
 		err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", name);
+		if (!err)
+			err = layout_add_includes(tree_layout(t), &q);
 		if (!err)
 			err = pick_query(t, dir, &q, &p);
 		query_release(&q);

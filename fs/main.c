@@ -128,7 +128,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		return err;
 	d->fs.tree.cache = d->cache;
 	d->fs.tree.max_results = o->max_results;
-	d->fs.tree.flat = o->layout && strcmp(o->layout, "flat") == 0;
+	d->fs.tree.layout = o->layout_parsed;
 	d->fs.meta_ttl = o->meta_ttl > 0 ? o->meta_ttl : 1;
 	d->fs.mounted = time(NULL);
 	d->fs.uid = getuid();

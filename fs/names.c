@@ -95,19 +95,6 @@ void names_clean(const char *in, char *out, size_t n, bool pn)
 	out[o] = '\0';
 }
 
-/* Append " " + cleaned @field (as @pre field @post) to @out if the field is not empty. */
-static void join_field(char *out, size_t n, const char *field, bool pn, const char *pre,
-		       const char *post)
-{
-	char clean[FIELD_BUF];
-	size_t o = strlen(out);
-
-	names_clean(field, clean, sizeof(clean), pn);
-	if (!clean[0] || o + 1 >= n)
-		return;
-	snprintf(out + o, n - o, "%s%s%s%s", o ? " " : "", pre, clean, post);
-}
-
 static uint32_t fnv1a32(const char *s, uint32_t h)
 {
 	for (; *s; s++) {
@@ -239,45 +226,112 @@ static void uid_name(const char *uid, const char *ext, char out[NAMES_BUF])
 	finish(clean, ext, uid, true, out);
 }
 
-void names_entry(enum names_kind kind, const struct attrset *a, char out[NAMES_BUF])
+/* The shown text of field @p of @a: cleaned (a PN loses its trailing '^'), a date in ISO form
+ * with NAMES_MOD_ISO, letters and digits alone with NAMES_MOD_ALNUM. */
+static void field_text(const struct names_part *p, const struct attrset *a, char *out, size_t n)
 {
-	char full[FIELD_BUF * 2] = "", date[FIELD_BUF], series[FIELD_BUF], number[FIELD_BUF];
+	const char *value = attrset_str(a, p->tag);
+	char date[FIELD_BUF];
+	size_t o = 0;
+
+	if (p->mods & NAMES_MOD_ISO) {
+		dicom_date(value, date, sizeof(date));
+		value = date;
+	}
+	names_clean(value, out, n, strcmp(tags_vr(p->tag), "PN") == 0);
+	if (!(p->mods & NAMES_MOD_ALNUM))
+		return;
+	for (size_t i = 0; out[i]; i++)
+		if ((out[i] >= 'A' && out[i] <= 'Z') || (out[i] >= 'a' && out[i] <= 'z') ||
+		    (out[i] >= '0' && out[i] <= '9'))
+			out[o++] = out[i];
+	out[o] = '\0';
+}
+
+/* Append @len bytes of @s to @out (size @n), as much as fits. */
+static void append(char *out, size_t n, const char *s, size_t len)
+{
+	size_t o = strlen(out);
+
+	if (o + 1 >= n)
+		return;
+	if (len > n - o - 1)
+		len = n - o - 1;
+	memcpy(out + o, s, len);
+	out[o + len] = '\0';
+}
+
+/* Item @item of @fmt into @out: empty if one of its fields is. */
+static void item_text(const struct names_format *fmt, int item, const struct attrset *a, char *out,
+		      size_t n)
+{
+	char value[FIELD_BUF];
+
+	out[0] = '\0';
+	for (size_t i = 0; i < fmt->nparts; i++) {
+		const struct names_part *p = &fmt->parts[i];
+
+		if (p->item != item || p->sep)
+			continue;
+		if (!p->tag) {
+			append(out, n, fmt->text + p->off, p->len);
+			continue;
+		}
+		field_text(p, a, value, sizeof(value));
+		if (!value[0]) {
+			out[0] = '\0';
+			return;
+		}
+		append(out, n, value, strlen(value));
+	}
+}
+
+/* The literal parts of @fmt that belong to @item (@sep: its separator) into @out. */
+static void literal_text(const struct names_format *fmt, int item, bool sep, char *out, size_t n)
+{
+	for (size_t i = 0; i < fmt->nparts; i++) {
+		const struct names_part *p = &fmt->parts[i];
+
+		if (p->item == item && p->sep == sep && !p->tag)
+			append(out, n, fmt->text + p->off, p->len);
+	}
+}
+
+/* @fmt expanded for @a, @fallback standing for the items when none is shown. */
+static void format_text(const struct names_format *fmt, const struct attrset *a,
+			const char *fallback, char *out, size_t n)
+{
+	char item[FIELD_BUF * 2];
+	bool shown = false;
+
+	out[0] = '\0';
+	if (!fmt) {
+		append(out, n, fallback, strlen(fallback));
+		return;
+	}
+	literal_text(fmt, -1, false, out, n);
+	for (int k = 0; k < fmt->nitems; k++) {
+		item_text(fmt, k, a, item, sizeof(item));
+		if (!item[0])
+			continue;
+		if (shown)
+			literal_text(fmt, k, true, out, n);
+		append(out, n, item, strlen(item));
+		shown = true;
+	}
+	if (!shown)
+		append(out, n, fallback, strlen(fallback));
+	literal_text(fmt, fmt->nitems, false, out, n);
+}
+
+void names_entry(enum names_kind kind, const struct names_format *fmt, const struct attrset *a,
+		 char out[NAMES_BUF])
+{
+	char full[FIELD_BUF * 2], fallback[FIELD_BUF];
 	const char *uid = attrset_str(a, uid_tag(kind));
 	char *key;
 
 	switch (kind) {
-	case NAMES_PATIENT:
-		join_field(full, sizeof(full), attrset_str(a, TAG_PatientName), true, "", "");
-		join_field(full, sizeof(full), attrset_str(a, TAG_PatientID), false, "[", "]");
-		key = names_key(kind, a);
-		/* Without memory for the key, a name is still made: only its suffix differs. */
-		finish(full, "", key ? key : "", false, out);
-		free(key);
-		return;
-	case NAMES_STUDY:
-		dicom_date(attrset_str(a, TAG_StudyDate), date, sizeof(date));
-		join_field(full, sizeof(full), date, false, "", "");
-		join_field(full, sizeof(full), attrset_str(a, TAG_StudyDescription), false, "", "");
-		join_field(full, sizeof(full), attrset_str(a, TAG_AccessionNumber), false, "[",
-			   "]");
-		break;
-	case NAMES_SERIES:
-		join_field(full, sizeof(full), attrset_str(a, TAG_SeriesNumber), false, "", "");
-		join_field(full, sizeof(full), attrset_str(a, TAG_Modality), false, "", "");
-		join_field(full, sizeof(full), attrset_str(a, TAG_SeriesDescription), false, "",
-			   "");
-		break;
-	case NAMES_INSTANCE:
-		join_field(full, sizeof(full), attrset_str(a, TAG_InstanceNumber), false, "", "");
-		break;
-	case NAMES_FLAT_INSTANCE:
-		names_clean(attrset_str(a, TAG_SeriesNumber), series, sizeof(series), false);
-		names_clean(attrset_str(a, TAG_InstanceNumber), number, sizeof(number), false);
-		if (series[0] && number[0])
-			snprintf(full, sizeof(full), "%s-%s", series, number);
-		else
-			snprintf(full, sizeof(full), "%s", number);
-		break;
 	case NAMES_STUDY_UID:
 	case NAMES_SERIES_UID:
 		uid_name(uid, "", out);
@@ -285,11 +339,19 @@ void names_entry(enum names_kind kind, const struct attrset *a, char out[NAMES_B
 	case NAMES_INSTANCE_UID:
 		uid_name(uid, EXT, out);
 		return;
+	case NAMES_PATIENT:
+		format_text(fmt, a, NAMES_UNNAMED, full, sizeof(full));
+		key = names_key(kind, a);
+		/* Without memory for the key, a name is still made: only its suffix differs. */
+		finish(full, "", key ? key : "", false, out);
+		free(key);
+		return;
+	default:
+		names_clean(uid, fallback, sizeof(fallback), false);
+		format_text(fmt, a, fallback, full, sizeof(full));
+		finish(full, kind == NAMES_INSTANCE ? EXT : "", uid, false, out);
+		return;
 	}
-	if (!full[0])
-		names_clean(uid, full, sizeof(full), false);
-	finish(full, kind == NAMES_INSTANCE || kind == NAMES_FLAT_INSTANCE ? EXT : "", uid, false,
-	       out);
 }
 
 /* One name of the uniqueness rounds: which entry (or reserved name) holds it. */
@@ -384,13 +446,14 @@ out:
 	return err;
 }
 
-int names_match_round(enum names_kind kind, const struct attrset *a, const char *name)
+int names_match_round(enum names_kind kind, const struct names_format *fmt, const struct attrset *a,
+		      const char *name)
 {
 	char base[NAMES_BUF], one[NAMES_BUF];
 	char *key;
 	int found = -1;
 
-	names_entry(kind, a, base);
+	names_entry(kind, fmt, a, base);
 	if (strcmp(base, name) == 0)
 		return 0;
 	if (!names_strip_suffix(name, NULL))

@@ -1,5 +1,6 @@
 /* How folders and files are named (DESIGN.md §1, "Names"): the one place that enforces every
- * rule, for every folder kind and both layouts. A name is valid UTF-8, at most 255 bytes, has no
+ * rule, for every folder kind and every layout template (fs/layout.c parses them into the
+ * struct names_format below; this file expands them). A name is valid UTF-8, at most 255 bytes, has no
  * '/', NUL or control character, is never empty, never starts with a dot (so never "." or ".."),
  * is never a desktop junk name, and is unique within its folder by a short suffix derived from
  * the entry's identity, never from listing order: the same set of entries gets the same names in
@@ -9,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/attrs.h"
 
@@ -23,16 +25,49 @@
 /** The text a name is given when everything that would name it is empty. */
 #define NAMES_UNNAMED "unnamed"
 
-/** What a folder's children are, and so how they are named. */
+/** What a folder's children are: their identity (names_key()), what names them when every field
+ * of their format is empty, and their extension. */
 enum names_kind {
-	NAMES_PATIENT,	     /* "<PatientName> [<PatientID>]", "unnamed" if both are empty */
-	NAMES_STUDY,	     /* "<YYYY-MM-DD> <StudyDescription> [<AccessionNumber>]" */
-	NAMES_SERIES,	     /* "<SeriesNumber> <Modality> <SeriesDescription>" */
-	NAMES_INSTANCE,	     /* "<InstanceNumber>.dcm" */
-	NAMES_FLAT_INSTANCE, /* "<SeriesNumber>-<InstanceNumber>.dcm" (layout=flat) */
-	NAMES_STUDY_UID,     /* under /studies: "<StudyInstanceUID>" */
-	NAMES_SERIES_UID,    /* "<SeriesInstanceUID>" */
-	NAMES_INSTANCE_UID,  /* "<SOPInstanceUID>.dcm" */
+	NAMES_PATIENT,	    /* by a format; "unnamed" when its fields are empty */
+	NAMES_STUDY,	    /* by a format; else the StudyInstanceUID */
+	NAMES_SERIES,	    /* by a format; else the SeriesInstanceUID */
+	NAMES_INSTANCE,	    /* by a format, ".dcm" added; else the SOPInstanceUID */
+	NAMES_STUDY_UID,    /* under /studies: "<StudyInstanceUID>" */
+	NAMES_SERIES_UID,   /* "<SeriesInstanceUID>" */
+	NAMES_INSTANCE_UID, /* "<SOPInstanceUID>.dcm" */
+};
+
+/** Modifiers of a field (%{Keyword:iso}, %{Keyword:alnum}). */
+#define NAMES_MOD_ISO	1u /* a DA value YYYYMMDD shown as YYYY-MM-DD */
+#define NAMES_MOD_ALNUM 2u /* only ASCII letters and digits kept (BIDS labels) */
+
+/** Most parts (literal runs and fields) one format holds. */
+#define NAMES_FORMAT_PARTS 32
+/** Most literal bytes one format holds. */
+#define NAMES_FORMAT_TEXT 256
+
+/**
+ * One part of a format: a literal run (@tag 0: @len bytes at @off of the format's text) or a
+ * field (@tag, @mods). @item says where it goes: -1 the prefix (always shown), nitems the suffix
+ * (always shown), else item @item; @sep marks the literal before an item, shown only between
+ * two shown items. An item is one field, or a group <...> of fields and literals, shown only
+ * when every field in it has a value.
+ */
+struct names_part {
+	int item;
+	bool sep;
+	uint32_t tag;
+	unsigned mods;
+	uint16_t off, len;
+};
+
+/** How the entries of one level are named: a parsed component of a layout template. Plain data
+ * (no pointers): copy it freely. */
+struct names_format {
+	struct names_part parts[NAMES_FORMAT_PARTS];
+	size_t nparts;
+	int nitems;
+	char text[NAMES_FORMAT_TEXT];
 };
 
 /**
@@ -43,14 +78,18 @@ enum names_kind {
 void names_clean(const char *in, char *out, size_t n, bool pn);
 
 /**
- * The name of an entry of @kind from its attributes, before any clash suffix: the readable
- * fields that are not empty, else the cleaned UID, else "unnamed". A name that would start with
+ * The name of an entry of @kind from its attributes, before any clash suffix. The readable kinds
+ * (patient, study, series, instance) are named by @fmt: its prefix, then each item whose fields
+ * have values, each after the separator written before it if an earlier item was shown, then
+ * its suffix; with no item shown, the cleaned UID (a patient: "unnamed") stands for the items.
+ * A NULL @fmt names them by that fallback alone. The UID kinds ignore @fmt. A name that would start with
  * '.' starts with '_' instead (the dot would hide it from ls and file managers). An entry named
  * by a UID that fails query_uid_is_valid(), a name that is a desktop junk name, and a name over
  * NAMES_MAX bytes (cut at a character boundary) always carry the suffix of names_add_suffix()
  * (round 1), so they can never take the name of another entry. Always a valid name.
  */
-void names_entry(enum names_kind kind, const struct attrset *a, char out[NAMES_BUF]);
+void names_entry(enum names_kind kind, const struct names_format *fmt, const struct attrset *a,
+		 char out[NAMES_BUF]);
 
 /**
  * The identity of an entry of @kind: what the clash suffix is made from, and what tells
@@ -80,12 +119,13 @@ int names_make_unique(char (*names)[NAMES_BUF], const char *const *keys, size_t 
 		      const char *const *reserved, size_t nreserved);
 
 /**
- * Whether @name is a name that names_make_unique() can have given the entry of @kind with
- * attributes @a: its plain name (0) or its name with the suffix of round r (r). @return the
+ * Whether @name is a name that names_make_unique() can have given the entry of @kind (named by
+ * @fmt) with attributes @a: its plain name (0) or its name with the suffix of round r (r). @return the
  * round, or -1 if @name cannot be this entry's. A lookup that lacks the entry's siblings uses
  * this to recognise it.
  */
-int names_match_round(enum names_kind kind, const struct attrset *a, const char *name);
+int names_match_round(enum names_kind kind, const struct names_format *fmt, const struct attrset *a,
+		      const char *name);
 
 /** Whether @name ends with a clash suffix (" ~" and 6 hex digits, before ".dcm" if any); if so
  * and @base is not NULL, the name without it goes to @base (NAMES_BUF bytes). */

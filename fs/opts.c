@@ -358,6 +358,34 @@ static int scope_credentials(struct trolley_opts *o)
 	return 0;
 }
 
+/* layout=: parsed and checked against the searcher now, so that a bad template fails the mount
+ * with the reason and a caret under the bad part, not a listing later. */
+static int parse_layout(struct trolley_opts *o)
+{
+	const char *text = o->layout ? o->layout : "tree";
+	bool mint = strcmp(o->searcher, "mint") == 0, find = strcmp(o->searcher, "c-find") == 0;
+	char why[512];
+	size_t at = 0;
+	int err;
+
+	o->layout_parsed = calloc(1, sizeof(*o->layout_parsed));
+	if (!o->layout_parsed)
+		return -ENOMEM;
+	err = layout_parse(text, o->layout_parsed, why, sizeof(why), &at);
+	if (err) {
+		fprintf(stderr, "mount.trolley: layout: %s\n    %s\n    %*s^\n", why, text, (int)at,
+			"");
+		return err;
+	}
+	/* MINT answers a fixed summary and has no includefield; a hierarchical C-FIND asks no
+	 * series attribute in an instance query. */
+	err = layout_check_searcher(o->layout_parsed, !mint, !find, why, sizeof(why));
+	if (err)
+		fprintf(stderr, "mount.trolley: layout=%s with searcher=%s: %s\n", text,
+			o->searcher, why);
+	return err;
+}
+
 int opts_finish(struct trolley_opts *o)
 {
 	if (o->unsupported) {
@@ -439,10 +467,8 @@ int opts_finish(struct trolley_opts *o)
 		return -EINVAL;
 	if (check_dimse(o) < 0)
 		return -EINVAL;
-	if (o->layout && strcmp(o->layout, "tree") != 0 && strcmp(o->layout, "flat") != 0) {
-		fprintf(stderr, "mount.trolley: layout=%s: expected tree or flat\n", o->layout);
+	if (parse_layout(o) < 0)
 		return -EINVAL;
-	}
 	if (o->prefetch && strcmp(o->prefetch, "series") != 0 && strcmp(o->prefetch, "none") != 0) {
 		fprintf(stderr, "mount.trolley: prefetch=%s: expected series or none\n",
 			o->prefetch);
@@ -503,6 +529,7 @@ void opts_release(struct trolley_opts *o)
 	free(o->transfer_syntax);
 	free(o->move_from);
 	free(o->layout);
+	free(o->layout_parsed);
 	free(o->prefetch);
 	free(o->cacert);
 	free(o->cert);
@@ -555,7 +582,10 @@ void opts_usage(const char *progname)
 	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
 	       "    -o page_size=N             QIDO-RS results asked per request (default 100)\n"
-	       "    -o layout=tree|flat        flat: a study folder holds all its instances\n"
+	       "    -o layout=tree|flat|TEMPLATE  how /patients is laid out and named, e.g.\n"
+	       "                               "
+	       "%%PatientID/%%StudyDate/%%SeriesNumber/%%InstanceNumber\n"
+	       "                               (flat: a study folder holds all its instances)\n"
 	       "    -o prefetch=series|none    opening a file fetches its series (default series)\n"
 	       "    -o transfer_syntax=UID     ask WADO-RS, C-GET for it (default: as stored)\n"
 	       "    -o cacert=FILE             CA certificates for https\n"

@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fs/layout.h"
+
 struct trolley_opts {
 	char *source;	  /* SOURCE as given (may hold credentials: never log it) */
 	char *searcher;	  /* "qido-rs" */
@@ -25,8 +27,9 @@ struct trolley_opts {
 	long page_size; /* QIDO-RS results per request (0: the protocol's default) */
 	char *loglevel;
 	char *transfer_syntax;
-	char *layout;	/* "tree" (default) or "flat" */
-	char *prefetch; /* "series" (default) or "none" */
+	char *layout;		      /* "tree" (default), "flat" or a template (fs/layout.h) */
+	struct layout *layout_parsed; /* derived: the parsed layout (owned) */
+	char *prefetch;		      /* "series" (default) or "none" */
 	char *cacert;
 	char *cert, *key; /* client certificate (PEM) and its key */
 	char *user;

@@ -5,6 +5,7 @@
 #include "fs/tree.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,12 +92,35 @@ const struct listing_entry *listing_find(const struct listing *l, const char *na
 	return bsearch(&key, l->v, l->n, sizeof(*l->v), cmp_entry);
 }
 
-/* The child kind of a folder kind, and what names its children. */
+static struct layout tree_default;
+static pthread_once_t tree_default_once = PTHREAD_ONCE_INIT;
+
+static void parse_default(void)
+{
+	char why[256];
+	size_t at;
+
+	/* The built-in text is checked by the unit tests: it always parses. */
+	layout_parse("tree", &tree_default, why, sizeof(why), &at);
+}
+
+/* The tree's layout: the one given at mount, else the built-in tree. */
+static const struct layout *layout_of(const struct tree *t)
+{
+	if (t->layout)
+		return t->layout;
+	pthread_once(&tree_default_once, parse_default);
+	return &tree_default;
+}
+
+/* The child kind of a folder kind: the levels the layout has. */
 static enum node_kind child_kind(const struct tree *t, enum node_kind k)
 {
+	const struct layout *l = layout_of(t);
+
 	switch (k) {
 	case NODE_PATIENTS:
-		return NODE_PATIENT;
+		return l->has[LAYOUT_PATIENT] ? NODE_PATIENT : NODE_STUDY;
 	case NODE_PATIENT:
 	case NODE_STUDIES:
 	case NODE_DATE:
@@ -107,27 +131,44 @@ static enum node_kind child_kind(const struct tree *t, enum node_kind k)
 	case NODE_SEARCHES:
 		return NODE_SEARCH;
 	case NODE_STUDY:
-		return t->flat ? NODE_INSTANCE : NODE_SERIES;
+		return l->has[LAYOUT_SERIES] ? NODE_SERIES : NODE_INSTANCE;
 	default:
 		return NODE_INSTANCE;
 	}
 }
 
-/* How the children of @dir are named. */
-static enum names_kind child_names(const struct tree *t, const struct node *dir)
+/* How the children of @dir are named: by UID under /studies, else by the layout's format of
+ * their level (*@fmt, borrowed from the tree). */
+static enum names_kind child_names(const struct tree *t, const struct node *dir,
+				   const struct names_format **fmt)
 {
+	const struct layout *l = layout_of(t);
+
 	switch (child_kind(t, dir->kind)) {
 	case NODE_PATIENT:
+		*fmt = &l->fmt[LAYOUT_PATIENT];
 		return NAMES_PATIENT;
 	case NODE_STUDY:
+		*fmt = &l->fmt[LAYOUT_STUDY];
 		return dir->by_uid ? NAMES_STUDY_UID : NAMES_STUDY;
 	case NODE_SERIES:
+		*fmt = &l->fmt[LAYOUT_SERIES];
 		return dir->by_uid ? NAMES_SERIES_UID : NAMES_SERIES;
 	default:
-		if (dir->by_uid)
-			return NAMES_INSTANCE_UID;
-		return dir->kind == NODE_STUDY ? NAMES_FLAT_INSTANCE : NAMES_INSTANCE;
+		*fmt = &l->fmt[LAYOUT_INSTANCE];
+		return dir->by_uid ? NAMES_INSTANCE_UID : NAMES_INSTANCE;
 	}
+}
+
+enum names_kind tree_child_names(const struct tree *t, const struct node *dir,
+				 const struct names_format **fmt)
+{
+	return child_names(t, dir, fmt);
+}
+
+const struct layout *tree_layout(const struct tree *t)
+{
+	return layout_of(t);
 }
 
 /* The UID that names an entry of @kind (0 for a patient). */
@@ -147,7 +188,7 @@ static uint32_t own_uid_tag(enum node_kind kind)
 
 /* What a log line calls folder @dir: its place in the tree, with the UID or query that
  * identifies it (cleaned: it came from the archive or the user). */
-static void describe_dir(const struct node *dir, char *out, size_t n)
+static void describe_dir(const struct tree *t, const struct node *dir, char *out, size_t n)
 {
 	char what[NAMES_BUF];
 
@@ -159,7 +200,7 @@ static void describe_dir(const struct node *dir, char *out, size_t n)
 		snprintf(out, n, "/studies");
 		return;
 	case NODE_PATIENT:
-		names_entry(NAMES_PATIENT, &dir->attrs, what);
+		names_entry(NAMES_PATIENT, &layout_of(t)->fmt[LAYOUT_PATIENT], &dir->attrs, what);
 		snprintf(out, n, "patient folder \"%s\"", what);
 		return;
 	case NODE_DATE:
@@ -266,7 +307,7 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 		break;
 	}
 	case NODE_STUDY:
-		query_init(q, t->flat ? QUERY_INSTANCE : QUERY_SERIES);
+		query_init(q, layout_of(t)->has[LAYOUT_SERIES] ? QUERY_SERIES : QUERY_INSTANCE);
 		err = attrset_set(&q->match, TAG_StudyInstanceUID, "UI",
 				  attrset_str(a, TAG_StudyInstanceUID));
 		break;
@@ -281,6 +322,9 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 	default:
 		return -EINVAL;
 	}
+	/* What the layout names entries by beyond what every searcher returns. */
+	if (!err)
+		err = layout_add_includes(layout_of(t), q);
 	if (err) {
 		query_release(q);
 		return err;
@@ -290,12 +334,24 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 	return 0;
 }
 
-/* A patient folder is identified by the patient alone, not by the study that brought it. */
-static int reduce_to_patient(struct attrset *a)
+/* A patient folder is identified by the patient alone, not by the study that brought it: it
+ * keeps PatientName, PatientID and what else the layout names patients by. */
+static int reduce_to_patient(const struct tree *t, struct attrset *a)
 {
 	struct attrset p;
 
 	attrset_init(&p);
+	for (size_t i = 0; i < a->n; i++) {
+		const struct attr *x = &a->v[i];
+
+		if ((x->tag == TAG_PatientName || x->tag == TAG_PatientID ||
+		     layout_names_patient_by(layout_of(t), x->tag)) &&
+		    attrset_set(&p, x->tag, x->vr, x->value) < 0) {
+			attrset_release(&p);
+			return -ENOMEM;
+		}
+	}
+	/* Absent and empty are alike for naming; a patient key needs both. */
 	if (attrset_set(&p, TAG_PatientName, "PN", attrset_str(a, TAG_PatientName)) < 0 ||
 	    attrset_set(&p, TAG_PatientID, "LO", attrset_str(a, TAG_PatientID)) < 0) {
 		attrset_release(&p);
@@ -418,14 +474,14 @@ static int add_metadata_entry(const struct node *dir, struct listing *l)
 
 /* Say which entries of @dir the archive sent with a UID that is not one (shown, never asked
  * for) and which could not get a unique name (left out). One line each, with a count. */
-static void log_bad_entries(const struct node *dir, size_t bad_uids, const char *bad_example,
-			    size_t left_out, const char *left_example)
+static void log_bad_entries(const struct tree *t, const struct node *dir, size_t bad_uids,
+			    const char *bad_example, size_t left_out, const char *left_example)
 {
 	char where[NAMES_BUF * 2];
 
 	if (!bad_uids && !left_out)
 		return;
-	describe_dir(dir, where, sizeof(where));
+	describe_dir(t, dir, where, sizeof(where));
 	if (bad_uids)
 		log_warn("%s: %zu entries have an invalid UID from the archive (one is shown as "
 			 "\"%s\"): they are listed but never requested",
@@ -441,7 +497,8 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
 {
 	static const char *const reserved[] = {TREE_METADATA_NAME};
 	enum node_kind kind = child_kind(t, dir->kind);
-	enum names_kind nk = child_names(t, dir);
+	const struct names_format *fmt;
+	enum names_kind nk = child_names(t, dir, &fmt);
 	char bad_example[NAMES_BUF] = "", left_example[NAMES_BUF] = "";
 	size_t n = 0, kept = 0, bad_uids = 0, left_out = 0;
 	char(*names)[NAMES_BUF] = NULL;
@@ -477,9 +534,9 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
 		keys[i] = NULL;
 		if (((dir->kind == NODE_STUDY || dir->kind == NODE_SERIES) &&
 		     attrset_merge(&e->node.attrs, &dir->attrs) < 0) ||
-		    (kind == NODE_PATIENT && reduce_to_patient(&e->node.attrs) < 0))
+		    (kind == NODE_PATIENT && reduce_to_patient(t, &e->node.attrs) < 0))
 			goto out;
-		names_entry(nk, &e->node.attrs, names[n - 1]);
+		names_entry(nk, fmt, &e->node.attrs, names[n - 1]);
 	}
 	err = drop_duplicates(l, names, ekeys);
 	if (err)
@@ -494,7 +551,7 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
 
 		if (!names[i][0]) {
 			if (!left_out++)
-				names_entry(nk, &e->node.attrs, left_example);
+				names_entry(nk, fmt, &e->node.attrs, left_example);
 			node_release(&e->node);
 			continue;
 		}
@@ -506,7 +563,7 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
 		kept++;
 	}
 	l->n = kept;
-	log_bad_entries(dir, bad_uids, bad_example, left_out, left_example);
+	log_bad_entries(t, dir, bad_uids, bad_example, left_out, left_example);
 	if (metadata) {
 		err = add_metadata_entry(dir, l);
 		if (err)

@@ -11,6 +11,7 @@
 
 #include "cache/cache.h"
 #include "core/attrs.h"
+#include "fs/layout.h"
 #include "fs/names.h"
 
 enum node_kind {
@@ -59,7 +60,9 @@ struct listing {
 
 struct tree {
 	struct cache *cache;
-	bool flat;	  /* layout=flat: a study folder holds its instances, no series folders */
+	/* layout=: which levels /patients has and how they are named (borrowed, lives as long
+	 * as the tree); NULL is the built-in tree layout. */
+	const struct layout *layout;
 	long max_results; /* 0: no bound */
 };
 
@@ -87,6 +90,12 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
  * may send anything). @return 0, or -EIO with a log line naming the bad UID.
  */
 int tree_check_uids(const struct node *n);
+/** The layout of @t: the one given at mount, else the built-in tree (borrowed, never NULL). */
+const struct layout *tree_layout(const struct tree *t);
+/** How the children of @dir are named: the names kind, and in *@fmt the format of their level
+ * (borrowed from the tree's layout; ignored for the UID kinds). */
+enum names_kind tree_child_names(const struct tree *t, const struct node *dir,
+				 const struct names_format **fmt);
 /** Find @name in @l. @return the entry (borrowed from @l) or NULL. */
 const struct listing_entry *listing_find(const struct listing *l, const char *name);
 void listing_get(struct listing *l);

@@ -14,8 +14,48 @@
 
 #include "core/query.h"
 #include "core/tags.h"
+#include "fs/layout.h"
 #include "fs/names.h"
 #include "fs/tree.h"
+
+/* The built-in layouts, parsed as the mount parses them. */
+static struct layout tree_layout_, flat_layout_;
+/* Not a names kind: an instance named as layout=flat names it. */
+#define NAMES_FLAT_INSTANCE 99
+
+static void parse_builtins(void)
+{
+	char why[256];
+	size_t at;
+
+	assert_int_equal(layout_parse("tree", &tree_layout_, why, sizeof(why), &at), 0);
+	assert_int_equal(layout_parse("flat", &flat_layout_, why, sizeof(why), &at), 0);
+}
+
+static enum names_kind KIND(int kind)
+{
+	return kind == NAMES_FLAT_INSTANCE ? NAMES_INSTANCE : (enum names_kind)kind;
+}
+
+/* The format the tree layout (or flat, for NAMES_FLAT_INSTANCE) names @kind by. */
+static const struct names_format *FMT(int kind)
+{
+	parse_builtins();
+	switch (kind) {
+	case NAMES_PATIENT:
+		return &tree_layout_.fmt[LAYOUT_PATIENT];
+	case NAMES_STUDY:
+		return &tree_layout_.fmt[LAYOUT_STUDY];
+	case NAMES_SERIES:
+		return &tree_layout_.fmt[LAYOUT_SERIES];
+	case NAMES_INSTANCE:
+		return &tree_layout_.fmt[LAYOUT_INSTANCE];
+	case NAMES_FLAT_INSTANCE:
+		return &flat_layout_.fmt[LAYOUT_INSTANCE];
+	default:
+		return NULL;
+	}
+}
 
 static void set(struct attrset *a, uint32_t tag, const char *v)
 {
@@ -23,7 +63,7 @@ static void set(struct attrset *a, uint32_t tag, const char *v)
 }
 
 /* The name of a patient / study / ... made of (tag, value) pairs ending with 0. */
-static void name_of(enum names_kind kind, char out[NAMES_BUF], ...)
+static void name_of(int kind, char out[NAMES_BUF], ...)
 {
 	struct attrset a;
 	va_list ap;
@@ -34,7 +74,7 @@ static void name_of(enum names_kind kind, char out[NAMES_BUF], ...)
 	while ((tag = va_arg(ap, uint32_t)) != 0)
 		set(&a, tag, va_arg(ap, const char *));
 	va_end(ap);
-	names_entry(kind, &a, out);
+	names_entry(KIND(kind), FMT(kind), &a, out);
 	assert_true(names_is_valid(out));
 	attrset_release(&a);
 }
@@ -136,16 +176,16 @@ static void test_long_names_fit_255_bytes_at_char_boundary(void **state)
 	set(&a, TAG_StudyDate, "20200101");
 	set(&a, TAG_StudyDescription, longdesc);
 	set(&a, TAG_StudyInstanceUID, "1.2.3");
-	names_entry(NAMES_STUDY, &a, out);
+	names_entry(KIND(NAMES_STUDY), FMT(NAMES_STUDY), &a, out);
 	assert_true(strlen(out) <= 255);
 	assert_true(names_is_valid(out));
 	assert_true(names_strip_suffix(out, NULL));
 	set(&a, TAG_StudyInstanceUID, "1.2.4");
-	names_entry(NAMES_STUDY, &a, out2);
+	names_entry(KIND(NAMES_STUDY), FMT(NAMES_STUDY), &a, out2);
 	assert_string_not_equal(out, out2);
 	/* A long instance number keeps its extension after the cut. */
 	set(&a, TAG_InstanceNumber, longdesc);
-	names_entry(NAMES_INSTANCE, &a, out);
+	names_entry(KIND(NAMES_INSTANCE), FMT(NAMES_INSTANCE), &a, out);
 	assert_true(strlen(out) <= 255 && names_is_valid(out));
 	assert_string_equal(out + strlen(out) - 4, ".dcm");
 	attrset_release(&a);
@@ -215,17 +255,18 @@ static void test_bad_uids_get_safe_distinct_names(void **state)
 
 		attrset_init(&a);
 		set(&a, TAG_StudyInstanceUID, bad[i]);
-		names_entry(NAMES_STUDY_UID, &a, names[i]);
+		names_entry(KIND(NAMES_STUDY_UID), FMT(NAMES_STUDY_UID), &a, names[i]);
 		assert_true(names_is_valid(names[i]));
 		/* Always suffixed: it can never be the name of a real UID. */
 		assert_true(names_strip_suffix(names[i], NULL));
 		assert_false(query_uid_is_valid(names[i]));
 		set(&a, TAG_SOPInstanceUID, bad[i]);
-		names_entry(NAMES_INSTANCE_UID, &a, out);
+		names_entry(KIND(NAMES_INSTANCE_UID), FMT(NAMES_INSTANCE_UID), &a, out);
 		assert_true(names_is_valid(out));
-		names_entry(NAMES_FLAT_INSTANCE, &a, out); /* no InstanceNumber: named by UID */
+		names_entry(KIND(NAMES_FLAT_INSTANCE), FMT(NAMES_FLAT_INSTANCE), &a,
+			    out); /* no InstanceNumber: named by UID */
 		assert_true(names_is_valid(out));
-		names_entry(NAMES_INSTANCE, &a, out);
+		names_entry(KIND(NAMES_INSTANCE), FMT(NAMES_INSTANCE), &a, out);
 		assert_true(names_is_valid(out));
 		attrset_release(&a);
 		for (size_t j = 0; j < i; j++)
@@ -337,15 +378,16 @@ static void test_match_round_recognises_only_its_own_entry(void **state)
 	set(&a, TAG_SeriesInstanceUID, "1.1");
 	set(&b, TAG_SeriesNumber, "4");
 	set(&b, TAG_SeriesInstanceUID, "1.2");
-	names_entry(NAMES_SERIES, &a, na);
+	names_entry(KIND(NAMES_SERIES), FMT(NAMES_SERIES), &a, na);
 	memcpy(names[0], na, NAMES_BUF);
-	names_entry(NAMES_SERIES, &b, names[1]);
+	names_entry(KIND(NAMES_SERIES), FMT(NAMES_SERIES), &b, names[1]);
 	assert_int_equal(names_make_unique(names, keys, 2, NULL, 0), 0);
-	assert_int_equal(names_match_round(NAMES_SERIES, &a, "4"), 0);
-	assert_int_equal(names_match_round(NAMES_SERIES, &a, names[0]), 1);
-	assert_int_equal(names_match_round(NAMES_SERIES, &b, names[0]), -1);
-	assert_int_equal(names_match_round(NAMES_SERIES, &b, names[1]), 1);
-	assert_int_equal(names_match_round(NAMES_SERIES, &a, "5"), -1);
+	assert_int_equal(names_match_round(KIND(NAMES_SERIES), FMT(NAMES_SERIES), &a, "4"), 0);
+	assert_int_equal(names_match_round(KIND(NAMES_SERIES), FMT(NAMES_SERIES), &a, names[0]), 1);
+	assert_int_equal(names_match_round(KIND(NAMES_SERIES), FMT(NAMES_SERIES), &b, names[0]),
+			 -1);
+	assert_int_equal(names_match_round(KIND(NAMES_SERIES), FMT(NAMES_SERIES), &b, names[1]), 1);
+	assert_int_equal(names_match_round(KIND(NAMES_SERIES), FMT(NAMES_SERIES), &a, "5"), -1);
 	assert_true(names_strip_suffix(names[0], na));
 	assert_string_equal(na, "4");
 	assert_false(names_strip_suffix("4 ~12345", NULL));
@@ -530,7 +572,10 @@ static void test_hostile_uids_never_break_a_studies_listing(void **state)
 
 static void test_flat_study_with_raw_uid_instances_and_metadata_clash(void **state)
 {
-	struct tree t = {.flat = true};
+	struct tree t = {0};
+
+	parse_builtins();
+	t.layout = &flat_layout_;
 	struct attrset_list r;
 	struct listing *l;
 	struct node dir;
