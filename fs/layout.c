@@ -191,7 +191,9 @@ static int parse_field(struct comp_parser *c)
 			c->pos++;
 		klen = c->pos - kstart;
 	}
-	if (klen == 0 || klen >= sizeof(kw))
+	if (klen >= sizeof(kw))
+		klen = sizeof(kw) - 1; /* no keyword is that long: shown cut, as unknown */
+	if (klen == 0)
 		return fail(c, start,
 			    "'%' starts a keyword (%Keyword or %{Keyword}); a literal '%' is %%, "
 			    "'<' is %<, '>' is %>");
@@ -229,7 +231,7 @@ static int parse_field(struct comp_parser *c)
 /* One component: literals, fields and groups. */
 static int parse_component(struct comp_parser *c)
 {
-	size_t lit = 0, lit_pos = 0;
+	size_t lit = 0, lit_pos = 0, group_pos = 0;
 	char buf[NAMES_FORMAT_TEXT];
 	int err;
 
@@ -252,7 +254,7 @@ static int parse_component(struct comp_parser *c)
 			if (!lit)
 				lit_pos = c->pos;
 			if (lit >= sizeof(buf))
-				return fail(c, c->pos, "too much literal text in one component");
+				return fail(c, lit_pos, "too much literal text in one component");
 			buf[lit++] = c->s[c->pos + 1];
 			c->pos += 2;
 		} else if (ch == '%') {
@@ -268,7 +270,7 @@ static int parse_component(struct comp_parser *c)
 			c->in_group = true;
 			c->group_has_field = false;
 			c->fmt->nitems++;
-			lit_pos = c->pos++;
+			group_pos = c->pos++;
 		} else if (ch == '>') {
 			if (!c->in_group)
 				return fail(c, c->pos, "'>' without its '<' (a literal '>' is %>)");
@@ -281,13 +283,13 @@ static int parse_component(struct comp_parser *c)
 			if (!lit)
 				lit_pos = c->pos;
 			if (lit >= sizeof(buf))
-				return fail(c, c->pos, "too much literal text in one component");
+				return fail(c, lit_pos, "too much literal text in one component");
 			buf[lit++] = ch;
 			c->pos++;
 		}
 	}
 	if (c->in_group)
-		return fail(c, lit_pos, "'<' without its '>'");
+		return fail(c, group_pos, "'<' without its '>'");
 	FLUSH();
 #undef FLUSH
 	if (c->level < 0)
@@ -381,7 +383,7 @@ int layout_parse(const char *text, struct layout *out, char *why, size_t n, size
 {
 	const char *tmpl = text;
 	struct layout l;
-	size_t pos = 0, offset = 0;
+	size_t pos = 0;
 	int count = 0, prev = -1, err;
 
 	memset(&l, 0, sizeof(l));
@@ -404,6 +406,18 @@ int layout_parse(const char *text, struct layout *out, char *why, size_t n, size
 		*at = 0;
 		return -EINVAL;
 	}
+	for (size_t i = 0, start = 0;; i++) {
+		if (tmpl[i] != '/' && tmpl[i])
+			continue;
+		if (i == start) {
+			snprintf(why, n, "an empty component ('/' at an end, or two in a row)");
+			*at = start;
+			return -EINVAL;
+		}
+		if (!tmpl[i])
+			break;
+		start = i + 1;
+	}
 	for (int i = 0; i < count; i++) {
 		size_t len = strcspn(tmpl + pos, "/");
 		struct names_format fmt;
@@ -420,11 +434,6 @@ int layout_parse(const char *text, struct layout *out, char *why, size_t n, size
 		int level;
 
 		memset(&fmt, 0, sizeof(fmt));
-		if (len == 0) {
-			snprintf(why, n, "an empty component ('/' at an end, or two in a row)");
-			*at = pos;
-			return -EINVAL;
-		}
 		err = parse_component(&c);
 		if (err)
 			return err;
@@ -454,13 +463,21 @@ int layout_parse(const char *text, struct layout *out, char *why, size_t n, size
 			*at = 0;
 			return -EINVAL;
 		}
+		if (level == LAYOUT_INSTANCE && c.level != LAYOUT_INSTANCE) {
+			snprintf(why, n,
+				 "the last component names the files: it needs an instance "
+				 "attribute such as %%InstanceNumber or %%SOPInstanceUID");
+			*at = pos;
+			return -EINVAL;
+		}
+		for (size_t k = 0; k < fmt.nparts; k++)
+			fmt.parts[k].own =
+				fmt.parts[k].tag && layout_tag_level(fmt.parts[k].tag) == level;
 		l.has[level] = true;
 		l.fmt[level] = fmt;
 		prev = level;
-		offset = pos;
 		pos += len + 1;
 	}
-	(void)offset;
 	if (plan_includes(&l) < 0) {
 		snprintf(why, n, "more than %d attributes to ask for at one level",
 			 LAYOUT_INCLUDE_MAX);

@@ -261,11 +261,13 @@ static void append(char *out, size_t n, const char *s, size_t len)
 	out[o + len] = '\0';
 }
 
-/* Item @item of @fmt into @out: empty if one of its fields is. */
-static void item_text(const struct names_format *fmt, int item, const struct attrset *a, char *out,
+/* Item @item of @fmt into @out: empty if one of its fields is. @return whether it holds a field
+ * of the entry's own level. */
+static bool item_text(const struct names_format *fmt, int item, const struct attrset *a, char *out,
 		      size_t n)
 {
 	char value[FIELD_BUF];
+	bool own = false;
 
 	out[0] = '\0';
 	for (size_t i = 0; i < fmt->nparts; i++) {
@@ -280,10 +282,12 @@ static void item_text(const struct names_format *fmt, int item, const struct att
 		field_text(p, a, value, sizeof(value));
 		if (!value[0]) {
 			out[0] = '\0';
-			return;
+			return false;
 		}
 		append(out, n, value, strlen(value));
+		own |= p->own;
 	}
+	return own;
 }
 
 /* The literal parts of @fmt that belong to @item (@sep: its separator) into @out. */
@@ -301,26 +305,27 @@ static void literal_text(const struct names_format *fmt, int item, bool sep, cha
 static void format_text(const struct names_format *fmt, const struct attrset *a,
 			const char *fallback, char *out, size_t n)
 {
-	char item[FIELD_BUF * 2];
-	bool shown = false;
+	char item[FIELD_BUF * 2], items[FIELD_BUF * 2] = "";
+	bool shown = false, own = false;
 
 	out[0] = '\0';
 	if (!fmt) {
 		append(out, n, fallback, strlen(fallback));
 		return;
 	}
-	literal_text(fmt, -1, false, out, n);
 	for (int k = 0; k < fmt->nitems; k++) {
-		item_text(fmt, k, a, item, sizeof(item));
+		bool mine = item_text(fmt, k, a, item, sizeof(item));
+
 		if (!item[0])
 			continue;
 		if (shown)
-			literal_text(fmt, k, true, out, n);
-		append(out, n, item, strlen(item));
+			literal_text(fmt, k, true, items, sizeof(items));
+		append(items, sizeof(items), item, strlen(item));
 		shown = true;
+		own |= mine;
 	}
-	if (!shown)
-		append(out, n, fallback, strlen(fallback));
+	literal_text(fmt, -1, false, out, n);
+	append(out, n, own ? items : fallback, strlen(own ? items : fallback));
 	literal_text(fmt, fmt->nitems, false, out, n);
 }
 

@@ -51,11 +51,12 @@ enum names_kind {
  * field (@tag, @mods). @item says where it goes: -1 the prefix (always shown), nitems the suffix
  * (always shown), else item @item; @sep marks the literal before an item, shown only between
  * two shown items. An item is one field, or a group <...> of fields and literals, shown only
- * when every field in it has a value.
+ * when every field in it has a value. @own marks a field of the entry's own level.
  */
 struct names_part {
 	int item;
 	bool sep;
+	bool own; /* a field of the entry's own level (not of a parent's) */
 	uint32_t tag;
 	unsigned mods;
 	uint16_t off, len;
@@ -81,7 +82,9 @@ void names_clean(const char *in, char *out, size_t n, bool pn);
  * The name of an entry of @kind from its attributes, before any clash suffix. The readable kinds
  * (patient, study, series, instance) are named by @fmt: its prefix, then each item whose fields
  * have values, each after the separator written before it if an earlier item was shown, then
- * its suffix; with no item shown, the cleaned UID (a patient: "unnamed") stands for the items.
+ * its suffix. When no field of the entry's own level (@own) is shown, the cleaned UID (a
+ * patient: "unnamed") stands for the items: fields of its parents alone would give every entry
+ * of the folder the same name.
  * A NULL @fmt names them by that fallback alone. The UID kinds ignore @fmt. A name that would start with
  * '.' starts with '_' instead (the dot would hide it from ls and file managers). An entry named
  * by a UID that fails query_uid_is_valid(), a name that is a desktop junk name, and a name over
