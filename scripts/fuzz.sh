@@ -26,7 +26,7 @@ declare -A SOURCES=(
   [rad69]="protocols/multipart.c $HTTP $CORE"
   [part10]="$CORE"
   [search]="fs/search.c $CORE"
-  [names]="fs/names.c fs/tree.c fs/lookup.c fs/search.c $CORE $CACHE"
+  [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c $CORE $CACHE"
 )
 declare -A PACKAGES=(
   [dicom_json]="libcjson"

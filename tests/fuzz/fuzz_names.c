@@ -4,20 +4,23 @@
  * abort(): valid UTF-8, at most 255 bytes, no '/', NUL or control character, never empty, never
  * starting with a dot, never a junk name, unique and sorted, found by listing_find(), named the
  * same whatever the order of the answer, and recognisable by names_match_round() (what a lookup
- * without the listing uses).
+ * without the listing uses). Inputs may carry a layout template: a random template that parses
+ * names its levels, and every rule is asserted for its names too; one that does not parse must
+ * say why and where.
  *
- * Sources (for tests/fuzz/meson.build): tests/fuzz/fuzz_names.c fs/names.c fs/tree.c
- * fs/lookup.c fs/search.c core/attrs.c core/buf.c core/log.c core/part10.c core/query.c
+ * Sources (for tests/fuzz/meson.build): tests/fuzz/fuzz_names.c fs/names.c fs/layout.c
+ * fs/tree.c fs/lookup.c fs/search.c core/attrs.c core/buf.c core/log.c core/part10.c core/query.c
  * core/tags.c cache/cache.c cache/evict.c cache/open.c cache/prefetch.c cache/query.c
  * cache/sink.c cache/store.c (tree.c and lookup.c call the cache for tree_list(), never
  * reached here), with -I. (the repo root), -D_GNU_SOURCE, lmdb and threads. By hand, from the
  * repo root, with CORE and CACHE the core and cache files above:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. tests/fuzz/fuzz_names.c
- *     fs/names.c fs/tree.c fs/lookup.c fs/search.c CORE CACHE -llmdb -lpthread -o fuzz_names
+ *     fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c CORE CACHE -llmdb -lpthread -o fuzz_names
  *   ./fuzz_names -max_total_time=60 tests/fuzz/corpus/names
  *
- * Input: byte 0 picks the folder (low 3 bits) and whether it holds metadata.json (bit 3); then
- * records separated by 0x1E, each of fields separated by 0x1F, given in the order of FIELDS
+ * Input: byte 0 picks the folder (low 3 bits), whether it holds metadata.json (bit 3) and
+ * whether a template follows (bit 4: its text up to a 0x1D byte; without it the folder's layout
+ * is tree, or flat where FOLDERS says so); then records separated by 0x1E, each of fields separated by 0x1F, given in the order of FIELDS
  * (missing fields are absent). A field "\x02" i r is replaced by the same field of record i with
  * the clash suffix of round r of record i's identity: the literal name that collides with a
  * suffixed one, which random bytes would almost never hit.
@@ -29,6 +32,7 @@
 
 #include "core/log.h"
 #include "core/tags.h"
+#include "fs/layout.h"
 #include "fs/names.h"
 #include "fs/tree.h"
 
@@ -38,6 +42,7 @@ static const uint32_t FIELDS[] = {
 	TAG_PatientName,      TAG_PatientID,	     TAG_StudyInstanceUID,  TAG_StudyDate,
 	TAG_StudyDescription, TAG_AccessionNumber,   TAG_SeriesInstanceUID, TAG_SeriesNumber,
 	TAG_Modality,	      TAG_SeriesDescription, TAG_SOPInstanceUID,    TAG_InstanceNumber,
+	TAG_PatientSex,	      TAG_StudyID,	     TAG_ProtocolName,	    TAG_AcquisitionNumber,
 };
 #define NFIELDS (sizeof(FIELDS) / sizeof(FIELDS[0]))
 
@@ -60,24 +65,6 @@ static const struct folder FOLDERS[8] = {
 	{NODE_STUDY, false, false},    {NODE_STUDY, false, true},   {NODE_SERIES, false, false},
 	{NODE_SERIES, true, false},    {NODE_STUDY, true, true},
 };
-
-/* How tree.c names the children of @f (child_names() there). */
-static enum names_kind names_kind_of(const struct folder *f)
-{
-	switch (f->kind) {
-	case NODE_PATIENTS:
-		return NAMES_PATIENT;
-	case NODE_STUDIES:
-	case NODE_PATIENT:
-		return f->by_uid ? NAMES_STUDY_UID : NAMES_STUDY;
-	case NODE_STUDY:
-		if (!f->flat)
-			return f->by_uid ? NAMES_SERIES_UID : NAMES_SERIES;
-		return f->by_uid ? NAMES_INSTANCE_UID : NAMES_FLAT_INSTANCE;
-	default:
-		return f->by_uid ? NAMES_INSTANCE_UID : NAMES_INSTANCE;
-	}
-}
 
 /* The value of field @f of a record: its bytes, or the suffixed copy of another record's. */
 static void set_field(struct attrset_list *l, size_t rec, enum names_kind nk, uint32_t tag,
@@ -144,7 +131,8 @@ static int copy_list(struct attrset_list *dst, const struct attrset_list *src, b
 	return 0;
 }
 
-static void check_listing(const struct listing *l, enum names_kind nk)
+static void check_listing(const struct listing *l, enum names_kind nk,
+			  const struct names_format *fmt)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		const struct listing_entry *e = &l->v[i];
@@ -157,7 +145,7 @@ static void check_listing(const struct listing *l, enum names_kind nk)
 		CHECK(i == 0 || strcmp(l->v[i - 1].name, e->name) < 0); /* sorted, unique */
 		CHECK(listing_find(l, e->name) == e);
 		if (e->node.kind != NODE_METADATA)
-			CHECK(names_match_round(nk, &e->node.attrs, e->name) >= 0);
+			CHECK(names_match_round(nk, fmt, &e->node.attrs, e->name) >= 0);
 	}
 }
 
@@ -188,7 +176,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct listing *la = NULL, *lb = NULL;
 	const struct folder *f;
 	struct tree t = {0};
+	const struct names_format *fmt;
+	char text[LAYOUT_TEXT_MAX + 1], why[512];
+	struct layout layout;
 	enum names_kind nk;
+	size_t skip, at;
 	struct node dir;
 	bool metadata;
 
@@ -201,14 +193,39 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	f = &FOLDERS[data[0] & 7];
 	metadata = (data[0] & 8) && (f->kind == NODE_STUDY || f->kind == NODE_SERIES);
-	nk = names_kind_of(f);
-	t.flat = f->flat;
+	skip = 1;
+	if (data[0] & 0x10) {
+		const uint8_t *end = memchr(data + 1, 0x1D, size - 1);
+		size_t len = end ? (size_t)(end - data - 1) : size - 1;
+
+		if (len > sizeof(text) - 1)
+			return 0;
+		memcpy(text, data + 1, len);
+		text[len] = '\0';
+		skip += len + (end ? 1 : 0);
+		if (strlen(text) != len)
+			return 0; /* a NUL: no option value can hold one */
+	} else {
+		strcpy(text, f->flat ? "flat" : "tree");
+	}
+	why[0] = '\0';
+	if (layout_parse(text, &layout, why, sizeof(why), &at) < 0) {
+		/* Refused with a reason that points into the text. */
+		CHECK(why[0] && at <= strlen(text));
+		return 0;
+	}
+	/* Every template that parses names within the rules: each level's format alone, too. */
+	for (int lv = 0; lv < LAYOUT_LEVELS; lv++)
+		CHECK(!layout.has[lv] || layout.fmt[lv].nitems > 0);
+	CHECK(layout.has[LAYOUT_STUDY] && layout.has[LAYOUT_INSTANCE]);
+	t.layout = &layout;
 	node_init(&dir, f->kind);
 	dir.by_uid = f->by_uid;
+	nk = tree_child_names(&t, &dir, &fmt);
 	attrset_list_init(&results);
 	attrset_list_init(&first);
 	attrset_list_init(&second);
-	if (parse(data + 1, size - 1, nk, &results) < 0)
+	if (parse(data + skip, size - skip, nk, &results) < 0)
 		goto out;
 	if (f->kind == NODE_PATIENT && results.n > 0) {
 		/* The folder of the first record's patient. */
@@ -222,8 +239,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (tree_build_listing(&t, &dir, &first, metadata, &la) < 0 ||
 	    tree_build_listing(&t, &dir, &second, metadata, &lb) < 0)
 		goto out;
-	check_listing(la, nk);
-	check_listing(lb, nk);
+	check_listing(la, nk, fmt);
+	check_listing(lb, nk, fmt);
 	/* Which duplicate of one identity is kept may differ; their names may not. */
 	check_same(la, lb, nk);
 out:
