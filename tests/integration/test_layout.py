@@ -84,6 +84,10 @@ def test_heudiconv_template_lays_out_every_instance(mount, source, data):
     assert {"PID001", "PID002", "unnamed"} <= found  # Anon Ymous has no PatientID
     # An empty value is left out with its separator: no "20200302_".
     assert sorted(os.listdir(m.path("patients", "PID001"))) == ["20200301_ACC1", "20200302"]
+    # The study folders under /dates and /search are named by the template too.
+    assert os.listdir(m.path("dates", "2020-03-02")) == ["20200302"]
+    assert sorted(os.listdir(m.path("search", "PatientID=PID001", "20200302"))) == [
+        "MR_1", "MR_2", "metadata.json"]
 
 
 def test_clash_under_a_template_gets_a_stable_uid_suffix(mount, source, data, proxy):
