@@ -34,17 +34,55 @@ static char *dicomdir_key(struct cache *c, const char *study_uid, const char *la
 	return key;
 }
 
-int cache_dicomdir_size(struct cache *c, const char *study_uid, const char *layout_id,
-			uint64_t *size)
+/* The key of the layout id of the DICOMDIR last served for a study: what its stat size is.
+ * @return the key (caller frees) or NULL. */
+static char *served_key(struct cache *c, const char *study_uid)
 {
-	char *key = dicomdir_key(c, study_uid, layout_id);
+	char *key;
+
+	if (asprintf(&key, "dicomdir-served|%s|%s", c->cfg.source, study_uid) < 0)
+		return NULL;
+	return key;
+}
+
+/* Remember that the DICOMDIR of @study_uid served now is the one under @layout_id. */
+static void note_served(struct cache *c, const char *study_uid, const char *layout_id)
+{
+	char *key = served_key(c, study_uid);
+	int64_t stored_at;
+	struct buf old;
+
+	if (!key)
+		return;
+	buf_init(&old, 256);
+	if (store_doc_get(c->store, key, &old, &stored_at) != 0 || !old.data ||
+	    strcmp(old.data, layout_id) != 0)
+		store_doc_put(c->store, key, layout_id, strlen(layout_id), (int64_t)time(NULL));
+	buf_release(&old);
+	free(key);
+}
+
+int cache_dicomdir_size(struct cache *c, const char *study_uid, uint64_t *size)
+{
+	char *key = served_key(c, study_uid), *dkey = NULL;
+	int64_t stored_at;
+	struct buf id;
 	int err;
 
 	if (!key)
 		return -ENOMEM;
-	err = store_doc_size(c->store, key, size);
+	buf_init(&id, 256);
+	err = store_doc_get(c->store, key, &id, &stored_at);
+	if (!err && !id.data)
+		err = -ENOENT;
+	if (!err) {
+		dkey = dicomdir_key(c, study_uid, id.data);
+		err = dkey ? store_doc_size(c->store, dkey, size) : -ENOMEM;
+	}
+	buf_release(&id);
+	free(dkey);
 	free(key);
-	return err;
+	return err == -ENOMEM ? err : err ? -ENOENT : 0;
 }
 
 static int write_piece(void *ctx, const void *data, size_t len)
@@ -256,6 +294,8 @@ int cache_dicomdir(struct cache *c, const char *study_uid, const char *layout_id
 	if (store_doc_get(c->store, key, &doc, &stored_at) == 0) {
 		STAT_ADD(c, query_hits, 1);
 		err = buf_add(out, doc.data, doc.len);
+		if (!err)
+			note_served(c, study_uid, layout_id);
 		goto out;
 	}
 	doc.len = 0;
@@ -268,6 +308,8 @@ int cache_dicomdir(struct cache *c, const char *study_uid, const char *layout_id
 	if (store_doc_put(c->store, key, doc.data, doc.len, (int64_t)time(NULL)) < 0)
 		log_warn("DICOMDIR of study %s (%zu bytes) could not be stored: its size shows 0",
 			 study_uid, doc.len);
+	else
+		note_served(c, study_uid, layout_id);
 	err = buf_add(out, doc.data, doc.len);
 out:
 	buf_release(&doc);

@@ -33,8 +33,10 @@ struct fileset_item {
 int cache_dicomdir(struct cache *c, const char *study_uid, const char *layout_id,
 		   const struct fileset_item *items, size_t n, struct buf *out);
 
-/** Size of the DICOMDIR of @study_uid under @layout_id, if stored. @return 0 or -ENOENT. */
-int cache_dicomdir_size(struct cache *c, const char *study_uid, const char *layout_id,
-			uint64_t *size);
+/**
+ * Size of the DICOMDIR of @study_uid that cache_dicomdir() served last (under whichever
+ * layout), if it is stored: the size a stat shows from its open on. @return 0 or -ENOENT.
+ */
+int cache_dicomdir_size(struct cache *c, const char *study_uid, uint64_t *size);
 
 #endif

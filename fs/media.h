@@ -1,7 +1,7 @@
 /* /media: one DICOM file-set per study, as a CD would hold it, for a viewer's "import from
- * DICOMDIR": /media/<StudyInstanceUID>/ holds DICOMDIR and DICOM/S0001/I00001 ... All of a
- * study's file-set comes from one instance-level query of the study; the DICOMDIR is made
- * when first opened (cache/fileset.h). Called on FUSE worker threads; no state of its own. */
+ * DICOMDIR": /media/<StudyInstanceUID>/ holds DICOMDIR and DICOM/S0001/I00001 ... Its folders
+ * make the queries /studies/<uid> makes (series, then each series' instances); the DICOMDIR
+ * is made when first opened (cache/fileset.h). Called on FUSE worker threads; no state. */
 #ifndef TROLLEY_MEDIA_H
 #define TROLLEY_MEDIA_H
 
@@ -11,11 +11,9 @@
 #include "core/buf.h"
 #include "fs/tree.h"
 
-/* Pseudo-attributes (group FFFF is never DICOM, and no xattr shows it): a file-set folder's
- * place inside its file-set ("" for /media/<study>, "DICOM", "DICOM/S0001"), and the layout id
- * a DICOMDIR entry was listed with (cache_dicomdir()'s @layout_id). */
-#define MEDIA_TAG_PATH	 0xFFFF0002u
-#define MEDIA_TAG_LAYOUT 0xFFFF0003u
+/* A pseudo-attribute (group FFFF is never DICOM, and no xattr shows it): a file-set folder's
+ * place inside its file-set ("" for /media/<study>, "DICOM", "DICOM/S0001"). */
+#define MEDIA_TAG_PATH 0xFFFF0002u
 
 #define MEDIA_DICOMDIR_NAME "DICOMDIR"
 #define MEDIA_FOLDER_NAME   "DICOM"
@@ -28,7 +26,8 @@
 bool media_is_folder(const struct node *dir);
 /**
  * The children of @dir (media_is_folder()): for /media the studies, as /studies lists them
- * (same query, same max_results, same names); for a file-set folder its part of the layout.
+ * (same query, same max_results, same names); for a file-set folder its part of the layout:
+ * DICOMDIR and DICOM (no query), the series (S0001...), a series' instances (I00001...).
  * @return 0 and @out (drop with listing_put()), or -errno (-EIO, logged, for a study with more
  * than MEDIA_MAX_ENTRIES series or instances in a series).
  */
@@ -43,7 +42,7 @@ int media_lookup(struct tree *t, const struct node *dir, const char *name, struc
  * cannot be fetched or described, or a UID that is not one), -ENOMEM, -E2BIG.
  */
 int media_dicomdir(struct tree *t, const struct node *n, struct buf *out);
-/** Size of DICOMDIR @n if it is stored (from its first open on). @return 0 or -ENOENT. */
+/** Size of DICOMDIR @n as its last open served it, if stored. @return 0 or -ENOENT. */
 int media_dicomdir_size(struct tree *t, const struct node *n, uint64_t *size);
 
 #endif

@@ -185,3 +185,54 @@ def test_media_lookup_is_targeted_and_listing_matches_studies(mount, source, dat
             os.stat(os.path.join(d, f))
     assert proxy.count(r"/instances/[0-9.]+$") == 0
     assert proxy.count(r"/series/[0-9.]+$") == 0
+
+
+@pytest.fixture(scope="module")
+def dcmqrscp_pid001(session_dir, data):
+    """dcmtk's dcmqrscp holding PID001's studies: a strictly hierarchical C-FIND SCP (an IMAGE
+    level query needs its series' UID)."""
+    from servers import Dcmqrscp
+    d = os.path.join(session_dir, "dcmqrscp-media")
+    os.makedirs(d)
+    s = Dcmqrscp(d, [e["path"] for e in data["manifest"] if e["PatientID"] == "PID001"])
+    yield s
+    s.stop()
+
+
+def test_fileset_over_c_find_and_c_get(mount, dcmqrscp_pid001, data):
+    """Over DIMSE (C-FIND for the layout, C-GET for the files) the file-set is the same: every
+    instance of the study once, each file the instance its DICOMDIR record names."""
+    study, truth = _study(data, "MR BRAIN")
+    m = mount("dicom://STORE@127.0.0.1:%d" % dcmqrscp_pid001.port)
+    fs = FileSet(m.path("media", study, "DICOMDIR"))
+    got = {}
+    for inst in fs:
+        ds = inst.load()
+        assert ds.SOPInstanceUID == inst.SOPInstanceUID
+        got[ds.SOPInstanceUID] = ds
+    assert sorted(got) == sorted(truth)
+    for sop, ds in got.items():
+        want = pydicom.dcmread(truth[sop]["path"])
+        assert ds.PixelData == want.PixelData
+
+
+def test_fileset_files_are_the_cached_instances_of_the_tree(mount, source, data, proxy):
+    """A file under /media is the instance the rest of the tree shows, from the same cache: one
+    read through /studies makes the /media file a cache hit, with no second download."""
+    study, truth = _study(data, "MR KNEE")
+    m = mount(source, options="prefetch=none")
+    first = m.path("media", study, "DICOM", "S0001", "I00001")
+    sop = pydicom.dcmread(first, stop_before_pixels=True).SOPInstanceUID
+    e = truth[sop]
+    assert int(e["InstanceNumber"]) == min(int(x["InstanceNumber"]) for x in truth.values())
+    other = m.path("media", study, "DICOM", "S0001", "I00002")
+    via_tree = m.path("studies", study, e["SeriesInstanceUID"], "%s.dcm" % sop)
+    proxy.reset()
+    with open(other, "rb"):
+        pass
+    sop2 = pydicom.dcmread(other, stop_before_pixels=True).SOPInstanceUID
+    assert proxy.count(r"/instances/%s$" % re.escape(sop2)) == 1
+    assert read_bytes(m.path("studies", study, truth[sop2]["SeriesInstanceUID"],
+                             "%s.dcm" % sop2)) == read_bytes(truth[sop2]["path"])
+    assert read_bytes(via_tree) == read_bytes(first) == read_bytes(e["path"])
+    assert proxy.count(r"/instances/[0-9.]+$") == 1  # only I00002's own download
