@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <memory>
+#include <mutex>
 #include <new>
 #include <string>
 
@@ -32,14 +34,18 @@ static void say(char *why, size_t n, const char *what, const OFCondition &cond)
 int dicomdir_new(const char *root, struct dicomdir **out, char *why, size_t n)
 {
 	try {
-		struct dicomdir *d = new dicomdir;
+		std::unique_ptr<dicomdir> d(new dicomdir);
 		OFCondition cond;
 
 		/* dcmtk's own diagnostics (a warning per compressed image, per invented value)
-		 * would flood the daemon's log: only its errors, as in protocols/dimse.cc. */
-		OFLog::configure(OFLogger::ERROR_LOG_LEVEL);
+		 * would flood the daemon's log: only its errors, as in protocols/dimse.cc. Once:
+		 * it reconfigures a process-wide logger, and builds run on several threads. */
+		static std::once_flag quiet;
+
+		std::call_once(quiet, [] { OFLog::configure(OFLogger::ERROR_LOG_LEVEL); });
 		d->root = root;
 		d->path = d->root + "/DICOMDIR";
+		/* dcmtk's disable...() setters take the check's new state: OFFalse turns it off. */
 		d->iface.enableInventMode(OFTrue);
 		d->iface.disableTransferSyntaxCheck(OFFalse);
 		d->iface.enableRetiredSOPClassSupport(OFTrue);
@@ -48,10 +54,9 @@ int dicomdir_new(const char *root, struct dicomdir **out, char *why, size_t n)
 						  OFFilename(d->path.c_str()), DICOMDIR_FILESET_ID);
 		if (cond.bad()) {
 			say(why, n, "creating the DICOMDIR", cond);
-			delete d;
 			return -EIO;
 		}
-		*out = d;
+		*out = d.release();
 		return 0;
 	} catch (const std::bad_alloc &) {
 		return -ENOMEM;
