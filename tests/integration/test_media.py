@@ -236,3 +236,38 @@ def test_fileset_files_are_the_cached_instances_of_the_tree(mount, source, data,
                              "%s.dcm" % sop2)) == read_bytes(truth[sop2]["path"])
     assert read_bytes(via_tree) == read_bytes(first) == read_bytes(e["path"])
     assert proxy.count(r"/instances/[0-9.]+$") == 1  # only I00002's own download
+
+
+def test_every_study_of_the_archive_gets_a_whole_dicomdir(mount, source, data):
+    """Every study of the test archive, the odd ones too (a waveform, an object stored without
+    a meta header, one with a damaged meta header, compressed syntaxes, missing numbers), gets
+    a DICOMDIR that references each of its instances once."""
+    studies = {}
+    for e in data["manifest"]:
+        studies.setdefault(e["StudyInstanceUID"], set()).add(e["SOPInstanceUID"])
+    m = mount(source)
+    for study, sops in sorted(studies.items()):
+        fs = FileSet(m.path("media", study, "DICOMDIR"))
+        got = [i.SOPInstanceUID for i in fs]
+        assert sorted(got) == sorted(sops), study
+
+
+def test_instance_dcmtk_refuses_makes_dicomdir_eio_naming_it(mount, source, data, proxy):
+    """An instance dcmtk cannot describe (here its SOP class, rewritten on the way, is no
+    storage class dcmtk knows) fails the DICOMDIR's open with EIO and a log line naming the
+    instance and its file ID, with dcmtk's reason."""
+    study, truth = _study(data, "MR KNEE")
+    victim = sorted(truth)[5]
+    m = mount(source, options="prefetch=none",
+              expect_errors=[r"DICOMDIR of study .* instance %s \(DICOM/S0001/I\d{5}\) cannot "
+                             r"be described: " % re.escape(victim)])
+    mr = b"1.2.840.10008.5.1.4.1.1.4\0"
+    private = b"1.2.826.0.1.3680043.9.999"
+    assert len(private) + 1 == len(mr)
+    proxy.fault(r"/instances/%s$" % re.escape(victim), replace=(mr, private + b"\0"))
+    path = m.path("media", study, "DICOMDIR")
+    assert errno_of(open, path, "rb") == errno.EIO
+    assert re.search(r"trolley: error: DICOMDIR of study %s: instance %s \(DICOM/S0001/I\d{5}\) "
+                     r"cannot be described: .*profile" % (re.escape(study), re.escape(victim)),
+                     m.text())
+    assert os.stat(path).st_size == 0
