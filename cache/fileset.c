@@ -229,7 +229,7 @@ static int build(struct cache *c, const char *study_uid, const struct fileset_it
 	char root[PATH_MAX], path[PATH_MAX], why[256] = "";
 	const char **sops = calloc(n ? n : 1, sizeof(*sops));
 	struct dicomdir *dd = NULL;
-	size_t run = 0, files = 0;
+	size_t run = 0, end = 0, files = 0;
 	int err;
 
 	if (!sops)
@@ -249,12 +249,12 @@ static int build(struct cache *c, const char *study_uid, const struct fileset_it
 		goto out_remove;
 	}
 	for (size_t i = 0; i < n && !err; i++) {
-		size_t end = i;
-
-		if (i == 0 || !same_series(&items[i - 1], &items[i]))
+		/* Each series' instances, for the prefetch its first miss starts. */
+		if (i == end) {
 			run = i;
-		while (end < n && same_series(&items[run], &items[end]))
-			end++;
+			while (end < n && same_series(&items[run], &items[end]))
+				end++;
+		}
 		err = add_item(c, dd, root, study_uid, &items[i], sops + run, end - run);
 	}
 	if (!err)
