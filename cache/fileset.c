@@ -187,7 +187,7 @@ static bool same_series(const struct fileset_item *a, const struct fileset_item 
 		      b->ref.series_uid ? b->ref.series_uid : "") == 0;
 }
 
-/* Fetch item @i (its series' SOPInstanceUIDs @series, @nseries of them, for the prefetch),
+/* Fetch item @it (its series' SOPInstanceUIDs @series, @nseries of them, for the prefetch),
  * write it as @root/<file ID>, let dcmtk read it and remove it again. */
 static int add_item(struct cache *c, struct dicomdir *dd, const char *root, const char *study_uid,
 		    const struct fileset_item *it, const char *const *series, size_t nseries)
