@@ -742,6 +742,13 @@ int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size)
 	return p.err;
 }
 
+int store_tmpdir(struct store *s, const char *prefix, char *path, size_t n)
+{
+	if ((size_t)snprintf(path, n, "%s/%sXXXXXX", s->dir, prefix) >= n)
+		return -ENAMETOOLONG;
+	return mkdtemp(path) ? 0 : -errno;
+}
+
 int store_tmpfile(struct store *s)
 {
 	int fd = open(s->dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);

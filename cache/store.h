@@ -109,6 +109,12 @@ int store_blob_put_batch(struct store *s, struct store_put *items, size_t n);
 bool store_has_blob(struct store *s, const char *sop);
 /** Open an anonymous temporary file in the store's folder (same filesystem). @return fd or -errno. */
 int store_tmpfile(struct store *s);
+/**
+ * Make a new empty folder "<@prefix>XXXXXX" (mode 0700) in the store's folder, for files that
+ * must have names (a DICOMDIR is made of named files), on the same filesystem as the cache.
+ * The caller removes it. @return 0 and its path in @path (size @n), or -errno.
+ */
+int store_tmpdir(struct store *s, const char *prefix, char *path, size_t n);
 /** Number of blobs and the bytes they hold. */
 void store_usage(struct store *s, uint64_t *count, uint64_t *bytes);
 

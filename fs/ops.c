@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/query.h"
 #include "core/tags.h"
+#include "fs/media.h"
 #include "fs/status.h"
 #include "fs/xattr.h"
 
@@ -121,6 +122,13 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 		if (cache_metadata_size(fs->tree.cache,
 					attrset_str(&n->attrs, TAG_StudyInstanceUID), series,
 					&size) == 0)
+			st->st_size = (off_t)size;
+		timeout = 0;
+	} else if (n->kind == NODE_DICOMDIR) {
+		/* As metadata.json: exact once made (at the first open), direct_io until then. */
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		if (media_dicomdir_size(&fs->tree, n, &size) == 0)
 			st->st_size = (off_t)size;
 		timeout = 0;
 	} else if (n->kind == NODE_STATUS) {
@@ -491,6 +499,15 @@ static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node 
 	return cache_metadata(fs->tree.cache, study, series, &of->text);
 }
 
+/* A study's DICOMDIR: made at its first open, which fetches the whole study. */
+static int open_dicomdir(struct trolley_fs *fs, const struct node *n, struct open_file *of,
+			 struct fuse_file_info *fi)
+{
+	buf_init(&of->text, 512u << 20);
+	fi->direct_io = 1;
+	return media_dicomdir(&fs->tree, n, &of->text);
+}
+
 /* The SOPInstanceUIDs of the instances of @series in the folder of @ino, from its listing if
  * it is at hand. The strings are borrowed from *@l: the caller frees the array, then drops *@l
  * with listing_put(). */
@@ -593,6 +610,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = open_status(fs, of, fi);
 	else if (n.kind == NODE_METADATA)
 		err = open_metadata(fs, ino, &n, of, fi);
+	else if (n.kind == NODE_DICOMDIR)
+		err = open_dicomdir(fs, &n, of, fi);
 	else
 		err = open_instance(fs, ino, &n, of, fi);
 	if (err)

@@ -13,6 +13,7 @@
 #include "core/log.h"
 #include "core/tags.h"
 #include "fs/lookup.h"
+#include "fs/media.h"
 #include "fs/search.h"
 
 void node_init(struct node *n, enum node_kind kind)
@@ -37,7 +38,8 @@ int node_copy(struct node *dst, const struct node *src)
 
 bool node_is_dir(const struct node *n)
 {
-	return n->kind != NODE_INSTANCE && n->kind != NODE_STATUS && n->kind != NODE_METADATA;
+	return n->kind != NODE_INSTANCE && n->kind != NODE_STATUS && n->kind != NODE_METADATA &&
+	       n->kind != NODE_DICOMDIR;
 }
 
 bool node_is_control(const struct node *n)
@@ -60,7 +62,7 @@ void listing_put(struct listing *l)
 	free(l);
 }
 
-static struct listing *listing_new(size_t cap)
+struct listing *listing_new(size_t cap)
 {
 	struct listing *l = calloc(1, sizeof(*l));
 
@@ -80,6 +82,11 @@ static int cmp_entry(const void *a, const void *b)
 {
 	return strcmp(((const struct listing_entry *)a)->name,
 		      ((const struct listing_entry *)b)->name);
+}
+
+void listing_sort(struct listing *l)
+{
+	qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
 }
 
 const struct listing_entry *listing_find(const struct listing *l, const char *name)
@@ -232,6 +239,8 @@ int tree_check_uids(const struct node *n)
 
 	switch (n->kind) {
 	case NODE_STUDY:
+	case NODE_FILESET:
+	case NODE_DICOMDIR:
 		want = 1;
 		break;
 	case NODE_SERIES:
@@ -597,6 +606,7 @@ static const struct fixed_child fixed_children[] = {
 	{NODE_ROOT, NODE_STUDIES, "studies"},
 	{NODE_ROOT, NODE_DATES, "dates"},
 	{NODE_ROOT, NODE_SEARCHES, "search"},
+	{NODE_ROOT, NODE_MEDIA, "media"},
 	{NODE_ROOT, NODE_CONTROL, ".trolley"},
 	{NODE_CONTROL, NODE_STATUS, "status"},
 };
@@ -692,6 +702,8 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 		return recent_days_listing(out);
 	if (dir->kind == NODE_SEARCHES)
 		return empty_listing(out);
+	if (media_is_folder(dir))
+		return media_list(t, dir, out);
 	err = dir_query(t, dir, &q);
 	if (err)
 		return err == -EINVAL ? -ENOTDIR : err;
@@ -719,7 +731,7 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 bool tree_has_direct_lookup(const struct node *dir)
 {
 	return dir->kind == NODE_PATIENTS || dir->kind == NODE_STUDIES || dir->kind == NODE_DATES ||
-	       dir->kind == NODE_SEARCHES;
+	       dir->kind == NODE_SEARCHES || dir->kind == NODE_MEDIA;
 }
 
 static int search_node(struct tree *t, const char *name, struct node *out)
@@ -755,6 +767,8 @@ int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name,
 		return lookup_study(t, dir, name, out, listed);
 	if (dir->kind == NODE_PATIENTS)
 		return lookup_patient(t, dir, name, out, listed);
+	if (dir->kind == NODE_MEDIA)
+		return media_lookup(t, dir, name, out, listed);
 	return -ENOENT;
 }
 

@@ -29,6 +29,9 @@ enum node_kind {
 	NODE_METADATA, /* metadata.json of a study or series folder */
 	NODE_CONTROL,  /* /.trolley */
 	NODE_STATUS,   /* /.trolley/status: a text file */
+	NODE_MEDIA,    /* /media: a file-set per study (fs/media.c) */
+	NODE_FILESET,  /* /media/<study> and the folders in it */
+	NODE_DICOMDIR, /* /media/<study>/DICOMDIR */
 };
 
 #define TREE_METADATA_NAME "metadata.json"
@@ -98,6 +101,10 @@ enum names_kind tree_child_names(const struct tree *t, const struct node *dir,
 				 const struct names_format **fmt);
 /** Find @name in @l. @return the entry (borrowed from @l) or NULL. */
 const struct listing_entry *listing_find(const struct listing *l, const char *name);
+/** An empty listing with room for @cap entries (one reference). @return it or NULL. */
+struct listing *listing_new(size_t cap);
+/** Sort the entries of @l by name, as listing_find() needs. */
+void listing_sort(struct listing *l);
 void listing_get(struct listing *l);
 void listing_put(struct listing *l);
 
@@ -113,7 +120,8 @@ void listing_put(struct listing *l);
 int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out,
 		       struct listing **listed);
 /** Whether tree_lookup_direct() applies to children of @dir (it is tried before a listing for
- * /patients, /studies, /dates and /search, which may be too big or have no listing at all). */
+ * /patients, /studies, /media, /dates and /search, which may be too big or have no listing at
+ * all). */
 bool tree_has_direct_lookup(const struct node *dir);
 
 /** The modification time of @n from its DICOM dates (Content, Series, Study); 0 if none. */

@@ -16,8 +16,8 @@ INSTANCE_GET = r"/instances/[0-9.]+$|/series/[0-9.]+$|^/dicom-web/studies/[0-9.]
 def test_mount_makes_no_request_until_listed(mount, source, proxy):
     m = mount(source)
     os.stat(m.mountpoint)
-    assert sorted(os.listdir(m.mountpoint)) == [".trolley", "dates", "patients", "search",
-                                                "studies"]
+    assert sorted(os.listdir(m.mountpoint)) == [".trolley", "dates", "media", "patients",
+                                                "search", "studies"]
     time.sleep(0.3)
     assert proxy.count() == 0
     os.listdir(m.path("patients"))

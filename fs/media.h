@@ -1,0 +1,48 @@
+/* /media: one DICOM file-set per study, as a CD would hold it, for a viewer's "import from
+ * DICOMDIR": /media/<StudyInstanceUID>/ holds DICOMDIR and DICOM/S0001/I00001 ... Its folders
+ * make the queries /studies/<uid> makes (series, then each series' instances); the DICOMDIR
+ * is made when first opened (cache/fileset.h). Called on FUSE worker threads; no state. */
+#ifndef TROLLEY_MEDIA_H
+#define TROLLEY_MEDIA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "fs/tree.h"
+
+/* A pseudo-attribute (group FFFF is never DICOM, and no xattr shows it): a file-set folder's
+ * place inside its file-set ("" for /media/<study>, "DICOM", "DICOM/S0001"). */
+#define MEDIA_TAG_PATH 0xFFFF0002u
+
+#define MEDIA_DICOMDIR_NAME "DICOMDIR"
+#define MEDIA_FOLDER_NAME   "DICOM"
+
+/* File IDs: S<n> for the n-th series and I<n> for the n-th instance of it (PS3.10 8.2: each
+ * component at most 8 characters), so at most this many of each. */
+#define MEDIA_MAX_ENTRIES 9999999u
+
+/** Whether folder @dir is /media or a folder inside a file-set (media_list() lists it). */
+bool media_is_folder(const struct node *dir);
+/**
+ * The children of @dir (media_is_folder()): for /media the studies, as /studies lists them
+ * (same query, same max_results, same names); for a file-set folder its part of the layout:
+ * DICOMDIR and DICOM (no query), the series (S0001...), a series' instances (I00001...).
+ * @return 0 and @out (drop with listing_put()), or -errno (-EIO, logged, for a study with more
+ * than MEDIA_MAX_ENTRIES series or instances in a series).
+ */
+int media_list(struct tree *t, const struct node *dir, struct listing **out);
+/** Child @name of /media (@dir), by the targeted query of /studies/<name>. As
+ * tree_lookup_direct(). */
+int media_lookup(struct tree *t, const struct node *dir, const char *name, struct node *out,
+		 struct listing **listed);
+/**
+ * The DICOMDIR @n (a NODE_DICOMDIR) of its study, appended to @out: stored, or built now from
+ * the study's instances, fetching those not cached. @return 0, -EIO (logged: an instance that
+ * cannot be fetched or described, or a UID that is not one), -ENOMEM, -E2BIG.
+ */
+int media_dicomdir(struct tree *t, const struct node *n, struct buf *out);
+/** Size of DICOMDIR @n as its last open served it, if stored. @return 0 or -ENOENT. */
+int media_dicomdir_size(struct tree *t, const struct node *n, uint64_t *size);
+
+#endif
