@@ -28,9 +28,9 @@ void cache_note_incomplete(struct cache *c, const char *what)
 	pthread_mutex_lock(&c->lock);
 	snprintf(c->stats.last_incomplete, sizeof(c->stats.last_incomplete), "%s", what);
 	pthread_mutex_unlock(&c->lock);
-	/* An export from it lacks something: /.trolley/errors shows it beside the failures. */
-	errors_note("", "incomplete", "the archive holds more than it sent");
-	errors_record(what, 0, NULL);
+	/* An export from it lacks something: /.trolley/errors shows it beside the failures,
+	 * with the folder's path, which the caller on this thread knows (fs/ops.c). */
+	errors_note_incomplete(what);
 }
 
 /* "series query StudyInstanceUID=1.2.3" for a log line and the status, printable ASCII only

@@ -54,9 +54,26 @@ void errors_note(const char *where, const char *status, const char *reason_fmt, 
 	noted = true;
 }
 
+static __thread char incomplete[256];
+
 void errors_forget_note(void)
 {
 	noted = false;
+	incomplete[0] = '\0';
+}
+
+void errors_note_incomplete(const char *what)
+{
+	snprintf(incomplete, sizeof(incomplete), "%s", what && *what ? what : "a query");
+}
+
+bool errors_take_incomplete(void)
+{
+	if (!incomplete[0])
+		return false;
+	errors_note("", "incomplete", "%s: the archive holds more than it sent", incomplete);
+	incomplete[0] = '\0';
+	return true;
 }
 
 void errors_record(const char *path, int err, const char *fallback_reason)

@@ -6,6 +6,7 @@
 #ifndef TROLLEY_ERRORS_H
 #define TROLLEY_ERRORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/buf.h"
@@ -28,6 +29,18 @@ void errors_note(const char *where, const char *status, const char *reason_fmt, 
 	__attribute__((format(printf, 3, 4)));
 /** Forget this thread's note: an operation begins, and an old note is not its cause. */
 void errors_forget_note(void);
+/**
+ * Note on this thread that an answer came back incomplete (@what: its query, for the reason),
+ * for the layer that knows the folder (errors_take_incomplete()). Not a failure: the
+ * operation succeeds with what came.
+ */
+void errors_note_incomplete(const char *what);
+/**
+ * Whether an answer was noted incomplete on this thread since the last errors_forget_note();
+ * if so, the note becomes this thread's failure note (status "incomplete") for
+ * errors_record(), and is taken.
+ */
+bool errors_take_incomplete(void);
 /**
  * Record a failure with @err (a -errno, or 0 for a result that is only incomplete) of @path
  * (the path in the mount, or the series or query a background job worked for), with this

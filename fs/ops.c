@@ -284,6 +284,9 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_entry(req, fs, &child, ino);
 	node_release(&child);
 out_release_dir:
+	/* A listing this lookup made came back cut: the folder's export is partial. */
+	if (!err && errors_take_incomplete())
+		record_failure(fs, parent, NULL, 0);
 	listing_put(l);
 	node_release(&dir);
 	if (err == -ENOENT) {
@@ -372,6 +375,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		record_failure(fs, ino, NULL, err);
 		goto out;
 	}
+	if (errors_take_incomplete())
+		record_failure(fs, ino, NULL, 0);
 	dh = calloc(1, sizeof(*dh));
 	if (!dh) {
 		listing_put(l);

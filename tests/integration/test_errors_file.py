@@ -9,6 +9,7 @@ import pytest
 
 import naming
 from checks import errno_of
+from servers import wait_for
 
 INSTANCE_GET = r"/instances/[0-9.]+$"
 
@@ -159,3 +160,27 @@ def test_c_get_failure_names_the_peer_and_the_status(mount, dcmqrscp, source, da
     # association of either is the one refused.
     assert re.fullmatch(r"C-(GET|FIND) WRONG@127\.0\.0\.1:%d" % dcmqrscp.port, r[3]), r
     assert r[4] == "association rejected" and r[5]
+
+
+def test_incomplete_listing_shows_the_folder(mount, source, proxy):
+    # An archive that caps its answers and ignores offset: the listing is known to be cut.
+    proxy.fault(r"^/dicom-web/studies\?", cap=3, ignore_offset=True)
+    m = mount(source, "page_size=3")
+    assert len(os.listdir(m.path("studies"))) == 3
+    r = _errors(m)[0]
+    assert r[1:3] == ["incomplete", "/studies"]
+    assert r[4] == "incomplete" and "study query" in r[5]
+
+
+def test_failed_series_prefetch_shows_the_series(mount, source, data, proxy):
+    m = mount(source, expect_errors=True)
+    e, path = _file(m, data, "9")
+    proxy.fault(r"/series/[0-9.]+$", status=500, body=b"series too big", type="text/plain")
+    with open(m.mountpoint + path, "rb") as f:
+        assert f.read(132)[128:] == b"DICM"
+    want = "series " + e["SeriesInstanceUID"]
+    wait_for(lambda: any(r[2] == want for r in _errors(m)), 20, "the prefetch failure")
+    r = next(r for r in _errors(m) if r[2] == want)
+    assert r[1] == "EIO" and r[4] == "HTTP 500" and "series too big" in r[5]
+    assert r[3] == "GET %s/studies/%s/series/%s" % (source, e["StudyInstanceUID"],
+                                                   e["SeriesInstanceUID"])

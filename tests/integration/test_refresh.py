@@ -166,3 +166,18 @@ def test_offline_refresh_has_nothing_to_ask(mount, archive, tmp_path):
     wait_for(lambda: "refresh (SIGHUP): offline" in m.text(), 10, "the refresh")
     assert _folders(p1) == listed  # the stored listing stays
     assert m.proc.poll() is None
+
+
+def test_sighup_holds_across_a_remount(mount, archive, data, tmp_path):
+    cache = str(tmp_path / "cache")
+    m = mount(archive["source"], cache_dir=cache)
+    p3 = m.path("patients", P3)
+    before = _folders(p3)
+    _add(archive, _entry(data, "PID003"), "remount")
+    os.kill(m.proc.pid, signal.SIGHUP)
+    wait_for(lambda: "refresh (SIGHUP)" in m.text(), 10, "the refresh")
+    assert m.unmount() == 0  # before anything was listed again
+    # The stored answers stay in the cache folder; what the refresh forgot stays forgotten.
+    m = mount(archive["source"], cache_dir=cache)
+    after = _folders(m.path("patients", P3))
+    assert before < after and "NEW remount" in (after - before).pop()
