@@ -18,8 +18,8 @@ static int64_t forgot_at(struct cache *c);
  * set back would make it) and not forgotten by a refresh, or anything at all when offline. */
 static bool is_fresh(struct cache *c, int64_t stored_at, int64_t now)
 {
-	return c->cfg.offline || (now - stored_at < c->cfg.meta_ttl && now >= stored_at &&
-				  stored_at > forgot_at(c));
+	return c->cfg.offline ||
+	       (now - stored_at < c->cfg.meta_ttl && now >= stored_at && stored_at > forgot_at(c));
 }
 
 void cache_note_incomplete(struct cache *c, const char *what)

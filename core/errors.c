@@ -90,9 +90,10 @@ void errors_record(const char *path, int err, const char *fallback_reason)
 	if (noted) {
 		e->d = note;
 	} else {
+		if (!fallback_reason)
+			fallback_reason = err ? strerror(-err) : "";
 		e->d.where[0] = e->d.status[0] = '\0';
-		snprintf(e->d.reason, sizeof(e->d.reason), "%s",
-			 fallback_reason ? fallback_reason : err ? strerror(-err) : "");
+		snprintf(e->d.reason, sizeof(e->d.reason), "%s", fallback_reason);
 	}
 	pthread_mutex_unlock(&errors.lock);
 	noted = false;
@@ -115,8 +116,9 @@ int errors_text(struct buf *out)
 {
 	int err;
 
-	err = buf_printf(out, "# time\terror\tpath\tasked\tstatus\treason (newest first; the last "
-			      "%d of %llu)\n",
+	err = buf_printf(out,
+			 "# time\terror\tpath\tasked\tstatus\treason (newest first; the last "
+			 "%d of %llu)\n",
 			 ERRORS_KEPT, errors_count());
 	pthread_mutex_lock(&errors.lock);
 	for (size_t i = 1; !err && i <= ERRORS_KEPT && i <= errors.count; i++) {

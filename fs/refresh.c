@@ -23,7 +23,7 @@
  * entries (it keeps them for NEGATIVE_TIMEOUT, 5 s): `stat /mnt/studies/1.2.3` before the
  * study arrived, then a refresh, then `stat` again must find it. A few hundred cover what a
  * user types in those seconds; older ones have expired in the kernel anyway. */
-#define REFRESH_MISSES 256
+#define REFRESH_MISSES	 256
 #define REFRESH_MISS_AGE 10 /* seconds: longer than the kernel keeps a negative entry */
 
 struct miss {
@@ -67,7 +67,8 @@ static void forget_misses(struct trolley_fs *fs, uint64_t parent)
 	for (size_t i = 0; i < REFRESH_MISSES; i++) {
 		struct miss *m = &misses.v[i];
 
-		if (!m->parent || (parent && m->parent != parent) || now - m->when > REFRESH_MISS_AGE)
+		if (!m->parent || (parent && m->parent != parent) ||
+		    now - m->when > REFRESH_MISS_AGE)
 			continue;
 		take[n++] = *m;
 		m->parent = 0;

@@ -167,7 +167,8 @@ int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 		char st[32];
 
 		snprintf(st, sizeof(st), "DIMSE 0x%04x", status);
-		errors_note(("C-FIND " + f->peer.name).c_str(), st, "the archive refused the query");
+		errors_note(("C-FIND " + f->peer.name).c_str(), st,
+			    "the archive refused the query");
 		return -EIO;
 	}
 	return a.err;

@@ -190,8 +190,8 @@ int next_command(struct dimse_retriever *r, T_ASC_Association *assoc, const char
 	} else {
 		log_error("%s %s of %s %s: %s", op, r->peer.name.c_str(), level_of(ref),
 			  uid_of(ref), cond.text());
-		errors_note((std::string(op) + " " + r->peer.name).c_str(), "no reply",
-			    "%s %s: %s", level_of(ref), uid_of(ref), cond.text());
+		errors_note((std::string(op) + " " + r->peer.name).c_str(), "no reply", "%s %s: %s",
+			    level_of(ref), uid_of(ref), cond.text());
 	}
 	return dimse_cond_errno(cond);
 }

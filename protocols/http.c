@@ -581,8 +581,9 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		else
 			log_error("%s %s: %s (%s)", method, safe_url, curl_easy_strerror(rc),
 				  c.detail);
-		note_failure(method, safe_url, c.resp.status, "transfer failed after %zu bytes: %s (%s)",
-			     c.bytes, curl_easy_strerror(rc), c.detail);
+		note_failure(method, safe_url, c.resp.status,
+			     "transfer failed after %zu bytes: %s (%s)", c.bytes,
+			     curl_easy_strerror(rc), c.detail);
 		goto out;
 	}
 	err = http_status_to_errno(c.resp.status);
