@@ -56,6 +56,23 @@ void errors_note(const char *where, const char *status, const char *reason_fmt, 
 
 static __thread char incomplete[256];
 
+void errors_note_refused(const char *where, const char *status, const char *reason_fmt, ...)
+{
+	va_list ap;
+
+	if (noted && !note.where[0]) {
+		snprintf(note.where, sizeof(note.where), "%s", where ? where : "");
+		snprintf(note.status, sizeof(note.status), "%s", status ? status : "");
+		return;
+	}
+	snprintf(note.where, sizeof(note.where), "%s", where ? where : "");
+	snprintf(note.status, sizeof(note.status), "%s", status ? status : "");
+	va_start(ap, reason_fmt);
+	vsnprintf(note.reason, sizeof(note.reason), reason_fmt, ap);
+	va_end(ap);
+	noted = true;
+}
+
 void errors_forget_note(void)
 {
 	noted = false;

@@ -16,8 +16,10 @@ extern "C" {
 #endif
 
 /* How many failures are kept (older ones are dropped): enough for the failed files of one
- * export, small enough that the file stays short (at most ~200 KiB). */
-#define ERRORS_KEPT 100
+ * export, small enough that the file stays short: a few hundred bytes a line, and at most
+ * ERRORS_TEXT_MAX for lines whose every field is as long and as escaped as can be. */
+#define ERRORS_KEPT	100
+#define ERRORS_TEXT_MAX (2u << 20)
 
 /**
  * Note the detail of a failure on this thread, replacing an earlier note: @where is what was
@@ -26,6 +28,13 @@ extern "C" {
  * thread; copies its arguments. Logs nothing (the caller logs the same line itself).
  */
 void errors_note(const char *where, const char *status, const char *reason_fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/**
+ * As errors_note(), for a reply that the one reading its body refused: if this thread's note
+ * names no request (@where ""), it is that reader's reason (the sink's "not a DICOM Part-10
+ * file"), which is kept; the note then gets @where and @status.
+ */
+void errors_note_refused(const char *where, const char *status, const char *reason_fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /** Forget this thread's note: an operation begins, and an old note is not its cause. */
 void errors_forget_note(void);

@@ -146,7 +146,7 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 		 * failure recorded before the open only makes the file longer than this). */
 		struct buf text;
 
-		buf_init(&text, 1 << 20);
+		buf_init(&text, ERRORS_TEXT_MAX);
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		if (errors_text(&text) == 0)
@@ -501,7 +501,7 @@ static void op_destroy(void *userdata)
 static int open_status(struct trolley_fs *fs, const struct node *n, struct open_file *of,
 		       struct fuse_file_info *fi)
 {
-	buf_init(&of->text, 1 << 20);
+	buf_init(&of->text, n->kind == NODE_ERRORS ? ERRORS_TEXT_MAX : 1 << 20);
 	/* A snapshot per open, read with direct_io so the kernel never caches an old one. */
 	fi->direct_io = 1;
 	if (n->kind == NODE_ERRORS)

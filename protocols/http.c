@@ -464,8 +464,9 @@ static bool is_handled(const struct http_request *r, long status)
 
 /* What /.trolley/errors shows of a failed request (core/errors.h): the same URL as the log
  * line beside each call, already without credentials. */
-static void __attribute__((format(printf, 4, 5)))
-note_failure(const char *method, const char *safe_url, long status, const char *fmt, ...)
+static void __attribute__((format(printf, 5, 6)))
+note_failure(bool refused, const char *method, const char *safe_url, long status, const char *fmt,
+	     ...)
 {
 	char where[HTTP_URL_LOG_MAX + 16], st[32], reason[512];
 	va_list ap;
@@ -478,7 +479,10 @@ note_failure(const char *method, const char *safe_url, long status, const char *
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
-	errors_note(where, st, "%s", reason);
+	if (refused)
+		errors_note_refused(where, st, "%s", reason);
+	else
+		errors_note(where, st, "%s", reason);
 }
 
 static int http_attempt(struct http *h, const struct http_request *r, long *status_out,
@@ -567,8 +571,8 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		err = c.cb_err;
 		log_warn("%s %s: HTTP %ld, reply refused after %zu bytes (%s)", method, safe_url,
 			 c.resp.status, c.bytes, strerror(-err));
-		note_failure(method, safe_url, c.resp.status, "reply refused after %zu bytes (%s)",
-			     c.bytes, strerror(-err));
+		note_failure(true, method, safe_url, c.resp.status,
+			     "reply refused after %zu bytes (%s)", c.bytes, strerror(-err));
 		goto out;
 	}
 	if (rc != CURLE_OK) {
@@ -581,7 +585,7 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		else
 			log_error("%s %s: %s (%s)", method, safe_url, curl_easy_strerror(rc),
 				  c.detail);
-		note_failure(method, safe_url, c.resp.status,
+		note_failure(false, method, safe_url, c.resp.status,
 			     "transfer failed after %zu bytes: %s (%s)", c.bytes,
 			     curl_easy_strerror(rc), c.detail);
 		goto out;
@@ -601,7 +605,7 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 				  c.withheld && err == -EACCES ? "; credentials are sent only to "
 							       : "",
 				  c.withheld && err == -EACCES ? h->auth_origin : "");
-		note_failure(method, safe_url, c.resp.status, "%s%s%s", c.reason,
+		note_failure(false, method, safe_url, c.resp.status, "%s%s%s", c.reason,
 			     excerpt[0] ? ": " : "", excerpt);
 		goto out;
 	}

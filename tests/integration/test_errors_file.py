@@ -4,6 +4,7 @@ a user whose cp -r reported EIO for some files can see the reason."""
 import errno
 import os
 import re
+import urllib.request
 
 import pytest
 
@@ -184,3 +185,36 @@ def test_failed_series_prefetch_shows_the_series(mount, source, data, proxy):
     assert r[1] == "EIO" and r[4] == "HTTP 500" and "series too big" in r[5]
     assert r[3] == "GET %s/studies/%s/series/%s" % (source, e["StudyInstanceUID"],
                                                    e["SeriesInstanceUID"])
+
+
+def test_a_reply_that_is_not_the_instance_shows_why(mount, source, data, proxy):
+    m = mount(source, options="prefetch=none", expect_errors=True)
+    e, p = _file(m, data, "10")
+    other, po = _file(m, data, "13")
+    os.stat(m.mountpoint + p)
+    body = b"--XYZ\r\nContent-Type: application/dicom\r\n\r\nnot dicom at all\r\n--XYZ--\r\n"
+    proxy.fault("/instances/" + e["SOPInstanceUID"] + "$", body=body,
+                type='multipart/related; type="application/dicom"; boundary=XYZ')
+    assert errno_of(open, m.mountpoint + p, "rb") == errno.EIO
+    r = _errors(m)[0]
+    assert r[1:3] == ["EIO", p]
+    assert r[3] == "GET " + source + "/studies/%s/series/%s/instances/%s" % (
+        e["StudyInstanceUID"], e["SeriesInstanceUID"], e["SOPInstanceUID"])
+    assert r[4] == "HTTP 200"
+    assert "not a DICOM Part-10 file" in r[5]
+    # Another instance's reply: the archive sent the wrong one. (Another file: a failed one
+    # fails again from memory for a few seconds, without a request.)
+    proxy.clear_faults()
+    e, p = _file(m, data, "12")
+    os.stat(m.mountpoint + p)
+    with open(m.mountpoint + po, "rb") as f:
+        f.read()
+    req = urllib.request.Request(proxy.url + "/dicom-web/studies/%s/series/%s/instances/%s" % (
+        other["StudyInstanceUID"], other["SeriesInstanceUID"], other["SOPInstanceUID"]),
+        headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=*'})
+    resp = urllib.request.urlopen(req)
+    proxy.fault("/instances/" + e["SOPInstanceUID"] + "$", body=resp.read(),
+                type=resp.headers["Content-Type"])
+    assert errno_of(open, m.mountpoint + p, "rb") == errno.EIO
+    r = _errors(m)[0]
+    assert r[2] == p and "sent instance %s instead" % other["SOPInstanceUID"] in r[5], r

@@ -131,6 +131,26 @@ static void test_incomplete_becomes_a_note(void **state)
 					     "the archive holds more than it sent");
 }
 
+static void test_the_longest_list_fits_its_cap(void **state)
+{
+	static char path[5000], where[5000], reason[5000];
+	struct buf b;
+
+	(void)state;
+	errors_clear();
+	memset(path, '\n', sizeof(path) - 1); /* each byte escaped to 4 */
+	memset(where, '\x1b', sizeof(where) - 1);
+	memset(reason, '\t', sizeof(reason) - 1);
+	for (int i = 0; i < ERRORS_KEPT; i++) {
+		errors_note(where, where, "%s", reason);
+		errors_record(path, -EIO, NULL);
+	}
+	buf_init(&b, ERRORS_TEXT_MAX);
+	assert_int_equal(errors_text(&b), 0);
+	assert_true(b.len > ERRORS_KEPT * 8000);
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -140,6 +160,7 @@ int main(void)
 		cmocka_unit_test(test_bounded_newest_first),
 		cmocka_unit_test(test_fields_cannot_break_or_forge_a_line),
 		cmocka_unit_test(test_incomplete_becomes_a_note),
+		cmocka_unit_test(test_the_longest_list_fits_its_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
