@@ -73,6 +73,9 @@ def test_404_500_and_truncated_replies_show_path_url_status_and_reason(mount, so
     assert r[1] == "EIO" and r[4] == "HTTP 200"
     assert r[3].endswith("/instances/" + etr["SOPInstanceUID"])
     assert "transfer failed after 300 bytes" in r[5]
+    # The status counts them, and points here.
+    with open(m.path(".trolley", "status")) as f:
+        assert "recorded_errors: 3\n" in f.read()
     # Newest first: the truncated one was the last to fail.
     assert [r[2] for r in rows[:3]] == [ptr, p500, p404]
     # Times are UTC ISO 8601.
