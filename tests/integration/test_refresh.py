@@ -183,3 +183,15 @@ def test_sighup_holds_across_a_remount(mount, archive, data, tmp_path):
     m = mount(archive["source"], cache_dir=cache)
     after = _folders(m.path("patients", P3))
     assert before < after and "NEW remount" in (after - before).pop()
+
+
+def test_refreshed_folder_finds_a_name_looked_up_before_it_arrived(mount, archive, data):
+    m = mount(archive["source"])
+    p1 = m.path("patients", P1)
+    new = os.path.join(p1, "2024-12-31 NEW missed")
+    assert errno_of(os.stat, new) == errno.ENOENT
+    _add(archive, _entry(data, "PID001"), "missed")
+    assert errno_of(os.stat, new) == errno.ENOENT  # the listing, and the kernel, remember
+    os.getxattr(p1, REFRESH)
+    # At once: the kernel's negative entry was dropped by the refresh itself.
+    assert os.path.isdir(new)
