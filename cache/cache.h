@@ -120,6 +120,19 @@ bool cache_has_metadata(struct cache *c);
 int cache_metadata_size(struct cache *c, const char *study_uid, const char *series_uid,
 			uint64_t *size);
 
+/**
+ * Refresh: forget the stored answer to @q, so the next cache_find() of it asks the searcher.
+ * The answer stays stored, expired, for stale-if-error. @return 0 (also if none is stored), or
+ * the store's -errno.
+ */
+int cache_forget(struct cache *c, const struct query *q);
+/** Refresh: forget the stored metadata of a study (@series_uid NULL) or series. As above. */
+int cache_forget_metadata(struct cache *c, const char *study_uid, const char *series_uid);
+/** Refresh: forget every answer and metadata stored until now (SIGHUP); never an instance. */
+void cache_forget_all(struct cache *c);
+/** Whether the cache serves only what is stored (offline): a refresh then has nothing to ask. */
+bool cache_is_offline(const struct cache *c);
+
 /** A snapshot of the counters and of the store's use. */
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 

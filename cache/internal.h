@@ -69,6 +69,9 @@ struct cache {
 	struct memo sizes;	  /* exact sizes of instances served from temporary files */
 	struct memo failures;	  /* instances whose fetch failed for good, for a few seconds */
 	struct cache_stats stats; /* updated with atomics */
+	/* Answers stored at or before this time are expired (cache_forget_all); 0: not read
+	 * from the store yet. Atomic. */
+	int64_t forgot_at;
 };
 
 #define STAT_ADD(c, field, n) __atomic_add_fetch(&(c)->stats.field, (n), __ATOMIC_RELAXED)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cache/internal.h"
+#include "core/errors.h"
 #include "core/log.h"
 
 /* How long a refused or missing instance is answered from memory: as long as the kernel keeps
@@ -99,6 +100,7 @@ static int single_check(struct fetch_sink *s, const char *uid)
 	if (strcmp(uid, one->want) == 0)
 		return 0;
 	log_error("instance %s: the archive sent instance %s instead", one->want, uid);
+	errors_note("", "", "the archive sent instance %s instead", uid);
 	return -EIO;
 }
 
@@ -169,6 +171,7 @@ static int download_one(struct cache *c, const struct instance_ref *ref, struct 
 	fetch_sink_release(&s);
 	if (!err && !one.got) {
 		log_error("instance %s: the archive's reply did not contain it", ref->sop_uid);
+		errors_note("", "", "the archive's reply did not contain the instance");
 		err = -EIO;
 	}
 	if (err) {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cache/internal.h"
+#include "core/errors.h"
 #include "core/log.h"
 
 /* Waiting jobs kept at most: past this the oldest waiting one gives way (a viewer moving through
@@ -188,6 +189,7 @@ static bool job_run(struct prefetch_job *j)
 	size_t missing = 0;
 	int err;
 
+	errors_forget_note(); /* an earlier job's failure is not this one's */
 	err = fetch_sink_init(&s, c);
 	if (!err) {
 		s.check = job_check;
@@ -226,9 +228,15 @@ static bool job_run(struct prefetch_job *j)
 		log_warn("series %s: the archive's reply lacked %zu of %zu instances; fetching "
 			 "them one by one",
 			 j->series, missing, j->n);
-	else if (err && err != -ECANCELED)
+	else if (err && err != -ECANCELED) {
+		char what[SOP_MAX + 16];
+
 		log_warn("series %s: prefetch failed (%s); instances are fetched one by one",
 			 j->series, strerror(-err));
+		/* A background failure: no path in the mount, the series names it. */
+		snprintf(what, sizeof(what), "series %s", j->series);
+		errors_record(what, err, "prefetch failed; instances are fetched one by one");
+	}
 	return !err && !missing;
 }
 

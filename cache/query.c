@@ -8,14 +8,18 @@
 #include <time.h>
 
 #include "cache/internal.h"
+#include "core/errors.h"
 #include "core/log.h"
 #include "core/tags.h"
 
+static int64_t forgot_at(struct cache *c);
+
 /* A stored answer still serves: younger than meta_ttl (and not from the future, which a clock
- * set back would make it), or anything at all when offline. */
-static bool is_fresh(const struct cache *c, int64_t stored_at, int64_t now)
+ * set back would make it) and not forgotten by a refresh, or anything at all when offline. */
+static bool is_fresh(struct cache *c, int64_t stored_at, int64_t now)
 {
-	return c->cfg.offline || (now - stored_at < c->cfg.meta_ttl && now >= stored_at);
+	return c->cfg.offline ||
+	       (now - stored_at < c->cfg.meta_ttl && now >= stored_at && stored_at > forgot_at(c));
 }
 
 void cache_note_incomplete(struct cache *c, const char *what)
@@ -24,6 +28,9 @@ void cache_note_incomplete(struct cache *c, const char *what)
 	pthread_mutex_lock(&c->lock);
 	snprintf(c->stats.last_incomplete, sizeof(c->stats.last_incomplete), "%s", what);
 	pthread_mutex_unlock(&c->lock);
+	/* An export from it lacks something: /.trolley/errors shows it beside the failures,
+	 * with the folder's path, which the caller on this thread knows (fs/ops.c). */
+	errors_note_incomplete(what);
 }
 
 /* "series query StudyInstanceUID=1.2.3" for a log line and the status, printable ASCII only
@@ -265,4 +272,90 @@ int cache_check_query(struct cache *c, const struct query *q, char *why, size_t 
 	if (!c->searcher->ops->check)
 		return 0;
 	return c->searcher->ops->check(c->searcher, q, why, n);
+}
+
+/* Refresh. One answer is forgotten by storing it again with time 0: expired, but still there
+ * to serve if the archive fails (stale-if-error), also after a remount. All of them at once
+ * by one time, kept in the store under REFRESH_KEY's time so that a remount does not bring
+ * back what a refresh forgot. Its resolution is a second: an answer stored in the second of a
+ * refresh, after it, is asked again once more. */
+#define REFRESH_KEY "refresh|"
+
+static char *refresh_key(struct cache *c)
+{
+	char *key;
+
+	return asprintf(&key, REFRESH_KEY "%s", c->cfg.source) < 0 ? NULL : key;
+}
+
+static int64_t forgot_at(struct cache *c)
+{
+	int64_t t = __atomic_load_n(&c->forgot_at, __ATOMIC_ACQUIRE), stored = 1, zero = 0;
+	char *key;
+	struct buf b;
+
+	if (t)
+		return t;
+	key = refresh_key(c);
+	buf_init(&b, 64);
+	if (!key || store_doc_get(c->store, key, &b, &stored) != 0 || stored < 1)
+		stored = 1; /* never refreshed (1: read, and older than any answer) */
+	buf_release(&b);
+	free(key);
+	/* A refresh that came meanwhile wins. */
+	__atomic_compare_exchange_n(&c->forgot_at, &zero, stored, false, __ATOMIC_ACQ_REL,
+				    __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&c->forgot_at, __ATOMIC_ACQUIRE);
+}
+
+bool cache_is_offline(const struct cache *c)
+{
+	return c->cfg.offline;
+}
+
+void cache_forget_all(struct cache *c)
+{
+	int64_t now = (int64_t)time(NULL);
+	char *key = refresh_key(c);
+
+	__atomic_store_n(&c->forgot_at, now, __ATOMIC_RELEASE);
+	if (key)
+		store_doc_put(c->store, key, "", 0, now);
+	free(key);
+}
+
+int cache_forget(struct cache *c, const struct query *q)
+{
+	struct attrset_list stored;
+	char *key = query_key(q, c->cfg.source);
+	int64_t stored_at;
+	int err;
+
+	if (!key)
+		return -ENOMEM;
+	attrset_list_init(&stored);
+	err = store_meta_get(c->store, key, &stored, &stored_at);
+	if (!err)
+		err = store_meta_put(c->store, key, &stored, 0);
+	attrset_list_release(&stored);
+	free(key);
+	return err == -ENOENT ? 0 : err;
+}
+
+int cache_forget_metadata(struct cache *c, const char *study_uid, const char *series_uid)
+{
+	char *key = metadata_key(c, study_uid, series_uid);
+	int64_t stored_at;
+	struct buf doc;
+	int err;
+
+	if (!key)
+		return -ENOMEM;
+	buf_init(&doc, 512u << 20);
+	err = store_doc_get(c->store, key, &doc, &stored_at);
+	if (!err)
+		err = store_doc_put(c->store, key, doc.data ? doc.data : "", doc.len, 0);
+	buf_release(&doc);
+	free(key);
+	return err == -ENOENT ? 0 : err;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cache/internal.h"
+#include "core/errors.h"
 #include "core/log.h"
 #include "core/part10.h"
 
@@ -217,6 +218,8 @@ static int sink_end(void *ctx)
 	if (err) {
 		log_error("the archive sent %llu bytes that are not a DICOM Part-10 file",
 			  (unsigned long long)s->size);
+		errors_note("", "", "the archive sent %llu bytes that are not a DICOM Part-10 file",
+			    (unsigned long long)s->size);
 		sink_drop_part(s);
 		return -EIO;
 	}

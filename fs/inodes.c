@@ -329,3 +329,69 @@ uint64_t inodes_count(struct inodes *t)
 	pthread_mutex_unlock(&t->lock);
 	return n;
 }
+
+int inodes_path(struct inodes *t, uint64_t ino, char *out, size_t n)
+{
+	/* Built from the end: each name goes in front of what is there. */
+	size_t at = n - 1;
+	struct inode *e;
+	int err = 0;
+
+	if (n < 2)
+		return -ENAMETOOLONG;
+	out[at] = '\0';
+	pthread_mutex_lock(&t->lock);
+	for (e = find_ino(t, ino); e && e->ino != INODES_ROOT; e = find_ino(t, e->parent)) {
+		size_t len = strlen(e->name);
+
+		if (len + 1 > at) {
+			err = -ENAMETOOLONG;
+			break;
+		}
+		at -= len;
+		memcpy(out + at, e->name, len);
+		out[--at] = '/';
+	}
+	if (!e && !err)
+		err = -ENOENT;
+	pthread_mutex_unlock(&t->lock);
+	if (err)
+		return err;
+	if (at == n - 1)
+		out[--at] = '/'; /* the root */
+	memmove(out, out + at, n - at);
+	return 0;
+}
+
+size_t inodes_drop_listings(struct inodes *t, uint64_t ino, void (*fn)(uint64_t ino, void *ctx),
+			    void *ctx)
+{
+	struct listing **dropped;
+	uint64_t *inos;
+	size_t n = 0, cap;
+
+	/* Collected under the lock, handed to @fn and freed after it: @fn may notify the kernel,
+	 * which may call back into the table. */
+	pthread_mutex_lock(&t->lock);
+	cap = ino ? 1 : t->count;
+	dropped = calloc(cap ? cap : 1, sizeof(*dropped));
+	inos = calloc(cap ? cap : 1, sizeof(*inos));
+	for (size_t b = 0; dropped && inos && b < t->nbuckets && n < cap; b++) {
+		for (struct inode *e = t->by_ino[b]; e && n < cap; e = e->next_ino) {
+			if (!e->listing || (ino && e->ino != ino))
+				continue;
+			inos[n] = e->ino;
+			dropped[n++] = e->listing;
+			e->listing = NULL;
+		}
+	}
+	pthread_mutex_unlock(&t->lock);
+	for (size_t i = 0; i < n; i++) {
+		listing_put(dropped[i]);
+		if (fn)
+			fn(inos[i], ctx);
+	}
+	free(dropped);
+	free(inos);
+	return n;
+}

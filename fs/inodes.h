@@ -3,6 +3,7 @@
 #ifndef TROLLEY_INODES_H
 #define TROLLEY_INODES_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -39,6 +40,18 @@ struct listing *inodes_listing(struct inodes *t, uint64_t ino, time_t max_age);
 struct listing *inodes_parent_listing(struct inodes *t, uint64_t ino, time_t max_age);
 /** Keep @l (a new reference is taken) as the listing of @ino. */
 void inodes_set_listing(struct inodes *t, uint64_t ino, struct listing *l);
+/**
+ * The path of @ino in the mount ("/patients/Doe^John [P1]") into @out (size @n), for
+ * /.trolley/errors. @return 0, -ENOENT (not held), or -ENAMETOOLONG.
+ */
+int inodes_path(struct inodes *t, uint64_t ino, char *out, size_t n);
+/**
+ * Drop the listing of folder @ino (0: of every folder), so that the next one is made anew (a
+ * refresh), and call @fn (may be NULL) with each folder whose listing was dropped, outside the
+ * table's lock. @return how many were dropped.
+ */
+size_t inodes_drop_listings(struct inodes *t, uint64_t ino, void (*fn)(uint64_t ino, void *ctx),
+			    void *ctx);
 /** Number of inodes held (for the tests and the status file). */
 uint64_t inodes_count(struct inodes *t);
 

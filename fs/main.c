@@ -21,6 +21,7 @@
 #include "core/log.h"
 #include "fs/opts.h"
 #include "fs/ops.h"
+#include "fs/refresh.h"
 #include "protocols/downloader.h"
 #include "protocols/http.h"
 #include "protocols/searcher.h"
@@ -356,6 +357,10 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	}
 	log_info("serving %s on %s", log_redact_url(o.source, safe, sizeof(safe)), cmd.mountpoint);
+	/* SIGHUP refreshes the listings from here on (libfuse's handler would end the session);
+	 * a mount that cannot refresh still serves. */
+	if (refresh_start(&d.fs) < 0)
+		log_warn("cannot start the refresh thread: SIGHUP ends the mount");
 	loop = fuse_loop_cfg_create();
 	if (!loop)
 		goto out_unmount;
@@ -366,6 +371,7 @@ int main(int argc, char *argv[])
 	ret = fuse_session_loop_mt(se, loop) != 0;
 	fuse_loop_cfg_destroy(loop);
 out_unmount:
+	refresh_stop();
 	fuse_session_unmount(se);
 out_remove_handlers:
 	fuse_remove_signal_handlers(se);

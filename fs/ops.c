@@ -7,14 +7,17 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/errors.h"
 #include "core/log.h"
 #include "core/query.h"
 #include "core/tags.h"
 #include "fs/media.h"
+#include "fs/refresh.h"
 #include "fs/status.h"
 #include "fs/xattr.h"
 
@@ -94,6 +97,21 @@ static struct trolley_fs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* A failure the reader sees goes to /.trolley/errors with its path in the mount (of @ino, or
+ * of its child @name) and what the protocol layer noted of its cause on this thread. */
+static void record_failure(struct trolley_fs *fs, uint64_t ino, const char *name, int err)
+{
+	char path[4096];
+	size_t len;
+
+	if (inodes_path(fs->inodes, ino, path, sizeof(path)) != 0)
+		snprintf(path, sizeof(path), "(inode %llu)", (unsigned long long)ino);
+	len = strlen(path);
+	if (name && len + 1 + strlen(name) < sizeof(path))
+		snprintf(path + len, sizeof(path) - len, "%s%s", len > 1 ? "/" : "", name);
+	errors_record(path, err, NULL);
+}
+
 /* Fill @st for @node; @return the attribute timeout that fits it. */
 static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t ino, struct stat *st)
 {
@@ -130,6 +148,18 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 		st->st_nlink = 1;
 		if (media_dicomdir_size(&fs->tree, n, &size) == 0)
 			st->st_size = (off_t)size;
+		timeout = 0;
+	} else if (n->kind == NODE_ERRORS) {
+		/* Its exact size now, for readers that trust stat (read with direct_io: a
+		 * failure recorded before the open only makes the file longer than this). */
+		struct buf text;
+
+		buf_init(&text, ERRORS_TEXT_MAX);
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+		if (errors_text(&text) == 0)
+			st->st_size = (off_t)text.len;
+		buf_release(&text);
 		timeout = 0;
 	} else if (n->kind == NODE_STATUS) {
 		/* Like /proc: size 0, read until EOF (opened with direct_io). */
@@ -190,6 +220,7 @@ static int dir_listing(struct trolley_fs *fs, uint64_t ino, const struct node *d
 		       struct listing **out)
 {
 	struct listing *l = inodes_listing(fs->inodes, ino, fs->meta_ttl);
+	unsigned long refreshes = __atomic_load_n(&fs->refreshes, __ATOMIC_ACQUIRE);
 	int err;
 
 	if (l) {
@@ -199,7 +230,9 @@ static int dir_listing(struct trolley_fs *fs, uint64_t ino, const struct node *d
 	err = tree_list(&fs->tree, dir, &l);
 	if (err)
 		return err;
-	inodes_set_listing(fs->inodes, ino, l);
+	/* Made from answers a refresh forgot meanwhile: serve it this once, never keep it. */
+	if (refreshes == __atomic_load_n(&fs->refreshes, __ATOMIC_ACQUIRE))
+		inodes_set_listing(fs->inodes, ino, l);
 	*out = l;
 	return 0;
 }
@@ -217,6 +250,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_negative(req);
 		return;
 	}
+	errors_forget_note();
 	err = inodes_get(fs->inodes, parent, &dir);
 	if (err) {
 		fuse_reply_err(req, -err);
@@ -258,12 +292,19 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_entry(req, fs, &child, ino);
 	node_release(&child);
 out_release_dir:
+	/* A listing this lookup made came back cut: the folder's export is partial. */
+	if (!err && errors_take_incomplete())
+		record_failure(fs, parent, NULL, 0);
 	listing_put(l);
 	node_release(&dir);
-	if (err == -ENOENT)
+	if (err == -ENOENT) {
+		refresh_note_miss(parent, name);
 		reply_negative(req);
-	else if (err)
+	} else if (err) {
+		if (err != -ENOTDIR)
+			record_failure(fs, parent, name, err);
 		fuse_reply_err(req, -err);
+	}
 }
 
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
@@ -286,6 +327,7 @@ struct getattr_ctx {
 	uint64_t ino;
 	struct stat st;
 	double timeout;
+	bool is_errors;
 };
 
 static int getattr_of(const struct node *n, void *arg)
@@ -293,6 +335,7 @@ static int getattr_of(const struct node *n, void *arg)
 	struct getattr_ctx *g = arg;
 
 	g->timeout = node_stat(g->fs, n, g->ino, &g->st);
+	g->is_errors = n->kind == NODE_ERRORS;
 	return 0;
 }
 
@@ -301,12 +344,16 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct getattr_ctx g = {.fs = fs_of(req), .ino = ino};
 	int err;
 
-	(void)fi;
 	/* The most frequent operation (`ls -l` asks once per file): no copy of the node. */
 	err = inodes_with(g.fs->inodes, ino, getattr_of, &g);
 	if (err) {
 		fuse_reply_err(req, -err);
 		return;
+	}
+	/* fstat() of an open /.trolley/errors: the size of the snapshot that is read. */
+	if (fi && fi->fh && g.is_errors) {
+		g.st.st_size = (off_t)((struct open_file *)(uintptr_t)fi->fh)->text.len;
+		g.st.st_blocks = (g.st.st_size + 511) / 512;
 	}
 	fuse_reply_attr(req, &g.st, g.timeout);
 }
@@ -328,11 +375,16 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		err = -ENOTDIR;
 		goto out;
 	}
+	errors_forget_note();
 	/* The listing is made here, so a failing archive fails opendir with its errno and
 	 * readdir serves one consistent snapshot. */
 	err = dir_listing(fs, ino, &n, &l);
-	if (err)
+	if (err) {
+		record_failure(fs, ino, NULL, err);
 		goto out;
+	}
+	if (errors_take_incomplete())
+		record_failure(fs, ino, NULL, 0);
 	dh = calloc(1, sizeof(*dh));
 	if (!dh) {
 		listing_put(l);
@@ -454,11 +506,14 @@ static void op_destroy(void *userdata)
 	handles_drop_all(&fs->handles);
 }
 
-static int open_status(struct trolley_fs *fs, struct open_file *of, struct fuse_file_info *fi)
+static int open_status(struct trolley_fs *fs, const struct node *n, struct open_file *of,
+		       struct fuse_file_info *fi)
 {
-	buf_init(&of->text, 1 << 20);
+	buf_init(&of->text, n->kind == NODE_ERRORS ? ERRORS_TEXT_MAX : 1 << 20);
 	/* A snapshot per open, read with direct_io so the kernel never caches an old one. */
 	fi->direct_io = 1;
+	if (n->kind == NODE_ERRORS)
+		return errors_text(&of->text);
 	return status_text(fs->tree.cache, &of->text);
 }
 
@@ -602,12 +657,13 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	of->h.drop = open_file_free;
 	of->h.prev = of->h.next = &of->h;
 	handles_add(&fs->handles, &of->h);
+	errors_forget_note();
 	/* An archive may send anything as a UID: one that is not a UID is never requested. */
 	err = tree_check_uids(&n);
 	if (err)
 		goto out;
-	if (n.kind == NODE_STATUS)
-		err = open_status(fs, of, fi);
+	if (n.kind == NODE_STATUS || n.kind == NODE_ERRORS)
+		err = open_status(fs, &n, of, fi);
 	else if (n.kind == NODE_METADATA)
 		err = open_metadata(fs, ino, &n, of, fi);
 	else if (n.kind == NODE_DICOMDIR)
@@ -623,6 +679,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 out:
 	open_file_put(of);
 	node_release(&n);
+	if (err && err != -EISDIR)
+		record_failure(fs, ino, NULL, err);
 	if (err)
 		fuse_reply_err(req, -err);
 }
@@ -649,7 +707,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct read_reply r = {req, false};
 	int err;
 
-	(void)ino;
 	if (off < 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -662,10 +719,13 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, of->text.data ? of->text.data + start : "", n);
 		goto out;
 	}
+	errors_forget_note();
 	err = cache_blob_use(of->blob, (uint64_t)off, size, reply_bytes, &r);
 	/* A failed reply (the reader was interrupted) is the kernel's to clean up. */
-	if (err && !r.replied)
+	if (err && !r.replied) {
+		record_failure(of->fs, ino, NULL, err);
 		fuse_reply_err(req, -err);
+	}
 out:
 	open_file_put(of);
 }
@@ -690,6 +750,36 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
+/* Reading REFRESH_XATTR of a folder refreshes it (fs/refresh.h). A size query (getfattr asks
+ * for the size first, then the value) only checks: one getfattr is one refresh. */
+static void getxattr_refresh(fuse_req_t req, struct trolley_fs *fs, uint64_t ino, size_t size)
+{
+	char value[REFRESH_VALUE_LEN + 1];
+	struct node n;
+	int err;
+
+	if (size == 0) {
+		err = inodes_get(fs->inodes, ino, &n);
+		if (!err) {
+			if (!node_is_dir(&n))
+				err = -ENODATA;
+			else if (cache_is_offline(fs->tree.cache))
+				err = -EOPNOTSUPP;
+			node_release(&n);
+		}
+	} else if (size < REFRESH_VALUE_LEN) {
+		err = -ERANGE;
+	} else {
+		err = refresh_folder(fs, ino, value);
+	}
+	if (err)
+		fuse_reply_err(req, -err);
+	else if (size == 0)
+		fuse_reply_xattr(req, REFRESH_VALUE_LEN);
+	else
+		fuse_reply_buf(req, value, REFRESH_VALUE_LEN);
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct trolley_fs *fs = fs_of(req);
@@ -698,6 +788,10 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 	size_t len;
 	int err;
 
+	if (strcmp(name, REFRESH_XATTR) == 0) {
+		getxattr_refresh(req, fs, ino, size);
+		return;
+	}
 	err = inodes_get(fs->inodes, ino, &n);
 	if (err) {
 		fuse_reply_err(req, -err);

@@ -22,6 +22,7 @@ struct trolley_fs {
 	gid_t gid;
 	struct fuse_session *se; /* for attribute invalidations */
 	struct handles handles;	 /* open files and folders, for the end of the session */
+	unsigned long refreshes; /* so far (atomic): a listing made across one is not kept */
 };
 
 /** The operations table; userdata of the session is a struct trolley_fs. */

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 
+#include "core/errors.h"
+
 int status_text(struct cache *c, struct buf *out)
 {
 	struct cache_stats s;
@@ -35,5 +37,7 @@ int status_text(struct cache *c, struct buf *out)
 	/* A listing known to be cut: an export from it is not the whole archive. */
 	err |= buf_printf(out, "incomplete_listings: %llu\nlast_incomplete: %s\n",
 			  (unsigned long long)s.incomplete, s.last_incomplete);
+	/* Failures readers saw (and partial listings): /.trolley/errors says which and why. */
+	err |= buf_printf(out, "recorded_errors: %llu\n", errors_count());
 	return err ? -ENOMEM : 0;
 }

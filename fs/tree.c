@@ -39,12 +39,12 @@ int node_copy(struct node *dst, const struct node *src)
 bool node_is_dir(const struct node *n)
 {
 	return n->kind != NODE_INSTANCE && n->kind != NODE_STATUS && n->kind != NODE_METADATA &&
-	       n->kind != NODE_DICOMDIR;
+	       n->kind != NODE_DICOMDIR && n->kind != NODE_ERRORS;
 }
 
 bool node_is_control(const struct node *n)
 {
-	return n->kind == NODE_CONTROL || n->kind == NODE_STATUS;
+	return n->kind == NODE_CONTROL || n->kind == NODE_STATUS || n->kind == NODE_ERRORS;
 }
 
 void listing_get(struct listing *l)
@@ -609,6 +609,7 @@ static const struct fixed_child fixed_children[] = {
 	{NODE_ROOT, NODE_MEDIA, "media"},
 	{NODE_ROOT, NODE_CONTROL, ".trolley"},
 	{NODE_CONTROL, NODE_STATUS, "status"},
+	{NODE_CONTROL, NODE_ERRORS, "errors"},
 };
 /* clang-format on */
 
@@ -724,6 +725,29 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 						 cache_has_metadata(t->cache),
 					 out);
 	attrset_list_release(&results);
+	query_release(&q);
+	return err;
+}
+
+int tree_forget(struct tree *t, const struct node *dir, const char *const *series_uids, size_t n)
+{
+	const char *study = attrset_get(&dir->attrs, TAG_StudyInstanceUID);
+	struct query q;
+	int err = 0;
+
+	if (dir->kind == NODE_STUDY && study) {
+		err = cache_forget_metadata(t->cache, study, NULL);
+		for (size_t i = 0; !err && i < n; i++)
+			err = cache_forget_metadata(t->cache, study, series_uids[i]);
+	} else if (dir->kind == NODE_SERIES && study) {
+		err = cache_forget_metadata(t->cache, study,
+					    attrset_str(&dir->attrs, TAG_SeriesInstanceUID));
+	}
+	if (err)
+		return err;
+	if (dir_query(t, dir, &q) != 0)
+		return 0; /* fixed children (the root, /dates, /.trolley): nothing stored */
+	err = cache_forget(t->cache, &q);
 	query_release(&q);
 	return err;
 }

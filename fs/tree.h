@@ -32,6 +32,7 @@ enum node_kind {
 	NODE_MEDIA,    /* /media: a file-set per study (fs/media.c) */
 	NODE_FILESET,  /* /media/<study> and the folders in it */
 	NODE_DICOMDIR, /* /media/<study>/DICOMDIR */
+	NODE_ERRORS,   /* /.trolley/errors: the recent failures, a text file */
 };
 
 #define TREE_METADATA_NAME "metadata.json"
@@ -119,6 +120,13 @@ void listing_put(struct listing *l);
  */
 int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out,
 		       struct listing **listed);
+/**
+ * Refresh folder @dir: forget the stored answer that lists it, and for a study or series
+ * folder its metadata (a study's made of its series' is forgotten with it: @series_uids, the
+ * @n series the folder lists now, borrowed). Folders with fixed children have nothing to
+ * forget. @return 0 or the cache's -errno.
+ */
+int tree_forget(struct tree *t, const struct node *dir, const char *const *series_uids, size_t n);
 /** Whether tree_lookup_direct() applies to children of @dir (it is tried before a listing for
  * /patients, /studies, /media, /dates and /search, which may be too big or have no listing at
  * all). */

@@ -19,6 +19,7 @@
 #include <new>
 
 extern "C" {
+#include "core/errors.h"
 #include "core/log.h"
 #include "core/tags.h"
 #include "protocols/proto_config.h"
@@ -163,6 +164,11 @@ int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 		out->incomplete = true;
 	} else if (status != STATUS_Success && !DICOM_WARNING_STATUS(status)) {
 		log_error("C-FIND %s: status 0x%04x", f->peer.name.c_str(), status);
+		char st[32];
+
+		snprintf(st, sizeof(st), "DIMSE 0x%04x", status);
+		errors_note(("C-FIND " + f->peer.name).c_str(), st,
+			    "the archive refused the query");
 		return -EIO;
 	}
 	return a.err;

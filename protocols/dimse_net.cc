@@ -21,6 +21,7 @@
 #include <new>
 
 extern "C" {
+#include "core/errors.h"
 #include "core/log.h"
 #include "core/slots.h"
 #include "core/part10.h"
@@ -156,9 +157,13 @@ static int associate_once(const struct dimse_peer *p, const char *what,
 			else
 				log_error("%s %s as %s: association rejected: %s", what,
 					  p->name.c_str(), p->aet.c_str(), why.c_str());
+			errors_note((std::string(what) + " " + p->name).c_str(),
+				    "association rejected", "%s", why.c_str());
 		} else {
 			log_error("%s %s as %s: association failed: %s", what, p->name.c_str(),
 				  p->aet.c_str(), cond.text());
+			errors_note((std::string(what) + " " + p->name).c_str(),
+				    "association failed", "%s", cond.text());
 		}
 		err = dimse_cond_errno(cond);
 		goto out_free;
@@ -251,6 +256,8 @@ int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *abo
 	delete detail;
 	if (cond.bad()) {
 		log_error("C-FIND %s%s: %s", p->name.c_str(), about, cond.text());
+		errors_note(("C-FIND " + p->name).c_str(), "no reply", "%s%s%s", about,
+			    *about ? ": " : "", cond.text());
 		err = dimse_cond_errno(cond);
 	} else {
 		*status = rsp.DimseStatus;

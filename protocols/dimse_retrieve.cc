@@ -20,6 +20,7 @@
 #include "protocols/dimse_scp.hh"
 
 extern "C" {
+#include "core/errors.h"
 #include "core/log.h"
 }
 
@@ -180,12 +181,18 @@ int next_command(struct dimse_retriever *r, T_ASC_Association *assoc, const char
 	delete detail;
 	if (cond.good())
 		return 0;
-	if (cond == DIMSE_NODATAAVAILABLE)
+	if (cond == DIMSE_NODATAAVAILABLE) {
 		log_error("%s %s of %s %s: the archive sent nothing for %d s", op,
 			  r->peer.name.c_str(), level_of(ref), uid_of(ref), r->peer.timeout);
-	else
+		errors_note((std::string(op) + " " + r->peer.name).c_str(), "no reply",
+			    "%s %s: the archive sent nothing for %d s", level_of(ref), uid_of(ref),
+			    r->peer.timeout);
+	} else {
 		log_error("%s %s of %s %s: %s", op, r->peer.name.c_str(), level_of(ref),
 			  uid_of(ref), cond.text());
+		errors_note((std::string(op) + " " + r->peer.name).c_str(), "no reply", "%s %s: %s",
+			    level_of(ref), uid_of(ref), cond.text());
+	}
 	return dimse_cond_errno(cond);
 }
 
@@ -359,10 +366,17 @@ int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const str
 	/* Unmounting refused the rest: the archive's failure count is ours, not news. */
 	if (n->sink_err == -ECANCELED)
 		return n->sink_err;
-	if (n->status != STATUS_Success)
+	if (n->status != STATUS_Success) {
+		char st[32];
+
 		log_error("%s %s of %s %s: status 0x%04x (%u completed, %u failed, %u warning)", op,
 			  r->peer.name.c_str(), level_of(ref), uid_of(ref), n->status, n->completed,
 			  n->failed, n->warning);
+		snprintf(st, sizeof(st), "DIMSE 0x%04x", n->status);
+		errors_note((std::string(op) + " " + r->peer.name).c_str(), st,
+			    "%s %s: %u completed, %u failed, %u warning", level_of(ref),
+			    uid_of(ref), n->completed, n->failed, n->warning);
+	}
 	if (n->sink_err)
 		return n->sink_err;
 	/* Warnings (0xB000 with no failures) still delivered every instance. */
@@ -371,6 +385,8 @@ int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const str
 	if (!err && ref->sop_uid && n->received == 0) {
 		log_warn("%s %s: the archive has no instance %s", op, r->peer.name.c_str(),
 			 ref->sop_uid);
+		errors_note((std::string(op) + " " + r->peer.name).c_str(), "DIMSE 0x0000",
+			    "the archive has no instance %s", ref->sop_uid);
 		return -ENOENT;
 	}
 	return err;

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/errors.h"
 #include "core/log.h"
 #include "core/slots.h"
 #include "protocols/secrets.h"
@@ -460,6 +462,29 @@ static bool is_handled(const struct http_request *r, long status)
 	return false;
 }
 
+/* What /.trolley/errors shows of a failed request (core/errors.h): the same URL as the log
+ * line beside each call, already without credentials. */
+static void __attribute__((format(printf, 5, 6)))
+note_failure(bool refused, const char *method, const char *safe_url, long status, const char *fmt,
+	     ...)
+{
+	char where[HTTP_URL_LOG_MAX + 16], st[32], reason[512];
+	va_list ap;
+
+	snprintf(where, sizeof(where), "%s %s", method, safe_url);
+	if (status)
+		snprintf(st, sizeof(st), "HTTP %ld", status);
+	else
+		snprintf(st, sizeof(st), "no reply");
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (refused)
+		errors_note_refused(where, st, "%s", reason);
+	else
+		errors_note(where, st, "%s", reason);
+}
+
 static int http_attempt(struct http *h, const struct http_request *r, long *status_out,
 			bool may_retry)
 {
@@ -546,6 +571,8 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		err = c.cb_err;
 		log_warn("%s %s: HTTP %ld, reply refused after %zu bytes (%s)", method, safe_url,
 			 c.resp.status, c.bytes, strerror(-err));
+		note_failure(true, method, safe_url, c.resp.status,
+			     "reply refused after %zu bytes (%s)", c.bytes, strerror(-err));
 		goto out;
 	}
 	if (rc != CURLE_OK) {
@@ -558,6 +585,9 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		else
 			log_error("%s %s: %s (%s)", method, safe_url, curl_easy_strerror(rc),
 				  c.detail);
+		note_failure(false, method, safe_url, c.resp.status,
+			     "transfer failed after %zu bytes: %s (%s)", c.bytes,
+			     curl_easy_strerror(rc), c.detail);
 		goto out;
 	}
 	err = http_status_to_errno(c.resp.status);
@@ -575,6 +605,8 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 				  c.withheld && err == -EACCES ? "; credentials are sent only to "
 							       : "",
 				  c.withheld && err == -EACCES ? h->auth_origin : "");
+		note_failure(false, method, safe_url, c.resp.status, "%s%s%s", c.reason,
+			     excerpt[0] ? ": " : "", excerpt);
 		goto out;
 	}
 	log_debug("%s %s -> %ld (%zu bytes, %ld ms)", method, safe_url, c.resp.status, c.bytes, ms);

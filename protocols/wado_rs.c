@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/errors.h"
 #include "core/log.h"
 #include "core/query.h"
 #include "protocols/http.h"
@@ -58,6 +59,16 @@ struct wado_call {
 	long status;
 };
 
+/* A reply that came whole but is wrong, for /.trolley/errors (core/errors.h); logged beside. */
+static void note_reply(const char *safe_url, long status, const char *reason)
+{
+	char where[2048 + 8], st[32]; /* a URL as http.c logs it, cut at 2048 */
+
+	snprintf(where, sizeof(where), "GET %s", safe_url);
+	snprintf(st, sizeof(st), "HTTP %ld", status);
+	errors_note(where, st, "%s", reason);
+}
+
 static int wado_part_begin(void *ctx, const char *content_type, const char *content_id)
 {
 	struct wado_call *c = ctx;
@@ -67,6 +78,8 @@ static int wado_part_begin(void *ctx, const char *content_type, const char *cont
 	if (content_type[0] && !is_dicom_type(content_type)) {
 		log_error("GET %s: multipart part of type \"%s\", expected application/dicom",
 			  c->url, content_type);
+		errors_note("", "", "multipart part of type \"%s\", expected application/dicom",
+			    content_type);
 		return -EIO;
 	}
 	c->in_part = 1;
@@ -115,6 +128,11 @@ static int wado_on_body(void *ctx, const struct http_response *resp, const void 
 				log_error("GET %s: HTTP %ld with content type \"%s\", expected "
 					  "multipart/related with a boundary",
 					  resp->url, resp->status, resp->content_type);
+				errors_note(
+					"", "",
+					"content type \"%s\", expected multipart/related with a "
+					"boundary",
+					resp->content_type);
 				return -EIO;
 			}
 			c->mp = mp_parser_new(boundary, &wado_mp_callbacks, c);
@@ -128,6 +146,8 @@ static int wado_on_body(void *ctx, const struct http_response *resp, const void 
 	if (err == -EPROTO) {
 		log_error("GET %s: HTTP %ld, malformed multipart body after %zu parts", resp->url,
 			  resp->status, mp_parser_parts(c->mp));
+		errors_note("", "", "malformed multipart body after %zu parts",
+			    mp_parser_parts(c->mp));
 		return -EIO;
 	}
 	return err;
@@ -192,6 +212,7 @@ static int wado_fetch(struct downloader *d, const struct instance_ref *ref, stru
 	if (!c.mp) {
 		log_error("GET %s: HTTP %ld with an empty body, expected DICOM instances", safe,
 			  c.status);
+		note_reply(safe, c.status, "an empty body, expected DICOM instances");
 		err = -EIO;
 		goto out;
 	}
@@ -199,11 +220,13 @@ static int wado_fetch(struct downloader *d, const struct instance_ref *ref, stru
 	if (err) {
 		log_error("GET %s: HTTP %ld, multipart body truncated after %zu complete parts",
 			  safe, c.status, mp_parser_parts(c.mp));
+		note_reply(safe, c.status, "multipart body truncated");
 		err = -EIO;
 		goto out;
 	}
 	if (mp_parser_parts(c.mp) == 0) {
 		log_error("GET %s: HTTP %ld, multipart body holds no instance", safe, c.status);
+		note_reply(safe, c.status, "multipart body holds no instance");
 		err = -EIO;
 	}
 out:
