@@ -554,7 +554,7 @@ void opts_usage(const char *progname)
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
 	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
-	       "    -o page_size=N             QIDO-RS results asked per request (default 100)\n"
+	       "    -o page_size=N             QIDO-RS results asked per request (default: up to 5000)\n"
 	       "    -o layout=tree|flat        flat: a study folder holds all its instances\n"
 	       "    -o prefetch=series|none    opening a file fetches its series (default series)\n"
 	       "    -o transfer_syntax=UID     ask WADO-RS, C-GET for it (default: as stored)\n"

@@ -1,0 +1,97 @@
+"""How a listing pages: an archive that answers a whole series at once is asked once (and once
+more, to be sure a short page was not a silent cap), an archive that caps silently or with the
+Warning header is paged to the end. A module's own Orthanc with one series of more instances
+than several pages of 100, behind its own counting proxy."""
+import os
+import re
+
+import pytest
+
+import dataset
+from servers import Orthanc, Proxy
+from test_archives import _tiny
+
+N = 450  # instances in the one series: four and a half pages of 100
+
+
+class Series:
+    def __init__(self, work):
+        files = os.path.join(work, "files")
+        os.makedirs(files)
+        self.study = dataset.uid("listing-study")
+        self.series = dataset.uid("listing-series")
+        self.sops = [dataset.uid("listing-sop", i) for i in range(N)]
+        paths = [_tiny(files, 900, self.study, self.series, sop, str(i + 1))
+                 for i, sop in enumerate(self.sops)]
+        os.makedirs(os.path.join(work, "orthanc"))
+        self.orthanc = Orthanc(os.path.join(work, "orthanc"))
+        try:
+            self.orthanc.upload(paths)
+            self.proxy = Proxy("127.0.0.1:%d" % self.orthanc.http_port)
+        except Exception:
+            self.orthanc.stop()
+            raise
+        self.source = self.proxy.url + "/dicom-web"
+
+    def names(self, m):
+        folder = m.path("studies", self.study, self.series)
+        return sorted(n[:-4] for n in os.listdir(folder) if n.endswith(".dcm"))
+
+    def pages(self):
+        """(limit, offset) of each instance query the proxy saw."""
+        out = []
+        for p in self.proxy.paths(r"/instances\?"):
+            limit, offset = re.search(r"limit=(\d+)", p), re.search(r"offset=(\d+)", p)
+            out.append((int(limit.group(1)) if limit else None,
+                        int(offset.group(1)) if offset else 0))
+        return out
+
+
+@pytest.fixture(scope="module")
+def series_archive(tmp_path_factory):
+    s = Series(str(tmp_path_factory.mktemp("listing")))
+    yield s
+    s.proxy.stop()
+    s.orthanc.stop()
+
+
+@pytest.fixture
+def series(series_archive):
+    series_archive.proxy.reset()
+    yield series_archive
+    series_archive.proxy.reset()
+
+
+def test_series_that_the_archive_answers_whole_is_one_page_and_a_check(mount, series):
+    m = mount(series.source)
+    assert series.names(m) == sorted(series.sops)
+    # Pages of 100 made five requests; one page of all 450, then the empty page after it
+    # that shows the short page was not a cap.
+    assert series.pages() == [(5000, 0), (5000, N)]
+
+
+@pytest.mark.parametrize("cap", [100, 150, 200])
+def test_series_of_an_archive_that_caps_silently_is_complete(mount, series, cap):
+    # Azure answers 100 to a limit above 200, without a word: a short page of 100 or more
+    # that asked for more may be such a cap, so paging goes on to an empty or short page.
+    series.proxy.fault(r"/instances\?", cap=cap)
+    m = mount(series.source)
+    assert series.names(m) == sorted(series.sops)
+    want = [(5000, o) for o in range(0, N, cap)]
+    if N % cap == 0:
+        want.append((5000, N))
+    assert series.pages() == want
+    assert "incomplete" not in m.text()
+
+
+def test_series_of_an_archive_that_marks_its_cap_is_paged_by_it(mount, series):
+    series.proxy.fault(r"/instances\?", cap=200, warning=True)
+    m = mount(series.source)
+    assert series.names(m) == sorted(series.sops)
+    assert series.pages() == [(5000, 0), (5000, 200), (5000, 400)]
+
+
+def test_page_size_option_pins_the_page(mount, series):
+    m = mount(series.source, "page_size=100")
+    assert series.names(m) == sorted(series.sops)
+    assert series.pages() == [(100, o) for o in range(0, 500, 100)]
