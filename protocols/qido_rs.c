@@ -58,11 +58,21 @@ struct qido {
 	long ask;	/* results asked per request: page_size if the user set it */
 };
 
-static const uint32_t qido_study_fields[] = {TAG_StudyDescription, TAG_StudyDate,   TAG_StudyTime,
-					     TAG_AccessionNumber,  TAG_PatientName, TAG_PatientID,
-					     TAG_ModalitiesInStudy};
-static const uint32_t qido_series_fields[] = {TAG_SeriesDescription, TAG_SeriesNumber, TAG_Modality,
-					      TAG_SeriesDate, TAG_SeriesTime};
+/* With the counts of what a study or series holds (in the default return set of PS3.18 Tables
+ * 6.7.1-2 and -2a, so asked for only to be sure): the listing of its children then knows when it
+ * has them all (query.expect). Orthanc counts them from its index, without reading a file. */
+static const uint32_t qido_study_fields[] = {TAG_StudyDescription,
+					     TAG_StudyDate,
+					     TAG_StudyTime,
+					     TAG_AccessionNumber,
+					     TAG_PatientName,
+					     TAG_PatientID,
+					     TAG_ModalitiesInStudy,
+					     TAG_NumberOfStudyRelatedSeries,
+					     TAG_NumberOfStudyRelatedInstances};
+static const uint32_t qido_series_fields[] = {
+	TAG_SeriesDescription, TAG_SeriesNumber, TAG_Modality,
+	TAG_SeriesDate,	       TAG_SeriesTime,	 TAG_NumberOfSeriesRelatedInstances};
 /* With the series' own attributes: an instance query over a whole study (the flat layout) must
  * say which series each instance is in. */
 static const uint32_t qido_instance_fields[] = {
@@ -291,7 +301,8 @@ out:
  * page of page_size or more that asked for more than page_size may be a silent cap (Azure
  * answers 100 to a limit above 200): the next page is asked, and only an empty or a short one
  * below page_size ends the listing. */
-static bool is_last_page(const struct qido *q, size_t n, long want, bool more)
+static bool is_last_page(const struct qido *q, const struct query *query, long got, size_t n,
+			 long want, bool more)
 {
 	if (n == 0)
 		return true;
@@ -300,6 +311,12 @@ static bool is_last_page(const struct qido *q, size_t n, long want, bool more)
 	/* Longer than asked: the archive ignores limit and sent all it has. */
 	if ((long)n > want)
 		return true;
+	/* The archive's own count of what there is: short of it, the page was cut, whatever
+	 * its length (Orthanc's LimitFindInstances cuts without a word); at it, the answer is
+	 * whole, with no page asked to be sure. An empty page still ends a count that is
+	 * wrong (an instance deleted since). */
+	if (query->expect > 0)
+		return got >= query->expect;
 	return want <= q->page_size || (long)n < q->page_size;
 }
 
@@ -307,7 +324,7 @@ static bool is_last_page(const struct qido *q, size_t n, long want, bool more)
  * Page through the answer: ask for q->ask results at a time (never more than the user's limit
  * leaves), go on while a page comes back full, marked cut (an archive whose own cap is below
  * what was asked answers short pages with the warning: offset moves on by what came) or maybe
- * silently capped (is_last_page()), stop at the last page. An archive that ignores offset
+ * silently capped, or short of the archive's own count (is_last_page()), stop at the last page. An archive that ignores offset
  * sends the same page again: that stops the paging with a warning instead of looping.
  */
 static int qido_find(struct searcher *s, const struct query *query, struct attrset_list *out)
@@ -383,13 +400,17 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 		got += (long)prev_n;
 		offset += (long)prev_n;
 		if (want < 0 || (query->limit > 0 && got >= query->limit) ||
-		    is_last_page(q, n, want, more))
+		    is_last_page(q, query, got, n, want, more))
 			break;
 		if ((long)n < want)
 			log_debug("GET %s: %zu results of %ld asked%s: asking on from offset %ld",
 				  log_redact_url(url.data, safe, sizeof(safe)), n, want,
 				  more ? ", marked as cut" : " (a cap?)", offset);
 	}
+	if (!err && query->expect > 0 && got < query->expect && !out->incomplete &&
+	    (query->limit <= 0 || got < query->limit))
+		log_info("%s query: %ld results where the archive counted %ld (some gone since?)",
+			 query_level_name(query->level), got, query->expect);
 	buf_release(&url);
 	return err;
 }

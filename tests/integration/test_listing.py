@@ -62,26 +62,60 @@ def series(series_archive):
     series_archive.proxy.reset()
 
 
-def test_series_that_the_archive_answers_whole_is_one_page_and_a_check(mount, series):
+def _no_count(series):
+    """The series listing without NumberOfSeriesRelatedInstances (an archive that leaves it out)."""
+    series.proxy.fault(r"/series\?", replace=(b'"00201209"', b'"00201299"'))
+
+
+def test_series_that_the_archive_answers_whole_is_one_page(mount, series):
     m = mount(series.source)
     assert series.names(m) == sorted(series.sops)
-    # Pages of 100 made five requests; one page of all 450, then the empty page after it
-    # that shows the short page was not a cap.
+    # Pages of 100 made five requests; the series listing counted 450, and one page has them.
+    assert series.pages() == [(5000, 0)]
+
+
+def test_series_without_a_count_is_one_page_and_a_check(mount, series):
+    _no_count(series)
+    m = mount(series.source)
+    assert series.names(m) == sorted(series.sops)
+    # Short of the 5000 asked but 100 or more: maybe a cap, so the page after it is asked.
     assert series.pages() == [(5000, 0), (5000, N)]
 
 
+@pytest.mark.parametrize("count", [True, False])
 @pytest.mark.parametrize("cap", [100, 150, 200])
-def test_series_of_an_archive_that_caps_silently_is_complete(mount, series, cap):
+def test_series_of_an_archive_that_caps_silently_is_complete(mount, series, cap, count):
     # Azure answers 100 to a limit above 200, without a word: a short page of 100 or more
-    # that asked for more may be such a cap, so paging goes on to an empty or short page.
+    # that asked for more may be such a cap, so paging goes on to an empty or short page, or
+    # to the archive's own count of the series.
     series.proxy.fault(r"/instances\?", cap=cap)
+    if not count:
+        _no_count(series)
     m = mount(series.source)
     assert series.names(m) == sorted(series.sops)
     want = [(5000, o) for o in range(0, N, cap)]
-    if N % cap == 0:
+    if N % cap == 0 and not count:
         want.append((5000, N))
     assert series.pages() == want
     assert "incomplete" not in m.text()
+
+
+def test_silent_cap_below_the_page_is_paged_to_the_archives_count(mount, series):
+    # Orthanc's LimitFindInstances cuts without a word; a page of 40 looked like the last and
+    # 410 instances were missing. The series listing counted 450: paging goes on to them.
+    series.proxy.fault(r"/instances\?", cap=40)
+    m = mount(series.source)
+    assert series.names(m) == sorted(series.sops)
+    assert series.pages() == [(5000, o) for o in range(0, N, 40)]
+
+
+def test_count_larger_than_the_answer_ends_at_an_empty_page(mount, series):
+    # Orthanc writes the count as "[\n\t\t\t450\n": the only value of 450 in the series reply.
+    series.proxy.fault(r"/series\?", replace=(b"\t%d\n" % N, b"\t%d\n" % (N + 7)))
+    m = mount(series.source)
+    assert series.names(m) == sorted(series.sops)
+    assert series.pages() == [(5000, 0), (5000, N)]
+    assert "450 results where the archive counted 457" in m.text()
 
 
 def test_series_of_an_archive_that_marks_its_cap_is_paged_by_it(mount, series):
@@ -92,6 +126,7 @@ def test_series_of_an_archive_that_marks_its_cap_is_paged_by_it(mount, series):
 
 
 def test_page_size_option_pins_the_page(mount, series):
+    _no_count(series)
     m = mount(series.source, "page_size=100")
     assert series.names(m) == sorted(series.sops)
     assert series.pages() == [(100, o) for o in range(0, 500, 100)]
