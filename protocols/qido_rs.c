@@ -7,6 +7,7 @@
 #include "protocols/qido_rs.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,6 +298,87 @@ out:
 	return err;
 }
 
+/* Pages asked at once once the archive has shown its cap and counted what there is: the offsets
+ * of the pages to come are then known, and a capping archive (Azure's 100 a page) at a 20 ms
+ * round trip costs a round trip per QIDO_AHEAD pages, not per page. Each is a query like any
+ * other (HTTP_QUERY): http.c's slots bound how many are in flight, whatever this says. */
+#define QIDO_AHEAD 4
+
+/* One page asked ahead, by a thread of its own that qido_find() joins before it reads it. */
+struct ahead {
+	struct qido *q;
+	char *url;
+	long offset, want;
+	bool may_shrink, more;
+	int err;
+	struct attrset_list page;
+	pthread_t thread;
+	bool threaded;
+};
+
+static void *ahead_run(void *arg)
+{
+	struct ahead *a = arg;
+
+	a->err = qido_get_page(a->q, a->url, a->may_shrink, &a->page, &a->more);
+	return NULL;
+}
+
+static void ahead_drop(struct ahead *v, size_t *n, size_t *next)
+{
+	for (size_t i = 0; i < *n; i++) {
+		attrset_list_release(&v[i].page);
+		free(v[i].url);
+	}
+	*n = *next = 0;
+}
+
+/* Ask up to QIDO_AHEAD pages of @cap results from @offset at once (the first on this thread),
+ * as many as the archive's count @query->expect leaves after @got, none past the user's limit.
+ * @return the number asked (their results in @v, each with its error), or -ENOMEM. */
+static long ahead_ask(struct qido *q, const struct query *query, long ask, long offset, long got,
+		      long cap, struct ahead *v)
+{
+	size_t n = 0;
+	struct buf url;
+
+	buf_init(&url, 64 << 10);
+	for (long at = got; n < QIDO_AHEAD && at < query->expect; at += cap) {
+		struct ahead *a = &v[n];
+		long want = ask;
+
+		if (query->limit > 0 && query->limit - at < want)
+			want = query->limit - at;
+		if (want <= 0)
+			break;
+		url.len = 0;
+		if (qido_build_url(q, query, want, offset + (at - got), &url))
+			break;
+		*a = (struct ahead){.q = q,
+				    .offset = offset + (at - got),
+				    .want = want,
+				    .may_shrink = want > q->page_size,
+				    .url = strdup(url.data)};
+		if (!a->url)
+			break;
+		attrset_list_init(&a->page);
+		n++;
+	}
+	buf_release(&url);
+	if (n == 0)
+		return -ENOMEM;
+	for (size_t i = 1; i < n; i++)
+		v[i].threaded = pthread_create(&v[i].thread, NULL, ahead_run, &v[i]) == 0;
+	ahead_run(&v[0]);
+	for (size_t i = 1; i < n; i++) {
+		if (v[i].threaded)
+			pthread_join(v[i].thread, NULL);
+		else
+			ahead_run(&v[i]); /* no thread to be had: after the others, on this one */
+	}
+	return (long)n;
+}
+
 /* Whether a page of @n results, asked @want, is the last: empty, or short and unmarked. A short
  * page of page_size or more that asked for more than page_size may be a silent cap (Azure
  * answers 100 to a limit above 200): the next page is asked, and only an empty or a short one
@@ -324,15 +406,20 @@ static bool is_last_page(const struct qido *q, const struct query *query, long g
  * Page through the answer: ask for q->ask results at a time (never more than the user's limit
  * leaves), go on while a page comes back full, marked cut (an archive whose own cap is below
  * what was asked answers short pages with the warning: offset moves on by what came) or maybe
- * silently capped, or short of the archive's own count (is_last_page()), stop at the last page. An archive that ignores offset
+ * silently capped, or short of the archive's own count (is_last_page()), stop at the last page.
+ * Once the archive has shown its cap and counted what there is, the pages to come are asked
+ * QIDO_AHEAD at a time (ahead_ask()), each the very request this loop would make next. An archive that ignores offset
  * sends the same page again: that stops the paging with a warning instead of looping.
  */
 static int qido_find(struct searcher *s, const struct query *query, struct attrset_list *out)
 {
 	struct qido *q = (struct qido *)s;
 	uint32_t uid_tag = level_uid_tag(query->level);
-	long offset = query->offset > 0 ? query->offset : 0, got = 0, ask = q->ask;
+	long offset = query->offset > 0 ? query->offset : 0, got = 0, ask = q->ask, cap = 0;
 	size_t first_start = out->n, first_n = 0, prev_start = out->n, prev_n = 0;
+	struct ahead ahead[QIDO_AHEAD];
+	size_t nahead = 0, next_ahead = 0;
+	bool steady = true; /* every short page so far had the same length: the cap */
 	char safe[2048];
 	struct buf url;
 	int err = 0;
@@ -351,7 +438,37 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 		if (err)
 			break;
 		attrset_list_init(&page);
-		err = qido_get_page(q, url.data, want > q->page_size, &page, &more);
+		/* A page asked ahead is the very request this one would be; one for another
+		 * offset means the cap changed: those are dropped and paging goes on one by one. */
+		if (next_ahead < nahead &&
+		    (ahead[next_ahead].offset != offset || ahead[next_ahead].want != want)) {
+			ahead_drop(ahead, &nahead, &next_ahead);
+			steady = false;
+		}
+		if (next_ahead == nahead && nahead > 0)
+			ahead_drop(ahead, &nahead, &next_ahead); /* all used: their URLs go */
+		if (next_ahead == nahead && steady && cap > 0 && query->expect - got > cap) {
+			long asked = ahead_ask(q, query, ask, offset, got, cap, ahead);
+
+			if (asked > 0) {
+				nahead = (size_t)asked;
+				log_debug(
+					"GET %s: %zu pages at once (the archive answers %ld a page "
+					"and counted %ld)",
+					log_redact_url(url.data, safe, sizeof(safe)), nahead, cap,
+					query->expect);
+			}
+		}
+		if (next_ahead < nahead) {
+			struct ahead *a = &ahead[next_ahead++];
+
+			page = a->page;
+			attrset_list_init(&a->page);
+			more = a->more;
+			err = a->err;
+		} else {
+			err = qido_get_page(q, url.data, want > q->page_size, &page, &more);
+		}
 		if (err == -EFBIG) {
 			/* Too big for one reply: this page again, and the rest, in safe pages. */
 			attrset_list_release(&page);
@@ -402,11 +519,16 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 		if (want < 0 || (query->limit > 0 && got >= query->limit) ||
 		    is_last_page(q, query, got, n, want, more))
 			break;
-		if ((long)n < want)
+		/* A page short of what was asked, not the last, shows the archive's cap. */
+		if ((long)n < want) {
+			steady = steady && (cap == 0 || cap == (long)n);
+			cap = (long)n;
 			log_debug("GET %s: %zu results of %ld asked%s: asking on from offset %ld",
 				  log_redact_url(url.data, safe, sizeof(safe)), n, want,
 				  more ? ", marked as cut" : " (a cap?)", offset);
+		}
 	}
+	ahead_drop(ahead, &nahead, &next_ahead);
 	if (!err && query->expect > 0 && got < query->expect && !out->incomplete &&
 	    (query->limit <= 0 || got < query->limit))
 		log_info("%s query: %ld results where the archive counted %ld (some gone since?)",

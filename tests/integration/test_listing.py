@@ -96,7 +96,7 @@ def test_series_of_an_archive_that_caps_silently_is_complete(mount, series, cap,
     want = [(5000, o) for o in range(0, N, cap)]
     if N % cap == 0 and not count:
         want.append((5000, N))
-    assert series.pages() == want
+    assert sorted(series.pages()) == want
     assert "incomplete" not in m.text()
 
 
@@ -106,7 +106,7 @@ def test_silent_cap_below_the_page_is_paged_to_the_archives_count(mount, series)
     series.proxy.fault(r"/instances\?", cap=40)
     m = mount(series.source)
     assert series.names(m) == sorted(series.sops)
-    assert series.pages() == [(5000, o) for o in range(0, N, 40)]
+    assert sorted(series.pages()) == [(5000, o) for o in range(0, N, 40)]
 
 
 def test_count_larger_than_the_answer_ends_at_an_empty_page(mount, series):
@@ -122,7 +122,7 @@ def test_series_of_an_archive_that_marks_its_cap_is_paged_by_it(mount, series):
     series.proxy.fault(r"/instances\?", cap=200, warning=True)
     m = mount(series.source)
     assert series.names(m) == sorted(series.sops)
-    assert series.pages() == [(5000, 0), (5000, 200), (5000, 400)]
+    assert sorted(series.pages()) == [(5000, 0), (5000, 200), (5000, 400)]
 
 
 def test_page_size_option_pins_the_page(mount, series):
@@ -130,3 +130,43 @@ def test_page_size_option_pins_the_page(mount, series):
     m = mount(series.source, "page_size=100")
     assert series.names(m) == sorted(series.sops)
     assert series.pages() == [(100, o) for o in range(0, 500, 100)]
+
+
+def _most_at_once(series):
+    """The most instance queries the proxy had in flight at one time."""
+    events = []
+    for r in series.proxy.log():
+        if re.search(r"/instances\?", r["path"]):
+            events += [(r["start"], 1), (r["end"], -1)]
+    most = now = 0
+    for _, step in sorted(events, key=lambda e: (e[0], e[1])):
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_capped_series_with_a_count_asks_pages_at_once(mount, series):
+    # Once the archive has shown its cap (40) and the series listing counted 450, the offsets
+    # of the pages to come are known: four are asked at a time, and every page is asked once.
+    series.proxy.fault(r"/instances\?", cap=40, delay=0.2)
+    m = mount(series.source)
+    assert series.names(m) == sorted(series.sops)
+    assert sorted(series.pages()) == [(5000, o) for o in range(0, N, 40)]
+    assert _most_at_once(series) == 4
+
+
+@pytest.mark.parametrize("connections", [1, 2])
+def test_pages_at_once_stay_within_the_connections(mount, series, connections):
+    series.proxy.fault(r"/instances\?", cap=40, delay=0.2)
+    m = mount(series.source, "connections=%d" % connections)
+    assert series.names(m) == sorted(series.sops)
+    assert sorted(series.pages()) == [(5000, o) for o in range(0, N, 40)]
+    assert _most_at_once(series) == connections
+
+
+def test_pages_at_once_from_an_archive_ignoring_offset_stop_and_say_so(mount, series):
+    series.proxy.fault(r"/instances\?", cap=40, ignore_offset=True)
+    m = mount(series.source)
+    assert len(series.names(m)) == 40
+    assert "ignores offset" in m.text()
+    assert series.proxy.count(r"/instances\?") == 1 + 4  # the first, and four at once
