@@ -42,7 +42,8 @@
 /* What a request asks for when page_size= is not given: more than the safe page, so an archive
  * that serves it whole answers a listing in one page, and a page of QIDO_PAGE_DEFAULT or more
  * that comes back short may be a silent cap, so the next page is asked (an empty page ends the
- * listing). Measured on Orthanc 1.10 (DICOMweb 1.7) for a 2,000-instance series: pages of 100
+ * listing; where the folder above counted its children, the page that reaches that count does,
+ * with no page after it). Measured on Orthanc 1.10 (DICOMweb 1.7) for a 2,000-instance series: pages of 100
  * took 21 requests and 0.91 s (1.37 s at a 20 ms round trip), one page and the empty one after
  * it 0.55 s, one unpaged request 0.52 s. Asking 4 pages of 100 at once instead gained little
  * (0.84 s; 1.06 s at 20 ms): Orthanc answers one request at a time. On an archive with a
@@ -75,7 +76,11 @@ static const uint32_t qido_series_fields[] = {
 	TAG_SeriesDescription, TAG_SeriesNumber, TAG_Modality,
 	TAG_SeriesDate,	       TAG_SeriesTime,	 TAG_NumberOfSeriesRelatedInstances};
 /* With the series' own attributes: an instance query over a whole study (the flat layout) must
- * say which series each instance is in. */
+ * say which series each instance is in. What they cost, measured on Orthanc 1.10 + DICOMweb 1.7
+ * for 2,000 instances: nothing. It reads every file for an instance query whatever is asked
+ * and sends every attribute (3.1 MB, ~0.5 s with these, with none, or with one main DICOM tag
+ * only); they keep names, size estimates, mtimes and xattrs right where an archive sends only
+ * what is asked. */
 static const uint32_t qido_instance_fields[] = {
 	TAG_InstanceNumber, TAG_ContentDate,	   TAG_ContentTime,    TAG_Rows,
 	TAG_Columns,	    TAG_BitsAllocated,	   TAG_NumberOfFrames, TAG_SamplesPerPixel,
@@ -300,8 +305,10 @@ out:
 
 /* Pages asked at once once the archive has shown its cap and counted what there is: the offsets
  * of the pages to come are then known, and a capping archive (Azure's 100 a page) at a 20 ms
- * round trip costs a round trip per QIDO_AHEAD pages, not per page. Each is a query like any
- * other (HTTP_QUERY): http.c's slots bound how many are in flight, whatever this says. */
+ * round trip costs a round trip per QIDO_AHEAD pages, not per page. Measured: `ls -l` of a
+ * 2,000-instance series from an archive that answers 100 a request, at a 20 ms round trip,
+ * 0.57 s one page after the other, 0.31 s four at a time. Each is a query like any other
+ * (HTTP_QUERY): http.c's slots bound how many are in flight, whatever this says. */
 #define QIDO_AHEAD 4
 
 /* One page asked ahead, by a thread of its own that qido_find() joins before it reads it. */
