@@ -99,15 +99,17 @@ void cache_blob_close(struct cache_blob *b);
 
 /**
  * The DICOM JSON metadata of a study (@series_uid NULL) or series, appended to @out: from the
- * store while fresh (meta_ttl), else from the downloader (then stored). @return 0; -ENOTSUP if
- * the downloader has no metadata; or the downloader's -errno.
+ * store while fresh (meta_ttl); a series' cut from its study's stored, fresh metadata (its
+ * instance objects byte for byte, then stored as the series' own, as old as the study's);
+ * else from the downloader (then stored). @return 0; -ENOTSUP if the downloader has no
+ * metadata; or the downloader's -errno.
  */
 int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid, struct buf *out);
 
 /**
  * The study's metadata made of the stored, fresh metadata of its @n series (one JSON array of
  * all their instances, which is what the archive's study metadata is), appended to @out and
- * stored as the study's. Saves the study-level request when a `cp -r` has read every series
+ * stored as the study's, as old as the oldest of them. Saves the study-level request when a `cp -r` has read every series
  * folder's metadata.json first. The study's own, if stored and fresh, serves as it is.
  * @return 0; -ENOENT if a series' metadata is not at hand.
  */

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cache/internal.h"
+#include "cache/metadata.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/tags.h"
@@ -144,6 +145,38 @@ int cache_metadata_size(struct cache *c, const char *study_uid, const char *seri
 	return err;
 }
 
+/* A series' metadata cut from its study's, if that is stored and fresh (a reader of the study's
+ * metadata.json, then of each series', asks once, not once per series), into @doc and stored
+ * as the series' own with the study's time: it expires with what it came from. @return 0 or
+ * -ENOENT. */
+static int series_from_study(struct cache *c, const char *study_uid, const char *series_uid,
+			     int64_t now, struct buf *doc)
+{
+	int64_t stored_at = 0;
+	char *study_key = metadata_key(c, study_uid, NULL), *key = NULL;
+	struct buf study;
+	int err;
+
+	if (!study_key)
+		return -ENOMEM;
+	buf_init(&study, doc->max);
+	err = store_doc_get(c->store, study_key, &study, &stored_at);
+	if (!err && !is_fresh(c, stored_at, now))
+		err = -ENOENT;
+	/* A series missing from it (come since, or cut away) is asked for on its own. */
+	if (!err)
+		err = metadata_cut_series(study.data, study.len, series_uid, doc);
+	if (!err) {
+		key = metadata_key(c, study_uid, series_uid);
+		if (key)
+			store_doc_put(c->store, key, doc->data, doc->len, stored_at);
+	}
+	buf_release(&study);
+	free(study_key);
+	free(key);
+	return err == -ENOMEM ? err : err ? -ENOENT : 0;
+}
+
 int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid, struct buf *out)
 {
 	struct instance_ref ref = {.study_uid = study_uid, .series_uid = series_uid};
@@ -160,6 +193,12 @@ int cache_metadata(struct cache *c, const char *study_uid, const char *series_ui
 	buf_init(&stored, out->max);
 	err = store_doc_get(c->store, key, &stored, &stored_at);
 	if (!err && is_fresh(c, stored_at, now)) {
+		STAT_ADD(c, query_hits, 1);
+		err = buf_add(out, stored.data, stored.len);
+		goto out;
+	}
+	stored.len = 0;
+	if (series_uid && series_from_study(c, study_uid, series_uid, now, &stored) == 0) {
 		STAT_ADD(c, query_hits, 1);
 		err = buf_add(out, stored.data, stored.len);
 		goto out;
@@ -202,7 +241,7 @@ static const char *array_inside(const struct buf *doc, size_t *len)
 int cache_metadata_from_series(struct cache *c, const char *study_uid,
 			       const char *const *series_uids, size_t n, struct buf *out)
 {
-	int64_t stored_at = 0, now = (int64_t)time(NULL);
+	int64_t stored_at = 0, now = (int64_t)time(NULL), oldest = now;
 	struct buf doc, all;
 	char *key, *study_key;
 	bool first = true;
@@ -242,6 +281,8 @@ int cache_metadata_from_series(struct cache *c, const char *study_uid,
 			err = -ENOENT;
 			break;
 		}
+		if (stored_at < oldest)
+			oldest = stored_at;
 		inside = array_inside(&doc, &len);
 		if (!inside) {
 			err = -ENOENT;
@@ -257,7 +298,8 @@ int cache_metadata_from_series(struct cache *c, const char *study_uid,
 		err = buf_add(&all, "]", 1);
 	if (!err) {
 		STAT_ADD(c, query_hits, 1);
-		store_doc_put(c->store, study_key, all.data, all.len, now);
+		/* As old as its oldest part: it must not outlive what it is made of. */
+		store_doc_put(c->store, study_key, all.data, all.len, oldest);
 		err = buf_add(out, all.data, all.len);
 	}
 out:

@@ -18,6 +18,10 @@ struct query {
 	size_t ninclude;
 	long limit; /* 0: no limit */
 	long offset;
+	/* How many results the archive said there are (NumberOfSeriesRelatedInstances of the
+	 * series listed, ...; 0: not known). A hint for paging, not part of the query: a page
+	 * short of what was asked ends the answer only once this many have come. */
+	long expect;
 };
 
 void query_init(struct query *q, enum query_level level);

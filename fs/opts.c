@@ -581,7 +581,7 @@ void opts_usage(const char *progname)
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
 	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
-	       "    -o page_size=N             QIDO-RS results asked per request (default 100)\n"
+	       "    -o page_size=N             QIDO-RS results asked per request (default: up to 5000)\n"
 	       "    -o layout=tree|flat|TEMPLATE  how /patients is laid out and named, e.g.\n"
 	       "                               "
 	       "%%PatientID/%%StudyDate/%%SeriesNumber/%%InstanceNumber\n"

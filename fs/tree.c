@@ -340,6 +340,17 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 	}
 	if (t->max_results > 0 && (dir->kind == NODE_PATIENTS || dir->kind == NODE_STUDIES))
 		q->limit = t->max_results;
+	/* What the archive counted for this folder, when its own listing said: paging then
+	 * knows it has every child (fs/ never pages; the searcher does). */
+	if (dir->kind == NODE_SERIES)
+		q->expect = strtol(attrset_str(a, TAG_NumberOfSeriesRelatedInstances), NULL, 10);
+	else if (dir->kind == NODE_STUDY)
+		q->expect = strtol(attrset_str(a, !layout_of(t)->has[LAYOUT_SERIES]
+							  ? TAG_NumberOfStudyRelatedInstances
+							  : TAG_NumberOfStudyRelatedSeries),
+				   NULL, 10);
+	if (q->expect < 0)
+		q->expect = 0;
 	return 0;
 }
 

@@ -172,6 +172,32 @@ def test_study_metadata_made_of_the_series_metadata_read_before(mount, source, p
     assert len(proxy.paths(r"/studies/[0-9.]+/metadata$")) == 1
 
 
+def test_series_metadata_cut_from_the_study_metadata_read_before(mount, source, proxy,
+                                                                 orthanc):
+    # A reader of the study's metadata.json first, then each series' (a viewer, a cp -r whose
+    # order puts the study's first): one request for the study, none per series, and each
+    # series' holds what the archive's own series metadata holds.
+    m = mount(source)
+    study = m.path("patients", "Müller^Jürgen [PID002]", "2020-03-03 CT THORAX [ACC3]")
+    series = [d for d in sorted(os.listdir(study)) if d != "metadata.json"]
+    assert len(series) == 4
+    proxy.reset()
+    assert len(_metadata(os.path.join(study, "metadata.json"))) == 90
+    key = lambda d: d["00080018"]["Value"][0]  # noqa: E731
+    for d in series:
+        path = os.path.join(study, d, "metadata.json")
+        got = _metadata(path)
+        uid = got[0]["0020000E"]["Value"][0]
+        with urllib.request.urlopen("%s/studies/%s/series/%s/metadata" % (
+                orthanc.dicomweb, got[0]["0020000D"]["Value"][0], uid)) as r:
+            want = json.load(r)
+        assert sorted(got, key=key) == sorted(want, key=key), d
+        with open(path, "rb") as f:
+            assert os.stat(path).st_size == len(f.read())
+    assert proxy.paths(r"/series/[0-9.]+/metadata$") == []
+    assert len(proxy.paths(r"/studies/[0-9.]+/metadata$")) == 1
+
+
 def test_garbled_metadata_is_eio(mount, source, proxy):
     m = mount(source, expect_errors=True)
     study = m.path("patients", "Doe^John [PID001]", "2020-03-02 MR BRAIN")

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cache/cache.h"
+#include "cache/metadata.h"
 #include "cache/store.h"
 #include "core/part10.h"
 #include "cache/store_internal.h"
@@ -1116,6 +1117,120 @@ static void test_metadata_of_series_stays_apart_with_a_long_source(void **state)
 	rig_down(&r);
 }
 
+/* A study of two series whose instances alternate, one with a sequence that names the other
+ * series (as ReferencedSeriesSequence does), a string with quotes and braces, and the layout
+ * Orthanc writes (tabs, newlines). Each series' own document is told apart by a marker. */
+static const char study_doc[] =
+	"[\n\t{\n\t\t\"00080018\" : {\"vr\": \"UI\", \"Value\": [\"1.2.3.1\"]},\n"
+	"\t\t\"0020000E\" : {\"vr\": \"UI\", \"Value\": [\"1.2.3\"]}\n\t},\n"
+	"\t{\"00081115\": {\"vr\": \"SQ\", \"Value\": [{\"0020000E\": {\"vr\": \"UI\", "
+	"\"Value\": [\"1.2.3\"]}}]}, \"00081030\": {\"vr\": \"LO\", \"Value\": [\"a \\\"}{[\"]},"
+	" \"0020000E\": {\"vr\": \"UI\", \"Value\": [\"1.2.4\"]}, \"00080018\": {\"vr\": \"UI\","
+	" \"Value\": [\"1.2.4.1\"]}},\n"
+	"\t{\"0020000E\":{\"Value\":[\"1.2.3\"],\"vr\":\"UI\"},\"00080018\":{\"vr\":\"UI\","
+	"\"Value\":[\"1.2.3.2\"]}}\n]\n";
+
+static int metadata_calls;
+
+static int fake_study_metadata(struct downloader *d, const struct instance_ref *ref,
+			       struct buf *out)
+{
+	(void)d;
+	metadata_calls++;
+	if (!ref->series_uid)
+		return buf_add(out, study_doc, sizeof(study_doc) - 1);
+	return buf_printf(out, "[{\"own\": \"%s\"}]", ref->series_uid);
+}
+
+static const struct downloader_ops fake_study_metadata_ops = {
+	.name = "fake", .fetch = fake_fetch, .metadata = fake_study_metadata};
+
+/* metadata.json of a study read first: each series' is cut from it, its instance objects byte
+ * for byte, with no request of its own, and has its exact size from then on. A series the
+ * study's does not hold is asked for. */
+static void test_series_metadata_is_cut_from_the_studys(void **state)
+{
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60};
+	const char *first = strstr(study_doc, "{\n"), *second = strstr(study_doc, "\t{\"00081115");
+	const char *third = strstr(study_doc, "\t{\"0020000E\":{");
+	char want[2048];
+	struct buf out;
+	uint64_t size;
+	struct rig r;
+	int n;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	r.fake.base.ops = &fake_study_metadata_ops;
+	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
+	metadata_calls = 0;
+	buf_init(&out, 1 << 20);
+	assert_int_equal(cache_metadata(r.cache, "1.2", NULL, &out), 0);
+	assert_int_equal(metadata_calls, 1);
+	assert_int_equal(cache_metadata_size(r.cache, "1.2", "1.2.3", &size), -ENOENT);
+	out.len = 0;
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.3", &out), 0);
+	n = snprintf(want, sizeof(want), "[%.*s,%.*s]", (int)(strstr(first, "\n\t}") + 3 - first),
+		     first, (int)(strstr(third, "}}\n]") + 2 - third - 1), third + 1);
+	assert_int_equal(metadata_calls, 1);
+	assert_int_equal(out.len, (size_t)n);
+	assert_memory_equal(out.data, want, out.len);
+	assert_int_equal(cache_metadata_size(r.cache, "1.2", "1.2.3", &size), 0);
+	assert_int_equal(size, (uint64_t)n);
+	out.len = 0;
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.4", &out), 0);
+	n = snprintf(want, sizeof(want), "[%.*s]", (int)(strstr(second, "}},\n") + 2 - second - 1),
+		     second + 1);
+	assert_int_equal(metadata_calls, 1);
+	assert_int_equal(out.len, (size_t)n);
+	assert_memory_equal(out.data, want, out.len);
+	out.len = 0;
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.5", &out), 0);
+	assert_int_equal(metadata_calls, 2);
+	assert_string_equal(out.data, "[{\"own\": \"1.2.5\"}]");
+	buf_release(&out);
+	rig_down(&r);
+}
+
+/* Anything but a whole array of instance objects holding the series is -ENOENT, and leaves
+ * the buffer as it was: the series is then asked for on its own. */
+static void test_metadata_cut_refuses_what_it_does_not_know(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"{}",
+		"[]",
+		"[{\"0020000E\": {\"vr\": \"UI\", \"Value\": [\"1.2.3\"]}}",
+		"[{\"0020000E\": {\"vr\": \"UI\", \"Value\": [\"1.2.3\"]}}] x",
+		"[{\"0020000E\": {\"vr\": \"UI\", \"Value\": [\"1.2.3\"]}} {}]",
+		"[{\"0020000E\": {\"vr\": \"UI\", \"Value\": [\"1.2.3\"]}}, {\"x\": \"\\",
+		"[{\"0020000E\": {\"vr\": \"UI\", \"Value\": [\"1.2.33\"]}}]",
+		"[{\"00081115\": {\"vr\": \"SQ\", \"Value\": [{\"0020000E\": {\"Value\": "
+		"[\"1.2.3\"]}}]}}]",
+		"[{\"0020000E\": {\"vr\": \"UI\"}}]",
+		"[1, 2]",
+	};
+	struct buf out;
+
+	(void)state;
+	buf_init(&out, 1 << 20);
+	assert_int_equal(buf_add(&out, "kept", 4), 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		assert_int_equal(metadata_cut_series(bad[i], strlen(bad[i]), "1.2.3", &out),
+				 -ENOENT);
+		assert_int_equal(out.len, 4);
+		assert_string_equal(out.data, "kept");
+	}
+	/* The cut would not fit: the buffer's own error, the buffer as it was. */
+	buf_release(&out);
+	buf_init(&out, 8);
+	assert_int_equal(metadata_cut_series(study_doc, sizeof(study_doc) - 1, "1.2.3", &out),
+			 -E2BIG);
+	assert_int_equal(out.len, 0);
+	buf_release(&out);
+}
+
 static int count_threads(void)
 {
 	char cmd[64];
@@ -1223,6 +1338,8 @@ int main(void)
 		cmocka_unit_test(test_long_series_is_committed_in_batches_behind_the_stream),
 		cmocka_unit_test(test_prefetch_pool_is_bounded_and_reaped),
 		cmocka_unit_test(test_metadata_of_series_stays_apart_with_a_long_source),
+		cmocka_unit_test(test_series_metadata_is_cut_from_the_studys),
+		cmocka_unit_test(test_metadata_cut_refuses_what_it_does_not_know),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
