@@ -940,6 +940,7 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 	}
 	for (;;) {
 		CURLMsg *msg;
+		CURLMcode mc;
 		int still, left, finished = 0;
 
 		/* Fill the idle lanes while slots are free; a lane whose GET got a 401 that a new
@@ -966,7 +967,14 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 		}
 		if (!running)
 			break;
-		if (curl_multi_perform(multi, &still) != CURLM_OK) {
+		mc = curl_multi_perform(multi, &still);
+		if (mc != CURLM_OK) {
+			size_t b = 0;
+
+			while (!lanes[b].busy)
+				b++; /* running > 0: one is */
+			log_error("GET %s and %zu more at once: %s", lanes[b].c.safe_url,
+				  running - 1, curl_multi_strerror(mc));
 			err = -EIO;
 			break;
 		}

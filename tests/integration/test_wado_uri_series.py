@@ -77,6 +77,21 @@ def test_series_is_fetched_several_gets_at_once_within_connections(mount, source
     assert 2 < peak <= 3, "peak of %d WADO-URI GETs in flight" % peak
 
 
+def test_instances_are_asked_for_without_content_encoding(mount, source, proxy, data):
+    """Orthanc gzips a WADO-URI reply when the request allows it (15-20 ms of its CPU per
+    512 KiB image, for pixel data that hardly shrinks): instances are asked for as they are,
+    while queries still take gzip."""
+    m = mount(source, options="downloader=wado-uri,wado_uri=%s/wado" % proxy.url)
+    folder, md5s, _ = _series(m, data, "Coronal")
+    for name in sorted(md5s)[:3]:
+        assert _md5(os.path.join(folder, name)) == md5s[name]
+    log = proxy.log()
+    gets = [r for r in log if r["path"].startswith("/wado?")]
+    queries = [r for r in log if r["path"].startswith("/dicom-web/")]
+    assert gets and all(r["accept_encoding"] == "identity" for r in gets)
+    assert queries and all("gzip" in r["accept_encoding"] for r in queries)
+
+
 @pytest.mark.parametrize("status, want", [(500, errno.EIO), (404, errno.ENOENT)])
 def test_refused_member_fails_alone_while_the_others_arrive(mount, source, proxy, data, status,
                                                             want):
