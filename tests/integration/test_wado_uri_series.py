@@ -163,3 +163,43 @@ def test_truncated_member_is_never_cached(mount, source, proxy, data, tmp_path):
     assert proxy.count(WADO_GET) == 0  # the others were cached whole
     assert _md5(os.path.join(folder2, cut)) == md5s[cut]
     assert proxy.count(WADO_GET) == 1
+
+
+from test_whole_files import BIG_BYTES, big  # noqa: E402,F401 (the fixture: a 2.6 MB member)
+
+
+def _uri_gets(m, e):
+    """The daemon's log lines of the GETs of @e that ended: a whole reply or one refused."""
+    return [l for l in m.text().splitlines() if "objectUID=%s&" % e["SOPInstanceUID"] in l and
+            (" -> 200 " in l or "reply refused" in l)]
+
+
+def _path(m, e):
+    return m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                  e["SOPInstanceUID"] + ".dcm")
+
+
+def test_member_larger_than_memory_comes_whole_in_the_series(mount, big):
+    """A member over 1 MiB goes on in a temporary file while it comes, and reaches the cache
+    whole: one GET, in the series, and its bytes are the file's."""
+    o, small, large = big["orthanc"], big["manifest"][1], big["big"]
+    m = mount(o.dicomweb, options="downloader=wado-uri,wado_uri=%s/wado" % o.url)
+    assert _md5(_path(m, small)) == small["md5"]  # starts the series
+    assert _md5(_path(m, large)) == large["md5"]
+    assert len(_uri_gets(m, large)) == 1
+    assert " -> 200 (%d bytes" % os.path.getsize(large["path"]) in _uri_gets(m, large)[0]
+    assert os.path.getsize(large["path"]) > BIG_BYTES
+
+
+def test_member_that_cannot_be_held_is_fetched_alone(mount, big, tmp_path):
+    """No temporary file for a large member ($TMPDIR is gone): that member fails in the series
+    with a clear error, the small ones come, and the large one is fetched alone (streamed to
+    the cache) and read whole."""
+    o, small, large = big["orthanc"], big["manifest"][2], big["big"]
+    env = dict(os.environ, TMPDIR=str(tmp_path / "gone"))
+    m = mount(o.dicomweb, options="downloader=wado-uri,wado_uri=%s/wado" % o.url, env=env,
+              expect_errors=r"cannot make a temporary file in .*/gone")
+    assert _md5(_path(m, small)) == small["md5"]
+    assert _md5(_path(m, large)) == large["md5"]
+    assert len(_uri_gets(m, large)) == 2
+    assert "cannot make a temporary file in %s" % env["TMPDIR"] in m.text()
