@@ -28,6 +28,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 from conftest import is_mounted  # noqa: E402
 from servers import Orthanc, free_port, wait_for  # noqa: E402
+from test_dimse import split_part10  # noqa: E402
 
 ACCEPT = 'Accept: multipart/related; type="application/dicom"; transfer-syntax=*'
 ROOT = "1.2.826.0.1.3680043.8.498.7."
@@ -58,23 +59,28 @@ def make_instance(path, study, series, number, size, series_number, rng):
 
 def generate(out):
     """Case A: a study of 2 series x 200 CT images of 512x512 (~210 MB). Case B: one series of
-    2,000 images of 32x32. Returns the UIDs and case A's files by name."""
+    2,000 images of 32x32. Returns the UIDs, case A's files by name, and case A's first series
+    with the names of its files (the WADO-URI row)."""
     rng = np.random.default_rng(7)
     os.makedirs(out)
     study_a = generate_uid(prefix=ROOT)
     originals = {}  # <SOP Instance UID>.dcm -> the file, to check every copy against
+    series_a = []  # (SeriesInstanceUID, [<SOP Instance UID>.dcm]) of each series of case A
     for s in (1, 2):
         series = generate_uid(prefix=ROOT)
+        series_a.append((series, []))
         for i in range(200):
             path = os.path.join(out, "a-%d-%03d.dcm" % (s, i))
-            originals[make_instance(path, study_a, series, i + 1, 512, s, rng) + ".dcm"] = path
+            name = make_instance(path, study_a, series, i + 1, 512, s, rng) + ".dcm"
+            originals[name] = path
+            series_a[-1][1].append(name)
     study_b, series_b = generate_uid(prefix=ROOT), generate_uid(prefix=ROOT)
     first_b = None
     for i in range(2000):
         sop = make_instance(os.path.join(out, "b-%04d.dcm" % i), study_b, series_b, i + 1, 32,
                             1, rng)
         first_b = first_b or sop
-    return study_a, study_b, series_b, originals
+    return study_a, study_b, series_b, originals, series_a[0]
 
 
 def timed(argv, **kw):
@@ -212,8 +218,9 @@ def main():
                 d = os.path.join(work, "run")
                 os.makedirs(d)
                 measure(args, d, route, conf, ids, results[route.name], run == 0)
+                measure_wado_uri(args, d, route, ids, results[route.name])
                 if not args.no_dimse:
-                    measure_dimse(args, d, server, route, ids[0], move_port,
+                    measure_dimse(args, d, server, route, ids, move_port,
                                   results[route.name])
                 shutil.rmtree(d, ignore_errors=True)
         if args.big:
@@ -255,7 +262,7 @@ def cold_copy(args, source, src_dir, d, name, r, options=""):
 def measure(args, d, route, conf, ids, r, first):
     """One run of the HTTP rows over @route; in the @first run, also rclone with its default
     options, whose wrong files are counted."""
-    study_a, study_b, series_b, originals = ids
+    study_a, study_b, series_b, originals = ids[:4]
     web = route.web
     add(r, "raw", timed(["curl", "-sf", "-o", "/dev/null", "-H", ACCEPT,
                          "%s/studies/%s" % (web, study_a)]))
@@ -326,9 +333,17 @@ def measure(args, d, route, conf, ids, r, first):
         shutil.rmtree(os.path.join(d, name))
 
 
-def count_wrong(top, originals):
-    """How many of the study's instances are missing from the copy in @top or differ from the
-    file that was loaded: a fast copy of something else would be no comparison."""
+def same_data_set(a, b):
+    """Whether Part-10 files @a and @b hold the same data set, byte for byte, in the same
+    syntax: DIMSE carries no file meta header, and trolley writes its own."""
+    with open(a, "rb") as f, open(b, "rb") as g:
+        return split_part10(f.read()) == split_part10(g.read())
+
+
+def count_wrong(top, originals, dimse=False):
+    """How many of the instances of @originals (name -> file) are missing from the copy in
+    @top or differ from the file that was loaded (@dimse: its data set differs): a fast copy
+    of something else would be no comparison."""
     found = {}
     for root, _, files in os.walk(top):
         for f in files:
@@ -336,25 +351,65 @@ def count_wrong(top, originals):
                 found[f] = os.path.join(root, f)
     wrong = 0
     for name, path in originals.items():
-        if name not in found or subprocess.run(["cmp", "-s", path, found[name]]).returncode:
+        if name not in found:
+            wrong += 1
+        elif dimse:
+            wrong += not same_data_set(path, found[name])
+        elif subprocess.run(["cmp", "-s", path, found[name]]).returncode:
             wrong += 1
     return wrong
 
 
-def measure_dimse(args, d, server, route, study, move_port, r):
-    """The same study over DIMSE: dcmtk's getscu (bit-preserving, to disk) against a cold
-    trolley cp -r through C-GET and through C-MOVE. C-MOVE's store association goes from
-    Orthanc to route.move_port (a relay in front of trolley's port in the slow column)."""
+def measure_wado_uri(args, d, route, ids, r):
+    """One series of 200 instances over WADO-URI, which has no series request: 8 curls at once,
+    each GET of one instance written to its file (xargs -P8), against a cold trolley cp -r of
+    the series with downloader=wado-uri."""
+    study, originals = ids[0], ids[3]
+    series, names = ids[4]
+    want = {n: originals[n] for n in names}
+    wado = route.url + "/wado"
+    out = os.path.join(d, "uri_curl8")
+    os.makedirs(out)
+    lines = "".join("%s %s?requestType=WADO&studyUID=%s&seriesUID=%s&objectUID=%s"
+                    "&contentType=application/dicom\n"
+                    % (os.path.join(out, n), wado, study, series, n[:-4]) for n in names)
+    add(r, "uri_curl8", timed(["xargs", "-P8", "-L1", "curl", "-sf", "-o"], input=lines.encode()))
+    wrong = count_wrong(out, want)
+    if wrong:
+        sys.exit("bench: the 8 curls of WADO-URI got %d wrong or missing files" % wrong)
+    shutil.rmtree(out)
+    cold_copy(args, route.web, os.path.join("studies", study, series), d, "uri_cold", r,
+              "downloader=wado-uri,wado_uri=" + wado)
+    wrong = count_wrong(os.path.join(d, "uri_cold"), want)
+    if wrong:
+        sys.exit("bench: trolley's WADO-URI copy has %d wrong or missing files" % wrong)
+    for name in ("uri_cold", "cache-uri_cold"):
+        shutil.rmtree(os.path.join(d, name))
+
+
+def measure_dimse(args, d, server, route, ids, move_port, r):
+    """The WADO-URI row's series (200 instances, 105 MB) over DIMSE: dcmtk's getscu
+    (bit-preserving, to disk) against a cold trolley cp -r through C-GET and through C-MOVE.
+    One series, not the study: Orthanc's C-GET moved 11 MB/s here, and the whole study took
+    the DIMSE rows to 7 of the bench's 11 minutes at --runs 3. C-MOVE's store association
+    goes from Orthanc to route.move_port (a relay in front of trolley's port in the slow
+    column). Every copy is compared with the files loaded."""
+    study, originals = ids[0], ids[3]
+    series, names = ids[4]
+    want = {n: originals[n] for n in names}
     server.set_move_port(route.move_port)
     os.makedirs(os.path.join(d, "getscu"))
     add(r, "getscu", timed(["getscu", "-aet", "TROLLEY", "-aec", "ORTHANC", "+B",
-                            "-od", os.path.join(d, "getscu"), "-k", "QueryRetrieveLevel=STUDY",
-                            "-k", "StudyInstanceUID=" + study, "127.0.0.1",
-                            str(route.dicom_port)]))
+                            "-od", os.path.join(d, "getscu"), "-k", "QueryRetrieveLevel=SERIES",
+                            "-k", "StudyInstanceUID=" + study, "-k",
+                            "SeriesInstanceUID=" + series, "127.0.0.1", str(route.dicom_port)]))
     shutil.rmtree(os.path.join(d, "getscu"))
     source = "dicom://ORTHANC@127.0.0.1:%d" % route.dicom_port
     for key, opts in (("cget", ""), ("cmove", "downloader=c-move,move_port=%d" % move_port)):
-        cold_copy(args, source, os.path.join("studies", study), d, key, r, opts)
+        cold_copy(args, source, os.path.join("studies", study, series), d, key, r, opts)
+        wrong = count_wrong(os.path.join(d, key), want, dimse=True)
+        if wrong:
+            sys.exit("bench: trolley's %s copy has %d wrong or missing files" % (key, wrong))
         for name in (key, "cache-" + key):
             shutil.rmtree(os.path.join(d, name))
 
@@ -394,7 +449,7 @@ def measure_big(args, work, server, r):
 
 REF_NAMES = {"curlfile": "curl-to-file", "rclone_cold": "rclone", "rclone_warm": "rclone",
              "local": "local", "qido": "QIDO", "curl_one": "curl", "getscu": "getscu",
-             "big_curl": "curl"}
+             "big_curl": "curl", "uri_curl8": "8 curls"}
 
 
 def print_table(results, args):
@@ -418,9 +473,14 @@ def print_table(results, args):
         ("trolley `ls -l` of that series, warm", "ls_warm", [], "<= 0.1 s"),
         ("curl: GET of one instance", "curl_one", [], "= 1.0"),
         ("trolley first byte of one cold instance", "first_byte", ["curl_one"], "<= 2x curl"),
-        ("dcmtk getscu of the study (C-GET, +B to disk)", "getscu", [], "= 1.0"),
-        ("trolley cold `cp -r` of the study over C-GET", "cget", ["getscu"], "<= 1.3x getscu"),
-        ("trolley cold `cp -r` of the study over C-MOVE", "cmove", ["getscu"], ""),
+        ("8 parallel curls: WADO-URI GETs of one 200-instance series, each to a file",
+         "uri_curl8", [], "= 1.0"),
+        ("trolley cold `cp -r` of that series over WADO-URI (`downloader=wado-uri`)",
+         "uri_cold", ["uri_curl8"], "<= 1.3x 8 curls"),
+        ("dcmtk getscu of that series (C-GET, +B to disk)", "getscu", [], "= 1.0"),
+        ("trolley cold `cp -r` of that series over C-GET", "cget", ["getscu"],
+         "<= 1.3x getscu"),
+        ("trolley cold `cp -r` of that series over C-MOVE", "cmove", ["getscu"], ""),
         ("curl: GET of the 2 GiB study (--big)", "big_curl", [], ""),
         ("trolley cold `cp -r` of the 2 GiB study (--big)", "big", ["big_curl"], ""),
     ]

@@ -28,13 +28,30 @@ void slots_take(struct slots *s, bool query)
 			pthread_cond_wait(&s->freed, &s->lock);
 		s->query_waiting--;
 	} else {
+		s->bulk_waiting++;
 		while (s->total &&
 		       (s->busy >= s->total || s->bulk >= s->bulk_max || s->query_waiting))
 			pthread_cond_wait(&s->freed, &s->lock);
+		s->bulk_waiting--;
 		s->bulk++;
 	}
 	s->busy++;
 	pthread_mutex_unlock(&s->lock);
+}
+
+bool slots_try_take_bulk(struct slots *s)
+{
+	bool taken;
+
+	pthread_mutex_lock(&s->lock);
+	taken = !s->total || (s->busy < s->total && s->bulk < s->bulk_max && !s->query_waiting &&
+			      !s->bulk_waiting);
+	if (taken) {
+		s->bulk++;
+		s->busy++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return taken;
 }
 
 void slots_give(struct slots *s, bool query)

@@ -24,12 +24,13 @@ struct slots {
 	long bulk_max;	    /* of them, what bulk transfers may hold */
 	long busy, bulk;    /* held: all, by bulk transfers */
 	long query_waiting; /* queries waiting: bulk transfers let them go first */
+	long bulk_waiting;  /* bulk transfers waiting in slots_take() */
 };
 
 /** Unbounded slots, for a static or a struct member; slots_limit() sets the bound. */
 #define SLOTS_INIT                                                                                 \
 	{                                                                                          \
-		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0                 \
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0              \
 	}
 
 /** Destroy the lock and condition of @s (no slot held); a static SLOTS_INIT one needs none. */
@@ -38,6 +39,12 @@ void slots_release(struct slots *s);
 void slots_limit(struct slots *s, long total);
 /** Wait for a slot: a query (@query) may take any, a bulk transfer only its share. */
 void slots_take(struct slots *s, bool query);
+/** Take a bulk slot only if one is free now and nobody waits for a slot: for a caller that
+ * holds one already and runs several transfers (protocols/wado_uri.c through http.c). Never
+ * waiting, it cannot hold slots while it waits for more (two such callers would wait for
+ * each other), and it gives way to a caller that has none, such as an open() fetching its
+ * file alone. @return whether a slot was taken (give it back with slots_give(s, false)). */
+bool slots_try_take_bulk(struct slots *s);
 /** Give back a slot taken with the same @query. */
 void slots_give(struct slots *s, bool query);
 

@@ -82,6 +82,39 @@ int http_post(struct http *h, enum http_kind kind, const char *url, const char *
 	      const void *body, size_t len, const char *accept, http_body_fn on_body, void *ctx,
 	      long *status_out);
 
+/** Many GETs for http_get_each(), numbered 0 to n - 1, run in lanes numbered 0 to nlanes - 1:
+ * a lane runs one GET at a time, so what a caller keeps per GET in flight (a buffer) it keeps
+ * per lane. Every callback runs on the thread that called http_get_each(), one at a time. */
+struct http_each {
+	const char *accept; /* the Accept header of every GET; may be NULL */
+	size_t n;	    /* how many GETs */
+	size_t nlanes;	    /* at most this many at once (0: 1); fewer when no slot is free */
+	void *ctx;	    /* for the callbacks */
+	/** Write the URL of GET @i into @out (@len bytes). @return 0, or an errno that is then
+	 * GET @i's result (it is not made). */
+	int (*url_of)(void *ctx, size_t i, char *out, size_t len);
+	/** A piece of the 2xx body of the GET running in @lane, in order; as http_body_fn. */
+	int (*on_body)(void *ctx, size_t lane, const struct http_response *resp, const void *data,
+		       size_t len);
+	/** GET @i, which ran in @lane, is over: @err is what http_get() would have returned for
+	 * it (already logged), @status its HTTP status (0 if none). The lane is idle until this
+	 * returns. @return 0 to go on, or an errno that ends every GET still running. */
+	int (*on_done)(void *ctx, size_t lane, size_t i, int err, long status);
+};
+
+/**
+ * Make the GETs of @e, several at once on one curl multi handle, each in a slot of @kind (as
+ * http_get()): the first waits for its slot, the others are started only while a slot is free
+ * and nobody else waits for one (slots_try_take_bulk()), so never more than connections=
+ * transfers go out, queries keep their reserve, and a caller never holds slots while it waits
+ * for more. HTTP_QUERY GETs run one at a time. Each GET is one http_get() as to timeouts,
+ * credentials (a 401 that a new token or a new login may cure is asked again once), logging
+ * and its result, which on_done() gets: one GET's failure does not stop the others.
+ * @return 0 when every GET was made and reported; on_done()'s error (the GETs not reported then
+ * were not made or were cut short); a login's error; -ENOMEM, -EIO (curl's multi failed).
+ */
+int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e);
+
 /** @return errno (negative) for an HTTP status; 0 for 2xx. */
 int http_status_to_errno(long status);
 

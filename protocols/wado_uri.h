@@ -1,4 +1,5 @@
-/* WADO-URI downloader (PS3.18 §9, the URI service): one GET per instance. */
+/* WADO-URI downloader (PS3.18 §9, the URI service): one GET per instance; a series is its
+ * members' GETs, several at once within connections=. */
 #ifndef TROLLEY_WADO_URI_H
 #define TROLLEY_WADO_URI_H
 

@@ -295,7 +295,7 @@ class Proxy:
 
     def log(self):
         """A copy of the recorded requests: dicts with method, path (with the query), query,
-        accept, status (401 when refused for auth, else None), start and end (time.monotonic()
+        accept, accept_encoding, status (401 when refused for auth, else None), start and end (time.monotonic()
         when the request came and when its reply was over; end None while it is in flight)."""
         with self.lock:
             return [dict(r) for r in self.requests]
@@ -325,6 +325,7 @@ class Proxy:
             record.update({"method": method, "path": h.path,
                            "query": h.path.partition("?")[2],
                            "accept": h.headers.get("Accept", ""),
+                           "accept_encoding": h.headers.get("Accept-Encoding", ""),
                            "status": None if authorized else 401})
             self.requests.append(record)
             action = next((a for rx, a in self.faults if rx.search(h.path)), None) or {}

@@ -8,6 +8,8 @@
 
 #include "tests/unit/helpers.h"
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/query.h"
+#include "core/slots.h"
 #include "core/tags.h"
 
 static void test_attrset_sorted_replace_merge(void **state)
@@ -197,6 +200,52 @@ static void test_keywords_and_hex_tags(void **state)
 	assert_null(tags_keyword(0x00091001u));
 }
 
+static void *take_bulk(void *arg)
+{
+	slots_take(arg, false);
+	return NULL;
+}
+
+static long slots_bulk_waiting(struct slots *s)
+{
+	long n;
+
+	pthread_mutex_lock(&s->lock);
+	n = s->bulk_waiting;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+/* A caller running several transfers takes more bulk slots only while they are free and
+ * nobody waits: never the query reserve, never ahead of a transfer that has none. */
+static void test_slots_try_take_bulk_gives_way(void **state)
+{
+	struct slots s = SLOTS_INIT;
+	pthread_t waiter;
+
+	(void)state;
+	slots_limit(&s, 8); /* 6 for bulk transfers, 2 kept for queries */
+	slots_take(&s, false);
+	for (int i = 1; i < 6; i++)
+		assert_true(slots_try_take_bulk(&s));
+	assert_false(slots_try_take_bulk(&s)); /* the rest is the queries' */
+	slots_take(&s, true);
+	slots_give(&s, true);
+	/* Another transfer waits for a slot: a freed one is its, whoever runs first. */
+	assert_int_equal(pthread_create(&waiter, NULL, take_bulk, &s), 0);
+	while (slots_bulk_waiting(&s) == 0)
+		sched_yield();
+	slots_give(&s, false);
+	assert_false(slots_try_take_bulk(&s));
+	pthread_join(waiter, NULL);
+	for (int i = 0; i < 6; i++)
+		slots_give(&s, false);
+	assert_int_equal(s.busy, 0);
+	assert_true(slots_try_take_bulk(&s));
+	slots_give(&s, false);
+	slots_release(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +257,7 @@ int main(void)
 		cmocka_unit_test(test_uid_validity),
 		cmocka_unit_test(test_redact_url_drops_credentials),
 		cmocka_unit_test(test_keywords_and_hex_tags),
+		cmocka_unit_test(test_slots_try_take_bulk_gives_way),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
