@@ -89,12 +89,13 @@ bool cache_blob_is_stored(const struct cache_blob *b);
 /** Copy up to @n bytes from @off. @return bytes copied (0 at the end) or -errno. */
 long cache_blob_read(struct cache_blob *b, void *buf, size_t n, uint64_t off);
 /**
- * Hand up to @n bytes from @off to @use (0 bytes at the end). A stored blob is handed straight
- * from the LMDB map, valid only during the call; one still in its download file is read into a
- * buffer first. @return what @use returned, or -errno without calling it.
+ * Hand up to @n bytes from @off to @use (0 bytes at the end), without a copy, valid only during
+ * the call: a stored blob's as the store hands them (in the LMDB map and at their offset in
+ * its data file); one kept in its download file as that file's bytes only (@b->data NULL).
+ * @return what @use returned, or -errno without calling it.
  */
 int cache_blob_use(struct cache_blob *b, uint64_t off, size_t n,
-		   int (*use)(void *ctx, const void *data, size_t len), void *ctx);
+		   int (*use)(void *ctx, const struct store_bytes *b), void *ctx);
 void cache_blob_close(struct cache_blob *b);
 
 /**

@@ -610,24 +610,40 @@ out:
 
 struct read_reply {
 	fuse_req_t req;
+	bool splice;
 	bool replied;
 };
 
-/* Runs inside the store's read transaction: fuse_reply_buf() has written the bytes to the
- * kernel when it returns, so they need no copy of ours. */
-static int reply_bytes(void *ctx, const void *data, size_t len)
+/* Below two pages libfuse copies anyway (fuse_send_data_iov()): a small read is answered from
+ * the map. */
+#define SPLICE_MIN 8192
+
+/* Runs inside the store's read transaction (or under the blob's lock for a temporary file):
+ * the reply has reached the kernel when fuse_reply_*() returns, so the bytes need no copy of
+ * ours. From a file, the reply splices: the pages go from the page cache of the store's data
+ * file (or of the temporary file) through a pipe to the kernel, which copies them once into the
+ * file.s pages; no copy through our memory, no fault on the map. libfuse reads the file
+ * instead (pread) when it cannot splice. */
+static int reply_bytes(void *ctx, const struct store_bytes *b)
 {
 	struct read_reply *r = ctx;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(b->len);
 
 	r->replied = true;
-	return fuse_reply_buf(r->req, data, len);
+	if (b->data && (!r->splice || b->len < SPLICE_MIN || b->fd < 0))
+		return fuse_reply_buf(r->req, b->data, b->len);
+	bv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bv.buf[0].fd = b->fd;
+	bv.buf[0].pos = (off_t)b->pos;
+	/* Never FUSE_BUF_SPLICE_MOVE: moving would take the pages from the store's file. */
+	return fuse_reply_data(r->req, &bv, 0);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
-	struct read_reply r = {req, false};
+	struct read_reply r = {req, of->fs->splice, false};
 	int err;
 
 	(void)ino;
@@ -737,7 +753,8 @@ out:
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct trolley_fs *fs = userdata;
+
 	/* Parallel reads of one file are fine: each read is an independent copy. */
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;
@@ -751,6 +768,13 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	 * read-ahead the kernel offers: instances are read whole, front to back. */
 	conn->max_write = 1u << 20;
 	conn->max_readahead = conn->max_readahead ? conn->max_readahead : 1u << 20;
+	/* Reads answered by splice() from the store's data file (reply_bytes()). Not
+	 * FUSE_CAP_SPLICE_READ: requests are small (no writes here), and reading them through a
+	 * pipe costs a second system call each. Not FUSE_CAP_SPLICE_MOVE: see reply_bytes(). */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_MOVE);
+	fs->splice = (conn->want & FUSE_CAP_SPLICE_WRITE) != 0;
 }
 
 const struct fuse_lowlevel_ops trolley_ops = {
