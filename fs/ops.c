@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/query.h"
 #include "core/tags.h"
+#include "fs/inoset.h"
 #include "fs/status.h"
 #include "fs/xattr.h"
 
@@ -21,30 +22,48 @@
 #define NEGATIVE_TIMEOUT    5.0
 #define CACHED_FILE_TIMEOUT 86400.0
 
-/* The inodes whose exact size the kernel was told of by an open since it was last handed an
- * estimate, direct-mapped (a collision forgets one: it is told again, which is only slower).
- * Guarded by size_gate, which the opens that tell go through one at a time. */
-#define TOLD_SLOTS 4096
-static uint64_t told[TOLD_SLOTS];
+/* The inodes the kernel may hold an estimated size for: a reply carried an estimate since the
+ * last invalidation. The first open of such an inode tells the kernel, before any open of it
+ * returns. An inode never handed an estimate (a cached instance, listed with its exact size)
+ * needs no invalidation: a warm copy saves the notification and the GETATTR it causes on every
+ * open. Exact (a lost member would leave an estimate in the kernel); if it cannot grow, every
+ * open invalidates. Guarded by size_gate: a reply decides on an estimate, and marks it, under
+ * the gate, and an open looks after the instance is readable, so an estimate decided before
+ * it became readable is marked before the open looks, and one decided after cannot be. */
+static struct inoset estimated = INOSET_INIT;
+static bool estimates_lost;
 static pthread_mutex_t size_gate = PTHREAD_MUTEX_INITIALIZER;
 
-/* An estimate of inode @ino's size goes to the kernel: its next open must tell it again. */
+/* Under size_gate: an estimate of @ino's size goes to the kernel. */
 static void note_estimate(uint64_t ino)
 {
-	pthread_mutex_lock(&size_gate);
-	if (told[ino % TOLD_SLOTS] == ino)
-		told[ino % TOLD_SLOTS] = 0;
-	pthread_mutex_unlock(&size_gate);
+	if (inoset_add(&estimated, ino) < 0)
+		estimates_lost = true;
 }
 
-/* Whether the kernel has yet to be told @ino's size is exact; from now on it counts as told.
- * Called with size_gate held. */
+/* Under size_gate: whether the kernel may hold an estimate of @ino's size; from now on it
+ * holds none (the caller invalidates). */
 static bool size_untold(uint64_t ino)
 {
-	if (told[ino % TOLD_SLOTS] == ino)
-		return false;
-	told[ino % TOLD_SLOTS] = ino;
-	return true;
+	return inoset_take(&estimated, ino) || estimates_lost;
+}
+
+static int inode_exists(const struct node *n, void *ctx)
+{
+	(void)n;
+	(void)ctx;
+	return 0;
+}
+
+/* The kernel forgot @ino: its mark goes with it (numbers are never handed out again). */
+static void forget_estimate(struct trolley_fs *fs, uint64_t ino)
+{
+	/* Not under the gate: a reply takes the inodes' lock, then the gate. */
+	if (inodes_with(fs->inodes, ino, inode_exists, NULL) != -ENOENT)
+		return;
+	pthread_mutex_lock(&size_gate);
+	inoset_take(&estimated, ino);
+	pthread_mutex_unlock(&size_gate);
 }
 
 /* What an open file handle holds: an instance, or a text made at open (the status file). */
@@ -134,13 +153,20 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
 		/* Exact from the first open on, whether the instance is in the cache or (too big
-		 * for it) in a temporary file: readers stop at this size. */
+		 * for it) in a temporary file: readers stop at this size. An estimate is decided
+		 * again under the gate (see size_gate). */
 		if (cache_exact_size(fs->tree.cache, sop, &size) == 0) {
 			timeout = CACHED_FILE_TIMEOUT;
 		} else {
-			size = tree_estimated_size(n);
-			timeout = DIR_TIMEOUT;
-			note_estimate(ino);
+			pthread_mutex_lock(&size_gate);
+			if (cache_exact_size(fs->tree.cache, sop, &size) == 0) {
+				timeout = CACHED_FILE_TIMEOUT;
+			} else {
+				size = tree_estimated_size(n);
+				timeout = DIR_TIMEOUT;
+				note_estimate(ino);
+			}
+			pthread_mutex_unlock(&size_gate);
 		}
 		st->st_size = (off_t)size;
 	}
@@ -261,6 +287,7 @@ out_release_dir:
 static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
 {
 	inodes_forget(fs_of(req)->inodes, ino, nlookup);
+	forget_estimate(fs_of(req), ino);
 	fuse_reply_none(req);
 }
 
@@ -268,8 +295,10 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 {
 	struct trolley_fs *fs = fs_of(req);
 
-	for (size_t i = 0; i < count; i++)
+	for (size_t i = 0; i < count; i++) {
 		inodes_forget(fs->inodes, forgets[i].ino, forgets[i].nlookup);
+		forget_estimate(fs, forgets[i].ino);
+	}
 	fuse_reply_none(req);
 }
 
@@ -537,13 +566,14 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, &of->blob);
 	free(siblings);
 	listing_put(folder);
-	/* The kernel may hold the estimated size for up to DIR_TIMEOUT: mark its attributes stale
+	/* The kernel may hold an estimated size for up to DIR_TIMEOUT: mark its attributes stale
 	 * now (offset -1: attributes only, no page cache, no inode lock), so the fstat() that
 	 * rsync makes right after open() and any read past the estimate see the exact size.
-	 * Once per estimate, by the first open to get here, before any open of it returns: the
-	 * invalidation also makes the kernel drop attribute replies under way, and an opener
-	 * already reading (16 readers of one file) whose refresh was dropped read with the
-	 * estimate: 1,088 bytes and a zero (measured). */
+	 * Only if it was handed an estimate (see size_gate): a cached instance was listed with
+	 * its exact size. Once per estimate, by the first open to get here, before any open of
+	 * it returns: the invalidation also makes the kernel drop attribute replies under way,
+	 * and an opener already reading (16 readers of one file) whose refresh was dropped read
+	 * with the estimate: 1,088 bytes and a zero (measured). */
 	if (!err && fs->se) {
 		pthread_mutex_lock(&size_gate);
 		if (size_untold(ino))

@@ -143,3 +143,36 @@ def test_reads_while_other_instances_are_evicted_get_only_their_own_bytes(mount,
         os.close(fd)
     assert not failures, failures
     assert "evicted" in m.text()
+
+
+def _file_getattrs(text, inos):
+    return [l for l in text.splitlines()
+            if "opcode: GETATTR" in l and int(l.split("nodeid: ")[1].split(",")[0]) in inos]
+
+
+def test_a_cached_instance_opens_without_telling_the_kernel_its_size_again(mount, series,
+                                                                        tmp_path):
+    """An instance listed with an estimated size has its attributes invalidated at its first
+    open (the size becomes exact: libfuse logs the notification), which costs a GETATTR on the
+    reader's fstat(). A cached one was listed with its exact size: no notification, no
+    GETATTR, on a new mount of a filled cache."""
+    cache = str(tmp_path / "cache")
+    folder = ("studies", series["manifest"][0]["StudyInstanceUID"],
+              series["manifest"][0]["SeriesInstanceUID"])
+    for name, cold in (("cold", True), ("warm", False)):
+        m = mount(series["orthanc"].dicomweb, options="debug", cache_dir=cache, name=name)
+        names = sorted(n for n in os.listdir(m.path(*folder)) if n.endswith(".dcm"))
+        assert len(names) == len(EXTRA)
+        inos = {os.stat(m.path(*folder, n)).st_ino for n in names}
+        for n in names:
+            with open(m.path(*folder, n), "rb") as f:
+                os.fstat(f.fileno())
+                f.read()
+        text = m.text()
+        notes = text.count("NOTIFY: code=2 ")  # FUSE_NOTIFY_INVAL_INODE
+        if cold:
+            assert notes == len(names), notes
+            assert m.unmount() == 0
+        else:
+            assert notes == 0, notes
+            assert _file_getattrs(text, inos) == []
