@@ -329,9 +329,9 @@ bool cache_blob_is_stored(const struct cache_blob *b)
 /* Hand bytes of the temporary file @fd of a @size-byte blob to @use: as the file's only (no
  * copy here; the reader reads or splices them from @fd). */
 static int file_use(int fd, uint64_t size, uint64_t off, size_t n,
-		    int (*use)(void *ctx, const struct store_bytes *b), void *ctx)
+		    int (*use)(void *ctx, const struct cache_bytes *b), void *ctx)
 {
-	struct store_bytes b = {.fd = fd};
+	struct cache_bytes b = {.fd = fd};
 
 	b.pos = (int64_t)(off < size ? off : size);
 	b.len = n < size - (uint64_t)b.pos ? n : (size_t)(size - (uint64_t)b.pos);
@@ -377,21 +377,22 @@ out:
 }
 
 struct use_call {
-	int (*use)(void *ctx, const struct store_bytes *b);
+	int (*use)(void *ctx, const struct cache_bytes *b);
 	void *ctx;
 	bool called;
 };
 
-static int use_once(void *ctx, const struct store_bytes *b)
+static int use_once(void *ctx, const void *data, size_t len)
 {
 	struct use_call *u = ctx;
+	struct cache_bytes b = {.data = data, .len = len, .fd = -1};
 
 	u->called = true;
-	return u->use(u->ctx, b);
+	return u->use(u->ctx, &b);
 }
 
 int cache_blob_use(struct cache_blob *b, uint64_t off, size_t n,
-		   int (*use)(void *ctx, const struct store_bytes *b), void *ctx)
+		   int (*use)(void *ctx, const struct cache_bytes *b), void *ctx)
 {
 	for (int tries = 0;; tries++) {
 		struct use_call u = {use, ctx, false};
@@ -421,7 +422,7 @@ struct copy_to {
 	size_t got;
 };
 
-static int copy_to(void *ctx, const struct store_bytes *b)
+static int copy_to(void *ctx, const struct cache_bytes *b)
 {
 	struct copy_to *c = ctx;
 	size_t done = 0;

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "cache/store_internal.h"
@@ -223,60 +222,6 @@ int store_open(const char *dir, uint64_t map_size, uint64_t limit, struct store 
 	return store_open_boot(dir, map_size, limit, boot_id, out);
 }
 
-/* Where LMDB maps its data file @fd of @size bytes: it maps it once, whole, from offset 0, but
- * says where only with MDB_FIXEDMAP (mdb_env_info()'s me_mapaddr is NULL otherwise), so the
- * mapping is found in /proc/self/maps by the file's device and inode. @return NULL if there is
- * not exactly one such mapping. */
-static const char *map_of_file(int fd, size_t size)
-{
-	unsigned long lo, hi, off, ino;
-	unsigned int major, minor;
-	const char *found = NULL;
-	char line[512];
-	struct stat st;
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	int matches = 0;
-	FILE *f;
-
-	if (fstat(fd, &st) < 0)
-		return NULL;
-	f = fopen("/proc/self/maps", "re");
-	if (!f)
-		return NULL;
-	while (fgets(line, sizeof(line), f)) {
-		/* A longer line (a long path) is read on in pieces; those never parse. */
-		if (sscanf(line, "%lx-%lx %*s %lx %x:%x %lu", &lo, &hi, &off, &major, &minor,
-			   &ino) != 6)
-			continue;
-		if (ino == st.st_ino && makedev(major, minor) == st.st_dev && off == 0 &&
-		    hi - lo == (size + page - 1) / page * page) {
-			found = (const char *)lo;
-			matches++;
-		}
-	}
-	fclose(f);
-	return matches == 1 ? found : NULL;
-}
-
-/* The data file and its map, for store_blob_use()'s file view; without them (fd -1) readers
- * copy from the map. */
-static void store_find_map(struct store *s)
-{
-	MDB_envinfo info;
-	mdb_filehandle_t fd;
-
-	s->fd = -1;
-	if (mdb_env_get_fd(s->env, &fd) || mdb_env_info(s->env, &info))
-		return;
-	s->map = map_of_file(fd, info.me_mapsize);
-	if (!s->map) {
-		log_debug("cache %s: its map is not found: reads are copied", s->dir);
-		return;
-	}
-	s->fd = fd;
-	s->map_size = info.me_mapsize;
-}
-
 int store_open_boot(const char *dir, uint64_t map_size, uint64_t limit, const char *boot_id,
 		    struct store **out)
 {
@@ -362,7 +307,6 @@ int store_open_boot(const char *dir, uint64_t map_size, uint64_t limit, const ch
 	rc = mdb_txn_commit(txn);
 	if (rc)
 		goto out_lmdb;
-	store_find_map(s);
 	*out = s;
 	return 0;
 out_lmdb:
@@ -656,12 +600,10 @@ bool store_has_blob(struct store *s, const char *sop)
 }
 
 int store_blob_use(struct store *s, const char *sop, uint64_t off, size_t n,
-		   int (*use)(void *ctx, const struct store_bytes *b), void *ctx)
+		   int (*use)(void *ctx, const void *data, size_t len), void *ctx)
 {
-	struct store_bytes b = {.fd = -1};
 	MDB_txn *txn;
 	MDB_val k, v;
-	size_t at;
 	int rc, ret;
 
 	sop_key(sop, &k);
@@ -673,17 +615,11 @@ int store_blob_use(struct store *s, const char *sop, uint64_t off, size_t n,
 		mdb_txn_abort(txn);
 		return store_errno(rc);
 	}
-	at = off < v.mv_size ? (size_t)off : v.mv_size;
-	b.data = (const char *)v.mv_data + at;
-	b.len = n < v.mv_size - at ? n : v.mv_size - at;
-	/* A value of a read transaction lies in the map (no MDB_WRITEMAP, no dirty pages): the
-	 * check only guards against an LMDB that one day hands out a copy. */
-	if (s->fd >= 0 && (const char *)b.data >= s->map &&
-	    (size_t)((const char *)b.data - s->map) + b.len <= s->map_size) {
-		b.fd = s->fd;
-		b.pos = (int64_t)((const char *)b.data - s->map);
-	}
-	ret = use(ctx, &b);
+	if (off >= v.mv_size)
+		ret = use(ctx, v.mv_data, 0);
+	else
+		ret = use(ctx, (char *)v.mv_data + off,
+			  n < v.mv_size - (size_t)off ? n : v.mv_size - (size_t)off);
 	mdb_txn_abort(txn);
 	return ret;
 }
@@ -693,12 +629,12 @@ struct copy_out {
 	size_t got;
 };
 
-static int copy_out(void *ctx, const struct store_bytes *b)
+static int copy_out(void *ctx, const void *data, size_t len)
 {
 	struct copy_out *c = ctx;
 
-	memcpy(c->buf, b->data, b->len);
-	c->got = b->len;
+	memcpy(c->buf, data, len);
+	c->got = len;
 	return 0;
 }
 

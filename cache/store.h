@@ -62,29 +62,13 @@ int store_blob_size(struct store *s, const char *sop, uint64_t *size);
  */
 long store_blob_read(struct store *s, const char *sop, uint64_t off, void *buf, size_t n);
 /**
- * Bytes of a blob handed to a reader, in two views of the same bytes: @len bytes at @data (in
- * the LMDB map; NULL where they are only in a file) and at offset @pos of file @fd (the store's
- * data file, or a download's temporary file; -1 if none), so that a reader may splice() them
- * from @fd instead of copying them out of the map. Both are borrowed and stay valid, and the
- * bytes unchanged, only during the call they are handed to.
- */
-struct store_bytes {
-	const void *data;
-	size_t len;
-	int fd;
-	int64_t pos;
-};
-
-/**
- * Hand up to @n bytes of the blob of @sop from @off to @use, without a copy: @b's bytes are
- * the map's and the data file's, valid only during the call, which runs inside a read
- * transaction (LMDB then reuses none of the blob's pages, in the map or in the file, so a
- * splice() from @b->fd that ends before @use returns reads these bytes; @use must not block on
- * the network). @return what @use returned (0 bytes at or past the end), or -ENOENT / -EIO
- * without calling it.
+ * Hand up to @n bytes of the blob of @sop from @off to @use, without a copy: @data points into
+ * the map and is valid only during the call, which runs inside a read transaction (so @use
+ * must not block on the network). @return what @use returned (0 bytes at or past the end), or
+ * -ENOENT / -EIO without calling it.
  */
 int store_blob_use(struct store *s, const char *sop, uint64_t off, size_t n,
-		   int (*use)(void *ctx, const struct store_bytes *b), void *ctx);
+		   int (*use)(void *ctx, const void *data, size_t len), void *ctx);
 /**
  * Store @size bytes read from file @fd (from offset 0) as the blob of @sop, in one short write
  * transaction, evicting least recently used blobs to stay within the limit; an existing blob

@@ -16,12 +16,6 @@ struct store {
 	MDB_dbi lru; /* SOPInstanceUID -> u64 tick of its last use */
 	MDB_dbi age; /* big-endian tick + SOPInstanceUID -> nothing: oldest first */
 	char *dir;
-	/* The data file and where it is mapped: a blob's bytes at p in the map are those at
-	 * p - map in the file (LMDB maps the file from its start, once, at open: we never
-	 * resize the map). fd -1 if LMDB could not say. */
-	int fd;
-	const char *map;
-	size_t map_size;
 	uint64_t limit;	     /* cache_size: bytes of blobs kept at most */
 	uint64_t meta_limit; /* bytes of query results and documents kept at most */
 	bool marked;	     /* cache_dir/dirty is ours: LMDB does not sync each commit */

@@ -22,7 +22,6 @@ struct trolley_fs {
 	gid_t gid;
 	struct fuse_session *se; /* for attribute invalidations */
 	struct handles handles;	 /* open files and folders, for the end of the session */
-	bool splice;		 /* replies to reads may splice from a file (set by init) */
 };
 
 /** The operations table; userdata of the session is a struct trolley_fs. */
