@@ -473,6 +473,9 @@ static void op_destroy(void *userdata)
 	struct trolley_fs *fs = userdata;
 
 	handles_drop_all(&fs->handles);
+	pthread_mutex_lock(&size_gate);
+	inoset_release(&estimated);
+	pthread_mutex_unlock(&size_gate);
 }
 
 static int open_status(struct trolley_fs *fs, struct open_file *of, struct fuse_file_info *fi)
