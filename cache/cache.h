@@ -89,12 +89,24 @@ bool cache_blob_is_stored(const struct cache_blob *b);
 /** Copy up to @n bytes from @off. @return bytes copied (0 at the end) or -errno. */
 long cache_blob_read(struct cache_blob *b, void *buf, size_t n, uint64_t off);
 /**
- * Hand up to @n bytes from @off to @use (0 bytes at the end). A stored blob is handed straight
- * from the LMDB map, valid only during the call; one still in its download file is read into a
- * buffer first. @return what @use returned, or -errno without calling it.
+ * Bytes of a blob handed to a reader: @len bytes at @data, straight from the LMDB map, for a
+ * stored blob; for one kept in its download file, at offset @pos of that file @fd, @data NULL
+ * (the reader reads or splices them from there). Borrowed: valid only during the call.
+ */
+struct cache_bytes {
+	const void *data;
+	size_t len;
+	int fd;
+	int64_t pos;
+};
+
+/**
+ * Hand up to @n bytes from @off to @use (0 bytes at the end), without a copy: @b's bytes are
+ * valid only during the call (for a stored blob it runs inside the store's read transaction, so
+ * @use must not block on the network). @return what @use returned, or -errno without calling it.
  */
 int cache_blob_use(struct cache_blob *b, uint64_t off, size_t n,
-		   int (*use)(void *ctx, const void *data, size_t len), void *ctx);
+		   int (*use)(void *ctx, const struct cache_bytes *b), void *ctx);
 void cache_blob_close(struct cache_blob *b);
 
 /**

@@ -85,11 +85,8 @@ int cache_dicomdir_size(struct cache *c, const char *study_uid, uint64_t *size)
 	return err == -ENOMEM ? err : err ? -ENOENT : 0;
 }
 
-static int write_piece(void *ctx, const void *data, size_t len)
+static int write_all(int fd, const char *p, size_t len)
 {
-	const char *p = data;
-	int fd = *(int *)ctx;
-
 	while (len) {
 		ssize_t w = write(fd, p, len);
 
@@ -99,6 +96,33 @@ static int write_piece(void *ctx, const void *data, size_t len)
 			return w < 0 ? -errno : -EIO;
 		p += w;
 		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* One piece of the blob: bytes in the store's map, or a range of its temporary file (an
+ * instance too big for the cache), read through a small buffer. */
+static int write_piece(void *ctx, const struct cache_bytes *b)
+{
+	int fd = *(int *)ctx;
+	char chunk[64 << 10];
+	size_t done = 0;
+
+	if (b->data)
+		return write_all(fd, b->data, b->len);
+	while (done < b->len) {
+		size_t want = b->len - done < sizeof(chunk) ? b->len - done : sizeof(chunk);
+		ssize_t r = pread(b->fd, chunk, want, (off_t)(b->pos + (int64_t)done));
+		int err;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		err = write_all(fd, chunk, (size_t)r);
+		if (err)
+			return err;
+		done += (size_t)r;
 	}
 	return 0;
 }

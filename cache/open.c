@@ -329,25 +329,16 @@ bool cache_blob_is_stored(const struct cache_blob *b)
 	return b->fd < 0;
 }
 
-/* Hand bytes of the temporary file @fd of a @size-byte blob to @use. */
+/* Hand bytes of the temporary file @fd of a @size-byte blob to @use: as the file's only (no
+ * copy here; the reader reads or splices them from @fd). */
 static int file_use(int fd, uint64_t size, uint64_t off, size_t n,
-		    int (*use)(void *ctx, const void *data, size_t len), void *ctx)
+		    int (*use)(void *ctx, const struct cache_bytes *b), void *ctx)
 {
-	ssize_t r = 0;
-	char *buf;
-	int ret;
+	struct cache_bytes b = {.fd = fd};
 
-	buf = malloc(n ? n : 1);
-	if (!buf)
-		return -ENOMEM;
-	if (off < size) {
-		do {
-			r = pread(fd, buf, n, (off_t)off);
-		} while (r < 0 && errno == EINTR);
-	}
-	ret = r < 0 ? -errno : use(ctx, buf, (size_t)r);
-	free(buf);
-	return ret;
+	b.pos = (int64_t)(off < size ? off : size);
+	b.len = n < size - (uint64_t)b.pos ? n : (size_t)(size - (uint64_t)b.pos);
+	return use(ctx, &b);
 }
 
 /* The blob of @b was removed from the store while open (generation @gen): fetch it again and
@@ -389,7 +380,7 @@ out:
 }
 
 struct use_call {
-	int (*use)(void *ctx, const void *data, size_t len);
+	int (*use)(void *ctx, const struct cache_bytes *b);
 	void *ctx;
 	bool called;
 };
@@ -397,13 +388,14 @@ struct use_call {
 static int use_once(void *ctx, const void *data, size_t len)
 {
 	struct use_call *u = ctx;
+	struct cache_bytes b = {.data = data, .len = len, .fd = -1};
 
 	u->called = true;
-	return u->use(u->ctx, data, len);
+	return u->use(u->ctx, &b);
 }
 
 int cache_blob_use(struct cache_blob *b, uint64_t off, size_t n,
-		   int (*use)(void *ctx, const void *data, size_t len), void *ctx)
+		   int (*use)(void *ctx, const struct cache_bytes *b), void *ctx)
 {
 	for (int tries = 0;; tries++) {
 		struct use_call u = {use, ctx, false};
@@ -433,12 +425,27 @@ struct copy_to {
 	size_t got;
 };
 
-static int copy_to(void *ctx, const void *data, size_t len)
+static int copy_to(void *ctx, const struct cache_bytes *b)
 {
 	struct copy_to *c = ctx;
+	size_t done = 0;
 
-	memcpy(c->buf, data, len);
-	c->got = len;
+	if (b->data) {
+		memcpy(c->buf, b->data, b->len);
+		c->got = b->len;
+		return 0;
+	}
+	while (done < b->len) {
+		ssize_t r = pread(b->fd, (char *)c->buf + done, b->len - done,
+				  (off_t)(b->pos + (int64_t)done));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO; /* the file is as long as the blob */
+		done += (size_t)r;
+	}
+	c->got = done;
 	return 0;
 }
 
