@@ -59,7 +59,8 @@ static void ahead_cancel(struct cache *c)
 	pthread_cond_broadcast(&c->work);
 }
 
-void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index, size_t nsiblings)
+void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index, size_t nsiblings,
+		   bool missed)
 {
 	size_t enough;
 
@@ -90,26 +91,83 @@ void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index
 	w->in_order = w->opens && index == w->last + 1 ? w->in_order + 1 : index == 0;
 	w->opens++;
 	w->last = index;
+	w->cold = w->cold || missed;
 	/* Opens in listing order from the first: a walk, not a viewer picking images. */
 	/* Two: the second open is counted as it starts, while the first instance came alone
 	 * and the series streams; waiting for more waits for the stream, which sends them in
 	 * the archive's order, not the names' (with 8, read-ahead started after the walked
 	 * series' stream had ended: the wire idled). A series of one is walked at its open. */
 	enough = nsiblings < WALK_IN_ORDER ? nsiblings : WALK_IN_ORDER;
-	if (w->ahead || w->in_order < enough || c->stopping)
+	if (w->ahead || !w->cold || w->in_order < enough || c->stopping)
 		return;
 	w->ahead = true;
 	prefetch_queue_ahead(c, ref->study_uid, ref->series_uid);
 }
 
-/* The first series of @study, in the archive's order, that the walk has not visited and no
- * transfer has taken, into @out. Order: the walk comes back to a series it skipped, and one
- * it has read is never read again. c->lock not held (the query may go to the archive). */
-static int ahead_pick(struct cache *c, const char *study, char *out)
+void cache_note_series_order(struct cache *c, const char *study_uid, const char *const *series,
+			     size_t n)
+{
+	struct walk *w = &c->walk;
+
+	if (!c->cfg.prefetch || strlen(study_uid) >= SOP_MAX)
+		return;
+	if (n > WALK_VISITED_MAX)
+		n = WALK_VISITED_MAX;
+	pthread_mutex_lock(&c->lock);
+	if (strcmp(w->order_study, study_uid) != 0 || w->norder != n ||
+	    strcmp(w->order[n - 1], series[n - 1]) != 0) {
+		snprintf(w->order_study, sizeof(w->order_study), "%s", study_uid);
+		w->norder = 0;
+		for (size_t i = 0; i < n; i++)
+			if (strlen(series[i]) < SOP_MAX)
+				snprintf(w->order[w->norder++], SOP_MAX, "%s", series[i]);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* A series the walk may go to next: not walked yet, not being fetched. c->lock held. */
+static bool ahead_may_take(struct cache *c, const char *series)
+{
+	return query_uid_is_valid(series) && !walk_visited(&c->walk, series) &&
+	       !prefetch_series_is_busy(c, series);
+}
+
+/* The series after @after in the folder's order as fs/ told it, into @out. c->lock held.
+ * @return 0, -ENOENT if nothing is left after @after, -ENODATA if the order is not known. */
+static int ahead_pick_in_folder_order(struct cache *c, const char *study, const char *after,
+				      char *out)
+{
+	struct walk *w = &c->walk;
+	size_t i = 0;
+
+	if (strcmp(w->order_study, study) != 0)
+		return -ENODATA;
+	while (i < w->norder && strcmp(w->order[i], after) != 0)
+		i++;
+	for (i++; i < w->norder; i++) {
+		if (ahead_may_take(c, w->order[i])) {
+			snprintf(out, SOP_MAX, "%s", w->order[i]);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* The series of @study the walk goes to after @after, into @out: the next in the folder's
+ * order if fs/ told it, else the first, in the archive's order, that the walk has not visited
+ * and no transfer has taken (the walk comes back to a series it skipped; one it has read is
+ * never read again). c->lock not held (the query may go to the archive). */
+static int ahead_pick(struct cache *c, const char *study, const char *after, char *out)
 {
 	struct attrset_list series;
 	struct query q;
 	int err;
+
+	pthread_mutex_lock(&c->lock);
+	err = ahead_pick_in_folder_order(c, study, after, out);
+	pthread_mutex_unlock(&c->lock);
+	if (err != -ENODATA)
+		return err;
 
 	query_init(&q, QUERY_SERIES);
 	err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", study) < 0 ? -ENOMEM : 0;
@@ -124,8 +182,7 @@ static int ahead_pick(struct cache *c, const char *study, char *out)
 	for (size_t i = 0; i < series.n && err; i++) {
 		const char *uid = attrset_str(&series.v[i], TAG_SeriesInstanceUID);
 
-		if (!query_uid_is_valid(uid) || strcmp(c->walk.study, study) != 0 ||
-		    walk_visited(&c->walk, uid) || prefetch_series_is_busy(c, uid))
+		if (strcmp(c->walk.study, study) != 0 || !ahead_may_take(c, uid))
 			continue;
 		snprintf(out, SOP_MAX, "%s", uid);
 		err = 0;
@@ -144,7 +201,7 @@ int prefetch_ahead_resolve(struct cache *c, struct prefetch_job *j)
 	size_t n = 0;
 	int err;
 
-	err = ahead_pick(c, j->study, series);
+	err = ahead_pick(c, j->study, j->after, series);
 	if (err)
 		return err;
 	/* Named now, so that an open in it joins this job instead of making its own. */

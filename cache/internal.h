@@ -70,7 +70,7 @@ struct prefetch_job {
  * the series' listing order: then the next series is read ahead, its
  * transfer started when the walked series' own ends, one series at most beyond the walk, so
  * read-ahead stops with it. An open in another study ends the walk and cancels its
- * read-ahead. */
+ * read-ahead. A walk of what is stored reads nothing ahead (a warm copy asks nothing). */
 #define WALK_IN_ORDER	 2
 #define WALK_VISITED_MAX 64
 struct walk {
@@ -78,8 +78,14 @@ struct walk {
 	size_t members, opens; /* of the series: its listing's size, opens seen in it */
 	size_t last, in_order; /* listing index of the last open; opens in a row in order */
 	bool ahead;	       /* read-ahead of the next series was queued */
+	bool cold;	       /* an open in the study missed the store */
 	char visited[WALK_VISITED_MAX][SOP_MAX]; /* series of the study walked so far */
 	size_t nvisited;
+	/* The study's series in the order its folder shows them (cache_note_series_order),
+	 * for the study order_study; none if never told. */
+	char order_study[SOP_MAX];
+	char order[WALK_VISITED_MAX][SOP_MAX];
+	size_t norder;
 };
 
 /* Prefetch workers: at most this many series move in the background at once. */
@@ -99,6 +105,7 @@ struct cache {
 	size_t nworkers, max_workers, idle;
 	struct memo failed_series; /* series whose prefetch failed lately: not again yet */
 	struct walk walk;
+	size_t opening; /* opens downloading their instance alone: read-ahead waits for them */
 	bool stopping;
 	struct memo sizes;	  /* exact sizes of instances served from temporary files */
 	struct memo failures;	  /* instances whose fetch failed for good, for a few seconds */
@@ -150,9 +157,11 @@ extern const struct sink_ops fetch_sink_ops;
  * @return whether @ref's instance is now in flight in the job (only with @join). */
 bool prefetch_start(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
 		    size_t nsiblings, bool join);
-/** Note an open of @ref, member @index of a series of @nsiblings (c->lock held): follows the walk
+/** Note an open of @ref, member @index of a series of @nsiblings, not in the store (@missed)
+ * (c->lock held): follows the walk
  * (struct walk), queues read-ahead of the next series, cancels read-ahead the walk left. */
-void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index, size_t nsiblings);
+void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index, size_t nsiblings,
+		   bool missed);
 /** Queue read-ahead (PREFETCH_AHEAD) of the series after @after in @study. c->lock held. */
 void prefetch_queue_ahead(struct cache *c, const char *study, const char *after);
 /** Whether a transfer of @series is queued or running. c->lock held. */
@@ -160,6 +169,9 @@ bool prefetch_series_is_busy(struct cache *c, const char *series);
 /** Give back the flights of a job that will not run (its readers fetch alone), and free it.
  * c->lock held; @j is in no list. */
 void prefetch_job_drop(struct cache *c, struct prefetch_job *j);
+/** Wait while read-ahead of @series is naming its members (a query), so that an open in it
+ * waits for its stream instead of fetching alone what the stream sends again. c->lock held. */
+void prefetch_wait_named(struct cache *c, const char *series);
 /** PREFETCH_AHEAD, on its worker (c->lock not held): find the series after @j->after in its
  * study and its members through the cache (the searcher, or its stored answers), fill @j and
  * claim the members' flights. @return 0, or -ENOENT when there is nothing to read ahead. */

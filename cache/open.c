@@ -237,6 +237,8 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 	int err;
 
 	pthread_mutex_lock(&c->lock);
+	if (c->cfg.prefetch && ref->series_uid)
+		prefetch_wait_named(c, ref->series_uid);
 	f = flight_find(c, ref->sop_uid);
 	if (f) {
 		f->refs++;
@@ -275,11 +277,15 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 	if (leader) {
 		bool refused = false;
 
+		c->opening++;
 		pthread_mutex_unlock(&c->lock);
 		err = download_one(c, ref, f, &refused);
 		if (refused || err == -ENOENT)
 			memo_put(&c->failures, ref->sop_uid, 0, err, FAILED_FETCH_TTL_MS);
 		pthread_mutex_lock(&c->lock);
+		/* Read-ahead waiting for blocked opens to be served starts now (prefetch.c). */
+		if (--c->opening == 0)
+			pthread_cond_broadcast(&c->work);
 		flight_finish(c, f, err);
 	} else {
 	wait:
@@ -310,6 +316,7 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 
 	if (!ref->sop_uid || strlen(ref->sop_uid) >= SOP_MAX)
 		return -EINVAL;
+	err = blob_from_store(c, ref, out);
 	/* Every open counts for the walk, those the stream already stored too. */
 	if (c->cfg.prefetch && !c->cfg.offline && nsiblings) {
 		size_t index = 0;
@@ -318,10 +325,9 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 			index++;
 		pthread_mutex_lock(&c->lock);
 		if (index < nsiblings)
-			prefetch_walk(c, ref, index, nsiblings);
+			prefetch_walk(c, ref, index, nsiblings, err == -ENOENT);
 		pthread_mutex_unlock(&c->lock);
 	}
-	err = blob_from_store(c, ref, out);
 	if (err != -ENOENT) {
 		if (!err)
 			STAT_ADD(c, open_hits, 1);

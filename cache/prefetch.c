@@ -330,6 +330,14 @@ static struct prefetch_job *series_job(struct prefetch_job *list, const char *se
 	return NULL;
 }
 
+void prefetch_wait_named(struct cache *c, const char *series)
+{
+	struct prefetch_job *j;
+
+	while ((j = series_job(c->running, series)) && j->resolve && !c->stopping)
+		pthread_cond_wait(&c->work, &c->lock);
+}
+
 bool prefetch_series_is_busy(struct cache *c, const char *series)
 {
 	return series_job(c->queue, series) || series_job(c->running, series);
@@ -421,16 +429,19 @@ static bool worker_job(struct cache *c, struct prefetch_job *j)
 			return false;
 		}
 		/* Its members are its own from now on: the walker's opens in it wait for this
-		 * stream rather than each fetch its instance alone. */
+		 * stream rather than each fetch its instance alone (prefetch_wait_named). */
 		job_claim(c, j);
+		pthread_cond_broadcast(&c->work);
 		if (j->n == 0)
 			return false;
 		/* A walk reads every metadata.json, each at the end of its series: both are
 		 * fetched beside the streams, before the walker asks (measured: fetched here
 		 * before this stream, they held it back 200 ms on a loaded machine). */
 		queue_metadata(c, j);
-		/* The walked series streams still: this one starts when it ends, not beside it. */
-		while (study_is_streaming(c, j) && !c->stopping &&
+		/* The walked series streams still: this one starts when it ends, not beside it;
+		 * and after every open that fetches its instance alone (a reader blocked in
+		 * open() goes first, also for the connection slots). */
+		while ((study_is_streaming(c, j) || c->opening) && !c->stopping &&
 		       !__atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
 			pthread_cond_wait(&c->work, &c->lock);
 		if (c->stopping || __atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
@@ -540,7 +551,8 @@ static bool queue_add(struct cache *c, struct prefetch_job *j)
 	if (c->nqueued >= PREFETCH_QUEUE_MAX && !queue_make_room(c))
 		return false;
 	queue_insert(c, j);
-	STAT_ADD(c, prefetches, 1);
+	if (!j->meta_only)
+		STAT_ADD(c, prefetches, 1);
 	pthread_cond_signal(&c->work);
 	return true;
 }

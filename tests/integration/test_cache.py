@@ -114,14 +114,15 @@ def test_prefetch_streams_the_series_in_one_request(mount, source, data, proxy):
     want = {e["InstanceNumber"] + ".dcm": e["md5"] for e in data["manifest"]
             if e["SeriesDescription"] == "Coronal"}
     assert got == want
-    assert proxy.count(SERIES_GET) == 1
+    uid = os.getxattr(series, "user.dicom.SeriesInstanceUID").decode()
+    # (Reading a series in order also reads the study's other series ahead: test_engine.py.)
+    assert proxy.count(r"/series/%s$" % re.escape(uid)) == 1
     assert proxy.count(INSTANCE_GET) <= 1  # the first file opened, fetched alone meanwhile
-    series_get = next(r for r in proxy.requests if r["path"].endswith(
-        "/series/" + os.getxattr(series, "user.dicom.SeriesInstanceUID").decode()))
+    series_get = next(r for r in proxy.requests if r["path"].endswith("/series/" + uid))
     assert series_get["accept"].endswith("transfer-syntax=*")
     with open(m.path(".trolley", "status")) as f:
         status = dict(line.split(": ", 1) for line in f.read().splitlines())
-    assert int(status["series_prefetches"]) == 1
+    assert int(status["series_prefetches"]) >= 1
     assert int(status["prefetched_instances"]) >= 39
 
 
@@ -133,7 +134,8 @@ def test_broken_series_stream_falls_back_to_single_fetches(mount, source, data, 
     want = {e["InstanceNumber"] + ".dcm": e["md5"] for e in data["manifest"]
             if e["SeriesDescription"] == "Soft"}
     assert got == want  # every file right: the cut stream stored only whole instances
-    assert proxy.count(SERIES_GET) == 1
+    uid = os.getxattr(series, "user.dicom.SeriesInstanceUID").decode()
+    assert proxy.count(r"/series/%s$" % re.escape(uid)) == 1
     assert proxy.count(INSTANCE_GET) >= 1
     assert "prefetch failed" in m.text()
 
