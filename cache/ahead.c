@@ -70,10 +70,12 @@ void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index
 	    strlen(ref->series_uid) >= SOP_MAX)
 		return;
 	if (strcmp(w->study, ref->study_uid) != 0) {
-		/* Another study: the old walk is over. */
+		/* Another study: the old walk is over (the folder order fs/ told stays). */
 		ahead_cancel(c);
-		memset(w, 0, sizeof(*w));
 		snprintf(w->study, sizeof(w->study), "%s", ref->study_uid);
+		w->series[0] = '\0';
+		w->nvisited = 0;
+		w->cold = false;
 	}
 	if (strcmp(w->series, ref->series_uid) != 0) {
 		snprintf(w->series, sizeof(w->series), "%s", ref->series_uid);
@@ -109,7 +111,7 @@ void cache_note_series_order(struct cache *c, const char *study_uid, const char 
 {
 	struct walk *w = &c->walk;
 
-	if (!c->cfg.prefetch || strlen(study_uid) >= SOP_MAX)
+	if (!c->cfg.prefetch || !n || strlen(study_uid) >= SOP_MAX)
 		return;
 	if (n > WALK_VISITED_MAX)
 		n = WALK_VISITED_MAX;

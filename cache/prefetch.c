@@ -401,9 +401,24 @@ static void queue_metadata(struct cache *c, const struct prefetch_job *j)
 		prefetch_job_drop(c, m);
 }
 
-/* Run @j on this worker (c->lock held on entry and on return; @j is on c->running).
- * @return whether it ran (then its flights are settled), else it is to be dropped. */
-static bool worker_job(struct cache *c, struct prefetch_job *j)
+/* What became of a job a worker took. */
+enum job_outcome {
+	JOB_RAN,      /* its transfer ran: every member's flight is settled */
+	JOB_DROPPED,  /* it did not run: its flights, if any, go back (prefetch_job_drop) */
+	JOB_REQUEUED, /* a more urgent job came while it waited: back in the queue */
+};
+
+/* Whether read-ahead @j waits: for the walked series' stream to end (it starts then, not
+ * beside it), and for every open that fetches its instance alone (a reader blocked in open()
+ * goes first, also for the connection slots). c->lock held. */
+static bool ahead_must_wait(struct cache *c, const struct prefetch_job *j)
+{
+	return (study_is_streaming(c, j) || c->opening) && !c->stopping &&
+	       !__atomic_load_n(&j->cancelled, __ATOMIC_RELAXED);
+}
+
+/* Run @j on this worker (c->lock held on entry and on return; @j is on c->running). */
+static enum job_outcome worker_job(struct cache *c, struct prefetch_job *j)
 {
 	bool whole, ahead = j->cls == PREFETCH_AHEAD;
 
@@ -413,9 +428,8 @@ static bool worker_job(struct cache *c, struct prefetch_job *j)
 		if (!__atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
 			prefetch_ahead_metadata(c, j->study, j->meta_series);
 		pthread_mutex_lock(&c->lock);
-		return false;
+		return JOB_DROPPED;
 	}
-
 	if (j->resolve) {
 		int err;
 
@@ -426,27 +440,28 @@ static bool worker_job(struct cache *c, struct prefetch_job *j)
 		if (err || __atomic_load_n(&j->cancelled, __ATOMIC_RELAXED) || c->stopping) {
 			if (err && err != -ENOENT)
 				log_debug("study %s: no read-ahead (%s)", j->study, strerror(-err));
-			return false;
+			return JOB_DROPPED;
 		}
 		/* Its members are its own from now on: the walker's opens in it wait for this
 		 * stream rather than each fetch its instance alone (prefetch_wait_named). */
 		job_claim(c, j);
 		pthread_cond_broadcast(&c->work);
 		if (j->n == 0)
-			return false;
+			return JOB_DROPPED;
 		/* A walk reads every metadata.json, each at the end of its series: both are
 		 * fetched beside the streams, before the walker asks (measured: fetched here
 		 * before this stream, they held it back 200 ms on a loaded machine). */
 		queue_metadata(c, j);
-		/* The walked series streams still: this one starts when it ends, not beside it;
-		 * and after every open that fetches its instance alone (a reader blocked in
-		 * open() goes first, also for the connection slots). */
-		while ((study_is_streaming(c, j) || c->opening) && !c->stopping &&
-		       !__atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
-			pthread_cond_wait(&c->work, &c->lock);
-		if (c->stopping || __atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
-			return false;
 	}
+	while (ahead && ahead_must_wait(c, j)) {
+		/* Waiting, it holds a worker: one of the pool's few, which a more urgent job
+		 * wants more (with connections=2 the pool has one). */
+		if (c->queue && c->queue->cls < PREFETCH_AHEAD)
+			return JOB_REQUEUED;
+		pthread_cond_wait(&c->work, &c->lock);
+	}
+	if (c->stopping || __atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
+		return JOB_DROPPED;
 	pthread_mutex_unlock(&c->lock);
 	log_debug("series %s: %s %zu instances", j->series, ahead ? "reading ahead" : "prefetching",
 		  j->n);
@@ -455,7 +470,7 @@ static bool worker_job(struct cache *c, struct prefetch_job *j)
 	if (!whole && !__atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
 		memo_put(&c->failed_series, j->series, 0, -EIO, PREFETCH_RETRY_MS);
 	pthread_mutex_lock(&c->lock);
-	return true;
+	return JOB_RAN;
 }
 
 static void *worker_run(void *arg)
@@ -465,7 +480,7 @@ static void *worker_run(void *arg)
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		struct prefetch_job *j, **pp;
-		bool ran;
+		enum job_outcome done;
 
 		while (!c->queue && !c->stopping)
 			pthread_cond_wait(&c->work, &c->lock);
@@ -485,16 +500,18 @@ static void *worker_run(void *arg)
 		}
 		j->next = c->running;
 		c->running = j;
-		ran = worker_job(c, j);
+		done = worker_job(c, j);
 		for (pp = &c->running; *pp; pp = &(*pp)->next) {
 			if (*pp == j) {
 				*pp = j->next;
 				break;
 			}
 		}
-		if (ran) {
+		if (done == JOB_RAN) {
 			job_free(j);
 			free(j);
+		} else if (done == JOB_REQUEUED) {
+			queue_insert(c, j); /* behind the more urgent ones; its flights stay */
 		} else {
 			prefetch_job_drop(c, j);
 		}
@@ -553,7 +570,9 @@ static bool queue_add(struct cache *c, struct prefetch_job *j)
 	queue_insert(c, j);
 	if (!j->meta_only)
 		STAT_ADD(c, prefetches, 1);
-	pthread_cond_signal(&c->work);
+	/* Idle workers, and read-ahead that waits and gives way to it (worker_job), and
+	 * opens waiting for read-ahead to name its members, all wait on c->work. */
+	pthread_cond_broadcast(&c->work);
 	return true;
 }
 
@@ -626,7 +645,8 @@ void prefetch_queue_ahead(struct cache *c, const char *study, const char *after)
 {
 	struct prefetch_job *j;
 
-	if (c->stopping || !c->cfg.prefetch)
+	/* The next series and its members come from the searcher's answers. */
+	if (c->stopping || !c->cfg.prefetch || !c->searcher)
 		return;
 	j = calloc(1, sizeof(*j));
 	if (!j)
