@@ -50,6 +50,7 @@ struct prefetch_job {
 	size_t ncommitting;
 	pthread_t committer;
 	bool committer_running;
+	bool flushed; /* a batch was handed to the committer (the transfer's thread only) */
 	bool claimed; /* its members' flights are made (they are its own until delivered) */
 	enum prefetch_class cls;
 	/* PREFETCH_AHEAD: the series and its members are found by the worker (ahead.c) after

@@ -350,7 +350,10 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 		join = !flight_find(c, ref->sop_uid) &&
 		       !prefetch_series_is_busy(c, ref->series_uid);
 		pthread_mutex_unlock(&c->lock);
-		join = join && prefetch_streams_first(c, ref);
+		/* First in both orders: the archive's, in which a series stream sends, and the
+		 * folder's, in which a stream that names its members (RAD-69, one by one) does. */
+		join = join && strcmp(siblings[0], ref->sop_uid) == 0 &&
+		       prefetch_streams_first(c, ref);
 	}
 	/* -EAGAIN: a series transfer ended without this instance; fetch it alone. */
 	do {

@@ -136,8 +136,11 @@ static void job_flush(struct prefetch_job *j, bool last)
 }
 
 /* Whether a reader waits in open() for @uid (its flight has more than the job's reference):
- * its batch is committed now, not when 16 instances or 8 MiB have come (a reader of the
- * first instance of a stream waited for 16 of them). */
+ * the job's first batch is committed then, not when 16 instances or 8 MiB have come (the
+ * reader of the first instance of a stream waited for 16 of them). Only the first: a walker
+ * at the stream's heels waits for nearly every instance, and a commit (and a committer
+ * thread) per instance made a cold cp -r of case A 25% slower (1.79 s against 1.39 s, medians
+ * of 21 interleaved runs). */
 static bool is_awaited(struct cache *c, const char *uid)
 {
 	struct flight *f;
@@ -166,8 +169,10 @@ static int job_defer(struct fetch_sink *s, const char *uid, int fd, uint64_t siz
 	j->npending++;
 	j->pending_bytes += size;
 	if (j->npending == JOB_BATCH_COUNT || j->pending_bytes >= JOB_BATCH_BYTES ||
-	    is_awaited(j->cache, uid))
+	    (!j->flushed && is_awaited(j->cache, uid))) {
+		j->flushed = true;
 		job_flush(j, false);
+	}
 	return 0;
 }
 
