@@ -1,12 +1,18 @@
 /* Shared by the files of cache/ only: the cache's state, single-flight records and the
  * verifying sink. Nothing outside cache/ includes this.
  *
- * Threads: an open() runs on its FUSE worker thread: store lookup, then its flight (leading
- * the single-instance transfer itself, or waiting); a series prefetch runs on one of at most
- * PREFETCH_WORKERS_MAX pool threads (prefetch.c), each batch of it written by a short-lived
- * committer thread that the worker joins. Locks: c->lock (flights, queue, pool) is taken
- * before the store's lock (store_has_blob under c->lock) and never held across network I/O;
- * the memo locks and the store's lock are innermost. */
+ * Threads: an open() runs on its FUSE worker thread: store lookup, the walk (ahead.c), then
+ * its flight (leading the single-instance transfer itself, or waiting: for a series job that
+ * claimed it, or that it joined as the first instance its stream sends); a series job runs
+ * on one of at most PREFETCH_WORKERS_MAX pool threads (prefetch.c), taken from the queue in
+ * order of class (a job an opener joined, the rest of a series being read, read-ahead), each
+ * batch of it written by a short-lived committer thread that the worker joins. Read-ahead
+ * (ahead.c) asks its queries on its pool thread, and waits there (c->work) for the walked
+ * stream and for single-instance opens to end, giving its thread back to a more urgent job.
+ * Locks: c->lock (flights, queue, pool, walk) is taken before the store's lock
+ * (store_has_blob under c->lock) and never held across network I/O; the memo locks and the
+ * store's lock are innermost. c->work is waited on by idle workers, waiting read-ahead and
+ * opens waiting for read-ahead to name its members: it is broadcast. */
 #ifndef TROLLEY_CACHE_INTERNAL_H
 #define TROLLEY_CACHE_INTERNAL_H
 

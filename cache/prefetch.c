@@ -11,7 +11,9 @@
  * by 8 MiB a series (2.5 GB after one open in each of 300). A job waiting in the queue owns
  * no flights, so an open() of one of its instances fetches that one itself at once rather
  * than wait behind other series; the job takes what is still missing when a worker picks it
- * up. A series whose prefetch failed is not prefetched again for a minute. */
+ * up. A series whose prefetch failed is not prefetched again for a minute. The queue is in
+ * order of class (enum prefetch_class): what a reader waits for goes before read-ahead
+ * (cache/ahead.c), which also waits for single-instance opens and gives its worker back. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
