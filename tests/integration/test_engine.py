@@ -43,8 +43,11 @@ def _sent(log, series):
 
 
 def _most_at_once(log):
-    """The most requests the archive had in flight at one moment."""
-    events = sorted([(r["start"], 1) for r in log] + [(r["end"], -1) for r in log],
+    """The most requests the archive had in flight at one moment. The proxy notes a reply's
+    end once its handler returns, when the client may have sent its next request on the same
+    connection already: the last 20 ms of a reply do not count."""
+    ends = [max(r["start"], r["end"] - 0.02) for r in log]
+    events = sorted([(r["start"], 1) for r in log] + [(e, -1) for e in ends],
                     key=lambda t: (t[0], t[1]))
     most = now = 0
     for _, step in events:
