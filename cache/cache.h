@@ -82,6 +82,19 @@ int cache_check_query(struct cache *c, const struct query *q, char *why, size_t 
  */
 int cache_open(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
 	       size_t nsiblings, struct cache_blob **out);
+/**
+ * Whether an open in @study_uid that the store answers should still name its series' members
+ * to cache_open(): true while that study is walked cold (a read-ahead counts every open of
+ * the walk, also those its stream already stored). A warm copy then skips the sibling walk.
+ */
+bool cache_walk_wants(struct cache *c, const char *study_uid);
+/**
+ * The order in which a study's folder shows its @n series (@series: SeriesInstanceUIDs,
+ * borrowed for the call), for read-ahead: a walk of the study (cp -r) opens them in this order.
+ * Cheap when told the same again (fs/ tells it at each open).
+ */
+void cache_note_series_order(struct cache *c, const char *study_uid, const char *const *series,
+			     size_t n);
 /** Exact size of an open blob. */
 uint64_t cache_blob_size(const struct cache_blob *b);
 /** Whether the blob is kept in the store (it then never changes: the kernel may keep its pages). */

@@ -1,12 +1,18 @@
 /* Shared by the files of cache/ only: the cache's state, single-flight records and the
  * verifying sink. Nothing outside cache/ includes this.
  *
- * Threads: an open() runs on its FUSE worker thread: store lookup, then its flight (leading
- * the single-instance transfer itself, or waiting); a series prefetch runs on one of at most
- * PREFETCH_WORKERS_MAX pool threads (prefetch.c), each batch of it written by a short-lived
- * committer thread that the worker joins. Locks: c->lock (flights, queue, pool) is taken
- * before the store's lock (store_has_blob under c->lock) and never held across network I/O;
- * the memo locks and the store's lock are innermost. */
+ * Threads: an open() runs on its FUSE worker thread: store lookup, the walk (ahead.c), then
+ * its flight (leading the single-instance transfer itself, or waiting: for a series job that
+ * claimed it, or that it joined as the first instance its stream sends); a series job runs
+ * on one of at most PREFETCH_WORKERS_MAX pool threads (prefetch.c), taken from the queue in
+ * order of class (a job an opener joined, the rest of a series being read, read-ahead), each
+ * batch of it written by a short-lived committer thread that the worker joins. Read-ahead
+ * (ahead.c) asks its queries on its pool thread, and waits there (c->work) for the walked
+ * stream and for single-instance opens to end, giving its thread back to a more urgent job.
+ * Locks: c->lock (flights, queue, pool, walk) is taken before the store's lock
+ * (store_has_blob under c->lock) and never held across network I/O; the memo locks and the
+ * store's lock are innermost. c->work is waited on by idle workers, waiting read-ahead and
+ * opens waiting for read-ahead to name its members: it is broadcast. */
 #ifndef TROLLEY_CACHE_INTERNAL_H
 #define TROLLEY_CACHE_INTERNAL_H
 
@@ -30,6 +36,11 @@ struct flight {
 	struct flight *next;
 };
 
+/* What a queued transfer is for, in the order workers take them: a reader blocked in open()
+ * waits for it (the opener joined its series' stream), then the rest of a series being read,
+ * then read-ahead of the next series of a study walked in order. */
+enum prefetch_class { PREFETCH_OPEN = 0, PREFETCH_SERIES, PREFETCH_AHEAD };
+
 /* A background transfer of a whole series (prefetch=series). */
 struct prefetch_job {
 	struct cache *cache;
@@ -45,8 +56,43 @@ struct prefetch_job {
 	size_t ncommitting;
 	pthread_t committer;
 	bool committer_running;
+	bool flushed; /* a batch was handed to the committer (the transfer's thread only) */
 	bool claimed; /* its members' flights are made (they are its own until delivered) */
+	enum prefetch_class cls;
+	/* PREFETCH_AHEAD: the series and its members are found by the worker (ahead.c) after
+	 * series @after, the one being walked; series[] stays empty until then. */
+	bool resolve;
+	char after[SOP_MAX];
+	bool cancelled; /* atomic: the walk went elsewhere; end the transfer */
+	/* A job of no instances: the metadata of series @after and @meta_series of its study,
+	 * which a walk reads (queued by read-ahead, on a query connection, beside the streams). */
+	bool meta_only;
+	bool streaming; /* its transfer is under way (c->lock): read-ahead waits for its end */
+	char meta_series[SOP_MAX];
 	struct prefetch_job *next; /* in c->queue or c->running */
+};
+
+/* The walk of a study, from the order of opens (one walk at a time: the latest). A walk is
+ * taken as one (cp -r, tar, dcm2niix) once WALK_IN_ORDER opens in a row from its first follow
+ * the series' listing order: then the next series is read ahead, its
+ * transfer started when the walked series' own ends, one series at most beyond the walk, so
+ * read-ahead stops with it. An open in another study ends the walk and cancels its
+ * read-ahead. A walk of what is stored reads nothing ahead (a warm copy asks nothing). */
+#define WALK_IN_ORDER	 2
+#define WALK_VISITED_MAX 64
+struct walk {
+	char study[SOP_MAX], series[SOP_MAX];
+	size_t members, opens; /* of the series: its listing's size, opens seen in it */
+	size_t last, in_order; /* listing index of the last open; opens in a row in order */
+	bool ahead;	       /* read-ahead of the next series was queued */
+	bool cold;	       /* an open in the study missed the store */
+	char visited[WALK_VISITED_MAX][SOP_MAX]; /* series of the study walked so far */
+	size_t nvisited;
+	/* The study's series in the order its folder shows them (cache_note_series_order),
+	 * for the study order_study; none if never told. */
+	char order_study[SOP_MAX];
+	char order[WALK_VISITED_MAX][SOP_MAX];
+	size_t norder;
 };
 
 /* Prefetch workers: at most this many series move in the background at once. */
@@ -65,6 +111,8 @@ struct cache {
 	pthread_t workers[PREFETCH_WORKERS_MAX];
 	size_t nworkers, max_workers, idle;
 	struct memo failed_series; /* series whose prefetch failed lately: not again yet */
+	struct walk walk;
+	size_t opening; /* opens downloading their instance alone: read-ahead waits for them */
 	bool stopping;
 	struct memo sizes;	  /* exact sizes of instances served from temporary files */
 	struct memo failures;	  /* instances whose fetch failed for good, for a few seconds */
@@ -113,10 +161,38 @@ void fetch_sink_release(struct fetch_sink *s);
 extern const struct sink_ops fetch_sink_ops;
 
 /** Queue a background transfer of the series of @ref for those @siblings that are neither
- * stored nor in flight, for the worker pool (started here as needed). Called with c->lock
- * held. */
-void prefetch_start(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
-		    size_t nsiblings);
+ * stored nor in flight, for the worker pool (started here as needed). With @join, @ref's own
+ * instance is one of them, and the transfer is queued first (PREFETCH_OPEN): its opener waits
+ * on the flight the job made for it. Called with c->lock held.
+ * @return whether @ref's instance is now in flight in the job (only with @join). */
+bool prefetch_start(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
+		    size_t nsiblings, bool join);
+/** Note an open of @ref, member @index of a series of @nsiblings, not in the store (@missed)
+ * (c->lock held): follows the walk
+ * (struct walk), queues read-ahead of the next series, cancels read-ahead the walk left. */
+void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index, size_t nsiblings,
+		   bool missed);
+/** Queue read-ahead (PREFETCH_AHEAD) of the series after @after in @study. c->lock held. */
+void prefetch_queue_ahead(struct cache *c, const char *study, const char *after);
+/** Whether a transfer of @series is queued or running. c->lock held. */
+bool prefetch_series_is_busy(struct cache *c, const char *series);
+/** Give back the flights of a job that will not run (its readers fetch alone), and free it.
+ * c->lock held; @j is in no list. */
+void prefetch_job_drop(struct cache *c, struct prefetch_job *j);
+/** Wait while read-ahead of @series is naming its members (a query), so that an open in it
+ * waits for its stream instead of fetching alone what the stream sends again. c->lock held. */
+void prefetch_wait_named(struct cache *c, const char *series);
+/** PREFETCH_AHEAD, on its worker (c->lock not held): find the series after @j->after in its
+ * study and its members through the cache (the searcher, or its stored answers), fill @j and
+ * claim the members' flights. @return 0, or -ENOENT when there is nothing to read ahead. */
+int prefetch_ahead_resolve(struct cache *c, struct prefetch_job *j);
+/** Whether @ref's instance is the first of its series in the archive's stored instance
+ * answer: the first a series stream sends (Orthanc streams a series in the order its QIDO
+ * answer lists it; fs/ names and cp opens in name order). c->lock not held. */
+bool prefetch_streams_first(struct cache *c, const struct instance_ref *ref);
+/** Fetch the metadata of series @series of @study into the store if it is not there (a walk
+ * reads every metadata.json). On a worker, c->lock not held. */
+void prefetch_ahead_metadata(struct cache *c, const char *study, const char *series);
 /** Stop the workers (each ends its transfer at once), join them and drop what is queued
  * (c->lock not held). */
 void prefetch_stop_all(struct cache *c);

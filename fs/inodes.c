@@ -291,7 +291,7 @@ struct listing *inodes_listing(struct inodes *t, uint64_t ino, time_t max_age)
 	return l;
 }
 
-struct listing *inodes_parent_listing(struct inodes *t, uint64_t ino, time_t max_age)
+uint64_t inodes_parent(struct inodes *t, uint64_t ino)
 {
 	uint64_t parent = 0;
 	struct inode *e;
@@ -301,6 +301,13 @@ struct listing *inodes_parent_listing(struct inodes *t, uint64_t ino, time_t max
 	if (e)
 		parent = e->parent;
 	pthread_mutex_unlock(&t->lock);
+	return parent;
+}
+
+struct listing *inodes_parent_listing(struct inodes *t, uint64_t ino, time_t max_age)
+{
+	uint64_t parent = inodes_parent(t, ino);
+
 	return parent ? inodes_listing(t, parent, max_age) : NULL;
 }
 

@@ -38,6 +38,8 @@ void inodes_forget(struct inodes *t, uint64_t ino, uint64_t n);
 struct listing *inodes_listing(struct inodes *t, uint64_t ino, time_t max_age);
 /** The listing of the folder holding @ino, if fresh (a reference), or NULL. */
 struct listing *inodes_parent_listing(struct inodes *t, uint64_t ino, time_t max_age);
+/** The inode of the folder holding @ino, or 0 if @ino is unknown or the root. */
+uint64_t inodes_parent(struct inodes *t, uint64_t ino);
 /** Keep @l (a new reference is taken) as the listing of @ino. */
 void inodes_set_listing(struct inodes *t, uint64_t ino, struct listing *l);
 /**

@@ -621,6 +621,34 @@ static char **series_siblings(struct trolley_fs *fs, uint64_t ino, const char *s
 	return v;
 }
 
+/* Tell the cache the order of the series in the study folder above the series folder of
+ * file @ino, if its listing is at hand: a walk (cp -r) goes through them in this order, and
+ * the cache reads ahead the next one. */
+static void note_series_order(struct trolley_fs *fs, uint64_t ino, const char *study)
+{
+	uint64_t series_dir = inodes_parent(fs->inodes, ino);
+	struct listing *l =
+		series_dir ? inodes_parent_listing(fs->inodes, series_dir, fs->meta_ttl) : NULL;
+	const char **v;
+	size_t n = 0;
+
+	if (!l)
+		return;
+	v = calloc(l->n ? l->n : 1, sizeof(*v));
+	for (size_t i = 0; v && i < l->n; i++) {
+		const struct attrset *a = &l->v[i].node.attrs;
+
+		if (l->v[i].node.kind == NODE_SERIES &&
+		    strcmp(attrset_str(a, TAG_StudyInstanceUID), study) == 0 &&
+		    query_uid_is_valid(attrset_str(a, TAG_SeriesInstanceUID)))
+			v[n++] = attrset_str(a, TAG_SeriesInstanceUID);
+	}
+	if (v && n)
+		cache_note_series_order(fs->tree.cache, study, v, n);
+	free(v);
+	listing_put(l);
+}
+
 static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node *n,
 			 struct open_file *of, struct fuse_file_info *fi)
 {
@@ -637,11 +665,15 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 	ref.sop_class = attrset_get(&n->attrs, TAG_SOPClassUID);
 	/* The download happens here, before open() returns, so fstat() after open already sees
 	 * the exact size (rsync copies the size it sees; mmap needs it). The folder's listing
-	 * names the rest of the series, for the prefetch, which only a miss starts: a stored
-	 * instance skips the walk of its folder (in a 2,000-instance series, 2,000 UID checks on
-	 * every open of a warm copy). */
-	if (cache_stored_size(fs->tree.cache, ref.sop_uid, &size) != 0)
+	 * names the rest of the series, for the prefetch, which only a miss starts, and for the
+	 * read-ahead of a walk, which counts the hits of a study being copied cold too. Any other
+	 * stored instance skips the walk of its folder (in a 2,000-instance series, 2,000 UID
+	 * checks on every open of a warm copy). */
+	if (cache_stored_size(fs->tree.cache, ref.sop_uid, &size) != 0 ||
+	    cache_walk_wants(fs->tree.cache, ref.study_uid))
 		siblings = series_siblings(fs, ino, ref.series_uid, &nsiblings, &folder);
+	if (nsiblings)
+		note_series_order(fs, ino, ref.study_uid);
 	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, &of->blob);
 	free(siblings);
 	listing_put(folder);

@@ -16,7 +16,7 @@ struct instance_ref {
 	const char *series_uid;
 	const char *sop_uid;
 	/* With sop_uid NULL: the SOPInstanceUIDs wanted of the series, for protocols that must
-	 * name each document (RAD-69). May be NULL for those that need not (WADO-RS). */
+	 * name each document (RAD-69, WADO-URI). May be NULL for those that need not (WADO-RS). */
 	const char *const *members;
 	size_t nmembers;
 	/* Optional, with sop_uid: its SOPClassUID as the listing gave it (C-GET offers the

@@ -92,7 +92,11 @@ def test_sixteen_readers_of_one_file_make_one_transfer(mount, source, data, prox
     for t in threads:
         t.join()
     assert len(results) == 16 and len(set(results)) == 1
-    assert proxy.count(INSTANCE_GET) == 1
+    # One transfer: its GET, or none when the opener joined its series' stream (the first
+    # file of the folder and of the stream: cache/open.c), which came once.
+    uid = os.getxattr(series, "user.dicom.SeriesInstanceUID").decode()
+    assert proxy.count(INSTANCE_GET) <= 1 and proxy.count(r"/series/%s$" % re.escape(uid)) <= 1
+    assert proxy.count(INSTANCE_GET) + proxy.count(r"/series/%s$" % re.escape(uid)) >= 1
 
 
 def test_stale_results_served_when_archive_fails(mount, source, proxy):
@@ -114,14 +118,15 @@ def test_prefetch_streams_the_series_in_one_request(mount, source, data, proxy):
     want = {e["InstanceNumber"] + ".dcm": e["md5"] for e in data["manifest"]
             if e["SeriesDescription"] == "Coronal"}
     assert got == want
-    assert proxy.count(SERIES_GET) == 1
+    uid = os.getxattr(series, "user.dicom.SeriesInstanceUID").decode()
+    # (Reading a series in order also reads the study's other series ahead: test_engine.py.)
+    assert proxy.count(r"/series/%s$" % re.escape(uid)) == 1
     assert proxy.count(INSTANCE_GET) <= 1  # the first file opened, fetched alone meanwhile
-    series_get = next(r for r in proxy.requests if r["path"].endswith(
-        "/series/" + os.getxattr(series, "user.dicom.SeriesInstanceUID").decode()))
+    series_get = next(r for r in proxy.requests if r["path"].endswith("/series/" + uid))
     assert series_get["accept"].endswith("transfer-syntax=*")
     with open(m.path(".trolley", "status")) as f:
         status = dict(line.split(": ", 1) for line in f.read().splitlines())
-    assert int(status["series_prefetches"]) == 1
+    assert int(status["series_prefetches"]) >= 1
     assert int(status["prefetched_instances"]) >= 39
 
 
@@ -133,7 +138,8 @@ def test_broken_series_stream_falls_back_to_single_fetches(mount, source, data, 
     want = {e["InstanceNumber"] + ".dcm": e["md5"] for e in data["manifest"]
             if e["SeriesDescription"] == "Soft"}
     assert got == want  # every file right: the cut stream stored only whole instances
-    assert proxy.count(SERIES_GET) == 1
+    uid = os.getxattr(series, "user.dicom.SeriesInstanceUID").decode()
+    assert proxy.count(r"/series/%s$" % re.escape(uid)) == 1
     assert proxy.count(INSTANCE_GET) >= 1
     assert "prefetch failed" in m.text()
 

@@ -524,9 +524,11 @@ def test_threads_and_address_space_flat_over_300_series(mount, own_orthanc, tmp_
     assert grown_kib < 256 << 10, (
         "address space grew by %d MiB over 270 series (VmSize %s, %s, %s kB): are prefetch "
         "threads joined?" % (grown_kib >> 10, warm["VmSize"], mid["VmSize"], end["VmSize"]))
-    # Every second instance came by its series' prefetch, none was lost.
+    # Every second instance came by its series' prefetch, none was lost (an opened one
+    # comes by it too when it is the first the series stream sends: cache/open.c).
     st = _status(m)
-    assert int(st["prefetched_instances"]) == 300 and int(st["transfer_errors"]) == 0, st
+    assert 300 <= int(st["prefetched_instances"]) <= 600, st
+    assert int(st["transfer_errors"]) == 0, st
     for e in entries[1::2][:20]:
         with open(_file(m, e), "rb") as f:
             assert f.read() == _truth(e)

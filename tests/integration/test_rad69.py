@@ -44,10 +44,12 @@ def test_rad69_exports_byte_identical_with_one_post_per_series(mount, vitrea, da
         with open(out / rel, "rb") as f:
             assert hashlib.md5(f.read()).hexdigest() == data["by_sop"][sop]["md5"], rel
     posts = vitrea[1].requests
-    # Per series: the first file opened, alone, then the rest of the series in one POST.
-    assert len(posts) == 4
-    assert sorted(len(p) for p in posts) == [1, 1, 39, 59]
+    # Per series one POST, and the first file opened alone before it unless it joined the
+    # series' POST (cache/open.c) or the series was read ahead (cache/ahead.c): every
+    # document asked for once.
+    assert 2 <= len(posts) <= 4
     assert sorted(d for p in posts for d in p) == sorted(want.values())
+    assert sum(1 for p in posts if len(p) > 1) == 2
 
 
 def test_missing_document_fails_alone_and_the_series_is_served(mount, vitrea, data):

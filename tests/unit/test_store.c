@@ -1306,6 +1306,98 @@ static void test_prefetch_pool_is_bounded_and_reaped(void **state)
 	rig_down(&r);
 }
 
+/* A searcher of one study "1.9" of three series "1.9.<s>" of three instances "1.9.<s>.<i>",
+ * counting its queries. */
+struct walk_searcher {
+	struct searcher base;
+	int finds;
+};
+
+static int walk_find(struct searcher *sr, const struct query *q, struct attrset_list *out)
+{
+	const char *series = attrset_get(&q->match, TAG_SeriesInstanceUID);
+	char uid[32];
+
+	__atomic_add_fetch(&((struct walk_searcher *)sr)->finds, 1, __ATOMIC_RELAXED);
+	for (int s = 0; s < 3; s++) {
+		char se[16];
+
+		snprintf(se, sizeof(se), "1.9.%d", s);
+		if (q->level == QUERY_SERIES) {
+			struct attrset *a = attrset_list_add(out);
+
+			if (!a || attrset_set(a, TAG_StudyInstanceUID, "UI", "1.9") < 0 ||
+			    attrset_set(a, TAG_SeriesInstanceUID, "UI", se) < 0)
+				return -ENOMEM;
+			continue;
+		}
+		if (!series || strcmp(series, se) != 0)
+			continue;
+		for (int i = 0; i < 3; i++) {
+			struct attrset *a = attrset_list_add(out);
+
+			snprintf(uid, sizeof(uid), "%s.%d", se, i);
+			if (!a || attrset_set(a, TAG_StudyInstanceUID, "UI", "1.9") < 0 ||
+			    attrset_set(a, TAG_SeriesInstanceUID, "UI", se) < 0 ||
+			    attrset_set(a, TAG_SOPInstanceUID, "UI", uid) < 0)
+				return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static const struct searcher_ops walk_searcher_ops = {.name = "walk", .find = walk_find};
+
+static bool series_stored(struct store *st, int s)
+{
+	char uid[32];
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(uid, sizeof(uid), "1.9.%d.%d", s, i);
+		if (!store_has_blob(st, uid))
+			return false;
+	}
+	return true;
+}
+
+/* Opens in listing order (cp -r) read the next series of the folder's order ahead, without
+ * an open in it; one series beyond the walk, not more. */
+static void test_walk_reads_the_next_series_ahead_and_no_further(void **state)
+{
+	struct cache_config cfg = {
+		.source = "test", .meta_ttl = 60, .prefetch = true, .connections = 8};
+	struct walk_searcher ws = {.base.ops = &walk_searcher_ops};
+	const char *series[] = {"1.9.0", "1.9.1", "1.9.2"};
+	const char *uids[] = {"1.9.0.0", "1.9.0.1", "1.9.0.2"};
+	struct instance_ref ref = {.study_uid = "1.9", .series_uid = "1.9.0"};
+	struct cache_blob *b;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	cache_free(r.cache);
+	assert_int_equal(cache_new(r.store, &ws.base, &r.fake.base, &cfg, &r.cache), 0);
+	r.fake.serve_members = true;
+	cache_note_series_order(r.cache, "1.9", series, 3);
+	for (int i = 0; i < 2; i++) {
+		ref.sop_uid = uids[i];
+		assert_int_equal(cache_open(r.cache, &ref, uids, 3, &b), 0);
+		cache_blob_close(b);
+	}
+	for (int tries = 0; tries < 500 && !series_stored(r.store, 1); tries++)
+		usleep(10 * 1000);
+	assert_true(series_stored(r.store, 0));
+	assert_true(series_stored(r.store, 1));
+	/* The walk stopped in the first series: the third is not read. */
+	usleep(200 * 1000);
+	assert_false(series_stored(r.store, 2));
+	pthread_mutex_lock(&r.fake.lock);
+	assert_int_equal(r.fake.series_fetches, 2);
+	assert_true(r.fake.series_max <= 1); /* the read-ahead started after the walked stream */
+	pthread_mutex_unlock(&r.fake.lock);
+	rig_down(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1337,6 +1429,7 @@ int main(void)
 		cmocka_unit_test(test_instance_missing_from_series_reply_is_fetched_alone),
 		cmocka_unit_test(test_long_series_is_committed_in_batches_behind_the_stream),
 		cmocka_unit_test(test_prefetch_pool_is_bounded_and_reaped),
+		cmocka_unit_test(test_walk_reads_the_next_series_ahead_and_no_further),
 		cmocka_unit_test(test_metadata_of_series_stays_apart_with_a_long_source),
 		cmocka_unit_test(test_series_metadata_is_cut_from_the_studys),
 		cmocka_unit_test(test_metadata_cut_refuses_what_it_does_not_know),
