@@ -34,7 +34,9 @@ def _peak_in_flight(log):
     events = []
     for r in log:
         if r.get("path", "").startswith("/wado?"):
-            events += [(r["start"], 1), (r["end"], -1)]
+            # A GET still under way (a read-ahead) ends after everything logged.
+            end = r["end"] if r["end"] is not None else float("inf")
+            events += [(r["start"], 1), (end, -1)]
     peak = now = 0
     for _, step in sorted(events, key=lambda e: (e[0], e[1])):  # an end before a start
         now += step
@@ -71,8 +73,12 @@ def test_series_is_fetched_several_gets_at_once_within_connections(mount, source
     subprocess.run(["cp", "-r", folder, str(out)], check=True)
     for name, want in md5s.items():
         assert _md5(out / name) == want, name
-    gets = proxy.paths(WADO_GET)
-    assert sorted(_object_uid(p) for p in gets) == sorted(sops.values())
+    # The copy of one series folder is a walk: the next series of the study may be read
+    # ahead once this one's GETs are done (cache/ahead.c). Those are not this series' GETs,
+    # and they never overlap with them, so they count towards no peak but their own.
+    members = set(sops.values())
+    gets = [p for p in proxy.paths(WADO_GET) if _object_uid(p) in members]
+    assert sorted(_object_uid(p) for p in gets) == sorted(members)
     peak = _peak_in_flight(proxy.log())
     assert 2 < peak <= 3, "peak of %d WADO-URI GETs in flight" % peak
 
