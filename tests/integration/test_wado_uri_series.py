@@ -51,7 +51,8 @@ def _came_meanwhile(proxy, sops, slow, skip):
     first = next(r for r in gets if _object_uid(r["path"]) == sops[slow])
     others = {sops[n] for n in sops if n not in (slow, skip)}
     return any(_object_uid(r["path"]) in others and first["start"] < r["start"] and
-               r["end"] < first["end"] for r in gets)
+               r["end"] is not None and first["end"] is not None and r["end"] < first["end"]
+               for r in gets)
 
 
 def _md5(path):
