@@ -169,7 +169,11 @@ def test_sixteen_readers_across_eight_series(mount, source, data, proxy, tmp_pat
     one, streams = _transfers(proxy)
     assert max(one.values(), default=0) <= 1, one
     assert streams and max(streams.values()) == 1, streams
-    assert set(streams) <= {es[0]["SeriesInstanceUID"] for es in series}, streams
+    # Readers that open a series in order look like a walk (cp -r), so the next series of
+    # that study may be read ahead (cache/ahead.c): one series beyond each walked one at
+    # most, each streamed once.
+    read = {es[0]["SeriesInstanceUID"] for es in series}
+    assert len(set(streams) - read) <= len(read), streams
     st = _status(m)
     assert int(st["transfer_errors"]) == 0, st
     assert int(st["transfers_in_flight"]) == 0, st
