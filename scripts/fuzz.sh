@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 
 TIME=${FUZZ_TIME:-20}
 OUT=build-fuzz
-CORE="core/log.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c core/slots.c"
+CORE="core/log.c core/errors.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c core/slots.c"
 HTTP="protocols/http.c protocols/secrets.c"
-# tree.c and lookup.c call the cache for tree_list(), which the names harness never reaches.
+# tree.c and lookup.c call the cache for tree_list(), which the names harness never reaches;
+# the cache's file-set code calls the DICOMDIR shim (C++, dcmtk), linked for the same reason.
 CACHE=$(echo cache/*.c)
 
 # Harness name -> the sources it links (besides tests/fuzz/fuzz_<name>.c), and the pkg-config
@@ -26,14 +27,18 @@ declare -A SOURCES=(
   [rad69]="protocols/multipart.c $HTTP $CORE"
   [part10]="$CORE"
   [search]="fs/search.c $CORE"
-  [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c $CORE $CACHE"
+  [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c fs/media.c $CORE $CACHE"
+)
+# Harness name -> C++ sources it links (compiled on their own with clang++), with dcmtk.
+declare -A CXX_SOURCES=(
+  [names]="core/dicomdir.cc"
 )
 declare -A PACKAGES=(
   [dicom_json]="libcjson"
   [json_check]="libcjson"
   [mint]="libxml-2.0 libcurl"
   [rad69]="libxml-2.0 libcurl"
-  [names]="lmdb"
+  [names]="lmdb dcmtk"
 )
 mapfile -t ORDER < <(printf '%s\n' "${!SOURCES[@]}" | sort)
 
@@ -51,10 +56,24 @@ for name in "${names[@]}"; do
     continue
   fi
   bin=$OUT/fuzz_$name
+  objects=()
+  cxx_ok=true
+  : >"$OUT/$name.build.log"
+  # The C++ shims are built without UBSan's vptr check: its runtime is C++ (libubsan's
+  # ubsan_cxx), which clang does not link into a program linked as C.
+  for src in ${CXX_SOURCES[$name]:-}; do
+    obj=$OUT/$name-$(basename "$src" .cc).o
+    objects+=("$obj")
+    # shellcheck disable=SC2046 # pkg-config's flags are words
+    clang++ -g -O1 -std=c++17 -D_GNU_SOURCE -I. -fsanitize=fuzzer-no-link,address,undefined \
+      -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer \
+      $(pkg-config --cflags dcmtk) \
+      -c -o "$obj" "$src" >>"$OUT/$name.build.log" 2>&1 || cxx_ok=false
+  done
   # shellcheck disable=SC2086 # the lists are words on purpose
-  if ! clang "${CFLAGS[@]}" -o "$bin" "tests/fuzz/fuzz_$name.c" ${SOURCES[$name]} \
-    $( [ -n "${PACKAGES[$name]:-}" ] && pkg-config --cflags --libs ${PACKAGES[$name]}) \
-    -lz -lpthread >"$OUT/$name.build.log" 2>&1; then
+  if ! $cxx_ok || ! clang "${CFLAGS[@]}" -o "$bin" "tests/fuzz/fuzz_$name.c" ${SOURCES[$name]} \
+    "${objects[@]}" $( [ -n "${PACKAGES[$name]:-}" ] && pkg-config --cflags --libs ${PACKAGES[$name]}) \
+    -lz -lpthread $( [ ${#objects[@]} -gt 0 ] && echo -lstdc++) >"$OUT/$name.build.log" 2>&1; then
     cat "$OUT/$name.build.log"
     echo "fuzz: $name: build failed"
     status=1
