@@ -31,9 +31,22 @@ static void say(char *why, size_t n, const char *what, const OFCondition &cond)
 	snprintf(why, n, "%s: %s", what, cond.text());
 }
 
-int dicomdir_new(const char *root, struct dicomdir **out, char *why, size_t n)
+/* Run @body, turning what dcmtk throws into an errno (no exception crosses into C). */
+template <typename F> static int guarded(char *why, size_t n, F body)
 {
 	try {
+		return body();
+	} catch (const std::bad_alloc &) {
+		return -ENOMEM;
+	} catch (...) {
+		snprintf(why, n, "dcmtk failed");
+		return -EIO;
+	}
+}
+
+int dicomdir_new(const char *root, struct dicomdir **out, char *why, size_t n)
+{
+	return guarded(why, n, [&] {
 		std::unique_ptr<dicomdir> d(new dicomdir);
 		OFCondition cond;
 
@@ -58,17 +71,12 @@ int dicomdir_new(const char *root, struct dicomdir **out, char *why, size_t n)
 		}
 		*out = d.release();
 		return 0;
-	} catch (const std::bad_alloc &) {
-		return -ENOMEM;
-	} catch (...) {
-		snprintf(why, n, "dcmtk failed");
-		return -EIO;
-	}
+	});
 }
 
 int dicomdir_add(struct dicomdir *d, const char *file_id, char *why, size_t n)
 {
-	try {
+	return guarded(why, n, [&] {
 		OFCondition cond =
 			d->iface.addDicomFile(OFFilename(file_id), OFFilename(d->root.c_str()));
 
@@ -77,12 +85,7 @@ int dicomdir_add(struct dicomdir *d, const char *file_id, char *why, size_t n)
 			return -EIO;
 		}
 		return 0;
-	} catch (const std::bad_alloc &) {
-		return -ENOMEM;
-	} catch (...) {
-		snprintf(why, n, "dcmtk failed");
-		return -EIO;
-	}
+	});
 }
 
 /* Records under @rec that reference a file, at any depth. */
@@ -104,7 +107,7 @@ static size_t count_files(DcmDirectoryRecord &rec)
 
 int dicomdir_write(struct dicomdir *d, size_t *files, char *why, size_t n)
 {
-	try {
+	return guarded(why, n, [&] {
 		OFCondition cond = d->iface.writeDicomDir();
 
 		if (cond.bad()) {
@@ -121,12 +124,7 @@ int dicomdir_write(struct dicomdir *d, size_t *files, char *why, size_t n)
 		}
 		*files = count_files(written.getRootRecord());
 		return 0;
-	} catch (const std::bad_alloc &) {
-		return -ENOMEM;
-	} catch (...) {
-		snprintf(why, n, "dcmtk failed");
-		return -EIO;
-	}
+	});
 }
 
 void dicomdir_free(struct dicomdir *d)
