@@ -47,18 +47,13 @@ int log_enabled(enum log_level level)
 	return level <= log_threshold;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	static const int prio[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
 	char raw[LOG_LINE_MAX], line[LOG_LINE_MAX * 4 + 1];
-	va_list ap;
 	int len;
 
-	if (!log_enabled(level))
-		return;
-	va_start(ap, fmt);
 	len = vsnprintf(raw, sizeof(raw), fmt, ap);
-	va_end(ap);
 	if (len < 0)
 		return;
 	/* Every argument may hold server text (an error body, a RAD-69 fault string, a C-FIND
@@ -75,6 +70,69 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	fprintf(stderr, "trolley: %s: %s\n", log_words[level], line);
 	fflush(stderr);
 	pthread_mutex_unlock(&log_lock);
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+bool log_limit_pass(struct log_limit *l, uint64_t now_ms, unsigned long *suppressed,
+		    unsigned long *over_s)
+{
+	uint64_t window_ms = (uint64_t)l->window_s * 1000;
+	bool pass;
+
+	pthread_mutex_lock(&l->lock);
+	*suppressed = 0;
+	*over_s = 0;
+	/* Fixed windows from the first line: a new one begins with the first line after the
+	 * last one ended (0 is never a start: CLOCK_MONOTONIC ms + 1). */
+	if (!l->window_start || now_ms + 1 - l->window_start >= window_ms) {
+		if (l->suppressed && l->window_start)
+			l->suppressed_s = (unsigned long)((now_ms + 1 - l->window_start) / 1000);
+		l->window_start = now_ms + 1;
+		l->used = 0;
+	}
+	pass = l->used < l->burst;
+	if (pass) {
+		l->used++;
+		*suppressed = l->suppressed;
+		*over_s = l->suppressed ? (l->suppressed_s ? l->suppressed_s : l->window_s) : 0;
+		l->suppressed = 0;
+		l->suppressed_s = 0;
+	} else {
+		l->suppressed++;
+	}
+	pthread_mutex_unlock(&l->lock);
+	return pass;
+}
+
+void log_msg_limited(struct log_limit *l, enum log_level level, const char *fmt, ...)
+{
+	unsigned long suppressed, over_s;
+	struct timespec t;
+	va_list ap;
+
+	if (!log_enabled(level))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	if (!log_limit_pass(l, (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000,
+			    &suppressed, &over_s))
+		return;
+	/* The format names the call site (it is ours: no server text in it). */
+	if (suppressed)
+		log_msg(level, "%lu more lines like \"%.60s\" were suppressed in the last %lu s",
+			suppressed, fmt, over_s);
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
 }
 
 /* Length of the valid UTF-8 sequence at @s (at most @len bytes) that is not a C1 control

@@ -9,6 +9,42 @@
 
 #include "core/log.h"
 
+/* A call site's budget: @burst lines a window, the rest counted and reported with the first
+ * line let through after the window. */
+static void test_limit_lets_a_burst_through_then_counts(void **state)
+{
+	struct log_limit l = LOG_LIMIT_INIT(3, 10);
+	unsigned long n, s;
+	unsigned passed = 0;
+
+	(void)state;
+	for (int i = 0; i < 100; i++) /* 100 lines within 5 s */
+		passed += log_limit_pass(&l, 1000 + 50 * (uint64_t)i, &n, &s);
+	assert_int_equal(passed, 3);
+	/* Still the same window: nothing through, nothing reported. */
+	assert_false(log_limit_pass(&l, 9000, &n, &s));
+	/* The next window: the first line goes, with the 98 suppressed before it. */
+	assert_true(log_limit_pass(&l, 12000, &n, &s));
+	assert_int_equal(n, 98);
+	assert_int_equal(s, 11);
+	assert_true(log_limit_pass(&l, 12001, &n, &s));
+	assert_int_equal(n, 0);
+	assert_int_equal(s, 0);
+}
+
+static void test_limit_quiet_site_is_never_held_back(void **state)
+{
+	struct log_limit l = LOG_LIMIT_INIT(2, 10);
+	unsigned long n, s;
+
+	(void)state;
+	/* One line every 6 s: never more than two in a window. */
+	for (int i = 0; i < 20; i++) {
+		assert_true(log_limit_pass(&l, 6000 * (uint64_t)i, &n, &s));
+		assert_int_equal(n, 0);
+	}
+}
+
 static void test_escape_controls_del_c1_and_invalid_utf8(void **state)
 {
 	static const char in[] = "a\nb\r\tc\x1b[31m\x7f"
@@ -68,6 +104,8 @@ static void test_redact_userinfo_and_credential_query_values(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_limit_lets_a_burst_through_then_counts),
+		cmocka_unit_test(test_limit_quiet_site_is_never_held_back),
 		cmocka_unit_test(test_escape_controls_del_c1_and_invalid_utf8),
 		cmocka_unit_test(test_escape_cuts_at_a_whole_character),
 		cmocka_unit_test(test_redact_userinfo_and_credential_query_values),
