@@ -11,6 +11,7 @@
 #include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmnet/diutil.h>
 
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -474,9 +475,27 @@ class uid_head
 class sink_consumer : public DcmConsumer
 {
       public:
-	sink_consumer(struct sink *s, const char *syntax)
-	    : sink_(s), err_(0), bytes_(0), head_(syntax ? new uid_head(syntax) : nullptr)
+	sink_consumer(struct sink *s, const char *syntax, bool digest)
+	    : sink_(s), err_(0), bytes_(0), head_(syntax ? new uid_head(syntax) : nullptr),
+	      md_(digest ? EVP_MD_CTX_new() : nullptr)
 	{
+		if (md_ && !EVP_DigestInit_ex(md_, EVP_sha256(), NULL)) {
+			EVP_MD_CTX_free(md_);
+			md_ = nullptr;
+		}
+		if (digest && !md_)
+			throw std::bad_alloc();
+	}
+	~sink_consumer() override
+	{
+		EVP_MD_CTX_free(md_);
+	}
+	/* The SHA-256 of every data set byte written so far. */
+	void digest(unsigned char out[32])
+	{
+		unsigned int n = 32;
+
+		EVP_DigestFinal_ex(md_, out, &n);
 	}
 	OFBool good() const override
 	{
@@ -500,6 +519,8 @@ class sink_consumer : public DcmConsumer
 			err_ = sink_->ops->write(sink_->ctx, buf, (size_t)len);
 		if (head_ && len > 0)
 			head_->feed((const unsigned char *)buf, (size_t)len);
+		if (md_ && len > 0)
+			EVP_DigestUpdate(md_, buf, (size_t)len);
 		bytes_ += (unsigned long long)len;
 		return len;
 	}
@@ -526,6 +547,7 @@ class sink_consumer : public DcmConsumer
 	int err_;
 	unsigned long long bytes_;
 	std::unique_ptr<uid_head> head_;
+	EVP_MD_CTX *md_;
 };
 
 class sink_stream : public DcmOutputStream
@@ -605,7 +627,8 @@ int dimse_drop_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 
 int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 			const T_DIMSE_C_StoreRQ *req, int timeout, struct sink *sink,
-			const struct dimse_expect *expect, const char *source, const char *peer)
+			const struct dimse_expect *expect, const char *source, const char *peer,
+			struct dimse_copy *copy)
 {
 	T_ASC_PresentationContext pc;
 	unsigned char meta[PART10_META_MAX];
@@ -636,7 +659,7 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 		return err == -ENOENT ? -EBADMSG : err;
 	}
 	try {
-		sink_consumer consumer(sink, expect ? pc.acceptedTransferSyntax : NULL);
+		sink_consumer consumer(sink, expect ? pc.acceptedTransferSyntax : NULL, copy);
 		std::string why;
 		sink_stream stream(&consumer);
 		T_ASC_PresentationContextID got = pid;
@@ -661,7 +684,9 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 				  req->AffectedSOPInstanceUID, peer, why.c_str(), expect->op);
 			err = -EBADMSG;
 		}
-		if (!err)
+		if (!err && copy)
+			consumer.digest(copy->digest);
+		if (!err && !(copy && copy->defer_end))
 			err = sink->ops->end(sink->ctx);
 	} catch (const std::bad_alloc &) {
 		err = -ENOMEM;

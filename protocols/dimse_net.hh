@@ -122,6 +122,13 @@ struct dimse_expect {
 	const char *op;
 };
 
+/* What dimse_receive_store() tells of the copy it received, for the C-MOVE storage SCP's
+ * duplicate check. */
+struct dimse_copy {
+	bool defer_end;		   /* in: do not call the sink's end(); the caller will */
+	unsigned char digest[32];  /* out: SHA-256 of the data set bytes as they came */
+};
+
 /**
  * Receive the data set of C-STORE @req on @assoc into @sink as a Part-10 file (a file meta
  * header from the request and the presentation context, then the data set bytes exactly as
@@ -129,13 +136,16 @@ struct dimse_expect {
  * in log lines. @sink NULL: the data set is read and dropped, and the answer is a refusal.
  * With @expect, the data set's own Study, Series and SOP Instance UIDs must be @expect's and
  * the request's (read from its first MiB), or it is refused. The meta header is
- * part10_meta_write()'s. @return 0 when the instance went whole into the sink; -EIO for a
+ * part10_meta_write()'s. With @copy, its digest is computed (and, with copy->defer_end, the
+ * sink's end() is left to the caller: the archive is answered success once the data set came
+ * whole and was the one expected). @return 0 when the instance went whole into the sink; -EIO for a
  * broken transfer (already logged; the sink's end() is not called); -ETIMEDOUT when the
  * sender stopped for @timeout seconds; -EBADMSG for a data set that is not the one expected,
  * or a request whose UIDs are not UIDs (logged; end() not called); a sink error.
  */
 int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 			const T_DIMSE_C_StoreRQ *req, int timeout, struct sink *sink,
-			const struct dimse_expect *expect, const char *source, const char *peer);
+			const struct dimse_expect *expect, const char *source, const char *peer,
+			struct dimse_copy *copy);
 
 #endif

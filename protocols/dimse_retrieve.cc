@@ -40,8 +40,8 @@ struct dimse_retriever {
 	pthread_mutex_t told_move;
 };
 
-/* C-MOVE message IDs are unique in the process, so that the Move Originator Message ID of an
- * incoming C-STORE names the C-MOVE it belongs to. */
+/* C-GET message IDs. A C-MOVE's is the storage SCP's (dimse_scp_expect()): random, as the
+ * C-STOREs it brings must name it. */
 std::atomic<unsigned> next_message_id{1};
 
 /* How often a C-MOVE without responses looks whether its sub-operations still come. */
@@ -231,7 +231,7 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 			 * another instance under this name is refused, and nothing is kept. */
 			err = dimse_receive_store(assoc, pid, s, r->peer.timeout,
 						  wanted ? sink : NULL, &expect,
-						  r->peer.aec.c_str(), peer);
+						  r->peer.aec.c_str(), peer, NULL);
 			if (!err)
 				n->received++;
 			else if (wanted && !n->sink_err)
@@ -457,7 +457,7 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
 		if (told)
 			pthread_mutex_lock(&r->told_move);
 		if (r->move) {
-			wait = dimse_scp_expect(r->scp, id, ref, stored, sink);
+			wait = dimse_scp_expect(r->scp, ref, stored, sink, &id);
 			if (!wait) {
 				if (told)
 					pthread_mutex_unlock(&r->told_move);

@@ -1,15 +1,24 @@
-// The storage SCP behind C-MOVE. Its port can be reached by others than the archive, and what it
-// takes goes into the cache, so it keeps out all but the C-STOREs of a C-MOVE of ours:
+// The storage SCP behind C-MOVE. Its port can be reached by others than the archive (every
+// local user when the archive runs on this host), AE titles and UIDs are no secrets, and what
+// it takes goes into the cache, so it keeps out all but the C-STOREs of a C-MOVE of ours:
 //  - the listener thread accepts TCP connections itself, on the address that routes to the
-//    sender (the archive, or move_from=), and closes at once one from any other address, one
-//    that comes while no C-MOVE of ours is in flight, and one over max_serving();
+//    sender (the archive, or move_from=), and closes at once one from any other address and
+//    one that comes while no C-MOVE of ours is in flight;
 //  - each accepted connection has a thread of its own (an archive moving two series at once
-//    opens two), which waits, at most timeout= seconds, for the whole A-ASSOCIATE-RQ before
+//    opens two), which waits, at most ASSOCIATE_SECONDS, for the whole A-ASSOCIATE-RQ before
 //    dcmtk reads it: an idle or slow peer holds its own thread, never the listener;
+//  - a connection is "proven" once it brought a C-STORE with a C-MOVE's Move Originator
+//    Message ID; at most UNPROVEN_PER_ADDRESS unproven ones are kept per address, and a new
+//    one makes room by closing the oldest (a silent one first): an archive's association,
+//    which talks at once, is served however many idle sockets others hold;
 //  - the association must call aet= from the archive's AE title (aec=);
-//  - each C-STORE goes to the C-MOVE that expects its SOP Instance UID (the instance, or a
-//    member of the series), and its data set's own Study, Series and SOP Instance UIDs must be
-//    that C-MOVE's; anything else is refused, not kept.
+//  - each C-STORE must carry the Move Originator Message ID of a C-MOVE in flight (random per
+//    C-MOVE) and name an instance that C-MOVE expects, and its data set's own Study, Series and
+//    SOP Instance UIDs must be that C-MOVE's; a wrong ID for an expected instance is a guess,
+//    and the C-MOVEs it aimed at take nothing more (one guess in 65,535 per C-MOVE);
+//  - a second copy of an instance in one C-MOVE is compared (SHA-256) with the first: the same
+//    bytes are dropped, other bytes fail the instance (an instance C-MOVE keeps the first
+//    copy's end() until the C-MOVE is over, so neither copy is cached).
 #include "protocols/dimse_scp.hh"
 
 #include <dcmtk/dcmdata/dcuid.h>
@@ -25,11 +34,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <list>
+#include <map>
 #include <new>
 
 extern "C" {
@@ -47,7 +61,17 @@ struct dimse_move_wait {
 	size_t received, refused;
 	int err;
 	double last; /* CLOCK_MONOTONIC seconds: when a C-STORE for it last began or ended */
+	/* The SHA-256 of each instance's first copy, by SOP Instance UID. */
+	std::map<std::string, std::array<unsigned char, 32>> copies;
+	size_t conflicts; /* instances that came twice with different bytes */
+	bool guessed;	  /* a C-STORE for it came with a wrong ID: it takes nothing more */
+	bool end_due;	  /* an instance C-MOVE: the copy in the sink awaits its end() */
 };
+
+namespace
+{
+struct serving;
+}
 
 struct dimse_scp {
 	struct dimse_peer peer;
@@ -61,6 +85,8 @@ struct dimse_scp {
 	pthread_mutex_t lock; /* guards waits, busy counts and nserving */
 	pthread_cond_t idle;
 	std::list<dimse_move_wait *> waits;
+	std::deque<Uint16> recent; /* IDs of C-MOVEs that ended lately: late sub-operations */
+	std::list<serving *> conns;     /* connections with a thread (see serving) */
 	int nserving; /* association threads running (detached) */
 };
 
@@ -69,12 +95,22 @@ namespace
 
 /* A second, so that a stopping mount is not held up by an idle association. */
 const int POLL_SECONDS = 1;
-/* Associations served at once: an archive opens one or two per C-MOVE of ours (at most
- * connections= at once); more is someone else. */
+/* Proven associations served at once: an archive opens one or two per C-MOVE of ours (at
+ * most connections= at once); more is someone else. */
 int max_serving(const struct dimse_scp *scp)
 {
 	return (int)std::max(8L, 2 * scp->peer.associations + 2);
 }
+/* Connections from one address not proven yet (see the top of the file). An archive's
+ * association proves itself within milliseconds of its connect; 16 lets several C-MOVEs'
+ * associations start at once. */
+const int UNPROVEN_PER_ADDRESS = 16;
+/* How long a connection may take to send its A-ASSOCIATE-RQ (at most timeout=): an archive
+ * sends it with its connect. */
+const int ASSOCIATE_SECONDS = 5;
+/* C-MOVE IDs remembered after their C-MOVE ended, so that a late sub-operation of one is not
+ * taken for a guess. */
+const size_t RECENT_IDS = 64;
 /* dcmtk's limit for an A-ASSOCIATE-RQ (dcmAssociatePDUSizeLimit's default). */
 const uint32_t ASSOCIATE_RQ_MAX = 1 << 20;
 
@@ -83,11 +119,19 @@ const uint32_t ASSOCIATE_RQ_MAX = 1 << 20;
  * global ours for the moment dcmtk reads it. */
 pthread_mutex_t external_socket_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* One connection with its thread; in scp->conns while the thread runs (its socket open).
+ * The flags are read by the listener (under scp->lock) to pick one to close for room. */
 struct serving {
 	struct dimse_scp *scp;
 	int fd;
+	in_addr addr;
+	double since; /* when accepted */
 	T_ASC_Association *assoc;
-	std::string peer, source;
+	std::string ip;		  /* its address; set before its thread starts, then read-only */
+	std::string peer, source; /* its thread's */
+	std::atomic<bool> talking{false}; /* it sent a byte */
+	std::atomic<bool> proven{false};  /* it brought a C-STORE with a C-MOVE's ID */
+	std::atomic<bool> evicted{false}; /* closed by the listener to make room */
 };
 
 double now_seconds()
@@ -104,69 +148,153 @@ bool expects(const dimse_move_wait *w, const char *uid)
 	       std::find(w->members.begin(), w->members.end(), uid) != w->members.end();
 }
 
-/* The C-MOVE that expects @req's instance, the one it names by Move Originator Message ID if
- * several do. Under scp->lock. */
-dimse_move_wait *wait_for(struct dimse_scp *scp, const T_DIMSE_C_StoreRQ *req)
+/* The C-MOVE whose Move Originator Message ID @id is, or NULL. Under scp->lock. */
+dimse_move_wait *wait_by_id(struct dimse_scp *scp, Uint16 id)
 {
-	dimse_move_wait *found = NULL;
+	for (dimse_move_wait *w : scp->waits)
+		if (w->msg_id == id)
+			return w;
+	return NULL;
+}
 
+/* A C-STORE that no C-MOVE of ours takes: which, and whether it is a guess at an ID (a wrong
+ * ID for an instance a C-MOVE expects: each such C-MOVE is marked, and takes nothing more).
+ * Under scp->lock. @return why it is refused, for the log. */
+const char *refusal(struct dimse_scp *scp, const T_DIMSE_C_StoreRQ *req, bool *guess)
+{
+	bool has_id = req->opts & O_STORE_MOVEORIGINATORID;
+
+	*guess = false;
+	if (has_id && std::find(scp->recent.begin(), scp->recent.end(), req->MoveOriginatorID) !=
+			      scp->recent.end())
+		return "its C-MOVE is over";
 	for (dimse_move_wait *w : scp->waits) {
 		if (!expects(w, req->AffectedSOPInstanceUID))
 			continue;
-		if ((req->opts & O_STORE_MOVEORIGINATORID) && w->msg_id == req->MoveOriginatorID)
-			return w;
-		if (!found)
-			found = w;
+		if (!has_id)
+			return "it has no Move Originator Message ID";
+		w->guessed = true;
+		*guess = true;
 	}
-	return found;
+	if (*guess)
+		return "its Move Originator Message ID is not the C-MOVE's";
+	return "no C-MOVE of ours is waiting for it";
+}
+
+/* A second copy of an instance of @w: read it without the sink and compare. */
+void second_copy(struct serving *s, dimse_move_wait *w, T_ASC_PresentationContextID pid,
+		 T_DIMSE_C_StoreRQ *req, const std::array<unsigned char, 32> &first)
+{
+	struct dimse_scp *scp = s->scp;
+	static const struct sink_ops none = {
+		[](void *) { return 0; },
+		[](void *, const void *, size_t) { return 0; },
+		[](void *) { return 0; },
+	};
+	struct sink nowhere = {&none, NULL};
+	struct dimse_copy copy = {};
+	bool same;
+	int err;
+
+	err = dimse_receive_store(s->assoc, pid, req, scp->peer.timeout, &nowhere, &w->expect,
+				  s->source.c_str(), s->peer.c_str(), &copy);
+	if (err)
+		return;
+	same = memcmp(copy.digest, first.data(), sizeof(copy.digest)) == 0;
+	pthread_mutex_lock(&scp->lock);
+	if (!same)
+		w->conflicts++;
+	pthread_mutex_unlock(&scp->lock);
+	if (same)
+		log_debug("C-STORE of %s from %s: a second copy, the same bytes; dropped",
+			  req->AffectedSOPInstanceUID, s->peer.c_str());
+	else
+		log_warn_limited("C-STORE of %s from %s: a second copy in one C-MOVE with other "
+				 "bytes than the first; the instance fails (neither copy is kept "
+				 "if it is not already)",
+				 req->AffectedSOPInstanceUID, s->peer.c_str());
 }
 
 void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ *req)
 {
 	struct dimse_scp *scp = s->scp;
 	dimse_move_wait *w;
-	bool series = false;
+	std::array<unsigned char, 32> first{};
+	struct dimse_copy copy = {};
+	const char *why = NULL;
+	bool guess = false, again = false, wanted;
 	int err;
 
 	pthread_mutex_lock(&scp->lock);
-	w = wait_for(scp, req);
+	w = req->opts & O_STORE_MOVEORIGINATORID ? wait_by_id(scp, req->MoveOriginatorID) : NULL;
 	/* One instance at a time into a sink, should the archive open two associations. */
 	while (w && w->busy) {
 		pthread_cond_wait(&scp->idle, &scp->lock);
-		w = wait_for(scp, req);
+		w = wait_by_id(scp, req->MoveOriginatorID);
 	}
-	if (w)
+	if (!w)
+		why = refusal(scp, req, &guess);
+	else if (w->guessed)
+		why = "someone guessed at its C-MOVE's ID: that C-MOVE takes nothing more";
+	else if ((req->opts & O_STORE_MOVEORIGINATORAETITLE) &&
+		 scp->peer.aet != req->MoveOriginatorApplicationEntityTitle)
+		why = "its Move Originator is another AE title";
+	wanted = w && !why && expects(w, req->AffectedSOPInstanceUID);
+	if (w && !why) {
 		w->busy++;
-	/* The archive is working on it: a C-STORE of a series member we did not ask for is also
-	 * the series C-MOVE's progress. */
-	for (dimse_move_wait *x : scp->waits) {
-		series |= x->sop_uid.empty();
-		if (x == w || (!w && x->sop_uid.empty()))
-			x->last = now_seconds();
+		w->last = now_seconds();
+		s->proven.store(true);
+		auto it = w->copies.find(req->AffectedSOPInstanceUID);
+		if (it != w->copies.end()) {
+			again = true;
+			first = it->second;
+		}
 	}
 	pthread_mutex_unlock(&scp->lock);
-	/* A series C-MOVE brings the whole series, also the instances the cache did not ask for
-	 * (one it is fetching already): dropped, with a success the archive does not abort on. */
-	if (!w && series) {
-		dimse_drop_store(s->assoc, pid, req, scp->peer.timeout, STATUS_Success,
+	if (why) {
+		log_warn_limited("C-STORE of %s from %s: %s; refused", req->AffectedSOPInstanceUID,
+				 s->peer.c_str(), why);
+		/* 0x0124: refused, not authorized. A guess ends its association too. */
+		dimse_drop_store(s->assoc, pid, req, scp->peer.timeout,
+				 guess || !(req->opts & O_STORE_MOVEORIGINATORID) ? 0x0124 : 0xA700,
 				 s->peer.c_str());
+		if (guess)
+			ASC_abortAssociation(s->assoc);
 		return;
 	}
-	if (!w) {
-		log_warn("C-STORE of %s from %s: no C-MOVE of ours is waiting for it; refused",
-			 req->AffectedSOPInstanceUID, s->peer.c_str());
-		dimse_drop_store(s->assoc, pid, req, scp->peer.timeout, 0xA700, s->peer.c_str());
-		return;
+	if (!wanted) {
+		/* A series C-MOVE brings the whole series, also the instances the cache did not
+		 * ask for (one it is fetching already): dropped, with a success the archive does
+		 * not abort on. An instance C-MOVE that brings another: refused. */
+		dimse_drop_store(s->assoc, pid, req, scp->peer.timeout,
+				 w->sop_uid.empty() ? STATUS_Success : 0xA700, s->peer.c_str());
+	} else if (again) {
+		second_copy(s, w, pid, req, first);
+	} else {
+		/* An instance C-MOVE ends its one copy only when the C-MOVE is over: a second,
+		 * different copy meanwhile keeps both out of the cache. */
+		copy.defer_end = !w->sop_uid.empty();
+		err = dimse_receive_store(s->assoc, pid, req, scp->peer.timeout, w->sink,
+					  &w->expect, s->source.c_str(), s->peer.c_str(), &copy);
+		memcpy(first.data(), copy.digest, first.size());
+		pthread_mutex_lock(&scp->lock);
+		try {
+			if (!err)
+				w->copies.emplace(req->AffectedSOPInstanceUID, first);
+		} catch (const std::bad_alloc &) {
+			err = -ENOMEM;
+		}
+		if (!err && copy.defer_end)
+			w->end_due = true;
+		else if (!err)
+			w->received++;
+		else if (err == -EBADMSG)
+			w->refused++; /* someone else's data set: the archive's may still come */
+		else if (!w->err)
+			w->err = err;
+		pthread_mutex_unlock(&scp->lock);
 	}
-	err = dimse_receive_store(s->assoc, pid, req, scp->peer.timeout, w->sink, &w->expect,
-				  s->source.c_str(), s->peer.c_str());
 	pthread_mutex_lock(&scp->lock);
-	if (!err)
-		w->received++;
-	else if (err == -EBADMSG)
-		w->refused++; /* someone else's data set: the archive's may still come */
-	else if (!w->err)
-		w->err = err;
 	w->busy--;
 	w->last = now_seconds();
 	pthread_cond_broadcast(&scp->idle);
@@ -189,8 +317,9 @@ void serve(struct serving *s)
 			idle += POLL_SECONDS;
 			if (idle < s->scp->peer.timeout)
 				continue;
-			log_warn("storage SCP: %s sent nothing for %d s; association aborted",
-				 s->peer.c_str(), idle);
+			log_warn_limited("storage SCP: %s sent nothing for %d s; association "
+					 "aborted",
+					 s->peer.c_str(), idle);
 			ASC_abortAssociation(s->assoc);
 			break;
 		}
@@ -200,9 +329,10 @@ void serve(struct serving *s)
 			break;
 		}
 		if (cond.bad()) {
-			if (cond != DUL_PEERABORTEDASSOCIATION)
-				log_error("storage SCP: association with %s: %s", s->peer.c_str(),
-					  cond.text());
+			/* A peer's abort, or ours to make room: nothing to say. */
+			if (cond != DUL_PEERABORTEDASSOCIATION && !s->evicted.load())
+				log_error_limited("storage SCP: association with %s: %s",
+						  s->peer.c_str(), cond.text());
 			ASC_abortAssociation(s->assoc);
 			break;
 		}
@@ -212,8 +342,9 @@ void serve(struct serving *s)
 			DIMSE_sendEchoResponse(s->assoc, pid, &msg.msg.CEchoRQ, STATUS_Success,
 					       NULL);
 		} else {
-			log_error("storage SCP: %s sent DIMSE command 0x%04x; association aborted",
-				  s->peer.c_str(), (unsigned)msg.CommandField);
+			log_error_limited("storage SCP: %s sent DIMSE command 0x%04x; association "
+					  "aborted",
+					  s->peer.c_str(), (unsigned)msg.CommandField);
 			ASC_abortAssociation(s->assoc);
 			break;
 		}
@@ -308,16 +439,16 @@ bool check_titles(struct dimse_scp *scp, struct serving *s)
 	ASC_getAPTitles(s->assoc->params, calling, sizeof(calling), called, sizeof(called), NULL,
 			0);
 	if (scp->peer.aet != called) {
-		log_warn("storage SCP: %s called us %s, not %s; rejected", calling, called,
-			 scp->peer.aet.c_str());
+		log_warn_limited("storage SCP: %s called us %s, not %s; rejected", calling, called,
+				 scp->peer.aet.c_str());
 		ASC_rejectAssociation(s->assoc, &rej);
 		return false;
 	}
 	/* It sends C-MOVE sub-operations as itself. */
 	if (scp->peer.aec != calling) {
 		rej.reason = ASC_REASON_SU_CALLINGAETITLENOTRECOGNIZED;
-		log_warn("storage SCP: %s is not the archive (%s); rejected", calling,
-			 scp->peer.aec.c_str());
+		log_warn_limited("storage SCP: %s is not the archive (%s); rejected", calling,
+				 scp->peer.aec.c_str());
 		ASC_rejectAssociation(s->assoc, &rej);
 		return false;
 	}
@@ -326,11 +457,13 @@ bool check_titles(struct dimse_scp *scp, struct serving *s)
 	return true;
 }
 
-/* Wait until the whole A-ASSOCIATE-RQ PDU (PS3.8 §9.3.2) is in @fd's receive buffer, so that
- * dcmtk reads it without blocking. @return 0; -ETIMEDOUT after @seconds; -EPROTO for
- * another PDU or an oversized one; -ECONNRESET if the peer left; -ECANCELED if unmounting. */
-int wait_associate_rq(struct dimse_scp *scp, int fd, int seconds)
+/* Wait until the whole A-ASSOCIATE-RQ PDU (PS3.8 §9.3.2) is in @s's receive buffer, so that
+ * dcmtk reads it without blocking; a first byte marks @s as talking. @return 0; -ETIMEDOUT
+ * after @seconds; -EPROTO for another PDU or an oversized one; -ECONNRESET if the peer left
+ * (or the listener closed it for room); -ECANCELED if unmounting. */
+int wait_associate_rq(struct dimse_scp *scp, struct serving *s, int seconds)
 {
+	int fd = s->fd;
 	double deadline = now_seconds() + seconds;
 
 	while (!scp->stopping.load()) {
@@ -345,8 +478,10 @@ int wait_associate_rq(struct dimse_scp *scp, int fd, int seconds)
 		if (poll(&p, 1, (int)(std::min(left, (double)POLL_SECONDS) * 1000) + 1) <= 0)
 			continue;
 		n = recv(fd, head, sizeof(head), MSG_PEEK | MSG_DONTWAIT);
-		if (n == 0)
+		if (n == 0 || s->evicted.load())
 			return -ECONNRESET;
+		if (n > 0)
+			s->talking.store(true);
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return -ECONNRESET;
 		if (n == (ssize_t)sizeof(head)) {
@@ -365,26 +500,27 @@ int wait_associate_rq(struct dimse_scp *scp, int fd, int seconds)
 	return -ECANCELED;
 }
 
-/* One accepted connection, on its own thread: the association request within timeout=, the
- * checks, then its C-STOREs until it ends. */
+/* One accepted connection, on its own thread: the association request within
+ * ASSOCIATE_SECONDS, the checks, then its C-STOREs until it ends. */
 void *serve_connection(void *arg)
 {
 	struct serving *s = (struct serving *)arg;
 	struct dimse_scp *scp = s->scp;
+	int seconds = std::min(ASSOCIATE_SECONDS, scp->peer.timeout);
 	DcmNativeSocketType before;
 	OFCondition cond;
 	int err;
 
-	err = wait_associate_rq(scp, s->fd, scp->peer.timeout);
+	err = wait_associate_rq(scp, s, seconds);
 	if (err) {
 		if (err == -ETIMEDOUT)
-			log_warn("storage SCP: %s sent no association request within %d s; "
-				 "closed",
-				 s->peer.c_str(), scp->peer.timeout);
+			log_warn_limited("storage SCP: %s sent no association request within %d s; "
+					 "closed",
+					 s->peer.c_str(), seconds);
 		else if (err == -EPROTO)
-			log_warn("storage SCP: %s did not send an association request; closed",
-				 s->peer.c_str());
-		close(s->fd);
+			log_warn_limited("storage SCP: %s did not send an association request; "
+					 "closed",
+					 s->peer.c_str());
 		goto out;
 	}
 	pthread_mutex_lock(&external_socket_lock);
@@ -396,8 +532,9 @@ void *serve_connection(void *arg)
 	pthread_mutex_unlock(&external_socket_lock);
 	/* From here on the socket is the association's: dropping it closes the socket. */
 	if (cond.bad()) {
-		log_warn("storage SCP: an association request from %s failed: %s", s->peer.c_str(),
-			 cond.text());
+		if (!s->evicted.load())
+			log_warn_limited("storage SCP: an association request from %s failed: %s",
+					 s->peer.c_str(), cond.text());
 	} else if (check_titles(scp, s)) {
 		accept_contexts(scp, s->assoc, s->peer.c_str());
 		if (ASC_acknowledgeAssociation(s->assoc).good())
@@ -405,11 +542,18 @@ void *serve_connection(void *arg)
 		else
 			ASC_abortAssociation(s->assoc);
 	}
+out:
+	/* Out of the list before the socket closes: the listener shuts down only sockets of
+	 * connections in it, so never a number the kernel gave to another file meanwhile. */
+	pthread_mutex_lock(&scp->lock);
+	scp->conns.remove(s);
+	pthread_mutex_unlock(&scp->lock);
 	if (s->assoc) {
 		ASC_dropSCPAssociation(s->assoc);
 		ASC_destroyAssociation(&s->assoc);
+	} else {
+		close(s->fd);
 	}
-out:
 	delete s;
 	pthread_mutex_lock(&scp->lock);
 	scp->nserving--;
@@ -418,41 +562,97 @@ out:
 	return NULL;
 }
 
+/* Make room for the new connection @keep from @addr: past UNPROVEN_PER_ADDRESS connections from
+ * it not proven yet, close the oldest silent one but @keep, else the oldest. Under scp->lock.
+ * @return the one closed (its thread ends and logs nothing), or NULL if there was room. */
+struct serving *make_room(struct dimse_scp *scp, in_addr addr, const struct serving *keep)
+{
+	struct serving *silent = NULL, *oldest = NULL, *victim;
+	int unproven = 0;
+
+	for (struct serving *c : scp->conns) {
+		if (c->addr.s_addr != addr.s_addr || c->proven.load() || c->evicted.load())
+			continue;
+		unproven++;
+		if (c == keep)
+			continue;
+		if (!c->talking.load() && (!silent || c->since < silent->since))
+			silent = c;
+		if (!oldest || c->since < oldest->since)
+			oldest = c;
+	}
+	if (unproven <= UNPROVEN_PER_ADDRESS || !oldest)
+		return NULL;
+	victim = silent ? silent : oldest;
+	victim->evicted.store(true);
+	/* Its thread wakes (poll, recv or dcmtk's read) and closes the socket itself. */
+	shutdown(victim->fd, SHUT_RDWR);
+	return victim;
+}
+
 /* A new connection from @from on @fd: who it is and whether anything is expected decide if it
  * gets a thread. Takes @fd. */
 void accept_connection(struct dimse_scp *scp, int fd, const struct sockaddr_in *from)
 {
 	char ip[INET_ADDRSTRLEN] = "?";
 	const char *why = NULL;
-	struct serving *s = NULL;
+	struct serving *s = NULL, *evicted = NULL;
+	std::string evicted_peer;
 	pthread_t t;
 	bool sender = false;
+	int proven = 0;
 
 	inet_ntop(AF_INET, &from->sin_addr, ip, sizeof(ip));
 	for (const in_addr &a : scp->senders)
 		sender |= a.s_addr == from->sin_addr.s_addr;
 	pthread_mutex_lock(&scp->lock);
-	if (!sender)
+	for (struct serving *c : scp->conns)
+		proven += c->proven.load();
+	if (!sender) {
 		why = "not the archive's address";
-	else if (scp->waits.empty())
+	} else if (scp->waits.empty()) {
 		why = "no C-MOVE of ours is in flight";
-	else if (scp->nserving >= max_serving(scp))
+	} else if (proven >= max_serving(scp)) {
 		why = "too many associations at once";
-	else if ((s = new (std::nothrow) serving{scp, fd, NULL, ip, ""}) &&
-		 pthread_create(&t, NULL, serve_connection, s) == 0) {
-		pthread_detach(t);
-		scp->nserving++;
-		s = NULL;
-		fd = -1;
+	} else if (!(s = new (std::nothrow) serving())) {
+		why = "out of memory";
 	} else {
-		why = "out of memory or threads";
+		s->scp = scp;
+		s->fd = fd;
+		s->addr = from->sin_addr;
+		s->since = now_seconds();
+		try {
+			s->peer = ip;
+			s->ip = ip;
+			scp->conns.push_back(s);
+		} catch (const std::bad_alloc &) {
+			why = "out of memory";
+		}
+		if (!why && pthread_create(&t, NULL, serve_connection, s) != 0) {
+			scp->conns.remove(s);
+			why = "out of threads";
+		}
+		if (!why) {
+			pthread_detach(t);
+			scp->nserving++;
+			/* The new one is never the one closed. */
+			evicted = make_room(scp, from->sin_addr, s);
+			if (evicted)
+				evicted_peer = evicted->ip;
+			s = NULL;
+			fd = -1;
+		}
 	}
 	pthread_mutex_unlock(&scp->lock);
 	delete s;
+	if (evicted)
+		log_warn_limited("storage SCP on port %d: %d connections from %s that brought no "
+				 "C-STORE of a C-MOVE of ours; the oldest (%s) closed for a new one",
+				 scp->port, UNPROVEN_PER_ADDRESS, ip, evicted_peer.c_str());
 	if (fd < 0)
 		return;
-	log_warn("storage SCP on port %d: a connection from %s (%s: %s); closed", scp->port, ip,
-		 why, scp->sender_name.c_str());
+	log_warn_limited("storage SCP on port %d: a connection from %s (%s: %s); closed",
+			 scp->port, ip, why, scp->sender_name.c_str());
 	close(fd);
 }
 
@@ -623,16 +823,36 @@ void dimse_scp_free(struct dimse_scp *scp)
 	delete scp;
 }
 
-struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
-					 const struct instance_ref *ref,
-					 const std::vector<dimse_stored> &stored, struct sink *sink)
+/* A Move Originator Message ID for a new C-MOVE: random (a counter is guessed from the last
+ * one), never 0, and neither in flight nor recent. Under scp->lock. */
+static Uint16 new_id(struct dimse_scp *scp)
+{
+	for (;;) {
+		Uint16 id = 0;
+
+		if (getrandom(&id, sizeof(id), 0) != (ssize_t)sizeof(id)) {
+			struct timespec t;
+
+			/* No entropy (never on Linux >= 3.17 once booted): unpredictable enough
+			 * to a stranger only with the time's nanoseconds mixed in. */
+			clock_gettime(CLOCK_MONOTONIC, &t);
+			id = (Uint16)(t.tv_nsec ^ (t.tv_nsec >> 16) ^ rand());
+		}
+		if (id && !wait_by_id(scp, id) &&
+		    std::find(scp->recent.begin(), scp->recent.end(), id) == scp->recent.end())
+			return id;
+	}
+}
+
+struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, const struct instance_ref *ref,
+					 const std::vector<dimse_stored> &stored,
+					 struct sink *sink, Uint16 *msg_id)
 {
 	dimse_move_wait *w = new (std::nothrow) dimse_move_wait();
 
 	if (!w)
 		return NULL;
 	try {
-		w->msg_id = msg_id;
 		w->sop_uid = ref->sop_uid ? ref->sop_uid : "";
 		for (size_t i = 0; !ref->sop_uid && ref->members && i < ref->nmembers; i++)
 			w->members.push_back(ref->members[i]);
@@ -643,9 +863,12 @@ struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
 		w->sink = sink;
 		w->last = now_seconds();
 		pthread_mutex_lock(&scp->lock);
+		w->msg_id = new_id(scp);
+		*msg_id = w->msg_id;
 		scp->waits.push_back(w);
 		pthread_mutex_unlock(&scp->lock);
 	} catch (const std::bad_alloc &) {
+		pthread_mutex_unlock(&scp->lock);
 		delete w;
 		return NULL;
 	}
@@ -670,9 +893,35 @@ size_t dimse_scp_done(struct dimse_scp *scp, struct dimse_move_wait *w, int *err
 	scp->waits.remove(w);
 	while (w->busy)
 		pthread_cond_wait(&scp->idle, &scp->lock);
+	/* Its late sub-operations are refused as late, not taken for guesses. */
+	scp->recent.push_back(w->msg_id);
+	if (scp->recent.size() > RECENT_IDS)
+		scp->recent.pop_front();
 	pthread_mutex_unlock(&scp->lock);
-	n = w->received;
 	*err = w->err;
+	/* The one copy of an instance C-MOVE: kept only if no other copy contradicted it. */
+	if (w->end_due && !w->conflicts) {
+		int e = w->sink->ops->end(w->sink->ctx);
+
+		if (e && !*err)
+			*err = e;
+		else if (!e)
+			w->received++;
+	}
+	n = w->received;
+	if (w->conflicts) {
+		log_warn("C-MOVE of %s %s: %zu instance(s) came twice with different bytes; failed",
+			 w->sop_uid.empty() ? "series" : "instance",
+			 w->sop_uid.empty() ? w->expect.series_uid.c_str() : w->sop_uid.c_str(),
+			 w->conflicts);
+		*err = -EIO;
+	} else if (w->guessed && !*err) {
+		log_warn("C-MOVE of %s %s: someone guessed at its Move Originator Message ID; "
+			 "%zu instance(s) taken before, the rest failed",
+			 w->sop_uid.empty() ? "series" : "instance",
+			 w->sop_uid.empty() ? w->expect.series_uid.c_str() : w->sop_uid.c_str(), n);
+		*err = -EIO;
+	}
 	/* Only forgeries came: the archive's instance did not; say so as a failure. */
 	if (!n && !*err && w->refused)
 		*err = -EIO;

@@ -23,16 +23,17 @@ void dimse_scp_free(struct dimse_scp *scp);
 struct dimse_move_wait;
 
 /**
- * Expect the instances that C-MOVE message @msg_id of @ref will bring into @sink (@ref's
- * instance, or the members of its series: nothing else is taken), which is called from the
- * SCP's threads until dimse_scp_done(). Where @stored names the syntaxes a class is stored in,
- * associations that come meanwhile are accepted in those alone for it. @return the waiter, or
- * NULL (ENOMEM).
+ * Expect the instances that a C-MOVE of @ref will bring into @sink (@ref's instance, or the
+ * members of its series: nothing else is taken), which is called from the SCP's threads until
+ * dimse_scp_done() (and, for an instance, its end() from dimse_scp_done() itself). The C-MOVE
+ * must be sent with message ID *@msg_id, chosen here at random: each C-STORE must name it as
+ * its Move Originator Message ID. Where @stored names the syntaxes a class is stored in,
+ * associations that come meanwhile are accepted in those alone for it. @return the waiter,
+ * or NULL (ENOMEM).
  */
-struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, Uint16 msg_id,
-					 const struct instance_ref *ref,
+struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, const struct instance_ref *ref,
 					 const std::vector<dimse_stored> &stored,
-					 struct sink *sink);
+					 struct sink *sink, Uint16 *msg_id);
 
 /**
  * Seconds since the archive last sent @w a sub-operation: since a C-STORE for it began or
@@ -44,7 +45,8 @@ double dimse_scp_idle(struct dimse_scp *scp, struct dimse_move_wait *w);
 /**
  * Stop expecting: waits for a C-STORE being received for @w to end. @return the number of
  * instances that went whole into the sink, and in *@err the first sink or transfer error
- * (-EIO if only data sets that were not the ones asked for came).
+ * (-EIO if only data sets that were not the ones asked for came, if an instance came twice
+ * with different bytes, or if someone guessed at the C-MOVE's ID before all had come).
  */
 size_t dimse_scp_done(struct dimse_scp *scp, struct dimse_move_wait *w, int *err);
 
