@@ -100,6 +100,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	pc.aec = o->aec;
 	pc.dimse_timeout = o->timeout;
 	pc.dimse_associations = o->connections;
+	pc.retry = o->retry;
 	pc.rad69_ignore_missing = o->rad69_ignore != NULL;
 	pc.transfer_syntax = o->transfer_syntax;
 	pc.page_size = o->page_size;

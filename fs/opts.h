@@ -23,6 +23,7 @@ struct trolley_opts {
 	long meta_ttl;
 	long timeout;
 	long connections;
+	long retry; /* seconds to keep trying an archive that pushes back (busy, throttled) */
 	long max_results;
 	long page_size; /* QIDO-RS results per request (0: the protocol's default) */
 	char *loglevel;

@@ -13,6 +13,9 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -38,6 +41,7 @@ void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
 	p->name = p->aec + "@" + p->host + ":" + std::to_string(p->port);
 	p->syntax = cfg->transfer_syntax ? cfg->transfer_syntax : "";
 	p->associations = cfg->dimse_associations;
+	p->retry = cfg->retry;
 	dimse_set_socket_timeouts(p->timeout);
 	dimse_slots_init(cfg->dimse_associations);
 }
@@ -75,6 +79,35 @@ void dimse_set_socket_timeouts(int seconds)
 	dcmConnectionTimeout.set(seconds);
 }
 
+bool dimse_is_pushback(Uint16 status)
+{
+	return status == 0xA700 || status == 0xA701 || status == 0xA702;
+}
+
+double dimse_now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+bool dimse_backoff(const struct dimse_peer *p, double started, unsigned attempt)
+{
+	double wait = 0.25 * (double)(1u << std::min(attempt - 1, 8u)), left;
+	unsigned short r = 0;
+
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (unsigned short)rand();
+	wait = std::min(5.0, wait * (0.5 + r / 65535.0));
+	left = started + (double)p->retry - dimse_now();
+	if (left <= 0)
+		return false;
+	wait = std::min(wait, left);
+	usleep((useconds_t)(wait * 1e6));
+	return true;
+}
+
 int dimse_cond_errno(const OFCondition &cond)
 {
 	if (cond == DUL_ASSOCIATIONREJECTED)
@@ -94,6 +127,7 @@ int dimse_retrieve_status_errno(Uint16 status)
 	case 0x0124: /* refused: not authorized */
 	case 0xA801: /* refused: move destination unknown */
 		return -EACCES;
+	case 0xA700: /* out of resources (after retry=: dimse_is_pushback()) */
 	case 0xA701: /* out of resources: unable to calculate number of matches */
 	case 0xA702: /* out of resources: unable to perform sub-operations */
 	case 0xA900: /* identifier does not match SOP class */
@@ -151,22 +185,27 @@ static int associate_once(const struct dimse_peer *p, const char *what,
 				if (c == '\n')
 					c = ' ';
 			*busy = rej.result == ASC_RESULT_REJECTEDTRANSIENT;
-			if (*busy && !last)
-				log_warn("%s %s as %s: association rejected for now (%s); trying "
-					 "again",
-					 what, p->name.c_str(), p->aet.c_str(), why.c_str());
-			else
-				log_error("%s %s as %s: association rejected: %s", what,
-					  p->name.c_str(), p->aet.c_str(), why.c_str());
-			errors_note((std::string(what) + " " + p->name).c_str(),
-				    "association rejected", "%s", why.c_str());
+			if (*busy && !last) {
+				/* Each worker turned away says so: limited, as a busy archive
+				 * turns them away for minutes. */
+				log_warn_limited("%s %s as %s: association rejected for now (%s); "
+						 "trying again",
+						 what, p->name.c_str(), p->aet.c_str(), why.c_str());
+			} else {
+				log_error("%s %s as %s: association rejected%s: %s", what,
+					  p->name.c_str(), p->aet.c_str(),
+					  *busy ? " for now, and still after retry=" : "",
+					  why.c_str());
+				errors_note((std::string(what) + " " + p->name).c_str(),
+					    "association rejected", "%s", why.c_str());
+			}
 		} else {
 			log_error("%s %s as %s: association failed: %s", what, p->name.c_str(),
 				  p->aet.c_str(), cond.text());
 			errors_note((std::string(what) + " " + p->name).c_str(),
 				    "association failed", "%s", cond.text());
 		}
-		err = dimse_cond_errno(cond);
+		err = *busy ? -ETIMEDOUT : dimse_cond_errno(cond);
 		goto out_free;
 	}
 	/* ASC_requestAssociation took @params into @assoc. */
@@ -189,19 +228,29 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 		    T_ASC_Association **assocp)
 {
 	/* A transient rejection (PS3.8 §9.3.4: "rejected-transient", a PACS at its limit of
-	 * associations) is tried again after 0.1, 0.3, 0.7 and 1.5 s. */
-	static const unsigned waits_ms[] = {100, 200, 400, 800};
-	const size_t tries = sizeof(waits_ms) / sizeof(*waits_ms) + 1;
-	bool busy = false;
+	 * associations, or congested) is the archive asking us to wait: tried again with
+	 * backoff for up to retry= seconds. Our slot stays taken meanwhile, so that trolley
+	 * asks no more of a busy archive than before. */
+	double started = dimse_now();
+	bool busy = false, last = p->retry <= 0;
 	int err = 0;
 
 	/* Given back by dimse_release(), or here if no association comes of it. */
 	dimse_slot_take(kind);
-	for (size_t i = 0; i < tries; i++) {
-		err = associate_once(p, what, contexts, netp, assocp, i + 1 == tries, &busy);
-		if (!err || !busy || i + 1 == tries)
+	for (unsigned attempt = 1;; attempt++) {
+		err = associate_once(p, what, contexts, netp, assocp, last, &busy);
+		if (!err || !busy || last)
 			break;
-		usleep(waits_ms[i] * 1000);
+		/* The next try is the last if the budget runs out before the one after. */
+		if (!dimse_backoff(p, started, attempt))
+			break;
+		last = dimse_now() - started >= (double)p->retry;
+	}
+	if (err && busy && !last) {
+		log_error("%s %s as %s: association rejected for now, and still after retry=%ld s",
+			  what, p->name.c_str(), p->aet.c_str(), p->retry);
+		errors_note((std::string(what) + " " + p->name).c_str(), "association rejected",
+			    "rejected for now, and still after retry=%ld s", p->retry);
 	}
 	if (err)
 		dimse_slot_give(kind);
@@ -220,8 +269,38 @@ void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind
 		ASC_dropNetwork(&net);
 }
 
+static int find_once(const struct dimse_peer *p, enum dimse_kind kind, const char *about,
+		     DcmDataset *ids, DIMSE_FindUserCallback take, void *ctx, Uint16 *status,
+		     int *answers);
+
 int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *about, DcmDataset *ids,
 	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status)
+{
+	double started = dimse_now();
+	int err;
+
+	/* "Refused: out of resources" before any answer: the archive asks us to wait. After
+	 * answers came, the caller sees the status (an incomplete answer, said so). */
+	for (unsigned attempt = 1;; attempt++) {
+		int answers = 0;
+
+		err = find_once(p, kind, about, ids, take, ctx, status, &answers);
+		if (err || answers || !dimse_is_pushback(*status))
+			return err;
+		if (!dimse_backoff(p, started, attempt)) {
+			log_error("C-FIND %s%s: status 0x%04x (out of resources), and still after "
+				  "retry=%ld s",
+				  p->name.c_str(), about, *status, p->retry);
+			return err;
+		}
+		log_warn_limited("C-FIND %s%s: status 0x%04x (out of resources); trying again",
+				 p->name.c_str(), about, *status);
+	}
+}
+
+static int find_once(const struct dimse_peer *p, enum dimse_kind kind, const char *about,
+		     DcmDataset *ids, DIMSE_FindUserCallback take, void *ctx, Uint16 *status,
+		     int *answers)
 {
 	std::vector<dimse_context> contexts = {
 		{UID_FINDStudyRootQueryRetrieveInformationModel,
@@ -262,6 +341,7 @@ int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *abo
 		err = dimse_cond_errno(cond);
 	} else {
 		*status = rsp.DimseStatus;
+		*answers = count;
 	}
 	dimse_release(net, assoc, kind, err != 0);
 	return err;

@@ -26,6 +26,7 @@ struct dimse_peer {
 	/* The transfer syntax the user asked for (transfer_syntax=), or empty. */
 	std::string syntax;
 	long associations; /* ours at once (connections=); 0: no bound */
+	long retry;	   /* seconds to wait out the archive's pushback (retry=) */
 };
 
 /** Fill @p from @cfg, and set dcmtk's socket timeouts to its timeout. */
@@ -60,11 +61,12 @@ struct dimse_context {
 
 /**
  * Open an association to @p proposing @contexts, within the slots of dimse_slots_init() for
- * @kind; a
- * transient rejection (an archive at its limit) is tried again four times over 1.5 s. @what
+ * @kind; a transient rejection (an archive at its limit of associations, congested) is tried
+ * again with dimse_backoff() for up to retry= seconds, holding our slot meanwhile. @what
  * names the operation in log lines. @return 0 with *@net and *@assoc (end with
- * dimse_release()); -EACCES if the archive rejected us (unknown AE title, say); -ETIMEDOUT;
- * -EIO (nothing listens, a broken reply). Logged.
+ * dimse_release()); -EACCES if the archive rejected us (unknown AE title, say); -ETIMEDOUT
+ * (also when it still rejected us for now after retry=); -EIO (nothing listens, a broken
+ * reply). Logged.
  */
 int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kind kind,
 		    const std::vector<dimse_context> &contexts, T_ASC_Network **net,
@@ -84,6 +86,24 @@ void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind
  */
 int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *about, DcmDataset *ids,
 	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status);
+
+/**
+ * Whether @status is the archive's "out of resources" (PS3.4 C.4.1.1.4, C.4.2.1.5,
+ * C.4.3.1.4: 0xA700 for C-FIND, 0xA701 and 0xA702 for C-MOVE and C-GET; 0xA700 from
+ * retrieves too, as some archives answer): pushback to be waited out, not a failure.
+ */
+bool dimse_is_pushback(Uint16 status);
+
+/**
+ * Wait before try @attempt (1 for the first retry) of what began at @started (CLOCK_MONOTONIC
+ * seconds): exponential from 0.25 s, with jitter (x0.5 to x1.5, so that workers turned away
+ * together do not come back together), at most 5 s a wait (an unmount waits for it), within
+ * @p->retry seconds from @started. @return false, without waiting, once the budget is spent.
+ */
+bool dimse_backoff(const struct dimse_peer *p, double started, unsigned attempt);
+
+/** CLOCK_MONOTONIC seconds, for dimse_backoff(). */
+double dimse_now(void);
 
 /** errno for a dcmtk condition from the network layer. */
 int dimse_cond_errno(const OFCondition &cond);

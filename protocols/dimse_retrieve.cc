@@ -357,7 +357,8 @@ int send_request(struct dimse_retriever *r, T_ASC_Association *assoc,
 	return 0;
 }
 
-/* What the reader sees, from the final response and what arrived. */
+/* What the reader sees, from the final response and what arrived: -EBUSY (not logged) for
+ * the archive's "out of resources", which retrieve() waits out. */
 int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const struct counts *n)
 {
 	const char *op = r->move ? "C-MOVE" : "C-GET";
@@ -366,6 +367,13 @@ int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const str
 	/* Unmounting refused the rest: the archive's failure count is ours, not news. */
 	if (n->sink_err == -ECANCELED)
 		return n->sink_err;
+	if (dimse_is_pushback(n->status) && !n->sink_err) {
+		log_warn_limited("%s %s of %s %s: status 0x%04x (out of resources; %u completed); "
+				 "trying again",
+				 op, r->peer.name.c_str(), level_of(ref), uid_of(ref), n->status,
+				 n->completed);
+		return -EBUSY;
+	}
 	if (n->status != STATUS_Success) {
 		char st[32];
 
@@ -525,9 +533,8 @@ int get_by_syntax(struct dimse_retriever *r, const struct instance_ref *ref,
 	return err;
 }
 
-int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+int retrieve_once(struct dimse_retriever *r, const struct instance_ref *ref, struct sink *sink)
 {
-	struct dimse_retriever *r = (struct dimse_retriever *)d;
 	const char *model = r->move ? UID_MOVEStudyRootQueryRetrieveInformationModel
 				    : UID_GETStudyRootQueryRetrieveInformationModel;
 	int err = 0;
@@ -557,6 +564,31 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 		err = -ENOMEM;
 	}
 	return err;
+}
+
+/* A retrieve the archive refused for lack of resources is tried again, on a new association,
+ * with backoff within retry= (what came before the refusal is in the sink already: the
+ * cache keeps the first copy of an instance). */
+int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+{
+	struct dimse_retriever *r = (struct dimse_retriever *)d;
+	double started = dimse_now();
+	int err;
+
+	for (unsigned attempt = 1;; attempt++) {
+		err = retrieve_once(r, ref, sink);
+		if (err != -EBUSY)
+			return err;
+		if (!dimse_backoff(&r->peer, started, attempt))
+			break;
+	}
+	log_error("%s %s of %s %s: the archive is out of resources, and still after retry=%ld s",
+		  r->move ? "C-MOVE" : "C-GET", r->peer.name.c_str(), level_of(ref), uid_of(ref),
+		  r->peer.retry);
+	errors_note((std::string(r->move ? "C-MOVE " : "C-GET ") + r->peer.name).c_str(),
+		    "out of resources", "%s %s: still after retry=%ld s", level_of(ref),
+		    uid_of(ref), r->peer.retry);
+	return -EIO;
 }
 
 void free_retriever(struct downloader *d)

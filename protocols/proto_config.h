@@ -20,6 +20,7 @@ struct proto_config {
 	const char *aet, *aec;	     /* our AE title, theirs */
 	long dimse_timeout;	     /* seconds, for association and DIMSE messages */
 	long dimse_associations;     /* at most this many of ours open at once (connections=) */
+	long retry;		     /* seconds an archive's pushback is waited out (retry=) */
 	const char *transfer_syntax; /* NULL: "*" (as stored) */
 	long page_size;		     /* QIDO-RS results asked per request (0: the default) */
 	struct http *http;	     /* shared HTTP client; borrowed */
