@@ -1,0 +1,130 @@
+"""A DIMSE archive that pushes back (issue 17): dcmtk's dcmqrscp allowed one association at a
+time rejects the others as "rejected-transient, local limit exceeded", and answers a C-MOVE
+whose sub-operations all failed with 0xA702 (refused: out of resources). trolley waits such
+answers out within retry= and every file still comes whole."""
+import os
+import re
+import threading
+
+import pytest
+
+from servers import free_port
+from test_dimse import TcpRelay, split_part10
+from test_dimse_bulk import PduRelay
+
+
+@pytest.fixture(scope="module")
+def one_at_a_time(session_dir, data):
+    """dcmqrscp with MaxAssociations = 1, loaded with PID001's uncompressed instances."""
+    from servers import Dcmqrscp
+    d = os.path.join(session_dir, "dcmqrscp-one")
+    os.makedirs(d)
+    files = [e["path"] for e in data["manifest"]
+             if e["PatientID"] == "PID001" and not e.get("compression")]
+    s = Dcmqrscp(d, files, max_associations=1)
+    yield s
+    s.stop()
+
+
+def _instances(data, n):
+    es = [e for e in data["manifest"] if e["PatientID"] == "PID001" and not e.get("compression")]
+    return es[:n]
+
+
+def _path(m, e):
+    return m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"],
+                  e["SOPInstanceUID"] + ".dcm")
+
+
+class SlowRelease(PduRelay):
+    """Holds each A-RELEASE-RQ from trolley for a second: every association keeps the
+    archive's only one for a second more, as a real transfer would."""
+
+    def forward(self, pdu, from_server, dst, conn):
+        if not from_server and pdu[0] == 5:
+            threading.Event().wait(1.0)
+        dst.sendall(pdu)
+
+
+def test_c_get_with_more_connections_than_the_archive_allows_completes(mount, one_at_a_time,
+                                                                       data):
+    # Eight files opened at once with connections=8 against an archive that takes one
+    # association at a time (each held a second): the others are rejected for now, over and
+    # over, and wait their turn. Before, a rejection was tried again for 1.5 s and the file
+    # failed with EACCES.
+    es = _instances(data, 8)
+    relay = SlowRelease(one_at_a_time.port)
+    try:
+        m = mount("dicom://STORE@127.0.0.1:%d" % relay.port,
+                  options="downloader=c-get,connections=8,prefetch=none,timeout=30")
+        os.listdir(os.path.dirname(_path(m, es[0])))
+        results = {}
+
+        def read(i):
+            try:
+                with open(_path(m, es[i]), "rb") as f:
+                    results[i] = f.read()
+            except OSError as err:
+                results[i] = err
+
+        threads = [threading.Thread(target=read, args=(i,)) for i in range(len(es))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(200)
+        for i, e in enumerate(es):
+            assert not isinstance(results[i], OSError), (i, results[i], m.text()[-2000:])
+            with open(e["path"], "rb") as f:
+                assert split_part10(results[i])[1:] == split_part10(f.read())[1:] or \
+                    split_part10(results[i])[1] == e["SOPInstanceUID"]
+        assert "association rejected for now" in m.text()
+        assert "Local Limit Exceeded" in m.text() or "local-limit-exceeded" in \
+            m.text().lower() or "limit" in m.text().lower(), m.text()
+    finally:
+        relay.stop()
+
+
+class RefusingRelay(TcpRelay):
+    """Closes the first @refuse connections at once (a move destination that is not there
+    yet), then relays."""
+
+    def __init__(self, target, refuse):
+        super().__init__(target)
+        self.refuse = refuse
+
+    def _serve(self, client):
+        if self.refuse > 0:
+            self.refuse -= 1
+            client.close()
+            return
+        super()._serve(client)
+
+
+def test_c_move_answered_out_of_resources_is_tried_again(mount, one_at_a_time, data):
+    # dcmqrscp cannot reach the move destination for the first two C-MOVEs: every
+    # sub-operation fails and it answers 0xA702 (refused: out of resources, unable to perform
+    # sub-operations). trolley waits and asks again; the third C-MOVE brings the file.
+    e = _instances(data, 1)[0]
+    port = free_port()
+    relay = RefusingRelay(port, 2)
+    relay.listener.close()
+    # The relay must sit where dcmqrscp sends (its HostTable entry for TROLLEY).
+    import socket
+    relay.listener = socket.socket()
+    relay.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    relay.listener.bind(("127.0.0.1", one_at_a_time.move_port))
+    relay.listener.listen(8)
+    threading.Thread(target=relay._accept, daemon=True).start()
+    try:
+        m = mount("dicom://STORE@127.0.0.1:%d" % one_at_a_time.port,
+                  options="downloader=c-move,move_port=%d,prefetch=none" % port)
+        with open(_path(m, e), "rb") as f:
+            got = f.read()
+        with open(e["path"], "rb") as f:
+            assert split_part10(got)[1:] == split_part10(f.read())[1:] or \
+                split_part10(got)[1] == e["SOPInstanceUID"]
+        assert relay.refuse == 0
+        assert len(re.findall(r"status 0xa702 \(out of resources; 0 completed\); trying again",
+                              m.text())) == 2, m.text()
+    finally:
+        relay.stop()
