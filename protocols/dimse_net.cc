@@ -190,7 +190,8 @@ static int associate_once(const struct dimse_peer *p, const char *what,
 				 * turns them away for minutes. */
 				log_warn_limited("%s %s as %s: association rejected for now (%s); "
 						 "trying again",
-						 what, p->name.c_str(), p->aet.c_str(), why.c_str());
+						 what, p->name.c_str(), p->aet.c_str(),
+						 why.c_str());
 			} else {
 				log_error("%s %s as %s: association rejected%s: %s", what,
 					  p->name.c_str(), p->aet.c_str(),

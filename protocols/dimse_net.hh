@@ -145,8 +145,8 @@ struct dimse_expect {
 /* What dimse_receive_store() tells of the copy it received, for the C-MOVE storage SCP's
  * duplicate check. */
 struct dimse_copy {
-	bool defer_end;		   /* in: do not call the sink's end(); the caller will */
-	unsigned char digest[32];  /* out: SHA-256 of the data set bytes as they came */
+	bool defer_end;		  /* in: do not call the sink's end(); the caller will */
+	unsigned char digest[32]; /* out: SHA-256 of the data set bytes as they came */
 };
 
 /**

@@ -85,9 +85,9 @@ struct dimse_scp {
 	pthread_mutex_t lock; /* guards waits, busy counts and nserving */
 	pthread_cond_t idle;
 	std::list<dimse_move_wait *> waits;
-	std::deque<Uint16> recent; /* IDs of C-MOVEs that ended lately: late sub-operations */
-	std::list<serving *> conns;     /* connections with a thread (see serving) */
-	int nserving; /* association threads running (detached) */
+	std::deque<Uint16> recent;  /* IDs of C-MOVEs that ended lately: late sub-operations */
+	std::list<serving *> conns; /* connections with a thread (see serving) */
+	int nserving;		    /* association threads running (detached) */
 };
 
 namespace
@@ -646,13 +646,14 @@ void accept_connection(struct dimse_scp *scp, int fd, const struct sockaddr_in *
 	pthread_mutex_unlock(&scp->lock);
 	delete s;
 	if (evicted)
-		log_warn_limited("storage SCP on port %d: %d connections from %s that brought no "
-				 "C-STORE of a C-MOVE of ours; the oldest (%s) closed for a new one",
-				 scp->port, UNPROVEN_PER_ADDRESS, ip, evicted_peer.c_str());
+		log_warn_limited(
+			"storage SCP on port %d: %d connections from %s that brought no "
+			"C-STORE of a C-MOVE of ours; the oldest (%s) closed for a new one",
+			scp->port, UNPROVEN_PER_ADDRESS, ip, evicted_peer.c_str());
 	if (fd < 0)
 		return;
-	log_warn_limited("storage SCP on port %d: a connection from %s (%s: %s); closed",
-			 scp->port, ip, why, scp->sender_name.c_str());
+	log_warn_limited("storage SCP on port %d: a connection from %s (%s: %s); closed", scp->port,
+			 ip, why, scp->sender_name.c_str());
 	close(fd);
 }
 
@@ -845,8 +846,8 @@ static Uint16 new_id(struct dimse_scp *scp)
 }
 
 struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, const struct instance_ref *ref,
-					 const std::vector<dimse_stored> &stored,
-					 struct sink *sink, Uint16 *msg_id)
+					 const std::vector<dimse_stored> &stored, struct sink *sink,
+					 Uint16 *msg_id)
 {
 	dimse_move_wait *w = new (std::nothrow) dimse_move_wait();
 

@@ -32,8 +32,8 @@ struct dimse_move_wait;
  * or NULL (ENOMEM).
  */
 struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, const struct instance_ref *ref,
-					 const std::vector<dimse_stored> &stored,
-					 struct sink *sink, Uint16 *msg_id);
+					 const std::vector<dimse_stored> &stored, struct sink *sink,
+					 Uint16 *msg_id);
 
 /**
  * Seconds since the archive last sent @w a sub-operation: since a C-STORE for it began or
