@@ -12,8 +12,11 @@ import time
 
 import pydicom
 
+import pytest
+
 from servers import free_port
 from test_dimse import TcpRelay, _forged, _source, split_part10
+from test_dimse_bulk import PduRelay, _pdata, _pdvs
 
 
 def _series(data):
@@ -157,3 +160,83 @@ def test_a_flood_of_refused_connections_gives_a_bounded_number_of_warn_lines(mou
     refused = re.findall(r"^trolley: warn: .*no C-MOVE of ours is in flight", m.text(), re.M)
     assert 1 <= len(refused) <= 10, len(refused)
     assert len(re.findall(r"^trolley: warn: ", m.text(), re.M)) <= 12, m.text()
+
+
+class DuplicatingRelay(PduRelay):
+    """Between the archive and move_port: once, right after the archive's C-STORE of @uid, it
+    sends trolley a second copy on the same association (the same command, the same Move
+    Originator Message ID), its last data set byte changed if @change, and keeps trolley's
+    answer to that copy from the archive."""
+
+    def __init__(self, upstream_port, uid, change):
+        super().__init__(upstream_port)
+        self.uid = uid.encode()
+        self.change = change
+        self.copying = None  # the PDUs of the C-STORE being copied
+        self.sent = False
+        self.answers = 0
+
+    def forward(self, pdu, from_server, dst, conn):
+        if from_server:
+            # trolley's C-STORE-RSPs naming the instance: the second one is the copy's.
+            if pdu[0] == 4 and self.uid in pdu:
+                self.answers += 1
+                if self.sent and self.answers == 2:
+                    return
+            dst.sendall(pdu)
+            return
+        dst.sendall(pdu)
+        if self.sent or pdu[0] != 4:
+            return
+        pdvs = _pdvs(pdu[6:])
+        if self.copying is None:
+            if any(h & 1 and self.uid in v for _, h, v in pdvs):
+                self.copying = [pdvs]
+            return
+        self.copying.append(pdvs)
+        if not any(not h & 1 and h & 2 for _, h, v in pdvs):
+            return
+        # The data set's last fragment came: send the copy after it.
+        copy = [list(p) for p in self.copying]
+        if self.change:
+            c, h, v = copy[-1][-1]
+            copy[-1][-1] = (c, h, v[:-1] + bytes([v[-1] ^ 0xFF]))
+        for p in copy:
+            dst.sendall(_pdata(p))
+        self.sent = True
+
+
+@pytest.mark.parametrize("change", [True, False], ids=["other-bytes", "same-bytes"])
+def test_a_second_copy_in_one_c_move(mount, orthanc, data, change):
+    # The archive's association brings instance X twice in one C-MOVE. With other bytes the
+    # second time, nobody can tell which copy is the archive's: the open fails with EIO, a
+    # warning says why, and neither copy is kept (the next open moves X again and gets it
+    # whole). With the same bytes, the second copy is dropped and X is served.
+    e = data["manifest"][6]
+    port = free_port()
+    relay = DuplicatingRelay(port, e["SOPInstanceUID"], change)
+    relay.stalling = False
+    orthanc.set_move_port(relay.port)
+    try:
+        m = mount(_source(orthanc), options="downloader=c-move,move_port=%d,prefetch=none"
+                  % port, expect_errors=r"C-MOVE .*status|instance.*failed" if change else False)
+        results = {}
+        _read(_path(m, e), results, "first")
+        assert relay.sent, m.text()
+        with open(e["path"], "rb") as f:
+            truth = split_part10(f.read())[2]
+        if change:
+            assert isinstance(results["first"], OSError) and results["first"].errno == 5, \
+                (results["first"], m.text())
+            assert "a second copy in one C-MOVE with other bytes than the first" in m.text()
+            assert "1 instance(s) came twice with different bytes; failed" in m.text()
+            before = relay.conns
+            _read(_path(m, e), results, "again")
+            assert split_part10(results["again"])[2] == truth
+            assert relay.conns > before  # moved again: nothing was kept the first time
+        else:
+            assert split_part10(results["first"])[2] == truth, m.text()
+            assert "a second copy, the same bytes; dropped" in m.text()
+            assert "other bytes" not in m.text()
+    finally:
+        relay.stop()
