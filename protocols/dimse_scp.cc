@@ -236,9 +236,6 @@ void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 		why = refusal(scp, req, &guess);
 	else if (w->guessed)
 		why = "someone guessed at its C-MOVE's ID: that C-MOVE takes nothing more";
-	else if ((req->opts & O_STORE_MOVEORIGINATORAETITLE) &&
-		 scp->peer.aet != req->MoveOriginatorApplicationEntityTitle)
-		why = "its Move Originator is another AE title";
 	wanted = w && !why && expects(w, req->AffectedSOPInstanceUID);
 	if (w && !why) {
 		w->busy++;
@@ -251,6 +248,13 @@ void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 		}
 	}
 	pthread_mutex_unlock(&scp->lock);
+	/* Not checked: AE titles are no secret, and pixelmed names another AE title than the
+	 * one that asked (dcmqrscp and Orthanc name ours). The ID is what a stranger lacks. */
+	if (w && (req->opts & O_STORE_MOVEORIGINATORAETITLE) &&
+	    scp->peer.aet != req->MoveOriginatorApplicationEntityTitle)
+		log_debug("C-STORE of %s from %s: Move Originator AE title %s",
+			  req->AffectedSOPInstanceUID, s->peer.c_str(),
+			  req->MoveOriginatorApplicationEntityTitle);
 	if (why) {
 		log_warn_limited("C-STORE of %s from %s: %s; refused", req->AffectedSOPInstanceUID,
 				 s->peer.c_str(), why);
