@@ -215,7 +215,9 @@ void second_copy(struct serving *s, dimse_move_wait *w, T_ASC_PresentationContex
 				 req->AffectedSOPInstanceUID, s->peer.c_str());
 }
 
-void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ *req)
+/* One C-STORE: to the C-MOVE whose ID it names, or refused. @return false when the
+ * association is to end (a guess at an ID aborts it). */
+bool store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ *req)
 {
 	struct dimse_scp *scp = s->scp;
 	dimse_move_wait *w;
@@ -264,7 +266,7 @@ void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 				 s->peer.c_str());
 		if (guess)
 			ASC_abortAssociation(s->assoc);
-		return;
+		return !guess;
 	}
 	if (!wanted) {
 		/* A series C-MOVE brings the whole series, also the instances the cache did not
@@ -303,6 +305,7 @@ void store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 	w->last = now_seconds();
 	pthread_cond_broadcast(&scp->idle);
 	pthread_mutex_unlock(&scp->lock);
+	return true;
 }
 
 void serve(struct serving *s)
@@ -341,7 +344,8 @@ void serve(struct serving *s)
 			break;
 		}
 		if (msg.CommandField == DIMSE_C_STORE_RQ) {
-			store(s, pid, &msg.msg.CStoreRQ);
+			if (!store(s, pid, &msg.msg.CStoreRQ))
+				break;
 		} else if (msg.CommandField == DIMSE_C_ECHO_RQ) {
 			DIMSE_sendEchoResponse(s->assoc, pid, &msg.msg.CEchoRQ, STATUS_Success,
 					       NULL);

@@ -240,3 +240,48 @@ def test_a_second_copy_in_one_c_move(mount, orthanc, data, change):
             assert "other bytes" not in m.text()
     finally:
         relay.stop()
+
+
+class RenumberingRelay(PduRelay):
+    """Between the archive and move_port: once, it changes the Move Originator Message ID
+    (0000,1031) of the archive's first C-STORE: a C-STORE that guesses wrong."""
+
+    TAG = b"\x00\x00\x31\x10\x02\x00\x00\x00"  # (0000,1031) US, implicit VR, length 2
+
+    def __init__(self, upstream_port):
+        super().__init__(upstream_port)
+        self.done = False
+
+    def forward(self, pdu, from_server, dst, conn):
+        if not from_server and not self.done and pdu[0] == 4 and self.TAG in pdu:
+            at = pdu.index(self.TAG) + len(self.TAG)
+            wrong = bytes([pdu[at] ^ 0x55, pdu[at + 1] ^ 0x55])
+            pdu = pdu[:at] + wrong + pdu[at + 2:]
+            self.done = True
+        dst.sendall(pdu)
+
+
+def test_a_wrong_move_originator_id_ends_that_c_move(mount, orthanc, data):
+    # The archive's C-STORE of X comes with another Move Originator Message ID than the
+    # C-MOVE's: a guess. It is refused, its association aborted, and the C-MOVE takes nothing
+    # more: the open fails with EIO. The next open moves X again, with a new ID, and gets it.
+    e = data["manifest"][7]
+    port = free_port()
+    relay = RenumberingRelay(port)
+    relay.stalling = False
+    orthanc.set_move_port(relay.port)
+    try:
+        m = mount(_source(orthanc), options="downloader=c-move,move_port=%d,prefetch=none"
+                  % port, expect_errors=r"C-MOVE .*(status|sent nothing|no response)")
+        results = {}
+        _read(_path(m, e), results, "first")
+        assert relay.done
+        assert isinstance(results["first"], OSError) and results["first"].errno == 5, \
+            (results["first"], m.text())
+        assert "its Move Originator Message ID is not the C-MOVE's; refused" in m.text()
+        assert "someone guessed at its Move Originator Message ID" in m.text()
+        _read(_path(m, e), results, "again")
+        with open(e["path"], "rb") as f:
+            assert split_part10(results["again"])[2] == split_part10(f.read())[2]
+    finally:
+        relay.stop()
