@@ -274,6 +274,22 @@ static int find_once(const struct dimse_peer *p, enum dimse_kind kind, const cha
 		     DcmDataset *ids, DIMSE_FindUserCallback take, void *ctx, Uint16 *status,
 		     int *answers);
 
+/* The caller's callback, counting the pending answers it is given. */
+struct counted_find {
+	DIMSE_FindUserCallback take;
+	void *ctx;
+	int answers;
+};
+
+static void count_answer(void *ctx, T_DIMSE_C_FindRQ *rq, int n, T_DIMSE_C_FindRSP *rsp,
+			 DcmDataset *ids)
+{
+	struct counted_find *c = (struct counted_find *)ctx;
+
+	c->answers++;
+	c->take(c->ctx, rq, n, rsp, ids);
+}
+
 int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *about, DcmDataset *ids,
 	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status)
 {
@@ -314,6 +330,7 @@ static int find_once(const struct dimse_peer *p, enum dimse_kind kind, const cha
 	T_DIMSE_C_FindRSP rsp;
 	DcmDataset *detail = NULL;
 	OFCondition cond;
+	struct counted_find counted = {take, ctx, 0};
 	int count = 0, err;
 
 	err = dimse_associate(p, "C-FIND", kind, contexts, &net, &assoc);
@@ -332,8 +349,8 @@ static int find_once(const struct dimse_peer *p, enum dimse_kind kind, const cha
 			    sizeof(req.AffectedSOPClassUID));
 	req.DataSetType = DIMSE_DATASET_PRESENT;
 	req.Priority = DIMSE_PRIORITY_MEDIUM;
-	cond = DIMSE_findUser(assoc, pid, &req, ids, count, take, ctx, DIMSE_NONBLOCKING,
-			      p->timeout, &rsp, &detail);
+	cond = DIMSE_findUser(assoc, pid, &req, ids, count, count_answer, &counted,
+			      DIMSE_NONBLOCKING, p->timeout, &rsp, &detail);
 	delete detail;
 	if (cond.bad()) {
 		log_error("C-FIND %s%s: %s", p->name.c_str(), about, cond.text());
@@ -342,7 +359,7 @@ static int find_once(const struct dimse_peer *p, enum dimse_kind kind, const cha
 		err = dimse_cond_errno(cond);
 	} else {
 		*status = rsp.DimseStatus;
-		*answers = count;
+		*answers = counted.answers;
 	}
 	dimse_release(net, assoc, kind, err != 0);
 	return err;

@@ -4,12 +4,14 @@ whose sub-operations all failed with 0xA702 (refused: out of resources). trolley
 answers out within retry= and every file still comes whole."""
 import os
 import re
+import struct
 import threading
 
 import pytest
 
+import naming
 from servers import free_port
-from test_dimse import TcpRelay, split_part10
+from test_dimse import FindRefusingProxy, TcpRelay, split_part10
 from test_dimse_bulk import PduRelay
 
 
@@ -123,5 +125,35 @@ def test_c_move_answered_out_of_resources_is_tried_again(mount, one_at_a_time, d
         assert relay.refuse == 0
         assert len(re.findall(r"status 0xa702 \(out of resources; 0 completed\); trying again",
                               m.text())) == 2, m.text()
+    finally:
+        relay.stop()
+
+
+class BusyFindProxy(FindRefusingProxy):
+    """Answers the first @n C-FIND requests itself with 0xA700 (refused: out of resources),
+    then relays."""
+
+    def __init__(self, upstream_port, n):
+        super().__init__(upstream_port)
+        self.n = n
+        self.KEY = b""  # every C-FIND matches, until n are refused
+
+    def _refusal(self, pcid, command):
+        pdu = super()._refusal(pcid, command)
+        if self.refused >= self.n:
+            self.KEY = b"\xff never \xff"
+        return pdu.replace(struct.pack("<HHIH", 0, 0x0900, 2, 0xA900),
+                           struct.pack("<HHIH", 0, 0x0900, 2, 0xA700))
+
+
+def test_c_find_answered_out_of_resources_is_tried_again(mount, orthanc, data):
+    # The first three C-FINDs are answered 0xA700 before any match: the listing waits and
+    # asks again, and is whole. Before, the folder failed with EIO.
+    relay = BusyFindProxy(orthanc.dicom_port, 3)
+    try:
+        m = mount("dicom://ORTHANC@127.0.0.1:%d" % relay.port)
+        assert set(os.listdir(m.path("patients"))) == naming.patient_folders(data["manifest"])
+        assert relay.refused == 3
+        assert m.text().count("status 0xa700 (out of resources); trying again") == 3, m.text()
     finally:
         relay.stop()
