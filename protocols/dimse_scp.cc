@@ -908,8 +908,9 @@ size_t dimse_scp_done(struct dimse_scp *scp, struct dimse_move_wait *w, int *err
 		scp->recent.pop_front();
 	pthread_mutex_unlock(&scp->lock);
 	*err = w->err;
-	/* The one copy of an instance C-MOVE: kept only if no other copy contradicted it. */
-	if (w->end_due && !w->conflicts) {
+	/* The one copy of an instance C-MOVE: kept only if no other copy contradicted it and
+	 * nobody guessed at the ID meanwhile (then the next open moves it again). */
+	if (w->end_due && !w->conflicts && !w->guessed) {
 		int e = w->sink->ops->end(w->sink->ctx);
 
 		if (e && !*err)
