@@ -14,8 +14,8 @@
 //  - the association must call aet= from the archive's AE title (aec=);
 //  - each C-STORE must carry the Move Originator Message ID of a C-MOVE in flight (random per
 //    C-MOVE) and name an instance that C-MOVE expects, and its data set's own Study, Series and
-//    SOP Instance UIDs must be that C-MOVE's; a wrong ID for an expected instance is a guess,
-//    and the C-MOVEs it aimed at take nothing more (one guess in 65,535 per C-MOVE);
+//    SOP Instance UIDs must be that C-MOVE's; an ID that is no C-MOVE's is a guess, and the
+//    C-MOVEs in flight take nothing more (one guess in 65,535 per C-MOVE);
 //  - a second copy of an instance in one C-MOVE is compared (SHA-256) with the first: the same
 //    bytes are dropped, other bytes fail the instance (an instance C-MOVE keeps the first
 //    copy's end() until the C-MOVE is over, so neither copy is cached).
@@ -108,9 +108,9 @@ const int UNPROVEN_PER_ADDRESS = 16;
 /* How long a connection may take to send its A-ASSOCIATE-RQ (at most timeout=): an archive
  * sends it with its connect. */
 const int ASSOCIATE_SECONDS = 5;
-/* C-MOVE IDs remembered after their C-MOVE ended, so that a late sub-operation of one is not
- * taken for a guess. */
-const size_t RECENT_IDS = 64;
+/* C-MOVE IDs remembered after their C-MOVE ended, so that a late sub-operation of one (an
+ * archive that went on after a C-MOVE timed out) is not taken for a guess. */
+const size_t RECENT_IDS = 1024;
 /* dcmtk's limit for an A-ASSOCIATE-RQ (dcmAssociatePDUSizeLimit's default). */
 const uint32_t ASSOCIATE_RQ_MAX = 1 << 20;
 
@@ -157,28 +157,25 @@ dimse_move_wait *wait_by_id(struct dimse_scp *scp, Uint16 id)
 	return NULL;
 }
 
-/* A C-STORE that no C-MOVE of ours takes: which, and whether it is a guess at an ID (a wrong
- * ID for an instance a C-MOVE expects: each such C-MOVE is marked, and takes nothing more).
- * Under scp->lock. @return why it is refused, for the log. */
+/* A C-STORE that no C-MOVE of ours takes: why, and whether it is a guess at an ID. Any ID that
+ * is neither in flight nor recent is a guess, whatever instance it names: were only guesses
+ * for expected instances counted, the answers to C-STOREs of other instances would tell a
+ * stranger which ID is right (the archive's other series members are answered success), one
+ * try after another. Every C-MOVE in flight is marked, and takes nothing more: a guess is
+ * never worth more than one in 65,535. Under scp->lock. */
 const char *refusal(struct dimse_scp *scp, const T_DIMSE_C_StoreRQ *req, bool *guess)
 {
-	bool has_id = req->opts & O_STORE_MOVEORIGINATORID;
-
 	*guess = false;
-	if (has_id && std::find(scp->recent.begin(), scp->recent.end(), req->MoveOriginatorID) !=
-			      scp->recent.end())
+	if (!(req->opts & O_STORE_MOVEORIGINATORID))
+		return "it has no Move Originator Message ID";
+	if (std::find(scp->recent.begin(), scp->recent.end(), req->MoveOriginatorID) !=
+	    scp->recent.end())
 		return "its C-MOVE is over";
-	for (dimse_move_wait *w : scp->waits) {
-		if (!expects(w, req->AffectedSOPInstanceUID))
-			continue;
-		if (!has_id)
-			return "it has no Move Originator Message ID";
+	for (dimse_move_wait *w : scp->waits)
 		w->guessed = true;
-		*guess = true;
-	}
-	if (*guess)
-		return "its Move Originator Message ID is not the C-MOVE's";
-	return "no C-MOVE of ours is waiting for it";
+	*guess = true;
+	return "its Move Originator Message ID is no C-MOVE's in flight (a guess: those C-MOVEs "
+	       "take nothing more)";
 }
 
 /* A second copy of an instance of @w: read it without the sink and compare. */

@@ -278,7 +278,7 @@ def test_a_wrong_move_originator_id_ends_that_c_move(mount, orthanc, data):
         assert relay.done
         assert isinstance(results["first"], OSError) and results["first"].errno == 5, \
             (results["first"], m.text())
-        assert "its Move Originator Message ID is not the C-MOVE's; refused" in m.text()
+        assert "its Move Originator Message ID is no C-MOVE's in flight (a guess" in m.text()
         assert "someone guessed at its Move Originator Message ID" in m.text()
         _read(_path(m, e), results, "again")
         with open(e["path"], "rb") as f:
