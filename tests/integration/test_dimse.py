@@ -636,8 +636,8 @@ def test_storage_scp_refuses_forgeries_while_a_c_move_is_in_flight(mount, orthan
         assert "a connection from 127.0.0.2 (not the archive's address: 127.0.0.1)" in log, log
         assert "C-STORE of %s from ORTHANC (storage SCP, 127.0.0.1): it has no Move " \
                "Originator Message ID; refused" % e["SOPInstanceUID"] in log, log
-        assert "C-STORE of %s from ORTHANC (storage SCP, 127.0.0.1): no C-MOVE of ours is " \
-               "waiting for it" % other["SOPInstanceUID"] in log, log
+        assert "C-STORE of %s from ORTHANC (storage SCP, 127.0.0.1): it has no Move " \
+               "Originator Message ID; refused" % other["SOPInstanceUID"] in log, log
     finally:
         held.stop()
         stranger.stop()
