@@ -258,6 +258,24 @@ static int check_before_mount(const struct trolley_opts *o, const char *mountpoi
 	return 0;
 }
 
+/* opts_finish() read the URL options with core/url.h; libcurl, which sends the requests,
+ * must read them the same way (no userinfo, the same host and port), or the check looked at
+ * another URL than the one used. */
+static int check_urls_with_curl(const struct trolley_opts *o)
+{
+	struct opts_url urls[OPTS_URLS_MAX];
+	size_t n = opts_urls(o, urls);
+	char why[256];
+
+	for (size_t i = 0; i < n; i++) {
+		if (http_url_agrees(urls[i].url, why, sizeof(why)) < 0) {
+			fprintf(stderr, "mount.trolley: %s %s\n", urls[i].name, why);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int add_fsname(struct fuse_args *args, const char *source)
 {
 	char safe[1024], opt[1200] = "subtype=trolley,fsname=";
@@ -325,7 +343,7 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out_free_args;
 	}
-	if (opts_finish(&o) < 0)
+	if (opts_finish(&o) < 0 || check_urls_with_curl(&o) < 0)
 		goto out_free_args;
 	if (o.loglevel && log_parse_level(o.loglevel, &level) < 0) {
 		fprintf(stderr, "mount.trolley: loglevel=%s: expected error, warn, info or debug\n",

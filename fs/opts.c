@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/url.h"
+
 #define TROLLEY_OPT(t, p, v)                                                                       \
 	{                                                                                          \
 		t, offsetof(struct trolley_opts, p), v                                             \
@@ -275,40 +277,53 @@ static int check_dimse(const struct trolley_opts *o)
 	return 0;
 }
 
-/* "scheme://user:password@host": a password in the URL itself. RFC 3986 §3.2: the authority
- * ends at the first '/', '?' or '#', and its userinfo at the last '@' within it. */
-static bool has_password(const char *url)
+size_t opts_urls(const struct trolley_opts *o, struct opts_url *out)
 {
-	const char *host = strstr(url, "://"), *at = NULL;
-	size_t len;
+	const struct opts_url all[] = {{"SOURCE", o->source},	    {"qido=", o->qido},
+				       {"wado_rs=", o->wado_rs},    {"wado_uri=", o->wado_uri},
+				       {"mint=", o->mint},	    {"rad69=", o->rad69},
+				       {"login_url=", o->login_url}};
+	size_t n = 0;
 
-	host = host ? host + 3 : url;
-	len = strcspn(host, "/?#");
-	for (size_t i = 0; i < len; i++)
-		if (host[i] == '@')
-			at = host + i;
-	return at && memchr(host, ':', (size_t)(at - host)) != NULL;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		const char *url = all[i].url;
+
+		/* dicom://AE@host:port names a DIMSE peer: its '@' follows an AE title. */
+		if (!url || (i == 0 && strncmp(url, "dicom://", 8) == 0))
+			continue;
+		if (i == 0 && strncasecmp(url, "mint+", 5) == 0)
+			url += 5;
+		out[n].name = all[i].name;
+		out[n++].url = url;
+	}
+	return n;
 }
 
-/* Every URL option is checked, not only SOURCE: a password in any of them is in the process
- * list for every user to read. The message names the option, never its value. */
-static int check_url_passwords(const struct trolley_opts *o)
+/* Every URL option is read by core/url.h, not only SOURCE: a user name or password in any of
+ * them is in the process list for every user to read, and libcurl would send it as Basic auth
+ * to whatever host the URL names, plain http or not, outside the origin scoping of user=. The
+ * message names the option, never its value. */
+static int check_urls(const struct trolley_opts *o)
 {
-	const struct {
-		const char *name, *url;
-	} urls[] = {{"SOURCE", o->source},	 {"qido=", o->qido}, {"wado_rs=", o->wado_rs},
-		    {"wado_uri=", o->wado_uri},	 {"mint=", o->mint}, {"rad69=", o->rad69},
-		    {"login_url=", o->login_url}};
+	struct opts_url urls[OPTS_URLS_MAX];
+	size_t n = opts_urls(o, urls);
+	char why[256];
 
-	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
-		if (urls[i].url && has_password(urls[i].url)) {
+	for (size_t i = 0; i < n; i++) {
+		struct url u;
+
+		url_parse(urls[i].url, strlen(urls[i].url), &u);
+		if (u.has_userinfo)
 			fprintf(stderr,
-				"mount.trolley: %s holds a password in its URL, which every user "
-				"can read in the process list: give user= and password_file= "
-				"instead\n",
+				"mount.trolley: %s holds a password or user name in its URL, which "
+				"every user can read in the process list: give user= and "
+				"password_file= instead\n",
 				urls[i].name);
-			return -EINVAL;
-		}
+		else if (url_check_web(urls[i].url, why, sizeof(why)) < 0)
+			fprintf(stderr, "mount.trolley: %s %s\n", urls[i].name, why);
+		else
+			continue;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -397,7 +412,7 @@ int opts_finish(struct trolley_opts *o)
 		fprintf(stderr, "mount.trolley: missing SOURCE (see mount.trolley --help)\n");
 		return -EINVAL;
 	}
-	if (check_url_passwords(o) < 0)
+	if (check_urls(o) < 0)
 		return -EINVAL;
 	if (o->dicom && strncmp(o->source, "dicom://", 8) != 0 && parse_dicom_peer(o, o->dicom) < 0)
 		return -EINVAL;

@@ -69,6 +69,18 @@ int opts_finish(struct trolley_opts *o);
 void opts_release(struct trolley_opts *o);
 /** Parse "500M", "20G", "1048576" into bytes. @return 0 or -EINVAL. */
 int opts_parse_size(const char *text, uint64_t *out);
+/** A URL option by the name users know it ("SOURCE", "qido="), for messages. */
+struct opts_url {
+	const char *name;
+	const char *url; /* borrowed from the opts */
+};
+#define OPTS_URLS_MAX 7
+/**
+ * The URL options that are set (SOURCE without its "mint+", not a dicom:// SOURCE), into @out
+ * (room for OPTS_URLS_MAX). opts_finish() checks each with url_check_web(); main checks them
+ * again against libcurl (http_url_agrees()). @return how many.
+ */
+size_t opts_urls(const struct trolley_opts *o, struct opts_url *out);
 /** The usage text (our options). */
 void opts_usage(const char *progname);
 

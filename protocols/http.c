@@ -19,6 +19,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/slots.h"
+#include "core/url.h"
 #include "protocols/secrets.h"
 
 #define HTTP_ERRBODY_MAX 512
@@ -113,6 +114,93 @@ static int url_origin(const char *url, char *out, size_t n)
 	curl_free(port);
 	curl_url_cleanup(u);
 	return err;
+}
+
+/* Copy @n bytes of @s, lowercase, into @out (size @size). @return false if it does not fit. */
+static bool lower_copy(const char *s, size_t n, char *out, size_t size)
+{
+	if (n >= size)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	out[n] = '\0';
+	return true;
+}
+
+/* curl's part @what of @u, or "" when it has none. @return a curl_free()'d string or NULL. */
+static char *curl_part(CURLU *u, CURLUPart what)
+{
+	char *v = NULL;
+
+	return curl_url_get(u, what, &v, 0) == CURLUE_OK ? v : NULL;
+}
+
+int http_url_agrees(const char *url, char *why, size_t n)
+{
+	char *scheme = NULL, *user = NULL, *password = NULL, *options = NULL, *host = NULL,
+	     *port = NULL, *zone = NULL;
+	char ours[HTTP_ORIGIN_MAX], theirs[HTTP_ORIGIN_MAX];
+	const char *reason = NULL, *pct;
+	size_t hlen, len = strlen(url);
+	struct url u;
+	CURLU *cu = curl_url();
+
+	if (!cu)
+		return -ENOMEM;
+	url_parse(url, len, &u);
+	/* The flags libcurl's easy handle itself parses CURLOPT_URL with (lib/url.c, 7.88):
+	 * with a guessed scheme, "http:u:p@h" has a user "http". */
+	if (curl_url_set(cu, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) !=
+	    CURLUE_OK) {
+		reason = "is not a URL libcurl can read";
+		goto out;
+	}
+	scheme = curl_part(cu, CURLUPART_SCHEME);
+	user = curl_part(cu, CURLUPART_USER);
+	password = curl_part(cu, CURLUPART_PASSWORD);
+	options = curl_part(cu, CURLUPART_OPTIONS);
+	host = curl_part(cu, CURLUPART_HOST);
+	port = curl_part(cu, CURLUPART_PORT);
+	zone = curl_part(cu, CURLUPART_ZONEID);
+	if (user || password || options) {
+		reason = "holds a user name or password in its URL, as libcurl reads it";
+		goto out;
+	}
+	if (!scheme || !host || !lower_copy(url + u.scheme.off, u.scheme.len, ours, sizeof(ours)) ||
+	    !lower_copy(scheme, strlen(scheme), theirs, sizeof(theirs)) || strcmp(ours, theirs)) {
+		reason = "has a scheme that libcurl reads differently";
+		goto out;
+	}
+	/* Ours keeps an IPv6 zone inside the brackets ("[fe80::1%25eth0]"), curl apart: compare
+	 * the address. */
+	pct = memchr(url + u.host.off, '%', u.host.len);
+	hlen = pct ? (size_t)(pct - (url + u.host.off)) : u.host.len;
+	if (!lower_copy(url + u.host.off, hlen, ours, sizeof(ours) - 1) ||
+	    !lower_copy(host, strlen(host), theirs, sizeof(theirs))) {
+		reason = "has a host that libcurl reads differently";
+		goto out;
+	}
+	if (pct)
+		strcat(ours, "]");
+	if (strcmp(ours, theirs) != 0 || (pct != NULL) != (zone != NULL)) {
+		reason = "has a host that libcurl reads differently";
+		goto out;
+	}
+	if (u.port.len != (port ? strlen(port) : 0) ||
+	    (port && strncmp(url + u.port.off, port, u.port.len) != 0))
+		reason = "has a port that libcurl reads differently";
+out:
+	if (reason && n)
+		snprintf(why, n, "%s", reason);
+	curl_free(scheme);
+	curl_free(user);
+	curl_free(password);
+	curl_free(options);
+	curl_free(host);
+	curl_free(port);
+	curl_free(zone);
+	curl_url_cleanup(cu);
+	return reason ? -EINVAL : 0;
 }
 
 /* Whether the credentials of user=, password_file= and token_file= may go with a request to
@@ -528,6 +616,9 @@ static int call_init(struct http_call *c, struct http *h, const struct http_requ
 		curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, r->body);
 	}
 	curl_easy_setopt(c->easy, CURLOPT_URL, url);
+	/* Credentials come only from user=, password_file=, token_file= and netrc, and go only
+	 * to their origin: a user name in a URL (refused at mount) would bypass that. */
+	curl_easy_setopt(c->easy, CURLOPT_DISALLOW_USERNAME_IN_URL, 1L);
 	curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
 	curl_easy_setopt(c->easy, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
@@ -715,6 +806,7 @@ static int vitrea_login(struct http *h)
 		free(line);
 	}
 	curl_easy_setopt(easy, CURLOPT_URL, h->cfg.login_url);
+	curl_easy_setopt(easy, CURLOPT_DISALLOW_USERNAME_IN_URL, 1L);
 	curl_easy_setopt(easy, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(easy, CURLOPT_COOKIEFILE, "");
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);

@@ -115,6 +115,15 @@ struct http_each {
  */
 int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e);
 
+/**
+ * Whether libcurl reads @url as core/url.h does: the scheme, host and port the same (case
+ * aside), and no user name, password or login options. The URL options are checked with
+ * url_check_web() and then with this at mount, so that no request goes where the check did
+ * not look. On refusal @why (size @n, may be 0) says why without quoting the URL.
+ * @return 0, -EINVAL, -ENOMEM.
+ */
+int http_url_agrees(const char *url, char *why, size_t n);
+
 /** @return errno (negative) for an HTTP status; 0 for 2xx. */
 int http_status_to_errno(long status);
 
