@@ -132,8 +132,10 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	d->fs.tree.layout = o->layout_parsed;
 	d->fs.meta_ttl = o->meta_ttl > 0 ? o->meta_ttl : 1;
 	d->fs.mounted = time(NULL);
-	d->fs.uid = getuid();
-	d->fs.gid = getgid();
+	d->fs.uid = o->uid;
+	d->fs.gid = o->gid;
+	d->fs.umask = o->umask;
+	d->fs.owner = getuid();
 	return 0;
 }
 

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include "core/url.h"
 
@@ -57,6 +60,9 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("insecure", insecure, 1),
 	TROLLEY_OPT("allow_http_auth", allow_http_auth, 1),
 	TROLLEY_OPT("offline", offline, 1),
+	TROLLEY_OPT("uid=%s", uid_text, 0),
+	TROLLEY_OPT("gid=%s", gid_text, 0),
+	TROLLEY_OPT("umask=%s", umask_text, 0),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -401,6 +407,75 @@ static int parse_layout(struct trolley_opts *o)
 	return err;
 }
 
+/* A number, or a user (group if @group) name: fstab may hold either. */
+static int parse_id(const char *text, bool group, unsigned *out)
+{
+	char *end, buf[4096];
+	unsigned long v;
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (*text && !*end && !errno && *text != '-' && *text != '+' && v < (unsigned)-1) {
+		*out = (unsigned)v;
+		return 0;
+	}
+	if (group) {
+		if (getgrnam_r(text, &gr, buf, sizeof(buf), &grp) == 0 && grp) {
+			*out = grp->gr_gid;
+			return 0;
+		}
+	} else if (getpwnam_r(text, &pw, buf, sizeof(buf), &pwp) == 0 && pwp) {
+		*out = pwp->pw_uid;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* uid=, gid=, umask=: who owns the files and folders of the mount and who may read them. The
+ * kernel checks the modes (default_permissions is always on), so they are what decides, once
+ * allow_other lets other users in at all. */
+static int parse_owner(struct trolley_opts *o)
+{
+	unsigned id;
+	char *end;
+	unsigned long mask;
+
+	o->uid = getuid();
+	o->gid = getgid();
+	o->umask = OPTS_UMASK_DEFAULT;
+	if (o->uid_text) {
+		if (parse_id(o->uid_text, false, &id) < 0) {
+			fprintf(stderr, "mount.trolley: uid=%s: not a user name or number\n",
+				o->uid_text);
+			return -EINVAL;
+		}
+		o->uid = (uid_t)id;
+	}
+	if (o->gid_text) {
+		if (parse_id(o->gid_text, true, &id) < 0) {
+			fprintf(stderr, "mount.trolley: gid=%s: not a group name or number\n",
+				o->gid_text);
+			return -EINVAL;
+		}
+		o->gid = (gid_t)id;
+	}
+	if (o->umask_text) {
+		errno = 0;
+		mask = strtoul(o->umask_text, &end, 8);
+		if (!*o->umask_text || *end || errno || mask > 0777 || *o->umask_text == '-') {
+			fprintf(stderr,
+				"mount.trolley: umask=%s: expected an octal mask such as 022 "
+				"or 077\n",
+				o->umask_text);
+			return -EINVAL;
+		}
+		o->umask = (mode_t)mask;
+	}
+	return 0;
+}
+
 int opts_finish(struct trolley_opts *o)
 {
 	if (o->unsupported) {
@@ -522,6 +597,8 @@ int opts_finish(struct trolley_opts *o)
 			o->max_instance_size_text);
 		return -EINVAL;
 	}
+	if (parse_owner(o) < 0)
+		return -EINVAL;
 	if (!o->cache_dir && default_cache_dir(o) < 0) {
 		fprintf(stderr, "mount.trolley: no cache_dir given and neither XDG_CACHE_HOME nor "
 				"HOME is set\n");
@@ -564,6 +641,9 @@ void opts_release(struct trolley_opts *o)
 	free(o->realm);
 	free(o->auth_url);
 	free(o->unsupported);
+	free(o->uid_text);
+	free(o->gid_text);
+	free(o->umask_text);
 }
 
 void opts_usage(const char *progname)
@@ -615,6 +695,8 @@ void opts_usage(const char *progname)
 	       "    -o allow_http_auth         send credentials over plain http (a warning)\n"
 	       "    -o offline                 serve only what is cached; never contact the "
 	       "archive\n"
+	       "    -o uid=USER,gid=GROUP      who owns the files (default: who mounts)\n"
+	       "    -o umask=MASK              mode bits taken from 0555/0444 (default 022)\n"
 	       "    -o loglevel=LEVEL          error, warn (default), info or debug\n"
 	       "    -f                         stay in the foreground, log to stderr\n"
 	       "    -d                         FUSE debug output (implies -f)\n"

@@ -6,8 +6,12 @@
 #include <fuse_opt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "fs/layout.h"
+
+/* The default umask=: the modes of before (0555 folders, 0444 files). */
+#define OPTS_UMASK_DEFAULT 022
 
 struct trolley_opts {
 	char *source;	  /* SOURCE as given (may hold credentials: never log it) */
@@ -53,6 +57,10 @@ struct trolley_opts {
 	char *auth_url;	      /* derived: credentials go only to this URL's origin; may be NULL */
 	bool auth_plain_http; /* derived: they will travel unencrypted (allow_http_auth) */
 	int offline;
+	char *uid_text, *gid_text, *umask_text;
+	uid_t uid;	   /* derived: owner of every file and folder (default: who mounts) */
+	gid_t gid;	   /* derived: their group (default: who mounts' group) */
+	mode_t umask;	   /* derived: taken from 0555 (folders) and 0444 (files) */
 	char *unsupported; /* first option named in DESIGN.md that this build lacks */
 	int show_help;
 	int show_version;
