@@ -153,7 +153,8 @@ static bool is_ipv6_literal(const char *h, size_t len)
 		return false;
 	if (zone == end)
 		return true;
-	if (end - zone < 4 || strncmp(h + zone, "%25", 3) != 0)
+	/* A zone names an interface: at most IFNAMSIZ - 1 bytes (libcurl takes no more). */
+	if (end - zone < 4 || end - zone - 3 > 15 || strncmp(h + zone, "%25", 3) != 0)
 		return false;
 	for (size_t i = zone + 3; i < end; i++)
 		if (!is_alpha(h[i]) && !is_digit(h[i]) && !strchr("-._~", h[i]))
@@ -165,7 +166,8 @@ static bool is_ipv6_literal(const char *h, size_t len)
  * No percent-escapes: "bob%40host" is a user name to one reader and a host to another. */
 static bool is_host_name(const char *h, size_t len)
 {
-	if (len == 0)
+	/* RFC 1035 §2.3.4: a name is at most 255 bytes on the wire, 253 written. */
+	if (len == 0 || len > 253)
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if (!is_alpha(h[i]) && !is_digit(h[i]) && !strchr("-._~", h[i]))
@@ -173,11 +175,72 @@ static bool is_host_name(const char *h, size_t len)
 	return true;
 }
 
+/* A label libcurl (and a browser) reads as a number: decimal, octal (a leading 0) or hex
+ * (0x). */
+static bool is_number_label(const char *l, size_t len)
+{
+	size_t i = 0;
+
+	if (len >= 2 && l[0] == '0' && (l[1] == 'x' || l[1] == 'X')) {
+		for (i = 2; i < len; i++)
+			if (!is_digit(l[i]) && !strchr("abcdefABCDEF", l[i]))
+				return false;
+		return true;
+	}
+	for (; i < len; i++)
+		if (!is_digit(l[i]))
+			return false;
+	return len > 0;
+}
+
+/* Whether every label of @h is a number: libcurl then reads the host as an IPv4 address and
+ * writes it anew ("127.1" and "0x7f.1" are 127.0.0.1, "127.0.0" is 127.0.0.0). */
+static bool is_numeric_host(const char *h, size_t len)
+{
+	size_t start = 0;
+
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && h[i] != '.')
+			continue;
+		if (!is_number_label(h + start, i - start))
+			return false;
+		start = i + 1;
+	}
+	return true;
+}
+
+/* Four decimal numbers from 0 to 255, without leading zeros: the one way of writing an IPv4
+ * address that every reader takes as written. */
+static bool is_dotted_quad(const char *h, size_t len)
+{
+	size_t start = 0, parts = 0;
+
+	for (size_t i = 0; i <= len; i++) {
+		unsigned v = 0;
+
+		if (i < len && h[i] != '.')
+			continue;
+		if (i == start || i - start > 3 || (i - start > 1 && h[start] == '0'))
+			return false;
+		for (size_t j = start; j < i; j++) {
+			if (!is_digit(h[j]))
+				return false;
+			v = v * 10 + (unsigned)(h[j] - '0');
+		}
+		if (v > 255)
+			return false;
+		parts++;
+		start = i + 1;
+	}
+	return parts == 4;
+}
+
 static bool is_port(const char *p, size_t len)
 {
 	unsigned v = 0;
 
-	if (len == 0 || len > 5)
+	/* No leading zero: libcurl writes "042" as 42, and a check must see what is used. */
+	if (len == 0 || len > 5 || p[0] == '0')
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		if (!is_digit(p[i]))
@@ -214,7 +277,15 @@ int url_check_web(const char *text, char *why, size_t n)
 		return refuse(why, n,
 			      "has a host that is neither a name (letters, digits, '-', '.', '_', "
 			      "'~'; no %-escapes) nor an address ([IPv6] in brackets)");
+	if (is_numeric_host(text + u.host.off, u.host.len) &&
+	    !is_dotted_quad(text + u.host.off, u.host.len))
+		return refuse(
+			why, n,
+			"has a numeric host that is not written as four numbers from 0 to 255 "
+			"(a.b.c.d, no leading zeros), which libcurl would read as another "
+			"address");
 	if (u.has_port && !is_port(text + u.port.off, u.port.len))
-		return refuse(why, n, "has a port that is not a number from 1 to 65535");
+		return refuse(why, n,
+			      "has a port that is not a number from 1 to 65535 (no leading zeros)");
 	return 0;
 }

@@ -50,7 +50,8 @@ void url_parse(const char *text, size_t len, struct url *out);
  * Whether @text is a URL that trolley sends requests to: "http://" or "https://" (the scheme
  * in any case) with exactly two slashes, no userinfo (no '@' before the host, not even an
  * empty one or a percent-escaped one), a host that is a name of letters, digits, '-', '.',
- * '_', '~' (no percent-escapes) or a bracketed IPv6 literal (with an optional "%25zone"), an
+ * '_', '~' (no percent-escapes; a numeric one as a.b.c.d with no leading zeros, since
+ * libcurl rewrites "127.1" or "0x7f.1") or a bracketed IPv6 literal (with an optional "%25zone"), an
  * optional port of 1 to 65535, and no space, control byte or backslash anywhere. On refusal
  * @why (size @n, may be 0) says why in words that never quote the URL (it may hold a secret).
  * @return 0 or -EINVAL.

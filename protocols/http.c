@@ -4,6 +4,7 @@
  * with a reserve for queries that instance transfers never take. */
 #include "protocols/http.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
@@ -135,6 +136,24 @@ static char *curl_part(CURLU *u, CURLUPart what)
 	return curl_url_get(u, what, &v, 0) == CURLUE_OK ? v : NULL;
 }
 
+/* Whether "[a]" and "[b]" are one IPv6 address, however each is written: curl writes the
+ * address anew ("[fe80::0]" is "[fe80::]"), in its own words, not glibc's. */
+static bool same_ipv6(const char *a, const char *b)
+{
+	struct in6_addr x, y;
+	char buf[INET6_ADDRSTRLEN];
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la < 3 || lb < 3 || a[0] != '[' || b[0] != '[' || a[la - 1] != ']' ||
+	    b[lb - 1] != ']' || la - 2 >= sizeof(buf) || lb - 2 >= sizeof(buf))
+		return false;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(la - 2), a + 1);
+	if (inet_pton(AF_INET6, buf, &x) != 1)
+		return false;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(lb - 2), b + 1);
+	return inet_pton(AF_INET6, buf, &y) == 1 && memcmp(&x, &y, sizeof(x)) == 0;
+}
+
 int http_url_agrees(const char *url, char *why, size_t n)
 {
 	char *scheme = NULL, *user = NULL, *password = NULL, *options = NULL, *host = NULL,
@@ -171,8 +190,8 @@ int http_url_agrees(const char *url, char *why, size_t n)
 		reason = "has a scheme that libcurl reads differently";
 		goto out;
 	}
-	/* Ours keeps an IPv6 zone inside the brackets ("[fe80::1%25eth0]"), curl apart: compare
-	 * the address. */
+	/* Ours keeps an IPv6 zone inside the brackets ("[fe80::1%25eth0]"), curl apart, and curl
+	 * writes the address anew ("[fe80::0]" is "[fe80::]"): compare the addresses. */
 	pct = memchr(url + u.host.off, '%', u.host.len);
 	hlen = pct ? (size_t)(pct - (url + u.host.off)) : u.host.len;
 	if (!lower_copy(url + u.host.off, hlen, ours, sizeof(ours) - 1) ||
@@ -182,7 +201,8 @@ int http_url_agrees(const char *url, char *why, size_t n)
 	}
 	if (pct)
 		strcat(ours, "]");
-	if (strcmp(ours, theirs) != 0 || (pct != NULL) != (zone != NULL)) {
+	if ((ours[0] == '[' ? !same_ipv6(ours, theirs) : strcmp(ours, theirs) != 0) ||
+	    (pct != NULL) != (zone != NULL)) {
 		reason = "has a host that libcurl reads differently";
 		goto out;
 	}

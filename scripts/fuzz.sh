@@ -27,6 +27,7 @@ declare -A SOURCES=(
   [rad69]="protocols/multipart.c $HTTP $CORE"
   [part10]="$CORE"
   [search]="fs/search.c $CORE"
+  [url]="$HTTP $CORE"
   [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c fs/media.c $CORE $CACHE"
 )
 # Harness name -> C++ sources it links (compiled on their own with clang++), with dcmtk.
@@ -39,6 +40,7 @@ declare -A PACKAGES=(
   [mint]="libxml-2.0 libcurl"
   [rad69]="libxml-2.0 libcurl"
   [names]="lmdb dcmtk"
+  [url]="libcurl"
 )
 mapfile -t ORDER < <(printf '%s\n' "${!SOURCES[@]}" | sort)
 

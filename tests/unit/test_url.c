@@ -98,6 +98,11 @@ static const struct spelling spellings[] = {
 	{"http://h/path/bob:s3cr@x", true, NULL},
 	{"http://h#bob:s3cr@x", true, NULL},
 	{"http://h_1.example~x/", true, NULL},
+	{"http://1.example/", true, NULL},
+	{"http://3com/", true, NULL},
+	{"http://10.0.0.255:104/", true, NULL},
+	{"https://[::1:0]/", true, NULL},	      /* glibc writes it ::0.1.0.0, curl not */
+	{"https://[fe80::0%25eth0]:80/", true, NULL}, /* curl writes it [fe80::] */
 	/* userinfo, however spelled */
 	{"http://bob:s3cr@h/dicom-web", false, "s3cr"},
 	{"http:/bob:s3cr@h/dicom-web", false, "s3cr"},
@@ -146,6 +151,15 @@ static const struct spelling spellings[] = {
 	{"http://[zz::1]/", false, NULL},
 	{"http://[fe80::1%eth0]/", false, NULL},
 	{"http:///", false, NULL},
+	/* numbers libcurl reads as another address (found by tests/fuzz/fuzz_url.c) */
+	{"http://127.0.0/x", false, NULL},
+	{"http://127.1/", false, NULL},
+	{"http://0x7f.0.0.1/", false, NULL},
+	{"http://2130706433/", false, NULL},
+	{"http://127.000.0.1/", false, NULL},
+	{"http://256.0.0.1/", false, NULL},
+	{"http://h:042/", false, NULL},
+	{"http://[fe80::1%25abcdefghijklmnop]/", false, NULL}, /* a zone over 15 bytes */
 	{"http://", false, NULL},
 	{"", false, NULL},
 };
@@ -169,6 +183,14 @@ static void test_check_refuses_every_spelling_of_userinfo(void **state)
 	assert_non_null(strstr(why, "user name or password"));
 	assert_int_equal(url_check_web("http://h\\@x/", why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "user name or password"));
+	{
+		char host[300] = "http://";
+
+		memset(host + 7, 'a', 254);
+		assert_int_equal(url_check_web(host, NULL, 0), -EINVAL); /* a name past 253 */
+		host[7 + 253] = '\0';
+		assert_int_equal(url_check_web(host, NULL, 0), 0);
+	}
 }
 
 static void test_redactor_drops_the_secret_of_every_spelling(void **state)
