@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import BIN, is_mounted
+from conftest import BIN, SANITIZER, is_mounted
 
 SECRET = "pw-url-5f1c"
 
@@ -98,6 +98,7 @@ def test_userinfo_in_any_url_option_is_refused_however_spelled(tmp_path, option,
     assert rc == 1, "mounted (or hung) with %s=%r:\n%s" % (option, url, out)
     assert "%s holds a password" % name in out, out
     assert SECRET not in out
+    assert not SANITIZER.search(out), out
     assert not holders, "processes %r hold the password in their command line" % holders
 
 

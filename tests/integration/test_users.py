@@ -15,7 +15,7 @@ import tempfile
 import pytest
 
 import naming
-from conftest import BIN, Mount
+from conftest import BIN, SANITIZER, Mount
 
 OWNER, GROUP = 1234, 2345  # no such user or group needs to exist
 MEMBER = 4321  # another user in GROUP
@@ -136,6 +136,7 @@ def test_bad_owner_options_are_refused(tmp_path, source):
                               source, str(mnt)], capture_output=True, text=True, timeout=20)
         assert out.returncode == 1
         assert "mount.trolley: " + word in out.stderr, out.stderr
+        assert not SANITIZER.search(out.stderr), out.stderr
 
 
 def _rows(text):
