@@ -3,13 +3,13 @@
 #include "fs/opts.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <grp.h>
-#include <pwd.h>
 #include <unistd.h>
 
 #include "core/url.h"
@@ -295,7 +295,7 @@ size_t opts_urls(const struct trolley_opts *o, struct opts_url *out)
 		const char *url = all[i].url;
 
 		/* dicom://AE@host:port names a DIMSE peer: its '@' follows an AE title. */
-		if (!url || (i == 0 && strncmp(url, "dicom://", 8) == 0))
+		if (!url || (i == 0 && strncasecmp(url, "dicom://", 8) == 0))
 			continue;
 		if (i == 0 && strncasecmp(url, "mint+", 5) == 0)
 			url += 5;
