@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,19 @@
 #include "core/buf.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/pushback.h"
 #include "core/slots.h"
 #include "protocols/secrets.h"
 
 #define HTTP_ERRBODY_MAX 512
 #define HTTP_URL_LOG_MAX 2048
 #define HTTP_ORIGIN_MAX	 512
+/* Retry waits: the longest single one (a Retry-After beyond it is cut to it: the archive may
+ * be ready sooner, and asking again once a minute costs it nothing), and the backoff without
+ * Retry-After, doubling from the first to the last. */
+#define HTTP_WAIT_MAX_MS      60000
+#define HTTP_BACKOFF_FIRST_MS 500
+#define HTTP_BACKOFF_MAX_MS   30000
 
 struct http {
 	CURLSH *share;
@@ -35,6 +43,9 @@ struct http {
 	char *token;		    /* from token_file */
 	pthread_mutex_t login_lock; /* guards logged_in; held across a login only */
 	bool logged_in;
+	pthread_mutex_t wait_lock; /* guards stopping */
+	pthread_cond_t wait_cond;  /* CLOCK_MONOTONIC; broadcast by http_stop() */
+	bool stopping;
 	char auth_origin[HTTP_ORIGIN_MAX]; /* of cfg.auth_url; "" if none */
 };
 
@@ -58,6 +69,10 @@ struct http_call {
 	curl_off_t moved;     /* bytes received and sent, as curl last said */
 	struct timespec last; /* when they last grew (or the transfer began) */
 	bool stalled;	      /* ended by on_progress */
+	bool retry_after;     /* the last response had a Retry-After header */
+	bool gave_up;	      /* pushed back until retry= was spent */
+	unsigned tries;	      /* then: how many times it was asked */
+	long spent_ms;	      /* and for how long */
 	struct timespec t0;   /* when it asked for a slot, for the log */
 	struct curl_slist *headers;
 	char safe_url[HTTP_URL_LOG_MAX]; /* the URL without credentials, for the log */
@@ -134,6 +149,18 @@ static void headers_free_wiped(struct curl_slist *headers)
 	curl_slist_free_all(headers);
 }
 
+/* A condition whose timed waits count on CLOCK_MONOTONIC: a retry wait must not grow or
+ * shrink when the wall clock is set. */
+static void monotonic_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 int http_new(const struct http_config *cfg, struct http **out)
 {
 	struct http *h;
@@ -156,6 +183,9 @@ int http_new(const struct http_config *cfg, struct http **out)
 	slots_limit(&h->slots, h->cfg.max_connections);
 	pthread_mutex_init(&h->token_lock, NULL);
 	pthread_mutex_init(&h->login_lock, NULL);
+	pthread_mutex_init(&h->wait_lock, NULL);
+	monotonic_cond_init(&h->wait_cond);
+	pushback_note_limit(slots_current(&h->slots), h->cfg.max_connections);
 	if (cfg->auth_url && url_origin(cfg->auth_url, h->auth_origin, sizeof(h->auth_origin))) {
 		log_error("credentials: cannot tell the host of the archive's URL");
 		err = -EINVAL;
@@ -205,6 +235,8 @@ void http_free(struct http *h)
 	secret_free(h->token);
 	pthread_mutex_destroy(&h->token_lock);
 	pthread_mutex_destroy(&h->login_lock);
+	pthread_cond_destroy(&h->wait_cond);
+	pthread_mutex_destroy(&h->wait_lock);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&h->locks[i]);
 	slots_release(&h->slots);
@@ -268,6 +300,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 		}
 		c->reason[rl] = '\0';
 		c->warning[0] = '\0';
+		c->retry_after = false;
+	} else if (len > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+		/* Its value (seconds or an HTTP date) is curl's to parse: CURLINFO_RETRY_AFTER. */
+		c->retry_after = true;
 	} else if (len > 8 && strncasecmp(data, "Warning:", 8) == 0) {
 		size_t have = strlen(c->warning), room = sizeof(c->warning) - have - 1;
 		const char *v = data + 8;
@@ -570,6 +606,173 @@ static void call_started(struct http_call *c)
 	clock_gettime(CLOCK_MONOTONIC, &c->last);
 }
 
+/* The retries of one request: its budget runs from its first try. */
+struct http_retry {
+	struct timespec start;
+	unsigned tries; /* pushbacks so far */
+};
+
+static void retry_init(struct http_retry *t)
+{
+	clock_gettime(CLOCK_MONOTONIC, &t->start);
+	t->tries = 0;
+}
+
+/* What comes after a call: its result (call_done()), or the same request again. */
+enum http_next {
+	HTTP_NEXT_DONE,
+	HTTP_NEXT_AGAIN,
+};
+
+static bool is_pushback(long status)
+{
+	return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+static void timespec_add_ms(struct timespec *t, long ms)
+{
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+}
+
+/* A random number in [0, n), n > 0: jitter only, nothing secret. */
+static long jitter(long n)
+{
+	static __thread unsigned seed;
+
+	if (!seed) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		seed = (unsigned)now.tv_nsec ^ (unsigned)(uintptr_t)&seed;
+	}
+	return (long)(rand_r(&seed) % (unsigned long)n);
+}
+
+/* How long to wait before try @tries + 1 after a pushback of @c. The archive's Retry-After
+ * if it gave one (curl parses both forms; a date in the past or a value it cannot read is 0:
+ * then as without), plus up to a fifth more (at most a second), so that the GETs one burst
+ * pushed back do not all come back in the same instant. Without it, exponential backoff with
+ * "equal jitter" (half the step fixed, half random), as AWS's SDKs do. */
+static long pushback_wait_ms(struct http_call *c, unsigned tries)
+{
+	curl_off_t after = 0;
+	long ms, step = HTTP_BACKOFF_FIRST_MS;
+
+	if (c->retry_after && curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &after) != CURLE_OK)
+		after = 0;
+	if (after > 0) {
+		ms = after > HTTP_WAIT_MAX_MS / 1000 ? HTTP_WAIT_MAX_MS : (long)after * 1000;
+		return ms + jitter(ms / 5 < 1000 ? ms / 5 + 1 : 1000);
+	}
+	for (unsigned i = 0; i < tries && step < HTTP_BACKOFF_MAX_MS; i++)
+		step *= 2;
+	if (step > HTTP_BACKOFF_MAX_MS)
+		step = HTTP_BACKOFF_MAX_MS;
+	return step / 2 + jitter(step / 2);
+}
+
+/* The performed call @c (a try of @t, its slot taken in window @epoch) ended with @rc. A 2xx
+ * lets the bound of requests in flight grow; a pushback halves it (429, 503: the archive is
+ * over its quota or its capacity; a proxy's 502 and 504 say nothing of the load) and, while
+ * retry= lasts, makes the request again after *@until. Whatever the call got, its body never
+ * reached the caller's on_body (on_write keeps non-2xx bodies for the log), so nothing is
+ * delivered twice. A pushback past the budget is marked in @c for call_done(). */
+static enum http_next pushback_check(struct http_call *c, CURLcode rc, struct http_retry *t,
+				     unsigned long epoch, struct timespec *until)
+{
+	struct http *h = c->h;
+	long status = 0, limit, before, wait_ms, spent_ms;
+	struct timespec now;
+
+	if (rc != CURLE_OK || c->stalled)
+		return HTTP_NEXT_DONE;
+	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status < 300) {
+		before = slots_current(&h->slots);
+		limit = slots_went_well(&h->slots);
+		if (limit != before) {
+			pushback_note_limit(limit, h->cfg.max_connections);
+			log_debug("%s: %ld requests in flight allowed again (connections=%ld)",
+				  c->safe_url, limit, h->cfg.max_connections);
+		}
+		return HTTP_NEXT_DONE;
+	}
+	if (!is_pushback(status))
+		return HTTP_NEXT_DONE;
+	pushback_note_status(status);
+	if (status == 429 || status == 503) {
+		before = slots_current(&h->slots);
+		limit = slots_back_off(&h->slots, epoch);
+		if (limit != before) {
+			pushback_note_limit(limit, h->cfg.max_connections);
+			log_info("%s: HTTP %ld: at most %ld requests in flight now (connections=%ld)",
+				 c->safe_url, status, limit, h->cfg.max_connections);
+		}
+	}
+	if (h->cfg.retry_s <= 0)
+		return HTTP_NEXT_DONE; /* retry=0: the status is the answer */
+	wait_ms = pushback_wait_ms(c, t->tries);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	spent_ms = ms_between(&t->start, &now);
+	if (spent_ms + wait_ms > h->cfg.retry_s * 1000) {
+		c->gave_up = true;
+		c->tries = t->tries + 1;
+		c->spent_ms = spent_ms;
+		pushback_note_given_up();
+		return HTTP_NEXT_DONE;
+	}
+	t->tries++;
+	*until = now;
+	timespec_add_ms(until, wait_ms);
+	pushback_note_retry();
+	log_info("%s %s: HTTP %ld %s: asking again in %ld ms (try %u)", c->r->method, c->safe_url,
+		 status, c->reason, wait_ms, t->tries + 1);
+	return HTTP_NEXT_AGAIN;
+}
+
+/* Wait until @until (CLOCK_MONOTONIC) or http_stop(). Every retry wait of this file is this
+ * one call, on a condition rather than a sleep, so that whatever must end waits early
+ * (unmount, SIGTERM, a reader that gave up) has one place to wake them. @return 0 at
+ * @until, -ECANCELED when stopped. */
+static int http_wait_until(struct http *h, const struct timespec *until)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&h->wait_lock);
+	while (!h->stopping &&
+	       pthread_cond_timedwait(&h->wait_cond, &h->wait_lock, until) != ETIMEDOUT)
+		;
+	if (h->stopping)
+		err = -ECANCELED;
+	pthread_mutex_unlock(&h->wait_lock);
+	return err;
+}
+
+static bool http_stopping(struct http *h)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&h->wait_lock);
+	stopping = h->stopping;
+	pthread_mutex_unlock(&h->wait_lock);
+	return stopping;
+}
+
+void http_stop(struct http *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->wait_lock);
+	h->stopping = true;
+	pthread_cond_broadcast(&h->wait_cond);
+	pthread_mutex_unlock(&h->wait_lock);
+}
+
 /* The performed call @c ended with @rc: its errno, logged with the URL and the status. */
 static int call_done(struct http_call *c, CURLcode rc, bool may_retry)
 {
@@ -615,6 +818,18 @@ static int call_done(struct http_call *c, CURLcode rc, bool may_retry)
 		return err;
 	}
 	err = http_status_to_errno(c->resp.status);
+	if (err && c->gave_up) {
+		/* The archive asked to wait for longer than the user lets a file wait. */
+		error_excerpt(&c->errbody, excerpt, sizeof(excerpt));
+		log_error("%s %s: HTTP %ld %s: still so after %u tries in %ld s, giving up "
+			  "(retry=%ld)%s%s",
+			  method, safe_url, c->resp.status, c->reason, c->tries, c->spent_ms / 1000,
+			  h->cfg.retry_s, excerpt[0] ? ": " : "", excerpt);
+		note_failure(false, method, safe_url, c->resp.status,
+			     "%s: still so after %u tries in %ld s (retry=%ld)", c->reason, c->tries,
+			     c->spent_ms / 1000, h->cfg.retry_s);
+		return -ETIMEDOUT;
+	}
 	if (err) {
 		error_excerpt(&c->errbody, excerpt, sizeof(excerpt));
 		/* Not found is a warning (a folder may simply be gone); a 401 that a new token or
@@ -647,21 +862,39 @@ static void call_release(struct http_call *c)
 	c->easy = NULL;
 }
 
+/* Make @r, again after each pushback while retry= lasts (pushback_check()). */
 static int http_attempt(struct http *h, const struct http_request *r, long *status_out,
 			bool may_retry)
 {
+	struct http_retry t;
+	struct timespec until;
 	struct http_call c;
+	unsigned long epoch;
 	CURLcode rc;
 	int err;
 
-	err = call_init(&c, h, r);
-	if (!err) {
+	retry_init(&t);
+	for (;;) {
+		err = call_init(&c, h, r);
+		if (err)
+			break;
 		clock_gettime(CLOCK_MONOTONIC, &c.t0);
 		slots_take(&h->slots, r->kind == HTTP_QUERY);
+		epoch = slots_epoch(&h->slots);
 		call_started(&c);
 		rc = curl_easy_perform(c.easy);
 		slots_give(&h->slots, r->kind == HTTP_QUERY);
-		err = call_done(&c, rc, may_retry);
+		if (pushback_check(&c, rc, &t, epoch, &until) == HTTP_NEXT_DONE) {
+			err = call_done(&c, rc, may_retry);
+			break;
+		}
+		/* Waiting holds no slot: the others go on within the lowered bound. */
+		call_release(&c);
+		err = http_wait_until(h, &until);
+		if (err) {
+			log_info("%s %s: not asked again: stopping", r->method, c.safe_url);
+			break;
+		}
 	}
 	if (status_out)
 		*status_out = c.resp.status;
@@ -860,8 +1093,11 @@ struct http_lane {
 	size_t index;	       /* of this lane */
 	size_t item;	       /* the GET it runs (or runs again after a 401) */
 	bool busy;	       /* its call is in the multi handle, a slot held */
-	bool again;	       /* item got a 401 that may be cured: run it once more */
-	bool retried;	       /* item is that second try */
+	bool again;	       /* run item again: a 401 that may be cured, or a pushback */
+	bool retried;	       /* item is the second try after a 401 */
+	struct http_retry t;   /* item's pushbacks */
+	struct timespec until; /* when again: not before this */
+	unsigned long epoch;   /* of the slot its call holds */
 	struct http_request r; /* of item; url points to url[] */
 	struct http_call c;    /* valid while busy */
 	char url[HTTP_URL_LOG_MAX];
@@ -882,8 +1118,10 @@ static int lane_start(struct http *h, CURLM *multi, struct http_lane *l, size_t 
 	const struct http_each *e = l->e;
 	int err;
 
-	if (!l->again)
+	if (!l->again) {
 		l->retried = false;
+		retry_init(&l->t);
+	}
 	l->again = false;
 	l->item = item;
 	err = e->url_of(e->ctx, item, l->url, sizeof(l->url));
@@ -903,6 +1141,7 @@ static int lane_start(struct http *h, CURLM *multi, struct http_lane *l, size_t 
 		return err;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &l->c.t0);
+	l->epoch = slots_epoch(&h->slots);
 	call_started(&l->c);
 	l->busy = true;
 	return 0;
@@ -933,6 +1172,12 @@ static int lane_finish(struct http *h, CURLM *multi, struct http_lane *l, CURLco
 	curl_multi_remove_handle(multi, l->c.easy);
 	slots_give(&h->slots, kind == HTTP_QUERY);
 	l->busy = false;
+	if (pushback_check(&l->c, rc, &l->t, l->epoch, &l->until) == HTTP_NEXT_AGAIN) {
+		/* The lane waits, without its slot; the others go on meanwhile. */
+		call_release(&l->c);
+		l->again = true;
+		return 0;
+	}
 	err = call_done(&l->c, rc, may_retry);
 	status = l->c.resp.status;
 	call_release(&l->c);
@@ -942,10 +1187,33 @@ static int lane_finish(struct http *h, CURLM *multi, struct http_lane *l, CURLco
 		if (!err) {
 			l->again = true;
 			l->retried = true;
+			clock_gettime(CLOCK_MONOTONIC, &l->until);
 			return 0;
 		}
 	}
 	return e->on_done(e->ctx, l->index, l->item, err, status);
+}
+
+/* Whether @t is at or before @now. */
+static bool reached(const struct timespec *t, const struct timespec *now)
+{
+	return t->tv_sec < now->tv_sec || (t->tv_sec == now->tv_sec && t->tv_nsec <= now->tv_nsec);
+}
+
+/* Whether a lane of @lanes waits to make its GET again after a pushback; the first moment one
+ * may in *@first. */
+static bool lanes_waiting(const struct http_lane *lanes, size_t n, struct timespec *first)
+{
+	bool any = false;
+
+	for (size_t i = 0; i < n; i++) {
+		if (lanes[i].busy || !lanes[i].again)
+			continue;
+		if (!any || reached(&lanes[i].until, first))
+			*first = lanes[i].until;
+		any = true;
+	}
+	return any;
 }
 
 int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e)
@@ -974,15 +1242,25 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 		CURLMsg *msg;
 		CURLMcode mc;
 		int still, left, finished = 0;
+		struct timespec now, first;
+		bool waiting;
 
+		if (http_stopping(h) && lanes_waiting(lanes, nlanes, &first)) {
+			err = -ECANCELED;
+			break;
+		}
 		/* Fill the idle lanes while slots are free; a lane whose GET got a 401 that a new
-		 * token or login may cure runs it again first. */
+		 * token or login may cure runs it again first, one whose GET was pushed back once
+		 * its wait is over. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		for (size_t i = 0; i < nlanes && !err; i++) {
 			struct http_lane *l = &lanes[i];
 			size_t item;
 			int gerr;
 
 			if (l->busy || (!l->again && next == e->n))
+				continue;
+			if (l->again && !reached(&l->until, &now))
 				continue;
 			if (!lane_slot(h, kind, running))
 				break;
@@ -997,8 +1275,16 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 			err = e->on_done(e->ctx, i, item, gerr, 0);
 			i--; /* the lane is idle again */
 		}
-		if (!running)
+		waiting = !err && lanes_waiting(lanes, nlanes, &first);
+		if (!running && !waiting)
 			break;
+		if (!running) {
+			/* Every GET left waits after a pushback: nothing to poll meanwhile. */
+			err = http_wait_until(h, &first);
+			if (err)
+				break;
+			continue;
+		}
 		mc = curl_multi_perform(multi, &still);
 		if (mc != CURLM_OK) {
 			size_t b = 0;
@@ -1032,12 +1318,19 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 		}
 		if (err)
 			break;
-		if (!finished && running)
-			curl_multi_poll(multi, NULL, 0, 1000, NULL);
+		if (!finished && running) {
+			long ms = 1000;
+
+			/* Not past the moment a waiting lane may go again. */
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (waiting && ms_between(&now, &first) < ms)
+				ms = ms_between(&now, &first) > 0 ? ms_between(&now, &first) : 0;
+			curl_multi_poll(multi, NULL, 0, (int)ms, NULL);
+		}
 	}
 out:
-	/* Stopped early (on_done's error, no memory): the GETs still running end here, not
-	 * reported; their slots go back. */
+	/* Stopped early (on_done's error, no memory, http_stop()): the GETs still running end
+	 * here, not reported; their slots go back. */
 	for (size_t i = 0; lanes && i < nlanes; i++) {
 		if (!lanes[i].busy)
 			continue;
