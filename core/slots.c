@@ -74,9 +74,9 @@ void slots_give(struct slots *s, bool query)
 	pthread_mutex_unlock(&s->lock);
 }
 
-unsigned long slots_epoch(struct slots *s)
+unsigned slots_epoch(struct slots *s)
 {
-	unsigned long epoch;
+	unsigned epoch;
 
 	pthread_mutex_lock(&s->lock);
 	epoch = s->epoch;
@@ -84,7 +84,7 @@ unsigned long slots_epoch(struct slots *s)
 	return epoch;
 }
 
-long slots_back_off(struct slots *s, unsigned long epoch)
+long slots_back_off(struct slots *s, unsigned epoch)
 {
 	long limit;
 

@@ -27,7 +27,7 @@ struct slots {
 	long limit;	    /* of them, how many may be held now (AIMD): 1 to total */
 	long bulk_max;	    /* of limit, what bulk transfers may hold */
 	long credit;	    /* successes since limit last grew */
-	unsigned long epoch; /* bumped at each decrease */
+	unsigned epoch;	    /* bumped at each decrease */
 	long busy, bulk;    /* held: all, by bulk transfers */
 	long query_waiting; /* queries waiting: bulk transfers let them go first */
 	long bulk_waiting;  /* bulk transfers waiting in slots_take() */
@@ -55,11 +55,11 @@ bool slots_try_take_bulk(struct slots *s);
 void slots_give(struct slots *s, bool query);
 /** Which window of the bound a slot taken now belongs to: read it after taking a slot and
  * pass it to slots_back_off() when that request is pushed back. */
-unsigned long slots_epoch(struct slots *s);
+unsigned slots_epoch(struct slots *s);
 /** A request of window @epoch was pushed back (429, 503): halve the bound (never below one),
  * once per window: the requests sent before the decrease say nothing of the new bound, so a
  * burst of 429s to one window halves it once, not to one. @return the bound now. */
-long slots_back_off(struct slots *s, unsigned long epoch);
+long slots_back_off(struct slots *s, unsigned epoch);
 /** A request went well: one more slot (up to total) after as many successes as the bound,
  * i.e. +1 a round trip as TCP's congestion avoidance. @return the bound now. */
 long slots_went_well(struct slots *s);

@@ -586,7 +586,7 @@ void opts_usage(const char *progname)
 	       "    -o meta_ttl=SECONDS        query results stay fresh this long (default 600)\n"
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
 	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"
-	       "    -o retry=SECONDS           how long to retry 429/503/502/504 (default 300, 0: never)\n"
+	       "    -o retry=SECONDS           retry 429/502/503/504 this long (default 300)\n"
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
 	       "    -o page_size=N             QIDO-RS results asked per request (default: up to 5000)\n"
 	       "    -o layout=tree|flat|TEMPLATE  how /patients is laid out and named, e.g.\n"

@@ -683,7 +683,7 @@ static long pushback_wait_ms(struct http_call *c, unsigned tries)
  * reached the caller's on_body (on_write keeps non-2xx bodies for the log), so nothing is
  * delivered twice. A pushback past the budget is marked in @c for call_done(). */
 static enum http_next pushback_check(struct http_call *c, CURLcode rc, struct http_retry *t,
-				     unsigned long epoch, struct timespec *until)
+				     unsigned epoch, struct timespec *until)
 {
 	struct http *h = c->h;
 	long status = 0, limit, before, wait_ms, spent_ms;
@@ -710,7 +710,8 @@ static enum http_next pushback_check(struct http_call *c, CURLcode rc, struct ht
 		limit = slots_back_off(&h->slots, epoch);
 		if (limit != before) {
 			pushback_note_limit(limit, h->cfg.max_connections);
-			log_info("%s: HTTP %ld: at most %ld requests in flight now (connections=%ld)",
+			log_info("%s: HTTP %ld: at most %ld requests in flight now "
+				 "(connections=%ld)",
 				 c->safe_url, status, limit, h->cfg.max_connections);
 		}
 	}
@@ -826,8 +827,8 @@ static int call_done(struct http_call *c, CURLcode rc, bool may_retry)
 			  method, safe_url, c->resp.status, c->reason, c->tries, c->spent_ms / 1000,
 			  h->cfg.retry_s, excerpt[0] ? ": " : "", excerpt);
 		note_failure(false, method, safe_url, c->resp.status,
-			     "%s: still so after %u tries in %ld s (retry=%ld)", c->reason, c->tries,
-			     c->spent_ms / 1000, h->cfg.retry_s);
+			     "%s: still so after %u tries in %ld s (retry=%ld)", c->reason,
+			     c->tries, c->spent_ms / 1000, h->cfg.retry_s);
 		return -ETIMEDOUT;
 	}
 	if (err) {
@@ -869,7 +870,7 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 	struct http_retry t;
 	struct timespec until;
 	struct http_call c;
-	unsigned long epoch;
+	unsigned epoch;
 	CURLcode rc;
 	int err;
 
@@ -1097,7 +1098,7 @@ struct http_lane {
 	bool retried;	       /* item is the second try after a 401 */
 	struct http_retry t;   /* item's pushbacks */
 	struct timespec until; /* when again: not before this */
-	unsigned long epoch;   /* of the slot its call holds */
+	unsigned epoch;	       /* of the slot its call holds */
 	struct http_request r; /* of item; url points to url[] */
 	struct http_call c;    /* valid while busy */
 	char url[HTTP_URL_LOG_MAX];
