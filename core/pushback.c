@@ -5,6 +5,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pushback_stats stats;
+static struct slots *watched;
 
 void pushback_note_status(long status)
 {
@@ -42,10 +43,10 @@ void pushback_note_given_up(void)
 	pthread_mutex_unlock(&lock);
 }
 
-void pushback_note_limit(long limit, long total)
+void pushback_watch(struct slots *s, long total)
 {
 	pthread_mutex_lock(&lock);
-	stats.limit = limit;
+	watched = s;
 	stats.total = total;
 	pthread_mutex_unlock(&lock);
 }
@@ -54,5 +55,8 @@ void pushback_get(struct pushback_stats *out)
 {
 	pthread_mutex_lock(&lock);
 	*out = stats;
+	/* Read now, not noted at each change: two threads' notes could land out of order. Lock
+	 * order: this lock, then the slots' (which never calls here). */
+	out->limit = watched ? slots_current(watched) : 0;
 	pthread_mutex_unlock(&lock);
 }

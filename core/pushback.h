@@ -5,6 +5,8 @@
 #ifndef TROLLEY_PUSHBACK_H
 #define TROLLEY_PUSHBACK_H
 
+#include "core/slots.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -17,7 +19,7 @@ struct pushback_stats {
 	unsigned long long retries;	    /* requests made again after one of them */
 	unsigned long long given_up;	    /* requests that failed: the retry budget was spent */
 	long limit, total;		    /* requests allowed in flight now, of connections= (0:
-					     * no bound known yet) */
+					     * none watched) */
 };
 
 /** Count a reply of @status if it is one of the four (others are ignored). Any thread. */
@@ -26,8 +28,9 @@ void pushback_note_status(long status);
 void pushback_note_retry(void);
 /** Count one request given up because the retry budget was spent. Any thread. */
 void pushback_note_given_up(void);
-/** The bound of requests in flight is now @limit of @total. Any thread. */
-void pushback_note_limit(long limit, long total);
+/** Show the bound of @s (core/slots.h; borrowed until pushback_watch(NULL, 0)) as the limit,
+ * of @total. Any thread. */
+void pushback_watch(struct slots *s, long total);
 /** Copy the counters into @out. Any thread. */
 void pushback_get(struct pushback_stats *out);
 

@@ -185,7 +185,7 @@ int http_new(const struct http_config *cfg, struct http **out)
 	pthread_mutex_init(&h->login_lock, NULL);
 	pthread_mutex_init(&h->wait_lock, NULL);
 	monotonic_cond_init(&h->wait_cond);
-	pushback_note_limit(slots_current(&h->slots), h->cfg.max_connections);
+	pushback_watch(&h->slots, h->cfg.max_connections);
 	if (cfg->auth_url && url_origin(cfg->auth_url, h->auth_origin, sizeof(h->auth_origin))) {
 		log_error("credentials: cannot tell the host of the archive's URL");
 		err = -EINVAL;
@@ -230,6 +230,7 @@ void http_free(struct http *h)
 {
 	if (!h)
 		return;
+	pushback_watch(NULL, 0);
 	curl_share_cleanup(h->share);
 	secret_free(h->password);
 	secret_free(h->token);
@@ -695,11 +696,9 @@ static enum http_next pushback_check(struct http_call *c, CURLcode rc, struct ht
 	if (status >= 200 && status < 300) {
 		before = slots_current(&h->slots);
 		limit = slots_went_well(&h->slots);
-		if (limit != before) {
-			pushback_note_limit(limit, h->cfg.max_connections);
+		if (limit != before)
 			log_debug("%s: %ld requests in flight allowed again (connections=%ld)",
 				  c->safe_url, limit, h->cfg.max_connections);
-		}
 		return HTTP_NEXT_DONE;
 	}
 	if (!is_pushback(status))
@@ -708,12 +707,10 @@ static enum http_next pushback_check(struct http_call *c, CURLcode rc, struct ht
 	if (status == 429 || status == 503) {
 		before = slots_current(&h->slots);
 		limit = slots_back_off(&h->slots, epoch);
-		if (limit != before) {
-			pushback_note_limit(limit, h->cfg.max_connections);
+		if (limit != before)
 			log_info("%s: HTTP %ld: at most %ld requests in flight now "
 				 "(connections=%ld)",
 				 c->safe_url, status, limit, h->cfg.max_connections);
-		}
 	}
 	if (h->cfg.retry_s <= 0)
 		return HTTP_NEXT_DONE; /* retry=0: the status is the answer */
@@ -1322,10 +1319,12 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 		if (!finished && running) {
 			long ms = 1000;
 
-			/* Not past the moment a waiting lane may go again. */
+			/* Not past the moment a waiting lane may go again. One whose wait is
+			 * over waits for a slot, as a new GET does: that is no reason to spin. */
 			clock_gettime(CLOCK_MONOTONIC, &now);
-			if (waiting && ms_between(&now, &first) < ms)
-				ms = ms_between(&now, &first) > 0 ? ms_between(&now, &first) : 0;
+			if (waiting && ms_between(&now, &first) > 0 &&
+			    ms_between(&now, &first) < ms)
+				ms = ms_between(&now, &first);
 			curl_multi_poll(multi, NULL, 0, (int)ms, NULL);
 		}
 	}
