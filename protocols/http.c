@@ -1091,10 +1091,9 @@ struct http_lane {
 	size_t index;	       /* of this lane */
 	size_t item;	       /* the GET it runs (or runs again after a 401) */
 	bool busy;	       /* its call is in the multi handle, a slot held */
-	bool again;	       /* run item again: a 401 that may be cured, or a pushback */
+	bool again;	       /* run item again (a 401 that may be cured), or resume it */
 	bool retried;	       /* item is the second try after a 401 */
 	struct http_retry t;   /* item's pushbacks */
-	struct timespec until; /* when again: not before this */
 	unsigned epoch;	       /* of the slot its call holds */
 	struct http_request r; /* of item; url points to url[] */
 	struct http_call c;    /* valid while busy */
@@ -1106,6 +1105,76 @@ static int lane_on_body(void *ctx, const struct http_response *resp, const void 
 	struct http_lane *l = ctx;
 
 	return l->e->on_body(l->e->ctx, l->index, resp, data, len);
+}
+
+/* A GET of http_get_each() that the archive pushed back waits here until it may be made
+ * again, holding neither a lane nor a slot: nothing of its body was received, so a lane has
+ * nothing to keep for it, and the lanes go on with the other GETs meanwhile. Were it to keep
+ * its lane, a burst of 429s (measured: a bucket of 50 a second on loopback) had every lane
+ * asleep for its Retry-After at once, and the series came at 10 GETs a second. */
+struct http_deferred {
+	size_t item;
+	bool retried; /* its try after a 401 is used */
+	struct http_retry t;
+	struct timespec until; /* not before this */
+};
+
+struct http_deferred_list {
+	struct http_deferred *v;
+	size_t n, cap;
+};
+
+static int deferred_add(struct http_deferred_list *dl, const struct http_lane *l,
+			const struct timespec *until)
+{
+	if (dl->n == dl->cap) {
+		size_t cap = dl->cap ? dl->cap * 2 : 16;
+		struct http_deferred *v = realloc(dl->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		dl->v = v;
+		dl->cap = cap;
+	}
+	dl->v[dl->n++] = (struct http_deferred){
+		.item = l->item, .retried = l->retried, .t = l->t, .until = *until};
+	return 0;
+}
+
+/* Whether @t is at or before @now. */
+static bool reached(const struct timespec *t, const struct timespec *now)
+{
+	return t->tv_sec < now->tv_sec || (t->tv_sec == now->tv_sec && t->tv_nsec <= now->tv_nsec);
+}
+
+/* Whether a GET waits in @dl; the first moment one may go in *@first. */
+static bool deferred_first(const struct http_deferred_list *dl, struct timespec *first)
+{
+	for (size_t i = 0; i < dl->n; i++)
+		if (i == 0 || reached(&dl->v[i].until, first))
+			*first = dl->v[i].until;
+	return dl->n > 0;
+}
+
+/* Move a GET of @dl whose wait is over at @now into lane @l (which then resumes it), first
+ * come first served; with @l NULL, move nothing. @return whether there was one. */
+static bool deferred_take(struct http_deferred_list *dl, const struct timespec *now,
+			  struct http_lane *l)
+{
+	size_t best = dl->n;
+
+	for (size_t i = 0; i < dl->n; i++)
+		if (reached(&dl->v[i].until, now) &&
+		    (best == dl->n || reached(&dl->v[i].until, &dl->v[best].until)))
+			best = i;
+	if (best == dl->n || !l)
+		return best != dl->n;
+	l->item = dl->v[best].item;
+	l->retried = dl->v[best].retried;
+	l->t = dl->v[best].t;
+	l->again = true;
+	dl->v[best] = dl->v[--dl->n];
+	return true;
 }
 
 /* Start @l's next GET (item @item) in the multi handle; its slot is taken. @return 0, or the
@@ -1157,11 +1226,12 @@ static bool lane_slot(struct http *h, enum http_kind kind, size_t running)
 	return true;
 }
 
-/* The call of @l is over (@rc): report it, unless a 401 makes it worth another try. @return
- * on_done's answer. */
+/* The call of @l is over (@rc): report it, unless a 401 makes it worth another try or a
+ * pushback sends it to wait in @dl. @return on_done's answer, or -ENOMEM. */
 static int lane_finish(struct http *h, CURLM *multi, struct http_lane *l, CURLcode rc,
-		       enum http_kind kind)
+		       enum http_kind kind, struct http_deferred_list *dl)
 {
+	struct timespec until;
 	const struct http_each *e = l->e;
 	bool may_retry = !l->retried && may_retry_401(h, l->url);
 	long status;
@@ -1170,11 +1240,9 @@ static int lane_finish(struct http *h, CURLM *multi, struct http_lane *l, CURLco
 	curl_multi_remove_handle(multi, l->c.easy);
 	slots_give(&h->slots, kind == HTTP_QUERY);
 	l->busy = false;
-	if (pushback_check(&l->c, rc, &l->t, l->epoch, &l->until) == HTTP_NEXT_AGAIN) {
-		/* The lane waits, without its slot; the others go on meanwhile. */
+	if (pushback_check(&l->c, rc, &l->t, l->epoch, &until) == HTTP_NEXT_AGAIN) {
 		call_release(&l->c);
-		l->again = true;
-		return 0;
+		return deferred_add(dl, l, &until);
 	}
 	err = call_done(&l->c, rc, may_retry);
 	status = l->c.resp.status;
@@ -1185,37 +1253,15 @@ static int lane_finish(struct http *h, CURLM *multi, struct http_lane *l, CURLco
 		if (!err) {
 			l->again = true;
 			l->retried = true;
-			clock_gettime(CLOCK_MONOTONIC, &l->until);
 			return 0;
 		}
 	}
 	return e->on_done(e->ctx, l->index, l->item, err, status);
 }
 
-/* Whether @t is at or before @now. */
-static bool reached(const struct timespec *t, const struct timespec *now)
-{
-	return t->tv_sec < now->tv_sec || (t->tv_sec == now->tv_sec && t->tv_nsec <= now->tv_nsec);
-}
-
-/* Whether a lane of @lanes waits to make its GET again after a pushback; the first moment one
- * may in *@first. */
-static bool lanes_waiting(const struct http_lane *lanes, size_t n, struct timespec *first)
-{
-	bool any = false;
-
-	for (size_t i = 0; i < n; i++) {
-		if (lanes[i].busy || !lanes[i].again)
-			continue;
-		if (!any || reached(&lanes[i].until, first))
-			*first = lanes[i].until;
-		any = true;
-	}
-	return any;
-}
-
 int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e)
 {
+	struct http_deferred_list dl = {0};
 	struct http_lane *lanes;
 	size_t next = 0, running = 0, nlanes = e->nlanes ? e->nlanes : 1;
 	CURLM *multi;
@@ -1243,25 +1289,26 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 		struct timespec now, first;
 		bool waiting;
 
-		if (http_stopping(h) && lanes_waiting(lanes, nlanes, &first)) {
+		if (http_stopping(h) && dl.n) {
 			err = -ECANCELED;
 			break;
 		}
 		/* Fill the idle lanes while slots are free; a lane whose GET got a 401 that a new
-		 * token or login may cure runs it again first, one whose GET was pushed back once
-		 * its wait is over. */
+		 * token or login may cure runs it again first, then the GETs pushed back whose
+		 * wait is over go before new ones. */
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		for (size_t i = 0; i < nlanes && !err; i++) {
 			struct http_lane *l = &lanes[i];
 			size_t item;
 			int gerr;
 
-			if (l->busy || (!l->again && next == e->n))
-				continue;
-			if (l->again && !reached(&l->until, &now))
+			if (l->busy ||
+			    (!l->again && next == e->n && !deferred_take(&dl, &now, NULL)))
 				continue;
 			if (!lane_slot(h, kind, running))
 				break;
+			if (!l->again)
+				deferred_take(&dl, &now, l);
 			item = l->again ? l->item : next++;
 			gerr = lane_start(h, multi, l, item, kind);
 			if (!gerr) {
@@ -1273,7 +1320,7 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 			err = e->on_done(e->ctx, i, item, gerr, 0);
 			i--; /* the lane is idle again */
 		}
-		waiting = !err && lanes_waiting(lanes, nlanes, &first);
+		waiting = !err && deferred_first(&dl, &first);
 		if (!running && !waiting)
 			break;
 		if (!running) {
@@ -1306,7 +1353,7 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 			for (size_t i = 0; i < nlanes; i++) {
 				if (&lanes[i].c == c) {
 					int derr = lane_finish(h, multi, &lanes[i],
-							       msg->data.result, kind);
+							       msg->data.result, kind, &dl);
 
 					if (derr && !err)
 						err = derr;
@@ -1319,7 +1366,7 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 		if (!finished && running) {
 			long ms = 1000;
 
-			/* Not past the moment a waiting lane may go again. One whose wait is
+			/* Not past the moment a waiting GET may go again. One whose wait is
 			 * over waits for a slot, as a new GET does: that is no reason to spin. */
 			clock_gettime(CLOCK_MONOTONIC, &now);
 			if (waiting && ms_between(&now, &first) > 0 &&
@@ -1339,6 +1386,7 @@ out:
 		call_release(&lanes[i].c);
 	}
 	free(lanes);
+	free(dl.v);
 	if (multi)
 		curl_multi_cleanup(multi);
 	return err;

@@ -122,8 +122,8 @@ struct http_each {
  * transfers go out, queries keep their reserve, and a caller never holds slots while it waits
  * for more. HTTP_QUERY GETs run one at a time. Each GET is one http_get() as to timeouts,
  * credentials (a 401 that a new token or a new login may cure is asked again once), pushback
- * (a GET the archive pushed back waits in its lane, without its slot, while the other lanes go
- * on, then is made again), logging and its result, which on_done() gets: one GET's failure
+ * (a GET the archive pushed back waits aside, holding neither a lane nor a slot, while the
+ * lanes go on with the others, then is made again), logging and its result, which on_done() gets: one GET's failure
  * does not stop the others.
  * @return 0 when every GET was made and reported; on_done()'s error (the GETs not reported then
  * were not made or were cut short); a login's error; -ENOMEM, -EIO (curl's multi failed).

@@ -228,8 +228,9 @@ class Proxy:
       {"replace": (A, B)} the reply body with every bytes A replaced by B
     Pushback (an archive over its quota or its capacity; the request is not forwarded, and its
     record's "status" is the code sent):
-      {"throttle": R}     a token bucket of R requests a second (R at most in a burst): a
-                          request beyond it gets 429 Too Many Requests, as cloud archives answer
+      {"throttle": R}     a token bucket of R requests a second (R at most in a burst, or
+                          "burst": B): a request beyond it gets 429 Too Many Requests, as cloud
+                          archives answer
       {"busy": N}         every N-th request (of this rule) gets 503 Service Unavailable, as a
                           loaded archive answers; with "times": K only the first K of them
                           Both send "Retry-After: S" ("retry_after": S, default 1; None sends no
@@ -295,7 +296,7 @@ class Proxy:
         known = {"status", "body", "type", "truncate", "delay", "drop", "refuse", "stall",
                  "chunked", "pass_through", "cap", "warning", "ignore_offset", "empty",
                  "refuse_ts", "bare", "replace", "headers", "trickle", "rate",
-                 "throttle", "busy", "times", "retry_after", "retry_after_date"}
+                 "throttle", "burst", "busy", "times", "retry_after", "retry_after_date"}
         assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
@@ -383,12 +384,13 @@ class Proxy:
             return None
         with self.lock:
             # The rule's state lives in its own dict: reset() drops both.
-            state = action.setdefault("_state", {"tokens": float(action.get("throttle", 0)),
+            burst = float(action.get("burst", action.get("throttle", 0)))
+            state = action.setdefault("_state", {"tokens": burst,
                                                  "at": time.monotonic(), "n": 0, "sent": 0})
             if "throttle" in action:
                 rate = action["throttle"]
                 now = time.monotonic()
-                state["tokens"] = min(float(rate), state["tokens"] + (now - state["at"]) * rate)
+                state["tokens"] = min(burst, state["tokens"] + (now - state["at"]) * rate)
                 state["at"] = now
                 if state["tokens"] >= 1:
                     state["tokens"] -= 1
