@@ -115,14 +115,17 @@ def test_throttled_archive_lists_and_exports_a_series_whole(mount, proxy, archiv
     """A token bucket in front of every request (50 a second as AWS HealthImaging allows, in
     bursts of 2, so that GETs made together meet it however fast this machine is; 429 +
     Retry-After: 1 beyond it): the listing and a cp -r of the series come out whole and
-    byte-identical; the archive really said 429 (WADO-URI: many times), trolley waited and
-    asked again, lowered its bound of requests in flight, and /.trolley/status says so."""
+    byte-identical; the archive really said 429, trolley waited and asked again, lowered its
+    bound of requests in flight (and paced them), and /.trolley/status says so."""
     entries = archive["entries"]
     m = mount(proxy.url + "/dicom-web", options=_options(proxy, downloader))
     proxy.fault(".*", throttle=rate, burst=2)
     _export_whole(m, entries, str(tmp_path / "copy"))
     seen = _pushed_back(proxy, 429)
-    assert seen >= (10 if downloader == "wado-uri" else 1), "the throttle never bit"
+    assert seen >= (5 if downloader == "wado-uri" else 1), "the throttle never bit"
+    # Fewer requests in flight, then a gap between them: the archive is not hammered (without
+    # the gap, one GET at a time on loopback met 575 429s for 300 GETs).
+    assert seen <= N // 2, "%d 429s for %d instances" % (seen, N)
     st = _status(m)
     assert int(st["http_429"]) >= seen - 1, st  # a reply the daemon had not read yet
     assert int(st["http_retries"]) >= 1, st
