@@ -3,6 +3,7 @@
 #include "fs/opts.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,7 +122,7 @@ int opts_parse(struct fuse_args *args, struct trolley_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->meta_ttl = -1;
-	o->retry = -1;
+	o->retry = LONG_MIN; /* not given */
 	if (fuse_opt_parse(args, o, trolley_opt_table, opts_proc) < 0)
 		return -EINVAL;
 	return 0;
@@ -478,9 +479,10 @@ int opts_finish(struct trolley_opts *o)
 	}
 	if (o->meta_ttl < 0)
 		o->meta_ttl = 600;
-	if (o->timeout < 0 || o->connections < 0 || o->max_results < 0) {
-		fprintf(stderr, "mount.trolley: timeout, connections and max_results must not be "
-				"negative\n");
+	if (o->timeout < 0 || o->connections < 0 || o->max_results < 0 ||
+	    (o->retry < 0 && o->retry != LONG_MIN)) {
+		fprintf(stderr, "mount.trolley: timeout, connections, retry and max_results must "
+				"not be negative\n");
 		return -EINVAL;
 	}
 	if (o->page_size < 0 || o->page_size > 5000) {
@@ -493,7 +495,7 @@ int opts_finish(struct trolley_opts *o)
 		o->connections = 8;
 	/* Five minutes: a cloud archive's quota window is a second to a minute, and a busy
 	 * archive recovers in seconds; past that a user would rather see the error. */
-	if (o->retry < 0)
+	if (o->retry == LONG_MIN)
 		o->retry = 300;
 	o->cache_size = 10ull << 30;
 	if (o->cache_size_text && (opts_parse_size(o->cache_size_text, &o->cache_size) < 0 ||

@@ -307,7 +307,7 @@ class Proxy:
 
     def log(self):
         """A copy of the recorded requests: dicts with method, path (with the query), query,
-        accept, accept_encoding, status (401 when refused for auth, else None), start and end (time.monotonic()
+        accept, accept_encoding, status (401 when refused for auth, 429 or 503 when pushed back, else None), start and end (time.monotonic()
         when the request came and when its reply was over; end None while it is in flight)."""
         with self.lock:
             return [dict(r) for r in self.requests]
