@@ -198,3 +198,23 @@ def test_spent_retry_budget_fails_the_file_with_etimedout_and_an_errors_entry(mo
     assert int(_status(m)["http_retries_given_up"]) >= 1
     with open(_file(m, other), "rb") as f:
         assert f.read() == _truth(other)
+
+
+def test_unmount_ends_the_retry_waits_of_a_series_fetch(mount, proxy, archive):
+    """The series read ahead after an open meets 429 + Retry-After: 30 on every other member:
+    its GETs wait to be made again. Unmounting does not wait for them: the daemon exits at
+    once (the waits end on a condition, not in a sleep) and with status 0."""
+    e = archive["entries"][0]
+    m = mount(proxy.url + "/dicom-web", options=_options(proxy, "wado-uri"))
+    os.stat(_file(m, e))
+    proxy.fault("objectUID=(?!%s)" % re.escape(e["SOPInstanceUID"]), status=429, body=b"quota",
+                type="text/plain", headers={"Retry-After": "30"})
+    with open(_file(m, e), "rb") as f:
+        assert f.read() == _truth(e)
+    deadline = time.monotonic() + 30
+    while "asking again in" not in m.text():
+        assert time.monotonic() < deadline, "the series never waited:\n" + m.text()[-3000:]
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    assert m.unmount() == 0
+    assert time.monotonic() - t0 < 10, "the daemon waited for the Retry-After"
