@@ -47,6 +47,7 @@ struct daemon {
 
 static void daemon_release(struct daemon *d)
 {
+	http_stop(d->http); /* a request waiting to be made again fails now, not in a minute */
 	inodes_free(d->fs.inodes);
 	cache_free(d->cache);
 	store_close(d->store);
@@ -60,6 +61,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	struct http_config hc = {
 		.timeout_s = o->timeout,
 		.max_connections = o->connections,
+		.retry_s = o->retry,
 		.insecure = o->insecure,
 		.cacert = o->cacert,
 		.cert = o->cert,

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("meta_ttl=%ld", meta_ttl, 0),
 	TROLLEY_OPT("timeout=%ld", timeout, 0),
 	TROLLEY_OPT("connections=%ld", connections, 0),
+	TROLLEY_OPT("retry=%ld", retry, 0),
 	TROLLEY_OPT("max_results=%ld", max_results, 0),
 	TROLLEY_OPT("page_size=%ld", page_size, 0),
 	TROLLEY_OPT("loglevel=%s", loglevel, 0),
@@ -128,6 +130,7 @@ int opts_parse(struct fuse_args *args, struct trolley_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->meta_ttl = -1;
+	o->retry = LONG_MIN; /* not given */
 	if (fuse_opt_parse(args, o, trolley_opt_table, opts_proc) < 0)
 		return -EINVAL;
 	return 0;
@@ -566,9 +569,10 @@ int opts_finish(struct trolley_opts *o)
 	}
 	if (o->meta_ttl < 0)
 		o->meta_ttl = 600;
-	if (o->timeout < 0 || o->connections < 0 || o->max_results < 0) {
-		fprintf(stderr, "mount.trolley: timeout, connections and max_results must not be "
-				"negative\n");
+	if (o->timeout < 0 || o->connections < 0 || o->max_results < 0 ||
+	    (o->retry < 0 && o->retry != LONG_MIN)) {
+		fprintf(stderr, "mount.trolley: timeout, connections, retry and max_results must "
+				"not be negative\n");
 		return -EINVAL;
 	}
 	if (o->page_size < 0 || o->page_size > 5000) {
@@ -579,6 +583,10 @@ int opts_finish(struct trolley_opts *o)
 		o->timeout = 60;
 	if (!o->connections)
 		o->connections = 8;
+	/* Five minutes: a cloud archive's quota window is a second to a minute, and a busy
+	 * archive recovers in seconds; past that a user would rather see the error. */
+	if (o->retry == LONG_MIN)
+		o->retry = 300;
 	o->cache_size = 10ull << 30;
 	if (o->cache_size_text && (opts_parse_size(o->cache_size_text, &o->cache_size) < 0 ||
 				   o->cache_size < (1ull << 20))) {
@@ -675,6 +683,7 @@ void opts_usage(const char *progname)
 	       "    -o meta_ttl=SECONDS        query results stay fresh this long (default 600)\n"
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
 	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"
+	       "    -o retry=SECONDS           retry 429/502/503/504 this long (default 300)\n"
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
 	       "    -o page_size=N             QIDO-RS results asked per request (default: up to 5000)\n"
 	       "    -o layout=tree|flat|TEMPLATE  how /patients is laid out and named, e.g.\n"

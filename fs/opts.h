@@ -27,6 +27,7 @@ struct trolley_opts {
 	long meta_ttl;
 	long timeout;
 	long connections;
+	long retry; /* seconds a request may be retried after 429/502/503/504 (0: none) */
 	long max_results;
 	long page_size; /* QIDO-RS results per request (0: the protocol's default) */
 	char *loglevel;

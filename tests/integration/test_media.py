@@ -153,7 +153,7 @@ def test_unreachable_instance_makes_dicomdir_eio_naming_it(mount, source, data, 
     archive answers again, the DICOMDIR is whole."""
     study, truth = _study(data, "MR KNEE")
     victim = sorted(truth)[3]
-    m = mount(source, options="prefetch=none",
+    m = mount(source, options="prefetch=none,retry=0",  # retry=0: the 503 is the answer
               expect_errors=[re.escape(victim), r"HTTP 503"])
     proxy.fault(r"/instances/%s$" % re.escape(victim), status=503, body=b"busy",
                 type="text/plain")
