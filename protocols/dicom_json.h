@@ -18,10 +18,13 @@ struct dicom_json_reader {
 	struct json_check check;
 	struct buf text; /* the data set being received */
 	struct attrset_list sets;
-	bool bad_set; /* a data set was JSON of the right shape but not of the model */
+	bool bad_set;	/* a data set was JSON of the right shape but not of the model */
+	size_t repairs; /* malformed escapes in the sets taken so far (each read as U+FFFD) */
 };
 
-/** Start reading a reply; no data set may be longer than @set_max bytes of JSON. */
+/** Start reading a reply; no data set may be longer than @set_max bytes of JSON. A malformed
+ * escape inside a string (a lone surrogate "\\udcff") is read as U+FFFD, not refused: the
+ * names layer shows that entry with its rules; r->repairs counts them. */
 void dicom_json_reader_init(struct dicom_json_reader *r, size_t set_max);
 /** Free what the reader holds (also the sets not taken). */
 void dicom_json_reader_release(struct dicom_json_reader *r);

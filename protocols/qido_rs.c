@@ -295,6 +295,11 @@ static int qido_get_page(struct qido *q, const char *url, bool may_shrink,
 		qido_refuse(&reply, log_redact_url(url, safe, sizeof(safe)));
 		goto out;
 	}
+	/* Issue 17: one lone surrogate ("\udcff") in one UID made the whole folder EIO. */
+	if (!err && reply.reader.repairs)
+		log_warn("GET %s: %zu malformed escapes in strings (a lone UTF-16 surrogate?) read "
+			 "as U+FFFD",
+			 log_redact_url(url, safe, sizeof(safe)), reply.reader.repairs);
 	if (!err)
 		err = attrset_list_append(page, &reply.reader.sets);
 	*more = reply.more;

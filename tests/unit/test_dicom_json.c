@@ -193,6 +193,29 @@ static void test_qido_strings_may_hold_any_byte(void **state)
 	attrset_list_release(&l);
 }
 
+/* One lone surrogate in one result's UID (issue 17): that value holds U+FFFD, every other
+ * result and value is read as sent. */
+static void test_a_lone_surrogate_is_fffd_and_the_other_results_stay(void **state)
+{
+	const char *json =
+		"[{\"00080018\":{\"vr\":\"UI\",\"Value\":[\"1.2.3\"]}},"
+		"{\"00080018\":{\"vr\":\"UI\",\"Value\":[\"1.2.\\udcff4\"]}},"
+		"{\"00080018\":{\"vr\":\"UI\",\"Value\":[\"1.2.5\"]},"
+		"\"00100010\":{\"vr\":\"PN\",\"Value\":[{\"Alphabetic\":\"\\u00c4\\x\"}]}}]";
+	struct attrset_list l;
+
+	(void)state;
+	attrset_list_init(&l);
+	assert_int_equal(dicom_json_parse_list(json, strlen(json), &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(attrset_get(&l.v[0], TAG_SOPInstanceUID), "1.2.3");
+	assert_string_equal(attrset_get(&l.v[1], TAG_SOPInstanceUID), "1.2.\xef\xbf\xbd"
+								      "4");
+	assert_string_equal(attrset_get(&l.v[2], TAG_SOPInstanceUID), "1.2.5");
+	assert_string_equal(attrset_get(&l.v[2], TAG_PatientName), "\xc3\x84\xef\xbf\xbdx");
+	attrset_list_release(&l);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +227,7 @@ int main(void)
 		cmocka_unit_test(test_reader_in_pieces_gives_the_same_sets),
 		cmocka_unit_test(test_reader_holds_one_set_at_a_time),
 		cmocka_unit_test(test_qido_strings_may_hold_any_byte),
+		cmocka_unit_test(test_a_lone_surrogate_is_fffd_and_the_other_results_stay),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
