@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,13 @@ void dicom_json_reader_init(struct dicom_json_reader *r, size_t set_max)
 	attrset_list_init(&r->sets);
 	r->bad_set = false;
 	r->repairs = 0;
+	r->max_sets = SIZE_MAX;
+	r->dropped = 0;
+}
+
+void dicom_json_reader_limit(struct dicom_json_reader *r, size_t max_sets)
+{
+	r->max_sets = max_sets;
 }
 
 void dicom_json_reader_release(struct dicom_json_reader *r)
@@ -154,6 +162,11 @@ static int reader_take_set(struct dicom_json_reader *r)
 
 	if (!start)
 		return -EIO;
+	if (r->sets.n >= r->max_sets) {
+		r->dropped++;
+		r->text.len = 0;
+		return 0;
+	}
 	/* cJSON refuses a lone surrogate: the set is given to it with "\ufffd" in its place. */
 	if (json_check_repairs(&r->check) != r->repairs) {
 		r->repairs = json_check_repairs(&r->check);
