@@ -4,7 +4,7 @@
  * body itself. Build and run (optimised, without sanitizers):
  *   cc -O2 -I. -D_GNU_SOURCE bench/mint_memory.c protocols/mint.c protocols/http.c \
  *      protocols/secrets.c core/attrs.c core/buf.c core/log.c core/tags.c core/query.c \
- *      core/slots.c \
+ *      core/slots.c core/pushback.c \
  *      $(pkg-config --cflags --libs libxml-2.0 libcurl) -o /tmp/mint_memory
  *   TROLLEY_FIXTURES=../shared/fixtures /tmp/mint_memory 32 */
 #include <stdio.h>

@@ -15,6 +15,65 @@
 
 static int64_t forgot_at(struct cache *c);
 
+/* Beside a stored answer (a query's or a metadata document) its mark, a small record under
+ * MARK_PREFIX and the answer's key: empty, "forgotten by a refresh at its time"; "=", "asked
+ * again at its time, and the archive's answer was the stored one". A refresh writes the first
+ * instead of storing the whole answer again with time 0 (a 100 MB metadata.json took 0.78 s
+ * of CPU, and its size in memory, per refresh), and an unchanged answer the second instead of
+ * being written again. */
+#define MARK_PREFIX "mark|"
+#define MARK_SAME   "="
+
+static int mark_put(struct cache *c, const char *key, const char *what, int64_t now)
+{
+	char *mk;
+	int err;
+
+	if (asprintf(&mk, MARK_PREFIX "%s", key) < 0)
+		return -ENOMEM;
+	err = store_doc_put(c->store, mk, what, strlen(what), now);
+	free(mk);
+	return err;
+}
+
+/* The time the answer stored under @key at @stored_at counts as: later if the archive said
+ * the same since, 0 if a refresh forgot it since (in the same second too). */
+static int64_t answer_time(struct cache *c, const char *key, int64_t stored_at)
+{
+	int64_t t = 0;
+	struct buf m;
+	char *mk;
+
+	if (asprintf(&mk, MARK_PREFIX "%s", key) < 0)
+		return stored_at;
+	buf_init(&m, 16);
+	if (store_doc_get(c->store, mk, &m, &t) == 0) {
+		if (m.len == 1 && m.data[0] == MARK_SAME[0])
+			stored_at = t > stored_at ? t : stored_at;
+		else if (t >= stored_at)
+			stored_at = 0;
+	}
+	buf_release(&m);
+	free(mk);
+	return stored_at;
+}
+
+/* Whether two answers are the same results, byte for byte as the store keeps them. */
+static bool same_answer(const struct attrset_list *a, const struct attrset_list *b)
+{
+	unsigned char *pa = NULL, *pb = NULL;
+	size_t la = 0, lb = 0;
+	bool same;
+
+	if (a->n != b->n)
+		return false;
+	same = attrset_list_pack(a, &pa, &la) == 0 && attrset_list_pack(b, &pb, &lb) == 0 &&
+	       la == lb && memcmp(pa, pb, la) == 0;
+	free(pa);
+	free(pb);
+	return same;
+}
+
 /* A stored answer still serves: younger than meta_ttl (and not from the future, which a clock
  * set back would make it) and not forgotten by a refresh, or anything at all when offline. */
 static bool is_fresh(struct cache *c, int64_t stored_at, int64_t now)
@@ -67,6 +126,8 @@ int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 	attrset_list_init(&stored);
 	attrset_list_init(&fresh);
 	have_stored = store_meta_get(c->store, key, &stored, &stored_at) == 0;
+	if (have_stored)
+		stored_at = answer_time(c, key, stored_at);
 	if (have_stored && is_fresh(c, stored_at, now)) {
 		STAT_ADD(c, query_hits, 1);
 		err = attrset_list_append(out, &stored);
@@ -102,9 +163,12 @@ int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 			 "it sent",
 			 what, fresh.n);
 		cache_note_incomplete(c, what);
+	} else if (have_stored && same_answer(&stored, &fresh)) {
+		mark_put(c, key, MARK_SAME, now); /* unchanged: not written again */
 	} else {
 		/* A result the store cannot keep is still a result. */
-		store_meta_put(c->store, key, &fresh, now);
+		if (store_meta_put(c->store, key, &fresh, now) == 0 && have_stored)
+			mark_put(c, key, MARK_SAME, now); /* a forget in this second is over */
 	}
 	err = attrset_list_append(out, &fresh);
 out:
@@ -161,6 +225,8 @@ static int series_from_study(struct cache *c, const char *study_uid, const char 
 		return -ENOMEM;
 	buf_init(&study, doc->max);
 	err = store_doc_get(c->store, study_key, &study, &stored_at);
+	if (!err)
+		stored_at = answer_time(c, study_key, stored_at);
 	if (!err && !is_fresh(c, stored_at, now))
 		err = -ENOENT;
 	/* A series missing from it (come since, or cut away) is asked for on its own. */
@@ -181,7 +247,8 @@ int cache_metadata(struct cache *c, const char *study_uid, const char *series_ui
 {
 	struct instance_ref ref = {.study_uid = study_uid, .series_uid = series_uid};
 	int64_t stored_at = 0, now = (int64_t)time(NULL);
-	struct buf stored;
+	struct buf stored, fetched;
+	bool have_stored;
 	char *key;
 	int err;
 
@@ -191,16 +258,19 @@ int cache_metadata(struct cache *c, const char *study_uid, const char *series_ui
 	if (!key)
 		return -ENOMEM;
 	buf_init(&stored, out->max);
+	buf_init(&fetched, out->max);
 	err = store_doc_get(c->store, key, &stored, &stored_at);
+	have_stored = !err;
+	if (!err)
+		stored_at = answer_time(c, key, stored_at);
 	if (!err && is_fresh(c, stored_at, now)) {
 		STAT_ADD(c, query_hits, 1);
 		err = buf_add(out, stored.data, stored.len);
 		goto out;
 	}
-	stored.len = 0;
-	if (series_uid && series_from_study(c, study_uid, series_uid, now, &stored) == 0) {
+	if (series_uid && series_from_study(c, study_uid, series_uid, now, &fetched) == 0) {
 		STAT_ADD(c, query_hits, 1);
-		err = buf_add(out, stored.data, stored.len);
+		err = buf_add(out, fetched.data, fetched.len);
 		goto out;
 	}
 	STAT_ADD(c, query_misses, 1);
@@ -209,16 +279,21 @@ int cache_metadata(struct cache *c, const char *study_uid, const char *series_ui
 		err = -EIO;
 		goto out;
 	}
-	stored.len = 0;
-	err = c->downloader->ops->metadata(c->downloader, &ref, &stored);
+	fetched.len = 0;
+	err = c->downloader->ops->metadata(c->downloader, &ref, &fetched);
 	if (err) {
 		STAT_ADD(c, query_errors, 1);
 		goto out;
 	}
-	store_doc_put(c->store, key, stored.data, stored.len, now);
-	err = buf_add(out, stored.data, stored.len);
+	if (have_stored && stored.len == fetched.len &&
+	    (!stored.len || memcmp(stored.data, fetched.data, stored.len) == 0))
+		mark_put(c, key, MARK_SAME, now); /* unchanged: not written again */
+	else if (store_doc_put(c->store, key, fetched.data, fetched.len, now) == 0 && have_stored)
+		mark_put(c, key, MARK_SAME, now);
+	err = buf_add(out, fetched.data, fetched.len);
 out:
 	buf_release(&stored);
+	buf_release(&fetched);
 	free(key);
 	return err;
 }
@@ -257,7 +332,7 @@ int cache_metadata_from_series(struct cache *c, const char *study_uid,
 	/* The study's own, once stored (made here before, or fetched), serves as it is: no
 	 * composing and storing it again on every open. */
 	if (store_doc_get(c->store, study_key, &doc, &stored_at) == 0 &&
-	    is_fresh(c, stored_at, now)) {
+	    is_fresh(c, answer_time(c, study_key, stored_at), now)) {
 		STAT_ADD(c, query_hits, 1);
 		err = buf_add(out, doc.data, doc.len);
 		goto out;
@@ -274,6 +349,8 @@ int cache_metadata_from_series(struct cache *c, const char *study_uid,
 		}
 		doc.len = 0;
 		err = store_doc_get(c->store, key, &doc, &stored_at);
+		if (!err)
+			stored_at = answer_time(c, key, stored_at);
 		free(key);
 		if (err)
 			break;
@@ -316,8 +393,8 @@ int cache_check_query(struct cache *c, const struct query *q, char *why, size_t 
 	return c->searcher->ops->check(c->searcher, q, why, n);
 }
 
-/* Refresh. One answer is forgotten by storing it again with time 0: expired, but still there
- * to serve if the archive fails (stale-if-error), also after a remount. All of them at once
+/* Refresh. One answer is forgotten by its mark (MARK_PREFIX): expired, but still there to
+ * serve if the archive fails (stale-if-error), also after a remount. All of them at once
  * by one time, kept in the store under REFRESH_KEY's time so that a remount does not bring
  * back what a refresh forgot. Its resolution is a second: an answer stored in the second of a
  * refresh, after it, is asked again once more. */
@@ -368,36 +445,24 @@ void cache_forget_all(struct cache *c)
 
 int cache_forget(struct cache *c, const struct query *q)
 {
-	struct attrset_list stored;
 	char *key = query_key(q, c->cfg.source);
-	int64_t stored_at;
 	int err;
 
 	if (!key)
 		return -ENOMEM;
-	attrset_list_init(&stored);
-	err = store_meta_get(c->store, key, &stored, &stored_at);
-	if (!err)
-		err = store_meta_put(c->store, key, &stored, 0);
-	attrset_list_release(&stored);
+	err = mark_put(c, key, "", (int64_t)time(NULL));
 	free(key);
-	return err == -ENOENT ? 0 : err;
+	return err;
 }
 
 int cache_forget_metadata(struct cache *c, const char *study_uid, const char *series_uid)
 {
 	char *key = metadata_key(c, study_uid, series_uid);
-	int64_t stored_at;
-	struct buf doc;
 	int err;
 
 	if (!key)
 		return -ENOMEM;
-	buf_init(&doc, 512u << 20);
-	err = store_doc_get(c->store, key, &doc, &stored_at);
-	if (!err)
-		err = store_doc_put(c->store, key, doc.data ? doc.data : "", doc.len, 0);
-	buf_release(&doc);
+	err = mark_put(c, key, "", (int64_t)time(NULL));
 	free(key);
-	return err == -ENOENT ? 0 : err;
+	return err;
 }

@@ -28,6 +28,7 @@ struct errors_detail {
 struct errors_entry {
 	time_t when;
 	int err;
+	uid_t uid; /* whose request met it; ERRORS_NO_UID: nobody's */
 	char path[ERRORS_PATH_MAX];
 	struct errors_detail d;
 };
@@ -95,6 +96,11 @@ bool errors_take_incomplete(void)
 
 void errors_record(const char *path, int err, const char *fallback_reason)
 {
+	errors_record_by(ERRORS_NO_UID, path, err, fallback_reason);
+}
+
+void errors_record_by(uid_t uid, const char *path, int err, const char *fallback_reason)
+{
 	struct errors_entry *e;
 
 	pthread_mutex_lock(&errors.lock);
@@ -103,6 +109,7 @@ void errors_record(const char *path, int err, const char *fallback_reason)
 	errors.count++;
 	e->when = time(NULL);
 	e->err = err;
+	e->uid = uid;
 	snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
 	if (noted) {
 		e->d = note;
@@ -129,14 +136,15 @@ static int add_field(struct buf *out, const char *s, char end)
 	return buf_add(out, esc, n);
 }
 
-int errors_text(struct buf *out)
+/* The list with every failure (@all) or those of @uid only. */
+static int errors_text_for(struct buf *out, bool all, uid_t uid)
 {
 	int err;
 
 	err = buf_printf(out,
-			 "# time\terror\tpath\tasked\tstatus\treason (newest first; the last "
+			 "# time\terror\tpath\tasked\tstatus\treason (newest first; %sthe last "
 			 "%d of %llu)\n",
-			 ERRORS_KEPT, errors_count());
+			 all ? "" : "yours among ", ERRORS_KEPT, errors_count());
 	pthread_mutex_lock(&errors.lock);
 	for (size_t i = 1; !err && i <= ERRORS_KEPT && i <= errors.count; i++) {
 		const struct errors_entry *e =
@@ -145,6 +153,8 @@ int errors_text(struct buf *out)
 		char when[32];
 		struct tm tm;
 
+		if (!all && e->uid != uid)
+			continue;
 		gmtime_r(&e->when, &tm);
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		err = buf_printf(out, "%s\t%s\t", when, name ? name : "?");
@@ -155,6 +165,16 @@ int errors_text(struct buf *out)
 	}
 	pthread_mutex_unlock(&errors.lock);
 	return err;
+}
+
+int errors_text(struct buf *out)
+{
+	return errors_text_for(out, true, 0);
+}
+
+int errors_text_of(struct buf *out, uid_t uid)
+{
+	return errors_text_for(out, false, uid);
 }
 
 unsigned long long errors_count(void)

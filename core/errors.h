@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "core/buf.h"
 
@@ -50,6 +51,9 @@ void errors_note_incomplete(const char *what);
  * errors_record(), and is taken.
  */
 bool errors_take_incomplete(void);
+/** The user of a failure that no user's request met (a background prefetch). */
+#define ERRORS_NO_UID ((uid_t)-1)
+
 /**
  * Record a failure with @err (a -errno, or 0 for a result that is only incomplete) of @path
  * (the path in the mount, or the series or query a background job worked for), with this
@@ -58,12 +62,23 @@ bool errors_take_incomplete(void);
  */
 void errors_record(const char *path, int err, const char *fallback_reason);
 /**
+ * As errors_record(), for a failure that the request of user @uid met (a FUSE request's
+ * caller), so that errors_text_of() shows it to that user. Any thread.
+ */
+void errors_record_by(uid_t uid, const char *path, int err, const char *fallback_reason);
+/**
  * Append the list to @out, newest first: a header line starting with '#', then one line per
  * failure with tab-separated fields: time (UTC, ISO 8601), error (errno name), path, what was
  * asked, status, reason. Control bytes and invalid UTF-8 in any field are escaped as the log
  * escapes them (so no field holds a tab or a newline). @return 0, -ENOMEM or -E2BIG.
  */
 int errors_text(struct buf *out);
+/**
+ * As errors_text(), with only the failures that errors_record_by() recorded for @uid: what a
+ * user of a shared mount may see (which paths others opened, and why they failed, is theirs).
+ * The header line says so. @return 0, -ENOMEM or -E2BIG.
+ */
+int errors_text_of(struct buf *out, uid_t uid);
 /** How many failures were recorded since the start (also those no longer kept). */
 unsigned long long errors_count(void);
 /** Forget every recorded failure (for the unit tests). */

@@ -12,6 +12,8 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "core/url.h"
+
 #define LOG_LINE_MAX 2048
 
 static enum log_level log_threshold = LOG_LEVEL_WARN;
@@ -243,52 +245,48 @@ static void out_add(struct log_out *o, const char *s, size_t len)
 char *log_redact_url(const char *url, char *out, unsigned long n)
 {
 	struct log_out o = {.p = out, .n = n};
-	const char *scheme_end, *host, *q, *end;
-	size_t authority;
+	const char *q, *end;
+	struct url u;
+	size_t host;
 
 	if (n == 0)
 		return out;
 	out[0] = '\0';
 	if (!url)
 		return out;
-	scheme_end = strstr(url, "://");
-	host = scheme_end ? scheme_end + 3 : url;
-	/* RFC 3986 §3.2: the authority ends at the first '/', '?' or '#'; its userinfo ends at
-	 * the last '@' in it (a password may hold an unescaped '@'). */
-	authority = strcspn(host, "/?#");
-	out_add(&o, url, (size_t)(host - url));
-	for (size_t i = authority; i > 0; i--) {
-		if (host[i - 1] == '@') {
-			host += i;
-			authority -= i;
-			break;
-		}
-	}
-	q = host + authority + strcspn(host + authority, "?#");
-	out_add(&o, host, (size_t)(q - host));
-	if (*q != '?') {
-		out_add(&o, q, strlen(q));
-		return out;
-	}
-	end = q + strcspn(q, "#");
-	out_add(&o, "?", 1);
-	for (const char *p = q + 1; p < end;) {
-		size_t plen = strcspn(p, "&#"), nlen;
-		const char *eq = memchr(p, '=', plen);
+	/* The reading of core/url.h, the same as the option check's: whatever the slashes,
+	 * backslashes or scheme, all before the authority's last '@' goes. */
+	url_parse(url, strlen(url), &u);
+	out_add(&o, url, u.authority.off);
+	host = u.has_userinfo ? u.userinfo.off + u.userinfo.len + 1 : u.authority.off;
+	out_add(&o, url + host, u.authority.off + u.authority.len - host);
+	out_add(&o, url + u.path.off, u.path.len);
+	if (u.has_query) {
+		out_add(&o, "?", 1);
+		q = url + u.query.off;
+		end = q + u.query.len;
+		for (const char *p = q; p < end;) {
+			const char *amp = memchr(p, '&', (size_t)(end - p));
+			size_t plen = amp ? (size_t)(amp - p) : (size_t)(end - p), nlen;
+			const char *eq = memchr(p, '=', plen);
 
-		nlen = eq ? (size_t)(eq - p) : plen;
-		if (eq && is_credential_param(p, nlen)) {
-			out_add(&o, p, nlen + 1);
-			out_add(&o, "***", 3);
-		} else {
-			out_add(&o, p, plen);
-		}
-		p += plen;
-		if (p < end && *p == '&') {
-			out_add(&o, "&", 1);
-			p++;
+			nlen = eq ? (size_t)(eq - p) : plen;
+			if (eq && is_credential_param(p, nlen)) {
+				out_add(&o, p, nlen + 1);
+				out_add(&o, "***", 3);
+			} else {
+				out_add(&o, p, plen);
+			}
+			p += plen;
+			if (p < end) {
+				out_add(&o, "&", 1);
+				p++;
+			}
 		}
 	}
-	out_add(&o, end, strlen(end));
+	if (u.has_fragment) {
+		out_add(&o, "#", 1);
+		out_add(&o, url + u.fragment.off, u.fragment.len);
+	}
 	return out;
 }

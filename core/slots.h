@@ -6,6 +6,9 @@
  * waiting bulk transfers. One slot stays one (an archive that allows one connection): a query
  * then waits only for the transfer in flight, never for the queue behind it. HTTP
  * (protocols/http.c) and DIMSE associations (protocols/dimse_net.cc) each have their slots.
+ * While an archive pushes back (HTTP 429/503), slots_back_off() and slots_went_well() move the
+ * bound below connections= and back, as TCP's congestion window does (additive increase,
+ * multiplicative decrease); a caller that never calls them keeps connections= as it is.
  * Any thread may call these. */
 #ifndef TROLLEY_SLOTS_H
 #define TROLLEY_SLOTS_H
@@ -21,7 +24,10 @@ struct slots {
 	pthread_mutex_t lock;
 	pthread_cond_t freed;
 	long total;	    /* connections=; 0: not set yet, no bound */
-	long bulk_max;	    /* of them, what bulk transfers may hold */
+	long limit;	    /* of them, how many may be held now (AIMD): 1 to total */
+	long bulk_max;	    /* of limit, what bulk transfers may hold */
+	long credit;	    /* successes since limit last grew */
+	unsigned epoch;	    /* bumped at each decrease */
 	long busy, bulk;    /* held: all, by bulk transfers */
 	long query_waiting; /* queries waiting: bulk transfers let them go first */
 	long bulk_waiting;  /* bulk transfers waiting in slots_take() */
@@ -30,7 +36,7 @@ struct slots {
 /** Unbounded slots, for a static or a struct member; slots_limit() sets the bound. */
 #define SLOTS_INIT                                                                                 \
 	{                                                                                          \
-		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0              \
+		PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, 0, 0     \
 	}
 
 /** Destroy the lock and condition of @s (no slot held); a static SLOTS_INIT one needs none. */
@@ -47,6 +53,18 @@ void slots_take(struct slots *s, bool query);
 bool slots_try_take_bulk(struct slots *s);
 /** Give back a slot taken with the same @query. */
 void slots_give(struct slots *s, bool query);
+/** Which window of the bound a slot taken now belongs to: read it after taking a slot and
+ * pass it to slots_back_off() when that request is pushed back. */
+unsigned slots_epoch(struct slots *s);
+/** A request of window @epoch was pushed back (429, 503): halve the bound (never below one),
+ * once per window: the requests sent before the decrease say nothing of the new bound, so a
+ * burst of 429s to one window halves it once, not to one. @return the bound now. */
+long slots_back_off(struct slots *s, unsigned epoch);
+/** A request went well: one more slot (up to total) after as many successes as the bound,
+ * i.e. +1 a round trip as TCP's congestion avoidance. @return the bound now. */
+long slots_went_well(struct slots *s);
+/** The bound now (total, or less while backing off; 0: no bound). */
+long slots_current(struct slots *s);
 
 #ifdef __cplusplus
 }

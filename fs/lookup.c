@@ -289,8 +289,8 @@ int lookup_patient(struct tree *t, const struct node *dir, const char *name, str
 
 	pick_init(&p, t, dir, name);
 	/* Without a patient level, /patients holds studies, which no query can find by such a
-	 * name: the folder is listed. */
-	if (p.nk != NAMES_PATIENT)
+	 * name, and a last-resort name is a place among siblings: the folder is listed. */
+	if (p.nk != NAMES_PATIENT || names_is_last_resort(name))
 		err = FORM_NEEDS_LISTING;
 	/* A name with a clash suffix is found without it first (a clash is likelier than a
 	 * patient named so), then as it is. */
@@ -326,8 +326,9 @@ int lookup_study(struct tree *t, const struct node *dir, const char *name, struc
 		if (!err)
 			err = pick_query(t, dir, &q, &p);
 		query_release(&q);
-	} else if (names_strip_suffix(name, NULL)) {
-		/* A study whose UID is not one (shown with a suffix) can be found by no query. */
+	} else if (names_strip_suffix(name, NULL) || names_is_last_resort(name)) {
+		/* A study whose UID is not one (shown with a suffix) can be found by no query, nor
+		 * one named by its place among its siblings. */
 		err = pick_listing(t, dir, &p, listed);
 	} else {
 		err = -ENOENT;

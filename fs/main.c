@@ -47,6 +47,7 @@ struct daemon {
 
 static void daemon_release(struct daemon *d)
 {
+	http_stop(d->http); /* a request waiting to be made again fails now, not in a minute */
 	inodes_free(d->fs.inodes);
 	cache_free(d->cache);
 	store_close(d->store);
@@ -60,6 +61,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	struct http_config hc = {
 		.timeout_s = o->timeout,
 		.max_connections = o->connections,
+		.retry_s = o->retry,
 		.insecure = o->insecure,
 		.cacert = o->cacert,
 		.cert = o->cert,
@@ -133,8 +135,10 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	d->fs.tree.layout = o->layout_parsed;
 	d->fs.meta_ttl = o->meta_ttl > 0 ? o->meta_ttl : 1;
 	d->fs.mounted = time(NULL);
-	d->fs.uid = getuid();
-	d->fs.gid = getgid();
+	d->fs.uid = o->uid;
+	d->fs.gid = o->gid;
+	d->fs.umask = o->umask;
+	d->fs.owner = getuid();
 	return 0;
 }
 
@@ -259,6 +263,24 @@ static int check_before_mount(const struct trolley_opts *o, const char *mountpoi
 	return 0;
 }
 
+/* opts_finish() read the URL options with core/url.h; libcurl, which sends the requests,
+ * must read them the same way (no userinfo, the same host and port), or the check looked at
+ * another URL than the one used. */
+static int check_urls_with_curl(const struct trolley_opts *o)
+{
+	struct opts_url urls[OPTS_URLS_MAX];
+	size_t n = opts_urls(o, urls);
+	char why[256];
+
+	for (size_t i = 0; i < n; i++) {
+		if (http_url_agrees(urls[i].url, why, sizeof(why)) < 0) {
+			fprintf(stderr, "mount.trolley: %s %s\n", urls[i].name, why);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int add_fsname(struct fuse_args *args, const char *source)
 {
 	char safe[1024], opt[1200] = "subtype=trolley,fsname=";
@@ -326,7 +348,7 @@ int main(int argc, char *argv[])
 		ret = 0;
 		goto out_free_args;
 	}
-	if (opts_finish(&o) < 0)
+	if (opts_finish(&o) < 0 || check_urls_with_curl(&o) < 0)
 		goto out_free_args;
 	if (o.loglevel && log_parse_level(o.loglevel, &level) < 0) {
 		fprintf(stderr, "mount.trolley: loglevel=%s: expected error, warn, info or debug\n",

@@ -21,6 +21,10 @@
 /* File IDs: S<n> for the n-th series and I<n> for the n-th instance of it (PS3.10 8.2: each
  * component at most 8 characters), so at most this many of each. */
 #define MEDIA_MAX_ENTRIES 9999999u
+/* Instances one DICOMDIR describes at most: what a build holds (~250 bytes each, 25 MB here)
+ * and downloads is bounded whatever a server claims. A DVD holds a few thousand; the largest
+ * studies (a multi-phase CT) tens of thousands. */
+#define MEDIA_MAX_DICOMDIR 100000u
 
 /** Whether folder @dir is /media or a folder inside a file-set (media_list() lists it). */
 bool media_is_folder(const struct node *dir);
@@ -38,8 +42,10 @@ int media_lookup(struct tree *t, const struct node *dir, const char *name, struc
 		 struct listing **listed);
 /**
  * The DICOMDIR @n (a NODE_DICOMDIR) of its study, appended to @out: stored, or built now from
- * the study's instances, fetching those not cached. @return 0, -EIO (logged: an instance that
- * cannot be fetched or described, or a UID that is not one), -ENOMEM, -E2BIG.
+ * the study's instances, fetching those not cached. The series' instance lists are read one
+ * at a time, and a study of more than MEDIA_MAX_DICOMDIR instances gets none (nothing
+ * fetched). @return 0, -EIO (logged: an instance that cannot be fetched or described, a UID
+ * that is not one, a study over the bound), -ENOMEM, -E2BIG.
  */
 int media_dicomdir(struct tree *t, const struct node *n, struct buf *out);
 /** Size of DICOMDIR @n as its last open served it, if stored. @return 0 or -ENOENT. */

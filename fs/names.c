@@ -129,19 +129,47 @@ static void cut_utf8(char *s, size_t max)
 	s[max] = '\0';
 }
 
-void names_add_suffix(char *name, const char *key, int round)
+/* Put @suffix at the end of @name (NAMES_BUF bytes), before a ".dcm" extension if there is one,
+ * cutting the base at a character boundary so the result fits NAMES_MAX. */
+static void put_suffix(char *name, const char *suffix)
 {
-	char suffix[16];
 	size_t len = strlen(name);
 	bool ext = len >= EXT_LEN && strcmp(name + len - EXT_LEN, EXT) == 0;
 
-	snprintf(suffix, sizeof(suffix), " ~%06x", (unsigned)(suffix_hash(key, round) & 0xffffff));
 	if (ext)
 		name[len - EXT_LEN] = '\0';
-	cut_utf8(name, NAMES_MAX - SUFFIX_LEN - (ext ? EXT_LEN : 0));
+	cut_utf8(name, NAMES_MAX - strlen(suffix) - (ext ? EXT_LEN : 0));
 	strcat(name, suffix);
 	if (ext)
 		strcat(name, EXT);
+}
+
+void names_add_suffix(char *name, const char *key, int round)
+{
+	char suffix[16];
+
+	snprintf(suffix, sizeof(suffix), " ~%06x", (unsigned)(suffix_hash(key, round) & 0xffffff));
+	put_suffix(name, suffix);
+}
+
+/* Where the last-resort suffix " ~#N" of @name starts (before ".dcm" if any), or NULL. */
+static const char *last_resort_at(const char *name)
+{
+	size_t len = strlen(name), end = len, digits = 0;
+
+	if (len >= EXT_LEN && strcmp(name + len - EXT_LEN, EXT) == 0)
+		end -= EXT_LEN;
+	while (digits < end && name[end - 1 - digits] >= '0' && name[end - 1 - digits] <= '9')
+		digits++;
+	if (digits == 0 || end < digits + 3 || name[end - digits - 1] != '#' ||
+	    name[end - digits - 2] != '~' || name[end - digits - 3] != ' ')
+		return NULL;
+	return name + end - digits - 3;
+}
+
+bool names_is_last_resort(const char *name)
+{
+	return last_resort_at(name) != NULL;
 }
 
 /*
@@ -158,7 +186,9 @@ static void finish(const char *text, const char *ext, const char *key, bool forc
 	snprintf(full, sizeof(full), "%s%s", text[0] ? text : NAMES_UNNAMED, ext);
 	if (full[0] == '.')
 		full[0] = '_';
-	if (strlen(full) > NAMES_MAX || names_is_junk(full))
+	/* A name of the last-resort form would take the name names_make_unique() gives an
+	 * entry that no hash suffix could place: that form is kept for those. */
+	if (strlen(full) > NAMES_MAX || names_is_junk(full) || names_is_last_resort(full))
 		forced = true;
 	if (forced) {
 		/* names_add_suffix() wants the extension at the end of a buffer of NAMES_BUF. */
@@ -375,6 +405,36 @@ static int cmp_slot(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* Order of entries still clashing after the last round: by key, so that the last-resort
+ * numbers depend on the set of entries, never on listing order. */
+struct left {
+	const char *key;
+	size_t index;
+};
+
+static int cmp_left(const void *a, const void *b)
+{
+	return strcmp(((const struct left *)a)->key, ((const struct left *)b)->key);
+}
+
+/* The entries @left[0..@nleft) (names[] of "") get their base name with " ~#N", N their
+ * place among them in key order from 1. No other name has that form (finish() forces a suffix
+ * on a name that would), and the numbers differ: unique whatever the other names are. */
+static void name_last_resort(char (*names)[NAMES_BUF], char (*base)[NAMES_BUF], struct left *left,
+			     size_t nleft)
+{
+	char suffix[32];
+
+	qsort(left, nleft, sizeof(*left), cmp_left);
+	for (size_t k = 0; k < nleft; k++) {
+		size_t i = left[k].index;
+
+		memcpy(names[i], base[i], NAMES_BUF);
+		snprintf(suffix, sizeof(suffix), " ~#%zu", k + 1);
+		put_suffix(names[i], suffix);
+	}
+}
+
 int names_make_unique(char (*names)[NAMES_BUF], const char *const *keys, size_t n,
 		      const char *const *reserved, size_t nreserved)
 {
@@ -384,11 +444,12 @@ int names_make_unique(char (*names)[NAMES_BUF], const char *const *keys, size_t 
 	struct slot *slots = malloc((n + nreserved + 1) * sizeof(*slots));
 	int *round = calloc(n + 1, sizeof(*round));
 	bool *moving = calloc(n + 1, sizeof(*moving));
+	struct left *left = malloc((n + 1) * sizeof(*left));
 	char(*base)[NAMES_BUF] = NULL;
 	int err = -ENOMEM;
-	size_t movers = 0;
+	size_t movers = 0, nleft = 0;
 
-	if (!slots || !round || !moving)
+	if (!slots || !round || !moving || !left)
 		goto out;
 	for (int r = 0;; r++) {
 		size_t m = 0;
@@ -434,7 +495,9 @@ int names_make_unique(char (*names)[NAMES_BUF], const char *const *keys, size_t 
 				continue;
 			moving[i] = false;
 			if (r + 1 > NAMES_ROUNDS) {
-				names[i][0] = '\0'; /* left out: the caller says so */
+				/* Out of the rounds, and of the clashes: named at the end. */
+				names[i][0] = '\0';
+				left[nleft++] = (struct left){keys[i], i};
 				continue;
 			}
 			memcpy(names[i], base[i], NAMES_BUF);
@@ -442,8 +505,11 @@ int names_make_unique(char (*names)[NAMES_BUF], const char *const *keys, size_t 
 			round[i] = r + 1;
 		}
 	}
+	if (nleft)
+		name_last_resort(names, base, left, nleft);
 	err = 0;
 out:
+	free(left);
 	free(base);
 	free(slots);
 	free(round);

@@ -20,7 +20,7 @@
 #define NAMES_BUF (NAMES_MAX + 1)
 /** Length of the clash suffix " ~xxxxxx". */
 #define NAMES_SUFFIX_LEN 8
-/** How many suffix rounds names_make_unique() tries before it leaves an entry out. */
+/** How many hash suffix rounds names_make_unique() tries before the last-resort suffix. */
 #define NAMES_ROUNDS 8
 /** The text a name is given when everything that would name it is empty. */
 #define NAMES_UNNAMED "unnamed"
@@ -88,7 +88,8 @@ void names_clean(const char *in, char *out, size_t n, bool pn);
  * A NULL @fmt names them by that fallback alone. The UID kinds ignore @fmt. A name that would start with
  * '.' starts with '_' instead (the dot would hide it from ls and file managers). An entry named
  * by a UID that fails query_uid_is_valid(), a name that is a desktop junk name, and a name over
- * NAMES_MAX bytes (cut at a character boundary) always carry the suffix of names_add_suffix()
+ * NAMES_MAX bytes (cut at a character boundary), and a name of the last-resort form
+ * (names_is_last_resort()) always carry the suffix of names_add_suffix()
  * (round 1), so they can never take the name of another entry. Always a valid name.
  */
 void names_entry(enum names_kind kind, const struct names_format *fmt, const struct attrset *a,
@@ -113,9 +114,12 @@ void names_add_suffix(char *name, const char *key, int round);
  * such as metadata.json, which never move). Every name that clashes gets the suffix of round 1
  * from its own @keys entry; a suffixed name that still clashes (with a name kept in an earlier
  * round, or with another new one) tries the next round, up to NAMES_ROUNDS. Which names move
- * depends only on the set of (name, key) pairs, never on their order. An entry still clashing
- * after the last round is left out: its name becomes "" (the caller logs and drops it). Keys
- * must be distinct. Each names[i] holds NAMES_BUF bytes. O(n log n) per round.
+ * depends only on the set of (name, key) pairs, never on their order. The hash suffixes are
+ * public, so an archive's values can be chosen to make them clash round after round: entries
+ * still clashing after the last round get the last-resort suffix " ~#N" instead, N being their
+ * place (from 1) among those entries in key order. No other name has that form (names_entry()
+ * suffixes a name that would), so these are unique by construction: no entry is ever left out.
+ * Keys must be distinct. Each names[i] holds NAMES_BUF bytes. O(n log n) per round.
  * @return 0 or -ENOMEM (names unchanged).
  */
 int names_make_unique(char (*names)[NAMES_BUF], const char *const *keys, size_t n,
@@ -129,6 +133,11 @@ int names_make_unique(char (*names)[NAMES_BUF], const char *const *keys, size_t 
  */
 int names_match_round(enum names_kind kind, const struct names_format *fmt, const struct attrset *a,
 		      const char *name);
+
+/** Whether @name ends with the last-resort suffix of names_make_unique() (" ~#" and decimal
+ * digits, before ".dcm" if any). Such a name depends on its siblings: only the folder's listing
+ * can tell which entry it is. */
+bool names_is_last_resort(const char *name);
 
 /** Whether @name ends with a clash suffix (" ~" and 6 hex digits, before ".dcm" if any); if so
  * and @base is not NULL, the name without it goes to @base (NAMES_BUF bytes). */

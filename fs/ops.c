@@ -118,7 +118,8 @@ static struct trolley_fs *fs_of(fuse_req_t req)
 
 /* A failure the reader sees goes to /.trolley/errors with its path in the mount (of @ino, or
  * of its child @name) and what the protocol layer noted of its cause on this thread. */
-static void record_failure(struct trolley_fs *fs, uint64_t ino, const char *name, int err)
+static void record_failure(struct trolley_fs *fs, fuse_req_t req, uint64_t ino, const char *name,
+			   int err)
 {
 	char path[4096];
 	size_t len;
@@ -128,11 +129,22 @@ static void record_failure(struct trolley_fs *fs, uint64_t ino, const char *name
 	len = strlen(path);
 	if (name && len + 1 + strlen(name) < sizeof(path))
 		snprintf(path + len, sizeof(path) - len, "%s%s", len > 1 ? "/" : "", name);
-	errors_record(path, err, NULL);
+	errors_record_by(fuse_req_ctx(req)->uid, path, err, NULL);
 }
 
-/* Fill @st for @node; @return the attribute timeout that fits it. */
-static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t ino, struct stat *st)
+/* /.trolley/errors as user @uid may read it: root and the user the daemon runs as (who reads
+ * its log anyway) see every failure; anyone else only those of their own requests, not which
+ * paths others opened. */
+static int errors_text_for_reader(const struct trolley_fs *fs, uid_t uid, struct buf *out)
+{
+	if (uid == 0 || uid == fs->owner)
+		return errors_text(out);
+	return errors_text_of(out, uid);
+}
+
+/* Fill @st for @node as user @reader sees it; @return the attribute timeout that fits it. */
+static double node_stat(struct trolley_fs *fs, uid_t reader, const struct node *n, uint64_t ino,
+			struct stat *st)
 {
 	double timeout = DIR_TIMEOUT;
 	uint64_t size;
@@ -176,7 +188,7 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 		buf_init(&text, ERRORS_TEXT_MAX);
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		if (errors_text(&text) == 0)
+		if (errors_text_for_reader(fs, reader, &text) == 0)
 			st->st_size = (off_t)text.len;
 		buf_release(&text);
 		timeout = 0;
@@ -214,6 +226,8 @@ static double node_stat(struct trolley_fs *fs, const struct node *n, uint64_t in
 	 * instance) made a warm cp -r 50% slower than 64 KiB ones, which the kernel's
 	 * readahead pipelines. */
 	st->st_blksize = 65536;
+	/* uid=, gid=, umask=: the kernel checks them (default_permissions). */
+	st->st_mode &= ~fs->umask;
 	return timeout;
 }
 
@@ -223,7 +237,7 @@ static void reply_entry(fuse_req_t req, struct trolley_fs *fs, const struct node
 
 	memset(&e, 0, sizeof(e));
 	e.ino = ino;
-	e.attr_timeout = node_stat(fs, n, ino, &e.attr);
+	e.attr_timeout = node_stat(fs, fuse_req_ctx(req)->uid, n, ino, &e.attr);
 	e.entry_timeout = e.attr_timeout > DIR_TIMEOUT ? e.attr_timeout : DIR_TIMEOUT;
 	if (fuse_reply_entry(req, &e) == -ENOENT) {
 		/* The request was interrupted: the kernel will not count this lookup. */
@@ -320,7 +334,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 out_release_dir:
 	/* A listing this lookup made came back cut: the folder's export is partial. */
 	if (!err && errors_take_incomplete())
-		record_failure(fs, parent, NULL, 0);
+		record_failure(fs, req, parent, NULL, 0);
 	listing_put(l);
 	node_release(&dir);
 	if (err == -ENOENT) {
@@ -328,7 +342,7 @@ out_release_dir:
 		reply_negative(req);
 	} else if (err) {
 		if (err != -ENOTDIR)
-			record_failure(fs, parent, name, err);
+			record_failure(fs, req, parent, name, err);
 		fuse_reply_err(req, -err);
 	}
 }
@@ -353,6 +367,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 
 struct getattr_ctx {
 	struct trolley_fs *fs;
+	uid_t reader;
 	uint64_t ino;
 	struct stat st;
 	double timeout;
@@ -363,14 +378,14 @@ static int getattr_of(const struct node *n, void *arg)
 {
 	struct getattr_ctx *g = arg;
 
-	g->timeout = node_stat(g->fs, n, g->ino, &g->st);
+	g->timeout = node_stat(g->fs, g->reader, n, g->ino, &g->st);
 	g->is_errors = n->kind == NODE_ERRORS;
 	return 0;
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct getattr_ctx g = {.fs = fs_of(req), .ino = ino};
+	struct getattr_ctx g = {.fs = fs_of(req), .reader = fuse_req_ctx(req)->uid, .ino = ino};
 	int err;
 
 	/* The most frequent operation (`ls -l` asks once per file): no copy of the node. */
@@ -409,11 +424,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	 * readdir serves one consistent snapshot. */
 	err = dir_listing(fs, ino, &n, &l);
 	if (err) {
-		record_failure(fs, ino, NULL, err);
+		record_failure(fs, req, ino, NULL, err);
 		goto out;
 	}
 	if (errors_take_incomplete())
-		record_failure(fs, ino, NULL, 0);
+		record_failure(fs, req, ino, NULL, 0);
 	dh = calloc(1, sizeof(*dh));
 	if (!dh) {
 		listing_put(l);
@@ -481,7 +496,8 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 				if (inodes_add(fs->inodes, ino, name, &le->node, l, &child) < 0)
 					break;
 				e.ino = child;
-				e.attr_timeout = node_stat(fs, &le->node, child, &e.attr);
+				e.attr_timeout = node_stat(fs, fuse_req_ctx(req)->uid, &le->node,
+							   child, &e.attr);
 				e.entry_timeout =
 					e.attr_timeout > DIR_TIMEOUT ? e.attr_timeout : DIR_TIMEOUT;
 			} else {
@@ -538,14 +554,14 @@ static void op_destroy(void *userdata)
 	pthread_mutex_unlock(&size_gate);
 }
 
-static int open_status(struct trolley_fs *fs, const struct node *n, struct open_file *of,
-		       struct fuse_file_info *fi)
+static int open_status(struct trolley_fs *fs, uid_t reader, const struct node *n,
+		       struct open_file *of, struct fuse_file_info *fi)
 {
 	buf_init(&of->text, n->kind == NODE_ERRORS ? ERRORS_TEXT_MAX : 1 << 20);
 	/* A snapshot per open, read with direct_io so the kernel never caches an old one. */
 	fi->direct_io = 1;
 	if (n->kind == NODE_ERRORS)
-		return errors_text(&of->text);
+		return errors_text_for_reader(fs, reader, &of->text);
 	return status_text(fs->tree.cache, &of->text);
 }
 
@@ -732,7 +748,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (err)
 		goto out;
 	if (n.kind == NODE_STATUS || n.kind == NODE_ERRORS)
-		err = open_status(fs, &n, of, fi);
+		err = open_status(fs, fuse_req_ctx(req)->uid, &n, of, fi);
 	else if (n.kind == NODE_METADATA)
 		err = open_metadata(fs, ino, &n, of, fi);
 	else if (n.kind == NODE_DICOMDIR)
@@ -749,7 +765,7 @@ out:
 	open_file_put(of);
 	node_release(&n);
 	if (err && err != -EISDIR)
-		record_failure(fs, ino, NULL, err);
+		record_failure(fs, req, ino, NULL, err);
 	if (err)
 		fuse_reply_err(req, -err);
 }
@@ -807,7 +823,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	err = cache_blob_use(of->blob, (uint64_t)off, size, reply_bytes, &r);
 	/* A failed reply (the reader was interrupted) is the kernel's to clean up. */
 	if (err && !r.replied) {
-		record_failure(of->fs, ino, NULL, err);
+		record_failure(of->fs, req, ino, NULL, err);
 		fuse_reply_err(req, -err);
 	}
 out:

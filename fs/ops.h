@@ -18,8 +18,10 @@ struct trolley_fs {
 	struct tree tree;
 	long meta_ttl;	/* how long a folder's listing is reused in memory */
 	time_t mounted; /* mtime of folders without DICOM dates (root, /patients, a patient) */
-	uid_t uid;
-	gid_t gid;
+	uid_t uid;	/* owner of every file and folder (uid=) */
+	gid_t gid;	/* their group (gid=) */
+	mode_t umask;	/* taken from 0555 (folders) and 0444 (files) (umask=) */
+	uid_t owner;	/* the daemon's user: sees every line of /.trolley/errors */
 	struct fuse_session *se; /* for attribute invalidations */
 	struct handles handles;	 /* open files and folders, for the end of the session */
 	unsigned long refreshes; /* so far (atomic): a listing made across one is not kept */

@@ -3,11 +3,17 @@
 #include "fs/opts.h"
 
 #include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+
+#include "core/url.h"
 
 #define TROLLEY_OPT(t, p, v)                                                                       \
 	{                                                                                          \
@@ -56,6 +62,9 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("insecure", insecure, 1),
 	TROLLEY_OPT("allow_http_auth", allow_http_auth, 1),
 	TROLLEY_OPT("offline", offline, 1),
+	TROLLEY_OPT("uid=%s", uid_text, 0),
+	TROLLEY_OPT("gid=%s", gid_text, 0),
+	TROLLEY_OPT("umask=%s", umask_text, 0),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -121,7 +130,7 @@ int opts_parse(struct fuse_args *args, struct trolley_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->meta_ttl = -1;
-	o->retry = -1;
+	o->retry = LONG_MIN; /* not given */
 	if (fuse_opt_parse(args, o, trolley_opt_table, opts_proc) < 0)
 		return -EINVAL;
 	return 0;
@@ -277,40 +286,53 @@ static int check_dimse(const struct trolley_opts *o)
 	return 0;
 }
 
-/* "scheme://user:password@host": a password in the URL itself. RFC 3986 §3.2: the authority
- * ends at the first '/', '?' or '#', and its userinfo at the last '@' within it. */
-static bool has_password(const char *url)
+size_t opts_urls(const struct trolley_opts *o, struct opts_url *out)
 {
-	const char *host = strstr(url, "://"), *at = NULL;
-	size_t len;
+	const struct opts_url all[] = {{"SOURCE", o->source},	    {"qido=", o->qido},
+				       {"wado_rs=", o->wado_rs},    {"wado_uri=", o->wado_uri},
+				       {"mint=", o->mint},	    {"rad69=", o->rad69},
+				       {"login_url=", o->login_url}};
+	size_t n = 0;
 
-	host = host ? host + 3 : url;
-	len = strcspn(host, "/?#");
-	for (size_t i = 0; i < len; i++)
-		if (host[i] == '@')
-			at = host + i;
-	return at && memchr(host, ':', (size_t)(at - host)) != NULL;
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		const char *url = all[i].url;
+
+		/* dicom://AE@host:port names a DIMSE peer: its '@' follows an AE title. */
+		if (!url || (i == 0 && strncasecmp(url, "dicom://", 8) == 0))
+			continue;
+		if (i == 0 && strncasecmp(url, "mint+", 5) == 0)
+			url += 5;
+		out[n].name = all[i].name;
+		out[n++].url = url;
+	}
+	return n;
 }
 
-/* Every URL option is checked, not only SOURCE: a password in any of them is in the process
- * list for every user to read. The message names the option, never its value. */
-static int check_url_passwords(const struct trolley_opts *o)
+/* Every URL option is read by core/url.h, not only SOURCE: a user name or password in any of
+ * them is in the process list for every user to read, and libcurl would send it as Basic auth
+ * to whatever host the URL names, plain http or not, outside the origin scoping of user=. The
+ * message names the option, never its value. */
+static int check_urls(const struct trolley_opts *o)
 {
-	const struct {
-		const char *name, *url;
-	} urls[] = {{"SOURCE", o->source},	 {"qido=", o->qido}, {"wado_rs=", o->wado_rs},
-		    {"wado_uri=", o->wado_uri},	 {"mint=", o->mint}, {"rad69=", o->rad69},
-		    {"login_url=", o->login_url}};
+	struct opts_url urls[OPTS_URLS_MAX];
+	size_t n = opts_urls(o, urls);
+	char why[256];
 
-	for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
-		if (urls[i].url && has_password(urls[i].url)) {
+	for (size_t i = 0; i < n; i++) {
+		struct url u;
+
+		url_parse(urls[i].url, strlen(urls[i].url), &u);
+		if (u.has_userinfo)
 			fprintf(stderr,
-				"mount.trolley: %s holds a password in its URL, which every user "
-				"can read in the process list: give user= and password_file= "
-				"instead\n",
+				"mount.trolley: %s holds a password or user name in its URL, which "
+				"every user can read in the process list: give user= and "
+				"password_file= instead\n",
 				urls[i].name);
-			return -EINVAL;
-		}
+		else if (url_check_web(urls[i].url, why, sizeof(why)) < 0)
+			fprintf(stderr, "mount.trolley: %s %s\n", urls[i].name, why);
+		else
+			continue;
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -388,6 +410,75 @@ static int parse_layout(struct trolley_opts *o)
 	return err;
 }
 
+/* A number, or a user (group if @group) name: fstab may hold either. */
+static int parse_id(const char *text, bool group, unsigned *out)
+{
+	char *end, buf[4096];
+	unsigned long v;
+	struct passwd pw, *pwp = NULL;
+	struct group gr, *grp = NULL;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (*text && !*end && !errno && *text != '-' && *text != '+' && v < (unsigned)-1) {
+		*out = (unsigned)v;
+		return 0;
+	}
+	if (group) {
+		if (getgrnam_r(text, &gr, buf, sizeof(buf), &grp) == 0 && grp) {
+			*out = grp->gr_gid;
+			return 0;
+		}
+	} else if (getpwnam_r(text, &pw, buf, sizeof(buf), &pwp) == 0 && pwp) {
+		*out = pwp->pw_uid;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* uid=, gid=, umask=: who owns the files and folders of the mount and who may read them. The
+ * kernel checks the modes (default_permissions is always on), so they are what decides, once
+ * allow_other lets other users in at all. */
+static int parse_owner(struct trolley_opts *o)
+{
+	unsigned id;
+	char *end;
+	unsigned long mask;
+
+	o->uid = getuid();
+	o->gid = getgid();
+	o->umask = OPTS_UMASK_DEFAULT;
+	if (o->uid_text) {
+		if (parse_id(o->uid_text, false, &id) < 0) {
+			fprintf(stderr, "mount.trolley: uid=%s: not a user name or number\n",
+				o->uid_text);
+			return -EINVAL;
+		}
+		o->uid = (uid_t)id;
+	}
+	if (o->gid_text) {
+		if (parse_id(o->gid_text, true, &id) < 0) {
+			fprintf(stderr, "mount.trolley: gid=%s: not a group name or number\n",
+				o->gid_text);
+			return -EINVAL;
+		}
+		o->gid = (gid_t)id;
+	}
+	if (o->umask_text) {
+		errno = 0;
+		mask = strtoul(o->umask_text, &end, 8);
+		if (!*o->umask_text || *end || errno || mask > 0777 || *o->umask_text == '-') {
+			fprintf(stderr,
+				"mount.trolley: umask=%s: expected an octal mask such as 022 "
+				"or 077\n",
+				o->umask_text);
+			return -EINVAL;
+		}
+		o->umask = (mode_t)mask;
+	}
+	return 0;
+}
+
 int opts_finish(struct trolley_opts *o)
 {
 	if (o->unsupported) {
@@ -399,7 +490,7 @@ int opts_finish(struct trolley_opts *o)
 		fprintf(stderr, "mount.trolley: missing SOURCE (see mount.trolley --help)\n");
 		return -EINVAL;
 	}
-	if (check_url_passwords(o) < 0)
+	if (check_urls(o) < 0)
 		return -EINVAL;
 	if (o->dicom && strncmp(o->source, "dicom://", 8) != 0 && parse_dicom_peer(o, o->dicom) < 0)
 		return -EINVAL;
@@ -478,9 +569,10 @@ int opts_finish(struct trolley_opts *o)
 	}
 	if (o->meta_ttl < 0)
 		o->meta_ttl = 600;
-	if (o->timeout < 0 || o->connections < 0 || o->max_results < 0) {
-		fprintf(stderr, "mount.trolley: timeout, connections and max_results must not be "
-				"negative\n");
+	if (o->timeout < 0 || o->connections < 0 || o->max_results < 0 ||
+	    (o->retry < 0 && o->retry != LONG_MIN)) {
+		fprintf(stderr, "mount.trolley: timeout, connections, retry and max_results must "
+				"not be negative\n");
 		return -EINVAL;
 	}
 	if (o->page_size < 0 || o->page_size > 5000) {
@@ -489,13 +581,12 @@ int opts_finish(struct trolley_opts *o)
 	}
 	if (!o->timeout)
 		o->timeout = 60;
-	/* Five minutes: long enough for a busy PACS's association limit or a cloud quota's
-	 * window to pass, short enough that an archive that stays refusing fails a copy while
-	 * someone still watches it. */
-	if (o->retry < 0)
-		o->retry = 300;
 	if (!o->connections)
 		o->connections = 8;
+	/* Five minutes: a cloud archive's quota window is a second to a minute, and a busy
+	 * archive recovers in seconds; past that a user would rather see the error. */
+	if (o->retry == LONG_MIN)
+		o->retry = 300;
 	o->cache_size = 10ull << 30;
 	if (o->cache_size_text && (opts_parse_size(o->cache_size_text, &o->cache_size) < 0 ||
 				   o->cache_size < (1ull << 20))) {
@@ -514,6 +605,8 @@ int opts_finish(struct trolley_opts *o)
 			o->max_instance_size_text);
 		return -EINVAL;
 	}
+	if (parse_owner(o) < 0)
+		return -EINVAL;
 	if (!o->cache_dir && default_cache_dir(o) < 0) {
 		fprintf(stderr, "mount.trolley: no cache_dir given and neither XDG_CACHE_HOME nor "
 				"HOME is set\n");
@@ -556,6 +649,9 @@ void opts_release(struct trolley_opts *o)
 	free(o->realm);
 	free(o->auth_url);
 	free(o->unsupported);
+	free(o->uid_text);
+	free(o->gid_text);
+	free(o->umask_text);
 }
 
 void opts_usage(const char *progname)
@@ -587,7 +683,7 @@ void opts_usage(const char *progname)
 	       "    -o meta_ttl=SECONDS        query results stay fresh this long (default 600)\n"
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
 	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"
-	       "    -o retry=SECONDS           wait out a busy archive this long (default 300)\n"
+	       "    -o retry=SECONDS           retry 429/502/503/504 this long (default 300)\n"
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
 	       "    -o page_size=N             QIDO-RS results asked per request (default: up to 5000)\n"
 	       "    -o layout=tree|flat|TEMPLATE  how /patients is laid out and named, e.g.\n"
@@ -608,6 +704,8 @@ void opts_usage(const char *progname)
 	       "    -o allow_http_auth         send credentials over plain http (a warning)\n"
 	       "    -o offline                 serve only what is cached; never contact the "
 	       "archive\n"
+	       "    -o uid=USER,gid=GROUP      who owns the files (default: who mounts)\n"
+	       "    -o umask=MASK              mode bits taken from 0555/0444 (default 022)\n"
 	       "    -o loglevel=LEVEL          error, warn (default), info or debug\n"
 	       "    -f                         stay in the foreground, log to stderr\n"
 	       "    -d                         FUSE debug output (implies -f)\n"

@@ -6,8 +6,12 @@
 #include <fuse_opt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "fs/layout.h"
+
+/* The default umask=: the modes of before (0555 folders, 0444 files). */
+#define OPTS_UMASK_DEFAULT 022
 
 struct trolley_opts {
 	char *source;	  /* SOURCE as given (may hold credentials: never log it) */
@@ -23,7 +27,8 @@ struct trolley_opts {
 	long meta_ttl;
 	long timeout;
 	long connections;
-	long retry; /* seconds to keep trying an archive that pushes back (busy, throttled) */
+	long retry; /* seconds a request may be retried after 429/502/503/504, or DIMSE
+		     * pushback (0: none) */
 	long max_results;
 	long page_size; /* QIDO-RS results per request (0: the protocol's default) */
 	char *loglevel;
@@ -54,6 +59,10 @@ struct trolley_opts {
 	char *auth_url;	      /* derived: credentials go only to this URL's origin; may be NULL */
 	bool auth_plain_http; /* derived: they will travel unencrypted (allow_http_auth) */
 	int offline;
+	char *uid_text, *gid_text, *umask_text;
+	uid_t uid;	   /* derived: owner of every file and folder (default: who mounts) */
+	gid_t gid;	   /* derived: their group (default: who mounts' group) */
+	mode_t umask;	   /* derived: taken from 0555 (folders) and 0444 (files) */
 	char *unsupported; /* first option named in DESIGN.md that this build lacks */
 	int show_help;
 	int show_version;
@@ -70,6 +79,18 @@ int opts_finish(struct trolley_opts *o);
 void opts_release(struct trolley_opts *o);
 /** Parse "500M", "20G", "1048576" into bytes. @return 0 or -EINVAL. */
 int opts_parse_size(const char *text, uint64_t *out);
+/** A URL option by the name users know it ("SOURCE", "qido="), for messages. */
+struct opts_url {
+	const char *name;
+	const char *url; /* borrowed from the opts */
+};
+#define OPTS_URLS_MAX 7
+/**
+ * The URL options that are set (SOURCE without its "mint+", not a dicom:// SOURCE), into @out
+ * (room for OPTS_URLS_MAX). opts_finish() checks each with url_check_web(); main checks them
+ * again against libcurl (http_url_agrees()). @return how many.
+ */
+size_t opts_urls(const struct trolley_opts *o, struct opts_url *out);
 /** The usage text (our options). */
 void opts_usage(const char *progname);
 

@@ -99,13 +99,117 @@ static void utc_now(char *out)
 	strftime(out, REFRESH_VALUE_LEN + 1, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* Any reader of a folder may refresh it (with allow_other, any local user), and each refresh
+ * costs the archive a new query of the folder and the store a write: a getfattr loop made the
+ * daemon rewrite a folder's stored data per call. So a folder refreshed less than
+ * REFRESH_INTERVAL ago is answered by that refresh (its time, no work: what it made the next
+ * listing fetch is what the caller sees), and all refreshes together draw on a budget of
+ * REFRESH_BURST that grows back by one each REFRESH_PERIOD; past it a refresh is EAGAIN. A user
+ * who refreshes a few folders by hand never meets either. */
+#define REFRESH_INTERVAL 10  /* seconds between two refreshes of one folder */
+#define REFRESH_BURST	 30  /* refreshes at once */
+#define REFRESH_PERIOD	 2   /* seconds for one more */
+#define REFRESH_RECENT	 256 /* folders whose last refresh is remembered (a ring) */
+
+struct recent {
+	uint64_t ino; /* 0: free */
+	int64_t when; /* monotonic seconds */
+	char value[REFRESH_VALUE_LEN + 1];
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct recent v[REFRESH_RECENT];
+	size_t next;
+	double tokens;
+	int64_t filled; /* monotonic seconds of the last refill (0: never: full) */
+	int64_t warned; /* when the last over-budget line was logged */
+} limit = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static int64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* What the limit says of a refresh of @ino now, with limit.lock held. */
+enum limit_verdict { LIMIT_GO, LIMIT_RECENT, LIMIT_SPENT };
+
+/* Decide on a refresh of @ino: LIMIT_RECENT with @value of the refresh within the interval,
+ * LIMIT_SPENT when the budget is, else LIMIT_GO with a token taken and @ino's slot reserved
+ * (@slot; released by limit_undo() if the refresh fails). */
+static enum limit_verdict limit_take(uint64_t ino, char *value, size_t *slot)
+{
+	int64_t now = mono_now();
+	enum limit_verdict v = LIMIT_GO;
+
+	pthread_mutex_lock(&limit.lock);
+	for (size_t i = 0; i < REFRESH_RECENT; i++) {
+		struct recent *r = &limit.v[i];
+
+		if (r->ino == ino && now - r->when < REFRESH_INTERVAL) {
+			memcpy(value, r->value, REFRESH_VALUE_LEN + 1);
+			v = LIMIT_RECENT;
+			goto out;
+		}
+	}
+	if (limit.filled == 0) {
+		limit.tokens = REFRESH_BURST;
+		limit.filled = now;
+	}
+	limit.tokens += (double)(now - limit.filled) / REFRESH_PERIOD;
+	if (limit.tokens > REFRESH_BURST)
+		limit.tokens = REFRESH_BURST;
+	limit.filled = now;
+	if (limit.tokens < 1) {
+		v = LIMIT_SPENT;
+		goto out;
+	}
+	limit.tokens -= 1;
+	*slot = limit.next;
+	limit.next = (limit.next + 1) % REFRESH_RECENT;
+	limit.v[*slot].ino = ino;
+	limit.v[*slot].when = now;
+	utc_now(limit.v[*slot].value);
+	memcpy(value, limit.v[*slot].value, REFRESH_VALUE_LEN + 1);
+out:
+	pthread_mutex_unlock(&limit.lock);
+	return v;
+}
+
+/* A refresh that failed does not stand for the next ones (its token stays spent). */
+static void limit_undo(uint64_t ino, size_t slot)
+{
+	pthread_mutex_lock(&limit.lock);
+	if (limit.v[slot].ino == ino)
+		limit.v[slot].ino = 0;
+	pthread_mutex_unlock(&limit.lock);
+}
+
+/* Whether an over-budget line is due (one per REFRESH_INTERVAL: a stranger's loop must not
+ * flood the log). */
+static bool limit_warn_due(void)
+{
+	int64_t now = mono_now();
+	bool due;
+
+	pthread_mutex_lock(&limit.lock);
+	due = limit.warned == 0 || now - limit.warned >= REFRESH_INTERVAL;
+	if (due)
+		limit.warned = now;
+	pthread_mutex_unlock(&limit.lock);
+	return due;
+}
+
 int refresh_folder(struct trolley_fs *fs, uint64_t ino, char *value)
 {
 	const char **series = NULL;
 	char path[4096];
 	struct listing *l;
 	struct node dir;
-	size_t n = 0;
+	size_t n = 0, slot = 0;
 	int err;
 
 	err = inodes_get(fs->inodes, ino, &dir);
@@ -124,6 +228,22 @@ int refresh_folder(struct trolley_fs *fs, uint64_t ino, char *value)
 		err = -EOPNOTSUPP;
 		goto out;
 	}
+	switch (limit_take(ino, value, &slot)) {
+	case LIMIT_RECENT:
+		log_debug("refresh of %s: refreshed less than %d s ago, answered by that refresh",
+			  path, REFRESH_INTERVAL);
+		err = 0;
+		goto out;
+	case LIMIT_SPENT:
+		if (limit_warn_due())
+			log_warn("refresh of %s: more than %d refreshes in a short time: refused "
+				 "(EAGAIN) until the budget grows back (one each %d s)",
+				 path, REFRESH_BURST, REFRESH_PERIOD);
+		err = -EAGAIN;
+		goto out;
+	case LIMIT_GO:
+		break;
+	}
 	/* A study's metadata.json may be made of its series' (cache_metadata_from_series): those
 	 * of the series it lists now are forgotten with it. */
 	l = inodes_listing(fs->inodes, ino, fs->meta_ttl);
@@ -135,12 +255,13 @@ int refresh_folder(struct trolley_fs *fs, uint64_t ino, char *value)
 	err = tree_forget(&fs->tree, &dir, series, n);
 	free(series);
 	listing_put(l);
-	if (err)
+	if (err) {
+		limit_undo(ino, slot);
 		goto out;
+	}
 	__atomic_add_fetch(&fs->refreshes, 1, __ATOMIC_ACQ_REL);
 	inodes_drop_listings(fs->inodes, ino, invalidate_folder, fs);
 	forget_misses(fs, ino);
-	utc_now(value);
 	log_info("refresh of %s: its listing%s will be asked again", path,
 		 dir.kind == NODE_STUDY || dir.kind == NODE_SERIES ? " and metadata.json" : "");
 out:

@@ -20,8 +20,11 @@ struct trolley_fs;
  * Refresh folder @ino (a FUSE worker, answering the read of REFRESH_XATTR): forget its
  * listing, in memory and stored, and its metadata, and invalidate the kernel's entries.
  * @value (REFRESH_VALUE_LEN + 1 bytes) receives the time of the refresh.
+ * A folder refreshed less than 10 s ago is answered by that refresh (its time, no work), and
+ * past a budget of refreshes (30 at once, one more each 2 s) a refresh is -EAGAIN: a reader's
+ * loop cannot make the archive answer, nor the store write, per call.
  * @return 0; -ENODATA for a file (nothing to refresh); -EOPNOTSUPP offline (nothing to ask:
- * the stored listings stay); -ENOENT, or the cache's -errno.
+ * the stored listings stay); -EAGAIN past the budget; -ENOENT, or the cache's -errno.
  */
 int refresh_folder(struct trolley_fs *fs, uint64_t ino, char *value);
 

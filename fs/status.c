@@ -4,6 +4,20 @@
 #include <errno.h>
 
 #include "core/errors.h"
+#include "core/pushback.h"
+
+static void pushback_text(struct buf *out, int *err)
+{
+	struct pushback_stats p;
+
+	pushback_get(&p);
+	*err |= buf_printf(out,
+			   "http_429: %llu\nhttp_503: %llu\nhttp_502: %llu\nhttp_504: %llu\n"
+			   "http_retries: %llu\nhttp_retries_given_up: %llu\n"
+			   "http_in_flight_limit: %ld\nhttp_connections: %ld\n",
+			   p.too_many, p.unavailable, p.bad_gateway, p.gateway_timeout, p.retries,
+			   p.given_up, p.limit, p.total);
+}
 
 int status_text(struct cache *c, struct buf *out)
 {
@@ -37,6 +51,8 @@ int status_text(struct cache *c, struct buf *out)
 	/* A listing known to be cut: an export from it is not the whole archive. */
 	err |= buf_printf(out, "incomplete_listings: %llu\nlast_incomplete: %s\n",
 			  (unsigned long long)s.incomplete, s.last_incomplete);
+	/* The archive asking to wait, and what trolley does about it (protocols/http.c). */
+	pushback_text(out, &err);
 	/* Failures readers saw (and partial listings): /.trolley/errors says which and why. */
 	err |= buf_printf(out, "recorded_errors: %llu\n", errors_count());
 	return err ? -ENOMEM : 0;

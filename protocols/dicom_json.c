@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,10 +129,18 @@ out:
 /* Strings as cJSON takes them (the names layer cleans what it shows), and RFC 8259 otherwise. */
 void dicom_json_reader_init(struct dicom_json_reader *r, size_t set_max)
 {
-	json_check_init(&r->check, JSON_CHECK_ANY_STRING_BYTES);
+	json_check_init(&r->check, JSON_CHECK_ANY_STRING_BYTES | JSON_CHECK_LAX_ESCAPES);
 	buf_init(&r->text, set_max);
 	attrset_list_init(&r->sets);
 	r->bad_set = false;
+	r->repairs = 0;
+	r->max_sets = SIZE_MAX;
+	r->dropped = 0;
+}
+
+void dicom_json_reader_limit(struct dicom_json_reader *r, size_t max_sets)
+{
+	r->max_sets = max_sets;
 }
 
 void dicom_json_reader_release(struct dicom_json_reader *r)
@@ -145,13 +154,28 @@ void dicom_json_reader_release(struct dicom_json_reader *r)
 static int reader_take_set(struct dicom_json_reader *r)
 {
 	const char *start = memchr(r->text.data, '{', r->text.len);
+	size_t len = r->text.len - (size_t)(start ? start - r->text.data : 0);
+	char *repaired = NULL;
 	struct attrset *s;
 	cJSON *obj;
 	int err;
 
 	if (!start)
 		return -EIO;
-	obj = cJSON_ParseWithLength(start, r->text.len - (size_t)(start - r->text.data));
+	if (r->sets.n >= r->max_sets) {
+		r->dropped++;
+		r->text.len = 0;
+		return 0;
+	}
+	/* cJSON refuses a lone surrogate: the set is given to it with "\ufffd" in its place. */
+	if (json_check_repairs(&r->check) != r->repairs) {
+		r->repairs = json_check_repairs(&r->check);
+		if (json_check_repair(start, len, &repaired, &len) < 0)
+			return -ENOMEM;
+		start = repaired;
+	}
+	obj = cJSON_ParseWithLength(start, len);
+	free(repaired);
 	if (!obj) {
 		/* cJSON takes all the check passes (it is the stricter): an allocation failed. */
 		r->bad_set = true;

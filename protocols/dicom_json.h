@@ -18,11 +18,21 @@ struct dicom_json_reader {
 	struct json_check check;
 	struct buf text; /* the data set being received */
 	struct attrset_list sets;
-	bool bad_set; /* a data set was JSON of the right shape but not of the model */
+	bool bad_set;	 /* a data set was JSON of the right shape but not of the model */
+	size_t repairs;	 /* malformed escapes in the sets taken so far (each read as U+FFFD) */
+	size_t max_sets; /* sets kept at most (dicom_json_reader_limit()) */
+	size_t dropped;	 /* sets checked past max_sets and not kept */
 };
 
-/** Start reading a reply; no data set may be longer than @set_max bytes of JSON. */
+/** Start reading a reply; no data set may be longer than @set_max bytes of JSON. A malformed
+ * escape inside a string (a lone surrogate "\\udcff") is read as U+FFFD, not refused: the
+ * names layer shows that entry with its rules; r->repairs counts them. */
 void dicom_json_reader_init(struct dicom_json_reader *r, size_t set_max);
+/** Keep at most @max_sets data sets: the ones after are still checked as JSON (the reply must
+ * be one) but never parsed nor kept, and r->dropped counts them. A page of tiny sets is then
+ * bounded while it is read, not after (670,000 sets of 25 bytes fit a 16 MiB page). */
+void dicom_json_reader_limit(struct dicom_json_reader *r, size_t max_sets);
+
 /** Free what the reader holds (also the sets not taken). */
 void dicom_json_reader_release(struct dicom_json_reader *r);
 

@@ -27,6 +27,7 @@
 extern "C" {
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/pushback.h"
 #include "core/slots.h"
 #include "core/part10.h"
 }
@@ -105,6 +106,7 @@ bool dimse_backoff(const struct dimse_peer *p, double started, unsigned attempt)
 		return false;
 	wait = std::min(wait, left);
 	usleep((useconds_t)(wait * 1e6));
+	pushback_note_retry();
 	return true;
 }
 
@@ -247,6 +249,8 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 			break;
 		last = dimse_now() - started >= (double)p->retry;
 	}
+	if (err && busy)
+		pushback_note_given_up();
 	if (err && busy && !last) {
 		log_error("%s %s as %s: association rejected for now, and still after retry=%ld s",
 			  what, p->name.c_str(), p->aet.c_str(), p->retry);
@@ -305,6 +309,7 @@ int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *abo
 		if (err || answers || !dimse_is_pushback(*status))
 			return err;
 		if (!dimse_backoff(p, started, attempt)) {
+			pushback_note_given_up();
 			log_error("C-FIND %s%s: status 0x%04x (out of resources), and still after "
 				  "retry=%ld s",
 				  p->name.c_str(), about, *status, p->retry);

@@ -22,6 +22,7 @@
 extern "C" {
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/pushback.h"
 }
 
 namespace
@@ -582,6 +583,7 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 		if (!dimse_backoff(&r->peer, started, attempt))
 			break;
 	}
+	pushback_note_given_up();
 	log_error("%s %s of %s %s: the archive is out of resources, and still after retry=%ld s",
 		  r->move ? "C-MOVE" : "C-GET", r->peer.name.c_str(), level_of(ref), uid_of(ref),
 		  r->peer.retry);

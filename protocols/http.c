@@ -4,11 +4,13 @@
  * with a reserve for queries that instance transfers never take. */
 #include "protocols/http.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +20,25 @@
 #include "core/buf.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/pushback.h"
 #include "core/slots.h"
+#include "core/url.h"
 #include "protocols/secrets.h"
 
 #define HTTP_ERRBODY_MAX 512
 #define HTTP_URL_LOG_MAX 2048
 #define HTTP_ORIGIN_MAX	 512
+/* Retry waits: the longest single one (a Retry-After beyond it is cut to it: the archive may
+ * be ready sooner, and asking again once a minute costs it nothing), and the backoff without
+ * Retry-After, doubling from the first to the last. */
+#define HTTP_WAIT_MAX_MS      60000
+#define HTTP_BACKOFF_FIRST_MS 500
+#define HTTP_BACKOFF_MAX_MS   30000
+/* Pacing, once one request in flight is still too many (see pace_slower()): the first gap
+ * between request starts (100 a second), the longest, and the shortest kept (below it, none). */
+#define HTTP_PACE_FIRST_US 10000
+#define HTTP_PACE_MAX_US   2000000
+#define HTTP_PACE_OFF_US   2000
 
 struct http {
 	CURLSH *share;
@@ -35,6 +50,11 @@ struct http {
 	char *token;		    /* from token_file */
 	pthread_mutex_t login_lock; /* guards logged_in; held across a login only */
 	bool logged_in;
+	pthread_mutex_t wait_lock; /* guards stopping, pace_us, next_start */
+	pthread_cond_t wait_cond;  /* CLOCK_MONOTONIC; broadcast by http_stop() */
+	bool stopping;
+	long pace_us;			   /* at least this long between request starts (0: none) */
+	struct timespec next_start;	   /* while pacing: when the next request may start */
 	char auth_origin[HTTP_ORIGIN_MAX]; /* of cfg.auth_url; "" if none */
 };
 
@@ -58,6 +78,10 @@ struct http_call {
 	curl_off_t moved;     /* bytes received and sent, as curl last said */
 	struct timespec last; /* when they last grew (or the transfer began) */
 	bool stalled;	      /* ended by on_progress */
+	bool retry_after;     /* the last response had a Retry-After header */
+	bool gave_up;	      /* pushed back until retry= was spent */
+	unsigned tries;	      /* then: how many times it was asked */
+	long spent_ms;	      /* and for how long */
 	struct timespec t0;   /* when it asked for a slot, for the log */
 	struct curl_slist *headers;
 	char safe_url[HTTP_URL_LOG_MAX]; /* the URL without credentials, for the log */
@@ -115,6 +139,112 @@ static int url_origin(const char *url, char *out, size_t n)
 	return err;
 }
 
+/* Copy @n bytes of @s, lowercase, into @out (size @size). @return false if it does not fit. */
+static bool lower_copy(const char *s, size_t n, char *out, size_t size)
+{
+	if (n >= size)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)tolower((unsigned char)s[i]);
+	out[n] = '\0';
+	return true;
+}
+
+/* curl's part @what of @u, or "" when it has none. @return a curl_free()'d string or NULL. */
+static char *curl_part(CURLU *u, CURLUPart what)
+{
+	char *v = NULL;
+
+	return curl_url_get(u, what, &v, 0) == CURLUE_OK ? v : NULL;
+}
+
+/* Whether "[a]" and "[b]" are one IPv6 address, however each is written: curl writes the
+ * address anew ("[fe80::0]" is "[fe80::]"), in its own words, not glibc's. */
+static bool same_ipv6(const char *a, const char *b)
+{
+	struct in6_addr x, y;
+	char buf[INET6_ADDRSTRLEN];
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la < 3 || lb < 3 || a[0] != '[' || b[0] != '[' || a[la - 1] != ']' ||
+	    b[lb - 1] != ']' || la - 2 >= sizeof(buf) || lb - 2 >= sizeof(buf))
+		return false;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(la - 2), a + 1);
+	if (inet_pton(AF_INET6, buf, &x) != 1)
+		return false;
+	snprintf(buf, sizeof(buf), "%.*s", (int)(lb - 2), b + 1);
+	return inet_pton(AF_INET6, buf, &y) == 1 && memcmp(&x, &y, sizeof(x)) == 0;
+}
+
+int http_url_agrees(const char *url, char *why, size_t n)
+{
+	char *scheme = NULL, *user = NULL, *password = NULL, *options = NULL, *host = NULL,
+	     *port = NULL, *zone = NULL;
+	char ours[HTTP_ORIGIN_MAX], theirs[HTTP_ORIGIN_MAX];
+	const char *reason = NULL, *pct;
+	size_t hlen, len = strlen(url);
+	struct url u;
+	CURLU *cu = curl_url();
+
+	if (!cu)
+		return -ENOMEM;
+	url_parse(url, len, &u);
+	/* The flags libcurl's easy handle itself parses CURLOPT_URL with (lib/url.c, 7.88):
+	 * with a guessed scheme, "http:u:p@h" has a user "http". */
+	if (curl_url_set(cu, CURLUPART_URL, url, CURLU_GUESS_SCHEME | CURLU_NON_SUPPORT_SCHEME) !=
+	    CURLUE_OK) {
+		reason = "is not a URL libcurl can read";
+		goto out;
+	}
+	scheme = curl_part(cu, CURLUPART_SCHEME);
+	user = curl_part(cu, CURLUPART_USER);
+	password = curl_part(cu, CURLUPART_PASSWORD);
+	options = curl_part(cu, CURLUPART_OPTIONS);
+	host = curl_part(cu, CURLUPART_HOST);
+	port = curl_part(cu, CURLUPART_PORT);
+	zone = curl_part(cu, CURLUPART_ZONEID);
+	if (user || password || options) {
+		reason = "holds a user name or password in its URL, as libcurl reads it";
+		goto out;
+	}
+	if (!scheme || !host || !lower_copy(url + u.scheme.off, u.scheme.len, ours, sizeof(ours)) ||
+	    !lower_copy(scheme, strlen(scheme), theirs, sizeof(theirs)) || strcmp(ours, theirs)) {
+		reason = "has a scheme that libcurl reads differently";
+		goto out;
+	}
+	/* Ours keeps an IPv6 zone inside the brackets ("[fe80::1%25eth0]"), curl apart, and curl
+	 * writes the address anew ("[fe80::0]" is "[fe80::]"): compare the addresses. */
+	pct = memchr(url + u.host.off, '%', u.host.len);
+	hlen = pct ? (size_t)(pct - (url + u.host.off)) : u.host.len;
+	if (!lower_copy(url + u.host.off, hlen, ours, sizeof(ours) - 1) ||
+	    !lower_copy(host, strlen(host), theirs, sizeof(theirs))) {
+		reason = "has a host that libcurl reads differently";
+		goto out;
+	}
+	if (pct)
+		strcat(ours, "]");
+	if ((ours[0] == '[' ? !same_ipv6(ours, theirs) : strcmp(ours, theirs) != 0) ||
+	    (pct != NULL) != (zone != NULL)) {
+		reason = "has a host that libcurl reads differently";
+		goto out;
+	}
+	if (u.port.len != (port ? strlen(port) : 0) ||
+	    (port && strncmp(url + u.port.off, port, u.port.len) != 0))
+		reason = "has a port that libcurl reads differently";
+out:
+	if (reason && n)
+		snprintf(why, n, "%s", reason);
+	curl_free(scheme);
+	curl_free(user);
+	curl_free(password);
+	curl_free(options);
+	curl_free(host);
+	curl_free(port);
+	curl_free(zone);
+	curl_url_cleanup(cu);
+	return reason ? -EINVAL : 0;
+}
+
 /* Whether the credentials of user=, password_file= and token_file= may go with a request to
  * @url: only to the origin of the URL they were given for (http_config.auth_url). */
 static bool may_send_credentials(const struct http *h, const char *url)
@@ -132,6 +262,18 @@ static void headers_free_wiped(struct curl_slist *headers)
 	for (struct curl_slist *l = headers; l; l = l->next)
 		explicit_bzero(l->data, strlen(l->data));
 	curl_slist_free_all(headers);
+}
+
+/* A condition whose timed waits count on CLOCK_MONOTONIC: a retry wait must not grow or
+ * shrink when the wall clock is set. */
+static void monotonic_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cond, &ca);
+	pthread_condattr_destroy(&ca);
 }
 
 int http_new(const struct http_config *cfg, struct http **out)
@@ -156,6 +298,9 @@ int http_new(const struct http_config *cfg, struct http **out)
 	slots_limit(&h->slots, h->cfg.max_connections);
 	pthread_mutex_init(&h->token_lock, NULL);
 	pthread_mutex_init(&h->login_lock, NULL);
+	pthread_mutex_init(&h->wait_lock, NULL);
+	monotonic_cond_init(&h->wait_cond);
+	pushback_watch(&h->slots, h->cfg.max_connections);
 	if (cfg->auth_url && url_origin(cfg->auth_url, h->auth_origin, sizeof(h->auth_origin))) {
 		log_error("credentials: cannot tell the host of the archive's URL");
 		err = -EINVAL;
@@ -200,11 +345,14 @@ void http_free(struct http *h)
 {
 	if (!h)
 		return;
+	pushback_watch(NULL, 0);
 	curl_share_cleanup(h->share);
 	secret_free(h->password);
 	secret_free(h->token);
 	pthread_mutex_destroy(&h->token_lock);
 	pthread_mutex_destroy(&h->login_lock);
+	pthread_cond_destroy(&h->wait_cond);
+	pthread_mutex_destroy(&h->wait_lock);
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_destroy(&h->locks[i]);
 	slots_release(&h->slots);
@@ -268,6 +416,10 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 		}
 		c->reason[rl] = '\0';
 		c->warning[0] = '\0';
+		c->retry_after = false;
+	} else if (len > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
+		/* Its value (seconds or an HTTP date) is curl's to parse: CURLINFO_RETRY_AFTER. */
+		c->retry_after = true;
 	} else if (len > 8 && strncasecmp(data, "Warning:", 8) == 0) {
 		size_t have = strlen(c->warning), room = sizeof(c->warning) - have - 1;
 		const char *v = data + 8;
@@ -528,6 +680,9 @@ static int call_init(struct http_call *c, struct http *h, const struct http_requ
 		curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, r->body);
 	}
 	curl_easy_setopt(c->easy, CURLOPT_URL, url);
+	/* Credentials come only from user=, password_file=, token_file= and netrc, and go only
+	 * to their origin: a user name in a URL (refused at mount) would bypass that. */
+	curl_easy_setopt(c->easy, CURLOPT_DISALLOW_USERNAME_IN_URL, 1L);
 	curl_easy_setopt(c->easy, CURLOPT_PRIVATE, c);
 	curl_easy_setopt(c->easy, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(c->easy, CURLOPT_NOSIGNAL, 1L);
@@ -568,6 +723,246 @@ static int call_init(struct http_call *c, struct http *h, const struct http_requ
 static void call_started(struct http_call *c)
 {
 	clock_gettime(CLOCK_MONOTONIC, &c->last);
+}
+
+/* The retries of one request: its budget runs from its first try. */
+struct http_retry {
+	struct timespec start;
+	unsigned tries; /* pushbacks so far */
+};
+
+static void retry_init(struct http_retry *t)
+{
+	clock_gettime(CLOCK_MONOTONIC, &t->start);
+	t->tries = 0;
+}
+
+/* What comes after a call: its result (call_done()), or the same request again. */
+enum http_next {
+	HTTP_NEXT_DONE,
+	HTTP_NEXT_AGAIN,
+};
+
+static bool is_pushback(long status)
+{
+	return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+static void timespec_add_us(struct timespec *t, long us)
+{
+	t->tv_sec += us / 1000000;
+	t->tv_nsec += (us % 1000000) * 1000;
+	if (t->tv_nsec >= 1000000000) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000;
+	}
+}
+
+/* Whether @t is at or before @now. */
+static bool reached(const struct timespec *t, const struct timespec *now)
+{
+	return t->tv_sec < now->tv_sec || (t->tv_sec == now->tv_sec && t->tv_nsec <= now->tv_nsec);
+}
+
+/* May a request start now? If so its start is counted; if not, *@when says when one may.
+ * Without pacing, always. */
+static bool pace_try(struct http *h, struct timespec *when)
+{
+	struct timespec now;
+	bool go;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&h->wait_lock);
+	go = !h->pace_us || reached(&h->next_start, &now);
+	if (go && h->pace_us) {
+		h->next_start = now;
+		timespec_add_us(&h->next_start, h->pace_us);
+	} else if (!go) {
+		*when = h->next_start;
+	}
+	pthread_mutex_unlock(&h->wait_lock);
+	return go;
+}
+
+/* A 429 with one request in flight: the bound of core/slots.h cannot go lower, but an
+ * archive that counts requests a second (a token bucket: AWS HealthImaging's 50 GETs a
+ * second) still turns most away when one at a time is faster than that, as it is on a short
+ * round trip (measured on loopback: 575 429s for 300 GETs against 50 a second). So the gap
+ * between request starts doubles, and shrinks by a thirty-second at each success: AIMD on
+ * the rate, below AIMD on the requests in flight. */
+static void pace_slower(struct http *h, const char *safe_url)
+{
+	long pace;
+
+	pthread_mutex_lock(&h->wait_lock);
+	pace = h->pace_us ? h->pace_us * 2 : HTTP_PACE_FIRST_US;
+	if (pace > HTTP_PACE_MAX_US)
+		pace = HTTP_PACE_MAX_US;
+	if (!h->pace_us)
+		clock_gettime(CLOCK_MONOTONIC, &h->next_start);
+	h->pace_us = pace;
+	pthread_mutex_unlock(&h->wait_lock);
+	log_info("%s: pushed back with one request in flight: one request each %ld ms at most",
+		 safe_url, pace / 1000);
+}
+
+/* A request went well: pace a little faster. @return whether no pacing is left (then the
+ * bound of requests in flight may grow). */
+static bool pace_faster(struct http *h)
+{
+	bool off;
+
+	pthread_mutex_lock(&h->wait_lock);
+	if (h->pace_us) {
+		h->pace_us -= h->pace_us / 32;
+		if (h->pace_us < HTTP_PACE_OFF_US)
+			h->pace_us = 0;
+	}
+	off = !h->pace_us;
+	pthread_mutex_unlock(&h->wait_lock);
+	return off;
+}
+
+static void timespec_add_ms(struct timespec *t, long ms)
+{
+	timespec_add_us(t, ms * 1000);
+}
+
+/* A random number in [0, n), n > 0: jitter only, nothing secret. */
+static long jitter(long n)
+{
+	static __thread unsigned seed;
+
+	if (!seed) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		seed = (unsigned)now.tv_nsec ^ (unsigned)(uintptr_t)&seed;
+	}
+	return (long)(rand_r(&seed) % (unsigned long)n);
+}
+
+/* How long to wait before try @tries + 1 after a pushback of @c. The archive's Retry-After
+ * if it gave one (curl parses both forms; a date in the past or a value it cannot read is 0:
+ * then as without), plus up to a fifth more (at most a second), so that the GETs one burst
+ * pushed back do not all come back in the same instant. Without it, exponential backoff with
+ * "equal jitter" (half the step fixed, half random), as AWS's SDKs do. */
+static long pushback_wait_ms(struct http_call *c, unsigned tries)
+{
+	curl_off_t after = 0;
+	long ms, step = HTTP_BACKOFF_FIRST_MS;
+
+	if (c->retry_after && curl_easy_getinfo(c->easy, CURLINFO_RETRY_AFTER, &after) != CURLE_OK)
+		after = 0;
+	if (after > 0) {
+		ms = after > HTTP_WAIT_MAX_MS / 1000 ? HTTP_WAIT_MAX_MS : (long)after * 1000;
+		return ms + jitter(ms / 5 < 1000 ? ms / 5 + 1 : 1000);
+	}
+	for (unsigned i = 0; i < tries && step < HTTP_BACKOFF_MAX_MS; i++)
+		step *= 2;
+	if (step > HTTP_BACKOFF_MAX_MS)
+		step = HTTP_BACKOFF_MAX_MS;
+	return step / 2 + jitter(step / 2);
+}
+
+/* The performed call @c (a try of @t, its slot taken in window @epoch) ended with @rc. A 2xx
+ * lets the bound of requests in flight grow; a pushback halves it (429, 503: the archive is
+ * over its quota or its capacity; a proxy's 502 and 504 say nothing of the load) and, while
+ * retry= lasts, makes the request again after *@until. Whatever the call got, its body never
+ * reached the caller's on_body (on_write keeps non-2xx bodies for the log), so nothing is
+ * delivered twice. A pushback past the budget is marked in @c for call_done(). */
+static enum http_next pushback_check(struct http_call *c, CURLcode rc, struct http_retry *t,
+				     unsigned epoch, struct timespec *until)
+{
+	struct http *h = c->h;
+	long status = 0, limit, before, wait_ms, spent_ms;
+	struct timespec now;
+
+	if (rc != CURLE_OK || c->stalled)
+		return HTTP_NEXT_DONE;
+	curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status < 300) {
+		if (!pace_faster(h))
+			return HTTP_NEXT_DONE;
+		before = slots_current(&h->slots);
+		limit = slots_went_well(&h->slots);
+		if (limit != before)
+			log_debug("%s: %ld requests in flight allowed again (connections=%ld)",
+				  c->safe_url, limit, h->cfg.max_connections);
+		return HTTP_NEXT_DONE;
+	}
+	if (!is_pushback(status))
+		return HTTP_NEXT_DONE;
+	pushback_note_status(status);
+	if (status == 429 || status == 503) {
+		before = slots_current(&h->slots);
+		limit = slots_back_off(&h->slots, epoch);
+		if (limit != before)
+			log_info("%s: HTTP %ld: at most %ld requests in flight now "
+				 "(connections=%ld)",
+				 c->safe_url, status, limit, h->cfg.max_connections);
+		/* 429 counts requests over time; a 503 is about load, which the bound of requests
+		 * in flight already follows (paced on every n-th 503, the gap would only grow). */
+		if (before == 1 && status == 429)
+			pace_slower(h, c->safe_url);
+	}
+	if (h->cfg.retry_s <= 0)
+		return HTTP_NEXT_DONE; /* retry=0: the status is the answer */
+	wait_ms = pushback_wait_ms(c, t->tries);
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	spent_ms = ms_between(&t->start, &now);
+	if (spent_ms + wait_ms > h->cfg.retry_s * 1000) {
+		c->gave_up = true;
+		c->tries = t->tries + 1;
+		c->spent_ms = spent_ms;
+		pushback_note_given_up();
+		return HTTP_NEXT_DONE;
+	}
+	t->tries++;
+	*until = now;
+	timespec_add_ms(until, wait_ms);
+	pushback_note_retry();
+	log_info("%s %s: HTTP %ld %s: asking again in %ld ms (try %u)", c->r->method, c->safe_url,
+		 status, c->reason, wait_ms, t->tries + 1);
+	return HTTP_NEXT_AGAIN;
+}
+
+/* Wait until @until (CLOCK_MONOTONIC) or http_stop(). Every retry wait of this file is this
+ * one call, on a condition rather than a sleep, so that whatever must end waits early
+ * (unmount, SIGTERM, a reader that gave up) has one place to wake them. @return 0 at
+ * @until, -ECANCELED when stopped. */
+static int http_wait_until(struct http *h, const struct timespec *until)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&h->wait_lock);
+	while (!h->stopping &&
+	       pthread_cond_timedwait(&h->wait_cond, &h->wait_lock, until) != ETIMEDOUT)
+		;
+	if (h->stopping)
+		err = -ECANCELED;
+	pthread_mutex_unlock(&h->wait_lock);
+	return err;
+}
+
+static bool http_stopping(struct http *h)
+{
+	bool stopping;
+
+	pthread_mutex_lock(&h->wait_lock);
+	stopping = h->stopping;
+	pthread_mutex_unlock(&h->wait_lock);
+	return stopping;
+}
+
+void http_stop(struct http *h)
+{
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->wait_lock);
+	h->stopping = true;
+	pthread_cond_broadcast(&h->wait_cond);
+	pthread_mutex_unlock(&h->wait_lock);
 }
 
 /* The performed call @c ended with @rc: its errno, logged with the URL and the status. */
@@ -615,6 +1010,18 @@ static int call_done(struct http_call *c, CURLcode rc, bool may_retry)
 		return err;
 	}
 	err = http_status_to_errno(c->resp.status);
+	if (err && c->gave_up) {
+		/* The archive asked to wait for longer than the user lets a file wait. */
+		error_excerpt(&c->errbody, excerpt, sizeof(excerpt));
+		log_error("%s %s: HTTP %ld %s: still so after %u tries in %ld s, giving up "
+			  "(retry=%ld)%s%s",
+			  method, safe_url, c->resp.status, c->reason, c->tries, c->spent_ms / 1000,
+			  h->cfg.retry_s, excerpt[0] ? ": " : "", excerpt);
+		note_failure(false, method, safe_url, c->resp.status,
+			     "%s: still so after %u tries in %ld s (retry=%ld)", c->reason,
+			     c->tries, c->spent_ms / 1000, h->cfg.retry_s);
+		return -ETIMEDOUT;
+	}
 	if (err) {
 		error_excerpt(&c->errbody, excerpt, sizeof(excerpt));
 		/* Not found is a warning (a folder may simply be gone); a 401 that a new token or
@@ -647,21 +1054,45 @@ static void call_release(struct http_call *c)
 	c->easy = NULL;
 }
 
+/* Make @r, again after each pushback while retry= lasts (pushback_check()). */
 static int http_attempt(struct http *h, const struct http_request *r, long *status_out,
 			bool may_retry)
 {
+	struct http_retry t;
+	struct timespec until;
 	struct http_call c;
+	unsigned epoch;
 	CURLcode rc;
 	int err;
 
-	err = call_init(&c, h, r);
-	if (!err) {
+	retry_init(&t);
+	for (;;) {
+		err = call_init(&c, h, r);
+		if (err)
+			break;
 		clock_gettime(CLOCK_MONOTONIC, &c.t0);
+		while (!err && !pace_try(h, &until))
+			err = http_wait_until(h, &until);
+		if (err) {
+			log_info("%s %s: not asked: stopping", r->method, c.safe_url);
+			break;
+		}
 		slots_take(&h->slots, r->kind == HTTP_QUERY);
+		epoch = slots_epoch(&h->slots);
 		call_started(&c);
 		rc = curl_easy_perform(c.easy);
 		slots_give(&h->slots, r->kind == HTTP_QUERY);
-		err = call_done(&c, rc, may_retry);
+		if (pushback_check(&c, rc, &t, epoch, &until) == HTTP_NEXT_DONE) {
+			err = call_done(&c, rc, may_retry);
+			break;
+		}
+		/* Waiting holds no slot: the others go on within the lowered bound. */
+		call_release(&c);
+		err = http_wait_until(h, &until);
+		if (err) {
+			log_info("%s %s: not asked again: stopping", r->method, c.safe_url);
+			break;
+		}
 	}
 	if (status_out)
 		*status_out = c.resp.status;
@@ -715,6 +1146,7 @@ static int vitrea_login(struct http *h)
 		free(line);
 	}
 	curl_easy_setopt(easy, CURLOPT_URL, h->cfg.login_url);
+	curl_easy_setopt(easy, CURLOPT_DISALLOW_USERNAME_IN_URL, 1L);
 	curl_easy_setopt(easy, CURLOPT_SHARE, h->share);
 	curl_easy_setopt(easy, CURLOPT_COOKIEFILE, "");
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
@@ -860,8 +1292,10 @@ struct http_lane {
 	size_t index;	       /* of this lane */
 	size_t item;	       /* the GET it runs (or runs again after a 401) */
 	bool busy;	       /* its call is in the multi handle, a slot held */
-	bool again;	       /* item got a 401 that may be cured: run it once more */
-	bool retried;	       /* item is that second try */
+	bool again;	       /* run item again (a 401 that may be cured), or resume it */
+	bool retried;	       /* item is the second try after a 401 */
+	struct http_retry t;   /* item's pushbacks */
+	unsigned epoch;	       /* of the slot its call holds */
 	struct http_request r; /* of item; url points to url[] */
 	struct http_call c;    /* valid while busy */
 	char url[HTTP_URL_LOG_MAX];
@@ -874,6 +1308,70 @@ static int lane_on_body(void *ctx, const struct http_response *resp, const void 
 	return l->e->on_body(l->e->ctx, l->index, resp, data, len);
 }
 
+/* A GET of http_get_each() that the archive pushed back waits here until it may be made
+ * again, holding neither a lane nor a slot: nothing of its body was received, so a lane has
+ * nothing to keep for it, and the lanes go on with the other GETs meanwhile. Were it to keep
+ * its lane, a burst of 429s (measured: a bucket of 50 a second on loopback) had every lane
+ * asleep for its Retry-After at once, and the series came at 10 GETs a second. */
+struct http_deferred {
+	size_t item;
+	bool retried; /* its try after a 401 is used */
+	struct http_retry t;
+	struct timespec until; /* not before this */
+};
+
+struct http_deferred_list {
+	struct http_deferred *v;
+	size_t n, cap;
+};
+
+static int deferred_add(struct http_deferred_list *dl, const struct http_lane *l,
+			const struct timespec *until)
+{
+	if (dl->n == dl->cap) {
+		size_t cap = dl->cap ? dl->cap * 2 : 16;
+		struct http_deferred *v = realloc(dl->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		dl->v = v;
+		dl->cap = cap;
+	}
+	dl->v[dl->n++] = (struct http_deferred){
+		.item = l->item, .retried = l->retried, .t = l->t, .until = *until};
+	return 0;
+}
+
+/* Whether a GET waits in @dl; the first moment one may go in *@first. */
+static bool deferred_first(const struct http_deferred_list *dl, struct timespec *first)
+{
+	for (size_t i = 0; i < dl->n; i++)
+		if (i == 0 || reached(&dl->v[i].until, first))
+			*first = dl->v[i].until;
+	return dl->n > 0;
+}
+
+/* Move a GET of @dl whose wait is over at @now into lane @l (which then resumes it), first
+ * come first served; with @l NULL, move nothing. @return whether there was one. */
+static bool deferred_take(struct http_deferred_list *dl, const struct timespec *now,
+			  struct http_lane *l)
+{
+	size_t best = dl->n;
+
+	for (size_t i = 0; i < dl->n; i++)
+		if (reached(&dl->v[i].until, now) &&
+		    (best == dl->n || reached(&dl->v[i].until, &dl->v[best].until)))
+			best = i;
+	if (best == dl->n || !l)
+		return best != dl->n;
+	l->item = dl->v[best].item;
+	l->retried = dl->v[best].retried;
+	l->t = dl->v[best].t;
+	l->again = true;
+	dl->v[best] = dl->v[--dl->n];
+	return true;
+}
+
 /* Start @l's next GET (item @item) in the multi handle; its slot is taken. @return 0, or the
  * GET's own error (it is over: the caller reports it and gives the slot back). */
 static int lane_start(struct http *h, CURLM *multi, struct http_lane *l, size_t item,
@@ -882,8 +1380,10 @@ static int lane_start(struct http *h, CURLM *multi, struct http_lane *l, size_t 
 	const struct http_each *e = l->e;
 	int err;
 
-	if (!l->again)
+	if (!l->again) {
 		l->retried = false;
+		retry_init(&l->t);
+	}
 	l->again = false;
 	l->item = item;
 	err = e->url_of(e->ctx, item, l->url, sizeof(l->url));
@@ -903,6 +1403,7 @@ static int lane_start(struct http *h, CURLM *multi, struct http_lane *l, size_t 
 		return err;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &l->c.t0);
+	l->epoch = slots_epoch(&h->slots);
 	call_started(&l->c);
 	l->busy = true;
 	return 0;
@@ -920,11 +1421,12 @@ static bool lane_slot(struct http *h, enum http_kind kind, size_t running)
 	return true;
 }
 
-/* The call of @l is over (@rc): report it, unless a 401 makes it worth another try. @return
- * on_done's answer. */
+/* The call of @l is over (@rc): report it, unless a 401 makes it worth another try or a
+ * pushback sends it to wait in @dl. @return on_done's answer, or -ENOMEM. */
 static int lane_finish(struct http *h, CURLM *multi, struct http_lane *l, CURLcode rc,
-		       enum http_kind kind)
+		       enum http_kind kind, struct http_deferred_list *dl)
 {
+	struct timespec until;
 	const struct http_each *e = l->e;
 	bool may_retry = !l->retried && may_retry_401(h, l->url);
 	long status;
@@ -933,6 +1435,10 @@ static int lane_finish(struct http *h, CURLM *multi, struct http_lane *l, CURLco
 	curl_multi_remove_handle(multi, l->c.easy);
 	slots_give(&h->slots, kind == HTTP_QUERY);
 	l->busy = false;
+	if (pushback_check(&l->c, rc, &l->t, l->epoch, &until) == HTTP_NEXT_AGAIN) {
+		call_release(&l->c);
+		return deferred_add(dl, l, &until);
+	}
 	err = call_done(&l->c, rc, may_retry);
 	status = l->c.resp.status;
 	call_release(&l->c);
@@ -950,6 +1456,7 @@ static int lane_finish(struct http *h, CURLM *multi, struct http_lane *l, CURLco
 
 int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e)
 {
+	struct http_deferred_list dl = {0};
 	struct http_lane *lanes;
 	size_t next = 0, running = 0, nlanes = e->nlanes ? e->nlanes : 1;
 	CURLM *multi;
@@ -974,18 +1481,34 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 		CURLMsg *msg;
 		CURLMcode mc;
 		int still, left, finished = 0;
+		struct timespec now, first, pace_at;
+		bool waiting, paced = false;
 
+		if (http_stopping(h) && dl.n) {
+			err = -ECANCELED;
+			break;
+		}
 		/* Fill the idle lanes while slots are free; a lane whose GET got a 401 that a new
-		 * token or login may cure runs it again first. */
+		 * token or login may cure runs it again first, then the GETs pushed back whose
+		 * wait is over go before new ones. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		for (size_t i = 0; i < nlanes && !err; i++) {
 			struct http_lane *l = &lanes[i];
 			size_t item;
 			int gerr;
 
-			if (l->busy || (!l->again && next == e->n))
+			if (l->busy ||
+			    (!l->again && next == e->n && !deferred_take(&dl, &now, NULL)))
 				continue;
 			if (!lane_slot(h, kind, running))
 				break;
+			if (!pace_try(h, &pace_at)) {
+				slots_give(&h->slots, kind == HTTP_QUERY);
+				paced = true;
+				break;
+			}
+			if (!l->again)
+				deferred_take(&dl, &now, l);
 			item = l->again ? l->item : next++;
 			gerr = lane_start(h, multi, l, item, kind);
 			if (!gerr) {
@@ -997,8 +1520,21 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 			err = e->on_done(e->ctx, i, item, gerr, 0);
 			i--; /* the lane is idle again */
 		}
-		if (!running)
+		waiting = !err && deferred_first(&dl, &first);
+		if (!err && paced && (!waiting || reached(&pace_at, &first))) {
+			first = pace_at;
+			waiting = true;
+		}
+		if (!running && !waiting)
 			break;
+		if (!running) {
+			/* Every GET left waits (after a pushback, or for the pace): nothing to poll
+			 * meanwhile. */
+			err = http_wait_until(h, &first);
+			if (err)
+				break;
+			continue;
+		}
 		mc = curl_multi_perform(multi, &still);
 		if (mc != CURLM_OK) {
 			size_t b = 0;
@@ -1022,7 +1558,7 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 			for (size_t i = 0; i < nlanes; i++) {
 				if (&lanes[i].c == c) {
 					int derr = lane_finish(h, multi, &lanes[i],
-							       msg->data.result, kind);
+							       msg->data.result, kind, &dl);
 
 					if (derr && !err)
 						err = derr;
@@ -1032,12 +1568,21 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 		}
 		if (err)
 			break;
-		if (!finished && running)
-			curl_multi_poll(multi, NULL, 0, 1000, NULL);
+		if (!finished && running) {
+			long ms = 1000;
+
+			/* Not past the moment a waiting GET may go again. One whose wait is
+			 * over waits for a slot, as a new GET does: that is no reason to spin. */
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (waiting && ms_between(&now, &first) > 0 &&
+			    ms_between(&now, &first) < ms)
+				ms = ms_between(&now, &first);
+			curl_multi_poll(multi, NULL, 0, (int)ms, NULL);
+		}
 	}
 out:
-	/* Stopped early (on_done's error, no memory): the GETs still running end here, not
-	 * reported; their slots go back. */
+	/* Stopped early (on_done's error, no memory, http_stop()): the GETs still running end
+	 * here, not reported; their slots go back. */
 	for (size_t i = 0; lanes && i < nlanes; i++) {
 		if (!lanes[i].busy)
 			continue;
@@ -1046,6 +1591,7 @@ out:
 		call_release(&lanes[i].c);
 	}
 	free(lanes);
+	free(dl.v);
 	if (multi)
 		curl_multi_cleanup(multi);
 	return err;

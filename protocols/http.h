@@ -11,6 +11,8 @@ struct http_config {
 	long connect_timeout_s; /* 0: 10 */
 	long max_connections;	/* parallel requests (0: 8); a quarter of them (at least one,
 				 * none of one) only for HTTP_QUERY requests */
+	long retry_s;		/* a request the archive pushes back (429, 503, 502, 504) is
+				 * made again for up to this many seconds in all (0: never) */
 	bool insecure;		/* skip TLS verification */
 	const char *cacert;	/* borrowed for the life of the http; may be NULL */
 	const char *cert, *key; /* client certificate and its key (PEM files); may be NULL */
@@ -56,13 +58,24 @@ typedef int (*http_body_fn)(void *ctx, const struct http_response *resp, const v
 int http_new(const struct http_config *cfg, struct http **out);
 void http_free(struct http *h);
 
+/** End every retry wait of @h now, and make no more: the requests waiting to be made again
+ * fail with -ECANCELED (unmount, SIGTERM). Any thread; @h may be NULL. */
+void http_stop(struct http *h);
+
 /**
  * GET @url with "Accept: @accept" (may be NULL), streaming a 2xx body to @on_body, in a slot
  * of @kind. A transfer that receives nothing for timeout= seconds ends with -ETIMEDOUT.
+ * Pushback (429, 503, 502, 504) is no failure while retry_s lasts: the request is made again
+ * after the archive's Retry-After (seconds or an HTTP date, at most a minute), or else after
+ * an exponential backoff with jitter; meanwhile the bound of requests in flight is halved on
+ * each 429 or 503 and grows back by one per round of successes (core/slots.h). Only these
+ * statuses are retried, and their bodies never reach @on_body, so @on_body never sees a byte
+ * twice; a transfer cut after body bytes is not made again here.
  * Non-2xx statuses, transport errors and callback errors are logged here with the URL (without
  * credentials), the status and the reason. @status_out (may be NULL) gets the HTTP status.
- * @return 0 on a 2xx; -ENOENT (404, 410), -EACCES (401, 403), -ETIMEDOUT (timeouts, 408, 504),
- * -EIO (anything else: refused connection, 5xx, garbled), or the callback's error.
+ * @return 0 on a 2xx; -ENOENT (404, 410), -EACCES (401, 403), -ETIMEDOUT (timeouts, 408, 504,
+ * pushback past retry_s), -EIO (anything else: refused connection, 5xx, garbled), -ECANCELED
+ * (http_stop() during a retry wait), or the callback's error.
  */
 int http_get(struct http *h, enum http_kind kind, const char *url, const char *accept,
 	     http_body_fn on_body, void *ctx, long *status_out);
@@ -108,12 +121,23 @@ struct http_each {
  * and nobody else waits for one (slots_try_take_bulk()), so never more than connections=
  * transfers go out, queries keep their reserve, and a caller never holds slots while it waits
  * for more. HTTP_QUERY GETs run one at a time. Each GET is one http_get() as to timeouts,
- * credentials (a 401 that a new token or a new login may cure is asked again once), logging
- * and its result, which on_done() gets: one GET's failure does not stop the others.
+ * credentials (a 401 that a new token or a new login may cure is asked again once), pushback
+ * (a GET the archive pushed back waits aside, holding neither a lane nor a slot, while the
+ * lanes go on with the others, then is made again), logging and its result, which on_done() gets: one GET's failure
+ * does not stop the others.
  * @return 0 when every GET was made and reported; on_done()'s error (the GETs not reported then
  * were not made or were cut short); a login's error; -ENOMEM, -EIO (curl's multi failed).
  */
 int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e);
+
+/**
+ * Whether libcurl reads @url as core/url.h does: the scheme, host and port the same (case
+ * aside), and no user name, password or login options. The URL options are checked with
+ * url_check_web() and then with this at mount, so that no request goes where the check did
+ * not look. On refusal @why (size @n, may be 0) says why without quoting the URL.
+ * @return 0, -EINVAL, -ENOMEM.
+ */
+int http_url_agrees(const char *url, char *why, size_t n);
 
 /** @return errno (negative) for an HTTP status; 0 for 2xx. */
 int http_status_to_errno(long status);

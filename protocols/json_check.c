@@ -17,6 +17,7 @@
 #include "protocols/json_check.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum {
@@ -248,6 +249,19 @@ static int string_byte(struct json_check *c, unsigned char b)
 	return 0;
 }
 
+/* A malformed escape: refused, or with JSON_CHECK_LAX_ESCAPES taken as U+FFFD, the string
+ * going on in @state (a pending high surrogate dropped). @return -EIO, or @ret. */
+static int bad_escape(struct json_check *c, uint8_t state, int ret)
+{
+	if (!(c->flags & JSON_CHECK_LAX_ESCAPES))
+		return fail(c, JSON_CHECK_ESCAPE);
+	c->repairs++;
+	c->code = 0;
+	collect(c, 0xFFFD);
+	c->state = state;
+	return ret;
+}
+
 static int escape_byte(struct json_check *c, unsigned char b)
 {
 	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
@@ -259,8 +273,9 @@ static int escape_byte(struct json_check *c, unsigned char b)
 		c->code &= 0xFFFF0000u;
 		return 0;
 	}
+	/* Lax: the backslash was U+FFFD, and @b is read again as a byte of the string. */
 	if (!p)
-		return fail(c, JSON_CHECK_ESCAPE);
+		return bad_escape(c, ST_STRING, 1);
 	collect(c, (unsigned char)to[p - from]);
 	c->state = ST_STRING;
 	return 0;
@@ -271,23 +286,33 @@ static int hex_byte(struct json_check *c, unsigned char b)
 {
 	uint32_t high = c->code >> 16, unit;
 
-	if (!is_hex((char)b))
-		return fail(c, JSON_CHECK_ESCAPE);
+	/* Lax: a short \u (with a high surrogate before it, if any) was U+FFFD; @b is read
+	 * again as a byte of the string. */
+	if (!is_hex((char)b)) {
+		if (high && (c->flags & JSON_CHECK_LAX_ESCAPES))
+			c->repairs++; /* the high surrogate, alone: a U+FFFD of its own */
+		return bad_escape(c, ST_STRING, 1);
+	}
 	unit = (c->code & 0xFFFFu) * 16 + (b <= '9' ? b - '0' : (b | 0x20) - 'a' + 10);
 	c->code = high << 16 | unit;
 	if (++c->sub < 4)
 		return 0;
 	c->state = ST_STRING;
 	if (high) {
-		if (unit < 0xDC00 || unit > 0xDFFF)
-			return fail(c, JSON_CHECK_ESCAPE);
-		c->code = 0;
-		collect(c, 0x10000);
-	} else if (unit >= 0xD800 && unit <= 0xDBFF) {
+		if (unit >= 0xDC00 && unit <= 0xDFFF) {
+			c->code = 0;
+			collect(c, 0x10000);
+			return 0;
+		}
+		/* Lax: the high surrogate was alone; this unit is read on its own. */
+		if (bad_escape(c, ST_STRING, 0) < 0)
+			return -EIO;
+	}
+	if (unit >= 0xD800 && unit <= 0xDBFF) {
 		c->code = unit << 16;
 		c->state = ST_PAIR_BS;
 	} else if (unit >= 0xDC00 && unit <= 0xDFFF) {
-		return fail(c, JSON_CHECK_ESCAPE);
+		return bad_escape(c, ST_STRING, 0);
 	} else {
 		c->code = 0;
 		collect(c, unit);
@@ -420,13 +445,15 @@ static int check_byte(struct json_check *c, unsigned char b, bool *element_end)
 	case ST_HEX:
 		return hex_byte(c, b);
 	case ST_PAIR_BS:
+		/* Lax: a high surrogate alone; @b is read again as a byte of the string. */
 		if (b != '\\')
-			return fail(c, JSON_CHECK_ESCAPE);
+			return bad_escape(c, ST_STRING, 1);
 		c->state = ST_PAIR_U;
 		return 0;
 	case ST_PAIR_U:
+		/* Lax: a high surrogate alone; the backslash read begins another escape. */
 		if (b != 'u')
-			return fail(c, JSON_CHECK_ESCAPE);
+			return bad_escape(c, ST_ESCAPE, 1);
 		c->state = ST_HEX;
 		c->sub = 0;
 		return 0;
@@ -510,6 +537,97 @@ enum json_check_error json_check_error(const struct json_check *c)
 size_t json_check_offset(const struct json_check *c)
 {
 	return c->offset;
+}
+
+size_t json_check_repairs(const struct json_check *c)
+{
+	return c->repairs;
+}
+
+static int hex_value(char ch)
+{
+	return ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10;
+}
+
+/* The code unit of the \uXXXX at @in[@i] (the backslash), or -1 if there is none whole. */
+static long unit_at(const char *in, size_t len, size_t i)
+{
+	long unit = 0;
+
+	if (i + 6 > len || in[i] != '\\' || in[i + 1] != 'u')
+		return -1;
+	for (size_t k = i + 2; k < i + 6; k++) {
+		if (!is_hex(in[k]))
+			return -1;
+		unit = unit * 16 + hex_value(in[k]);
+	}
+	return unit;
+}
+
+/* The same reading as the check's lax mode, escape by escape: what it took as U+FFFD is
+ * written so, and which bytes are inside strings agrees with it. */
+int json_check_repair(const char *in, size_t len, char **out, size_t *out_len)
+{
+	static const char fffd[] = "\\ufffd";
+	/* The longest growth is "\\x" (2 bytes) into 6: three times, plus the NUL. */
+	char *o = malloc(len * 3 + 1);
+	bool in_string = false;
+	size_t n = 0;
+
+	if (!o)
+		return -ENOMEM;
+	for (size_t i = 0; i < len;) {
+		size_t k;
+		long unit;
+
+		if (!in_string || in[i] != '\\') {
+			if (in[i] == '"')
+				in_string = !in_string;
+			o[n++] = in[i++];
+			continue;
+		}
+		if (i + 1 < len && in[i + 1] && strchr("\"\\/bfnrt", in[i + 1])) {
+			memcpy(o + n, in + i, 2);
+			n += 2;
+			i += 2;
+			continue;
+		}
+		if (i + 1 >= len || in[i + 1] != 'u') {
+			memcpy(o + n, fffd, 6); /* the backslash; the byte after it is read on */
+			n += 6;
+			i++;
+			continue;
+		}
+		unit = unit_at(in, len, i);
+		if (unit < 0) {
+			for (k = i + 2; k < len && k < i + 6 && is_hex(in[k]); k++)
+				;
+			memcpy(o + n, fffd, 6); /* a short \u, up to its last hex digit */
+			n += 6;
+			i = k;
+			continue;
+		}
+		if (unit >= 0xD800 && unit <= 0xDBFF) {
+			long low = unit_at(in, len, i + 6);
+
+			if (low >= 0xDC00 && low <= 0xDFFF) {
+				memcpy(o + n, in + i, 12);
+				n += 12;
+				i += 12;
+				continue;
+			}
+		}
+		if (unit >= 0xD800 && unit <= 0xDFFF)
+			memcpy(o + n, fffd, 6); /* a surrogate alone */
+		else
+			memcpy(o + n, in + i, 6);
+		n += 6;
+		i += 6;
+	}
+	o[n] = '\0';
+	*out = o;
+	*out_len = n;
+	return 0;
 }
 
 const char *json_check_strerror(enum json_check_error e)

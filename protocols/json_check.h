@@ -36,6 +36,11 @@ enum {
 	 * bytes pass, as cJSON takes them. For QIDO answers, whose values the names layer cleans:
 	 * one archive's Latin-1 name must not empty a whole listing. */
 	JSON_CHECK_ANY_STRING_BYTES = 1,
+	/** A malformed escape inside a string (a lone UTF-16 surrogate, "\\x", a \\u without
+	 * four hex digits) stands for U+FFFD instead of refusing the body: one archive's bad UID
+	 * must not empty a whole listing. json_check_repair() rewrites such a text for a parser
+	 * that wants RFC 8259; json_check_repairs() counts them. */
+	JSON_CHECK_LAX_ESCAPES = 2,
 };
 
 /** The checker's state; fields are private. Plain data: no release needed. */
@@ -47,6 +52,7 @@ struct json_check {
 	uint16_t depth;
 	uint32_t code;	      /* \uXXXX being read, or the high surrogate waiting for its pair */
 	uint8_t need, lo, hi; /* UTF-8 continuation bytes still due, and the next one's range */
+	size_t repairs;	      /* malformed escapes taken as U+FFFD (JSON_CHECK_LAX_ESCAPES) */
 	const char *literal;
 	char scratch[10]; /* the first bytes of a key or "vr" value whose content matters */
 	uint8_t stack[JSON_CHECK_DEPTH_MAX / 8]; /* one bit per level: 1 object, 0 array */
@@ -85,5 +91,16 @@ const char *json_check_strerror(enum json_check_error e);
 
 /** The byte offset the check has reached (where it failed, once it has). */
 size_t json_check_offset(const struct json_check *c);
+
+/** How many malformed escapes a JSON_CHECK_LAX_ESCAPES check has taken as U+FFFD so far. */
+size_t json_check_repairs(const struct json_check *c);
+
+/**
+ * Rewrite @len bytes of JSON that a JSON_CHECK_LAX_ESCAPES check accepted (a whole value,
+ * starting outside any string) so that each malformed escape is "\\ufffd", as that check
+ * read it; everything else is copied as it is. Reads only inside @len.
+ * @return the new text in *@out (caller frees; *@out_len bytes, NUL added), 0 or -ENOMEM.
+ */
+int json_check_repair(const char *in, size_t len, char **out, size_t *out_len);
 
 #endif

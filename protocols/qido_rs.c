@@ -275,16 +275,18 @@ static bool same_page(const struct attrset *prev, size_t n, const struct attrset
 	return true;
 }
 
-/* One page: GET @url, its JSON into @page; *@more if the archive marked it cut. With
- * @may_shrink, a reply over QIDO_REPLY_MAX is -EFBIG (a smaller page may pass). */
-static int qido_get_page(struct qido *q, const char *url, bool may_shrink,
-			 struct attrset_list *page, bool *more)
+/* One page: GET @url, its JSON into @page, at most @room results kept (the rest of the page is
+ * checked, not kept: *@overflow); *@more if the archive marked it cut. With @may_shrink, a
+ * reply over QIDO_REPLY_MAX is -EFBIG (a smaller page may pass). */
+static int qido_get_page(struct qido *q, const char *url, bool may_shrink, size_t room,
+			 struct attrset_list *page, bool *more, bool *overflow)
 {
 	struct qido_reply reply = {.may_shrink = may_shrink};
 	char safe[2048];
 	int err;
 
 	dicom_json_reader_init(&reply.reader, QIDO_RESULT_MAX);
+	dicom_json_reader_limit(&reply.reader, room);
 	err = http_get(q->http, HTTP_QUERY, url, "application/dicom+json", qido_on_body, &reply,
 		       &reply.status);
 	if (err)
@@ -295,9 +297,15 @@ static int qido_get_page(struct qido *q, const char *url, bool may_shrink,
 		qido_refuse(&reply, log_redact_url(url, safe, sizeof(safe)));
 		goto out;
 	}
+	/* Issue 17: one lone surrogate ("\udcff") in one UID made the whole folder EIO. */
+	if (!err && reply.reader.repairs)
+		log_warn("GET %s: %zu malformed escapes in strings (a lone UTF-16 surrogate?) read "
+			 "as U+FFFD",
+			 log_redact_url(url, safe, sizeof(safe)), reply.reader.repairs);
 	if (!err)
 		err = attrset_list_append(page, &reply.reader.sets);
 	*more = reply.more;
+	*overflow = reply.reader.dropped > 0;
 out:
 	dicom_json_reader_release(&reply.reader);
 	return err;
@@ -316,7 +324,8 @@ struct ahead {
 	struct qido *q;
 	char *url;
 	long offset, want;
-	bool may_shrink, more;
+	bool may_shrink, more, overflow;
+	size_t room; /* results the page may keep */
 	int err;
 	struct attrset_list page;
 	pthread_t thread;
@@ -327,7 +336,8 @@ static void *ahead_run(void *arg)
 {
 	struct ahead *a = arg;
 
-	a->err = qido_get_page(a->q, a->url, a->may_shrink, &a->page, &a->more);
+	a->err = qido_get_page(a->q, a->url, a->may_shrink, a->room, &a->page, &a->more,
+			       &a->overflow);
 	return NULL;
 }
 
@@ -361,9 +371,12 @@ static long ahead_ask(struct qido *q, const struct query *query, long ask, long 
 		url.len = 0;
 		if (qido_build_url(q, query, want, offset + (at - got), &url))
 			break;
+		/* The archive has shown its cap: a page ahead keeps no more than it asked (and
+		 * one to see that it sent more), so QIDO_AHEAD hostile pages hold little. */
 		*a = (struct ahead){.q = q,
 				    .offset = offset + (at - got),
 				    .want = want,
+				    .room = (size_t)want + 1,
 				    .may_shrink = want > q->page_size,
 				    .url = strdup(url.data)};
 		if (!a->url)
@@ -435,7 +448,7 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 	for (;;) {
 		struct attrset_list page;
 		long want = ask;
-		bool more = false;
+		bool more = false, overflow = false;
 		size_t n;
 
 		if (query->limit > 0 && query->limit - got < want)
@@ -472,9 +485,14 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 			page = a->page;
 			attrset_list_init(&a->page);
 			more = a->more;
+			overflow = a->overflow;
 			err = a->err;
 		} else {
-			err = qido_get_page(q, url.data, want > q->page_size, &page, &more);
+			/* Past SEARCHER_RESULTS_MAX nothing is kept: a page of tiny results is
+			 * bounded while it is read (one more tells the answer goes on). */
+			err = qido_get_page(q, url.data, want > q->page_size,
+					    (size_t)(SEARCHER_RESULTS_MAX - got) + 1, &page, &more,
+					    &overflow);
 		}
 		if (err == -EFBIG) {
 			/* Too big for one reply: this page again, and the rest, in safe pages. */
@@ -511,6 +529,14 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 				 "incomplete; a narrower search shows the rest",
 				 log_redact_url(url.data, safe, sizeof(safe)),
 				 SEARCHER_RESULTS_MAX);
+			out->incomplete = true;
+		} else if (overflow) {
+			/* A page asked ahead that held more than it asked for: what it had past that
+			 * was not read, so the answer stops here, and says so. */
+			want = -1;
+			log_warn("GET %s: more results than the %ld asked in one page: the rest of "
+				 "the page was not read, and the answer is incomplete",
+				 log_redact_url(url.data, safe, sizeof(safe)), ask);
 			out->incomplete = true;
 		}
 		prev_start = out->n;

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 TIME=${FUZZ_TIME:-20}
 OUT=build-fuzz
-CORE="core/log.c core/errors.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c core/slots.c"
+CORE="core/log.c core/url.c core/errors.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c core/slots.c core/pushback.c"
 HTTP="protocols/http.c protocols/secrets.c"
 # tree.c and lookup.c call the cache for tree_list(), which the names harness never reaches;
 # the cache's file-set code calls the DICOMDIR shim (C++, dcmtk), linked for the same reason.
@@ -27,6 +27,7 @@ declare -A SOURCES=(
   [rad69]="protocols/multipart.c $HTTP $CORE"
   [part10]="$CORE"
   [search]="fs/search.c $CORE"
+  [url]="$HTTP $CORE"
   [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c fs/media.c $CORE $CACHE"
 )
 # Harness name -> C++ sources it links (compiled on their own with clang++), with dcmtk.
@@ -39,6 +40,7 @@ declare -A PACKAGES=(
   [mint]="libxml-2.0 libcurl"
   [rad69]="libxml-2.0 libcurl"
   [names]="lmdb dcmtk"
+  [url]="libcurl"
 )
 mapfile -t ORDER < <(printf '%s\n' "${!SOURCES[@]}" | sort)
 

@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "protocols/json_check.h"
@@ -178,6 +179,55 @@ static enum json_check_error check_in_pieces(const uint8_t *data, size_t size, u
 	return json_check_error(&c);
 }
 
+/* Lax escapes (QIDO, on top of the lenient mode, whose answer was @lenient): they pass all
+ * the lenient mode does, in any split the same; they refuse only for an escape what it
+ * refused for one; and what they pass, repaired by json_check_repair(), the lenient mode
+ * passes without a repair, with as many data sets, and cJSON parses. */
+static void lax_escapes(const uint8_t *data, size_t size, enum json_check_error lenient)
+{
+	const unsigned flags = JSON_CHECK_ANY_STRING_BYTES | JSON_CHECK_LAX_ESCAPES;
+	struct json_check c, one;
+	enum json_check_error lax;
+	size_t repairs, out_len, used;
+	int sets = 0, sets_after = 0;
+	char *out;
+	bool end;
+
+	json_check_init(&c, flags);
+	for (size_t at = 0; at < size && !json_check_error(&c); at += used) {
+		used = json_check_step(&c, data + at, size - at, &end);
+		sets += end;
+	}
+	json_check_finish(&c);
+	lax = json_check_error(&c);
+	repairs = json_check_repairs(&c);
+	json_check_init(&one, flags);
+	for (size_t i = 0; i < size; i++)
+		json_check_feed(&one, data + i, 1);
+	json_check_finish(&one);
+	assert(json_check_error(&one) == lax && json_check_offset(&one) == json_check_offset(&c));
+	assert(json_check_repairs(&one) == repairs);
+	assert(lenient != JSON_CHECK_OK || (lax == JSON_CHECK_OK && repairs == 0));
+	assert(lax != JSON_CHECK_ESCAPE);
+	if (lenient != JSON_CHECK_ESCAPE)
+		assert(lax == lenient);
+	if (lax != JSON_CHECK_OK)
+		return;
+	assert(json_check_repair((const char *)data, size, &out, &out_len) == 0);
+	json_check_init(&c, JSON_CHECK_ANY_STRING_BYTES);
+	for (size_t at = 0; at < out_len && !json_check_error(&c); at += used) {
+		used = json_check_step(&c, out + at, out_len - at, &end);
+		sets_after += end;
+	}
+	assert(json_check_finish(&c) == 0 && sets_after == sets);
+	if (!memmem(out, out_len, "\\u0000", 6)) {
+		int n;
+
+		assert(cjson_accepts((const uint8_t *)out, out_len, &n) && n == sets);
+	}
+	free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct json_check c;
@@ -215,6 +265,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_check_feed(&c, data + i, 1);
 	json_check_finish(&c);
 	assert(json_check_error(&c) == e && json_check_offset(&c) == at);
+
+	lax_escapes(data, size, e);
 
 	cjson_ok = cjson_accepts(data, size, &elements);
 	if (whole == JSON_CHECK_OK) {

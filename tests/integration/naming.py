@@ -2,9 +2,10 @@
 A second, independent writing of fs/names.c's rules (in Python, from the rule book), so a test
 that compares the mount with these names checks the C code against the rules."""
 import collections
+import re
 
 NAME_MAX = 255
-ROUNDS = 8  # suffix rounds before an entry is left out (NAMES_ROUNDS)
+ROUNDS = 8  # hash suffix rounds before the last-resort suffix (NAMES_ROUNDS)
 UNNAMED = "unnamed"
 JUNK = {".xdg-volume-info", "autorun.inf", "desktop.ini", ".DS_Store", ".hidden", ".directory",
         "Desktop.ini", "AutoRun.inf", ".localized"}
@@ -47,10 +48,20 @@ def cut_utf8(text, limit):
     return data.decode("utf-8", "ignore")
 
 
-def add_suffix(name, key, round=1):
+def put_suffix(name, text):
     ext = ".dcm" if name.endswith(".dcm") else ""
     base = name[:-4] if ext else name
-    return cut_utf8(base, NAME_MAX - 8 - len(ext)) + suffix(key, round) + ext
+    return cut_utf8(base, NAME_MAX - len(text) - len(ext)) + text + ext
+
+
+def add_suffix(name, key, round=1):
+    return put_suffix(name, suffix(key, round))
+
+
+def is_last_resort(name):
+    """Whether @name ends with " ~#" and digits (before ".dcm"): the form only entries that
+    no hash suffix could place are given."""
+    return re.search(r" ~#[0-9]+(\.dcm)?$", name) is not None
 
 
 def finish(text, ext, key, forced=False):
@@ -59,7 +70,7 @@ def finish(text, ext, key, forced=False):
     full = (text or UNNAMED) + ext
     if full.startswith("."):
         full = "_" + full[1:]
-    if len(full.encode()) > NAME_MAX or full in JUNK:
+    if len(full.encode()) > NAME_MAX or full in JUNK or is_last_resort(full):
         forced = True
     if forced:
         full = cut_utf8(full[:len(full) - len(ext)], NAME_MAX - len(ext)) + ext
@@ -115,10 +126,11 @@ def unique(items, reserved=()):
     """items: [(base name, key)] -> {key: final name}, clashes suffixed as trolley does: every
     name that clashes takes the suffix of round 1; a suffixed name that still clashes with a
     name kept earlier (or with another new one) takes round 2, and so on; entries still
-    clashing after ROUNDS are left out."""
+    clashing after ROUNDS get " ~#N", N their place among those in key order."""
     base = {key: name for name, key in items}
     names = dict(base)
     rounds = {key: 0 for key in base}
+    left = []
     r = 0
     while True:
         groups = collections.defaultdict(list)
@@ -133,10 +145,13 @@ def unique(items, reserved=()):
             kept = any(m is None or rounds[m] < r for m in members)
             movers += [m for m in members if m is not None and (not kept or rounds[m] == r)]
         if not movers:
+            for n, m in enumerate(sorted(left, key=lambda k: k.encode("utf-8", "surrogateescape")), 1):
+                names[m] = put_suffix(base[m], " ~#%d" % n)
             return names
         for m in movers:
             if r + 1 > ROUNDS:
                 del names[m]
+                left.append(m)
             else:
                 names[m] = add_suffix(base[m], m, r + 1)
                 rounds[m] = r + 1

@@ -2,6 +2,7 @@
 Orthanc with its DICOMweb plugin, and a counting, fault-injecting HTTP proxy in front of it
 (so a test counts the requests the archive really saw, and can make the archive misbehave)."""
 import atexit
+import email.utils
 import http.client
 import http.server
 import json
@@ -225,6 +226,16 @@ class Proxy:
       {"bare": True}      a WADO-RS reply of one instance is sent as a bare application/dicom
                           body (unwrapped from its multipart), chunked, without Content-Length
       {"replace": (A, B)} the reply body with every bytes A replaced by B
+    Pushback (an archive over its quota or its capacity; the request is not forwarded, and its
+    record's "status" is the code sent):
+      {"throttle": R}     a token bucket of R requests a second (R at most in a burst, or
+                          "burst": B): a request beyond it gets 429 Too Many Requests, as cloud
+                          archives answer
+      {"busy": N}         every N-th request (of this rule) gets 503 Service Unavailable, as a
+                          loaded archive answers; with "times": K only the first K of them
+                          Both send "Retry-After: S" ("retry_after": S, default 1; None sends no
+                          Retry-After), as an HTTP date S seconds ahead with "retry_after_date":
+                          True
     """
 
     MAX_DELAY = 15  # a fault never holds a test longer than this
@@ -284,7 +295,8 @@ class Proxy:
         """Add a rule; rules added later are tried after earlier ones (first match wins)."""
         known = {"status", "body", "type", "truncate", "delay", "drop", "refuse", "stall",
                  "chunked", "pass_through", "cap", "warning", "ignore_offset", "empty",
-                 "refuse_ts", "bare", "replace", "headers", "trickle", "rate"}
+                 "refuse_ts", "bare", "replace", "headers", "trickle", "rate",
+                 "throttle", "burst", "busy", "times", "retry_after", "retry_after_date"}
         assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
@@ -295,7 +307,7 @@ class Proxy:
 
     def log(self):
         """A copy of the recorded requests: dicts with method, path (with the query), query,
-        accept, accept_encoding, status (401 when refused for auth, else None), start and end (time.monotonic()
+        accept, accept_encoding, status (401 when refused for auth, 429 or 503 when pushed back, else None), start and end (time.monotonic()
         when the request came and when its reply was over; end None while it is in flight)."""
         with self.lock:
             return [dict(r) for r in self.requests]
@@ -332,6 +344,10 @@ class Proxy:
         if not authorized:
             self._reply(h, 401, "text/plain", b"unauthorized")
             return
+        pushback = self._pushback(action, record)
+        if pushback:
+            self._reply(h, *pushback)
+            return
         if action.get("delay"):
             time.sleep(min(action["delay"], self.MAX_DELAY))
         if action.get("drop") or action.get("refuse"):
@@ -360,6 +376,39 @@ class Proxy:
             h.close_connection = True  # the client or the upstream went away mid-reply
         finally:
             conn.close()
+
+    def _pushback(self, action, record):
+        """The (status, type, body, headers) of a "throttle" or "busy" answer to this request,
+        or None to serve it."""
+        if "throttle" not in action and "busy" not in action:
+            return None
+        with self.lock:
+            # The rule's state lives in its own dict: reset() drops both.
+            burst = float(action.get("burst", action.get("throttle", 0)))
+            state = action.setdefault("_state", {"tokens": burst,
+                                                 "at": time.monotonic(), "n": 0, "sent": 0})
+            if "throttle" in action:
+                rate = action["throttle"]
+                now = time.monotonic()
+                state["tokens"] = min(burst, state["tokens"] + (now - state["at"]) * rate)
+                state["at"] = now
+                if state["tokens"] >= 1:
+                    state["tokens"] -= 1
+                    return None
+                status, text = 429, b"rate limit exceeded"
+            else:
+                state["n"] += 1
+                if state["n"] % action["busy"] or state["sent"] >= action.get("times", 1e18):
+                    return None
+                status, text = 503, b"server busy"
+            state["sent"] += 1
+            record["status"] = status
+        headers = {}
+        after = action.get("retry_after", 1)
+        if after is not None:
+            headers["Retry-After"] = (email.utils.formatdate(time.time() + after, usegmt=True)
+                                      if action.get("retry_after_date") else str(after))
+        return status, "text/plain", text, headers
 
     def _upstream(self, h, method, path):
         """The upstream's whole reply to @path: (status, headers, body)."""

@@ -100,7 +100,7 @@ def test_sixteen_readers_of_one_file_make_one_transfer(mount, source, data, prox
 
 
 def test_stale_results_served_when_archive_fails(mount, source, proxy):
-    m = mount(source, options="meta_ttl=1", expect_errors=True)
+    m = mount(source, options="meta_ttl=1,retry=0", expect_errors=True)
     first = sorted(os.listdir(m.path("patients")))
     time.sleep(2.2)
     proxy.fault(r"^/dicom-web/studies", status=503, body=b"down", type="text/plain")
@@ -296,8 +296,8 @@ def test_refused_object_is_not_fetched_again_at_once(mount, source, data, proxy)
     """A viewer opens a file it cannot read again and again: an object the archive answered
     with something that is not it is refused from memory for a few seconds (one download, not
     one per open); a transient failure (503) is asked again at the next open."""
-    m = mount(source, options="prefetch=none,downloader=wado-uri,wado_uri=%s/wado" % proxy.url,
-              expect_errors=True)
+    m = mount(source, options="prefetch=none,downloader=wado-uri,wado_uri=%s/wado,retry=0" %
+              proxy.url, expect_errors=True)
     series = _series(m, data, "PD")
     first, second = sorted(n for n in os.listdir(series) if n.endswith(".dcm"))[:2]
     proxy.fault(WADO_URI_GET, body=b"<html>this is not the image</html>" * 20,

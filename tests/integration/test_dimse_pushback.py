@@ -79,6 +79,9 @@ def test_c_get_with_more_connections_than_the_archive_allows_completes(mount, on
                     split_part10(results[i])[1] == e["SOPInstanceUID"]
         assert re.search(r"association rejected for now \(Result: Rejected Transient, .*"
                          r"Reason: Local Limit Exceeded\); trying again", m.text()), m.text()
+        status = open(m.path(".trolley", "status")).read()
+        assert int(re.search(r"^http_retries: (\d+)$", status, re.M).group(1)) >= 1, status
+        assert re.search(r"^http_retries_given_up: 0$", status, re.M), status
     finally:
         relay.stop()
 

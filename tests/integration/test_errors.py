@@ -107,7 +107,8 @@ def test_http_401_on_qido_is_eacces(mount, source, proxy):
 
 
 def test_http_503_on_download_is_eio_and_not_cached(mount, source, data, proxy):
-    m = mount(source, options="prefetch=none", expect_errors=True)
+    # retry=0: a 503 is then the answer (test_throttle.py has it retried).
+    m = mount(source, options="prefetch=none,retry=0", expect_errors=True)
     e, path = _file(m, data, "15")
     os.stat(path)
     proxy.fault(INSTANCE_GET, status=503, body=b"busy", type="text/plain")

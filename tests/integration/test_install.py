@@ -49,6 +49,7 @@ def test_help_and_version_exit_zero():
     ("dicom=PACS@[::1]:104", "not IPv6 addresses"),
     ("aet=WAY_TOO_LONG_AE_TITLE,dicom=PACS@127.0.0.1:9", "an AE title is 1 to 16"),
     ("loglevel=chatty", "loglevel=chatty"),
+    ("retry=-5", "retry and max_results must not be negative"),
 ])
 def test_bad_options_fail_before_mounting_with_a_message(tmp_path, opts, message):
     mnt = tmp_path / "mnt"

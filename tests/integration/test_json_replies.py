@@ -3,9 +3,12 @@
 cannot become metadata stops the transfer at its first bad byte; a QIDO-RS page is read one
 result at a time, and one result over 1 MiB is refused with a clear error."""
 import errno
+import hashlib
 import json
 import os
 import re
+
+import naming
 from checks import errno_of, read_bytes
 
 QIDO_STUDIES = r"^/dicom-web/studies\?"
@@ -72,3 +75,28 @@ def test_qido_page_read_in_pieces_lists_every_study(mount, source, data, proxy):
     proxy.fault(QIDO_STUDIES, chunked=7)
     want = {e["StudyInstanceUID"] for e in data["manifest"]}
     assert set(os.listdir(m.path("studies"))) == want
+
+
+def test_a_lone_surrogate_in_one_uid_leaves_the_rest_of_the_folder(mount, source, data, proxy):
+    """Issue 17: one "\\udcff" in one instance's UID made the series folder EIO ("malformed
+    escape"). It is read as U+FFFD: that instance is shown by the naming rules for a UID that
+    is not one (never requested), and every other instance is listed and reads whole."""
+    e = _series(data)
+    rows = [x for x in data["manifest"] if x["SeriesInstanceUID"] == e["SeriesInstanceUID"]]
+    bad = rows[0]["SOPInstanceUID"]
+    proxy.fault(r"/series/%s/instances\?" % re.escape(e["SeriesInstanceUID"]),
+                replace=(('"%s"' % bad).encode(), ('"%s\\udcff"' % bad).encode()))
+    m = mount(source, expect_errors=["not a valid UID"])
+    folder = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"])
+    names = set(os.listdir(folder)) - {"metadata.json"}
+    shown = naming.uid_name(bad + "\ufffd", ".dcm")
+    assert names == {x["SOPInstanceUID"] + ".dcm" for x in rows[1:]} | {shown}
+    assert os.getxattr(os.path.join(folder, shown), "user.dicom.SOPInstanceUID") == (
+        bad + "\ufffd").encode()
+    for x in rows[1:]:
+        assert hashlib.md5(read_bytes(os.path.join(folder, x["SOPInstanceUID"] + ".dcm"))
+                           ).hexdigest() == x["md5"]
+    n = proxy.count(re.escape(bad))
+    assert errno_of(read_bytes, os.path.join(folder, shown)) == errno.EIO
+    assert proxy.count(re.escape(bad)) == n  # never requested
+    assert "malformed escapes in strings" in m.text()

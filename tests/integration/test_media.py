@@ -11,7 +11,9 @@ import pydicom
 import pytest
 from pydicom.fileset import FileSet
 
+import conftest
 from checks import errno_of, read_bytes
+from servers import LoopbackHTTP
 
 QIDO_STUDIES = r"^/dicom-web/studies\?"
 # A component of a Part-10 file ID (PS3.10 8.2): 1 to 8 of A-Z 0-9 _.
@@ -153,7 +155,7 @@ def test_unreachable_instance_makes_dicomdir_eio_naming_it(mount, source, data, 
     archive answers again, the DICOMDIR is whole."""
     study, truth = _study(data, "MR KNEE")
     victim = sorted(truth)[3]
-    m = mount(source, options="prefetch=none",
+    m = mount(source, options="prefetch=none,retry=0",  # retry=0: the 503 is the answer
               expect_errors=[re.escape(victim), r"HTTP 503"])
     proxy.fault(r"/instances/%s$" % re.escape(victim), status=503, body=b"busy",
                 type="text/plain")
@@ -271,3 +273,80 @@ def test_instance_dcmtk_refuses_makes_dicomdir_eio_naming_it(mount, source, data
                      r"cannot be described: .*profile" % (re.escape(study), re.escape(victim)),
                      m.text())
     assert os.stat(path).st_size == 0
+
+
+class ClaimingArchive(LoopbackHTTP):
+    """A hostile QIDO-RS server: one study that it claims holds SERIES series of INSTANCES
+    instances each (every query answered whole, limit ignored). It serves no instance: the
+    DICOMDIR must be refused before any is asked for."""
+    STUDY = "1.2.826.0.1.3680043.8.498.999"
+    SERIES = 40
+    INSTANCES = 10000
+
+    def __init__(self):
+        self.paths = []
+        self._serve("/dicom-web")
+
+    @staticmethod
+    def _attr(tag, vr, value):
+        return '"%s":{"vr":"%s","Value":["%s"]}' % (tag, vr, value)
+
+    def handle_get(self, h):
+        self.paths.append(h.path)
+        path = h.path.partition("?")[0]
+        study = self._attr("0020000D", "UI", self.STUDY)
+        if path == "/dicom-web/studies":
+            body = "[{%s,%s}]" % (study, self._attr("00100020", "LO", "CLAIM"))
+        elif path == "/dicom-web/studies/%s/series" % self.STUDY:
+            body = "[%s]" % ",".join(
+                "{%s,%s,%s}" % (study, self._attr("0020000E", "UI", "%s.%d" % (self.STUDY, s)),
+                                self._attr("00200011", "IS", s))
+                for s in range(1, self.SERIES + 1))
+        elif re.fullmatch(r"/dicom-web/studies/%s/series/[0-9.]+/instances"
+                          % re.escape(self.STUDY), path):
+            series = path.split("/")[-2]
+            body = "[%s]" % ",".join(
+                "{%s,%s,%s,%s,%s}" % (study, self._attr("0020000E", "UI", series),
+                                      self._attr("00080018", "UI", "%s.%d" % (series, i)),
+                                      self._attr("00080016", "UI", "1.2.840.10008.5.1.4.1.1.2"),
+                                      self._attr("00200013", "IS", i))
+                for i in range(1, self.INSTANCES + 1))
+        else:
+            self.reply(h, 404, "text/plain", b"not here")
+            return
+        self.reply(h, 200, "application/dicom+json", body.encode())
+
+
+def _vm_mib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(l.split()[1]) >> 10 for l in f if l.startswith(key + ":"))
+
+
+def test_dicomdir_of_a_study_claiming_400000_instances_is_refused_before_any_fetch(mount):
+    """Issue 18: a server claiming 40 series of 10,000 instances took the daemon to 246 MB at
+    the DICOMDIR's first open, every instance list held at once, before any fetch. The lists
+    are read one at a time and a study over 100,000 instances gets no DICOMDIR: a clear error,
+    no instance asked for, and a bounded peak."""
+    server = ClaimingArchive()
+    try:
+        m = mount(server.url, expect_errors=[r"more than 100000 instances"])
+        folder = m.path("media", server.STUDY)
+        assert sorted(os.listdir(folder)) == ["DICOM", "DICOMDIR"]
+        before = _vm_mib(m.proc.pid, "VmRSS")
+        assert errno_of(read_bytes, os.path.join(folder, "DICOMDIR")) == errno.EIO
+        peak = _vm_mib(m.proc.pid, "VmHWM")
+        print("RSS before %d MiB, peak %d MiB" % (before, peak))
+        assert re.search(r"DICOMDIR of study %s: more than 100000 instances \(110000 in its "
+                         r"first 11 series of 40\)" % re.escape(server.STUDY), m.text())
+        asked = [p for p in server.paths if "/instances" in p]
+        assert len(asked) == 11  # the series past the bound were not even listed
+        assert not [p for p in server.paths if "/instances/" in p or "wado" in p.lower()]
+        if not _sanitized():
+            assert peak - before < 150, (before, peak)
+    finally:
+        server.stop()
+
+
+def _sanitized():
+    with open(conftest.BIN, "rb") as f:
+        return b"__asan_init" in f.read()

@@ -188,6 +188,52 @@ def test_made_up_and_cut_patient_names_resolve_by_path_after_the_listing_expired
     assert not os.path.exists(m.path("patients", "unnamed ~000000"))
 
 
+def _patient_of(answer_entry):
+    """{"PatientID", "PatientName"} of a study result, as naming.py takes them."""
+    pid = answer_entry.get("00100020", {}).get("Value", [""])[0]
+    pn = answer_entry.get("00100010", {}).get("Value", [{}])[0].get("Alphabetic", "")
+    return {"PatientID": pid, "PatientName": pn}
+
+
+def test_names_chosen_to_clash_in_every_round_cannot_push_a_patient_out(mount, source, proxy):
+    """The clash suffixes are public (FNV of the key): nine studies whose PatientNames are the
+    victim's name and each name it would move to take them all, round after round. The victim
+    stays in /patients under its last-resort name, which resolves by path after the listing
+    expired; the nine keep their literal names."""
+    path = _probe_path(mount, source, proxy, "", lambda m: os.listdir(m.path("patients")),
+                       BROAD_STUDIES)
+    answer = _upstream_json(proxy, path)
+    patients = [_patient_of(a) for a in answer]
+    names = [naming.patient_name(p) for p in patients]
+    i = next(i for i, n in enumerate(names)
+             if names.count(n) == 1 and not naming.suffix(naming.patient_key(patients[i])) in n)
+    victim, victim_name = answer[i], names[i]
+    key = naming.patient_key(patients[i])
+    for r in range(naming.ROUNDS + 1):
+        blocker = json.loads(json.dumps(victim))
+        _set(blocker, "0020000D", "UI", "2.25.990%d" % r)
+        _set(blocker, "00100020", "LO", None)
+        shown = victim_name + (naming.suffix(key, r) if r else "")
+        _set(blocker, "00100010", "PN", {"Alphabetic": shown})
+        answer.append(blocker)
+    proxy.fault(BROAD_STUDIES, body=_answer(answer), type="application/dicom+json")
+    want = naming.unique(sorted({(naming.patient_name(p), naming.patient_key(p))
+                                 for p in map(_patient_of, answer)}))
+    assert naming.is_last_resort(want[key])
+    m = mount(source, options="meta_ttl=1")
+    got = os.listdir(m.path("patients"))
+    assert sorted(got) == sorted(want.values())
+    assert want[key] in got, "the victim was pushed out of /patients"
+    for r in range(1, naming.ROUNDS + 1):
+        assert victim_name + naming.suffix(key, r) in got  # the blockers keep their names
+    studies = os.listdir(m.path("patients", want[key]))
+    assert victim["0020000D"]["Value"][0] in {
+        _xattr(m.path("patients", want[key], s), "StudyInstanceUID") for s in studies}
+    assert "named by their place" in m.text()
+    time.sleep(2.5)  # past meta_ttl and the kernel's entry timeout: looked up by path anew
+    assert _xattr(m.path("patients", want[key]), "PatientID") == patients[i]["PatientID"]
+
+
 BAD_STUDY_UIDS = ["", ".", "..", "1.2/../x", "1.2\x01x", "1.2.3 "]
 
 

@@ -195,3 +195,35 @@ def test_refreshed_folder_finds_a_name_looked_up_before_it_arrived(mount, archiv
     os.getxattr(p1, REFRESH)
     # At once: the kernel's negative entry was dropped by the refresh itself.
     assert os.path.isdir(new)
+
+
+def test_refresh_loop_makes_a_bounded_number_of_archive_requests(mount, archive, data):
+    """Issue 18: any reader may refresh a folder, and a getfattr loop made the daemon forget
+    and rewrite the folder's stored data, and ask the archive again, per call. A folder
+    refreshed less than 10 s ago is answered by that refresh; all refreshes draw on a budget
+    of 30 (one more each 2 s), past which a refresh is EAGAIN, logged once in a while."""
+    proxy = archive["proxy"]
+    m = mount(archive["source"])
+    p1 = m.path("patients", P1)
+    _folders(p1)
+    asked = proxy.count(r"PatientID=PID001")
+    values = set()
+    for _ in range(40):
+        values.add(os.getxattr(p1, REFRESH))
+        _folders(p1)
+    # One refresh per 10 s: the loop ran for less than 20 s on any machine that passes.
+    assert len(values) <= 2, values
+    assert proxy.count(r"PatientID=PID001") - asked <= len(values)
+    assert m.text().count("refresh of /patients/" + P1 + ": its listing") == len(values)
+    # The budget: many folders at once. /dates/<day> folders cost the archive nothing
+    # until listed.
+    refused = 0
+    for day in range(1, 61):
+        try:
+            os.getxattr(m.path("dates", "2020-01-%02d" % day if day <= 31 else
+                               "2020-02-%02d" % (day - 31)), REFRESH)
+        except OSError as e:
+            assert e.errno == errno.EAGAIN
+            refused += 1
+    assert 0 < refused < 60
+    assert 1 <= m.text().count("refreshes in a short time") <= 2

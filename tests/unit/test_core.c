@@ -246,6 +246,38 @@ static void test_slots_try_take_bulk_gives_way(void **state)
 	slots_release(&s);
 }
 
+/* AIMD: a pushback halves the bound once per window (a burst of 429s to requests sent
+ * together counts once), never below one; successes add one per bound's worth; the bound
+ * holds new takers back, and the query reserve shrinks with it. */
+static void test_slots_back_off_and_grow_back(void **state)
+{
+	struct slots s = SLOTS_INIT;
+	unsigned epoch;
+
+	(void)state;
+	slots_limit(&s, 8);
+	assert_int_equal(slots_current(&s), 8);
+	epoch = slots_epoch(&s);
+	assert_int_equal(slots_back_off(&s, epoch), 4);
+	assert_int_equal(slots_back_off(&s, epoch), 4); /* the same window */
+	assert_int_equal(slots_back_off(&s, slots_epoch(&s)), 2);
+	assert_int_equal(slots_back_off(&s, slots_epoch(&s)), 1);
+	assert_int_equal(slots_back_off(&s, slots_epoch(&s)), 1); /* never below one */
+	/* One slot: a bulk transfer may take it, and nothing more goes out. */
+	assert_true(slots_try_take_bulk(&s));
+	assert_false(slots_try_take_bulk(&s));
+	slots_give(&s, false);
+	/* +1 after as many successes as the bound. */
+	assert_int_equal(slots_went_well(&s), 2);
+	assert_int_equal(slots_went_well(&s), 2);
+	assert_int_equal(slots_went_well(&s), 3);
+	for (int i = 0; i < 100; i++)
+		slots_went_well(&s);
+	assert_int_equal(slots_current(&s), 8); /* never above connections= */
+	assert_int_equal(s.bulk_max, 6);
+	slots_release(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_redact_url_drops_credentials),
 		cmocka_unit_test(test_keywords_and_hex_tags),
 		cmocka_unit_test(test_slots_try_take_bulk_gives_way),
+		cmocka_unit_test(test_slots_back_off_and_grow_back),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -193,6 +193,52 @@ static void test_qido_strings_may_hold_any_byte(void **state)
 	attrset_list_release(&l);
 }
 
+/* One lone surrogate in one result's UID (issue 17): that value holds U+FFFD, every other
+ * result and value is read as sent. */
+static void test_a_lone_surrogate_is_fffd_and_the_other_results_stay(void **state)
+{
+	const char *json =
+		"[{\"00080018\":{\"vr\":\"UI\",\"Value\":[\"1.2.3\"]}},"
+		"{\"00080018\":{\"vr\":\"UI\",\"Value\":[\"1.2.\\udcff4\"]}},"
+		"{\"00080018\":{\"vr\":\"UI\",\"Value\":[\"1.2.5\"]},"
+		"\"00100010\":{\"vr\":\"PN\",\"Value\":[{\"Alphabetic\":\"\\u00c4\\x\"}]}}]";
+	struct attrset_list l;
+
+	(void)state;
+	attrset_list_init(&l);
+	assert_int_equal(dicom_json_parse_list(json, strlen(json), &l), 0);
+	assert_int_equal(l.n, 3);
+	assert_string_equal(attrset_get(&l.v[0], TAG_SOPInstanceUID), "1.2.3");
+	assert_string_equal(attrset_get(&l.v[1], TAG_SOPInstanceUID), "1.2.\xef\xbf\xbd"
+								      "4");
+	assert_string_equal(attrset_get(&l.v[2], TAG_SOPInstanceUID), "1.2.5");
+	assert_string_equal(attrset_get(&l.v[2], TAG_PatientName), "\xc3\x84\xef\xbf\xbdx");
+	attrset_list_release(&l);
+}
+
+/* The count limit applies while the reply is read: sets past it are checked, never kept. */
+static void test_reader_keeps_at_most_its_limit_and_still_checks_the_rest(void **state)
+{
+	const char *json = "[{\"00100020\":{\"vr\":\"LO\"}},{\"00100020\":{\"vr\":\"LO\"}},"
+			   "{\"00100020\":{\"vr\":\"LO\"}},{\"00100020\":{\"vr\":\"LO\"}}]";
+	const char *bad = "[{\"00100020\":{\"vr\":\"LO\"}},{\"00100020\":{\"vr\":\"LO\"}},"
+			  "{\"0010002\":{\"vr\":\"LO\"}}]";
+	struct dicom_json_reader r;
+
+	(void)state;
+	dicom_json_reader_init(&r, 1 << 20);
+	dicom_json_reader_limit(&r, 1);
+	assert_int_equal(dicom_json_reader_feed(&r, json, strlen(json)), 0);
+	assert_int_equal(dicom_json_reader_finish(&r), 0);
+	assert_int_equal(r.sets.n, 1);
+	assert_int_equal(r.dropped, 3);
+	dicom_json_reader_release(&r);
+	dicom_json_reader_init(&r, 1 << 20);
+	dicom_json_reader_limit(&r, 1);
+	assert_int_equal(dicom_json_reader_feed(&r, bad, strlen(bad)), -EIO);
+	dicom_json_reader_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +250,8 @@ int main(void)
 		cmocka_unit_test(test_reader_in_pieces_gives_the_same_sets),
 		cmocka_unit_test(test_reader_holds_one_set_at_a_time),
 		cmocka_unit_test(test_qido_strings_may_hold_any_byte),
+		cmocka_unit_test(test_a_lone_surrogate_is_fffd_and_the_other_results_stay),
+		cmocka_unit_test(test_reader_keeps_at_most_its_limit_and_still_checks_the_rest),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -151,6 +151,35 @@ static void test_the_longest_list_fits_its_cap(void **state)
 	buf_release(&b);
 }
 
+/* errors_text_of(): a user's own failures, none of another user's or of nobody's. */
+static void test_a_user_sees_only_their_own(void **state)
+{
+	struct buf b;
+
+	(void)state;
+	errors_clear();
+	errors_record_by(1000, "/patients/a", -EIO, NULL);
+	errors_record_by(2000, "/patients/b", -ENOENT, NULL);
+	errors_record("/series 1.2 (prefetch)", -EIO, NULL);
+	buf_init(&b, 1 << 20);
+	assert_int_equal(errors_text_of(&b, 1000), 0);
+	assert_non_null(strstr(b.data, "yours among the last"));
+	assert_non_null(strstr(b.data, "/patients/a"));
+	assert_null(strstr(b.data, "/patients/b"));
+	assert_null(strstr(b.data, "prefetch"));
+	buf_release(&b);
+	buf_init(&b, 1 << 20);
+	assert_int_equal(errors_text_of(&b, 3000), 0);
+	assert_int_equal(strchr(b.data, '\n') - b.data + 1, (long)b.len); /* the header alone */
+	buf_release(&b);
+	buf_init(&b, 1 << 20);
+	assert_int_equal(errors_text(&b), 0);
+	assert_non_null(strstr(b.data, "/patients/a"));
+	assert_non_null(strstr(b.data, "/patients/b"));
+	assert_non_null(strstr(b.data, "prefetch"));
+	buf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -161,6 +190,7 @@ int main(void)
 		cmocka_unit_test(test_fields_cannot_break_or_forge_a_line),
 		cmocka_unit_test(test_incomplete_becomes_a_note),
 		cmocka_unit_test(test_the_longest_list_fits_its_cap),
+		cmocka_unit_test(test_a_user_sees_only_their_own),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

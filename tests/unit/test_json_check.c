@@ -281,6 +281,70 @@ static void test_failure_stays_and_says_where(void **state)
 	assert_string_equal(json_check_strerror(JSON_CHECK_BAD_TAG), "a key is not a tag");
 }
 
+/* Lax escapes (QIDO): each malformed escape is one U+FFFD, counted, the string goes on where
+ * the check says, and json_check_repair() writes the same reading as RFC 8259 JSON. A body
+ * that is not JSON is still refused. */
+static void test_lax_escapes_read_as_fffd_and_repair_to_the_same_strings(void **state)
+{
+	static const struct {
+		const char *in, *repaired;
+		size_t repairs;
+	} cases[] = {
+		{"[\"\\udcff\"]", "[\"\\ufffd\"]", 1},
+		{"[\"1.2.\\udcff3\"]", "[\"1.2.\\ufffd3\"]", 1},
+		{"[\"\\uD834x\"]", "[\"\\ufffdx\"]", 1},
+		{"[\"\\uD834\\n\"]", "[\"\\ufffd\\n\"]", 1},
+		{"[\"\\uD834\\\"\"]", "[\"\\ufffd\\\"\"]", 1},
+		{"[\"\\uD834\\uD834\\uDD1E\"]", "[\"\\ufffd\\uD834\\uDD1E\"]", 1},
+		{"[\"\\uD834\\u12\"]", "[\"\\ufffd\\ufffd\"]", 2},
+		{"[\"\\uD834\\x\"]", "[\"\\ufffd\\ufffdx\"]", 2},
+		{"[\"\\x41\"]", "[\"\\ufffdx41\"]", 1},
+		{"[\"\\u12G4\"]", "[\"\\ufffdG4\"]", 1},
+		{"[\"\\u12\"]", "[\"\\ufffd\"]", 1},
+		{"[\"\\uD834\"]", "[\"\\ufffd\"]", 1},
+		{"[\"ok \\uD834\\uDD1E \\u00e9\"]", "[\"ok \\uD834\\uDD1E \\u00e9\"]", 0},
+	};
+	struct json_check c;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *in = cases[i].in;
+		size_t len = strlen(in), out_len;
+		char *out;
+
+		assert_int_equal(json_check_repair(in, len, &out, &out_len), 0);
+		assert_string_equal(out, cases[i].repaired);
+		assert_int_equal(out_len, strlen(cases[i].repaired));
+		free(out);
+	}
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char body[256], *out;
+		size_t out_len;
+
+		snprintf(body, sizeof(body), "[{\"0020000D\":{\"vr\":\"UI\",\"Value\":%s}}]",
+			 cases[i].in);
+		json_check_init(&c, JSON_CHECK_ANY_STRING_BYTES | JSON_CHECK_LAX_ESCAPES);
+		for (size_t k = 0; body[k]; k++)
+			assert_int_equal(json_check_feed(&c, body + k, 1), 0);
+		assert_int_equal(json_check_finish(&c), 0);
+		assert_int_equal(json_check_repairs(&c), cases[i].repairs);
+		/* Repaired, the strict check (and so cJSON) takes it. */
+		assert_int_equal(json_check_repair(body, strlen(body), &out, &out_len), 0);
+		json_check_init(&c, 0);
+		assert_int_equal(json_check_feed(&c, out, out_len), 0);
+		assert_int_equal(json_check_finish(&c), 0);
+		free(out);
+		/* Without the flag, every one but the last is refused. */
+		json_check_init(&c, JSON_CHECK_ANY_STRING_BYTES);
+		(void)json_check_feed(&c, body, strlen(body));
+		assert_int_equal(json_check_finish(&c), cases[i].repairs ? -EIO : 0);
+	}
+	/* Not JSON stays refused. */
+	json_check_init(&c, JSON_CHECK_ANY_STRING_BYTES | JSON_CHECK_LAX_ESCAPES);
+	(void)json_check_feed(&c, "<html>\\udcff</html>", 19);
+	assert_int_equal(json_check_error(&c), JSON_CHECK_SYNTAX);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -290,6 +354,7 @@ int main(void)
 		cmocka_unit_test(test_nesting_is_bounded),
 		cmocka_unit_test(test_step_stops_after_each_data_set),
 		cmocka_unit_test(test_failure_stays_and_says_where),
+		cmocka_unit_test(test_lax_escapes_read_as_fffd_and_repair_to_the_same_strings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

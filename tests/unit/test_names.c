@@ -673,9 +673,134 @@ static void test_uniqueness_property_over_adversarial_sets(void **state)
 		assert_int_equal(names_make_unique(names, keys, N, NULL, 0), 0);
 		assert_int_equal(names_make_unique(again, keys_again, N, NULL, 0), 0);
 		assert_unique(names, N);
-		for (int i = 0; i < N; i++)
+		for (int i = 0; i < N; i++) {
+			assert_true(names[i][0]); /* nobody left out */
 			assert_string_equal(names[i], again[N - 1 - i]);
+		}
 	}
+}
+
+/* The attack of issue 18: the hash suffixes are public, so an archive's values can be chosen
+ * to take each name the victim would move to, round after round. The victim stays in its
+ * folder (named by its place), in any order, and the blockers keep their literal names. */
+static void test_names_chosen_to_block_every_round_cannot_push_an_entry_out(void **state)
+{
+	enum { N = NAMES_ROUNDS + 2 };
+	const char *victim = "P1\\Doe^John";
+	char names[N][NAMES_BUF], again[N][NAMES_BUF], base[N][NAMES_BUF], keybuf[N][32];
+	const char *keys[N], *keys_again[N];
+
+	(void)state;
+	/* Entry 0 is the victim; entry 1 has the same name; entry r + 1 is literally the name
+	 * the victim would take in round r. */
+	for (int i = 0; i < N; i++) {
+		if (i)
+			snprintf(keybuf[i], sizeof(keybuf[i]), "\\attacker %d", i);
+		else
+			snprintf(keybuf[i], sizeof(keybuf[i]), "%s", victim);
+		keys[i] = keybuf[i];
+		snprintf(base[i], NAMES_BUF, "Doe^John [P1]");
+		if (i >= 2)
+			names_add_suffix(base[i], victim, i - 1);
+	}
+	memcpy(names, base, sizeof(names));
+	for (int i = 0; i < N; i++) {
+		memcpy(again[N - 1 - i], base[i], NAMES_BUF);
+		keys_again[N - 1 - i] = keys[i];
+	}
+	assert_int_equal(names_make_unique(names, keys, N, NULL, 0), 0);
+	assert_int_equal(names_make_unique(again, keys_again, N, NULL, 0), 0);
+	assert_unique(names, N);
+	for (int i = 0; i < N; i++) {
+		assert_true(names[i][0]);
+		assert_string_equal(names[i], again[N - 1 - i]);
+	}
+	assert_true(names_is_last_resort(names[0]));
+	assert_string_equal(names[0], "Doe^John [P1] ~#1");
+	for (int i = 2; i < N; i++)
+		assert_string_equal(names[i], base[i]);
+}
+
+/* FNV-1a as fs/names.c computes it, to find two keys whose every round's suffix is the same. */
+static uint32_t fnv(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+struct hk {
+	uint32_t h;
+	uint32_t i;
+};
+
+static int cmp_hk(const void *a, const void *b)
+{
+	const struct hk *x = a, *y = b;
+
+	return x->h < y->h ? -1 : x->h > y->h;
+}
+
+/* Keys with one 32-bit FNV state (found among 300,000 hex keys, which hold a dozen such pairs)
+ * clash in every round whatever the round number adds: names
+ * the same give both the last-resort suffix, in key order (before ".dcm"), and a literal name
+ * of that form is suffixed instead of taking it. */
+static void test_keys_clashing_in_every_round_get_distinct_last_resort_names(void **state)
+{
+	enum { K = 300000 };
+	struct hk *v = malloc(K * sizeof(*v));
+	char k1[32] = "", k2[32] = "", names[3][NAMES_BUF], lit[NAMES_BUF];
+	const char *keys[3];
+	struct attrset a;
+
+	(void)state;
+	assert_non_null(v);
+	for (uint32_t i = 0; i < K; i++) {
+		char key[32];
+
+		snprintf(key, sizeof(key), "1.2.%x", i);
+		v[i] = (struct hk){fnv(key), i};
+	}
+	qsort(v, K, sizeof(*v), cmp_hk);
+	for (uint32_t i = 1; i < K && !k1[0]; i++) {
+		if (v[i].h != v[i - 1].h)
+			continue;
+		snprintf(k1, sizeof(k1), "1.2.%x", v[i - 1].i < v[i].i ? v[i - 1].i : v[i].i);
+		snprintf(k2, sizeof(k2), "1.2.%x", v[i - 1].i < v[i].i ? v[i].i : v[i - 1].i);
+	}
+	free(v);
+	assert_true(k1[0]);
+	if (strcmp(k1, k2) > 0) {
+		char t[32];
+
+		memcpy(t, k1, sizeof(t));
+		memcpy(k1, k2, sizeof(t));
+		memcpy(k2, t, sizeof(t));
+	}
+	/* Both "5.dcm" with colliding keys; a third literally "5 ~#1.dcm". */
+	keys[0] = k2;
+	keys[1] = k1;
+	keys[2] = "1.3";
+	snprintf(names[0], NAMES_BUF, "5.dcm");
+	snprintf(names[1], NAMES_BUF, "5.dcm");
+	attrset_init(&a);
+	set(&a, TAG_InstanceNumber, "5 ~#1");
+	set(&a, TAG_SOPInstanceUID, "1.3");
+	names_entry(KIND(NAMES_INSTANCE), FMT(NAMES_INSTANCE), &a, names[2]);
+	assert_false(names_is_last_resort(names[2]));
+	memcpy(lit, "5 ~#1.dcm", 10);
+	assert_int_equal(names_match_round(KIND(NAMES_INSTANCE), FMT(NAMES_INSTANCE), &a, lit), -1);
+	attrset_release(&a);
+	assert_int_equal(names_make_unique(names, keys, 3, NULL, 0), 0);
+	assert_unique(names, 3);
+	assert_string_equal(names[1], "5 ~#1.dcm"); /* k1 sorts first */
+	assert_string_equal(names[0], "5 ~#2.dcm");
+	assert_true(names_is_last_resort(names[0]));
+	assert_false(names_is_last_resort("5 ~#.dcm"));
+	assert_false(names_is_last_resort("5~#1"));
+	assert_true(names_is_last_resort("5 ~#12"));
 }
 
 int main(void)
@@ -703,6 +828,8 @@ int main(void)
 		cmocka_unit_test(
 			test_patient_folder_keeps_its_own_patient_and_one_duplicate_by_name),
 		cmocka_unit_test(test_uniqueness_property_over_adversarial_sets),
+		cmocka_unit_test(test_names_chosen_to_block_every_round_cannot_push_an_entry_out),
+		cmocka_unit_test(test_keys_clashing_in_every_round_get_distinct_last_resort_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache/cache.h"
@@ -18,7 +19,9 @@
 #include "cache/store.h"
 #include "core/part10.h"
 #include "cache/store_internal.h"
+#include "core/query.h"
 #include "core/tags.h"
+#include "protocols/searcher.h"
 
 static char *make_dir(void)
 {
@@ -1398,6 +1401,84 @@ static void test_walk_reads_the_next_series_ahead_and_no_further(void **state)
 	rig_down(&r);
 }
 
+/* A searcher that answers every query with one study, whose description the test sets. */
+struct fake_searcher {
+	struct searcher base;
+	int finds;
+	const char *description;
+};
+
+static int fake_find(struct searcher *s, const struct query *q, struct attrset_list *out)
+{
+	struct fake_searcher *f = (struct fake_searcher *)s;
+	struct attrset *a = attrset_list_add(out);
+
+	(void)q;
+	f->finds++;
+	assert_non_null(a);
+	assert_int_equal(attrset_set(a, TAG_StudyInstanceUID, "UI", "1.2"), 0);
+	assert_int_equal(attrset_set(a, TAG_StudyDescription, "LO", f->description), 0);
+	return 0;
+}
+
+static const struct searcher_ops fake_searcher_ops = {.name = "fake", .find = fake_find};
+
+/* Refresh (issue 18): a forget writes a mark, not the whole answer again with time 0, and an
+ * answer the archive gives again unchanged is not written again: the stored answer keeps its
+ * time, and the mark makes it fresh. A changed answer is written. */
+static void test_forget_and_an_unchanged_answer_do_not_rewrite_the_stored_one(void **state)
+{
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60};
+	struct fake_searcher fs = {.base.ops = &fake_searcher_ops, .description = "A"};
+	struct attrset_list got, raw;
+	struct cache *c;
+	struct store *st;
+	struct query q;
+	int64_t at, old = (int64_t)time(NULL) - 30;
+	char *dir = make_dir(), *key;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &st), 0);
+	assert_int_equal(cache_new(st, &fs.base, NULL, &cfg, &c), 0);
+	query_init(&q, QUERY_STUDY);
+	key = query_key(&q, "test");
+	attrset_list_init(&got);
+	attrset_list_init(&raw);
+	assert_int_equal(cache_find(c, &q, &got), 0);
+	assert_int_equal(fs.finds, 1);
+	/* As if stored 30 s ago (still fresh), to tell a rewrite from none. */
+	assert_int_equal(store_meta_put(st, key, &got, old), 0);
+	assert_int_equal(cache_forget(c, &q), 0);
+	assert_int_equal(store_meta_get(st, key, &raw, &at), 0);
+	assert_int_equal(at, old); /* the forget wrote no answer */
+	attrset_list_release(&raw);
+	attrset_list_release(&got);
+	assert_int_equal(cache_find(c, &q, &got), 0);
+	assert_int_equal(fs.finds, 2); /* forgotten: asked again */
+	assert_int_equal(store_meta_get(st, key, &raw, &at), 0);
+	assert_int_equal(at, old); /* the same answer: not written again */
+	attrset_list_release(&raw);
+	attrset_list_release(&got);
+	assert_int_equal(cache_find(c, &q, &got), 0);
+	assert_int_equal(fs.finds, 2); /* fresh by its mark */
+	attrset_list_release(&got);
+	fs.description = "B";
+	assert_int_equal(cache_forget(c, &q), 0);
+	assert_int_equal(cache_find(c, &q, &got), 0);
+	assert_int_equal(fs.finds, 3);
+	assert_string_equal(attrset_get(&got.v[0], TAG_StudyDescription), "B");
+	assert_int_equal(store_meta_get(st, key, &raw, &at), 0);
+	assert_true(at > old); /* changed: written */
+	assert_string_equal(attrset_get(&raw.v[0], TAG_StudyDescription), "B");
+	attrset_list_release(&raw);
+	attrset_list_release(&got);
+	free(key);
+	query_release(&q);
+	cache_free(c);
+	store_close(st);
+	remove_dir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1433,6 +1514,7 @@ int main(void)
 		cmocka_unit_test(test_metadata_of_series_stays_apart_with_a_long_source),
 		cmocka_unit_test(test_series_metadata_is_cut_from_the_studys),
 		cmocka_unit_test(test_metadata_cut_refuses_what_it_does_not_know),
+		cmocka_unit_test(test_forget_and_an_unchanged_answer_do_not_rewrite_the_stored_one),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
