@@ -22,6 +22,7 @@
 #include "fs/opts.h"
 #include "fs/ops.h"
 #include "fs/refresh.h"
+#include "protocols/dimse.h"
 #include "protocols/downloader.h"
 #include "protocols/http.h"
 #include "protocols/searcher.h"
@@ -48,6 +49,7 @@ struct daemon {
 static void daemon_release(struct daemon *d)
 {
 	http_stop(d->http); /* a request waiting to be made again fails now, not in a minute */
+	dimse_stop();	    /* the same for an association or a retrieve waiting out pushback */
 	inodes_free(d->fs.inodes);
 	cache_free(d->cache);
 	store_close(d->store);

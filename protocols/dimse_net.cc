@@ -93,21 +93,53 @@ double dimse_now(void)
 	return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-bool dimse_backoff(const struct dimse_peer *p, double started, unsigned attempt)
+/* dimse_stop(): the retry waits of the process end (one archive per mount, as the slots). */
+namespace
+{
+pthread_mutex_t stop_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t stop_cond = PTHREAD_COND_INITIALIZER;
+bool stopping;
+} // namespace
+
+extern "C" void dimse_stop(void)
+{
+	pthread_mutex_lock(&stop_lock);
+	stopping = true;
+	pthread_cond_broadcast(&stop_cond);
+	pthread_mutex_unlock(&stop_lock);
+}
+
+int dimse_backoff(const struct dimse_peer *p, double started, unsigned attempt)
 {
 	double wait = 0.25 * (double)(1u << std::min(attempt - 1, 8u)), left;
 	unsigned short r = 0;
+	struct timespec until;
+	bool stopped;
 
 	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
 		r = (unsigned short)rand();
 	wait = std::min(5.0, wait * (0.5 + r / 65535.0));
 	left = started + (double)p->retry - dimse_now();
 	if (left <= 0)
-		return false;
+		return -ETIMEDOUT;
 	wait = std::min(wait, left);
-	usleep((useconds_t)(wait * 1e6));
+	/* The condition's clock is CLOCK_REALTIME: a wait of seconds does not mind a step. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += (time_t)wait;
+	until.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&stop_lock);
+	while (!stopping && pthread_cond_timedwait(&stop_cond, &stop_lock, &until) != ETIMEDOUT)
+		;
+	stopped = stopping;
+	pthread_mutex_unlock(&stop_lock);
+	if (stopped)
+		return -ECANCELED;
 	pushback_note_retry();
-	return true;
+	return 0;
 }
 
 int dimse_cond_errno(const OFCondition &cond)
@@ -236,7 +268,7 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 	 * asks no more of a busy archive than before. */
 	double started = dimse_now();
 	bool busy = false, last = p->retry <= 0;
-	int err = 0;
+	int err = 0, wait;
 
 	/* Given back by dimse_release(), or here if no association comes of it. */
 	dimse_slot_take(kind);
@@ -245,13 +277,16 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 		if (!err || !busy || last)
 			break;
 		/* The next try is the last if the budget runs out before the one after. */
-		if (!dimse_backoff(p, started, attempt))
+		wait = dimse_backoff(p, started, attempt);
+		if (wait == -ECANCELED)
+			err = wait;
+		if (wait)
 			break;
 		last = dimse_now() - started >= (double)p->retry;
 	}
-	if (err && busy)
+	if (err && busy && err != -ECANCELED)
 		pushback_note_given_up();
-	if (err && busy && !last) {
+	if (err && busy && !last && err != -ECANCELED) {
 		log_error("%s %s as %s: association rejected for now, and still after retry=%ld s",
 			  what, p->name.c_str(), p->aet.c_str(), p->retry);
 		errors_note((std::string(what) + " " + p->name).c_str(), "association rejected",
@@ -308,7 +343,11 @@ int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *abo
 		err = find_once(p, kind, about, ids, take, ctx, status, &answers);
 		if (err || answers || !dimse_is_pushback(*status))
 			return err;
-		if (!dimse_backoff(p, started, attempt)) {
+		err = dimse_backoff(p, started, attempt);
+		if (err == -ECANCELED)
+			return err;
+		if (err) {
+			err = 0; /* the caller sees the status */
 			pushback_note_given_up();
 			log_error("C-FIND %s%s: status 0x%04x (out of resources), and still after "
 				  "retry=%ld s",

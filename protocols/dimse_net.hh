@@ -97,10 +97,11 @@ bool dimse_is_pushback(Uint16 status);
 /**
  * Wait before try @attempt (1 for the first retry) of what began at @started (CLOCK_MONOTONIC
  * seconds): exponential from 0.25 s, with jitter (x0.5 to x1.5, so that workers turned away
- * together do not come back together), at most 5 s a wait (an unmount waits for it), within
- * @p->retry seconds from @started. @return false, without waiting, once the budget is spent.
+ * together do not come back together), at most 5 s a wait, within @p->retry seconds from
+ * @started. @return 0 after the wait; -ETIMEDOUT, without waiting, once the budget is spent;
+ * -ECANCELED at once after dimse_stop() (not logged: the mount is going away).
  */
-bool dimse_backoff(const struct dimse_peer *p, double started, unsigned attempt);
+int dimse_backoff(const struct dimse_peer *p, double started, unsigned attempt);
 
 /** CLOCK_MONOTONIC seconds, for dimse_backoff(). */
 double dimse_now(void);

@@ -580,7 +580,10 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 		err = retrieve_once(r, ref, sink);
 		if (err != -EBUSY)
 			return err;
-		if (!dimse_backoff(&r->peer, started, attempt))
+		err = dimse_backoff(&r->peer, started, attempt);
+		if (err == -ECANCELED)
+			return err;
+		if (err)
 			break;
 	}
 	pushback_note_given_up();
