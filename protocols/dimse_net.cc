@@ -54,9 +54,9 @@ void dimse_slots_init(long n)
 	slots_limit(&associations, n);
 }
 
-void dimse_slot_take(enum dimse_kind kind)
+int dimse_slot_take(enum dimse_kind kind)
 {
-	slots_take(&associations, kind == DIMSE_SEARCH);
+	return slots_take(&associations, kind == DIMSE_SEARCH);
 }
 
 void dimse_slot_give(enum dimse_kind kind)
@@ -194,8 +194,11 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 	bool busy = false;
 	int err = 0;
 
-	/* Given back by dimse_release(), or here if no association comes of it. */
-	dimse_slot_take(kind);
+	/* Given back by dimse_release(), or here if no association comes of it. The wait for
+	 * it ends when nobody waits for the transfer any more (core/cancel.h). */
+	err = dimse_slot_take(kind);
+	if (err)
+		return err;
 	for (size_t i = 0; i < tries; i++) {
 		err = associate_once(p, what, contexts, netp, assocp, i + 1 == tries, &busy);
 		if (!err || !busy || i + 1 == tries)

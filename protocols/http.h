@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 struct http_config {
-	long timeout_s;		/* no progress for this long ends a transfer (0: 60) */
+	long timeout_s;		/* less than 1 KiB/s over this long ends a transfer (0: 60) */
 	long connect_timeout_s; /* 0: 10 */
 	long max_connections;	/* parallel requests (0: 8); a quarter of them (at least one,
 				 * none of one) only for HTTP_QUERY requests */
@@ -58,11 +58,14 @@ void http_free(struct http *h);
 
 /**
  * GET @url with "Accept: @accept" (may be NULL), streaming a 2xx body to @on_body, in a slot
- * of @kind. A transfer that receives nothing for timeout= seconds ends with -ETIMEDOUT.
+ * of @kind. A transfer that moves less than 1 KiB a second on average over a window of
+ * timeout= seconds (waiting for the reply or in its body) ends with -ETIMEDOUT. The wait for a
+ * slot and the transfer end with -ECANCELED once the calling thread's token is cancelled
+ * (core/cancel.h; checked at least once a second), logged at info level only.
  * Non-2xx statuses, transport errors and callback errors are logged here with the URL (without
  * credentials), the status and the reason. @status_out (may be NULL) gets the HTTP status.
  * @return 0 on a 2xx; -ENOENT (404, 410), -EACCES (401, 403), -ETIMEDOUT (timeouts, 408, 504),
- * -EIO (anything else: refused connection, 5xx, garbled), or the callback's error.
+ * -EIO (anything else: refused connection, 5xx, garbled), -ECANCELED, or the callback's error.
  */
 int http_get(struct http *h, enum http_kind kind, const char *url, const char *accept,
 	     http_body_fn on_body, void *ctx, long *status_out);
