@@ -231,7 +231,7 @@ class Proxy:
     """
 
     MAX_DELAY = 15  # a fault never holds a test longer than this
-    DRIP_MAX = 120  # "drip" outlasts any timeout= a test sets, yet ends
+    DRIP_MAX = 60  # "drip" outlasts any timeout= a test sets, yet ends
 
     def __init__(self, upstream):
         self.upstream = upstream  # "127.0.0.1:port"
