@@ -32,6 +32,11 @@ void cancel_leave(struct cancel *prev)
 	current = prev;
 }
 
+const struct cancel *cancel_current(void)
+{
+	return current;
+}
+
 bool cancel_requested(void)
 {
 	return cancel_is_set(current);

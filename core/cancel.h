@@ -30,7 +30,10 @@ struct cancel {
 	int set; /* atomic */
 };
 
-#define CANCEL_INIT {0}
+#define CANCEL_INIT                                                                                \
+	{                                                                                          \
+		0                                                                                  \
+	}
 
 /** Set @t: its thread's waits and transfers end (async-signal-safe). */
 void cancel_set(struct cancel *t);
@@ -41,6 +44,8 @@ bool cancel_is_set(const struct cancel *t);
 struct cancel *cancel_enter(struct cancel *t);
 /** Restore @prev, which cancel_enter() returned, as this thread's token. */
 void cancel_leave(struct cancel *prev);
+/** This thread's token (borrowed; NULL if none), for a watcher on another thread. */
+const struct cancel *cancel_current(void);
 /** Whether this thread's token is set, or cancel_all() was called. */
 bool cancel_requested(void);
 /** Cancel everything, for good: the daemon stops (async-signal-safe). */

@@ -217,7 +217,8 @@ static int lock_cache_dir(const char *dir, const char *mountpoint)
 
 		if (err == -EBUSY && waited < LOCK_WAIT_MS && !holder_serves(fd)) {
 			if (!waited)
-				log_info("cache_dir=%s: waiting for the previous mount.trolley to exit",
+				log_info("cache_dir=%s: waiting for the previous mount.trolley to "
+					 "exit",
 					 dir);
 			usleep(LOCK_POLL_MS * 1000);
 			waited += LOCK_POLL_MS;
@@ -227,9 +228,10 @@ static int lock_cache_dir(const char *dir, const char *mountpoint)
 			fprintf(stderr,
 				"mount.trolley: cache_dir=%s: in use by another mount.trolley%s; "
 				"unmount it, or give this mount a cache_dir= of its own\n",
-				dir, waited >= LOCK_WAIT_MS ? " (its mount is gone, but it has not "
-							      "exited in 10 s)"
-							    : "");
+				dir,
+				waited >= LOCK_WAIT_MS ? " (its mount is gone, but it has not "
+							 "exited in 10 s)"
+						       : "");
 		else
 			fprintf(stderr, "mount.trolley: cache_dir=%s: locking %s: %s\n", dir, path,
 				strerror(-err));

@@ -16,6 +16,8 @@ import pytest
 
 from checks import errno_of
 from servers import wait_for
+from test_dimse import split_part10
+from test_dimse_bulk import PduRelay, _largest, _path as _dimse_path
 
 INSTANCE_GET = r"/instances/[0-9.]+$"
 SERIES_GET = r"/studies/[0-9.]+/series/[0-9.]+$"
@@ -235,3 +237,51 @@ def test_mount_of_a_cache_dir_in_use_is_still_refused(mount, source, tmp_path):
     assert r.returncode != 0
     assert "in use by another mount.trolley" in r.stderr
     assert time.monotonic() - t0 < 5, "refusing took %.1f s" % (time.monotonic() - t0)
+
+
+class _DrippingRelay(PduRelay):
+    """In front of the archive's DICOM port: while .dripping, its data set PDUs (C-GET's
+    C-STOREs) come one byte a second; everything else passes at once."""
+
+    def __init__(self, upstream_port):
+        super().__init__(upstream_port)
+        self.dripping = True
+
+    def forward(self, pdu, from_server, dst, conn):
+        if not (self.dripping and from_server and pdu[0] == 4 and len(pdu) > 2000):
+            dst.sendall(pdu)
+            return
+        self.event("drip")
+        for i in range(len(pdu)):
+            dst.sendall(pdu[i:i + 1])
+            if self.dripping:
+                time.sleep(1)
+
+
+def test_reader_blocked_in_c_get_ends_on_signal(mount, orthanc, data):
+    # dcmtk blocks in a socket read for up to timeout= (and longer for a peer that trickles):
+    # the association's socket is shut when the reader gives up.
+    e = _largest(data)
+    relay = _DrippingRelay(orthanc.dicom_port)
+    try:
+        m = mount("dicom://ORTHANC@127.0.0.1:%d" % relay.port,
+                  options="downloader=c-get,prefetch=none,timeout=60")
+        path = _dimse_path(m, e)
+        os.stat(path)
+        reader = subprocess.Popen(["cat", path], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            wait_for(lambda: "drip" in relay.events, 20, "the instance to drip")
+            time.sleep(0.3)
+            reader.send_signal(signal.SIGINT)
+            ended, state = _ends(reader, ENDS_WITHIN)
+            assert ended, "the reader did not exit within %d s (state %s)" % (ENDS_WITHIN,
+                                                                               state)
+        finally:
+            _kill(reader)
+            reader.wait()
+        relay.dripping = False
+        with open(path, "rb") as f, open(e["path"], "rb") as truth:
+            assert split_part10(f.read())[2] == split_part10(truth.read())[2]
+    finally:
+        relay.stop()
