@@ -47,20 +47,42 @@ void cancel_all(void)
 	__atomic_store_n(&cancel_everything, 1, __ATOMIC_RELEASE);
 }
 
-int cancel_cond_wait(pthread_cond_t *cond, pthread_mutex_t *lock)
+static void add_ms(struct timespec *t, long ms)
 {
-	struct timespec until;
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+int cancel_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *lock, clockid_t clock,
+			  const struct timespec *deadline)
+{
+	struct timespec now, until;
 
 	if (cancel_requested())
 		return -EINTR;
-	/* Condition variables here use the default clock, CLOCK_REALTIME: a clock step makes
-	 * one tick shorter or longer, and the caller's loop absorbs it. */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_nsec += CANCEL_TICK_MS * 1000000L;
-	if (until.tv_nsec >= 1000000000L) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000L;
-	}
+	clock_gettime(clock, &now);
+	if (deadline && !before(&now, deadline))
+		return -ETIMEDOUT;
+	until = now;
+	add_ms(&until, CANCEL_TICK_MS);
+	if (deadline && before(deadline, &until))
+		until = *deadline;
 	pthread_cond_timedwait(cond, lock, &until);
 	return 0;
+}
+
+/* Condition variables here use the default clock, CLOCK_REALTIME: a clock step makes one tick
+ * shorter or longer, and the caller's loop absorbs it. */
+int cancel_cond_wait(pthread_cond_t *cond, pthread_mutex_t *lock)
+{
+	return cancel_cond_timedwait(cond, lock, CLOCK_REALTIME, NULL);
 }

@@ -18,6 +18,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,6 +58,16 @@ void cancel_all(void);
  * @return 0, or -EINTR (without waiting) when cancel_requested().
  */
 int cancel_cond_wait(pthread_cond_t *cond, pthread_mutex_t *lock);
+
+/**
+ * cancel_cond_wait() with a deadline: waits on @cond (@lock held) until @deadline on @clock
+ * (the clock @cond was made with: CLOCK_REALTIME unless pthread_condattr_setclock() said
+ * otherwise), at most CANCEL_TICK_MS at a time. A backoff (Retry-After) waits in a loop on it.
+ * @return 0 (woken, or a tick passed: re-check and call again), -ETIMEDOUT (the deadline has
+ * passed), or -EINTR (cancelled).
+ */
+int cancel_cond_timedwait(pthread_cond_t *cond, pthread_mutex_t *lock, clockid_t clock,
+			  const struct timespec *deadline);
 
 #ifdef __cplusplus
 }
