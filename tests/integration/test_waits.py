@@ -204,11 +204,19 @@ def test_daemon_exits_on_sigterm_with_transfers_in_flight(mount, source, data, p
     assert proxy.count("/instances/%s$|%s" % (re.escape(sop), SERIES_GET)) >= 1
 
 
-def test_unmount_then_mount_at_once_after_cold_export(mount, source, data, tmp_path):
-    study = _ct(data)["StudyInstanceUID"]
+def test_unmount_then_mount_at_once_after_cold_export(mount, source, data, proxy, tmp_path):
+    e = _ct(data)
+    other = next(x for x in data["manifest"] if x["StudyInstanceUID"] != e["StudyInstanceUID"]
+                 and x["InstanceNumber"] == "3")
     cache = str(tmp_path / "cache")
     m = mount(source, cache_dir=cache, name="pacs")
-    subprocess.run(["cp", "-r", m.path("studies", study), str(tmp_path / "copy")], check=True)
+    subprocess.run(["cp", "-r", m.path("studies", e["StudyInstanceUID"]),
+                    str(tmp_path / "copy")], check=True)
+    # The export leaves a series transfer in the background, as a cp -r that ends while its
+    # read-ahead runs does: here one that trickles, so the old daemon has something to end.
+    proxy.fault(SERIES_GET, drip=1)
+    assert _md5(_by_uid(m, other)) == other["md5"]
+    wait_for(lambda: _in_flight(proxy, SERIES_GET), 20, "the series transfer")
     # What `umount /mnt/pacs && mount /mnt/pacs` does: unmount returns before the old daemon
     # has exited, and the new mount comes at once.
     subprocess.run(["fusermount3", "-u", m.mountpoint], check=True)
@@ -216,13 +224,14 @@ def test_unmount_then_mount_at_once_after_cold_export(mount, source, data, tmp_p
     try:
         m2 = mount(source, cache_dir=cache, name="pacs")
     finally:
+        proxy.clear_faults()
         rc = m.proc.wait(20)
         # The old mount's place is the new one's now: its cleanup must not unmount that.
         m.mountpoint = str(tmp_path / "old-mount-gone")
         m.force_stop()
     assert rc == 0
-    e = _ct(data)
     assert _md5(_by_uid(m2, e)) == e["md5"]
+    assert _md5(_by_uid(m2, other)) == other["md5"]
 
 
 def test_mount_of_a_cache_dir_in_use_is_still_refused(mount, source, tmp_path):
