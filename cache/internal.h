@@ -12,7 +12,12 @@
  * Locks: c->lock (flights, queue, pool, walk) is taken before the store's lock
  * (store_has_blob under c->lock) and never held across network I/O; the memo locks and the
  * store's lock are innermost. c->work is waited on by idle workers, waiting read-ahead and
- * opens waiting for read-ahead to name its members: it is broadcast. */
+ * opens waiting for read-ahead to name its members: it is broadcast.
+ * Cancel (core/cancel.h): an open's waits (its flight, read-ahead naming, a connection slot)
+ * and the transfer it leads end when its thread's token is set (the reader's signal) or the
+ * daemon stops; an open that gives up returns -EINTR, and a flight whose leader gave up ends
+ * with -EAGAIN for its other waiters, who fetch anew. Workers have no token: their transfers
+ * end only when the daemon stops (or with their job, cancelled). */
 #ifndef TROLLEY_CACHE_INTERNAL_H
 #define TROLLEY_CACHE_INTERNAL_H
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cache/internal.h"
+#include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
 
@@ -175,7 +176,8 @@ static int download_one(struct cache *c, const struct instance_ref *ref, struct 
 		err = -EIO;
 	}
 	if (err) {
-		STAT_ADD(c, transfer_errors, 1);
+		if (err != -ECANCELED)
+			STAT_ADD(c, transfer_errors, 1);
 		if (one.kept_fd >= 0)
 			close(one.kept_fd);
 		*refused = one.refused;
@@ -236,7 +238,7 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 			struct cache_blob **out)
 {
 	struct flight *f;
-	bool leader = false;
+	bool leader = false, cancelled = false;
 	int err;
 
 	pthread_mutex_lock(&c->lock);
@@ -289,14 +291,19 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 		/* Read-ahead waiting for blocked opens to be served starts now (prefetch.c). */
 		if (--c->opening == 0)
 			pthread_cond_broadcast(&c->work);
-		flight_finish(c, f, err);
+		/* The leader gave up (its reader's signal, core/cancel.h), so its transfer ended:
+		 * whoever else waits for the instance fetches it anew (-EAGAIN). */
+		cancelled = (err == -ECANCELED || err == -EINTR) && cancel_requested();
+		flight_finish(c, f, cancelled ? -EAGAIN : err);
 	} else {
 	wait:
 		STAT_ADD(c, open_waits, 1);
-		while (!f->done)
-			pthread_cond_wait(&f->cond, &c->lock);
+		/* A waiter that gives up goes; the transfer goes on for the others (and for its
+		 * leader, or the series stream it belongs to). */
+		while (!f->done && !cancelled)
+			cancelled = cancel_cond_wait(&f->cond, &c->lock) != 0;
 	}
-	err = f->err;
+	err = cancelled ? -EINTR : f->err;
 	if (!err && f->fd >= 0) {
 		int fd = dup(f->fd);
 
@@ -358,11 +365,14 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 		join = join && strcmp(siblings[0], ref->sop_uid) == 0 &&
 		       prefetch_streams_first(c, ref);
 	}
-	/* -EAGAIN: a series transfer ended without this instance; fetch it alone. */
+	/* -EAGAIN: a series transfer ended without this instance (or its leader gave up);
+	 * fetch it alone, unless this opener gave up too. */
 	do {
 		err = wait_or_lead(c, ref, siblings, nsiblings, join, out);
 		join = false;
-	} while (err == -EAGAIN);
+	} while (err == -EAGAIN && !cancel_requested());
+	if (err == -EAGAIN || err == -ECANCELED)
+		err = -EINTR;
 	if (err == 1)
 		return 0;
 	return err ? err : blob_from_store(c, ref, out);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cache/internal.h"
+#include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
 
@@ -351,8 +352,10 @@ void prefetch_wait_named(struct cache *c, const char *series)
 {
 	struct prefetch_job *j;
 
+	/* An opener that gives up stops waiting here; its flight wait then returns -EINTR. */
 	while ((j = series_job(c->running, series)) && j->resolve && !c->stopping)
-		pthread_cond_wait(&c->work, &c->lock);
+		if (cancel_cond_wait(&c->work, &c->lock))
+			break;
 }
 
 bool prefetch_series_is_busy(struct cache *c, const char *series)

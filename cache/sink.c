@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cache/internal.h"
+#include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/part10.h"
@@ -134,8 +135,9 @@ static int sink_write(void *ctx, const void *data, size_t len)
 
 	if (s->fd < 0)
 		return -EIO;
-	/* Unmounting: stop a background transfer at once. */
-	if (__atomic_load_n(&s->cache->stopping, __ATOMIC_RELAXED))
+	/* Unmounting: stop a background transfer at once. Nobody waits for this one any more
+	 * (core/cancel.h): the transfers that see no other check (DIMSE) stop here. */
+	if (__atomic_load_n(&s->cache->stopping, __ATOMIC_RELAXED) || cancel_requested())
 		return -ECANCELED;
 	/* What came so far (s->size counts only once the head is written; trolley's own meta
 	 * header in it is a few hundred bytes, which a bound of gigabytes need not tell). */

@@ -47,7 +47,9 @@ struct downloader_ops {
 	 * Stream the instance(s) of @ref into @sink. If an instance is cut short, its end() is
 	 * never called and the error is returned: the sink discards what it had.
 	 * @return 0; -ENOENT if the archive has no such instance; -EIO (garbled or truncated
-	 * reply), -EACCES, -ETIMEDOUT (already logged); or a sink's error.
+	 * reply), -EACCES, -ETIMEDOUT (already logged); -ECANCELED when the calling thread's
+	 * token is cancelled (core/cancel.h: nobody waits for it; not logged as an error); or a
+	 * sink's error.
 	 */
 	int (*fetch)(struct downloader *d, const struct instance_ref *ref, struct sink *sink);
 	/**

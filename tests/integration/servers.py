@@ -210,6 +210,9 @@ class Proxy:
                           a slow archive: the reply is in flight all that time)
       {"chunked": N}      forward with Transfer-Encoding: chunked in N-byte chunks, as servers
                           that stream (dcm4chee, nginx without buffering) do
+      {"drip": S}         forward the body one byte every S seconds (an archive or a proxy that
+                          trickles: each byte would reset a naive stall timer), for at most
+                          DRIP_MAX seconds, then the rest at once
       {"rate": B}         forward the body at about B bytes per second, reading the upstream
                           only as fast: the upstream blocks on a full socket, so stopping it
                           cuts the reply in the middle (the client sees the stream end early)
@@ -239,6 +242,7 @@ class Proxy:
     """
 
     MAX_DELAY = 15  # a fault never holds a test longer than this
+    DRIP_MAX = 60  # "drip" outlasts any timeout= a test sets, yet ends
 
     def __init__(self, upstream):
         self.upstream = upstream  # "127.0.0.1:port"
@@ -296,7 +300,8 @@ class Proxy:
         known = {"status", "body", "type", "truncate", "delay", "drop", "refuse", "stall",
                  "chunked", "pass_through", "cap", "warning", "ignore_offset", "empty",
                  "refuse_ts", "bare", "replace", "headers", "trickle", "rate",
-                 "throttle", "burst", "busy", "times", "retry_after", "retry_after_date"}
+                 "throttle", "burst", "busy", "times", "retry_after", "retry_after_date",
+                 "drip"}
         assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
@@ -485,7 +490,7 @@ class Proxy:
     def _forward(self, h, method, resp, action):
         """Stream @resp to the client, applying "truncate" or "stall"."""
         upstream_length = resp.getheader("Content-Length")
-        if upstream_length is None and ({"truncate", "stall", "trickle"} & set(action)):
+        if upstream_length is None and ({"truncate", "stall", "trickle", "drip"} & set(action)):
             data = resp.read()  # a chunked reply: its length is needed to lie about it
             chunks, total = iter([data]), len(data)
         elif action.get("chunked"):
@@ -505,6 +510,18 @@ class Proxy:
             h.send_header("Content-Length", str(total))
         h.end_headers()
         if method == "HEAD" or resp.status in (204, 304):
+            return
+        if action.get("drip"):
+            data = b"".join(chunks)
+            until = time.monotonic() + self.DRIP_MAX
+            sent = 0
+            while sent < len(data) and time.monotonic() < until:
+                h.wfile.write(data[sent:sent + 1])  # BrokenPipe once the client hangs up
+                h.wfile.flush()
+                sent += 1
+                time.sleep(action["drip"])
+            h.wfile.write(data[sent:])
+            h.wfile.flush()
             return
         budget = action.get("truncate")
         stall_at, stall_for = action.get("stall", (None, 0))
