@@ -297,3 +297,31 @@ def test_reader_blocked_in_c_get_ends_on_signal(mount, orthanc, data):
             assert split_part10(f.read())[2] == split_part10(truth.read())[2]
     finally:
         relay.stop()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_reader_waiting_out_a_retry_after_ends_on_a_signal(mount, source, data, proxy, sig):
+    # The archive is busy and asks for 30 s: trolley waits as told (retry=), but the reader
+    # who gives up ends at once, and the file still reads whole once the archive is back.
+    e = _ct(data, "6")
+    sop = e["SOPInstanceUID"]
+    m = mount(source, options="prefetch=none,retry=120")
+    path = _by_uid(m, e)
+    os.stat(path)
+    proxy.fault("/instances/%s$" % re.escape(sop), busy=1, retry_after=30)
+    reader = subprocess.Popen(["cat", path], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: proxy.count("/instances/%s$" % re.escape(sop)) >= 1, 20,
+                 "the reader's request at the archive")
+        time.sleep(0.5)  # inside the 30 s wait
+        assert reader.poll() is None, "the reader did not wait for the busy archive"
+        reader.send_signal(sig)
+        ended, state = _ends(reader, ENDS_WITHIN)
+        assert ended, "the reader did not exit within %d s of signal %d (state %s)" % (
+            ENDS_WITHIN, sig, state)
+    finally:
+        proxy.clear_faults()
+        _kill(reader)
+        reader.wait()
+    assert _md5(path) == e["md5"]
