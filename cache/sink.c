@@ -349,6 +349,7 @@ static int sink_hold(void *ctx, uint64_t held)
 	struct fetch_sink *s = ctx;
 	uint64_t max = s->cache->cfg.max_instance_size ? s->cache->cfg.max_instance_size
 						       : CACHE_INSTANCE_MAX;
+	uint64_t floor, avail;
 
 	if (__atomic_load_n(&s->cache->stopping, __ATOMIC_RELAXED))
 		return -ECANCELED;
@@ -359,7 +360,10 @@ static int sink_hold(void *ctx, uint64_t held)
 			  (unsigned long long)max);
 		return -EFBIG;
 	}
-	if (!spill_has_room(s->cache, SPILL_TMPDIR, 0)) {
+	/* A $TMPDIR that cannot be measured (gone) is the downloader's to report. */
+	if (s->cache->cfg.min_free &&
+	    store_fs_floor(spill_tmpdir(), s->cache->cfg.min_free, &floor, &avail) == 0 &&
+	    avail < floor) {
 		log_error("cache: no room in %s to hold a download (%llu bytes so far): its disk is "
 			  "at its floor (min_free=)",
 			  spill_tmpdir(), (unsigned long long)held);
