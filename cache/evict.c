@@ -235,7 +235,7 @@ static void disk_room(struct store *s, MDB_txn *txn, size_t id, struct store_roo
 	memset(r, 0, sizeof(*r));
 	r->limit = r->effective = s->limit;
 	*growth = UINT64_MAX;
-	if (!s->min_free || store_fs_floor(s->dir, s->min_free, &r->floor, &r->avail))
+	if (store_fs_floor(s->dir, s->min_free, &r->floor, &r->avail))
 		return;
 	if (mdb_env_stat(s->env, &st))
 		return;

@@ -361,8 +361,7 @@ static int sink_hold(void *ctx, uint64_t held)
 		return -EFBIG;
 	}
 	/* A $TMPDIR that cannot be measured (gone) is the downloader's to report. */
-	if (s->cache->cfg.min_free &&
-	    store_fs_floor(spill_tmpdir(), s->cache->cfg.min_free, &floor, &avail) == 0 &&
+	if (store_fs_floor(spill_tmpdir(), s->cache->cfg.min_free, &floor, &avail) == 0 &&
 	    avail < floor) {
 		log_error("cache: no room in %s to hold a download (%llu bytes so far): its disk is "
 			  "at its floor (min_free=)",

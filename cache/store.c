@@ -682,8 +682,10 @@ static int put_one(struct store *s, MDB_txn *txn, struct store_put *p, uint64_t 
 		return err == -ENOSPC ? -EDQUOT : err;
 	v.mv_size = (size_t)p->size;
 	rc = mdb_put(txn, s->blob, &k, &v, MDB_RESERVE);
-	if (rc)
+	if (rc) {
+		log_warn("cache %s: storing instance %s: %s", s->dir, p->sop, mdb_strerror(rc));
 		return store_errno(rc);
+	}
 	err = read_full(p->fd, v.mv_data, (size_t)p->size, 0);
 	if (err) {
 		log_error("cache: reading back the download of %s: %s", p->sop, strerror(-err));
@@ -701,6 +703,7 @@ int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc) {
 		err = store_errno(rc);
+		log_error("cache %s: storing %zu instances: %s", s->dir, n, mdb_strerror(rc));
 		goto out_all;
 	}
 	evict_disk_room(s);
@@ -722,9 +725,15 @@ int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
 	rc = mdb_txn_commit(txn);
 	if (rc) {
 		err = store_errno(rc);
+		/* LMDB reports a write cut short as EIO: on a disk with no room left for what
+		 * this commit adds, that was the disk being full. */
+		if (rc == EIO && !store_has_room(s, added))
+			err = -ENOSPC;
 		if (err == -ENOSPC)
 			log_warn("cache: the disk under %s is full (%s): %zu instances not kept",
 				 s->dir, mdb_strerror(rc), n);
+		else
+			log_error("cache %s: storing %zu instances: %s", s->dir, n, mdb_strerror(rc));
 		goto out_aborted;
 	}
 	evict_committed(s, added, freed, count);
@@ -781,7 +790,7 @@ bool store_has_room(struct store *s, uint64_t more)
 {
 	uint64_t floor, avail;
 
-	if (!s->min_free || store_fs_floor(s->dir, s->min_free, &floor, &avail))
+	if (store_fs_floor(s->dir, s->min_free, &floor, &avail))
 		return true;
 	return avail >= floor && avail - floor >= more;
 }

@@ -33,9 +33,9 @@ int store_open_boot(const char *dir, uint64_t map_size, uint64_t limit, const ch
 
 /**
  * Keep @min_free bytes free on the filesystem of the store's folder (STORE_MIN_FREE_AUTO: the
- * default rule of store_fs_floor(); 0, as after store_open(): no floor): blobs are evicted
- * so that the file and the free space left stay above it, and the cache holds at most
- * min(cache_size, what the disk allows). Call before the store is used by other threads.
+ * default rule of store_fs_floor(); 0, as after store_open(): none, the disk may fill): blobs
+ * are evicted so that the file and the free space left stay above it, and the cache holds at
+ * most min(cache_size, what the disk allows). Call before the store is used by other threads.
  */
 void store_set_min_free(struct store *s, uint64_t min_free);
 /**

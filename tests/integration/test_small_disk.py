@@ -190,3 +190,43 @@ def test_endless_wado_uri_reply_stops_at_max_instance_size(small_disk, mount, pr
     assert time.monotonic() - start < 60
 
 
+
+
+
+def _fill(path, leave):
+    """Fill the filesystem of @path with a file of its own until @leave bytes are free."""
+    st = os.statvfs(path)
+    with open(os.path.join(path, "filler"), "wb") as f:
+        try:
+            f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave))
+        except OSError:
+            pass  # full: what is wanted
+
+
+def test_disk_filled_by_another_program_still_exports_whole(small_disk, mount, big, tmp_path):
+    """min_free=0 (no floor) on a 48 MiB cache_dir that another program fills up to its last
+    2 MiB once the cache has filled it (LMDB's file cannot grow, temporary files find no
+    room there), and a $TMPDIR that is full too: downloads are held in memory, the cache
+    keeps what the disk holds, and a series of 105 MB copies whole, twice."""
+    disk = small_disk("48m")
+    tmp = small_disk("1m")
+    _fill(tmp, 0)
+    env = dict(os.environ, TMPDIR=tmp)
+    m = mount(big["source"], cache_dir=os.path.join(disk, "cache"), options="min_free=0",
+              env=env)
+    entries = [e for e in big["entries"] if e["SeriesInstanceUID"] ==
+               big["entries"][0]["SeriesInstanceUID"]]
+    e = entries[0]
+    series = m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"])
+    for n in range(2):
+        out = tmp_path / ("copy%d" % n)
+        _cp(series, str(out))
+        _check_copy(str(out), entries)
+        shutil.rmtree(out)
+        if n == 0:
+            _fill(disk, 2 << 20)
+    status = _status(m)
+    assert status["min_free"] == "0", status
+    assert status["floor_in_force"] == "yes", status  # the full disk limits the cache
+    assert int(status["downloads_outside_cache_dir"]) > 0, status
+    assert 0 < int(status["cache_bytes"]) < 48 << 20, status
