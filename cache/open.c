@@ -329,8 +329,9 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 		 * then it is fetched again, as a read of an evicted blob is. */
 		err = blob_from_store(c, ref, out);
 		if (err == -ENOENT) {
-			log_info("instance %s: evicted before it could be opened; fetching it again",
-				 ref->sop_uid);
+			log_info(
+				"instance %s: evicted before it could be opened; fetching it again",
+				ref->sop_uid);
 			err = -EAGAIN;
 		}
 	}
@@ -395,9 +396,10 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 		if (err != -EAGAIN)
 			return err;
 		if (tries == CACHE_OPEN_TRIES) {
-			log_error("instance %s: gone from the cache after each of %d fetches, before "
-				  "it could be opened",
-				  ref->sop_uid, tries + 1);
+			log_error(
+				"instance %s: gone from the cache after each of %d fetches, before "
+				"it could be opened",
+				ref->sop_uid, tries + 1);
 			return -EIO;
 		}
 	}

@@ -363,9 +363,10 @@ static int sink_hold(void *ctx, uint64_t held)
 	/* A $TMPDIR that cannot be measured (gone) is the downloader's to report. */
 	if (store_fs_floor(spill_tmpdir(), s->cache->cfg.min_free, &floor, &avail) == 0 &&
 	    avail < floor) {
-		log_error("cache: no room in %s to hold a download (%llu bytes so far): its disk is "
-			  "at its floor (min_free=)",
-			  spill_tmpdir(), (unsigned long long)held);
+		log_error(
+			"cache: no room in %s to hold a download (%llu bytes so far): its disk is "
+			"at its floor (min_free=)",
+			spill_tmpdir(), (unsigned long long)held);
 		return -ENOSPC;
 	}
 	return 0;

@@ -55,7 +55,8 @@ bool spill_has_room(struct cache *c, enum spill_place where, uint64_t more)
 	case SPILL_MEMORY:
 		ram = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 		avail = mem_available();
-		return avail >= ram / SPILL_MEMORY_SHARE && avail - ram / SPILL_MEMORY_SHARE >= more;
+		return avail >= ram / SPILL_MEMORY_SHARE &&
+		       avail - ram / SPILL_MEMORY_SHARE >= more;
 	default:
 		return false;
 	}
@@ -63,7 +64,9 @@ bool spill_has_room(struct cache *c, enum spill_place where, uint64_t more)
 
 const char *spill_place_name(enum spill_place where)
 {
-	return where == SPILL_CACHE_DIR ? "cache_dir" : where == SPILL_TMPDIR ? "$TMPDIR" : "memory";
+	return where == SPILL_CACHE_DIR ? "cache_dir"
+	       : where == SPILL_TMPDIR	? "$TMPDIR"
+					: "memory";
 }
 
 static int open_in(struct cache *c, enum spill_place where)

@@ -733,7 +733,8 @@ int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
 			log_warn("cache: the disk under %s is full (%s): %zu instances not kept",
 				 s->dir, mdb_strerror(rc), n);
 		else
-			log_error("cache %s: storing %zu instances: %s", s->dir, n, mdb_strerror(rc));
+			log_error("cache %s: storing %zu instances: %s", s->dir, n,
+				  mdb_strerror(rc));
 		goto out_aborted;
 	}
 	evict_committed(s, added, freed, count);

@@ -30,7 +30,7 @@ struct store {
 	 * may hold at most, and how much the file may grow in it. */
 	uint64_t txn_limit, txn_growth;
 	struct store_room room; /* as last measured, for the status */
-	char **pinned; /* open blobs: never evicted (a multiset) */
+	char **pinned;		/* open blobs: never evicted (a multiset) */
 	size_t npinned, pinned_cap;
 	char **touched; /* uses not yet written to "lru"/"age" */
 	size_t ntouched, touched_cap;

@@ -40,8 +40,8 @@ int status_text(struct cache *c, struct buf *out)
 			  "min_free: %llu\ndisk_free: %llu\ncache_limit_effective: %llu\n"
 			  "floor_in_force: %s\ndownloads_outside_cache_dir: %llu\n",
 			  (unsigned long long)s.room.floor, (unsigned long long)s.room.avail,
-			  (unsigned long long)s.room.effective, s.room.floor_in_force ? "yes" : "no",
-			  (unsigned long long)s.spilled);
+			  (unsigned long long)s.room.effective,
+			  s.room.floor_in_force ? "yes" : "no", (unsigned long long)s.spilled);
 	/* A listing known to be cut: an export from it is not the whole archive. */
 	err |= buf_printf(out, "incomplete_listings: %llu\nlast_incomplete: %s\n",
 			  (unsigned long long)s.incomplete, s.last_incomplete);
