@@ -167,9 +167,8 @@ static int download_one(struct cache *c, const struct instance_ref *ref, struct 
 	struct single one = {.want = ref->sop_uid, .kept_fd = -1};
 	struct fetch_sink s;
 	struct sink sink = {.ops = &single_sink_ops, .ctx = &s};
-	int err;
-
 	bool pinned;
+	int err;
 
 	err = fetch_sink_init(&s, c);
 	if (err)
