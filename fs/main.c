@@ -83,6 +83,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.meta_ttl = o->meta_ttl,
 		.size_limit = o->cache_size,
 		.max_instance_size = o->max_instance_size,
+		.min_free = o->min_free,
 		.prefetch = !o->prefetch || strcmp(o->prefetch, "series") == 0,
 		.offline = o->offline,
 		.connections = o->connections,
@@ -126,6 +127,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	err = store_open(o->cache_dir, map_size_for(o->cache_size), o->cache_size, &d->store);
 	if (err)
 		return err;
+	store_set_min_free(d->store, o->min_free);
 	err = cache_new(d->store, d->searcher, d->downloader, &cc, &d->cache);
 	if (err)
 		return err;

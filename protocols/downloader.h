@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 #include "protocols/proto_config.h"
@@ -30,6 +31,15 @@ struct sink_ops {
 	int (*write)(void *ctx, const void *data, size_t len);
 	/** The instance is complete as far as the protocol can tell. */
 	int (*end)(void *ctx);
+	/**
+	 * Optional (NULL: none). A downloader that holds an instance itself before it hands it
+	 * on (in memory, or a file in $TMPDIR) asks this each time what it holds of one grows by
+	 * a step (a MiB or so), with @held the bytes held so far: the sink may refuse, as
+	 * write() would (larger than it takes, no room left on the disk, unmounting). The
+	 * downloader then drops that instance and returns the error as write()'s, so that a
+	 * transfer stops at the same bounds whichever way the bytes come.
+	 */
+	int (*hold)(void *ctx, uint64_t held);
 };
 
 struct sink {

@@ -229,6 +229,10 @@ class Proxy:
       {"bare": True}      a WADO-RS reply of one instance is sent as a bare application/dicom
                           body (unwrapped from its multipart), chunked, without Content-Length
       {"replace": (A, B)} the reply body with every bytes A replaced by B
+      {"endless": True}   200 application/dicom, chunked, whose body never ends (zeros, as fast
+                          as the client takes them, for at most ENDLESS_MAX seconds): a broken
+                          archive or a reply that grows without bound; the request's record
+                          gets "sent", the body bytes that went out so far
     Pushback (an archive over its quota or its capacity; the request is not forwarded, and its
     record's "status" is the code sent):
       {"throttle": R}     a token bucket of R requests a second (R at most in a burst, or
@@ -243,6 +247,7 @@ class Proxy:
 
     MAX_DELAY = 15  # a fault never holds a test longer than this
     DRIP_MAX = 60  # "drip" outlasts any timeout= a test sets, yet ends
+    ENDLESS_MAX = 30  # an endless body ends after this long even if the client reads on
 
     def __init__(self, upstream):
         self.upstream = upstream  # "127.0.0.1:port"
@@ -301,7 +306,7 @@ class Proxy:
                  "chunked", "pass_through", "cap", "warning", "ignore_offset", "empty",
                  "refuse_ts", "bare", "replace", "headers", "trickle", "rate",
                  "throttle", "burst", "busy", "times", "retry_after", "retry_after_date",
-                 "drip"}
+                 "drip", "endless"}
         assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
@@ -362,6 +367,9 @@ class Proxy:
         if "body" in action:
             self._reply(h, action.get("status", 200), action.get("type", "text/plain"),
                         action["body"], action.get("headers", {}))
+            return
+        if action.get("endless"):
+            self._endless(h, record)
             return
         if action.get("refuse_ts") and "transfer-syntax=" in h.headers.get("Accept", ""):
             self._reply(h, action["refuse_ts"], "text/plain", b"transfer syntax not supported")
@@ -562,6 +570,24 @@ class Proxy:
         if total is None:
             h.wfile.write(b"0\r\n\r\n")
         h.wfile.flush()
+
+    def _endless(self, h, record):
+        """The "endless" action: a body that goes on until the client hangs up."""
+        h.send_response(200)
+        h.send_header("Content-Type", "application/dicom")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        piece = b"\0" * 65536
+        deadline = time.monotonic() + self.ENDLESS_MAX
+        record["sent"] = 0
+        try:
+            while time.monotonic() < deadline:
+                self._write(h, piece, True)
+                with self.lock:
+                    record["sent"] += len(piece)
+        except OSError:
+            pass  # the client stopped reading and closed: what the tests want
+        h.close_connection = True
 
     @staticmethod
     def _write(h, chunk, chunked):
