@@ -140,6 +140,9 @@ int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 		goto out;
 	}
 	err = c->searcher->ops->find(c->searcher, q, &fresh);
+	/* Cancelled (the reader gave up, or unmounting): no failure of the archive's. */
+	if (err == -ECANCELED || err == -EINTR)
+		goto out;
 	if (err) {
 		STAT_ADD(c, query_errors, 1);
 		if (have_stored && err != -EINVAL) {

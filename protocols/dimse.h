@@ -37,12 +37,6 @@ int dimse_get_new(const struct proto_config *cfg, struct downloader **out);
  */
 int dimse_move_new(const struct proto_config *cfg, struct downloader **out);
 
-/**
- * End every DIMSE retry wait now, and start no more: the operations waiting out an archive's
- * pushback fail with -ECANCELED (unmount, SIGTERM). Any thread.
- */
-void dimse_stop(void);
-
 #ifdef __cplusplus
 }
 #endif

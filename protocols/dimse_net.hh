@@ -49,7 +49,8 @@ enum dimse_kind {
  * slot with these two.
  */
 void dimse_slots_init(long n);
-void dimse_slot_take(enum dimse_kind kind);
+/** @return 0, or -EINTR: the wait for a slot was cancelled (core/cancel.h). */
+int dimse_slot_take(enum dimse_kind kind);
 void dimse_slot_give(enum dimse_kind kind);
 
 /** One proposed presentation context: an abstract syntax, its transfer syntaxes, our role. */
@@ -99,7 +100,8 @@ bool dimse_is_pushback(Uint16 status);
  * seconds): exponential from 0.25 s, with jitter (x0.5 to x1.5, so that workers turned away
  * together do not come back together), at most 5 s a wait, within @p->retry seconds from
  * @started. @return 0 after the wait; -ETIMEDOUT, without waiting, once the budget is spent;
- * -ECANCELED at once after dimse_stop() (not logged: the mount is going away).
+ * -ECANCELED at once when the waiter is cancelled (core/cancel.h: its reader gave up, or the
+ * daemon stops; not logged).
  */
 int dimse_backoff(const struct dimse_peer *p, double started, unsigned attempt);
 

@@ -187,6 +187,7 @@ void second_copy(struct serving *s, dimse_move_wait *w, T_ASC_PresentationContex
 		[](void *) { return 0; },
 		[](void *, const void *, size_t) { return 0; },
 		[](void *) { return 0; },
+		NULL,
 	};
 	struct sink nowhere = {&none, NULL};
 	struct dimse_copy copy = {};
