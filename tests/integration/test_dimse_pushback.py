@@ -4,14 +4,17 @@ whose sub-operations all failed with 0xA702 (refused: out of resources). trolley
 answers out within retry= and every file still comes whole."""
 import os
 import re
+import signal
 import struct
+import subprocess
 import threading
+import time
 
 import pytest
 
 import naming
 from servers import free_port
-from test_dimse import FindRefusingProxy, TcpRelay, split_part10
+from test_dimse import FindRefusingProxy, StallingDicomProxy, TcpRelay, split_part10
 from test_dimse_bulk import PduRelay
 
 
@@ -158,5 +161,41 @@ def test_c_find_answered_out_of_resources_is_tried_again(mount, orthanc, data):
         assert set(os.listdir(m.path("patients"))) == naming.patient_folders(data["manifest"])
         assert relay.refused == 3
         assert m.text().count("status 0xa700 (out of resources); trying again") == 3, m.text()
+    finally:
+        relay.stop()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_reader_waiting_out_a_busy_dimse_archive_ends_on_a_signal(mount, orthanc, data, sig):
+    # Every association is rejected for now: the reader's open waits it out (within retry=,
+    # still waiting after 3 s, where it used to give up after 1.5 s), and ends at once on
+    # Ctrl-C or SIGTERM; once the archive takes associations again, the file reads whole.
+    e = _instances(data, 1)[0]
+    relay = StallingDicomProxy(orthanc.dicom_port)
+    relay.stalling = False
+    try:
+        m = mount("dicom://ORTHANC@127.0.0.1:%d" % relay.port,
+                  options="downloader=c-get,prefetch=none,retry=120")
+        path = _path(m, e)
+        os.stat(path)
+        relay.reject_next = 10 ** 6
+        reader = subprocess.Popen(["cat", path], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 20
+            while "association rejected for now" not in m.text():
+                assert time.monotonic() < deadline, m.text()
+                time.sleep(0.1)
+            time.sleep(3)
+            assert reader.poll() is None, "the reader gave up: " + m.text()[-1500:]
+            reader.send_signal(sig)
+            reader.wait(10)  # raises if it did not end
+        finally:
+            if reader.poll() is None:
+                reader.kill()
+            reader.wait()
+        relay.reject_next = 0
+        with open(path, "rb") as f, open(e["path"], "rb") as truth:
+            assert split_part10(f.read())[2] == split_part10(truth.read())[2]
     finally:
         relay.stop()
