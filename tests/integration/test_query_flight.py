@@ -51,6 +51,26 @@ def test_cold_cp_r_lists_each_series_once(mount, source, data, proxy, tmp_path):
     assert _listings(log, SERIES_LIST) == {(study,): 1}
 
 
+def test_a_layout_asking_for_more_still_lists_each_series_once(mount, source, data, proxy,
+                                                              tmp_path):
+    """A template names series and instances by attributes asked with includefield: the
+    read-ahead's listings are the folders' own (before, it asked without them, so its answers
+    were stored under other keys and every series was listed twice)."""
+    m = mount(source, options="connections=4,layout=%PatientID/%StudyDate/"
+                              "%SeriesNumber_%InstitutionName/%InstanceNumber_%AcquisitionNumber")
+    study, series = _study(data, "CT THORAX")
+    out = tmp_path / "out"
+    subprocess.run(["cp", "-r", m.path("patients", "PID002", "20200303"), str(out)], check=True)
+    copied = sum(len([n for n in files if n.endswith(".dcm")]) for _, _, files in os.walk(out))
+    assert copied == sum(len(v) for v in series.values())
+    log = proxy.log()
+    per_series = _listings(log, INSTANCE_LIST)
+    assert per_series == {(study, uid): 1 for uid in series}, per_series
+    assert all("includefield=00200012" in r["path"] for r in log
+               if INSTANCE_LIST.match(r["path"].partition("?")[0]))
+    assert _listings(log, SERIES_LIST) == {(study,): 1}
+
+
 def test_parallel_listings_of_one_folder_ask_once(mount, source, data, proxy):
     """N readers list the same uncached folder at once: one request, N full answers."""
     m = mount(source)
