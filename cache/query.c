@@ -333,11 +333,14 @@ again:
 		bool done = f->done;
 		int ferr = f->err;
 
+		pthread_mutex_unlock(&c->qlock);
+		/* A finished flight's answer no longer changes: copied without the lock. */
 		err = err ? err : ferr;
 		if (done && !ferr)
 			err = attrset_list_unpack(f->answer, f->len, &answer);
 		if (done && !ferr && !err)
 			answer.incomplete = f->incomplete;
+		pthread_mutex_lock(&c->qlock);
 		query_flight_put(f);
 		pthread_mutex_unlock(&c->qlock);
 		/* The leader gave up (its reader did): nobody asked for this one; ask again. */
