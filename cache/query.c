@@ -338,8 +338,14 @@ again:
 		err = err ? err : ferr;
 		if (done && !ferr)
 			err = attrset_list_unpack(f->answer, f->len, &answer);
-		if (done && !ferr && !err)
-			answer.incomplete = f->incomplete;
+		if (done && !ferr && !err && f->incomplete) {
+			char what[256];
+
+			/* Noted on this thread too: fs/ shows this reader's folder as cut. */
+			answer.incomplete = true;
+			describe_query(&q, what, sizeof(what));
+			errors_note_incomplete(what);
+		}
 		pthread_mutex_lock(&c->qlock);
 		query_flight_put(f);
 		pthread_mutex_unlock(&c->qlock);
