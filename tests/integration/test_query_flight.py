@@ -37,7 +37,7 @@ def _listings(log, rx):
 
 def test_cold_cp_r_lists_each_series_once(mount, source, data, proxy, tmp_path):
     """Before single flight, the read-ahead and the walker both asked for the next series'
-    instance listing (3 of the 4 series of this study were listed twice)."""
+    instance listing (2 or 3 of the 4 series of this study were listed twice)."""
     m = mount(source, options="connections=4")
     study, series = _study(data, "CT THORAX")
     assert len(series) == 4
