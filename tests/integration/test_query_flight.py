@@ -55,7 +55,7 @@ def test_a_layout_asking_for_more_still_lists_each_series_once(mount, source, da
                                                               tmp_path):
     """A template names series and instances by attributes asked with includefield: the
     read-ahead's listings are the folders' own (before, it asked without them, so its answers
-    were stored under other keys and every series was listed twice)."""
+    were stored under other keys and the series it picked were listed twice)."""
     m = mount(source, options="connections=4,layout=%PatientID/%StudyDate/"
                               "%SeriesNumber_%InstitutionName/%InstanceNumber_%AcquisitionNumber")
     study, series = _study(data, "CT THORAX")
