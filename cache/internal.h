@@ -131,7 +131,7 @@ struct cache {
 	 * from the store yet. Atomic. */
 	int64_t forgot_at;
 	/* Queries asked of the archive now, one per cache key (query.c): an identical query
-	 * waits for their answer instead of asking again. */
+	 * waits for its answer instead of asking again. */
 	pthread_mutex_t qlock;
 	pthread_cond_t qdone; /* a query flight ended */
 	struct query_flight *queries;
