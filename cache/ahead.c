@@ -283,7 +283,7 @@ bool prefetch_streams_first(struct cache *c, const struct instance_ref *ref)
 	query_init(&q, QUERY_INSTANCE);
 	if (attrset_set(&q.match, TAG_StudyInstanceUID, "UI", ref->study_uid) >= 0 &&
 	    attrset_set(&q.match, TAG_SeriesInstanceUID, "UI", ref->series_uid) >= 0)
-		key = query_key(&q, c->cfg.source);
+		key = cache_query_key(c, &q);
 	query_release(&q);
 	attrset_list_init(&inst);
 	/* The stored answer only, whatever its age: an open never waits for a query here. */

@@ -35,6 +35,8 @@ int cache_new(struct store *store, struct searcher *searcher, struct downloader 
 		c->max_workers = PREFETCH_WORKERS_MAX;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->work, NULL);
+	pthread_mutex_init(&c->qlock, NULL);
+	pthread_cond_init(&c->qdone, NULL);
 	*out = c;
 	return 0;
 }
@@ -47,6 +49,8 @@ void cache_free(struct cache *c)
 	memo_release(&c->sizes);
 	memo_release(&c->failures);
 	memo_release(&c->failed_series);
+	pthread_cond_destroy(&c->qdone);
+	pthread_mutex_destroy(&c->qlock);
 	pthread_cond_destroy(&c->work);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

@@ -23,6 +23,11 @@ struct cache_config {
 	uint64_t max_instance_size;
 	/* min_free=: bytes kept free on the disks temporary files go to (store_fs_floor()). */
 	uint64_t min_free;
+	/* What the layout asks for beyond a searcher's own answer, per enum query_level
+	 * (borrowed): every query of that level is asked and keyed with them, so that a folder
+	 * listed by fs/ and by the read-ahead is one answer. */
+	const uint32_t *include[3];
+	size_t ninclude[3];
 };
 
 /* The largest instance a download may deliver, by default (max_instance_size=). A bound is

@@ -130,10 +130,19 @@ struct cache {
 	/* Answers stored at or before this time are expired (cache_forget_all); 0: not read
 	 * from the store yet. Atomic. */
 	int64_t forgot_at;
+	/* Queries asked of the archive now, one per cache key (query.c): an identical query
+	 * waits for its answer instead of asking again. */
+	pthread_mutex_t qlock;
+	pthread_cond_t qdone; /* a query flight ended */
+	struct query_flight *queries;
 };
 
 #define STAT_ADD(c, field, n) __atomic_add_fetch(&(c)->stats.field, (n), __ATOMIC_RELAXED)
 #define STAT_SUB(c, field, n) __atomic_sub_fetch(&(c)->stats.field, (n), __ATOMIC_RELAXED)
+
+/** The store's key of @q's answer, as cache_find() asks it (with the layout's includefields
+ * for its level): the same for every builder of the same folder's query. NULL on ENOMEM. */
+char *cache_query_key(struct cache *c, const struct query *q);
 
 /* Flights; all called with c->lock held. */
 struct flight *flight_find(struct cache *c, const char *sop);

@@ -9,6 +9,7 @@
 
 #include "cache/internal.h"
 #include "cache/metadata.h"
+#include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/tags.h"
@@ -113,32 +114,135 @@ static void describe_query(const struct query *q, char *out, size_t n)
 	}
 }
 
-int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
+/* @q as the cache asks and keys it: with the layout's includefields for its level (fs/'s
+ * folder query has them; the media view's and the read-ahead's are built without them). A
+ * shallow copy: @out borrows @q's match and owns only its include array (free() it). */
+static int query_as_asked(struct cache *c, const struct query *q, struct query *out)
 {
-	struct attrset_list stored, fresh;
-	int64_t stored_at = 0, now = (int64_t)time(NULL);
-	char *key = query_key(q, c->cfg.source);
-	bool have_stored;
+	const uint32_t *more = c->cfg.include[q->level];
+	size_t nmore = c->cfg.ninclude[q->level];
+
+	*out = *q;
+	out->include = NULL;
+	out->ninclude = 0;
+	if (q->ninclude + nmore == 0)
+		return 0;
+	out->include = malloc((q->ninclude + nmore) * sizeof(*out->include));
+	if (!out->include)
+		return -ENOMEM;
+	for (size_t i = 0; i < q->ninclude + nmore; i++) {
+		uint32_t tag = i < q->ninclude ? q->include[i] : more[i - q->ninclude];
+		size_t j = 0;
+
+		while (j < out->ninclude && out->include[j] != tag)
+			j++;
+		if (j == out->ninclude)
+			out->include[out->ninclude++] = tag;
+	}
+	return 0;
+}
+
+char *cache_query_key(struct cache *c, const struct query *q)
+{
+	struct query asked;
+	char *key;
+
+	if (query_as_asked(c, q, &asked))
+		return NULL;
+	key = query_key(&asked, c->cfg.source);
+	free(asked.include);
+	return key;
+}
+
+/*
+ * Single flight of queries: the walker (fs/ listing the next folder) and the read-ahead
+ * (cache/ahead.c) ask for the same series listing at about the same time; before, both went
+ * to the archive (3 of the 4 series of a cold cp -r were listed twice), as did N readers
+ * listing one uncached folder at once. The first asks (the leader); the others wait for its
+ * answer, each ending its wait on its own interrupt. A leader that was cancelled answers
+ * nobody: a waiter then asks itself (or joins whoever does).
+ */
+struct query_flight {
+	struct query_flight *next;
+	char *key;
+	bool done;
+	int err;	       /* the leader's outcome */
+	unsigned char *answer; /* packed (attrset_list_pack), when err is 0 */
+	size_t len;
+	bool incomplete; /* the answer is known to be cut */
+	int refs;	 /* the leader and the waiters; the last one frees it */
+};
+
+static void query_flight_put(struct query_flight *f)
+{
+	if (--f->refs > 0)
+		return;
+	free(f->key);
+	free(f->answer);
+	free(f);
+}
+
+/* Join the flight for @key, or start one (*lead then set). c->qlock held. NULL on ENOMEM. */
+static struct query_flight *query_flight_join(struct cache *c, const char *key, bool *lead)
+{
+	struct query_flight *f;
+
+	for (f = c->queries; f; f = f->next)
+		if (strcmp(f->key, key) == 0) {
+			f->refs++;
+			*lead = false;
+			return f;
+		}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->key = strdup(key);
+	if (!f->key) {
+		free(f);
+		return NULL;
+	}
+	f->refs = 1;
+	f->next = c->queries;
+	c->queries = f;
+	*lead = true;
+	return f;
+}
+
+/* The leader's outcome @err and answer @ans (the waiters get a copy), unlinked, waiters woken. */
+static void query_flight_finish(struct cache *c, struct query_flight *f, int err,
+				const struct attrset_list *ans)
+{
+	unsigned char *packed = NULL;
+	size_t len = 0;
+
+	if (!err && attrset_list_pack(ans, &packed, &len) < 0)
+		err = -ENOMEM; /* the waiters ask themselves (a -ENOMEM of their own, likely) */
+	pthread_mutex_lock(&c->qlock);
+	for (struct query_flight **pp = &c->queries; *pp; pp = &(*pp)->next)
+		if (*pp == f) {
+			*pp = f->next;
+			break;
+		}
+	f->done = true;
+	f->err = err;
+	f->answer = packed;
+	f->len = len;
+	f->incomplete = !err && ans->incomplete;
+	pthread_cond_broadcast(&c->qdone);
+	query_flight_put(f);
+	pthread_mutex_unlock(&c->qlock);
+}
+
+/* Ask the archive for @q (keyed @key), or the stored answer @stored when that fails
+ * (stale-if-error), into @answer. The leader's part of cache_find(). */
+static int ask_archive(struct cache *c, const struct query *q, const char *key, bool have_stored,
+		       struct attrset_list *stored, int64_t stored_at, int64_t now,
+		       struct attrset_list *answer)
+{
+	struct attrset_list fresh;
 	int err;
 
-	if (!key)
-		return -ENOMEM;
-	attrset_list_init(&stored);
 	attrset_list_init(&fresh);
-	have_stored = store_meta_get(c->store, key, &stored, &stored_at) == 0;
-	if (have_stored)
-		stored_at = answer_time(c, key, stored_at);
-	if (have_stored && is_fresh(c, stored_at, now)) {
-		STAT_ADD(c, query_hits, 1);
-		err = attrset_list_append(out, &stored);
-		goto out;
-	}
-	STAT_ADD(c, query_misses, 1);
-	if (c->cfg.offline) {
-		log_warn("offline: no stored answer for this %s query", query_level_name(q->level));
-		err = -EIO;
-		goto out;
-	}
 	err = c->searcher->ops->find(c->searcher, q, &fresh);
 	/* Cancelled (the reader gave up, or unmounting): no failure of the archive's. */
 	if (err == -ECANCELED || err == -EINTR)
@@ -150,7 +254,7 @@ int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 			log_warn("%s query failed (%s): serving the answer stored %lld s ago",
 				 query_level_name(q->level), strerror(-err),
 				 (long long)(now - stored_at));
-			err = attrset_list_append(out, &stored);
+			err = attrset_list_append(answer, stored);
 		}
 		goto out;
 	}
@@ -166,17 +270,108 @@ int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 			 "it sent",
 			 what, fresh.n);
 		cache_note_incomplete(c, what);
-	} else if (have_stored && same_answer(&stored, &fresh)) {
+	} else if (have_stored && same_answer(stored, &fresh)) {
 		mark_put(c, key, MARK_SAME, now); /* unchanged: not written again */
 	} else {
 		/* A result the store cannot keep is still a result. */
 		if (store_meta_put(c->store, key, &fresh, now) == 0 && have_stored)
 			mark_put(c, key, MARK_SAME, now); /* a forget in this second is over */
 	}
-	err = attrset_list_append(out, &fresh);
+	err = attrset_list_append(answer, &fresh);
+out:
+	attrset_list_release(&fresh);
+	return err;
+}
+
+int cache_find(struct cache *c, const struct query *in, struct attrset_list *out)
+{
+	struct attrset_list stored, answer;
+	int64_t stored_at, now;
+	struct query_flight *f;
+	struct query q;
+	char *key = NULL;
+	bool have_stored, lead;
+	int err;
+
+	attrset_list_init(&stored);
+	attrset_list_init(&answer);
+	err = query_as_asked(c, in, &q);
+	if (!err)
+		key = query_key(&q, c->cfg.source);
+	if (!key) {
+		free(q.include);
+		return -ENOMEM;
+	}
+again:
+	now = (int64_t)time(NULL);
+	stored_at = 0;
+	attrset_list_release(&stored);
+	attrset_list_init(&stored);
+	have_stored = store_meta_get(c->store, key, &stored, &stored_at) == 0;
+	if (have_stored)
+		stored_at = answer_time(c, key, stored_at);
+	if (have_stored && is_fresh(c, stored_at, now)) {
+		STAT_ADD(c, query_hits, 1);
+		err = attrset_list_append(out, &stored);
+		goto out;
+	}
+	if (c->cfg.offline) {
+		STAT_ADD(c, query_misses, 1);
+		log_warn("offline: no stored answer for this %s query", query_level_name(q.level));
+		err = -EIO;
+		goto out;
+	}
+	pthread_mutex_lock(&c->qlock);
+	f = query_flight_join(c, key, &lead);
+	err = 0;
+	while (f && !lead && !f->done) {
+		err = cancel_cond_wait(&c->qdone, &c->qlock);
+		if (err)
+			break;
+	}
+	if (f && !lead) {
+		bool done = f->done;
+		int ferr = f->err;
+
+		pthread_mutex_unlock(&c->qlock);
+		/* A finished flight's answer no longer changes: copied without the lock. */
+		err = err ? err : ferr;
+		if (done && !ferr)
+			err = attrset_list_unpack(f->answer, f->len, &answer);
+		if (done && !ferr && !err && f->incomplete) {
+			char what[256];
+
+			/* Noted on this thread too: fs/ shows this reader's folder as cut. */
+			answer.incomplete = true;
+			describe_query(&q, what, sizeof(what));
+			errors_note_incomplete(what);
+		}
+		pthread_mutex_lock(&c->qlock);
+		query_flight_put(f);
+		pthread_mutex_unlock(&c->qlock);
+		/* The leader gave up (its reader did): nobody asked for this one; ask again. */
+		if (done && (ferr == -ECANCELED || ferr == -EINTR))
+			goto again;
+		if (!err) {
+			STAT_ADD(c, query_hits, 1);
+			err = attrset_list_append(out, &answer);
+		}
+		goto out;
+	}
+	pthread_mutex_unlock(&c->qlock);
+	if (!f) {
+		err = -ENOMEM;
+		goto out;
+	}
+	STAT_ADD(c, query_misses, 1);
+	err = ask_archive(c, &q, key, have_stored, &stored, stored_at, now, &answer);
+	query_flight_finish(c, f, err, &answer);
+	if (!err)
+		err = attrset_list_append(out, &answer);
 out:
 	attrset_list_release(&stored);
-	attrset_list_release(&fresh);
+	attrset_list_release(&answer);
+	free(q.include);
 	free(key);
 	return err;
 }
@@ -448,7 +643,7 @@ void cache_forget_all(struct cache *c)
 
 int cache_forget(struct cache *c, const struct query *q)
 {
-	char *key = query_key(q, c->cfg.source);
+	char *key = cache_query_key(c, q);
 	int err;
 
 	if (!key)

@@ -90,6 +90,10 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	};
 	int err;
 
+	for (int lv = 0; o->layout_parsed && lv < 3; lv++) {
+		cc.include[lv] = o->layout_parsed->include[lv];
+		cc.ninclude[lv] = o->layout_parsed->ninclude[lv];
+	}
 	err = http_new(&hc, &d->http);
 	if (err)
 		return err;
