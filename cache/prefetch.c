@@ -124,10 +124,17 @@ static void job_commit(struct prefetch_job *j, struct store_put *batch, size_t n
 		pinned[i] = store_pin(j->cache->store, batch[i].sop) == 0;
 	store_blob_put_batch(j->cache->store, batch, n);
 	for (size_t i = 0; i < n; i++) {
+		enum spill_place where;
+
+		/* Not kept: its waiting readers are served from a file (spill.c). */
+		if (batch[i].data && batch[i].err == -ENOSPC)
+			batch[i].fd =
+				fetch_part_file(j->cache, batch[i].data, batch[i].size, &where);
 		job_delivered(j, batch[i].sop, batch[i].err, pinned[i], &batch[i].fd,
 			      batch[i].size);
 		if (batch[i].fd >= 0)
 			close(batch[i].fd);
+		fetch_buf_put((void *)batch[i].data, batch[i].size);
 		free((char *)batch[i].sop);
 	}
 }
@@ -179,17 +186,20 @@ static bool is_awaited(struct cache *c, const char *uid)
 	return awaited;
 }
 
-static int job_defer(struct fetch_sink *s, const char *uid, int fd, uint64_t size)
+static int job_defer(struct fetch_sink *s, const char *uid, int fd, void *data, uint64_t size)
 {
 	struct prefetch_job *j = s->owner;
 	struct store_put *p = &j->pending[j->npending];
 
 	p->sop = strdup(uid);
 	if (!p->sop) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
+		fetch_buf_put(data, size);
 		return -ENOMEM;
 	}
 	p->fd = fd;
+	p->data = data;
 	p->size = size;
 	j->queued[job_index(j, uid)] = true; /* job_check let only members through */
 	j->npending++;

@@ -1,7 +1,7 @@
 /* LMDB under cache_dir. Databases: "meta" (query key -> time + packed attribute sets), "doc"
  * (metadata key -> time + the reply) and "blob" (SOPInstanceUID -> Part-10 bytes). Read transactions live for one call only and are
  * never held across network I/O; a blob is written with MDB_RESERVE straight from its verified
- * temporary file, so a write transaction lasts a copy, not a download. */
+ * memory buffer or temporary file (cache/sink.c), so a write transaction lasts a copy, not a download. */
 #include "cache/store.h"
 
 #include <errno.h>
@@ -665,7 +665,7 @@ static int read_full(int fd, void *buf, size_t n, off_t off)
 	return 0;
 }
 
-/* One blob into @txn: evict for room, reserve, copy from its file, record its first use.
+/* One blob into @txn: evict for room, reserve, copy from its memory or its file, record its first use.
  * @return 0; 1 if it was already there; -EDQUOT if it cannot fit the limit (the transaction
  * goes on); another -errno (including -ENOSPC for a full map) if the transaction is lost. */
 static int put_one(struct store *s, MDB_txn *txn, struct store_put *p, uint64_t added,
@@ -685,6 +685,10 @@ static int put_one(struct store *s, MDB_txn *txn, struct store_put *p, uint64_t 
 	if (rc) {
 		log_warn("cache %s: storing instance %s: %s", s->dir, p->sop, mdb_strerror(rc));
 		return store_errno(rc);
+	}
+	if (p->data) {
+		memcpy(v.mv_data, p->data, (size_t)p->size);
+		return evict_added(s, txn, p->sop);
 	}
 	err = read_full(p->fd, v.mv_data, (size_t)p->size, 0);
 	if (err) {
@@ -754,6 +758,14 @@ out_all:
 int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size)
 {
 	struct store_put p = {.sop = sop, .fd = fd, .size = size};
+
+	store_blob_put_batch(s, &p, 1);
+	return p.err;
+}
+
+int store_blob_put_data(struct store *s, const char *sop, const void *data, uint64_t size)
+{
+	struct store_put p = {.sop = sop, .fd = -1, .data = data, .size = size};
 
 	store_blob_put_batch(s, &p, 1);
 	return p.err;
