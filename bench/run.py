@@ -322,7 +322,8 @@ def measure(args, d, route, conf, ids, r, first):
         # load is the same for both).
         cmp_args = argparse.Namespace(**vars(args))
         cmp_args.binary = args.compare
-        cold_copy(cmp_args, web, os.path.join("studies", study_a), d, "coldB", r)
+        rss_b, _ = cold_copy(cmp_args, web, os.path.join("studies", study_a), d, "coldB", r)
+        add(r, "rssB", rss_b)
         if count_wrong(os.path.join(d, "coldB"), originals):
             sys.exit("bench: the --compare binary's cold copy has wrong or missing files")
         shutil.rmtree(os.path.join(d, "coldB"))
@@ -546,6 +547,7 @@ def print_table(results, args):
     ]
     mem = [("peak private RSS (RssAnon) during the cold `cp -r`", "rss", "<= 64 MB"),
            ("peak RSS with LMDB's mapped page cache (VmHWM)", "hwm", ""),
+           ("peak private RSS (RssAnon) of the --compare binary", "rssB", ""),
            ("peak private RSS through the 2 GiB export (--big)", "big_rss", "<= 64 MB"),
            ("peak VmHWM through the 2 GiB export (--big)", "big_hwm", "")]
     med = {c: {k: statistics.median(v) for k, v in results[c].items()} for c in cols}

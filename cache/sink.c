@@ -27,10 +27,14 @@
  * pread back. Buffers are kept for the next instance (free list below): malloc'd afresh (fs/main.c
  * keeps the mmap threshold at 128 KiB) each would be an mmap, a page fault per 4 KiB page and
  * a munmap. A buffer is malloc'd at its full size; only the pages an instance touched cost
- * memory, and the free list keeps at most SINK_POOL_BYTES of touched pages.
+ * memory, and the free list keeps at most SINK_POOL_BYTES of touched pages. The bytes held in
+ * buffers at once (instances arriving and checked ones waiting for their commit) stay within
+ * SINK_HELD_MAX: past it an instance goes to a file, as before, so that several series
+ * streaming at once do not add their batches to the daemon's private memory.
  */
 #define SINK_MEM_MAX	(4u << 20)
 #define SINK_POOL_BYTES (16u << 20)
+#define SINK_HELD_MAX	(32u << 20)
 
 struct sink_buf {
 	struct sink_buf *next;
@@ -41,6 +45,7 @@ struct sink_buf {
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sink_buf *pool;
 static size_t pool_bytes;
+static uint64_t held; /* atomic: bytes in buffers, of parts and of instances deferred */
 
 static struct sink_buf *buf_of(void *data)
 {
@@ -74,6 +79,7 @@ void fetch_buf_put(void *data, uint64_t used)
 
 	if (!data)
 		return;
+	__atomic_sub_fetch(&held, used, __ATOMIC_RELAXED);
 	b = buf_of(data);
 	if (used > b->touched)
 		b->touched = (size_t)used;
@@ -104,6 +110,8 @@ static void sink_drop_part(struct fetch_sink *s)
 	s->fd = -1;
 	if (s->in_mem && s->written > buf_of(s->mem)->touched)
 		buf_of(s->mem)->touched = (size_t)s->written;
+	if (s->in_mem)
+		__atomic_sub_fetch(&held, s->written, __ATOMIC_RELAXED);
 	s->in_mem = false;
 	s->size = 0;
 	s->written = 0;
@@ -230,6 +238,8 @@ static int part_to_file(struct fetch_sink *s)
 
 	if (s->written > buf_of(s->mem)->touched)
 		buf_of(s->mem)->touched = (size_t)s->written;
+	__atomic_sub_fetch(&held, s->written, __ATOMIC_RELAXED);
+	s->in_mem = false;
 	fd = fetch_part_file(s->cache, s->mem, s->written, &s->where);
 	if (fd < 0) {
 		log_error("cache: no room for a download (%llu bytes so far): cache_dir, %s and "
@@ -237,7 +247,6 @@ static int part_to_file(struct fetch_sink *s)
 			  (unsigned long long)s->written, spill_tmpdir(), strerror(-fd));
 		return -ENOSPC;
 	}
-	s->in_mem = false;
 	s->fd = fd;
 	s->checked = s->written;
 	return 0;
@@ -252,9 +261,12 @@ static int part_append(struct fetch_sink *s, const void *data, size_t len)
 
 	if (s->in_mem) {
 		if (s->written + len <= SINK_MEM_MAX) {
-			memcpy(s->mem + s->written, data, len);
-			s->written += len;
-			return 0;
+			if (__atomic_add_fetch(&held, len, __ATOMIC_RELAXED) <= SINK_HELD_MAX) {
+				memcpy(s->mem + s->written, data, len);
+				s->written += len;
+				return 0;
+			}
+			__atomic_sub_fetch(&held, len, __ATOMIC_RELAXED);
 		}
 		err = part_to_file(s);
 		if (err)
