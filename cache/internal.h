@@ -159,8 +159,9 @@ const char *spill_tmpdir(void);
 const char *spill_place_name(enum spill_place where);
 
 /*
- * The sink downloads stream into: one anonymous temporary file per instance, its head checked
- * when the instance ends, then copied into the store. What is kept is decided by the owner.
+ * The sink downloads stream into: a reused memory buffer per instance (a temporary file for one
+ * past SINK_MEM_MAX, sink.c), its head checked when the instance ends, then copied into the
+ * store. What is kept is decided by the owner.
  */
 struct fetch_sink {
 	struct cache *cache;
