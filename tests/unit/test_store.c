@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -220,6 +221,36 @@ static void test_blob_put_from_memory_and_a_batch_of_both(void **state)
 	store_close(s);
 	free(got);
 	free(a);
+	free(b);
+	remove_dir(dir);
+}
+
+/* The map is written through (MDB_WRITEMAP) and LMDB makes its file sparse: a page written
+ * where a full disk has no block would be a SIGBUS. So its growth is allocated before a commit
+ * writes: the blocks of the file cover what was stored and a slack beyond, and a reopen keeps
+ * the blob. */
+static void test_map_growth_is_allocated_before_it_is_written(void **state)
+{
+	char *dir = make_dir(), path[512];
+	size_t len;
+	unsigned char *b = part10("1.2.3", 3u << 20, &len);
+	struct store *s;
+	struct stat st;
+	uint64_t size;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 256 << 20, 128 << 20, &s), 0);
+	assert_int_equal(store_blob_put_data(s, "1.2.3", b, len), 0);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true((uint64_t)st.st_size == 256 << 20);		       /* sparse, the map's size */
+	assert_true((uint64_t)st.st_blocks * 512 >= len + (16 << 20)); /* the blob and a slack */
+	assert_true((uint64_t)st.st_blocks * 512 < 128 << 20);	       /* not the whole map */
+	store_close(s);
+	assert_int_equal(store_open(dir, 256 << 20, 128 << 20, &s), 0);
+	assert_int_equal(store_blob_size(s, "1.2.3", &size), 0);
+	assert_int_equal(size, len);
+	store_close(s);
 	free(b);
 	remove_dir(dir);
 }
@@ -1634,6 +1665,7 @@ int main(void)
 		cmocka_unit_test(test_meta_round_trip_and_long_keys),
 		cmocka_unit_test(test_blob_put_read_persists_across_reopen),
 		cmocka_unit_test(test_blob_put_from_memory_and_a_batch_of_both),
+		cmocka_unit_test(test_map_growth_is_allocated_before_it_is_written),
 		cmocka_unit_test(test_reused_buffers_never_leak_one_instance_into_the_next),
 		cmocka_unit_test(test_marker_is_on_disk_while_open_and_removed_at_clean_close),
 		cmocka_unit_test(test_marker_of_another_boot_discards_the_cache),
