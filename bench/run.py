@@ -240,7 +240,7 @@ def main():
             these = [Relay(p, args.delay_ms, rate)
                      for p in (server.http_port, server.dicom_port, move_port)]
             relays += these
-            routes.append(Route(slow + (", %s/s link" % rate if rate else ""),
+            routes.append(Route(slow + (" ms RTT, %s/s link" % rate if rate else ""),
                                 *(r.port for r in these)))
         conf = os.path.join(work, "rclone.conf")
         with open(conf, "w") as f:
@@ -553,7 +553,8 @@ def print_table(results, args):
     med = {c: {k: statistics.median(v) for k, v in results[c].items()} for c in cols}
     print("\nmedians of %d runs; ratios against references measured in the same run and column"
           "\n" % args.runs)
-    print("| route | " + " | ".join("%s ms RTT" % c for c in cols) + " | target |")
+    print("| route | " + " | ".join(c if "RTT" in c else "%s ms RTT" % c for c in cols)
+          + " | target |")
     print("|---|" + "---|" * len(cols) + "---|")
     for label, key, refs, target in rows:
         if not any(key in med[c] for c in cols):
