@@ -2,7 +2,7 @@
 """A TCP relay on 127.0.0.1 that delays each direction by a fixed time: the bench's stand-in for a
 network with latency (the kernel on the development machines has no netem).
 
-    /usr/bin/python3 bench/relay.py TARGET_PORT DELAY_MS [TARGET_HOST]
+    /usr/bin/python3 bench/relay.py TARGET_PORT DELAY_MS [TARGET_HOST] [--rate BYTES_PER_S]
 
 Listens on a free loopback port, prints it on stdout, and forwards every connection to
 TARGET_HOST:TARGET_PORT (127.0.0.1 by default). Each chunk read is written to the other side
@@ -10,7 +10,10 @@ DELAY_MS after the moment it was read, so a round trip gains 2 x DELAY_MS while 
 its throughput: chunks are queued with their due time, not slept on one after the other (a sleep
 per chunk would cap a stream at one chunk per delay). Half-closes are passed on after the same
 delay, and a new connection's first bytes wait one more round trip (the TCP handshake that the
-loopback kernel completes at once). Runs until killed.
+loopback kernel completes at once). With --rate (bytes per second, with a K/M/G suffix: 125M is
+1 Gbit/s), each direction is one link of that capacity that all connections share, as on a real
+network: a chunk leaves when the link is free and takes len/rate to cross it, then the delay.
+Runs until killed.
 """
 import asyncio
 import socket
@@ -19,8 +22,24 @@ import time
 
 CHUNK = 256 * 1024
 
+# The shared link, per direction: its capacity (bytes/s, 0: unbounded) and when it is next free.
+RATE = 0.0
+LINK_FREE = {"up": 0.0, "down": 0.0}
 
-async def pump(reader, writer, delay):
+
+def due_time(direction, size, delay):
+    """When a chunk of @size bytes read now arrives at the other side: after the chunks before
+    it on the link (all connections', one direction) have crossed, its own len/rate, and the
+    delay."""
+    now = time.monotonic()
+    if not RATE:
+        return now + delay
+    start = max(now, LINK_FREE[direction])
+    LINK_FREE[direction] = start + size / RATE
+    return LINK_FREE[direction] + delay
+
+
+async def pump(reader, writer, delay, direction):
     """Copies @reader to @writer, each chunk delay seconds after it was read. A reader task and a
     writer task joined by a queue: the reader never waits for the delay, so the pipe holds
     delay x throughput bytes in flight, as a long link does. The queue is not bounded: the
@@ -32,7 +51,7 @@ async def pump(reader, writer, delay):
         try:
             while True:
                 data = await reader.read(CHUNK)
-                await queue.put((time.monotonic() + delay, data))
+                await queue.put((due_time(direction, len(data), delay), data))
                 if not data:
                     return
         except (ConnectionError, OSError):
@@ -77,7 +96,8 @@ async def serve(target_host, target_port, delay):
         for w in (client_w, server_w):
             w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            await asyncio.gather(pump(client_r, server_w, delay), pump(server_r, client_w, delay))
+            await asyncio.gather(pump(client_r, server_w, delay, "up"),
+                                 pump(server_r, client_w, delay, "down"))
         finally:
             client_w.close()
             server_w.close()
@@ -88,9 +108,22 @@ async def serve(target_host, target_port, delay):
         await server.serve_forever()
 
 
+def parse_rate(text):
+    units = {"K": 1e3, "M": 1e6, "G": 1e9}
+    if text[-1:].upper() in units:
+        return float(text[:-1]) * units[text[-1:].upper()]
+    return float(text)
+
+
 def main():
-    target_port, delay_ms = int(sys.argv[1]), float(sys.argv[2])
-    target_host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
+    global RATE
+    argv = sys.argv[1:]
+    if "--rate" in argv:
+        i = argv.index("--rate")
+        RATE = parse_rate(argv[i + 1])
+        del argv[i:i + 2]
+    target_port, delay_ms = int(argv[0]), float(argv[1])
+    target_host = argv[2] if len(argv) > 2 else "127.0.0.1"
     asyncio.run(serve(target_host, target_port, delay_ms / 1000.0))
 
 

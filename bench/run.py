@@ -4,13 +4,17 @@ study and a 2,000-instance series of small images, and trolley measured against 
 and a local copy. Prints one table of medians with ratios measured in the same run.
 
     /usr/bin/python3 bench/run.py [--runs N] [--no-dimse] [--no-rclone] [--big]
+                                  [--cold-only] [--link-rate 125M] [--routes 0,20,20L]
 
 Needs what scripts/deps.sh installs, rclone (apt-get install rclone; only the bench uses it) and
 a built binary (meson setup build && ninja -C build). Every row is measured at 0 ms and, through
-bench/relay.py, at a 20 ms round trip (--delay-ms each way).
+bench/relay.py, at a 20 ms round trip (--delay-ms each way), and at that round trip on a link of
+--link-rate bytes/s that all connections share (default 125M: 1 Gbit/s). The CPU rows are the
+daemon's user+sys time (/proc/PID/stat, read before it unmounts) and curl's (its rusage).
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -89,6 +93,14 @@ def timed(argv, **kw):
     return time.perf_counter() - t0
 
 
+def timed_cpu(argv):
+    """timed(), and the user+sys CPU seconds of the child."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = timed(argv)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return t, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 class Trolley:
     def __init__(self, binary, source, mnt, cache, options=""):
         os.makedirs(mnt, exist_ok=True)
@@ -97,6 +109,12 @@ class Trolley:
         self.proc = subprocess.Popen([binary, "-f", "-o", opts, source, mnt],
                                      stderr=subprocess.DEVNULL)
         wait_for(lambda: is_mounted(mnt), 20, "the mount")
+
+    def cpu_seconds(self):
+        """The daemon's user+sys CPU time so far."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def status_kib(self, field):
         with open("/proc/%d/status" % self.proc.pid) as f:
@@ -119,11 +137,14 @@ class Trolley:
 
 class Relay:
     """bench/relay.py in front of one loopback port: every byte each way arrives delay_ms
-    later (the 20 ms RTT column)."""
+    later (the 20 ms RTT column), through a link of @rate bytes/s shared by all connections
+    if given."""
 
-    def __init__(self, target_port, delay_ms):
+    def __init__(self, target_port, delay_ms, rate=None):
         self.proc = subprocess.Popen([sys.executable, os.path.join(HERE, "relay.py"),
-                                      str(target_port), str(delay_ms)], stdout=subprocess.PIPE)
+                                      str(target_port), str(delay_ms)]
+                                     + (["--rate", rate] if rate else []),
+                                     stdout=subprocess.PIPE)
         self.port = int(self.proc.stdout.readline())
 
     def stop(self):
@@ -184,6 +205,14 @@ def main():
     ap.add_argument("--no-rclone", action="store_true", help="skip the rclone rows")
     ap.add_argument("--big", action="store_true",
                     help="add the 2 GB export row (memory): loading 2 GB into Orthanc takes minutes")
+    ap.add_argument("--cold-only", action="store_true",
+                    help="only the curl and trolley cold `cp -r` rows of the study (and CPU)")
+    ap.add_argument("--link-rate", default="125M",
+                    help="capacity of the shared link of the third column (default 125M: 1 Gbit/s)")
+    ap.add_argument("--routes", default="0,20,20L",
+                    help="columns to measure: 0 (loopback), 20 (the RTT), 20L (the RTT and link)")
+    ap.add_argument("--compare", default="",
+                    help="a second binary measured beside --binary in each run (rows suffixed ' B')")
     args = ap.parse_args()
     if not os.access(args.binary, os.X_OK):
         sys.exit("bench: no %s: meson setup build && ninja -C build" % args.binary)
@@ -200,11 +229,19 @@ def main():
         server = Orthanc(os.path.join(work, "orthanc"), {"WebDavEnabled": True})
         server.upload(sorted(os.path.join(data, f) for f in os.listdir(data)))
         move_port = free_port()  # trolley's C-MOVE storage SCP, in both columns
-        relays = [Relay(p, args.delay_ms) for p in (server.http_port, server.dicom_port,
-                                                    move_port)]
+        want = args.routes.split(",")
         slow = "%g" % (2 * args.delay_ms)
-        routes = [Route("0", server.http_port, server.dicom_port, move_port),
-                  Route(slow, *(r.port for r in relays))]
+        routes = []
+        if "0" in want:
+            routes.append(Route("0", server.http_port, server.dicom_port, move_port))
+        for name, rate in (("20", None), ("20L", args.link_rate)):
+            if name not in want:
+                continue
+            these = [Relay(p, args.delay_ms, rate)
+                     for p in (server.http_port, server.dicom_port, move_port)]
+            relays += these
+            routes.append(Route(slow + (" ms RTT, %s/s link" % rate if rate else ""),
+                                *(r.port for r in these)))
         conf = os.path.join(work, "rclone.conf")
         with open(conf, "w") as f:
             for route in routes:
@@ -218,8 +255,9 @@ def main():
                 d = os.path.join(work, "run")
                 os.makedirs(d)
                 measure(args, d, route, conf, ids, results[route.name], run == 0)
-                measure_wado_uri(args, d, route, ids, results[route.name])
-                if not args.no_dimse:
+                if not args.cold_only:
+                    measure_wado_uri(args, d, route, ids, results[route.name])
+                if not args.no_dimse and not args.cold_only:
                     measure_dimse(args, d, server, route, ids, move_port,
                                   results[route.name])
                 shutil.rmtree(d, ignore_errors=True)
@@ -251,6 +289,7 @@ def cold_copy(args, source, src_dir, d, name, r, options=""):
     sampler.start()
     try:
         add(r, name, timed(["cp", "-r", os.path.join(t.mnt, src_dir), os.path.join(d, name)]))
+        add(r, name + "_cpu", t.cpu_seconds())
     finally:
         stop.set()
         sampler.join()
@@ -266,8 +305,10 @@ def measure(args, d, route, conf, ids, r, first):
     web = route.web
     add(r, "raw", timed(["curl", "-sf", "-o", "/dev/null", "-H", ACCEPT,
                          "%s/studies/%s" % (web, study_a)]))
-    add(r, "curlfile", timed(["curl", "-sf", "-o", os.path.join(d, "study.multipart"), "-H",
-                              ACCEPT, "%s/studies/%s" % (web, study_a)]))
+    t, cpu = timed_cpu(["curl", "-sf", "-o", os.path.join(d, "study.multipart"), "-H",
+                        ACCEPT, "%s/studies/%s" % (web, study_a)])
+    add(r, "curlfile", t)
+    add(r, "curlfile_cpu", cpu)
     os.unlink(os.path.join(d, "study.multipart"))
     # Cold: a fresh cache and a fresh mount.
     rss, hwm = cold_copy(args, web, os.path.join("studies", study_a), d, "cold", r)
@@ -276,6 +317,21 @@ def measure(args, d, route, conf, ids, r, first):
         sys.exit("bench: trolley's cold copy has %d wrong or missing files" % wrong)
     add(r, "rss", rss)
     add(r, "hwm", hwm)
+    if args.compare:
+        # The same cold copy by a second binary, in the same run (interleaved: the machine's
+        # load is the same for both).
+        cmp_args = argparse.Namespace(**vars(args))
+        cmp_args.binary = args.compare
+        rss_b, _ = cold_copy(cmp_args, web, os.path.join("studies", study_a), d, "coldB", r)
+        add(r, "rssB", rss_b)
+        if count_wrong(os.path.join(d, "coldB"), originals):
+            sys.exit("bench: the --compare binary's cold copy has wrong or missing files")
+        shutil.rmtree(os.path.join(d, "coldB"))
+        shutil.rmtree(os.path.join(d, "cache-coldB"))
+    if args.cold_only:
+        shutil.rmtree(os.path.join(d, "cold"))
+        shutil.rmtree(os.path.join(d, "cache-cold"))
+        return
     # Warm: the same cache, a new mount (so no kernel page cache of the old one).
     t = Trolley(args.binary, web, os.path.join(d, "mnt-cold"), os.path.join(d, "cache-cold"))
     add(r, "warm", timed(["cp", "-r", os.path.join(t.mnt, "studies", study_a),
@@ -447,7 +503,7 @@ def measure_big(args, work, server, r):
     shutil.rmtree(d, ignore_errors=True)
 
 
-REF_NAMES = {"curlfile": "curl-to-file", "rclone_cold": "rclone", "rclone_warm": "rclone",
+REF_NAMES = {"curlfile": "curl-to-file", "curlfile_cpu": "curl's", "rclone_cold": "rclone", "rclone_warm": "rclone",
              "local": "local", "qido": "QIDO", "curl_one": "curl", "getscu": "getscu",
              "big_curl": "curl", "uri_curl8": "8 curls"}
 
@@ -460,6 +516,11 @@ def print_table(results, args):
          "curlfile", [], "= 1.0"),
         ("trolley cold `cp -r` of the study", "cold", ["curlfile", "rclone_cold"],
          "<= 1.3x curl-to-file"),
+        ("the same by the --compare binary", "coldB", ["curlfile"], ""),
+        ("CPU (user+sys): curl's GET of the study into a file", "curlfile_cpu", [], "= 1.0"),
+        ("CPU (user+sys): trolley's daemon for the cold `cp -r`", "cold_cpu",
+         ["curlfile_cpu"], "<= 3x curl's"),
+        ("CPU (user+sys): the --compare binary's daemon", "coldB_cpu", ["curlfile_cpu"], ""),
         ("rclone mount of Orthanc's WebDAV, cold `cp -r` (`--async-read=false`)", "rclone_cold",
          ["curlfile"], ""),
         ("rclone as above with its default async reads, cold (first run only)",
@@ -486,12 +547,14 @@ def print_table(results, args):
     ]
     mem = [("peak private RSS (RssAnon) during the cold `cp -r`", "rss", "<= 64 MB"),
            ("peak RSS with LMDB's mapped page cache (VmHWM)", "hwm", ""),
+           ("peak private RSS (RssAnon) of the --compare binary", "rssB", ""),
            ("peak private RSS through the 2 GiB export (--big)", "big_rss", "<= 64 MB"),
            ("peak VmHWM through the 2 GiB export (--big)", "big_hwm", "")]
     med = {c: {k: statistics.median(v) for k, v in results[c].items()} for c in cols}
     print("\nmedians of %d runs; ratios against references measured in the same run and column"
           "\n" % args.runs)
-    print("| route | " + " | ".join("%s ms RTT" % c for c in cols) + " | target |")
+    print("| route | " + " | ".join(c if "RTT" in c else "%s ms RTT" % c for c in cols)
+          + " | target |")
     print("|---|" + "---|" * len(cols) + "---|")
     for label, key, refs, target in rows:
         if not any(key in med[c] for c in cols):

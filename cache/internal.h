@@ -168,8 +168,9 @@ const char *spill_tmpdir(void);
 const char *spill_place_name(enum spill_place where);
 
 /*
- * The sink downloads stream into: one anonymous temporary file per instance, its head checked
- * when the instance ends, then copied into the store. What is kept is decided by the owner.
+ * The sink downloads stream into: a reused memory buffer per instance (a temporary file for one
+ * past SINK_MEM_MAX, sink.c), its head checked when the instance ends, then copied into the
+ * store. What is kept is decided by the owner.
  */
 struct fetch_sink {
 	struct cache *cache;
@@ -178,11 +179,14 @@ struct fetch_sink {
 	/* An instance was checked and stored (err 0), or could not be stored (err < 0); with
 	 * -ENOSPC, *fd is its temporary file, which the callee may take (set to -1). */
 	void (*stored)(struct fetch_sink *s, const char *uid, int err, int *fd, uint64_t size);
-	/* Optional, instead of storing at once: take the checked instance's file (@fd is then
-	 * the callee's) to store it later in a batch. */
-	int (*defer)(struct fetch_sink *s, const char *uid, int fd, uint64_t size);
+	/* Optional, instead of storing at once: take the checked instance to store it later in a
+	 * batch: its @size bytes at @data (a buffer the callee gives back with fetch_buf_put()),
+	 * or, @data NULL, in file @fd (the callee's). */
+	int (*defer)(struct fetch_sink *s, const char *uid, int fd, void *data, uint64_t size);
 	void *owner;
 	int fd;
+	unsigned char *mem;	/* the sink's buffer (for sink.c only) */
+	bool in_mem;		/* the part is in mem, not in fd */
 	enum spill_place where; /* where fd is */
 	uint64_t written;	/* bytes in fd */
 	uint64_t checked;	/* written when its place's room was last checked */
@@ -195,6 +199,11 @@ struct fetch_sink {
 int fetch_sink_init(struct fetch_sink *s, struct cache *c);
 /** Drop a part in progress and free @s's buffers. */
 void fetch_sink_release(struct fetch_sink *s);
+/** Give back a buffer a defer() took, of which @used bytes were written. */
+void fetch_buf_put(void *data, uint64_t used);
+/** A temporary file holding @size bytes from @data, in the first place from cache_dir on with
+ * room (spill.c; its place in @where). @return its fd, or -errno. */
+int fetch_part_file(struct cache *c, const void *data, uint64_t size, enum spill_place *where);
 extern const struct sink_ops fetch_sink_ops;
 
 /** Queue a background transfer of the series of @ref for those @siblings that are neither

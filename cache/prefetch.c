@@ -107,9 +107,10 @@ static void job_stored(struct fetch_sink *s, const char *uid, int err, int *fd, 
 	job_delivered(s->owner, uid, err, false, fd, size);
 }
 
-/* The store copies a batch's blobs into pages LMDB mallocs and holds until the commit (its
- * map is not written through: MDB_WRITEMAP was measured slower), so a batch costs its bytes in
- * private memory. 32 MiB (16 images of 2 MiB) took a 2 GiB cold export to 90-151 MB RssAnon,
+/* A batch's checked instances wait for their commit in the sink's memory buffers (those up to
+ * 4 MiB, within 32 MiB in all: cache/sink.c), so a batch costs its bytes in private memory; the
+ * store copies them straight into its map (MDB_WRITEMAP, cache/store.c). Before the map was
+ * written through, LMDB's malloc'd pages held each batch the same way. 32 MiB (16 images of 2 MiB) took a 2 GiB cold export to 90-151 MB RssAnon,
  * over the 64 MB target; 8 MiB with fs/main.c's fixed mmap threshold to 15 MB, at the same cp -r time
  * (bench/memory.py, interleaved runs). Images of 0.5 MiB still go 16 to a batch. */
 #define JOB_BATCH_BYTES (8u << 20)
@@ -124,10 +125,17 @@ static void job_commit(struct prefetch_job *j, struct store_put *batch, size_t n
 		pinned[i] = store_pin(j->cache->store, batch[i].sop) == 0;
 	store_blob_put_batch(j->cache->store, batch, n);
 	for (size_t i = 0; i < n; i++) {
+		enum spill_place where;
+
+		/* Not kept: its waiting readers are served from a file (spill.c). */
+		if (batch[i].data && batch[i].err == -ENOSPC)
+			batch[i].fd =
+				fetch_part_file(j->cache, batch[i].data, batch[i].size, &where);
 		job_delivered(j, batch[i].sop, batch[i].err, pinned[i], &batch[i].fd,
 			      batch[i].size);
 		if (batch[i].fd >= 0)
 			close(batch[i].fd);
+		fetch_buf_put((void *)batch[i].data, batch[i].size);
 		free((char *)batch[i].sop);
 	}
 }
@@ -179,17 +187,20 @@ static bool is_awaited(struct cache *c, const char *uid)
 	return awaited;
 }
 
-static int job_defer(struct fetch_sink *s, const char *uid, int fd, uint64_t size)
+static int job_defer(struct fetch_sink *s, const char *uid, int fd, void *data, uint64_t size)
 {
 	struct prefetch_job *j = s->owner;
 	struct store_put *p = &j->pending[j->npending];
 
 	p->sop = strdup(uid);
 	if (!p->sop) {
-		close(fd);
+		if (fd >= 0)
+			close(fd);
+		fetch_buf_put(data, size);
 		return -ENOMEM;
 	}
 	p->fd = fd;
+	p->data = data;
 	p->size = size;
 	j->queued[job_index(j, uid)] = true; /* job_check let only members through */
 	j->npending++;

@@ -1,11 +1,13 @@
-/* The verifying sink. Downloads stream into an anonymous temporary file beside the LMDB map
- * (or, when the disk under it has no room, elsewhere: spill.c); when an instance ends, it is
+/* The verifying sink. An instance streams into a memory buffer (reused, instance after
+ * instance: SINK_MEM_MAX), or, when it grows past that, into an anonymous temporary file beside
+ * the LMDB map (or, when the disk under it has no room, elsewhere: spill.c); when it ends, it is
  * checked (a DICOM object whose own SOPInstanceUID (0008,0018) the owner wants, whole to its
  * last element) and only then copied into LMDB in one short write transaction. A truncated or
  * wrong body is dropped with its file: it never reaches the store. An object without a sound
  * file meta header (a bare data set, a damaged meta group) is kept as Part-10: trolley's meta
  * header, then the object's data set bytes as they came. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -17,6 +19,80 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/part10.h"
+
+/*
+ * Memory for instances on their way into the store. An instance of up to SINK_MEM_MAX bytes
+ * is held in a buffer, not a temporary file: a file per instance cost its inode (ext4's inode
+ * allocation was 12% of the daemon's CPU in a cold `cp -r`), a copy into the page cache and a
+ * pread back. Buffers are kept for the next instance (free list below): malloc'd afresh (fs/main.c
+ * keeps the mmap threshold at 128 KiB) each would be an mmap, a page fault per 4 KiB page and
+ * a munmap. A buffer is malloc'd at its full size; only the pages an instance touched cost
+ * memory, and the free list keeps at most SINK_POOL_BYTES of touched pages. The bytes held in
+ * buffers at once (instances arriving and checked ones waiting for their commit) stay within
+ * SINK_HELD_MAX: past it an instance goes to a file, as before, so that several series
+ * streaming at once do not add their batches to the daemon's private memory.
+ */
+#define SINK_MEM_MAX	(4u << 20)
+#define SINK_POOL_BYTES (16u << 20)
+#define SINK_HELD_MAX	(32u << 20)
+
+struct sink_buf {
+	struct sink_buf *next;
+	size_t touched; /* the most bytes an instance used of it */
+	unsigned char data[];
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sink_buf *pool;
+static size_t pool_bytes;
+static uint64_t held; /* atomic: bytes in buffers, of parts and of instances deferred */
+
+static struct sink_buf *buf_of(void *data)
+{
+	return (struct sink_buf *)((char *)data - offsetof(struct sink_buf, data));
+}
+
+/* A buffer of SINK_MEM_MAX bytes, from the free list if it has one. NULL on ENOMEM. */
+static unsigned char *buf_get(void)
+{
+	struct sink_buf *b;
+
+	pthread_mutex_lock(&pool_lock);
+	b = pool;
+	if (b) {
+		pool = b->next;
+		pool_bytes -= b->touched;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	if (!b) {
+		b = malloc(sizeof(*b) + SINK_MEM_MAX);
+		if (!b)
+			return NULL;
+		b->touched = 0;
+	}
+	return b->data;
+}
+
+void fetch_buf_put(void *data, uint64_t used)
+{
+	struct sink_buf *b;
+
+	if (!data)
+		return;
+	__atomic_sub_fetch(&held, used, __ATOMIC_RELAXED);
+	b = buf_of(data);
+	if (used > b->touched)
+		b->touched = (size_t)used;
+	pthread_mutex_lock(&pool_lock);
+	if (pool_bytes + b->touched <= SINK_POOL_BYTES) {
+		b->next = pool;
+		pool = b;
+		pool_bytes += b->touched;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&pool_lock);
+	free(b);
+}
 
 int fetch_sink_init(struct fetch_sink *s, struct cache *c)
 {
@@ -32,6 +108,11 @@ static void sink_drop_part(struct fetch_sink *s)
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
+	if (s->in_mem && s->written > buf_of(s->mem)->touched)
+		buf_of(s->mem)->touched = (size_t)s->written;
+	if (s->in_mem)
+		__atomic_sub_fetch(&held, s->written, __ATOMIC_RELAXED);
+	s->in_mem = false;
 	s->size = 0;
 	s->written = 0;
 	s->checked = 0;
@@ -41,6 +122,8 @@ static void sink_drop_part(struct fetch_sink *s)
 void fetch_sink_release(struct fetch_sink *s)
 {
 	sink_drop_part(s);
+	fetch_buf_put(s->mem, 0);
+	s->mem = NULL;
 	free(s->head);
 	s->head = NULL;
 }
@@ -71,6 +154,12 @@ static int sink_begin(void *ctx)
 	int fd;
 
 	sink_drop_part(s);
+	if (!s->mem)
+		s->mem = buf_get();
+	if (s->mem) {
+		s->in_mem = true;
+		return 0;
+	}
 	fd = spill_open(s->cache, SPILL_CACHE_DIR, SINK_ROOM_STEP, &s->where);
 	if (fd < 0) {
 		log_error("cache: cannot make a temporary file for a download (cache_dir, %s and "
@@ -125,11 +214,64 @@ static int part_move(struct fetch_sink *s)
 	return 0;
 }
 
-/* Append @len bytes to the part's file; when its place is at its floor or full, the part
- * moves on (part_move()) and the bytes go there. @return 0 or -errno (not logged). */
+int fetch_part_file(struct cache *c, const void *data, uint64_t size, enum spill_place *where)
+{
+	int fd = spill_open(c, SPILL_CACHE_DIR, size, where), err;
+
+	if (fd < 0)
+		return fd;
+	err = write_full(fd, data, (size_t)size);
+	if (err) {
+		close(fd);
+		return err;
+	}
+	if (*where != SPILL_CACHE_DIR)
+		STAT_ADD(c, spilled, 1);
+	return fd;
+}
+
+/* The part grew past its memory buffer: on to a temporary file (the buffer stays the sink's,
+ * for the next instance). @return 0, or -ENOSPC (logged) when no place has room. */
+static int part_to_file(struct fetch_sink *s)
+{
+	int fd;
+
+	if (s->written > buf_of(s->mem)->touched)
+		buf_of(s->mem)->touched = (size_t)s->written;
+	__atomic_sub_fetch(&held, s->written, __ATOMIC_RELAXED);
+	s->in_mem = false;
+	fd = fetch_part_file(s->cache, s->mem, s->written, &s->where);
+	if (fd < 0) {
+		log_error("cache: no room for a download (%llu bytes so far): cache_dir, %s and "
+			  "memory are full or at their floors (%s)",
+			  (unsigned long long)s->written, spill_tmpdir(), strerror(-fd));
+		return -ENOSPC;
+	}
+	s->fd = fd;
+	s->checked = s->written;
+	return 0;
+}
+
+/* Append @len bytes to the part: to its memory buffer while it fits, else to its file; when
+ * the file's place is at its floor or full, the part moves on (part_move()) and the bytes go
+ * there. @return 0 or -errno (not logged). */
 static int part_append(struct fetch_sink *s, const void *data, size_t len)
 {
 	int err;
+
+	if (s->in_mem) {
+		if (s->written + len <= SINK_MEM_MAX) {
+			if (__atomic_add_fetch(&held, len, __ATOMIC_RELAXED) <= SINK_HELD_MAX) {
+				memcpy(s->mem + s->written, data, len);
+				s->written += len;
+				return 0;
+			}
+			__atomic_sub_fetch(&held, len, __ATOMIC_RELAXED);
+		}
+		err = part_to_file(s);
+		if (err)
+			return err;
+	}
 
 	if (s->written + len >= s->checked + SINK_ROOM_STEP) {
 		s->checked = s->written;
@@ -218,7 +360,7 @@ static int sink_write(void *ctx, const void *data, size_t len)
 	uint64_t have;
 	int err;
 
-	if (s->fd < 0)
+	if (s->fd < 0 && !s->in_mem)
 		return -EIO;
 	/* Unmounting: stop a background transfer at once. Nobody waits for this one any more
 	 * (core/cancel.h): the transfers that see no other check (DIMSE) stop here. */
@@ -268,13 +410,19 @@ static int check_whole(struct fetch_sink *s, const char *uid)
 
 	if (s->size == 0)
 		return -EIO;
+	if (s->in_mem) {
+		map = s->mem;
+		goto check;
+	}
 	map = mmap(NULL, (size_t)s->size, PROT_READ, MAP_PRIVATE, s->fd, 0);
 	if (map == MAP_FAILED) {
 		log_error("cache: cannot read back instance %s: %s", uid, strerror(errno));
 		return -EIO;
 	}
+check:
 	err = part10_check_complete(map, (size_t)s->size, why, sizeof(why));
-	munmap(map, (size_t)s->size);
+	if (!s->in_mem)
+		munmap(map, (size_t)s->size);
 	if (err) {
 		log_error(
 			"instance %s: the archive sent %llu bytes that are not a whole DICOM file "
@@ -292,7 +440,7 @@ static int sink_end(void *ctx)
 	const char *uid;
 	int err;
 
-	if (s->fd < 0)
+	if (s->fd < 0 && !s->in_mem)
 		return -EIO;
 	if (s->head_len < PART10_HEAD_MAX) {
 		err = sink_flush_head(s);
@@ -328,15 +476,38 @@ static int sink_end(void *ctx)
 			 uid, info.why, info.syntax);
 	if (s->defer) {
 		uint64_t size = s->size;
+		void *data = NULL;
 		int fd = s->fd;
 
 		s->fd = -1;
+		if (s->in_mem) {
+			data = s->mem; /* the callee's now; the next instance takes another */
+			s->mem = NULL;
+			s->in_mem = false;
+		}
 		sink_drop_part(s);
-		return s->defer(s, uid, fd, size);
+		return s->defer(s, uid, fd, data, size);
 	}
-	err = store_blob_put_fd(s->cache->store, uid, s->fd, s->size);
+	if (s->in_mem)
+		err = store_blob_put_data(s->cache->store, uid, s->mem, s->size);
+	else
+		err = store_blob_put_fd(s->cache->store, uid, s->fd, s->size);
 	if (err && err != -ENOSPC)
 		log_error("cache: storing instance %s failed: %s", uid, strerror(-err));
+	if (err && s->in_mem) {
+		/* Not kept: its reader is served from a file (spill.c), as one too big for the
+		 * buffer would be. */
+		int fd = fetch_part_file(s->cache, s->mem, s->size, &s->where);
+
+		if (fd < 0) {
+			log_error("cache: no room to hold instance %s (%llu bytes): cache_dir, %s "
+				  "and memory are full or at their floors",
+				  uid, (unsigned long long)s->size, spill_tmpdir());
+			sink_drop_part(s);
+			return -ENOSPC;
+		}
+		s->fd = fd;
+	}
 	s->stored(s, uid, err, &s->fd, s->size);
 	sink_drop_part(s);
 	/* A store that is full or failing loses the cache, not the download. */

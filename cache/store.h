@@ -110,6 +110,8 @@ int store_blob_use(struct store *s, const char *sop, uint64_t off, size_t n,
  * full or the file unable to grow: nothing stored); -EIO.
  */
 int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size);
+/** As store_blob_put_fd(), from @size bytes in memory at @data (copied once, into LMDB's page). */
+int store_blob_put_data(struct store *s, const char *sop, const void *data, uint64_t size);
 /**
  * @sop is open: it is not evicted until store_unpin(). Pins nest. Pin before looking the blob
  * up: a blob that a write transaction under way is evicting cannot be pinned (a read would
@@ -123,10 +125,12 @@ void store_touch(struct store *s, const char *sop);
 /** Blobs evicted since the store was opened. */
 uint64_t store_evictions(struct store *s);
 
-/** One blob of a batch: @sop's @size bytes in file @fd; @err is its outcome. */
+/** One blob of a batch: @sop's @size bytes at @data, or (@data NULL) in file @fd; @err is
+ * its outcome. */
 struct store_put {
 	const char *sop;
 	int fd;
+	const void *data;
 	uint64_t size;
 	int err;
 };

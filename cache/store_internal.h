@@ -20,6 +20,8 @@ struct store {
 	uint64_t min_free;   /* the floor's rule (store_set_min_free()); 0: none */
 	uint64_t meta_limit; /* bytes of query results and documents kept at most */
 	bool marked;	     /* cache_dir/dirty is ours: LMDB does not sync each commit */
+	bool writemap;	     /* MDB_WRITEMAP: growth is allocated first (store_grow()) */
+	uint64_t allocated;  /* the file's bytes allocated on the disk, from 0 (writemap) */
 
 	pthread_mutex_t lock; /* guards what follows */
 	uint64_t bytes;	      /* bytes of blobs stored */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -174,6 +175,81 @@ static void test_blob_put_read_persists_across_reopen(void **state)
 	assert_memory_equal(buf, b + len - 10, 10);
 	assert_int_equal(store_blob_read(s, "1.2.3", len, buf, 64), 0);
 	assert_int_equal(store_blob_read(s, "9.9", 0, buf, 64), -ENOENT);
+	store_close(s);
+	free(b);
+	remove_dir(dir);
+}
+
+/* A blob put from memory (the sink's buffer) is stored as it is and persists as one put from
+ * a file does; a batch may mix both. */
+static void test_blob_put_from_memory_and_a_batch_of_both(void **state)
+{
+	char *dir = make_dir();
+	size_t la, lb;
+	unsigned char *a = part10("1.2.3", 70000, &la), *b = part10("1.2.4", 1000, &lb);
+	unsigned char *got = malloc(la);
+	struct store_put batch[2];
+	struct store *s;
+	uint64_t size;
+	int fd;
+
+	(void)state;
+	assert_non_null(got);
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &s), 0);
+	assert_int_equal(store_blob_put_data(s, "1.2.3", a, la), 0);
+	assert_int_equal(store_blob_put_data(s, "1.2.3", b, lb), 0); /* kept: never changes */
+	fd = tmpfile_with(s, b, lb);
+	memset(batch, 0, sizeof(batch));
+	batch[0] = (struct store_put){.sop = "1.2.4", .fd = fd, .size = lb};
+	batch[1] = (struct store_put){.sop = "1.2.5", .fd = -1, .data = a, .size = la};
+	assert_int_equal(store_blob_put_batch(s, batch, 2), 0);
+	assert_int_equal(batch[0].err, 0);
+	assert_int_equal(batch[1].err, 0);
+	close(fd);
+	store_close(s);
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &s), 0);
+	assert_int_equal(store_blob_size(s, "1.2.3", &size), 0);
+	assert_int_equal(size, la);
+	assert_int_equal(store_blob_read(s, "1.2.3", 0, got, la), (long)la);
+	assert_memory_equal(got, a, la);
+	assert_int_equal(store_blob_size(s, "1.2.4", &size), 0);
+	assert_int_equal(size, lb);
+	assert_int_equal(store_blob_read(s, "1.2.4", 0, got, lb), (long)lb);
+	assert_memory_equal(got, b, lb);
+	assert_int_equal(store_blob_read(s, "1.2.5", 0, got, la), (long)la);
+	assert_memory_equal(got, a, la);
+	store_close(s);
+	free(got);
+	free(a);
+	free(b);
+	remove_dir(dir);
+}
+
+/* The map is written through (MDB_WRITEMAP) and LMDB makes its file sparse: a page written
+ * where a full disk has no block would be a SIGBUS. So its growth is allocated before a commit
+ * writes: the blocks of the file cover what was stored and a slack beyond, and a reopen keeps
+ * the blob. */
+static void test_map_growth_is_allocated_before_it_is_written(void **state)
+{
+	char *dir = make_dir(), path[512];
+	size_t len;
+	unsigned char *b = part10("1.2.3", 3u << 20, &len);
+	struct store *s;
+	struct stat st;
+	uint64_t size;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 256 << 20, 128 << 20, &s), 0);
+	assert_int_equal(store_blob_put_data(s, "1.2.3", b, len), 0);
+	snprintf(path, sizeof(path), "%s/data.mdb", dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true((uint64_t)st.st_size == 256 << 20);		       /* sparse, the map's size */
+	assert_true((uint64_t)st.st_blocks * 512 >= len + (16 << 20)); /* the blob and a slack */
+	assert_true((uint64_t)st.st_blocks * 512 < 128 << 20);	       /* not the whole map */
+	store_close(s);
+	assert_int_equal(store_open(dir, 256 << 20, 128 << 20, &s), 0);
+	assert_int_equal(store_blob_size(s, "1.2.3", &size), 0);
+	assert_int_equal(size, len);
 	store_close(s);
 	free(b);
 	remove_dir(dir);
@@ -577,6 +653,8 @@ struct fake {
 	pthread_mutex_t lock;
 	unsigned delay_ms;
 	bool serve_members;	    /* a series request gets the members it names */
+	size_t extra;		    /* nonzero: a single instance has this much pixel data, */
+	unsigned char salt;	    /* each byte of it XORed with this */
 	int series_now, series_max; /* series requests under way, and the most at once */
 };
 
@@ -641,7 +719,12 @@ static int fake_fetch(struct downloader *d, const struct instance_ref *ref, stru
 			 f->script == SERVE_WRONG_UID		     ? "7.7.7"
 			 : f->script == SERVE_DATA_SET_NAMES_ANOTHER ? "7.7.7.7"
 								     : ref->sop_uid,
-			 f->script == SERVE_BARE_SMALL ? 5000 : 100000, &len);
+			 f->extra			 ? f->extra
+			 : f->script == SERVE_BARE_SMALL ? 5000
+							 : 100000,
+			 &len);
+	for (size_t i = len - (f->extra ? f->extra - 12 : 0); i < len; i++)
+		b[i] ^= f->salt;
 	if (f->script == SERVE_NOT_DICOM)
 		memcpy(b + 128, "JUNK", 4);
 	skip = f->script == SERVE_BARE || f->script == SERVE_BARE_SMALL
@@ -707,6 +790,68 @@ static void test_open_downloads_once_then_serves_from_store(void **state)
 	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
 	cache_blob_close(b);
 	assert_int_equal(r.fake.fetches, 1);
+	rig_down(&r);
+}
+
+/* Downloads are held in memory buffers that the next ones reuse: a big instance (past the
+ * buffer, so it moves to a file on the way), then smaller ones with other bytes, each kept and
+ * served exactly as sent: no byte of one in another, no size but its own. */
+static void test_reused_buffers_never_leak_one_instance_into_the_next(void **state)
+{
+	static const struct {
+		const char *sop;
+		size_t extra;
+		unsigned char salt;
+	} inst[] = {
+		{"1.2.3.11", (5u << 20) + 4096, 0x11}, /* past the sink's 4 MiB buffer */
+		{"1.2.3.12", (3u << 20) + 2, 0x22},
+		{"1.2.3.13", 300000, 0x33},
+		{"1.2.3.14", 20000, 0x44},
+		{"1.2.3.15", (3u << 20) + 2, 0x55},
+	};
+	struct cache_blob *b;
+	unsigned char *got;
+	struct rig r;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	got = malloc((6u << 20));
+	assert_non_null(got);
+	for (size_t i = 0; i < sizeof(inst) / sizeof(inst[0]); i++) {
+		struct instance_ref ref = {
+			.study_uid = "1.2", .series_uid = "1.2.3", .sop_uid = inst[i].sop};
+		size_t len;
+		unsigned char *want = part10(inst[i].sop, inst[i].extra, &len);
+		uint64_t size;
+
+		for (size_t k = len - (inst[i].extra - 12); k < len; k++)
+			want[k] ^= inst[i].salt;
+		r.fake.extra = inst[i].extra;
+		r.fake.salt = inst[i].salt;
+		assert_int_equal(cache_open(r.cache, &ref, NULL, 0, &b), 0);
+		assert_true(cache_blob_is_stored(b));
+		assert_int_equal(cache_blob_size(b), len);
+		assert_int_equal(cache_blob_read(b, got, len + 100, 0), (long)len);
+		assert_memory_equal(got, want, len);
+		cache_blob_close(b);
+		assert_int_equal(store_blob_size(r.store, inst[i].sop, &size), 0);
+		assert_int_equal(size, len);
+		free(want);
+	}
+	/* Each came once and is still whole in the store after the others. */
+	assert_int_equal(r.fake.fetches, (int)(sizeof(inst) / sizeof(inst[0])));
+	for (size_t i = 0; i < sizeof(inst) / sizeof(inst[0]); i++) {
+		size_t len;
+		unsigned char *want = part10(inst[i].sop, inst[i].extra, &len);
+
+		for (size_t k = len - (inst[i].extra - 12); k < len; k++)
+			want[k] ^= inst[i].salt;
+		assert_int_equal(store_blob_read(r.store, inst[i].sop, 0, got, len + 100),
+				 (long)len);
+		assert_memory_equal(got, want, len);
+		free(want);
+	}
+	free(got);
 	rig_down(&r);
 }
 
@@ -1519,6 +1664,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_meta_round_trip_and_long_keys),
 		cmocka_unit_test(test_blob_put_read_persists_across_reopen),
+		cmocka_unit_test(test_blob_put_from_memory_and_a_batch_of_both),
+		cmocka_unit_test(test_map_growth_is_allocated_before_it_is_written),
+		cmocka_unit_test(test_reused_buffers_never_leak_one_instance_into_the_next),
 		cmocka_unit_test(test_marker_is_on_disk_while_open_and_removed_at_clean_close),
 		cmocka_unit_test(test_marker_of_another_boot_discards_the_cache),
 		cmocka_unit_test(test_marker_of_this_boot_keeps_the_cache),
