@@ -77,15 +77,18 @@ def _md5(path):
         return hashlib.md5(f.read()).hexdigest()
 
 
+@pytest.mark.parametrize("options", ["", "prefetch=none"])
 def test_three_mounts_behind_the_shared_cache_pull_the_study_once(cache_nginx, proxy, mount,
-                                                                   data, tmp_path):
+                                                                   data, tmp_path, options):
+    """The default (a series read ahead as one WADO-RS series retrieve once a file of it is
+    opened) and one request per instance: either way no URL reaches the archive twice."""
     tree = naming.patients_tree(data["manifest"])
     prefix = "/".join(STUDY) + "/"
     want = {rel[len(prefix):]: sop for sop, rel in tree.items() if rel.startswith(prefix)}
     assert len(want) == 100
     searches = []
     for i in range(3):
-        m = mount(cache_nginx.url + "/dicom-web", name="node%d" % i)
+        m = mount(cache_nginx.url + "/dicom-web", options=options, name="node%d" % i)
         out = tmp_path / ("export%d" % i)
         subprocess.run(["cp", "-r", m.path("patients", *STUDY), str(out)], check=True,
                        timeout=120)
@@ -104,9 +107,19 @@ def test_three_mounts_behind_the_shared_cache_pull_the_study_once(cache_nginx, p
     assert 0 < searches[0] < searches[1] < searches[2], searches
     served = cache_nginx.statuses()
     hits = [u for s, u in served if s == "HIT"]
-    assert len(hits) >= 2 * len(transfers), served
-    print("archive: %d transfers (each once), %d searches; nginx: %d hits"
-          % (len(transfers), searches[-1], len(hits)))
+    # Mounts 2 and 3 were answered from nginx's cache (with read-ahead on, which URLs carry
+    # the study may differ a little from mount to mount: each such URL is still asked once).
+    assert len(hits) >= len(transfers), served
+    if options == "prefetch=none":
+        assert len(hits) == 2 * len(transfers), served
+    if options == "prefetch=none":
+        # One request per instance: the archive sent each of the study's 100 exactly once.
+        assert len([p for p in transfers if "/instances/" in p]) == 100
+    kinds = collections.Counter("metadata" if p.endswith("/metadata") else
+                                "instance" if "/instances/" in p else "series"
+                                for p in transfers)
+    print("archive: %d transfers (each once: %s), %d searches; nginx: %d hits"
+          % (len(transfers), dict(kinds), searches[-1], len(hits)))
 
 
 def test_a_reply_is_shared_only_with_the_same_credentials(cache_nginx, proxy):
