@@ -14,8 +14,11 @@ from conftest import is_mounted
 
 DEB = os.environ.get("TROLLEY_DEB")
 
-pytestmark = pytest.mark.skipif(not DEB, reason="TROLLEY_DEB is not set: scripts/test.sh "
-                                "builds the package and sets it")
+pytestmark = [
+    pytest.mark.skipif(not DEB, reason="TROLLEY_DEB is not set: scripts/test.sh builds the "
+                       "package and sets it"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="installing a package needs root"),
+]
 
 
 def _run(*argv, **kw):
