@@ -71,6 +71,7 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	STAT_GET(prefetches);
 	STAT_GET(prefetched);
 	STAT_GET(incomplete);
+	STAT_GET(spilled);
 #undef STAT_GET
 	pthread_mutex_lock(&c->lock);
 	memcpy(out->last_incomplete, c->stats.last_incomplete, sizeof(out->last_incomplete));
@@ -78,6 +79,7 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	store_usage(c->store, &out->blobs, &out->blob_bytes);
 	out->evictions = store_evictions(c->store);
 	out->size_limit = c->cfg.size_limit;
+	store_room(c->store, &out->room);
 	out->searcher = c->searcher ? c->searcher->ops->name : "";
 	out->downloader = c->downloader ? c->downloader->ops->name : "";
 }

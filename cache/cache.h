@@ -21,6 +21,8 @@ struct cache_config {
 	long connections;    /* connections=: series prefetches use at most half (0: 8) */
 	/* A download larger than this is refused (0: CACHE_INSTANCE_MAX). */
 	uint64_t max_instance_size;
+	/* min_free=: bytes kept free on the disks temporary files go to (store_fs_floor()). */
+	uint64_t min_free;
 };
 
 /* The largest instance a download may deliver, by default (max_instance_size=). A bound is
@@ -38,6 +40,8 @@ struct cache_stats {
 	uint64_t transfers_active, transfers_done, transfer_errors, bytes_downloaded;
 	uint64_t prefetches, prefetched, evictions;
 	uint64_t blobs, blob_bytes, size_limit;
+	struct store_room room; /* the disk under cache_dir: its floor, the effective limit */
+	uint64_t spilled;	/* downloads held outside cache_dir (no room there) */
 	const char *searcher, *downloader; /* protocol names, static */
 	uint64_t incomplete;		   /* answers known to be cut, and the last one's query */
 	char last_incomplete[256];

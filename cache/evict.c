@@ -1,4 +1,5 @@
-/* The size bound: blobs are kept up to cache_size bytes, the least recently used going first.
+/* The size bound: blobs are kept up to cache_size bytes, the least recently used going first,
+ * and less when the disk under cache_dir has no room for that (min_free=, evict_disk_room()).
  * Uses are counted in memory and written to LMDB ("lru" and "age") in the next write
  * transaction, so a read of a cached file never waits for a disk sync; eviction reads "age"
  * in order, oldest first, and never removes a blob that is open (pinned). */
@@ -194,10 +195,114 @@ static int flush_touched(struct store *s, MDB_txn *txn)
 	return err;
 }
 
+/* Pages of the map's file that are free: all of them (@all), and those a write transaction
+ * of id @id may use (@reusable): LMDB keeps the pages the last commit freed for the snapshot
+ * before it, and reuses them only one commit later. The free-page database (LMDB's database
+ * 0) is keyed by the id of the transaction that freed the pages, each value an ID list whose
+ * first word is its length (as `mdb_stat -f` counts them). LMDB lets only a read-only
+ * transaction (@txn) read it. */
+static void free_pages(MDB_txn *txn, size_t id, uint64_t *all, uint64_t *reusable)
+{
+	MDB_cursor *cur;
+	MDB_val k, v;
+
+	*all = *reusable = 0;
+	if (mdb_cursor_open(txn, 0, &cur))
+		return;
+	while (!mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		size_t by, n;
+
+		if (k.mv_size != sizeof(by) || v.mv_size < sizeof(n))
+			continue;
+		memcpy(&by, k.mv_data, sizeof(by));
+		memcpy(&n, v.mv_data, sizeof(n));
+		*all += n;
+		if (by + 1 < id)
+			*reusable += n;
+	}
+	mdb_cursor_close(cur);
+}
+
+/* The disk under the store as transaction @txn (of id @id) sees it, into @r; @growth: how far
+ * the file may grow in it. Called without s->lock but for reading s->bytes. */
+static void disk_room(struct store *s, MDB_txn *txn, size_t id, struct store_room *r,
+		      uint64_t *growth)
+{
+	uint64_t all, reusable, bytes;
+	int64_t room, grow;
+	MDB_stat st;
+
+	memset(r, 0, sizeof(*r));
+	r->limit = r->effective = s->limit;
+	*growth = UINT64_MAX;
+	if (store_fs_floor(s->dir, s->min_free, &r->floor, &r->avail))
+		return;
+	if (mdb_env_stat(s->env, &st))
+		return;
+	free_pages(txn, id, &all, &reusable);
+	pthread_mutex_lock(&s->lock);
+	bytes = s->bytes;
+	pthread_mutex_unlock(&s->lock);
+	/* The blobs may have what they hold, the file's free pages and the free space above the
+	 * floor; what the file holds besides (query results, indexes) counts against it, and
+	 * so does what another program takes from the disk. The file never shrinks (LMDB reuses
+	 * its pages): once the disk is below the floor, evicting cannot give space back, only
+	 * keep the file from growing, so the deficit is taken from the blobs once, not again at
+	 * every store. */
+	room = (int64_t)(bytes + all * st.ms_psize + r->avail) - (int64_t)r->floor;
+	grow = (int64_t)(reusable * st.ms_psize + r->avail) - (int64_t)r->floor;
+	r->effective = room <= 0 ? 0 : (uint64_t)room < s->limit ? (uint64_t)room : s->limit;
+	r->floor_in_force = r->effective < s->limit;
+	*growth = grow <= 0 ? 0 : (uint64_t)grow;
+}
+
+/* The disk under the store, from a read-only transaction begun now: after a write transaction
+ * has begun, it sees what that one starts from (MDB_NOTLS lets one thread have both), and the
+ * next write transaction's id is its own plus one. */
+static void measure(struct store *s, struct store_room *r, uint64_t *growth)
+{
+	MDB_txn *txn;
+
+	if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn)) {
+		memset(r, 0, sizeof(*r));
+		r->limit = r->effective = s->limit;
+		*growth = UINT64_MAX;
+		return;
+	}
+	disk_room(s, txn, mdb_txn_id(txn) + 1, r, growth);
+	mdb_txn_abort(txn);
+}
+
+void evict_disk_room(struct store *s)
+{
+	struct store_room r;
+	uint64_t growth;
+
+	measure(s, &r, &growth);
+	pthread_mutex_lock(&s->lock);
+	if (r.floor_in_force && !s->room.floor_in_force)
+		log_info("cache: the disk under %s is at its floor (min_free=%llu bytes, %llu "
+			 "free): the cache holds at most %llu bytes",
+			 s->dir, (unsigned long long)r.floor, (unsigned long long)r.avail,
+			 (unsigned long long)r.effective);
+	s->room = r;
+	s->txn_limit = r.effective;
+	s->txn_growth = growth;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void store_room(struct store *s, struct store_room *out)
+{
+	uint64_t growth;
+
+	measure(s, out, &growth);
+}
+
 int evict_make_room(struct store *s, MDB_txn *txn, uint64_t added, uint64_t size, uint64_t *freed,
 		    uint64_t *count)
 {
 	unsigned char at[AGE_KEY_MAX];
+	uint64_t limit, target;
 	MDB_cursor *cur;
 	MDB_val k, v;
 	int rc, err;
@@ -210,13 +315,17 @@ int evict_make_room(struct store *s, MDB_txn *txn, uint64_t added, uint64_t size
 		err = -ENOSPC;
 		goto out;
 	}
+	/* Within what the disk allows (evict_disk_room()); an instance that does not fit even
+	 * then still shrinks the cache to that, not further. */
+	limit = s->txn_limit;
+	target = size <= limit ? limit - size : limit;
 	rc = mdb_cursor_open(txn, s->age, &cur);
 	if (rc) {
 		err = store_errno(rc);
 		goto out;
 	}
 	rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	while (!rc && s->bytes + added - *freed + size > s->limit) {
+	while (!rc && s->bytes + added - *freed > target) {
 		const char *sop = (const char *)k.mv_data + 8;
 		size_t len = k.mv_size - 8;
 		MDB_val bk = {.mv_size = len, .mv_data = (void *)sop}, bv;
@@ -252,8 +361,10 @@ int evict_make_room(struct store *s, MDB_txn *txn, uint64_t added, uint64_t size
 		; /* out of memory for the mark: the transaction is given up */
 	else if (rc && rc != MDB_NOTFOUND)
 		err = store_errno(rc);
-	else if (s->bytes + added - *freed + size > s->limit)
-		err = -ENOSPC; /* what is left is open */
+	else if (s->bytes + added - *freed + size > limit)
+		err = -ENOSPC; /* what is left is open, or the disk is at its floor */
+	else if (added + size > s->txn_growth)
+		err = -ENOSPC; /* the pages evicted now are free for the next commits, not this */
 out:
 	pthread_mutex_unlock(&s->lock);
 	return err;

@@ -221,6 +221,8 @@ static int add_item(struct cache *c, struct dicomdir *dd, const char *root, cons
 	int err;
 
 	err = cache_open(c, &it->ref, series, nseries, &b);
+	if (err == -EINTR)
+		return err; /* the opener gave up: the DICOMDIR is not made */
 	if (err) {
 		log_error("DICOMDIR of study %s: instance %s (%s) could not be fetched: %s",
 			  study_uid, it->ref.sop_uid, it->file_id, strerror(-err));

@@ -12,7 +12,12 @@
  * Locks: c->lock (flights, queue, pool, walk) is taken before the store's lock
  * (store_has_blob under c->lock) and never held across network I/O; the memo locks and the
  * store's lock are innermost. c->work is waited on by idle workers, waiting read-ahead and
- * opens waiting for read-ahead to name its members: it is broadcast. */
+ * opens waiting for read-ahead to name its members: it is broadcast.
+ * Cancel (core/cancel.h): an open's waits (its flight, read-ahead naming, a connection slot)
+ * and the transfer it leads end when its thread's token is set (the reader's signal) or the
+ * daemon stops; an open that gives up returns -EINTR, and a flight whose leader gave up ends
+ * with -EAGAIN for its other waiters, who fetch anew. Workers have no token: their transfers
+ * end only when the daemon stops (or with their job, cancelled). */
 #ifndef TROLLEY_CACHE_INTERNAL_H
 #define TROLLEY_CACHE_INTERNAL_H
 
@@ -31,6 +36,10 @@ struct flight {
 	int err; /* -EAGAIN: the series transfer ended without it; try alone */
 	int fd;	 /* when the instance could not be stored: its temporary file, else -1 */
 	uint64_t size;
+	/* The store in which the flight holds a pin on its stored blob, until its last
+	 * reference goes: a waiter woken by the flight pins the blob before eviction can take
+	 * it (a series bigger than the cache evicts what it stored a moment ago). */
+	struct store *pinned;
 	int refs;
 	pthread_cond_t cond;
 	struct flight *next;
@@ -110,7 +119,8 @@ struct cache {
 	pthread_cond_t work; /* a job was queued, or stopping */
 	pthread_t workers[PREFETCH_WORKERS_MAX];
 	size_t nworkers, max_workers, idle;
-	struct memo failed_series; /* series whose prefetch failed lately: not again yet */
+	/* Series whose prefetch failed lately, or that the cache could not keep: not again yet. */
+	struct memo failed_series;
 	struct walk walk;
 	size_t opening; /* opens downloading their instance alone: read-ahead waits for them */
 	bool stopping;
@@ -133,6 +143,21 @@ struct flight *flight_new(struct cache *c, const char *sop);
 void flight_finish(struct cache *c, struct flight *f, int err);
 void flight_put(struct flight *f);
 
+/* Where a download's temporary file is (spill.c), in the order they are tried. */
+enum spill_place { SPILL_CACHE_DIR, SPILL_TMPDIR, SPILL_MEMORY, SPILL_NONE };
+
+/** Whether @more bytes can go to @where and leave it above its floor (min_free= for a disk,
+ * an eighth of RAM available for memory). */
+bool spill_has_room(struct cache *c, enum spill_place where, uint64_t more);
+/** A new, empty temporary file in the first place from @from on with room for @need bytes.
+ * @return its fd (caller closes) and its place in @where, or -ENOSPC (no room anywhere) or
+ * the last place's -errno. */
+int spill_open(struct cache *c, enum spill_place from, uint64_t need, enum spill_place *where);
+/** $TMPDIR, or /tmp: where temporary files outside cache_dir go. */
+const char *spill_tmpdir(void);
+/** "cache_dir", "$TMPDIR", "memory", for log lines. */
+const char *spill_place_name(enum spill_place where);
+
 /*
  * The sink downloads stream into: one anonymous temporary file per instance, its head checked
  * when the instance ends, then copied into the store. What is kept is decided by the owner.
@@ -149,6 +174,9 @@ struct fetch_sink {
 	int (*defer)(struct fetch_sink *s, const char *uid, int fd, uint64_t size);
 	void *owner;
 	int fd;
+	enum spill_place where; /* where fd is */
+	uint64_t written;	/* bytes in fd */
+	uint64_t checked;	/* written when its place's room was last checked */
 	uint64_t size;
 	unsigned char *head; /* first PART10_HEAD_MAX bytes, to check */
 	size_t head_len;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cache/internal.h"
+#include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
 
@@ -22,6 +23,9 @@
  * refused connections, 5xx answers) are not remembered: each already cost a timeout or almost
  * nothing, and the next open is the retry a user expects once the archive is back. */
 #define FAILED_FETCH_TTL_MS 5000
+/* Fetches of one open at most: a series transfer that ended without the instance, then one of
+ * its own, and again for each time the blob was gone before it could be opened. */
+#define CACHE_OPEN_TRIES 4
 
 struct cache_blob {
 	struct cache *cache;
@@ -80,6 +84,8 @@ void flight_put(struct flight *f)
 		return;
 	if (f->fd >= 0)
 		close(f->fd);
+	if (f->pinned)
+		store_unpin(f->pinned, f->sop);
 	pthread_cond_destroy(&f->cond);
 	free(f);
 }
@@ -142,10 +148,16 @@ static int single_write(void *ctx, const void *data, size_t len)
 	return fetch_sink_ops.write(ctx, data, len);
 }
 
+static int single_hold(void *ctx, uint64_t held)
+{
+	return fetch_sink_ops.hold(ctx, held);
+}
+
 static const struct sink_ops single_sink_ops = {
 	.begin = single_begin,
 	.write = single_write,
 	.end = single_end,
+	.hold = single_hold,
 };
 
 /* Download @ref alone into the store (or a kept temporary file, then in f->fd). @refused: the
@@ -156,11 +168,14 @@ static int download_one(struct cache *c, const struct instance_ref *ref, struct 
 	struct single one = {.want = ref->sop_uid, .kept_fd = -1};
 	struct fetch_sink s;
 	struct sink sink = {.ops = &single_sink_ops, .ctx = &s};
+	bool pinned;
 	int err;
 
 	err = fetch_sink_init(&s, c);
 	if (err)
 		return err;
+	/* Pinned before it is stored: its waiters open it before eviction may take it. */
+	pinned = store_pin(c->store, ref->sop_uid) == 0;
 	s.check = single_check;
 	s.stored = single_stored;
 	s.owner = &one;
@@ -174,8 +189,11 @@ static int download_one(struct cache *c, const struct instance_ref *ref, struct 
 		errors_note("", "", "the archive's reply did not contain the instance");
 		err = -EIO;
 	}
+	if (pinned && (err || one.kept_fd >= 0))
+		store_unpin(c->store, ref->sop_uid);
 	if (err) {
-		STAT_ADD(c, transfer_errors, 1);
+		if (err != -ECANCELED)
+			STAT_ADD(c, transfer_errors, 1);
 		if (one.kept_fd >= 0)
 			close(one.kept_fd);
 		*refused = one.refused;
@@ -183,6 +201,8 @@ static int download_one(struct cache *c, const struct instance_ref *ref, struct 
 	}
 	f->fd = one.kept_fd;
 	f->size = one.kept_size;
+	if (pinned && one.kept_fd < 0)
+		f->pinned = c->store;
 	/* Its size is exact from now on, whoever asks (getattr, readdirplus, lookup). */
 	if (one.kept_fd >= 0)
 		memo_put(&c->sizes, ref->sop_uid, one.kept_size, 0, 0);
@@ -229,14 +249,15 @@ static int blob_from_store(struct cache *c, const struct instance_ref *ref, stru
 	return 0;
 }
 
-/* Wait for (or lead) the flight of @ref. @return 0 when the instance is readable: stored, or
- * in @out already when it could only be kept in a temporary file. */
+/* Wait for (or lead) the flight of @ref. @return 0 and the open blob in @out (from the store,
+ * or its temporary file when it could not be stored); -EAGAIN when it must be fetched again
+ * (a series transfer ended without it, or it was evicted before it could be opened). */
 static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 			const char *const *siblings, size_t nsiblings, bool join,
 			struct cache_blob **out)
 {
 	struct flight *f;
-	bool leader = false;
+	bool leader = false, cancelled = false;
 	int err;
 
 	pthread_mutex_lock(&c->lock);
@@ -245,7 +266,7 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 	f = flight_find(c, ref->sop_uid);
 	if (f) {
 		f->refs++;
-	} else if (store_has_blob(c->store, ref->sop_uid)) {
+	} else if (blob_from_store(c, ref, out) == 0) {
 		/* A series batch was committed since cache_open() looked (a batch is stored before
 		 * its flights finish): no second transfer of what is there. */
 		pthread_mutex_unlock(&c->lock);
@@ -289,22 +310,36 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 		/* Read-ahead waiting for blocked opens to be served starts now (prefetch.c). */
 		if (--c->opening == 0)
 			pthread_cond_broadcast(&c->work);
-		flight_finish(c, f, err);
+		/* The leader gave up (its reader's signal, core/cancel.h), so its transfer ended:
+		 * whoever else waits for the instance fetches it anew (-EAGAIN). */
+		cancelled = (err == -ECANCELED || err == -EINTR) && cancel_requested();
+		flight_finish(c, f, cancelled ? -EAGAIN : err);
 	} else {
 	wait:
 		STAT_ADD(c, open_waits, 1);
-		while (!f->done)
-			pthread_cond_wait(&f->cond, &c->lock);
+		/* A waiter that gives up goes; the transfer goes on for the others (and for its
+		 * leader, or the series stream it belongs to). */
+		while (!f->done && !cancelled)
+			cancelled = cancel_cond_wait(&f->cond, &c->lock) != 0;
 	}
-	err = f->err;
+	err = cancelled ? -EINTR : f->err;
 	if (!err && f->fd >= 0) {
 		int fd = dup(f->fd);
 
 		err = fd < 0 ? -errno : blob_new(c, ref, fd, f->size, out);
 		if (err && fd >= 0)
 			close(fd);
-		if (!err)
-			err = 1; /* served from the temporary file */
+	} else if (!err) {
+		/* Opened while the flight still holds its pin (f->pinned). Without one (another
+		 * mount's eviction, a pin that could not be made), what was stored may be gone:
+		 * then it is fetched again, as a read of an evicted blob is. */
+		err = blob_from_store(c, ref, out);
+		if (err == -ENOENT) {
+			log_info(
+				"instance %s: evicted before it could be opened; fetching it again",
+				ref->sop_uid);
+			err = -EAGAIN;
+		}
 	}
 	flight_put(f);
 	pthread_mutex_unlock(&c->lock);
@@ -358,14 +393,25 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 		join = join && strcmp(siblings[0], ref->sop_uid) == 0 &&
 		       prefetch_streams_first(c, ref);
 	}
-	/* -EAGAIN: a series transfer ended without this instance; fetch it alone. */
-	do {
+	/* -EAGAIN: a series transfer ended without this instance (or its leader gave up), or it
+	 * was evicted before its opener could pin it: fetch it alone, unless this opener gave up
+	 * too. Its own transfer pins it, so once is nearly always enough; the bound stops a loop
+	 * that another mount's evictions could make. */
+	for (int tries = 0;; tries++) {
 		err = wait_or_lead(c, ref, siblings, nsiblings, join, out);
 		join = false;
-	} while (err == -EAGAIN);
-	if (err == 1)
-		return 0;
-	return err ? err : blob_from_store(c, ref, out);
+		if (err == -ECANCELED || (err == -EAGAIN && cancel_requested()))
+			return -EINTR;
+		if (err != -EAGAIN)
+			return err;
+		if (tries == CACHE_OPEN_TRIES) {
+			log_error(
+				"instance %s: gone from the cache after each of %d fetches, before "
+				"it could be opened",
+				ref->sop_uid, tries + 1);
+			return -EIO;
+		}
+	}
 }
 
 uint64_t cache_blob_size(const struct cache_blob *b)

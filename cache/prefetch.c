@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "cache/internal.h"
+#include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
 
@@ -61,33 +62,49 @@ static int job_check(struct fetch_sink *s, const char *uid)
 	return i >= 0 && !j->queued[i] ? 0 : 1;
 }
 
-/* An instance of the job was committed (err 0) or could not be: wake its readers. */
-static void job_delivered(struct prefetch_job *j, const char *uid, int err)
+/* An instance of the job was committed (err 0) or could not be: wake its readers. @pinned:
+ * the job pinned the blob before its commit; the pin passes to the flight, so that its
+ * waiters open it before a later batch evicts it (a series bigger than the cache). With
+ * -ENOSPC (no room in the store: the rest is open, or the disk is at its floor), readers
+ * waiting now are served from @fd, its checked file, which they take (*fd set to -1). */
+static void job_delivered(struct prefetch_job *j, const char *uid, int err, bool pinned, int *fd,
+			  uint64_t size)
 {
 	struct cache *c = j->cache;
 	ssize_t i = job_index(j, uid);
 	struct flight *f;
 
-	if (i < 0)
-		return;
-	j->delivered[i] = true;
-	if (!err)
-		STAT_ADD(c, prefetched, 1);
+	if (i >= 0) {
+		j->delivered[i] = true;
+		if (!err)
+			STAT_ADD(c, prefetched, 1);
+	}
 	pthread_mutex_lock(&c->lock);
-	f = flight_find(c, uid);
+	f = i >= 0 ? flight_find(c, uid) : NULL;
+	if (f && !err && pinned) {
+		f->pinned = c->store;
+		pinned = false;
+	}
+	if (f && err == -ENOSPC && fd && *fd >= 0 && f->refs > 1) {
+		f->fd = *fd;
+		f->size = size;
+		*fd = -1;
+		memo_put(&c->sizes, uid, size, 0, 0);
+		err = 0;
+	}
 	if (f) {
 		/* Not stored: its readers fetch it alone (and keep it in a temporary file). */
 		flight_finish(c, f, err ? -EAGAIN : 0);
 		flight_put(f);
 	}
 	pthread_mutex_unlock(&c->lock);
+	if (pinned)
+		store_unpin(c->store, uid);
 }
 
 static void job_stored(struct fetch_sink *s, const char *uid, int err, int *fd, uint64_t size)
 {
-	(void)fd;
-	(void)size;
-	job_delivered(s->owner, uid, err);
+	job_delivered(s->owner, uid, err, false, fd, size);
 }
 
 /* The store copies a batch's blobs into pages LMDB mallocs and holds until the commit (its
@@ -101,10 +118,16 @@ static void job_stored(struct fetch_sink *s, const char *uid, int err, int *fd, 
 /* Commit a batch in one transaction and wake its readers. */
 static void job_commit(struct prefetch_job *j, struct store_put *batch, size_t n)
 {
+	bool pinned[JOB_BATCH_COUNT];
+
+	for (size_t i = 0; i < n; i++)
+		pinned[i] = store_pin(j->cache->store, batch[i].sop) == 0;
 	store_blob_put_batch(j->cache->store, batch, n);
 	for (size_t i = 0; i < n; i++) {
-		job_delivered(j, batch[i].sop, batch[i].err);
-		close(batch[i].fd);
+		job_delivered(j, batch[i].sop, batch[i].err, pinned[i], &batch[i].fd,
+			      batch[i].size);
+		if (batch[i].fd >= 0)
+			close(batch[i].fd);
 		free((char *)batch[i].sop);
 	}
 }
@@ -195,6 +218,16 @@ static int job_begin(void *ctx)
 	return fetch_sink_ops.begin(ctx);
 }
 
+static int job_hold(void *ctx, uint64_t held)
+{
+	struct fetch_sink *s = ctx;
+	struct prefetch_job *j = s->owner;
+
+	if (__atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
+		return -ECANCELED;
+	return fetch_sink_ops.hold(ctx, held);
+}
+
 static int job_end(void *ctx)
 {
 	return fetch_sink_ops.end(ctx);
@@ -204,6 +237,7 @@ static const struct sink_ops job_sink_ops = {
 	.begin = job_begin,
 	.write = job_write,
 	.end = job_end,
+	.hold = job_hold,
 };
 
 /* A downloader without series transfers: the members one request each, in order. Every
@@ -351,8 +385,10 @@ void prefetch_wait_named(struct cache *c, const char *series)
 {
 	struct prefetch_job *j;
 
+	/* An opener that gives up stops waiting here; its flight wait then returns -EINTR. */
 	while ((j = series_job(c->running, series)) && j->resolve && !c->stopping)
-		pthread_cond_wait(&c->work, &c->lock);
+		if (cancel_cond_wait(&c->work, &c->lock))
+			break;
 }
 
 bool prefetch_series_is_busy(struct cache *c, const char *series)
@@ -418,6 +454,25 @@ static void queue_metadata(struct cache *c, const struct prefetch_job *j)
 		prefetch_job_drop(c, m);
 }
 
+/* How many instances @j delivered are no longer stored when it ends: a series bigger than the
+ * cache (or than the disk under it) evicts its own first instances. Streamed again at the
+ * next miss, it would evict the rest again before its readers came (measured: a 105 MB series
+ * with cache_size=20M streamed 100 times for three cp -r, 10 GB for 315 MB); its misses are
+ * fetched one by one instead, for PREFETCH_RETRY_MS. c->lock not held. */
+static size_t job_unkept(struct cache *c, struct prefetch_job *j)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < j->n; i++)
+		if (j->delivered[i] && !store_has_blob(c->store, j->members[i]))
+			n++;
+	if (n)
+		log_info("series %s: %zu of its %zu instances could not stay in the cache; its "
+			 "misses are fetched one by one for a while",
+			 j->series, n, j->n);
+	return n;
+}
+
 /* What became of a job a worker took. */
 enum job_outcome {
 	JOB_RAN,      /* its transfer ran: every member's flight is settled */
@@ -479,6 +534,10 @@ static enum job_outcome worker_job(struct cache *c, struct prefetch_job *j)
 	}
 	if (c->stopping || __atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
 		return JOB_DROPPED;
+	/* The walked series did not fit in the cache: neither will this one beside it, and its
+	 * stream would evict what the walker has yet to read. */
+	if (ahead && memo_get(&c->failed_series, j->after, NULL, NULL))
+		return JOB_DROPPED;
 	pthread_mutex_unlock(&c->lock);
 	log_debug("series %s: %s %zu instances", j->series, ahead ? "reading ahead" : "prefetching",
 		  j->n);
@@ -486,6 +545,8 @@ static enum job_outcome worker_job(struct cache *c, struct prefetch_job *j)
 	/* A cancelled read-ahead did not fail: the walk may come back to it. */
 	if (!whole && !__atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
 		memo_put(&c->failed_series, j->series, 0, -EIO, PREFETCH_RETRY_MS);
+	else if (whole && job_unkept(c, j))
+		memo_put(&c->failed_series, j->series, 0, -ENOSPC, PREFETCH_RETRY_MS);
 	pthread_mutex_lock(&c->lock);
 	return JOB_RAN;
 }

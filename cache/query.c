@@ -191,6 +191,9 @@ int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 			valid.v[0] = '\0';
 	}
 	err = ask_archive(c, q, &valid, &fresh);
+	/* Cancelled (the reader gave up, or unmounting): no failure of the archive's. */
+	if (err == -ECANCELED || err == -EINTR)
+		goto out;
 	if (err == 1 && have_stored && had_valid) {
 		/* Not modified: the stored answer is current again, as if asked in full. */
 		STAT_ADD(c, query_not_modified, 1);

@@ -1,16 +1,19 @@
-/* The verifying sink. Downloads stream into an anonymous temporary file beside the LMDB map;
- * when an instance ends, it is checked (a DICOM object whose own SOPInstanceUID (0008,0018)
- * the owner wants, whole to its last element) and only then copied into LMDB in one short
- * write transaction. A truncated or wrong body is dropped with its file: it never reaches the
- * store. An object without a sound file meta header (a bare data set, a damaged meta group)
- * is kept as Part-10: trolley's meta header, then the object's data set bytes as they came. */
+/* The verifying sink. Downloads stream into an anonymous temporary file beside the LMDB map
+ * (or, when the disk under it has no room, elsewhere: spill.c); when an instance ends, it is
+ * checked (a DICOM object whose own SOPInstanceUID (0008,0018) the owner wants, whole to its
+ * last element) and only then copied into LMDB in one short write transaction. A truncated or
+ * wrong body is dropped with its file: it never reaches the store. An object without a sound
+ * file meta header (a bare data set, a damaged meta group) is kept as Part-10: trolley's meta
+ * header, then the object's data set bytes as they came. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include "cache/internal.h"
+#include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/part10.h"
@@ -30,6 +33,8 @@ static void sink_drop_part(struct fetch_sink *s)
 		close(s->fd);
 	s->fd = -1;
 	s->size = 0;
+	s->written = 0;
+	s->checked = 0;
 	s->head_len = 0;
 }
 
@@ -55,19 +60,98 @@ static int write_full(int fd, const void *data, size_t len)
 	return 0;
 }
 
+/* The room of a part's place is looked at again after this many bytes (a statvfs): often
+ * enough that a disk at its floor takes at most this much more of it, seldom enough to cost
+ * nothing beside the writes. */
+#define SINK_ROOM_STEP (4u << 20)
+
 static int sink_begin(void *ctx)
 {
 	struct fetch_sink *s = ctx;
 	int fd;
 
 	sink_drop_part(s);
-	fd = store_tmpfile(s->cache->store);
+	fd = spill_open(s->cache, SPILL_CACHE_DIR, SINK_ROOM_STEP, &s->where);
 	if (fd < 0) {
-		log_error("cache: cannot make a temporary file: %s", strerror(-fd));
+		log_error("cache: cannot make a temporary file for a download (cache_dir, %s and "
+			  "memory tried): %s",
+			  spill_tmpdir(), strerror(-fd));
 		return fd;
 	}
+	if (s->where != SPILL_CACHE_DIR)
+		STAT_ADD(s->cache, spilled, 1);
 	s->fd = fd;
 	return 0;
+}
+
+/* The part's place has no room left (its floor, or the disk full): move what it holds to the
+ * next place (spill.c) and go on there. @return 0, or -ENOSPC when no place has room: the
+ * transfer stops. */
+static int part_move(struct fetch_sink *s)
+{
+	enum spill_place from = s->where, to;
+	off_t off = 0;
+	int fd;
+
+	fd = spill_open(s->cache, from + 1, s->written + SINK_ROOM_STEP, &to);
+	if (fd < 0) {
+		log_error("cache: no room for a download (%llu bytes so far): %s, %s and memory "
+			  "are full or at their floors",
+			  (unsigned long long)s->written, spill_place_name(from), spill_tmpdir());
+		return -ENOSPC;
+	}
+	while ((uint64_t)off < s->written) {
+		ssize_t n = sendfile(fd, s->fd, &off, (size_t)(s->written - (uint64_t)off));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int err = n < 0 ? -errno : -EIO;
+
+			log_error("cache: moving a download to %s: %s", spill_place_name(to),
+				  strerror(-err));
+			close(fd);
+			return err == -ENOSPC ? err : -EIO;
+		}
+	}
+	log_info("cache: no room in %s for a download (%llu bytes so far): held in %s instead",
+		 spill_place_name(from), (unsigned long long)s->written, spill_place_name(to));
+	if (from == SPILL_CACHE_DIR)
+		STAT_ADD(s->cache, spilled, 1);
+	close(s->fd);
+	s->fd = fd;
+	s->where = to;
+	s->checked = s->written;
+	return 0;
+}
+
+/* Append @len bytes to the part's file; when its place is at its floor or full, the part
+ * moves on (part_move()) and the bytes go there. @return 0 or -errno (not logged). */
+static int part_append(struct fetch_sink *s, const void *data, size_t len)
+{
+	int err;
+
+	if (s->written + len >= s->checked + SINK_ROOM_STEP) {
+		s->checked = s->written;
+		if (!spill_has_room(s->cache, s->where, SINK_ROOM_STEP)) {
+			err = part_move(s);
+			if (err)
+				return err;
+		}
+	}
+	for (;;) {
+		/* A write cut by a full disk left a tail that the move does not copy: the file
+		 * offset of the new one is where these bytes go. */
+		err = write_full(s->fd, data, len);
+		if (err != -ENOSPC && err != -EDQUOT)
+			break;
+		err = part_move(s);
+		if (err)
+			return err;
+	}
+	if (!err)
+		s->written += len;
+	return err;
 }
 
 /*
@@ -99,9 +183,11 @@ static int sink_flush_head(struct fetch_sink *s)
 		}
 		skip = info.ds_offset;
 	}
-	err = write_full(s->fd, meta, (size_t)mlen);
+	err = part_append(s, meta, (size_t)mlen);
 	if (!err)
-		err = write_full(s->fd, s->head + skip, s->head_len - skip);
+		err = part_append(s, s->head + skip, s->head_len - skip);
+	if (err == -ENOSPC)
+		return err; /* logged */
 	if (err) {
 		log_error("cache: writing a download to disk: %s", strerror(-err));
 		return err;
@@ -134,8 +220,9 @@ static int sink_write(void *ctx, const void *data, size_t len)
 
 	if (s->fd < 0)
 		return -EIO;
-	/* Unmounting: stop a background transfer at once. */
-	if (__atomic_load_n(&s->cache->stopping, __ATOMIC_RELAXED))
+	/* Unmounting: stop a background transfer at once. Nobody waits for this one any more
+	 * (core/cancel.h): the transfers that see no other check (DIMSE) stop here. */
+	if (__atomic_load_n(&s->cache->stopping, __ATOMIC_RELAXED) || cancel_requested())
 		return -ECANCELED;
 	/* What came so far (s->size counts only once the head is written; trolley's own meta
 	 * header in it is a few hundred bytes, which a bound of gigabytes need not tell). */
@@ -160,9 +247,10 @@ static int sink_write(void *ctx, const void *data, size_t len)
 	}
 	if (!len)
 		return 0;
-	err = write_full(s->fd, data, len);
+	err = part_append(s, data, len);
 	if (err) {
-		log_error("cache: writing a download to disk: %s", strerror(-err));
+		if (err != -ENOSPC)
+			log_error("cache: writing a download to disk: %s", strerror(-err));
 		return err;
 	}
 	s->size += len;
@@ -255,8 +343,40 @@ static int sink_end(void *ctx)
 	return 0;
 }
 
+/* A downloader holds part of an instance itself (in memory, or a file in $TMPDIR) before it
+ * hands it on: the bounds of sink_write() apply as it grows, so a reply that never ends stops
+ * at max_instance_size, and the downloader's file stops at $TMPDIR's floor. */
+static int sink_hold(void *ctx, uint64_t held)
+{
+	struct fetch_sink *s = ctx;
+	uint64_t max = s->cache->cfg.max_instance_size ? s->cache->cfg.max_instance_size
+						       : CACHE_INSTANCE_MAX;
+	uint64_t floor, avail;
+
+	if (__atomic_load_n(&s->cache->stopping, __ATOMIC_RELAXED))
+		return -ECANCELED;
+	if (held > max) {
+		log_error("cache: an instance of a series transfer is larger than "
+			  "max_instance_size=%llu bytes: refused (a larger max_instance_size= lets "
+			  "it in)",
+			  (unsigned long long)max);
+		return -EFBIG;
+	}
+	/* A $TMPDIR that cannot be measured (gone) is the downloader's to report. */
+	if (store_fs_floor(spill_tmpdir(), s->cache->cfg.min_free, &floor, &avail) == 0 &&
+	    avail < floor) {
+		log_error(
+			"cache: no room in %s to hold a download (%llu bytes so far): its disk is "
+			"at its floor (min_free=)",
+			spill_tmpdir(), (unsigned long long)held);
+		return -ENOSPC;
+	}
+	return 0;
+}
+
 const struct sink_ops fetch_sink_ops = {
 	.begin = sink_begin,
 	.write = sink_write,
 	.end = sink_end,
+	.hold = sink_hold,
 };

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "cache/store_internal.h"
@@ -32,6 +33,8 @@ int store_errno(int rc)
 		return -ENOENT;
 	case MDB_MAP_FULL:
 	case MDB_TXN_FULL:
+	case ENOSPC: /* the file cannot grow: the disk is full */
+	case EDQUOT:
 		return -ENOSPC;
 	case ENOMEM:
 		return -ENOMEM;
@@ -679,8 +682,10 @@ static int put_one(struct store *s, MDB_txn *txn, struct store_put *p, uint64_t 
 		return err == -ENOSPC ? -EDQUOT : err;
 	v.mv_size = (size_t)p->size;
 	rc = mdb_put(txn, s->blob, &k, &v, MDB_RESERVE);
-	if (rc)
+	if (rc) {
+		log_warn("cache %s: storing instance %s: %s", s->dir, p->sop, mdb_strerror(rc));
 		return store_errno(rc);
+	}
 	err = read_full(p->fd, v.mv_data, (size_t)p->size, 0);
 	if (err) {
 		log_error("cache: reading back the download of %s: %s", p->sop, strerror(-err));
@@ -698,8 +703,10 @@ int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
 	rc = mdb_txn_begin(s->env, NULL, 0, &txn);
 	if (rc) {
 		err = store_errno(rc);
+		log_error("cache %s: storing %zu instances: %s", s->dir, n, mdb_strerror(rc));
 		goto out_all;
 	}
+	evict_disk_room(s);
 	for (size_t i = 0; i < n; i++) {
 		items[i].err = put_one(s, txn, &items[i], added, &freed, &count);
 		if (items[i].err == 1) {
@@ -718,13 +725,23 @@ int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
 	rc = mdb_txn_commit(txn);
 	if (rc) {
 		err = store_errno(rc);
+		/* LMDB reports a write cut short as EIO: on a disk with no room left for what
+		 * this commit adds, that was the disk being full. */
+		if (rc == EIO && !store_has_room(s, added))
+			err = -ENOSPC;
+		if (err == -ENOSPC)
+			log_warn("cache: the disk under %s is full (%s): %zu instances not kept",
+				 s->dir, mdb_strerror(rc), n);
+		else
+			log_error("cache %s: storing %zu instances: %s", s->dir, n,
+				  mdb_strerror(rc));
 		goto out_aborted;
 	}
 	evict_committed(s, added, freed, count);
 	if (count)
 		log_debug("cache: evicted %llu instances (%llu bytes) to stay within %llu bytes",
 			  (unsigned long long)count, (unsigned long long)freed,
-			  (unsigned long long)s->limit);
+			  (unsigned long long)s->txn_limit);
 	return 0;
 out_aborted:
 	evict_aborted(s);
@@ -740,6 +757,43 @@ int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size)
 
 	store_blob_put_batch(s, &p, 1);
 	return p.err;
+}
+
+void store_set_min_free(struct store *s, uint64_t min_free)
+{
+	s->min_free = min_free;
+}
+
+/* The default floor: 5% of the filesystem, as journald's SystemKeepFree= (15%, at most 4G)
+ * and kubelet's image collection keep a share free, at most 1 GiB so that a big disk given
+ * to the cache is used; rclone's and gcsfuse's caches have the option too but default to no
+ * floor, which fills a disk that is smaller than the cache size. */
+#define STORE_FLOOR_SHARE 20 /* 1/20: 5% */
+#define STORE_FLOOR_MAX	  (1ull << 30)
+
+int store_fs_floor(const char *dir, uint64_t min_free, uint64_t *floor, uint64_t *avail)
+{
+	struct statvfs st;
+
+	if (statvfs(dir, &st) < 0)
+		return -errno;
+	*avail = (uint64_t)st.f_bavail * st.f_frsize;
+	*floor = min_free;
+	if (min_free == STORE_MIN_FREE_AUTO) {
+		*floor = (uint64_t)st.f_blocks * st.f_frsize / STORE_FLOOR_SHARE;
+		if (*floor > STORE_FLOOR_MAX)
+			*floor = STORE_FLOOR_MAX;
+	}
+	return 0;
+}
+
+bool store_has_room(struct store *s, uint64_t more)
+{
+	uint64_t floor, avail;
+
+	if (store_fs_floor(s->dir, s->min_free, &floor, &avail))
+		return true;
+	return avail >= floor && avail - floor >= more;
 }
 
 int store_tmpdir(struct store *s, const char *prefix, char *path, size_t n)

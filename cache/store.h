@@ -28,6 +28,38 @@ int store_open(const char *dir, uint64_t map_size, uint64_t limit, struct store 
  */
 int store_open_boot(const char *dir, uint64_t map_size, uint64_t limit, const char *boot_id,
 		    struct store **out);
+/* min_free's default: 5% of the filesystem, at most 1 GiB (store_fs_floor()). */
+#define STORE_MIN_FREE_AUTO UINT64_MAX
+
+/**
+ * Keep @min_free bytes free on the filesystem of the store's folder (STORE_MIN_FREE_AUTO: the
+ * default rule of store_fs_floor(); 0, as after store_open(): none, the disk may fill): blobs
+ * are evicted so that the file and the free space left stay above it, and the cache holds at
+ * most min(cache_size, what the disk allows). Call before the store is used by other threads.
+ */
+void store_set_min_free(struct store *s, uint64_t min_free);
+/**
+ * The floor on the filesystem of @dir: @min_free bytes, or for STORE_MIN_FREE_AUTO 5% of the
+ * filesystem's size, at most 1 GiB; and the bytes free there for us now (f_bavail).
+ * @return 0 or -errno (statvfs).
+ */
+int store_fs_floor(const char *dir, uint64_t min_free, uint64_t *floor, uint64_t *avail);
+
+/** Whether @more bytes can go to the store's disk and leave it above its floor (always with
+ * no floor). */
+bool store_has_room(struct store *s, uint64_t more);
+
+/** The disk under the store, for the status. */
+struct store_room {
+	uint64_t limit;	    /* cache_size */
+	uint64_t effective; /* what the blobs may hold now: min(cache_size, what the disk allows) */
+	uint64_t floor;	    /* bytes kept free on the filesystem (0: none) */
+	uint64_t avail;	    /* bytes free on it now */
+	bool floor_in_force; /* the floor makes the effective limit smaller than cache_size */
+};
+/** Measure it now. */
+void store_room(struct store *s, struct store_room *out);
+
 /** Sync what is not on the disk yet, remove the marker, close. */
 void store_close(struct store *s);
 /** This boot's id (/proc/sys/kernel/random/boot_id) into @out. @return 0 or -errno. */
@@ -71,10 +103,11 @@ int store_blob_use(struct store *s, const char *sop, uint64_t off, size_t n,
 		   int (*use)(void *ctx, const void *data, size_t len), void *ctx);
 /**
  * Store @size bytes read from file @fd (from offset 0) as the blob of @sop, in one short write
- * transaction, evicting least recently used blobs to stay within the limit; an existing blob
- * is kept as it is (instances never change).
- * @return 0; -ENOSPC if it cannot fit (larger than the limit, or the map is full: nothing
- * stored); -EIO.
+ * transaction, evicting least recently used blobs to stay within the limit (cache_size, or
+ * less when the disk's floor says so); an existing blob is kept as it is (instances never
+ * change).
+ * @return 0; -ENOSPC if it cannot fit (larger than the limit, the disk at its floor, the map
+ * full or the file unable to grow: nothing stored); -EIO.
  */
 int store_blob_put_fd(struct store *s, const char *sop, int fd, uint64_t size);
 /**

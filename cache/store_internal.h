@@ -17,6 +17,7 @@ struct store {
 	MDB_dbi age; /* big-endian tick + SOPInstanceUID -> nothing: oldest first */
 	char *dir;
 	uint64_t limit;	     /* cache_size: bytes of blobs kept at most */
+	uint64_t min_free;   /* the floor's rule (store_set_min_free()); 0: none */
 	uint64_t meta_limit; /* bytes of query results and documents kept at most */
 	bool marked;	     /* cache_dir/dirty is ours: LMDB does not sync each commit */
 
@@ -25,7 +26,11 @@ struct store {
 	uint64_t meta_bytes;  /* bytes of query results and documents stored */
 	uint64_t tick;	      /* the next use's tick */
 	uint64_t evictions;
-	char **pinned; /* open blobs: never evicted (a multiset) */
+	/* The disk under the write transaction under way (evict_disk_room()): what the blobs
+	 * may hold at most, and how much the file may grow in it. */
+	uint64_t txn_limit, txn_growth;
+	struct store_room room; /* as last measured, for the status */
+	char **pinned;		/* open blobs: never evicted (a multiset) */
 	size_t npinned, pinned_cap;
 	char **touched; /* uses not yet written to "lru"/"age" */
 	size_t ntouched, touched_cap;
@@ -38,6 +43,12 @@ struct store {
 
 /** LMDB result (positive errno or MDB_*) to a negative errno. */
 int store_errno(int rc);
+
+/**
+ * At the start of a write transaction: measure the disk under the store (its floor, the free
+ * pages inside the file) and set the limits evict_make_room() keeps in it.
+ */
+void evict_disk_room(struct store *s);
 
 /** Load the usage counters and the tick (at open). @return 0 or -errno. */
 int evict_init(struct store *s, MDB_txn *txn);

@@ -1,6 +1,8 @@
 /* The connections= slots of core/slots.h: one lock, one condition both kinds wait on. */
 #include "core/slots.h"
 
+#include "core/cancel.h"
+
 void slots_release(struct slots *s)
 {
 	pthread_cond_destroy(&s->freed);
@@ -28,24 +30,31 @@ void slots_limit(struct slots *s, long total)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void slots_take(struct slots *s, bool query)
+int slots_take(struct slots *s, bool query)
 {
+	int err = 0;
+
 	pthread_mutex_lock(&s->lock);
 	if (query) {
 		s->query_waiting++;
-		while (s->total && s->busy >= s->limit)
-			pthread_cond_wait(&s->freed, &s->lock);
+		while (!err && s->total && s->busy >= s->limit)
+			err = cancel_cond_wait(&s->freed, &s->lock);
 		s->query_waiting--;
 	} else {
 		s->bulk_waiting++;
-		while (s->total &&
+		while (!err && s->total &&
 		       (s->busy >= s->limit || s->bulk >= s->bulk_max || s->query_waiting))
-			pthread_cond_wait(&s->freed, &s->lock);
+			err = cancel_cond_wait(&s->freed, &s->lock);
 		s->bulk_waiting--;
-		s->bulk++;
+		if (!err)
+			s->bulk++;
 	}
-	s->busy++;
+	if (!err)
+		s->busy++;
+	else
+		pthread_cond_broadcast(&s->freed); /* a waiter that went may let others go */
 	pthread_mutex_unlock(&s->lock);
+	return err;
 }
 
 bool slots_try_take_bulk(struct slots *s)

@@ -43,8 +43,9 @@ struct slots {
 void slots_release(struct slots *s);
 /** Bound @s to @total slots (> 0), the first call only: later calls keep the first bound. */
 void slots_limit(struct slots *s, long total);
-/** Wait for a slot: a query (@query) may take any, a bulk transfer only its share. */
-void slots_take(struct slots *s, bool query);
+/** Wait for a slot: a query (@query) may take any, a bulk transfer only its share. The wait
+ * ends for a cancel (core/cancel.h). @return 0 (a slot is taken), or -EINTR (none is). */
+int slots_take(struct slots *s, bool query);
 /** Take a bulk slot only if one is free now and nobody waits for a slot: for a caller that
  * holds one already and runs several transfers (protocols/wado_uri.c through http.c). Never
  * waiting, it cannot hold slots while it waits for more (two such callers would wait for

@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <mntent.h>
 #include <netinet/in.h>
 #include <sys/file.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <fuse_lowlevel.h>
@@ -18,6 +20,7 @@
 
 #include "cache/cache.h"
 #include "cache/store.h"
+#include "core/cancel.h"
 #include "core/log.h"
 #include "core/notify.h"
 #include "fs/opts.h"
@@ -81,6 +84,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.meta_ttl = o->meta_ttl,
 		.size_limit = o->cache_size,
 		.max_instance_size = o->max_instance_size,
+		.min_free = o->min_free,
 		.prefetch = !o->prefetch || strcmp(o->prefetch, "series") == 0,
 		.offline = o->offline,
 		.connections = o->connections,
@@ -124,6 +128,7 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	err = store_open(o->cache_dir, map_size_for(o->cache_size), o->cache_size, &d->store);
 	if (err)
 		return err;
+	store_set_min_free(d->store, o->min_free);
 	err = cache_new(d->store, d->searcher, d->downloader, &cc, &d->cache);
 	if (err)
 		return err;
@@ -161,17 +166,49 @@ static int check_move_port(int port)
 	return err;
 }
 
+/* How long a new mount waits for the previous daemon of its cache_dir to exit: after an
+ * unmount, the old daemon cancels its transfers and closes the cache, which takes well under a
+ * second (measured 0.3 s after an export; core/cancel.h bounds its transfers' end to about a
+ * second); `umount M && mount M` must not fail for that. Bounded, for a daemon that hangs. */
+#define LOCK_WAIT_MS 10000
+#define LOCK_POLL_MS 50
+
+/* Whether the daemon holding the lock of @fd still serves: the lock file names its mount point
+ * (written once it had the lock), and that is still a trolley mount. Unknown (not written
+ * yet, unreadable) counts as leaving: the wait is bounded anyway. */
+static bool holder_serves(int fd)
+{
+	char where[4096];
+	ssize_t n = pread(fd, where, sizeof(where) - 1, 0);
+	bool serves = false;
+	struct mntent *m;
+	FILE *mounts;
+
+	if (n <= 0)
+		return false;
+	where[n] = '\0';
+	mounts = setmntent("/proc/self/mounts", "r");
+	if (!mounts)
+		return true; /* cannot tell: refuse, as before */
+	while (!serves && (m = getmntent(mounts)))
+		serves = strcmp(m->mnt_dir, where) == 0 && strcmp(m->mnt_type, "fuse.trolley") == 0;
+	endmntent(mounts);
+	return serves;
+}
+
 /* One daemon per cache folder. LMDB itself lets several processes share an environment, but
  * the cache's pins (an open file is never evicted) and its byte count live in the daemon's
  * memory: a second daemon on the same folder evicted instances the first had open, whose
  * read() then failed with ENOENT after open() had succeeded (tests/integration/test_load.py).
  * The flock is held by the open file description, so it survives fuse_daemonize()'s fork and
- * dies with the daemon, also with kill -9. @return the locked descriptor (kept open for the
- * daemon's life) or -errno. */
-static int lock_cache_dir(const char *dir)
+ * dies with the daemon, also with kill -9. A daemon whose mount is gone but which is still
+ * exiting is waited for (LOCK_WAIT_MS); one that serves a mount is refused at once. The file
+ * then names @mountpoint, for the next mount to tell. @return the locked descriptor (kept
+ * open for the daemon's life) or -errno. */
+static int lock_cache_dir(const char *dir, const char *mountpoint)
 {
-	char path[4096];
-	int fd;
+	char path[4096], *where;
+	int fd, waited = 0;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/trolley.lock", dir) >= sizeof(path))
 		return -ENAMETOOLONG;
@@ -182,20 +219,36 @@ static int lock_cache_dir(const char *dir)
 		fprintf(stderr, "mount.trolley: cache_dir=%s: %s: %s\n", dir, path, strerror(-err));
 		return err;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 
+		if (err == -EBUSY && waited < LOCK_WAIT_MS && !holder_serves(fd)) {
+			if (!waited)
+				log_info("cache_dir=%s: waiting for the previous mount.trolley to "
+					 "exit",
+					 dir);
+			usleep(LOCK_POLL_MS * 1000);
+			waited += LOCK_POLL_MS;
+			continue;
+		}
 		if (err == -EBUSY)
 			fprintf(stderr,
-				"mount.trolley: cache_dir=%s: in use by another mount.trolley; "
+				"mount.trolley: cache_dir=%s: in use by another mount.trolley%s; "
 				"unmount it, or give this mount a cache_dir= of its own\n",
-				dir);
+				dir,
+				waited >= LOCK_WAIT_MS ? " (its mount is gone, but it has not "
+							 "exited in 10 s)"
+						       : "");
 		else
 			fprintf(stderr, "mount.trolley: cache_dir=%s: locking %s: %s\n", dir, path,
 				strerror(-err));
 		close(fd);
 		return err;
 	}
+	where = mountpoint ? realpath(mountpoint, NULL) : NULL;
+	if (ftruncate(fd, 0) < 0 || (where && pwrite(fd, where, strlen(where), 0) < 0))
+		log_debug("cache_dir=%s: cannot note the mount point in %s", dir, path);
+	free(where);
 	return fd;
 }
 
@@ -237,7 +290,7 @@ static int check_before_mount(const struct trolley_opts *o, const char *mountpoi
 	/* Locked before the store is opened: opening may discard the cache, and closing removes
 	 * the marker of unsynced writes (cache/store.c), which must not happen under a daemon
 	 * still writing there. */
-	err = lock_cache_dir(o->cache_dir);
+	err = lock_cache_dir(o->cache_dir, mountpoint);
 	if (err < 0)
 		return err;
 	*lock_fd = err;
@@ -298,6 +351,42 @@ static int add_fsname(struct fuse_args *args, const char *source)
 	    fuse_opt_add_arg(args, "-oro,default_permissions"))
 		return -ENOMEM;
 	return 0;
+}
+
+/* libfuse's handlers of SIGTERM and SIGINT end the session loop, which then joins its
+ * workers; a worker in a transfer that trickles (or waiting for one) held the daemon as long
+ * as the archive liked. This one cancels every wait and transfer first (core/cancel.h), then
+ * hands the signal to libfuse's. */
+static struct sigaction fuse_on_term, fuse_on_int;
+
+static void on_stop_signal(int sig)
+{
+	const struct sigaction *fuse_sa = sig == SIGINT ? &fuse_on_int : &fuse_on_term;
+
+	cancel_all();
+	if (fuse_sa->sa_handler != SIG_DFL && fuse_sa->sa_handler != SIG_IGN)
+		fuse_sa->sa_handler(sig);
+}
+
+static int stop_signals_catch(void)
+{
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, &fuse_on_term) < 0)
+		return -errno;
+	if (sigaction(SIGINT, &sa, &fuse_on_int) < 0) {
+		sigaction(SIGTERM, &fuse_on_term, NULL);
+		return -errno;
+	}
+	return 0;
+}
+
+/* libfuse's own back, so that fuse_remove_signal_handlers() recognises and removes them. */
+static void stop_signals_release(void)
+{
+	sigaction(SIGINT, &fuse_on_int, NULL);
+	sigaction(SIGTERM, &fuse_on_term, NULL);
 }
 
 int main(int argc, char *argv[])
@@ -376,6 +465,10 @@ int main(int argc, char *argv[])
 	d.fs.se = se;
 	if (fuse_set_signal_handlers(se) != 0)
 		goto out_destroy;
+	if (stop_signals_catch() < 0) {
+		fuse_remove_signal_handlers(se);
+		goto out_destroy;
+	}
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto out_remove_handlers;
 	if (fuse_daemonize(cmd.foreground) != 0)
@@ -407,9 +500,13 @@ int main(int argc, char *argv[])
 	fuse_loop_cfg_destroy(loop);
 	notify_send("STOPPING=1");
 out_unmount:
+	/* Unmounted or signalled: what still runs (prefetch, a transfer nobody waits for) ends
+	 * now, and nothing half-done is kept (a sink keeps only whole, checked instances). */
+	cancel_all();
 	refresh_stop();
 	fuse_session_unmount(se);
 out_remove_handlers:
+	stop_signals_release();
 	fuse_remove_signal_handlers(se);
 out_destroy:
 	fuse_session_destroy(se);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/query.h"
@@ -114,6 +115,50 @@ static void dir_handle_free(struct handle *h)
 static struct trolley_fs *fs_of(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/* What a request may wait for (a listing, a transfer, another opener's transfer, a slot) ends
+ * when its caller gives up: the kernel sends FUSE_INTERRUPT for a request whose caller got a
+ * signal (any signal first; SIGKILL too), and until we answer, that caller sleeps in D state,
+ * deaf to every further signal. libfuse calls on_interrupt() on the thread that reads the
+ * INTERRUPT; the request's token (core/cancel.h) is this thread's while it works, so the waits
+ * and transfers below end within a tick and the request is answered EINTR. */
+struct req_watch {
+	fuse_req_t req; /* NULL once ended */
+	struct cancel token;
+	struct cancel *prev;
+};
+
+static void on_interrupt(fuse_req_t req, void *data)
+{
+	(void)req;
+	cancel_set(data);
+}
+
+static void watch_begin(struct req_watch *w, fuse_req_t req)
+{
+	w->req = req;
+	w->token = (struct cancel)CANCEL_INIT;
+	w->prev = cancel_enter(&w->token);
+	/* Calls on_interrupt() at once if the INTERRUPT came already. */
+	fuse_req_interrupt_func(req, on_interrupt, &w->token);
+}
+
+/* End the watch before the request is answered: a reply frees the request, and libfuse may be
+ * inside on_interrupt() with our token until this returns (it holds the request's lock there).
+ * Idempotent. @return @err, or -EINTR for a failure of a request whose caller gave up. */
+static int watch_end(struct req_watch *w, int err)
+{
+	if (w->req) {
+		fuse_req_interrupt_func(w->req, NULL, NULL);
+		cancel_leave(w->prev);
+		w->req = NULL;
+	}
+	if (err && err != -ENOENT && cancel_is_set(&w->token))
+		return -EINTR;
+	if (err == -ECANCELED)
+		return -EINTR; /* the daemon stops */
+	return err;
 }
 
 /* A failure the reader sees goes to /.trolley/errors with its path in the mount (of @ino, or
@@ -283,6 +328,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct listing *l = NULL, *listed;
 	const struct listing_entry *e;
 	struct node dir, child;
+	struct req_watch w;
 	uint64_t ino;
 	int err;
 
@@ -296,6 +342,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, -err);
 		return;
 	}
+	watch_begin(&w, req);
 	if (!node_is_dir(&dir)) {
 		err = -ENOTDIR;
 		goto out_release_dir;
@@ -310,7 +357,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	e = l ? listing_find(l, name) : NULL;
 	if (e) {
-		err = inodes_add(fs->inodes, parent, name, &e->node, l, &ino);
+		err = watch_end(&w, inodes_add(fs->inodes, parent, name, &e->node, l, &ino));
 		if (!err)
 			reply_entry(req, fs, &e->node, ino);
 		goto out_release_dir;
@@ -327,11 +374,12 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	}
 	if (err)
 		goto out_release_dir;
-	err = inodes_add(fs->inodes, parent, name, &child, NULL, &ino);
+	err = watch_end(&w, inodes_add(fs->inodes, parent, name, &child, NULL, &ino));
 	if (!err)
 		reply_entry(req, fs, &child, ino);
 	node_release(&child);
 out_release_dir:
+	err = watch_end(&w, err);
 	/* A listing this lookup made came back cut: the folder's export is partial. */
 	if (!err && errors_take_incomplete())
 		record_failure(fs, req, parent, NULL, 0);
@@ -341,7 +389,7 @@ out_release_dir:
 		refresh_note_miss(parent, name);
 		reply_negative(req);
 	} else if (err) {
-		if (err != -ENOTDIR)
+		if (err != -ENOTDIR && err != -EINTR)
 			record_failure(fs, req, parent, name, err);
 		fuse_reply_err(req, -err);
 	}
@@ -407,6 +455,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct trolley_fs *fs = fs_of(req);
 	struct dir_handle *dh;
 	struct listing *l;
+	struct req_watch w;
 	struct node n;
 	int err;
 
@@ -422,9 +471,11 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	errors_forget_note();
 	/* The listing is made here, so a failing archive fails opendir with its errno and
 	 * readdir serves one consistent snapshot. */
-	err = dir_listing(fs, ino, &n, &l);
+	watch_begin(&w, req);
+	err = watch_end(&w, dir_listing(fs, ino, &n, &l));
 	if (err) {
-		record_failure(fs, req, ino, NULL, err);
+		if (err != -EINTR)
+			record_failure(fs, req, ino, NULL, err);
 		goto out;
 	}
 	if (errors_take_incomplete())
@@ -716,6 +767,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct trolley_fs *fs = fs_of(req);
 	struct open_file *of = NULL;
+	struct req_watch w;
 	struct node n;
 	int err;
 
@@ -747,6 +799,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	err = tree_check_uids(&n);
 	if (err)
 		goto out;
+	watch_begin(&w, req);
 	if (n.kind == NODE_STATUS || n.kind == NODE_ERRORS)
 		err = open_status(fs, fuse_req_ctx(req)->uid, &n, of, fi);
 	else if (n.kind == NODE_METADATA)
@@ -755,6 +808,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = open_dicomdir(fs, &n, of, fi);
 	else
 		err = open_instance(fs, ino, &n, of, fi);
+	err = watch_end(&w, err);
 	if (err)
 		goto out;
 	fi->fh = (uint64_t)(uintptr_t)of;
@@ -764,7 +818,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 out:
 	open_file_put(of);
 	node_release(&n);
-	if (err && err != -EISDIR)
+	if (err && err != -EISDIR && err != -EINTR)
 		record_failure(fs, req, ino, NULL, err);
 	if (err)
 		fuse_reply_err(req, -err);
@@ -772,6 +826,7 @@ out:
 
 struct read_reply {
 	fuse_req_t req;
+	struct req_watch *watch;
 	bool replied;
 };
 
@@ -790,6 +845,7 @@ static int reply_bytes(void *ctx, const struct cache_bytes *b)
 	struct read_reply *r = ctx;
 	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(b->len);
 
+	watch_end(r->watch, 0);
 	r->replied = true;
 	if (b->data)
 		return fuse_reply_buf(r->req, b->data, b->len);
@@ -804,7 +860,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	struct open_file *of = (struct open_file *)(uintptr_t)fi->fh;
-	struct read_reply r = {req, false};
+	struct req_watch w;
+	struct read_reply r = {req, &w, false};
 	int err;
 
 	if (off < 0) {
@@ -820,10 +877,15 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		goto out;
 	}
 	errors_forget_note();
+	/* A blob removed from the store while open is fetched again here (cache_blob_use). */
+	watch_begin(&w, req);
 	err = cache_blob_use(of->blob, (uint64_t)off, size, reply_bytes, &r);
+	if (!r.replied)
+		err = watch_end(&w, err);
 	/* A failed reply (the reader was interrupted) is the kernel's to clean up. */
 	if (err && !r.replied) {
-		record_failure(of->fs, req, ino, NULL, err);
+		if (err != -EINTR)
+			record_failure(of->fs, req, ino, NULL, err);
 		fuse_reply_err(req, -err);
 	}
 out:

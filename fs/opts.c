@@ -31,6 +31,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("cache_dir=%s", cache_dir, 0),
 	TROLLEY_OPT("cache_size=%s", cache_size_text, 0),
 	TROLLEY_OPT("max_instance_size=%s", max_instance_size_text, 0),
+	TROLLEY_OPT("min_free=%s", min_free_text, 0),
 	TROLLEY_OPT("meta_ttl=%ld", meta_ttl, 0),
 	TROLLEY_OPT("timeout=%ld", timeout, 0),
 	TROLLEY_OPT("connections=%ld", connections, 0),
@@ -607,6 +608,15 @@ int opts_finish(struct trolley_opts *o)
 	}
 	if (parse_owner(o) < 0)
 		return -EINVAL;
+	/* The default is a share of the filesystem, known at mount (cache/store.c). */
+	o->min_free = UINT64_MAX;
+	if (o->min_free_text && opts_parse_size(o->min_free_text, &o->min_free) < 0) {
+		fprintf(stderr,
+			"mount.trolley: min_free=%s: expected a size such as 500M or 2G (0: no "
+			"floor)\n",
+			o->min_free_text);
+		return -EINVAL;
+	}
 	if (!o->cache_dir && default_cache_dir(o) < 0) {
 		fprintf(stderr, "mount.trolley: no cache_dir given and neither XDG_CACHE_HOME nor "
 				"HOME is set\n");
@@ -625,6 +635,7 @@ void opts_release(struct trolley_opts *o)
 	free(o->cache_dir);
 	free(o->cache_size_text);
 	free(o->max_instance_size_text);
+	free(o->min_free_text);
 	free(o->loglevel);
 	free(o->transfer_syntax);
 	free(o->move_from);
@@ -680,6 +691,7 @@ void opts_usage(const char *progname)
 	       "$XDG_CACHE_HOME/trolley/<hash>)\n"
 	       "    -o cache_size=SIZE         cache map size, e.g. 500M, 20G (default 10G)\n"
 	       "    -o max_instance_size=SIZE  a larger instance is refused (default 4G)\n"
+	       "    -o min_free=SIZE           kept free on cache_dir's disk (default 5%%, <= 1G)\n"
 	       "    -o meta_ttl=SECONDS        query results stay fresh this long (default 600)\n"
 	       "    -o timeout=SECONDS         a stalled transfer fails after this (default 60)\n"
 	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"

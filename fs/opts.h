@@ -24,6 +24,8 @@ struct trolley_opts {
 	uint64_t cache_size; /* bytes */
 	char *max_instance_size_text;
 	uint64_t max_instance_size; /* bytes; 0: the cache's default */
+	char *min_free_text;
+	uint64_t min_free; /* bytes kept free under cache_dir; UINT64_MAX: 5%, at most 1G */
 	long meta_ttl;
 	long timeout;
 	long connections;

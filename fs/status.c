@@ -50,6 +50,14 @@ int status_text(struct cache *c, struct buf *out)
 			  "evictions: %llu\n",
 			  (unsigned long long)s.prefetches, (unsigned long long)s.prefetched,
 			  (unsigned long long)s.evictions);
+	/* The disk under cache_dir: when the floor (min_free=) is in force, the cache holds less
+	 * than cache_size, and instances it has no room for are held elsewhere. */
+	err |= buf_printf(out,
+			  "min_free: %llu\ndisk_free: %llu\ncache_limit_effective: %llu\n"
+			  "floor_in_force: %s\ndownloads_outside_cache_dir: %llu\n",
+			  (unsigned long long)s.room.floor, (unsigned long long)s.room.avail,
+			  (unsigned long long)s.room.effective,
+			  s.room.floor_in_force ? "yes" : "no", (unsigned long long)s.spilled);
 	/* A listing known to be cut: an export from it is not the whole archive. */
 	err |= buf_printf(out, "incomplete_listings: %llu\nlast_incomplete: %s\n",
 			  (unsigned long long)s.incomplete, s.last_incomplete);

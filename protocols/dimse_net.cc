@@ -10,8 +10,11 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/dcmtrans.h>
 #include <dcmtk/dcmnet/diutil.h>
+#include <dcmtk/dcmnet/dul.h>
 
 #include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,8 +22,10 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <vector>
 
 extern "C" {
+#include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/slots.h"
@@ -49,14 +54,102 @@ namespace
 struct slots associations = SLOTS_INIT;
 } // namespace
 
+/* Cancel (core/cancel.h) of what waits on an association: dcmtk blocks in a socket read for up
+ * to timeout= (per read: a peer that trickles holds it longer) and cannot be asked to stop, so
+ * a reader's Ctrl-C left it in D state that long. Each association a transfer or query opens
+ * is watched with the token of the thread that opened it; while any is, a watcher thread looks
+ * every CANCEL_TICK_MS and shuts the socket of one whose token is set: dcmtk's read fails at
+ * once and the call returns -ECANCELED (dimse_cond_errno). The watcher ends when none is
+ * left. */
+namespace
+{
+struct watched {
+	T_ASC_Association *assoc;
+	int fd;
+	const struct cancel *token;
+	bool shut;
+};
+pthread_mutex_t watch_lock = PTHREAD_MUTEX_INITIALIZER;
+std::vector<watched> watch_list; /* watch_lock */
+bool watcher_running;		 /* watch_lock */
+
+void *watcher_run(void *)
+{
+	struct timespec tick = {0, CANCEL_TICK_MS * 1000000L};
+
+	pthread_mutex_lock(&watch_lock);
+	while (!watch_list.empty()) {
+		for (watched &w : watch_list) {
+			if (!w.shut && cancel_is_set(w.token)) {
+				shutdown(w.fd, SHUT_RDWR);
+				w.shut = true;
+			}
+		}
+		pthread_mutex_unlock(&watch_lock);
+		nanosleep(&tick, NULL);
+		pthread_mutex_lock(&watch_lock);
+	}
+	watcher_running = false;
+	pthread_mutex_unlock(&watch_lock);
+	return NULL;
+}
+
+/* dcmtk keeps an association's socket protected inside its transport connection; the class
+ * that may name getSocket() can hand out a pointer to it. */
+struct socket_of : DcmTransportConnection {
+	static int get(DcmTransportConnection *tc)
+	{
+		DcmNativeSocketType (DcmTransportConnection::*fn)() = &socket_of::getSocket;
+
+		return tc ? (int)(tc->*fn)() : -1;
+	}
+};
+
+/* Watch @assoc for this thread's token; without a socket or a thread it goes unwatched (it
+ * still ends within timeout=). */
+void watch_add(T_ASC_Association *assoc)
+{
+	int fd = socket_of::get(DUL_getTransportConnection(assoc->DULassociation));
+	pthread_t t;
+
+	if (fd < 0)
+		return;
+	pthread_mutex_lock(&watch_lock);
+	try {
+		watch_list.push_back({assoc, fd, cancel_current(), false});
+	} catch (const std::bad_alloc &) {
+		pthread_mutex_unlock(&watch_lock);
+		return;
+	}
+	if (!watcher_running && pthread_create(&t, NULL, watcher_run, NULL) == 0) {
+		pthread_detach(t);
+		watcher_running = true;
+	}
+	pthread_mutex_unlock(&watch_lock);
+}
+
+/* Before @assoc's socket is closed: never shut a descriptor that another file took. */
+void watch_remove(T_ASC_Association *assoc)
+{
+	pthread_mutex_lock(&watch_lock);
+	for (size_t i = 0; i < watch_list.size(); i++) {
+		if (watch_list[i].assoc == assoc) {
+			watch_list.erase(watch_list.begin() + (long)i);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&watch_lock);
+}
+} // namespace
+
 void dimse_slots_init(long n)
 {
 	slots_limit(&associations, n);
 }
 
-void dimse_slot_take(enum dimse_kind kind)
+int dimse_slot_take(enum dimse_kind kind)
 {
-	slots_take(&associations, kind == DIMSE_SEARCH);
+	return slots_take(&associations, kind == DIMSE_SEARCH);
 }
 
 void dimse_slot_give(enum dimse_kind kind)
@@ -76,6 +169,9 @@ void dimse_set_socket_timeouts(int seconds)
 
 int dimse_cond_errno(const OFCondition &cond)
 {
+	/* The watcher shut the association's socket (or unmounting): the failure is ours. */
+	if (cancel_requested())
+		return -ECANCELED;
 	if (cond == DUL_ASSOCIATIONREJECTED)
 		return -EACCES;
 	if (cond == DUL_READTIMEOUT || cond == DIMSE_NODATAAVAILABLE ||
@@ -194,8 +290,11 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 	bool busy = false;
 	int err = 0;
 
-	/* Given back by dimse_release(), or here if no association comes of it. */
-	dimse_slot_take(kind);
+	/* Given back by dimse_release(), or here if no association comes of it. The wait for
+	 * it ends when nobody waits for the transfer any more (core/cancel.h). */
+	err = dimse_slot_take(kind);
+	if (err)
+		return err;
 	for (size_t i = 0; i < tries; i++) {
 		err = associate_once(p, what, contexts, netp, assocp, i + 1 == tries, &busy);
 		if (!err || !busy || i + 1 == tries)
@@ -204,12 +303,15 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 	}
 	if (err)
 		dimse_slot_give(kind);
+	else
+		watch_add(*assocp);
 	return err;
 }
 
 void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind kind, bool abort)
 {
 	if (assoc) {
+		watch_remove(assoc);
 		if (abort || ASC_releaseAssociation(assoc).bad())
 			ASC_abortAssociation(assoc);
 		ASC_destroyAssociation(&assoc);
@@ -254,7 +356,10 @@ int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *abo
 	cond = DIMSE_findUser(assoc, pid, &req, ids, count, take, ctx, DIMSE_NONBLOCKING,
 			      p->timeout, &rsp, &detail);
 	delete detail;
-	if (cond.bad()) {
+	if (cond.bad() && cancel_requested()) {
+		log_info("C-FIND %s%s: cancelled", p->name.c_str(), about);
+		err = -ECANCELED;
+	} else if (cond.bad()) {
 		log_error("C-FIND %s%s: %s", p->name.c_str(), about, cond.text());
 		errors_note(("C-FIND " + p->name).c_str(), "no reply", "%s%s%s", about,
 			    *about ? ": " : "", cond.text());
@@ -646,6 +751,11 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 			err = sink->ops->write(sink->ctx, meta, (size_t)meta_len);
 		cond = DIMSE_receiveDataSetInFile(assoc, DIMSE_NONBLOCKING, timeout, &got, &stream,
 						  NULL, NULL);
+		if (cond.bad() && cancel_requested()) {
+			log_info("C-STORE of %s from %s: cancelled after %llu bytes",
+				 req->AffectedSOPInstanceUID, peer, consumer.bytes());
+			return -ECANCELED;
+		}
 		if (cond.bad()) {
 			log_error("C-STORE of %s from %s: transfer broke after %llu bytes: %s",
 				  req->AffectedSOPInstanceUID, peer, consumer.bytes(), cond.text());

@@ -48,7 +48,8 @@ enum dimse_kind {
  * slot with these two.
  */
 void dimse_slots_init(long n);
-void dimse_slot_take(enum dimse_kind kind);
+/** @return 0, or -EINTR: the wait for a slot was cancelled (core/cancel.h). */
+int dimse_slot_take(enum dimse_kind kind);
 void dimse_slot_give(enum dimse_kind kind);
 
 /** One proposed presentation context: an abstract syntax, its transfer syntaxes, our role. */

@@ -20,6 +20,7 @@
 #include "protocols/dimse_scp.hh"
 
 extern "C" {
+#include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
 }
@@ -181,6 +182,11 @@ int next_command(struct dimse_retriever *r, T_ASC_Association *assoc, const char
 	delete detail;
 	if (cond.good())
 		return 0;
+	if (cancel_requested()) {
+		log_info("%s %s of %s %s: cancelled", op, r->peer.name.c_str(), level_of(ref),
+			 uid_of(ref));
+		return -ECANCELED;
+	}
 	if (cond == DIMSE_NODATAAVAILABLE) {
 		log_error("%s %s of %s %s: the archive sent nothing for %d s", op,
 			  r->peer.name.c_str(), level_of(ref), uid_of(ref), r->peer.timeout);
@@ -268,6 +274,11 @@ int move_command(struct dimse_retriever *r, T_ASC_Association *assoc,
 		delete detail;
 		if (cond.good())
 			return 0;
+		if (cancel_requested()) {
+			log_info("C-MOVE %s of %s %s: cancelled", r->peer.name.c_str(),
+				 level_of(ref), uid_of(ref));
+			return -ECANCELED;
+		}
 		if (cond != DIMSE_NODATAAVAILABLE) {
 			log_error("C-MOVE %s of %s %s: %s", r->peer.name.c_str(), level_of(ref),
 				  uid_of(ref), cond.text());

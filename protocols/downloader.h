@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/buf.h"
 #include "protocols/proto_config.h"
@@ -30,6 +31,15 @@ struct sink_ops {
 	int (*write)(void *ctx, const void *data, size_t len);
 	/** The instance is complete as far as the protocol can tell. */
 	int (*end)(void *ctx);
+	/**
+	 * Optional (NULL: none). A downloader that holds an instance itself before it hands it
+	 * on (in memory, or a file in $TMPDIR) asks this each time what it holds of one grows by
+	 * a step (a MiB or so), with @held the bytes held so far: the sink may refuse, as
+	 * write() would (larger than it takes, no room left on the disk, unmounting). The
+	 * downloader then drops that instance and returns the error as write()'s, so that a
+	 * transfer stops at the same bounds whichever way the bytes come.
+	 */
+	int (*hold)(void *ctx, uint64_t held);
 };
 
 struct sink {
@@ -47,7 +57,9 @@ struct downloader_ops {
 	 * Stream the instance(s) of @ref into @sink. If an instance is cut short, its end() is
 	 * never called and the error is returned: the sink discards what it had.
 	 * @return 0; -ENOENT if the archive has no such instance; -EIO (garbled or truncated
-	 * reply), -EACCES, -ETIMEDOUT (already logged); or a sink's error.
+	 * reply), -EACCES, -ETIMEDOUT (already logged); -ECANCELED when the calling thread's
+	 * token is cancelled (core/cancel.h: nobody waits for it; not logged as an error); or a
+	 * sink's error.
 	 */
 	int (*fetch)(struct downloader *d, const struct instance_ref *ref, struct sink *sink);
 	/**

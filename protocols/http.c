@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/pushback.h"
@@ -39,6 +40,13 @@
 #define HTTP_PACE_FIRST_US 10000
 #define HTTP_PACE_MAX_US   2000000
 #define HTTP_PACE_OFF_US   2000
+
+/* The least a transfer must move, on average over each timeout= window, not to be ended as
+ * stalled: 1 KiB a second. Low enough that a slow honest link (a hospital's VPN, a congested
+ * uplink: tens of KB/s at worst) never trips it, and a 1 MB/s link is a thousand times above it;
+ * high enough that an archive that trickles a byte a second (a reply stuck in a proxy, a
+ * server keeping a connection alive) ends within timeout= seconds instead of never. */
+#define HTTP_MIN_RATE 1024
 
 struct http {
 	CURLSH *share;
@@ -76,9 +84,11 @@ struct http_call {
 	char detail[CURL_ERROR_SIZE]; /* curl's own words for a failure */
 	size_t bytes;
 	bool withheld;	      /* credentials are configured but not for this origin */
-	curl_off_t moved;     /* bytes received and sent, as curl last said */
-	struct timespec last; /* when they last grew (or the transfer began) */
-	bool stalled;	      /* ended by on_progress */
+	curl_off_t moved;     /* bytes received and sent when the window began */
+	struct timespec last; /* when the window began (the transfer's start, then each window) */
+	bool stalled;	      /* ended by on_progress: too little progress */
+	curl_off_t crawled;   /* the bytes of the window that ended it */
+	bool cancelled;	      /* ended by on_progress: nobody waits for it (core/cancel.h) */
 	bool retry_after;     /* the last response had a Retry-After header */
 	bool gave_up;	      /* pushed back until retry= was spent */
 	unsigned tries;	      /* then: how many times it was asked */
@@ -497,29 +507,38 @@ static long ms_between(const struct timespec *a, const struct timespec *b)
 	return (b->tv_sec - a->tv_sec) * 1000 + (b->tv_nsec - a->tv_nsec) / 1000000;
 }
 
-/* timeout= is the longest a transfer may go without a byte, waiting for the reply or in its
- * body. Big series take minutes legitimately, so no bound on the whole. curl's own low-speed
- * check (CURLOPT_LOW_SPEED_*) averages over its last five seconds: a body that stalls after a
- * few bytes ran for timeout= plus five seconds, and one that resumed in that time never ended.
- * curl calls this at least once a second, idle or not. */
+/* timeout= bounds how long a transfer may go without real progress, waiting for the reply or
+ * in its body: each window of timeout= seconds, from the transfer's start, must move at least
+ * HTTP_MIN_RATE bytes a second on average, or the transfer ends. Counting any byte as progress
+ * let a body trickled a byte a second run for as long as the archive liked (600 s with
+ * timeout=5, measured). Big series take minutes legitimately, so no bound on the whole. curl's
+ * own low-speed check (CURLOPT_LOW_SPEED_*) does not cover the wait for the reply's first byte
+ * the same way and cannot be told about a cancel; this callback does both. curl calls it at
+ * least once a second, idle or not, which is also how soon a cancelled transfer ends. */
 static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
 	struct http_call *c = userp;
+	long window_ms = c->h->cfg.timeout_s * 1000;
 	struct timespec now;
 
 	(void)dltotal;
 	(void)ultotal;
+	if (cancel_requested()) {
+		c->cancelled = true;
+		return 1; /* curl ends the transfer with CURLE_ABORTED_BY_CALLBACK */
+	}
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (dlnow + ulnow != c->moved) {
+	if (ms_between(&c->last, &now) < window_ms)
+		return 0;
+	if (dlnow + ulnow - c->moved >= (curl_off_t)c->h->cfg.timeout_s * HTTP_MIN_RATE) {
 		c->moved = dlnow + ulnow;
 		c->last = now;
 		return 0;
 	}
-	if (ms_between(&c->last, &now) < c->h->cfg.timeout_s * 1000)
-		return 0;
 	c->stalled = true;
-	return 1; /* curl ends the transfer with CURLE_ABORTED_BY_CALLBACK */
+	c->crawled = dlnow + ulnow - c->moved;
+	return 1;
 }
 
 /* One printable line from an error body, for the log. */
@@ -969,12 +988,15 @@ static int http_wait_until(struct http *h, const struct timespec *until)
 {
 	int err = 0;
 
+	/* The reader who waits may give up (a FUSE interrupt) or the daemon stop (cancel_all):
+	 * the wait ends then too, in a tick (core/cancel.h). */
 	pthread_mutex_lock(&h->wait_lock);
-	while (!h->stopping &&
-	       pthread_cond_timedwait(&h->wait_cond, &h->wait_lock, until) != ETIMEDOUT)
-		;
-	if (h->stopping)
+	while (!h->stopping && !err)
+		err = cancel_cond_timedwait(&h->wait_cond, &h->wait_lock, CLOCK_MONOTONIC, until);
+	if (h->stopping || err == -EINTR)
 		err = -ECANCELED;
+	else
+		err = 0; /* the deadline passed */
 	pthread_mutex_unlock(&h->wait_lock);
 	return err;
 }
@@ -1010,10 +1032,21 @@ static int call_done(struct http_call *c, CURLcode rc, bool may_retry)
 	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (c->stalled) {
+	if (c->cancelled || (rc == CURLE_WRITE_ERROR && c->cb_err == -ECANCELED)) {
+		/* Nobody waits for it any more (a reader's signal, unmount): not the archive's
+		 * fault, so no error line and nothing in /.trolley/errors. */
+		log_info("%s %s: cancelled after %zu bytes", method, safe_url, c->bytes);
+		return -ECANCELED;
+	}
+	if (c->stalled && !c->crawled) {
 		rc = CURLE_OPERATION_TIMEDOUT;
 		snprintf(c->detail, sizeof(c->detail), "nothing received for %ld s: timeout=%ld",
 			 h->cfg.timeout_s, h->cfg.timeout_s);
+	} else if (c->stalled) {
+		rc = CURLE_OPERATION_TIMEDOUT;
+		snprintf(c->detail, sizeof(c->detail),
+			 "%lld bytes in %ld s, less than %d a second: timeout=%ld",
+			 (long long)c->crawled, h->cfg.timeout_s, HTTP_MIN_RATE, h->cfg.timeout_s);
 	}
 	if (!c->started)
 		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->resp.status);
@@ -1115,11 +1148,12 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		clock_gettime(CLOCK_MONOTONIC, &c.t0);
 		while (!err && !pace_try(h, &until))
 			err = http_wait_until(h, &until);
+		if (!err && slots_take(&h->slots, r->kind == HTTP_QUERY))
+			err = -ECANCELED;
 		if (err) {
-			log_info("%s %s: not asked: stopping", r->method, c.safe_url);
+			log_info("%s %s: not asked: cancelled", r->method, c.safe_url);
 			break;
 		}
-		slots_take(&h->slots, r->kind == HTTP_QUERY);
 		epoch = slots_epoch(&h->slots);
 		call_started(&c);
 		rc = curl_easy_perform(c.easy);
@@ -1132,7 +1166,7 @@ static int http_attempt(struct http *h, const struct http_request *r, long *stat
 		call_release(&c);
 		err = http_wait_until(h, &until);
 		if (err) {
-			log_info("%s %s: not asked again: stopping", r->method, c.safe_url);
+			log_info("%s %s: not asked again: cancelled", r->method, c.safe_url);
 			break;
 		}
 	}
@@ -1478,15 +1512,15 @@ static int lane_start(struct http *h, CURLM *multi, struct http_lane *l, size_t 
 }
 
 /* Take a slot for one more GET: wait for it when none runs (as http_get() does), else only a
- * free one (see slots_try_take_bulk()). */
-static bool lane_slot(struct http *h, enum http_kind kind, size_t running)
+ * free one (see slots_try_take_bulk()). @return 1 (taken), 0 (not now), or -ECANCELED (the
+ * wait was cancelled). */
+static int lane_slot(struct http *h, enum http_kind kind, size_t running)
 {
 	if (running && kind == HTTP_BULK)
 		return slots_try_take_bulk(&h->slots);
 	if (running)
-		return false; /* queries run one at a time here: they hold no reserve hostage */
-	slots_take(&h->slots, kind == HTTP_QUERY);
-	return true;
+		return 0; /* queries run one at a time here: they hold no reserve hostage */
+	return slots_take(&h->slots, kind == HTTP_QUERY) ? -ECANCELED : 1;
 }
 
 /* The call of @l is over (@rc): report it, unless a 401 makes it worth another try or a
@@ -1563,12 +1597,15 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 		for (size_t i = 0; i < nlanes && !err; i++) {
 			struct http_lane *l = &lanes[i];
 			size_t item;
-			int gerr;
+			int gerr, got;
 
 			if (l->busy ||
 			    (!l->again && next == e->n && !deferred_take(&dl, &now, NULL)))
 				continue;
-			if (!lane_slot(h, kind, running))
+			got = lane_slot(h, kind, running);
+			if (got < 0)
+				err = got;
+			if (got <= 0)
 				break;
 			if (!pace_try(h, &pace_at)) {
 				slots_give(&h->slots, kind == HTTP_QUERY);
@@ -1593,7 +1630,7 @@ int http_get_each(struct http *h, enum http_kind kind, const struct http_each *e
 			first = pace_at;
 			waiting = true;
 		}
-		if (!running && !waiting)
+		if (err || (!running && !waiting))
 			break;
 		if (!running) {
 			/* Every GET left waits (after a pushback, or for the pace): nothing to poll

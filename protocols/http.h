@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 struct http_config {
-	long timeout_s;		/* no progress for this long ends a transfer (0: 60) */
+	long timeout_s;		/* less than 1 KiB/s over this long ends a transfer (0: 60) */
 	long connect_timeout_s; /* 0: 10 */
 	long max_connections;	/* parallel requests (0: 8); a quarter of them (at least one,
 				 * none of one) only for HTTP_QUERY requests */
@@ -64,18 +64,22 @@ void http_stop(struct http *h);
 
 /**
  * GET @url with "Accept: @accept" (may be NULL), streaming a 2xx body to @on_body, in a slot
- * of @kind. A transfer that receives nothing for timeout= seconds ends with -ETIMEDOUT.
+ * of @kind. A transfer that moves less than 1 KiB a second on average over a window of
+ * timeout= seconds (waiting for the reply or in its body) ends with -ETIMEDOUT.
  * Pushback (429, 503, 502, 504) is no failure while retry_s lasts: the request is made again
  * after the archive's Retry-After (seconds or an HTTP date, at most a minute), or else after
  * an exponential backoff with jitter; meanwhile the bound of requests in flight is halved on
  * each 429 or 503 and grows back by one per round of successes (core/slots.h). Only these
  * statuses are retried, and their bodies never reach @on_body, so @on_body never sees a byte
- * twice; a transfer cut after body bytes is not made again here.
+ * twice; a transfer cut after body bytes is not made again here. The wait for a slot, a retry
+ * wait and the transfer end with -ECANCELED once the calling thread's token is cancelled
+ * (core/cancel.h; checked at least once a second) or http_stop() was called; logged at info
+ * level only.
  * Non-2xx statuses, transport errors and callback errors are logged here with the URL (without
  * credentials), the status and the reason. @status_out (may be NULL) gets the HTTP status.
  * @return 0 on a 2xx; -ENOENT (404, 410), -EACCES (401, 403), -ETIMEDOUT (timeouts, 408, 504,
- * pushback past retry_s), -EIO (anything else: refused connection, 5xx, garbled), -ECANCELED
- * (http_stop() during a retry wait), or the callback's error.
+ * pushback past retry_s), -EIO (anything else: refused connection, 5xx, garbled), -ECANCELED,
+ * or the callback's error.
  */
 int http_get(struct http *h, enum http_kind kind, const char *url, const char *accept,
 	     http_body_fn on_body, void *ctx, long *status_out);

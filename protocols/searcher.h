@@ -32,7 +32,8 @@ struct searcher_ops {
 	 * cancel status after answers), the searcher logs why and sets @out->incomplete; reaching
 	 * @q->limit does not count as incomplete.
 	 * @return 0 (also for no match, and for an incomplete answer); -EINVAL if @q uses a field this searcher cannot query;
-	 * -EIO, -EACCES, -ETIMEDOUT for archive failures (already logged). On error @out may hold
+	 * -EIO, -EACCES, -ETIMEDOUT for archive failures (already logged); -ECANCELED when the
+	 * calling thread's token is cancelled (core/cancel.h). On error @out may hold
 	 * partial results: the caller discards them.
 	 */
 	int (*find)(struct searcher *s, const struct query *q, struct attrset_list *out);

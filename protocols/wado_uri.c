@@ -114,7 +114,8 @@ static int wado_uri_fetch(struct downloader *d, const struct instance_ref *ref, 
  *
  * Memory: a member stays in memory up to WADO_URI_MEM_MAX (its buffer grows with it), and a
  * larger one goes on into an unlinked temporary file in $TMPDIR (written 1 MiB at a time,
- * mapped to be handed on), so a member in flight holds at most WADO_URI_MEM_MAX of memory. A
+ * mapped to be handed on), so a member in flight holds at most WADO_URI_MEM_MAX of memory; it
+ * grows there only while the sink's hold() allows (its size bound, the disk's floor). A
  * GET is in flight only in a bulk slot of connections= (http_get_each()), and a member's
  * buffer is freed when it has been handed on: every series transfer together holds at most
  * (connections= minus the query reserve, plus one member being handed on per transfer) x
@@ -236,6 +237,13 @@ static int series_on_body(void *ctx, size_t lane, const struct http_response *re
 	err = buf_add(&l->mem, data, len);
 	if (err != -E2BIG)
 		return err;
+	/* Past memory, into the file: the sink says whether the member may grow on (its size
+	 * bound, the disk's floor, unmounting), or a reply that never ends fills $TMPDIR. */
+	if (s->sink->ops->hold) {
+		err = s->sink->ops->hold(s->sink->ctx, l->spilled + l->mem.len + len);
+		if (err)
+			return err;
+	}
 	err = lane_flush(s, l);
 	if (!err)
 		err = len < l->mem.max ? buf_add(&l->mem, data, len) : lane_spill(s, l, data, len);
@@ -288,9 +296,10 @@ static int series_on_done(void *ctx, size_t lane, size_t i, int err, long status
 	if (!err)
 		err = lane_deliver(s, l);
 	lane_reset(l);
-	/* Unmounting stops the series; any other failure is this member's, and a member the
-	 * archive does not have (already logged) is no failure of the series. */
-	if (err == -ECANCELED)
+	/* Unmounting, or no room left to hold a member, stops the series; any other failure is
+	 * this member's, and a member the archive does not have (already logged) is no failure
+	 * of the series. */
+	if (err == -ECANCELED || err == -ENOSPC)
 		return err;
 	if (err && err != -ENOENT && !s->first_err)
 		s->first_err = err;

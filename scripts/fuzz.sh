@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 TIME=${FUZZ_TIME:-20}
 OUT=build-fuzz
-CORE="core/log.c core/url.c core/errors.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c core/slots.c core/pushback.c"
+CORE="core/log.c core/url.c core/errors.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c core/slots.c core/pushback.c core/cancel.c"
 HTTP="protocols/http.c protocols/secrets.c"
 # tree.c and lookup.c call the cache for tree_list(), which the names harness never reaches;
 # the cache's file-set code calls the DICOMDIR shim (C++, dcmtk), linked for the same reason.

@@ -40,7 +40,7 @@ static int fs_end(void *ctx)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct sink_ops ops = {fs_begin, fs_write, fs_end};
+	static const struct sink_ops ops = {fs_begin, fs_write, fs_end, NULL};
 	struct rad69 r = {.url = (char *)"http://fuzz/rad69"};
 	struct fuzz_sink fs = {0};
 	struct sink sink = {&ops, &fs};

@@ -211,6 +211,9 @@ class Proxy:
                           a slow archive: the reply is in flight all that time)
       {"chunked": N}      forward with Transfer-Encoding: chunked in N-byte chunks, as servers
                           that stream (dcm4chee, nginx without buffering) do
+      {"drip": S}         forward the body one byte every S seconds (an archive or a proxy that
+                          trickles: each byte would reset a naive stall timer), for at most
+                          DRIP_MAX seconds, then the rest at once
       {"rate": B}         forward the body at about B bytes per second, reading the upstream
                           only as fast: the upstream blocks on a full socket, so stopping it
                           cuts the reply in the middle (the client sees the stream end early)
@@ -227,6 +230,10 @@ class Proxy:
       {"bare": True}      a WADO-RS reply of one instance is sent as a bare application/dicom
                           body (unwrapped from its multipart), chunked, without Content-Length
       {"replace": (A, B)} the reply body with every bytes A replaced by B
+      {"endless": True}   200 application/dicom, chunked, whose body never ends (zeros, as fast
+                          as the client takes them, for at most ENDLESS_MAX seconds): a broken
+                          archive or a reply that grows without bound; the request's record
+                          gets "sent", the body bytes that went out so far
     Validators (what dcm4chee sends and Orthanc does not):
       {"etag": True}      a 200 reply carries ETag: a hash of its body ("etag": "salt" mixes
                           the salt in: the same body then has another tag, as if changed); a
@@ -247,6 +254,8 @@ class Proxy:
     """
 
     MAX_DELAY = 15  # a fault never holds a test longer than this
+    DRIP_MAX = 60  # "drip" outlasts any timeout= a test sets, yet ends
+    ENDLESS_MAX = 30  # an endless body ends after this long even if the client reads on
 
     def __init__(self, upstream):
         self.upstream = upstream  # "127.0.0.1:port"
@@ -305,7 +314,7 @@ class Proxy:
                  "chunked", "pass_through", "cap", "warning", "ignore_offset", "empty",
                  "refuse_ts", "bare", "replace", "headers", "trickle", "rate",
                  "throttle", "burst", "busy", "times", "retry_after", "retry_after_date",
-                 "etag", "last_modified"}
+                 "drip", "endless", "etag", "last_modified"}
         assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
@@ -371,6 +380,9 @@ class Proxy:
         if "body" in action:
             self._reply(h, action.get("status", 200), action.get("type", "text/plain"),
                         action["body"], action.get("headers", {}))
+            return
+        if action.get("endless"):
+            self._endless(h, record)
             return
         if action.get("refuse_ts") and "transfer-syntax=" in h.headers.get("Accept", ""):
             self._reply(h, action["refuse_ts"], "text/plain", b"transfer syntax not supported")
@@ -530,7 +542,7 @@ class Proxy:
     def _forward(self, h, method, resp, action):
         """Stream @resp to the client, applying "truncate" or "stall"."""
         upstream_length = resp.getheader("Content-Length")
-        if upstream_length is None and ({"truncate", "stall", "trickle"} & set(action)):
+        if upstream_length is None and ({"truncate", "stall", "trickle", "drip"} & set(action)):
             data = resp.read()  # a chunked reply: its length is needed to lie about it
             chunks, total = iter([data]), len(data)
         elif action.get("chunked"):
@@ -550,6 +562,18 @@ class Proxy:
             h.send_header("Content-Length", str(total))
         h.end_headers()
         if method == "HEAD" or resp.status in (204, 304):
+            return
+        if action.get("drip"):
+            data = b"".join(chunks)
+            until = time.monotonic() + self.DRIP_MAX
+            sent = 0
+            while sent < len(data) and time.monotonic() < until:
+                h.wfile.write(data[sent:sent + 1])  # BrokenPipe once the client hangs up
+                h.wfile.flush()
+                sent += 1
+                time.sleep(action["drip"])
+            h.wfile.write(data[sent:])
+            h.wfile.flush()
             return
         budget = action.get("truncate")
         stall_at, stall_for = action.get("stall", (None, 0))
@@ -590,6 +614,24 @@ class Proxy:
         if total is None:
             h.wfile.write(b"0\r\n\r\n")
         h.wfile.flush()
+
+    def _endless(self, h, record):
+        """The "endless" action: a body that goes on until the client hangs up."""
+        h.send_response(200)
+        h.send_header("Content-Type", "application/dicom")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        piece = b"\0" * 65536
+        deadline = time.monotonic() + self.ENDLESS_MAX
+        record["sent"] = 0
+        try:
+            while time.monotonic() < deadline:
+                self._write(h, piece, True)
+                with self.lock:
+                    record["sent"] += len(piece)
+        except OSError:
+            pass  # the client stopped reading and closed: what the tests want
+        h.close_connection = True
 
     @staticmethod
     def _write(h, chunk, chunked):

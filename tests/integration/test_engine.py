@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 
 from servers import wait_for
 
@@ -45,8 +46,10 @@ def _sent(log, series):
 def _most_at_once(log):
     """The most requests the archive had in flight at one moment. The proxy notes a reply's
     end once its handler returns, when the client may have sent its next request on the same
-    connection already: the last 20 ms of a reply do not count."""
-    ends = [max(r["start"], r["end"] - 0.02) for r in log]
+    connection already: the last 20 ms of a reply do not count. A reply still in flight when
+    the log was taken counts as in flight until then."""
+    taken = time.monotonic()
+    ends = [max(r["start"], (taken if r["end"] is None else r["end"]) - 0.02) for r in log]
     events = sorted([(r["start"], 1) for r in log] + [(e, -1) for e in ends],
                     key=lambda t: (t[0], t[1]))
     most = now = 0

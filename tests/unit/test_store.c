@@ -380,6 +380,41 @@ static void put(struct store *s, const char *sop, size_t extra, int want)
 	free(b);
 }
 
+/* A floor above what the disk has: the cache may hold nothing (the status says why), a put is
+ * ENOSPC and stores nothing, and what was stored before goes at the next put. */
+static void test_floor_above_the_free_space_keeps_nothing(void **state)
+{
+	char *dir = make_dir();
+	struct store_room room;
+	uint64_t size, floor, avail;
+	struct store *s;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &s), 0);
+	put(s, "1.2.10", 1000, 0);
+	store_room(s, &room);
+	assert_false(room.floor_in_force);
+	assert_int_equal(room.effective, 32 << 20);
+	assert_int_equal(store_fs_floor(dir, 0, &floor, &avail), 0);
+	assert_int_equal(floor, 0);
+	assert_true(avail > 0);
+	assert_int_equal(store_fs_floor(dir, STORE_MIN_FREE_AUTO, &floor, &avail), 0);
+	assert_true(floor > 0 && floor <= (1ull << 30));
+	store_set_min_free(s, avail + (1ull << 40));
+	store_room(s, &room);
+	assert_true(room.floor_in_force);
+	assert_int_equal(room.effective, 0);
+	assert_false(store_has_room(s, 0));
+	put(s, "1.2.11", 1000, -ENOSPC);
+	assert_int_equal(store_blob_size(s, "1.2.11", &size), -ENOENT);
+	assert_int_equal(store_blob_size(s, "1.2.10", &size), -ENOENT); /* evicted for it */
+	store_set_min_free(s, 0);
+	put(s, "1.2.11", 1000, 0);
+	assert_int_equal(store_blob_size(s, "1.2.11", &size), 0);
+	store_close(s);
+	remove_dir(dir);
+}
+
 static void test_lru_evicts_least_recently_used_and_keeps_order_across_reopen(void **state)
 {
 	char *dir = make_dir();
@@ -1489,6 +1524,7 @@ int main(void)
 		cmocka_unit_test(test_marker_of_this_boot_keeps_the_cache),
 		cmocka_unit_test(test_blob_use_hands_the_bytes_without_a_copy),
 		cmocka_unit_test(test_full_map_is_enospc_and_stores_nothing),
+		cmocka_unit_test(test_floor_above_the_free_space_keeps_nothing),
 		cmocka_unit_test(test_lru_evicts_least_recently_used_and_keeps_order_across_reopen),
 		cmocka_unit_test(test_pinned_blobs_are_never_evicted),
 		cmocka_unit_test(test_a_blob_being_evicted_cannot_be_pinned),
