@@ -64,6 +64,7 @@ void cache_get_stats(struct cache *c, struct cache_stats *out)
 	STAT_GET(query_misses);
 	STAT_GET(query_errors);
 	STAT_GET(query_stale);
+	STAT_GET(query_not_modified);
 	STAT_GET(open_hits);
 	STAT_GET(open_misses);
 	STAT_GET(open_waits);

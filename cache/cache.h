@@ -40,6 +40,7 @@ struct cache_config {
 /** Counters since the mount, for /.trolley/status. */
 struct cache_stats {
 	uint64_t query_hits, query_misses, query_errors, query_stale;
+	uint64_t query_not_modified; /* misses the archive answered "unchanged" (304) */
 	uint64_t open_hits, open_misses, open_waits;
 	uint64_t transfers_active, transfers_done, transfer_errors, bytes_downloaded;
 	uint64_t prefetches, prefetched, evictions;

@@ -59,6 +59,50 @@ static int64_t answer_time(struct cache *c, const char *key, int64_t stored_at)
 	return stored_at;
 }
 
+/* Beside a stored answer the archive's validators for it (searcher.h), under VALID_PREFIX and
+ * the answer's key, for asking again conditionally; only for searchers that can, and only when
+ * the archive sent some (Orthanc sends none: nothing is written for it). */
+#define VALID_PREFIX "valid|"
+
+static void validators_get(struct cache *c, const char *key, struct searcher_validators *v)
+{
+	int64_t t = 0;
+	struct buf b;
+	char *vk;
+
+	v->v[0] = '\0';
+	if (asprintf(&vk, VALID_PREFIX "%s", key) < 0)
+		return;
+	buf_init(&b, sizeof(v->v));
+	if (store_doc_get(c->store, vk, &b, &t) == 0 && b.len < sizeof(v->v)) {
+		memcpy(v->v, b.data, b.len);
+		v->v[b.len] = '\0';
+	}
+	buf_release(&b);
+	free(vk);
+}
+
+static void validators_put(struct cache *c, const char *key, const struct searcher_validators *v,
+			   int64_t now)
+{
+	char *vk;
+
+	if (asprintf(&vk, VALID_PREFIX "%s", key) < 0)
+		return;
+	store_doc_put(c->store, vk, v->v, strlen(v->v), now); /* lost: asked in full next time */
+	free(vk);
+}
+
+/* Ask the archive for @q: conditionally when the searcher can and @v (the stored answer's
+ * validators) has something to compare. @return as searcher_ops.find_cond. */
+static int searcher_ask(struct cache *c, const struct query *q, struct searcher_validators *v,
+			struct attrset_list *fresh)
+{
+	if (c->searcher->ops->find_cond)
+		return c->searcher->ops->find_cond(c->searcher, q, v, fresh);
+	return c->searcher->ops->find(c->searcher, q, fresh);
+}
+
 /* Whether two answers are the same results, byte for byte as the store keeps them. */
 static bool same_answer(const struct attrset_list *a, const struct attrset_list *b)
 {
@@ -239,14 +283,31 @@ static int ask_archive(struct cache *c, const struct query *q, const char *key, 
 		       struct attrset_list *stored, int64_t stored_at, int64_t now,
 		       struct attrset_list *answer)
 {
+	struct searcher_validators valid = {{0}};
 	struct attrset_list fresh;
+	bool had_valid = false;
 	int err;
 
 	attrset_list_init(&fresh);
-	err = c->searcher->ops->find(c->searcher, q, &fresh);
+	if (c->searcher->ops->find_cond) {
+		validators_get(c, key, &valid);
+		had_valid = valid.v[0] != '\0'; /* to be replaced, also without a stored answer */
+		if (!have_stored)
+			valid.v[0] = '\0';
+	}
+	err = searcher_ask(c, q, &valid, &fresh);
 	/* Cancelled (the reader gave up, or unmounting): no failure of the archive's. */
 	if (err == -ECANCELED || err == -EINTR)
 		goto out;
+	if (err == 1 && have_stored && had_valid) {
+		/* Not modified: the stored answer is current again, as if asked in full. */
+		STAT_ADD(c, query_not_modified, 1);
+		mark_put(c, key, MARK_SAME, now);
+		err = attrset_list_append(answer, stored);
+		goto out;
+	}
+	if (err == 1)
+		err = -EIO; /* "not modified" with nothing asked about: no answer */
 	if (err) {
 		STAT_ADD(c, query_errors, 1);
 		if (have_stored && err != -EINVAL) {
@@ -272,10 +333,19 @@ static int ask_archive(struct cache *c, const struct query *q, const char *key, 
 		cache_note_incomplete(c, what);
 	} else if (have_stored && same_answer(stored, &fresh)) {
 		mark_put(c, key, MARK_SAME, now); /* unchanged: not written again */
+		if (valid.v[0] || had_valid)
+			validators_put(c, key, &valid, now);
 	} else {
 		/* A result the store cannot keep is still a result. */
-		if (store_meta_put(c->store, key, &fresh, now) == 0 && have_stored)
-			mark_put(c, key, MARK_SAME, now); /* a forget in this second is over */
+		if (store_meta_put(c->store, key, &fresh, now) == 0) {
+			if (have_stored)
+				mark_put(c, key, MARK_SAME,
+					 now); /* a forget in this second is over */
+			/* Only beside the answer they name: validators of a newer answer beside
+			 * an older one would have it served as current. */
+			if (valid.v[0] || had_valid)
+				validators_put(c, key, &valid, now);
+		}
 	}
 	err = attrset_list_append(answer, &fresh);
 out:

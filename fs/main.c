@@ -22,6 +22,7 @@
 #include "cache/store.h"
 #include "core/cancel.h"
 #include "core/log.h"
+#include "core/notify.h"
 #include "fs/opts.h"
 #include "fs/ops.h"
 #include "fs/refresh.h"
@@ -491,12 +492,18 @@ int main(int argc, char *argv[])
 	loop = fuse_loop_cfg_create();
 	if (!loop)
 		goto out_unmount;
+	/* Under a Type=notify service (mount.trolley -f): the mount is up and the cache and
+	 * archive connections are open, so units ordered after this one may use it. Before the
+	 * loop: requests that come meanwhile wait in the kernel's queue. */
+	if (notify_send("READY=1\nSTATUS=serving") < 0)
+		log_warn("cannot tell the service manager that the mount is ready (NOTIFY_SOCKET)");
 	/* Downloads block a thread each while open() waits: keep enough of them around. */
 	fuse_loop_cfg_set_idle_threads(loop, 10);
 	fuse_loop_cfg_set_max_threads(loop, 64);
 	fuse_loop_cfg_set_clone_fd(loop, 0);
 	ret = fuse_session_loop_mt(se, loop) != 0;
 	fuse_loop_cfg_destroy(loop);
+	notify_send("STOPPING=1");
 out_unmount:
 	/* Unmounted or signalled: what still runs (prefetch, a transfer nobody waits for) ends
 	 * now, and nothing half-done is kept (a sink keeps only whole, checked instances). */

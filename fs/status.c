@@ -34,6 +34,8 @@ int status_text(struct cache *c, struct buf *out)
 			  "query_stale_served: %llu\n",
 			  (unsigned long long)s.query_hits, (unsigned long long)s.query_misses,
 			  (unsigned long long)s.query_errors, (unsigned long long)s.query_stale);
+	err |= buf_printf(out, "query_not_modified: %llu\n",
+			  (unsigned long long)s.query_not_modified);
 	err |= buf_printf(out, "open_hits: %llu\nopen_misses: %llu\nopen_waits: %llu\n",
 			  (unsigned long long)s.open_hits, (unsigned long long)s.open_misses,
 			  (unsigned long long)s.open_waits);

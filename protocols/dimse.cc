@@ -179,7 +179,7 @@ void free_find(struct searcher *s)
 	delete (struct find_searcher *)s;
 }
 
-const struct searcher_ops find_ops = {"c-find", find, nullptr, free_find};
+const struct searcher_ops find_ops = {"c-find", find, nullptr, free_find, nullptr};
 
 } // namespace
 

@@ -80,6 +80,7 @@ struct http_call {
 	struct buf errbody;	      /* start of a non-2xx body, for the log */
 	char reason[128];	      /* reason phrase of the last status line */
 	char warning[256];	      /* Warning headers of the last response, joined by ", " */
+	struct http_validators got;   /* ETag and Last-Modified of the last response */
 	char detail[CURL_ERROR_SIZE]; /* curl's own words for a failure */
 	size_t bytes;
 	bool withheld;	      /* credentials are configured but not for this origin */
@@ -405,6 +406,24 @@ static int curl_to_errno(CURLcode rc)
 	}
 }
 
+/* Keep header value @v (@vl bytes, after the colon) in @out (size @n) if it fits whole and is
+ * printable ASCII: it goes back in a request header, and a cut validator never matches. */
+static void keep_validator(const char *v, size_t vl, char *out, size_t n)
+{
+	while (vl && (*v == ' ' || *v == '\t'))
+		v++, vl--;
+	while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+		vl--;
+	out[0] = '\0';
+	if (vl == 0 || vl >= n)
+		return;
+	for (size_t i = 0; i < vl; i++)
+		if (v[i] < 0x20 || v[i] > 0x7e)
+			return;
+	memcpy(out, v, vl);
+	out[vl] = '\0';
+}
+
 static size_t on_header(char *data, size_t size, size_t n, void *userp)
 {
 	struct http_call *c = userp;
@@ -426,7 +445,13 @@ static size_t on_header(char *data, size_t size, size_t n, void *userp)
 		}
 		c->reason[rl] = '\0';
 		c->warning[0] = '\0';
+		c->got.etag[0] = c->got.last_modified[0] = '\0';
 		c->retry_after = false;
+	} else if (len > 5 && strncasecmp(data, "ETag:", 5) == 0) {
+		keep_validator(data + 5, len - 5, c->got.etag, sizeof(c->got.etag));
+	} else if (len > 14 && strncasecmp(data, "Last-Modified:", 14) == 0) {
+		keep_validator(data + 14, len - 14, c->got.last_modified,
+			       sizeof(c->got.last_modified));
 	} else if (len > 12 && strncasecmp(data, "Retry-After:", 12) == 0) {
 		/* Its value (seconds or an HTTP date) is curl's to parse: CURLINFO_RETRY_AFTER. */
 		c->retry_after = true;
@@ -628,7 +653,8 @@ struct http_request {
 	size_t body_len;
 	http_body_fn on_body;
 	void *ctx;
-	const long *handled; /* statuses the caller handles: logged at info level only */
+	const long *handled;	      /* statuses the caller handles: logged at info level only */
+	struct http_validators *cond; /* a conditional GET: sent, then the reply's (2xx) */
 };
 
 static bool is_handled(const struct http_request *r, long status)
@@ -667,7 +693,7 @@ note_failure(bool refused, const char *method, const char *safe_url, long status
 static int call_init(struct http_call *c, struct http *h, const struct http_request *r)
 {
 	const char *url = r->url;
-	char accept_hdr[512], ctype_hdr[512];
+	char accept_hdr[512], ctype_hdr[512], inm_hdr[300], ims_hdr[100];
 	int err;
 
 	memset(c, 0, sizeof(*c));
@@ -690,6 +716,14 @@ static int call_init(struct http_call *c, struct http *h, const struct http_requ
 	if (r->content_type) {
 		snprintf(ctype_hdr, sizeof(ctype_hdr), "Content-Type: %s", r->content_type);
 		c->headers = curl_slist_append(c->headers, ctype_hdr);
+	}
+	if (r->cond && r->cond->etag[0]) {
+		snprintf(inm_hdr, sizeof(inm_hdr), "If-None-Match: %s", r->cond->etag);
+		c->headers = curl_slist_append(c->headers, inm_hdr);
+	}
+	if (r->cond && r->cond->last_modified[0]) {
+		snprintf(ims_hdr, sizeof(ims_hdr), "If-Modified-Since: %s", r->cond->last_modified);
+		c->headers = curl_slist_append(c->headers, ims_hdr);
 	}
 	err = set_auth(h, c->easy, url, &c->headers, &c->withheld);
 	if (err)
@@ -1042,7 +1076,15 @@ static int call_done(struct http_call *c, CURLcode rc, bool may_retry)
 			     curl_easy_strerror(rc), c->detail);
 		return err;
 	}
+	if (r->cond && c->resp.status == 304) {
+		/* Asked conditionally: "what you have is current" is an answer, not a failure. */
+		log_debug("%s %s -> 304 Not Modified (%ld ms)", method, safe_url,
+			  ms_between(&c->t0, &t1));
+		return 0;
+	}
 	err = http_status_to_errno(c->resp.status);
+	if (!err && r->cond)
+		*r->cond = c->got;
 	if (err && c->gave_up) {
 		/* The archive asked to wait for longer than the user lets a file wait. */
 		error_excerpt(&c->errbody, excerpt, sizeof(excerpt));
@@ -1301,6 +1343,32 @@ int http_get_handling(struct http *h, enum http_kind kind, const char *url, cons
 				 .handled = handled};
 
 	return http_request_run(h, &r, status_out);
+}
+
+int http_get_cond(struct http *h, enum http_kind kind, const char *url, const char *accept,
+		  struct http_validators *v, http_body_fn on_body, void *ctx, long *status_out)
+{
+	struct http_request r = {.kind = kind,
+				 .method = "GET",
+				 .url = url,
+				 .accept = accept,
+				 .on_body = on_body,
+				 .ctx = ctx,
+				 .cond = v};
+	char safe[HTTP_URL_LOG_MAX];
+	long status = 0;
+	bool asked = v->etag[0] || v->last_modified[0];
+	int err = http_request_run(h, &r, &status);
+
+	if (status_out)
+		*status_out = status;
+	/* A 304 to a request that named nothing to compare with is no answer at all. */
+	if (!err && status == 304 && !asked) {
+		log_error("GET %s: HTTP 304 Not Modified to an unconditional request",
+			  log_redact_url(url, safe, sizeof(safe)));
+		return -EIO;
+	}
+	return !err && status == 304 ? 1 : err;
 }
 
 int http_post(struct http *h, enum http_kind kind, const char *url, const char *content_type,

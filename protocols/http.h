@@ -91,6 +91,22 @@ int http_get(struct http *h, enum http_kind kind, const char *url, const char *a
 int http_get_handling(struct http *h, enum http_kind kind, const char *url, const char *accept,
 		      const long *handled, http_body_fn on_body, void *ctx, long *status_out);
 
+/** What a reply said identifies it (its validators), for asking again conditionally. */
+struct http_validators {
+	char etag[256];		/* the ETag header as sent (quotes, W/ included); "" if none */
+	char last_modified[64]; /* the Last-Modified header; "" if none */
+};
+
+/**
+ * A conditional GET (RFC 9110 13.1): as http_get(), with If-None-Match: @v->etag and
+ * If-Modified-Since: @v->last_modified where those are set. On a 2xx, @v gets the reply's own
+ * validators ("" for those it lacked, or that were too long or not printable ASCII).
+ * @return 1 when the archive answered 304 Not Modified (nothing reached @on_body; @v as it
+ * was), else as http_get().
+ */
+int http_get_cond(struct http *h, enum http_kind kind, const char *url, const char *accept,
+		  struct http_validators *v, http_body_fn on_body, void *ctx, long *status_out);
+
 /**
  * POST @len bytes of @body (of @content_type) to @url, the reply handled as by http_get().
  * @return as http_get().

@@ -279,7 +279,8 @@ static bool same_page(const struct attrset *prev, size_t n, const struct attrset
  * checked, not kept: *@overflow); *@more if the archive marked it cut. With @may_shrink, a
  * reply over QIDO_REPLY_MAX is -EFBIG (a smaller page may pass). */
 static int qido_get_page(struct qido *q, const char *url, bool may_shrink, size_t room,
-			 struct attrset_list *page, bool *more, bool *overflow)
+			 struct attrset_list *page, bool *more, bool *overflow,
+			 struct http_validators *cond)
 {
 	struct qido_reply reply = {.may_shrink = may_shrink};
 	char safe[2048];
@@ -287,10 +288,14 @@ static int qido_get_page(struct qido *q, const char *url, bool may_shrink, size_
 
 	dicom_json_reader_init(&reply.reader, QIDO_RESULT_MAX);
 	dicom_json_reader_limit(&reply.reader, room);
-	err = http_get(q->http, HTTP_QUERY, url, "application/dicom+json", qido_on_body, &reply,
-		       &reply.status);
+	if (cond)
+		err = http_get_cond(q->http, HTTP_QUERY, url, "application/dicom+json", cond,
+				    qido_on_body, &reply, &reply.status);
+	else
+		err = http_get(q->http, HTTP_QUERY, url, "application/dicom+json", qido_on_body,
+			       &reply, &reply.status);
 	if (err)
-		goto out;
+		goto out; /* also 1: not modified */
 	/* 204 No Content, or 200 with "[]": nothing (more). */
 	err = dicom_json_reader_finish(&reply.reader);
 	if (err == -EIO) {
@@ -337,7 +342,7 @@ static void *ahead_run(void *arg)
 	struct ahead *a = arg;
 
 	a->err = qido_get_page(a->q, a->url, a->may_shrink, a->room, &a->page, &a->more,
-			       &a->overflow);
+			       &a->overflow, NULL);
 	return NULL;
 }
 
@@ -431,7 +436,8 @@ static bool is_last_page(const struct qido *q, const struct query *query, long g
  * QIDO_AHEAD at a time (ahead_ask()), each the very request this loop would make next. An archive that ignores offset
  * sends the same page again: that stops the paging with a warning instead of looping.
  */
-static int qido_find(struct searcher *s, const struct query *query, struct attrset_list *out)
+static int qido_search(struct searcher *s, const struct query *query, struct http_validators *cond,
+		       struct attrset_list *out)
 {
 	struct qido *q = (struct qido *)s;
 	uint32_t uid_tag = level_uid_tag(query->level);
@@ -439,7 +445,8 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 	size_t first_start = out->n, first_n = 0, prev_start = out->n, prev_n = 0;
 	struct ahead ahead[QIDO_AHEAD];
 	size_t nahead = 0, next_ahead = 0;
-	bool steady = true; /* every short page so far had the same length: the cap */
+	bool steady = true;    /* every short page so far had the same length: the cap */
+	unsigned requests = 0; /* pages asked (or taken from those asked ahead) */
 	char safe[2048];
 	struct buf url;
 	int err = 0;
@@ -482,6 +489,8 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 		if (next_ahead < nahead) {
 			struct ahead *a = &ahead[next_ahead++];
 
+			requests++;
+
 			page = a->page;
 			attrset_list_init(&a->page);
 			more = a->more;
@@ -492,7 +501,7 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 			 * bounded while it is read (one more tells the answer goes on). */
 			err = qido_get_page(q, url.data, want > q->page_size,
 					    (size_t)(SEARCHER_RESULTS_MAX - got) + 1, &page, &more,
-					    &overflow);
+					    &overflow, requests++ == 0 ? cond : NULL);
 		}
 		if (err == -EFBIG) {
 			/* Too big for one reply: this page again, and the rest, in safe pages. */
@@ -562,11 +571,43 @@ static int qido_find(struct searcher *s, const struct query *query, struct attrs
 		}
 	}
 	ahead_drop(ahead, &nahead, &next_ahead);
+	/* Validators name one reply: an answer of several (pages, a page asked again smaller)
+	 * or a cut one is not revalidated by the first alone. */
+	if (cond && err != 1 && (err || requests != 1 || out->incomplete))
+		cond->etag[0] = cond->last_modified[0] = '\0';
 	if (!err && query->expect > 0 && got < query->expect && !out->incomplete &&
 	    (query->limit <= 0 || got < query->limit))
 		log_info("%s query: %ld results where the archive counted %ld (some gone since?)",
 			 query_level_name(query->level), got, query->expect);
 	buf_release(&url);
+	return err;
+}
+
+static int qido_find(struct searcher *s, const struct query *query, struct attrset_list *out)
+{
+	return qido_search(s, query, NULL, out);
+}
+
+/* The searcher's opaque validators are "ETag\nLast-Modified" (neither holds a newline). */
+static int qido_find_cond(struct searcher *s, const struct query *query,
+			  struct searcher_validators *v, struct attrset_list *out)
+{
+	struct http_validators cond;
+	const char *nl = strchr(v->v, '\n');
+	int err;
+
+	memset(&cond, 0, sizeof(cond));
+	if (nl && (size_t)(nl - v->v) < sizeof(cond.etag)) {
+		memcpy(cond.etag, v->v, (size_t)(nl - v->v));
+		snprintf(cond.last_modified, sizeof(cond.last_modified), "%s", nl + 1);
+	}
+	err = qido_search(s, query, &cond, out);
+	if (err == 0) {
+		if (cond.etag[0] || cond.last_modified[0])
+			snprintf(v->v, sizeof(v->v), "%s\n%s", cond.etag, cond.last_modified);
+		else
+			v->v[0] = '\0';
+	}
 	return err;
 }
 
@@ -581,6 +622,7 @@ static void qido_free(struct searcher *s)
 static const struct searcher_ops qido_ops = {
 	.name = "qido-rs",
 	.find = qido_find,
+	.find_cond = qido_find_cond,
 	.free = qido_free,
 };
 

@@ -13,6 +13,13 @@ struct searcher;
  * a result), and a broad query on a PACS of millions must not take the mount with it. */
 #define SEARCHER_RESULTS_MAX 100000
 
+/* What the archive said identifies an answer (HTTP's ETag and Last-Modified), opaque to the
+ * cache: it keeps them beside the stored answer and hands them back when it asks again. */
+#define SEARCHER_VALIDATORS_MAX 384
+struct searcher_validators {
+	char v[SEARCHER_VALIDATORS_MAX]; /* "" when the answer came with none */
+};
+
 struct searcher_ops {
 	const char *name;
 	/**
@@ -36,6 +43,15 @@ struct searcher_ops {
 	 */
 	int (*check)(struct searcher *s, const struct query *q, char *why, size_t n);
 	void (*free)(struct searcher *s);
+	/**
+	 * Optional: find() asked conditionally, for archives that send validators (dcm4chee).
+	 * @v holds what the stored answer of @q came with ("" for none: then this is find()).
+	 * @return 1 when the archive said that answer is still current (nothing appended, @v as
+	 * it was); else as find(), and on 0 @v holds the new answer's validators: "" when it had
+	 * none, or when it took more than one request (a paged answer is asked again in full).
+	 */
+	int (*find_cond)(struct searcher *s, const struct query *q, struct searcher_validators *v,
+			 struct attrset_list *out);
 };
 
 struct searcher {

@@ -3,6 +3,7 @@
 # -Werror build, an AddressSanitizer + UBSan build, a ThreadSanitizer build), run the C unit
 # tests of each with meson test, fuzz the parsers (scripts/fuzz.sh, about 20 s per harness),
 # then the pytest integration suite against a real Orthanc.
+# Also builds the Debian package (debian/) for tests/integration/test_package.py.
 # Ends with pytest's summary line; exits non-zero if any part failed (pytest still runs when a
 # build or unit test failed). Extra arguments go to pytest, e.g. `-k errors` or `-x`.
 set -uo pipefail
@@ -12,7 +13,8 @@ bash scripts/deps.sh || { echo "deps: installation failed"; exit 1; }
 
 status=0
 logs=$(mktemp -d /tmp/trolley-build-logs.XXXXXX)
-trap 'rm -rf "$logs"' EXIT
+debs=$(mktemp -d /tmp/trolley-deb.XXXXXX)
+trap 'rm -rf "$logs" "$debs"' EXIT
 
 build() {  # build DIR [meson options...]
   local dir=$1 log=$logs/$(basename "$1").setup.log
@@ -61,6 +63,22 @@ fi
 
 echo "== fuzzing the parsers (libFuzzer + ASan + UBSan; a finding fails the run)"
 bash scripts/fuzz.sh || status=1
+
+echo "== Debian package (dpkg-buildpackage -b -us -uc, in a copy outside the source tree)"
+# The copy keeps the tree clean (debian/.debhelper, obj-*, the .deb land beside the copy).
+# nocheck: the unit tests ran three times above, and they read ../shared, not beside a copy.
+# tests/integration/test_package.py installs TROLLEY_DEB, mounts it through mount(8) and
+# removes it; lintian runs there too.
+if rsync -a --exclude='/build*' --exclude=/.git --exclude=__pycache__ ./ "$debs/trolley/" &&
+  (cd "$debs/trolley" && DEB_BUILD_OPTIONS=nocheck dpkg-buildpackage -b -us -uc) \
+    >"$logs/deb.log" 2>&1; then
+  export TROLLEY_DEB=$(ls "$debs"/trolley_*.deb)
+  echo "built $(basename "$TROLLEY_DEB")"
+else
+  tail -30 "$logs/deb.log"
+  echo "the Debian package did not build"
+  status=1
+fi
 
 if [ $status -ne 0 ]; then
   echo "== a build, unit test or fuzzer failed above; the integration tests run anyway"

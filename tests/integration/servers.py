@@ -3,6 +3,7 @@ Orthanc with its DICOMweb plugin, and a counting, fault-injecting HTTP proxy in 
 (so a test counts the requests the archive really saw, and can make the archive misbehave)."""
 import atexit
 import email.utils
+import hashlib
 import http.client
 import http.server
 import json
@@ -233,6 +234,13 @@ class Proxy:
                           as the client takes them, for at most ENDLESS_MAX seconds): a broken
                           archive or a reply that grows without bound; the request's record
                           gets "sent", the body bytes that went out so far
+    Validators (what dcm4chee sends and Orthanc does not):
+      {"etag": True}      a 200 reply carries ETag: a hash of its body ("etag": "salt" mixes
+                          the salt in: the same body then has another tag, as if changed); a
+                          request whose If-None-Match names the current tag gets 304 Not
+                          Modified without a body (its record's "status" is 304)
+      {"last_modified": True}  the same with Last-Modified (a date derived from the body's
+                          hash) and If-Modified-Since
     Pushback (an archive over its quota or its capacity; the request is not forwarded, and its
     record's "status" is the code sent):
       {"throttle": R}     a token bucket of R requests a second (R at most in a burst, or
@@ -306,7 +314,7 @@ class Proxy:
                  "chunked", "pass_through", "cap", "warning", "ignore_offset", "empty",
                  "refuse_ts", "bare", "replace", "headers", "trickle", "rate",
                  "throttle", "burst", "busy", "times", "retry_after", "retry_after_date",
-                 "drip", "endless"}
+                 "drip", "endless", "etag", "last_modified"}
         assert set(action) <= known, "unknown fault action %s" % (set(action) - known)
         with self.lock:
             self.faults.append((re.compile(pattern), action))
@@ -317,8 +325,11 @@ class Proxy:
 
     def log(self):
         """A copy of the recorded requests: dicts with method, path (with the query), query,
-        accept, accept_encoding, status (401 when refused for auth, 429 or 503 when pushed back, else None), start and end (time.monotonic()
-        when the request came and when its reply was over; end None while it is in flight)."""
+        accept, accept_encoding, status (401 when refused for auth, 429 or 503 when pushed
+        back, 304 when "etag" or "last_modified" said not modified, else None),
+        if_none_match and if_modified_since (None if not sent), start and end
+        (time.monotonic() when the request came and when its reply was over; end None while
+        it is in flight)."""
         with self.lock:
             return [dict(r) for r in self.requests]
 
@@ -348,6 +359,8 @@ class Proxy:
                            "query": h.path.partition("?")[2],
                            "accept": h.headers.get("Accept", ""),
                            "accept_encoding": h.headers.get("Accept-Encoding", ""),
+                           "if_none_match": h.headers.get("If-None-Match"),
+                           "if_modified_since": h.headers.get("If-Modified-Since"),
                            "status": None if authorized else 401})
             self.requests.append(record)
             action = next((a for rx, a in self.faults if rx.search(h.path)), None) or {}
@@ -373,6 +386,9 @@ class Proxy:
             return
         if action.get("refuse_ts") and "transfer-syntax=" in h.headers.get("Accept", ""):
             self._reply(h, action["refuse_ts"], "text/plain", b"transfer syntax not supported")
+            return
+        if action.get("etag") or action.get("last_modified"):
+            self._validated(h, method, action, record)
             return
         if {"cap", "empty", "bare", "replace"} & set(action):
             self._behave(h, method, action)
@@ -435,6 +451,34 @@ class Proxy:
             return resp.status, resp.getheaders(), resp.read()
         finally:
             conn.close()
+
+    def _validated(self, h, method, action, record):
+        """The "etag" and "last_modified" behaviours: validators on the upstream's reply, and
+        304 to a request that names the current one."""
+        status, headers, body = self._upstream(h, method, h.path)
+        ctype = dict((k.lower(), v) for k, v in headers).get("content-type", "text/plain")
+        if status != 200:
+            self._reply(h, status, ctype, body)
+            return
+        digest = hashlib.sha1(str(action.get("etag")).encode() + body).hexdigest()
+        validators = {}
+        if action.get("etag"):
+            validators["ETag"] = '"%s"' % digest[:32]
+        if action.get("last_modified"):
+            validators["Last-Modified"] = email.utils.formatdate(
+                1.5e9 + int(digest[:7], 16), usegmt=True)
+        inm = h.headers.get("If-None-Match")
+        ims = h.headers.get("If-Modified-Since")
+        if (inm and "ETag" in validators and inm.replace("W/", "") == validators["ETag"]) or \
+                (not inm and ims and ims == validators.get("Last-Modified")):
+            with self.lock:
+                record["status"] = 304
+            h.send_response(304)
+            for k, v in validators.items():
+                h.send_header(k, v)
+            h.end_headers()
+            return
+        self._reply(h, 200, ctype, body, validators)
 
     def _behave(self, h, method, action):
         """The archive behaviours of the class comment, on the upstream's whole reply."""
