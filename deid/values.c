@@ -270,7 +270,10 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 		*fate = DEID_FATE_REPLACE;
 		return clean_text(v, len, nv);
 	}
-	switch (r->act) {
+	/* PatientName is Z and PatientID Z/D in the table; Z allows "a dummy value consistent
+	 * with the VR" (PS3.15 E.1.1), and the view needs one patient per folder: both get
+	 * keyed pseudonyms, as D. */
+	switch (tag == 0x00100010u || tag == 0x00100020u ? (unsigned char)DEID_ACT_D : r->act) {
 	case DEID_ACT_X:
 	case DEID_ACT_XD:
 		*fate = DEID_FATE_DROP;
