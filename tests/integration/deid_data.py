@@ -124,6 +124,9 @@ def _image(i, series_index, rng):
     ds.SOPInstanceUID = SOPS[i]
     _patient_study(ds, series_index)
     ds.Modality = "CT"
+    ds.PatientPosition = "HFS"
+    ds.Laterality = ""
+    ds.AcquisitionNumber = "1"
     ds.InstanceNumber = str(i + 1)
     ds.ContentDate = PHI["StudyDate"]
     ds.ContentTime = PHI["ContentTime"]
