@@ -63,7 +63,7 @@ static void test_identifying_keys_are_refused_with_the_key_named(void **state)
 		"PatientName=Doe*",
 		"PatientID=PID001",
 		"AccessionNumber=ACC1",
-		"StudyDate=2020-",
+		"StudyDate=20200301-",
 		"StudyInstanceUID=1.2.3",
 		"StudyDescription=CT*",
 		"ModalitiesInStudy=CT&PatientBirthDate=19700101",
