@@ -204,7 +204,9 @@ def test_same_key_same_bytes_other_key_other_uids(mount, archive, keys):
 def test_pseudonymised_uid_resolves_and_original_does_not(mount, archive, keys, tmp_path):
     source = archive["server"].dicomweb
     mapping, _ = run_map(keys["one"], source, str(tmp_path / "mapcache"))
+    patient = os.listdir(deid_mount(mount, source, keys["one"]).path("patients"))
     m = deid_mount(mount, source, keys["one"])
+    assert os.path.isdir(m.path("patients", patient[0]))  # by its pseudonym, unlisted
     study, series = mapping[deid_data.STUDY], mapping[deid_data.SERIES[0]]
     sop = mapping[deid_data.SOPS[0]]
     # Looked up by path, without a listing first.
@@ -373,6 +375,12 @@ def test_pydicom_test_files_through_the_view(mount, keys, tmp_path):
                     pydicom.dcmread(io.BytesIO(body))
                 leaks.append((p, body))
         assert served > 20
+        with open(m.path(".trolley", "errors"), "rb") as f:
+            errors_text = f.read()
+        # Orthanc lists instances it then cannot serve (404): their requests named the
+        # original UIDs, the errors file does not.
+        assert refused and b"\tENOENT\t" in errors_text and b"(uid)" in errors_text
+        leaks.append(("/.trolley/errors", errors_text))
         for path in stored:
             ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
             words = [str(ds.get(k, "")) for k in ("StudyInstanceUID", "SeriesInstanceUID",
@@ -396,7 +404,7 @@ def dcmqrscp_phi(tmp_path_factory, phi):
 def test_c_find_c_get_view_holds_no_phi(mount, dcmqrscp_phi, phi, keys, tmp_path):
     m = deid_mount(mount, "dicom://STORE@127.0.0.1:%d" % dcmqrscp_phi.port, keys["one"],
                    expect_errors=True)
-    names, values, _ = [], [], {}
+    names, values = [], []
     # C-FIND answers no BurnedInAnnotation: that image is listed, and its open is refused.
     files = {}
     for d, dirs, fnames in os.walk(m.path("studies")):
