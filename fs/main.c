@@ -458,7 +458,8 @@ int main(int argc, char *argv[])
 	}
 	log_info("serving %s on %s", log_redact_url(o.source, safe, sizeof(safe)), cmd.mountpoint);
 	if (deid)
-		log_info("deid: the mount is the de-identified view (PS3.15 Annex E basic profile%s%s%s%s%s)",
+		log_info("deid: the mount is the de-identified view (PS3.15 Annex E basic "
+			 "profile%s%s%s%s%s)",
 			 o.deid_keep_dates ? ", modified dates" : "",
 			 o.deid_keep_patient ? ", patient characteristics" : "",
 			 o.deid_keep_device ? ", device identity" : "",

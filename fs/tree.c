@@ -684,10 +684,9 @@ static int fixed_listing(enum node_kind parent, struct listing **out)
 
 		if (f->parent != parent)
 			continue;
-		/* The view has no /dates (a folder named by a real day, whose studies it would
-		 * show, ties pseudonyms to days) and no /media (a DICOMDIR is made from the
-		 * archive's files, not the view's). */
-		if (view_active() && (f->kind == NODE_DATES || f->kind == NODE_MEDIA))
+		/* The view has no /dates: a folder named by a real day, whose studies it would
+		 * show, ties pseudonyms to days. */
+		if (view_active() && f->kind == NODE_DATES)
 			continue;
 		snprintf(l->v[n].name, sizeof(l->v[n].name), "%s", f->name);
 		node_init(&l->v[n].node, f->kind);

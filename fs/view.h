@@ -62,6 +62,10 @@ int view_check_search(const struct query *q, char *why, size_t n);
 /** Cut every UID out of the fields after the path of the errors text @text (in place). */
 void view_redact_errors(struct buf *text);
 
+/** A short text that names the view's key and options and tells nothing of them (an HMAC of
+ * a constant), for ids of what the cache keeps of the view (its DICOMDIRs), into @out. */
+void view_fingerprint(char *out, size_t n);
+
 /** How many distinct instances the view has withheld since the mount. */
 uint64_t view_withheld(void);
 

@@ -71,10 +71,10 @@ def run_map(key, source, cache_dir, options=""):
 
 
 def walk(root):
-    """Every name, xattr value and file of the mount's /patients and /studies, with the
-    bytes of each file: (names, xattr values, {path: bytes})."""
+    """Every name, xattr value and file of the mount's /patients, /studies and /media, with
+    the bytes of each file: (names, xattr values, {path: bytes})."""
     names, values, files = [], [], {}
-    for top in ("patients", "studies"):
+    for top in ("patients", "studies", "media"):
         for d, dirs, fnames in os.walk(os.path.join(root, top)):
             for n in dirs + fnames:
                 p = os.path.join(d, n)
@@ -112,7 +112,8 @@ def check_view(m, phi, with_metadata=True):
     for extra in ("status", "errors"):
         with open(m.path(".trolley", extra), "rb") as f:
             assert_no_leak(extra, [(extra, f.read())])
-    assert sorted(os.listdir(m.mountpoint)) == [".trolley", "patients", "search", "studies"]
+    assert sorted(os.listdir(m.mountpoint)) == [".trolley", "media", "patients", "search",
+                                                "studies"]
     dcm = {p: b for p, b in files.items() if p.endswith(".dcm") and "/studies/" in p}
     meta = [b for p, b in files.items() if p.endswith("metadata.json")]
     assert bool(meta) == with_metadata
@@ -129,6 +130,17 @@ def check_view(m, phi, with_metadata=True):
         images[int(ds.InstanceNumber)] = ds
     # The burned-in image (InstanceNumber 4) and the SR are withheld; the rest are served.
     assert sorted(images) == [1, 2, 3, 5]
+    # The DICOMDIR is made from the view's files: their pseudonyms, their UIDs, no others.
+    dicomdirs = [b for p, b in files.items() if p.endswith("/DICOMDIR")]
+    assert len(dicomdirs) == 1
+    records = pydicom.dcmread(io.BytesIO(dicomdirs[0])).DirectoryRecordSequence
+    shown = next(iter(images.values()))
+    assert {r.PatientID for r in records if r.DirectoryRecordType == "PATIENT"} == \
+        {shown.PatientID}
+    assert {r.ReferencedSOPInstanceUIDInFile for r in records
+            if r.DirectoryRecordType == "IMAGE"} == {ds.SOPInstanceUID for ds in images.values()}
+    media = {b for p, b in files.items() if "/media/" in p and "/DICOM/" in p}
+    assert media == {b for p, b in dcm.items()}
     return images, files
 
 
@@ -192,7 +204,12 @@ def test_same_key_same_bytes_other_key_other_uids(mount, archive, keys):
     m1 = deid_mount(mount, source, keys["one"])
     first = relative(m1, walk(m1.mountpoint)[2])
     m2 = deid_mount(mount, source, keys["one"])  # a fresh mount, a cache of its own
-    assert relative(m2, walk(m2.mountpoint)[2]) == first
+    again = relative(m2, walk(m2.mountpoint)[2])
+    # dcmtk gives each DICOMDIR it writes a UID of its own: the files it lists are the same.
+    dicomdir = [p for p in first if p.endswith("/DICOMDIR")]
+    assert dicomdir and dicomdir == [p for p in again if p.endswith("/DICOMDIR")]
+    assert {p: b for p, b in again.items() if p not in dicomdir} == \
+        {p: b for p, b in first.items() if p not in dicomdir}
     assert len([p for p in first if p.endswith(".dcm")]) == 8  # 4 in each tree
     m3 = deid_mount(mount, source, keys["two"])
     other = relative(m3, walk(m3.mountpoint)[2])
@@ -213,12 +230,13 @@ def test_pseudonymised_uid_resolves_and_original_does_not(mount, archive, keys, 
     path = m.path("studies", study, series, sop + ".dcm")
     with open(path, "rb") as f:
         assert pydicom.dcmread(f).SOPInstanceUID == sop
+    assert os.path.isfile(m.path("media", study, "DICOMDIR"))
     for original in (m.path("studies", deid_data.STUDY),
                      m.path("studies", study, deid_data.SERIES[0]),
                      m.path("studies", study, series, deid_data.SOPS[0] + ".dcm"),
                      m.path("patients", deid_data.PHI["PatientName"] + " [" +
                             deid_data.PHI["PatientID"] + "]"),
-                     m.path("dates"), m.path("media")):
+                     m.path("dates"), m.path("media", deid_data.STUDY)):
         assert not os.path.exists(original), original
 
 
