@@ -238,7 +238,10 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 	/* Group lengths (retired) would be wrong once anything in the group changes; an overlay
 	 * (60xx) goes whole, since the table removes its data (type 1 in the Overlay Plane
 	 * module) and an overlay without data is invalid. */
-	if ((tag & 0xFFFFu) == 0 || (tag & 0xFF000000u) == 0x60000000u) {
+	/* Not in the table but naming the originals in their text: the archive's RetrieveURL
+	 * (0008,1190) and RetrieveURI (0040,E010), URLs built from the original UIDs. */
+	if ((tag & 0xFFFFu) == 0 || (tag & 0xFF000000u) == 0x60000000u || tag == 0x00081190u ||
+	    tag == 0x0040E010u) {
 		*fate = DEID_FATE_DROP;
 		return 0;
 	}
