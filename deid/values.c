@@ -316,6 +316,14 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 		*fate = DEID_FATE_REPLACE;
 		return dummy(d, offset, tag, rvr, v, len, nv);
 	default: /* Z, X/Z, X/Z/D: emptied, the attribute stays */
+		/* ...but a sequence the table lets go (X/Z, X/Z/D) goes: those are type 3 where
+		 * they occur (ReferencedStudySequence in General Study: an empty one is invalid,
+		 * dciodvfy says), but for AcquisitionContextSequence, type 2. */
+		if (is_sq && (r->act == DEID_ACT_XZ || r->act == DEID_ACT_XZD) &&
+		    tag != 0x00400555u) {
+			*fate = DEID_FATE_DROP;
+			return 0;
+		}
 		*fate = DEID_FATE_EMPTY;
 		return 0;
 	}
