@@ -7,10 +7,15 @@
  * no logging of values (callers log what deid says went wrong, never the values or the key).
  *
  * What the profile does here, in short (mount.trolley.8, DE-IDENTIFICATION, says it for users):
- *  - every attribute of Table E.1-1 at any depth: D -> a dummy (pseudonym for text, empty for
- *    dates and sequences), Z -> empty, X -> removed, U -> UID remapped; the combined codes take
- *    the strongest choice that keeps the IOD valid (X/Z, X/Z/D, Z/D -> emptied; X/D -> removed;
- *    X/Z/U* sequences kept with their items cleaned and their UIDs remapped);
+ *  - every attribute of Table E.1-1 at any depth: D -> a dummy (a pseudonym for text, cut
+ *    to the VR's length; 19000101 / 000000 for dates and times; a remapped UID; empty for
+ *    numbers, bytes and sequences), Z -> empty, X -> removed, U -> UID remapped; the combined
+ *    codes take the choice that keeps the IOD valid (X/Z, X/Z/D -> emptied, but sequences,
+ *    type 3 where they occur, removed, AcquisitionContextSequence (type 2) emptied; Z/D -> emptied
+ *    but PatientID and names, which get pseudonyms; X/D -> removed; X/Z/U* sequences kept
+ *    with their items cleaned and their UIDs remapped); PatientName and PatientID always get
+ *    pseudonyms (Z allows a dummy); group lengths, whole overlays (60xx) and the archive's
+ *    RetrieveURL/RetrieveURI go too;
  *  - every UI value with an instance role, at any depth and in the meta header, remapped; the
  *    UIDs of classes, transfer syntaxes, coding schemes and anything under 1.2.840.10008 kept;
  *  - private elements removed (also with retain_safe_private: no private element is known
@@ -158,7 +163,9 @@ int deid_instance(const struct deid *d, const void *in, size_t len, struct buf *
 /**
  * The de-identified DICOM JSON (PS3.18 F.2: an array of data sets, as metadata.json) of @len
  * bytes at @in, appended to @out: the same rules as deid_instance() at every depth; an
- * attribute given by BulkDataURI is dropped (its URL names the original UIDs).
+ * attribute given by BulkDataURI is dropped (its URL names the original UIDs), and so is a
+ * data set deid_withheld() would withhold (by its SOPClassUID or BurnedInAnnotation); the
+ * others gain PatientIdentityRemoved, DeidentificationMethod and (0028,0303).
  * @return 0, -EIO if @in is not a DICOM JSON array of objects, -E2BIG, -ENOMEM; on any error
  * @out is as it was.
  */

@@ -30,6 +30,7 @@ struct el {
 	const unsigned char *val; /* the value, or the raw fragments of encapsulated data */
 	uint32_t len;
 	bool sq, encaps;
+	bool drop; /* a value that cannot be read, hence not cleaned: never written */
 	struct item *items;
 	size_t n_items;
 };
@@ -260,26 +261,43 @@ static int parse_elements(struct parse *c, size_t *off, size_t end, bool until_i
 			return fail(c, "an element runs past its end");
 		if (strcmp(vr, "SQ") == 0 ||
 		    ((!c->explicit_vr || strcmp(vr, "UN") == 0) &&
-		     (deid_dict_is_sq(tag) ||
-		      ((tag >> 16 & 1) == 0 && !deid_dict_is_ui(tag) && !c->explicit_vr &&
-		       looks_like_items(c, *off, len))))) {
-			bool was_explicit = c->explicit_vr;
-			size_t seq_end = *off + len;
+		     (deid_dict_is_sq(tag) || ((tag >> 16 & 1) == 0 && !deid_dict_is_ui(tag) &&
+					       looks_like_items(c, *off, len))))) {
+			bool was_explicit = c->explicit_vr, un = strcmp(vr, "UN") == 0;
+			bool guessed = !un && strcmp(vr, "SQ") != 0 && !deid_dict_is_sq(tag);
+			size_t seq_end = *off + len, start = *off;
+			const char *why = c->why;
 
-			if (strcmp(vr, "UN") == 0) {
-				if (c->big)
-					return fail(c, "a UN sequence in big endian");
-				c->explicit_vr = false;
+			if (un && c->big) {
+				e->drop = true; /* implicit VR inside big endian: cannot be read */
+				*off += len;
+				continue;
 			}
+			if (un)
+				c->explicit_vr = false;
 			e->sq = true;
 			strcpy(e->vr, "SQ");
 			err = parse_items(c, off, seq_end, false, e, depth);
 			c->explicit_vr = was_explicit;
-			if (err < 0)
+			if (err == 0 && *off != seq_end)
+				err = fail(c, "a sequence's items do not fill it");
+			if (err == -EIO && (un || guessed)) {
+				/* Not a sequence after all: a UN value the dictionary calls a sequence
+				 * is dropped (it cannot be cleaned); a value that only looked like one
+				 * is an ordinary value. */
+				el_release(e);
+				e->items = NULL;
+				e->n_items = 0;
+				e->sq = false;
+				strcpy(e->vr, vr);
+				e->drop = un;
+				c->why = why;
+				*off = start;
+			} else if (err < 0) {
 				return err;
-			if (*off != seq_end)
-				return fail(c, "a sequence's items do not fill it");
-			continue;
+			} else {
+				continue;
+			}
 		}
 		e->val = c->p + *off;
 		e->len = len;
@@ -407,6 +425,8 @@ static void write_el(struct job *j, struct writer *w, const struct el *e)
 	enum deid_fate fate;
 	int err;
 
+	if (e->drop)
+		return;
 	err = deid_fate(j->d, j->offset, e->tag, e->vr, e->sq, (const char *)e->val,
 			e->sq || e->encaps ? 0 : e->len, &j->nv, &fate);
 	if (err < 0) {

@@ -114,27 +114,23 @@ static int shift_dates(const char *vr, const char *v, size_t len, long offset, s
  * identify is a closed vocabulary: the words below (modalities, anatomy, orientation,
  * sequences, contrast) are kept, in their order, and every other word (names, numbers,
  * dates, places, anything unknown) is dropped. */
+/* clang-format off */
 static const char *const safe_words[] = {
-	"2D",	    "3D",	   "4D",       "ABDOMEN", "ABD",       "ACUTE",	   "ADC",
-	"ANGIO",    "ANGIOGRAPHY", "ANKLE",    "AP",	  "ARM",       "ARTERIAL", "AX",
-	"AXIAL",    "BONE",	   "BRAIN",    "BREAST",  "C",	       "CARDIAC",  "CERVICAL",
-	"CHEST",    "CONTRAST",	   "COR",      "CORONAL", "CR",	       "CT",	   "CTA",
-	"DELAYED",  "DIFFUSION",   "DR",       "DUAL",	  "DWI",       "ECHO",	   "ELBOW",
-	"ENHANCED", "EXTREMITY",   "FACE",     "FAT",	  "FEMUR",     "FLAIR",	   "FOOT",
-	"FS",	    "FUNCTIONAL",  "GRE",      "HAND",	  "HEAD",      "HEART",	   "HIGH",
-	"HIP",	    "HUMERUS",	   "IMAGE",    "IMAGES",  "INFUSION",  "IV",	   "KIDNEY",
-	"KNEE",	    "LAT",	   "LATERAL",  "LEFT",	  "LEG",       "LIVER",	   "LOCALIZER",
-	"LOW",	    "LUMBAR",	   "LUNG",     "MAMMO",	  "MIP",       "MPR",	   "MR",
-	"MRA",	    "MRI",	   "NECK",     "NM",	  "NON",       "OBLIQUE",  "ORAL",
-	"ORBIT",    "PA",	   "PANCREAS", "PELVIS",  "PERFUSION", "PET",	   "PHASE",
-	"PLAIN",    "PORTAL",	   "POST",     "PRE",	  "PROTOCOL",  "PT",	   "RECON",
-	"RES",	    "RESOLUTION",  "RIGHT",    "ROUTINE", "SAG",       "SAGITTAL", "SCOUT",
-	"SE",	    "SERIES",	   "SHOULDER", "SINUS",	  "SKULL",     "SOFT",	   "SPINE",
-	"STANDARD", "STIR",	   "STUDY",    "SURVEY",  "SWI",       "T1",	   "T2",
-	"TFE",	    "THORACIC",	   "THORAX",   "TISSUE",  "TOF",       "TOPOGRAM", "TSE",
-	"US",	    "VENOUS",	   "VIEW",     "W",	  "WITH",      "WITHOUT",  "WO",
-	"WRIST",    "XA",	   "XR",
+	"2D", "3D", "4D", "ABD", "ABDOMEN", "ACUTE", "ADC", "ANGIO", "ANGIOGRAPHY", "ANKLE", "AP",
+	"ARM", "ARTERIAL", "AX", "AXIAL", "BONE", "BRAIN", "BREAST", "CARDIAC", "CERVICAL",
+	"CHEST", "CONTRAST", "COR", "CORONAL", "CR", "CT", "CTA", "DELAYED", "DIFFUSION",
+	"DUAL", "DWI", "ECHO", "ELBOW", "ENHANCED", "EXTREMITY", "FACE", "FAT", "FEMUR", "FLAIR",
+	"FOOT", "FS", "FUNCTIONAL", "GRE", "HAND", "HEAD", "HEART", "HIGH", "HIP", "HUMERUS",
+	"IMAGE", "IMAGES", "INFUSION", "IV", "KIDNEY", "KNEE", "LAT", "LATERAL", "LEFT", "LEG",
+	"LIVER", "LOCALIZER", "LOW", "LUMBAR", "LUNG", "MAMMO", "MIP", "MPR", "MR", "MRA", "MRI",
+	"NECK", "NM", "NON", "OBLIQUE", "ORAL", "ORBIT", "PA", "PANCREAS", "PELVIS", "PERFUSION",
+	"PET", "PHASE", "PLAIN", "PORTAL", "POST", "PRE", "PROTOCOL", "PT", "RECON", "RES",
+	"RESOLUTION", "RIGHT", "ROUTINE", "SAG", "SAGITTAL", "SCOUT", "SE", "SERIES", "SHOULDER",
+	"SINUS", "SKULL", "SOFT", "SPINE", "STANDARD", "STIR", "STUDY", "SURVEY", "SWI", "T1",
+	"T2", "TFE", "THORACIC", "THORAX", "TISSUE", "TOF", "TOPOGRAM", "TSE", "US", "VENOUS",
+	"VIEW", "W", "W/", "W/O", "WITH", "WITHOUT", "WO", "WRIST", "XA", "XR",
 };
+/* clang-format on */
 
 static bool word_is_safe(const char *w, size_t l)
 {
@@ -152,7 +148,8 @@ static int clean_text(const char *v, size_t len, struct buf *nv)
 	while (i < len) {
 		size_t j = i;
 
-		while (j < len && isalnum((unsigned char)v[j]))
+		/* A slash binds ("W/O" is one word, not "W" and a dropped "O"). */
+		while (j < len && (isalnum((unsigned char)v[j]) || v[j] == '/'))
 			j++;
 		if (j > i && word_is_safe(v + i, j - i)) {
 			int err = buf_printf(nv, "%s%.*s", first ? "" : " ", (int)(j - i), v + i);
@@ -238,6 +235,16 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 		*fate = DEID_FATE_DROP;
 		return 0;
 	}
+	/* Group lengths (retired) would be wrong once anything in the group changes; an overlay
+	 * (60xx) goes whole, since the table removes its data (type 1 in the Overlay Plane
+	 * module) and an overlay without data is invalid. */
+	/* Not in the table but naming the originals in their text: the archive's RetrieveURL
+	 * (0008,1190) and RetrieveURI (0040,E010), URLs built from the original UIDs. */
+	if ((tag & 0xFFFFu) == 0 || (tag & 0xFF000000u) == 0x60000000u || tag == 0x00081190u ||
+	    tag == 0x0040E010u) {
+		*fate = DEID_FATE_DROP;
+		return 0;
+	}
 	r = deid_rule_find(tag);
 	rvr = vr && vr[0] && (strcmp(vr, "UN") != 0 || !r) ? vr : r ? r->vr : "";
 	if (!r) {
@@ -309,6 +316,14 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 		*fate = DEID_FATE_REPLACE;
 		return dummy(d, offset, tag, rvr, v, len, nv);
 	default: /* Z, X/Z, X/Z/D: emptied, the attribute stays */
+		/* ...but a sequence the table lets go (X/Z, X/Z/D) goes: those are type 3 where
+		 * they occur (ReferencedStudySequence in General Study: an empty one is invalid,
+		 * dciodvfy says), but for AcquisitionContextSequence, type 2. */
+		if (is_sq && (r->act == DEID_ACT_XZ || r->act == DEID_ACT_XZD) &&
+		    tag != 0x00400555u) {
+			*fate = DEID_FATE_DROP;
+			return 0;
+		}
 		*fate = DEID_FATE_EMPTY;
 		return 0;
 	}

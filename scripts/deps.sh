@@ -12,6 +12,7 @@ PACKAGES=(
   python3-pytest python3-pydicom python3-numpy dicom3tools
   attr curl rsync nginx-light openssl man-db
   clang libclang-rt-14-dev
+  dicom3tools
 )
 
 missing=()

@@ -149,7 +149,7 @@ static void build(struct ds *s, bool explicit_vr, bool big, bool burned)
 	text(s, 0x00080050u, "SH", "ACC12345");
 	text(s, 0x00080080u, "LO", "St Elsewhere Hospital");
 	text(s, 0x00080090u, "PN", "Kildare^James");
-	text(s, 0x00081030u, "LO", "CT HEAD Smith 2020");
+	text(s, 0x00081030u, "LO", "CT HEAD W/O Dr. Smith 2020");
 	ref_seq(s, 0x00081110u, STUDY_UID); /* ReferencedStudySequence */
 	ref_seq(s, 0x00081140u, REF_UID);   /* ReferencedImageSequence */
 	ref_seq(s, 0x00082112u, SRC_UID);   /* SourceImageSequence */
@@ -351,6 +351,28 @@ static void test_every_cut_and_garbage(void **state)
 	deid_free(d);
 }
 
+/* Implicit VR: a value of a tag no dictionary here knows that starts like an item but is no
+ * sequence is kept as a value, not a reason to refuse the file. */
+static void test_implicit_lookalike_value(void **state)
+{
+	struct deid *d = make(KEY_A, NULL);
+	struct ds s;
+	struct buf out;
+
+	(void)state;
+	build(&s, false, false, false);
+	s.n -= 8 + 4; /* the pixel data, re-added after */
+	hdr(&s, 0x01020010u, "UN", 12);
+	raw(&s, "\xFE\xFF\x00\xE0\x40\x00\x00\x00KEEP", 12);
+	hdr(&s, 0x7FE00010u, "OW", 4);
+	raw(&s, "\1\2\3\4", 4);
+	deid_ok(d, &s, &out);
+	assert_true(has(&out, "KEEP"));
+	assert_clean(d, &out);
+	buf_release(&out);
+	deid_free(d);
+}
+
 static void test_options(void **state)
 {
 	struct deid_options o = {
@@ -376,8 +398,10 @@ static void test_options(void **state)
 	}
 	assert_true(has(&out, shifted));
 	assert_false(has(&out, "20200315"));
-	assert_true(has(&out, "063Y"));	   /* patient characteristics kept */
-	assert_true(has(&out, "CT HEAD")); /* descriptor cleaned, not removed */
+	assert_true(has(&out, "063Y")); /* patient characteristics kept */
+	/* The descriptor cleaned, not removed: only its imaging words are left. */
+	assert_true(has(&out, "CT HEAD W/O "));
+	assert_false(has(&out, "Dr"));
 	assert_false(has(&out, "Smith"));
 	assert_true(has(&out, "MODIFIED"));
 	assert_true(has(&out, "113107"));
@@ -466,6 +490,7 @@ static void test_attrset(void **state)
 	assert_int_equal(attrset_set(&s, 0x0020000Du, "UI", STUDY_UID), 0);
 	assert_int_equal(attrset_set(&s, 0x00080060u, "CS", "CT"), 0);
 	assert_int_equal(attrset_set(&s, 0x00091001u, "LO", "secret"), 0);
+	assert_int_equal(attrset_set(&s, 0x00081190u, "UR", "http://pacs/studies/" STUDY_UID), 0);
 	attrset_init(&t);
 	assert_int_equal(attrset_copy(&t, &s), 0);
 	assert_false(deid_withheld(d, &s, &why));
@@ -481,6 +506,7 @@ static void test_attrset(void **state)
 	assert_string_equal(attrset_get(&s, 0x0020000Du), v);
 	assert_string_equal(attrset_get(&s, 0x00080060u), "CT");
 	assert_null(attrset_get(&s, 0x00091001u));
+	assert_null(attrset_get(&s, 0x00081190u)); /* RetrieveURL names the original study */
 	/* With modified dates: the same offset as the instances of that patient. */
 	assert_int_equal(deid_attrset(dd, &t), 0);
 	assert_string_not_equal(attrset_get(&t, 0x00080020u), "20200315");
@@ -622,6 +648,7 @@ int main(void)
 		cmocka_unit_test(test_same_key_same_bytes_other_key_other_uids),
 		cmocka_unit_test(test_burned_in_is_withheld),
 		cmocka_unit_test(test_every_cut_and_garbage),
+		cmocka_unit_test(test_implicit_lookalike_value),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_attrset),
 		cmocka_unit_test(test_json),
