@@ -9,7 +9,7 @@ PACKAGES=(
   libdcmtk-dev dcmtk libsndfile1-dev libtiff-dev libssl-dev zlib1g-dev
   orthanc orthanc-dicomweb
   libpixelmed-java default-jre-headless iproute2 util-linux
-  python3-pytest python3-pydicom python3-numpy dicom3tools
+  python3-pytest python3-pydicom python3-numpy
   attr curl rsync nginx-light openssl man-db
   clang libclang-rt-14-dev
   dicom3tools
