@@ -446,3 +446,25 @@ def test_c_find_c_get_view_holds_no_phi(mount, dcmqrscp_phi, phi, keys, tmp_path
     mapping, _ = run_map(keys["one"], "dicom://STORE@127.0.0.1:%d" % dcmqrscp_phi.port,
                          str(tmp_path / "mapcache"))
     assert images[1].SOPInstanceUID == mapping[deid_data.SOPS[0]]
+
+
+def test_options_shift_dates_per_patient_and_say_so(mount, archive, keys):
+    m = deid_mount(mount, archive["server"].dicomweb, keys["one"],
+                   options="deid_keep_dates,deid_keep_patient")
+    (patient,) = os.listdir(m.path("patients"))
+    (study,) = os.listdir(m.path("patients", patient))
+    # The study is named by its shifted date now, never the real one.
+    assert re.match(r"\d{4}-\d{2}-\d{2}", study) and "2019-04-12" not in study
+    shifted = set()
+    for d, _, fnames in os.walk(m.path("studies")):
+        for n in fnames:
+            if n.endswith(".dcm"):
+                ds = pydicom.dcmread(os.path.join(d, n))
+                shifted |= {ds.StudyDate, ds.ContentDate}
+                assert ds.LongitudinalTemporalInformationModified == "MODIFIED"
+                codes = {c.CodeValue for c in ds.DeidentificationMethodCodeSequence}
+                assert {"113100", "113107", "113108"} <= codes
+                assert ds.PatientSex == "F" and ds.PatientAge == "058Y"
+    # One offset for the patient: every date moved by the same days, none left as it was.
+    assert len(shifted) == 1 and deid_data.PHI["StudyDate"] not in shifted
+    assert study.startswith("%s-%s-%s" % (min(shifted)[:4], min(shifted)[4:6], min(shifted)[6:]))
