@@ -60,7 +60,8 @@ struct deid_key;
 /**
  * Load the key from @path: the file's whole content (at least DEID_KEY_MIN, at most
  * DEID_KEY_MAX bytes; a trailing newline counts as key). The file must be a regular file that
- * neither group nor others may read or write (mode & 077 == 0).
+ * neither group nor others may read or write (mode & 077 == 0); a symbolic link is followed
+ * and the file it names is checked.
  * @return 0 and *@out (caller frees with deid_key_free()); -EPERM if group/others may access
  * it; -EINVAL if it is shorter than DEID_KEY_MIN or longer than DEID_KEY_MAX or not a regular
  * file; -ENOMEM; or the -errno of open/read. @why (may be NULL) gets a static reason for the
