@@ -10,9 +10,10 @@
  *  - every attribute of Table E.1-1 at any depth: D -> a dummy (a pseudonym for text, cut
  *    to the VR's length; 19000101 / 000000 for dates and times; a remapped UID; empty for
  *    numbers, bytes and sequences), Z -> empty, X -> removed, U -> UID remapped; the combined
- *    codes take the choice that keeps the IOD valid (X/Z, X/Z/D -> emptied, but sequences,
- *    type 3 where they occur, removed, AcquisitionContextSequence (type 2) emptied; Z/D -> emptied
- *    but PatientID and names, which get pseudonyms; X/D -> removed; X/Z/U* sequences kept
+ *    codes take the choice that keeps the IOD valid: X/Z and X/D -> emptied (some are
+ *    type 2), Z/D and X/Z/D -> the dummy (some are type 1 in enhanced IODs); a sequence of
+ *    those is removed (type 3 where they occur; AcquisitionContextSequence, type 2, is
+ *    emptied); X/Z/U* sequences kept
  *    with their items cleaned and their UIDs remapped); PatientName and PatientID always get
  *    pseudonyms (Z allows a dummy); group lengths, whole overlays (60xx) and the archive's
  *    RetrieveURL/RetrieveURI go too;
@@ -59,7 +60,8 @@ struct deid_key;
 /**
  * Load the key from @path: the file's whole content (at least DEID_KEY_MIN, at most
  * DEID_KEY_MAX bytes; a trailing newline counts as key). The file must be a regular file that
- * neither group nor others may read or write (mode & 077 == 0).
+ * neither group nor others may read or write (mode & 077 == 0); a symbolic link is followed
+ * and the file it names is checked.
  * @return 0 and *@out (caller frees with deid_key_free()); -EPERM if group/others may access
  * it; -EINVAL if it is shorter than DEID_KEY_MIN or longer than DEID_KEY_MAX or not a regular
  * file; -ENOMEM; or the -errno of open/read. @why (may be NULL) gets a static reason for the

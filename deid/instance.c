@@ -669,8 +669,8 @@ int deid_instance(const struct deid *d, const void *in, size_t len, struct buf *
 		err = parse_elements(&c, &off, end, false, &ds, 0);
 		if (err == -EIO)
 			c.why = first_why;
-		else
-			syntax = PART10_TS_IMPLICIT_LE; /* written as what it is */
+		/* Written as it came: implicit VR under the syntax it declares (an encapsulated
+		 * one too, which an implicit syntax UID could not carry). */
 	}
 	if (err < 0) {
 		reason = err == -EIO ? c.why : "out of memory";

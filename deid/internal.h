@@ -25,10 +25,10 @@ enum deid_act {
 	DEID_ACT_Z,   /**< empty */
 	DEID_ACT_X,   /**< removed */
 	DEID_ACT_U,   /**< UID remapped */
-	DEID_ACT_ZD,  /**< Z/D: dummy for PatientID and names, empty otherwise */
-	DEID_ACT_XZ,  /**< X/Z: emptied (keeps type 2 attributes present) */
-	DEID_ACT_XD,  /**< X/D: removed */
-	DEID_ACT_XZD, /**< X/Z/D: emptied */
+	DEID_ACT_ZD,  /**< Z/D: dummy (some are type 1 in enhanced IODs) */
+	DEID_ACT_XZ,  /**< X/Z: emptied (keeps type 2 attributes present; a sequence removed) */
+	DEID_ACT_XD,  /**< X/D: emptied (a sequence removed) */
+	DEID_ACT_XZD, /**< X/Z/D: dummy (a sequence removed) */
 	DEID_ACT_XZU, /**< X/Z/U*: a reference sequence kept, its items cleaned, UIDs remapped */
 };
 

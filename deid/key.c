@@ -52,7 +52,7 @@ int deid_key_load(const char *path, struct deid_key **out, const char **why)
 	const char *reason = NULL;
 	int fd, err = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		err = -errno;
 		reason = "cannot open the key file";

@@ -274,16 +274,27 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 		return shift_dates(rvr, v, len, offset, nv);
 	}
 	if ((r->opts & DEID_OPT_DESC) && o->clean_descriptors && !is_sq && deid_vr_is_text(rvr)) {
+		int err = clean_text(v, len, nv);
+
 		*fate = DEID_FATE_REPLACE;
-		return clean_text(v, len, nv);
+		/* Nothing left of a label the table gives a dummy (RTPlanLabel, StructureSetLabel:
+		 * type 1): the dummy then. */
+		if (!err && nv->len == 0 && len &&
+		    (r->act == DEID_ACT_D || r->act == DEID_ACT_ZD || r->act == DEID_ACT_XZD))
+			return dummy(d, offset, tag, rvr, v, len, nv);
+		return err;
 	}
 	/* PatientName is Z and PatientID Z/D in the table; Z allows "a dummy value consistent
 	 * with the VR" (PS3.15 E.1.1), and the view needs one patient per folder: both get
 	 * keyed pseudonyms, as D. */
 	switch (tag == 0x00100010u || tag == 0x00100020u ? (unsigned char)DEID_ACT_D : r->act) {
 	case DEID_ACT_X:
-	case DEID_ACT_XD:
 		*fate = DEID_FATE_DROP;
+		return 0;
+	case DEID_ACT_XD:
+		/* X/D: emptied rather than removed, as some are type 2 (RTPlanDate, RTPlanTime in
+		 * RT General Plan); a sequence goes. */
+		*fate = is_sq ? DEID_FATE_DROP : DEID_FATE_EMPTY;
 		return 0;
 	case DEID_ACT_XZU:
 		*fate = is_sq ? DEID_FATE_ITEMS : DEID_FATE_EMPTY;
@@ -295,12 +306,16 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 		}
 		*fate = DEID_FATE_REPLACE;
 		return remap_uids(d, v, len, nv);
-	case DEID_ACT_ZD:
-		if (is_sq || (strcmp(rvr, "PN") != 0 && tag != 0x00100020u)) {
-			*fate = DEID_FATE_EMPTY;
+	case DEID_ACT_XZD:
+		if (is_sq) {
+			*fate = DEID_FATE_DROP; /* type 3 where they occur (above) */
 			return 0;
 		}
-		/* names and the patient's ID get pseudonyms, as D */
+		/* Z/D and X/Z/D take the dummy: some are type 1 in the enhanced IODs (ContentDate
+		 * and ContentTime in Multi-frame Functional Groups, DeviceSerialNumber in Enhanced
+		 * General Equipment), where an empty value is invalid (dciodvfy). */
+		__attribute__((fallthrough));
+	case DEID_ACT_ZD:
 		__attribute__((fallthrough));
 	case DEID_ACT_D:
 		if (is_sq) {
@@ -315,12 +330,11 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 		}
 		*fate = DEID_FATE_REPLACE;
 		return dummy(d, offset, tag, rvr, v, len, nv);
-	default: /* Z, X/Z, X/Z/D: emptied, the attribute stays */
-		/* ...but a sequence the table lets go (X/Z, X/Z/D) goes: those are type 3 where
+	default: /* Z, X/Z: emptied, the attribute stays */
+		/* ...but a sequence the table lets go (X/Z, and X/Z/D above) goes: those are type 3 where
 		 * they occur (ReferencedStudySequence in General Study: an empty one is invalid,
 		 * dciodvfy says), but for AcquisitionContextSequence, type 2. */
-		if (is_sq && (r->act == DEID_ACT_XZ || r->act == DEID_ACT_XZD) &&
-		    tag != 0x00400555u) {
+		if (is_sq && r->act == DEID_ACT_XZ && tag != 0x00400555u) {
 			*fate = DEID_FATE_DROP;
 			return 0;
 		}

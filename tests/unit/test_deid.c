@@ -149,6 +149,7 @@ static void build(struct ds *s, bool explicit_vr, bool big, bool burned)
 	text(s, 0x00080050u, "SH", "ACC12345");
 	text(s, 0x00080080u, "LO", "St Elsewhere Hospital");
 	text(s, 0x00080090u, "PN", "Kildare^James");
+	text(s, 0x00081010u, "SH", "ROOM7STATION");
 	text(s, 0x00081030u, "LO", "CT HEAD W/O Dr. Smith 2020");
 	ref_seq(s, 0x00081110u, STUDY_UID); /* ReferencedStudySequence */
 	ref_seq(s, 0x00081140u, REF_UID);   /* ReferencedImageSequence */
@@ -408,6 +409,16 @@ static void test_options(void **state)
 	assert_true(has(&out, "113108"));
 	assert_true(has(&out, "113105"));
 	assert_false(has(&out, "113109"));
+	assert_false(has(&out, "ROOM7STATION"));
+	buf_release(&out);
+	deid_free(d);
+	/* Device identity: the station's name stays. */
+	o = (struct deid_options){.retain_device = true};
+	d = make(KEY_A, &o);
+	deid_ok(d, &s, &out);
+	assert_true(has(&out, "ROOM7STATION"));
+	assert_true(has(&out, "113109"));
+	assert_false(has(&out, "063Y"));
 	buf_release(&out);
 	deid_free(d);
 }
