@@ -757,6 +757,10 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, &of->blob);
 	free(siblings);
 	listing_put(folder);
+	/* The view's size is known once its bytes are made: before the invalidation below,
+	 * or a stat between the two would hand the kernel an estimate again. */
+	if (!err && view_active())
+		err = open_in_view(of, ref.sop_uid, fi);
 	/* The kernel may hold an estimated size for up to DIR_TIMEOUT: mark its attributes stale
 	 * now (offset -1: attributes only, no page cache, no inode lock), so the fstat() that
 	 * rsync makes right after open() and any read past the estimate see the exact size.
@@ -771,9 +775,7 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 			fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 		pthread_mutex_unlock(&size_gate);
 	}
-	if (!err && view_active())
-		err = open_in_view(of, ref.sop_uid, fi);
-	else if (!err)
+	if (!err && !view_active())
 		fi->keep_cache = cache_blob_is_stored(of->blob);
 	return err;
 }

@@ -83,7 +83,11 @@ def walk(root):
                     values.append(x + "=" + os.getxattr(p, x).decode("utf-8", "replace"))
             for n in fnames:
                 with open(os.path.join(d, n), "rb") as f:
+                    # rsync copies the size fstat gives right after open: the view's.
+                    size = os.fstat(f.fileno()).st_size
                     files[os.path.join(d, n)] = f.read()
+                if n.endswith(".dcm"):
+                    assert size == len(files[os.path.join(d, n)]), n
     return names, values, files
 
 
