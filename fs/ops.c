@@ -634,12 +634,10 @@ static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node 
 {
 	const char *study = attrset_str(&n->attrs, TAG_StudyInstanceUID);
 	const char *series = attrset_get(&n->attrs, TAG_SeriesInstanceUID);
-
 	int err;
 
 	buf_init(&of->text, 512u << 20);
 	fi->direct_io = 1;
-
 	if (series || study_metadata_from_series(fs, ino, study, &of->text) != 0)
 		err = cache_metadata(fs->tree.cache, study, series, &of->text);
 	else
