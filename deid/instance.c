@@ -477,7 +477,7 @@ static void write_el(struct job *j, struct writer *w, const struct el *e)
 }
 
 /* The attributes E.1.1 says a de-identified instance carries, written in tag order. */
-static const char method[] = "DICOM PS3.15 " DEID_EDITION " Table E.1-1 Basic Profile";
+static const char method[] = DEID_METHOD;
 
 static void write_code(struct writer *w, const char *value, const char *meaning)
 {
@@ -491,6 +491,7 @@ static void write_code(struct writer *w, const char *value, const char *meaning)
 static void write_added(struct job *j, struct writer *w, uint32_t tag)
 {
 	const struct deid_options *o = &j->d->opts;
+	struct deid_code codes[DEID_CODES_MAX];
 	const char *ltim;
 
 	switch (tag) {
@@ -502,17 +503,8 @@ static void write_added(struct job *j, struct writer *w, uint32_t tag)
 		break;
 	case 0x00120064u: /* DeidentificationMethodCodeSequence: CID 7050 */
 		put_seq_start(w, tag);
-		write_code(w, "113100", "Basic Application Confidentiality Profile");
-		if (o->clean_descriptors)
-			write_code(w, "113105", "Clean Descriptors Option");
-		if (o->retain_dates)
-			write_code(
-				w, "113107",
-				"Retain Longitudinal Temporal Information Modified Dates Option");
-		if (o->retain_patient_chars)
-			write_code(w, "113108", "Retain Patient Characteristics Option");
-		if (o->retain_device)
-			write_code(w, "113109", "Retain Device Identity Option");
+		for (size_t i = 0; i < deid_method_codes(j->d, codes); i++)
+			write_code(w, codes[i].value, codes[i].meaning);
 		put_seq_end(w);
 		break;
 	case 0x00280303u: /* LongitudinalTemporalInformationModified (PS3.15 E.2) */

@@ -342,3 +342,22 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 		return 0;
 	}
 }
+
+size_t deid_method_codes(const struct deid *d, struct deid_code out[DEID_CODES_MAX])
+{
+	const struct deid_options *o = &d->opts;
+	size_t n = 0;
+
+	/* Safe Private (113111) is not claimed: no private element is kept (deid.h). */
+	out[n++] = (struct deid_code){"113100", "Basic Application Confidentiality Profile"};
+	if (o->clean_descriptors)
+		out[n++] = (struct deid_code){"113105", "Clean Descriptors Option"};
+	if (o->retain_dates)
+		out[n++] = (struct deid_code){
+			"113107", "Retain Longitudinal Temporal Information Modified Dates Option"};
+	if (o->retain_patient_chars)
+		out[n++] = (struct deid_code){"113108", "Retain Patient Characteristics Option"};
+	if (o->retain_device)
+		out[n++] = (struct deid_code){"113109", "Retain Device Identity Option"};
+	return n;
+}

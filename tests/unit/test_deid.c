@@ -564,6 +564,8 @@ static void test_json(void **state)
 	assert_int_equal(deid_uid(d, REF_UID, uid, sizeof(uid)), 0);
 	assert_true(has(&out, uid));
 	assert_true(has(&out, "\"00120062\""));
+	assert_true(has(&out, "\"113100\""));
+	assert_false(has(&out, "104.1")); /* the encapsulated document is left out */
 	assert_int_equal(deid_json(d, "{}", 2, &out), -EIO);
 	assert_int_equal(deid_json(d, "[1]", 3, &out), -EIO);
 	buf_release(&out);
