@@ -323,7 +323,10 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 			return 0;
 		}
 		if (strcmp(rvr, "PN") == 0 || tag == 0x00100020u) {
-			/* PN: the whole value (all groups) hashed, written as a single group. */
+			/* PN: the alphabetic group hashed (what an attribute set and DICOM JSON
+			 * carry, so a folder and its files agree), written as the only group. */
+			if (strcmp(rvr, "PN") == 0 && memchr(v, '=', len))
+				len = (size_t)((const char *)memchr(v, '=', len) - v);
 			*fate = DEID_FATE_REPLACE;
 			return dummy(d, offset, tag, strcmp(rvr, "PN") == 0 ? "PN" : "LO", v, len,
 				     nv);

@@ -154,7 +154,7 @@ static void build(struct ds *s, bool explicit_vr, bool big, bool burned)
 	ref_seq(s, 0x00081110u, STUDY_UID); /* ReferencedStudySequence */
 	ref_seq(s, 0x00081140u, REF_UID);   /* ReferencedImageSequence */
 	ref_seq(s, 0x00082112u, SRC_UID);   /* SourceImageSequence */
-	text(s, 0x00100010u, "PN", "Smith^John");
+	text(s, 0x00100010u, "PN", "Smith^John=Sumisu^Jon");
 	text(s, 0x00100020u, "LO", "MRN0042");
 	text(s, 0x00100030u, "DA", "19600102");
 	text(s, 0x00101010u, "AS", "063Y");
