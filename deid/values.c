@@ -239,9 +239,12 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 	 * (60xx) goes whole, since the table removes its data (type 1 in the Overlay Plane
 	 * module) and an overlay without data is invalid. */
 	/* Not in the table but naming the originals in their text: the archive's RetrieveURL
-	 * (0008,1190) and RetrieveURI (0040,E010), URLs built from the original UIDs. */
+	 * (0008,1190) and RetrieveURI (0040,E010), URLs built from the original UIDs; and the
+	 * meta group's AE titles and private information (0002,0016-0018, 0100, 0102), where a
+	 * set or DICOM JSON carries them (an instance's group 0002 is written anew anyway). */
 	if ((tag & 0xFFFFu) == 0 || (tag & 0xFF000000u) == 0x60000000u || tag == 0x00081190u ||
-	    tag == 0x0040E010u) {
+	    tag == 0x0040E010u || (tag >= 0x00020016u && tag <= 0x00020018u) ||
+	    tag == 0x00020100u || tag == 0x00020102u) {
 		*fate = DEID_FATE_DROP;
 		return 0;
 	}
