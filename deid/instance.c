@@ -43,8 +43,14 @@ struct item {
 struct parse {
 	const unsigned char *p;
 	bool explicit_vr, big;
+	size_t count; /* elements and items so far */
 	const char *why;
 };
+
+/* The most elements and items a data set may hold: an enhanced multi-frame image with its
+ * per-frame functional groups has some hundred thousand; the cap keeps the tree (about 60
+ * bytes each) under half a GiB whatever a hostile file of tiny elements says. */
+#define MAX_ELEMENTS (8u << 20)
 
 static uint16_t rd16(const struct parse *c, size_t off)
 {
@@ -125,6 +131,8 @@ static int parse_items(struct parse *c, size_t *off, size_t end, bool undefined,
 		}
 		if (tag != TAG_ITEM)
 			return fail(c, "a sequence holds something that is not an item");
+		if (++c->count > MAX_ELEMENTS)
+			return fail(c, "too many items");
 		v = realloc(e->items, (e->n_items + 1) * sizeof(*v));
 		if (!v)
 			return -ENOMEM;
@@ -227,6 +235,8 @@ static int parse_elements(struct parse *c, size_t *off, size_t end, bool until_i
 			else if (deid_dict_is_ui(tag))
 				strcpy(vr, "UI");
 		}
+		if (++c->count > MAX_ELEMENTS)
+			return fail(c, "too many elements");
 		e = item_add(into);
 		if (!e)
 			return -ENOMEM;
@@ -656,6 +666,7 @@ int deid_instance(const struct deid *d, const void *in, size_t len, struct buf *
 
 		item_release(&ds);
 		memset(&ds, 0, sizeof(ds));
+		c.count = 0;
 		off = c.p == p ? info.ds_offset : 0;
 		c.explicit_vr = false;
 		err = parse_elements(&c, &off, end, false, &ds, 0);
