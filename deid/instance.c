@@ -32,7 +32,7 @@ struct el {
 	bool sq, encaps;
 	bool drop; /* a value that cannot be read, hence not cleaned: never written */
 	struct item *items;
-	size_t n_items;
+	size_t n_items, items_cap;
 };
 
 struct item {
@@ -133,10 +133,15 @@ static int parse_items(struct parse *c, size_t *off, size_t end, bool undefined,
 			return fail(c, "a sequence holds something that is not an item");
 		if (++c->count > MAX_ELEMENTS)
 			return fail(c, "too many items");
-		v = realloc(e->items, (e->n_items + 1) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		e->items = v;
+		if (e->n_items == e->items_cap) {
+			size_t cap = e->items_cap ? e->items_cap * 2 : 4;
+
+			v = realloc(e->items, cap * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			e->items = v;
+			e->items_cap = cap;
+		}
 		memset(&e->items[e->n_items], 0, sizeof(struct item));
 		e->n_items++;
 		if (ilen == UNDEFINED) {
@@ -297,7 +302,7 @@ static int parse_elements(struct parse *c, size_t *off, size_t end, bool until_i
 				 * is an ordinary value. */
 				el_release(e);
 				e->items = NULL;
-				e->n_items = 0;
+				e->n_items = e->items_cap = 0;
 				e->sq = false;
 				strcpy(e->vr, vr);
 				e->drop = un;
