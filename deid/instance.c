@@ -32,7 +32,7 @@ struct el {
 	bool sq, encaps;
 	bool drop; /* a value that cannot be read, hence not cleaned: never written */
 	struct item *items;
-	size_t n_items;
+	size_t n_items, items_cap;
 };
 
 struct item {
@@ -43,8 +43,14 @@ struct item {
 struct parse {
 	const unsigned char *p;
 	bool explicit_vr, big;
+	size_t count; /* elements and items so far */
 	const char *why;
 };
+
+/* The most elements and items a data set may hold: an enhanced multi-frame image with its
+ * per-frame functional groups has some hundred thousand; the cap keeps the tree (about 60
+ * bytes each) under half a GiB whatever a hostile file of tiny elements says. */
+#define MAX_ELEMENTS (8u << 20)
 
 static uint16_t rd16(const struct parse *c, size_t off)
 {
@@ -125,10 +131,17 @@ static int parse_items(struct parse *c, size_t *off, size_t end, bool undefined,
 		}
 		if (tag != TAG_ITEM)
 			return fail(c, "a sequence holds something that is not an item");
-		v = realloc(e->items, (e->n_items + 1) * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		e->items = v;
+		if (++c->count > MAX_ELEMENTS)
+			return fail(c, "too many items");
+		if (e->n_items == e->items_cap) {
+			size_t cap = e->items_cap ? e->items_cap * 2 : 4;
+
+			v = realloc(e->items, cap * sizeof(*v));
+			if (!v)
+				return -ENOMEM;
+			e->items = v;
+			e->items_cap = cap;
+		}
 		memset(&e->items[e->n_items], 0, sizeof(struct item));
 		e->n_items++;
 		if (ilen == UNDEFINED) {
@@ -227,6 +240,8 @@ static int parse_elements(struct parse *c, size_t *off, size_t end, bool until_i
 			else if (deid_dict_is_ui(tag))
 				strcpy(vr, "UI");
 		}
+		if (++c->count > MAX_ELEMENTS)
+			return fail(c, "too many elements");
 		e = item_add(into);
 		if (!e)
 			return -ENOMEM;
@@ -287,7 +302,7 @@ static int parse_elements(struct parse *c, size_t *off, size_t end, bool until_i
 				 * is an ordinary value. */
 				el_release(e);
 				e->items = NULL;
-				e->n_items = 0;
+				e->n_items = e->items_cap = 0;
 				e->sq = false;
 				strcpy(e->vr, vr);
 				e->drop = un;
@@ -477,7 +492,7 @@ static void write_el(struct job *j, struct writer *w, const struct el *e)
 }
 
 /* The attributes E.1.1 says a de-identified instance carries, written in tag order. */
-static const char method[] = "DICOM PS3.15 " DEID_EDITION " Table E.1-1 Basic Profile";
+static const char method[] = DEID_METHOD;
 
 static void write_code(struct writer *w, const char *value, const char *meaning)
 {
@@ -491,6 +506,7 @@ static void write_code(struct writer *w, const char *value, const char *meaning)
 static void write_added(struct job *j, struct writer *w, uint32_t tag)
 {
 	const struct deid_options *o = &j->d->opts;
+	struct deid_code codes[DEID_CODES_MAX];
 	const char *ltim;
 
 	switch (tag) {
@@ -502,17 +518,8 @@ static void write_added(struct job *j, struct writer *w, uint32_t tag)
 		break;
 	case 0x00120064u: /* DeidentificationMethodCodeSequence: CID 7050 */
 		put_seq_start(w, tag);
-		write_code(w, "113100", "Basic Application Confidentiality Profile");
-		if (o->clean_descriptors)
-			write_code(w, "113105", "Clean Descriptors Option");
-		if (o->retain_dates)
-			write_code(
-				w, "113107",
-				"Retain Longitudinal Temporal Information Modified Dates Option");
-		if (o->retain_patient_chars)
-			write_code(w, "113108", "Retain Patient Characteristics Option");
-		if (o->retain_device)
-			write_code(w, "113109", "Retain Device Identity Option");
+		for (size_t i = 0; i < deid_method_codes(j->d, codes); i++)
+			write_code(w, codes[i].value, codes[i].meaning);
 		put_seq_end(w);
 		break;
 	case 0x00280303u: /* LongitudinalTemporalInformationModified (PS3.15 E.2) */
@@ -664,6 +671,7 @@ int deid_instance(const struct deid *d, const void *in, size_t len, struct buf *
 
 		item_release(&ds);
 		memset(&ds, 0, sizeof(ds));
+		c.count = 0;
 		off = c.p == p ? info.ds_offset : 0;
 		c.explicit_vr = false;
 		err = parse_elements(&c, &off, end, false, &ds, 0);

@@ -75,4 +75,15 @@ bool deid_vr_is_text(const char *vr);
 /** Whether @sop_class is one deid withholds (SR, KO, PR, encapsulated documents); @why. */
 bool deid_class_withheld(const char *sop_class, const char **why);
 
+/** DeidentificationMethod (0012,0063): what was applied, in words (LO: at most 64). */
+#define DEID_METHOD "DICOM PS3.15 " DEID_EDITION " Table E.1-1 Basic Profile"
+
+/** A code of CID 7050 (scheme DCM) for DeidentificationMethodCodeSequence (0012,0064). */
+struct deid_code {
+	const char *value, *meaning;
+};
+#define DEID_CODES_MAX 5
+/** The codes of what @d applies (113100 and one per option used) into @out. @return how many. */
+size_t deid_method_codes(const struct deid *d, struct deid_code out[DEID_CODES_MAX]);
+
 #endif

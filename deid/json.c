@@ -194,6 +194,41 @@ static int add_text(cJSON *obj, const char *key, const char *vr, const char *tex
 	return 0;
 }
 
+/* DeidentificationMethodCodeSequence, as deid_instance() writes it. */
+static int add_codes(const struct deid *d, cJSON *obj)
+{
+	struct deid_code codes[DEID_CODES_MAX];
+	size_t n = deid_method_codes(d, codes);
+	cJSON *a = cJSON_CreateObject(), *items = cJSON_CreateArray();
+	int err = 0;
+
+	cJSON_DeleteItemFromObjectCaseSensitive(obj, "00120064");
+	if (!a || !items || !cJSON_AddStringToObject(a, "vr", "SQ"))
+		err = -ENOMEM;
+	for (size_t i = 0; i < n && !err; i++) {
+		cJSON *it = cJSON_CreateObject();
+
+		if (!it || !cJSON_AddItemToArray(items, it)) {
+			cJSON_Delete(it);
+			err = -ENOMEM;
+			break;
+		}
+		err = add_text(it, "00080100", "SH", codes[i].value);
+		if (!err)
+			err = add_text(it, "00080102", "SH", "DCM");
+		if (!err)
+			err = add_text(it, "00080104", "LO", codes[i].meaning);
+	}
+	if (!err && cJSON_AddItemToObject(a, "Value", items)) {
+		items = NULL;
+		if (cJSON_AddItemToObject(obj, "00120064", a))
+			return 0;
+	}
+	cJSON_Delete(items);
+	cJSON_Delete(a);
+	return err ? err : -ENOMEM;
+}
+
 int deid_json(const struct deid *d, const char *in, size_t len, struct buf *out)
 {
 	cJSON *root = cJSON_ParseWithLength(in, len), *ds;
@@ -230,8 +265,9 @@ int deid_json(const struct deid *d, const char *in, size_t len, struct buf *out)
 		if (!err)
 			err = add_text(ds, "00120062", "CS", "YES");
 		if (!err)
-			err = add_text(ds, "00120063", "LO",
-				       "DICOM PS3.15 " DEID_EDITION " Table E.1-1 Basic Profile");
+			err = add_text(ds, "00120063", "LO", DEID_METHOD);
+		if (!err)
+			err = add_codes(d, ds);
 		if (!err)
 			err = add_text(ds, "00280303", "CS",
 				       d->opts.retain_dates ? "MODIFIED" : "REMOVED");

@@ -239,9 +239,12 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 	 * (60xx) goes whole, since the table removes its data (type 1 in the Overlay Plane
 	 * module) and an overlay without data is invalid. */
 	/* Not in the table but naming the originals in their text: the archive's RetrieveURL
-	 * (0008,1190) and RetrieveURI (0040,E010), URLs built from the original UIDs. */
+	 * (0008,1190) and RetrieveURI (0040,E010), URLs built from the original UIDs; and the
+	 * meta group's AE titles and private information (0002,0016-0018, 0100, 0102), where a
+	 * set or DICOM JSON carries them (an instance's group 0002 is written anew anyway). */
 	if ((tag & 0xFFFFu) == 0 || (tag & 0xFF000000u) == 0x60000000u || tag == 0x00081190u ||
-	    tag == 0x0040E010u) {
+	    tag == 0x0040E010u || (tag >= 0x00020016u && tag <= 0x00020018u) ||
+	    tag == 0x00020100u || tag == 0x00020102u) {
 		*fate = DEID_FATE_DROP;
 		return 0;
 	}
@@ -323,7 +326,10 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 			return 0;
 		}
 		if (strcmp(rvr, "PN") == 0 || tag == 0x00100020u) {
-			/* PN: the whole value (all groups) hashed, written as a single group. */
+			/* PN: the alphabetic group hashed (what an attribute set and DICOM JSON
+			 * carry, so a folder and its files agree), written as the only group. */
+			if (strcmp(rvr, "PN") == 0 && memchr(v, '=', len))
+				len = (size_t)((const char *)memchr(v, '=', len) - v);
 			*fate = DEID_FATE_REPLACE;
 			return dummy(d, offset, tag, strcmp(rvr, "PN") == 0 ? "PN" : "LO", v, len,
 				     nv);
@@ -341,4 +347,23 @@ int deid_fate(const struct deid *d, long offset, uint32_t tag, const char *vr, b
 		*fate = DEID_FATE_EMPTY;
 		return 0;
 	}
+}
+
+size_t deid_method_codes(const struct deid *d, struct deid_code out[DEID_CODES_MAX])
+{
+	const struct deid_options *o = &d->opts;
+	size_t n = 0;
+
+	/* Safe Private (113111) is not claimed: no private element is kept (deid.h). */
+	out[n++] = (struct deid_code){"113100", "Basic Application Confidentiality Profile"};
+	if (o->clean_descriptors)
+		out[n++] = (struct deid_code){"113105", "Clean Descriptors Option"};
+	if (o->retain_dates)
+		out[n++] = (struct deid_code){
+			"113107", "Retain Longitudinal Temporal Information Modified Dates Option"};
+	if (o->retain_patient_chars)
+		out[n++] = (struct deid_code){"113108", "Retain Patient Characteristics Option"};
+	if (o->retain_device)
+		out[n++] = (struct deid_code){"113109", "Retain Device Identity Option"};
+	return n;
 }

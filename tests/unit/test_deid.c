@@ -154,7 +154,7 @@ static void build(struct ds *s, bool explicit_vr, bool big, bool burned)
 	ref_seq(s, 0x00081110u, STUDY_UID); /* ReferencedStudySequence */
 	ref_seq(s, 0x00081140u, REF_UID);   /* ReferencedImageSequence */
 	ref_seq(s, 0x00082112u, SRC_UID);   /* SourceImageSequence */
-	text(s, 0x00100010u, "PN", "Smith^John");
+	text(s, 0x00100010u, "PN", "Smith^John=Sumisu^Jon");
 	text(s, 0x00100020u, "LO", "MRN0042");
 	text(s, 0x00100030u, "DA", "19600102");
 	text(s, 0x00101010u, "AS", "063Y");
@@ -564,6 +564,8 @@ static void test_json(void **state)
 	assert_int_equal(deid_uid(d, REF_UID, uid, sizeof(uid)), 0);
 	assert_true(has(&out, uid));
 	assert_true(has(&out, "\"00120062\""));
+	assert_true(has(&out, "\"113100\""));
+	assert_false(has(&out, "104.1")); /* the encapsulated document is left out */
 	assert_int_equal(deid_json(d, "{}", 2, &out), -EIO);
 	assert_int_equal(deid_json(d, "[1]", 3, &out), -EIO);
 	buf_release(&out);
