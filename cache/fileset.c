@@ -23,6 +23,9 @@
  * inside one read transaction, which should stay short. */
 #define FILESET_CHUNK (8u << 20)
 
+/* add_item()'s outcome for an instance the view withholds: not in the DICOMDIR. */
+#define FILESET_LEFT_OUT 1
+
 /* The store's key: the layout id pins the content (the same instances under the same file
  * IDs), so a stored DICOMDIR never goes stale. @return the key (caller frees) or NULL. */
 static char *dicomdir_key(struct cache *c, const char *study_uid, const char *layout_id)
@@ -213,8 +216,35 @@ static bool same_series(const struct fileset_item *a, const struct fileset_item 
 
 /* Fetch item @it (its series' SOPInstanceUIDs @series, @nseries of them, for the prefetch),
  * write it as @root/<file ID>, let dcmtk read it and remove it again. */
+/* Write the bytes @view makes of open blob @b to a new file @path. */
+static int write_view(struct cache_blob *b, const char *sop, const struct fileset_view *view,
+		      const char *path)
+{
+	struct buf made;
+	int fd, err;
+
+	buf_init(&made, (size_t)2 << 30);
+	err = view->make(b, sop, &made);
+	if (err) {
+		buf_release(&made);
+		return err;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = -errno;
+	} else {
+		err = write_all(fd, made.data ? made.data : "", made.len);
+		if (close(fd) < 0 && !err)
+			err = -errno;
+	}
+	buf_release(&made);
+	return err;
+}
+
+/* Add item @it to @dd. @return 0, FILESET_LEFT_OUT if @view withholds it, or -errno. */
 static int add_item(struct cache *c, struct dicomdir *dd, const char *root, const char *study_uid,
-		    const struct fileset_item *it, const char *const *series, size_t nseries)
+		    const struct fileset_item *it, const char *const *series, size_t nseries,
+		    const struct fileset_view *view)
 {
 	char path[PATH_MAX], why[256] = "";
 	struct cache_blob *b = NULL;
@@ -233,8 +263,12 @@ static int add_item(struct cache *c, struct dicomdir *dd, const char *root, cons
 	    (size_t)snprintf(path, sizeof(path), "%s/%s", root, it->file_id) >= sizeof(path))
 		err = -ENAMETOOLONG;
 	if (!err)
-		err = write_instance(b, path);
+		err = view ? write_view(b, it->ref.sop_uid, view, path) : write_instance(b, path);
 	cache_blob_close(b);
+	if (err == -EACCES && view) {
+		unlink(path);
+		return FILESET_LEFT_OUT; /* withheld: the view says why, once */
+	}
 	if (err) {
 		log_error("DICOMDIR of study %s: instance %s (%s) could not be written to %s: %s",
 			  study_uid, it->ref.sop_uid, it->file_id, root, strerror(-err));
@@ -250,12 +284,12 @@ static int add_item(struct cache *c, struct dicomdir *dd, const char *root, cons
 
 /* Build the DICOMDIR in a temporary folder and append it to @doc. */
 static int build(struct cache *c, const char *study_uid, const struct fileset_item *items, size_t n,
-		 struct buf *doc)
+		 const struct fileset_view *view, struct buf *doc)
 {
 	char root[PATH_MAX], path[PATH_MAX], why[256] = "";
 	const char **sops = calloc(n ? n : 1, sizeof(*sops));
 	struct dicomdir *dd = NULL;
-	size_t run = 0, end = 0, files = 0;
+	size_t run = 0, end = 0, files = 0, left_out = 0;
 	int err;
 
 	if (!sops)
@@ -281,17 +315,21 @@ static int build(struct cache *c, const char *study_uid, const struct fileset_it
 			while (end < n && same_series(&items[run], &items[end]))
 				end++;
 		}
-		err = add_item(c, dd, root, study_uid, &items[i], sops + run, end - run);
+		err = add_item(c, dd, root, study_uid, &items[i], sops + run, end - run, view);
+		if (err == FILESET_LEFT_OUT) {
+			left_out++;
+			err = 0;
+		}
 	}
 	if (!err)
 		err = dicomdir_write(dd, &files, why, sizeof(why));
 	if (err == -EIO && why[0])
 		log_error("DICOMDIR of study %s: %s", study_uid, why);
-	if (!err && files != n) {
+	if (!err && files != n - left_out) {
 		/* dcmtk skips some files it reads without an error (a repeated instance): a
 		 * DICOMDIR that misses an image must not pass for the study. */
 		log_error("DICOMDIR of study %s references %zu of its %zu instances", study_uid,
-			  files, n);
+			  files, n - left_out);
 		err = -EIO;
 	}
 	if (!err && (size_t)snprintf(path, sizeof(path), "%s/DICOMDIR", root) >= sizeof(path))
@@ -308,6 +346,13 @@ out_free:
 
 int cache_dicomdir(struct cache *c, const char *study_uid, const char *layout_id,
 		   const struct fileset_item *items, size_t n, struct buf *out)
+{
+	return cache_dicomdir_view(c, study_uid, layout_id, items, n, NULL, out);
+}
+
+int cache_dicomdir_view(struct cache *c, const char *study_uid, const char *layout_id,
+			const struct fileset_item *items, size_t n, const struct fileset_view *view,
+			struct buf *out)
 {
 	char *key = dicomdir_key(c, study_uid, layout_id);
 	int64_t stored_at;
@@ -326,7 +371,7 @@ int cache_dicomdir(struct cache *c, const char *study_uid, const char *layout_id
 	}
 	doc.len = 0;
 	STAT_ADD(c, query_misses, 1);
-	err = build(c, study_uid, items, n, &doc);
+	err = build(c, study_uid, items, n, view, &doc);
 	if (err)
 		goto out;
 	/* Its stat size is the stored one: a DICOMDIR the store cannot keep is still served,

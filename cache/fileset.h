@@ -17,6 +17,16 @@ struct fileset_item {
 };
 
 /**
+ * What the files of a file-set are made of when they are not the archive's bytes as stored
+ * (the de-identified view, fs/view.h): @make appends to @out the bytes that stand for open
+ * blob @b of instance @sop (its original UID), or returns a -errno; -EACCES leaves the
+ * instance out of the DICOMDIR (withheld).
+ */
+struct fileset_view {
+	int (*make)(struct cache_blob *b, const char *sop, struct buf *out);
+};
+
+/**
  * The DICOMDIR of study @study_uid laid out as @items (@n of them, none twice), appended to
  * @out. @layout_id names that layout (the same items under the same file IDs give the same
  * id): a DICOMDIR stored under it serves as it is, whatever its age, since instances never
@@ -32,6 +42,13 @@ struct fileset_item {
  */
 int cache_dicomdir(struct cache *c, const char *study_uid, const char *layout_id,
 		   const struct fileset_item *items, size_t n, struct buf *out);
+/**
+ * As cache_dicomdir(), with each file made by @view (NULL: as cache_dicomdir()); the
+ * instances @view withholds are left out of the DICOMDIR. @layout_id must name the view too.
+ */
+int cache_dicomdir_view(struct cache *c, const char *study_uid, const char *layout_id,
+			const struct fileset_item *items, size_t n, const struct fileset_view *view,
+			struct buf *out);
 
 /**
  * Size of the DICOMDIR of @study_uid that cache_dicomdir() served last (under whichever

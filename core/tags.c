@@ -55,6 +55,7 @@ static const struct tag_entry tag_table[] = {
 	{0x00280010u, "Rows", "US"},
 	{0x00280011u, "Columns", "US"},
 	{0x00280100u, "BitsAllocated", "US"},
+	{0x00280301u, "BurnedInAnnotation", "CS"},
 };
 /* clang-format on */
 

@@ -45,6 +45,7 @@
 #define TAG_AcquisitionNumber		   0x00200012u
 #define TAG_TransferSyntaxUID		   0x00020010u
 #define TAG_MediaStorageSOPInstanceUID	   0x00020003u
+#define TAG_BurnedInAnnotation		   0x00280301u
 
 /** @return the tag of a PS3.6 keyword (e.g. "PatientName") or of 8 hex digits, or 0 if unknown. */
 uint32_t tags_by_keyword(const char *keyword);

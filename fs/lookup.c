@@ -13,6 +13,7 @@
 #include "core/tags.h"
 #include "fs/layout.h"
 #include "fs/names.h"
+#include "fs/view.h"
 
 /* A name depends on the entry and, through the clash suffixes, on its siblings; a targeted query
  * sees only some of them. So a query only finds candidates: the answer is the candidate whose
@@ -83,6 +84,11 @@ static int pick_from(struct pick *p, const struct listing *l)
 
 	if (e && e->node.kind != NODE_METADATA)
 		return pick_take(p, e, 0, true);
+	/* The view's names are made from de-identified attributes: the entry's own attributes
+	 * (the archive's) would recognise its original name. Its listings are whole folders,
+	 * where the exact name is all there is to find. */
+	if (view_active())
+		return 0;
 	for (size_t i = 0; i < l->n && !err; i++) {
 		int round = names_match_round(p->nk, p->fmt, &l->v[i].node.attrs, p->name);
 
@@ -292,6 +298,10 @@ int lookup_patient(struct tree *t, const struct node *dir, const char *name, str
 	 * name, and a last-resort name is a place among siblings: the folder is listed. */
 	if (p.nk != NAMES_PATIENT || names_is_last_resort(name))
 		err = FORM_NEEDS_LISTING;
+	/* A pseudonym is a one-way function of the patient: no query can find it, only a
+	 * listing of /patients that names each patient so. */
+	if (view_active())
+		err = FORM_NEEDS_LISTING;
 	/* A name with a clash suffix is found without it first (a clash is likelier than a
 	 * patient named so), then as it is. */
 	if (err == FORM_ASKED && names_strip_suffix(name, base))
@@ -317,7 +327,12 @@ int lookup_study(struct tree *t, const struct node *dir, const char *name, struc
 	int err;
 
 	pick_init(&p, t, dir, name);
-	if (query_uid_is_valid(name)) {
+	if (view_active()) {
+		/* A pseudonymised UID is an HMAC of the original: nothing to ask the archive
+		 * for. /studies is listed (one study-level query, within max_results) and the
+		 * name found among the UIDs mapped forward; an original UID names nothing. */
+		err = pick_listing(t, dir, &p, listed);
+	} else if (query_uid_is_valid(name)) {
 		/* A UID is its own name: the query is exact. */
 		query_init(&q, QUERY_STUDY);
 		err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", name);

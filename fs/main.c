@@ -23,9 +23,12 @@
 #include "core/cancel.h"
 #include "core/log.h"
 #include "core/notify.h"
+#include "deid/deid.h"
+#include "fs/deid_map.h"
 #include "fs/opts.h"
 #include "fs/ops.h"
 #include "fs/refresh.h"
+#include "fs/view.h"
 #include "protocols/downloader.h"
 #include "protocols/http.h"
 #include "protocols/searcher.h"
@@ -394,6 +397,65 @@ static void stop_signals_release(void)
 	sigaction(SIGTERM, &fuse_on_term, NULL);
 }
 
+/* The de-identified view's key and profile, from deid=KEYFILE (or --deid-map KEYFILE) and the
+ * deid_* options: loaded before the mount, so a key file others can read, or one too short,
+ * fails `mount` with the reason on the user's terminal. The key's bytes are never printed. */
+static int deid_start(const struct trolley_opts *o, const char *path, struct deid_key **key,
+		      struct deid **d)
+{
+	struct deid_options dopts = {
+		.retain_dates = o->deid_keep_dates,
+		.retain_patient_chars = o->deid_keep_patient,
+		.retain_device = o->deid_keep_device,
+		.retain_safe_private = o->deid_keep_private,
+		.clean_descriptors = o->deid_clean_descriptors,
+	};
+	const char *why = NULL;
+	int err = deid_key_load(path, key, &why);
+
+	if (err == -EPERM)
+		fprintf(stderr,
+			"mount.trolley: deid=%s: group or others may read the key file: make it "
+			"private (chmod 600) and give the view a new key\n",
+			path);
+	else if (err)
+		fprintf(stderr, "mount.trolley: deid=%s: %s\n", path, why ? why : strerror(-err));
+	if (err)
+		return err;
+	err = deid_new(*key, &dopts, d);
+	if (err)
+		fprintf(stderr, "mount.trolley: deid=%s: %s\n", path, strerror(-err));
+	return err;
+}
+
+/* --deid-map KEYFILE SOURCE: the custodian's CSV on stdout, through a cache of its own folder
+ * (cache_dir=, locked as a mount locks it), and no mount. @return the exit status. */
+static int deid_map_main(struct trolley_opts *o)
+{
+	struct deid_key *key = NULL;
+	struct deid *dd = NULL;
+	struct daemon d = {0};
+	int lock_fd = -1, ret = 1;
+
+	if (deid_start(o, o->deid_map, &key, &dd) < 0)
+		goto out;
+	if (check_before_mount(o, NULL, &lock_fd) < 0)
+		goto out;
+	if (daemon_start(&d, o) < 0) {
+		log_error("deid map: cannot start: see the messages above");
+		goto out_release;
+	}
+	ret = deid_map_write(d.cache, dd, o->max_results, stdout) < 0;
+out_release:
+	daemon_release(&d);
+out:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	deid_free(dd);
+	deid_key_free(key);
+	return ret;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -402,6 +464,8 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct trolley_opts o;
 	struct daemon d = {0};
+	struct deid_key *deid_key = NULL;
+	struct deid *deid = NULL;
 	enum log_level level = LOG_LEVEL_WARN;
 	char safe[1024];
 	int lock_fd = -1;
@@ -450,6 +514,13 @@ int main(int argc, char *argv[])
 		goto out_free_args;
 	}
 	log_set_level(level);
+	if (o.deid_map) {
+		ret = deid_map_main(&o);
+		goto out_free_args;
+	}
+	if (o.deid && deid_start(&o, o.deid, &deid_key, &deid) < 0)
+		goto out_free_args;
+	view_set(deid);
 	if (o.auth_plain_http)
 		log_warn("allow_http_auth: credentials go to the archive over plain http, readable "
 			 "by anyone on the network path");
@@ -485,6 +556,14 @@ int main(int argc, char *argv[])
 		goto out_unmount;
 	}
 	log_info("serving %s on %s", log_redact_url(o.source, safe, sizeof(safe)), cmd.mountpoint);
+	if (deid)
+		log_info("deid: the mount is the de-identified view (PS3.15 Annex E basic "
+			 "profile%s%s%s%s%s)",
+			 o.deid_keep_dates ? ", modified dates" : "",
+			 o.deid_keep_patient ? ", patient characteristics" : "",
+			 o.deid_keep_device ? ", device identity" : "",
+			 o.deid_keep_private ? ", safe private" : "",
+			 o.deid_clean_descriptors ? ", clean descriptors" : "");
 	/* SIGHUP refreshes the listings from here on (libfuse's handler would end the session);
 	 * a mount that cannot refresh still serves. */
 	if (refresh_start(&d.fs) < 0)
@@ -523,5 +602,8 @@ out_free_cmd:
 out_free_args:
 	fuse_opt_free_args(&args);
 	opts_release(&o);
+	view_set(NULL);
+	deid_free(deid);
+	deid_key_free(deid_key);
 	return ret;
 }

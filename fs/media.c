@@ -18,6 +18,7 @@
 #include "core/query.h"
 #include "core/tags.h"
 #include "fs/lookup.h"
+#include "fs/view.h"
 
 /* "S0001", "I00001" (any size_t fits), and "DICOM/S0001/I00001". */
 #define MEDIA_NAME_BUF 24
@@ -105,6 +106,9 @@ static int level_of(struct tree *t, const char *study, const char *series, struc
 	err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", study);
 	if (!err && series)
 		err = attrset_set(&q.match, TAG_SeriesInstanceUID, "UI", series);
+	/* The query a series folder of /studies makes in the view (fs/tree.c): one answer. */
+	if (!err && series && view_active())
+		err = query_include(&q, TAG_BurnedInAnnotation);
 	if (!err)
 		err = cache_find(t->cache, &q, &l->results);
 	query_release(&q);
@@ -120,6 +124,8 @@ static int level_of(struct tree *t, const char *study, const char *series, struc
 		const char *se = attrset_get(a, TAG_SeriesInstanceUID);
 
 		if ((st && strcmp(st, study) != 0) || (series && se && strcmp(se, series) != 0))
+			continue;
+		if (series && view_withholds(a))
 			continue;
 		l->v[l->n++] = (struct media_entry){a, attrset_str(a, own),
 						    number_of(attrset_get(a, num)), i};
@@ -504,13 +510,22 @@ static int layout_of(struct tree *t, const char *study, struct media_layout *m)
 
 int media_dicomdir(struct tree *t, const struct node *n, struct buf *out)
 {
+	static const struct fileset_view deid_files = {view_instance};
 	const char *study = attrset_str(&n->attrs, TAG_StudyInstanceUID);
 	struct media_layout m;
+	char id[sizeof(m.id) + 64];
 	int err;
 
 	err = layout_of(t, study, &m);
-	if (!err)
+	/* The view's DICOMDIR is made from its own files, and stored under an id of the key
+	 * too: small (~250 bytes an instance) against the rewrite of every instance it costs. */
+	if (!err && view_active()) {
+		view_fingerprint(id, sizeof(id));
+		snprintf(id + strlen(id), sizeof(id) - strlen(id), "-%s", m.id);
+		err = cache_dicomdir_view(t->cache, study, id, m.items, m.n, &deid_files, out);
+	} else if (!err) {
 		err = cache_dicomdir(t->cache, study, m.id, m.items, m.n, out);
+	}
 	layout_release(&m);
 	return err;
 }

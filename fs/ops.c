@@ -21,6 +21,7 @@
 #include "fs/media.h"
 #include "fs/refresh.h"
 #include "fs/status.h"
+#include "fs/view.h"
 #include "fs/xattr.h"
 
 #define DIR_TIMEOUT	    1.0
@@ -182,9 +183,31 @@ static void record_failure(struct trolley_fs *fs, fuse_req_t req, uint64_t ino, 
  * paths others opened. */
 static int errors_text_for_reader(const struct trolley_fs *fs, uid_t uid, struct buf *out)
 {
-	if (uid == 0 || uid == fs->owner)
-		return errors_text(out);
-	return errors_text_of(out, uid);
+	int err = uid == 0 || uid == fs->owner ? errors_text(out) : errors_text_of(out, uid);
+
+	/* The view's errors file names files by their pseudonyms (their paths) and nothing by
+	 * its original UID (the requests made for them). */
+	if (!err)
+		view_redact_errors(out);
+	return err;
+}
+
+/* The modification time of @n as the mount shows it: from the de-identified dates in the
+ * view (shifted, or none: then the mount's time). */
+static time_t shown_mtime(const struct node *n)
+{
+	struct node shown;
+	time_t t;
+
+	if (!view_active())
+		return tree_mtime(n);
+	node_init(&shown, n->kind);
+	attrset_release(&shown.attrs);
+	if (view_attrs(&n->attrs, &shown.attrs) < 0)
+		return 0;
+	t = tree_mtime(&shown);
+	node_release(&shown);
+	return t;
 }
 
 /* Fill @st for @node as user @reader sees it; @return the attribute timeout that fits it. */
@@ -198,7 +221,7 @@ static double node_stat(struct trolley_fs *fs, uid_t reader, const struct node *
 	st->st_ino = ino;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
-	st->st_mtime = tree_mtime(n);
+	st->st_mtime = shown_mtime(n);
 	if (!st->st_mtime)
 		st->st_mtime = fs->mounted;
 	st->st_ctime = st->st_atime = st->st_mtime;
@@ -213,7 +236,9 @@ static double node_stat(struct trolley_fs *fs, uid_t reader, const struct node *
 
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		if (cache_metadata_size(fs->tree.cache,
+		/* The view's is made at each open: 0 until then, as the status file. */
+		if (!view_active() &&
+		    cache_metadata_size(fs->tree.cache,
 					attrset_str(&n->attrs, TAG_StudyInstanceUID), series,
 					&size) == 0)
 			st->st_size = (off_t)size;
@@ -250,7 +275,22 @@ static double node_stat(struct trolley_fs *fs, uid_t reader, const struct node *
 		/* Exact from the first open on, whether the instance is in the cache or (too big
 		 * for it) in a temporary file: readers stop at this size. An estimate is decided
 		 * again under the gate (see size_gate). */
-		if (cache_exact_size(fs->tree.cache, sop, &size) == 0) {
+		if (view_active()) {
+			/* The de-identified bytes' size, from the first open on. */
+			if (view_size(sop, &size) == 0) {
+				timeout = CACHED_FILE_TIMEOUT;
+			} else {
+				pthread_mutex_lock(&size_gate);
+				if (view_size(sop, &size) == 0) {
+					timeout = CACHED_FILE_TIMEOUT;
+				} else {
+					size = tree_estimated_size(n);
+					timeout = DIR_TIMEOUT;
+					note_estimate(ino);
+				}
+				pthread_mutex_unlock(&size_gate);
+			}
+		} else if (cache_exact_size(fs->tree.cache, sop, &size) == 0) {
 			timeout = CACHED_FILE_TIMEOUT;
 		} else {
 			pthread_mutex_lock(&size_gate);
@@ -645,12 +685,16 @@ static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node 
 {
 	const char *study = attrset_str(&n->attrs, TAG_StudyInstanceUID);
 	const char *series = attrset_get(&n->attrs, TAG_SeriesInstanceUID);
+	int err;
 
 	buf_init(&of->text, 512u << 20);
 	fi->direct_io = 1;
-	if (!series && study_metadata_from_series(fs, ino, study, &of->text) == 0)
-		return 0;
-	return cache_metadata(fs->tree.cache, study, series, &of->text);
+	if (series || study_metadata_from_series(fs, ino, study, &of->text) != 0)
+		err = cache_metadata(fs->tree.cache, study, series, &of->text);
+	else
+		err = 0;
+	/* Derived at each open, never stored: the store keeps the archive's once. */
+	return err ? err : view_json(&of->text);
 }
 
 /* A study's DICOMDIR: made at its first open, which fetches the whole study. */
@@ -716,6 +760,24 @@ static void note_series_order(struct trolley_fs *fs, uint64_t ino, const char *s
 	listing_put(l);
 }
 
+/* The view's bytes of the instance open in @of: derived now into the handle's memory, and the
+ * archive's blob let go. Never stored: the store keeps the archive's bytes once, and the
+ * rewrite (milliseconds for a typical instance, the HMACs and one pass over the data set)
+ * costs less than a second copy of every instance would in the cache. The same key gives
+ * the same bytes at every open, so the kernel may keep their pages. */
+static int open_in_view(struct open_file *of, const char *sop, struct fuse_file_info *fi)
+{
+	int err;
+
+	buf_init(&of->text, (size_t)2 << 30);
+	err = view_instance(of->blob, sop, &of->text);
+	cache_blob_close(of->blob);
+	of->blob = NULL;
+	if (!err)
+		fi->keep_cache = 1;
+	return err;
+}
+
 static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node *n,
 			 struct open_file *of, struct fuse_file_info *fi)
 {
@@ -744,6 +806,10 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, &of->blob);
 	free(siblings);
 	listing_put(folder);
+	/* The view's size is known once its bytes are made: before the invalidation below,
+	 * or a stat between the two would hand the kernel an estimate again. */
+	if (!err && view_active())
+		err = open_in_view(of, ref.sop_uid, fi);
 	/* The kernel may hold an estimated size for up to DIR_TIMEOUT: mark its attributes stale
 	 * now (offset -1: attributes only, no page cache, no inode lock), so the fstat() that
 	 * rsync makes right after open() and any read past the estimate see the exact size.
@@ -758,7 +824,7 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 			fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
 		pthread_mutex_unlock(&size_gate);
 	}
-	if (!err)
+	if (!err && !view_active())
 		fi->keep_cache = cache_blob_is_stored(of->blob);
 	return err;
 }
@@ -942,6 +1008,22 @@ static void getxattr_refresh(fuse_req_t req, struct trolley_fs *fs, uint64_t ino
 		fuse_reply_buf(req, value, REFRESH_VALUE_LEN);
 }
 
+/* Replace the attributes of @n by those the view shows (a no-op when it is not active). */
+static int view_shown(struct node *n)
+{
+	struct attrset shown;
+	int err;
+
+	if (!view_active())
+		return 0;
+	err = view_attrs(&n->attrs, &shown);
+	if (err)
+		return err;
+	attrset_release(&n->attrs);
+	n->attrs = shown;
+	return 0;
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct trolley_fs *fs = fs_of(req);
@@ -959,7 +1041,9 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		fuse_reply_err(req, -err);
 		return;
 	}
-	err = xattr_get(&n.attrs, name, &value);
+	err = view_shown(&n);
+	if (!err)
+		err = xattr_get(&n.attrs, name, &value);
 	if (err)
 		goto out;
 	len = strlen(value);
@@ -988,6 +1072,9 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_err(req, -err);
 		return;
 	}
+	err = view_shown(&n);
+	if (err)
+		goto out;
 	if (size == 0) {
 		len = xattr_list(&n.attrs, NULL, 0);
 		fuse_reply_xattr(req, (size_t)len);

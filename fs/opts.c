@@ -66,6 +66,14 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("uid=%s", uid_text, 0),
 	TROLLEY_OPT("gid=%s", gid_text, 0),
 	TROLLEY_OPT("umask=%s", umask_text, 0),
+	TROLLEY_OPT("deid=%s", deid, 0),
+	TROLLEY_OPT("deid_keep_dates", deid_keep_dates, 1),
+	TROLLEY_OPT("deid_keep_patient", deid_keep_patient, 1),
+	TROLLEY_OPT("deid_keep_device", deid_keep_device, 1),
+	TROLLEY_OPT("deid_keep_private", deid_keep_private, 1),
+	TROLLEY_OPT("deid_clean_descriptors", deid_clean_descriptors, 1),
+	TROLLEY_OPT("--deid-map %s", deid_map, 0),
+	TROLLEY_OPT("--deid-map=%s", deid_map, 0),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -493,6 +501,12 @@ int opts_finish(struct trolley_opts *o)
 	}
 	if (check_urls(o) < 0)
 		return -EINVAL;
+	if (!o->deid && !o->deid_map &&
+	    (o->deid_keep_dates || o->deid_keep_patient || o->deid_keep_device ||
+	     o->deid_keep_private || o->deid_clean_descriptors)) {
+		fprintf(stderr, "mount.trolley: the deid_* options need deid=KEYFILE\n");
+		return -EINVAL;
+	}
 	if (o->dicom && strncmp(o->source, "dicom://", 8) != 0 && parse_dicom_peer(o, o->dicom) < 0)
 		return -EINVAL;
 	if (strncmp(o->source, "mint+http://", 12) == 0 ||
@@ -663,6 +677,8 @@ void opts_release(struct trolley_opts *o)
 	free(o->uid_text);
 	free(o->gid_text);
 	free(o->umask_text);
+	free(o->deid);
+	free(o->deid_map);
 }
 
 void opts_usage(const char *progname)
@@ -718,6 +734,15 @@ void opts_usage(const char *progname)
 	       "archive\n"
 	       "    -o uid=USER,gid=GROUP      who owns the files (default: who mounts)\n"
 	       "    -o umask=MASK              mode bits taken from 0555/0444 (default 022)\n"
+	       "    -o deid=KEYFILE            the de-identified view (PS3.15 Annex E basic\n"
+	       "                               profile, keyed by KEYFILE: mode 600, 32+ bytes)\n"
+	       "    -o deid_keep_dates         its options, each off by default: modified dates,\n"
+	       "    -o deid_keep_patient       patient characteristics, device identity, safe\n"
+	       "    -o deid_keep_device        private attributes; clean descriptors\n"
+	       "    -o deid_keep_private\n"
+	       "    -o deid_clean_descriptors\n"
+	       "    --deid-map KEYFILE SOURCE  print the original,pseudonym CSV of every UID and\n"
+	       "                               PatientID (the custodian's; mounts nothing)\n"
 	       "    -o loglevel=LEVEL          error, warn (default), info or debug\n"
 	       "    -f                         stay in the foreground, log to stderr\n"
 	       "    -d                         FUSE debug output (implies -f)\n"

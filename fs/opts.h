@@ -66,6 +66,11 @@ struct trolley_opts {
 	gid_t gid;	   /* derived: their group (default: who mounts' group) */
 	mode_t umask;	   /* derived: taken from 0555 (folders) and 0444 (files) */
 	char *unsupported; /* first option named in DESIGN.md that this build lacks */
+	/* The de-identified view (fs/view.h): the key file, and the profile's options. */
+	char *deid;
+	int deid_keep_dates, deid_keep_patient, deid_keep_device, deid_keep_private;
+	int deid_clean_descriptors;
+	char *deid_map; /* --deid-map KEYFILE: print the custodian's mapping, mount nothing */
 	int show_help;
 	int show_version;
 	int nonopt_count;

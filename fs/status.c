@@ -5,6 +5,7 @@
 
 #include "core/errors.h"
 #include "core/pushback.h"
+#include "fs/view.h"
 
 static void pushback_text(struct buf *out, int *err)
 {
@@ -65,5 +66,9 @@ int status_text(struct cache *c, struct buf *out)
 	pushback_text(out, &err);
 	/* Failures readers saw (and partial listings): /.trolley/errors says which and why. */
 	err |= buf_printf(out, "recorded_errors: %llu\n", errors_count());
+	/* The de-identified view: instances it does not serve (fs/view.c says why, in the log). */
+	if (view_active())
+		err |= buf_printf(out, "deid_withheld: %llu\n",
+				  (unsigned long long)view_withheld());
 	return err ? -ENOMEM : 0;
 }

@@ -16,6 +16,7 @@
 #include "fs/lookup.h"
 #include "fs/media.h"
 #include "fs/search.h"
+#include "fs/view.h"
 
 /* An answer of this many results or more is a burst whose memory is handed back to the system
  * once its listing is built (a page of 5,000 instances is ~10 MiB of sets). */
@@ -339,6 +340,9 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 	/* What the layout names entries by beyond what every searcher returns. */
 	if (!err)
 		err = layout_add_includes(layout_of(t), q);
+	/* The view leaves out what it withholds, where the archive answers what tells it. */
+	if (!err && view_active() && q->level == QUERY_INSTANCE)
+		err = query_include(q, TAG_BurnedInAnnotation);
 	if (err) {
 		query_release(q);
 		return err;
@@ -518,6 +522,28 @@ static void log_bad_entries(const struct tree *t, const struct node *dir, size_t
 			 where, last_resort, NAMES_ROUNDS, last_example);
 }
 
+/* An entry's name in the de-identified view: made from its de-identified attributes, and so
+ * is its identity (*@key, replaced), which the clash suffix is a hash of: a suffix made from an
+ * original UID or PatientID would be a short unkeyed hash of it. */
+static int view_name(enum names_kind nk, const struct names_format *fmt, const struct attrset *a,
+		     char name[NAMES_BUF], char **key)
+{
+	struct attrset shown;
+	char *k;
+	int err = view_attrs(a, &shown);
+
+	if (err)
+		return err;
+	names_entry(nk, fmt, &shown, name);
+	k = names_key(nk, &shown);
+	attrset_release(&shown);
+	if (!k)
+		return -ENOMEM;
+	free(*key);
+	*key = k;
+	return 0;
+}
+
 int tree_build_listing(const struct tree *t, const struct node *dir, struct attrset_list *results,
 		       bool metadata, struct listing **out)
 {
@@ -549,6 +575,12 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
 
 		if (!keys[i])
 			continue;
+		/* The de-identified view lists no instance it would not serve. */
+		if (kind == NODE_INSTANCE && view_withholds(&results->v[i])) {
+			free(keys[i]);
+			keys[i] = NULL;
+			continue;
+		}
 		node_init(&e->node, kind);
 		e->node.by_uid = dir->by_uid;
 		/* Series and instances keep their parents' attributes too (for UIDs and dates);
@@ -562,7 +594,10 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
 		     attrset_merge(&e->node.attrs, &dir->attrs) < 0) ||
 		    (kind == NODE_PATIENT && reduce_to_patient(t, &e->node.attrs) < 0))
 			goto out;
-		names_entry(nk, fmt, &e->node.attrs, names[n - 1]);
+		if (!view_active())
+			names_entry(nk, fmt, &e->node.attrs, names[n - 1]);
+		else if (view_name(nk, fmt, &e->node.attrs, names[n - 1], &ekeys[n - 1]) < 0)
+			goto out; /* err is -ENOMEM here */
 	}
 	err = drop_duplicates(l, names, ekeys);
 	if (err)
@@ -648,6 +683,10 @@ static int fixed_listing(enum node_kind parent, struct listing **out)
 		const struct fixed_child *f = &fixed_children[i];
 
 		if (f->parent != parent)
+			continue;
+		/* The view has no /dates: a folder named by a real day, whose studies it would
+		 * show, ties pseudonyms to days. */
+		if (view_active() && f->kind == NODE_DATES)
 			continue;
 		snprintf(l->v[n].name, sizeof(l->v[n].name), "%s", f->name);
 		node_init(&l->v[n].node, f->kind);
@@ -791,9 +830,11 @@ static int search_node(struct tree *t, const char *name, struct node *out)
 
 	err = search_parse(name, &q, why, sizeof(why));
 	if (!err)
+		err = view_check_search(&q, why, sizeof(why));
+	if (!err)
 		err = cache_check_query(t->cache, &q, why, sizeof(why));
 	query_release(&q);
-	if (err == -EINVAL)
+	if (err == -EINVAL || err == -EACCES)
 		log_error("search \"%s\": %s", name, why);
 	if (err)
 		return err;

@@ -12,7 +12,7 @@ PACKAGES=(
   python3-pytest python3-pydicom python3-numpy
   attr curl rsync nginx-light openssl man-db
   clang libclang-rt-14-dev
-  debhelper dpkg-dev fakeroot lintian systemd
+  debhelper dpkg-dev fakeroot lintian systemd dicom3tools
 )
 
 missing=()

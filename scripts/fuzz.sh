@@ -29,6 +29,7 @@ declare -A SOURCES=(
   [search]="fs/search.c $CORE"
   [url]="$HTTP $CORE"
   [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c fs/media.c $CORE $CACHE"
+  [deid]="$(echo deid/*.c) $CORE"
 )
 # Harness name -> C++ sources it links (compiled on their own with clang++), with dcmtk.
 declare -A CXX_SOURCES=(
@@ -41,6 +42,7 @@ declare -A PACKAGES=(
   [rad69]="libxml-2.0 libcurl"
   [names]="lmdb dcmtk"
   [url]="libcurl"
+  [deid]="libcrypto libcjson"
 )
 mapfile -t ORDER < <(printf '%s\n' "${!SOURCES[@]}" | sort)
 
