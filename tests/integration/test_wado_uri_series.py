@@ -30,12 +30,16 @@ def _object_uid(path):
 
 
 def _peak_in_flight(log):
-    """The most WADO-URI GETs the proxy had in flight at one moment."""
+    """The most WADO-URI GETs the proxy had in flight at one moment. The proxy notes a reply's
+    end once its handler returns, when the client may have sent its next request on the same
+    connection already: the last 20 ms of a reply do not count, as in test_engine.py (a peak
+    one above the bound was seen once in a CI-like run on a loaded machine, and not again in
+    18 runs)."""
     events = []
     for r in log:
         if r.get("path", "").startswith("/wado?"):
             # A GET still under way (a read-ahead) ends after everything logged.
-            end = r["end"] if r["end"] is not None else float("inf")
+            end = max(r["start"], r["end"] - 0.02) if r["end"] is not None else float("inf")
             events += [(r["start"], 1), (end, -1)]
     peak = now = 0
     for _, step in sorted(events, key=lambda e: (e[0], e[1])):  # an end before a start
