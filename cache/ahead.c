@@ -143,8 +143,8 @@ static bool ahead_may_take(struct cache *c, const char *series)
 
 /* What the folder's order says of the series after the walked one. */
 enum folder_pick {
-	FOLDER_PICKED,	       /* the next one, in out */
-	FOLDER_NONE_LEFT,      /* nothing the walk may go to is left after it */
+	FOLDER_PICKED,	      /* the next one, in out */
+	FOLDER_NONE_LEFT,     /* nothing the walk may go to is left after it */
 	FOLDER_ORDER_UNKNOWN, /* fs/ did not tell this study's order: ask the archive's */
 };
 

@@ -26,7 +26,7 @@ struct store;
 /* How a flight ended, for its waiters. */
 enum flight_outcome {
 	FLIGHT_PENDING, /* under way */
-	FLIGHT_STORED,	/* in the store; if the flight holds its pin (pinned), it stays until opened */
+	FLIGHT_STORED, /* in the store; if the flight holds its pin (pinned), it stays until opened */
 	FLIGHT_IN_FILE, /* checked, but not kept in the store: served from its file (fd) */
 	FLIGHT_ALONE,	/* ended without it (a series stream that lacked or could not keep it, a
 			 * leader that gave up): each waiter fetches it again, alone */

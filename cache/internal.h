@@ -1,22 +1,38 @@
-/* Shared by the files of cache/ only: the cache's state, single-flight records and the
- * verifying sink. Nothing outside cache/ includes this.
+/* Shared by the files of cache/ only: the cache's state, read-ahead's entry points for open.c
+ * and the verifying sink. Nothing outside cache/ includes this.
  *
- * Threads: an open() runs on its FUSE worker thread: store lookup, the walk (ahead.c), then
- * its flight (leading the single-instance transfer itself, or waiting: for a series job that
- * claimed it, or that it joined as the first instance its stream sends); a series job runs
- * on one of at most PREFETCH_WORKERS_MAX pool threads (prefetch.c), taken from the queue in
- * order of class (a job an opener joined, the rest of a series being read, read-ahead), each
- * batch of it written by a short-lived committer thread that the worker joins. Read-ahead
- * (ahead.c) asks its queries on its pool thread, and waits there (c->work) for the walked
- * stream and for single-instance opens to end, giving its thread back to a more urgent job.
- * Locks: c->lock (flights, queue, pool, walk) is taken before the store's lock
- * (store_has_blob under c->lock) and never held across network I/O; the memo locks and the
- * store's lock are innermost. c->work is waited on by idle workers, waiting read-ahead and
- * opens waiting for read-ahead to name its members: it is broadcast.
+ * Who calls whom (nothing calls back up): fs/ -> open.c (cache_open) -> ahead.c (the walk),
+ * prefetch.c (the transfer engine: queue, workers, committers; prefetch.h) and flight.c (the
+ * flights, a hash by SOPInstanceUID; flight.h). ahead.c -> prefetch.c, and the cache's own
+ * queries (query.c). prefetch.c -> flight.c, the store, the sink, the downloader. Read-ahead's
+ * work on a worker is the prepare step it hands in with its job (ahead_prepare,
+ * ahead_metadata_prepare); the engine knows it only as that function.
+ *
+ * Threads: an open() runs on its FUSE worker thread: store lookup, the walk (ahead.c), then,
+ * for a miss that may start its series' transfer (prefetch_may_start, under c->lock), the
+ * series job made with the lock let go (prefetch_job_new), then its flight: leading the
+ * single-instance transfer itself, or waiting on the flight's own condition (for another
+ * opener, for a series job that claimed it, or for the job it joined as the first instance
+ * its stream sends). A series job runs on one of at most PREFETCH_WORKERS_MAX pool threads
+ * (prefetch.c), taken from the queue in order of class (a job an opener joined, the rest of a
+ * series being read, read-ahead); each batch of it is written by a short-lived committer
+ * thread that the worker joins, which finishes the batch's flights. Read-ahead's prepare step
+ * (ahead.c) asks its queries on its worker, then the engine waits there (c->work) for the
+ * walked stream and for single-instance opens to end, giving its thread back to a more urgent
+ * job.
+ * Locks: c->lock guards the flight table and each flight's state, the queue, the pool, the
+ * walk and stopping; it is never held across network I/O. Under it nothing is done per member
+ * of a series but a flight's lookup and link (and, when a job ends, its finish): the store is
+ * asked and the flights are allocated before (prefetch_job_new, prefetch_set_members) or by
+ * the worker with the lock let go (worker_take), which also frees what a job gave up and the
+ * job itself. c->lock is taken before the store's lock (an open's blob_from_store: one pin and
+ * one lookup per open; a flight's last reference unpinning its blob) and the memo locks; the
+ * memo locks and the store's lock are innermost. c->work is waited on by idle workers, waiting
+ * read-ahead and opens waiting for read-ahead to name its members: it is broadcast.
  * Cancel (core/cancel.h): an open's waits (its flight, read-ahead naming, a connection slot)
  * and the transfer it leads end when its thread's token is set (the reader's signal) or the
  * daemon stops; an open that gives up returns -EINTR, and a flight whose leader gave up ends
- * with -EAGAIN for its other waiters, who fetch anew. Workers have no token: their transfers
+ * FLIGHT_ALONE for its other waiters, who fetch anew. Workers have no token: their transfers
  * end only when the daemon stops (or with their job, cancelled). */
 #ifndef TROLLEY_CACHE_INTERNAL_H
 #define TROLLEY_CACHE_INTERNAL_H

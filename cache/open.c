@@ -210,8 +210,8 @@ enum open_try {
 
 /* The outcome of @f, which this opener waited on or led (c->lock held): the open blob in
  * @out, or why not in *@err. */
-static enum open_try flight_open(struct cache *c, const struct instance_ref *ref,
-				 struct flight *f, struct cache_blob **out, int *err)
+static enum open_try flight_open(struct cache *c, const struct instance_ref *ref, struct flight *f,
+				 struct cache_blob **out, int *err)
 {
 	int fd;
 
@@ -321,7 +321,8 @@ static enum open_try wait_or_lead(struct cache *c, const struct instance_ref *re
 		else if (got)
 			flight_finish(&c->flights, f, FLIGHT_FAILED, got);
 		else
-			flight_finish(&c->flights, f, f->fd >= 0 ? FLIGHT_IN_FILE : FLIGHT_STORED, 0);
+			flight_finish(&c->flights, f, f->fd >= 0 ? FLIGHT_IN_FILE : FLIGHT_STORED,
+				      0);
 	} else {
 	wait:
 		STAT_ADD(c, open_waits, 1);
@@ -342,11 +343,11 @@ static enum open_try wait_or_lead(struct cache *c, const struct instance_ref *re
 	return tried;
 }
 
-/* The series job an open of @ref may start (or join, @join), made here with c->lock let go:
- * NULL when none may start now (the engine's quick answer under the lock). */
+/* The series job an open of @ref may start (or join), made here with c->lock let go: NULL
+ * when none may start now (the engine's quick answer under the lock; asked without join, as
+ * an opener that cannot join still starts the rest of its series). */
 static struct prefetch_job *open_series_job(struct cache *c, const struct instance_ref *ref,
-					    const char *const *siblings, size_t nsiblings,
-					    bool join)
+					    const char *const *siblings, size_t nsiblings)
 {
 	bool may;
 
@@ -354,7 +355,7 @@ static struct prefetch_job *open_series_job(struct cache *c, const struct instan
 		return NULL;
 	pthread_mutex_lock(&c->lock);
 	may = !flight_find(&c->flights, ref->sop_uid) &&
-	      prefetch_may_start(c, ref->series_uid, join);
+	      prefetch_may_start(c, ref->series_uid, false);
 	pthread_mutex_unlock(&c->lock);
 	return may ? prefetch_job_new(c, ref, siblings, nsiblings) : NULL;
 }
@@ -411,7 +412,7 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 	 * up too. Its own transfer pins it, so once is nearly always enough; the bound stops a
 	 * loop that another mount's evictions could make. */
 	for (int tries = 0;; tries++) {
-		struct prefetch_job *job = open_series_job(c, ref, siblings, nsiblings, join);
+		struct prefetch_job *job = open_series_job(c, ref, siblings, nsiblings);
 		enum open_try tried = wait_or_lead(c, ref, job, join, out, &err);
 
 		join = false;

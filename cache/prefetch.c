@@ -147,9 +147,9 @@ static void job_delivered(struct prefetch_job *j, const char *uid, int err, bool
 	if (f) {
 		/* Not stored: its readers fetch it alone (and keep it in a temporary file). */
 		flight_finish(&c->flights, f,
-			      err		? FLIGHT_ALONE
-			      : f->fd >= 0	? FLIGHT_IN_FILE
-					: FLIGHT_STORED,
+			      err	   ? FLIGHT_ALONE
+			      : f->fd >= 0 ? FLIGHT_IN_FILE
+					   : FLIGHT_STORED,
 			      0);
 		flight_put(f);
 		j->flights[i] = NULL;
@@ -890,8 +890,7 @@ int prefetch_name(struct cache *c, struct prefetch_job *j, const char *series)
 	return err;
 }
 
-int prefetch_set_members(struct cache *c, struct prefetch_job *j, const char *const *uids,
-			 size_t n)
+int prefetch_set_members(struct cache *c, struct prefetch_job *j, const char *const *uids, size_t n)
 {
 	int err = job_alloc_members(j, n);
 

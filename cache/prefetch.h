@@ -43,8 +43,8 @@ struct prefetch_job {
 	/* Write once, before it is queued (or by its prepare step, on its worker). */
 	struct cache *cache;
 	char study[SOP_MAX], series[SOP_MAX];
-	char after[SOP_MAX];	  /* read-ahead: the walked series it follows */
-	char meta_series[SOP_MAX]; /* for its prepare step's owner */
+	char after[SOP_MAX];	     /* read-ahead: the walked series it follows */
+	char meta_series[SOP_MAX];   /* for its prepare step's owner */
 	prefetch_prepare_fn prepare; /* NULL: its members are known when it is queued */
 	/* Members: the SOPInstanceUIDs it delivers; flights[i] is members[i]'s flight, made
 	 * before it is claimed and handed to the table at the claim (NULL then). */
@@ -52,10 +52,10 @@ struct prefetch_job {
 	struct flight **flights;
 	size_t n;
 	size_t nspare; /* members given up, after n, freed with the lock let go */
-	ssize_t own; /* the index of the member its opener joined for, or -1 */
+	ssize_t own;   /* the index of the member its opener joined for, or -1 */
 	/* The worker's (the transfer's thread) only. */
-	bool *queued;  /* checked and handed on to a commit */
-	bool flushed;  /* a batch was handed to the committer */
+	bool *queued;		      /* checked and handed on to a commit */
+	bool flushed;		      /* a batch was handed to the committer */
 	struct store_put pending[16]; /* checked, waiting for one commit together */
 	size_t npending;
 	uint64_t pending_bytes;
