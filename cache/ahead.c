@@ -14,13 +14,18 @@
  * metadata.json of the second series are asked by the read-ahead, beside the first stream).
  * Orthanc on the same two cores serves the read-ahead's queries slower while it streams
  * (both read every file), so at 0 ms the gain is small; at 20 ms the round trips it hides
- * are the gain. */
+ * are the gain.
+ *
+ * Read-ahead is a client of the transfer engine (prefetch.h): it queues a job whose prepare
+ * step, here, runs on the engine's worker (the queries may go to the archive) to name the
+ * series and its members and claim their flights; the engine never calls in here otherwise. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache/internal.h"
+#include "cache/prefetch.h"
 #include "core/log.h"
 #include "core/tags.h"
 
@@ -35,35 +40,6 @@ static bool walk_visited(const struct walk *w, const char *series)
 	return false;
 }
 
-/* Cancel the read-ahead of a walk that went to another study: queued jobs are dropped, a
- * running one ends its transfer (its members' readers, if any came, fetch them alone).
- * c->lock held. */
-static void ahead_cancel(struct cache *c)
-{
-	struct prefetch_job **pp = &c->queue;
-
-	while (*pp) {
-		struct prefetch_job *j = *pp;
-
-		if (j->cls == PREFETCH_AHEAD) {
-			*pp = j->next;
-			c->nqueued--;
-			log_debug("series %s: read-ahead dropped, the walk went elsewhere",
-				  j->series[0] ? j->series : "(next)");
-			prefetch_job_drop(c, j);
-			continue;
-		}
-		pp = &j->next;
-	}
-	for (struct prefetch_job *j = c->running; j; j = j->next)
-		if (j->cls == PREFETCH_AHEAD &&
-		    !__atomic_exchange_n(&j->cancelled, true, __ATOMIC_RELAXED))
-			log_debug("series %s: read-ahead cancelled, the walk went elsewhere",
-				  j->series[0] ? j->series : "(next)");
-	/* One may wait for the walked stream to end (worker_job). */
-	pthread_cond_broadcast(&c->work);
-}
-
 bool cache_walk_wants(struct cache *c, const char *study_uid)
 {
 	bool wants;
@@ -76,8 +52,22 @@ bool cache_walk_wants(struct cache *c, const char *study_uid)
 	return wants;
 }
 
-void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index, size_t nsiblings,
-		   bool missed)
+static enum prefetch_prepared ahead_prepare(struct cache *c, struct prefetch_job *j);
+
+/* Queue read-ahead of the series after @after in @study. c->lock held. */
+static void ahead_queue(struct cache *c, const char *study, const char *after)
+{
+	/* The next series and its members come from the searcher's answers. */
+	if (c->stopping || !c->cfg.prefetch || !c->searcher)
+		return;
+	if (!prefetch_queue_prepared(c, study, after, NULL, ahead_prepare))
+		return;
+	STAT_ADD(c, prefetches, 1);
+	log_debug("study %s: walked in order; reading ahead after series %s", study, after);
+}
+
+void ahead_note_open(struct cache *c, const struct instance_ref *ref, size_t index,
+		     size_t nsiblings, bool missed)
 {
 	size_t enough;
 
@@ -87,8 +77,10 @@ void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index
 	    strlen(ref->series_uid) >= SOP_MAX)
 		return;
 	if (strcmp(w->study, ref->study_uid) != 0) {
-		/* Another study: the old walk is over (the folder order fs/ told stays). */
-		ahead_cancel(c);
+		/* Another study: the old walk is over (the folder order fs/ told stays): queued
+		 * read-ahead is dropped, a running one ends its transfer (its members' readers,
+		 * if any came, fetch them alone). */
+		prefetch_cancel_ahead(c);
 		snprintf(w->study, sizeof(w->study), "%s", ref->study_uid);
 		w->series[0] = '\0';
 		w->nvisited = 0;
@@ -103,9 +95,7 @@ void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index
 		if (!walk_visited(w, ref->series_uid) && w->nvisited < WALK_VISITED_MAX)
 			snprintf(w->visited[w->nvisited++], SOP_MAX, "%s", ref->series_uid);
 		/* The walk reached its read-ahead: that is the series being read now. */
-		for (struct prefetch_job *j = c->running; j; j = j->next)
-			if (j->cls == PREFETCH_AHEAD && strcmp(j->series, ref->series_uid) == 0)
-				j->cls = PREFETCH_SERIES;
+		prefetch_promote(c, ref->series_uid);
 	}
 	w->in_order = w->opens && index == w->last + 1 ? w->in_order + 1 : index == 0;
 	w->opens++;
@@ -120,7 +110,7 @@ void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index
 	if (w->ahead || !w->cold || w->in_order < enough || c->stopping)
 		return;
 	w->ahead = true;
-	prefetch_queue_ahead(c, ref->study_uid, ref->series_uid);
+	ahead_queue(c, ref->study_uid, ref->series_uid);
 }
 
 void cache_note_series_order(struct cache *c, const char *study_uid, const char *const *series,
@@ -151,25 +141,31 @@ static bool ahead_may_take(struct cache *c, const char *series)
 	       !prefetch_series_is_busy(c, series);
 }
 
-/* The series after @after in the folder's order as fs/ told it, into @out. c->lock held.
- * @return 0, -ENOENT if nothing is left after @after, -ENODATA if the order is not known. */
-static int ahead_pick_in_folder_order(struct cache *c, const char *study, const char *after,
-				      char *out)
+/* What the folder's order says of the series after the walked one. */
+enum folder_pick {
+	FOLDER_PICKED,	      /* the next one, in out */
+	FOLDER_NONE_LEFT,     /* nothing the walk may go to is left after it */
+	FOLDER_ORDER_UNKNOWN, /* fs/ did not tell this study's order: ask the archive's */
+};
+
+/* The series after @after in the folder's order as fs/ told it, into @out. c->lock held. */
+static enum folder_pick ahead_pick_in_folder_order(struct cache *c, const char *study,
+						   const char *after, char *out)
 {
 	struct walk *w = &c->walk;
 	size_t i = 0;
 
 	if (strcmp(w->order_study, study) != 0)
-		return -ENODATA;
+		return FOLDER_ORDER_UNKNOWN;
 	while (i < w->norder && strcmp(w->order[i], after) != 0)
 		i++;
 	for (i++; i < w->norder; i++) {
 		if (ahead_may_take(c, w->order[i])) {
 			snprintf(out, SOP_MAX, "%s", w->order[i]);
-			return 0;
+			return FOLDER_PICKED;
 		}
 	}
-	return -ENOENT;
+	return FOLDER_NONE_LEFT;
 }
 
 /* The series of @study the walk goes to after @after, into @out: the next in the folder's
@@ -179,14 +175,15 @@ static int ahead_pick_in_folder_order(struct cache *c, const char *study, const 
 static int ahead_pick(struct cache *c, const char *study, const char *after, char *out)
 {
 	struct attrset_list series;
+	enum folder_pick picked;
 	struct query q;
 	int err;
 
 	pthread_mutex_lock(&c->lock);
-	err = ahead_pick_in_folder_order(c, study, after, out);
+	picked = ahead_pick_in_folder_order(c, study, after, out);
 	pthread_mutex_unlock(&c->lock);
-	if (err != -ENODATA)
-		return err;
+	if (picked != FOLDER_ORDER_UNKNOWN)
+		return picked == FOLDER_PICKED ? 0 : -ENOENT;
 
 	query_init(&q, QUERY_SERIES);
 	err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", study) < 0 ? -ENOMEM : 0;
@@ -212,26 +209,18 @@ out:
 	return err;
 }
 
-int prefetch_ahead_resolve(struct cache *c, struct prefetch_job *j)
+static enum prefetch_prepared ahead_metadata_prepare(struct cache *c, struct prefetch_job *j);
+
+/* The members of series @series of @study, from the cache's answer to its instance query,
+ * into @j (the stored ones left out). @return 0, -ENOENT if none, or the query's -errno. */
+static int ahead_members(struct cache *c, struct prefetch_job *j, const char *series)
 {
 	struct attrset_list inst;
-	char series[SOP_MAX];
+	const char **uids = NULL;
 	struct query q;
 	size_t n = 0;
 	int err;
 
-	err = ahead_pick(c, j->study, j->after, series);
-	if (err)
-		return err;
-	/* Named now, so that an open in it joins this job instead of making its own. */
-	pthread_mutex_lock(&c->lock);
-	if (prefetch_series_is_busy(c, series))
-		err = -ENOENT;
-	else
-		snprintf(j->series, sizeof(j->series), "%s", series);
-	pthread_mutex_unlock(&c->lock);
-	if (err)
-		return err;
 	query_init(&q, QUERY_INSTANCE);
 	err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", j->study) < 0 ||
 			      attrset_set(&q.match, TAG_SeriesInstanceUID, "UI", series) < 0
@@ -243,10 +232,8 @@ int prefetch_ahead_resolve(struct cache *c, struct prefetch_job *j)
 	query_release(&q);
 	if (err)
 		goto out;
-	j->members = calloc(inst.n ? inst.n : 1, sizeof(*j->members));
-	j->queued = calloc(inst.n ? inst.n : 1, sizeof(*j->queued));
-	j->delivered = calloc(inst.n ? inst.n : 1, sizeof(*j->delivered));
-	if (!j->members || !j->queued || !j->delivered) {
+	uids = calloc(inst.n ? inst.n : 1, sizeof(*uids));
+	if (!uids) {
 		err = -ENOMEM;
 		goto out;
 	}
@@ -258,21 +245,51 @@ int prefetch_ahead_resolve(struct cache *c, struct prefetch_job *j)
 		    strcmp(attrset_str(&inst.v[i], TAG_SeriesInstanceUID), series) != 0 ||
 		    !query_uid_is_valid(sop))
 			continue;
-		j->members[n] = strdup(sop);
-		if (!j->members[n]) {
-			err = -ENOMEM;
-			goto out;
-		}
-		n++;
+		uids[n++] = sop;
 	}
-	j->n = n;
-	err = n ? 0 : -ENOENT;
+	err = prefetch_set_members(c, j, uids, n);
+	if (!err && j->n == 0)
+		err = -ENOENT;
 out:
+	free(uids);
 	attrset_list_release(&inst);
 	return err;
 }
 
-bool prefetch_streams_first(struct cache *c, const struct instance_ref *ref)
+/* The prepare step of a read-ahead job, on its worker (c->lock not held): find the series
+ * after @j->after in its study and its members through the cache (the searcher, or its stored
+ * answers), name it, fill @j and claim the members' flights: the walker's opens in it wait
+ * for this stream rather than each fetch its instance alone (prefetch_wait_named). */
+static enum prefetch_prepared ahead_prepare(struct cache *c, struct prefetch_job *j)
+{
+	char series[SOP_MAX];
+	int err;
+
+	err = ahead_pick(c, j->study, j->after, series);
+	/* Named now, so that an open in it joins this job instead of making its own. */
+	if (!err)
+		err = prefetch_name(c, j, series) ? -ENOENT : 0;
+	if (!err)
+		err = ahead_members(c, j, series);
+	if (err) {
+		if (err != -ENOENT)
+			log_debug("study %s: no read-ahead (%s)", j->study, strerror(-err));
+		return PREPARED_DONE;
+	}
+	if (prefetch_claim(c, j) == 0)
+		return PREPARED_DONE;
+	/* A walk reads every metadata.json, each at the end of its series: both are fetched
+	 * beside the streams, before the walker asks (measured: fetched here before this
+	 * stream, they held it back 200 ms on a loaded machine). */
+	if (cache_has_metadata(c)) {
+		pthread_mutex_lock(&c->lock);
+		prefetch_queue_prepared(c, j->study, j->after, series, ahead_metadata_prepare);
+		pthread_mutex_unlock(&c->lock);
+	}
+	return PREPARED_TRANSFER;
+}
+
+bool ahead_streams_first(struct cache *c, const struct instance_ref *ref)
 {
 	struct attrset_list inst;
 	struct query q;
@@ -294,7 +311,9 @@ bool prefetch_streams_first(struct cache *c, const struct instance_ref *ref)
 	return first;
 }
 
-void prefetch_ahead_metadata(struct cache *c, const char *study, const char *series)
+/* Fetch the metadata of series @series of @study into the store if it is not there (a walk
+ * reads every metadata.json). On a worker, c->lock not held. */
+static void ahead_metadata(struct cache *c, const char *study, const char *series)
 {
 	struct buf doc;
 	uint64_t size;
@@ -307,4 +326,15 @@ void prefetch_ahead_metadata(struct cache *c, const char *study, const char *ser
 	if (cache_metadata(c, study, series, &doc) == 0)
 		log_debug("series %s: metadata read ahead (%zu bytes)", series, doc.len);
 	buf_release(&doc);
+}
+
+/* The prepare step of a job of no instances: the metadata of the walked series (@j->after) and
+ * of the one read ahead (@j->meta_series), which a walk reads, asked on a query connection
+ * beside the streams. */
+static enum prefetch_prepared ahead_metadata_prepare(struct cache *c, struct prefetch_job *j)
+{
+	ahead_metadata(c, j->study, j->after);
+	if (!prefetch_job_cancelled(c, j))
+		ahead_metadata(c, j->study, j->meta_series);
+	return PREPARED_DONE;
 }

@@ -19,7 +19,8 @@ int cache_new(struct store *store, struct searcher *searcher, struct downloader 
 	c->cfg = *cfg;
 	/* Instances too big for the cache are rare, failures rarer: a few hundred of each. */
 	if (memo_init(&c->sizes, 512) || memo_init(&c->failures, 256) ||
-	    memo_init(&c->failed_series, 256)) {
+	    memo_init(&c->failed_series, 256) || flight_table_init(&c->flights)) {
+		flight_table_release(&c->flights);
 		memo_release(&c->sizes);
 		memo_release(&c->failures);
 		memo_release(&c->failed_series);
@@ -46,6 +47,7 @@ void cache_free(struct cache *c)
 	if (!c)
 		return;
 	prefetch_stop_all(c);
+	flight_table_release(&c->flights);
 	memo_release(&c->sizes);
 	memo_release(&c->failures);
 	memo_release(&c->failed_series);

@@ -1,22 +1,38 @@
-/* Shared by the files of cache/ only: the cache's state, single-flight records and the
- * verifying sink. Nothing outside cache/ includes this.
+/* Shared by the files of cache/ only: the cache's state, read-ahead's entry points for open.c
+ * and the verifying sink. Nothing outside cache/ includes this.
  *
- * Threads: an open() runs on its FUSE worker thread: store lookup, the walk (ahead.c), then
- * its flight (leading the single-instance transfer itself, or waiting: for a series job that
- * claimed it, or that it joined as the first instance its stream sends); a series job runs
- * on one of at most PREFETCH_WORKERS_MAX pool threads (prefetch.c), taken from the queue in
- * order of class (a job an opener joined, the rest of a series being read, read-ahead), each
- * batch of it written by a short-lived committer thread that the worker joins. Read-ahead
- * (ahead.c) asks its queries on its pool thread, and waits there (c->work) for the walked
- * stream and for single-instance opens to end, giving its thread back to a more urgent job.
- * Locks: c->lock (flights, queue, pool, walk) is taken before the store's lock
- * (store_has_blob under c->lock) and never held across network I/O; the memo locks and the
- * store's lock are innermost. c->work is waited on by idle workers, waiting read-ahead and
- * opens waiting for read-ahead to name its members: it is broadcast.
+ * Who calls whom (nothing calls back up): fs/ -> open.c (cache_open) -> ahead.c (the walk),
+ * prefetch.c (the transfer engine: queue, workers, committers; prefetch.h) and flight.c (the
+ * flights, a hash by SOPInstanceUID; flight.h). ahead.c -> prefetch.c, and the cache's own
+ * queries (query.c). prefetch.c -> flight.c, the store, the sink, the downloader. Read-ahead's
+ * work on a worker is the prepare step it hands in with its job (ahead_prepare,
+ * ahead_metadata_prepare); the engine knows it only as that function.
+ *
+ * Threads: an open() runs on its FUSE worker thread: store lookup, the walk (ahead.c), then,
+ * for a miss that may start its series' transfer (prefetch_may_start, under c->lock), the
+ * series job made with the lock let go (prefetch_job_new), then its flight: leading the
+ * single-instance transfer itself, or waiting on the flight's own condition (for another
+ * opener, for a series job that claimed it, or for the job it joined as the first instance
+ * its stream sends). A series job runs on one of at most PREFETCH_WORKERS_MAX pool threads
+ * (prefetch.c), taken from the queue in order of class (a job an opener joined, the rest of a
+ * series being read, read-ahead); each batch of it is written by a short-lived committer
+ * thread that the worker joins, which finishes the batch's flights. Read-ahead's prepare step
+ * (ahead.c) asks its queries on its worker, then the engine waits there (c->work) for the
+ * walked stream and for single-instance opens to end, giving its thread back to a more urgent
+ * job.
+ * Locks: c->lock guards the flight table and each flight's state, the queue, the pool, the
+ * walk and stopping; it is never held across network I/O. Under it nothing is done per member
+ * of a series but a flight's lookup and link (and, when a job ends, its finish): the store is
+ * asked and the flights are allocated before (prefetch_job_new, prefetch_set_members) or by
+ * the worker with the lock let go (worker_take), which also frees what a job gave up and the
+ * job itself. c->lock is taken before the store's lock (an open's blob_from_store: one pin and
+ * one lookup per open; a flight's last reference unpinning its blob) and the memo locks; the
+ * memo locks and the store's lock are innermost. c->work is waited on by idle workers, waiting
+ * read-ahead and opens waiting for read-ahead to name its members: it is broadcast.
  * Cancel (core/cancel.h): an open's waits (its flight, read-ahead naming, a connection slot)
  * and the transfer it leads end when its thread's token is set (the reader's signal) or the
  * daemon stops; an open that gives up returns -EINTR, and a flight whose leader gave up ends
- * with -EAGAIN for its other waiters, who fetch anew. Workers have no token: their transfers
+ * FLIGHT_ALONE for its other waiters, who fetch anew. Workers have no token: their transfers
  * end only when the daemon stops (or with their job, cancelled). */
 #ifndef TROLLEY_CACHE_INTERNAL_H
 #define TROLLEY_CACHE_INTERNAL_H
@@ -25,61 +41,9 @@
 #include <stdbool.h>
 
 #include "cache/cache.h"
+#include "cache/flight.h"
 #include "cache/memo.h"
-
-#define SOP_MAX 65
-
-/* One transfer in progress for one instance; others who want it wait on it. */
-struct flight {
-	char sop[SOP_MAX];
-	bool done;
-	int err; /* -EAGAIN: the series transfer ended without it; try alone */
-	int fd;	 /* when the instance could not be stored: its temporary file, else -1 */
-	uint64_t size;
-	/* The store in which the flight holds a pin on its stored blob, until its last
-	 * reference goes: a waiter woken by the flight pins the blob before eviction can take
-	 * it (a series bigger than the cache evicts what it stored a moment ago). */
-	struct store *pinned;
-	int refs;
-	pthread_cond_t cond;
-	struct flight *next;
-};
-
-/* What a queued transfer is for, in the order workers take them: a reader blocked in open()
- * waits for it (the opener joined its series' stream), then the rest of a series being read,
- * then read-ahead of the next series of a study walked in order. */
-enum prefetch_class { PREFETCH_OPEN = 0, PREFETCH_SERIES, PREFETCH_AHEAD };
-
-/* A background transfer of a whole series (prefetch=series). */
-struct prefetch_job {
-	struct cache *cache;
-	char study[SOP_MAX], series[SOP_MAX];
-	char **members;	 /* SOPInstanceUIDs it delivers (their flights are its own) */
-	bool *queued;	 /* checked and handed on to a commit (the transfer's thread only) */
-	bool *delivered; /* committed or failed (the committer's; read once it is joined) */
-	size_t n;
-	struct store_put pending[16]; /* checked, waiting for one commit together */
-	size_t npending;
-	uint64_t pending_bytes;
-	struct store_put committing[16]; /* the batch the committer thread is writing */
-	size_t ncommitting;
-	pthread_t committer;
-	bool committer_running;
-	bool flushed; /* a batch was handed to the committer (the transfer's thread only) */
-	bool claimed; /* its members' flights are made (they are its own until delivered) */
-	enum prefetch_class cls;
-	/* PREFETCH_AHEAD: the series and its members are found by the worker (ahead.c) after
-	 * series @after, the one being walked; series[] stays empty until then. */
-	bool resolve;
-	char after[SOP_MAX];
-	bool cancelled; /* atomic: the walk went elsewhere; end the transfer */
-	/* A job of no instances: the metadata of series @after and @meta_series of its study,
-	 * which a walk reads (queued by read-ahead, on a query connection, beside the streams). */
-	bool meta_only;
-	bool streaming; /* its transfer is under way (c->lock): read-ahead waits for its end */
-	char meta_series[SOP_MAX];
-	struct prefetch_job *next; /* in c->queue or c->running */
-};
+#include "cache/prefetch.h"
 
 /* The walk of a study, from the order of opens (one walk at a time: the latest). A walk is
  * taken as one (cp -r, tar, dcm2niix) once WALK_IN_ORDER opens in a row from its first follow
@@ -112,8 +76,8 @@ struct cache {
 	struct searcher *searcher;
 	struct downloader *downloader;
 	struct cache_config cfg;
-	pthread_mutex_t lock; /* guards flights, the prefetch queue and pool, stopping */
-	struct flight *flights;
+	pthread_mutex_t lock; /* guards flights, the prefetch queue and pool, the walk, stopping */
+	struct flight_table flights;
 	struct prefetch_job *queue, *running; /* waiting (oldest first), and being fetched */
 	size_t nqueued;
 	pthread_cond_t work; /* a job was queued, or stopping */
@@ -122,7 +86,8 @@ struct cache {
 	/* Series whose prefetch failed lately, or that the cache could not keep: not again yet. */
 	struct memo failed_series;
 	struct walk walk;
-	size_t opening; /* opens downloading their instance alone: read-ahead waits for them */
+	size_t opening; /* opens downloading their instance alone: read-ahead waits for them
+			 * (prefetch_open_begin/end) */
 	bool stopping;
 	struct memo sizes;	  /* exact sizes of instances served from temporary files */
 	struct memo failures;	  /* instances whose fetch failed for good, for a few seconds */
@@ -143,14 +108,6 @@ struct cache {
 /** The store's key of @q's answer, as cache_find() asks it (with the layout's includefields
  * for its level): the same for every builder of the same folder's query. NULL on ENOMEM. */
 char *cache_query_key(struct cache *c, const struct query *q);
-
-/* Flights; all called with c->lock held. */
-struct flight *flight_find(struct cache *c, const char *sop);
-/** A new flight for @sop, linked, with one reference (the leader's). NULL on ENOMEM. */
-struct flight *flight_new(struct cache *c, const char *sop);
-/** Record the outcome, unlink it and wake the waiters. */
-void flight_finish(struct cache *c, struct flight *f, int err);
-void flight_put(struct flight *f);
 
 /* Where a download's temporary file is (spill.c), in the order they are tried. */
 enum spill_place { SPILL_CACHE_DIR, SPILL_TMPDIR, SPILL_MEMORY, SPILL_NONE };
@@ -206,41 +163,15 @@ void fetch_buf_put(void *data, uint64_t used);
 int fetch_part_file(struct cache *c, const void *data, uint64_t size, enum spill_place *where);
 extern const struct sink_ops fetch_sink_ops;
 
-/** Queue a background transfer of the series of @ref for those @siblings that are neither
- * stored nor in flight, for the worker pool (started here as needed). With @join, @ref's own
- * instance is one of them, and the transfer is queued first (PREFETCH_OPEN): its opener waits
- * on the flight the job made for it. Called with c->lock held.
- * @return whether @ref's instance is now in flight in the job (only with @join). */
-bool prefetch_start(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
-		    size_t nsiblings, bool join);
+/* Read-ahead (ahead.c), for open.c. */
 /** Note an open of @ref, member @index of a series of @nsiblings, not in the store (@missed)
- * (c->lock held): follows the walk
- * (struct walk), queues read-ahead of the next series, cancels read-ahead the walk left. */
-void prefetch_walk(struct cache *c, const struct instance_ref *ref, size_t index, size_t nsiblings,
-		   bool missed);
-/** Queue read-ahead (PREFETCH_AHEAD) of the series after @after in @study. c->lock held. */
-void prefetch_queue_ahead(struct cache *c, const char *study, const char *after);
-/** Whether a transfer of @series is queued or running. c->lock held. */
-bool prefetch_series_is_busy(struct cache *c, const char *series);
-/** Give back the flights of a job that will not run (its readers fetch alone), and free it.
- * c->lock held; @j is in no list. */
-void prefetch_job_drop(struct cache *c, struct prefetch_job *j);
-/** Wait while read-ahead of @series is naming its members (a query), so that an open in it
- * waits for its stream instead of fetching alone what the stream sends again. c->lock held. */
-void prefetch_wait_named(struct cache *c, const char *series);
-/** PREFETCH_AHEAD, on its worker (c->lock not held): find the series after @j->after in its
- * study and its members through the cache (the searcher, or its stored answers), fill @j and
- * claim the members' flights. @return 0, or -ENOENT when there is nothing to read ahead. */
-int prefetch_ahead_resolve(struct cache *c, struct prefetch_job *j);
+ * (c->lock held): follows the walk (struct walk), queues read-ahead of the next series,
+ * cancels read-ahead the walk left. */
+void ahead_note_open(struct cache *c, const struct instance_ref *ref, size_t index,
+		     size_t nsiblings, bool missed);
 /** Whether @ref's instance is the first of its series in the archive's stored instance
  * answer: the first a series stream sends (Orthanc streams a series in the order its QIDO
  * answer lists it; fs/ names and cp opens in name order). c->lock not held. */
-bool prefetch_streams_first(struct cache *c, const struct instance_ref *ref);
-/** Fetch the metadata of series @series of @study into the store if it is not there (a walk
- * reads every metadata.json). On a worker, c->lock not held. */
-void prefetch_ahead_metadata(struct cache *c, const char *study, const char *series);
-/** Stop the workers (each ends its transfer at once), join them and drop what is queued
- * (c->lock not held). */
-void prefetch_stop_all(struct cache *c);
+bool ahead_streams_first(struct cache *c, const struct instance_ref *ref);
 
 #endif

@@ -5,7 +5,9 @@
  * exact size is remembered (c->sizes) so that getattr answers it, not the estimate: readers
  * stop at the size the kernel holds. A fetch the archive answered with a wrong object, or with
  * "no such instance", is remembered for a few seconds (c->failures): a viewer that opens it
- * again and again does not download it each time. */
+ * again and again does not download it each time. The flights are cache/flight.c's; series
+ * transfers are the engine's (cache/prefetch.h), which this file calls and which never calls
+ * back. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "cache/internal.h"
+#include "cache/prefetch.h"
 #include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
@@ -37,58 +40,6 @@ struct cache_blob {
 	unsigned gen; /* fetched again this many times */
 	uint64_t size;
 };
-
-struct flight *flight_find(struct cache *c, const char *sop)
-{
-	struct flight *f;
-
-	for (f = c->flights; f; f = f->next)
-		if (strcmp(f->sop, sop) == 0)
-			return f;
-	return NULL;
-}
-
-struct flight *flight_new(struct cache *c, const char *sop)
-{
-	struct flight *f = calloc(1, sizeof(*f));
-
-	if (!f)
-		return NULL;
-	snprintf(f->sop, sizeof(f->sop), "%s", sop);
-	f->fd = -1;
-	f->refs = 1;
-	pthread_cond_init(&f->cond, NULL);
-	f->next = c->flights;
-	c->flights = f;
-	return f;
-}
-
-void flight_finish(struct cache *c, struct flight *f, int err)
-{
-	struct flight **pp;
-
-	f->err = err;
-	f->done = true;
-	for (pp = &c->flights; *pp; pp = &(*pp)->next) {
-		if (*pp == f) {
-			*pp = f->next;
-			break;
-		}
-	}
-	pthread_cond_broadcast(&f->cond);
-}
-
-void flight_put(struct flight *f)
-{
-	if (--f->refs > 0)
-		return;
-	if (f->fd >= 0)
-		close(f->fd);
-	if (f->pinned)
-		store_unpin(f->pinned, f->sop);
-	pthread_cond_destroy(&f->cond);
-	free(f);
-}
 
 /* The single-instance download of one opener. */
 struct single {
@@ -249,30 +200,76 @@ static int blob_from_store(struct cache *c, const struct instance_ref *ref, stru
 	return 0;
 }
 
-/* Wait for (or lead) the flight of @ref. @return 0 and the open blob in @out (from the store,
- * or its temporary file when it could not be stored); -EAGAIN when it must be fetched again
- * (a series transfer ended without it, or it was evicted before it could be opened). */
-static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
-			const char *const *siblings, size_t nsiblings, bool join,
-			struct cache_blob **out)
+/* What one try of an open came to. */
+enum open_try {
+	OPEN_SERVED, /* the blob is open */
+	OPEN_FAILED, /* with the -errno given */
+	OPEN_AGAIN,  /* fetch it again: a series transfer ended without it, its leader gave up,
+		      * or it was evicted before it could be opened */
+};
+
+/* The outcome of @f, which this opener waited on or led (c->lock held): the open blob in
+ * @out, or why not in *@err. */
+static enum open_try flight_open(struct cache *c, const struct instance_ref *ref, struct flight *f,
+				 struct cache_blob **out, int *err)
+{
+	int fd;
+
+	switch (f->outcome) {
+	case FLIGHT_IN_FILE:
+		fd = dup(f->fd);
+		*err = fd < 0 ? -errno : blob_new(c, ref, fd, f->size, out);
+		if (*err && fd >= 0)
+			close(fd);
+		return *err ? OPEN_FAILED : OPEN_SERVED;
+	case FLIGHT_STORED:
+		/* Opened while the flight still holds its pin (f->pinned). Without one (another
+		 * mount's eviction, a pin that could not be made), what was stored may be gone:
+		 * then it is fetched again, as a read of an evicted blob is. */
+		*err = blob_from_store(c, ref, out);
+		if (*err == -ENOENT) {
+			log_info(
+				"instance %s: evicted before it could be opened; fetching it again",
+				ref->sop_uid);
+			return OPEN_AGAIN;
+		}
+		return *err ? OPEN_FAILED : OPEN_SERVED;
+	case FLIGHT_ALONE:
+		return OPEN_AGAIN;
+	case FLIGHT_FAILED:
+	case FLIGHT_PENDING: /* not reached: it is waited for until it ends */
+		break;
+	}
+	*err = f->err ? f->err : -EIO;
+	return OPEN_FAILED;
+}
+
+/* Wait for (or lead) the flight of @ref. @job: a series job for its siblings, made by the
+ * caller with the lock let go (prefetch_job_new), which this open hands to the engine if it
+ * leads (NULL: none); it is the engine's then, or freed here. */
+static enum open_try wait_or_lead(struct cache *c, const struct instance_ref *ref,
+				  struct prefetch_job *job, bool join, struct cache_blob **out,
+				  int *err)
 {
 	struct flight *f;
 	bool leader = false, cancelled = false;
-	int err;
+	enum open_try tried;
 
 	pthread_mutex_lock(&c->lock);
 	if (c->cfg.prefetch && ref->series_uid)
 		prefetch_wait_named(c, ref->series_uid);
-	f = flight_find(c, ref->sop_uid);
+	f = flight_find(&c->flights, ref->sop_uid);
 	if (f) {
 		f->refs++;
 	} else if (blob_from_store(c, ref, out) == 0) {
 		/* A series batch was committed since cache_open() looked (a batch is stored before
 		 * its flights finish): no second transfer of what is there. */
 		pthread_mutex_unlock(&c->lock);
-		return 0;
+		prefetch_job_free(job);
+		*err = 0;
+		return OPEN_SERVED;
 	} else {
-		bool prefetch = c->cfg.prefetch && siblings && nsiblings && !c->stopping;
+		bool prefetch = job && !c->stopping;
 
 		/* The first instance the series stream sends: its opener joins the stream
 		 * instead of a GET of its own that the stream would send again. Any other waits
@@ -281,69 +278,86 @@ static int wait_or_lead(struct cache *c, const struct instance_ref *ref,
 		 * opened was the 46th and the 150th of its series' streams, a wait of a fifth to
 		 * three quarters of the series against a few ms for a GET of its own, so that
 		 * one is fetched alone, and sent twice. */
-		if (prefetch && join && prefetch_start(c, ref, siblings, nsiblings, true)) {
-			f = flight_find(c, ref->sop_uid);
+		if (prefetch && join && prefetch_submit(c, job, true) == PREFETCH_JOINED) {
+			job = NULL;
+			f = flight_find(&c->flights, ref->sop_uid);
 			if (f) {
 				f->refs++;
 				goto wait;
 			}
 		}
-		f = flight_new(c, ref->sop_uid);
+		f = flight_new(&c->flights, ref->sop_uid);
 		if (!f) {
 			pthread_mutex_unlock(&c->lock);
-			return -ENOMEM;
+			prefetch_job_free(job);
+			*err = -ENOMEM;
+			return OPEN_FAILED;
 		}
 		leader = true;
 		/* The rest of the series comes in one request while this one is fetched. */
-		if (prefetch)
-			prefetch_start(c, ref, siblings, nsiblings, false);
+		if (prefetch && job && prefetch_submit(c, job, false) != PREFETCH_REFUSED)
+			job = NULL;
 	}
 	if (leader) {
 		bool refused = false;
+		int got;
 
-		c->opening++;
+		prefetch_open_begin(c);
 		pthread_mutex_unlock(&c->lock);
-		err = download_one(c, ref, f, &refused);
-		if (refused || err == -ENOENT)
-			memo_put(&c->failures, ref->sop_uid, 0, err, FAILED_FETCH_TTL_MS);
+		/* A job the engine did not take is freed with the lock let go. */
+		prefetch_job_free(job);
+		job = NULL;
+		got = download_one(c, ref, f, &refused);
+		if (refused || got == -ENOENT)
+			memo_put(&c->failures, ref->sop_uid, 0, got, FAILED_FETCH_TTL_MS);
 		pthread_mutex_lock(&c->lock);
 		/* Read-ahead waiting for blocked opens to be served starts now (prefetch.c). */
-		if (--c->opening == 0)
-			pthread_cond_broadcast(&c->work);
+		prefetch_open_end(c);
 		/* The leader gave up (its reader's signal, core/cancel.h), so its transfer ended:
-		 * whoever else waits for the instance fetches it anew (-EAGAIN). */
-		cancelled = (err == -ECANCELED || err == -EINTR) && cancel_requested();
-		flight_finish(c, f, cancelled ? -EAGAIN : err);
+		 * whoever else waits for the instance fetches it anew. */
+		cancelled = (got == -ECANCELED || got == -EINTR) && cancel_requested();
+		if (cancelled)
+			flight_finish(&c->flights, f, FLIGHT_ALONE, 0);
+		else if (got)
+			flight_finish(&c->flights, f, FLIGHT_FAILED, got);
+		else
+			flight_finish(&c->flights, f, f->fd >= 0 ? FLIGHT_IN_FILE : FLIGHT_STORED,
+				      0);
 	} else {
 	wait:
 		STAT_ADD(c, open_waits, 1);
 		/* A waiter that gives up goes; the transfer goes on for the others (and for its
 		 * leader, or the series stream it belongs to). */
-		while (!f->done && !cancelled)
+		while (f->outcome == FLIGHT_PENDING && !cancelled)
 			cancelled = cancel_cond_wait(&f->cond, &c->lock) != 0;
 	}
-	err = cancelled ? -EINTR : f->err;
-	if (!err && f->fd >= 0) {
-		int fd = dup(f->fd);
-
-		err = fd < 0 ? -errno : blob_new(c, ref, fd, f->size, out);
-		if (err && fd >= 0)
-			close(fd);
-	} else if (!err) {
-		/* Opened while the flight still holds its pin (f->pinned). Without one (another
-		 * mount's eviction, a pin that could not be made), what was stored may be gone:
-		 * then it is fetched again, as a read of an evicted blob is. */
-		err = blob_from_store(c, ref, out);
-		if (err == -ENOENT) {
-			log_info(
-				"instance %s: evicted before it could be opened; fetching it again",
-				ref->sop_uid);
-			err = -EAGAIN;
-		}
+	if (cancelled) {
+		*err = -EINTR;
+		tried = OPEN_FAILED;
+	} else {
+		tried = flight_open(c, ref, f, out, err);
 	}
 	flight_put(f);
 	pthread_mutex_unlock(&c->lock);
-	return err;
+	prefetch_job_free(job);
+	return tried;
+}
+
+/* The series job an open of @ref may start (or join), made here with c->lock let go: NULL
+ * when none may start now (the engine's quick answer under the lock; asked without join, as
+ * an opener that cannot join still starts the rest of its series). */
+static struct prefetch_job *open_series_job(struct cache *c, const struct instance_ref *ref,
+					    const char *const *siblings, size_t nsiblings)
+{
+	bool may;
+
+	if (!c->cfg.prefetch || !siblings || !nsiblings || !ref->series_uid)
+		return NULL;
+	pthread_mutex_lock(&c->lock);
+	may = !flight_find(&c->flights, ref->sop_uid) &&
+	      prefetch_may_start(c, ref->series_uid, false);
+	pthread_mutex_unlock(&c->lock);
+	return may ? prefetch_job_new(c, ref, siblings, nsiblings) : NULL;
 }
 
 int cache_open(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
@@ -363,7 +377,7 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 			index++;
 		pthread_mutex_lock(&c->lock);
 		if (index < nsiblings)
-			prefetch_walk(c, ref, index, nsiblings, err == -ENOENT);
+			ahead_note_open(c, ref, index, nsiblings, err == -ENOENT);
 		pthread_mutex_unlock(&c->lock);
 	}
 	if (err != -ENOENT) {
@@ -385,25 +399,29 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 	 * of a series, not for those of instances the stream is about to deliver. */
 	if (c->cfg.prefetch && nsiblings && ref->study_uid && ref->series_uid) {
 		pthread_mutex_lock(&c->lock);
-		join = !flight_find(c, ref->sop_uid) &&
+		join = !flight_find(&c->flights, ref->sop_uid) &&
 		       !prefetch_series_is_busy(c, ref->series_uid);
 		pthread_mutex_unlock(&c->lock);
 		/* First in both orders: the archive's, in which a series stream sends, and the
 		 * folder's, in which a stream that names its members (RAD-69, one by one) does. */
 		join = join && strcmp(siblings[0], ref->sop_uid) == 0 &&
-		       prefetch_streams_first(c, ref);
+		       ahead_streams_first(c, ref);
 	}
-	/* -EAGAIN: a series transfer ended without this instance (or its leader gave up), or it
-	 * was evicted before its opener could pin it: fetch it alone, unless this opener gave up
-	 * too. Its own transfer pins it, so once is nearly always enough; the bound stops a loop
-	 * that another mount's evictions could make. */
+	/* OPEN_AGAIN: a series transfer ended without this instance (or its leader gave up), or
+	 * it was evicted before its opener could pin it: fetch it alone, unless this opener gave
+	 * up too. Its own transfer pins it, so once is nearly always enough; the bound stops a
+	 * loop that another mount's evictions could make. */
 	for (int tries = 0;; tries++) {
-		err = wait_or_lead(c, ref, siblings, nsiblings, join, out);
+		struct prefetch_job *job = open_series_job(c, ref, siblings, nsiblings);
+		enum open_try tried = wait_or_lead(c, ref, job, join, out, &err);
+
 		join = false;
-		if (err == -ECANCELED || (err == -EAGAIN && cancel_requested()))
+		if (tried == OPEN_SERVED)
+			return 0;
+		if (tried == OPEN_FAILED)
+			return err == -ECANCELED ? -EINTR : err;
+		if (cancel_requested())
 			return -EINTR;
-		if (err != -EAGAIN)
-			return err;
 		if (tries == CACHE_OPEN_TRIES) {
 			log_error(
 				"instance %s: gone from the cache after each of %d fetches, before "

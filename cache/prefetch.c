@@ -13,7 +13,10 @@
  * than wait behind other series; the job takes what is still missing when a worker picks it
  * up. A series whose prefetch failed is not prefetched again for a minute. The queue is in
  * order of class (enum prefetch_class): what a reader waits for goes before read-ahead
- * (cache/ahead.c), which also waits for single-instance opens and gives its worker back. */
+ * (cache/ahead.c), which also waits for single-instance opens and gives its worker back.
+ * This is the transfer engine (prefetch.h): opens and read-ahead call it, it calls nothing
+ * above it. The work done per member (a store lookup, a flight's allocation) is done with
+ * c->lock let go; under it a job only links its members' flights into the table. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,7 @@
 #include <unistd.h>
 
 #include "cache/internal.h"
+#include "cache/prefetch.h"
 #include "core/cancel.h"
 #include "core/errors.h"
 #include "core/log.h"
@@ -32,17 +36,64 @@
  * each of its instances (a broken series stream would be asked for once per file). */
 #define PREFETCH_RETRY_MS 60000
 
-static void job_free(struct prefetch_job *j)
+/* Free the members a job gave up (those after its n: stored, in flight elsewhere, its
+ * opener's own) and their flights, which are in no table. c->lock need not be held: the worker
+ * does it after taking the job, and whoever frees a job. */
+static void job_free_spare(struct prefetch_job *j)
 {
-	for (size_t i = 0; j->members && i < j->n; i++)
+	for (size_t i = j->n; i < j->n + j->nspare; i++) {
 		free(j->members[i]);
+		if (j->flights[i])
+			flight_put(j->flights[i]);
+		j->members[i] = NULL;
+		j->flights[i] = NULL;
+	}
+	j->nspare = 0;
+}
+
+void prefetch_job_free(struct prefetch_job *j)
+{
+	if (!j)
+		return;
+	/* A claimed job's flights were finished and put (set NULL) by whoever ended it; what
+	 * is left is in no table. */
+	for (size_t i = 0; j->members && i < j->n + j->nspare; i++) {
+		free(j->members[i]);
+		if (j->flights[i])
+			flight_put(j->flights[i]);
+	}
 	free(j->members);
+	free(j->flights);
 	free(j->queued);
 	free(j->delivered);
-	j->members = NULL;
-	j->queued = NULL;
-	j->delivered = NULL;
-	j->n = 0;
+	free(j);
+}
+
+/* Keep the members for which @drop is false in their order at the front, the others after
+ * them as spare (job_free_spare), following the opener's own member. */
+static void job_partition(struct cache *c, struct prefetch_job *j,
+			  bool (*drop)(struct cache *c, struct prefetch_job *j, size_t i))
+{
+	size_t kept = 0;
+	ssize_t own = -1;
+
+	for (size_t i = 0; i < j->n; i++) {
+		char *sop = j->members[i];
+		struct flight *f = j->flights[i];
+
+		if (drop(c, j, i))
+			continue;
+		if ((ssize_t)i == j->own)
+			own = (ssize_t)kept;
+		j->members[i] = j->members[kept];
+		j->flights[i] = j->flights[kept];
+		j->members[kept] = sop;
+		j->flights[kept] = f;
+		kept++;
+	}
+	j->nspare += j->n - kept;
+	j->n = kept;
+	j->own = own;
 }
 
 static ssize_t job_index(struct prefetch_job *j, const char *uid)
@@ -80,7 +131,8 @@ static void job_delivered(struct prefetch_job *j, const char *uid, int err, bool
 			STAT_ADD(c, prefetched, 1);
 	}
 	pthread_mutex_lock(&c->lock);
-	f = i >= 0 ? flight_find(c, uid) : NULL;
+	/* The job's own reference: no lookup in the table. */
+	f = i >= 0 ? j->flights[i] : NULL;
 	if (f && !err && pinned) {
 		f->pinned = c->store;
 		pinned = false;
@@ -94,8 +146,13 @@ static void job_delivered(struct prefetch_job *j, const char *uid, int err, bool
 	}
 	if (f) {
 		/* Not stored: its readers fetch it alone (and keep it in a temporary file). */
-		flight_finish(c, f, err ? -EAGAIN : 0);
+		flight_finish(&c->flights, f,
+			      err	   ? FLIGHT_ALONE
+			      : f->fd >= 0 ? FLIGHT_IN_FILE
+					   : FLIGHT_STORED,
+			      0);
 		flight_put(f);
+		j->flights[i] = NULL;
 	}
 	pthread_mutex_unlock(&c->lock);
 	if (pinned)
@@ -175,14 +232,13 @@ static void job_flush(struct prefetch_job *j, bool last)
  * at the stream's heels waits for nearly every instance, and a commit (and a committer
  * thread) per instance made a cold cp -r of case A 25% slower (1.79 s against 1.39 s, medians
  * of 21 interleaved runs). */
-static bool is_awaited(struct cache *c, const char *uid)
+static bool is_awaited(struct prefetch_job *j, size_t i)
 {
-	struct flight *f;
+	struct cache *c = j->cache;
 	bool awaited;
 
 	pthread_mutex_lock(&c->lock);
-	f = flight_find(c, uid);
-	awaited = f && f->refs > 1;
+	awaited = j->flights[i] && j->flights[i]->refs > 1;
 	pthread_mutex_unlock(&c->lock);
 	return awaited;
 }
@@ -191,6 +247,7 @@ static int job_defer(struct fetch_sink *s, const char *uid, int fd, void *data, 
 {
 	struct prefetch_job *j = s->owner;
 	struct store_put *p = &j->pending[j->npending];
+	size_t i = (size_t)job_index(j, uid); /* job_check let only members through */
 
 	p->sop = strdup(uid);
 	if (!p->sop) {
@@ -202,11 +259,11 @@ static int job_defer(struct fetch_sink *s, const char *uid, int fd, void *data, 
 	p->fd = fd;
 	p->data = data;
 	p->size = size;
-	j->queued[job_index(j, uid)] = true; /* job_check let only members through */
+	j->queued[i] = true;
 	j->npending++;
 	j->pending_bytes += size;
 	if (j->npending == JOB_BATCH_COUNT || j->pending_bytes >= JOB_BATCH_BYTES ||
-	    (!j->flushed && is_awaited(j->cache, uid))) {
+	    (!j->flushed && is_awaited(j, i))) {
 		j->flushed = true;
 		job_flush(j, false);
 	}
@@ -323,15 +380,13 @@ static bool job_run(struct prefetch_job *j)
 	/* Whatever did not come: its readers fetch it alone. */
 	pthread_mutex_lock(&c->lock);
 	for (size_t i = 0; i < j->n; i++) {
-		struct flight *f;
-
 		if (j->delivered[i])
 			continue;
 		missing++;
-		f = flight_find(c, j->members[i]);
-		if (f) {
-			flight_finish(c, f, -EAGAIN);
-			flight_put(f);
+		if (j->flights[i]) {
+			flight_finish(&c->flights, j->flights[i], FLIGHT_ALONE, 0);
+			flight_put(j->flights[i]);
+			j->flights[i] = NULL;
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -351,37 +406,54 @@ static bool job_run(struct prefetch_job *j)
 	return !err && !missing;
 }
 
-/* Make the flights of @j's members that are neither stored nor in flight, dropping the others
- * from it. Called with c->lock held. */
+/* Whether member @i of @j is stored: a job does not fetch it again. c->lock not held (a store
+ * transaction each). */
+static bool member_is_stored(struct cache *c, struct prefetch_job *j, size_t i)
+{
+	return store_has_blob(c->store, j->members[i]);
+}
+
+/* Whether member @i of @j is in flight already; if not, its flight (made with the job) goes
+ * into the table: the job's own from now on. c->lock held. */
+static bool member_is_taken(struct cache *c, struct prefetch_job *j, size_t i)
+{
+	if (flight_find(&c->flights, j->members[i]))
+		return true;
+	flight_add(&c->flights, j->flights[i]);
+	return false;
+}
+
+/* Put the flights of @j's members that are not in flight into the table, dropping the others
+ * from it (job_free_spare frees them later, with the lock let go). Only a lookup and a link
+ * each: the store was asked and the flights made before the lock was taken. c->lock held. */
 static void job_claim(struct cache *c, struct prefetch_job *j)
 {
-	size_t kept = 0;
-
-	for (size_t i = 0; i < j->n; i++) {
-		char *sop = j->members[i];
-
-		if (flight_find(c, sop) || store_has_blob(c->store, sop) || !flight_new(c, sop)) {
-			free(sop);
-			continue;
-		}
-		j->members[kept++] = sop;
-	}
-	j->n = kept;
+	job_partition(c, j, member_is_taken);
 	j->claimed = true;
 }
 
-void prefetch_job_drop(struct cache *c, struct prefetch_job *j)
+/* Give back the flights of a job that will not run (its readers fetch alone); the job is
+ * freed by the caller (prefetch_job_free), with the lock let go where it can. c->lock held;
+ * @j is in no list. */
+static void job_giveback(struct cache *c, struct prefetch_job *j)
 {
 	for (size_t i = 0; j->claimed && i < j->n; i++) {
-		struct flight *f = flight_find(c, j->members[i]);
+		struct flight *f = j->flights[i];
 
 		if (f) {
-			flight_finish(c, f, -EAGAIN);
+			flight_finish(&c->flights, f, FLIGHT_ALONE, 0);
 			flight_put(f);
+			j->flights[i] = NULL;
 		}
 	}
-	job_free(j);
-	free(j);
+}
+
+/* job_giveback() and free: where a job is dropped under the lock (a full queue, a cancelled
+ * read-ahead, the end), which is rare. c->lock held. */
+static void job_drop(struct cache *c, struct prefetch_job *j)
+{
+	job_giveback(c, j);
+	prefetch_job_free(j);
 }
 
 static struct prefetch_job *series_job(struct prefetch_job *list, const char *series)
@@ -396,8 +468,10 @@ void prefetch_wait_named(struct cache *c, const char *series)
 {
 	struct prefetch_job *j;
 
+	if (!series[0])
+		return; /* read-ahead not named yet has no series */
 	/* An opener that gives up stops waiting here; its flight wait then returns -EINTR. */
-	while ((j = series_job(c->running, series)) && j->resolve && !c->stopping)
+	while ((j = series_job(c->running, series)) && j->naming && !c->stopping)
 		if (cancel_cond_wait(&c->work, &c->lock))
 			break;
 }
@@ -405,6 +479,24 @@ void prefetch_wait_named(struct cache *c, const char *series)
 bool prefetch_series_is_busy(struct cache *c, const char *series)
 {
 	return series_job(c->queue, series) || series_job(c->running, series);
+}
+
+void prefetch_open_begin(struct cache *c)
+{
+	c->opening++;
+}
+
+void prefetch_open_end(struct cache *c)
+{
+	/* Read-ahead waiting for blocked opens to be served starts now (worker_job). */
+	if (--c->opening == 0)
+		pthread_cond_broadcast(&c->work);
+}
+
+bool prefetch_job_cancelled(struct cache *c, const struct prefetch_job *j)
+{
+	return __atomic_load_n(&j->cancelled, __ATOMIC_RELAXED) ||
+	       __atomic_load_n(&c->stopping, __ATOMIC_RELAXED);
 }
 
 /* Into the queue behind every job of its class or a more urgent one. c->lock held. */
@@ -442,29 +534,6 @@ static bool study_is_streaming(struct cache *c, const struct prefetch_job *j)
 	return false;
 }
 
-static bool pool_grow(struct cache *c);
-static bool queue_add(struct cache *c, struct prefetch_job *j);
-
-/* A job of no instances for the metadata of @j's walked series and its own. c->lock held. */
-static void queue_metadata(struct cache *c, const struct prefetch_job *j)
-{
-	struct prefetch_job *m;
-
-	if (!cache_has_metadata(c))
-		return;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return;
-	m->cache = c;
-	m->cls = PREFETCH_AHEAD;
-	m->meta_only = true;
-	snprintf(m->study, sizeof(m->study), "%s", j->study);
-	snprintf(m->after, sizeof(m->after), "%s", j->after);
-	snprintf(m->meta_series, sizeof(m->meta_series), "%s", j->series);
-	if (!pool_grow(c) || !queue_add(c, m))
-		prefetch_job_drop(c, m);
-}
-
 /* How many instances @j delivered are no longer stored when it ends: a series bigger than the
  * cache (or than the disk under it) evicts its own first instances. Streamed again at the
  * next miss, it would evict the rest again before its readers came (measured: a 105 MB series
@@ -487,7 +556,7 @@ static size_t job_unkept(struct cache *c, struct prefetch_job *j)
 /* What became of a job a worker took. */
 enum job_outcome {
 	JOB_RAN,      /* its transfer ran: every member's flight is settled */
-	JOB_DROPPED,  /* it did not run: its flights, if any, go back (prefetch_job_drop) */
+	JOB_DROPPED,  /* it did not run: its flights, if any, go back (job_giveback) */
 	JOB_REQUEUED, /* a more urgent job came while it waited: back in the queue */
 };
 
@@ -505,36 +574,21 @@ static enum job_outcome worker_job(struct cache *c, struct prefetch_job *j)
 {
 	bool whole, ahead = j->cls == PREFETCH_AHEAD;
 
-	if (j->meta_only) {
-		pthread_mutex_unlock(&c->lock);
-		prefetch_ahead_metadata(c, j->study, j->after);
-		if (!__atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
-			prefetch_ahead_metadata(c, j->study, j->meta_series);
-		pthread_mutex_lock(&c->lock);
-		return JOB_DROPPED;
-	}
-	if (j->resolve) {
-		int err;
+	if (j->prepare) {
+		enum prefetch_prepared prepared;
 
+		/* Read-ahead's own step (cache/ahead.c): it names the series, claims its
+		 * members (prefetch_claim) and queues what goes beside it. */
 		pthread_mutex_unlock(&c->lock);
-		err = prefetch_ahead_resolve(c, j);
+		prepared = j->prepare(c, j);
 		pthread_mutex_lock(&c->lock);
-		j->resolve = false;
-		if (err || __atomic_load_n(&j->cancelled, __ATOMIC_RELAXED) || c->stopping) {
-			if (err && err != -ENOENT)
-				log_debug("study %s: no read-ahead (%s)", j->study, strerror(-err));
-			return JOB_DROPPED;
-		}
-		/* Its members are its own from now on: the walker's opens in it wait for this
-		 * stream rather than each fetch its instance alone (prefetch_wait_named). */
-		job_claim(c, j);
+		j->prepare = NULL;
+		j->naming = false;
+		/* Opens waiting for it to name its members go on (prefetch_wait_named). */
 		pthread_cond_broadcast(&c->work);
-		if (j->n == 0)
+		if (prepared == PREPARED_DONE || j->n == 0 || c->stopping ||
+		    __atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
 			return JOB_DROPPED;
-		/* A walk reads every metadata.json, each at the end of its series: both are
-		 * fetched beside the streams, before the walker asks (measured: fetched here
-		 * before this stream, they held it back 200 ms on a loaded machine). */
-		queue_metadata(c, j);
 	}
 	while (ahead && ahead_must_wait(c, j)) {
 		/* Waiting, it holds a worker: one of the pool's few, which a more urgent job
@@ -550,6 +604,7 @@ static enum job_outcome worker_job(struct cache *c, struct prefetch_job *j)
 	if (ahead && memo_get(&c->failed_series, j->after, NULL, NULL))
 		return JOB_DROPPED;
 	pthread_mutex_unlock(&c->lock);
+	job_free_spare(j);
 	log_debug("series %s: %s %zu instances", j->series, ahead ? "reading ahead" : "prefetching",
 		  j->n);
 	whole = job_run(j);
@@ -560,6 +615,22 @@ static enum job_outcome worker_job(struct cache *c, struct prefetch_job *j)
 		memo_put(&c->failed_series, j->series, 0, -ENOSPC, PREFETCH_RETRY_MS);
 	pthread_mutex_lock(&c->lock);
 	return JOB_RAN;
+}
+
+/* Take @j, just out of the queue, on c->running, and claim its members if nobody has yet:
+ * those stored meanwhile (their readers fetched them alone) are dropped first, with the lock
+ * let go. c->lock held on entry and on return. */
+static void worker_take(struct cache *c, struct prefetch_job *j)
+{
+	j->next = c->running;
+	c->running = j;
+	if (j->claimed || j->prepare)
+		return;
+	pthread_mutex_unlock(&c->lock);
+	job_partition(c, j, member_is_stored);
+	pthread_mutex_lock(&c->lock);
+	if (!c->stopping)
+		job_claim(c, j);
 }
 
 static void *worker_run(void *arg)
@@ -580,29 +651,25 @@ static void *worker_run(void *arg)
 		c->queue = j->next;
 		c->nqueued--;
 		c->idle--;
-		if (!j->claimed && !j->resolve && !j->meta_only)
-			job_claim(c, j);
-		if (j->n == 0 && !j->resolve && !j->meta_only) {
-			prefetch_job_drop(c, j);
-			c->idle++;
-			continue;
-		}
-		j->next = c->running;
-		c->running = j;
-		done = worker_job(c, j);
+		worker_take(c, j);
+		if (j->n == 0 && !j->prepare)
+			done = JOB_DROPPED;
+		else
+			done = worker_job(c, j);
 		for (pp = &c->running; *pp; pp = &(*pp)->next) {
 			if (*pp == j) {
 				*pp = j->next;
 				break;
 			}
 		}
-		if (done == JOB_RAN) {
-			job_free(j);
-			free(j);
-		} else if (done == JOB_REQUEUED) {
+		if (done == JOB_REQUEUED) {
 			queue_insert(c, j); /* behind the more urgent ones; its flights stay */
 		} else {
-			prefetch_job_drop(c, j);
+			/* Its members and their flights are freed with the lock let go. */
+			job_giveback(c, j);
+			pthread_mutex_unlock(&c->lock);
+			prefetch_job_free(j);
+			pthread_mutex_lock(&c->lock);
 		}
 		c->idle++;
 		/* Read-ahead waiting for this stream to end starts now (worker_job). */
@@ -647,7 +714,7 @@ static bool queue_make_room(struct cache *c)
 	log_debug("series %s: prefetch dropped from a full queue",
 		  old->series[0] ? old->series : "(read-ahead)");
 	queue_remove(c, old);
-	prefetch_job_drop(c, old);
+	job_drop(c, old);
 	return true;
 }
 
@@ -657,7 +724,8 @@ static bool queue_add(struct cache *c, struct prefetch_job *j)
 	if (c->nqueued >= PREFETCH_QUEUE_MAX && !queue_make_room(c))
 		return false;
 	queue_insert(c, j);
-	if (!j->meta_only)
+	/* Read-ahead counts its own (a job that only reads metadata is no series prefetch). */
+	if (!j->prepare)
 		STAT_ADD(c, prefetches, 1);
 	/* Idle workers, and read-ahead that waits and gives way to it (worker_job), and
 	 * opens waiting for read-ahead to name its members, all wait on c->work. */
@@ -665,14 +733,13 @@ static bool queue_add(struct cache *c, struct prefetch_job *j)
 	return true;
 }
 
-bool prefetch_start(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
-		    size_t nsiblings, bool join)
+bool prefetch_may_start(struct cache *c, const char *series, bool join)
 {
 	struct prefetch_job *j;
 
-	if (strlen(ref->study_uid) >= SOP_MAX || strlen(ref->series_uid) >= SOP_MAX)
+	if (c->stopping)
 		return false;
-	j = series_job(c->queue, ref->series_uid);
+	j = series_job(c->queue, series);
 	if (j) {
 		/* Read-ahead that a reader reached is the series being read now. */
 		if (j->cls == PREFETCH_AHEAD) {
@@ -682,74 +749,212 @@ bool prefetch_start(struct cache *c, const struct instance_ref *ref, const char 
 		}
 		return false;
 	}
-	if (series_job(c->running, ref->series_uid))
+	if (series_job(c->running, series))
 		return false;
-	if (memo_get(&c->failed_series, ref->series_uid, NULL, NULL))
+	if (memo_get(&c->failed_series, series, NULL, NULL))
 		return false;
 	/* The opener waits for the stream only if a worker starts it now. */
-	if (join && !(c->nworkers < c->max_workers || c->idle > c->nqueued))
-		return false;
+	return !join || c->nworkers < c->max_workers || c->idle > c->nqueued;
+}
+
+/* The arrays of @j for @n members. @return 0 or -ENOMEM. */
+static int job_alloc_members(struct prefetch_job *j, size_t n)
+{
+	if (!n)
+		n = 1;
+	j->members = calloc(n, sizeof(*j->members));
+	j->flights = calloc(n, sizeof(*j->flights));
+	j->queued = calloc(n, sizeof(*j->queued));
+	j->delivered = calloc(n, sizeof(*j->delivered));
+	return j->members && j->flights && j->queued && j->delivered ? 0 : -ENOMEM;
+}
+
+/* Add member @sop to @j with its flight (not in the table yet). @return 0 or -ENOMEM. */
+static int job_add_member(struct prefetch_job *j, const char *sop)
+{
+	j->members[j->n] = strdup(sop);
+	j->flights[j->n] = j->members[j->n] ? flight_alloc(sop) : NULL;
+	if (!j->flights[j->n]) {
+		free(j->members[j->n]);
+		j->members[j->n] = NULL;
+		return -ENOMEM;
+	}
+	j->n++;
+	return 0;
+}
+
+struct prefetch_job *prefetch_job_new(struct cache *c, const struct instance_ref *ref,
+				      const char *const *siblings, size_t nsiblings)
+{
+	struct prefetch_job *j;
+
+	if (!ref->study_uid || !ref->series_uid || strlen(ref->study_uid) >= SOP_MAX ||
+	    strlen(ref->series_uid) >= SOP_MAX)
+		return NULL;
 	j = calloc(1, sizeof(*j));
 	if (!j)
-		return false;
+		return NULL;
 	j->cache = c;
-	j->cls = join ? PREFETCH_OPEN : PREFETCH_SERIES;
+	j->cls = PREFETCH_SERIES;
+	j->own = -1;
 	snprintf(j->study, sizeof(j->study), "%s", ref->study_uid);
 	snprintf(j->series, sizeof(j->series), "%s", ref->series_uid);
-	j->members = calloc(nsiblings, sizeof(*j->members));
-	j->queued = calloc(nsiblings, sizeof(*j->queued));
-	j->delivered = calloc(nsiblings, sizeof(*j->delivered));
-	if (!j->members || !j->queued || !j->delivered)
+	if (job_alloc_members(j, nsiblings))
 		goto out_free;
 	for (size_t i = 0; i < nsiblings; i++) {
 		const char *sop = siblings[i];
+		bool own = strcmp(sop, ref->sop_uid) == 0;
 
-		if (strlen(sop) >= SOP_MAX || (!join && strcmp(sop, ref->sop_uid) == 0))
+		/* What is stored is not fetched again; the opener's own is not stored. */
+		if (strlen(sop) >= SOP_MAX || (!own && store_has_blob(c->store, sop)))
 			continue;
-		j->members[j->n] = strdup(sop);
-		if (!j->members[j->n])
+		if (own)
+			j->own = (ssize_t)j->n;
+		if (job_add_member(j, sop))
 			break;
-		j->n++;
 	}
+	if (j->n)
+		return j;
+out_free:
+	prefetch_job_free(j);
+	return NULL;
+}
+
+/* Give up the opener's own member of @j (it fetches that itself): to the spare, after n. */
+static void job_drop_own(struct prefetch_job *j)
+{
+	size_t own = (size_t)j->own;
+	char *sop = j->members[own];
+	struct flight *f = j->flights[own];
+
+	memmove(&j->members[own], &j->members[own + 1], (j->n - own - 1) * sizeof(*j->members));
+	memmove(&j->flights[own], &j->flights[own + 1], (j->n - own - 1) * sizeof(*j->flights));
+	j->n--;
+	j->members[j->n] = sop;
+	j->flights[j->n] = f;
+	j->nspare++;
+	j->own = -1;
+}
+
+enum prefetch_submit prefetch_submit(struct cache *c, struct prefetch_job *j, bool join)
+{
+	/* Asked again: another open may have started it since the caller looked. A job once
+	 * claimed and given back is not offered again. */
+	if (j->claimed || !prefetch_may_start(c, j->series, join))
+		return PREFETCH_REFUSED;
+	if (!join && j->own >= 0)
+		job_drop_own(j);
 	if (j->n == 0 || !pool_grow(c))
-		goto out_free;
-	if (join && !(c->idle > c->nqueued))
-		goto out_free;
+		return PREFETCH_REFUSED;
+	if (join && (j->own < 0 || !(c->idle > c->nqueued)))
+		return PREFETCH_REFUSED;
+	j->cls = join ? PREFETCH_OPEN : PREFETCH_SERIES;
 	/* A worker is free for it: its members are its own from now on, and their readers wait
 	 * for the stream. Otherwise they stay free until a worker takes the job. */
 	if (c->idle > c->nqueued) {
 		job_claim(c, j);
 		if (j->n == 0)
-			goto out_free;
+			return PREFETCH_REFUSED;
 	}
-	if (!queue_add(c, j))
-		goto out_free;
-	return join && job_index(j, ref->sop_uid) >= 0;
-out_free:
-	prefetch_job_drop(c, j);
-	return false;
+	if (!queue_add(c, j)) {
+		job_giveback(c, j);
+		return PREFETCH_REFUSED;
+	}
+	return join && j->own >= 0 ? PREFETCH_JOINED : PREFETCH_QUEUED;
 }
 
-void prefetch_queue_ahead(struct cache *c, const char *study, const char *after)
+bool prefetch_queue_prepared(struct cache *c, const char *study, const char *after,
+			     const char *meta_series, prefetch_prepare_fn prepare)
 {
 	struct prefetch_job *j;
 
-	/* The next series and its members come from the searcher's answers. */
-	if (c->stopping || !c->cfg.prefetch || !c->searcher)
-		return;
+	if (c->stopping)
+		return false;
 	j = calloc(1, sizeof(*j));
 	if (!j)
-		return;
+		return false;
 	j->cache = c;
 	j->cls = PREFETCH_AHEAD;
-	j->resolve = true;
+	j->prepare = prepare;
+	j->naming = true;
+	j->own = -1;
 	snprintf(j->study, sizeof(j->study), "%s", study);
 	snprintf(j->after, sizeof(j->after), "%s", after);
+	snprintf(j->meta_series, sizeof(j->meta_series), "%s", meta_series ? meta_series : "");
 	if (!pool_grow(c) || !queue_add(c, j)) {
-		prefetch_job_drop(c, j);
-		return;
+		prefetch_job_free(j);
+		return false;
 	}
-	log_debug("study %s: walked in order; reading ahead after series %s", study, after);
+	return true;
+}
+
+int prefetch_name(struct cache *c, struct prefetch_job *j, const char *series)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (prefetch_series_is_busy(c, series))
+		err = -EBUSY;
+	else
+		snprintf(j->series, sizeof(j->series), "%s", series);
+	pthread_mutex_unlock(&c->lock);
+	return err;
+}
+
+int prefetch_set_members(struct cache *c, struct prefetch_job *j, const char *const *uids, size_t n)
+{
+	int err = job_alloc_members(j, n);
+
+	for (size_t i = 0; !err && i < n; i++)
+		if (strlen(uids[i]) < SOP_MAX && !store_has_blob(c->store, uids[i]))
+			err = job_add_member(j, uids[i]);
+	return err;
+}
+
+size_t prefetch_claim(struct cache *c, struct prefetch_job *j)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	if (!c->stopping && !__atomic_load_n(&j->cancelled, __ATOMIC_RELAXED)) {
+		job_claim(c, j);
+		n = j->n;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void prefetch_cancel_ahead(struct cache *c)
+{
+	struct prefetch_job **pp = &c->queue;
+
+	while (*pp) {
+		struct prefetch_job *j = *pp;
+
+		if (j->cls == PREFETCH_AHEAD) {
+			*pp = j->next;
+			c->nqueued--;
+			log_debug("series %s: read-ahead dropped, the walk went elsewhere",
+				  j->series[0] ? j->series : "(next)");
+			job_drop(c, j);
+			continue;
+		}
+		pp = &j->next;
+	}
+	for (struct prefetch_job *j = c->running; j; j = j->next)
+		if (j->cls == PREFETCH_AHEAD &&
+		    !__atomic_exchange_n(&j->cancelled, true, __ATOMIC_RELAXED))
+			log_debug("series %s: read-ahead cancelled, the walk went elsewhere",
+				  j->series[0] ? j->series : "(next)");
+	/* One may wait for the walked stream to end (worker_job). */
+	pthread_cond_broadcast(&c->work);
+}
+
+void prefetch_promote(struct cache *c, const char *series)
+{
+	for (struct prefetch_job *j = c->running; j; j = j->next)
+		if (j->cls == PREFETCH_AHEAD && strcmp(j->series, series) == 0)
+			j->cls = PREFETCH_SERIES;
 }
 
 void prefetch_stop_all(struct cache *c)
@@ -760,14 +965,14 @@ void prefetch_stop_all(struct cache *c)
 	__atomic_store_n(&c->stopping, true, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&c->work);
 	pthread_mutex_unlock(&c->lock);
-	/* No worker is started once stopping is set (prefetch_start is not called then). */
+	/* No worker is started once stopping is set (prefetch_may_start refuses then). */
 	for (size_t i = 0; i < c->nworkers; i++)
 		pthread_join(c->workers[i], NULL);
 	c->nworkers = 0;
 	pthread_mutex_lock(&c->lock);
 	while ((j = c->queue)) {
 		c->queue = j->next;
-		prefetch_job_drop(c, j);
+		job_drop(c, j);
 	}
 	c->nqueued = 0;
 	pthread_mutex_unlock(&c->lock);
