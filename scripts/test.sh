@@ -57,7 +57,7 @@ if [ -x build-tsan/tests/unit/test_names ] &&
   "${tsan_run[@]}" build-tsan/tests/unit/test_names 2>&1 | grep -q "FATAL: ThreadSanitizer"; then
   echo "ThreadSanitizer's runtime cannot start on this kernel: TSan unit tests skipped"
 else
-  TSAN_OPTIONS=halt_on_error=1 "${tsan_run[@]}" meson test -C build-tsan --print-errorlogs ||
+  TSAN_OPTIONS="halt_on_error=1 suppressions=$PWD/tests/unit/tsan.supp" "${tsan_run[@]}" meson test -C build-tsan --print-errorlogs ||
     status=1
 fi
 
