@@ -16,6 +16,7 @@ import pytest
 
 import dataset
 from servers import Orthanc, Proxy
+from test_load import _file, _series_dir, _status, _truth
 
 N = 300  # instances in the series
 
@@ -60,24 +61,6 @@ def proxy(archive):
 def _options(proxy, downloader, extra=""):
     opts = "downloader=wado-uri,wado_uri=%s/wado" % proxy.url if downloader == "wado-uri" else ""
     return ",".join(o for o in (opts, extra) if o)
-
-
-def _series_dir(m, e):
-    return m.path("studies", e["StudyInstanceUID"], e["SeriesInstanceUID"])
-
-
-def _file(m, e):
-    return os.path.join(_series_dir(m, e), e["SOPInstanceUID"] + ".dcm")
-
-
-def _truth(e):
-    with open(e["path"], "rb") as f:
-        return f.read()
-
-
-def _status(m):
-    with open(m.path(".trolley", "status")) as f:
-        return dict(line.split(": ", 1) for line in f.read().splitlines())
 
 
 def _errors(m):
