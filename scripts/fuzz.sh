@@ -28,7 +28,7 @@ declare -A SOURCES=(
   [part10]="$CORE"
   [search]="fs/search.c $CORE"
   [url]="$HTTP $CORE"
-  [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c fs/media.c $CORE $CACHE"
+  [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c fs/media.c fs/view.c $(echo deid/*.c) $CORE $CACHE"
   [deid]="$(echo deid/*.c) $CORE"
 )
 # Harness name -> C++ sources it links (compiled on their own with clang++), with dcmtk.
@@ -40,7 +40,7 @@ declare -A PACKAGES=(
   [json_check]="libcjson"
   [mint]="libxml-2.0 libcurl"
   [rad69]="libxml-2.0 libcurl"
-  [names]="lmdb dcmtk"
+  [names]="lmdb dcmtk libcrypto libcjson"
   [url]="libcurl"
   [deid]="libcrypto libcjson"
 )
