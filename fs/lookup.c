@@ -1,7 +1,8 @@
 /* Lookup without a listing: which child of /patients or /studies a name looked up by its path
  * is, when no fresh listing of the folder is at hand (a PACS may be too big to list). The
  * answer is always the entry the folder's listing names so, whatever the name: fs/names.c
- * computes the names here as for the listing. Called on FUSE worker threads; no state. */
+ * computes the names here as for the listing. /patients and /studies are this file's entries of
+ * fs/kind.h. Called on FUSE worker threads; no state. */
 #include "fs/lookup.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "core/tags.h"
+#include "fs/kind.h"
 #include "fs/layout.h"
 #include "fs/names.h"
 #include "fs/view.h"
@@ -132,7 +134,7 @@ static int pick_listing(struct tree *t, const struct node *dir, struct pick *p,
 			struct listing **listed)
 {
 	struct listing *l;
-	int err = tree_list(t, dir, &l);
+	int err = tree_query_list(t, dir, &l);
 
 	if (err)
 		return err;
@@ -293,6 +295,9 @@ int lookup_patient(struct tree *t, const struct node *dir, const char *name, str
 	struct pick p;
 	int err = FORM_ASKED;
 
+	/* No listing can show a name that breaks a rule: no query for it. */
+	if (!names_is_valid(name))
+		return -ENOENT;
 	pick_init(&p, t, dir, name);
 	/* Without a patient level, /patients holds studies, which no query can find by such a
 	 * name, and a last-resort name is a place among siblings: the folder is listed. */
@@ -326,6 +331,8 @@ int lookup_study(struct tree *t, const struct node *dir, const char *name, struc
 	struct pick p;
 	int err;
 
+	if (!names_is_valid(name))
+		return -ENOENT; /* as lookup_patient() */
 	pick_init(&p, t, dir, name);
 	if (view_active()) {
 		/* A pseudonymised UID is an HMAC of the original: nothing to ask the archive
@@ -353,3 +360,20 @@ int lookup_study(struct tree *t, const struct node *dir, const char *name, struc
 	pick_release(&p);
 	return err;
 }
+
+const struct kind_ops kind_patients = {
+	.name = "patients",
+	.parent = NODE_ROOT,
+	.fixed_name = "patients",
+	.list = tree_query_list,
+	.lookup = lookup_patient,
+};
+
+const struct kind_ops kind_studies = {
+	.name = "studies",
+	.parent = NODE_ROOT,
+	.fixed_name = "studies",
+	.by_uid = true,
+	.list = tree_query_list,
+	.lookup = lookup_study,
+};

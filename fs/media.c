@@ -4,7 +4,8 @@
  * instance query is relational and a strictly hierarchical C-FIND SCP refuses it), so the two
  * views share their cached answers, and every folder of the file-set and the DICOMDIR number
  * the same answers the same way: series by SeriesNumber (then SeriesInstanceUID), instances by
- * InstanceNumber (then SOPInstanceUID), from 1. */
+ * InstanceNumber (then SOPInstanceUID), from 1. /media, its file-set folders and DICOMDIR are this
+ * file's entries of fs/kind.h. */
 #include "fs/media.h"
 
 #include <errno.h>
@@ -17,7 +18,9 @@
 #include "core/log.h"
 #include "core/query.h"
 #include "core/tags.h"
+#include "fs/kind.h"
 #include "fs/lookup.h"
+#include "fs/ops.h"
 #include "fs/view.h"
 
 /* "S0001", "I00001" (any size_t fits), and "DICOM/S0001/I00001". */
@@ -159,11 +162,6 @@ static void instance_name(size_t instance, char *out, size_t n)
 	snprintf(out, n, "I%05zu", instance);
 }
 
-bool media_is_folder(const struct node *dir)
-{
-	return dir->kind == NODE_MEDIA || dir->kind == NODE_FILESET;
-}
-
 /* A /studies entry becomes the file-set of its study. */
 static int adopt_study(struct node *n)
 {
@@ -251,36 +249,43 @@ out:
 	return err;
 }
 
-int media_list(struct tree *t, const struct node *dir, struct listing **out)
+/* A file-set folder: its part of the layout. */
+static int list_fileset(struct tree *t, const struct node *dir, struct listing **out)
 {
 	const char *path = attrset_str(&dir->attrs, MEDIA_TAG_PATH);
+	struct listing *l;
+	int err;
+
+	/* A study whose UID from the archive is not one is shown, never asked for. */
+	err = tree_check_uids(dir);
+	if (err)
+		return err;
+	if (*path)
+		return level_listing(t, dir, path, out);
+	/* The file-set's root: no query (the DICOMDIR is made when opened). */
+	l = listing_new(2);
+	if (!l)
+		return -ENOMEM;
+	if (add_entry(l, MEDIA_DICOMDIR_NAME, NODE_DICOMDIR, dir, NULL, NULL) < 0 ||
+	    add_entry(l, MEDIA_FOLDER_NAME, NODE_FILESET, dir, NULL, path) < 0) {
+		listing_put(l);
+		return -ENOMEM;
+	}
+	listing_sort(l);
+	*out = l;
+	return 0;
+}
+
+/* /media lists what /studies lists, each study as its file-set. */
+static int list_media(struct tree *t, const struct node *dir, struct listing **out)
+{
 	struct listing *l;
 	struct node studies;
 	int err;
 
-	if (dir->kind == NODE_FILESET) {
-		/* A study whose UID from the archive is not one is shown, never asked for. */
-		err = tree_check_uids(dir);
-		if (err)
-			return err;
-		if (*path)
-			return level_listing(t, dir, path, out);
-		/* The file-set's root: no query (the DICOMDIR is made when opened). */
-		l = listing_new(2);
-		if (!l)
-			return -ENOMEM;
-		if (add_entry(l, MEDIA_DICOMDIR_NAME, NODE_DICOMDIR, dir, NULL, NULL) < 0 ||
-		    add_entry(l, MEDIA_FOLDER_NAME, NODE_FILESET, dir, NULL, path) < 0) {
-			listing_put(l);
-			return -ENOMEM;
-		}
-		listing_sort(l);
-		*out = l;
-		return 0;
-	}
-	/* /media lists what /studies lists, each study as its file-set. */
+	(void)dir;
 	studies_node(&studies);
-	err = tree_list(t, &studies, &l);
+	err = tree_query_list(t, &studies, &l);
 	node_release(&studies);
 	if (err)
 		return err;
@@ -293,8 +298,9 @@ int media_list(struct tree *t, const struct node *dir, struct listing **out)
 	return 0;
 }
 
-int media_lookup(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		 struct listing **listed)
+/* Child @name of /media (@dir), by the targeted query of /studies/<name>. */
+static int media_lookup(struct tree *t, const struct node *dir, const char *name, struct node *out,
+			struct listing **listed)
 {
 	struct node studies;
 	int err;
@@ -529,3 +535,39 @@ int media_dicomdir(struct tree *t, const struct node *n, struct buf *out)
 	layout_release(&m);
 	return err;
 }
+
+/* As metadata.json: exact once made (at the first open), direct_io until then. */
+static double stat_dicomdir(const struct kind_req *r, const struct node *n, uint64_t *size)
+{
+	uint64_t made;
+
+	if (media_dicomdir_size(&r->fs->tree, n, &made) == 0)
+		*size = made;
+	return 0;
+}
+
+/* A study's DICOMDIR: made at its first open, which fetches the whole study. */
+static int open_dicomdir(const struct kind_req *r, const struct node *n, struct cache_blob **blob,
+			 struct buf *text, struct fuse_file_info *fi)
+{
+	(void)blob;
+	buf_init(text, 512u << 20);
+	fi->direct_io = 1;
+	return media_dicomdir(&r->fs->tree, n, text);
+}
+
+const struct kind_ops kind_media = {
+	.name = "media",
+	.parent = NODE_ROOT,
+	.fixed_name = "media",
+	.list = list_media,
+	.lookup = media_lookup,
+};
+
+const struct kind_ops kind_fileset = {.name = "fileset", .list = list_fileset};
+
+const struct kind_ops kind_dicomdir = {
+	.name = "dicomdir",
+	.stat = stat_dicomdir,
+	.open = open_dicomdir,
+};

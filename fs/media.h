@@ -26,20 +26,6 @@
  * studies (a multi-phase CT) tens of thousands. */
 #define MEDIA_MAX_DICOMDIR 100000u
 
-/** Whether folder @dir is /media or a folder inside a file-set (media_list() lists it). */
-bool media_is_folder(const struct node *dir);
-/**
- * The children of @dir (media_is_folder()): for /media the studies, as /studies lists them
- * (same query, same max_results, same names); for a file-set folder its part of the layout:
- * DICOMDIR and DICOM (no query), the series (S0001...), a series' instances (I00001...).
- * @return 0 and @out (drop with listing_put()), or -errno (-EIO, logged, for a study with more
- * than MEDIA_MAX_ENTRIES series or instances in a series).
- */
-int media_list(struct tree *t, const struct node *dir, struct listing **out);
-/** Child @name of /media (@dir), by the targeted query of /studies/<name>. As
- * tree_lookup_direct(). */
-int media_lookup(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		 struct listing **listed);
 /**
  * The DICOMDIR @n (a NODE_DICOMDIR) of its study, appended to @out: stored, or built now from
  * the study's instances, fetching those not cached. The series' instance lists are read one

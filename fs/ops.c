@@ -18,9 +18,8 @@
 #include "core/query.h"
 #include "core/tags.h"
 #include "fs/inoset.h"
-#include "fs/media.h"
+#include "fs/kind.h"
 #include "fs/refresh.h"
-#include "fs/status.h"
 #include "fs/view.h"
 #include "fs/xattr.h"
 
@@ -178,20 +177,6 @@ static void record_failure(struct trolley_fs *fs, fuse_req_t req, uint64_t ino, 
 	errors_record_by(fuse_req_ctx(req)->uid, path, err, NULL);
 }
 
-/* /.trolley/errors as user @uid may read it: root and the user the daemon runs as (who reads
- * its log anyway) see every failure; anyone else only those of their own requests, not which
- * paths others opened. */
-static int errors_text_for_reader(const struct trolley_fs *fs, uid_t uid, struct buf *out)
-{
-	int err = uid == 0 || uid == fs->owner ? errors_text(out) : errors_text_of(out, uid);
-
-	/* The view's errors file names files by their pseudonyms (their paths) and nothing by
-	 * its original UID (the requests made for them). */
-	if (!err)
-		view_redact_errors(out);
-	return err;
-}
-
 /* The modification time of @n as the mount shows it: from the de-identified dates in the
  * view (shifted, or none: then the mount's time). */
 static time_t shown_mtime(const struct node *n)
@@ -210,12 +195,69 @@ static time_t shown_mtime(const struct node *n)
 	return t;
 }
 
+/* metadata.json: exact once fetched; read with direct_io, so a size that is not yet known (0)
+ * never cuts a read short. */
+static double stat_metadata(const struct kind_req *r, const struct node *n, uint64_t *size)
+{
+	const char *series = attrset_get(&n->attrs, TAG_SeriesInstanceUID);
+	uint64_t stored;
+
+	/* The view's is made at each open: 0 until then, as the status file. */
+	if (!view_active() &&
+	    cache_metadata_size(r->fs->tree.cache, attrset_str(&n->attrs, TAG_StudyInstanceUID),
+				series, &stored) == 0)
+		*size = stored;
+	return 0;
+}
+
+/* An instance: exact from the first open on, whether it is in the cache or (too big for it) in
+ * a temporary file: readers stop at this size. An estimate is decided again under the gate (see
+ * size_gate). */
+static double stat_instance(const struct kind_req *r, const struct node *n, uint64_t *size)
+{
+	const char *sop = attrset_str(&n->attrs, TAG_SOPInstanceUID);
+	struct trolley_fs *fs = r->fs;
+	double timeout;
+
+	if (view_active()) {
+		/* The de-identified bytes' size, from the first open on. */
+		if (view_size(sop, size) == 0) {
+			timeout = CACHED_FILE_TIMEOUT;
+		} else {
+			pthread_mutex_lock(&size_gate);
+			if (view_size(sop, size) == 0) {
+				timeout = CACHED_FILE_TIMEOUT;
+			} else {
+				*size = tree_estimated_size(n);
+				timeout = DIR_TIMEOUT;
+				note_estimate(r->ino);
+			}
+			pthread_mutex_unlock(&size_gate);
+		}
+	} else if (cache_exact_size(fs->tree.cache, sop, size) == 0) {
+		timeout = CACHED_FILE_TIMEOUT;
+	} else {
+		pthread_mutex_lock(&size_gate);
+		if (cache_exact_size(fs->tree.cache, sop, size) == 0) {
+			timeout = CACHED_FILE_TIMEOUT;
+		} else {
+			*size = tree_estimated_size(n);
+			timeout = DIR_TIMEOUT;
+			note_estimate(r->ino);
+		}
+		pthread_mutex_unlock(&size_gate);
+	}
+	return timeout;
+}
+
 /* Fill @st for @node as user @reader sees it; @return the attribute timeout that fits it. */
 static double node_stat(struct trolley_fs *fs, uid_t reader, const struct node *n, uint64_t ino,
 			struct stat *st)
 {
+	const struct kind_ops *k = kind_of(n->kind);
+	struct kind_req r = {fs, reader, ino};
 	double timeout = DIR_TIMEOUT;
-	uint64_t size;
+	uint64_t size = 0;
 
 	memset(st, 0, sizeof(*st));
 	st->st_ino = ino;
@@ -225,84 +267,14 @@ static double node_stat(struct trolley_fs *fs, uid_t reader, const struct node *
 	if (!st->st_mtime)
 		st->st_mtime = fs->mounted;
 	st->st_ctime = st->st_atime = st->st_mtime;
-	if (node_is_dir(n)) {
+	if (k->list) {
 		st->st_mode = S_IFDIR | 0555;
 		st->st_nlink = 2;
 		st->st_size = 4096;
-	} else if (n->kind == NODE_METADATA) {
-		/* Exact once fetched; read with direct_io, so a size that is not yet known (0)
-		 * never cuts a read short. */
-		const char *series = attrset_get(&n->attrs, TAG_SeriesInstanceUID);
-
-		st->st_mode = S_IFREG | 0444;
-		st->st_nlink = 1;
-		/* The view's is made at each open: 0 until then, as the status file. */
-		if (!view_active() &&
-		    cache_metadata_size(fs->tree.cache,
-					attrset_str(&n->attrs, TAG_StudyInstanceUID), series,
-					&size) == 0)
-			st->st_size = (off_t)size;
-		timeout = 0;
-	} else if (n->kind == NODE_DICOMDIR) {
-		/* As metadata.json: exact once made (at the first open), direct_io until then. */
-		st->st_mode = S_IFREG | 0444;
-		st->st_nlink = 1;
-		if (media_dicomdir_size(&fs->tree, n, &size) == 0)
-			st->st_size = (off_t)size;
-		timeout = 0;
-	} else if (n->kind == NODE_ERRORS) {
-		/* Its exact size now, for readers that trust stat (read with direct_io: a
-		 * failure recorded before the open only makes the file longer than this). */
-		struct buf text;
-
-		buf_init(&text, ERRORS_TEXT_MAX);
-		st->st_mode = S_IFREG | 0444;
-		st->st_nlink = 1;
-		if (errors_text_for_reader(fs, reader, &text) == 0)
-			st->st_size = (off_t)text.len;
-		buf_release(&text);
-		timeout = 0;
-	} else if (n->kind == NODE_STATUS) {
-		/* Like /proc: size 0, read until EOF (opened with direct_io). */
-		st->st_mode = S_IFREG | 0444;
-		st->st_nlink = 1;
-		timeout = 0;
 	} else {
-		const char *sop = attrset_str(&n->attrs, TAG_SOPInstanceUID);
-
 		st->st_mode = S_IFREG | 0444;
 		st->st_nlink = 1;
-		/* Exact from the first open on, whether the instance is in the cache or (too big
-		 * for it) in a temporary file: readers stop at this size. An estimate is decided
-		 * again under the gate (see size_gate). */
-		if (view_active()) {
-			/* The de-identified bytes' size, from the first open on. */
-			if (view_size(sop, &size) == 0) {
-				timeout = CACHED_FILE_TIMEOUT;
-			} else {
-				pthread_mutex_lock(&size_gate);
-				if (view_size(sop, &size) == 0) {
-					timeout = CACHED_FILE_TIMEOUT;
-				} else {
-					size = tree_estimated_size(n);
-					timeout = DIR_TIMEOUT;
-					note_estimate(ino);
-				}
-				pthread_mutex_unlock(&size_gate);
-			}
-		} else if (cache_exact_size(fs->tree.cache, sop, &size) == 0) {
-			timeout = CACHED_FILE_TIMEOUT;
-		} else {
-			pthread_mutex_lock(&size_gate);
-			if (cache_exact_size(fs->tree.cache, sop, &size) == 0) {
-				timeout = CACHED_FILE_TIMEOUT;
-			} else {
-				size = tree_estimated_size(n);
-				timeout = DIR_TIMEOUT;
-				note_estimate(ino);
-			}
-			pthread_mutex_unlock(&size_gate);
-		}
+		timeout = k->stat(&r, n, &size);
 		st->st_size = (off_t)size;
 	}
 	/* GNU cp takes a file with fewer blocks than its size for sparse. */
@@ -352,7 +324,7 @@ static int dir_listing(struct trolley_fs *fs, uint64_t ino, const struct node *d
 		*out = l;
 		return 0;
 	}
-	err = tree_list(&fs->tree, dir, &l);
+	err = kind_list(&fs->tree, dir, &l);
 	if (err)
 		return err;
 	/* Made from answers a refresh forgot meanwhile: serve it this once, never keep it. */
@@ -383,14 +355,14 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	watch_begin(&w, req);
-	if (!node_is_dir(&dir)) {
+	if (!kind_is_dir(&dir)) {
 		err = -ENOTDIR;
 		goto out_release_dir;
 	}
 	/* /patients and /studies may be too big to list: look a name up by a targeted query
 	 * unless a fresh listing is already at hand. */
 	l = inodes_listing(fs->inodes, parent, fs->meta_ttl);
-	if (!l && !tree_has_direct_lookup(&dir)) {
+	if (!l && !kind_has_lookup(&dir)) {
 		err = dir_listing(fs, parent, &dir, &l);
 		if (err)
 			goto out_release_dir;
@@ -402,11 +374,11 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			reply_entry(req, fs, &e->node, ino);
 		goto out_release_dir;
 	}
-	if (!tree_has_direct_lookup(&dir)) {
+	if (!kind_has_lookup(&dir)) {
 		err = -ENOENT;
 		goto out_release_dir;
 	}
-	err = tree_lookup_direct(&fs->tree, &dir, name, &child, &listed);
+	err = kind_lookup(&fs->tree, &dir, name, &child, &listed);
 	if (listed) {
 		/* The lookup had to list the folder: that listing is fresh, keep it. */
 		inodes_set_listing(fs->inodes, parent, listed);
@@ -459,7 +431,7 @@ struct getattr_ctx {
 	uint64_t ino;
 	struct stat st;
 	double timeout;
-	bool is_errors;
+	bool size_of_open;
 };
 
 static int getattr_of(const struct node *n, void *arg)
@@ -467,7 +439,7 @@ static int getattr_of(const struct node *n, void *arg)
 	struct getattr_ctx *g = arg;
 
 	g->timeout = node_stat(g->fs, g->reader, n, g->ino, &g->st);
-	g->is_errors = n->kind == NODE_ERRORS;
+	g->size_of_open = kind_of(n->kind)->size_of_open;
 	return 0;
 }
 
@@ -483,7 +455,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	/* fstat() of an open /.trolley/errors: the size of the snapshot that is read. */
-	if (fi && fi->fh && g.is_errors) {
+	if (fi && fi->fh && g.size_of_open) {
 		g.st.st_size = (off_t)((struct open_file *)(uintptr_t)fi->fh)->text.len;
 		g.st.st_blocks = (g.st.st_size + 511) / 512;
 	}
@@ -504,7 +476,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -err);
 		return;
 	}
-	if (!node_is_dir(&n)) {
+	if (!kind_is_dir(&n)) {
 		err = -ENOTDIR;
 		goto out;
 	}
@@ -593,7 +565,7 @@ static void reply_dir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 					e.attr_timeout > DIR_TIMEOUT ? e.attr_timeout : DIR_TIMEOUT;
 			} else {
 				e.attr.st_ino = pseudo_ino(ino, name);
-				e.attr.st_mode = node_is_dir(&le->node) ? S_IFDIR : S_IFREG;
+				e.attr.st_mode = kind_is_dir(&le->node) ? S_IFDIR : S_IFREG;
 			}
 		}
 		if (plus)
@@ -645,17 +617,6 @@ static void op_destroy(void *userdata)
 	pthread_mutex_unlock(&size_gate);
 }
 
-static int open_status(struct trolley_fs *fs, uid_t reader, const struct node *n,
-		       struct open_file *of, struct fuse_file_info *fi)
-{
-	buf_init(&of->text, n->kind == NODE_ERRORS ? ERRORS_TEXT_MAX : 1 << 20);
-	/* A snapshot per open, read with direct_io so the kernel never caches an old one. */
-	fi->direct_io = 1;
-	if (n->kind == NODE_ERRORS)
-		return errors_text_for_reader(fs, reader, &of->text);
-	return status_text(fs->tree.cache, &of->text);
-}
-
 /* A study's metadata.json from its series' metadata.json, when every series folder listed
  * beside it has its own at hand (a `cp -r` reads those first): no study-level request, which
  * costs the archive as much as all the series ones again. */
@@ -680,30 +641,22 @@ static int study_metadata_from_series(struct trolley_fs *fs, uint64_t ino, const
 	return err;
 }
 
-static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node *n,
-			 struct open_file *of, struct fuse_file_info *fi)
+static int open_metadata(const struct kind_req *r, const struct node *n, struct cache_blob **blob,
+			 struct buf *text, struct fuse_file_info *fi)
 {
 	const char *study = attrset_str(&n->attrs, TAG_StudyInstanceUID);
 	const char *series = attrset_get(&n->attrs, TAG_SeriesInstanceUID);
 	int err;
 
-	buf_init(&of->text, 512u << 20);
+	(void)blob;
+	buf_init(text, 512u << 20);
 	fi->direct_io = 1;
-	if (series || study_metadata_from_series(fs, ino, study, &of->text) != 0)
-		err = cache_metadata(fs->tree.cache, study, series, &of->text);
+	if (series || study_metadata_from_series(r->fs, r->ino, study, text) != 0)
+		err = cache_metadata(r->fs->tree.cache, study, series, text);
 	else
 		err = 0;
 	/* Derived at each open, never stored: the store keeps the archive's once. */
-	return err ? err : view_json(&of->text);
-}
-
-/* A study's DICOMDIR: made at its first open, which fetches the whole study. */
-static int open_dicomdir(struct trolley_fs *fs, const struct node *n, struct open_file *of,
-			 struct fuse_file_info *fi)
-{
-	buf_init(&of->text, 512u << 20);
-	fi->direct_io = 1;
-	return media_dicomdir(&fs->tree, n, &of->text);
+	return err ? err : view_json(text);
 }
 
 /* The SOPInstanceUIDs of the instances of @series in the folder of @ino, from its listing if
@@ -765,22 +718,25 @@ static void note_series_order(struct trolley_fs *fs, uint64_t ino, const char *s
  * rewrite (milliseconds for a typical instance, the HMACs and one pass over the data set)
  * costs less than a second copy of every instance would in the cache. The same key gives
  * the same bytes at every open, so the kernel may keep their pages. */
-static int open_in_view(struct open_file *of, const char *sop, struct fuse_file_info *fi)
+static int open_in_view(struct cache_blob **blob, struct buf *text, const char *sop,
+			struct fuse_file_info *fi)
 {
 	int err;
 
-	buf_init(&of->text, (size_t)2 << 30);
-	err = view_instance(of->blob, sop, &of->text);
-	cache_blob_close(of->blob);
-	of->blob = NULL;
+	buf_init(text, (size_t)2 << 30);
+	err = view_instance(*blob, sop, text);
+	cache_blob_close(*blob);
+	*blob = NULL;
 	if (!err)
 		fi->keep_cache = 1;
 	return err;
 }
 
-static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node *n,
-			 struct open_file *of, struct fuse_file_info *fi)
+static int open_instance(const struct kind_req *r, const struct node *n, struct cache_blob **blob,
+			 struct buf *text, struct fuse_file_info *fi)
 {
+	struct trolley_fs *fs = r->fs;
+	uint64_t ino = r->ino;
 	struct instance_ref ref = {0};
 	struct listing *folder = NULL;
 	char **siblings = NULL;
@@ -803,13 +759,13 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 		siblings = series_siblings(fs, ino, ref.series_uid, &nsiblings, &folder);
 	if (nsiblings)
 		note_series_order(fs, ino, ref.study_uid);
-	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, &of->blob);
+	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, blob);
 	free(siblings);
 	listing_put(folder);
 	/* The view's size is known once its bytes are made: before the invalidation below,
 	 * or a stat between the two would hand the kernel an estimate again. */
 	if (!err && view_active())
-		err = open_in_view(of, ref.sop_uid, fi);
+		err = open_in_view(blob, text, ref.sop_uid, fi);
 	/* The kernel may hold an estimated size for up to DIR_TIMEOUT: mark its attributes stale
 	 * now (offset -1: attributes only, no page cache, no inode lock), so the fstat() that
 	 * rsync makes right after open() and any read past the estimate see the exact size.
@@ -825,13 +781,26 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 		pthread_mutex_unlock(&size_gate);
 	}
 	if (!err && !view_active())
-		fi->keep_cache = cache_blob_is_stored(of->blob);
+		fi->keep_cache = cache_blob_is_stored(*blob);
 	return err;
 }
+
+const struct kind_ops kind_instance = {
+	.name = "instance",
+	.stat = stat_instance,
+	.open = open_instance,
+};
+
+const struct kind_ops kind_metadata = {
+	.name = "metadata",
+	.stat = stat_metadata,
+	.open = open_metadata,
+};
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct trolley_fs *fs = fs_of(req);
+	struct kind_req r = {fs, fuse_req_ctx(req)->uid, ino};
 	struct open_file *of = NULL;
 	struct req_watch w;
 	struct node n;
@@ -846,7 +815,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -err);
 		return;
 	}
-	if (node_is_dir(&n)) {
+	if (kind_is_dir(&n)) {
 		err = -EISDIR;
 		goto out;
 	}
@@ -866,14 +835,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (err)
 		goto out;
 	watch_begin(&w, req);
-	if (n.kind == NODE_STATUS || n.kind == NODE_ERRORS)
-		err = open_status(fs, fuse_req_ctx(req)->uid, &n, of, fi);
-	else if (n.kind == NODE_METADATA)
-		err = open_metadata(fs, ino, &n, of, fi);
-	else if (n.kind == NODE_DICOMDIR)
-		err = open_dicomdir(fs, &n, of, fi);
-	else
-		err = open_instance(fs, ino, &n, of, fi);
+	err = kind_of(n.kind)->open(&r, &n, &of->blob, &of->text, fi);
 	err = watch_end(&w, err);
 	if (err)
 		goto out;
@@ -989,7 +951,7 @@ static void getxattr_refresh(fuse_req_t req, struct trolley_fs *fs, uint64_t ino
 	if (size == 0) {
 		err = inodes_get(fs->inodes, ino, &n);
 		if (!err) {
-			if (!node_is_dir(&n))
+			if (!kind_is_dir(&n))
 				err = -ENODATA;
 			else if (cache_is_offline(fs->tree.cache))
 				err = -EOPNOTSUPP;

@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "core/tags.h"
+#include "fs/kind.h"
 #include "fs/ops.h"
 
 /* Names answered "no such file" lately, so that a refresh can drop the kernel's negative
@@ -215,7 +216,7 @@ int refresh_folder(struct trolley_fs *fs, uint64_t ino, char *value)
 	err = inodes_get(fs->inodes, ino, &dir);
 	if (err)
 		return err;
-	if (!node_is_dir(&dir)) {
+	if (!kind_is_dir(&dir)) {
 		err = -ENODATA; /* instances never change: nothing to refresh */
 		goto out;
 	}

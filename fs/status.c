@@ -1,10 +1,13 @@
-/* The status file's text: one "name: value" per line, so both people and scripts read it. */
+/* The status file's text: one "name: value" per line, so both people and scripts read it.
+ * /.trolley's status file and errors file are this file's entries of fs/kind.h. */
 #include "fs/status.h"
 
 #include <errno.h>
 
 #include "core/errors.h"
 #include "core/pushback.h"
+#include "fs/kind.h"
+#include "fs/ops.h"
 #include "fs/view.h"
 
 static void pushback_text(struct buf *out, int *err)
@@ -72,3 +75,78 @@ int status_text(struct cache *c, struct buf *out)
 				  (unsigned long long)view_withheld());
 	return err ? -ENOMEM : 0;
 }
+
+/* /.trolley/errors as user @uid may read it: root and the user the daemon runs as (who reads
+ * its log anyway) see every failure; anyone else only those of their own requests, not which
+ * paths others opened. */
+static int errors_text_for_reader(const struct trolley_fs *fs, uid_t uid, struct buf *out)
+{
+	int err = uid == 0 || uid == fs->owner ? errors_text(out) : errors_text_of(out, uid);
+
+	/* The view's errors file names files by their pseudonyms (their paths) and nothing by
+	 * its original UID (the requests made for them). */
+	if (!err)
+		view_redact_errors(out);
+	return err;
+}
+
+/* Like /proc: size 0, read until EOF (opened with direct_io). */
+static double stat_status(const struct kind_req *r, const struct node *n, uint64_t *size)
+{
+	(void)r;
+	(void)n;
+	(void)size;
+	return 0;
+}
+
+/* Its exact size now, for readers that trust stat (read with direct_io: a failure recorded
+ * before the open only makes the file longer than this). */
+static double stat_errors(const struct kind_req *r, const struct node *n, uint64_t *size)
+{
+	struct buf text;
+
+	(void)n;
+	buf_init(&text, ERRORS_TEXT_MAX);
+	if (errors_text_for_reader(r->fs, r->reader, &text) == 0)
+		*size = text.len;
+	buf_release(&text);
+	return 0;
+}
+
+/* A snapshot per open, read with direct_io so the kernel never caches an old one. */
+static int open_status(const struct kind_req *r, const struct node *n, struct cache_blob **blob,
+		       struct buf *text, struct fuse_file_info *fi)
+{
+	(void)n;
+	(void)blob;
+	buf_init(text, 1 << 20);
+	fi->direct_io = 1;
+	return status_text(r->fs->tree.cache, text);
+}
+
+static int open_errors(const struct kind_req *r, const struct node *n, struct cache_blob **blob,
+		       struct buf *text, struct fuse_file_info *fi)
+{
+	(void)n;
+	(void)blob;
+	buf_init(text, ERRORS_TEXT_MAX);
+	fi->direct_io = 1;
+	return errors_text_for_reader(r->fs, r->reader, text);
+}
+
+const struct kind_ops kind_status = {
+	.name = "status",
+	.parent = NODE_CONTROL,
+	.fixed_name = "status",
+	.stat = stat_status,
+	.open = open_status,
+};
+
+const struct kind_ops kind_errors = {
+	.name = "errors",
+	.parent = NODE_CONTROL,
+	.fixed_name = "errors",
+	.stat = stat_errors,
+	.open = open_errors,
+	.size_of_open = true,
+};

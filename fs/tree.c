@@ -1,7 +1,8 @@
 /* Each folder kind maps to one query: /patients and /studies to a study-level query, a patient to
  * the studies with its PatientID, a study to its series, a series to its instances. Children are
  * named by fs/names.c and kept sorted, so lookups after a listing are a binary search; lookups
- * without one are fs/lookup.c's. */
+ * without one are fs/lookup.c's. The kinds listed by a query, /dates and /search are this file's
+ * entries of fs/kind.h. */
 #include "fs/tree.h"
 
 #include <errno.h>
@@ -13,97 +14,13 @@
 
 #include "core/log.h"
 #include "core/tags.h"
-#include "fs/lookup.h"
-#include "fs/media.h"
+#include "fs/kind.h"
 #include "fs/search.h"
 #include "fs/view.h"
 
 /* An answer of this many results or more is a burst whose memory is handed back to the system
  * once its listing is built (a page of 5,000 instances is ~10 MiB of sets). */
 #define TREE_TRIM_RESULTS 5000
-
-void node_init(struct node *n, enum node_kind kind)
-{
-	n->kind = kind;
-	n->by_uid = false;
-	attrset_init(&n->attrs);
-}
-
-void node_release(struct node *n)
-{
-	if (n)
-		attrset_release(&n->attrs);
-}
-
-int node_copy(struct node *dst, const struct node *src)
-{
-	node_init(dst, src->kind);
-	dst->by_uid = src->by_uid;
-	return attrset_copy(&dst->attrs, &src->attrs);
-}
-
-bool node_is_dir(const struct node *n)
-{
-	return n->kind != NODE_INSTANCE && n->kind != NODE_STATUS && n->kind != NODE_METADATA &&
-	       n->kind != NODE_DICOMDIR && n->kind != NODE_ERRORS;
-}
-
-bool node_is_control(const struct node *n)
-{
-	return n->kind == NODE_CONTROL || n->kind == NODE_STATUS || n->kind == NODE_ERRORS;
-}
-
-void listing_get(struct listing *l)
-{
-	__atomic_add_fetch(&l->refs, 1, __ATOMIC_SEQ_CST);
-}
-
-void listing_put(struct listing *l)
-{
-	if (!l || __atomic_sub_fetch(&l->refs, 1, __ATOMIC_SEQ_CST) > 0)
-		return;
-	for (size_t i = 0; i < l->n; i++)
-		node_release(&l->v[i].node);
-	free(l->v);
-	free(l);
-}
-
-struct listing *listing_new(size_t cap)
-{
-	struct listing *l = calloc(1, sizeof(*l));
-
-	if (!l)
-		return NULL;
-	l->v = calloc(cap ? cap : 1, sizeof(*l->v));
-	if (!l->v) {
-		free(l);
-		return NULL;
-	}
-	l->refs = 1;
-	l->made = time(NULL);
-	return l;
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-	return strcmp(((const struct listing_entry *)a)->name,
-		      ((const struct listing_entry *)b)->name);
-}
-
-void listing_sort(struct listing *l)
-{
-	qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
-}
-
-const struct listing_entry *listing_find(const struct listing *l, const char *name)
-{
-	struct listing_entry key;
-
-	if (strlen(name) >= sizeof(key.name))
-		return NULL;
-	strcpy(key.name, name);
-	return bsearch(&key, l->v, l->n, sizeof(*l->v), cmp_entry);
-}
 
 static struct layout tree_default;
 static pthread_once_t tree_default_once = PTHREAD_ONCE_INIT;
@@ -622,7 +539,7 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
 		if (err)
 			goto out;
 	}
-	qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	listing_sort(l);
 	/* Duplicates dropped, the array was sized for every result: 100,000 results of one
 	 * patient kept 27 MiB for one entry as long as the listing lived (measured). */
 	if (l->n + 1 < results->n / 2) {
@@ -646,62 +563,11 @@ out:
 	return err;
 }
 
-/* Folders whose children are fixed: the root and /.trolley. */
-struct fixed_child {
-	enum node_kind parent, kind;
-	const char *name;
-};
-
-/* clang-format off */
-static const struct fixed_child fixed_children[] = {
-	{NODE_ROOT, NODE_PATIENTS, "patients"},
-	{NODE_ROOT, NODE_STUDIES, "studies"},
-	{NODE_ROOT, NODE_DATES, "dates"},
-	{NODE_ROOT, NODE_SEARCHES, "search"},
-	{NODE_ROOT, NODE_MEDIA, "media"},
-	{NODE_ROOT, NODE_CONTROL, ".trolley"},
-	{NODE_CONTROL, NODE_STATUS, "status"},
-	{NODE_CONTROL, NODE_ERRORS, "errors"},
-};
-/* clang-format on */
-
-static int fixed_listing(enum node_kind parent, struct listing **out)
-{
-	size_t n = 0, all = sizeof(fixed_children) / sizeof(fixed_children[0]);
-	struct listing *l = calloc(1, sizeof(*l));
-
-	if (!l)
-		return -ENOMEM;
-	l->v = calloc(all, sizeof(*l->v));
-	if (!l->v) {
-		free(l);
-		return -ENOMEM;
-	}
-	l->refs = 1;
-	l->made = time(NULL);
-	for (size_t i = 0; i < all; i++) {
-		const struct fixed_child *f = &fixed_children[i];
-
-		if (f->parent != parent)
-			continue;
-		/* The view has no /dates: a folder named by a real day, whose studies it would
-		 * show, ties pseudonyms to days. */
-		if (view_active() && f->kind == NODE_DATES)
-			continue;
-		snprintf(l->v[n].name, sizeof(l->v[n].name), "%s", f->name);
-		node_init(&l->v[n].node, f->kind);
-		l->v[n].node.by_uid = f->kind == NODE_STUDIES;
-		n++;
-	}
-	l->n = n;
-	qsort(l->v, n, sizeof(*l->v), cmp_entry);
-	*out = l;
-	return 0;
-}
-
 /* /search has no listing of its own: each search is a name looked up. */
-static int empty_listing(struct listing **out)
+static int empty_listing(struct tree *t, const struct node *dir, struct listing **out)
 {
+	(void)t;
+	(void)dir;
 	*out = listing_new(0);
 	return *out ? 0 : -ENOMEM;
 }
@@ -723,11 +589,13 @@ static int date_node(const char *name, struct node *out)
 
 /* /dates lists the last TREE_RECENT_DAYS days, newest first in time, with no query: a day's
  * studies are queried when that day is opened. */
-static int recent_days_listing(struct listing **out)
+static int recent_days_listing(struct tree *t, const struct node *dir, struct listing **out)
 {
 	struct listing *l = listing_new(TREE_RECENT_DAYS);
 	time_t now = time(NULL);
 
+	(void)t;
+	(void)dir;
 	if (!l)
 		return -ENOMEM;
 	for (int i = 0; i < TREE_RECENT_DAYS; i++) {
@@ -742,26 +610,18 @@ static int recent_days_listing(struct listing **out)
 		}
 		l->n++;
 	}
-	qsort(l->v, l->n, sizeof(*l->v), cmp_entry);
+	listing_sort(l);
 	*out = l;
 	return 0;
 }
 
-int tree_list(struct tree *t, const struct node *dir, struct listing **out)
+int tree_query_list(struct tree *t, const struct node *dir, struct listing **out)
 {
 	struct attrset_list results;
 	struct query q;
 	bool big;
 	int err;
 
-	if (dir->kind == NODE_ROOT || dir->kind == NODE_CONTROL)
-		return fixed_listing(dir->kind, out);
-	if (dir->kind == NODE_DATES)
-		return recent_days_listing(out);
-	if (dir->kind == NODE_SEARCHES)
-		return empty_listing(out);
-	if (media_is_folder(dir))
-		return media_list(t, dir, out);
 	err = dir_query(t, dir, &q);
 	if (err)
 		return err == -EINVAL ? -ENOTDIR : err;
@@ -816,12 +676,6 @@ int tree_forget(struct tree *t, const struct node *dir, const char *const *serie
 	return err;
 }
 
-bool tree_has_direct_lookup(const struct node *dir)
-{
-	return dir->kind == NODE_PATIENTS || dir->kind == NODE_STUDIES || dir->kind == NODE_DATES ||
-	       dir->kind == NODE_SEARCHES || dir->kind == NODE_MEDIA;
-}
-
 static int search_node(struct tree *t, const char *name, struct node *out)
 {
 	char why[256] = "";
@@ -842,25 +696,48 @@ static int search_node(struct tree *t, const char *name, struct node *out)
 	return attrset_set(&out->attrs, TREE_TAG_QUERY, "", name) < 0 ? -ENOMEM : 0;
 }
 
-int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out,
+/* /dates/YYYY-MM-DD: any real day, listed or not. */
+static int lookup_date(struct tree *t, const struct node *dir, const char *name, struct node *out,
 		       struct listing **listed)
 {
-	*listed = NULL;
-	if (dir->kind == NODE_DATES)
-		return date_node(name, out);
-	if (dir->kind == NODE_SEARCHES)
-		return search_node(t, name, out);
-	/* No listing can show a name that breaks a rule: no query for it. */
-	if (!names_is_valid(name))
-		return -ENOENT;
-	if (dir->kind == NODE_STUDIES)
-		return lookup_study(t, dir, name, out, listed);
-	if (dir->kind == NODE_PATIENTS)
-		return lookup_patient(t, dir, name, out, listed);
-	if (dir->kind == NODE_MEDIA)
-		return media_lookup(t, dir, name, out, listed);
-	return -ENOENT;
+	(void)t;
+	(void)dir;
+	(void)listed;
+	return date_node(name, out);
 }
+
+/* /search/<query>: any query search_parse() takes. */
+static int lookup_search(struct tree *t, const struct node *dir, const char *name, struct node *out,
+			 struct listing **listed)
+{
+	(void)dir;
+	(void)listed;
+	return search_node(t, name, out);
+}
+
+/* The folders this file lists: those of a query, and /dates and /search. */
+const struct kind_ops kind_patient = {.name = "patient", .list = tree_query_list};
+const struct kind_ops kind_study = {.name = "study", .list = tree_query_list};
+const struct kind_ops kind_series = {.name = "series", .list = tree_query_list};
+const struct kind_ops kind_date = {.name = "date", .list = tree_query_list};
+const struct kind_ops kind_search = {.name = "search", .list = tree_query_list};
+
+const struct kind_ops kind_dates = {
+	.name = "dates",
+	.parent = NODE_ROOT,
+	.fixed_name = "dates",
+	.view_hides = true,
+	.list = recent_days_listing,
+	.lookup = lookup_date,
+};
+
+const struct kind_ops kind_searches = {
+	.name = "searches",
+	.parent = NODE_ROOT,
+	.fixed_name = "search",
+	.list = empty_listing,
+	.lookup = lookup_search,
+};
 
 /* DA (YYYYMMDD) and TM (HHMMSS.frac, parts optional) to local time, as a viewer shows them. */
 static time_t dicom_time(const char *da, const char *tm)
