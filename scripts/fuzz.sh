@@ -12,7 +12,7 @@ TIME=${FUZZ_TIME:-20}
 OUT=build-fuzz
 CORE="core/log.c core/url.c core/errors.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c core/slots.c core/pushback.c core/cancel.c"
 HTTP="protocols/http.c protocols/secrets.c"
-# tree.c and lookup.c call the cache for tree_list(), which the names harness never reaches;
+# tree.c and lookup.c call the cache for tree_query_list(), which the names harness never reaches;
 # the cache's file-set code calls the DICOMDIR shim (C++, dcmtk), linked for the same reason.
 CACHE=$(echo cache/*.c)
 
@@ -28,7 +28,7 @@ declare -A SOURCES=(
   [part10]="$CORE"
   [search]="fs/search.c $CORE"
   [url]="$HTTP $CORE"
-  [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c fs/media.c fs/view.c $(echo deid/*.c) $CORE $CACHE"
+  [names]="fs/names.c fs/layout.c fs/node.c fs/tree.c fs/lookup.c fs/search.c fs/view.c $(echo deid/*.c) $CORE $CACHE"
   [deid]="$(echo deid/*.c) $CORE"
 )
 # Harness name -> C++ sources it links (compiled on their own with clang++), with dcmtk.

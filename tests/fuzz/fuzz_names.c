@@ -9,13 +9,13 @@
  * say why and where.
  *
  * Sources (for tests/fuzz/meson.build): tests/fuzz/fuzz_names.c fs/names.c fs/layout.c
- * fs/tree.c fs/lookup.c fs/search.c core/attrs.c core/buf.c core/log.c core/part10.c core/query.c
+ * fs/node.c fs/tree.c fs/lookup.c fs/search.c core/attrs.c core/buf.c core/log.c core/part10.c core/query.c
  * core/tags.c cache/cache.c cache/evict.c cache/open.c cache/prefetch.c cache/query.c
  * cache/sink.c cache/spill.c cache/store.c (tree.c and lookup.c call the cache for
- * tree_list(), never reached here), with -I. (the repo root), -D_GNU_SOURCE, lmdb and threads. By hand, from the
+ * tree_query_list(), never reached here), with -I. (the repo root), -D_GNU_SOURCE, lmdb and threads. By hand, from the
  * repo root, with CORE and CACHE the core and cache files above:
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I. tests/fuzz/fuzz_names.c
- *     fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c CORE CACHE -llmdb -lpthread -o fuzz_names
+ *     fs/names.c fs/layout.c fs/node.c fs/tree.c fs/lookup.c fs/search.c CORE CACHE -llmdb -lpthread -o fuzz_names
  *   ./fuzz_names -max_total_time=60 tests/fuzz/corpus/names
  *
  * Input: byte 0 picks the folder (low 3 bits), whether it holds metadata.json (bit 3) and
