@@ -2,7 +2,9 @@
  * folders 1 s (they change, and zero would make the kernel ask on every access); files not yet
  * downloaded 1 s too, their size an estimate: open() fetches them and then invalidates the
  * kernel's attributes, so fstat() after open already reads the exact size; cached files a day,
- * with keep_cache, since an instance never changes. */
+ * with keep_cache, since an instance never changes. What a node does is its kind's entry in the
+ * table of fs/kind.h: this file asks the table and fills the entries of instances and
+ * metadata.json. */
 #include "fs/ops.h"
 
 #include <errno.h>
