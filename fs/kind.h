@@ -1,8 +1,8 @@
 /* What each kind of node does, as one table (the shape of libfuse's fuse_lowlevel_ops and curl's
  * Curl_protocol): a folder kind lists its children and may look a child up by name without a
  * listing; a file kind says its size and opens. Each entry is filled by the file that owns the
- * kind (fs/node.h names it), and fs/ops.c and fs/refresh.c ask the table, never the kind: a new
- * kind is one enum value, one entry here and the file that fills it. */
+ * kind (fs/node.h names it); fs/ops.c and fs/refresh.c ask the table what a node does, with no
+ * if-chain on kinds: a new kind is one enum value, one entry here and the file that fills it. */
 #ifndef TROLLEY_KIND_H
 #define TROLLEY_KIND_H
 
