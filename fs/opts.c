@@ -441,6 +441,26 @@ static int parse_owner(struct trolley_opts *o)
 	return 0;
 }
 
+/* SOURCE starts with no registered scheme: say which there are. */
+static int source_refused(void)
+{
+	size_t n = 0, k = 0;
+
+	for (size_t i = 0; i < proto_registry_len; i++)
+		n += proto_registry[i]->scheme != NULL;
+	fprintf(stderr, "mount.trolley: SOURCE must be ");
+	for (size_t i = 0; i < proto_registry_len; i++) {
+		const char *sep = k == 0 ? "" : k + 1 == n ? " or " : ", ";
+
+		if (!proto_registry[i]->scheme)
+			continue;
+		fprintf(stderr, "%s%s", sep, proto_registry[i]->scheme->what);
+		k++;
+	}
+	fprintf(stderr, "\n");
+	return -EINVAL;
+}
+
 /* The SOURCE scheme's protocol reads SOURCE (dicom://), the options its scheme takes from
  * SOURCE default to it (qido=, wado_rs=, mint=), and searcher= and downloader= to the scheme's.
  * Each in the descriptor (protocols/protocol.h). */
@@ -450,25 +470,8 @@ static int apply_source(struct trolley_opts *o)
 	const char *web;
 	int err;
 
-	if (!sc) {
-		size_t n = 0, k = 0;
-
-		for (size_t i = 0; i < proto_registry_len; i++)
-			n += proto_registry[i]->scheme != NULL;
-		fprintf(stderr, "mount.trolley: SOURCE must be ");
-		for (size_t i = 0; i < proto_registry_len; i++) {
-			if (!proto_registry[i]->scheme)
-				continue;
-			fprintf(stderr, "%s%s",
-				k == 0	     ? ""
-				: k + 1 == n ? " or "
-					     : ", ",
-				proto_registry[i]->scheme->what);
-			k++;
-		}
-		fprintf(stderr, "\n");
-		return -EINVAL;
-	}
+	if (!sc)
+		return source_refused();
 	web = o->source + (sc->web_after ? strlen(sc->web_after) : 0);
 	if (sc->setup) {
 		err = sc->setup(&o->proto, o->source);

@@ -188,8 +188,4 @@ void proto_names(bool downloaders, const char *sep, char *buf, size_t n);
 /** Run the before_mount() check of the downloader called @downloader. @return 0 or -errno. */
 int proto_before_mount(const char *downloader, const struct proto_settings *s);
 
-/* The descriptors, each defined in the file that implements it. */
-extern const struct protocol qido_rs_protocol, wado_rs_protocol, wado_uri_protocol, mint_protocol,
-	rad69_protocol, dimse_protocol;
-
 #endif

@@ -10,6 +10,10 @@
 
 #include "protocols/proto_config.h"
 
+/* The descriptors, each defined in the file that implements it. */
+extern const struct protocol qido_rs_protocol, wado_rs_protocol, wado_uri_protocol, mint_protocol,
+	rad69_protocol, dimse_protocol;
+
 /* The order of --help, of the URL checks, and of the URLs credentials go to (auth base). */
 const struct protocol *const proto_registry[] = {
 	&qido_rs_protocol, &wado_rs_protocol, &wado_uri_protocol,
