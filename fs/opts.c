@@ -22,7 +22,7 @@
 
 enum { KEY_HELP, KEY_VERSION, KEY_DISCARD_HELPER, KEY_UNSUPPORTED };
 
-/* Ours but the protocols' own options, which opts_parse() puts before these from the registry. */
+/* Our options but the protocols' own, which opts_parse() puts in front from the registry. */
 /* clang-format off */
 static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("searcher=%s", searcher, 0),
