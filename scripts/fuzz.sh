@@ -67,14 +67,15 @@ for name in "${names[@]}"; do
   objects=()
   cxx_ok=true
   : >"$OUT/$name.build.log"
-  # The C++ shims are built without UBSan's vptr check: its runtime is C++ (libubsan's
-  # ubsan_cxx), which clang does not link into a program linked as C.
+  # The C++ shims are built without UBSan's vptr and function checks: their runtime is C++
+  # (libubsan's ubsan_cxx), which clang does not link into a program linked as C (the DIMSE
+  # shim's callbacks through function pointers need the function check's).
   for src in ${CXX_SOURCES[$name]:-}; do
     obj=$OUT/$name-$(basename "$src" .cc).o
     objects+=("$obj")
     # shellcheck disable=SC2046 # pkg-config's flags are words
     clang++ -g -O1 -std=c++17 -D_GNU_SOURCE -I. -fsanitize=fuzzer-no-link,address,undefined \
-      -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer \
+      -fno-sanitize=vptr,function -fno-sanitize-recover=all -fno-omit-frame-pointer \
       $(pkg-config --cflags dcmtk) \
       -c -o "$obj" "$src" >>"$OUT/$name.build.log" 2>&1 || cxx_ok=false
   done
