@@ -125,7 +125,7 @@ static int level_of(struct tree *t, const char *study, const char *series, struc
 
 		if ((st && strcmp(st, study) != 0) || (series && se && strcmp(se, series) != 0))
 			continue;
-		if (series && view_withholds(a))
+		if (series ? view_withholds(a) : view_hides(a, false))
 			continue;
 		l->v[l->n++] = (struct media_entry){a, attrset_str(a, own),
 						    number_of(attrset_get(a, num)), i};

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.request
 
 import pydicom
@@ -174,7 +175,11 @@ def test_qido_wado_view_holds_no_phi_and_keeps_references(mount, archive, phi, k
     check_references(images)
     with open(m.path(".trolley", "status")) as f:
         status = f.read()
-    assert re.search(r"^deid_withheld: 2$", status, re.M), status
+    # The burned-in images and the SR (seen in the study's metadata); the SR's series
+    # (Modality SR: only what the view withholds) and the series of one burned-in image are
+    # left out whole.
+    assert re.search(r"^deid_withheld: 3$", status, re.M), status
+    assert re.search(r"^deid_withheld_folders: 2$", status, re.M), status
     assert "withheld" in m.text()
     # The custodian's map says what the view shows, and only the map holds the originals.
     mapping, _ = run_map(keys["one"], source, str(tmp_path / "mapcache"))
@@ -189,12 +194,15 @@ def test_qido_wado_view_holds_no_phi_and_keeps_references(mount, archive, phi, k
         if p.endswith("metadata.json"):
             sops = {o["00080018"]["Value"][0] for o in json.loads(b)}
             assert not sops & withheld, p
-            # The SR's series is listed (a series answer does not say what it holds) and
-            # empty: its metadata too.
-            assert bool(sops) == ("/3 SR/" not in p and "/" + mapping[deid_data.SERIES[2]]
-                                  + "/" not in p), p
-    # A study and its three series, in /patients and in /studies.
-    assert len([p for p in files if p.endswith("metadata.json")]) == 2 * 4
+            assert sops, p
+    # The SR's series and the series of one burned-in image hold only what the view
+    # withholds: not listed, not found by their names.
+    for series in deid_data.SERIES[2:]:
+        assert not [p for p in files if mapping[series] in p]
+        assert not os.path.exists(m.path("studies", mapping[deid_data.STUDY], mapping[series]))
+    assert not [p for p in files if "/3 SR" in p or "/4 CT" in p]
+    # A study and its two other series, in /patients and in /studies.
+    assert len([p for p in files if p.endswith("metadata.json")]) == 2 * 3
     assert {ds.SOPInstanceUID for ds in images.values()} == \
         {mapping[s] for s in deid_data.SOPS if s != deid_data.BURNED}
 
@@ -416,8 +424,8 @@ def test_c_find_c_get_view_holds_no_phi(mount, dcmqrscp_phi, phi, keys, tmp_path
     m = deid_mount(mount, "dicom://STORE@127.0.0.1:%d" % dcmqrscp_phi.port, keys["one"],
                    expect_errors=True)
     names, values = [], []
-    # C-FIND answers no BurnedInAnnotation: that image is listed, and its open is refused.
-    files = {}
+    # C-FIND answers no BurnedInAnnotation: those images are listed, and their opens refused.
+    files, refused = {}, []
     for d, dirs, fnames in os.walk(m.path("studies")):
         for n in dirs + fnames:
             p = os.path.join(d, n)
@@ -431,6 +439,7 @@ def test_c_find_c_get_view_holds_no_phi(mount, dcmqrscp_phi, phi, keys, tmp_path
             except OSError as e:
                 assert e.errno == errno.EACCES
                 files[n] = None
+                refused.append(os.path.join(d, n))
     assert_no_leak("name", [(n, n) for n in names])
     assert_no_leak("xattr", [(v, v) for v in values])
     served = {n: b for n, b in files.items() if b is not None}
@@ -446,6 +455,28 @@ def test_c_find_c_get_view_holds_no_phi(mount, dcmqrscp_phi, phi, keys, tmp_path
             assert_no_leak(extra, [(extra, f.read())])
     with open(m.path(".trolley", "errors")) as f:
         assert "\tEACCES\t" in f.read()  # the burned-in image's open, by its pseudonym
+    # C-FIND said nothing of the SOP classes or BurnedInAnnotation (dcmqrscp answers only the
+    # keys of its index); the opens found out, and from then on the view lists neither the
+    # burned-in image nor the series of only a burned-in image, nor finds them by name.
+    assert len(refused) == 2, refused
+    deadline = time.monotonic() + 30
+    while [p for p in refused if os.path.exists(p)] and time.monotonic() < deadline:
+        time.sleep(0.2)  # the kernel keeps a name it was given for DIR_TIMEOUT (1 s)
+    assert not [p for p in refused if os.path.exists(p)]
+    study = os.path.dirname(os.path.dirname(refused[0]))
+    assert len(os.listdir(study)) == 2  # the two CT series of served images
+    again = 0
+    for d, _, fnames in os.walk(m.path("studies")):
+        for n in fnames:
+            with open(os.path.join(d, n), "rb") as f:
+                assert f.read()
+            again += 1
+    assert again == 4  # the images (C-GET has no metadata.json)
+    with open(m.path(".trolley", "status")) as f:
+        status = f.read()
+    # The burned-in images; the SR's series (by its Modality) and the lone image's series.
+    assert re.search(r"^deid_withheld: 2$", status, re.M), status
+    assert re.search(r"^deid_withheld_folders: 2$", status, re.M), status
     # The same key gives the same files whichever protocol brought the archive's bytes.
     mapping, _ = run_map(keys["one"], "dicom://STORE@127.0.0.1:%d" % dcmqrscp_phi.port,
                          str(tmp_path / "mapcache"))
