@@ -574,6 +574,15 @@ static const uint32_t search_allowed[] = {
 	TAG_PatientSex,
 };
 
+/* Whether @tag is a date, time or date-time the archive would match: the view shows none as
+ * it is (removed, or shifted per patient with deid_keep_dates). */
+static bool is_date_key(uint32_t tag)
+{
+	const char *vr = tags_vr(tag);
+
+	return vr && (strcmp(vr, "DA") == 0 || strcmp(vr, "DT") == 0 || strcmp(vr, "TM") == 0);
+}
+
 int view_check_search(const struct query *q, char *why, size_t n)
 {
 	if (!view)
@@ -587,7 +596,20 @@ int view_check_search(const struct query *q, char *why, size_t n)
 		if (!ok) {
 			const char *kw = tags_keyword(tag);
 
-			if (kw)
+			if (kw && is_date_key(tag) && deid_opts(view)->retain_dates)
+				snprintf(why, n,
+					 "%s: this view shifts dates by an offset that differs per "
+					 "patient (deid_keep_dates), so no date can be turned into "
+					 "the "
+					 "archive's: refused on a de-identified mount",
+					 kw);
+			else if (kw && is_date_key(tag))
+				snprintf(why, n,
+					 "%s: dates are removed in this view (deid_keep_dates "
+					 "shifts "
+					 "them instead): refused on a de-identified mount",
+					 kw);
+			else if (kw)
 				snprintf(why, n,
 					 "%s identifies a patient or a day: refused on a "
 					 "de-identified mount (allowed: ModalitiesInStudy, "

@@ -485,7 +485,13 @@ def test_c_find_c_get_view_holds_no_phi(mount, dcmqrscp_phi, phi, keys, tmp_path
 
 def test_options_shift_dates_per_patient_and_say_so(mount, archive, keys):
     m = deid_mount(mount, archive["server"].dicomweb, keys["one"],
-                   options="deid_keep_dates,deid_keep_patient")
+                   options="deid_keep_dates,deid_keep_patient",
+                   expect_errors=r"search .*refused on a de-identified mount")
+    # Each patient's dates move by their own offset: a date search cannot be translated.
+    with pytest.raises(OSError) as e:
+        os.listdir(m.path("search", "StudyDate=20190101-20191231"))
+    assert e.value.errno == errno.EACCES
+    assert "StudyDate: this view shifts dates by an offset that differs per patient" in m.text()
     (patient,) = os.listdir(m.path("patients"))
     (study,) = os.listdir(m.path("patients", patient))
     # The study is named by its shifted date now, never the real one.
