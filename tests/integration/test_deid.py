@@ -149,6 +149,31 @@ def check_view(m, phi, with_metadata=True):
     return images, files
 
 
+def remapped_uids(blobs):
+    """Every UID of the view's own (2.25.) in the DICOM files among @blobs, at any depth."""
+    out = set()
+
+    def walk_ds(ds):
+        for e in ds:
+            if e.VR == "SQ":
+                for item in e.value:
+                    walk_ds(item)
+            elif e.VR == "UI" and e.value:
+                values = e.value if isinstance(e.value, pydicom.multival.MultiValue) else \
+                    [e.value]
+                out.update(str(v) for v in values if str(v).startswith("2.25."))
+
+    for b in blobs:
+        if b[128:132] == b"DICM":
+            ds = pydicom.dcmread(io.BytesIO(b))
+            walk_ds(ds.file_meta)
+            walk_ds(ds)
+            # trolley's own implementation class UID is no remapped value.
+            out.discard(ds.file_meta.ImplementationClassUID)
+    assert out
+    return out
+
+
 def check_references(images):
     """References and the frame of reference remapped the same way as what they point to."""
     new = {n: ds.SOPInstanceUID for n, ds in images.items()}
@@ -187,6 +212,10 @@ def test_qido_wado_view_holds_no_phi_and_keeps_references(mount, archive, phi, k
     for u in [deid_data.STUDY, *deid_data.SERIES[:2], *deid_data.SOPS, deid_data.SR_SOP]:
         assert mapping[u].startswith("2.25."), u
     assert os.listdir(m.path("studies")) == [mapping[deid_data.STUDY]]
+    # Every UID the view remapped in what it served, at any depth (references, the frame of
+    # reference), is in the map, with the value the files carry.
+    assert mapping[deid_data.FRAME] == images[1].FrameOfReferenceUID
+    assert remapped_uids(files.values()) <= set(mapping.values())
     # Withheld instances are nowhere: not as a file, nor in a study's or series' metadata.
     withheld = {mapping[deid_data.BURNED], mapping[deid_data.SR_SOP]}
     for p, b in files.items():
@@ -481,6 +510,7 @@ def test_c_find_c_get_view_holds_no_phi(mount, dcmqrscp_phi, phi, keys, tmp_path
     mapping, _ = run_map(keys["one"], "dicom://STORE@127.0.0.1:%d" % dcmqrscp_phi.port,
                          str(tmp_path / "mapcache"))
     assert images[1].SOPInstanceUID == mapping[deid_data.SOPS[0]]
+    assert remapped_uids(served.values()) <= set(mapping.values())
 
 
 def test_options_shift_dates_per_patient_and_say_so(mount, archive, keys):
