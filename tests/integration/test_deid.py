@@ -539,3 +539,85 @@ def test_options_shift_dates_per_patient_and_say_so(mount, archive, keys):
     # One offset for the patient: every date moved by the same days, none left as it was.
     assert len(shifted) == 1 and deid_data.PHI["StudyDate"] not in shifted
     assert study.startswith("%s-%s-%s" % (min(shifted)[:4], min(shifted)[4:6], min(shifted)[6:]))
+
+
+def phi_manifest(phi):
+    """The PHI study as mint_server.py and rad69_server.py replay it."""
+    out = []
+    for sop, path in phi["sops"].items():
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        out.append({k: str(ds.get(k, "")) for k in (
+            "PatientName", "PatientID", "StudyInstanceUID", "StudyDate", "StudyTime",
+            "StudyDescription", "AccessionNumber", "SeriesInstanceUID", "SeriesNumber",
+            "Modality", "SeriesDescription", "SOPInstanceUID", "InstanceNumber")})
+        out[-1]["TransferSyntaxUID"] = str(ds.file_meta.TransferSyntaxUID)
+        out[-1]["path"] = path
+    return out
+
+
+def check_served_view(m, learned=True):
+    """Walk /studies of a view whose searcher says nothing of SOP classes or burned-in
+    annotation (MINT; @learned False: it may say): every name, xattr and served file free of
+    PHI, the burned-in images' opens refused (and then not listed), references consistent.
+    @return the images."""
+    names, values, files, refused = [], [], {}, []
+    for d, dirs, fnames in os.walk(m.path("studies")):
+        for n in dirs + fnames:
+            p = os.path.join(d, n)
+            names.append(n)
+            values += [x + "=" + os.getxattr(p, x).decode("utf-8", "replace")
+                       for x in os.listxattr(p)]
+        for n in fnames:
+            try:
+                with open(os.path.join(d, n), "rb") as f:
+                    files[n] = f.read()
+            except OSError as e:
+                assert e.errno == errno.EACCES, (n, e)
+                refused.append(os.path.join(d, n))
+    assert_no_leak("name", [(n, n) for n in names])
+    assert_no_leak("xattr", [(v, v) for v in values])
+    assert_no_leak("file", files.items())
+    images = {int(ds.InstanceNumber): ds for ds in
+              (pydicom.dcmread(io.BytesIO(b)) for n, b in files.items() if n.endswith(".dcm"))}
+    assert sorted(images) == [1, 2, 3, 5]
+    check_references(images)
+    # The burned-in images, learned at their opens (or never listed, where the search said).
+    assert len(refused) == 2 if learned else len(refused) in (0, 2), refused
+    deadline = time.monotonic() + 30
+    while [p for p in refused if os.path.exists(p)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in refused if os.path.exists(p)]
+    # No empty folder: the SR's series and the series of one burned-in image are not shown.
+    (study,) = os.listdir(m.path("studies"))
+    series = [e for e in os.listdir(m.path("studies", study))
+              if os.path.isdir(m.path("studies", study, e))]
+    assert len(series) == 2 and all(os.listdir(m.path("studies", study, e)) for e in series)
+    for extra in ("status", "errors"):
+        with open(m.path(".trolley", extra), "rb") as f:
+            assert_no_leak(extra, [(extra, f.read())])
+    return images
+
+
+@pytest.fixture(scope="module")
+def mint_phi(phi):
+    from mint_server import MintServer
+    s = MintServer(phi_manifest(phi))
+    yield s
+    s.stop()
+
+
+def test_mint_with_wado_uri_view_holds_no_phi(mount, mint_phi, archive, keys):
+    m = deid_mount(mount, "mint+" + mint_phi.url, keys["one"],
+                   options="wado_uri=%s/wado" % archive["server"].url, expect_errors=True)
+    check_served_view(m)
+
+
+def test_mint_with_rad69_view_holds_no_phi(mount, mint_phi, phi, keys):
+    from rad69_server import Rad69Server
+    rad69 = Rad69Server(phi_manifest(phi))
+    try:
+        m = deid_mount(mount, "mint+" + mint_phi.url, keys["one"],
+                       options="rad69=" + rad69.url, expect_errors=True)
+        check_served_view(m)
+    finally:
+        rad69.stop()
