@@ -947,8 +947,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = open_dicomdir(fs, &n, of, fi);
 	else
 		err = open_instance(fs, ino, &n, of, fi);
-	/* Its bytes withheld it: its folders are listed anew without it. */
-	if (err == -EACCES && view_active() && n.kind == NODE_INSTANCE)
+	/* Its bytes withheld it (not the archive refusing access): its folders are listed anew
+	 * without it. */
+	if (err == -EACCES && view_active() && n.kind == NODE_INSTANCE && view_withholds(&n.attrs))
 		view_left_out(fs, ino);
 	err = watch_end(&w, err);
 	if (err)

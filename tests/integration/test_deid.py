@@ -281,6 +281,17 @@ def test_pseudonymised_uid_resolves_and_original_does_not(mount, archive, keys, 
         assert not os.path.exists(original), original
 
 
+def test_media_shows_no_series_of_only_withheld_instances(mount, archive, keys):
+    # /media first, on a fresh mount: its study's DICOM folder and DICOMDIR hold the two
+    # series of served images, not the SR's nor the one of a lone burned-in image.
+    m = deid_mount(mount, archive["server"].dicomweb, keys["one"])
+    (study,) = os.listdir(m.path("media"))
+    assert sorted(os.listdir(m.path("media", study, "DICOM"))) == ["S0001", "S0002"]
+    records = pydicom.dcmread(m.path("media", study, "DICOMDIR")).DirectoryRecordSequence
+    assert len([r for r in records if r.DirectoryRecordType == "SERIES"]) == 2
+    assert len([r for r in records if r.DirectoryRecordType == "IMAGE"]) == 4
+
+
 def test_search_by_identifying_keys_is_refused(mount, archive, keys):
     m = deid_mount(mount, archive["server"].dicomweb, keys["one"],
                    expect_errors=r"search .*refused on a de-identified mount")
