@@ -544,12 +544,13 @@ static int view_name(enum names_kind nk, const struct names_format *fmt, const s
 	return 0;
 }
 
-/* Whether the view leaves result @a, a child of kind @kind, out. */
+/* Whether the view leaves result @a, a child of kind @kind, out. A patient's results are its
+ * studies: a patient with only such studies is left out too. */
 static bool view_leaves_out(enum node_kind kind, const struct attrset *a)
 {
 	return (kind == NODE_INSTANCE && view_withholds(a)) ||
 	       (kind == NODE_SERIES && view_hides(a, false)) ||
-	       (kind == NODE_STUDY && view_hides(a, true));
+	       ((kind == NODE_STUDY || kind == NODE_PATIENT) && view_hides(a, true));
 }
 
 int tree_build_listing(const struct tree *t, const struct node *dir, struct attrset_list *results,

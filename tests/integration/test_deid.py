@@ -292,6 +292,34 @@ def test_media_shows_no_series_of_only_withheld_instances(mount, archive, keys):
     assert len([r for r in records if r.DirectoryRecordType == "IMAGE"]) == 4
 
 
+def test_patient_and_study_of_only_withheld_instances_are_not_listed(mount, phi, keys,
+                                                                     tmp_path):
+    # Another patient whose one study is a report (SR): neither is shown, nor found.
+    import numpy as np
+    sr = deid_data._sr(np.random.default_rng(1))
+    sr.PatientName, sr.PatientID = "Reportonly^Ria", "PHIREPORT77"
+    sr.StudyInstanceUID = deid_data.uid("report study")
+    sr.SeriesInstanceUID = deid_data.uid("report series")
+    sr.SOPInstanceUID = sr.file_meta.MediaStorageSOPInstanceUID = deid_data.uid("report")
+    sr.is_little_endian, sr.is_implicit_VR = True, False
+    path = str(tmp_path / "report.dcm")
+    sr.save_as(path, write_like_original=False)
+    (tmp_path / "orthanc").mkdir()
+    server = Orthanc(str(tmp_path / "orthanc"))
+    try:
+        server.upload(phi["files"] + [path])
+        m = deid_mount(mount, server.dicomweb, keys["one"])
+        assert len(os.listdir(m.path("patients"))) == 1
+        assert len(os.listdir(m.path("studies"))) == 1
+        mapping, _ = run_map(keys["one"], server.dicomweb, str(tmp_path / "mapcache"))
+        assert not os.path.exists(m.path("studies", mapping[sr.StudyInstanceUID]))
+        assert "Reportonly" not in " ".join(os.listdir(m.path("patients")))
+        with open(m.path(".trolley", "status")) as f:
+            assert re.search(r"^deid_withheld_folders: [1-9]", f.read(), re.M)
+    finally:
+        server.stop()
+
+
 def test_search_by_identifying_keys_is_refused(mount, archive, keys):
     m = deid_mount(mount, archive["server"].dicomweb, keys["one"],
                    expect_errors=r"search .*refused on a de-identified mount")
