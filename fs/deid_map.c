@@ -133,7 +133,8 @@ static int map_instance(struct cache *c, const struct deid *d, const struct attr
 	char *in;
 	int err;
 
-	if (!query_uid_is_valid(ref.sop_uid))
+	/* Withheld by what the listing says: the view serves nothing of it, no need to fetch. */
+	if (!query_uid_is_valid(ref.sop_uid) || deid_withheld(d, a, NULL))
 		return 0;
 	err = cache_open(c, &ref, NULL, 0, &b);
 	if (err) {
