@@ -403,6 +403,8 @@ static void view_left_out(struct trolley_fs *fs, uint64_t ino)
 			break;
 		ino = parent;
 	}
+	/* As a refresh: a listing being made meanwhile, maybe from before this, is not kept. */
+	__atomic_add_fetch(&fs->refreshes, 1, __ATOMIC_ACQ_REL);
 	inodes_drop_listings(fs->inodes, 0, view_invalidate, fs);
 }
 
