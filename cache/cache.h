@@ -37,6 +37,11 @@ struct cache_config {
  * explicit-length Pixel Data element can hold. A larger object needs max_instance_size=. */
 #define CACHE_INSTANCE_MAX (4ull << 30)
 
+/** The largest document read whole into memory: a metadata.json (the mount's and the
+ * read-ahead's) or a DICOMDIR. One value, so that the read-ahead never stores a document
+ * the mount could not open. */
+#define CACHE_DOC_MAX (512u << 20)
+
 /** Counters since the mount, for /.trolley/status. */
 struct cache_stats {
 	uint64_t query_hits, query_misses, query_errors, query_stale;

@@ -54,17 +54,17 @@
 #define WALK_IN_ORDER	 2
 #define WALK_VISITED_MAX 64
 struct walk {
-	char study[SOP_MAX], series[SOP_MAX];
+	char study[UID_MAX], series[UID_MAX];
 	size_t members, opens; /* of the series: its listing's size, opens seen in it */
 	size_t last, in_order; /* listing index of the last open; opens in a row in order */
 	bool ahead;	       /* read-ahead of the next series was queued */
 	bool cold;	       /* an open in the study missed the store */
-	char visited[WALK_VISITED_MAX][SOP_MAX]; /* series of the study walked so far */
+	char visited[WALK_VISITED_MAX][UID_MAX]; /* series of the study walked so far */
 	size_t nvisited;
 	/* The study's series in the order its folder shows them (cache_note_series_order),
 	 * for the study order_study; none if never told. */
-	char order_study[SOP_MAX];
-	char order[WALK_VISITED_MAX][SOP_MAX];
+	char order_study[UID_MAX];
+	char order[WALK_VISITED_MAX][UID_MAX];
 	size_t norder;
 };
 

@@ -395,7 +395,7 @@ static bool job_run(struct prefetch_job *j)
 			 "them one by one",
 			 j->series, missing, j->n);
 	else if (err && err != -ECANCELED) {
-		char what[SOP_MAX + 16];
+		char what[UID_MAX + 16];
 
 		log_warn("series %s: prefetch failed (%s); instances are fetched one by one",
 			 j->series, strerror(-err));
@@ -788,8 +788,8 @@ struct prefetch_job *prefetch_job_new(struct cache *c, const struct instance_ref
 {
 	struct prefetch_job *j;
 
-	if (!ref->study_uid || !ref->series_uid || strlen(ref->study_uid) >= SOP_MAX ||
-	    strlen(ref->series_uid) >= SOP_MAX)
+	if (!ref->study_uid || !ref->series_uid || strlen(ref->study_uid) >= UID_MAX ||
+	    strlen(ref->series_uid) >= UID_MAX)
 		return NULL;
 	j = calloc(1, sizeof(*j));
 	if (!j)
@@ -806,7 +806,7 @@ struct prefetch_job *prefetch_job_new(struct cache *c, const struct instance_ref
 		bool own = strcmp(sop, ref->sop_uid) == 0;
 
 		/* What is stored is not fetched again; the opener's own is not stored. */
-		if (strlen(sop) >= SOP_MAX || (!own && store_has_blob(c->store, sop)))
+		if (strlen(sop) >= UID_MAX || (!own && store_has_blob(c->store, sop)))
 			continue;
 		if (own)
 			j->own = (ssize_t)j->n;
@@ -906,7 +906,7 @@ int prefetch_set_members(struct cache *c, struct prefetch_job *j, const char *co
 	int err = job_alloc_members(j, n);
 
 	for (size_t i = 0; !err && i < n; i++)
-		if (strlen(uids[i]) < SOP_MAX && !store_has_blob(c->store, uids[i]))
+		if (strlen(uids[i]) < UID_MAX && !store_has_blob(c->store, uids[i]))
 			err = job_add_member(j, uids[i]);
 	return err;
 }

@@ -430,7 +430,7 @@ struct job {
 	const struct deid *d;
 	long offset;
 	struct buf nv;
-	char sop_class[SOP_UID_MAX], sop_uid[DEID_UID_MAX];
+	char sop_class[UID_MAX], sop_uid[DEID_UID_MAX];
 };
 
 static void write_items(struct job *j, struct writer *w, const struct item *it, int top);

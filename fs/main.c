@@ -34,8 +34,6 @@
 #include "protocols/searcher.h"
 #include "protocols/secrets.h"
 
-#define VERSION "0.1.0"
-
 /* The LMDB map: instance blobs up to cache_size plus room for query results and LMDB's own
  * pages. */
 static uint64_t map_size_for(uint64_t cache_size)
@@ -501,7 +499,7 @@ int main(int argc, char *argv[])
 		goto out_free_args;
 	}
 	if (o.show_version) {
-		printf("mount.trolley %s\n", VERSION);
+		printf("mount.trolley %s\n", TROLLEY_VERSION);
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out_free_args;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cache/fileset.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/query.h"
 #include "core/tags.h"
@@ -348,14 +349,10 @@ static void layout_release(struct media_layout *m)
 	free(m->ids);
 }
 
+/* FNV-1a over the bytes and the NUL that ends them. */
 static uint64_t hash_add(uint64_t h, const char *s)
 {
-	/* FNV-1a over the bytes and the NUL that ends them. */
-	do {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
-	} while (*s++);
-	return h;
+	return hash_fnv64(h, s, strlen(s) + 1);
 }
 
 /* By SOPInstanceUID, then file-ID order. */
@@ -466,7 +463,7 @@ static int add_series_items(struct media_layout *m, const char *study, size_t si
 
 static int layout_of(struct tree *t, const char *study, struct media_layout *m)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = HASH_FNV64_INIT;
 	size_t total = 0;
 	int err;
 

@@ -14,6 +14,7 @@
 
 #include "core/cancel.h"
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/query.h"
 #include "core/tags.h"
@@ -542,12 +543,8 @@ out:
 
 static uint64_t pseudo_ino(uint64_t parent, const char *name)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ parent;
+	uint64_t h = hash_fnv64_str(HASH_FNV64_INIT ^ parent, name);
 
-	for (; *name; name++) {
-		h ^= (unsigned char)*name;
-		h *= 0x100000001b3ull;
-	}
 	/* readdir's d_ino only has to be non-zero: glibc skips entries whose d_ino is 0. */
 	return h | 1;
 }
@@ -687,7 +684,7 @@ static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node 
 	const char *series = attrset_get(&n->attrs, TAG_SeriesInstanceUID);
 	int err;
 
-	buf_init(&of->text, 512u << 20);
+	buf_init(&of->text, CACHE_DOC_MAX);
 	fi->direct_io = 1;
 	if (series || study_metadata_from_series(fs, ino, study, &of->text) != 0)
 		err = cache_metadata(fs->tree.cache, study, series, &of->text);
@@ -701,7 +698,7 @@ static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node 
 static int open_dicomdir(struct trolley_fs *fs, const struct node *n, struct open_file *of,
 			 struct fuse_file_info *fi)
 {
-	buf_init(&of->text, 512u << 20);
+	buf_init(&of->text, CACHE_DOC_MAX);
 	fi->direct_io = 1;
 	return media_dicomdir(&fs->tree, n, &of->text);
 }

@@ -46,7 +46,9 @@ declare -A PACKAGES=(
 )
 mapfile -t ORDER < <(printf '%s\n' "${!SOURCES[@]}" | sort)
 
-CFLAGS=(-g -O1 -std=gnu11 -D_GNU_SOURCE -DFUSE_USE_VERSION=312 -I.
+# The version is meson's project version (meson.build passes it as TROLLEY_VERSION).
+VERSION=$(sed -n "s/^ *version : '\(.*\)',$/\1/p" meson.build | head -n 1)
+CFLAGS=(-g -O1 -std=gnu11 -D_GNU_SOURCE -DFUSE_USE_VERSION=312 -DTROLLEY_VERSION=\"$VERSION\" -I.
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 
 names=("$@")
