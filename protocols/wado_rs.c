@@ -15,7 +15,7 @@
 #include "core/log.h"
 #include "core/query.h"
 #include "protocols/http.h"
-#include "protocols/json_check.h"
+#include "core/json_check.h"
 #include "protocols/multipart.h"
 
 struct wado {

@@ -21,8 +21,8 @@ CACHE=$(echo cache/*.c)
 # it needs libraries).
 declare -A SOURCES=(
   [multipart]="protocols/multipart.c $CORE"
-  [dicom_json]="protocols/dicom_json.c protocols/json_check.c $CORE"
-  [json_check]="protocols/json_check.c"
+  [dicom_json]="protocols/dicom_json.c core/json_check.c $CORE"
+  [json_check]="core/json_check.c"
   [mint]="protocols/mint.c $HTTP $CORE"
   [rad69]="protocols/multipart.c $HTTP $CORE"
   [part10]="$CORE"
