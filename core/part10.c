@@ -2,7 +2,7 @@
  * VR little endian whatever the data set's syntax, then the data set. The sink (cache/sink.c)
  * asks part10_inspect() which instance an object is and whether trolley must write the meta
  * header (part10_meta_write()) in front of its data set, then part10_check_complete() whether
- * the object is whole. protocols/dimse_net.cc writes its DIMSE objects' header with
+ * the object is whole. dcmtk/dimse_net.cc writes its DIMSE objects' header with
  * part10_meta_write() too. */
 #include "core/part10.h"
 

@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "protocols/dimse.h"
+#include "dcmtk/dimse.h"
 #include "protocols/downloader.h"
 #include "protocols/mint.h"
 #include "protocols/qido_rs.h"

@@ -13,7 +13,8 @@ OUT=build-fuzz
 CORE="core/log.c core/url.c core/errors.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c core/slots.c core/pushback.c core/cancel.c"
 HTTP="protocols/http.c protocols/secrets.c"
 # tree.c and lookup.c call the cache for tree_list(), which the names harness never reaches;
-# the cache's file-set code calls the DICOMDIR shim (C++, dcmtk), linked for the same reason.
+# media.c calls the DICOMDIR builder (media/), which calls the DICOMDIR shim (C++, dcmtk),
+# linked for the same reason.
 CACHE=$(echo cache/*.c)
 
 # Harness name -> the sources it links (besides tests/fuzz/fuzz_<name>.c), and the pkg-config
@@ -28,12 +29,12 @@ declare -A SOURCES=(
   [part10]="$CORE"
   [search]="fs/search.c $CORE"
   [url]="$HTTP $CORE"
-  [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c fs/media.c fs/view.c $(echo deid/*.c) $CORE $CACHE"
+  [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c fs/media.c fs/view.c $(echo deid/*.c) $CORE $CACHE media/fileset.c"
   [deid]="$(echo deid/*.c) $CORE"
 )
 # Harness name -> C++ sources it links (compiled on their own with clang++), with dcmtk.
 declare -A CXX_SOURCES=(
-  [names]="core/dicomdir.cc"
+  [names]="dcmtk/dicomdir.cc"
 )
 declare -A PACKAGES=(
   [dicom_json]="libcjson"
