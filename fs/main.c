@@ -490,6 +490,7 @@ int main(int argc, char *argv[])
 	if (!getenv("TZ"))
 		setenv("TZ", ":/etc/localtime", 0);
 	handles_init(&d.fs.handles);
+	refresh_state_init(&d.fs.refresh);
 	if (opts_parse(&args, &o) < 0)
 		goto out_free_args;
 	if (o.show_help) {
