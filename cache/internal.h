@@ -1,5 +1,6 @@
 /* Shared by the files of cache/ only: the cache's state, read-ahead's entry points for open.c
- * and the verifying sink. Nothing outside cache/ includes this.
+ * and the verifying sink. Nothing outside cache/ includes this. The threads of the whole
+ * process are in README.md ("Threads"); here, the cache's part of them.
  *
  * Who calls whom (nothing calls back up): fs/ -> open.c (cache_open) -> ahead.c (the walk),
  * prefetch.c (the transfer engine: queue, workers, committers; prefetch.h) and flight.c (the

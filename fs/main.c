@@ -575,7 +575,9 @@ int main(int argc, char *argv[])
 	 * loop: requests that come meanwhile wait in the kernel's queue. */
 	if (notify_send("READY=1\nSTATUS=serving") < 0)
 		log_warn("cannot tell the service manager that the mount is ready (NOTIFY_SOCKET)");
-	/* Downloads block a thread each while open() waits: keep enough of them around. */
+	/* Downloads block a worker each while open() waits: up to 64 requests run at once. Of
+	 * the workers left idle, 10 stay and the rest end (libfuse 3.14 also warns about its
+	 * max threads value unless max_idle_threads is given). */
 	fuse_loop_cfg_set_idle_threads(loop, 10);
 	fuse_loop_cfg_set_max_threads(loop, 64);
 	fuse_loop_cfg_set_clone_fd(loop, 0);
