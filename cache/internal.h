@@ -2,7 +2,7 @@
  * and the verifying sink. Nothing outside cache/ includes this. The threads of the whole
  * process are in README.md ("Threads"); here, the cache's part of them.
  *
- * Who calls whom (nothing calls back up): fs/ -> open.c (cache_open) -> ahead.c (the walk),
+ * Who calls whom (nothing calls back up): fs/ and media/ -> open.c (cache_open) -> ahead.c (the walk),
  * prefetch.c (the transfer engine: queue, workers, committers; prefetch.h) and flight.c (the
  * flights, a hash by SOPInstanceUID; flight.h). ahead.c -> prefetch.c, and the cache's own
  * queries (query.c). prefetch.c -> flight.c, the store, the sink, the downloader. Read-ahead's
