@@ -44,8 +44,7 @@ int cache_doc_size(struct cache *c, const char *kind, const char *name, uint64_t
 	return err;
 }
 
-int cache_doc_put(struct cache *c, const char *kind, const char *name, const void *data,
-		  size_t len)
+int cache_doc_put(struct cache *c, const char *kind, const char *name, const void *data, size_t len)
 {
 	char *key = doc_key(c, kind, name);
 	int err;

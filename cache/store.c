@@ -444,7 +444,8 @@ static void meta_db_key(const char *key, char *out, size_t n, MDB_val *val)
 		val->mv_size = len;
 		return;
 	}
-	snprintf(out, n, "#%016llx%.*s", (unsigned long long)hash_fnv64(HASH_FNV64_INIT, key, len), 200, key);
+	snprintf(out, n, "#%016llx%.*s", (unsigned long long)hash_fnv64(HASH_FNV64_INIT, key, len),
+		 200, key);
 	val->mv_data = out;
 	val->mv_size = strlen(out);
 }

@@ -31,10 +31,9 @@
 
 /** What the head of an object says about it. */
 struct part10_info {
-	char sop_uid[UID_MAX]; /**< the data set's SOPInstanceUID (0008,0018) */
-	char sop_class
-		[UID_MAX];	  /**< its SOPClassUID (0008,0016), else the meta's (0002,0002) */
-	char syntax[UID_MAX]; /**< the transfer syntax the data set is in */
+	char sop_uid[UID_MAX];	  /**< the data set's SOPInstanceUID (0008,0018) */
+	char sop_class[UID_MAX];  /**< its SOPClassUID (0008,0016), else the meta's (0002,0002) */
+	char syntax[UID_MAX];	  /**< the transfer syntax the data set is in */
 	size_t ds_offset;	  /**< where the data set starts in the object */
 	/**
 	 * false: the object is a sound Part-10 file, to be kept byte for byte as it came (even if

@@ -96,7 +96,8 @@ static void utc_now(char *out)
  * listing fetch is what the caller sees), and all refreshes together draw on a budget of
  * REFRESH_BURST that grows back by one each REFRESH_PERIOD; past it a refresh is EAGAIN. A user
  * who refreshes a few folders by hand never meets either. */
-#define REFRESH_INTERVAL 10  /* seconds between two refreshes of one folder */
+#define REFRESH_INTERVAL 10 /* seconds between two refreshes of one folder */
+
 static int64_t mono_now(void)
 {
 	struct timespec ts;
@@ -111,7 +112,8 @@ enum limit_verdict { LIMIT_GO, LIMIT_RECENT, LIMIT_SPENT };
 /* Decide on a refresh of @ino: LIMIT_RECENT with @value of the refresh within the interval,
  * LIMIT_SPENT when the budget is, else LIMIT_GO with a token taken and @ino's slot reserved
  * (@slot; released by limit_undo() if the refresh fails). */
-static enum limit_verdict limit_take(struct refresh_limit *limit, uint64_t ino, char *value, size_t *slot)
+static enum limit_verdict limit_take(struct refresh_limit *limit, uint64_t ino, char *value,
+				     size_t *slot)
 {
 	int64_t now = mono_now();
 	enum limit_verdict v = LIMIT_GO;

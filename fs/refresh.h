@@ -27,9 +27,9 @@ struct trolley_fs;
 #define REFRESH_MISSES	 256
 #define REFRESH_MISS_AGE 10 /* seconds: longer than the kernel keeps a negative entry */
 
-#define REFRESH_BURST	 30  /* refreshes at once */
-#define REFRESH_PERIOD	 2   /* seconds for one more */
-#define REFRESH_RECENT	 256 /* folders whose last refresh is remembered (a ring) */
+#define REFRESH_BURST  30  /* refreshes at once */
+#define REFRESH_PERIOD 2   /* seconds for one more */
+#define REFRESH_RECENT 256 /* folders whose last refresh is remembered (a ring) */
 
 /** A mount's refresh state (in struct trolley_fs); fields are private. Set up with
  * refresh_state_init() before the session starts; plain data, no release. */

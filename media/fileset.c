@@ -29,7 +29,7 @@
  * and "dicomdir-served" under the study: the layout id of the DICOMDIR last served for it,
  * which is what its stat size is. */
 #define DOC_DICOMDIR "dicomdir"
-#define DOC_SERVED "dicomdir-served"
+#define DOC_SERVED   "dicomdir-served"
 
 /* @return "<study>|<layout id>" (caller frees) or NULL. */
 static char *dicomdir_name(const char *study_uid, const char *layout_id)
