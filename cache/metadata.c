@@ -13,12 +13,24 @@
 #include "core/json_check.h"
 
 /* Whether instance object @obj (@len bytes) has SeriesInstanceUID (0020000E) @series_uid
- * (the first string of its "Value"). @return 1, 0, or -ENOENT if @obj does not parse. */
+ * (the first string of its "Value"), as bytes (a UID has nothing to escape). An object whose
+ * bytes do not hold "<@series_uid>" is not parsed: most of a study is other series.
+ * @return 1, 0, or -ENOENT if @obj does not parse. */
 static int is_of_series(const char *obj, size_t len, const char *series_uid)
 {
-	cJSON *set = cJSON_ParseWithLength(obj, len), *attr, *value, *first;
+	size_t n = strlen(series_uid);
+	const char *at = obj, *end = obj + len;
+	cJSON *set, *attr, *value, *first;
 	int ret = 0;
 
+	for (;; at++) {
+		at = memmem(at, (size_t)(end - at), series_uid, n);
+		if (!at)
+			return 0;
+		if (at > obj && at[-1] == '"' && (size_t)(end - at) > n && at[n] == '"')
+			break;
+	}
+	set = cJSON_ParseWithLength(obj, len);
 	if (!set)
 		return -ENOENT;
 	/* Case-insensitive: a tag's hex digits may be written "0020000e". */
