@@ -90,6 +90,15 @@ struct cache {
 	size_t opening; /* opens downloading their instance alone: read-ahead waits for them
 			 * (prefetch_open_begin/end) */
 	bool stopping;
+	/* The sinks' memory buffers kept for the next instances (sink.c): at most
+	 * SINK_POOL_BYTES of touched pages under its lock; held, the bytes in buffers at once
+	 * (atomic), bounds the memory of every transfer of the mount (SINK_HELD_MAX). */
+	struct {
+		pthread_mutex_t lock;
+		struct sink_buf *free;
+		size_t bytes;
+		uint64_t held;
+	} pool;
 	struct memo sizes;	  /* exact sizes of instances served from temporary files */
 	struct memo failures;	  /* instances whose fetch failed for good, for a few seconds */
 	struct cache_stats stats; /* updated with atomics */
@@ -158,7 +167,9 @@ int fetch_sink_init(struct fetch_sink *s, struct cache *c);
 /** Drop a part in progress and free @s's buffers. */
 void fetch_sink_release(struct fetch_sink *s);
 /** Give back a buffer a defer() took, of which @used bytes were written. */
-void fetch_buf_put(void *data, uint64_t used);
+void fetch_buf_put(struct cache *c, void *data, uint64_t used);
+/** Free the buffers kept for the next instances (cache_free(): no sink is left). */
+void fetch_pool_release(struct cache *c);
 /** A temporary file holding @size bytes from @data, in the first place from cache_dir on with
  * room (spill.c; its place in @where). @return its fd, or -errno. */
 int fetch_part_file(struct cache *c, const void *data, uint64_t size, enum spill_place *where);

@@ -193,7 +193,7 @@ static void job_commit(struct prefetch_job *j, struct store_put *batch, size_t n
 			      batch[i].size);
 		if (batch[i].fd >= 0)
 			close(batch[i].fd);
-		fetch_buf_put((void *)batch[i].data, batch[i].size);
+		fetch_buf_put(j->cache, (void *)batch[i].data, batch[i].size);
 		free((char *)batch[i].sop);
 	}
 }
@@ -254,7 +254,7 @@ static int job_defer(struct fetch_sink *s, const char *uid, int fd, void *data, 
 	if (!p->sop) {
 		if (fd >= 0)
 			close(fd);
-		fetch_buf_put(data, size);
+		fetch_buf_put(j->cache, data, size);
 		return -ENOMEM;
 	}
 	p->fd = fd;
