@@ -32,15 +32,16 @@ def _layout_section():
 
 def _layout_files(section):
     """The files the Layout section names: "name.c" under the folder that opens its block
-    ("    core/       ..."), "name.c/.h" for a source and its header."""
+    ("    core/       ..."; a block that opens with a file is the top of the tree),
+    "name.c/.h" for a source and its header."""
     named, folder = set(), None
     for line in section.splitlines():
         if not line.startswith("    "):
             continue
         head = line[4:]
         if head and not head[0].isspace():
-            folder = head.split()[0]
-            assert folder.endswith("/"), line
+            # A block opens with its folder, or with a file at the top of the tree.
+            folder = head.split()[0] if head.split()[0].endswith("/") else ""
         for m in re.finditer(r"(?<![\w/.-])([\w/.-]*?)([\w-]+)\.(c|cc|h|hh)(/\.(h|hh))?(?![\w])",
                              line):
             prefix, stem, ext, _, header = m.groups()
