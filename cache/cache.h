@@ -23,12 +23,18 @@ struct cache_config {
 	uint64_t max_instance_size;
 	/* min_free=: bytes kept free on the disks temporary files go to (store_fs_floor()). */
 	uint64_t min_free;
-	/* What the layout asks for beyond a searcher's own answer, per enum query_level
-	 * (borrowed): every query of that level is asked and keyed with them, so that a folder
-	 * listed by fs/ and by the read-ahead is one answer. */
+	/* What this mount asks for beyond a searcher's own answer, per enum query_level (the
+	 * layout's includefields, the view's BurnedInAnnotation; copied by cache_new(), at most
+	 * CACHE_INCLUDE_MAX a level): every query cache_query_init() builds of that level asks
+	 * for them, so that a folder listed by fs/, the media view and the read-ahead is one
+	 * query, one request and one stored answer. */
 	const uint32_t *include[3];
 	size_t ninclude[3];
 };
+
+/* The most fields cache_config may name at one level: a layout's 32 (LAYOUT_INCLUDE_MAX) and
+ * the view's. */
+#define CACHE_INCLUDE_MAX 40
 
 /* The largest instance a download may deliver, by default (max_instance_size=). A bound is
  * needed: a download streams to a temporary file, and a compressed reply (curl inflates gzip,
@@ -57,7 +63,8 @@ struct cache_blob;
 
 /**
  * Make the cache layer over @store, @searcher and @downloader (all borrowed for its life).
- * @return 0 and @out (free with cache_free()), or -ENOMEM.
+ * @return 0 and @out (free with cache_free()), -EINVAL if @cfg names more than
+ * CACHE_INCLUDE_MAX fields at a level, or -ENOMEM.
  */
 int cache_new(struct store *store, struct searcher *searcher, struct downloader *downloader,
 	      const struct cache_config *cfg, struct cache **out);
@@ -72,6 +79,49 @@ void cache_free(struct cache *c);
  * @return 0 or the searcher's -errno.
  */
 int cache_find(struct cache *c, const struct query *q, struct attrset_list *out);
+
+/**
+ * Begin @q, a query of @level as this mount asks every query of that level, whoever builds it
+ * (a folder of fs/, the media view, the read-ahead, the de-identification map): matched on
+ * @study_uid and @series_uid where given (NULL: not matched), asking for the fields of
+ * cache_config.include at that level. Its answer is stored under a key made of exactly these
+ * (query_key()), so two builders of one folder's query share one request and one answer. The
+ * caller may add matches (a patient's, a date's) and a limit; its fields are this function's.
+ * @return 0 (release @q with query_release()), or -ENOMEM (@q released).
+ */
+int cache_query_init(const struct cache *c, struct query *q, enum query_level level,
+		     const char *study_uid, const char *series_uid);
+/**
+ * Add to @q, built elsewhere (a search folder's query, parsed from its name), the fields
+ * cache_query_init() asks for at its level. @return 0 or -ENOMEM.
+ */
+int cache_query_include(const struct cache *c, struct query *q);
+
+/** The members of a series, as the cache's answer to its instance listing names them. */
+struct cache_members {
+	const char **uids; /* SOPInstanceUIDs in the answer's order, borrowed from answer */
+	size_t n;
+	struct attrset_list answer;
+};
+
+/** Where cache_series_members() may take the answer from. */
+enum cache_members_from {
+	MEMBERS_STORED, /* the stored answer only, whatever its age: never waits for a query */
+	MEMBERS_ASK,	/* cache_find(): the stored answer while fresh, else the archive's */
+};
+
+/**
+ * The members of series @series_uid of @study_uid: the instances of the answer to the
+ * series' instance listing (cache_query_init(), the query its folder asks) whose
+ * SOPInstanceUID is a UID and whose SeriesInstanceUID is this series' (an archive may ignore
+ * the match; a member whose UID is not one is never asked for). Every part of the cache that
+ * needs a series' members (the read-ahead, an opener joining its series' stream) takes them
+ * here. @return 0 and @out (release with cache_members_release()), -ENOENT if no answer is
+ * stored (MEMBERS_STORED), or cache_find()'s -errno.
+ */
+int cache_series_members(struct cache *c, const char *study_uid, const char *series_uid,
+			 enum cache_members_from from, struct cache_members *out);
+void cache_members_release(struct cache_members *m);
 
 /** Count an answer known to be incomplete (@what: its query or folder, for the status). */
 void cache_note_incomplete(struct cache *c, const char *what);

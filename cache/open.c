@@ -50,15 +50,15 @@ struct single {
 	uint64_t kept_size;
 };
 
-static int single_check(struct fetch_sink *s, const char *uid)
+static enum sink_verdict single_check(struct fetch_sink *s, const char *uid)
 {
 	struct single *one = s->owner;
 
 	if (strcmp(uid, one->want) == 0)
-		return 0;
+		return SINK_KEEP;
 	log_error("instance %s: the archive sent instance %s instead", one->want, uid);
 	errors_note("", "", "the archive sent instance %s instead", uid);
-	return -EIO;
+	return SINK_REFUSE;
 }
 
 static void single_stored(struct fetch_sink *s, const char *uid, int err, int *fd, uint64_t size)

@@ -104,13 +104,13 @@ static ssize_t job_index(struct prefetch_job *j, const char *uid)
 	return -1;
 }
 
-static int job_check(struct fetch_sink *s, const char *uid)
+static enum sink_verdict job_check(struct fetch_sink *s, const char *uid)
 {
 	struct prefetch_job *j = s->owner;
 	ssize_t i = job_index(j, uid);
 
 	/* The instance an opener fetches alone comes in the series too: not ours to store. */
-	return i >= 0 && !j->queued[i] ? 0 : 1;
+	return i >= 0 && !j->queued[i] ? SINK_KEEP : SINK_SKIP;
 }
 
 /* An instance of the job was committed (err 0) or could not be: wake its readers. @pinned:

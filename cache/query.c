@@ -158,44 +158,11 @@ static void describe_query(const struct query *q, char *out, size_t n)
 	}
 }
 
-/* @q as the cache asks and keys it: with the layout's includefields for its level (fs/'s
- * folder query has them; the media view's and the read-ahead's are built without them). A
- * shallow copy: @out borrows @q's match and owns only its include array (free() it). */
-static int query_as_asked(struct cache *c, const struct query *q, struct query *out)
-{
-	const uint32_t *more = c->cfg.include[q->level];
-	size_t nmore = c->cfg.ninclude[q->level];
-
-	*out = *q;
-	out->include = NULL;
-	out->ninclude = 0;
-	if (q->ninclude + nmore == 0)
-		return 0;
-	out->include = malloc((q->ninclude + nmore) * sizeof(*out->include));
-	if (!out->include)
-		return -ENOMEM;
-	for (size_t i = 0; i < q->ninclude + nmore; i++) {
-		uint32_t tag = i < q->ninclude ? q->include[i] : more[i - q->ninclude];
-		size_t j = 0;
-
-		while (j < out->ninclude && out->include[j] != tag)
-			j++;
-		if (j == out->ninclude)
-			out->include[out->ninclude++] = tag;
-	}
-	return 0;
-}
-
+/* The query is the key, byte for byte: builders of one folder's query share its answer only
+ * because they all build it with cache_query_init() (listing.c). */
 char *cache_query_key(struct cache *c, const struct query *q)
 {
-	struct query asked;
-	char *key;
-
-	if (query_as_asked(c, q, &asked))
-		return NULL;
-	key = query_key(&asked, c->cfg.source);
-	free(asked.include);
-	return key;
+	return query_key(q, c->cfg.source);
 }
 
 /*
@@ -353,25 +320,20 @@ out:
 	return err;
 }
 
-int cache_find(struct cache *c, const struct query *in, struct attrset_list *out)
+int cache_find(struct cache *c, const struct query *q, struct attrset_list *out)
 {
 	struct attrset_list stored, answer;
 	int64_t stored_at, now;
 	struct query_flight *f;
-	struct query q;
-	char *key = NULL;
+	char *key;
 	bool have_stored, lead;
 	int err;
 
+	key = cache_query_key(c, q);
+	if (!key)
+		return -ENOMEM;
 	attrset_list_init(&stored);
 	attrset_list_init(&answer);
-	err = query_as_asked(c, in, &q);
-	if (!err)
-		key = query_key(&q, c->cfg.source);
-	if (!key) {
-		free(q.include);
-		return -ENOMEM;
-	}
 again:
 	now = (int64_t)time(NULL);
 	stored_at = 0;
@@ -387,7 +349,7 @@ again:
 	}
 	if (c->cfg.offline) {
 		STAT_ADD(c, query_misses, 1);
-		log_warn("offline: no stored answer for this %s query", query_level_name(q.level));
+		log_warn("offline: no stored answer for this %s query", query_level_name(q->level));
 		err = -EIO;
 		goto out;
 	}
@@ -413,7 +375,7 @@ again:
 
 			/* Noted on this thread too: fs/ shows this reader's folder as cut. */
 			answer.incomplete = true;
-			describe_query(&q, what, sizeof(what));
+			describe_query(q, what, sizeof(what));
 			errors_note_incomplete(what);
 		}
 		pthread_mutex_lock(&c->qlock);
@@ -434,14 +396,13 @@ again:
 		goto out;
 	}
 	STAT_ADD(c, query_misses, 1);
-	err = ask_archive(c, &q, key, have_stored, &stored, stored_at, now, &answer);
+	err = ask_archive(c, q, key, have_stored, &stored, stored_at, now, &answer);
 	query_flight_finish(c, f, err, &answer);
 	if (!err)
 		err = attrset_list_append(out, &answer);
 out:
 	attrset_list_release(&stored);
 	attrset_list_release(&answer);
-	free(q.include);
 	free(key);
 	return err;
 }

@@ -460,10 +460,15 @@ static int sink_end(void *ctx)
 		return -EIO;
 	}
 	uid = info.sop_uid;
-	err = s->check(s, uid);
-	if (err) {
+	switch (s->check(s, uid)) {
+	case SINK_KEEP:
+		break;
+	case SINK_SKIP:
 		sink_drop_part(s);
-		return err > 0 ? 0 : err;
+		return 0;
+	case SINK_REFUSE:
+		sink_drop_part(s);
+		return -EIO;
 	}
 	err = check_whole(s, uid);
 	if (err) {

@@ -120,9 +120,10 @@ int deid_map_write(struct cache *c, const struct deid *d, long max_results, FILE
 
 	attrset_list_init(&studies);
 	fputs("id_old,id_new\n", out);
-	query_init(&q, QUERY_STUDY);
+	err = cache_query_init(c, &q, QUERY_STUDY, NULL, NULL);
 	q.limit = max_results > 0 ? max_results : 0;
-	err = map_level(c, d, &q, TAG_StudyInstanceUID, &ids, out, &studies);
+	if (!err)
+		err = map_level(c, d, &q, TAG_StudyInstanceUID, &ids, out, &studies);
 	query_release(&q);
 	if (!err && studies.incomplete)
 		log_warn("deid map: the archive's list of studies is incomplete: the map is too");
@@ -132,8 +133,7 @@ int deid_map_write(struct cache *c, const struct deid *d, long max_results, FILE
 		if (!query_uid_is_valid(study))
 			continue;
 		attrset_list_init(&series);
-		query_init(&q, QUERY_SERIES);
-		err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", study);
+		err = cache_query_init(c, &q, QUERY_SERIES, study, NULL);
 		if (!err)
 			err = map_level(c, d, &q, TAG_SeriesInstanceUID, &ids, out, &series);
 		query_release(&q);
@@ -143,10 +143,7 @@ int deid_map_write(struct cache *c, const struct deid *d, long max_results, FILE
 			if (!query_uid_is_valid(uid))
 				continue;
 			attrset_list_init(&instances);
-			query_init(&q, QUERY_INSTANCE);
-			err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", study);
-			if (!err)
-				err = attrset_set(&q.match, TAG_SeriesInstanceUID, "UI", uid);
+			err = cache_query_init(c, &q, QUERY_INSTANCE, study, uid);
 			if (!err)
 				err = map_level(c, d, &q, TAG_SOPInstanceUID, &ids, out,
 						&instances);

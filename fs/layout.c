@@ -532,19 +532,6 @@ int layout_check_searcher(struct layout *l, bool can_include, bool upper_at_inst
 	return 0;
 }
 
-int layout_add_includes(const struct layout *l, struct query *q)
-{
-	if (!l)
-		return 0;
-	for (size_t i = 0; i < l->ninclude[q->level]; i++) {
-		int err = query_include(q, l->include[q->level][i]);
-
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 bool layout_names_patient_by(const struct layout *l, uint32_t tag)
 {
 	if (!l || !l->has[LAYOUT_PATIENT])

@@ -63,9 +63,6 @@ int layout_parse(const char *text, struct layout *out, char *why, size_t n, size
 int layout_check_searcher(struct layout *l, bool can_include, bool upper_at_instance, char *why,
 			  size_t n);
 
-/** Add to @q (a query at its level) the attributes @l needs there. @return 0 or -ENOMEM. */
-int layout_add_includes(const struct layout *l, struct query *q);
-
 /** Whether @tag is an attribute of the patient level that @l names patients by. */
 bool layout_names_patient_by(const struct layout *l, uint32_t tag);
 

@@ -148,11 +148,11 @@ static int pick_patients(struct tree *t, const struct node *dir, uint32_t tag, c
 	struct query q;
 	int err;
 
-	query_init(&q, QUERY_STUDY);
-	err = attrset_set(&q.match, tag, tag == TAG_PatientID ? "LO" : "PN", value);
 	/* The same attributes as the listing asks for, or the names would differ. */
-	if (!err)
-		err = layout_add_includes(tree_layout(t), &q);
+	err = cache_query_init(t->cache, &q, QUERY_STUDY, NULL, NULL);
+	if (err)
+		return err;
+	err = attrset_set(&q.match, tag, tag == TAG_PatientID ? "LO" : "PN", value);
 	if (!err)
 		err = pick_query(t, dir, &q, p);
 	query_release(&q);
@@ -334,10 +334,7 @@ int lookup_study(struct tree *t, const struct node *dir, const char *name, struc
 		err = pick_listing(t, dir, &p, listed);
 	} else if (query_uid_is_valid(name)) {
 		/* A UID is its own name: the query is exact. */
-		query_init(&q, QUERY_STUDY);
-		err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", name);
-		if (!err)
-			err = layout_add_includes(tree_layout(t), &q);
+		err = cache_query_init(t->cache, &q, QUERY_STUDY, name, NULL);
 		if (!err)
 			err = pick_query(t, dir, &q, &p);
 		query_release(&q);

@@ -102,13 +102,8 @@ static int level_of(struct tree *t, const char *study, const char *series, struc
 	attrset_list_init(&l->results);
 	if (!query_uid_is_valid(study) || (series && !query_uid_is_valid(series)))
 		return -EIO; /* tree_check_uids() said why, for the folder or the DICOMDIR */
-	query_init(&q, series ? QUERY_INSTANCE : QUERY_SERIES);
-	err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", study);
-	if (!err && series)
-		err = attrset_set(&q.match, TAG_SeriesInstanceUID, "UI", series);
-	/* The query a series folder of /studies makes in the view (fs/tree.c): one answer. */
-	if (!err && series && view_active())
-		err = query_include(&q, TAG_BurnedInAnnotation);
+	/* The query a folder of /studies makes (fs/tree.c): one answer. */
+	err = cache_query_init(t->cache, &q, series ? QUERY_INSTANCE : QUERY_SERIES, study, series);
 	if (!err)
 		err = cache_find(t->cache, &q, &l->results);
 	query_release(&q);

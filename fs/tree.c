@@ -293,14 +293,16 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 	switch (dir->kind) {
 	case NODE_PATIENTS:
 	case NODE_STUDIES:
-		query_init(q, QUERY_STUDY);
+		err = cache_query_init(t->cache, q, QUERY_STUDY, NULL, NULL);
 		break;
 	case NODE_PATIENT:
-		query_init(q, QUERY_STUDY);
+		err = cache_query_init(t->cache, q, QUERY_STUDY, NULL, NULL);
 		/* A pattern of the archive's own values: exact for a plain ID, else it matches
 		 * more ("TW/1" is asked as "TW*1": a '/' sent escaped never matches on Orthanc)
 		 * and select_results() keeps only this patient's studies. Nothing to match on
 		 * lists all. */
+		if (err)
+			break;
 		if (names_query_pattern(attrset_str(a, TAG_PatientID), false, pattern,
 					sizeof(pattern)))
 			err = attrset_set(&q->match, TAG_PatientID, "LO", pattern);
@@ -309,8 +311,10 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 			err = attrset_set(&q->match, TAG_PatientName, "PN", pattern);
 		break;
 	case NODE_DATE:
-		query_init(q, QUERY_STUDY);
-		err = attrset_set(&q->match, TAG_StudyDate, "DA", attrset_str(a, TAG_StudyDate));
+		err = cache_query_init(t->cache, q, QUERY_STUDY, NULL, NULL);
+		if (!err)
+			err = attrset_set(&q->match, TAG_StudyDate, "DA",
+					  attrset_str(a, TAG_StudyDate));
 		break;
 	case NODE_SEARCH: {
 		char why[256];
@@ -319,30 +323,23 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 		err = search_parse(attrset_str(a, TREE_TAG_QUERY), q, why, sizeof(why));
 		if (err)
 			return err == -EINVAL ? -EIO : err;
+		err = cache_query_include(t->cache, q);
 		break;
 	}
 	case NODE_STUDY:
-		query_init(q, layout_of(t)->has[LAYOUT_SERIES] ? QUERY_SERIES : QUERY_INSTANCE);
-		err = attrset_set(&q->match, TAG_StudyInstanceUID, "UI",
-				  attrset_str(a, TAG_StudyInstanceUID));
+		err = cache_query_init(t->cache, q,
+				       layout_of(t)->has[LAYOUT_SERIES] ? QUERY_SERIES
+									: QUERY_INSTANCE,
+				       attrset_str(a, TAG_StudyInstanceUID), NULL);
 		break;
 	case NODE_SERIES:
-		query_init(q, QUERY_INSTANCE);
-		err = attrset_set(&q->match, TAG_StudyInstanceUID, "UI",
-				  attrset_str(a, TAG_StudyInstanceUID));
-		if (!err)
-			err = attrset_set(&q->match, TAG_SeriesInstanceUID, "UI",
-					  attrset_str(a, TAG_SeriesInstanceUID));
+		err = cache_query_init(t->cache, q, QUERY_INSTANCE,
+				       attrset_str(a, TAG_StudyInstanceUID),
+				       attrset_str(a, TAG_SeriesInstanceUID));
 		break;
 	default:
 		return -EINVAL;
 	}
-	/* What the layout names entries by beyond what every searcher returns. */
-	if (!err)
-		err = layout_add_includes(layout_of(t), q);
-	/* The view leaves out what it withholds, where the archive answers what tells it. */
-	if (!err && view_active() && q->level == QUERY_INSTANCE)
-		err = query_include(q, TAG_BurnedInAnnotation);
 	if (err) {
 		query_release(q);
 		return err;

@@ -1659,6 +1659,114 @@ static void test_forget_and_an_unchanged_answer_do_not_rewrite_the_stored_one(vo
 	remove_dir(dir);
 }
 
+/* One builder of a listing's query (cache/listing.c): what the mount asks for at a level is
+ * in every query of it, whoever builds it and in whatever order, so that one folder's query
+ * is one key; and more fields than a level may hold refuse the cache. */
+static void test_every_listing_query_asks_the_levels_fields(void **state)
+{
+	static const uint32_t series_fields[] = {TAG_InstitutionName};
+	static const uint32_t instance_fields[] = {TAG_AcquisitionNumber, TAG_BurnedInAnnotation};
+	static uint32_t too_many[CACHE_INCLUDE_MAX + 1];
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60};
+	char *dir = make_dir(), *k1, *k2;
+	struct query a, b;
+	struct store *s;
+	struct cache *c;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &s), 0);
+	cfg.include[QUERY_SERIES] = series_fields;
+	cfg.ninclude[QUERY_SERIES] = 1;
+	cfg.include[QUERY_INSTANCE] = instance_fields;
+	cfg.ninclude[QUERY_INSTANCE] = 2;
+	assert_int_equal(cache_new(s, NULL, NULL, &cfg, &c), 0);
+	assert_int_equal(cache_query_init(c, &a, QUERY_INSTANCE, "1.2.3", "1.2.3.4"), 0);
+	assert_int_equal(a.level, QUERY_INSTANCE);
+	assert_string_equal(attrset_str(&a.match, TAG_StudyInstanceUID), "1.2.3");
+	assert_string_equal(attrset_str(&a.match, TAG_SeriesInstanceUID), "1.2.3.4");
+	assert_int_equal(a.ninclude, 2);
+	assert_int_equal(a.include[0], TAG_AcquisitionNumber);
+	assert_int_equal(a.include[1], TAG_BurnedInAnnotation);
+	/* A query built elsewhere (a search folder's) gets the same fields, once. */
+	query_init(&b, QUERY_INSTANCE);
+	assert_int_equal(query_include(&b, TAG_BurnedInAnnotation), 0);
+	assert_int_equal(attrset_set(&b.match, TAG_SeriesInstanceUID, "UI", "1.2.3.4"), 0);
+	assert_int_equal(attrset_set(&b.match, TAG_StudyInstanceUID, "UI", "1.2.3"), 0);
+	assert_int_equal(cache_query_include(c, &b), 0);
+	assert_int_equal(b.ninclude, 2);
+	k1 = query_key(&a, "test");
+	k2 = query_key(&b, "test");
+	assert_string_equal(k1, k2);
+	free(k1);
+	free(k2);
+	query_release(&a);
+	query_release(&b);
+	/* The study level asks nothing more; the series level its own. */
+	assert_int_equal(cache_query_init(c, &a, QUERY_STUDY, NULL, NULL), 0);
+	assert_int_equal(a.ninclude, 0);
+	assert_int_equal(a.match.n, 0);
+	query_release(&a);
+	assert_int_equal(cache_query_init(c, &a, QUERY_SERIES, "1.2.3", NULL), 0);
+	assert_int_equal(a.ninclude, 1);
+	assert_int_equal(a.include[0], TAG_InstitutionName);
+	assert_int_equal(a.match.n, 1);
+	query_release(&a);
+	cache_free(c);
+	cfg.include[QUERY_SERIES] = too_many;
+	cfg.ninclude[QUERY_SERIES] = CACHE_INCLUDE_MAX + 1;
+	assert_int_equal(cache_new(s, NULL, NULL, &cfg, &c), -EINVAL);
+	store_close(s);
+	remove_dir(dir);
+}
+
+/* A series' members come from the cache's answer to its instance listing: in the answer's
+ * order, without a member whose UID is not one or that names another series; none stored is
+ * -ENOENT for who may not wait for the archive. */
+static void test_series_members_come_from_the_stored_listing(void **state)
+{
+	static const uint32_t instance_fields[] = {TAG_AcquisitionNumber};
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60};
+	const char *sops[] = {"1.2.3.4.9", "1.2.3.4.x", "1.2.3.4.1", "1.2.3.4.5"};
+	const char *series[] = {"1.2.3.4", "1.2.3.4", "1.2.3.4", "1.2.3.5"};
+	struct cache_members m;
+	struct attrset_list l;
+	char *dir = make_dir(), *key;
+	struct query q;
+	struct store *s;
+	struct cache *c;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &s), 0);
+	cfg.include[QUERY_INSTANCE] = instance_fields;
+	cfg.ninclude[QUERY_INSTANCE] = 1;
+	assert_int_equal(cache_new(s, NULL, NULL, &cfg, &c), 0);
+	assert_int_equal(cache_series_members(c, "1.2.3", "1.2.3.4", MEMBERS_STORED, &m), -ENOENT);
+	attrset_list_init(&l);
+	for (size_t i = 0; i < 4; i++) {
+		struct attrset *a = attrset_list_add(&l);
+
+		assert_non_null(a);
+		attrset_set(a, TAG_StudyInstanceUID, "UI", "1.2.3");
+		attrset_set(a, TAG_SeriesInstanceUID, "UI", series[i]);
+		attrset_set(a, TAG_SOPInstanceUID, "UI", sops[i]);
+	}
+	/* Stored as the folder's listing is: under the key of the builder's query. */
+	assert_int_equal(cache_query_init(c, &q, QUERY_INSTANCE, "1.2.3", "1.2.3.4"), 0);
+	key = query_key(&q, "test");
+	query_release(&q);
+	assert_int_equal(store_meta_put(s, key, &l, 100), 0);
+	free(key);
+	attrset_list_release(&l);
+	assert_int_equal(cache_series_members(c, "1.2.3", "1.2.3.4", MEMBERS_STORED, &m), 0);
+	assert_int_equal(m.n, 2);
+	assert_string_equal(m.uids[0], "1.2.3.4.9");
+	assert_string_equal(m.uids[1], "1.2.3.4.1");
+	cache_members_release(&m);
+	cache_free(c);
+	store_close(s);
+	remove_dir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1699,6 +1807,8 @@ int main(void)
 		cmocka_unit_test(test_series_metadata_is_cut_from_the_studys),
 		cmocka_unit_test(test_metadata_cut_refuses_what_it_does_not_know),
 		cmocka_unit_test(test_forget_and_an_unchanged_answer_do_not_rewrite_the_stored_one),
+		cmocka_unit_test(test_every_listing_query_asks_the_levels_fields),
+		cmocka_unit_test(test_series_members_come_from_the_stored_listing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
