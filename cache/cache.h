@@ -122,6 +122,12 @@ enum cache_members_from {
 int cache_series_members(struct cache *c, const char *study_uid, const char *series_uid,
 			 enum cache_members_from from, struct cache_members *out);
 void cache_members_release(struct cache_members *m);
+/**
+ * Whether the instance of attributes @a is a member of series @series_uid as
+ * cache_series_members() counts them: its SOPInstanceUID a UID, its SeriesInstanceUID this one.
+ * For fs/, which names a series' members to cache_open() in its folder's order.
+ */
+bool cache_is_member(const struct attrset *a, const char *series_uid);
 
 /** Count an answer known to be incomplete (@what: its query or folder, for the status). */
 void cache_note_incomplete(struct cache *c, const char *what);

@@ -47,6 +47,12 @@ void cache_members_release(struct cache_members *m)
 	attrset_list_release(&m->answer);
 }
 
+bool cache_is_member(const struct attrset *a, const char *series_uid)
+{
+	return strcmp(attrset_str(a, TAG_SeriesInstanceUID), series_uid) == 0 &&
+	       query_uid_is_valid(attrset_str(a, TAG_SOPInstanceUID));
+}
+
 int cache_series_members(struct cache *c, const char *study_uid, const char *series_uid,
 			 enum cache_members_from from, struct cache_members *out)
 {
@@ -76,13 +82,8 @@ int cache_series_members(struct cache *c, const char *study_uid, const char *ser
 		goto out;
 	}
 	for (size_t i = 0; i < m.answer.n; i++) {
-		const struct attrset *a = &m.answer.v[i];
-		const char *sop = attrset_str(a, TAG_SOPInstanceUID);
-
-		if (strcmp(attrset_str(a, TAG_SeriesInstanceUID), series_uid) != 0 ||
-		    !query_uid_is_valid(sop))
-			continue;
-		m.uids[m.n++] = sop;
+		if (cache_is_member(&m.answer.v[i], series_uid))
+			m.uids[m.n++] = attrset_str(&m.answer.v[i], TAG_SOPInstanceUID);
 	}
 	*out = m;
 	return 0;

@@ -707,8 +707,9 @@ static int open_dicomdir(struct trolley_fs *fs, const struct node *n, struct ope
 }
 
 /* The SOPInstanceUIDs of the instances of @series in the folder of @ino, from its listing if
- * it is at hand. The strings are borrowed from *@l: the caller frees the array, then drops *@l
- * with listing_put(). */
+ * it is at hand: in the folder's order, which the cache's answer (the archive's order) does not
+ * know and a walk goes by; members as the cache counts them (cache_is_member()). The strings
+ * are borrowed from *@l: the caller frees the array, then drops *@l with listing_put(). */
 static char **series_siblings(struct trolley_fs *fs, uint64_t ino, const char *series, size_t *n,
 			      struct listing **lp)
 {
@@ -724,9 +725,7 @@ static char **series_siblings(struct trolley_fs *fs, uint64_t ino, const char *s
 		const struct attrset *a = &l->v[i].node.attrs;
 
 		/* A sibling whose UID is not one is never asked for, not even in a prefetch. */
-		if (l->v[i].node.kind == NODE_INSTANCE &&
-		    strcmp(attrset_str(a, TAG_SeriesInstanceUID), series) == 0 &&
-		    query_uid_is_valid(attrset_str(a, TAG_SOPInstanceUID)))
+		if (l->v[i].node.kind == NODE_INSTANCE && cache_is_member(a, series))
 			v[(*n)++] = (char *)attrset_str(a, TAG_SOPInstanceUID);
 	}
 	return v;
