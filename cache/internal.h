@@ -4,7 +4,7 @@
  * Who calls whom (nothing calls back up): fs/ -> open.c (cache_open) -> ahead.c (the walk),
  * prefetch.c (the transfer engine: queue, workers, committers; prefetch.h) and flight.c (the
  * flights, a hash by SOPInstanceUID; flight.h). ahead.c -> prefetch.c, and the cache's own
- * queries (query.c). prefetch.c -> flight.c, the store, the sink, the downloader. Read-ahead's
+ * queries and answers (listing.c, query.c). prefetch.c -> flight.c, the store, the sink, the downloader. Read-ahead's
  * work on a worker is the prepare step it hands in with its job (ahead_prepare,
  * ahead_metadata_prepare); the engine knows it only as that function.
  *
