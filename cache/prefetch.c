@@ -168,7 +168,7 @@ static void job_stored(struct fetch_sink *s, const char *uid, int err, int *fd, 
  * 4 MiB, within 32 MiB in all: cache/sink.c), so a batch costs its bytes in private memory; the
  * store copies them straight into its map (MDB_WRITEMAP, cache/store.c). Before the map was
  * written through, LMDB's malloc'd pages held each batch the same way. 32 MiB (16 images of 2 MiB) took a 2 GiB cold export to 90-151 MB RssAnon,
- * over the 64 MB target; 8 MiB with fs/main.c's fixed mmap threshold to 15 MB, at the same cp -r time
+ * over the 64 MB target; 8 MiB with main.c's fixed mmap threshold to 15 MB, at the same cp -r time
  * (bench/memory.py, interleaved runs). Images of 0.5 MiB still go 16 to a batch. */
 #define JOB_BATCH_BYTES (8u << 20)
 #define JOB_BATCH_COUNT (sizeof(((struct prefetch_job *)0)->pending) / sizeof(struct store_put))

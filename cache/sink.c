@@ -24,7 +24,7 @@
  * Memory for instances on their way into the store. An instance of up to SINK_MEM_MAX bytes
  * is held in a buffer, not a temporary file: a file per instance cost its inode (ext4's inode
  * allocation was 12% of the daemon's CPU in a cold `cp -r`), a copy into the page cache and a
- * pread back. Buffers are kept for the next instance (free list below): malloc'd afresh (fs/main.c
+ * pread back. Buffers are kept for the next instance (free list below): malloc'd afresh (main.c
  * keeps the mmap threshold at 128 KiB) each would be an mmap, a page fault per 4 KiB page and
  * a munmap. A buffer is malloc'd at its full size; only the pages an instance touched cost
  * memory, and the free list keeps at most SINK_POOL_BYTES of touched pages. The bytes held in

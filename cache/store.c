@@ -336,7 +336,7 @@ int store_open_boot(const char *dir, uint64_t map_size, uint64_t limit, const ch
 	s->marked = boot_id != NULL;
 	s->writemap = true;
 	s->limit = limit;
-	/* Half of what the map holds beyond the blobs (fs/main.c: limit/8 + 64 MiB): the rest is
+	/* Half of what the map holds beyond the blobs (main.c: limit/8 + 64 MiB): the rest is
 	 * LMDB's own (the use indexes, free pages). */
 	s->meta_limit = limit / 16 + STORE_META_MIN;
 	pthread_mutex_init(&s->lock, NULL);

@@ -24,7 +24,7 @@ int store_open(const char *dir, uint64_t map_size, uint64_t limit, struct store 
  * marker file cache_dir/dirty holding @boot_id, on the disk before the first write, says so
  * until store_close() has synced: a marker of another boot at open means its system went down
  * before that, and the cache is discarded (logged) and starts empty. NULL: every commit is
- * synced, no marker. Only one process may have @dir open (fs/main.c's lock).
+ * synced, no marker. Only one process may have @dir open (main.c's lock).
  */
 int store_open_boot(const char *dir, uint64_t map_size, uint64_t limit, const char *boot_id,
 		    struct store **out);

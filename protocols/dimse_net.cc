@@ -36,12 +36,13 @@ extern "C" {
 #include "core/part10.h"
 }
 
-void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
+void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg,
+		     const struct dimse_config *dc)
 {
-	p->host = cfg->dimse_host ? cfg->dimse_host : "";
-	p->port = cfg->dimse_port;
-	p->aet = cfg->aet ? cfg->aet : "TROLLEY";
-	p->aec = cfg->aec ? cfg->aec : "";
+	p->host = dc->host;
+	p->port = dc->port;
+	p->aet = dc->aet ? dc->aet : "TROLLEY";
+	p->aec = dc->aec ? dc->aec : "";
 	p->timeout = cfg->dimse_timeout > 0 ? (int)cfg->dimse_timeout : 30;
 	p->name = p->aec + "@" + p->host + ":" + std::to_string(p->port);
 	p->syntax = cfg->transfer_syntax ? cfg->transfer_syntax : "";

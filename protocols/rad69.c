@@ -19,6 +19,7 @@
 #include "core/part10.h"
 #include "core/query.h"
 #include "protocols/http.h"
+#include "protocols/protocol.h"
 #include "protocols/multipart.h"
 
 #define RAD69_SOAP_MAX (4u << 20)
@@ -448,7 +449,9 @@ int rad69_new(const struct proto_config *cfg, struct downloader **out)
 {
 	struct rad69 *r;
 
-	if (!cfg->rad69_url || !cfg->http)
+	const char *url = proto_config_text(cfg, "rad69");
+
+	if (!url || !cfg->http)
 		return -EINVAL;
 	if (cfg->transfer_syntax && !query_uid_is_valid(cfg->transfer_syntax))
 		return -EINVAL;
@@ -457,8 +460,8 @@ int rad69_new(const struct proto_config *cfg, struct downloader **out)
 		return -ENOMEM;
 	r->base.ops = &rad69_ops;
 	r->http = cfg->http;
-	r->ignore_missing = cfg->rad69_ignore_missing;
-	r->url = strdup(cfg->rad69_url);
+	r->ignore_missing = proto_config_text(cfg, "rad69_ignore") != NULL;
+	r->url = strdup(url);
 	r->transfer_syntax = cfg->transfer_syntax ? strdup(cfg->transfer_syntax) : NULL;
 	if (!r->url || (cfg->transfer_syntax && !r->transfer_syntax)) {
 		rad69_free(&r->base);
@@ -467,3 +470,40 @@ int rad69_new(const struct proto_config *cfg, struct downloader **out)
 	*out = &r->base;
 	return 0;
 }
+
+static const struct proto_option rad69_options[] = {
+	{"rad69", PROTO_OPT_URL, PROTO_OPT_AUTH_BASE,
+	 "rad69=URL               RAD-69 service (for downloader=rad69)"},
+	{"rad69_ignore", PROTO_OPT_TEXT, 0,
+	 "rad69_ignore=XDSMissingDocument  missing documents without error lines"},
+};
+
+static const struct proto_downloader rad69_downloaders[] = {{
+	.name = "rad69",
+	.make = rad69_new,
+	.url = "rad69",
+	.url_required = true,
+}};
+
+static int rad69_check(const struct proto_choice *c)
+{
+	const char *ignore = proto_text(c->settings, "rad69_ignore");
+
+	if (ignore && strcmp(ignore, "XDSMissingDocument") != 0) {
+		fprintf(stderr,
+			"mount.trolley: rad69_ignore=%s: only XDSMissingDocument can be "
+			"ignored\n",
+			ignore);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const struct protocol rad69_protocol = {
+	.name = "RAD-69",
+	.options = rad69_options,
+	.noptions = sizeof(rad69_options) / sizeof(rad69_options[0]),
+	.downloaders = rad69_downloaders,
+	.ndownloaders = 1,
+	.check = rad69_check,
+};

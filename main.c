@@ -1,15 +1,15 @@
-/* mount.trolley: parse options, check what can be checked before mounting (so `mount` itself
- * fails with a clear message), mount, daemonise, then open the cache and the protocols in the
- * daemon (LMDB environments must not cross a fork) and serve until unmounted. */
+/* mount.trolley, the composition root: parse options, check what can be checked before
+ * mounting (so `mount` itself fails with a clear message), mount, daemonise, then open the
+ * cache and the protocols in the daemon (LMDB environments must not cross a fork) and serve
+ * until unmounted. The one file that sees every layer: it wires fs/, cache/ and protocols/
+ * together, so it sits in none of them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <mntent.h>
-#include <netinet/in.h>
 #include <sys/file.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,6 +33,7 @@
 #include "fs/view.h"
 #include "protocols/downloader.h"
 #include "protocols/http.h"
+#include "protocols/protocol.h"
 #include "protocols/searcher.h"
 #include "protocols/secrets.h"
 
@@ -83,7 +84,15 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.realm = o->realm,
 		.auth_url = o->auth_url,
 	};
-	struct proto_config pc = {0};
+	struct proto_config pc = {
+		.settings = &o->proto,
+		.dimse_timeout = o->timeout,
+		.dimse_associations = o->connections,
+		.retry = o->retry,
+		.transfer_syntax = o->transfer_syntax,
+		.page_size = o->page_size,
+	};
+	char names[256];
 	struct cache_config cc = {
 		.source = o->source,
 		.meta_ttl = o->meta_ttl,
@@ -97,8 +106,8 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	uint32_t instance_fields[LAYOUT_INCLUDE_MAX + 1];
 	int err;
 
-	/* Every query of a level asks what the layout names entries by beyond what every
-	 * searcher returns, and in the view what tells it what to withhold (cache_query_init()). */
+	/* Every query of a level asks what the layout names entries by beyond what the searcher
+	 * returns unasked, and in the view what tells it what to withhold (cache_query_init()). */
 	for (int lv = 0; o->layout_parsed && lv < 3; lv++) {
 		cc.include[lv] = o->layout_parsed->include[lv];
 		cc.ninclude[lv] = o->layout_parsed->ninclude[lv];
@@ -113,36 +122,19 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	err = http_new(&hc, &d->http);
 	if (err)
 		return err;
-	pc.qido_url = o->qido;
-	pc.wado_rs_url = o->wado_rs;
-	pc.wado_uri_url = o->wado_uri;
-	pc.mint_url = o->mint;
-	pc.rad69_url = o->rad69;
-	pc.dimse_host = o->dimse_host;
-	pc.dimse_port = o->dimse_port;
-	pc.move_port = o->move_port;
-	pc.move_from = o->move_from;
-	pc.aet = o->aet;
-	pc.aec = o->aec;
-	pc.dimse_timeout = o->timeout;
-	pc.dimse_associations = o->connections;
-	pc.retry = o->retry;
-	pc.rad69_ignore_missing = o->rad69_ignore != NULL;
-	pc.transfer_syntax = o->transfer_syntax;
-	pc.page_size = o->page_size;
 	pc.http = d->http;
 	err = searcher_new(o->searcher, &pc, &d->searcher);
 	if (err) {
-		log_error("searcher=%s: unknown or incomplete (this version has qido-rs, mint, "
-			  "c-find)",
-			  o->searcher);
+		proto_names(false, ", ", names, sizeof(names));
+		log_error("searcher=%s: unknown or incomplete (this version has %s)", o->searcher,
+			  names);
 		return err;
 	}
 	err = downloader_new(o->downloader, &pc, &d->downloader);
 	if (err) {
-		log_error("downloader=%s: unknown or incomplete (this version has wado-rs, "
-			  "wado-uri, rad69, c-get, c-move)",
-			  o->downloader);
+		proto_names(true, ", ", names, sizeof(names));
+		log_error("downloader=%s: unknown or incomplete (this version has %s)",
+			  o->downloader, names);
 		return err;
 	}
 	err = store_open(o->cache_dir, map_size_for(o->cache_size), o->cache_size, &d->store);
@@ -165,25 +157,6 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	d->fs.umask = o->umask;
 	d->fs.owner = getuid();
 	return 0;
-}
-
-/* C-MOVE's storage SCP binds move_port after the fork: try it now, where the user sees why.
- * It listens on IPv4, on the address that routes to the sender; 0.0.0.0 is tried, which fails
- * wherever that would. */
-static int check_move_port(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0), err;
-
-	if (fd < 0)
-		return 0; /* no socket to try with: the SCP will say */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	err = bind(fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0;
-	close(fd);
-	if (err)
-		fprintf(stderr, "mount.trolley: move_port=%d: cannot listen there: %s\n", port,
-			strerror(-err));
-	return err;
 }
 
 /* How long a new mount waits for the previous daemon of its cache_dir to exit: after an
@@ -318,11 +291,10 @@ static int check_before_mount(const struct trolley_opts *o, const char *mountpoi
 	if (err)
 		return err;
 	store_close(s);
-	if (strcmp(o->downloader, "c-move") == 0) {
-		err = check_move_port(o->move_port);
-		if (err)
-			return err;
-	}
+	/* What the downloader can check only by trying (C-MOVE: its port to listen on). */
+	err = proto_before_mount(o->downloader, &o->proto);
+	if (err)
+		return err;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char *secret;
 
