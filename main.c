@@ -37,8 +37,6 @@
 #include "protocols/searcher.h"
 #include "protocols/secrets.h"
 
-#define VERSION "0.1.0"
-
 /* The LMDB map: instance blobs up to cache_size plus room for query results and LMDB's own
  * pages. */
 static uint64_t map_size_for(uint64_t cache_size)
@@ -476,6 +474,7 @@ int main(int argc, char *argv[])
 	if (!getenv("TZ"))
 		setenv("TZ", ":/etc/localtime", 0);
 	handles_init(&d.fs.handles);
+	refresh_state_init(&d.fs.refresh);
 	if (opts_parse(&args, &o) < 0)
 		goto out_free_args;
 	if (o.show_help) {
@@ -485,7 +484,7 @@ int main(int argc, char *argv[])
 		goto out_free_args;
 	}
 	if (o.show_version) {
-		printf("mount.trolley %s\n", VERSION);
+		printf("mount.trolley %s\n", TROLLEY_VERSION);
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out_free_args;
@@ -560,7 +559,9 @@ int main(int argc, char *argv[])
 	 * loop: requests that come meanwhile wait in the kernel's queue. */
 	if (notify_send("READY=1\nSTATUS=serving") < 0)
 		log_warn("cannot tell the service manager that the mount is ready (NOTIFY_SOCKET)");
-	/* Downloads block a thread each while open() waits: keep enough of them around. */
+	/* Downloads block a worker each while open() waits: up to 64 requests run at once. Of
+	 * the workers left idle, 10 stay and the rest end (libfuse 3.14 also warns about its
+	 * max threads value unless max_idle_threads is given). */
 	fuse_loop_cfg_set_idle_threads(loop, 10);
 	fuse_loop_cfg_set_max_threads(loop, 64);
 	fuse_loop_cfg_set_clone_fd(loop, 0);

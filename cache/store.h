@@ -1,5 +1,6 @@
-/* The LMDB environment under cache_dir: query results with the time they were stored, and
- * instance blobs keyed by SOPInstanceUID. One environment per process (an LMDB rule). */
+/* The LMDB environment under cache_dir: query results with the time they were stored,
+ * documents (metadata.json, a study's DICOMDIR) and instance blobs keyed by SOPInstanceUID.
+ * One environment per process (an LMDB rule). */
 #ifndef TROLLEY_STORE_H
 #define TROLLEY_STORE_H
 

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "core/url.h"
 
 #define TROLLEY_OPT(t, p, v)                                                                       \
@@ -196,17 +197,6 @@ int opts_parse_size(const char *text, uint64_t *out)
 	return 0;
 }
 
-static uint64_t fnv1a64(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 static int default_cache_dir(struct trolley_opts *o)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -215,10 +205,10 @@ static int default_cache_dir(struct trolley_opts *o)
 	/* One folder per archive, so two mounts of different archives never share a map. */
 	if (xdg && *xdg)
 		snprintf(path, sizeof(path), "%s/trolley/%016llx", xdg,
-			 (unsigned long long)fnv1a64(o->source));
+			 (unsigned long long)hash_fnv64_str(HASH_FNV64_INIT, o->source));
 	else if (home && *home)
 		snprintf(path, sizeof(path), "%s/.cache/trolley/%016llx", home,
-			 (unsigned long long)fnv1a64(o->source));
+			 (unsigned long long)hash_fnv64_str(HASH_FNV64_INIT, o->source));
 	else
 		return -EINVAL;
 	o->cache_dir = strdup(path);

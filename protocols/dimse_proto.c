@@ -2,7 +2,7 @@
  * c-find searcher and the c-get and c-move downloaders, their options (aet=, aec=, dicom=,
  * move_port=, move_from=) and checks. The C side of the dcmtk shim: dimse.cc and
  * dimse_retrieve.cc read their peer through dimse_config_get(). */
-#include "protocols/dimse.h"
+#include "dcmtk/dimse.h"
 
 #include <errno.h>
 #include <netinet/in.h>

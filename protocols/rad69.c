@@ -49,7 +49,7 @@ struct rad69_call {
 	bool soap_only;	 /* a plain SOAP reply (an error) */
 	struct buf soap;
 	struct cid_map map;
-	char expect[SOP_UID_MAX]; /* the document the current part's cid names */
+	char expect[UID_MAX]; /* the document the current part's cid names */
 	unsigned char head[PART10_HEAD_MAX];
 	size_t head_len;
 	char **missing;
@@ -300,7 +300,7 @@ static int r_data(void *ctx, const void *data, size_t len)
 static int r_end(void *ctx)
 {
 	struct rad69_call *c = ctx;
-	char uid[SOP_UID_MAX];
+	char uid[UID_MAX];
 
 	if (c->part == 1)
 		return 0;

@@ -12,12 +12,12 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/json_check.h"
 #include "core/log.h"
 #include "core/query.h"
 #include "protocols/http.h"
-#include "protocols/protocol.h"
-#include "protocols/json_check.h"
 #include "protocols/multipart.h"
+#include "protocols/protocol.h"
 
 struct wado {
 	struct downloader base;

@@ -3,8 +3,8 @@
 // Root at the query's level, the match keys and the return keys we name folders by. Replies
 // are converted to UTF-8 whatever their SpecificCharacterSet; limit and offset, which DIMSE
 // lacks, are applied to the answers.
-#include "protocols/dimse.h"
-#include "protocols/dimse_net.hh"
+#include "dcmtk/dimse.h"
+#include "dcmtk/dimse_net.hh"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>

@@ -16,8 +16,8 @@
 #include <cstdlib>
 #include <new>
 
-#include "protocols/dimse.h"
-#include "protocols/dimse_scp.hh"
+#include "dcmtk/dimse.h"
+#include "dcmtk/dimse_scp.hh"
 
 extern "C" {
 #include "core/cancel.h"

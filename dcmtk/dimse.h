@@ -1,6 +1,7 @@
-/* Classic DICOM networking through dcmtk: the only C++ in trolley (dimse.cc, dimse_retrieve.cc,
- * dimse_scp.cc, dimse_net.cc) is behind this C header. Every exception is caught inside and
- * becomes a negative errno. */
+/* Classic DICOM networking through dcmtk: its C++ (dimse.cc, dimse_retrieve.cc, dimse_scp.cc,
+ * dimse_net.cc) is behind this C header, which protocols/registry.c lists like any protocol's.
+ * dcmtk/ holds all of trolley's C++ (also the DICOMDIR writer, dicomdir.h). Every exception is
+ * caught inside and becomes a negative errno. */
 #ifndef TROLLEY_DIMSE_H
 #define TROLLEY_DIMSE_H
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 extern "C" {
-#include "protocols/dimse.h"
+#include "dcmtk/dimse.h"
 #include "protocols/downloader.h"
 #include "protocols/proto_config.h"
 }

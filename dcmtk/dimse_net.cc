@@ -2,7 +2,7 @@
 // lines, one conversion of dcmtk conditions and retrieve statuses to errno, and the receipt of a
 // C-STORE straight into a sink. The data set is not parsed on the way: its bytes go to the
 // sink as the archive sent them, behind a file meta header built from the C-STORE request.
-#include "protocols/dimse_net.hh"
+#include "dcmtk/dimse_net.hh"
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
