@@ -189,7 +189,7 @@ static int ahead_pick(struct cache *c, const char *study, const char *after, cha
 	err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", study) < 0 ? -ENOMEM : 0;
 	attrset_list_init(&series);
 	if (!err)
-		err = cache_find(c, &q, &series);
+		err = cache_find(c, &q, &series, NULL);
 	query_release(&q);
 	if (err)
 		goto out;
@@ -228,7 +228,7 @@ static int ahead_members(struct cache *c, struct prefetch_job *j, const char *se
 		      : 0;
 	attrset_list_init(&inst);
 	if (!err)
-		err = cache_find(c, &q, &inst);
+		err = cache_find(c, &q, &inst, NULL);
 	query_release(&q);
 	if (err)
 		goto out;
@@ -323,7 +323,7 @@ static void ahead_metadata(struct cache *c, const char *study, const char *serie
 		return;
 	buf_init(&doc, AHEAD_METADATA_MAX);
 	/* A failure is the reader's to see when it opens metadata.json (and logged there). */
-	if (cache_metadata(c, study, series, &doc) == 0)
+	if (cache_metadata(c, study, series, &doc, NULL) == 0)
 		log_debug("series %s: metadata read ahead (%zu bytes)", series, doc.len);
 	buf_release(&doc);
 }

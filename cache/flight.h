@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/errors.h"
+
 /* A UID is at most 64 characters. */
 #define SOP_MAX 65
 
@@ -47,6 +49,9 @@ struct flight {
 	int fd;
 	uint64_t size;
 	struct store *pinned;
+	/* FLIGHT_FAILED: what failed, filled by the leader's transfer (on whichever threads it
+	 * ran) before flight_finish(), then only read: each waiter copies it into its own. */
+	struct errors_detail why;
 	int refs;
 	pthread_cond_t cond; /* waited on with the cache's lock; broadcast when it ends */
 	struct flight *next; /* in its bucket */

@@ -90,7 +90,7 @@ static void write_pair(FILE *out, const struct attrset *orig, const struct attrs
 static int map_level(struct cache *c, const struct deid *d, const struct query *q, uint32_t tag,
 		     struct seen_ids *ids, FILE *out, struct attrset_list *results)
 {
-	int err = cache_find(c, q, results);
+	int err = cache_find(c, q, results, NULL);
 
 	for (size_t i = 0; !err && i < results->n; i++) {
 		struct attrset shown;

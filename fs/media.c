@@ -90,7 +90,8 @@ static int cmp_number(const void *x, const void *y)
  * answers for /studies/<study>: each UID once (an archive may repeat one), answers for another
  * study or series left out (an archive that ignores the match), in file-ID order.
  */
-static int level_of(struct tree *t, const char *study, const char *series, struct media_level *l)
+static int level_of(struct tree *t, const char *study, const char *series, struct media_level *l,
+		    struct errors_detail *why)
 {
 	uint32_t own = series ? TAG_SOPInstanceUID : TAG_SeriesInstanceUID;
 	uint32_t num = series ? TAG_InstanceNumber : TAG_SeriesNumber;
@@ -110,7 +111,7 @@ static int level_of(struct tree *t, const char *study, const char *series, struc
 	if (!err && series && view_active())
 		err = query_include(&q, TAG_BurnedInAnnotation);
 	if (!err)
-		err = cache_find(t->cache, &q, &l->results);
+		err = cache_find(t->cache, &q, &l->results, why);
 	query_release(&q);
 	if (err)
 		goto out;
@@ -212,7 +213,7 @@ static int add_entry(struct listing *l, const char *name, enum node_kind kind,
 /* /media/<study>/DICOM: its series; /media/<study>/DICOM/Sxxxx: the instances of the series
  * its node names (the DICOM listing that made it gave it the SeriesInstanceUID). */
 static int level_listing(struct tree *t, const struct node *dir, const char *path,
-			 struct listing **out)
+			 struct listing **out, struct errors_detail *why)
 {
 	const char *study = attrset_str(&dir->attrs, TAG_StudyInstanceUID);
 	const char *series = attrset_get(&dir->attrs, TAG_SeriesInstanceUID);
@@ -224,7 +225,7 @@ static int level_listing(struct tree *t, const struct node *dir, const char *pat
 
 	if (!top && !series)
 		return -ENOENT;
-	err = level_of(t, study, top ? NULL : series, &lv);
+	err = level_of(t, study, top ? NULL : series, &lv, why);
 	if (err)
 		return err;
 	err = -ENOMEM;
@@ -251,7 +252,8 @@ out:
 	return err;
 }
 
-int media_list(struct tree *t, const struct node *dir, struct listing **out)
+int media_list(struct tree *t, const struct node *dir, struct listing **out,
+	       struct errors_detail *why)
 {
 	const char *path = attrset_str(&dir->attrs, MEDIA_TAG_PATH);
 	struct listing *l;
@@ -264,7 +266,7 @@ int media_list(struct tree *t, const struct node *dir, struct listing **out)
 		if (err)
 			return err;
 		if (*path)
-			return level_listing(t, dir, path, out);
+			return level_listing(t, dir, path, out, why);
 		/* The file-set's root: no query (the DICOMDIR is made when opened). */
 		l = listing_new(2);
 		if (!l)
@@ -280,7 +282,7 @@ int media_list(struct tree *t, const struct node *dir, struct listing **out)
 	}
 	/* /media lists what /studies lists, each study as its file-set. */
 	studies_node(&studies);
-	err = tree_list(t, &studies, &l);
+	err = tree_list(t, &studies, &l, why);
 	node_release(&studies);
 	if (err)
 		return err;
@@ -294,14 +296,14 @@ int media_list(struct tree *t, const struct node *dir, struct listing **out)
 }
 
 int media_lookup(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		 struct listing **listed)
+		 struct listing **listed, struct errors_detail *why)
 {
 	struct node studies;
 	int err;
 
 	(void)dir;
 	studies_node(&studies);
-	err = lookup_study(t, &studies, name, out, listed);
+	err = lookup_study(t, &studies, name, out, listed, why);
 	node_release(&studies);
 	if (!err && adopt_study(out) < 0) {
 		node_release(out);
@@ -464,14 +466,15 @@ static int add_series_items(struct media_layout *m, const char *study, size_t si
 	return 0;
 }
 
-static int layout_of(struct tree *t, const char *study, struct media_layout *m)
+static int layout_of(struct tree *t, const char *study, struct media_layout *m,
+		     struct errors_detail *why)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	size_t total = 0;
 	int err;
 
 	memset(m, 0, sizeof(*m));
-	err = level_of(t, study, NULL, &m->series);
+	err = level_of(t, study, NULL, &m->series, why);
 	if (err)
 		return err;
 	for (size_t i = 0; i < m->series.n && !err; i++) {
@@ -483,7 +486,7 @@ static int layout_of(struct tree *t, const char *study, struct media_layout *m)
 				  study, m->series.v[i].uid);
 			return -EIO;
 		}
-		err = level_of(t, study, m->series.v[i].uid, &s);
+		err = level_of(t, study, m->series.v[i].uid, &s, why);
 		if (err)
 			return err;
 		total += s.n;
@@ -508,7 +511,8 @@ static int layout_of(struct tree *t, const char *study, struct media_layout *m)
 	return err;
 }
 
-int media_dicomdir(struct tree *t, const struct node *n, struct buf *out)
+int media_dicomdir(struct tree *t, const struct node *n, struct buf *out,
+		   struct errors_detail *why)
 {
 	static const struct fileset_view deid_files = {view_instance};
 	const char *study = attrset_str(&n->attrs, TAG_StudyInstanceUID);
@@ -516,15 +520,16 @@ int media_dicomdir(struct tree *t, const struct node *n, struct buf *out)
 	char id[sizeof(m.id) + 64];
 	int err;
 
-	err = layout_of(t, study, &m);
+	err = layout_of(t, study, &m, why);
 	/* The view's DICOMDIR is made from its own files, and stored under an id of the key
 	 * too: small (~250 bytes an instance) against the rewrite of every instance it costs. */
 	if (!err && view_active()) {
 		view_fingerprint(id, sizeof(id));
 		snprintf(id + strlen(id), sizeof(id) - strlen(id), "-%s", m.id);
-		err = cache_dicomdir_view(t->cache, study, id, m.items, m.n, &deid_files, out);
+		err = cache_dicomdir_view(t->cache, study, id, m.items, m.n, &deid_files, out,
+					  why);
 	} else if (!err) {
-		err = cache_dicomdir(t->cache, study, m.id, m.items, m.n, out);
+		err = cache_dicomdir(t->cache, study, m.id, m.items, m.n, out, why);
 	}
 	layout_release(&m);
 	return err;

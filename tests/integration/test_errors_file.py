@@ -4,6 +4,7 @@ a user whose cp -r reported EIO for some files can see the reason."""
 import errno
 import os
 import re
+import threading
 import urllib.request
 
 import pytest
@@ -221,3 +222,38 @@ def test_a_reply_that_is_not_the_instance_shows_why(mount, source, data, proxy):
     assert errno_of(open, m.mountpoint + p, "rb") == errno.EIO
     r = _errors(m)[0]
     assert r[2] == p and "sent instance %s instead" % other["SOPInstanceUID"] in r[5], r
+
+
+def test_a_reader_who_waited_for_anothers_failed_transfer_sees_its_url(mount, source, data,
+                                                                        proxy):
+    # Two readers open one instance at once: the first leads its transfer, the second waits
+    # for it (single-flight) on another FUSE thread. Both fail, and both lines say what was
+    # asked and what the archive answered: the detail travels with the transfer, not in the
+    # leader's thread.
+    m = mount(source, options="prefetch=none", expect_errors=True)
+    e, p = _file(m, data, "11")
+    os.stat(m.mountpoint + p)
+    proxy.fault("/instances/" + e["SOPInstanceUID"] + "$", delay=3, status=500,
+                body=b"the archive is on fire", type="text/plain")
+    got = []
+
+    def reader():
+        got.append(errno_of(open, m.mountpoint + p, "rb"))
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    threads[0].start()
+    wait_for(lambda: proxy.count("/instances/" + e["SOPInstanceUID"] + "$") == 1, 15,
+             "the first reader's request")
+    threads[1].start()
+    for t in threads:
+        t.join(60)
+    assert got == [errno.EIO, errno.EIO]
+    # One transfer for both: the second reader waited for the first one's.
+    assert proxy.count("/instances/" + e["SOPInstanceUID"] + "$") == 1
+    rows = [r for r in _errors(m) if r[2] == p]
+    assert len(rows) == 2, _errors(m)
+    url = "GET " + source + "/studies/%s/series/%s/instances/%s" % (
+        e["StudyInstanceUID"], e["SeriesInstanceUID"], e["SOPInstanceUID"])
+    for r in rows:
+        assert r[1] == "EIO" and r[3] == url, r
+        assert r[4] == "HTTP 500" and "the archive is on fire" in r[5], r
