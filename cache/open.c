@@ -138,7 +138,8 @@ static int download_one(struct cache *c, const struct instance_ref *ref, struct 
 	fetch_sink_release(&s);
 	if (!err && !one.got) {
 		log_error("instance %s: the archive's reply did not contain it", ref->sop_uid);
-		errors_detail_set(&f->why, "", "", "the archive's reply did not contain the instance");
+		errors_detail_set(&f->why, "", "",
+				  "the archive's reply did not contain the instance");
 		err = -EIO;
 	}
 	if (pinned && (err || one.kept_fd >= 0))

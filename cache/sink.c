@@ -456,7 +456,7 @@ static int sink_end(void *ctx)
 			  (unsigned long long)s->size);
 		errors_detail_set(s->why, "", "",
 				  "the archive sent %llu bytes that are not a DICOM Part-10 file",
-			    (unsigned long long)s->size);
+				  (unsigned long long)s->size);
 		sink_drop_part(s);
 		return -EIO;
 	}

@@ -40,9 +40,9 @@ extern "C" {
  * fills it.
  */
 struct errors_detail {
-	char where[ERRORS_WHERE_MAX];	/* what was asked ("GET http://pacs/...") */
-	char status[ERRORS_STATUS_MAX]; /* its outcome ("HTTP 500", "DIMSE 0xa702", "no reply") */
-	char reason[ERRORS_REASON_MAX]; /* the text after it */
+	char where[ERRORS_WHERE_MAX];	  /* what was asked ("GET http://pacs/...") */
+	char status[ERRORS_STATUS_MAX];	  /* its outcome ("HTTP 500", "DIMSE 0xa702", "no reply") */
+	char reason[ERRORS_REASON_MAX];	  /* the text after it */
 	char incomplete[ERRORS_WHAT_MAX]; /* a query whose answer came back cut ("" if none) */
 	bool set;			  /* where, status and reason hold a failure */
 };

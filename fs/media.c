@@ -511,8 +511,7 @@ static int layout_of(struct tree *t, const char *study, struct media_layout *m,
 	return err;
 }
 
-int media_dicomdir(struct tree *t, const struct node *n, struct buf *out,
-		   struct errors_detail *why)
+int media_dicomdir(struct tree *t, const struct node *n, struct buf *out, struct errors_detail *why)
 {
 	static const struct fileset_view deid_files = {view_instance};
 	const char *study = attrset_str(&n->attrs, TAG_StudyInstanceUID);
@@ -526,8 +525,7 @@ int media_dicomdir(struct tree *t, const struct node *n, struct buf *out,
 	if (!err && view_active()) {
 		view_fingerprint(id, sizeof(id));
 		snprintf(id + strlen(id), sizeof(id) - strlen(id), "-%s", m.id);
-		err = cache_dicomdir_view(t->cache, study, id, m.items, m.n, &deid_files, out,
-					  why);
+		err = cache_dicomdir_view(t->cache, study, id, m.items, m.n, &deid_files, out, why);
 	} else if (!err) {
 		err = cache_dicomdir(t->cache, study, m.id, m.items, m.n, out, why);
 	}

@@ -376,8 +376,8 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 		log_error("%s %s as %s: association rejected for now, and still after retry=%ld s",
 			  what, p->name.c_str(), p->aet.c_str(), p->retry);
 		errors_detail_set(why, (std::string(what) + " " + p->name).c_str(),
-				  "association rejected", "rejected for now, and still after retry=%ld s",
-				  p->retry);
+				  "association rejected",
+				  "rejected for now, and still after retry=%ld s", p->retry);
 	}
 	if (err)
 		dimse_slot_give(kind);
@@ -914,7 +914,8 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 				  req->AffectedSOPInstanceUID, peer, consumer.bytes(), cond.text());
 			errors_detail_set(why, (std::string("C-STORE from ") + peer).c_str(),
 					  "transfer broke", "instance %s: after %llu bytes: %s",
-					  req->AffectedSOPInstanceUID, consumer.bytes(), cond.text());
+					  req->AffectedSOPInstanceUID, consumer.bytes(),
+					  cond.text());
 			return dimse_cond_errno(cond);
 		}
 		if (!err)

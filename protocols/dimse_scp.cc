@@ -280,7 +280,8 @@ bool store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 		 * different copy meanwhile keeps both out of the cache. */
 		copy.defer_end = !w->sop_uid.empty();
 		err = dimse_receive_store(s->assoc, pid, req, scp->peer.timeout, w->sink,
-					  &w->expect, s->source.c_str(), s->peer.c_str(), &copy, w->why);
+					  &w->expect, s->source.c_str(), s->peer.c_str(), &copy,
+					  w->why);
 		memcpy(first.data(), copy.digest, first.size());
 		pthread_mutex_lock(&scp->lock);
 		try {

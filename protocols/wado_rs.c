@@ -80,8 +80,9 @@ static int wado_part_begin(void *ctx, const char *content_type, const char *cont
 	if (content_type[0] && !is_dicom_type(content_type)) {
 		log_error("GET %s: multipart part of type \"%s\", expected application/dicom",
 			  c->url, content_type);
-		errors_detail_set(c->why, "", "", "multipart part of type \"%s\", expected application/dicom",
-			    content_type);
+		errors_detail_set(c->why, "", "",
+				  "multipart part of type \"%s\", expected application/dicom",
+				  content_type);
 		return -EIO;
 	}
 	c->in_part = 1;
@@ -149,7 +150,7 @@ static int wado_on_body(void *ctx, const struct http_response *resp, const void 
 		log_error("GET %s: HTTP %ld, malformed multipart body after %zu parts", resp->url,
 			  resp->status, mp_parser_parts(c->mp));
 		errors_detail_set(c->why, "", "", "malformed multipart body after %zu parts",
-			    mp_parser_parts(c->mp));
+				  mp_parser_parts(c->mp));
 		return -EIO;
 	}
 	return err;
