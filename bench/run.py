@@ -172,7 +172,7 @@ class Rclone:
              "--cache-dir", cache] + (["--async-read=false"] if safe else [])
             + ["%s:by-uids/%s" % (remote, study), mnt],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: is_mounted(mnt), 20, "the rclone mount")
+        wait_for(lambda: is_mounted(mnt), 60, "the rclone mount")
 
     def stop(self):
         subprocess.run(["fusermount3", "-u", self.mnt], check=True)

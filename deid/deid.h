@@ -163,6 +163,18 @@ int deid_instance(const struct deid *d, const void *in, size_t len, struct buf *
 		  const char **why);
 
 /**
+ * Every UID the view replaces in the object @in (as deid_instance() takes it), at any depth
+ * (references in sequences, FrameOfReferenceUID, ...; not the meta group, whose
+ * MediaStorageSOPInstanceUID is the SOPInstanceUID), handed to @fn with its replacement,
+ * once per occurrence; @fn returns 0 to go on or -errno to stop. For the custodian's map.
+ * @return 0; DEID_WITHHELD (nothing handed) if the view does not serve the object; -EIO if it
+ * is no data set deid can read (@why says why); -ENOMEM; or what @fn returned.
+ */
+int deid_instance_uids(const struct deid *d, const void *in, size_t len,
+		       int (*fn)(void *ctx, const char *old_uid, const char *new_uid), void *ctx,
+		       const char **why);
+
+/**
  * The de-identified DICOM JSON (PS3.18 F.2: an array of data sets, as metadata.json) of @len
  * bytes at @in, appended to @out: the same rules as deid_instance() at every depth; an
  * attribute given by BulkDataURI is dropped (its URL names the original UIDs), and so is a

@@ -622,68 +622,179 @@ static int inflate_all(const unsigned char *p, size_t len, unsigned char **out, 
 	return -EIO;
 }
 
+/* What deid_instance_uids() walks with. */
+struct uid_walk {
+	const struct deid *d;
+	long offset;
+	struct buf nv;
+	int (*fn)(void *ctx, const char *old_uid, const char *new_uid);
+	void *ctx;
+	int err;
+};
+
+/* Each UID of the UI value @v (@len bytes, padded) that the view replaces, to w->fn. */
+static void walk_uid_value(struct uid_walk *w, const char *v, size_t len)
+{
+	for (size_t i = 0; i <= len && !w->err;) {
+		size_t j = i, k;
+		char src[DEID_UID_MAX], uid[DEID_UID_MAX];
+
+		while (j < len && v[j] != '\\')
+			j++;
+		k = j;
+		while (k > i && (v[k - 1] == ' ' || v[k - 1] == '\0'))
+			k--;
+		if (k > i && k - i < sizeof(src)) {
+			memcpy(src, v + i, k - i);
+			src[k - i] = '\0';
+			if (deid_uid(w->d, src, uid, sizeof(uid)) == 0 && strcmp(src, uid) != 0)
+				w->err = w->fn(w->ctx, src, uid);
+		}
+		i = j + 1;
+	}
+}
+
+/* The elements of @it as write_items() would write them, their replaced UIDs to w->fn. */
+static void walk_uids(struct uid_walk *w, const struct item *it, int top)
+{
+	for (size_t i = 0; i < it->n && !w->err; i++) {
+		const struct el *e = &it->els[i];
+		enum deid_fate fate;
+		int err;
+
+		if (e->drop || (top && (e->tag >> 16 == 0x0000 || e->tag >> 16 == 0x0002)))
+			continue;
+		err = deid_fate(w->d, w->offset, e->tag, e->vr, e->sq, (const char *)e->val,
+				e->sq || e->encaps ? 0 : e->len, &w->nv, &fate);
+		if (err < 0) {
+			w->err = err;
+			return;
+		}
+		if (e->sq && (fate == DEID_FATE_ITEMS || fate == DEID_FATE_KEEP)) {
+			for (size_t k = 0; k < e->n_items && !w->err; k++)
+				walk_uids(w, &e->items[k], 0);
+		} else if (!e->sq && !e->encaps && fate == DEID_FATE_REPLACE &&
+			   (strcmp(e->vr, "UI") == 0 ||
+			    ((!e->vr[0] || strcmp(e->vr, "UN") == 0) && deid_dict_is_ui(e->tag)))) {
+			walk_uid_value(w, (const char *)e->val, e->len);
+		}
+	}
+}
+
+static int parse_object(const void *in, size_t len, struct parse *c, struct item *ds,
+			struct part10_info *info, unsigned char **plain, const char **syntax,
+			const char **reason);
+
+int deid_instance_uids(const struct deid *d, const void *in, size_t len,
+		       int (*fn)(void *ctx, const char *old_uid, const char *new_uid), void *ctx,
+		       const char **why)
+{
+	struct uid_walk w = {.d = d, .fn = fn, .ctx = ctx};
+	struct part10_info info;
+	struct parse c = {0};
+	struct item ds = {0};
+	unsigned char *plain = NULL;
+	const char *syntax, *reason = NULL;
+	char pid[DEID_MSG_MAX], sop_class[SOP_UID_MAX], burned[8];
+	int err = parse_object(in, len, &c, &ds, &info, &plain, &syntax, &reason);
+
+	if (err < 0)
+		goto out;
+	top_text(&ds, 0x00080016u, sop_class, sizeof(sop_class));
+	if (!sop_class[0])
+		memcpy(sop_class, info.sop_class, sizeof(sop_class));
+	top_text(&ds, 0x00280301u, burned, sizeof(burned));
+	if (strcmp(burned, "YES") == 0 || deid_class_withheld(sop_class, &reason)) {
+		if (!reason)
+			reason = "BurnedInAnnotation is YES";
+		err = DEID_WITHHELD;
+		goto out;
+	}
+	top_text(&ds, 0x00100020u, pid, sizeof(pid));
+	w.offset = deid_date_offset(d, pid);
+	buf_init(&w.nv, (size_t)1 << 30);
+	walk_uids(&w, &ds, 1);
+	buf_release(&w.nv);
+	err = w.err;
+out:
+	item_release(&ds);
+	free(plain);
+	if (why)
+		*why = reason;
+	return err;
+}
+
+/* Parse the object @in (@len bytes) into @ds, as deid_instance() does: @plain (caller frees)
+ * holds an inflated data set, @syntax the one it is in. @return 0 or -EIO / -ENOMEM with
+ * @reason. */
+static int parse_object(const void *in, size_t len, struct parse *c, struct item *ds,
+			struct part10_info *info, unsigned char **plain, const char **syntax,
+			const char **reason)
+{
+	const unsigned char *p = in;
+	size_t off, end;
+	int err;
+
+	err = part10_inspect(p, len < PART10_HEAD_MAX ? len : PART10_HEAD_MAX, info);
+	if (err < 0) {
+		*reason = "not a DICOM object";
+		return -EIO;
+	}
+	*syntax = info->syntax;
+	c->p = p;
+	off = info->ds_offset;
+	end = len;
+	if (strcmp(*syntax, PART10_TS_DEFLATED_LE) == 0) {
+		size_t plain_len;
+
+		err = inflate_all(p + off, len - off, plain, &plain_len);
+		if (err < 0) {
+			*reason = "the deflated data set does not inflate";
+			return err;
+		}
+		c->p = *plain;
+		off = 0;
+		end = plain_len;
+		*syntax = PART10_TS_EXPLICIT_LE;
+	}
+	c->explicit_vr = strcmp(*syntax, PART10_TS_IMPLICIT_LE) != 0;
+	c->big = strcmp(*syntax, PART10_TS_EXPLICIT_BE) == 0;
+	err = parse_elements(c, &off, end, false, ds, 0);
+	if (err == -EIO && c->explicit_vr && !c->big) {
+		const char *first_why = c->why;
+
+		item_release(ds);
+		memset(ds, 0, sizeof(*ds));
+		c->count = 0;
+		off = c->p == p ? info->ds_offset : 0;
+		c->explicit_vr = false;
+		err = parse_elements(c, &off, end, false, ds, 0);
+		if (err == -EIO)
+			c->why = first_why;
+	}
+	if (err < 0)
+		*reason = err == -EIO ? c->why : "out of memory";
+	return err;
+}
+
 int deid_instance(const struct deid *d, const void *in, size_t len, struct buf *out,
 		  const char **why)
 {
-	const unsigned char *p = in;
 	struct part10_info info;
 	struct parse c = {0};
 	struct item ds = {0};
 	struct job j = {.d = d};
 	struct writer w = {.out = out};
 	unsigned char *plain = NULL, meta[PART10_META_MAX];
-	size_t off, end, start_len = out->len;
+	size_t start_len = out->len;
 	char pid[DEID_MSG_MAX], burned[8];
 	const char *syntax, *reason = NULL;
 	ssize_t mlen;
 	int err;
 
-	err = part10_inspect(p, len < PART10_HEAD_MAX ? len : PART10_HEAD_MAX, &info);
-	if (err < 0) {
-		reason = "not a DICOM object";
-		err = -EIO;
-		goto out;
-	}
-	syntax = info.syntax;
-	c.p = p;
-	off = info.ds_offset;
-	end = len;
-	if (strcmp(syntax, PART10_TS_DEFLATED_LE) == 0) {
-		size_t plain_len;
-
-		err = inflate_all(p + off, len - off, &plain, &plain_len);
-		if (err < 0) {
-			reason = "the deflated data set does not inflate";
-			goto out;
-		}
-		c.p = plain;
-		off = 0;
-		end = plain_len;
-		syntax = PART10_TS_EXPLICIT_LE; /* written out inflated */
-	}
-	c.explicit_vr = strcmp(syntax, PART10_TS_IMPLICIT_LE) != 0;
-	c.big = strcmp(syntax, PART10_TS_EXPLICIT_BE) == 0;
-	err = parse_elements(&c, &off, end, false, &ds, 0);
-	if (err == -EIO && c.explicit_vr && !c.big) {
-		/* Some writers declare explicit VR and write implicit (core/part10.c accepts
-		 * those too): a data set that parses whole as implicit VR is one. */
-		const char *first_why = c.why;
-
-		item_release(&ds);
-		memset(&ds, 0, sizeof(ds));
-		c.count = 0;
-		off = c.p == p ? info.ds_offset : 0;
-		c.explicit_vr = false;
-		err = parse_elements(&c, &off, end, false, &ds, 0);
-		if (err == -EIO)
-			c.why = first_why;
-		/* Written as it came: implicit VR under the syntax it declares (an encapsulated
-		 * one too, which an implicit syntax UID could not carry). */
-	}
-	if (err < 0) {
-		reason = err == -EIO ? c.why : "out of memory";
+	err = parse_object(in, len, &c, &ds, &info, &plain, &syntax, &reason);
+	if (err < 0)
 		goto out_free;
-	}
 	/* What the content says before anything is written: withheld classes and burned-in
 	 * annotation (PS3.15 E.1.1: the profile cannot clean pixels). */
 	top_text(&ds, 0x00080016u, j.sop_class, sizeof(j.sop_class));
@@ -725,7 +836,6 @@ int deid_instance(const struct deid *d, const void *in, size_t len, struct buf *
 out_free:
 	item_release(&ds);
 	free(plain);
-out:
 	if (err != 0) {
 		/* Never a half-written object: the caller's buffer is as it was. */
 		out->len = start_len;

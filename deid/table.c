@@ -2,10 +2,15 @@
  * Level Confidentiality Profile for each attribute, and which option changes it; and the part
  * of the PS3.6 data dictionary that reading implicit VR needs (which tags are sequences and
  * which UIDs). The basic-profile column was checked against KitwareMedical/dicom-anonymizer's
- * 2024b extraction of the table; the option columns follow the table's Rtn. Pat. Chars.,
- * Rtn. Dev. Id., Clean Desc. and Rtn. Long. Modif. Dates columns (every DA/DT/TM attribute
- * of the table is a C in the last). Rows generated once by a script from those sources and
- * pydicom's dictionary, then kept here as data. */
+ * 2024b extraction of the table, and all 620 rows, basic profile and option columns, against
+ * innolitics/dicom-standard's (its "rev2024b" confidentiality_profile_attributes.json). The
+ * option flags: DEID_OPT_PATIENT and DEID_OPT_DEVICE where Rtn. Pat. Chars. / Rtn. Dev. Id.
+ * say K (a C there is free text or an AE title trolley cannot clean: it stays as the basic
+ * profile leaves it); DEID_OPT_DESC where Clean Desc. says C (text VRs are cleaned; a
+ * sequence stays as the basic profile leaves it); DEID_OPT_DATES where Rtn. Long. Modif.
+ * Dates says C on a DA, DT or TM (Certified Timestamp, Frame Origin Timestamp and Timezone
+ * Offset From UTC, which are not, stay as the basic profile leaves them). Rows generated once
+ * by a script from those sources and pydicom's dictionary, then kept here as data. */
 #include "deid/internal.h"
 
 #include <stddef.h>
@@ -57,8 +62,7 @@ static const struct deid_rule rules[] = {
 	{0x00081010u, 0xFFFFFFFFu, "SH", DEID_ACT_XZD, DEID_OPT_DEVICE}, /* StationName */
 	{0x00081030u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC},	 /* StudyDescription */
 	{0x0008103Eu, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC},	 /* SeriesDescription */
-	{0x00081040u, 0xFFFFFFFFu, "LO", DEID_ACT_X,
-	 DEID_OPT_DESC}, /* InstitutionalDepartmentName */
+	{0x00081040u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* InstitutionalDepartmentName */
 	{0x00081041u, 0xFFFFFFFFu, "SQ", DEID_ACT_X,
 	 0}, /* InstitutionalDepartmentTypeCodeSequence */
 	{0x00081048u, 0xFFFFFFFFu, "PN", DEID_ACT_X, 0}, /* PhysiciansOfRecord */
@@ -73,8 +77,9 @@ static const struct deid_rule rules[] = {
 	{0x00081070u, 0xFFFFFFFFu, "PN", DEID_ACT_XZD, 0}, /* OperatorsName */
 	{0x00081072u, 0xFFFFFFFFu, "SQ", DEID_ACT_XD, 0},  /* OperatorIdentificationSequence */
 	{0x00081080u, 0xFFFFFFFFu, "LO", DEID_ACT_X,
-	 DEID_OPT_DESC},				 /* AdmittingDiagnosesDescription */
-	{0x00081084u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* AdmittingDiagnosesCodeSequence */
+	 DEID_OPT_DESC}, /* AdmittingDiagnosesDescription */
+	{0x00081084u, 0xFFFFFFFFu, "SQ", DEID_ACT_X,
+	 DEID_OPT_DESC}, /* AdmittingDiagnosesCodeSequence */
 	{0x00081088u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC}, /* PyramidDescription */
 	{0x00081110u, 0xFFFFFFFFu, "SQ", DEID_ACT_XZ, 0},	     /* ReferencedStudySequence */
 	{0x00081111u, 0xFFFFFFFFu, "SQ", DEID_ACT_XZD,
@@ -86,12 +91,12 @@ static const struct deid_rule rules[] = {
 	{0x00082111u, 0xFFFFFFFFu, "ST", DEID_ACT_X, DEID_OPT_DESC}, /* DerivationDescription */
 	{0x00082112u, 0xFFFFFFFFu, "SQ", DEID_ACT_XZU, 0},	     /* SourceImageSequence */
 	{0x00083010u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},	     /* IrradiationEventUID */
-	{0x00084000u, 0xFFFFFFFFu, "LT", DEID_ACT_X, 0},	     /* IdentifyingComments */
+	{0x00084000u, 0xFFFFFFFFu, "LT", DEID_ACT_X, DEID_OPT_DESC}, /* IdentifyingComments */
 	{0x00100010u, 0xFFFFFFFFu, "PN", DEID_ACT_Z, 0},	     /* PatientName */
 	{0x00100020u, 0xFFFFFFFFu, "LO", DEID_ACT_ZD, 0},	     /* PatientID */
 	{0x00100021u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},	     /* IssuerOfPatientID */
-	{0x00100030u, 0xFFFFFFFFu, "DA", DEID_ACT_Z, DEID_OPT_DATES},	/* PatientBirthDate */
-	{0x00100032u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES},	/* PatientBirthTime */
+	{0x00100030u, 0xFFFFFFFFu, "DA", DEID_ACT_Z, 0},	     /* PatientBirthDate */
+	{0x00100032u, 0xFFFFFFFFu, "TM", DEID_ACT_X, 0},	     /* PatientBirthTime */
 	{0x00100040u, 0xFFFFFFFFu, "CS", DEID_ACT_Z, DEID_OPT_PATIENT}, /* PatientSex */
 	{0x00100050u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* PatientInsurancePlanCodeSequence */
 	{0x00100101u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* PatientPrimaryLanguageCodeSequence */
@@ -141,11 +146,13 @@ static const struct deid_rule rules[] = {
 	{0x00120042u, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0}, /* ClinicalTrialSubjectReadingID */
 	{0x00120043u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* IssuerOfClinicalTrialSubjectReadingID */
 	{0x00120050u, 0xFFFFFFFFu, "LO", DEID_ACT_Z, 0}, /* ClinicalTrialTimePointID */
-	{0x00120051u, 0xFFFFFFFFu, "ST", DEID_ACT_X, 0}, /* ClinicalTrialTimePointDescription */
+	{0x00120051u, 0xFFFFFFFFu, "ST", DEID_ACT_X,
+	 DEID_OPT_DESC},				 /* ClinicalTrialTimePointDescription */
 	{0x00120055u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* IssuerOfClinicalTrialTimePointID */
 	{0x00120060u, 0xFFFFFFFFu, "LO", DEID_ACT_Z, 0}, /* ClinicalTrialCoordinatingCenterName */
 	{0x00120071u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* ClinicalTrialSeriesID */
-	{0x00120072u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* ClinicalTrialSeriesDescription */
+	{0x00120072u, 0xFFFFFFFFu, "LO", DEID_ACT_X,
+	 DEID_OPT_DESC},				 /* ClinicalTrialSeriesDescription */
 	{0x00120073u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* IssuerOfClinicalTrialSeriesID */
 	{0x00120081u, 0xFFFFFFFFu, "LO", DEID_ACT_D,
 	 0}, /* ClinicalTrialProtocolEthicsCommitteeName */
@@ -155,11 +162,13 @@ static const struct deid_rule rules[] = {
 	 DEID_OPT_DATES}, /* EthicsCommitteeApprovalEffectivenessStartDate */
 	{0x00120087u, 0xFFFFFFFFu, "DA", DEID_ACT_X,
 	 DEID_OPT_DATES}, /* EthicsCommitteeApprovalEffectivenessEndDate */
-	{0x0014407Cu, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES}, /* CalibrationTime */
-	{0x0014407Eu, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES}, /* CalibrationDate */
-	{0x0016002Bu, 0xFFFFFFFFu, "OB", DEID_ACT_X, 0},	      /* MakerNote */
-	{0x0016004Bu, 0xFFFFFFFFu, "OB", DEID_ACT_X, 0},	      /* DeviceSettingDescription */
-	{0x0016004Du, 0xFFFFFFFFu, "UT", DEID_ACT_X, 0},	      /* CameraOwnerName */
+	{0x0014407Cu, 0xFFFFFFFFu, "TM", DEID_ACT_X,
+	 DEID_OPT_DEVICE | DEID_OPT_DATES}, /* CalibrationTime */
+	{0x0014407Eu, 0xFFFFFFFFu, "DA", DEID_ACT_X,
+	 DEID_OPT_DEVICE | DEID_OPT_DATES},		 /* CalibrationDate */
+	{0x0016002Bu, 0xFFFFFFFFu, "OB", DEID_ACT_X, 0}, /* MakerNote */
+	{0x0016004Bu, 0xFFFFFFFFu, "OB", DEID_ACT_X, 0}, /* DeviceSettingDescription */
+	{0x0016004Du, 0xFFFFFFFFu, "UT", DEID_ACT_X, 0}, /* CameraOwnerName */
 	{0x0016004Eu, 0xFFFFFFFFu, "DS", DEID_ACT_X, DEID_OPT_DEVICE}, /* LensSpecification */
 	{0x0016004Fu, 0xFFFFFFFFu, "UT", DEID_ACT_X, DEID_OPT_DEVICE}, /* LensMake */
 	{0x00160050u, 0xFFFFFFFFu, "UT", DEID_ACT_X, DEID_OPT_DEVICE}, /* LensModel */
@@ -171,7 +180,7 @@ static const struct deid_rule rules[] = {
 	{0x00160074u, 0xFFFFFFFFu, "DS", DEID_ACT_X, 0},	       /* GPSLongitude */
 	{0x00160075u, 0xFFFFFFFFu, "US", DEID_ACT_X, 0},	       /* GPSAltitudeRef */
 	{0x00160076u, 0xFFFFFFFFu, "DS", DEID_ACT_X, 0},	       /* GPSAltitude */
-	{0x00160077u, 0xFFFFFFFFu, "DT", DEID_ACT_X, DEID_OPT_DATES},  /* GPSTimeStamp */
+	{0x00160077u, 0xFFFFFFFFu, "DT", DEID_ACT_X, 0},	       /* GPSTimeStamp */
 	{0x00160078u, 0xFFFFFFFFu, "UT", DEID_ACT_X, 0},	       /* GPSSatellites */
 	{0x00160079u, 0xFFFFFFFFu, "CS", DEID_ACT_X, 0},	       /* GPSStatus */
 	{0x0016007Au, 0xFFFFFFFFu, "CS", DEID_ACT_X, 0},	       /* GPSMeasureMode */
@@ -221,15 +230,21 @@ static const struct deid_rule rules[] = {
 	{0x00181078u, 0xFFFFFFFFu, "DT", DEID_ACT_X,
 	 DEID_OPT_DATES}, /* RadiopharmaceuticalStartDateTime */
 	{0x00181079u, 0xFFFFFFFFu, "DT", DEID_ACT_X,
-	 DEID_OPT_DATES},				 /* RadiopharmaceuticalStopDateTime */
-	{0x001811BBu, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0}, /* AcquisitionFieldOfViewLabel */
-	{0x00181200u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES}, /* DateOfLastCalibration */
-	{0x00181201u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES}, /* TimeOfLastCalibration */
+	 DEID_OPT_DATES}, /* RadiopharmaceuticalStopDateTime */
+	{0x001811BBu, 0xFFFFFFFFu, "LO", DEID_ACT_D,
+	 DEID_OPT_DESC}, /* AcquisitionFieldOfViewLabel */
+	{0x00181200u, 0xFFFFFFFFu, "DA", DEID_ACT_X,
+	 DEID_OPT_DEVICE | DEID_OPT_DATES}, /* DateOfLastCalibration */
+	{0x00181201u, 0xFFFFFFFFu, "TM", DEID_ACT_X,
+	 DEID_OPT_DEVICE | DEID_OPT_DATES}, /* TimeOfLastCalibration */
 	{0x00181202u, 0xFFFFFFFFu, "DT", DEID_ACT_X,
-	 DEID_OPT_DATES}, /* DateTimeOfLastCalibration */
-	{0x00181203u, 0xFFFFFFFFu, "DT", DEID_ACT_Z, DEID_OPT_DATES}, /* CalibrationDateTime */
-	{0x00181204u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES}, /* DateOfManufacture */
-	{0x00181205u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES}, /* DateOfInstallation */
+	 DEID_OPT_DEVICE | DEID_OPT_DATES}, /* DateTimeOfLastCalibration */
+	{0x00181203u, 0xFFFFFFFFu, "DT", DEID_ACT_Z,
+	 DEID_OPT_DEVICE | DEID_OPT_DATES}, /* CalibrationDateTime */
+	{0x00181204u, 0xFFFFFFFFu, "DA", DEID_ACT_X,
+	 DEID_OPT_DEVICE | DEID_OPT_DATES}, /* DateOfManufacture */
+	{0x00181205u, 0xFFFFFFFFu, "DA", DEID_ACT_X,
+	 DEID_OPT_DEVICE | DEID_OPT_DATES}, /* DateOfInstallation */
 	{0x00181400u, 0xFFFFFFFFu, "LO", DEID_ACT_XD,
 	 DEID_OPT_DESC}, /* AcquisitionDeviceProcessingDescription */
 	{0x00182042u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},	     /* TargetUID */
@@ -238,9 +253,9 @@ static const struct deid_rule rules[] = {
 	 DEID_OPT_DEVICE}, /* TransducerIdentificationSequence */
 	{0x0018700Au, 0xFFFFFFFFu, "SH", DEID_ACT_XD, DEID_OPT_DEVICE}, /* DetectorID */
 	{0x0018700Cu, 0xFFFFFFFFu, "DA", DEID_ACT_XD,
-	 DEID_OPT_DATES}, /* DateOfLastDetectorCalibration */
+	 DEID_OPT_DEVICE | DEID_OPT_DATES}, /* DateOfLastDetectorCalibration */
 	{0x0018700Eu, 0xFFFFFFFFu, "TM", DEID_ACT_XD,
-	 DEID_OPT_DATES}, /* TimeOfLastDetectorCalibration */
+	 DEID_OPT_DEVICE | DEID_OPT_DATES}, /* TimeOfLastDetectorCalibration */
 	{0x00189074u, 0xFFFFFFFFu, "DT", DEID_ACT_D, DEID_OPT_DATES}, /* FrameAcquisitionDateTime */
 	{0x00189151u, 0xFFFFFFFFu, "DT", DEID_ACT_D, DEID_OPT_DATES}, /* FrameReferenceDateTime */
 	{0x00189185u, 0xFFFFFFFFu, "ST", DEID_ACT_X,
@@ -285,15 +300,15 @@ static const struct deid_rule rules[] = {
 	{0x00281214u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* LargePaletteColorLookupTableUID */
 	{0x00284000u, 0xFFFFFFFFu, "LT", DEID_ACT_X, 0}, /* ImagePresentationComments */
 	{0x00320012u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* StudyIDIssuer */
-	{0x00320032u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES}, /* StudyVerifiedDate */
-	{0x00320033u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES}, /* StudyVerifiedTime */
-	{0x00320034u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES}, /* StudyReadDate */
-	{0x00320035u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES}, /* StudyReadTime */
-	{0x00321000u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES}, /* ScheduledStudyStartDate */
-	{0x00321001u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES}, /* ScheduledStudyStartTime */
-	{0x00321010u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES}, /* ScheduledStudyStopDate */
-	{0x00321011u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES}, /* ScheduledStudyStopTime */
-	{0x00321020u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},	      /* ScheduledStudyLocation */
+	{0x00320032u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES},  /* StudyVerifiedDate */
+	{0x00320033u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES},  /* StudyVerifiedTime */
+	{0x00320034u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES},  /* StudyReadDate */
+	{0x00320035u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES},  /* StudyReadTime */
+	{0x00321000u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES},  /* ScheduledStudyStartDate */
+	{0x00321001u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES},  /* ScheduledStudyStartTime */
+	{0x00321010u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES},  /* ScheduledStudyStopDate */
+	{0x00321011u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES},  /* ScheduledStudyStopTime */
+	{0x00321020u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DEVICE}, /* ScheduledStudyLocation */
 	{0x00321021u, 0xFFFFFFFFu, "AE", DEID_ACT_X, 0}, /* ScheduledStudyLocationAETitle */
 	{0x00321030u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC},  /* ReasonForStudy */
 	{0x00321032u, 0xFFFFFFFFu, "PN", DEID_ACT_X, 0},	      /* RequestingPhysician */
@@ -305,7 +320,8 @@ static const struct deid_rule rules[] = {
 	{0x00321060u, 0xFFFFFFFFu, "LO", DEID_ACT_XZ,
 	 DEID_OPT_DESC}, /* RequestedProcedureDescription */
 	{0x00321066u, 0xFFFFFFFFu, "UT", DEID_ACT_X, DEID_OPT_DESC}, /* ReasonForVisit */
-	{0x00321067u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* ReasonForVisitCodeSequence */
+	{0x00321067u, 0xFFFFFFFFu, "SQ", DEID_ACT_X,
+	 DEID_OPT_DESC}, /* ReasonForVisitCodeSequence */
 	{0x00321070u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC}, /* RequestedContrastAgent */
 	{0x00324000u, 0xFFFFFFFFu, "LT", DEID_ACT_X, DEID_OPT_DESC}, /* StudyComments */
 	{0x00340001u, 0xFFFFFFFFu, "SQ", DEID_ACT_D, 0},	     /* FlowIdentifierSequence */
@@ -326,10 +342,10 @@ static const struct deid_rule rules[] = {
 	{0x00380030u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES}, /* DischargeDate */
 	{0x00380032u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES}, /* DischargeTime */
 	{0x00380040u, 0xFFFFFFFFu, "LO", DEID_ACT_X,
-	 DEID_OPT_DESC}, /* DischargeDiagnosisDescription */
-	{0x00380050u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC}, /* SpecialNeeds */
-	{0x00380060u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},	     /* ServiceEpisodeID */
-	{0x00380061u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},	     /* IssuerOfServiceEpisodeID */
+	 DEID_OPT_DESC},				 /* DischargeDiagnosisDescription */
+	{0x00380050u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* SpecialNeeds */
+	{0x00380060u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* ServiceEpisodeID */
+	{0x00380061u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* IssuerOfServiceEpisodeID */
 	{0x00380062u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC}, /* ServiceEpisodeDescription */
 	{0x00380064u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* IssuerOfServiceEpisodeIDSequence */
 	{0x00380300u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* CurrentPatientLocation */
@@ -338,9 +354,10 @@ static const struct deid_rule rules[] = {
 	{0x00384000u, 0xFFFFFFFFu, "LT", DEID_ACT_X, DEID_OPT_DESC}, /* VisitComments */
 	{0x003A0310u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},	     /* MultiplexGroupUID */
 	{0x003A0314u, 0xFFFFFFFFu, "DT", DEID_ACT_D,
-	 DEID_OPT_DATES},				 /* ImpedanceMeasurementDateTime */
-	{0x003A0329u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* WaveformFilterDescription */
-	{0x003A032Bu, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* FilterLookupTableDescription */
+	 DEID_OPT_DATES}, /* ImpedanceMeasurementDateTime */
+	{0x003A0329u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC}, /* WaveformFilterDescription */
+	{0x003A032Bu, 0xFFFFFFFFu, "LO", DEID_ACT_X,
+	 DEID_OPT_DESC},				 /* FilterLookupTableDescription */
 	{0x00400001u, 0xFFFFFFFFu, "AE", DEID_ACT_X, 0}, /* ScheduledStationAETitle */
 	{0x00400002u, 0xFFFFFFFFu, "DA", DEID_ACT_X,
 	 DEID_OPT_DATES}, /* ScheduledProcedureStepStartDate */
@@ -357,9 +374,10 @@ static const struct deid_rule rules[] = {
 	{0x0040000Bu, 0xFFFFFFFFu, "SQ", DEID_ACT_X,
 	 0}, /* ScheduledPerformingPhysicianIdentificationSequence */
 	{0x00400010u, 0xFFFFFFFFu, "SH", DEID_ACT_X, DEID_OPT_DEVICE}, /* ScheduledStationName */
-	{0x00400011u, 0xFFFFFFFFu, "SH", DEID_ACT_X, 0}, /* ScheduledProcedureStepLocation */
-	{0x00400012u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC},   /* PreMedication */
-	{0x00400241u, 0xFFFFFFFFu, "AE", DEID_ACT_X, 0},	       /* PerformedStationAETitle */
+	{0x00400011u, 0xFFFFFFFFu, "SH", DEID_ACT_X,
+	 DEID_OPT_DEVICE},				 /* ScheduledProcedureStepLocation */
+	{0x00400012u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* PreMedication */
+	{0x00400241u, 0xFFFFFFFFu, "AE", DEID_ACT_X, 0}, /* PerformedStationAETitle */
 	{0x00400242u, 0xFFFFFFFFu, "SH", DEID_ACT_X, DEID_OPT_DEVICE}, /* PerformedStationName */
 	{0x00400243u, 0xFFFFFFFFu, "SH", DEID_ACT_X, 0},	       /* PerformedLocation */
 	{0x00400244u, 0xFFFFFFFFu, "DA", DEID_ACT_X,
@@ -372,8 +390,8 @@ static const struct deid_rule rules[] = {
 	 DEID_OPT_DATES},				 /* PerformedProcedureStepEndTime */
 	{0x00400253u, 0xFFFFFFFFu, "SH", DEID_ACT_X, 0}, /* PerformedProcedureStepID */
 	{0x00400254u, 0xFFFFFFFFu, "LO", DEID_ACT_X,
-	 DEID_OPT_DESC},				 /* PerformedProcedureStepDescription */
-	{0x00400275u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* RequestAttributesSequence */
+	 DEID_OPT_DESC}, /* PerformedProcedureStepDescription */
+	{0x00400275u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, DEID_OPT_DESC}, /* RequestAttributesSequence */
 	{0x00400280u, 0xFFFFFFFFu, "ST", DEID_ACT_X,
 	 DEID_OPT_DESC}, /* CommentsOnThePerformedProcedureStep */
 	{0x00400310u, 0xFFFFFFFFu, "ST", DEID_ACT_X, DEID_OPT_DESC}, /* CommentsOnRadiationDose */
@@ -392,11 +410,12 @@ static const struct deid_rule rules[] = {
 	{0x00400610u, 0xFFFFFFFFu, "SQ", DEID_ACT_Z, 0}, /* SpecimenPreparationSequence */
 	{0x004006FAu, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* SlideIdentifier */
 	{0x00401001u, 0xFFFFFFFFu, "SH", DEID_ACT_X, 0}, /* RequestedProcedureID */
-	{0x00401002u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* ReasonForTheRequestedProcedure */
+	{0x00401002u, 0xFFFFFFFFu, "LO", DEID_ACT_X,
+	 DEID_OPT_DESC},				 /* ReasonForTheRequestedProcedure */
 	{0x00401004u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* PatientTransportArrangements */
 	{0x00401005u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* RequestedProcedureLocation */
 	{0x0040100Au, 0xFFFFFFFFu, "SQ", DEID_ACT_X,
-	 0}, /* ReasonForRequestedProcedureCodeSequence */
+	 DEID_OPT_DESC}, /* ReasonForRequestedProcedureCodeSequence */
 	{0x00401010u, 0xFFFFFFFFu, "PN", DEID_ACT_X, 0}, /* NamesOfIntendedRecipientsOfResults */
 	{0x00401011u, 0xFFFFFFFFu, "SQ", DEID_ACT_X,
 	 0}, /* IntendedRecipientsOfResultsIdentificationSequence */
@@ -405,8 +424,9 @@ static const struct deid_rule rules[] = {
 	{0x00401103u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* PersonTelephoneNumbers */
 	{0x00401104u, 0xFFFFFFFFu, "LT", DEID_ACT_X, 0}, /* PersonTelecomInformation */
 	{0x00401400u, 0xFFFFFFFFu, "LT", DEID_ACT_X,
-	 DEID_OPT_DESC},				 /* RequestedProcedureComments */
-	{0x00402001u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* ReasonForTheImagingServiceRequest */
+	 DEID_OPT_DESC}, /* RequestedProcedureComments */
+	{0x00402001u, 0xFFFFFFFFu, "LO", DEID_ACT_X,
+	 DEID_OPT_DESC}, /* ReasonForTheImagingServiceRequest */
 	{0x00402004u, 0xFFFFFFFFu, "DA", DEID_ACT_X,
 	 DEID_OPT_DATES}, /* IssueDateOfImagingServiceRequest */
 	{0x00402005u, 0xFFFFFFFFu, "TM", DEID_ACT_X,
@@ -433,12 +453,14 @@ static const struct deid_rule rules[] = {
 	 DEID_OPT_DATES}, /* ExpectedCompletionDateTime */
 	{0x00404023u, 0xFFFFFFFFu, "UI", DEID_ACT_U,
 	 0}, /* ReferencedGeneralPurposeScheduledProcedureStepTransactionUID */
-	{0x00404025u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* ScheduledStationNameCodeSequence */
+	{0x00404025u, 0xFFFFFFFFu, "SQ", DEID_ACT_X,
+	 DEID_OPT_DEVICE}, /* ScheduledStationNameCodeSequence */
 	{0x00404027u, 0xFFFFFFFFu, "SQ", DEID_ACT_X,
-	 0}, /* ScheduledStationGeographicLocationCodeSequence */
-	{0x00404028u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* PerformedStationNameCodeSequence */
+	 DEID_OPT_DEVICE}, /* ScheduledStationGeographicLocationCodeSequence */
+	{0x00404028u, 0xFFFFFFFFu, "SQ", DEID_ACT_X,
+	 DEID_OPT_DEVICE}, /* PerformedStationNameCodeSequence */
 	{0x00404030u, 0xFFFFFFFFu, "SQ", DEID_ACT_X,
-	 0}, /* PerformedStationGeographicLocationCodeSequence */
+	 DEID_OPT_DEVICE}, /* PerformedStationGeographicLocationCodeSequence */
 	{0x00404034u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* ScheduledHumanPerformersSequence */
 	{0x00404035u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* ActualHumanPerformersSequence */
 	{0x00404036u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* HumanPerformerOrganization */
@@ -503,14 +525,15 @@ static const struct deid_rule rules[] = {
 	 DEID_OPT_DATES},				 /* AssertionExpirationDateTime */
 	{0x0050001Bu, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* ContainerComponentID */
 	{0x00500020u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DEVICE}, /* DeviceDescription */
-	{0x00500021u, 0xFFFFFFFFu, "ST", DEID_ACT_X, DEID_OPT_DEVICE}, /* LongDeviceDescription */
+	{0x00500021u, 0xFFFFFFFFu, "ST", DEID_ACT_X, DEID_OPT_DESC},   /* LongDeviceDescription */
 	{0x00620021u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},	       /* TrackingUID */
 	{0x00640003u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* SourceFrameOfReferenceUID */
 	{0x00686226u, 0xFFFFFFFFu, "DT", DEID_ACT_D, DEID_OPT_DATES}, /* EffectiveDateTime */
 	{0x00686270u, 0xFFFFFFFFu, "DT", DEID_ACT_D, DEID_OPT_DATES}, /* InformationIssueDateTime */
 	{0x006A0003u, 0xFFFFFFFFu, "UI", DEID_ACT_D, 0},	      /* AnnotationGroupUID */
-	{0x006A0005u, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0},	      /* AnnotationGroupLabel */
-	{0x006A0006u, 0xFFFFFFFFu, "UT", DEID_ACT_X, 0}, /* AnnotationGroupDescription */
+	{0x006A0005u, 0xFFFFFFFFu, "LO", DEID_ACT_D, DEID_OPT_DESC},  /* AnnotationGroupLabel */
+	{0x006A0006u, 0xFFFFFFFFu, "UT", DEID_ACT_X,
+	 DEID_OPT_DESC},				 /* AnnotationGroupDescription */
 	{0x00700001u, 0xFFFFFFFFu, "SQ", DEID_ACT_D, 0}, /* GraphicAnnotationSequence */
 	{0x00700082u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES}, /* PresentationCreationDate */
 	{0x00700083u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES}, /* PresentationCreationTime */
@@ -523,27 +546,27 @@ static const struct deid_rule rules[] = {
 	{0x0072000Au, 0xFFFFFFFFu, "DT", DEID_ACT_D,
 	 DEID_OPT_DATES},				 /* HangingProtocolCreationDateTime */
 	{0x0072005Eu, 0xFFFFFFFFu, "AE", DEID_ACT_D, 0}, /* SelectorAEValue */
-	{0x0072005Fu, 0xFFFFFFFFu, "AS", DEID_ACT_D, 0}, /* SelectorASValue */
-	{0x00720061u, 0xFFFFFFFFu, "DA", DEID_ACT_D, DEID_OPT_DATES}, /* SelectorDAValue */
-	{0x00720063u, 0xFFFFFFFFu, "DT", DEID_ACT_D, DEID_OPT_DATES}, /* SelectorDTValue */
-	{0x00720065u, 0xFFFFFFFFu, "OB", DEID_ACT_D, 0},	      /* SelectorOBValue */
-	{0x00720066u, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0},	      /* SelectorLOValue */
-	{0x00720068u, 0xFFFFFFFFu, "LT", DEID_ACT_D, 0},	      /* SelectorLTValue */
-	{0x0072006Au, 0xFFFFFFFFu, "PN", DEID_ACT_D, 0},	      /* SelectorPNValue */
-	{0x0072006Bu, 0xFFFFFFFFu, "TM", DEID_ACT_D, DEID_OPT_DATES}, /* SelectorTMValue */
-	{0x0072006Cu, 0xFFFFFFFFu, "SH", DEID_ACT_D, 0},	      /* SelectorSHValue */
-	{0x0072006Du, 0xFFFFFFFFu, "UN", DEID_ACT_D, 0},	      /* SelectorUNValue */
-	{0x0072006Eu, 0xFFFFFFFFu, "ST", DEID_ACT_D, 0},	      /* SelectorSTValue */
-	{0x00720070u, 0xFFFFFFFFu, "UT", DEID_ACT_D, 0},	      /* SelectorUTValue */
-	{0x00720071u, 0xFFFFFFFFu, "UR", DEID_ACT_D, 0},	      /* SelectorURValue */
-	{0x00741234u, 0xFFFFFFFFu, "AE", DEID_ACT_X, 0},	      /* ReceivingAE */
-	{0x00741236u, 0xFFFFFFFFu, "AE", DEID_ACT_X, 0},	      /* RequestingAE */
-	{0x00880140u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},	      /* StorageMediaFileSetUID */
-	{0x00880200u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0},	      /* IconImageSequence */
-	{0x00880904u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},	      /* TopicTitle */
-	{0x00880906u, 0xFFFFFFFFu, "ST", DEID_ACT_X, 0},	      /* TopicSubject */
-	{0x00880910u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},	      /* TopicAuthor */
-	{0x00880912u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},	      /* TopicKeywords */
+	{0x0072005Fu, 0xFFFFFFFFu, "AS", DEID_ACT_D, DEID_OPT_PATIENT}, /* SelectorASValue */
+	{0x00720061u, 0xFFFFFFFFu, "DA", DEID_ACT_D, DEID_OPT_DATES},	/* SelectorDAValue */
+	{0x00720063u, 0xFFFFFFFFu, "DT", DEID_ACT_D, DEID_OPT_DATES},	/* SelectorDTValue */
+	{0x00720065u, 0xFFFFFFFFu, "OB", DEID_ACT_D, 0},		/* SelectorOBValue */
+	{0x00720066u, 0xFFFFFFFFu, "LO", DEID_ACT_D, DEID_OPT_DESC},	/* SelectorLOValue */
+	{0x00720068u, 0xFFFFFFFFu, "LT", DEID_ACT_D, DEID_OPT_DESC},	/* SelectorLTValue */
+	{0x0072006Au, 0xFFFFFFFFu, "PN", DEID_ACT_D, 0},		/* SelectorPNValue */
+	{0x0072006Bu, 0xFFFFFFFFu, "TM", DEID_ACT_D, DEID_OPT_DATES},	/* SelectorTMValue */
+	{0x0072006Cu, 0xFFFFFFFFu, "SH", DEID_ACT_D, DEID_OPT_DESC},	/* SelectorSHValue */
+	{0x0072006Du, 0xFFFFFFFFu, "UN", DEID_ACT_D, 0},		/* SelectorUNValue */
+	{0x0072006Eu, 0xFFFFFFFFu, "ST", DEID_ACT_D, DEID_OPT_DESC},	/* SelectorSTValue */
+	{0x00720070u, 0xFFFFFFFFu, "UT", DEID_ACT_D, DEID_OPT_DESC},	/* SelectorUTValue */
+	{0x00720071u, 0xFFFFFFFFu, "UR", DEID_ACT_D, 0},		/* SelectorURValue */
+	{0x00741234u, 0xFFFFFFFFu, "AE", DEID_ACT_X, 0},		/* ReceivingAE */
+	{0x00741236u, 0xFFFFFFFFu, "AE", DEID_ACT_X, 0},		/* RequestingAE */
+	{0x00880140u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},		/* StorageMediaFileSetUID */
+	{0x00880200u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0},		/* IconImageSequence */
+	{0x00880904u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},		/* TopicTitle */
+	{0x00880906u, 0xFFFFFFFFu, "ST", DEID_ACT_X, 0},		/* TopicSubject */
+	{0x00880910u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},		/* TopicAuthor */
+	{0x00880912u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},		/* TopicKeywords */
 	{0x01000420u, 0xFFFFFFFFu, "DT", DEID_ACT_X, DEID_OPT_DATES}, /* SOPAuthorizationDateTime */
 	{0x04000100u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},	      /* DigitalSignatureUID */
 	{0x04000105u, 0xFFFFFFFFu, "DT", DEID_ACT_D, DEID_OPT_DATES}, /* DigitalSignatureDateTime */
@@ -558,21 +581,23 @@ static const struct deid_rule rules[] = {
 	{0x04000552u, 0xFFFFFFFFu, "OB", DEID_ACT_X, 0}, /* NonconformingDataElementValue */
 	{0x04000561u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* OriginalAttributesSequence */
 	{0x04000562u, 0xFFFFFFFFu, "DT", DEID_ACT_D,
-	 DEID_OPT_DATES},				 /* AttributeModificationDateTime */
-	{0x04000563u, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0}, /* ModifyingSystem */
-	{0x04000564u, 0xFFFFFFFFu, "LO", DEID_ACT_Z, 0}, /* SourceOfPreviousValues */
-	{0x04000565u, 0xFFFFFFFFu, "CS", DEID_ACT_D, 0}, /* ReasonForTheAttributeModification */
+	 DEID_OPT_DATES}, /* AttributeModificationDateTime */
+	{0x04000563u, 0xFFFFFFFFu, "LO", DEID_ACT_D, DEID_OPT_DEVICE}, /* ModifyingSystem */
+	{0x04000564u, 0xFFFFFFFFu, "LO", DEID_ACT_Z, 0},	       /* SourceOfPreviousValues */
+	{0x04000565u, 0xFFFFFFFFu, "CS", DEID_ACT_D,
+	 DEID_OPT_DESC},				 /* ReasonForTheAttributeModification */
 	{0x04000600u, 0xFFFFFFFFu, "CS", DEID_ACT_X, 0}, /* InstanceOriginStatus */
-	{0x20300020u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC},  /* TextString */
+	{0x20300020u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* TextString */
 	{0x21000040u, 0xFFFFFFFFu, "DA", DEID_ACT_X, DEID_OPT_DATES}, /* CreationDate */
 	{0x21000050u, 0xFFFFFFFFu, "TM", DEID_ACT_X, DEID_OPT_DATES}, /* CreationTime */
 	{0x21000070u, 0xFFFFFFFFu, "AE", DEID_ACT_X, 0},	      /* Originator */
 	{0x21000140u, 0xFFFFFFFFu, "AE", DEID_ACT_D, 0},	      /* DestinationAE */
 	{0x22000002u, 0xFFFFFFFFu, "UT", DEID_ACT_XZ, DEID_OPT_DESC}, /* LabelText */
 	{0x22000005u, 0xFFFFFFFFu, "LT", DEID_ACT_XZ, 0},	      /* BarcodeValue */
-	{0x30020121u, 0xFFFFFFFFu, "SH", DEID_ACT_X, 0}, /* PositionAcquisitionTemplateName */
+	{0x30020121u, 0xFFFFFFFFu, "SH", DEID_ACT_X,
+	 DEID_OPT_DESC}, /* PositionAcquisitionTemplateName */
 	{0x30020123u, 0xFFFFFFFFu, "LO", DEID_ACT_X,
-	 0}, /* PositionAcquisitionTemplateDescription */
+	 DEID_OPT_DESC}, /* PositionAcquisitionTemplateDescription */
 	{0x30060002u, 0xFFFFFFFFu, "SH", DEID_ACT_D, DEID_OPT_DESC},  /* StructureSetLabel */
 	{0x30060004u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC},  /* StructureSetName */
 	{0x30060006u, 0xFFFFFFFFu, "ST", DEID_ACT_X, DEID_OPT_DESC},  /* StructureSetDescription */
@@ -583,12 +608,12 @@ static const struct deid_rule rules[] = {
 	{0x30060028u, 0xFFFFFFFFu, "ST", DEID_ACT_X, DEID_OPT_DESC},  /* ROIDescription */
 	{0x3006002Du, 0xFFFFFFFFu, "DT", DEID_ACT_X, DEID_OPT_DATES}, /* ROIDateTime */
 	{0x3006002Eu, 0xFFFFFFFFu, "DT", DEID_ACT_X, DEID_OPT_DATES}, /* ROIObservationDateTime */
-	{0x30060038u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},	      /* ROIGenerationDescription */
+	{0x30060038u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC},  /* ROIGenerationDescription */
 	{0x3006004Du, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0},	      /* ROICreatorSequence */
 	{0x3006004Eu, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0},	      /* ROIInterpreterSequence */
-	{0x30060085u, 0xFFFFFFFFu, "SH", DEID_ACT_X, 0},	      /* ROIObservationLabel */
-	{0x30060088u, 0xFFFFFFFFu, "ST", DEID_ACT_X, 0}, /* ROIObservationDescription */
-	{0x300600A6u, 0xFFFFFFFFu, "PN", DEID_ACT_Z, 0}, /* ROIInterpreter */
+	{0x30060085u, 0xFFFFFFFFu, "SH", DEID_ACT_X, DEID_OPT_DESC},  /* ROIObservationLabel */
+	{0x30060088u, 0xFFFFFFFFu, "ST", DEID_ACT_X, DEID_OPT_DESC}, /* ROIObservationDescription */
+	{0x300600A6u, 0xFFFFFFFFu, "PN", DEID_ACT_Z, 0},	     /* ROIInterpreter */
 	{0x300600C2u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* RelatedFrameOfReferenceUID */
 	{0x30080024u, 0xFFFFFFFFu, "DA", DEID_ACT_D,
 	 DEID_OPT_DATES}, /* TreatmentControlPointDate */
@@ -627,81 +652,93 @@ static const struct deid_rule rules[] = {
 	{0x300A022Eu, 0xFFFFFFFFu, "TM", DEID_ACT_D,
 	 DEID_OPT_DATES}, /* SourceStrengthReferenceTime */
 	{0x300A02EBu, 0xFFFFFFFFu, "LT", DEID_ACT_X, DEID_OPT_DESC}, /* CompensatorDescription */
-	{0x300A0608u, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0}, /* TreatmentPositionGroupLabel */
+	{0x300A0608u, 0xFFFFFFFFu, "LO", DEID_ACT_D,
+	 DEID_OPT_DESC},				 /* TreatmentPositionGroupLabel */
 	{0x300A0609u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* TreatmentPositionGroupUID */
 	{0x300A0611u, 0xFFFFFFFFu, "LO", DEID_ACT_Z, 0}, /* RTAccessoryHolderSlotID */
 	{0x300A0615u, 0xFFFFFFFFu, "LO", DEID_ACT_Z, 0}, /* RTAccessoryDeviceSlotID */
-	{0x300A0619u, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0}, /* RadiationDoseIdentificationLabel */
-	{0x300A0623u, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0}, /* RadiationDoseInVivoMeasurementLabel */
-	{0x300A062Au, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0}, /* RTToleranceSetLabel */
-	{0x300A0650u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* PatientSetupUID */
-	{0x300A0676u, 0xFFFFFFFFu, "ST", DEID_ACT_X, 0}, /* EquipmentFrameOfReferenceDescription */
-	{0x300A067Cu, 0xFFFFFFFFu, "SH", DEID_ACT_D, 0}, /* RadiationGenerationModeLabel */
-	{0x300A067Du, 0xFFFFFFFFu, "ST", DEID_ACT_Z, 0}, /* RadiationGenerationModeDescription */
+	{0x300A0619u, 0xFFFFFFFFu, "LO", DEID_ACT_D,
+	 DEID_OPT_DESC}, /* RadiationDoseIdentificationLabel */
+	{0x300A0623u, 0xFFFFFFFFu, "LO", DEID_ACT_D,
+	 DEID_OPT_DESC}, /* RadiationDoseInVivoMeasurementLabel */
+	{0x300A062Au, 0xFFFFFFFFu, "LO", DEID_ACT_D, DEID_OPT_DESC}, /* RTToleranceSetLabel */
+	{0x300A0650u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},	     /* PatientSetupUID */
+	{0x300A0676u, 0xFFFFFFFFu, "ST", DEID_ACT_X,
+	 DEID_OPT_DESC}, /* EquipmentFrameOfReferenceDescription */
+	{0x300A067Cu, 0xFFFFFFFFu, "SH", DEID_ACT_D,
+	 DEID_OPT_DESC}, /* RadiationGenerationModeLabel */
+	{0x300A067Du, 0xFFFFFFFFu, "ST", DEID_ACT_Z,
+	 DEID_OPT_DESC},				 /* RadiationGenerationModeDescription */
 	{0x300A0700u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* TreatmentSessionUID */
 	{0x300A0734u, 0xFFFFFFFFu, "ST", DEID_ACT_D,
-	 0}, /* TreatmentToleranceViolationDescription */
+	 DEID_OPT_DESC}, /* TreatmentToleranceViolationDescription */
 	{0x300A0736u, 0xFFFFFFFFu, "DT", DEID_ACT_D,
 	 DEID_OPT_DATES}, /* TreatmentToleranceViolationDateTime */
 	{0x300A073Au, 0xFFFFFFFFu, "DT", DEID_ACT_D,
 	 DEID_OPT_DATES}, /* RecordedRTControlPointDateTime */
 	{0x300A0741u, 0xFFFFFFFFu, "DT", DEID_ACT_D, DEID_OPT_DATES}, /* InterlockDateTime */
-	{0x300A0742u, 0xFFFFFFFFu, "ST", DEID_ACT_D, 0},	      /* InterlockDescription */
+	{0x300A0742u, 0xFFFFFFFFu, "ST", DEID_ACT_D, DEID_OPT_DESC},  /* InterlockDescription */
 	{0x300A0760u, 0xFFFFFFFFu, "DT", DEID_ACT_D, DEID_OPT_DATES}, /* OverrideDateTime */
-	{0x300A0783u, 0xFFFFFFFFu, "ST", DEID_ACT_D, 0}, /* InterlockOriginDescription */
+	{0x300A0783u, 0xFFFFFFFFu, "ST", DEID_ACT_D,
+	 DEID_OPT_DESC},				 /* InterlockOriginDescription */
 	{0x300A0785u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* ReferencedTreatmentPositionGroupUID */
 	{0x300A078Eu, 0xFFFFFFFFu, "LT", DEID_ACT_X,
-	 0}, /* PatientTreatmentPreparationProcedureParameterDescription */
+	 DEID_OPT_DESC}, /* PatientTreatmentPreparationProcedureParameterDescription */
 	{0x300A0792u, 0xFFFFFFFFu, "LT", DEID_ACT_X,
-	 0}, /* PatientTreatmentPreparationMethodDescription */
-	{0x300A0794u, 0xFFFFFFFFu, "LT", DEID_ACT_X, 0}, /* PatientSetupPhotoDescription */
-	{0x300A079Au, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* DisplacementReferenceLabel */
-	{0x300C0113u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* ReasonForOmissionDescription */
+	 DEID_OPT_DESC}, /* PatientTreatmentPreparationMethodDescription */
+	{0x300A0794u, 0xFFFFFFFFu, "LT", DEID_ACT_X,
+	 DEID_OPT_DESC}, /* PatientSetupPhotoDescription */
+	{0x300A079Au, 0xFFFFFFFFu, "LO", DEID_ACT_X,
+	 DEID_OPT_DESC}, /* DisplacementReferenceLabel */
+	{0x300C0113u, 0xFFFFFFFFu, "LO", DEID_ACT_X,
+	 DEID_OPT_DESC}, /* ReasonForOmissionDescription */
 	{0x300C0127u, 0xFFFFFFFFu, "DT", DEID_ACT_D,
-	 DEID_OPT_DATES}, /* BeamHoldTransitionDateTime */
+	 DEID_OPT_DEVICE | DEID_OPT_DATES}, /* BeamHoldTransitionDateTime */
 	{0x300E0004u, 0xFFFFFFFFu, "DA", DEID_ACT_Z, DEID_OPT_DATES}, /* ReviewDate */
 	{0x300E0005u, 0xFFFFFFFFu, "TM", DEID_ACT_Z, DEID_OPT_DATES}, /* ReviewTime */
 	{0x300E0008u, 0xFFFFFFFFu, "PN", DEID_ACT_XZ, 0},	      /* ReviewerName */
 	{0x30100006u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},	      /* ConceptualVolumeUID */
 	{0x3010000Bu, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* ReferencedConceptualVolumeUID */
 	{0x3010000Fu, 0xFFFFFFFFu, "ST", DEID_ACT_Z,
-	 0}, /* ConceptualVolumeCombinationDescription */
+	 DEID_OPT_DESC}, /* ConceptualVolumeCombinationDescription */
 	{0x30100013u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* ConstituentConceptualVolumeUID */
 	{0x30100015u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* SourceConceptualVolumeUID */
-	{0x30100017u, 0xFFFFFFFFu, "ST", DEID_ACT_Z, 0}, /* ConceptualVolumeDescription */
-	{0x3010001Bu, 0xFFFFFFFFu, "UC", DEID_ACT_Z,
-	 DEID_OPT_DEVICE}, /* DeviceAlternateIdentifier */
+	{0x30100017u, 0xFFFFFFFFu, "ST", DEID_ACT_Z,
+	 DEID_OPT_DESC},				 /* ConceptualVolumeDescription */
+	{0x3010001Bu, 0xFFFFFFFFu, "UC", DEID_ACT_Z, 0}, /* DeviceAlternateIdentifier */
 	{0x3010002Du, 0xFFFFFFFFu, "LO", DEID_ACT_D, DEID_OPT_DEVICE}, /* DeviceLabel */
 	{0x30100031u, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},	       /* ReferencedFiducialsUID */
-	{0x30100033u, 0xFFFFFFFFu, "SH", DEID_ACT_D, 0},	       /* UserContentLabel */
-	{0x30100034u, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0},	       /* UserContentLongLabel */
-	{0x30100035u, 0xFFFFFFFFu, "SH", DEID_ACT_D, 0},	       /* EntityLabel */
-	{0x30100036u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},	       /* EntityName */
-	{0x30100037u, 0xFFFFFFFFu, "ST", DEID_ACT_X, 0},	       /* EntityDescription */
-	{0x30100038u, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0},	       /* EntityLongLabel */
+	{0x30100033u, 0xFFFFFFFFu, "SH", DEID_ACT_D, DEID_OPT_DESC},   /* UserContentLabel */
+	{0x30100034u, 0xFFFFFFFFu, "LO", DEID_ACT_D, DEID_OPT_DESC},   /* UserContentLongLabel */
+	{0x30100035u, 0xFFFFFFFFu, "SH", DEID_ACT_D, DEID_OPT_DESC},   /* EntityLabel */
+	{0x30100036u, 0xFFFFFFFFu, "LO", DEID_ACT_X, DEID_OPT_DESC},   /* EntityName */
+	{0x30100037u, 0xFFFFFFFFu, "ST", DEID_ACT_X, DEID_OPT_DESC},   /* EntityDescription */
+	{0x30100038u, 0xFFFFFFFFu, "LO", DEID_ACT_D, DEID_OPT_DESC},   /* EntityLongLabel */
 	{0x3010003Bu, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},	       /* RTTreatmentPhaseUID */
 	{0x30100043u, 0xFFFFFFFFu, "ST", DEID_ACT_Z,
 	 DEID_OPT_DEVICE}, /* ManufacturerDeviceIdentifier */
 	{0x3010004Cu, 0xFFFFFFFFu, "DA", DEID_ACT_XD, DEID_OPT_DATES}, /* IntendedPhaseStartDate */
 	{0x3010004Du, 0xFFFFFFFFu, "DA", DEID_ACT_XD, DEID_OPT_DATES}, /* IntendedPhaseEndDate */
-	{0x30100054u, 0xFFFFFFFFu, "LO", DEID_ACT_D, 0},	       /* RTPrescriptionLabel */
-	{0x30100056u, 0xFFFFFFFFu, "LO", DEID_ACT_XD, 0}, /* RTTreatmentApproachLabel */
-	{0x3010005Au, 0xFFFFFFFFu, "UT", DEID_ACT_Z, 0},  /* RTPhysicianIntentNarrative */
-	{0x3010005Cu, 0xFFFFFFFFu, "ST", DEID_ACT_Z, 0},  /* ReasonForSuperseding */
-	{0x30100061u, 0xFFFFFFFFu, "UT", DEID_ACT_X, 0},  /* PriorTreatmentDoseDescription */
-	{0x3010006Eu, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},  /* DosimetricObjectiveUID */
-	{0x3010006Fu, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0},  /* ReferencedDosimetricObjectiveUID */
-	{0x30100077u, 0xFFFFFFFFu, "LO", DEID_ACT_XD, 0}, /* TreatmentSite */
-	{0x3010007Au, 0xFFFFFFFFu, "UT", DEID_ACT_Z, 0},  /* TreatmentTechniqueNotes */
-	{0x3010007Bu, 0xFFFFFFFFu, "UT", DEID_ACT_Z, 0},  /* PrescriptionNotes */
-	{0x3010007Fu, 0xFFFFFFFFu, "UT", DEID_ACT_Z, 0},  /* FractionationNotes */
-	{0x30100081u, 0xFFFFFFFFu, "SQ", DEID_ACT_Z, 0},  /* PrescriptionNotesSequence */
+	{0x30100054u, 0xFFFFFFFFu, "LO", DEID_ACT_D, DEID_OPT_DESC},   /* RTPrescriptionLabel */
+	{0x30100056u, 0xFFFFFFFFu, "LO", DEID_ACT_XD, DEID_OPT_DESC}, /* RTTreatmentApproachLabel */
+	{0x3010005Au, 0xFFFFFFFFu, "UT", DEID_ACT_Z,
+	 DEID_OPT_DESC}, /* RTPhysicianIntentNarrative */
+	{0x3010005Cu, 0xFFFFFFFFu, "ST", DEID_ACT_Z, DEID_OPT_DESC}, /* ReasonForSuperseding */
+	{0x30100061u, 0xFFFFFFFFu, "UT", DEID_ACT_X,
+	 DEID_OPT_DESC},				 /* PriorTreatmentDoseDescription */
+	{0x3010006Eu, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* DosimetricObjectiveUID */
+	{0x3010006Fu, 0xFFFFFFFFu, "UI", DEID_ACT_U, 0}, /* ReferencedDosimetricObjectiveUID */
+	{0x30100077u, 0xFFFFFFFFu, "LO", DEID_ACT_XD, DEID_OPT_DESC}, /* TreatmentSite */
+	{0x3010007Au, 0xFFFFFFFFu, "UT", DEID_ACT_Z, DEID_OPT_DESC},  /* TreatmentTechniqueNotes */
+	{0x3010007Bu, 0xFFFFFFFFu, "UT", DEID_ACT_Z, DEID_OPT_DESC},  /* PrescriptionNotes */
+	{0x3010007Fu, 0xFFFFFFFFu, "UT", DEID_ACT_Z, DEID_OPT_DESC},  /* FractionationNotes */
+	{0x30100081u, 0xFFFFFFFFu, "SQ", DEID_ACT_Z, DEID_OPT_DESC}, /* PrescriptionNotesSequence */
 	{0x30100085u, 0xFFFFFFFFu, "TM", DEID_ACT_X,
-	 DEID_OPT_DATES},					     /* IntendedFractionStartTime */
-	{0x40000010u, 0xFFFFFFFFu, "LT", DEID_ACT_X, 0},	     /* Arbitrary */
-	{0x40004000u, 0xFFFFFFFFu, "LT", DEID_ACT_X, DEID_OPT_DESC}, /* TextComments */
-	{0x40080040u, 0xFFFFFFFFu, "SH", DEID_ACT_X, 0},	     /* ResultsID */
-	{0x40080042u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0},	     /* ResultsIDIssuer */
+	 DEID_OPT_DATES},				 /* IntendedFractionStartTime */
+	{0x40000010u, 0xFFFFFFFFu, "LT", DEID_ACT_X, 0}, /* Arbitrary */
+	{0x40004000u, 0xFFFFFFFFu, "LT", DEID_ACT_X, 0}, /* TextComments */
+	{0x40080040u, 0xFFFFFFFFu, "SH", DEID_ACT_X, 0}, /* ResultsID */
+	{0x40080042u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* ResultsIDIssuer */
 	{0x40080100u, 0xFFFFFFFFu, "DA", DEID_ACT_X,
 	 DEID_OPT_DATES}, /* InterpretationRecordedDate */
 	{0x40080101u, 0xFFFFFFFFu, "TM", DEID_ACT_X,
@@ -712,27 +749,28 @@ static const struct deid_rule rules[] = {
 	{0x40080109u, 0xFFFFFFFFu, "TM", DEID_ACT_X,
 	 DEID_OPT_DATES},				 /* InterpretationTranscriptionTime */
 	{0x4008010Au, 0xFFFFFFFFu, "PN", DEID_ACT_X, 0}, /* InterpretationTranscriber */
-	{0x4008010Bu, 0xFFFFFFFFu, "ST", DEID_ACT_X, 0}, /* InterpretationText */
-	{0x4008010Cu, 0xFFFFFFFFu, "PN", DEID_ACT_X, 0}, /* InterpretationAuthor */
+	{0x4008010Bu, 0xFFFFFFFFu, "ST", DEID_ACT_X, DEID_OPT_DESC}, /* InterpretationText */
+	{0x4008010Cu, 0xFFFFFFFFu, "PN", DEID_ACT_X, 0},	     /* InterpretationAuthor */
 	{0x40080111u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* InterpretationApproverSequence */
 	{0x40080112u, 0xFFFFFFFFu, "DA", DEID_ACT_X,
 	 DEID_OPT_DATES}, /* InterpretationApprovalDate */
 	{0x40080113u, 0xFFFFFFFFu, "TM", DEID_ACT_X,
 	 DEID_OPT_DATES},				 /* InterpretationApprovalTime */
 	{0x40080114u, 0xFFFFFFFFu, "PN", DEID_ACT_X, 0}, /* PhysicianApprovingInterpretation */
-	{0x40080115u, 0xFFFFFFFFu, "LT", DEID_ACT_X, 0}, /* InterpretationDiagnosisDescription */
+	{0x40080115u, 0xFFFFFFFFu, "LT", DEID_ACT_X,
+	 DEID_OPT_DESC},				 /* InterpretationDiagnosisDescription */
 	{0x40080118u, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* ResultsDistributionListSequence */
 	{0x40080119u, 0xFFFFFFFFu, "PN", DEID_ACT_X, 0}, /* DistributionName */
 	{0x4008011Au, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* DistributionAddress */
 	{0x40080200u, 0xFFFFFFFFu, "SH", DEID_ACT_X, 0}, /* InterpretationID */
 	{0x40080202u, 0xFFFFFFFFu, "LO", DEID_ACT_X, 0}, /* InterpretationIDIssuer */
-	{0x40080300u, 0xFFFFFFFFu, "ST", DEID_ACT_X, 0}, /* Impressions */
-	{0x40084000u, 0xFFFFFFFFu, "ST", DEID_ACT_X, 0}, /* ResultsComments */
-	{0x50000000u, 0xFF000000u, "OB", DEID_ACT_X, 0}, /* CurveData */
-	{0x60003000u, 0xFF00FFFFu, "OW", DEID_ACT_X, 0}, /* OverlayData */
-	{0x60004000u, 0xFF00FFFFu, "LT", DEID_ACT_X, 0}, /* OverlayComments */
-	{0xFFFAFFFAu, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0}, /* DigitalSignaturesSequence */
-	{0xFFFCFFFCu, 0xFFFFFFFFu, "OB", DEID_ACT_X, 0}, /* DataSetTrailingPadding */
+	{0x40080300u, 0xFFFFFFFFu, "ST", DEID_ACT_X, DEID_OPT_DESC}, /* Impressions */
+	{0x40084000u, 0xFFFFFFFFu, "ST", DEID_ACT_X, DEID_OPT_DESC}, /* ResultsComments */
+	{0x50000000u, 0xFF000000u, "OB", DEID_ACT_X, 0},	     /* CurveData */
+	{0x60003000u, 0xFF00FFFFu, "OW", DEID_ACT_X, 0},	     /* OverlayData */
+	{0x60004000u, 0xFF00FFFFu, "LT", DEID_ACT_X, 0},	     /* OverlayComments */
+	{0xFFFAFFFAu, 0xFFFFFFFFu, "SQ", DEID_ACT_X, 0},	     /* DigitalSignaturesSequence */
+	{0xFFFCFFFCu, 0xFFFFFFFFu, "OB", DEID_ACT_X, 0},	     /* DataSetTrailingPadding */
 };
 
 /* Sorted by tag (the generator sorted them); the three repeating-group rows (curves, overlay

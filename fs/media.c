@@ -85,6 +85,26 @@ static int cmp_number(const void *x, const void *y)
 	return cmp_uid(x, y);
 }
 
+static int level_of(struct tree *t, const char *study, const char *series, struct media_level *l,
+		    struct errors_detail *why);
+
+/* In the view: whether every instance of series @a of @study is withheld (then noted hidden,
+ * as /studies does when it lists the study: the same folders on both sides). */
+static bool view_all_withheld(struct tree *t, const char *study, const struct attrset *a)
+{
+	const char *uid = attrset_str(a, TAG_SeriesInstanceUID);
+	struct media_level s;
+	bool all;
+
+	if (!view_active() || !query_uid_is_valid(uid) || level_of(t, study, uid, &s, NULL) < 0)
+		return false;
+	all = s.n == 0 && s.results.n > 0;
+	level_release(&s);
+	if (all)
+		view_note_hidden(uid, false);
+	return all;
+}
+
 /*
  * The series of @study (@series NULL) or the instances of its series @series, as the archive
  * answers for /studies/<study>: each UID once (an archive may repeat one), answers for another
@@ -126,7 +146,8 @@ static int level_of(struct tree *t, const char *study, const char *series, struc
 
 		if ((st && strcmp(st, study) != 0) || (series && se && strcmp(se, series) != 0))
 			continue;
-		if (series && view_withholds(a))
+		if (series ? view_withholds(a)
+			   : view_hides(a, false) || view_all_withheld(t, study, a))
 			continue;
 		l->v[l->n++] = (struct media_entry){a, attrset_str(a, own),
 						    number_of(attrset_get(a, num)), i};

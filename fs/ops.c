@@ -341,21 +341,96 @@ static void reply_negative(fuse_req_t req)
 	fuse_reply_entry(req, &e);
 }
 
+/* The kernel's copy of folder @ino is stale (attributes and any cached pages of it). */
+static void view_invalidate(uint64_t ino, void *ctx)
+{
+	struct trolley_fs *fs = ctx;
+
+	if (fs->se)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, 0, 0);
+}
+
+/* Whether every child of @l the view would leave out now is left out (and there is one). */
+static bool view_leaves_all(const struct listing *l)
+{
+	size_t children = 0;
+
+	for (size_t i = 0; i < l->n; i++) {
+		const struct node *c = &l->v[i].node;
+
+		if (c->kind == NODE_METADATA)
+			continue;
+		children++;
+		if (c->kind == NODE_INSTANCE ? !view_withholds(&c->attrs)
+		    : c->kind == NODE_SERIES ? !view_hides(&c->attrs, false)
+					     : true)
+			return false;
+	}
+	return children > 0;
+}
+
+/*
+ * The view learned that @ino (an instance, at its open; or a series or study folder, at its
+ * listing) is left out. A series left with only withheld instances (a study with only such
+ * series) is left out too, judged by the listings that showed them. Then every listing is
+ * made anew (from the stored answers: no query) and the kernel's copies dropped, so that
+ * /patients, /studies and /media agree at once. Rare: once per instance the listing could
+ * not tell. The name's own entry in the kernel lives out its DIR_TIMEOUT (an invalidation
+ * of it from here could wait on a lookup in its folder).
+ */
+static void view_left_out(struct trolley_fs *fs, uint64_t ino)
+{
+	for (int up = 0; up < 2; up++) {
+		uint64_t parent = inodes_parent(fs->inodes, ino);
+		struct listing *l =
+			parent ? inodes_listing(fs->inodes, parent, fs->meta_ttl) : NULL;
+		struct node dir;
+		bool all;
+
+		if (!l)
+			break;
+		all = view_leaves_all(l);
+		listing_put(l);
+		if (!all || inodes_get(fs->inodes, parent, &dir) < 0)
+			break;
+		all = dir.kind == NODE_SERIES || dir.kind == NODE_STUDY;
+		if (all)
+			view_note_hidden(attrset_str(&dir.attrs, dir.kind == NODE_STUDY
+									 ? TAG_StudyInstanceUID
+									 : TAG_SeriesInstanceUID),
+					 dir.kind == NODE_STUDY);
+		node_release(&dir);
+		if (!all)
+			break;
+		ino = parent;
+	}
+	/* As a refresh: a listing being made meanwhile, maybe from before this, is not kept. */
+	__atomic_add_fetch(&fs->refreshes, 1, __ATOMIC_ACQ_REL);
+	inodes_drop_listings(fs->inodes, 0, view_invalidate, fs);
+}
+
 /* The listing of folder @ino, from memory while fresh, else from the tree (and kept). */
 static int dir_listing(struct trolley_fs *fs, uint64_t ino, const struct node *dir,
 		       struct listing **out, struct errors_detail *why)
 {
 	struct listing *l = inodes_listing(fs->inodes, ino, fs->meta_ttl);
 	unsigned long refreshes = __atomic_load_n(&fs->refreshes, __ATOMIC_ACQUIRE);
+	bool held;
 	int err;
 
 	if (l) {
 		*out = l;
 		return 0;
 	}
+	held = view_active() && (dir->kind == NODE_SERIES || dir->kind == NODE_STUDY);
+	if (held)
+		held = !view_hides(&dir->attrs, dir->kind == NODE_STUDY);
 	err = tree_list(&fs->tree, dir, &l, why);
 	if (err)
 		return err;
+	/* The view found this folder all withheld now: its parent's listing shows it no more. */
+	if (held && view_hides(&dir->attrs, dir->kind == NODE_STUDY))
+		view_left_out(fs, ino);
 	/* Made from answers a refresh forgot meanwhile: serve it this once, never keep it. */
 	if (refreshes == __atomic_load_n(&fs->refreshes, __ATOMIC_ACQUIRE))
 		inodes_set_listing(fs->inodes, ino, l);
@@ -876,6 +951,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		err = open_dicomdir(fs, &n, of, fi, &why);
 	else
 		err = open_instance(fs, ino, &n, of, fi, &why);
+	/* Its bytes withheld it (not the archive refusing access): its folders are listed anew
+	 * without it. */
+	if (err == -EACCES && view_active() && n.kind == NODE_INSTANCE && view_withholds(&n.attrs))
+		view_left_out(fs, ino);
 	err = watch_end(&w, err);
 	if (err)
 		goto out;

@@ -68,7 +68,8 @@ int status_text(struct cache *c, struct buf *out)
 	err |= buf_printf(out, "recorded_errors: %llu\n", errors_count());
 	/* The de-identified view: instances it does not serve (fs/view.c says why, in the log). */
 	if (view_active())
-		err |= buf_printf(out, "deid_withheld: %llu\n",
-				  (unsigned long long)view_withheld());
+		err |= buf_printf(out, "deid_withheld: %llu\ndeid_withheld_folders: %llu\n",
+				  (unsigned long long)view_withheld(),
+				  (unsigned long long)view_hidden());
 	return err ? -ENOMEM : 0;
 }

@@ -544,6 +544,15 @@ static int view_name(enum names_kind nk, const struct names_format *fmt, const s
 	return 0;
 }
 
+/* Whether the view leaves result @a, a child of kind @kind, out. A patient's results are its
+ * studies: a patient with only such studies is left out too. */
+static bool view_leaves_out(enum node_kind kind, const struct attrset *a)
+{
+	return (kind == NODE_INSTANCE && view_withholds(a)) ||
+	       (kind == NODE_SERIES && view_hides(a, false)) ||
+	       ((kind == NODE_STUDY || kind == NODE_PATIENT) && view_hides(a, true));
+}
+
 int tree_build_listing(const struct tree *t, const struct node *dir, struct attrset_list *results,
 		       bool metadata, struct listing **out)
 {
@@ -552,7 +561,7 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
 	const struct names_format *fmt;
 	enum names_kind nk = child_names(t, dir, &fmt);
 	char bad_example[NAMES_BUF] = "", last_example[NAMES_BUF] = "";
-	size_t n = 0, bad_uids = 0, last_resort = 0;
+	size_t n = 0, bad_uids = 0, last_resort = 0, left_out = 0;
 	char(*names)[NAMES_BUF] = NULL;
 	char **keys, **ekeys = NULL;
 	struct listing *l;
@@ -575,10 +584,12 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
 
 		if (!keys[i])
 			continue;
-		/* The de-identified view lists no instance it would not serve. */
-		if (kind == NODE_INSTANCE && view_withholds(&results->v[i])) {
+		/* The de-identified view lists no instance it would not serve, nor a folder of
+		 * only such instances. */
+		if (view_active() && view_leaves_out(kind, &results->v[i])) {
 			free(keys[i]);
 			keys[i] = NULL;
+			left_out++;
 			continue;
 		}
 		node_init(&e->node, kind);
@@ -599,6 +610,12 @@ int tree_build_listing(const struct tree *t, const struct node *dir, struct attr
 		else if (view_name(nk, fmt, &e->node.attrs, names[n - 1], &ekeys[n - 1]) < 0)
 			goto out; /* err is -ENOMEM here */
 	}
+	/* A series or study whose every child the view left out is left out of its parent too. */
+	if (left_out && !l->n && (dir->kind == NODE_SERIES || dir->kind == NODE_STUDY))
+		view_note_hidden(attrset_str(&dir->attrs, dir->kind == NODE_STUDY
+								  ? TAG_StudyInstanceUID
+								  : TAG_SeriesInstanceUID),
+				 dir->kind == NODE_STUDY);
 	err = drop_duplicates(l, names, ekeys);
 	if (err)
 		goto out;
@@ -747,6 +764,43 @@ static int recent_days_listing(struct listing **out)
 	return 0;
 }
 
+/*
+ * The view lists no series of only withheld instances: before a study's series are named, each
+ * one's instances are asked for, with the query its own folder makes (so its listing, kept for
+ * meta_ttl, costs nothing more), and a series whose every instance is withheld by what the
+ * answer says (SOP class, BurnedInAnnotation) is noted hidden (fs/view.h). An archive whose
+ * answers do not say (dcmqrscp's C-FIND) leaves it to the opens. A failed query hides nothing.
+ */
+static void view_check_series(struct tree *t, const struct node *dir,
+			      const struct attrset_list *series)
+{
+	for (size_t i = 0; i < series->n; i++) {
+		const struct attrset *a = &series->v[i];
+		struct attrset_list instances;
+		struct node child;
+		struct query q;
+		size_t held = 0;
+
+		if (view_hides(a, false))
+			continue;
+		node_init(&child, NODE_SERIES);
+		if (attrset_copy(&child.attrs, a) < 0 ||
+		    attrset_merge(&child.attrs, &dir->attrs) < 0 || dir_query(t, &child, &q) < 0) {
+			node_release(&child);
+			continue;
+		}
+		attrset_list_init(&instances);
+		if (cache_find(t->cache, &q, &instances, NULL) == 0)
+			for (size_t j = 0; j < instances.n; j++)
+				held += view_withholds(&instances.v[j]);
+		if (held && held == instances.n)
+			view_note_hidden(attrset_str(a, TAG_SeriesInstanceUID), false);
+		attrset_list_release(&instances);
+		query_release(&q);
+		node_release(&child);
+	}
+}
+
 int tree_list(struct tree *t, const struct node *dir, struct listing **out,
 	      struct errors_detail *why)
 {
@@ -778,6 +832,8 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out,
 								 : "/studies cut at max_results",
 				      why);
 	}
+	if (!err && view_active() && dir->kind == NODE_STUDY && q.level == QUERY_SERIES)
+		view_check_series(t, dir, &results);
 	if (!err)
 		err = tree_build_listing(t, dir, &results,
 					 (dir->kind == NODE_STUDY || dir->kind == NODE_SERIES) &&

@@ -24,18 +24,28 @@
 
 static const struct deid *view;
 
-/* What an open learned of one instance, by its original SOPInstanceUID. */
+/* What the view learned of one UID (the original): an instance's de-identified size and
+ * whether its bytes withheld it (an archive whose answers lack SOPClassUID or
+ * BurnedInAnnotation: the open finds out), or a series or study folder found to hold only
+ * withheld instances. Kept in a table bounded to VIEW_REMEMBER_MAX entries, least recently
+ * used first out: ~130 bytes an entry (the UID, its links, malloc's overhead), so at most
+ * ~8.5 MiB whatever the size of the export. What falls out is learned again: a size at the
+ * next open (stat shows an estimate meanwhile, as before the first open), a withheld instance
+ * when an open refuses it again (then counted again). */
 struct seen {
-	struct seen *next;
+	struct seen *next;	    /* hash chain */
+	struct seen *newer, *older; /* use order */
 	uint64_t size;
-	bool sized, withheld;
+	bool sized, withheld, hidden;
 	char uid[];
 };
 
-#define VIEW_BUCKETS 4096
+#define VIEW_BUCKETS 16384
 static struct seen *seen[VIEW_BUCKETS];
+static struct seen *newest, *oldest;
+static size_t remembered;
 static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t withheld_count;
+static uint64_t withheld_count, hidden_count;
 
 void view_set(const struct deid *d)
 {
@@ -61,21 +71,71 @@ static unsigned bucket_of(const char *uid)
 	return h % VIEW_BUCKETS;
 }
 
-/* The entry of @uid, made if absent. Call with seen_lock held. @return it or NULL (ENOMEM). */
-static struct seen *seen_get_locked(const char *uid)
+static void lru_unlink(struct seen *s)
+{
+	if (s->newer)
+		s->newer->older = s->older;
+	else
+		newest = s->older;
+	if (s->older)
+		s->older->newer = s->newer;
+	else
+		oldest = s->newer;
+	s->newer = s->older = NULL;
+}
+
+static void lru_push(struct seen *s)
+{
+	s->older = newest;
+	s->newer = NULL;
+	if (newest)
+		newest->newer = s;
+	newest = s;
+	if (!oldest)
+		oldest = s;
+}
+
+/* Drop the least recently used entry. Call with seen_lock held. */
+static void evict_oldest_locked(void)
+{
+	struct seen *s = oldest, **pp;
+
+	if (!s)
+		return;
+	for (pp = &seen[bucket_of(s->uid)]; *pp && *pp != s; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = s->next;
+	lru_unlink(s);
+	free(s);
+	remembered--;
+}
+
+/* The entry of @uid (made if absent and @make), now the most recently used. Call with
+ * seen_lock held. @return it, or NULL (absent, or ENOMEM). */
+static struct seen *seen_get_locked(const char *uid, bool make)
 {
 	unsigned b = bucket_of(uid);
 	struct seen *s;
 
-	for (s = seen[b]; s; s = s->next)
-		if (strcmp(s->uid, uid) == 0)
+	for (s = seen[b]; s; s = s->next) {
+		if (strcmp(s->uid, uid) == 0) {
+			lru_unlink(s);
+			lru_push(s);
 			return s;
+		}
+	}
+	if (!make)
+		return NULL;
 	s = calloc(1, sizeof(*s) + strlen(uid) + 1);
 	if (!s)
 		return NULL;
 	strcpy(s->uid, uid);
 	s->next = seen[b];
 	seen[b] = s;
+	lru_push(s);
+	if (++remembered > VIEW_REMEMBER_MAX)
+		evict_oldest_locked();
 	return s;
 }
 
@@ -86,7 +146,7 @@ static bool note_withheld(const char *uid)
 	struct seen *s;
 
 	pthread_mutex_lock(&seen_lock);
-	s = seen_get_locked(uid);
+	s = seen_get_locked(uid, true);
 	if (s && !s->withheld) {
 		s->withheld = true;
 		withheld_count++;
@@ -94,6 +154,54 @@ static bool note_withheld(const char *uid)
 	}
 	pthread_mutex_unlock(&seen_lock);
 	return first;
+}
+
+/* Whether an open found @uid withheld (or a listing found its folder all withheld). */
+static bool learned(const char *uid, bool folder)
+{
+	bool yes = false;
+	struct seen *s;
+
+	if (!uid || !*uid)
+		return false;
+	pthread_mutex_lock(&seen_lock);
+	s = seen_get_locked(uid, false);
+	if (s)
+		yes = folder ? s->hidden : s->withheld;
+	pthread_mutex_unlock(&seen_lock);
+	return yes;
+}
+
+void view_note_size(const char *sop, uint64_t size)
+{
+	struct seen *s;
+
+	pthread_mutex_lock(&seen_lock);
+	s = seen_get_locked(sop, true);
+	if (s) {
+		s->size = size;
+		s->sized = true;
+	}
+	pthread_mutex_unlock(&seen_lock);
+}
+
+size_t view_remembered(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&seen_lock);
+	n = remembered;
+	pthread_mutex_unlock(&seen_lock);
+	return n;
+}
+
+void view_forget_all(void)
+{
+	pthread_mutex_lock(&seen_lock);
+	while (oldest)
+		evict_oldest_locked();
+	withheld_count = hidden_count = 0;
+	pthread_mutex_unlock(&seen_lock);
 }
 
 void view_fingerprint(char *out, size_t n)
@@ -180,7 +288,12 @@ bool view_withholds(const struct attrset *a)
 	const char *why = NULL;
 	char shown[128];
 
-	if (!view || !deid_withheld(view, a, &why))
+	if (!view)
+		return false;
+	/* Its bytes said so at an open (the listing's answer did not). */
+	if (learned(uid, false))
+		return true;
+	if (!deid_withheld(view, a, &why))
 		return false;
 	if (note_withheld(uid)) {
 		shown_uid(uid, shown, sizeof(shown));
@@ -188,6 +301,94 @@ bool view_withholds(const struct attrset *a)
 			 why ? why : "the profile cannot clean it");
 	}
 	return true;
+}
+
+/* Modalities whose series hold only what the view withholds: SR documents, key object
+ * selections, presentation states, encapsulated documents (PS3.3 C.7.3.1.1.1). */
+static bool modality_withheld(const char *m)
+{
+	static const char *const held[] = {"SR", "KO", "PR", "DOC"};
+
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++)
+		if (strcmp(m, held[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Whether every modality of the multi-valued @list ("SR\\KO") is one of those. */
+static bool modalities_withheld(const char *list)
+{
+	char one[17];
+	size_t n = 0;
+	bool any = false;
+
+	for (const char *p = list;; p++) {
+		if (*p == '\\' || !*p) {
+			one[n] = 0;
+			while (n && one[n - 1] == ' ')
+				one[--n] = 0;
+			if (n && !modality_withheld(one))
+				return false;
+			any |= n > 0;
+			n = 0;
+			if (!*p)
+				break;
+		} else if (n < sizeof(one) - 1) {
+			one[n++] = *p;
+		} else {
+			return false;
+		}
+	}
+	return any;
+}
+
+bool view_hides(const struct attrset *a, bool study)
+{
+	const char *uid = attrset_str(a, study ? TAG_StudyInstanceUID : TAG_SeriesInstanceUID);
+
+	if (!view)
+		return false;
+	if (learned(uid, true))
+		return true;
+	if (!(study ? modalities_withheld(attrset_str(a, TAG_ModalitiesInStudy))
+		    : modality_withheld(attrset_str(a, TAG_Modality))))
+		return false;
+	view_note_hidden(uid, study);
+	return true;
+}
+
+bool view_note_hidden(const char *uid, bool study)
+{
+	bool first = false;
+	char shown[128];
+	struct seen *s;
+
+	if (!view || !uid || !*uid)
+		return false;
+	pthread_mutex_lock(&seen_lock);
+	s = seen_get_locked(uid, true);
+	if (s && !s->hidden) {
+		s->hidden = true;
+		hidden_count++;
+		first = true;
+	}
+	pthread_mutex_unlock(&seen_lock);
+	if (first) {
+		shown_uid(uid, shown, sizeof(shown));
+		log_warn("deid: %s %s holds only withheld instances: not listed",
+			 study ? "study" : "series", shown);
+	}
+	return first;
+}
+
+uint64_t view_hidden(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&seen_lock);
+	n = hidden_count;
+	pthread_mutex_unlock(&seen_lock);
+	return n;
 }
 
 /* Copy the blob's bytes into @dst (whole). */
@@ -228,7 +429,6 @@ int view_instance(struct cache_blob *b, const char *sop, struct buf *out)
 	struct gather g;
 	struct buf in;
 	char shown[128];
-	struct seen *s;
 	int err = 0;
 
 	shown_uid(sop, shown, sizeof(shown));
@@ -263,28 +463,20 @@ int view_instance(struct cache_blob *b, const char *sop, struct buf *out)
 			  shown, why ? why : "invalid");
 	if (err)
 		return err;
-	pthread_mutex_lock(&seen_lock);
-	s = seen_get_locked(sop);
-	if (s) {
-		s->size = out->len;
-		s->sized = true;
-	}
-	pthread_mutex_unlock(&seen_lock);
+	view_note_size(sop, out->len);
 	return 0;
 }
 
 int view_size(const char *sop, uint64_t *size)
 {
-	unsigned b = bucket_of(sop);
 	int err = -ENOENT;
+	struct seen *s;
 
 	pthread_mutex_lock(&seen_lock);
-	for (struct seen *s = seen[b]; s; s = s->next) {
-		if (strcmp(s->uid, sop) == 0 && s->sized) {
-			*size = s->size;
-			err = 0;
-			break;
-		}
+	s = seen_get_locked(sop, false);
+	if (s && s->sized) {
+		*size = s->size;
+		err = 0;
 	}
 	pthread_mutex_unlock(&seen_lock);
 	return err;
@@ -382,6 +574,15 @@ static const uint32_t search_allowed[] = {
 	TAG_PatientSex,
 };
 
+/* Whether @tag is a date, time or date-time the archive would match: the view shows none as
+ * it is (removed, or shifted per patient with deid_keep_dates). */
+static bool is_date_key(uint32_t tag)
+{
+	const char *vr = tags_vr(tag);
+
+	return vr && (strcmp(vr, "DA") == 0 || strcmp(vr, "DT") == 0 || strcmp(vr, "TM") == 0);
+}
+
 int view_check_search(const struct query *q, char *why, size_t n)
 {
 	if (!view)
@@ -395,7 +596,20 @@ int view_check_search(const struct query *q, char *why, size_t n)
 		if (!ok) {
 			const char *kw = tags_keyword(tag);
 
-			if (kw)
+			if (kw && is_date_key(tag) && deid_opts(view)->retain_dates)
+				snprintf(why, n,
+					 "%s: this view shifts dates by an offset that differs per "
+					 "patient (deid_keep_dates), so no date can be turned into "
+					 "the "
+					 "archive's: refused on a de-identified mount",
+					 kw);
+			else if (kw && is_date_key(tag))
+				snprintf(why, n,
+					 "%s: dates are removed in this view (deid_keep_dates "
+					 "shifts "
+					 "them instead): refused on a de-identified mount",
+					 kw);
+			else if (kw)
 				snprintf(why, n,
 					 "%s identifies a patient or a day: refused on a "
 					 "de-identified mount (allowed: ModalitiesInStudy, "

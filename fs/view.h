@@ -33,10 +33,33 @@ int view_attrs(const struct attrset *in, struct attrset *out);
 
 /**
  * Whether instance @a (a listing's result) is withheld by the view, from what the listing
- * knows (SOP class, BurnedInAnnotation). The first time an instance is withheld it is
+ * knows (SOP class, BurnedInAnnotation) or an open of it learned (its bytes). The first time an instance is withheld it is
  * counted and logged (by its pseudonymised UID). False when the view is not active.
  */
 bool view_withholds(const struct attrset *a);
+
+/** The most UIDs the view remembers what it learned of (sizes, withheld instances, hidden
+ * folders), least recently used first out: about 130 bytes each, ~8.5 MiB in all. */
+#define VIEW_REMEMBER_MAX 65536
+
+/**
+ * Whether the series (@study false) or study folder @a (a listing's result) is left out of the
+ * view: a listing of it found only withheld instances (view_note_hidden()), or its Modality
+ * (a study's every ModalitiesInStudy) is SR, KO, PR or DOC, whose instances the view withholds.
+ */
+bool view_hides(const struct attrset *a, bool study);
+/** The folder of series (or study) @uid (original) holds only withheld instances: left out
+ * of listings from now on; logged once by its pseudonym. @return whether this is news. */
+bool view_note_hidden(const char *uid, bool study);
+/** How many series and study folders the view left out as all withheld, since the mount. */
+uint64_t view_hidden(void);
+
+/** Remember @size as instance @sop's de-identified size (view_instance() does). */
+void view_note_size(const char *sop, uint64_t size);
+/** How many UIDs the view remembers something of now (at most VIEW_REMEMBER_MAX). */
+size_t view_remembered(void);
+/** Forget everything learned and the counters (tests). */
+void view_forget_all(void);
 
 /**
  * Read the whole of open blob @b (instance @sop, its original UID, for the counters) and

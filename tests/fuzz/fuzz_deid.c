@@ -29,6 +29,15 @@ static struct deid *deid_for(bool options)
 	return *d;
 }
 
+/* A UID handed by deid_instance_uids(): a UID, and its replacement one of ours. */
+static int check_uid(void *ctx, const char *old_uid, const char *new_uid)
+{
+	(void)ctx;
+	assert(old_uid[0] && strlen(old_uid) <= 64);
+	assert(strncmp(new_uid, "2.25.", 5) == 0 && strlen(new_uid) < DEID_UID_MAX);
+	return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct deid *d = deid_for(size && data[0] & 1);
@@ -55,6 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		assert(out.len == 0);
 	}
 	buf_release(&out);
+	/* The custodian's walk (--deid-map) reads the same bytes. */
+	r = deid_instance_uids(d, copy, size, check_uid, NULL, NULL);
+	assert(r == 0 || r == DEID_WITHHELD || r == -EIO || r == -ENOMEM);
 	buf_init(&out, 1u << 26);
 	r = deid_json(d, (const char *)copy, size, &out);
 	assert(r == 0 || r == -EIO || r == -E2BIG || r == -ENOMEM);

@@ -23,12 +23,15 @@ def uid(*parts):
 
 
 STUDY = uid("study")
-SERIES = [uid("series", 1), uid("series", 2), uid("series", 3)]
+SERIES = [uid("series", 1), uid("series", 2), uid("series", 3), uid("series", 4)]
 FRAME = uid("frame")
 OTHER_STUDY = uid("referenced study")  # a study referenced, not stored
 SOPS = [uid("sop", i) for i in range(5)]
 SR_SOP = uid("sr")
 BURNED = SOPS[3]  # BurnedInAnnotation YES: withheld
+# A CT series of one image marked BurnedInAnnotation YES: every instance withheld, so the
+# series is left out of its study (its Modality does not tell).
+ALONE = uid("sop alone")
 
 # Distinctive values: none may appear anywhere in the de-identified mount.
 PHI = {
@@ -196,6 +199,10 @@ def generate(out_dir):
         ds = _image(i, 0 if i < 4 else 1, rng)
         made[SOPS[i]] = ds
     made[SR_SOP] = _sr(rng)
+    alone = _image(3, 3, rng)
+    alone.SOPInstanceUID = alone.file_meta.MediaStorageSOPInstanceUID = ALONE
+    alone.InstanceNumber = "6"
+    made[ALONE] = alone
     paths = {}
     for sop, ds in made.items():
         ds.is_little_endian = True
@@ -209,4 +216,4 @@ def generate(out_dir):
 def original_uids():
     """Every UID of the study that names an instance, a series, a study or a frame of
     reference: none may appear in the mount."""
-    return [STUDY, FRAME, OTHER_STUDY, SR_SOP, *SERIES, *SOPS]
+    return [STUDY, FRAME, OTHER_STUDY, SR_SOP, ALONE, *SERIES, *SOPS]

@@ -138,3 +138,24 @@ def test_c_move_exports_every_instance_as_stored(mount, pixelmed, tmp_path):
     for sop, (ts, body) in pixelmed["stored"].items():
         assert got[sop][0] == ts, (sop, "transfer syntax")
         assert got[sop][1] == body, (sop, "data set bytes", len(got[sop][1]), len(body))
+
+
+def test_deid_view_holds_no_phi(mount, session_dir, tmp_path):
+    # The de-identified view over pixelmed's C-FIND and C-GET: the PHI study of test_deid.py,
+    # nothing identifying in any name, xattr or file, the burned-in images not served.
+    import deid_data
+    from test_deid import check_served_view, deid_mount
+    phi = deid_data.generate(str(tmp_path / "phi"))
+    d = os.path.join(session_dir, "pixelmed-deid")
+    os.makedirs(d)
+    server = Pixelmed(d)
+    try:
+        server.store(phi["files"])
+        key = tmp_path / "key"
+        with open(os.open(str(key), os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+            f.write(os.urandom(48))
+        m = deid_mount(mount, "dicom://PIXELMED@127.0.0.1:%d" % server.port, str(key),
+                       expect_errors=True)
+        check_served_view(m, learned=False)
+    finally:
+        server.stop()

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.request
 
 import pydicom
@@ -148,6 +149,31 @@ def check_view(m, phi, with_metadata=True):
     return images, files
 
 
+def remapped_uids(blobs):
+    """Every UID of the view's own (2.25.) in the DICOM files among @blobs, at any depth."""
+    out = set()
+
+    def walk_ds(ds):
+        for e in ds:
+            if e.VR == "SQ":
+                for item in e.value:
+                    walk_ds(item)
+            elif e.VR == "UI" and e.value:
+                values = e.value if isinstance(e.value, pydicom.multival.MultiValue) else \
+                    [e.value]
+                out.update(str(v) for v in values if str(v).startswith("2.25."))
+
+    for b in blobs:
+        if b[128:132] == b"DICM":
+            ds = pydicom.dcmread(io.BytesIO(b))
+            walk_ds(ds.file_meta)
+            walk_ds(ds)
+            # trolley's own implementation class UID is no remapped value.
+            out.discard(ds.file_meta.ImplementationClassUID)
+    assert out
+    return out
+
+
 def check_references(images):
     """References and the frame of reference remapped the same way as what they point to."""
     new = {n: ds.SOPInstanceUID for n, ds in images.items()}
@@ -174,7 +200,11 @@ def test_qido_wado_view_holds_no_phi_and_keeps_references(mount, archive, phi, k
     check_references(images)
     with open(m.path(".trolley", "status")) as f:
         status = f.read()
-    assert re.search(r"^deid_withheld: 2$", status, re.M), status
+    # The burned-in images and the SR (seen in the study's metadata); the SR's series
+    # (Modality SR: only what the view withholds) and the series of one burned-in image are
+    # left out whole.
+    assert re.search(r"^deid_withheld: 3$", status, re.M), status
+    assert re.search(r"^deid_withheld_folders: 2$", status, re.M), status
     assert "withheld" in m.text()
     # The custodian's map says what the view shows, and only the map holds the originals.
     mapping, _ = run_map(keys["one"], source, str(tmp_path / "mapcache"))
@@ -182,6 +212,10 @@ def test_qido_wado_view_holds_no_phi_and_keeps_references(mount, archive, phi, k
     for u in [deid_data.STUDY, *deid_data.SERIES[:2], *deid_data.SOPS, deid_data.SR_SOP]:
         assert mapping[u].startswith("2.25."), u
     assert os.listdir(m.path("studies")) == [mapping[deid_data.STUDY]]
+    # Every UID the view remapped in what it served, at any depth (references, the frame of
+    # reference), is in the map, with the value the files carry.
+    assert mapping[deid_data.FRAME] == images[1].FrameOfReferenceUID
+    assert remapped_uids(files.values()) <= set(mapping.values())
     # Withheld instances are nowhere: not as a file, nor in a study's or series' metadata.
     withheld = {mapping[deid_data.BURNED], mapping[deid_data.SR_SOP]}
     for p, b in files.items():
@@ -189,12 +223,15 @@ def test_qido_wado_view_holds_no_phi_and_keeps_references(mount, archive, phi, k
         if p.endswith("metadata.json"):
             sops = {o["00080018"]["Value"][0] for o in json.loads(b)}
             assert not sops & withheld, p
-            # The SR's series is listed (a series answer does not say what it holds) and
-            # empty: its metadata too.
-            assert bool(sops) == ("/3 SR/" not in p and "/" + mapping[deid_data.SERIES[2]]
-                                  + "/" not in p), p
-    # A study and its three series, in /patients and in /studies.
-    assert len([p for p in files if p.endswith("metadata.json")]) == 2 * 4
+            assert sops, p
+    # The SR's series and the series of one burned-in image hold only what the view
+    # withholds: not listed, not found by their names.
+    for series in deid_data.SERIES[2:]:
+        assert not [p for p in files if mapping[series] in p]
+        assert not os.path.exists(m.path("studies", mapping[deid_data.STUDY], mapping[series]))
+    assert not [p for p in files if "/3 SR" in p or "/4 CT" in p]
+    # A study and its two other series, in /patients and in /studies.
+    assert len([p for p in files if p.endswith("metadata.json")]) == 2 * 3
     assert {ds.SOPInstanceUID for ds in images.values()} == \
         {mapping[s] for s in deid_data.SOPS if s != deid_data.BURNED}
 
@@ -242,6 +279,45 @@ def test_pseudonymised_uid_resolves_and_original_does_not(mount, archive, keys, 
                             deid_data.PHI["PatientID"] + "]"),
                      m.path("dates"), m.path("media", deid_data.STUDY)):
         assert not os.path.exists(original), original
+
+
+def test_media_shows_no_series_of_only_withheld_instances(mount, archive, keys):
+    # /media first, on a fresh mount: its study's DICOM folder and DICOMDIR hold the two
+    # series of served images, not the SR's nor the one of a lone burned-in image.
+    m = deid_mount(mount, archive["server"].dicomweb, keys["one"])
+    (study,) = os.listdir(m.path("media"))
+    assert sorted(os.listdir(m.path("media", study, "DICOM"))) == ["S0001", "S0002"]
+    records = pydicom.dcmread(m.path("media", study, "DICOMDIR")).DirectoryRecordSequence
+    assert len([r for r in records if r.DirectoryRecordType == "SERIES"]) == 2
+    assert len([r for r in records if r.DirectoryRecordType == "IMAGE"]) == 4
+
+
+def test_patient_and_study_of_only_withheld_instances_are_not_listed(mount, phi, keys,
+                                                                     tmp_path):
+    # Another patient whose one study is a report (SR): neither is shown, nor found.
+    import numpy as np
+    sr = deid_data._sr(np.random.default_rng(1))
+    sr.PatientName, sr.PatientID = "Reportonly^Ria", "PHIREPORT77"
+    sr.StudyInstanceUID = deid_data.uid("report study")
+    sr.SeriesInstanceUID = deid_data.uid("report series")
+    sr.SOPInstanceUID = sr.file_meta.MediaStorageSOPInstanceUID = deid_data.uid("report")
+    sr.is_little_endian, sr.is_implicit_VR = True, False
+    path = str(tmp_path / "report.dcm")
+    sr.save_as(path, write_like_original=False)
+    (tmp_path / "orthanc").mkdir()
+    server = Orthanc(str(tmp_path / "orthanc"))
+    try:
+        server.upload(phi["files"] + [path])
+        m = deid_mount(mount, server.dicomweb, keys["one"])
+        assert len(os.listdir(m.path("patients"))) == 1
+        assert len(os.listdir(m.path("studies"))) == 1
+        mapping, _ = run_map(keys["one"], server.dicomweb, str(tmp_path / "mapcache"))
+        assert not os.path.exists(m.path("studies", mapping[sr.StudyInstanceUID]))
+        assert "Reportonly" not in " ".join(os.listdir(m.path("patients")))
+        with open(m.path(".trolley", "status")) as f:
+            assert re.search(r"^deid_withheld_folders: [1-9]", f.read(), re.M)
+    finally:
+        server.stop()
 
 
 def test_search_by_identifying_keys_is_refused(mount, archive, keys):
@@ -416,8 +492,8 @@ def test_c_find_c_get_view_holds_no_phi(mount, dcmqrscp_phi, phi, keys, tmp_path
     m = deid_mount(mount, "dicom://STORE@127.0.0.1:%d" % dcmqrscp_phi.port, keys["one"],
                    expect_errors=True)
     names, values = [], []
-    # C-FIND answers no BurnedInAnnotation: that image is listed, and its open is refused.
-    files = {}
+    # C-FIND answers no BurnedInAnnotation: those images are listed, and their opens refused.
+    files, refused = {}, []
     for d, dirs, fnames in os.walk(m.path("studies")):
         for n in dirs + fnames:
             p = os.path.join(d, n)
@@ -431,6 +507,7 @@ def test_c_find_c_get_view_holds_no_phi(mount, dcmqrscp_phi, phi, keys, tmp_path
             except OSError as e:
                 assert e.errno == errno.EACCES
                 files[n] = None
+                refused.append(os.path.join(d, n))
     assert_no_leak("name", [(n, n) for n in names])
     assert_no_leak("xattr", [(v, v) for v in values])
     served = {n: b for n, b in files.items() if b is not None}
@@ -446,15 +523,44 @@ def test_c_find_c_get_view_holds_no_phi(mount, dcmqrscp_phi, phi, keys, tmp_path
             assert_no_leak(extra, [(extra, f.read())])
     with open(m.path(".trolley", "errors")) as f:
         assert "\tEACCES\t" in f.read()  # the burned-in image's open, by its pseudonym
+    # C-FIND said nothing of the SOP classes or BurnedInAnnotation (dcmqrscp answers only the
+    # keys of its index); the opens found out, and from then on the view lists neither the
+    # burned-in image nor the series of only a burned-in image, nor finds them by name.
+    assert len(refused) == 2, refused
+    deadline = time.monotonic() + 30
+    while [p for p in refused if os.path.exists(p)] and time.monotonic() < deadline:
+        time.sleep(0.2)  # the kernel keeps a name it was given for DIR_TIMEOUT (1 s)
+    assert not [p for p in refused if os.path.exists(p)]
+    study = os.path.dirname(os.path.dirname(refused[0]))
+    assert len(os.listdir(study)) == 2  # the two CT series of served images
+    again = 0
+    for d, _, fnames in os.walk(m.path("studies")):
+        for n in fnames:
+            with open(os.path.join(d, n), "rb") as f:
+                assert f.read()
+            again += 1
+    assert again == 4  # the images (C-GET has no metadata.json)
+    with open(m.path(".trolley", "status")) as f:
+        status = f.read()
+    # The burned-in images; the SR's series (by its Modality) and the lone image's series.
+    assert re.search(r"^deid_withheld: 2$", status, re.M), status
+    assert re.search(r"^deid_withheld_folders: 2$", status, re.M), status
     # The same key gives the same files whichever protocol brought the archive's bytes.
     mapping, _ = run_map(keys["one"], "dicom://STORE@127.0.0.1:%d" % dcmqrscp_phi.port,
                          str(tmp_path / "mapcache"))
     assert images[1].SOPInstanceUID == mapping[deid_data.SOPS[0]]
+    assert remapped_uids(served.values()) <= set(mapping.values())
 
 
 def test_options_shift_dates_per_patient_and_say_so(mount, archive, keys):
     m = deid_mount(mount, archive["server"].dicomweb, keys["one"],
-                   options="deid_keep_dates,deid_keep_patient")
+                   options="deid_keep_dates,deid_keep_patient",
+                   expect_errors=r"search .*refused on a de-identified mount")
+    # Each patient's dates move by their own offset: a date search cannot be translated.
+    with pytest.raises(OSError) as e:
+        os.listdir(m.path("search", "StudyDate=20190101-20191231"))
+    assert e.value.errno == errno.EACCES
+    assert "StudyDate: this view shifts dates by an offset that differs per patient" in m.text()
     (patient,) = os.listdir(m.path("patients"))
     (study,) = os.listdir(m.path("patients", patient))
     # The study is named by its shifted date now, never the real one.
@@ -472,3 +578,85 @@ def test_options_shift_dates_per_patient_and_say_so(mount, archive, keys):
     # One offset for the patient: every date moved by the same days, none left as it was.
     assert len(shifted) == 1 and deid_data.PHI["StudyDate"] not in shifted
     assert study.startswith("%s-%s-%s" % (min(shifted)[:4], min(shifted)[4:6], min(shifted)[6:]))
+
+
+def phi_manifest(phi):
+    """The PHI study as mint_server.py and rad69_server.py replay it."""
+    out = []
+    for sop, path in phi["sops"].items():
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        out.append({k: str(ds.get(k, "")) for k in (
+            "PatientName", "PatientID", "StudyInstanceUID", "StudyDate", "StudyTime",
+            "StudyDescription", "AccessionNumber", "SeriesInstanceUID", "SeriesNumber",
+            "Modality", "SeriesDescription", "SOPInstanceUID", "InstanceNumber")})
+        out[-1]["TransferSyntaxUID"] = str(ds.file_meta.TransferSyntaxUID)
+        out[-1]["path"] = path
+    return out
+
+
+def check_served_view(m, learned=True):
+    """Walk /studies of a view whose searcher says nothing of SOP classes or burned-in
+    annotation (MINT; @learned False: it may say): every name, xattr and served file free of
+    PHI, the burned-in images' opens refused (and then not listed), references consistent.
+    @return the images."""
+    names, values, files, refused = [], [], {}, []
+    for d, dirs, fnames in os.walk(m.path("studies")):
+        for n in dirs + fnames:
+            p = os.path.join(d, n)
+            names.append(n)
+            values += [x + "=" + os.getxattr(p, x).decode("utf-8", "replace")
+                       for x in os.listxattr(p)]
+        for n in fnames:
+            try:
+                with open(os.path.join(d, n), "rb") as f:
+                    files[n] = f.read()
+            except OSError as e:
+                assert e.errno == errno.EACCES, (n, e)
+                refused.append(os.path.join(d, n))
+    assert_no_leak("name", [(n, n) for n in names])
+    assert_no_leak("xattr", [(v, v) for v in values])
+    assert_no_leak("file", files.items())
+    images = {int(ds.InstanceNumber): ds for ds in
+              (pydicom.dcmread(io.BytesIO(b)) for n, b in files.items() if n.endswith(".dcm"))}
+    assert sorted(images) == [1, 2, 3, 5]
+    check_references(images)
+    # The burned-in images, learned at their opens (or never listed, where the search said).
+    assert len(refused) == 2 if learned else len(refused) in (0, 2), refused
+    deadline = time.monotonic() + 30
+    while [p for p in refused if os.path.exists(p)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in refused if os.path.exists(p)]
+    # No empty folder: the SR's series and the series of one burned-in image are not shown.
+    (study,) = os.listdir(m.path("studies"))
+    series = [e for e in os.listdir(m.path("studies", study))
+              if os.path.isdir(m.path("studies", study, e))]
+    assert len(series) == 2 and all(os.listdir(m.path("studies", study, e)) for e in series)
+    for extra in ("status", "errors"):
+        with open(m.path(".trolley", extra), "rb") as f:
+            assert_no_leak(extra, [(extra, f.read())])
+    return images
+
+
+@pytest.fixture(scope="module")
+def mint_phi(phi):
+    from mint_server import MintServer
+    s = MintServer(phi_manifest(phi))
+    yield s
+    s.stop()
+
+
+def test_mint_with_wado_uri_view_holds_no_phi(mount, mint_phi, archive, keys):
+    m = deid_mount(mount, "mint+" + mint_phi.url, keys["one"],
+                   options="wado_uri=%s/wado" % archive["server"].url, expect_errors=True)
+    check_served_view(m)
+
+
+def test_mint_with_rad69_view_holds_no_phi(mount, mint_phi, phi, keys):
+    from rad69_server import Rad69Server
+    rad69 = Rad69Server(phi_manifest(phi))
+    try:
+        m = deid_mount(mount, "mint+" + mint_phi.url, keys["one"],
+                       options="rad69=" + rad69.url, expect_errors=True)
+        check_served_view(m)
+    finally:
+        rad69.stop()

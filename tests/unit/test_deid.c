@@ -536,6 +536,46 @@ static void test_attrset(void **state)
 	deid_free(dd);
 }
 
+/* The option columns of Table E.1-1 (2024b), rows checked against the standard's own
+ * extraction: Rtn. Dev. Id. K keeps calibration dates and station locations; PatientBirthDate
+ * has no Modified Dates action (it stays empty); Clean Desc. C cleans a clinical trial series
+ * description; Institutional Department Name has no Clean Desc. (removed). */
+static void test_option_columns(void **state)
+{
+	struct deid_options dev = {.retain_device = true}, dates = {.retain_dates = true},
+			    desc = {.clean_descriptors = true};
+	struct deid *dd = make(KEY_A, &dev), *dt = make(KEY_A, &dates), *dc = make(KEY_A, &desc);
+	struct attrset s;
+
+	(void)state;
+	attrset_init(&s);
+	assert_int_equal(attrset_set(&s, 0x00100020u, "LO", "MRN0042"), 0);
+	assert_int_equal(attrset_set(&s, 0x00181200u, "DA", "20190101"), 0); /* DateOfLastCal. */
+	assert_int_equal(attrset_set(&s, 0x00321020u, "LO", "ROOM 4"), 0); /* ScheduledStudyLoc. */
+	assert_int_equal(deid_attrset(dd, &s), 0);
+	assert_string_equal(attrset_get(&s, 0x00181200u), "20190101");
+	assert_string_equal(attrset_get(&s, 0x00321020u), "ROOM 4");
+	attrset_release(&s);
+	attrset_init(&s);
+	assert_int_equal(attrset_set(&s, 0x00100020u, "LO", "MRN0042"), 0);
+	assert_int_equal(attrset_set(&s, 0x00100030u, "DA", "19610203"), 0); /* PatientBirthDate */
+	assert_int_equal(attrset_set(&s, 0x00080020u, "DA", "20200315"), 0);
+	assert_int_equal(deid_attrset(dt, &s), 0);
+	assert_string_equal(attrset_get(&s, 0x00100030u), "");
+	assert_int_equal(strlen(attrset_get(&s, 0x00080020u)), 8);
+	attrset_release(&s);
+	attrset_init(&s);
+	assert_int_equal(attrset_set(&s, 0x00120072u, "LO", "CT HEAD Smith"), 0);
+	assert_int_equal(attrset_set(&s, 0x00081040u, "LO", "CT RADIOLOGY"), 0);
+	assert_int_equal(deid_attrset(dc, &s), 0);
+	assert_string_equal(attrset_get(&s, 0x00120072u), "CT HEAD");
+	assert_null(attrset_get(&s, 0x00081040u));
+	attrset_release(&s);
+	deid_free(dd);
+	deid_free(dt);
+	deid_free(dc);
+}
+
 static void test_json(void **state)
 {
 	static const char in[] =
@@ -664,6 +704,7 @@ int main(void)
 		cmocka_unit_test(test_implicit_lookalike_value),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_attrset),
+		cmocka_unit_test(test_option_columns),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_pydicom_files),
 	};

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/tags.h"
@@ -81,6 +82,31 @@ static void test_identifying_keys_are_refused_with_the_key_named(void **state)
 	assert_non_null(strstr(why, "PatientName"));
 }
 
+/* With Modified Dates each patient's dates move by their own offset: a date search cannot be
+ * translated into the archive's dates, and the refusal says so. */
+static void test_date_searches_are_refused_saying_why(void **state)
+{
+	struct deid_options o = {.retain_dates = true};
+	struct deid *shifted;
+	char why[256];
+
+	(void)state;
+	view_set(deid);
+	assert_int_equal(search_verdict("StudyDate=20200301-20200303", why, sizeof(why)), -EACCES);
+	assert_non_null(strstr(why, "StudyDate: dates are removed in this view"));
+	assert_int_equal(deid_new(key, &o, &shifted), 0);
+	view_set(shifted);
+	assert_int_equal(search_verdict("StudyDate=20200301-20200303", why, sizeof(why)), -EACCES);
+	assert_non_null(strstr(why, "StudyDate: this view shifts dates by an offset that differs "
+				    "per patient"));
+	assert_int_equal(
+		search_verdict("ModalitiesInStudy=CT&PatientBirthDate=19700101", why, sizeof(why)),
+		-EACCES);
+	assert_non_null(strstr(why, "PatientBirthDate: this view shifts dates"));
+	view_set(NULL);
+	deid_free(shifted);
+}
+
 static void test_keys_that_name_no_one_are_allowed(void **state)
 {
 	char why[256] = "";
@@ -122,13 +148,78 @@ static void test_errors_keep_the_path_and_lose_every_original_uid(void **state)
 	buf_release(&b);
 }
 
+/* What the view learns (sizes at open) is bounded: the least recently used goes first, the
+ * ones in use stay. */
+static void test_what_the_view_learns_is_bounded(void **state)
+{
+	char uid[64];
+	uint64_t size;
+
+	(void)state;
+	view_set(deid);
+	view_forget_all();
+	for (unsigned i = 0; i < VIEW_REMEMBER_MAX + 1000; i++) {
+		snprintf(uid, sizeof(uid), "1.2.3.%u", i);
+		view_note_size(uid, 1000 + i);
+		/* The first one is used all along: it stays. */
+		if (i % 1000 == 0)
+			assert_int_equal(view_size("1.2.3.0", &size), 0);
+	}
+	assert_int_equal(view_remembered(), VIEW_REMEMBER_MAX);
+	assert_int_equal(view_size("1.2.3.0", &size), 0);
+	assert_int_equal(size, 1000);
+	assert_int_equal(view_size("1.2.3.1", &size), -ENOENT);
+	snprintf(uid, sizeof(uid), "1.2.3.%u", VIEW_REMEMBER_MAX + 999);
+	assert_int_equal(view_size(uid, &size), 0);
+	assert_int_equal(size, 1000 + VIEW_REMEMBER_MAX + 999);
+	view_forget_all();
+	assert_int_equal(view_remembered(), 0);
+	view_set(NULL);
+}
+
+/* A series or study folder of only withheld classes is left out by its Modality, once counted. */
+static void test_folders_of_withheld_modalities_are_hidden(void **state)
+{
+	struct attrset a;
+
+	(void)state;
+	view_set(deid);
+	view_forget_all();
+	attrset_init(&a);
+	assert_int_equal(attrset_set(&a, TAG_SeriesInstanceUID, "UI", "1.2.3.4"), 0);
+	assert_int_equal(attrset_set(&a, TAG_StudyInstanceUID, "UI", "1.2.3.5"), 0);
+	assert_int_equal(attrset_set(&a, TAG_Modality, "CS", "CT"), 0);
+	assert_int_equal(attrset_set(&a, TAG_ModalitiesInStudy, "CS", "SR\\CT"), 0);
+	assert_false(view_hides(&a, false));
+	assert_false(view_hides(&a, true));
+	assert_int_equal(attrset_set(&a, TAG_Modality, "CS", "SR"), 0);
+	assert_int_equal(attrset_set(&a, TAG_ModalitiesInStudy, "CS", "SR\\KO\\DOC"), 0);
+	assert_true(view_hides(&a, false));
+	assert_true(view_hides(&a, true));
+	assert_true(view_hides(&a, false));
+	assert_int_equal(view_hidden(), 2);
+	/* Learned: a CT series found to hold only withheld instances. */
+	assert_int_equal(attrset_set(&a, TAG_SeriesInstanceUID, "UI", "1.2.3.6"), 0);
+	assert_int_equal(attrset_set(&a, TAG_Modality, "CS", "CT"), 0);
+	assert_false(view_hides(&a, false));
+	assert_true(view_note_hidden("1.2.3.6", false));
+	assert_false(view_note_hidden("1.2.3.6", false));
+	assert_true(view_hides(&a, false));
+	attrset_release(&a);
+	view_forget_all();
+	view_set(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_identified_mount_searches_anything),
 		cmocka_unit_test(test_identifying_keys_are_refused_with_the_key_named),
 		cmocka_unit_test(test_keys_that_name_no_one_are_allowed),
+		cmocka_unit_test(test_date_searches_are_refused_saying_why),
 		cmocka_unit_test(test_errors_keep_the_path_and_lose_every_original_uid),
+		cmocka_unit_test(test_what_the_view_learns_is_bounded),
+		cmocka_unit_test(test_folders_of_withheld_modalities_are_hidden),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
