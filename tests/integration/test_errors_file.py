@@ -224,6 +224,24 @@ def test_a_reply_that_is_not_the_instance_shows_why(mount, source, data, proxy):
     assert r[2] == p and "sent instance %s instead" % other["SOPInstanceUID"] in r[5], r
 
 
+
+def _at_once(fn, path, first_asked):
+    """The errnos of fn(path) in two threads, the second started once the first one's request
+    reached the archive (first_asked() true): the second waits for the first one's request."""
+    got = []
+
+    def run():
+        got.append(errno_of(fn, path))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads[0].start()
+    wait_for(first_asked, 15, "the first reader's request")
+    threads[1].start()
+    for t in threads:
+        t.join(60)
+    return got
+
+
 def test_a_reader_who_waited_for_anothers_failed_transfer_sees_its_url(mount, source, data,
                                                                         proxy):
     # Two readers open one instance at once: the first leads its transfer, the second waits
@@ -233,23 +251,11 @@ def test_a_reader_who_waited_for_anothers_failed_transfer_sees_its_url(mount, so
     m = mount(source, options="prefetch=none", expect_errors=True)
     e, p = _file(m, data, "11")
     os.stat(m.mountpoint + p)
-    proxy.fault("/instances/" + e["SOPInstanceUID"] + "$", delay=3, status=500,
-                body=b"the archive is on fire", type="text/plain")
-    got = []
-
-    def reader():
-        got.append(errno_of(open, m.mountpoint + p, "rb"))
-
-    threads = [threading.Thread(target=reader) for _ in range(2)]
-    threads[0].start()
-    wait_for(lambda: proxy.count("/instances/" + e["SOPInstanceUID"] + "$") == 1, 15,
-             "the first reader's request")
-    threads[1].start()
-    for t in threads:
-        t.join(60)
+    get = "/instances/" + e["SOPInstanceUID"] + "$"
+    proxy.fault(get, delay=3, status=500, body=b"the archive is on fire", type="text/plain")
+    got = _at_once(open, m.mountpoint + p, lambda: proxy.count(get) == 1)
     assert got == [errno.EIO, errno.EIO]
-    # One transfer for both: the second reader waited for the first one's.
-    assert proxy.count("/instances/" + e["SOPInstanceUID"] + "$") == 1
+    assert proxy.count(get) == 1  # one transfer for both
     rows = [r for r in _errors(m) if r[2] == p]
     assert len(rows) == 2, _errors(m)
     url = "GET " + source + "/studies/%s/series/%s/instances/%s" % (
@@ -257,3 +263,18 @@ def test_a_reader_who_waited_for_anothers_failed_transfer_sees_its_url(mount, so
     for r in rows:
         assert r[1] == "EIO" and r[3] == url, r
         assert r[4] == "HTTP 500" and "the archive is on fire" in r[5], r
+
+
+def test_a_listing_that_waited_for_anothers_failed_query_sees_its_url(mount, source, proxy):
+    # The same for a folder: the second lister waits for the first one's query.
+    m = mount(source, expect_errors=True)
+    query = r"^/dicom-web/studies\?"
+    proxy.fault(query, delay=3, status=500, body=b"index on fire", type="text/plain")
+    got = _at_once(os.listdir, m.path("patients"), lambda: proxy.count(query) == 1)
+    assert got == [errno.EIO, errno.EIO]
+    assert proxy.count(query) == 1  # one query for both
+    rows = [r for r in _errors(m) if r[2] == "/patients"]
+    assert len(rows) == 2, _errors(m)
+    for r in rows:
+        assert r[1] == "EIO" and r[3].startswith("GET " + source + "/studies?"), r
+        assert r[4] == "HTTP 500" and "index on fire" in r[5], r
