@@ -8,7 +8,7 @@
  *   qido-cjson  the same cJSON parse of a QIDO page (how qido_rs.c read a page before)
  *   qido-stream dicom_json_parse_list(): one data set at a time (how it reads one now)
  * Build and run (an optimised build without sanitizers; numbers in the commit and the report):
- *   cc -O2 -I. -D_GNU_SOURCE bench/json_memory.c protocols/dicom_json.c protocols/json_check.c \
+ *   cc -O2 -I. -D_GNU_SOURCE bench/json_memory.c protocols/dicom_json.c core/json_check.c \
  *      core/attrs.c core/buf.c core/log.c core/tags.c -lcjson -lm -o /tmp/json_memory
  *   TROLLEY_FIXTURES=../shared/fixtures /tmp/json_memory meta-cjson 64 */
 #include <cjson/cJSON.h>
@@ -20,7 +20,7 @@
 #include "core/attrs.h"
 #include "core/buf.h"
 #include "protocols/dicom_json.h"
-#include "protocols/json_check.h"
+#include "core/json_check.h"
 #include "bench/rss.h"
 #include "tests/unit/helpers.h"
 

@@ -2,7 +2,7 @@
  * Builds a studySearchResults body of N MiB from copies of the instance-level fixture's
  * studies, parses it at instance level, and prints the peak RSS and what the parse added to the
  * body itself. Build and run (optimised, without sanitizers):
- *   cc -O2 -I. -D_GNU_SOURCE bench/mint_memory.c protocols/mint.c protocols/http.c \
+ *   cc -O2 -I. -D_GNU_SOURCE -DTROLLEY_VERSION='"bench"' bench/mint_memory.c protocols/mint.c protocols/http.c \
  *      protocols/secrets.c core/attrs.c core/buf.c core/log.c core/tags.c core/query.c \
  *      core/slots.c core/pushback.c \
  *      $(pkg-config --cflags --libs libxml-2.0 libcurl) -o /tmp/mint_memory

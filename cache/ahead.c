@@ -29,9 +29,6 @@
 #include "core/log.h"
 #include "core/tags.h"
 
-/* The largest metadata read ahead, as fs/ops.c allows for metadata.json. */
-#define AHEAD_METADATA_MAX (512u << 20)
-
 static bool walk_visited(const struct walk *w, const char *series)
 {
 	for (size_t i = 0; i < w->nvisited; i++)
@@ -73,8 +70,8 @@ void ahead_note_open(struct cache *c, const struct instance_ref *ref, size_t ind
 
 	struct walk *w = &c->walk;
 
-	if (!ref->study_uid || !ref->series_uid || strlen(ref->study_uid) >= SOP_MAX ||
-	    strlen(ref->series_uid) >= SOP_MAX)
+	if (!ref->study_uid || !ref->series_uid || strlen(ref->study_uid) >= UID_MAX ||
+	    strlen(ref->series_uid) >= UID_MAX)
 		return;
 	if (strcmp(w->study, ref->study_uid) != 0) {
 		/* Another study: the old walk is over (the folder order fs/ told stays): queued
@@ -93,7 +90,7 @@ void ahead_note_open(struct cache *c, const struct instance_ref *ref, size_t ind
 		w->in_order = 0;
 		w->ahead = false;
 		if (!walk_visited(w, ref->series_uid) && w->nvisited < WALK_VISITED_MAX)
-			snprintf(w->visited[w->nvisited++], SOP_MAX, "%s", ref->series_uid);
+			snprintf(w->visited[w->nvisited++], UID_MAX, "%s", ref->series_uid);
 		/* The walk reached its read-ahead: that is the series being read now. */
 		prefetch_promote(c, ref->series_uid);
 	}
@@ -118,7 +115,7 @@ void cache_note_series_order(struct cache *c, const char *study_uid, const char 
 {
 	struct walk *w = &c->walk;
 
-	if (!c->cfg.prefetch || !n || strlen(study_uid) >= SOP_MAX)
+	if (!c->cfg.prefetch || !n || strlen(study_uid) >= UID_MAX)
 		return;
 	if (n > WALK_VISITED_MAX)
 		n = WALK_VISITED_MAX;
@@ -128,8 +125,8 @@ void cache_note_series_order(struct cache *c, const char *study_uid, const char 
 		snprintf(w->order_study, sizeof(w->order_study), "%s", study_uid);
 		w->norder = 0;
 		for (size_t i = 0; i < n; i++)
-			if (strlen(series[i]) < SOP_MAX)
-				snprintf(w->order[w->norder++], SOP_MAX, "%s", series[i]);
+			if (strlen(series[i]) < UID_MAX)
+				snprintf(w->order[w->norder++], UID_MAX, "%s", series[i]);
 	}
 	pthread_mutex_unlock(&c->lock);
 }
@@ -161,7 +158,7 @@ static enum folder_pick ahead_pick_in_folder_order(struct cache *c, const char *
 		i++;
 	for (i++; i < w->norder; i++) {
 		if (ahead_may_take(c, w->order[i])) {
-			snprintf(out, SOP_MAX, "%s", w->order[i]);
+			snprintf(out, UID_MAX, "%s", w->order[i]);
 			return FOLDER_PICKED;
 		}
 	}
@@ -200,7 +197,7 @@ static int ahead_pick(struct cache *c, const char *study, const char *after, cha
 
 		if (strcmp(c->walk.study, study) != 0 || !ahead_may_take(c, uid))
 			continue;
-		snprintf(out, SOP_MAX, "%s", uid);
+		snprintf(out, UID_MAX, "%s", uid);
 		err = 0;
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -262,7 +259,7 @@ out:
  * for this stream rather than each fetch its instance alone (prefetch_wait_named). */
 static enum prefetch_prepared ahead_prepare(struct cache *c, struct prefetch_job *j)
 {
-	char series[SOP_MAX];
+	char series[UID_MAX];
 	int err;
 
 	err = ahead_pick(c, j->study, j->after, series);
@@ -321,7 +318,7 @@ static void ahead_metadata(struct cache *c, const char *study, const char *serie
 	if (!series[0] || !cache_has_metadata(c) ||
 	    cache_metadata_size(c, study, series, &size) == 0)
 		return;
-	buf_init(&doc, AHEAD_METADATA_MAX);
+	buf_init(&doc, CACHE_DOC_MAX);
 	/* A failure is the reader's to see when it opens metadata.json (and logged there). */
 	if (cache_metadata(c, study, series, &doc, NULL) == 0)
 		log_debug("series %s: metadata read ahead (%zu bytes)", series, doc.len);

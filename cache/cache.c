@@ -38,6 +38,7 @@ int cache_new(struct store *store, struct searcher *searcher, struct downloader 
 	pthread_cond_init(&c->work, NULL);
 	pthread_mutex_init(&c->qlock, NULL);
 	pthread_cond_init(&c->qdone, NULL);
+	pthread_mutex_init(&c->pool.lock, NULL);
 	*out = c;
 	return 0;
 }
@@ -51,6 +52,7 @@ void cache_free(struct cache *c)
 	memo_release(&c->sizes);
 	memo_release(&c->failures);
 	memo_release(&c->failed_series);
+	fetch_pool_release(c);
 	pthread_cond_destroy(&c->qdone);
 	pthread_mutex_destroy(&c->qlock);
 	pthread_cond_destroy(&c->work);

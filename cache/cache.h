@@ -37,6 +37,11 @@ struct cache_config {
  * explicit-length Pixel Data element can hold. A larger object needs max_instance_size=. */
 #define CACHE_INSTANCE_MAX (4ull << 30)
 
+/** The largest document read whole into memory: a metadata.json (the mount's and the
+ * read-ahead's) or a DICOMDIR. One value, so that the read-ahead never stores a document
+ * the mount could not open. */
+#define CACHE_DOC_MAX (512u << 20)
+
 /** Counters since the mount, for /.trolley/status. */
 struct cache_stats {
 	uint64_t query_hits, query_misses, query_errors, query_stale;
@@ -188,4 +193,26 @@ int cache_stored_size(struct cache *c, const char *sop, uint64_t *size);
  * @return 0 or -ENOENT (then only an estimate can be given).
  */
 int cache_exact_size(struct cache *c, const char *sop, uint64_t *size);
+
+/*
+ * Documents made from the cache's instances by a module above it (the DICOMDIR,
+ * media/fileset.h), kept in the store under @kind (a word without '|') and @name, for this
+ * archive only. They never expire: @name must pin what the document holds.
+ */
+/** Append the document to @out. @return 0, -ENOENT, -EIO (damaged), -ENOMEM or -E2BIG. */
+int cache_doc_get(struct cache *c, const char *kind, const char *name, struct buf *out);
+/** Size of the document. @return 0, -ENOENT or -ENOMEM. */
+int cache_doc_size(struct cache *c, const char *kind, const char *name, uint64_t *size);
+/** Store @len bytes as the document. @return 0, -ENOSPC (map full), -EIO or -ENOMEM. */
+int cache_doc_put(struct cache *c, const char *kind, const char *name, const void *data,
+		  size_t len);
+/** Count a document served from the store (@hit) or made anew among the query hits and
+ * misses of /.trolley/status. */
+void cache_count_doc(struct cache *c, bool hit);
+/**
+ * Make a new empty folder "<@prefix>XXXXXX" (mode 0700) in the cache folder, for files that
+ * must have names (dcmtk makes a DICOMDIR of named files), on the cache's filesystem. The
+ * caller removes it. @return 0 and its path in @path (size @n), or -errno.
+ */
+int cache_tmpdir(struct cache *c, const char *prefix, char *path, size_t n);
 #endif

@@ -10,19 +10,15 @@
 
 #include "cache/flight.h"
 #include "cache/store.h"
+#include "core/hash.h"
 
 /* Enough for a series of a few hundred instances without growing. */
 #define FLIGHT_BUCKETS_MIN 256
 
-/* FNV-1a: UIDs differ in their last digits, which it mixes into every bit. */
 static size_t flight_hash(const char *sop)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = hash_fnv64_str(HASH_FNV64_INIT, sop);
 
-	for (; *sop; sop++) {
-		h ^= (unsigned char)*sop;
-		h *= 1099511628211ull;
-	}
 	return (size_t)(h ^ (h >> 32));
 }
 

@@ -19,9 +19,7 @@
 #include <stdint.h>
 
 #include "core/errors.h"
-
-/* A UID is at most 64 characters. */
-#define SOP_MAX 65
+#include "core/uid.h"
 
 struct store;
 
@@ -38,7 +36,7 @@ enum flight_outcome {
 /* One transfer in progress for one instance; others who want it wait on it. */
 struct flight {
 	/* Write once, before it is in the table. */
-	char sop[SOP_MAX];
+	char sop[UID_MAX];
 	/* Under the cache's lock. */
 	enum flight_outcome outcome;
 	int err; /* FLIGHT_FAILED: the -errno its waiters return */

@@ -1,7 +1,8 @@
 /* Shared by the files of cache/ only: the cache's state, read-ahead's entry points for open.c
- * and the verifying sink. Nothing outside cache/ includes this.
+ * and the verifying sink. Nothing outside cache/ includes this. The threads of the whole
+ * process are in README.md ("Threads"); here, the cache's part of them.
  *
- * Who calls whom (nothing calls back up): fs/ -> open.c (cache_open) -> ahead.c (the walk),
+ * Who calls whom (nothing calls back up): fs/ and media/ -> open.c (cache_open) -> ahead.c (the walk),
  * prefetch.c (the transfer engine: queue, workers, committers; prefetch.h) and flight.c (the
  * flights, a hash by SOPInstanceUID; flight.h). ahead.c -> prefetch.c, and the cache's own
  * queries (query.c). prefetch.c -> flight.c, the store, the sink, the downloader. Read-ahead's
@@ -54,17 +55,17 @@
 #define WALK_IN_ORDER	 2
 #define WALK_VISITED_MAX 64
 struct walk {
-	char study[SOP_MAX], series[SOP_MAX];
+	char study[UID_MAX], series[UID_MAX];
 	size_t members, opens; /* of the series: its listing's size, opens seen in it */
 	size_t last, in_order; /* listing index of the last open; opens in a row in order */
 	bool ahead;	       /* read-ahead of the next series was queued */
 	bool cold;	       /* an open in the study missed the store */
-	char visited[WALK_VISITED_MAX][SOP_MAX]; /* series of the study walked so far */
+	char visited[WALK_VISITED_MAX][UID_MAX]; /* series of the study walked so far */
 	size_t nvisited;
 	/* The study's series in the order its folder shows them (cache_note_series_order),
 	 * for the study order_study; none if never told. */
-	char order_study[SOP_MAX];
-	char order[WALK_VISITED_MAX][SOP_MAX];
+	char order_study[UID_MAX];
+	char order[WALK_VISITED_MAX][UID_MAX];
 	size_t norder;
 };
 
@@ -89,6 +90,15 @@ struct cache {
 	size_t opening; /* opens downloading their instance alone: read-ahead waits for them
 			 * (prefetch_open_begin/end) */
 	bool stopping;
+	/* The sinks' memory buffers kept for the next instances (sink.c): at most
+	 * SINK_POOL_BYTES of touched pages under its lock; held, the bytes in buffers at once
+	 * (atomic), bounds the memory of every transfer of the mount (SINK_HELD_MAX). */
+	struct {
+		pthread_mutex_t lock;
+		struct sink_buf *free;
+		size_t bytes;
+		uint64_t held;
+	} pool;
 	struct memo sizes;	  /* exact sizes of instances served from temporary files */
 	struct memo failures;	  /* instances whose fetch failed for good, for a few seconds */
 	struct cache_stats stats; /* updated with atomics */
@@ -158,7 +168,9 @@ int fetch_sink_init(struct fetch_sink *s, struct cache *c);
 /** Drop a part in progress and free @s's buffers. */
 void fetch_sink_release(struct fetch_sink *s);
 /** Give back a buffer a defer() took, of which @used bytes were written. */
-void fetch_buf_put(void *data, uint64_t used);
+void fetch_buf_put(struct cache *c, void *data, uint64_t used);
+/** Free the buffers kept for the next instances (cache_free(): no sink is left). */
+void fetch_pool_release(struct cache *c);
 /** A temporary file holding @size bytes from @data, in the first place from cache_dir on with
  * room (spill.c; its place in @where). @return its fd, or -errno. */
 int fetch_part_file(struct cache *c, const void *data, uint64_t size, enum spill_place *where);

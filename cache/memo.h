@@ -10,7 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MEMO_KEY_MAX 65 /* a UID (at most 64 characters) and its NUL */
+#include "core/uid.h"
+
+#define MEMO_KEY_MAX UID_MAX /* the keys are UIDs */
 
 struct memo_entry {
 	char key[MEMO_KEY_MAX];

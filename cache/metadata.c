@@ -1,174 +1,83 @@
-/* Cutting a series' metadata out of its study's (cache/metadata.h). A small JSON scanner that
- * finds each instance object's extent and its SeriesInstanceUID without building a tree: a study
- * of thousands of instances is megabytes, and each of its series is cut from it once. The
- * document was checked as DICOM JSON when it came; the scanner still stops at the end of the
- * buffer and answers -ENOENT for anything it does not expect. */
+/* Cutting a series' metadata out of its study's (cache/metadata.h). The one JSON scanner,
+ * core/json_check.c (fuzzed, and the check every DICOM JSON reply passes), says where each
+ * instance object ends, and only that object is parsed (cJSON) to read its SeriesInstanceUID:
+ * a study of thousands of instances is megabytes, and is never one tree. The document was
+ * checked when it came; anything the check or the parse refuses now is -ENOENT. */
 #include "cache/metadata.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
 
-struct scan {
-	const char *p, *e;
-};
+#include "core/json_check.h"
 
-static void skip_ws(struct scan *s)
+/* Whether instance object @obj (@len bytes) has SeriesInstanceUID (0020000E) @series_uid
+ * (the first string of its "Value"), as bytes (a UID has nothing to escape). An object whose
+ * bytes do not hold "<@series_uid>" is not parsed: most of a study is other series.
+ * @return 1, 0, or -ENOENT if @obj does not parse. */
+static int is_of_series(const char *obj, size_t len, const char *series_uid)
 {
-	while (s->p < s->e && (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n'))
-		s->p++;
-}
+	size_t n = strlen(series_uid);
+	const char *at = obj, *end = obj + len;
+	cJSON *set, *attr, *value, *first;
+	int ret = 0;
 
-static bool take(struct scan *s, char c)
-{
-	skip_ws(s);
-	if (s->p < s->e && *s->p == c) {
-		s->p++;
-		return true;
+	for (;; at++) {
+		at = memmem(at, (size_t)(end - at), series_uid, n);
+		if (!at)
+			return 0;
+		if (at > obj && at[-1] == '"' && (size_t)(end - at) > n && at[n] == '"')
+			break;
 	}
-	return false;
-}
-
-/* A string at s->p: its content (between the quotes, escapes as they are) in @v, @n. */
-static bool scan_string(struct scan *s, const char **v, size_t *n)
-{
-	const char *start;
-
-	skip_ws(s);
-	if (s->p >= s->e || *s->p != '"')
-		return false;
-	start = ++s->p;
-	while (s->p < s->e && *s->p != '"') {
-		if (*s->p == '\\' && s->e - s->p < 2)
-			return false;
-		s->p += *s->p == '\\' ? 2 : 1;
-	}
-	if (s->p >= s->e)
-		return false;
-	*v = start;
-	*n = (size_t)(s->p - start);
-	s->p++;
-	return true;
-}
-
-/* Any value: a string, a nested object or array (strings inside skipped whole), a literal. */
-static bool skip_value(struct scan *s)
-{
-	const char *v;
-	size_t n, depth = 0;
-
-	skip_ws(s);
-	if (s->p >= s->e)
-		return false;
-	if (*s->p == '"')
-		return scan_string(s, &v, &n);
-	if (*s->p != '{' && *s->p != '[') {
-		while (s->p < s->e && !strchr(",]} \t\r\n", *s->p))
-			s->p++;
-		return s->p < s->e;
-	}
-	while (s->p < s->e) {
-		char c = *s->p;
-
-		if (c == '"') {
-			if (!scan_string(s, &v, &n))
-				return false;
-			continue;
-		}
-		s->p++;
-		if (c == '{' || c == '[')
-			depth++;
-		else if ((c == '}' || c == ']') && --depth == 0)
-			return true;
-	}
-	return false;
-}
-
-/* The first string of "Value" in the attribute object at s->p (e.g. {"vr":"UI","Value":[..]}):
- * @v, @n, or NULL if it has none; s->p moves past the object. */
-static bool scan_uid_attribute(struct scan *s, const char **v, size_t *n)
-{
-	const char *key;
-	size_t klen;
-
-	*v = NULL;
-	if (!take(s, '{'))
-		return false;
-	if (take(s, '}'))
-		return true;
-	do {
-		if (!scan_string(s, &key, &klen) || !take(s, ':'))
-			return false;
-		if (klen == 5 && memcmp(key, "Value", 5) == 0) {
-			struct scan in = *s;
-
-			if (take(&in, '[') && scan_string(&in, v, n) == false)
-				*v = NULL;
-		}
-		if (!skip_value(s))
-			return false;
-	} while (take(s, ','));
-	return take(s, '}');
-}
-
-/* One instance object at s->p: its SeriesInstanceUID in @v, @n (NULL if none). */
-static bool scan_instance(struct scan *s, const char **v, size_t *n)
-{
-	const char *key;
-	size_t klen;
-
-	*v = NULL;
-	if (!take(s, '{'))
-		return false;
-	if (take(s, '}'))
-		return true;
-	do {
-		if (!scan_string(s, &key, &klen) || !take(s, ':'))
-			return false;
-		if (klen == 8 &&
-		    (memcmp(key, "0020000E", 8) == 0 || memcmp(key, "0020000e", 8) == 0)) {
-			if (!scan_uid_attribute(s, v, n))
-				return false;
-		} else if (!skip_value(s)) {
-			return false;
-		}
-	} while (take(s, ','));
-	return take(s, '}');
+	set = cJSON_ParseWithLength(obj, len);
+	if (!set)
+		return -ENOENT;
+	/* Case-insensitive: a tag's hex digits may be written "0020000e". */
+	attr = cJSON_GetObjectItem(set, "0020000E");
+	value = cJSON_GetObjectItemCaseSensitive(attr, "Value");
+	first = cJSON_IsArray(value) ? cJSON_GetArrayItem(value, 0) : NULL;
+	if (cJSON_IsString(first) && strcmp(first->valuestring, series_uid) == 0)
+		ret = 1;
+	cJSON_Delete(set);
+	return ret;
 }
 
 int metadata_cut_series(const char *doc, size_t len, const char *series_uid, struct buf *out)
 {
-	struct scan s = {doc, doc + len};
-	size_t want = strlen(series_uid), start_len = out->len, found = 0;
-	int err = 0;
+	struct json_check check;
+	size_t at = 0, start_len = out->len, found = 0;
+	int err;
 
-	if (!take(&s, '['))
-		return -ENOENT;
+	/* As lax as any check a stored document passed: its strings are not ours to judge. */
+	json_check_init(&check, JSON_CHECK_ANY_STRING_BYTES | JSON_CHECK_LAX_ESCAPES);
 	err = buf_add(out, "[", 1);
-	if (!take(&s, ']')) {
-		do {
-			const char *start, *uid;
-			size_t n;
+	while (!err && at < len) {
+		size_t start = at;
+		bool element_end = false;
+		int mine;
 
-			skip_ws(&s);
-			start = s.p;
-			if (!scan_instance(&s, &uid, &n)) {
-				err = -ENOENT;
-				break;
-			}
-			if (!uid || n != want || memcmp(uid, series_uid, n) != 0)
-				continue;
-			if (found++)
-				err = buf_add(out, ",", 1);
-			if (!err)
-				err = buf_add(out, start, (size_t)(s.p - start));
-		} while (!err && take(&s, ','));
-		if (!err && !take(&s, ']'))
+		at += json_check_step(&check, doc + at, len - at, &element_end);
+		if (json_check_error(&check) != JSON_CHECK_OK) {
 			err = -ENOENT;
+			break;
+		}
+		if (!element_end)
+			break; /* all of @doc read: json_check_finish() says if it was whole */
+		/* Before an element the check let through only the array's '[', commas and
+		 * whitespace. */
+		while (start < at && strchr("[, \t\r\n", doc[start]))
+			start++;
+		mine = is_of_series(doc + start, at - start, series_uid);
+		if (mine < 0)
+			err = mine;
+		else if (mine && found++)
+			err = buf_add(out, ",", 1);
+		if (!err && mine)
+			err = buf_add(out, doc + start, at - start);
 	}
-	skip_ws(&s);
-	if (!err && s.p != s.e)
-		err = -ENOENT; /* something after the array: not the document we know */
+	if (!err && json_check_finish(&check) != 0)
+		err = -ENOENT; /* not a whole array of data sets: not the document we know */
 	if (!err && !found)
 		err = -ENOENT;
 	if (!err)

@@ -32,7 +32,7 @@
 
 struct cache_blob {
 	struct cache *cache;
-	char sop[SOP_MAX], study[SOP_MAX], series[SOP_MAX], sop_class[SOP_MAX];
+	char sop[UID_MAX], study[UID_MAX], series[UID_MAX], sop_class[UID_MAX];
 	/* Guards fd and gen: a stored blob removed while open (by another mount on the same
 	 * cache_dir, whose eviction cannot see this process's pins) is fetched again. */
 	pthread_mutex_t lock;
@@ -369,7 +369,7 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 	bool join = false;
 	int err;
 
-	if (!ref->sop_uid || strlen(ref->sop_uid) >= SOP_MAX)
+	if (!ref->sop_uid || strlen(ref->sop_uid) >= UID_MAX)
 		return -EINVAL;
 	err = blob_from_store(c, ref, out);
 	/* Every open counts for the walk, those the stream already stored too. */

@@ -167,8 +167,9 @@ static void job_stored(struct fetch_sink *s, const char *uid, int err, int *fd, 
 /* A batch's checked instances wait for their commit in the sink's memory buffers (those up to
  * 4 MiB, within 32 MiB in all: cache/sink.c), so a batch costs its bytes in private memory; the
  * store copies them straight into its map (MDB_WRITEMAP, cache/store.c). Before the map was
- * written through, LMDB's malloc'd pages held each batch the same way. 32 MiB (16 images of 2 MiB) took a 2 GiB cold export to 90-151 MB RssAnon,
- * over the 64 MB target; 8 MiB with fs/main.c's fixed mmap threshold to 15 MB, at the same cp -r time
+ * written through, LMDB's malloc'd pages held each batch the same way. 32 MiB (16 images of
+ * 2 MiB) took a 2 GiB cold export to 90-151 MB RssAnon, over the 64 MB target; 8 MiB, with
+ * main.c's fixed mmap threshold, took it to 15 MB, at the same cp -r time
  * (bench/memory.py, interleaved runs). Images of 0.5 MiB still go 16 to a batch. */
 #define JOB_BATCH_BYTES (8u << 20)
 #define JOB_BATCH_COUNT (sizeof(((struct prefetch_job *)0)->pending) / sizeof(struct store_put))
@@ -192,7 +193,7 @@ static void job_commit(struct prefetch_job *j, struct store_put *batch, size_t n
 			      batch[i].size);
 		if (batch[i].fd >= 0)
 			close(batch[i].fd);
-		fetch_buf_put((void *)batch[i].data, batch[i].size);
+		fetch_buf_put(j->cache, (void *)batch[i].data, batch[i].size);
 		free((char *)batch[i].sop);
 	}
 }
@@ -253,7 +254,7 @@ static int job_defer(struct fetch_sink *s, const char *uid, int fd, void *data, 
 	if (!p->sop) {
 		if (fd >= 0)
 			close(fd);
-		fetch_buf_put(data, size);
+		fetch_buf_put(j->cache, data, size);
 		return -ENOMEM;
 	}
 	p->fd = fd;
@@ -396,7 +397,7 @@ static bool job_run(struct prefetch_job *j)
 			 "them one by one",
 			 j->series, missing, j->n);
 	else if (err && err != -ECANCELED) {
-		char what[SOP_MAX + 16];
+		char what[UID_MAX + 16];
 
 		log_warn("series %s: prefetch failed (%s); instances are fetched one by one",
 			 j->series, strerror(-err));
@@ -789,8 +790,8 @@ struct prefetch_job *prefetch_job_new(struct cache *c, const struct instance_ref
 {
 	struct prefetch_job *j;
 
-	if (!ref->study_uid || !ref->series_uid || strlen(ref->study_uid) >= SOP_MAX ||
-	    strlen(ref->series_uid) >= SOP_MAX)
+	if (!ref->study_uid || !ref->series_uid || strlen(ref->study_uid) >= UID_MAX ||
+	    strlen(ref->series_uid) >= UID_MAX)
 		return NULL;
 	j = calloc(1, sizeof(*j));
 	if (!j)
@@ -807,7 +808,7 @@ struct prefetch_job *prefetch_job_new(struct cache *c, const struct instance_ref
 		bool own = strcmp(sop, ref->sop_uid) == 0;
 
 		/* What is stored is not fetched again; the opener's own is not stored. */
-		if (strlen(sop) >= SOP_MAX || (!own && store_has_blob(c->store, sop)))
+		if (strlen(sop) >= UID_MAX || (!own && store_has_blob(c->store, sop)))
 			continue;
 		if (own)
 			j->own = (ssize_t)j->n;
@@ -907,7 +908,7 @@ int prefetch_set_members(struct cache *c, struct prefetch_job *j, const char *co
 	int err = job_alloc_members(j, n);
 
 	for (size_t i = 0; !err && i < n; i++)
-		if (strlen(uids[i]) < SOP_MAX && !store_has_blob(c->store, uids[i]))
+		if (strlen(uids[i]) < UID_MAX && !store_has_blob(c->store, uids[i]))
 			err = job_add_member(j, uids[i]);
 	return err;
 }

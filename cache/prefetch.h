@@ -42,9 +42,9 @@ typedef enum prefetch_prepared (*prefetch_prepare_fn)(struct cache *c, struct pr
 struct prefetch_job {
 	/* Write once, before it is queued (or by its prepare step, on its worker). */
 	struct cache *cache;
-	char study[SOP_MAX], series[SOP_MAX];
-	char after[SOP_MAX];	     /* read-ahead: the walked series it follows */
-	char meta_series[SOP_MAX];   /* for its prepare step's owner */
+	char study[UID_MAX], series[UID_MAX];
+	char after[UID_MAX];	     /* read-ahead: the walked series it follows */
+	char meta_series[UID_MAX];   /* for its prepare step's owner */
 	prefetch_prepare_fn prepare; /* NULL: its members are known when it is queued */
 	/* Members: the SOPInstanceUIDs it delivers; flights[i] is members[i]'s flight, made
 	 * before it is claimed and handed to the table at the claim (NULL then). */

@@ -24,7 +24,7 @@
  * Memory for instances on their way into the store. An instance of up to SINK_MEM_MAX bytes
  * is held in a buffer, not a temporary file: a file per instance cost its inode (ext4's inode
  * allocation was 12% of the daemon's CPU in a cold `cp -r`), a copy into the page cache and a
- * pread back. Buffers are kept for the next instance (free list below): malloc'd afresh (fs/main.c
+ * pread back. Buffers are kept for the next instance (free list below): malloc'd afresh (main.c
  * keeps the mmap threshold at 128 KiB) each would be an mmap, a page fault per 4 KiB page and
  * a munmap. A buffer is malloc'd at its full size; only the pages an instance touched cost
  * memory, and the free list keeps at most SINK_POOL_BYTES of touched pages. The bytes held in
@@ -42,28 +42,23 @@ struct sink_buf {
 	unsigned char data[];
 };
 
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sink_buf *pool;
-static size_t pool_bytes;
-static uint64_t held; /* atomic: bytes in buffers, of parts and of instances deferred */
-
 static struct sink_buf *buf_of(void *data)
 {
 	return (struct sink_buf *)((char *)data - offsetof(struct sink_buf, data));
 }
 
 /* A buffer of SINK_MEM_MAX bytes, from the free list if it has one. NULL on ENOMEM. */
-static unsigned char *buf_get(void)
+static unsigned char *buf_get(struct cache *c)
 {
 	struct sink_buf *b;
 
-	pthread_mutex_lock(&pool_lock);
-	b = pool;
+	pthread_mutex_lock(&c->pool.lock);
+	b = c->pool.free;
 	if (b) {
-		pool = b->next;
-		pool_bytes -= b->touched;
+		c->pool.free = b->next;
+		c->pool.bytes -= b->touched;
 	}
-	pthread_mutex_unlock(&pool_lock);
+	pthread_mutex_unlock(&c->pool.lock);
 	if (!b) {
 		b = malloc(sizeof(*b) + SINK_MEM_MAX);
 		if (!b)
@@ -73,25 +68,37 @@ static unsigned char *buf_get(void)
 	return b->data;
 }
 
-void fetch_buf_put(void *data, uint64_t used)
+void fetch_buf_put(struct cache *c, void *data, uint64_t used)
 {
 	struct sink_buf *b;
 
 	if (!data)
 		return;
-	__atomic_sub_fetch(&held, used, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&c->pool.held, used, __ATOMIC_RELAXED);
 	b = buf_of(data);
 	if (used > b->touched)
 		b->touched = (size_t)used;
-	pthread_mutex_lock(&pool_lock);
-	if (pool_bytes + b->touched <= SINK_POOL_BYTES) {
-		b->next = pool;
-		pool = b;
-		pool_bytes += b->touched;
+	pthread_mutex_lock(&c->pool.lock);
+	if (c->pool.bytes + b->touched <= SINK_POOL_BYTES) {
+		b->next = c->pool.free;
+		c->pool.free = b;
+		c->pool.bytes += b->touched;
 		b = NULL;
 	}
-	pthread_mutex_unlock(&pool_lock);
+	pthread_mutex_unlock(&c->pool.lock);
 	free(b);
+}
+
+void fetch_pool_release(struct cache *c)
+{
+	while (c->pool.free) {
+		struct sink_buf *b = c->pool.free;
+
+		c->pool.free = b->next;
+		free(b);
+	}
+	c->pool.bytes = 0;
+	pthread_mutex_destroy(&c->pool.lock);
 }
 
 int fetch_sink_init(struct fetch_sink *s, struct cache *c)
@@ -111,7 +118,7 @@ static void sink_drop_part(struct fetch_sink *s)
 	if (s->in_mem && s->written > buf_of(s->mem)->touched)
 		buf_of(s->mem)->touched = (size_t)s->written;
 	if (s->in_mem)
-		__atomic_sub_fetch(&held, s->written, __ATOMIC_RELAXED);
+		__atomic_sub_fetch(&s->cache->pool.held, s->written, __ATOMIC_RELAXED);
 	s->in_mem = false;
 	s->size = 0;
 	s->written = 0;
@@ -122,7 +129,7 @@ static void sink_drop_part(struct fetch_sink *s)
 void fetch_sink_release(struct fetch_sink *s)
 {
 	sink_drop_part(s);
-	fetch_buf_put(s->mem, 0);
+	fetch_buf_put(s->cache, s->mem, 0);
 	s->mem = NULL;
 	free(s->head);
 	s->head = NULL;
@@ -155,7 +162,7 @@ static int sink_begin(void *ctx)
 
 	sink_drop_part(s);
 	if (!s->mem)
-		s->mem = buf_get();
+		s->mem = buf_get(s->cache);
 	if (s->mem) {
 		s->in_mem = true;
 		return 0;
@@ -238,7 +245,7 @@ static int part_to_file(struct fetch_sink *s)
 
 	if (s->written > buf_of(s->mem)->touched)
 		buf_of(s->mem)->touched = (size_t)s->written;
-	__atomic_sub_fetch(&held, s->written, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&s->cache->pool.held, s->written, __ATOMIC_RELAXED);
 	s->in_mem = false;
 	fd = fetch_part_file(s->cache, s->mem, s->written, &s->where);
 	if (fd < 0) {
@@ -261,12 +268,13 @@ static int part_append(struct fetch_sink *s, const void *data, size_t len)
 
 	if (s->in_mem) {
 		if (s->written + len <= SINK_MEM_MAX) {
-			if (__atomic_add_fetch(&held, len, __ATOMIC_RELAXED) <= SINK_HELD_MAX) {
+			if (__atomic_add_fetch(&s->cache->pool.held, len, __ATOMIC_RELAXED) <=
+			    SINK_HELD_MAX) {
 				memcpy(s->mem + s->written, data, len);
 				s->written += len;
 				return 0;
 			}
-			__atomic_sub_fetch(&held, len, __ATOMIC_RELAXED);
+			__atomic_sub_fetch(&s->cache->pool.held, len, __ATOMIC_RELAXED);
 		}
 		err = part_to_file(s);
 		if (err)

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cache/store_internal.h"
+#include "core/hash.h"
 #include "core/log.h"
 
 /* LMDB's default maximum key size is 511 bytes; longer query keys are hashed and the full key
@@ -336,7 +337,7 @@ int store_open_boot(const char *dir, uint64_t map_size, uint64_t limit, const ch
 	s->marked = boot_id != NULL;
 	s->writemap = true;
 	s->limit = limit;
-	/* Half of what the map holds beyond the blobs (fs/main.c: limit/8 + 64 MiB): the rest is
+	/* Half of what the map holds beyond the blobs (main.c: limit/8 + 64 MiB): the rest is
 	 * LMDB's own (the use indexes, free pages). */
 	s->meta_limit = limit / 16 + STORE_META_MIN;
 	pthread_mutex_init(&s->lock, NULL);
@@ -433,17 +434,6 @@ closed:
 	free(s);
 }
 
-static uint64_t fnv1a64(const char *s, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 /* The LMDB key of a query key: itself when short, else "#<hash>" + a prefix. */
 static void meta_db_key(const char *key, char *out, size_t n, MDB_val *val)
 {
@@ -454,7 +444,8 @@ static void meta_db_key(const char *key, char *out, size_t n, MDB_val *val)
 		val->mv_size = len;
 		return;
 	}
-	snprintf(out, n, "#%016llx%.*s", (unsigned long long)fnv1a64(key, len), 200, key);
+	snprintf(out, n, "#%016llx%.*s", (unsigned long long)hash_fnv64(HASH_FNV64_INIT, key, len),
+		 200, key);
 	val->mv_data = out;
 	val->mv_size = strlen(out);
 }

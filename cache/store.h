@@ -1,5 +1,6 @@
-/* The LMDB environment under cache_dir: query results with the time they were stored, and
- * instance blobs keyed by SOPInstanceUID. One environment per process (an LMDB rule). */
+/* The LMDB environment under cache_dir: query results with the time they were stored,
+ * documents (metadata.json, a study's DICOMDIR) and instance blobs keyed by SOPInstanceUID.
+ * One environment per process (an LMDB rule). */
 #ifndef TROLLEY_STORE_H
 #define TROLLEY_STORE_H
 
@@ -24,7 +25,7 @@ int store_open(const char *dir, uint64_t map_size, uint64_t limit, struct store 
  * marker file cache_dir/dirty holding @boot_id, on the disk before the first write, says so
  * until store_close() has synced: a marker of another boot at open means its system went down
  * before that, and the cache is discarded (logged) and starts empty. NULL: every commit is
- * synced, no marker. Only one process may have @dir open (fs/main.c's lock).
+ * synced, no marker. Only one process may have @dir open (main.c's lock).
  */
 int store_open_boot(const char *dir, uint64_t map_size, uint64_t limit, const char *boot_id,
 		    struct store **out);

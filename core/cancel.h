@@ -4,7 +4,9 @@
  * (the daemon stops: SIGTERM, SIGINT, unmount). The work below the interfaces (http.c's
  * progress callback, the sinks, the waits in cache/ and core/slots.c) asks cancel_requested()
  * and needs no token passed down: a transfer runs on the thread that asked for it, so the
- * token is the thread's current one (cancel_enter()), as errno is the thread's error.
+ * token is the thread's current one (cancel_enter()), as errno is the thread's error. Two kinds
+ * of thread work for another and have no token (README.md, "Threads"): QIDO-RS's pages asked
+ * ahead and the C-MOVE storage SCP's; they end with their timeouts or cancel_all().
  *
  * Waits poll: a waiter sleeps on a condition variable that others own (a flight's, the slots'),
  * at most CANCEL_TICK_MS at a time, and looks at its token between sleeps. Waking it directly

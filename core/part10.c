@@ -2,7 +2,7 @@
  * VR little endian whatever the data set's syntax, then the data set. The sink (cache/sink.c)
  * asks part10_inspect() which instance an object is and whether trolley must write the meta
  * header (part10_meta_write()) in front of its data set, then part10_check_complete() whether
- * the object is whole. protocols/dimse_net.cc writes its DIMSE objects' header with
+ * the object is whole. dcmtk/dimse_net.cc writes its DIMSE objects' header with
  * part10_meta_write() too. */
 #include "core/part10.h"
 
@@ -52,7 +52,7 @@ static bool uid_take(const unsigned char *v, size_t l, char *out)
 {
 	while (l && (v[l - 1] == '\0' || v[l - 1] == ' '))
 		l--;
-	if (l == 0 || l >= SOP_UID_MAX || v[0] == '.' || v[l - 1] == '.')
+	if (l == 0 || l >= UID_MAX || v[0] == '.' || v[l - 1] == '.')
 		return false;
 	for (size_t i = 0; i < l; i++)
 		if (!(v[i] == '.' ? v[i + 1] != '.' : v[i] >= '0' && v[i] <= '9'))
@@ -219,7 +219,7 @@ static int ds_elements(struct ds_walk *w, size_t *off, size_t end, uint32_t stop
  * with the walk above. @strict is for a bare data set, where nothing else says it is DICOM:
  * group 0008 from the first element, ascending tags, known VRs, even lengths, valid UIDs. */
 struct ds_uids {
-	char cls[SOP_UID_MAX], uid[SOP_UID_MAX];
+	char cls[UID_MAX], uid[UID_MAX];
 };
 
 static int ds_find_uids(struct ds_walk *w, size_t off, bool strict, struct ds_uids *u)
@@ -404,7 +404,7 @@ struct meta_scan {
 	size_t end; /* the first byte after group 0002 */
 	bool explicit_vr, has_length, length_right, odd;
 	bool has_uid, has_syntax;
-	char uid[SOP_UID_MAX], cls[SOP_UID_MAX], syntax[SOP_UID_MAX];
+	char uid[UID_MAX], cls[UID_MAX], syntax[UID_MAX];
 };
 
 /* Walk group 0002 from @off: by its group length where that ends on an element boundary
@@ -624,7 +624,7 @@ static size_t meta_put(unsigned char *out, uint16_t elem, const char *vr, const 
 
 static bool uid_is_writable(const char *uid)
 {
-	char copy[SOP_UID_MAX];
+	char copy[UID_MAX];
 
 	return uid && uid_take((const unsigned char *)uid, strlen(uid), copy) &&
 	       strcmp(copy, uid) == 0;

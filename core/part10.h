@@ -9,8 +9,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/** Room for a UID and its NUL (PS3.5 §9.1: at most 64 characters). */
-#define SOP_UID_MAX 65
+#include "core/uid.h"
 
 /** Bytes of the head of an object that part10_inspect() may need (meta groups are small, and
  * (0008,0018) comes early in a data set). */
@@ -32,10 +31,9 @@
 
 /** What the head of an object says about it. */
 struct part10_info {
-	char sop_uid[SOP_UID_MAX]; /**< the data set's SOPInstanceUID (0008,0018) */
-	char sop_class
-		[SOP_UID_MAX];	  /**< its SOPClassUID (0008,0016), else the meta's (0002,0002) */
-	char syntax[SOP_UID_MAX]; /**< the transfer syntax the data set is in */
+	char sop_uid[UID_MAX];	  /**< the data set's SOPInstanceUID (0008,0018) */
+	char sop_class[UID_MAX];  /**< its SOPClassUID (0008,0016), else the meta's (0002,0002) */
+	char syntax[UID_MAX];	  /**< the transfer syntax the data set is in */
 	size_t ds_offset;	  /**< where the data set starts in the object */
 	/**
 	 * false: the object is a sound Part-10 file, to be kept byte for byte as it came (even if

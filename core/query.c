@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/uid.h"
 
 void query_init(struct query *q, enum query_level level)
 {
@@ -107,5 +108,5 @@ bool query_uid_is_valid(const char *s)
 		}
 		prev = s[n];
 	}
-	return n > 0 && n <= 64 && prev != '.';
+	return n > 0 && n <= UID_LEN_MAX && prev != '.';
 }

@@ -5,7 +5,7 @@
  * transfers use at most the rest, queries any free slot, and a waiting query goes before
  * waiting bulk transfers. One slot stays one (an archive that allows one connection): a query
  * then waits only for the transfer in flight, never for the queue behind it. HTTP
- * (protocols/http.c) and DIMSE associations (protocols/dimse_net.cc) each have their slots.
+ * (protocols/http.c) and DIMSE associations (dcmtk/dimse_net.cc) each have their slots.
  * While an archive pushes back (HTTP 429/503), slots_back_off() and slots_went_well() move the
  * bound below connections= and back, as TCP's congestion window does (additive increase,
  * multiplicative decrease); a caller that never calls them keeps connections= as it is.

@@ -37,6 +37,7 @@
 
 #include "core/attrs.h"
 #include "core/buf.h"
+#include "core/uid.h"
 
 /** The edition of PS3.15 whose Table E.1-1 deid/table.c implements. */
 #define DEID_EDITION "2024b"
@@ -46,8 +47,8 @@
 /** The most a key file may hold: a key, not a data file. */
 #define DEID_KEY_MAX 4096
 
-/** Room for a replacement UID and its NUL: "2.25." and at most 39 digits (2^128). */
-#define DEID_UID_MAX 65
+/** Room for a replacement UID and its NUL: a UID's ("2.25." and at most 39 digits, 2^128, fit). */
+#define DEID_UID_MAX UID_MAX
 /** Room for a pseudonym and its NUL. */
 #define DEID_PSEUDONYM_MAX 32
 

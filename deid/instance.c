@@ -430,7 +430,7 @@ struct job {
 	const struct deid *d;
 	long offset;
 	struct buf nv;
-	char sop_class[SOP_UID_MAX], sop_uid[DEID_UID_MAX];
+	char sop_class[UID_MAX], sop_uid[DEID_UID_MAX];
 };
 
 static void write_items(struct job *j, struct writer *w, const struct item *it, int top);
@@ -695,7 +695,7 @@ int deid_instance_uids(const struct deid *d, const void *in, size_t len,
 	struct item ds = {0};
 	unsigned char *plain = NULL;
 	const char *syntax, *reason = NULL;
-	char pid[DEID_MSG_MAX], sop_class[SOP_UID_MAX], burned[8];
+	char pid[DEID_MSG_MAX], sop_class[UID_MAX], burned[8];
 	int err = parse_object(in, len, &c, &ds, &info, &plain, &syntax, &reason);
 
 	if (err < 0)

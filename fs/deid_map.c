@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/query.h"
 #include "core/tags.h"
@@ -32,11 +33,9 @@ struct seen_ids {
 
 static bool seen_add(struct seen_ids *s, const char *id, int *err)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = hash_fnv32_str(HASH_FNV32_INIT, id);
 	struct seen_id *e;
 
-	for (const unsigned char *p = (const unsigned char *)id; *p; p++)
-		h = (h ^ *p) * 16777619u;
 	for (e = s->b[h % MAP_BUCKETS]; e; e = e->next)
 		if (strcmp(e->id, id) == 0)
 			return false;

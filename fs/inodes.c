@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
+
 struct inode {
 	uint64_t ino, parent;
 	char *name;
@@ -27,13 +29,7 @@ struct inodes {
 
 static uint64_t name_hash(uint64_t parent, const char *name)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ parent;
-
-	for (; *name; name++) {
-		h ^= (unsigned char)*name;
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return hash_fnv64_str(HASH_FNV64_INIT ^ parent, name);
 }
 
 static void link_inode(struct inodes *t, struct inode *e)

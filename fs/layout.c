@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/tags.h"
+#include "protocols/protocol.h"
 
 /* The attributes a template may name folders by, with their level in the Study Root model
  * (PS3.4 C.6.2: the patient's attributes are returned with each study). Anything else is
@@ -49,23 +50,6 @@ static const struct {
 	{TAG_Rows, LAYOUT_INSTANCE},
 	{TAG_Columns, LAYOUT_INSTANCE},
 };
-
-/* What every searcher returns at each query level without being asked: the attributes QIDO-RS,
- * C-FIND and MINT already ask for or send (protocols/qido_rs.c, dimse.cc, mint.c), which the
- * tree layout names by. Anything else a template names is asked for with includefield. */
-static const uint32_t returned_study[] = {
-	TAG_StudyInstanceUID, TAG_StudyDate, TAG_StudyTime, TAG_StudyDescription,
-	TAG_AccessionNumber, TAG_PatientName, TAG_PatientID, TAG_ModalitiesInStudy,
-};
-static const uint32_t returned_series[] = {
-	TAG_StudyInstanceUID, TAG_SeriesInstanceUID, TAG_SeriesNumber, TAG_Modality,
-	TAG_SeriesDescription, TAG_SeriesDate, TAG_SeriesTime,
-};
-static const uint32_t returned_instance[] = {
-	TAG_StudyInstanceUID, TAG_SeriesInstanceUID, TAG_SOPInstanceUID, TAG_InstanceNumber,
-	TAG_SOPClassUID, TAG_ContentDate, TAG_ContentTime, TAG_Rows, TAG_Columns,
-	TAG_NumberOfFrames,
-};
 /* clang-format on */
 
 static const char *const level_names[] = {"patient", "study", "series", "instance"};
@@ -78,19 +62,11 @@ int layout_tag_level(uint32_t tag)
 	return -1;
 }
 
+/* What every searcher returns at @level without being asked: each says in its descriptor
+ * (protocols/protocol.h). Anything else a template names is asked for with includefield. */
 static bool is_returned(enum query_level level, uint32_t tag)
 {
-	const uint32_t *v = level == QUERY_STUDY    ? returned_study
-			    : level == QUERY_SERIES ? returned_series
-						    : returned_instance;
-	size_t n = level == QUERY_STUDY	   ? sizeof(returned_study) / sizeof(*v)
-		   : level == QUERY_SERIES ? sizeof(returned_series) / sizeof(*v)
-					   : sizeof(returned_instance) / sizeof(*v);
-
-	for (size_t i = 0; i < n; i++)
-		if (v[i] == tag)
-			return true;
-	return false;
+	return proto_searchers_return(level, tag);
 }
 
 static bool is_alnum(char c)
@@ -530,6 +506,30 @@ int layout_check_searcher(struct layout *l, bool can_include, bool upper_at_inst
 		l->ninclude[QUERY_INSTANCE] = k;
 	}
 	return 0;
+}
+
+int layout_fit_searcher(struct layout *l, const struct proto_searcher *s, char *why, size_t n)
+{
+	unsigned flags = s ? s->flags : PROTO_SEARCH_INCLUDE | PROTO_SEARCH_SERIES_AT_INSTANCE;
+
+	/* What this searcher returns unasked need not be asked of it (what every searcher
+	 * returns never was). */
+	for (int q = 0; s && q < 3; q++) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < l->ninclude[q]; i++)
+			if (!proto_searcher_returns(s, (enum query_level)q, l->include[q][i]))
+				l->include[q][k++] = l->include[q][i];
+		l->ninclude[q] = k;
+	}
+	if (s) {
+		l->series_at_instance = false;
+		for (size_t i = 0; i < l->ninclude[QUERY_INSTANCE]; i++)
+			if (layout_tag_level(l->include[QUERY_INSTANCE][i]) == LAYOUT_SERIES)
+				l->series_at_instance = true;
+	}
+	return layout_check_searcher(l, flags & PROTO_SEARCH_INCLUDE,
+				     flags & PROTO_SEARCH_SERIES_AT_INSTANCE, why, n);
 }
 
 int layout_add_includes(const struct layout *l, struct query *q)

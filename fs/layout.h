@@ -1,7 +1,7 @@
 /* Layout templates (-o layout=TEMPLATE): which levels the /patients tree has and how each level
  * is named, parsed once at mount time into one struct names_format per level (fs/names.c
  * expands them, so every naming rule holds for any template), plus the attributes each query
- * must ask for beyond what every searcher returns. "tree" and "flat" are two built-in
+ * must ask for beyond what every searcher returns (each says so in its descriptor). "tree" and "flat" are two built-in
  * templates. The syntax is documented in mount.trolley(8). Pure functions; a parsed layout is
  * read-only and shared by every thread. */
 #ifndef TROLLEY_LAYOUT_H
@@ -62,6 +62,14 @@ int layout_parse(const char *text, struct layout *out, char *why, size_t n, size
  */
 int layout_check_searcher(struct layout *l, bool can_include, bool upper_at_instance, char *why,
 			  size_t n);
+
+struct proto_searcher;
+/**
+ * Fit @l to the searcher @s (protocols/protocol.h; NULL: not a registered one, checked as one
+ * that can do everything): what it returns unasked is not asked of it, then
+ * layout_check_searcher() with its flags. @return 0 or -EINVAL with the reason.
+ */
+int layout_fit_searcher(struct layout *l, const struct proto_searcher *s, char *why, size_t n);
 
 /** Add to @q (a query at its level) the attributes @l needs there. @return 0 or -ENOMEM. */
 int layout_add_includes(const struct layout *l, struct query *q);

@@ -13,12 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/fileset.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/query.h"
 #include "core/tags.h"
 #include "fs/lookup.h"
 #include "fs/view.h"
+#include "media/fileset.h"
 
 /* "S0001", "I00001" (any size_t fits), and "DICOM/S0001/I00001". */
 #define MEDIA_NAME_BUF 24
@@ -340,10 +341,10 @@ int media_lookup(struct tree *t, const struct node *dir, const char *name, struc
 
 int media_dicomdir_size(struct tree *t, const struct node *n, uint64_t *size)
 {
-	return cache_dicomdir_size(t->cache, attrset_str(&n->attrs, TAG_StudyInstanceUID), size);
+	return fileset_dicomdir_size(t->cache, attrset_str(&n->attrs, TAG_StudyInstanceUID), size);
 }
 
-/* The instances of a study in file-ID order, for cache_dicomdir(). The series' instance lists
+/* The instances of a study in file-ID order, for fileset_dicomdir(). The series' instance lists
  * are read one at a time and only what an item needs is kept of each (its UID, its class and
  * its file ID: ~250 bytes, against the ~600 of the attributes a listing gives): a server that
  * claimed 40 series of 10,000 instances took the daemon to 246 MB before any fetch, holding
@@ -371,14 +372,10 @@ static void layout_release(struct media_layout *m)
 	free(m->ids);
 }
 
+/* FNV-1a over the bytes and the NUL that ends them. */
 static uint64_t hash_add(uint64_t h, const char *s)
 {
-	/* FNV-1a over the bytes and the NUL that ends them. */
-	do {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
-	} while (*s++);
-	return h;
+	return hash_fnv64(h, s, strlen(s) + 1);
 }
 
 /* By SOPInstanceUID, then file-ID order. */
@@ -490,7 +487,7 @@ static int add_series_items(struct media_layout *m, const char *study, size_t si
 static int layout_of(struct tree *t, const char *study, struct media_layout *m,
 		     struct errors_detail *why)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	uint64_t h = HASH_FNV64_INIT;
 	size_t total = 0;
 	int err;
 
@@ -546,9 +543,10 @@ int media_dicomdir(struct tree *t, const struct node *n, struct buf *out, struct
 	if (!err && view_active()) {
 		view_fingerprint(id, sizeof(id));
 		snprintf(id + strlen(id), sizeof(id) - strlen(id), "-%s", m.id);
-		err = cache_dicomdir_view(t->cache, study, id, m.items, m.n, &deid_files, out, why);
+		err = fileset_dicomdir_view(t->cache, study, id, m.items, m.n, &deid_files, out,
+					    why);
 	} else if (!err) {
-		err = cache_dicomdir(t->cache, study, m.id, m.items, m.n, out, why);
+		err = fileset_dicomdir(t->cache, study, m.id, m.items, m.n, out, why);
 	}
 	layout_release(&m);
 	return err;

@@ -1,7 +1,7 @@
 /* /media: one DICOM file-set per study, as a CD would hold it, for a viewer's "import from
  * DICOMDIR": /media/<StudyInstanceUID>/ holds DICOMDIR and DICOM/S0001/I00001 ... Its folders
  * make the queries /studies/<uid> makes (series, then each series' instances); the DICOMDIR
- * is made when first opened (cache/fileset.h). Called on FUSE worker threads; no state. */
+ * is made when first opened (media/fileset.h). Called on FUSE worker threads; no state. */
 #ifndef TROLLEY_MEDIA_H
 #define TROLLEY_MEDIA_H
 

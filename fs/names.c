@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/query.h"
 #include "core/tags.h"
 
@@ -95,26 +96,17 @@ void names_clean(const char *in, char *out, size_t n, bool pn)
 	out[o] = '\0';
 }
 
-static uint32_t fnv1a32(const char *s, uint32_t h)
-{
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 16777619u;
-	}
-	return h;
-}
-
 /* Round 1 is the plain hash of the key (the suffix users see almost always); a later round
  * hashes on with the round number, so a clash of two suffixes is not repeated. */
 static uint32_t suffix_hash(const char *key, int round)
 {
-	uint32_t h = fnv1a32(key, 2166136261u);
+	uint32_t h = hash_fnv32_str(HASH_FNV32_INIT, key);
 	char more[16];
 
 	if (round <= 1)
 		return h;
 	snprintf(more, sizeof(more), "#%d", round);
-	return fnv1a32(more, h);
+	return hash_fnv32_str(h, more);
 }
 
 /* Cut @s to at most @max bytes at a UTF-8 character boundary. */

@@ -14,6 +14,7 @@
 
 #include "core/cancel.h"
 #include "core/errors.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/query.h"
 #include "core/tags.h"
@@ -35,23 +36,22 @@
  * open. Exact (a lost member would leave an estimate in the kernel); if it cannot grow, every
  * open invalidates. Guarded by size_gate: a reply decides on an estimate, and marks it, under
  * the gate, and an open looks after the instance is readable, so an estimate decided before
- * it became readable is marked before the open looks, and one decided after cannot be. */
-static struct inoset estimated = INOSET_INIT;
-static bool estimates_lost;
-static pthread_mutex_t size_gate = PTHREAD_MUTEX_INITIALIZER;
+ * it became readable is marked before the open looks, and one decided after cannot be.
+ * The set, its gate and estimates_lost are the mount's (struct trolley_fs), set up by
+ * op_init() and released by op_destroy(). */
 
 /* Under size_gate: an estimate of @ino's size goes to the kernel. */
-static void note_estimate(uint64_t ino)
+static void note_estimate(struct trolley_fs *fs, uint64_t ino)
 {
-	if (inoset_add(&estimated, ino) < 0)
-		estimates_lost = true;
+	if (inoset_add(&fs->estimated, ino) < 0)
+		fs->estimates_lost = true;
 }
 
 /* Under size_gate: whether the kernel may hold an estimate of @ino's size; from now on it
  * holds none (the caller invalidates). */
-static bool size_untold(uint64_t ino)
+static bool size_untold(struct trolley_fs *fs, uint64_t ino)
 {
-	return inoset_take(&estimated, ino) || estimates_lost;
+	return inoset_take(&fs->estimated, ino) || fs->estimates_lost;
 }
 
 static int inode_exists(const struct node *n, void *ctx)
@@ -67,9 +67,9 @@ static void forget_estimate(struct trolley_fs *fs, uint64_t ino)
 	/* Not under the gate: a reply takes the inodes' lock, then the gate. */
 	if (inodes_with(fs->inodes, ino, inode_exists, NULL) != -ENOENT)
 		return;
-	pthread_mutex_lock(&size_gate);
-	inoset_take(&estimated, ino);
-	pthread_mutex_unlock(&size_gate);
+	pthread_mutex_lock(&fs->size_gate);
+	inoset_take(&fs->estimated, ino);
+	pthread_mutex_unlock(&fs->size_gate);
 }
 
 /* What an open file handle holds: an instance, or a text made at open (the status file). */
@@ -281,28 +281,28 @@ static double node_stat(struct trolley_fs *fs, uid_t reader, const struct node *
 			if (view_size(sop, &size) == 0) {
 				timeout = CACHED_FILE_TIMEOUT;
 			} else {
-				pthread_mutex_lock(&size_gate);
+				pthread_mutex_lock(&fs->size_gate);
 				if (view_size(sop, &size) == 0) {
 					timeout = CACHED_FILE_TIMEOUT;
 				} else {
 					size = tree_estimated_size(n);
 					timeout = DIR_TIMEOUT;
-					note_estimate(ino);
+					note_estimate(fs, ino);
 				}
-				pthread_mutex_unlock(&size_gate);
+				pthread_mutex_unlock(&fs->size_gate);
 			}
 		} else if (cache_exact_size(fs->tree.cache, sop, &size) == 0) {
 			timeout = CACHED_FILE_TIMEOUT;
 		} else {
-			pthread_mutex_lock(&size_gate);
+			pthread_mutex_lock(&fs->size_gate);
 			if (cache_exact_size(fs->tree.cache, sop, &size) == 0) {
 				timeout = CACHED_FILE_TIMEOUT;
 			} else {
 				size = tree_estimated_size(n);
 				timeout = DIR_TIMEOUT;
-				note_estimate(ino);
+				note_estimate(fs, ino);
 			}
-			pthread_mutex_unlock(&size_gate);
+			pthread_mutex_unlock(&fs->size_gate);
 		}
 		st->st_size = (off_t)size;
 	}
@@ -502,7 +502,7 @@ out_release_dir:
 	listing_put(l);
 	node_release(&dir);
 	if (err == -ENOENT) {
-		refresh_note_miss(parent, name);
+		refresh_note_miss(fs, parent, name);
 		reply_negative(req);
 	} else if (err) {
 		if (err != -ENOTDIR && err != -EINTR)
@@ -618,12 +618,8 @@ out:
 
 static uint64_t pseudo_ino(uint64_t parent, const char *name)
 {
-	uint64_t h = 0xcbf29ce484222325ull ^ parent;
+	uint64_t h = hash_fnv64_str(HASH_FNV64_INIT ^ parent, name);
 
-	for (; *name; name++) {
-		h ^= (unsigned char)*name;
-		h *= 0x100000001b3ull;
-	}
 	/* readdir's d_ino only has to be non-zero: glibc skips entries whose d_ino is 0. */
 	return h | 1;
 }
@@ -716,9 +712,10 @@ static void op_destroy(void *userdata)
 	struct trolley_fs *fs = userdata;
 
 	handles_drop_all(&fs->handles);
-	pthread_mutex_lock(&size_gate);
-	inoset_release(&estimated);
-	pthread_mutex_unlock(&size_gate);
+	pthread_mutex_lock(&fs->size_gate);
+	inoset_release(&fs->estimated);
+	pthread_mutex_unlock(&fs->size_gate);
+	pthread_mutex_destroy(&fs->size_gate);
 }
 
 static int open_status(struct trolley_fs *fs, uid_t reader, const struct node *n,
@@ -763,7 +760,7 @@ static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node 
 	const char *series = attrset_get(&n->attrs, TAG_SeriesInstanceUID);
 	int err;
 
-	buf_init(&of->text, 512u << 20);
+	buf_init(&of->text, CACHE_DOC_MAX);
 	fi->direct_io = 1;
 	if (series || study_metadata_from_series(fs, ino, study, &of->text) != 0)
 		err = cache_metadata(fs->tree.cache, study, series, &of->text, why);
@@ -777,7 +774,7 @@ static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node 
 static int open_dicomdir(struct trolley_fs *fs, const struct node *n, struct open_file *of,
 			 struct fuse_file_info *fi, struct errors_detail *why)
 {
-	buf_init(&of->text, 512u << 20);
+	buf_init(&of->text, CACHE_DOC_MAX);
 	fi->direct_io = 1;
 	return media_dicomdir(&fs->tree, n, &of->text, why);
 }
@@ -896,10 +893,10 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 	 * and an opener already reading (16 readers of one file) whose refresh was dropped read
 	 * with the estimate: 1,088 bytes and a zero (measured). */
 	if (!err && fs->se) {
-		pthread_mutex_lock(&size_gate);
-		if (size_untold(ino))
+		pthread_mutex_lock(&fs->size_gate);
+		if (size_untold(fs, ino))
 			fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
-		pthread_mutex_unlock(&size_gate);
+		pthread_mutex_unlock(&fs->size_gate);
 	}
 	if (!err && !view_active())
 		fi->keep_cache = cache_blob_is_stored(of->blob);
@@ -1179,7 +1176,12 @@ out:
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
-	(void)userdata;
+	struct trolley_fs *fs = userdata;
+
+	/* FUSE_INIT is answered before the kernel sends any other request. */
+	pthread_mutex_init(&fs->size_gate, NULL);
+	fs->estimated = (struct inoset)INOSET_INIT;
+	fs->estimates_lost = false;
 	/* Parallel reads of one file are fine: each read is an independent copy. */
 	if (conn->capable & FUSE_CAP_ASYNC_READ)
 		conn->want |= FUSE_CAP_ASYNC_READ;

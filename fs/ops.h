@@ -11,6 +11,8 @@
 #include "cache/cache.h"
 #include "fs/handles.h"
 #include "fs/inodes.h"
+#include "fs/inoset.h"
+#include "fs/refresh.h"
 #include "fs/tree.h"
 
 struct trolley_fs {
@@ -25,6 +27,12 @@ struct trolley_fs {
 	struct fuse_session *se; /* for attribute invalidations */
 	struct handles handles;	 /* open files and folders, for the end of the session */
 	unsigned long refreshes; /* so far (atomic): a listing made across one is not kept */
+	struct refresh_state refresh; /* names missed lately, the refresh budget (fs/refresh.c) */
+	/* The inodes the kernel may hold an estimated size for (fs/ops.c says how they are
+	 * used); set up by the FUSE init operation. */
+	pthread_mutex_t size_gate;
+	struct inoset estimated;
+	bool estimates_lost; /* a mark could not be kept: every open invalidates */
 };
 
 /** The operations table; userdata of the session is a struct trolley_fs. */

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "core/url.h"
 
 #define TROLLEY_OPT(t, p, v)                                                                       \
@@ -22,12 +23,11 @@
 
 enum { KEY_HELP, KEY_VERSION, KEY_DISCARD_HELPER, KEY_UNSUPPORTED };
 
+/* Our options but the protocols' own, which opts_parse() puts in front from the registry. */
 /* clang-format off */
 static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("searcher=%s", searcher, 0),
 	TROLLEY_OPT("downloader=%s", downloader, 0),
-	TROLLEY_OPT("qido=%s", qido, 0),
-	TROLLEY_OPT("wado_rs=%s", wado_rs, 0),
 	TROLLEY_OPT("cache_dir=%s", cache_dir, 0),
 	TROLLEY_OPT("cache_size=%s", cache_size_text, 0),
 	TROLLEY_OPT("max_instance_size=%s", max_instance_size_text, 0),
@@ -49,16 +49,7 @@ static const struct fuse_opt trolley_opt_table[] = {
 	TROLLEY_OPT("password_file=%s", password_file, 0),
 	TROLLEY_OPT("token_file=%s", token_file, 0),
 	TROLLEY_OPT("netrc", netrc, 1),
-	TROLLEY_OPT("wado_uri=%s", wado_uri, 0),
-	TROLLEY_OPT("mint=%s", mint, 0),
 	TROLLEY_OPT("login_url=%s", login_url, 0),
-	TROLLEY_OPT("rad69=%s", rad69, 0),
-	TROLLEY_OPT("aet=%s", aet, 0),
-	TROLLEY_OPT("aec=%s", aec, 0),
-	TROLLEY_OPT("dicom=%s", dicom, 0),
-	TROLLEY_OPT("move_port=%d", move_port, 0),
-	TROLLEY_OPT("move_from=%s", move_from, 0),
-	TROLLEY_OPT("rad69_ignore=%s", rad69_ignore, 0),
 	TROLLEY_OPT("realm=%s", realm, 0),
 	TROLLEY_OPT("insecure", insecure, 1),
 	TROLLEY_OPT("allow_http_auth", allow_http_auth, 1),
@@ -135,12 +126,33 @@ static int opts_proc(void *data, const char *arg, int key, struct fuse_args *out
 	}
 }
 
+#define OPTS_TABLE_LEN (sizeof(trolley_opt_table) / sizeof(trolley_opt_table[0]))
+
 int opts_parse(struct fuse_args *args, struct trolley_opts *o)
 {
+	struct fuse_opt table[PROTO_OPTIONS_MAX + OPTS_TABLE_LEN];
+	char templ[PROTO_OPTIONS_MAX][48];
+	const struct proto_option *opt;
+	size_t i;
+
 	memset(o, 0, sizeof(*o));
 	o->meta_ttl = -1;
 	o->retry = LONG_MIN; /* not given */
-	if (fuse_opt_parse(args, o, trolley_opt_table, opts_proc) < 0)
+	if (proto_settings_init(&o->proto) < 0)
+		return -EINVAL;
+	/* Each protocol's options, as its descriptor names them, into o->proto by index. */
+	for (i = 0; (opt = proto_option_at(i)); i++) {
+		bool num = opt->type == PROTO_OPT_INT;
+
+		snprintf(templ[i], sizeof(templ[i]), "%s=%s", opt->name, num ? "%d" : "%s");
+		table[i].templ = templ[i];
+		table[i].offset =
+			num ? offsetof(struct trolley_opts, proto.num) + i * sizeof(int)
+			    : offsetof(struct trolley_opts, proto.text) + i * sizeof(char *);
+		table[i].value = 0;
+	}
+	memcpy(table + i, trolley_opt_table, sizeof(trolley_opt_table));
+	if (fuse_opt_parse(args, o, table, opts_proc) < 0)
 		return -EINVAL;
 	return 0;
 }
@@ -185,17 +197,6 @@ int opts_parse_size(const char *text, uint64_t *out)
 	return 0;
 }
 
-static uint64_t fnv1a64(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
 static int default_cache_dir(struct trolley_opts *o)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -204,115 +205,54 @@ static int default_cache_dir(struct trolley_opts *o)
 	/* One folder per archive, so two mounts of different archives never share a map. */
 	if (xdg && *xdg)
 		snprintf(path, sizeof(path), "%s/trolley/%016llx", xdg,
-			 (unsigned long long)fnv1a64(o->source));
+			 (unsigned long long)hash_fnv64_str(HASH_FNV64_INIT, o->source));
 	else if (home && *home)
 		snprintf(path, sizeof(path), "%s/.cache/trolley/%016llx", home,
-			 (unsigned long long)fnv1a64(o->source));
+			 (unsigned long long)hash_fnv64_str(HASH_FNV64_INIT, o->source));
 	else
 		return -EINVAL;
 	o->cache_dir = strdup(path);
 	return o->cache_dir ? 0 : -ENOMEM;
 }
 
-/* AEC@host:port (a dicom:// SOURCE without its scheme, or dicom=): the DIMSE peer. An aec=
- * option wins over the title given here. dcmtk 3.6.7 reads "host:port" with sscanf("%[^:]"):
- * an IPv6 address cannot be reached (measured: "Illegal service parameter"), so it is refused
- * here with a message rather than failing at the first listing. */
-static int parse_dicom_peer(struct trolley_opts *o, const char *p)
+/* SOURCE as a web URL: NULL for one that names no web host (dicom://), without the prefix of a
+ * scheme that wraps one (mint+). Case-insensitive, as the URL checks read it. */
+static const char *source_web(const char *source)
 {
-	const char *at = strchr(p, '@'), *colon, *host;
-	size_t hlen;
-	char *end = NULL;
-	long port;
+	for (size_t i = 0; i < proto_registry_len; i++) {
+		const struct proto_scheme *sc = proto_registry[i]->scheme;
 
-	if (!at || at == p || at - p > 16) {
-		fprintf(stderr, "mount.trolley: expected dicom://AETITLE@host:port (an AE title "
-				"of 1 to 16 characters)\n");
-		return -EINVAL;
+		if (!sc)
+			continue;
+		if (sc->not_web && strncasecmp(source, sc->not_web, strlen(sc->not_web)) == 0)
+			return NULL;
+		if (sc->web_after && strncasecmp(source, sc->web_after, strlen(sc->web_after)) == 0)
+			return source + strlen(sc->web_after);
 	}
-	colon = strrchr(at, ':');
-	port = colon ? strtol(colon + 1, &end, 10) : 0;
-	if (!colon || colon == at + 1 || !end || *end || port < 1 || port > 65535) {
-		fprintf(stderr, "mount.trolley: expected dicom://AETITLE@host:port\n");
-		return -EINVAL;
-	}
-	host = at + 1;
-	hlen = (size_t)(colon - host);
-	if (memchr(host, '[', hlen) || memchr(host, ':', hlen)) {
-		fprintf(stderr, "mount.trolley: DICOM networking reaches IPv4 addresses and host "
-				"names, not IPv6 addresses (dcmtk)\n");
-		return -EINVAL;
-	}
-	if (!o->aec)
-		o->aec = strndup(p, (size_t)(at - p));
-	free(o->dimse_host);
-	o->dimse_host = strndup(host, hlen);
-	o->dimse_port = (int)port;
-	return o->aec && o->dimse_host ? 0 : -ENOMEM;
-}
-
-/* dicom://AEC@host:port: C-FIND searches and C-GET downloads, unless a WADO URL is given
- * for downloads (an archive that speaks both). */
-static int parse_dicom_source(struct trolley_opts *o)
-{
-	if (parse_dicom_peer(o, o->source + 8) < 0)
-		return -EINVAL;
-	if (!o->searcher)
-		o->searcher = strdup("c-find");
-	if (!o->downloader && o->wado_rs)
-		o->downloader = strdup("wado-rs");
-	if (!o->downloader && o->wado_uri)
-		o->downloader = strdup("wado-uri");
-	if (!o->downloader)
-		o->downloader = strdup("c-get");
-	return o->searcher && o->downloader ? 0 : -ENOMEM;
-}
-
-/* The DIMSE protocols need a peer, and C-MOVE a port of ours to receive on. */
-static int check_dimse(const struct trolley_opts *o)
-{
-	bool find = o->searcher && strcmp(o->searcher, "c-find") == 0;
-	bool get = o->downloader && strcmp(o->downloader, "c-get") == 0;
-	bool move = o->downloader && strcmp(o->downloader, "c-move") == 0;
-
-	if ((find || get || move) && !o->dimse_host) {
-		fprintf(stderr,
-			"mount.trolley: %s=%s needs a dicom://AE@host:port SOURCE or "
-			"dicom=AE@host:port\n",
-			find ? "searcher" : "downloader", find ? o->searcher : o->downloader);
-		return -EINVAL;
-	}
-	if (move && (o->move_port < 1 || o->move_port > 65535)) {
-		fprintf(stderr, "mount.trolley: downloader=c-move needs move_port=PORT, where "
-				"the archive sends the instances (to aet=, default TROLLEY)\n");
-		return -EINVAL;
-	}
-	if (o->aet && (!*o->aet || strlen(o->aet) > 16)) {
-		fprintf(stderr, "mount.trolley: aet=%s: an AE title is 1 to 16 characters\n",
-			o->aet);
-		return -EINVAL;
-	}
-	return 0;
+	return source;
 }
 
 size_t opts_urls(const struct trolley_opts *o, struct opts_url *out)
 {
-	const struct opts_url all[] = {{"SOURCE", o->source},	    {"qido=", o->qido},
-				       {"wado_rs=", o->wado_rs},    {"wado_uri=", o->wado_uri},
-				       {"mint=", o->mint},	    {"rad69=", o->rad69},
-				       {"login_url=", o->login_url}};
+	const struct proto_option *opt;
+	const char *url = o->source ? source_web(o->source) : NULL;
 	size_t n = 0;
 
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
-		const char *url = all[i].url;
-
-		/* dicom://AE@host:port names a DIMSE peer: its '@' follows an AE title. */
-		if (!url || (i == 0 && strncasecmp(url, "dicom://", 8) == 0))
-			continue;
-		if (i == 0 && strncasecmp(url, "mint+", 5) == 0)
-			url += 5;
-		out[n].name = all[i].name;
+	/* dicom://AE@host:port names a DIMSE peer: its '@' follows an AE title. */
+	if (url) {
+		snprintf(out[n].name, sizeof(out[n].name), "SOURCE");
 		out[n++].url = url;
+	}
+	for (size_t i = 0; (opt = proto_option_at(i)); i++) {
+		url = opt->type == PROTO_OPT_URL ? proto_text(&o->proto, opt->name) : NULL;
+		if (!url)
+			continue;
+		snprintf(out[n].name, sizeof(out[n].name), "%s=", opt->name);
+		out[n++].url = url;
+	}
+	if (o->login_url) {
+		snprintf(out[n].name, sizeof(out[n].name), "login_url=");
+		out[n++].url = o->login_url;
 	}
 	return n;
 }
@@ -353,20 +293,21 @@ static bool is_plain_http(const char *url)
 
 /* Which URL's origin (scheme://host:port) the credentials are for, and whether they would
  * travel unencrypted. Basic auth, the bearer token and netrc go to the web host of SOURCE (for
- * a dicom:// SOURCE: the WADO or RAD-69 URL, the only web host); the password of a login_url=
- * goes to login_url alone. netrc names its hosts itself, so with netrc every web URL counts.
- * Plain http is refused unless allow_http_auth says the user accepts it (main warns). */
+ * a dicom:// SOURCE: the first URL option given whose protocol marks it PROTO_OPT_AUTH_BASE,
+ * the WADO or RAD-69 URL, the only web host); the password of a login_url= goes to login_url
+ * alone. netrc names its hosts itself, so with netrc every web URL counts. Plain http is
+ * refused unless allow_http_auth says the user accepts it (main warns). */
 static int scope_credentials(struct trolley_opts *o)
 {
-	const char *web[] = {o->qido, o->wado_rs, o->wado_uri, o->mint, o->rad69};
-	const char *what = NULL, *base;
+	const struct proto_scheme *sc = proto_scheme_find(o->source);
+	const struct proto_option *opt;
+	const char *what = NULL, *base = NULL;
 
-	if (strncmp(o->source, "mint+", 5) == 0)
-		base = o->source + 5;
-	else if (strncmp(o->source, "http", 4) == 0)
-		base = o->source;
-	else
-		base = o->wado_rs ? o->wado_rs : o->wado_uri ? o->wado_uri : o->rad69;
+	if (sc && !sc->not_web)
+		base = o->source + (sc->web_after ? strlen(sc->web_after) : 0);
+	for (size_t i = 0; !base && (opt = proto_option_at(i)); i++)
+		if (opt->flags & PROTO_OPT_AUTH_BASE)
+			base = proto_text(&o->proto, opt->name);
 	o->auth_url = base ? strdup(base) : NULL;
 	if (base && !o->auth_url)
 		return -ENOMEM;
@@ -375,9 +316,12 @@ static int scope_credentials(struct trolley_opts *o)
 	else if (((o->user && !o->login_url) || o->token_file) && is_plain_http(o->auth_url))
 		what = o->token_file ? "the archive is plain http: the bearer token"
 				     : "the archive is plain http: the password";
-	for (size_t i = 0; !what && o->netrc && i < sizeof(web) / sizeof(web[0]); i++)
-		if (web[i] && is_plain_http(web[i]))
+	for (size_t i = 0; !what && o->netrc && (opt = proto_option_at(i)); i++) {
+		const char *url = proto_text(&o->proto, opt->name);
+
+		if (opt->type == PROTO_OPT_URL && url && is_plain_http(url))
 			what = "a URL is plain http: netrc's password";
+	}
 	if (!what)
 		return 0;
 	if (!o->allow_http_auth) {
@@ -396,7 +340,6 @@ static int scope_credentials(struct trolley_opts *o)
 static int parse_layout(struct trolley_opts *o)
 {
 	const char *text = o->layout ? o->layout : "tree";
-	bool mint = strcmp(o->searcher, "mint") == 0, find = strcmp(o->searcher, "c-find") == 0;
 	char why[512];
 	size_t at = 0;
 	int err;
@@ -410,9 +353,9 @@ static int parse_layout(struct trolley_opts *o)
 			"");
 		return err;
 	}
-	/* MINT answers a fixed summary and has no includefield; a hierarchical C-FIND asks no
-	 * series attribute in an instance query. */
-	err = layout_check_searcher(o->layout_parsed, !mint, !find, why, sizeof(why));
+	/* What the searcher can be asked for is its descriptor's (PROTO_SEARCH_* flags). */
+	err = layout_fit_searcher(o->layout_parsed, proto_searcher_find(o->searcher), why,
+				  sizeof(why));
 	if (err)
 		fprintf(stderr, "mount.trolley: layout=%s with searcher=%s: %s\n", text,
 			o->searcher, why);
@@ -488,6 +431,95 @@ static int parse_owner(struct trolley_opts *o)
 	return 0;
 }
 
+/* SOURCE starts with no registered scheme: say which there are. */
+static int source_refused(void)
+{
+	size_t n = 0, k = 0;
+
+	for (size_t i = 0; i < proto_registry_len; i++)
+		n += proto_registry[i]->scheme != NULL;
+	fprintf(stderr, "mount.trolley: SOURCE must be ");
+	for (size_t i = 0; i < proto_registry_len; i++) {
+		const char *sep = k == 0 ? "" : k + 1 == n ? " or " : ", ";
+
+		if (!proto_registry[i]->scheme)
+			continue;
+		fprintf(stderr, "%s%s", sep, proto_registry[i]->scheme->what);
+		k++;
+	}
+	fprintf(stderr, "\n");
+	return -EINVAL;
+}
+
+/* The SOURCE scheme's protocol reads SOURCE (dicom://), the options its scheme takes from
+ * SOURCE default to it (qido=, wado_rs=, mint=), and searcher= and downloader= to the scheme's.
+ * Each in the descriptor (protocols/protocol.h). */
+static int apply_source(struct trolley_opts *o)
+{
+	const struct proto_scheme *sc = proto_scheme_find(o->source);
+	const char *web;
+	int err;
+
+	if (!sc)
+		return source_refused();
+	web = o->source + (sc->web_after ? strlen(sc->web_after) : 0);
+	if (sc->setup) {
+		err = sc->setup(&o->proto, o->source);
+		if (err)
+			return err;
+	}
+	for (size_t i = 0; sc->from_source && sc->from_source[i]; i++)
+		if (!proto_text(&o->proto, sc->from_source[i]) &&
+		    proto_set_text(&o->proto, sc->from_source[i], web) < 0)
+			return -ENOMEM;
+	if (!o->searcher && !(o->searcher = strdup(sc->searcher)))
+		return -ENOMEM;
+	for (size_t i = 0; !o->downloader && i < 3 && sc->downloaders[i]; i++) {
+		const struct proto_downloader *d = proto_downloader_find(sc->downloaders[i]);
+
+		if (d && (!d->url || proto_text(&o->proto, d->url)) &&
+		    !(o->downloader = strdup(d->name)))
+			return -ENOMEM;
+	}
+	if (!o->downloader) {
+		fprintf(stderr, "mount.trolley: %s\n",
+			sc->no_downloader ? sc->no_downloader : "no downloader= for this SOURCE");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The URL a chosen searcher or downloader needs, then each protocol's own checks, chosen or
+ * not (an option given is checked either way). */
+static int check_protocols(struct trolley_opts *o)
+{
+	struct proto_choice c = {
+		.settings = &o->proto,
+		.source = o->source,
+		.searcher = proto_searcher_find(o->searcher),
+		.downloader = proto_downloader_find(o->downloader),
+	};
+
+	if (c.searcher && c.searcher->url_required && !proto_text(&o->proto, c.searcher->url)) {
+		fprintf(stderr, "mount.trolley: searcher=%s needs %s=URL\n", c.searcher->name,
+			c.searcher->url);
+		return -EINVAL;
+	}
+	if (c.downloader && c.downloader->url_required &&
+	    !proto_text(&o->proto, c.downloader->url)) {
+		fprintf(stderr, "mount.trolley: downloader=%s needs %s=URL\n", c.downloader->name,
+			c.downloader->url);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < proto_registry_len; i++) {
+		int err = proto_registry[i]->check ? proto_registry[i]->check(&c) : 0;
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 int opts_finish(struct trolley_opts *o)
 {
 	if (o->unsupported) {
@@ -507,48 +539,8 @@ int opts_finish(struct trolley_opts *o)
 		fprintf(stderr, "mount.trolley: the deid_* options need deid=KEYFILE\n");
 		return -EINVAL;
 	}
-	if (o->dicom && strncmp(o->source, "dicom://", 8) != 0 && parse_dicom_peer(o, o->dicom) < 0)
+	if (apply_source(o) < 0 || check_protocols(o) < 0)
 		return -EINVAL;
-	if (strncmp(o->source, "mint+http://", 12) == 0 ||
-	    strncmp(o->source, "mint+https://", 13) == 0) {
-		/* MINT searches; downloads go to RAD-69 or WADO-URI, whichever is given. */
-		if (!o->mint)
-			o->mint = strdup(o->source + 5);
-		if (!o->searcher)
-			o->searcher = strdup("mint");
-		if (!o->downloader && o->rad69)
-			o->downloader = strdup("rad69");
-		if (!o->downloader && o->wado_uri)
-			o->downloader = strdup("wado-uri");
-		if (!o->downloader) {
-			fprintf(stderr, "mount.trolley: a mint+http source needs rad69=URL or "
-					"wado_uri=URL for downloads\n");
-			return -EINVAL;
-		}
-	} else if (strncmp(o->source, "dicom://", 8) == 0) {
-		if (parse_dicom_source(o) < 0)
-			return -EINVAL;
-	} else if (strncmp(o->source, "http://", 7) != 0 &&
-		   strncmp(o->source, "https://", 8) != 0) {
-		fprintf(stderr, "mount.trolley: SOURCE must be an http[s]:// DICOMweb URL, a "
-				"mint+http[s]:// URL or dicom://AE@host:port\n");
-		return -EINVAL;
-	}
-	if (o->downloader && strcmp(o->downloader, "rad69") == 0 && !o->rad69) {
-		fprintf(stderr, "mount.trolley: downloader=rad69 needs rad69=URL\n");
-		return -EINVAL;
-	}
-	if (o->rad69_ignore && strcmp(o->rad69_ignore, "XDSMissingDocument") != 0) {
-		fprintf(stderr,
-			"mount.trolley: rad69_ignore=%s: only XDSMissingDocument can be "
-			"ignored\n",
-			o->rad69_ignore);
-		return -EINVAL;
-	}
-	if (o->searcher && strcmp(o->searcher, "mint") == 0 && !o->mint) {
-		fprintf(stderr, "mount.trolley: searcher=mint needs mint=URL\n");
-		return -EINVAL;
-	}
 	if (o->login_url && (!o->user || !o->password_file)) {
 		fprintf(stderr, "mount.trolley: login_url= needs user= and password_file=\n");
 		return -EINVAL;
@@ -557,23 +549,7 @@ int opts_finish(struct trolley_opts *o)
 		fprintf(stderr, "mount.trolley: password_file= needs user=\n");
 		return -EINVAL;
 	}
-	if (o->downloader && strcmp(o->downloader, "wado-uri") == 0 && !o->wado_uri) {
-		fprintf(stderr, "mount.trolley: downloader=wado-uri needs wado_uri=URL\n");
-		return -EINVAL;
-	}
-	if (!o->searcher)
-		o->searcher = strdup("qido-rs");
-	if (!o->downloader)
-		o->downloader = strdup("wado-rs");
-	if (!o->qido && strncmp(o->source, "http", 4) == 0)
-		o->qido = strdup(o->source);
-	if (!o->wado_rs && strncmp(o->source, "http", 4) == 0)
-		o->wado_rs = strdup(o->source);
-	if (!o->searcher || !o->downloader)
-		return -ENOMEM;
 	if (scope_credentials(o) < 0)
-		return -EINVAL;
-	if (check_dimse(o) < 0)
 		return -EINVAL;
 	if (parse_layout(o) < 0)
 		return -EINVAL;
@@ -644,15 +620,12 @@ void opts_release(struct trolley_opts *o)
 	free(o->source);
 	free(o->searcher);
 	free(o->downloader);
-	free(o->qido);
-	free(o->wado_rs);
 	free(o->cache_dir);
 	free(o->cache_size_text);
 	free(o->max_instance_size_text);
 	free(o->min_free_text);
 	free(o->loglevel);
 	free(o->transfer_syntax);
-	free(o->move_from);
 	free(o->layout);
 	free(o->layout_parsed);
 	free(o->prefetch);
@@ -662,15 +635,7 @@ void opts_release(struct trolley_opts *o)
 	free(o->user);
 	free(o->password_file);
 	free(o->token_file);
-	free(o->wado_uri);
-	free(o->mint);
 	free(o->login_url);
-	free(o->rad69);
-	free(o->aet);
-	free(o->aec);
-	free(o->dicom);
-	free(o->dimse_host);
-	free(o->rad69_ignore);
 	free(o->realm);
 	free(o->auth_url);
 	free(o->unsupported);
@@ -679,31 +644,31 @@ void opts_release(struct trolley_opts *o)
 	free(o->umask_text);
 	free(o->deid);
 	free(o->deid_map);
+	proto_settings_release(&o->proto);
 }
 
 void opts_usage(const char *progname)
 {
-	printf("usage: %s [-f] [-d] [-o OPTIONS] SOURCE MOUNTPOINT\n"
-	       "\n"
-	       "SOURCE: http[s]://host[:port]/dicom-web (QIDO-RS and WADO-RS at that URL)\n"
-	       "        mint+http[s]://host/path/mint (MINT search; rad69= or wado_uri= download)\n"
-	       "        dicom://AEC@host:port (C-FIND search, C-GET download)\n"
-	       "\n"
-	       "trolley options:\n"
-	       "    -o searcher=qido-rs|mint|c-find  how to search\n"
-	       "    -o aet=AE,aec=AE           our AE title (TROLLEY) and the archive's\n"
-	       "    -o downloader=wado-rs|wado-uri|rad69|c-get|c-move  how to download\n"
-	       "    -o dicom=AEC@host:port     the DICOM peer for c-find/c-get/c-move when\n"
-	       "                               SOURCE is not dicom://\n"
-	       "    -o move_port=PORT          where our storage SCP takes C-MOVE sub-operations\n"
-	       "    -o move_from=HOST          the host that sends them (default: the archive)\n"
-	       "    -o qido=URL                QIDO-RS base URL (default: SOURCE)\n"
-	       "    -o wado_rs=URL             WADO-RS base URL (default: SOURCE)\n"
-	       "    -o wado_uri=URL            WADO-URI endpoint (for downloader=wado-uri)\n"
-	       "    -o mint=URL                MINT base URL (for searcher=mint)\n"
-	       "    -o rad69=URL               RAD-69 service (for downloader=rad69)\n"
-	       "    -o rad69_ignore=XDSMissingDocument  missing documents without error lines\n"
-	       "    -o cache_dir=DIR           LMDB cache (default "
+	const struct proto_option *opt;
+	char names[256];
+	bool first = true;
+
+	printf("usage: %s [-f] [-d] [-o OPTIONS] SOURCE MOUNTPOINT\n\n", progname);
+	for (size_t i = 0; i < proto_registry_len; i++) {
+		if (!proto_registry[i]->scheme)
+			continue;
+		printf("%s%s\n", first ? "SOURCE: " : "        ", proto_registry[i]->scheme->usage);
+		first = false;
+	}
+	printf("\ntrolley options:\n");
+	proto_names(false, "|", names, sizeof(names));
+	printf("    -o searcher=%s  how to search\n", names);
+	proto_names(true, "|", names, sizeof(names));
+	printf("    -o downloader=%s  how to download\n", names);
+	for (size_t i = 0; (opt = proto_option_at(i)); i++)
+		if (opt->usage)
+			printf("    -o %s\n", opt->usage);
+	printf("    -o cache_dir=DIR           LMDB cache (default "
 	       "$XDG_CACHE_HOME/trolley/<hash>)\n"
 	       "    -o cache_size=SIZE         cache map size, e.g. 500M, 20G (default 10G)\n"
 	       "    -o max_instance_size=SIZE  a larger instance is refused (default 4G)\n"
@@ -713,7 +678,8 @@ void opts_usage(const char *progname)
 	       "    -o connections=N           parallel transfers, DICOM associations (default 8)\n"
 	       "    -o retry=SECONDS           retry 429/502/503/504 this long (default 300)\n"
 	       "    -o max_results=N           bound on /patients and /studies listings\n"
-	       "    -o page_size=N             QIDO-RS results asked per request (default: up to 5000)\n"
+	       "    -o page_size=N             QIDO-RS results asked per request (default: up to "
+	       "5000)\n"
 	       "    -o layout=tree|flat|TEMPLATE  how /patients is laid out and named, e.g.\n"
 	       "                               "
 	       "%%PatientID/%%StudyDate/%%SeriesNumber/%%InstanceNumber\n"
@@ -746,6 +712,5 @@ void opts_usage(const char *progname)
 	       "    -o loglevel=LEVEL          error, warn (default), info or debug\n"
 	       "    -f                         stay in the foreground, log to stderr\n"
 	       "    -d                         FUSE debug output (implies -f)\n"
-	       "\n",
-	       progname);
+	       "\n");
 }

@@ -9,6 +9,7 @@
 #include <sys/types.h>
 
 #include "fs/layout.h"
+#include "protocols/protocol.h"
 
 /* The default umask=: the modes of before (0555 folders, 0444 files). */
 #define OPTS_UMASK_DEFAULT 022
@@ -17,8 +18,9 @@ struct trolley_opts {
 	char *source;	  /* SOURCE as given (may hold credentials: never log it) */
 	char *searcher;	  /* "qido-rs" */
 	char *downloader; /* "wado-rs" */
-	char *qido;	  /* URLs; from SOURCE unless given */
-	char *wado_rs;
+	/* The protocols' own options (qido=, rad69=, aet=, ...: protocols/protocol.h); URLs from
+	 * SOURCE unless given. */
+	struct proto_settings proto;
 	char *cache_dir;
 	char *cache_size_text;
 	uint64_t cache_size; /* bytes */
@@ -44,17 +46,7 @@ struct trolley_opts {
 	char *password_file;
 	char *token_file;
 	int netrc;
-	char *wado_uri;
-	char *mint;
 	char *login_url;
-	char *rad69;
-	char *aet, *aec;
-	char *dicom; /* dicom=AEC@host:port: the DIMSE peer when SOURCE is not dicom:// */
-	char *dimse_host;
-	int dimse_port;
-	int move_port;	 /* our storage SCP for downloader=c-move */
-	char *move_from; /* the host that sends C-MOVE sub-operations, if not the archive */
-	char *rad69_ignore;
 	char *realm;
 	int insecure;
 	int allow_http_auth;  /* credentials may go over plain http (warned at mount) */
@@ -88,12 +80,13 @@ void opts_release(struct trolley_opts *o);
 int opts_parse_size(const char *text, uint64_t *out);
 /** A URL option by the name users know it ("SOURCE", "qido="), for messages. */
 struct opts_url {
-	const char *name;
+	char name[40];	 /* "SOURCE", "qido=" */
 	const char *url; /* borrowed from the opts */
 };
-#define OPTS_URLS_MAX 7
+#define OPTS_URLS_MAX (2 + PROTO_OPTIONS_MAX)
 /**
- * The URL options that are set (SOURCE without its "mint+", not a dicom:// SOURCE), into @out
+ * The URL options that are set (SOURCE without its "mint+", not a dicom:// SOURCE; the
+ * protocols' URL options in registry order; login_url=), into @out
  * (room for OPTS_URLS_MAX). opts_finish() checks each with url_check_web(); main checks them
  * again against libcurl (http_url_agrees()). @return how many.
  */

@@ -19,53 +19,43 @@
 #include "core/tags.h"
 #include "fs/ops.h"
 
-/* Names answered "no such file" lately, so that a refresh can drop the kernel's negative
- * entries (it keeps them for NEGATIVE_TIMEOUT, 5 s): `stat /mnt/studies/1.2.3` before the
- * study arrived, then a refresh, then `stat` again must find it. A few hundred cover what a
- * user types in those seconds; older ones have expired in the kernel anyway. */
-#define REFRESH_MISSES	 256
-#define REFRESH_MISS_AGE 10 /* seconds: longer than the kernel keeps a negative entry */
-
-struct miss {
-	uint64_t parent;
-	time_t when;
-	char name[NAMES_BUF];
-};
-
-static struct {
-	pthread_mutex_t lock;
-	struct miss v[REFRESH_MISSES];
-	size_t next;
-} misses = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-void refresh_note_miss(uint64_t parent, const char *name)
+void refresh_state_init(struct refresh_state *r)
 {
-	struct miss *m;
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->misses.lock, NULL);
+	pthread_mutex_init(&r->limit.lock, NULL);
+}
+
+void refresh_note_miss(struct trolley_fs *fs, uint64_t parent, const char *name)
+{
+	struct refresh_misses *misses = &fs->refresh.misses;
+	struct refresh_miss *m;
 
 	if (strlen(name) >= sizeof(m->name))
 		return;
-	pthread_mutex_lock(&misses.lock);
-	m = &misses.v[misses.next];
-	misses.next = (misses.next + 1) % REFRESH_MISSES;
+	pthread_mutex_lock(&misses->lock);
+	m = &misses->v[misses->next];
+	misses->next = (misses->next + 1) % REFRESH_MISSES;
 	m->parent = parent;
 	m->when = time(NULL);
 	strcpy(m->name, name);
-	pthread_mutex_unlock(&misses.lock);
+	pthread_mutex_unlock(&misses->lock);
 }
 
 /* Drop the kernel's negative entries under @parent (0: under every folder). The notifications
  * go out after the lock is released: the kernel may send lookups while handling them. */
 static void forget_misses(struct trolley_fs *fs, uint64_t parent)
 {
-	struct miss *take = calloc(REFRESH_MISSES, sizeof(*take));
+	struct refresh_misses *misses = &fs->refresh.misses;
+	struct refresh_miss *take = calloc(REFRESH_MISSES, sizeof(*take));
 	time_t now = time(NULL);
 	size_t n = 0;
 
 	if (!take)
 		return;
-	pthread_mutex_lock(&misses.lock);
+	pthread_mutex_lock(&misses->lock);
 	for (size_t i = 0; i < REFRESH_MISSES; i++) {
-		struct miss *m = &misses.v[i];
+		struct refresh_miss *m = &misses->v[i];
 
 		if (!m->parent || (parent && m->parent != parent) ||
 		    now - m->when > REFRESH_MISS_AGE)
@@ -73,7 +63,7 @@ static void forget_misses(struct trolley_fs *fs, uint64_t parent)
 		take[n++] = *m;
 		m->parent = 0;
 	}
-	pthread_mutex_unlock(&misses.lock);
+	pthread_mutex_unlock(&misses->lock);
 	for (size_t i = 0; fs->se && i < n; i++)
 		fuse_lowlevel_notify_inval_entry(fs->se, take[i].parent, take[i].name,
 						 strlen(take[i].name));
@@ -106,25 +96,7 @@ static void utc_now(char *out)
  * listing fetch is what the caller sees), and all refreshes together draw on a budget of
  * REFRESH_BURST that grows back by one each REFRESH_PERIOD; past it a refresh is EAGAIN. A user
  * who refreshes a few folders by hand never meets either. */
-#define REFRESH_INTERVAL 10  /* seconds between two refreshes of one folder */
-#define REFRESH_BURST	 30  /* refreshes at once */
-#define REFRESH_PERIOD	 2   /* seconds for one more */
-#define REFRESH_RECENT	 256 /* folders whose last refresh is remembered (a ring) */
-
-struct recent {
-	uint64_t ino; /* 0: free */
-	int64_t when; /* monotonic seconds */
-	char value[REFRESH_VALUE_LEN + 1];
-};
-
-static struct {
-	pthread_mutex_t lock;
-	struct recent v[REFRESH_RECENT];
-	size_t next;
-	double tokens;
-	int64_t filled; /* monotonic seconds of the last refill (0: never: full) */
-	int64_t warned; /* when the last over-budget line was logged */
-} limit = {.lock = PTHREAD_MUTEX_INITIALIZER};
+#define REFRESH_INTERVAL 10 /* seconds between two refreshes of one folder */
 
 static int64_t mono_now(void)
 {
@@ -134,20 +106,21 @@ static int64_t mono_now(void)
 	return (int64_t)ts.tv_sec;
 }
 
-/* What the limit says of a refresh of @ino now, with limit.lock held. */
+/* What the limit says of a refresh of @ino now, with limit->lock held. */
 enum limit_verdict { LIMIT_GO, LIMIT_RECENT, LIMIT_SPENT };
 
 /* Decide on a refresh of @ino: LIMIT_RECENT with @value of the refresh within the interval,
  * LIMIT_SPENT when the budget is, else LIMIT_GO with a token taken and @ino's slot reserved
  * (@slot; released by limit_undo() if the refresh fails). */
-static enum limit_verdict limit_take(uint64_t ino, char *value, size_t *slot)
+static enum limit_verdict limit_take(struct refresh_limit *limit, uint64_t ino, char *value,
+				     size_t *slot)
 {
 	int64_t now = mono_now();
 	enum limit_verdict v = LIMIT_GO;
 
-	pthread_mutex_lock(&limit.lock);
+	pthread_mutex_lock(&limit->lock);
 	for (size_t i = 0; i < REFRESH_RECENT; i++) {
-		struct recent *r = &limit.v[i];
+		struct refresh_recent *r = &limit->v[i];
 
 		if (r->ino == ino && now - r->when < REFRESH_INTERVAL) {
 			memcpy(value, r->value, REFRESH_VALUE_LEN + 1);
@@ -155,51 +128,51 @@ static enum limit_verdict limit_take(uint64_t ino, char *value, size_t *slot)
 			goto out;
 		}
 	}
-	if (limit.filled == 0) {
-		limit.tokens = REFRESH_BURST;
-		limit.filled = now;
+	if (limit->filled == 0) {
+		limit->tokens = REFRESH_BURST;
+		limit->filled = now;
 	}
-	limit.tokens += (double)(now - limit.filled) / REFRESH_PERIOD;
-	if (limit.tokens > REFRESH_BURST)
-		limit.tokens = REFRESH_BURST;
-	limit.filled = now;
-	if (limit.tokens < 1) {
+	limit->tokens += (double)(now - limit->filled) / REFRESH_PERIOD;
+	if (limit->tokens > REFRESH_BURST)
+		limit->tokens = REFRESH_BURST;
+	limit->filled = now;
+	if (limit->tokens < 1) {
 		v = LIMIT_SPENT;
 		goto out;
 	}
-	limit.tokens -= 1;
-	*slot = limit.next;
-	limit.next = (limit.next + 1) % REFRESH_RECENT;
-	limit.v[*slot].ino = ino;
-	limit.v[*slot].when = now;
-	utc_now(limit.v[*slot].value);
-	memcpy(value, limit.v[*slot].value, REFRESH_VALUE_LEN + 1);
+	limit->tokens -= 1;
+	*slot = limit->next;
+	limit->next = (limit->next + 1) % REFRESH_RECENT;
+	limit->v[*slot].ino = ino;
+	limit->v[*slot].when = now;
+	utc_now(limit->v[*slot].value);
+	memcpy(value, limit->v[*slot].value, REFRESH_VALUE_LEN + 1);
 out:
-	pthread_mutex_unlock(&limit.lock);
+	pthread_mutex_unlock(&limit->lock);
 	return v;
 }
 
 /* A refresh that failed does not stand for the next ones (its token stays spent). */
-static void limit_undo(uint64_t ino, size_t slot)
+static void limit_undo(struct refresh_limit *limit, uint64_t ino, size_t slot)
 {
-	pthread_mutex_lock(&limit.lock);
-	if (limit.v[slot].ino == ino)
-		limit.v[slot].ino = 0;
-	pthread_mutex_unlock(&limit.lock);
+	pthread_mutex_lock(&limit->lock);
+	if (limit->v[slot].ino == ino)
+		limit->v[slot].ino = 0;
+	pthread_mutex_unlock(&limit->lock);
 }
 
 /* Whether an over-budget line is due (one per REFRESH_INTERVAL: a stranger's loop must not
  * flood the log). */
-static bool limit_warn_due(void)
+static bool limit_warn_due(struct refresh_limit *limit)
 {
 	int64_t now = mono_now();
 	bool due;
 
-	pthread_mutex_lock(&limit.lock);
-	due = limit.warned == 0 || now - limit.warned >= REFRESH_INTERVAL;
+	pthread_mutex_lock(&limit->lock);
+	due = limit->warned == 0 || now - limit->warned >= REFRESH_INTERVAL;
 	if (due)
-		limit.warned = now;
-	pthread_mutex_unlock(&limit.lock);
+		limit->warned = now;
+	pthread_mutex_unlock(&limit->lock);
 	return due;
 }
 
@@ -228,14 +201,14 @@ int refresh_folder(struct trolley_fs *fs, uint64_t ino, char *value)
 		err = -EOPNOTSUPP;
 		goto out;
 	}
-	switch (limit_take(ino, value, &slot)) {
+	switch (limit_take(&fs->refresh.limit, ino, value, &slot)) {
 	case LIMIT_RECENT:
 		log_debug("refresh of %s: refreshed less than %d s ago, answered by that refresh",
 			  path, REFRESH_INTERVAL);
 		err = 0;
 		goto out;
 	case LIMIT_SPENT:
-		if (limit_warn_due())
+		if (limit_warn_due(&fs->refresh.limit))
 			log_warn("refresh of %s: more than %d refreshes in a short time: refused "
 				 "(EAGAIN) until the budget grows back (one each %d s)",
 				 path, REFRESH_BURST, REFRESH_PERIOD);
@@ -256,7 +229,7 @@ int refresh_folder(struct trolley_fs *fs, uint64_t ino, char *value)
 	free(series);
 	listing_put(l);
 	if (err) {
-		limit_undo(ino, slot);
+		limit_undo(&fs->refresh.limit, ino, slot);
 		goto out;
 	}
 	__atomic_add_fetch(&fs->refreshes, 1, __ATOMIC_ACQ_REL);

@@ -13,6 +13,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/tags.h"
 #include "deid/deid.h"
@@ -64,11 +65,7 @@ const struct deid *view_deid(void)
 
 static unsigned bucket_of(const char *uid)
 {
-	uint32_t h = 2166136261u;
-
-	for (const unsigned char *p = (const unsigned char *)uid; *p; p++)
-		h = (h ^ *p) * 16777619u;
-	return h % VIEW_BUCKETS;
+	return hash_fnv32_str(HASH_FNV32_INIT, uid) % VIEW_BUCKETS;
 }
 
 static void lru_unlink(struct seen *s)

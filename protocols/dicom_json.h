@@ -9,7 +9,7 @@
 
 #include "core/attrs.h"
 #include "core/buf.h"
-#include "protocols/json_check.h"
+#include "core/json_check.h"
 
 struct cJSON;
 

@@ -1,5 +1,14 @@
 /* The downloader interface: every retrieval protocol (WADO-RS, WADO-URI, RAD-69, C-GET, C-MOVE)
- * streams Part-10 instances into a sink. The cache implements sinks; it sees only this header. */
+ * streams Part-10 instances into a sink. The cache implements sinks; it sees only this header.
+ *
+ * Threads (README.md, "Threads"): fetch() and metadata() are called concurrently, on FUSE
+ * workers (an open() that leads its flight, a metadata.json) and on the cache's prefetch
+ * workers (series jobs), with no lock held. A sink is fed by one thread at a time, in order
+ * (begin, writes, end, per instance): the thread that called fetch(), except for C-MOVE,
+ * whose instances arrive on the storage SCP's threads (dcmtk/dimse_scp.cc) while fetch()
+ * waits; a sink therefore keeps no thread-local state. fetch() returns only after the last
+ * call into its sink. new() and free() run on the main thread, free() after every call has
+ * returned. */
 #ifndef TROLLEY_DOWNLOADER_H
 #define TROLLEY_DOWNLOADER_H
 

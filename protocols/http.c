@@ -760,7 +760,7 @@ static int call_init(struct http_call *c, struct http *h, const struct http_requ
 	 * cold series over WADO-URI took 5x longer). "identity" still lets curl inflate a
 	 * server that compresses unasked (test_bounds.py's gzip replies). */
 	curl_easy_setopt(c->easy, CURLOPT_ACCEPT_ENCODING, r->kind == HTTP_BULK ? "identity" : "");
-	curl_easy_setopt(c->easy, CURLOPT_USERAGENT, "trolley/0.1");
+	curl_easy_setopt(c->easy, CURLOPT_USERAGENT, "trolley/" TROLLEY_VERSION);
 	curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	/* Redirects are not followed (FOLLOWLOCATION stays off); were they, curl must not carry
 	 * the credentials to another host: UNRESTRICTED_AUTH stays off too, said here so that

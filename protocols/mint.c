@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/tags.h"
 #include "protocols/http.h"
+#include "protocols/protocol.h"
 
 #define MINT_NS	       "http://medical.nema.org/mint"
 #define MINT_REPLY_MAX (256u << 20)
@@ -414,14 +415,16 @@ int mint_new(const struct proto_config *cfg, struct searcher **out)
 	struct mint *m;
 	size_t n;
 
-	if (!cfg->mint_url || !cfg->http)
+	const char *url = proto_config_text(cfg, "mint");
+
+	if (!url || !cfg->http)
 		return -EINVAL;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return -ENOMEM;
 	m->base.ops = &mint_ops;
 	m->http = cfg->http;
-	m->url = strdup(cfg->mint_url);
+	m->url = strdup(url);
 	if (!m->url) {
 		free(m);
 		return -ENOMEM;
@@ -432,3 +435,57 @@ int mint_new(const struct proto_config *cfg, struct searcher **out)
 	*out = &m->base;
 	return 0;
 }
+
+/* What a template may name: MINT answers a fixed summary and has no includefield. */
+static const uint32_t mint_returns_study[] = {
+	TAG_StudyInstanceUID, TAG_StudyDate,   TAG_StudyTime, TAG_StudyDescription,
+	TAG_AccessionNumber,  TAG_PatientName, TAG_PatientID, TAG_ModalitiesInStudy,
+};
+static const uint32_t mint_returns_series[] = {
+	TAG_StudyInstanceUID,  TAG_SeriesInstanceUID, TAG_SeriesNumber, TAG_Modality,
+	TAG_SeriesDescription, TAG_SeriesDate,	      TAG_SeriesTime,
+};
+static const uint32_t mint_returns_instance[] = {
+	TAG_StudyInstanceUID, TAG_SeriesInstanceUID, TAG_SOPInstanceUID, TAG_InstanceNumber,
+	TAG_SOPClassUID,      TAG_ContentDate,	     TAG_ContentTime,	 TAG_Rows,
+	TAG_Columns,	      TAG_NumberOfFrames,
+};
+
+static const struct proto_option mint_options[] = {
+	{"mint", PROTO_OPT_URL, 0, "mint=URL                MINT base URL (for searcher=mint)"},
+};
+
+static const struct proto_searcher mint_searchers[] = {{
+	.name = "mint",
+	.make = mint_new,
+	.flags = PROTO_SEARCH_SERIES_AT_INSTANCE,
+	.returns = {mint_returns_study, mint_returns_series, mint_returns_instance},
+	.nreturns = {sizeof(mint_returns_study) / sizeof(uint32_t),
+		     sizeof(mint_returns_series) / sizeof(uint32_t),
+		     sizeof(mint_returns_instance) / sizeof(uint32_t)},
+	.url = "mint",
+	.url_required = true,
+}};
+
+static const char *const mint_from_source[] = {"mint", NULL};
+
+/* mint+http[s]://: MINT searches; downloads go to RAD-69 or WADO-URI, whichever is given. */
+static const struct proto_scheme mint_scheme = {
+	.prefix = {"mint+http://", "mint+https://"},
+	.web_after = "mint+",
+	.what = "a mint+http[s]:// URL",
+	.usage = "mint+http[s]://host/path/mint (MINT search; rad69= or wado_uri= download)",
+	.from_source = mint_from_source,
+	.searcher = "mint",
+	.downloaders = {"rad69", "wado-uri"},
+	.no_downloader = "a mint+http source needs rad69=URL or wado_uri=URL for downloads",
+};
+
+const struct protocol mint_protocol = {
+	.name = "MINT",
+	.scheme = &mint_scheme,
+	.options = mint_options,
+	.noptions = sizeof(mint_options) / sizeof(mint_options[0]),
+	.searchers = mint_searchers,
+	.nsearchers = 1,
+};

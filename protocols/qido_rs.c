@@ -17,6 +17,7 @@
 #include "core/tags.h"
 #include "protocols/dicom_json.h"
 #include "protocols/http.h"
+#include "protocols/protocol.h"
 
 /* The biggest reply we read. A page of 100 is ~75 KiB of JSON for studies and ~170 KiB for
  * instances (Orthanc sends every attribute: 1.7 KiB each, measured), page_size=5000 instances
@@ -644,14 +645,16 @@ int qido_rs_new(const struct proto_config *cfg, struct searcher **out)
 	struct qido *q;
 	size_t n;
 
-	if (!cfg->qido_url || !cfg->http)
+	const char *url = proto_config_text(cfg, "qido");
+
+	if (!url || !cfg->http)
 		return -EINVAL;
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return -ENOMEM;
 	q->base.ops = &qido_ops;
 	q->http = cfg->http;
-	q->url = strdup(cfg->qido_url);
+	q->url = strdup(url);
 	if (!q->url) {
 		free(q);
 		return -ENOMEM;
@@ -667,3 +670,58 @@ int qido_rs_new(const struct proto_config *cfg, struct searcher **out)
 	*out = &q->base;
 	return 0;
 }
+
+/* What a template may name without includefield: the fields asked above, with the UIDs and
+ * SOPClassUID of the default return set (PS3.18 Tables 6.7.1-2, -2a). The instance query's
+ * SeriesNumber and Modality are left out: a layout without a series level asks for them
+ * itself, so that its query is the one it always was (the cache keys answers by it). */
+static const uint32_t qido_returns_study[] = {
+	TAG_StudyInstanceUID, TAG_StudyDate,   TAG_StudyTime, TAG_StudyDescription,
+	TAG_AccessionNumber,  TAG_PatientName, TAG_PatientID, TAG_ModalitiesInStudy,
+};
+static const uint32_t qido_returns_series[] = {
+	TAG_StudyInstanceUID,  TAG_SeriesInstanceUID, TAG_SeriesNumber, TAG_Modality,
+	TAG_SeriesDescription, TAG_SeriesDate,	      TAG_SeriesTime,
+};
+static const uint32_t qido_returns_instance[] = {
+	TAG_StudyInstanceUID, TAG_SeriesInstanceUID, TAG_SOPInstanceUID, TAG_InstanceNumber,
+	TAG_SOPClassUID,      TAG_ContentDate,	     TAG_ContentTime,	 TAG_Rows,
+	TAG_Columns,	      TAG_NumberOfFrames,
+};
+
+static const struct proto_option qido_options[] = {
+	{"qido", PROTO_OPT_URL, 0, "qido=URL                QIDO-RS base URL (default: SOURCE)"},
+};
+
+static const struct proto_searcher qido_searchers[] = {{
+	.name = "qido-rs",
+	.make = qido_rs_new,
+	.flags = PROTO_SEARCH_INCLUDE | PROTO_SEARCH_SERIES_AT_INSTANCE,
+	.returns = {qido_returns_study, qido_returns_series, qido_returns_instance},
+	.nreturns = {sizeof(qido_returns_study) / sizeof(uint32_t),
+		     sizeof(qido_returns_series) / sizeof(uint32_t),
+		     sizeof(qido_returns_instance) / sizeof(uint32_t)},
+	.url = "qido",
+}};
+
+static const char *const dicomweb_from_source[] = {"qido", "wado_rs", NULL};
+
+/* http[s]://: a DICOMweb base URL, QIDO-RS and WADO-RS at it (wado_rs= is protocols/wado_rs.c's
+ * option: the scheme names it, as curl's http scheme serves several handlers). */
+static const struct proto_scheme dicomweb_scheme = {
+	.prefix = {"http://", "https://"},
+	.what = "an http[s]:// DICOMweb URL",
+	.usage = "http[s]://host[:port]/dicom-web (QIDO-RS and WADO-RS at that URL)",
+	.from_source = dicomweb_from_source,
+	.searcher = "qido-rs",
+	.downloaders = {"wado-rs"},
+};
+
+const struct protocol qido_rs_protocol = {
+	.name = "QIDO-RS",
+	.scheme = &dicomweb_scheme,
+	.options = qido_options,
+	.noptions = sizeof(qido_options) / sizeof(qido_options[0]),
+	.searchers = qido_searchers,
+	.nsearchers = 1,
+};

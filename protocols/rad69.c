@@ -19,6 +19,7 @@
 #include "core/part10.h"
 #include "core/query.h"
 #include "protocols/http.h"
+#include "protocols/protocol.h"
 #include "protocols/multipart.h"
 
 #define RAD69_SOAP_MAX (4u << 20)
@@ -48,7 +49,7 @@ struct rad69_call {
 	bool soap_only;	 /* a plain SOAP reply (an error) */
 	struct buf soap;
 	struct cid_map map;
-	char expect[SOP_UID_MAX]; /* the document the current part's cid names */
+	char expect[UID_MAX]; /* the document the current part's cid names */
 	unsigned char head[PART10_HEAD_MAX];
 	size_t head_len;
 	char **missing;
@@ -299,7 +300,7 @@ static int r_data(void *ctx, const void *data, size_t len)
 static int r_end(void *ctx)
 {
 	struct rad69_call *c = ctx;
-	char uid[SOP_UID_MAX];
+	char uid[UID_MAX];
 
 	if (c->part == 1)
 		return 0;
@@ -449,7 +450,9 @@ int rad69_new(const struct proto_config *cfg, struct downloader **out)
 {
 	struct rad69 *r;
 
-	if (!cfg->rad69_url || !cfg->http)
+	const char *url = proto_config_text(cfg, "rad69");
+
+	if (!url || !cfg->http)
 		return -EINVAL;
 	if (cfg->transfer_syntax && !query_uid_is_valid(cfg->transfer_syntax))
 		return -EINVAL;
@@ -458,8 +461,8 @@ int rad69_new(const struct proto_config *cfg, struct downloader **out)
 		return -ENOMEM;
 	r->base.ops = &rad69_ops;
 	r->http = cfg->http;
-	r->ignore_missing = cfg->rad69_ignore_missing;
-	r->url = strdup(cfg->rad69_url);
+	r->ignore_missing = proto_config_text(cfg, "rad69_ignore") != NULL;
+	r->url = strdup(url);
 	r->transfer_syntax = cfg->transfer_syntax ? strdup(cfg->transfer_syntax) : NULL;
 	if (!r->url || (cfg->transfer_syntax && !r->transfer_syntax)) {
 		rad69_free(&r->base);
@@ -468,3 +471,40 @@ int rad69_new(const struct proto_config *cfg, struct downloader **out)
 	*out = &r->base;
 	return 0;
 }
+
+static const struct proto_option rad69_options[] = {
+	{"rad69", PROTO_OPT_URL, PROTO_OPT_AUTH_BASE,
+	 "rad69=URL               RAD-69 service (for downloader=rad69)"},
+	{"rad69_ignore", PROTO_OPT_TEXT, 0,
+	 "rad69_ignore=XDSMissingDocument  missing documents without error lines"},
+};
+
+static const struct proto_downloader rad69_downloaders[] = {{
+	.name = "rad69",
+	.make = rad69_new,
+	.url = "rad69",
+	.url_required = true,
+}};
+
+static int rad69_check(const struct proto_choice *c)
+{
+	const char *ignore = proto_text(c->settings, "rad69_ignore");
+
+	if (ignore && strcmp(ignore, "XDSMissingDocument") != 0) {
+		fprintf(stderr,
+			"mount.trolley: rad69_ignore=%s: only XDSMissingDocument can be "
+			"ignored\n",
+			ignore);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+const struct protocol rad69_protocol = {
+	.name = "RAD-69",
+	.options = rad69_options,
+	.noptions = sizeof(rad69_options) / sizeof(rad69_options[0]),
+	.downloaders = rad69_downloaders,
+	.ndownloaders = 1,
+	.check = rad69_check,
+};

@@ -1,5 +1,12 @@
 /* The searcher interface: every search protocol (QIDO-RS, C-FIND, MINT) is one implementation
- * of find(). The cache and fs layers see only this header. */
+ * of find(). The cache and fs layers see only this header.
+ *
+ * Threads (README.md, "Threads"): find(), find_cond() and check() are called concurrently, on
+ * FUSE workers (a listing, a lookup, /search) and on the cache's prefetch workers (read-ahead's
+ * queries), with no lock held: an implementation guards what its calls share. A find() may
+ * start threads of its own (QIDO-RS's pages asked ahead) and joins them before it returns.
+ * Cancel: the calling thread's token (core/cancel.h). new() and free() run on the main thread,
+ * free() after every find() has returned. */
 #ifndef TROLLEY_SEARCHER_H
 #define TROLLEY_SEARCHER_H
 

@@ -12,11 +12,12 @@
 #include <string.h>
 
 #include "core/errors.h"
+#include "core/json_check.h"
 #include "core/log.h"
 #include "core/query.h"
 #include "protocols/http.h"
-#include "protocols/json_check.h"
 #include "protocols/multipart.h"
+#include "protocols/protocol.h"
 
 struct wado {
 	struct downloader base;
@@ -350,14 +351,16 @@ int wado_rs_new(const struct proto_config *cfg, struct downloader **out)
 	struct wado *w;
 	size_t n;
 
-	if (!cfg->wado_rs_url || !cfg->http)
+	const char *url = proto_config_text(cfg, "wado_rs");
+
+	if (!url || !cfg->http)
 		return -EINVAL;
 	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->base.ops = &wado_ops;
 	w->http = cfg->http;
-	w->url = strdup(cfg->wado_rs_url);
+	w->url = strdup(url);
 	if (!w->url) {
 		free(w);
 		return -ENOMEM;
@@ -373,3 +376,23 @@ int wado_rs_new(const struct proto_config *cfg, struct downloader **out)
 	*out = &w->base;
 	return 0;
 }
+
+static const struct proto_option wado_rs_options[] = {
+	{"wado_rs", PROTO_OPT_URL, PROTO_OPT_AUTH_BASE,
+	 "wado_rs=URL             WADO-RS base URL (default: SOURCE)"},
+};
+
+static const struct proto_downloader wado_rs_downloaders[] = {{
+	.name = "wado-rs",
+	.make = wado_rs_new,
+	.url = "wado_rs",
+}};
+
+/* Its SOURCE scheme is QIDO-RS's (protocols/qido_rs.c): one DICOMweb URL serves both. */
+const struct protocol wado_rs_protocol = {
+	.name = "WADO-RS",
+	.options = wado_rs_options,
+	.noptions = sizeof(wado_rs_options) / sizeof(wado_rs_options[0]),
+	.downloaders = wado_rs_downloaders,
+	.ndownloaders = 1,
+};

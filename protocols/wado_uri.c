@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/query.h"
 #include "protocols/http.h"
+#include "protocols/protocol.h"
 
 struct wado_uri {
 	struct downloader base;
@@ -358,7 +359,9 @@ int wado_uri_new(const struct proto_config *cfg, struct downloader **out)
 {
 	struct wado_uri *w;
 
-	if (!cfg->wado_uri_url || !cfg->http)
+	const char *url = proto_config_text(cfg, "wado_uri");
+
+	if (!url || !cfg->http)
 		return -EINVAL;
 	if (cfg->transfer_syntax && !query_uid_is_valid(cfg->transfer_syntax))
 		return -EINVAL;
@@ -367,7 +370,7 @@ int wado_uri_new(const struct proto_config *cfg, struct downloader **out)
 		return -ENOMEM;
 	w->base.ops = &wado_uri_ops;
 	w->http = cfg->http;
-	w->url = strdup(cfg->wado_uri_url);
+	w->url = strdup(url);
 	w->transfer_syntax = cfg->transfer_syntax ? strdup(cfg->transfer_syntax) : NULL;
 	if (!w->url || (cfg->transfer_syntax && !w->transfer_syntax)) {
 		wado_uri_free(&w->base);
@@ -376,3 +379,23 @@ int wado_uri_new(const struct proto_config *cfg, struct downloader **out)
 	*out = &w->base;
 	return 0;
 }
+
+static const struct proto_option wado_uri_options[] = {
+	{"wado_uri", PROTO_OPT_URL, PROTO_OPT_AUTH_BASE,
+	 "wado_uri=URL            WADO-URI endpoint (for downloader=wado-uri)"},
+};
+
+static const struct proto_downloader wado_uri_downloaders[] = {{
+	.name = "wado-uri",
+	.make = wado_uri_new,
+	.url = "wado_uri",
+	.url_required = true,
+}};
+
+const struct protocol wado_uri_protocol = {
+	.name = "WADO-URI",
+	.options = wado_uri_options,
+	.noptions = sizeof(wado_uri_options) / sizeof(wado_uri_options[0]),
+	.downloaders = wado_uri_downloaders,
+	.ndownloaders = 1,
+};

@@ -10,43 +10,50 @@ cd "$(dirname "$0")/.."
 
 TIME=${FUZZ_TIME:-20}
 OUT=build-fuzz
-CORE="core/log.c core/url.c core/errors.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c core/slots.c core/pushback.c core/cancel.c"
+CORE="core/log.c core/url.c core/errors.c core/attrs.c core/tags.c core/query.c core/buf.c core/part10.c core/slots.c core/pushback.c core/cancel.c core/json_check.c"
 HTTP="protocols/http.c protocols/secrets.c"
 # tree.c and lookup.c call the cache for tree_list(), which the names harness never reaches;
-# the cache's file-set code calls the DICOMDIR shim (C++, dcmtk), linked for the same reason.
+# media.c calls the DICOMDIR builder (media/), which calls the DICOMDIR shim (C++, dcmtk),
+# linked for the same reason.
 CACHE=$(echo cache/*.c)
+# layout.c asks the protocol registry what each searcher returns: every protocol, with the
+# DIMSE shim (C++, dcmtk/), comes with it.
+PROTOCOLS=$(echo protocols/*.c)
+DIMSE="dcmtk/dimse.cc dcmtk/dimse_net.cc dcmtk/dimse_retrieve.cc dcmtk/dimse_scp.cc"
 
 # Harness name -> the sources it links (besides tests/fuzz/fuzz_<name>.c), and the pkg-config
 # packages of those that need any. A new harness is one line in SOURCES (and one in PACKAGES if
 # it needs libraries).
 declare -A SOURCES=(
   [multipart]="protocols/multipart.c $CORE"
-  [dicom_json]="protocols/dicom_json.c protocols/json_check.c $CORE"
-  [json_check]="protocols/json_check.c"
+  [dicom_json]="protocols/dicom_json.c $CORE"
+  [json_check]="core/json_check.c"
   [mint]="protocols/mint.c $HTTP $CORE"
   [rad69]="protocols/multipart.c $HTTP $CORE"
   [part10]="$CORE"
   [search]="fs/search.c $CORE"
   [url]="$HTTP $CORE"
-  [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c fs/media.c fs/view.c $(echo deid/*.c) $CORE $CACHE"
+  [names]="fs/names.c fs/layout.c fs/tree.c fs/lookup.c fs/search.c fs/media.c fs/view.c $(echo deid/*.c) $CORE $CACHE media/fileset.c $PROTOCOLS"
   [deid]="$(echo deid/*.c) $CORE"
 )
 # Harness name -> C++ sources it links (compiled on their own with clang++), with dcmtk.
 declare -A CXX_SOURCES=(
-  [names]="core/dicomdir.cc"
+  [names]="dcmtk/dicomdir.cc $DIMSE"
 )
 declare -A PACKAGES=(
   [dicom_json]="libcjson"
   [json_check]="libcjson"
   [mint]="libxml-2.0 libcurl"
   [rad69]="libxml-2.0 libcurl"
-  [names]="lmdb dcmtk libcrypto libcjson"
+  [names]="lmdb dcmtk libcrypto libcjson libcurl libxml-2.0"
   [url]="libcurl"
   [deid]="libcrypto libcjson"
 )
 mapfile -t ORDER < <(printf '%s\n' "${!SOURCES[@]}" | sort)
 
-CFLAGS=(-g -O1 -std=gnu11 -D_GNU_SOURCE -DFUSE_USE_VERSION=312 -I.
+# The version is meson's project version (meson.build passes it as TROLLEY_VERSION).
+VERSION=$(sed -n "s/^ *version : '\(.*\)',$/\1/p" meson.build | head -n 1)
+CFLAGS=(-g -O1 -std=gnu11 -D_GNU_SOURCE -DFUSE_USE_VERSION=312 -DTROLLEY_VERSION=\"$VERSION\" -I.
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 
 names=("$@")
@@ -63,14 +70,15 @@ for name in "${names[@]}"; do
   objects=()
   cxx_ok=true
   : >"$OUT/$name.build.log"
-  # The C++ shims are built without UBSan's vptr check: its runtime is C++ (libubsan's
-  # ubsan_cxx), which clang does not link into a program linked as C.
+  # The C++ shims are built without UBSan's vptr and function checks: their runtime is C++
+  # (libubsan's ubsan_cxx), which clang does not link into a program linked as C (the DIMSE
+  # shim's callbacks through function pointers need the function check's).
   for src in ${CXX_SOURCES[$name]:-}; do
     obj=$OUT/$name-$(basename "$src" .cc).o
     objects+=("$obj")
     # shellcheck disable=SC2046 # pkg-config's flags are words
     clang++ -g -O1 -std=c++17 -D_GNU_SOURCE -I. -fsanitize=fuzzer-no-link,address,undefined \
-      -fno-sanitize=vptr -fno-sanitize-recover=all -fno-omit-frame-pointer \
+      -fno-sanitize=vptr,function -fno-sanitize-recover=all -fno-omit-frame-pointer \
       $(pkg-config --cflags dcmtk) \
       -c -o "$obj" "$src" >>"$OUT/$name.build.log" 2>&1 || cxx_ok=false
   done

@@ -1,4 +1,4 @@
-/* libFuzzer harness: the streaming DICOM JSON check (protocols/json_check.c) against cJSON, the
+/* libFuzzer harness: the streaming DICOM JSON check (core/json_check.c) against cJSON, the
  * parser it replaced in wado_rs.c. For every input:
  *  - cutting it into pieces (in both modes) (byte by byte, or at points drawn from the input) never changes the
  *    answer, its reason or its offset;
@@ -25,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocols/json_check.h"
+#include "core/json_check.h"
 
 static bool is_hex(char ch)
 {

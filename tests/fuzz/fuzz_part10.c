@@ -40,13 +40,13 @@ static void check_repaired(const uint8_t *data, size_t size, const struct part10
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char uid[SOP_UID_MAX], why[128];
+	char uid[UID_MAX], why[128];
 	struct part10_info info;
 
 	if (part10_sop_uid(data, size, uid, sizeof(uid)) == 0)
 		assert(strlen(uid) < sizeof(uid));
 	if (part10_inspect(data, size, &info) == 0) {
-		assert(strlen(info.sop_uid) > 0 && strlen(info.sop_uid) < SOP_UID_MAX);
+		assert(strlen(info.sop_uid) > 0 && strlen(info.sop_uid) < UID_MAX);
 		assert(info.ds_offset <= size);
 		if (info.needs_meta)
 			check_repaired(data, size, &info);

@@ -161,7 +161,7 @@ def test_c_get_failure_names_the_peer_and_the_status(mount, dcmqrscp, source, da
     assert err == errno.EACCES
     r = next(r for r in _errors(m) if r[2] == path)
     assert r[1] == "EACCES"
-    # The C-GET begins with a C-FIND of the stored classes (protocols/dimse_retrieve.cc): the
+    # The C-GET begins with a C-FIND of the stored classes (dcmtk/dimse_retrieve.cc): the
     # association of either is the one refused.
     assert re.fullmatch(r"C-(GET|FIND) WRONG@127\.0\.0\.1:%d" % dcmqrscp.port, r[3]), r
     assert r[4] == "association rejected" and r[5]

@@ -1,5 +1,5 @@
 """DICOM JSON replies read in constant memory: WADO-RS metadata is checked as it arrives
-(protocols/json_check.c), strictly (RFC 8259, UTF-8, the DICOM JSON shape), and a body that
+(core/json_check.c), strictly (RFC 8259, UTF-8, the DICOM JSON shape), and a body that
 cannot become metadata stops the transfer at its first bad byte; a QIDO-RS page is read one
 result at a time, and one result over 1 MiB is refused with a clear error."""
 import errno

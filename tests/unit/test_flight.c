@@ -19,14 +19,14 @@
 
 static void uid(char *out, int i)
 {
-	snprintf(out, SOP_MAX, "1.2.826.0.1.3680043.8.498.%d", i);
+	snprintf(out, UID_MAX, "1.2.826.0.1.3680043.8.498.%d", i);
 }
 
 static void test_table_finds_what_is_in_flight(void **state)
 {
 	static struct flight *fl[N];
 	struct flight_table t;
-	char sop[SOP_MAX];
+	char sop[UID_MAX];
 
 	(void)state;
 	assert_int_equal(flight_table_init(&t), 0);

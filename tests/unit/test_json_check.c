@@ -1,4 +1,4 @@
-/* The streaming check of DICOM JSON metadata (protocols/json_check.c): the shared fixtures pass,
+/* The streaming check of DICOM JSON metadata (core/json_check.c): the shared fixtures pass,
  * each kind of malformed body fails for its own reason, and no way of cutting the body into
  * pieces changes the answer. */
 #include <setjmp.h>
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocols/json_check.h"
+#include "core/json_check.h"
 
 /* Whole, then byte by byte, then in 200 random splits: every way must give the same answer
  * and, on a failure, the same reason at the same offset. */

@@ -69,7 +69,7 @@ static void test_data_set_uid_in_every_syntax(void **state)
 		 PART10_TS_DEFLATED_LE},
 		{"JPEG2000.dcm", NULL, "1.2.840.10008.1.2.4.91"},
 	};
-	char uid[SOP_UID_MAX];
+	char uid[UID_MAX];
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -88,7 +88,7 @@ static void test_too_few_bytes_ask_for_more(void **state)
 {
 	size_t len;
 	unsigned char *b = slurp("CT_small.dcm", &len);
-	char uid[SOP_UID_MAX];
+	char uid[UID_MAX];
 
 	(void)state;
 	assert_int_equal(part10_sop_uid(b, 100, uid, sizeof(uid)), -EAGAIN);
@@ -351,7 +351,7 @@ static void test_garbage_is_not_dicom(void **state)
 	b[0x54] = 0x17; /* (0008,0017) instead of (0008,0016): no SOPClassUID to write */
 	assert_refused(b, sizeof(b));
 	memcpy(b, rt, rtlen); /* the same, untouched, is a data set */
-	assert_int_equal(part10_sop_uid(b, rtlen, (char[SOP_UID_MAX]){0}, SOP_UID_MAX), 0);
+	assert_int_equal(part10_sop_uid(b, rtlen, (char[UID_MAX]){0}, UID_MAX), 0);
 	free(rt);
 }
 

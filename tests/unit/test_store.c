@@ -1419,6 +1419,34 @@ static void test_metadata_cut_refuses_what_it_does_not_know(void **state)
 	buf_release(&out);
 }
 
+/* The cache's documents (what media/fileset.c keeps: a study's DICOMDIR) are stored under the
+ * keys the DICOMDIR builder used when it was part of cache/, "<kind>|<source>|<name>": a
+ * cache folder filled before keeps serving what it holds. */
+static void test_documents_keep_their_store_keys(void **state)
+{
+	struct rig r;
+	struct buf out;
+	int64_t stored_at;
+	uint64_t size = 0;
+
+	(void)state;
+	rig_up(&r, SERVE_OK);
+	buf_init(&out, 1 << 20);
+	assert_int_equal(cache_doc_get(r.cache, "dicomdir", "1.2|abc", &out), -ENOENT);
+	assert_int_equal(cache_doc_put(r.cache, "dicomdir", "1.2|abc", "DICM", 4), 0);
+	assert_int_equal(store_doc_get(r.store, "dicomdir|test|1.2|abc", &out, &stored_at), 0);
+	assert_int_equal(out.len, 4);
+	assert_memory_equal(out.data, "DICM", 4);
+	out.len = 0;
+	assert_int_equal(store_doc_put(r.store, "dicomdir-served|test|1.2", "abc", 3, 1), 0);
+	assert_int_equal(cache_doc_get(r.cache, "dicomdir-served", "1.2", &out), 0);
+	assert_string_equal(out.data, "abc");
+	assert_int_equal(cache_doc_size(r.cache, "dicomdir", "1.2|abc", &size), 0);
+	assert_int_equal(size, 4);
+	buf_release(&out);
+	rig_down(&r);
+}
+
 static int count_threads(void)
 {
 	char cmd[64];
@@ -1707,6 +1735,7 @@ int main(void)
 		cmocka_unit_test(test_metadata_of_series_stays_apart_with_a_long_source),
 		cmocka_unit_test(test_series_metadata_is_cut_from_the_studys),
 		cmocka_unit_test(test_metadata_cut_refuses_what_it_does_not_know),
+		cmocka_unit_test(test_documents_keep_their_store_keys),
 		cmocka_unit_test(test_forget_and_an_unchanged_answer_do_not_rewrite_the_stored_one),
 	};
 

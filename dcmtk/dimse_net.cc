@@ -2,7 +2,7 @@
 // lines, one conversion of dcmtk conditions and retrieve statuses to errno, and the receipt of a
 // C-STORE straight into a sink. The data set is not parsed on the way: its bytes go to the
 // sink as the archive sent them, behind a file meta header built from the C-STORE request.
-#include "protocols/dimse_net.hh"
+#include "dcmtk/dimse_net.hh"
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
@@ -36,12 +36,13 @@ extern "C" {
 #include "core/part10.h"
 }
 
-void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg)
+void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg,
+		     const struct dimse_config *dc)
 {
-	p->host = cfg->dimse_host ? cfg->dimse_host : "";
-	p->port = cfg->dimse_port;
-	p->aet = cfg->aet ? cfg->aet : "TROLLEY";
-	p->aec = cfg->aec ? cfg->aec : "";
+	p->host = dc->host;
+	p->port = dc->port;
+	p->aet = dc->aet ? dc->aet : "TROLLEY";
+	p->aec = dc->aec ? dc->aec : "";
 	p->timeout = cfg->dimse_timeout > 0 ? (int)cfg->dimse_timeout : 30;
 	p->name = p->aec + "@" + p->host + ":" + std::to_string(p->port);
 	p->syntax = cfg->transfer_syntax ? cfg->transfer_syntax : "";

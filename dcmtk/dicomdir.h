@@ -1,6 +1,7 @@
 /* The DICOMDIR of a file-set, made by dcmtk's DicomDirInterface (General Purpose profile) from
- * files in a folder: the only C++ outside the DIMSE shim, behind this C header. Every exception
- * is caught inside and becomes a negative errno. Knows files, not the cache or FUSE. */
+ * files in a folder; C++ behind this C header, beside the DIMSE shim (dcmtk/ holds all of
+ * trolley's C++). Every exception is caught inside and becomes a negative errno. Knows files,
+ * not the cache or FUSE. */
 #ifndef TROLLEY_DICOMDIR_H
 #define TROLLEY_DICOMDIR_H
 

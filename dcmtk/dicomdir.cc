@@ -1,7 +1,7 @@
-/* dcmtk's DicomDirInterface behind core/dicomdir.h: cache/fileset.c lays a study's instances
+/* dcmtk's DicomDirInterface behind dcmtk/dicomdir.h: media/fileset.c lays a study's instances
  * out as a file-set in a folder under cache_dir and hands their file IDs here one by one; the
  * DICOMDIR written here is what /media/<study>/DICOMDIR serves. */
-#include "core/dicomdir.h"
+#include "dcmtk/dicomdir.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -51,7 +51,7 @@ int dicomdir_new(const char *root, struct dicomdir **out, char *why, size_t n)
 		OFCondition cond;
 
 		/* dcmtk's own diagnostics (a warning per compressed image, per invented value)
-		 * would flood the daemon's log: only its errors, as in protocols/dimse.cc. Once:
+		 * would flood the daemon's log: only its errors, as in dcmtk/dimse.cc. Once:
 		 * it reconfigures a process-wide logger, and builds run on several threads. */
 		static std::once_flag quiet;
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 extern "C" {
+#include "dcmtk/dimse.h"
 #include "protocols/downloader.h"
 #include "protocols/proto_config.h"
 }
@@ -29,8 +30,10 @@ struct dimse_peer {
 	long retry;	   /* seconds to wait out the archive's pushback (retry=) */
 };
 
-/** Fill @p from @cfg, and set dcmtk's socket timeouts to its timeout. */
-void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg);
+/** Fill @p from @cfg and its DIMSE options @dc, and set dcmtk's socket timeouts to its
+ * timeout. */
+void dimse_peer_init(struct dimse_peer *p, const struct proto_config *cfg,
+		     const struct dimse_config *dc);
 
 /** dcmtk's connect, send and receive timeouts (globals: one value per process). */
 void dimse_set_socket_timeouts(int seconds);

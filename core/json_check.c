@@ -1,6 +1,8 @@
-/* The check of DICOM JSON replies as curl hands them over: WADO-RS metadata (wado_rs.c), and
- * QIDO-RS answers, whose data sets dicom_json.c's reader parses one at a time where this check
- * says each ends. A state machine with a bounded stack (one bit per level): a 256 MiB reply
+/* The check of DICOM JSON replies as curl hands them over: WADO-RS metadata
+ * (protocols/wado_rs.c), and QIDO-RS answers, whose data sets protocols/dicom_json.c's reader
+ * parses one at a time where this check says each ends; and the one JSON scanner of the cache,
+ * which cuts a series' metadata out of its study's where this check says each data set ends
+ * (cache/metadata.c). In core/ because both layers use it. A state machine with a bounded stack (one bit per level): a 256 MiB reply
  * costs a few dozen bytes to check instead of a cJSON tree of ~10 bytes per byte (2.5 GB at the
  * cap; measured in bench/json_memory.c).
  *
@@ -14,7 +16,7 @@
  * told only from "vr", which JSON lets come after "Value". Value types per VR are not checked
  * either: readers cope with an archive's small deviations there, and refusing them would lose
  * a whole series' metadata for one odd value. */
-#include "protocols/json_check.h"
+#include "core/json_check.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #ifndef TROLLEY_DIMSE_SCP_HH
 #define TROLLEY_DIMSE_SCP_HH
 
-#include "protocols/dimse_net.hh"
+#include "dcmtk/dimse_net.hh"
 
 struct dimse_scp;
 

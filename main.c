@@ -1,15 +1,15 @@
-/* mount.trolley: parse options, check what can be checked before mounting (so `mount` itself
- * fails with a clear message), mount, daemonise, then open the cache and the protocols in the
- * daemon (LMDB environments must not cross a fork) and serve until unmounted. */
+/* mount.trolley, the composition root: parse options, check what can be checked before
+ * mounting (so `mount` itself fails with a clear message), mount, daemonise, then open the
+ * cache and the protocols in the daemon (LMDB environments must not cross a fork) and serve
+ * until unmounted. The one file that sees every layer: it wires fs/, cache/ and protocols/
+ * together, so it sits in none of them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
 #include <mntent.h>
-#include <netinet/in.h>
 #include <sys/file.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <fuse_lowlevel.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,10 +31,9 @@
 #include "fs/view.h"
 #include "protocols/downloader.h"
 #include "protocols/http.h"
+#include "protocols/protocol.h"
 #include "protocols/searcher.h"
 #include "protocols/secrets.h"
-
-#define VERSION "0.1.0"
 
 /* The LMDB map: instance blobs up to cache_size plus room for query results and LMDB's own
  * pages. */
@@ -81,7 +80,15 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.realm = o->realm,
 		.auth_url = o->auth_url,
 	};
-	struct proto_config pc = {0};
+	struct proto_config pc = {
+		.settings = &o->proto,
+		.dimse_timeout = o->timeout,
+		.dimse_associations = o->connections,
+		.retry = o->retry,
+		.transfer_syntax = o->transfer_syntax,
+		.page_size = o->page_size,
+	};
+	char names[256];
 	struct cache_config cc = {
 		.source = o->source,
 		.meta_ttl = o->meta_ttl,
@@ -101,36 +108,19 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	err = http_new(&hc, &d->http);
 	if (err)
 		return err;
-	pc.qido_url = o->qido;
-	pc.wado_rs_url = o->wado_rs;
-	pc.wado_uri_url = o->wado_uri;
-	pc.mint_url = o->mint;
-	pc.rad69_url = o->rad69;
-	pc.dimse_host = o->dimse_host;
-	pc.dimse_port = o->dimse_port;
-	pc.move_port = o->move_port;
-	pc.move_from = o->move_from;
-	pc.aet = o->aet;
-	pc.aec = o->aec;
-	pc.dimse_timeout = o->timeout;
-	pc.dimse_associations = o->connections;
-	pc.retry = o->retry;
-	pc.rad69_ignore_missing = o->rad69_ignore != NULL;
-	pc.transfer_syntax = o->transfer_syntax;
-	pc.page_size = o->page_size;
 	pc.http = d->http;
 	err = searcher_new(o->searcher, &pc, &d->searcher);
 	if (err) {
-		log_error("searcher=%s: unknown or incomplete (this version has qido-rs, mint, "
-			  "c-find)",
-			  o->searcher);
+		proto_names(false, ", ", names, sizeof(names));
+		log_error("searcher=%s: unknown or incomplete (this version has %s)", o->searcher,
+			  names);
 		return err;
 	}
 	err = downloader_new(o->downloader, &pc, &d->downloader);
 	if (err) {
-		log_error("downloader=%s: unknown or incomplete (this version has wado-rs, "
-			  "wado-uri, rad69, c-get, c-move)",
-			  o->downloader);
+		proto_names(true, ", ", names, sizeof(names));
+		log_error("downloader=%s: unknown or incomplete (this version has %s)",
+			  o->downloader, names);
 		return err;
 	}
 	err = store_open(o->cache_dir, map_size_for(o->cache_size), o->cache_size, &d->store);
@@ -153,25 +143,6 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 	d->fs.umask = o->umask;
 	d->fs.owner = getuid();
 	return 0;
-}
-
-/* C-MOVE's storage SCP binds move_port after the fork: try it now, where the user sees why.
- * It listens on IPv4, on the address that routes to the sender; 0.0.0.0 is tried, which fails
- * wherever that would. */
-static int check_move_port(int port)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0), err;
-
-	if (fd < 0)
-		return 0; /* no socket to try with: the SCP will say */
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	err = bind(fd, (struct sockaddr *)&a, sizeof(a)) ? -errno : 0;
-	close(fd);
-	if (err)
-		fprintf(stderr, "mount.trolley: move_port=%d: cannot listen there: %s\n", port,
-			strerror(-err));
-	return err;
 }
 
 /* How long a new mount waits for the previous daemon of its cache_dir to exit: after an
@@ -306,11 +277,10 @@ static int check_before_mount(const struct trolley_opts *o, const char *mountpoi
 	if (err)
 		return err;
 	store_close(s);
-	if (strcmp(o->downloader, "c-move") == 0) {
-		err = check_move_port(o->move_port);
-		if (err)
-			return err;
-	}
+	/* What the downloader can check only by trying (C-MOVE: its port to listen on). */
+	err = proto_before_mount(o->downloader, &o->proto);
+	if (err)
+		return err;
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char *secret;
 
@@ -492,6 +462,7 @@ int main(int argc, char *argv[])
 	if (!getenv("TZ"))
 		setenv("TZ", ":/etc/localtime", 0);
 	handles_init(&d.fs.handles);
+	refresh_state_init(&d.fs.refresh);
 	if (opts_parse(&args, &o) < 0)
 		goto out_free_args;
 	if (o.show_help) {
@@ -501,7 +472,7 @@ int main(int argc, char *argv[])
 		goto out_free_args;
 	}
 	if (o.show_version) {
-		printf("mount.trolley %s\n", VERSION);
+		printf("mount.trolley %s\n", TROLLEY_VERSION);
 		fuse_lowlevel_version();
 		ret = 0;
 		goto out_free_args;
@@ -576,7 +547,9 @@ int main(int argc, char *argv[])
 	 * loop: requests that come meanwhile wait in the kernel's queue. */
 	if (notify_send("READY=1\nSTATUS=serving") < 0)
 		log_warn("cannot tell the service manager that the mount is ready (NOTIFY_SOCKET)");
-	/* Downloads block a thread each while open() waits: keep enough of them around. */
+	/* Downloads block a worker each while open() waits: up to 64 requests run at once. Of
+	 * the workers left idle, 10 stay and the rest end (libfuse 3.14 also warns about its
+	 * max threads value unless max_idle_threads is given). */
 	fuse_loop_cfg_set_idle_threads(loop, 10);
 	fuse_loop_cfg_set_max_threads(loop, 64);
 	fuse_loop_cfg_set_clone_fd(loop, 0);

@@ -3,8 +3,8 @@
 // Root at the query's level, the match keys and the return keys we name folders by. Replies
 // are converted to UTF-8 whatever their SpecificCharacterSet; limit and offset, which DIMSE
 // lacks, are applied to the answers.
-#include "protocols/dimse.h"
-#include "protocols/dimse_net.hh"
+#include "dcmtk/dimse.h"
+#include "dcmtk/dimse_net.hh"
 
 #include <dcmtk/config/osconfig.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
@@ -187,15 +187,16 @@ const struct searcher_ops find_ops = {"c-find", find, nullptr, free_find, nullpt
 extern "C" int dimse_find_new(const struct proto_config *cfg, struct searcher **out)
 {
 	struct find_searcher *f;
+	struct dimse_config dc;
 
-	if (!cfg->dimse_host || !cfg->dimse_port || !cfg->aec)
+	if (dimse_config_get(cfg, &dc) < 0)
 		return -EINVAL;
 	f = new (std::nothrow) find_searcher();
 	if (!f)
 		return -ENOMEM;
 	f->base.ops = &find_ops;
 	try {
-		dimse_peer_init(&f->peer, cfg);
+		dimse_peer_init(&f->peer, cfg, &dc);
 	} catch (const std::bad_alloc &) {
 		delete f;
 		return -ENOMEM;

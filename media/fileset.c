@@ -1,8 +1,8 @@
 /* A study's DICOMDIR: its instances come through cache_open() (the store, or a download with
  * the series prefetch), are laid out one at a time as named files under a temporary folder in
- * cache_dir for dcmtk (core/dicomdir.cc), and the DICOMDIR it writes there is kept in the
- * store's document table, as metadata.json is. */
-#include "cache/fileset.h"
+ * cache_dir for dcmtk (dcmtk/dicomdir.cc), and the DICOMDIR it writes there is kept as one of
+ * the cache's documents (cache_doc_put), as metadata.json is. Uses only cache/cache.h. */
+#include "media/fileset.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,12 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "cache/internal.h"
-#include "core/dicomdir.h"
 #include "core/log.h"
+#include "dcmtk/dicomdir.h"
 
 /* An instance is written out in pieces of this size: each piece is handed from the LMDB map
  * inside one read transaction, which should stay short. */
@@ -26,65 +24,51 @@
 /* add_item()'s outcome for an instance the view withholds: not in the DICOMDIR. */
 #define FILESET_LEFT_OUT 1
 
-/* The store's key: the layout id pins the content (the same instances under the same file
- * IDs), so a stored DICOMDIR never goes stale. @return the key (caller frees) or NULL. */
-static char *dicomdir_key(struct cache *c, const char *study_uid, const char *layout_id)
+/* The cache's documents: "dicomdir" under "<study>|<layout id>" (the layout id pins the
+ * content: the same instances under the same file IDs, so a stored DICOMDIR never goes stale),
+ * and "dicomdir-served" under the study: the layout id of the DICOMDIR last served for it,
+ * which is what its stat size is. */
+#define DOC_DICOMDIR "dicomdir"
+#define DOC_SERVED   "dicomdir-served"
+
+/* @return "<study>|<layout id>" (caller frees) or NULL. */
+static char *dicomdir_name(const char *study_uid, const char *layout_id)
 {
-	char *key;
+	char *name;
 
-	if (asprintf(&key, "dicomdir|%s|%s|%s", c->cfg.source, study_uid, layout_id) < 0)
+	if (asprintf(&name, "%s|%s", study_uid, layout_id) < 0)
 		return NULL;
-	return key;
-}
-
-/* The key of the layout id of the DICOMDIR last served for a study: what its stat size is.
- * @return the key (caller frees) or NULL. */
-static char *served_key(struct cache *c, const char *study_uid)
-{
-	char *key;
-
-	if (asprintf(&key, "dicomdir-served|%s|%s", c->cfg.source, study_uid) < 0)
-		return NULL;
-	return key;
+	return name;
 }
 
 /* Remember that the DICOMDIR of @study_uid served now is the one under @layout_id. */
 static void note_served(struct cache *c, const char *study_uid, const char *layout_id)
 {
-	char *key = served_key(c, study_uid);
-	int64_t stored_at;
 	struct buf old;
 
-	if (!key)
-		return;
 	buf_init(&old, 256);
-	if (store_doc_get(c->store, key, &old, &stored_at) != 0 || !old.data ||
+	if (cache_doc_get(c, DOC_SERVED, study_uid, &old) != 0 || !old.data ||
 	    strcmp(old.data, layout_id) != 0)
-		store_doc_put(c->store, key, layout_id, strlen(layout_id), (int64_t)time(NULL));
+		cache_doc_put(c, DOC_SERVED, study_uid, layout_id, strlen(layout_id));
 	buf_release(&old);
-	free(key);
 }
 
-int cache_dicomdir_size(struct cache *c, const char *study_uid, uint64_t *size)
+int fileset_dicomdir_size(struct cache *c, const char *study_uid, uint64_t *size)
 {
-	char *key = served_key(c, study_uid), *dkey = NULL;
-	int64_t stored_at;
+	char *name = NULL;
 	struct buf id;
 	int err;
 
-	if (!key)
-		return -ENOMEM;
 	buf_init(&id, 256);
-	err = store_doc_get(c->store, key, &id, &stored_at);
+	err = cache_doc_get(c, DOC_SERVED, study_uid, &id);
 	if (!err && !id.data)
 		err = -ENOENT;
 	if (!err) {
-		dkey = dicomdir_key(c, study_uid, id.data);
-		err = dkey ? store_doc_size(c->store, dkey, size) : -ENOMEM;
+		name = dicomdir_name(study_uid, id.data);
+		err = name ? cache_doc_size(c, DOC_DICOMDIR, name, size) : -ENOMEM;
 	}
 	buf_release(&id);
-	free(dkey);
-	free(key);
+	free(name);
 	return err == -ENOMEM ? err : err ? -ENOENT : 0;
 }
 
@@ -214,8 +198,6 @@ static bool same_series(const struct fileset_item *a, const struct fileset_item 
 		      b->ref.series_uid ? b->ref.series_uid : "") == 0;
 }
 
-/* Fetch item @it (its series' SOPInstanceUIDs @series, @nseries of them, for the prefetch),
- * write it as @root/<file ID>, let dcmtk read it and remove it again. */
 /* Write the bytes @view makes of open blob @b to a new file @path. */
 static int write_view(struct cache_blob *b, const char *sop, const struct fileset_view *view,
 		      const char *path)
@@ -241,7 +223,9 @@ static int write_view(struct cache_blob *b, const char *sop, const struct filese
 	return err;
 }
 
-/* Add item @it to @dd. @return 0, FILESET_LEFT_OUT if @view withholds it, or -errno. */
+/* Add item @it to @dd: fetch it (its series' SOPInstanceUIDs @series, @nseries of them, for
+ * the prefetch), write it as @root/<file ID>, let dcmtk read it and remove it again.
+ * @return 0, FILESET_LEFT_OUT if @view withholds it, or -errno. */
 static int add_item(struct cache *c, struct dicomdir *dd, const char *root, const char *study_uid,
 		    const struct fileset_item *it, const char *const *series, size_t nseries,
 		    const struct fileset_view *view, struct errors_detail *detail)
@@ -296,7 +280,7 @@ static int build(struct cache *c, const char *study_uid, const struct fileset_it
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		sops[i] = items[i].ref.sop_uid;
-	err = store_tmpdir(c->store, "dicomdir.", root, sizeof(root));
+	err = cache_tmpdir(c, "dicomdir.", root, sizeof(root));
 	if (err) {
 		log_error("DICOMDIR of study %s: no temporary folder in the cache folder: %s",
 			  study_uid, strerror(-err));
@@ -345,40 +329,40 @@ out_free:
 	return err;
 }
 
-int cache_dicomdir(struct cache *c, const char *study_uid, const char *layout_id,
-		   const struct fileset_item *items, size_t n, struct buf *out,
-		   struct errors_detail *detail)
+int fileset_dicomdir(struct cache *c, const char *study_uid, const char *layout_id,
+		     const struct fileset_item *items, size_t n, struct buf *out,
+		     struct errors_detail *detail)
 {
-	return cache_dicomdir_view(c, study_uid, layout_id, items, n, NULL, out, detail);
+	return fileset_dicomdir_view(c, study_uid, layout_id, items, n, NULL, out, detail);
 }
 
-int cache_dicomdir_view(struct cache *c, const char *study_uid, const char *layout_id,
-			const struct fileset_item *items, size_t n, const struct fileset_view *view,
-			struct buf *out, struct errors_detail *detail)
+int fileset_dicomdir_view(struct cache *c, const char *study_uid, const char *layout_id,
+			  const struct fileset_item *items, size_t n,
+			  const struct fileset_view *view, struct buf *out,
+			  struct errors_detail *detail)
 {
-	char *key = dicomdir_key(c, study_uid, layout_id);
-	int64_t stored_at;
+	char *name = dicomdir_name(study_uid, layout_id);
 	struct buf doc;
 	int err;
 
-	if (!key)
+	if (!name)
 		return -ENOMEM;
 	buf_init(&doc, out->max);
-	if (store_doc_get(c->store, key, &doc, &stored_at) == 0) {
-		STAT_ADD(c, query_hits, 1);
+	if (cache_doc_get(c, DOC_DICOMDIR, name, &doc) == 0) {
+		cache_count_doc(c, true);
 		err = buf_add(out, doc.data, doc.len);
 		if (!err)
 			note_served(c, study_uid, layout_id);
 		goto out;
 	}
 	doc.len = 0;
-	STAT_ADD(c, query_misses, 1);
+	cache_count_doc(c, false);
 	err = build(c, study_uid, items, n, view, &doc, detail);
 	if (err)
 		goto out;
 	/* Its stat size is the stored one: a DICOMDIR the store cannot keep is still served,
 	 * but shows size 0 (as metadata.json would), so say why. */
-	if (store_doc_put(c->store, key, doc.data, doc.len, (int64_t)time(NULL)) < 0)
+	if (cache_doc_put(c, DOC_DICOMDIR, name, doc.data, doc.len) < 0)
 		log_warn("DICOMDIR of study %s (%zu bytes) could not be stored: its size shows 0",
 			 study_uid, doc.len);
 	else
@@ -386,6 +370,6 @@ int cache_dicomdir_view(struct cache *c, const char *study_uid, const char *layo
 	err = buf_add(out, doc.data, doc.len);
 out:
 	buf_release(&doc);
-	free(key);
+	free(name);
 	return err;
 }

@@ -16,8 +16,8 @@
 #include <cstdlib>
 #include <new>
 
-#include "protocols/dimse.h"
-#include "protocols/dimse_scp.hh"
+#include "dcmtk/dimse.h"
+#include "dcmtk/dimse_scp.hh"
 
 extern "C" {
 #include "core/cancel.h"
@@ -630,9 +630,10 @@ const struct downloader_ops move_ops = {"c-move", true, retrieve, nullptr, free_
 int make(const struct proto_config *cfg, bool move, struct downloader **out)
 {
 	struct dimse_retriever *r;
+	struct dimse_config dc;
 	int err;
 
-	if (!cfg->dimse_host || !cfg->dimse_port || !cfg->aec || (move && !cfg->move_port))
+	if (dimse_config_get(cfg, &dc) < 0 || (move && !dc.move_port))
 		return -EINVAL;
 	r = new (std::nothrow) dimse_retriever();
 	if (!r)
@@ -641,13 +642,13 @@ int make(const struct proto_config *cfg, bool move, struct downloader **out)
 	r->move = move;
 	pthread_mutex_init(&r->told_move, NULL);
 	try {
-		dimse_peer_init(&r->peer, cfg);
+		dimse_peer_init(&r->peer, cfg, &dc);
 	} catch (const std::bad_alloc &) {
 		free_retriever(&r->base);
 		return -ENOMEM;
 	}
 	if (move) {
-		err = dimse_scp_start(&r->peer, cfg->move_port, cfg->move_from, &r->scp);
+		err = dimse_scp_start(&r->peer, dc.move_port, dc.move_from, &r->scp);
 		if (err) {
 			free_retriever(&r->base);
 			return err;

@@ -19,7 +19,7 @@
 //  - a second copy of an instance in one C-MOVE is compared (SHA-256) with the first: the same
 //    bytes are dropped, other bytes fail the instance (an instance C-MOVE keeps the first
 //    copy's end() until the C-MOVE is over, so neither copy is cached).
-#include "protocols/dimse_scp.hh"
+#include "dcmtk/dimse_scp.hh"
 
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmnet/dul.h>

@@ -1,8 +1,9 @@
 /* The DICOMDIR of a study's file-set (/media/<study>/DICOMDIR): made from the study's instances,
- * fetched through the cache, by dcmtk (core/dicomdir.h), and kept in the store beside the
- * metadata documents. Which file ID each instance gets is fs/media.c's choice. */
-#ifndef TROLLEY_CACHE_FILESET_H
-#define TROLLEY_CACHE_FILESET_H
+ * fetched through the cache (cache/cache.h, nothing else of it), by dcmtk (dcmtk/dicomdir.h),
+ * and kept as one of the cache's documents. Which file ID each instance gets is fs/media.c's
+ * choice. */
+#ifndef TROLLEY_MEDIA_FILESET_H
+#define TROLLEY_MEDIA_FILESET_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -41,21 +42,22 @@ struct fileset_view {
  * -ENOMEM; -E2BIG (from @out). What failed in a fetch goes into @detail (may be NULL:
  * core/errors.h).
  */
-int cache_dicomdir(struct cache *c, const char *study_uid, const char *layout_id,
-		   const struct fileset_item *items, size_t n, struct buf *out,
-		   struct errors_detail *detail);
+int fileset_dicomdir(struct cache *c, const char *study_uid, const char *layout_id,
+		     const struct fileset_item *items, size_t n, struct buf *out,
+		     struct errors_detail *detail);
 /**
- * As cache_dicomdir(), with each file made by @view (NULL: as cache_dicomdir()); the
+ * As fileset_dicomdir(), with each file made by @view (NULL: as fileset_dicomdir()); the
  * instances @view withholds are left out of the DICOMDIR. @layout_id must name the view too.
  */
-int cache_dicomdir_view(struct cache *c, const char *study_uid, const char *layout_id,
-			const struct fileset_item *items, size_t n, const struct fileset_view *view,
-			struct buf *out, struct errors_detail *detail);
+int fileset_dicomdir_view(struct cache *c, const char *study_uid, const char *layout_id,
+			  const struct fileset_item *items, size_t n,
+			  const struct fileset_view *view, struct buf *out,
+			  struct errors_detail *detail);
 
 /**
- * Size of the DICOMDIR of @study_uid that cache_dicomdir() served last (under whichever
+ * Size of the DICOMDIR of @study_uid that fileset_dicomdir() served last (under whichever
  * layout), if it is stored: the size a stat shows from its open on. @return 0 or -ENOENT.
  */
-int cache_dicomdir_size(struct cache *c, const char *study_uid, uint64_t *size);
+int fileset_dicomdir_size(struct cache *c, const char *study_uid, uint64_t *size);
 
 #endif
