@@ -186,7 +186,7 @@ static int ahead_pick(struct cache *c, const char *study, const char *after, cha
 	err = cache_query_init(c, &q, QUERY_SERIES, study, NULL);
 	if (err)
 		goto out;
-	err = cache_find(c, &q, &series);
+	err = cache_find(c, &q, &series, NULL);
 	query_release(&q);
 	if (err)
 		goto out;
@@ -283,7 +283,7 @@ static void ahead_metadata(struct cache *c, const char *study, const char *serie
 		return;
 	buf_init(&doc, CACHE_DOC_MAX);
 	/* A failure is the reader's to see when it opens metadata.json (and logged there). */
-	if (cache_metadata(c, study, series, &doc) == 0)
+	if (cache_metadata(c, study, series, &doc, NULL) == 0)
 		log_debug("series %s: metadata read ahead (%zu bytes)", series, doc.len);
 	buf_release(&doc);
 }

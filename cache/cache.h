@@ -80,10 +80,13 @@ void cache_free(struct cache *c);
  * Answer @q: from the store if stored less than meta_ttl ago; else from the searcher, storing
  * the answer. If the searcher fails and an expired answer is stored, that is served with a
  * warning (stale-if-error). Appends to @out (initialised). An answer the searcher marks
- * incomplete is logged, counted for the status and not stored; @out is marked too.
+ * incomplete is logged, counted for the status and not stored; @out is marked too, and so is
+ * @why (may be NULL: the caller's detail, core/errors.h), which also gets what failed, also
+ * when another reader's request for the same answer, which this one waited for, failed.
  * @return 0 or the searcher's -errno.
  */
-int cache_find(struct cache *c, const struct query *q, struct attrset_list *out);
+int cache_find(struct cache *c, const struct query *q, struct attrset_list *out,
+	       struct errors_detail *why);
 
 /**
  * Begin @q, a query of @level as this mount asks every query of that level, whoever builds it
@@ -134,8 +137,9 @@ void cache_members_release(struct cache_members *m);
  */
 bool cache_is_member(const struct attrset *a, const char *series_uid);
 
-/** Count an answer known to be incomplete (@what: its query or folder, for the status). */
-void cache_note_incomplete(struct cache *c, const char *what);
+/** Count an answer known to be incomplete (@what: its query or folder, for the status), and
+ * note it in @why (may be NULL). */
+void cache_note_incomplete(struct cache *c, const char *what, struct errors_detail *why);
 
 /**
  * Whether the searcher can run @q; if not, @why (size @n) says why.
@@ -149,10 +153,12 @@ int cache_check_query(struct cache *c, const struct query *q, char *why, size_t 
  * (Part-10, its SOPInstanceUID) before it is kept. With prefetch, the first miss in a series
  * also starts one background transfer of the whole series for @siblings (the SOPInstanceUIDs
  * of the other instances of the series, borrowed for the call; may be NULL).
- * @return 0 and an open blob in @out (close with cache_blob_close()), or -errno.
+ * @return 0 and an open blob in @out (close with cache_blob_close()), or -errno; what failed
+ * in @why (may be NULL: core/errors.h), also when the transfer this open waited for was
+ * another's (an opener's, or a series prefetch's).
  */
 int cache_open(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
-	       size_t nsiblings, struct cache_blob **out);
+	       size_t nsiblings, struct cache_blob **out, struct errors_detail *why);
 /**
  * Whether an open in @study_uid that the store answers should still name its series' members
  * to cache_open(): true while that study is walked cold (a read-ahead counts every open of
@@ -198,9 +204,10 @@ void cache_blob_close(struct cache_blob *b);
  * store while fresh (meta_ttl); a series' cut from its study's stored, fresh metadata (its
  * instance objects byte for byte, then stored as the series' own, as old as the study's);
  * else from the downloader (then stored). @return 0; -ENOTSUP if the downloader has no
- * metadata; or the downloader's -errno.
+ * metadata; or the downloader's -errno (what failed in @why, which may be NULL).
  */
-int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid, struct buf *out);
+int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid, struct buf *out,
+		   struct errors_detail *why);
 
 /**
  * The study's metadata made of the stored, fresh metadata of its @n series (one JSON array of

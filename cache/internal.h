@@ -157,6 +157,7 @@ struct fetch_sink {
 	 * or, @data NULL, in file @fd (the callee's). */
 	int (*defer)(struct fetch_sink *s, const char *uid, int fd, void *data, uint64_t size);
 	void *owner;
+	struct errors_detail *why; /* where a refusal's reason goes (the owner's; may be NULL) */
 	int fd;
 	unsigned char *mem;	/* the sink's buffer (for sink.c only) */
 	bool in_mem;		/* the part is in mem, not in fd */

@@ -67,7 +67,7 @@ int cache_series_members(struct cache *c, const char *study_uid, const char *ser
 	if (err)
 		return err;
 	if (from == MEMBERS_ASK) {
-		err = cache_find(c, &q, &m.answer);
+		err = cache_find(c, &q, &m.answer, NULL);
 	} else {
 		key = cache_query_key(c, &q);
 		err = key ? store_meta_get(c->store, key, &m.answer, &at) : -ENOMEM;

@@ -462,8 +462,9 @@ static int sink_end(void *ctx)
 	if (err) {
 		log_error("the archive sent %llu bytes that are not a DICOM Part-10 file",
 			  (unsigned long long)s->size);
-		errors_note("", "", "the archive sent %llu bytes that are not a DICOM Part-10 file",
-			    (unsigned long long)s->size);
+		errors_detail_set(s->why, "", "",
+				  "the archive sent %llu bytes that are not a DICOM Part-10 file",
+				  (unsigned long long)s->size);
 		sink_drop_part(s);
 		return -EIO;
 	}

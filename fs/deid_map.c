@@ -135,7 +135,7 @@ static int map_instance(struct cache *c, const struct deid *d, const struct attr
 	/* Withheld by what the listing says: the view serves nothing of it, no need to fetch. */
 	if (!query_uid_is_valid(ref.sop_uid) || deid_withheld(d, a, NULL))
 		return 0;
-	err = cache_open(c, &ref, NULL, 0, &b);
+	err = cache_open(c, &ref, NULL, 0, &b, NULL);
 	if (err) {
 		log_warn("deid map: instance %s: %s: the UIDs inside it are not in the map",
 			 ref.sop_uid, strerror(-err));
@@ -168,7 +168,7 @@ static int map_instance(struct cache *c, const struct deid *d, const struct attr
 static int map_level(struct cache *c, const struct deid *d, const struct query *q, uint32_t tag,
 		     struct seen_ids *ids, FILE *out, struct attrset_list *results)
 {
-	int err = cache_find(c, q, results);
+	int err = cache_find(c, q, results, NULL);
 
 	for (size_t i = 0; !err && i < results->n; i++) {
 		struct attrset shown;

@@ -28,14 +28,16 @@ struct pick {
 	const char *name;
 	struct node found; /* the best candidate by suffix round so far */
 	char *key;	   /* its identity (a candidate found twice is one) */
+	struct errors_detail *why; /* the lookup's caller's: what failed */
 	int round, ties;   /* its round (INT_MAX: none yet); how many share it */
 	bool exact;	   /* found by its name among the siblings of its own query */
 };
 
 static void pick_init(struct pick *p, const struct tree *t, const struct node *dir,
-		      const char *name)
+		      const char *name, struct errors_detail *why)
 {
 	memset(p, 0, sizeof(*p));
+	p->why = why;
 	p->nk = tree_child_names(t, dir, &p->fmt);
 	p->name = name;
 	p->round = INT_MAX;
@@ -117,7 +119,7 @@ static int pick_query(struct tree *t, const struct node *dir, struct query *q, s
 	int err;
 
 	attrset_list_init(&results);
-	err = cache_find(t->cache, q, &results);
+	err = cache_find(t->cache, q, &results, p->why);
 	if (!err)
 		err = tree_build_listing(t, dir, &results, false, &l);
 	if (!err)
@@ -132,7 +134,7 @@ static int pick_listing(struct tree *t, const struct node *dir, struct pick *p,
 			struct listing **listed)
 {
 	struct listing *l;
-	int err = tree_list(t, dir, &l);
+	int err = tree_list(t, dir, &l, p->why);
 
 	if (err)
 		return err;
@@ -287,13 +289,13 @@ static int pick_form(struct tree *t, const struct node *dir, const char *shown, 
 }
 
 int lookup_patient(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		   struct listing **listed)
+		   struct listing **listed, struct errors_detail *why)
 {
 	char base[NAMES_BUF];
 	struct pick p;
 	int err = FORM_ASKED;
 
-	pick_init(&p, t, dir, name);
+	pick_init(&p, t, dir, name, why);
 	/* Without a patient level, /patients holds studies, which no query can find by such a
 	 * name, and a last-resort name is a place among siblings: the folder is listed. */
 	if (p.nk != NAMES_PATIENT || names_is_last_resort(name))
@@ -310,7 +312,7 @@ int lookup_patient(struct tree *t, const struct node *dir, const char *name, str
 		err = pick_form(t, dir, name, false, &p);
 	if (err == FORM_NEEDS_LISTING) {
 		pick_release(&p);
-		pick_init(&p, t, dir, name);
+		pick_init(&p, t, dir, name, why);
 		err = pick_listing(t, dir, &p, listed);
 	}
 	if (!err)
@@ -320,13 +322,13 @@ int lookup_patient(struct tree *t, const struct node *dir, const char *name, str
 }
 
 int lookup_study(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		 struct listing **listed)
+		 struct listing **listed, struct errors_detail *why)
 {
 	struct query q;
 	struct pick p;
 	int err;
 
-	pick_init(&p, t, dir, name);
+	pick_init(&p, t, dir, name, why);
 	if (view_active()) {
 		/* A pseudonymised UID is an HMAC of the original: nothing to ask the archive
 		 * for. /studies is listed (one study-level query, within max_results) and the

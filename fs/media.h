@@ -35,11 +35,12 @@ bool media_is_folder(const struct node *dir);
  * @return 0 and @out (drop with listing_put()), or -errno (-EIO, logged, for a study with more
  * than MEDIA_MAX_ENTRIES series or instances in a series).
  */
-int media_list(struct tree *t, const struct node *dir, struct listing **out);
+int media_list(struct tree *t, const struct node *dir, struct listing **out,
+	       struct errors_detail *why);
 /** Child @name of /media (@dir), by the targeted query of /studies/<name>. As
  * tree_lookup_direct(). */
 int media_lookup(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		 struct listing **listed);
+		 struct listing **listed, struct errors_detail *why);
 /**
  * The DICOMDIR @n (a NODE_DICOMDIR) of its study, appended to @out: stored, or built now from
  * the study's instances, fetching those not cached. The series' instance lists are read one
@@ -47,7 +48,8 @@ int media_lookup(struct tree *t, const struct node *dir, const char *name, struc
  * fetched). @return 0, -EIO (logged: an instance that cannot be fetched or described, a UID
  * that is not one, a study over the bound), -ENOMEM, -E2BIG.
  */
-int media_dicomdir(struct tree *t, const struct node *n, struct buf *out);
+int media_dicomdir(struct tree *t, const struct node *n, struct buf *out,
+		   struct errors_detail *why);
 /** Size of DICOMDIR @n as its last open served it, if stored. @return 0 or -ENOENT. */
 int media_dicomdir_size(struct tree *t, const struct node *n, uint64_t *size);
 

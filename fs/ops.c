@@ -163,9 +163,10 @@ static int watch_end(struct req_watch *w, int err)
 }
 
 /* A failure the reader sees goes to /.trolley/errors with its path in the mount (of @ino, or
- * of its child @name) and what the protocol layer noted of its cause on this thread. */
+ * of its child @name) and @why (may be NULL): the detail this request carried down, filled
+ * by whoever failed, on whichever thread. */
 static void record_failure(struct trolley_fs *fs, fuse_req_t req, uint64_t ino, const char *name,
-			   int err)
+			   int err, const struct errors_detail *why)
 {
 	char path[4096];
 	size_t len;
@@ -175,7 +176,7 @@ static void record_failure(struct trolley_fs *fs, fuse_req_t req, uint64_t ino, 
 	len = strlen(path);
 	if (name && len + 1 + strlen(name) < sizeof(path))
 		snprintf(path + len, sizeof(path) - len, "%s%s", len > 1 ? "/" : "", name);
-	errors_record_by(fuse_req_ctx(req)->uid, path, err, NULL);
+	errors_record_by(fuse_req_ctx(req)->uid, why, path, err, NULL);
 }
 
 /* /.trolley/errors as user @uid may read it: root and the user the daemon runs as (who reads
@@ -410,7 +411,7 @@ static void view_left_out(struct trolley_fs *fs, uint64_t ino)
 
 /* The listing of folder @ino, from memory while fresh, else from the tree (and kept). */
 static int dir_listing(struct trolley_fs *fs, uint64_t ino, const struct node *dir,
-		       struct listing **out)
+		       struct listing **out, struct errors_detail *why)
 {
 	struct listing *l = inodes_listing(fs->inodes, ino, fs->meta_ttl);
 	unsigned long refreshes = __atomic_load_n(&fs->refreshes, __ATOMIC_ACQUIRE);
@@ -424,7 +425,7 @@ static int dir_listing(struct trolley_fs *fs, uint64_t ino, const struct node *d
 	held = view_active() && (dir->kind == NODE_SERIES || dir->kind == NODE_STUDY);
 	if (held)
 		held = !view_hides(&dir->attrs, dir->kind == NODE_STUDY);
-	err = tree_list(&fs->tree, dir, &l);
+	err = tree_list(&fs->tree, dir, &l, why);
 	if (err)
 		return err;
 	/* The view found this folder all withheld now: its parent's listing shows it no more. */
@@ -442,6 +443,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct trolley_fs *fs = fs_of(req);
 	struct listing *l = NULL, *listed;
 	const struct listing_entry *e;
+	struct errors_detail why = ERRORS_DETAIL_INIT;
 	struct node dir, child;
 	struct req_watch w;
 	uint64_t ino;
@@ -451,7 +453,6 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_negative(req);
 		return;
 	}
-	errors_forget_note();
 	err = inodes_get(fs->inodes, parent, &dir);
 	if (err) {
 		fuse_reply_err(req, -err);
@@ -466,7 +467,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	 * unless a fresh listing is already at hand. */
 	l = inodes_listing(fs->inodes, parent, fs->meta_ttl);
 	if (!l && !tree_has_direct_lookup(&dir)) {
-		err = dir_listing(fs, parent, &dir, &l);
+		err = dir_listing(fs, parent, &dir, &l, &why);
 		if (err)
 			goto out_release_dir;
 	}
@@ -481,7 +482,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		err = -ENOENT;
 		goto out_release_dir;
 	}
-	err = tree_lookup_direct(&fs->tree, &dir, name, &child, &listed);
+	err = tree_lookup_direct(&fs->tree, &dir, name, &child, &listed, &why);
 	if (listed) {
 		/* The lookup had to list the folder: that listing is fresh, keep it. */
 		inodes_set_listing(fs->inodes, parent, listed);
@@ -496,8 +497,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 out_release_dir:
 	err = watch_end(&w, err);
 	/* A listing this lookup made came back cut: the folder's export is partial. */
-	if (!err && errors_take_incomplete())
-		record_failure(fs, req, parent, NULL, 0);
+	if (!err && errors_detail_is_incomplete(&why))
+		record_failure(fs, req, parent, NULL, 0, &why);
 	listing_put(l);
 	node_release(&dir);
 	if (err == -ENOENT) {
@@ -505,7 +506,7 @@ out_release_dir:
 		reply_negative(req);
 	} else if (err) {
 		if (err != -ENOTDIR && err != -EINTR)
-			record_failure(fs, req, parent, name, err);
+			record_failure(fs, req, parent, name, err, &why);
 		fuse_reply_err(req, -err);
 	}
 }
@@ -568,6 +569,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct trolley_fs *fs = fs_of(req);
+	struct errors_detail why = ERRORS_DETAIL_INIT;
 	struct dir_handle *dh;
 	struct listing *l;
 	struct req_watch w;
@@ -583,18 +585,17 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		err = -ENOTDIR;
 		goto out;
 	}
-	errors_forget_note();
 	/* The listing is made here, so a failing archive fails opendir with its errno and
 	 * readdir serves one consistent snapshot. */
 	watch_begin(&w, req);
-	err = watch_end(&w, dir_listing(fs, ino, &n, &l));
+	err = watch_end(&w, dir_listing(fs, ino, &n, &l, &why));
 	if (err) {
 		if (err != -EINTR)
-			record_failure(fs, req, ino, NULL, err);
+			record_failure(fs, req, ino, NULL, err, &why);
 		goto out;
 	}
-	if (errors_take_incomplete())
-		record_failure(fs, req, ino, NULL, 0);
+	if (errors_detail_is_incomplete(&why))
+		record_failure(fs, req, ino, NULL, 0, &why);
 	dh = calloc(1, sizeof(*dh));
 	if (!dh) {
 		listing_put(l);
@@ -753,7 +754,7 @@ static int study_metadata_from_series(struct trolley_fs *fs, uint64_t ino, const
 }
 
 static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node *n,
-			 struct open_file *of, struct fuse_file_info *fi)
+			 struct open_file *of, struct fuse_file_info *fi, struct errors_detail *why)
 {
 	const char *study = attrset_str(&n->attrs, TAG_StudyInstanceUID);
 	const char *series = attrset_get(&n->attrs, TAG_SeriesInstanceUID);
@@ -762,7 +763,7 @@ static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node 
 	buf_init(&of->text, CACHE_DOC_MAX);
 	fi->direct_io = 1;
 	if (series || study_metadata_from_series(fs, ino, study, &of->text) != 0)
-		err = cache_metadata(fs->tree.cache, study, series, &of->text);
+		err = cache_metadata(fs->tree.cache, study, series, &of->text, why);
 	else
 		err = 0;
 	/* Derived at each open, never stored: the store keeps the archive's once. */
@@ -771,11 +772,11 @@ static int open_metadata(struct trolley_fs *fs, uint64_t ino, const struct node 
 
 /* A study's DICOMDIR: made at its first open, which fetches the whole study. */
 static int open_dicomdir(struct trolley_fs *fs, const struct node *n, struct open_file *of,
-			 struct fuse_file_info *fi)
+			 struct fuse_file_info *fi, struct errors_detail *why)
 {
 	buf_init(&of->text, CACHE_DOC_MAX);
 	fi->direct_io = 1;
-	return media_dicomdir(&fs->tree, n, &of->text);
+	return media_dicomdir(&fs->tree, n, &of->text, why);
 }
 
 /* The SOPInstanceUIDs of the instances of @series in the folder of @ino, from its listing if
@@ -850,7 +851,7 @@ static int open_in_view(struct open_file *of, const char *sop, struct fuse_file_
 }
 
 static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node *n,
-			 struct open_file *of, struct fuse_file_info *fi)
+			 struct open_file *of, struct fuse_file_info *fi, struct errors_detail *why)
 {
 	struct instance_ref ref = {0};
 	struct listing *folder = NULL;
@@ -874,7 +875,8 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 		siblings = series_siblings(fs, ino, ref.series_uid, &nsiblings, &folder);
 	if (nsiblings)
 		note_series_order(fs, ino, ref.study_uid);
-	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, &of->blob);
+	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, &of->blob,
+			 why);
 	free(siblings);
 	listing_put(folder);
 	/* The view's size is known once its bytes are made: before the invalidation below,
@@ -903,6 +905,7 @@ static int open_instance(struct trolley_fs *fs, uint64_t ino, const struct node 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct trolley_fs *fs = fs_of(req);
+	struct errors_detail why = ERRORS_DETAIL_INIT;
 	struct open_file *of = NULL;
 	struct req_watch w;
 	struct node n;
@@ -931,7 +934,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	of->h.drop = open_file_free;
 	of->h.prev = of->h.next = &of->h;
 	handles_add(&fs->handles, &of->h);
-	errors_forget_note();
 	/* An archive may send anything as a UID: one that is not a UID is never requested. */
 	err = tree_check_uids(&n);
 	if (err)
@@ -940,11 +942,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (n.kind == NODE_STATUS || n.kind == NODE_ERRORS)
 		err = open_status(fs, fuse_req_ctx(req)->uid, &n, of, fi);
 	else if (n.kind == NODE_METADATA)
-		err = open_metadata(fs, ino, &n, of, fi);
+		err = open_metadata(fs, ino, &n, of, fi, &why);
 	else if (n.kind == NODE_DICOMDIR)
-		err = open_dicomdir(fs, &n, of, fi);
+		err = open_dicomdir(fs, &n, of, fi, &why);
 	else
-		err = open_instance(fs, ino, &n, of, fi);
+		err = open_instance(fs, ino, &n, of, fi, &why);
 	/* Its bytes withheld it (not the archive refusing access): its folders are listed anew
 	 * without it. */
 	if (err == -EACCES && view_active() && n.kind == NODE_INSTANCE && view_withholds(&n.attrs))
@@ -960,7 +962,7 @@ out:
 	open_file_put(of);
 	node_release(&n);
 	if (err && err != -EISDIR && err != -EINTR)
-		record_failure(fs, req, ino, NULL, err);
+		record_failure(fs, req, ino, NULL, err, &why);
 	if (err)
 		fuse_reply_err(req, -err);
 }
@@ -1017,7 +1019,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, of->text.data ? of->text.data + start : "", n);
 		goto out;
 	}
-	errors_forget_note();
 	/* A blob removed from the store while open is fetched again here (cache_blob_use). */
 	watch_begin(&w, req);
 	err = cache_blob_use(of->blob, (uint64_t)off, size, reply_bytes, &r);
@@ -1026,7 +1027,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* A failed reply (the reader was interrupted) is the kernel's to clean up. */
 	if (err && !r.replied) {
 		if (err != -EINTR)
-			record_failure(of->fs, req, ino, NULL, err);
+			record_failure(of->fs, req, ino, NULL, err, NULL);
 		fuse_reply_err(req, -err);
 	}
 out:

@@ -787,7 +787,7 @@ static void view_check_series(struct tree *t, const struct node *dir,
 			continue;
 		}
 		attrset_list_init(&instances);
-		if (cache_find(t->cache, &q, &instances) == 0)
+		if (cache_find(t->cache, &q, &instances, NULL) == 0)
 			for (size_t j = 0; j < instances.n; j++)
 				held += view_withholds(&instances.v[j]);
 		if (held && held == instances.n)
@@ -798,7 +798,8 @@ static void view_check_series(struct tree *t, const struct node *dir,
 	}
 }
 
-int tree_list(struct tree *t, const struct node *dir, struct listing **out)
+int tree_list(struct tree *t, const struct node *dir, struct listing **out,
+	      struct errors_detail *why)
 {
 	struct attrset_list results;
 	struct query q;
@@ -812,20 +813,21 @@ int tree_list(struct tree *t, const struct node *dir, struct listing **out)
 	if (dir->kind == NODE_SEARCHES)
 		return empty_listing(out);
 	if (media_is_folder(dir))
-		return media_list(t, dir, out);
+		return media_list(t, dir, out, why);
 	err = dir_query(t, dir, &q);
 	if (err)
 		return err == -EINVAL ? -ENOTDIR : err;
 	attrset_list_init(&results);
-	err = cache_find(t->cache, &q, &results);
+	err = cache_find(t->cache, &q, &results, why);
 	if (!err && t->max_results > 0 && q.limit == t->max_results &&
 	    (dir->kind == NODE_PATIENTS || dir->kind == NODE_STUDIES) &&
 	    (long)results.n >= q.limit) {
 		log_warn("listing cut at max_results=%ld %s results: look up by name or search",
 			 q.limit, query_level_name(q.level));
-		cache_note_incomplete(t->cache, dir->kind == NODE_PATIENTS
-							? "/patients cut at max_results"
-							: "/studies cut at max_results");
+		cache_note_incomplete(t->cache,
+				      dir->kind == NODE_PATIENTS ? "/patients cut at max_results"
+								 : "/studies cut at max_results",
+				      why);
 	}
 	if (!err && view_active() && dir->kind == NODE_STUDY && q.level == QUERY_SERIES)
 		view_check_series(t, dir, &results);
@@ -896,7 +898,7 @@ static int search_node(struct tree *t, const char *name, struct node *out)
 }
 
 int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		       struct listing **listed)
+		       struct listing **listed, struct errors_detail *why)
 {
 	*listed = NULL;
 	if (dir->kind == NODE_DATES)
@@ -907,11 +909,11 @@ int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name,
 	if (!names_is_valid(name))
 		return -ENOENT;
 	if (dir->kind == NODE_STUDIES)
-		return lookup_study(t, dir, name, out, listed);
+		return lookup_study(t, dir, name, out, listed, why);
 	if (dir->kind == NODE_PATIENTS)
-		return lookup_patient(t, dir, name, out, listed);
+		return lookup_patient(t, dir, name, out, listed, why);
 	if (dir->kind == NODE_MEDIA)
-		return media_lookup(t, dir, name, out, listed);
+		return media_lookup(t, dir, name, out, listed, why);
 	return -ENOENT;
 }
 

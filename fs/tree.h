@@ -79,8 +79,10 @@ bool node_is_dir(const struct node *n);
 bool node_is_control(const struct node *n);
 
 /** List the children of folder @dir. @return 0 and @out (drop with listing_put()), or -errno
- * (-EIO, logged, for a folder of an entry whose UID is not one: it is never asked for). */
-int tree_list(struct tree *t, const struct node *dir, struct listing **out);
+ * (-EIO, logged, for a folder of an entry whose UID is not one: it is never asked for); what
+ * failed, or that the answer came cut, in @why (may be NULL: core/errors.h). */
+int tree_list(struct tree *t, const struct node *dir, struct listing **out,
+	      struct errors_detail *why);
 /**
  * Turn query @results (their sets are moved out) into the named, unique, sorted children of
  * @dir, with a metadata.json entry if @metadata: what tree_list() does after its query. Results
@@ -119,7 +121,7 @@ void listing_put(struct listing *l);
  * child, or -errno.
  */
 int tree_lookup_direct(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		       struct listing **listed);
+		       struct listing **listed, struct errors_detail *why);
 /**
  * Refresh folder @dir: forget the stored answer that lists it, and for a study or series
  * folder its metadata (a study's made of its series' is forgotten with it: @series_uids, the
