@@ -23,8 +23,10 @@
 #include "core/cancel.h"
 #include "core/log.h"
 #include "core/notify.h"
+#include "core/tags.h"
 #include "deid/deid.h"
 #include "fs/deid_map.h"
+#include "fs/layout.h"
 #include "fs/opts.h"
 #include "fs/ops.h"
 #include "fs/refresh.h"
@@ -99,11 +101,21 @@ static int daemon_start(struct daemon *d, const struct trolley_opts *o)
 		.offline = o->offline,
 		.connections = o->connections,
 	};
+	uint32_t instance_fields[LAYOUT_INCLUDE_MAX + 1];
 	int err;
 
+	/* Every query of a level asks what the layout names entries by beyond what the searcher
+	 * returns unasked, and in the view what tells it what to withhold (cache_query_init()). */
 	for (int lv = 0; o->layout_parsed && lv < 3; lv++) {
 		cc.include[lv] = o->layout_parsed->include[lv];
 		cc.ninclude[lv] = o->layout_parsed->ninclude[lv];
+	}
+	if (view_active()) {
+		if (cc.ninclude[QUERY_INSTANCE])
+			memcpy(instance_fields, cc.include[QUERY_INSTANCE],
+			       cc.ninclude[QUERY_INSTANCE] * sizeof(*instance_fields));
+		instance_fields[cc.ninclude[QUERY_INSTANCE]++] = TAG_BurnedInAnnotation;
+		cc.include[QUERY_INSTANCE] = instance_fields;
 	}
 	err = http_new(&hc, &d->http);
 	if (err)

@@ -182,11 +182,11 @@ static int ahead_pick(struct cache *c, const char *study, const char *after, cha
 	if (picked != FOLDER_ORDER_UNKNOWN)
 		return picked == FOLDER_PICKED ? 0 : -ENOENT;
 
-	query_init(&q, QUERY_SERIES);
-	err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", study) < 0 ? -ENOMEM : 0;
 	attrset_list_init(&series);
-	if (!err)
-		err = cache_find(c, &q, &series);
+	err = cache_query_init(c, &q, QUERY_SERIES, study, NULL);
+	if (err)
+		goto out;
+	err = cache_find(c, &q, &series, NULL);
 	query_release(&q);
 	if (err)
 		goto out;
@@ -212,44 +212,16 @@ static enum prefetch_prepared ahead_metadata_prepare(struct cache *c, struct pre
  * into @j (the stored ones left out). @return 0, -ENOENT if none, or the query's -errno. */
 static int ahead_members(struct cache *c, struct prefetch_job *j, const char *series)
 {
-	struct attrset_list inst;
-	const char **uids = NULL;
-	struct query q;
-	size_t n = 0;
+	struct cache_members m;
 	int err;
 
-	query_init(&q, QUERY_INSTANCE);
-	err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", j->study) < 0 ||
-			      attrset_set(&q.match, TAG_SeriesInstanceUID, "UI", series) < 0
-		      ? -ENOMEM
-		      : 0;
-	attrset_list_init(&inst);
-	if (!err)
-		err = cache_find(c, &q, &inst);
-	query_release(&q);
+	err = cache_series_members(c, j->study, series, MEMBERS_ASK, &m);
 	if (err)
-		goto out;
-	uids = calloc(inst.n ? inst.n : 1, sizeof(*uids));
-	if (!uids) {
-		err = -ENOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < inst.n; i++) {
-		const char *sop = attrset_str(&inst.v[i], TAG_SOPInstanceUID);
-
-		/* As fs/ops.c: a member whose UID is not one is never asked for. */
-		if (!query_uid_is_valid(attrset_str(&inst.v[i], TAG_SeriesInstanceUID)) ||
-		    strcmp(attrset_str(&inst.v[i], TAG_SeriesInstanceUID), series) != 0 ||
-		    !query_uid_is_valid(sop))
-			continue;
-		uids[n++] = sop;
-	}
-	err = prefetch_set_members(c, j, uids, n);
+		return err;
+	err = prefetch_set_members(c, j, m.uids, m.n);
 	if (!err && j->n == 0)
 		err = -ENOENT;
-out:
-	free(uids);
-	attrset_list_release(&inst);
+	cache_members_release(&m);
 	return err;
 }
 
@@ -288,23 +260,14 @@ static enum prefetch_prepared ahead_prepare(struct cache *c, struct prefetch_job
 
 bool ahead_streams_first(struct cache *c, const struct instance_ref *ref)
 {
-	struct attrset_list inst;
-	struct query q;
-	int64_t at;
-	char *key = NULL;
-	bool first = false;
+	struct cache_members m;
+	bool first;
 
-	query_init(&q, QUERY_INSTANCE);
-	if (attrset_set(&q.match, TAG_StudyInstanceUID, "UI", ref->study_uid) >= 0 &&
-	    attrset_set(&q.match, TAG_SeriesInstanceUID, "UI", ref->series_uid) >= 0)
-		key = cache_query_key(c, &q);
-	query_release(&q);
-	attrset_list_init(&inst);
 	/* The stored answer only, whatever its age: an open never waits for a query here. */
-	if (key && store_meta_get(c->store, key, &inst, &at) == 0 && inst.n)
-		first = strcmp(attrset_str(&inst.v[0], TAG_SOPInstanceUID), ref->sop_uid) == 0;
-	attrset_list_release(&inst);
-	free(key);
+	if (cache_series_members(c, ref->study_uid, ref->series_uid, MEMBERS_STORED, &m) != 0)
+		return false;
+	first = m.n && strcmp(m.uids[0], ref->sop_uid) == 0;
+	cache_members_release(&m);
 	return first;
 }
 
@@ -320,7 +283,7 @@ static void ahead_metadata(struct cache *c, const char *study, const char *serie
 		return;
 	buf_init(&doc, CACHE_DOC_MAX);
 	/* A failure is the reader's to see when it opens metadata.json (and logged there). */
-	if (cache_metadata(c, study, series, &doc) == 0)
+	if (cache_metadata(c, study, series, &doc, NULL) == 0)
 		log_debug("series %s: metadata read ahead (%zu bytes)", series, doc.len);
 	buf_release(&doc);
 }

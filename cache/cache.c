@@ -17,6 +17,16 @@ int cache_new(struct store *store, struct searcher *searcher, struct downloader 
 	c->searcher = searcher;
 	c->downloader = downloader;
 	c->cfg = *cfg;
+	for (int lv = 0; lv < 3; lv++) {
+		if (cfg->ninclude[lv] > CACHE_INCLUDE_MAX) {
+			free(c);
+			return -EINVAL;
+		}
+		if (cfg->ninclude[lv])
+			memcpy(c->include[lv], cfg->include[lv],
+			       cfg->ninclude[lv] * sizeof(*cfg->include[lv]));
+		c->cfg.include[lv] = c->include[lv];
+	}
 	/* Instances too big for the cache are rare, failures rarer: a few hundred of each. */
 	if (memo_init(&c->sizes, 512) || memo_init(&c->failures, 256) ||
 	    memo_init(&c->failed_series, 256) || flight_table_init(&c->flights)) {

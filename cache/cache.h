@@ -23,12 +23,18 @@ struct cache_config {
 	uint64_t max_instance_size;
 	/* min_free=: bytes kept free on the disks temporary files go to (store_fs_floor()). */
 	uint64_t min_free;
-	/* What the layout asks for beyond a searcher's own answer, per enum query_level
-	 * (borrowed): every query of that level is asked and keyed with them, so that a folder
-	 * listed by fs/ and by the read-ahead is one answer. */
+	/* What this mount asks for beyond a searcher's own answer, per enum query_level (the
+	 * layout's includefields, the view's BurnedInAnnotation; copied by cache_new(), at most
+	 * CACHE_INCLUDE_MAX a level): every query cache_query_init() builds of that level asks
+	 * for them, so that a folder listed by fs/, the media view and the read-ahead is one
+	 * query, one request and one stored answer. */
 	const uint32_t *include[3];
 	size_t ninclude[3];
 };
+
+/* The most fields cache_config may name at one level: a layout's 32 (LAYOUT_INCLUDE_MAX) and
+ * the view's. */
+#define CACHE_INCLUDE_MAX 40
 
 /* The largest instance a download may deliver, by default (max_instance_size=). A bound is
  * needed: a download streams to a temporary file, and a compressed reply (curl inflates gzip,
@@ -62,7 +68,8 @@ struct cache_blob;
 
 /**
  * Make the cache layer over @store, @searcher and @downloader (all borrowed for its life).
- * @return 0 and @out (free with cache_free()), or -ENOMEM.
+ * @return 0 and @out (free with cache_free()), -EINVAL if @cfg names more than
+ * CACHE_INCLUDE_MAX fields at a level, or -ENOMEM.
  */
 int cache_new(struct store *store, struct searcher *searcher, struct downloader *downloader,
 	      const struct cache_config *cfg, struct cache **out);
@@ -73,13 +80,66 @@ void cache_free(struct cache *c);
  * Answer @q: from the store if stored less than meta_ttl ago; else from the searcher, storing
  * the answer. If the searcher fails and an expired answer is stored, that is served with a
  * warning (stale-if-error). Appends to @out (initialised). An answer the searcher marks
- * incomplete is logged, counted for the status and not stored; @out is marked too.
+ * incomplete is logged, counted for the status and not stored; @out is marked too, and so is
+ * @why (may be NULL: the caller's detail, core/errors.h), which also gets what failed, also
+ * when another reader's request for the same answer, which this one waited for, failed.
  * @return 0 or the searcher's -errno.
  */
-int cache_find(struct cache *c, const struct query *q, struct attrset_list *out);
+int cache_find(struct cache *c, const struct query *q, struct attrset_list *out,
+	       struct errors_detail *why);
 
-/** Count an answer known to be incomplete (@what: its query or folder, for the status). */
-void cache_note_incomplete(struct cache *c, const char *what);
+/**
+ * Begin @q, a query of @level as this mount asks every query of that level, whoever builds it
+ * (a folder of fs/, the media view, the read-ahead, the de-identification map): matched on
+ * @study_uid and @series_uid where given (NULL: not matched), asking for the fields of
+ * cache_config.include at that level. Its answer is stored under a key made of exactly these
+ * (query_key()), so two builders of one folder's query share one request and one answer. The
+ * caller may add matches (a patient's, a date's) and a limit; its fields are this function's.
+ * @return 0 (release @q with query_release()), or -ENOMEM (@q released).
+ */
+int cache_query_init(const struct cache *c, struct query *q, enum query_level level,
+		     const char *study_uid, const char *series_uid);
+/**
+ * Add to @q, built elsewhere (a search folder's query, parsed from its name), the fields
+ * cache_query_init() asks for at its level. @return 0 or -ENOMEM.
+ */
+int cache_query_include(const struct cache *c, struct query *q);
+
+/** The members of a series, as the cache's answer to its instance listing names them. */
+struct cache_members {
+	const char **uids; /* SOPInstanceUIDs in the answer's order, borrowed from answer */
+	size_t n;
+	struct attrset_list answer;
+};
+
+/** Where cache_series_members() may take the answer from. */
+enum cache_members_from {
+	MEMBERS_STORED, /* the stored answer only, whatever its age: never waits for a query */
+	MEMBERS_ASK,	/* cache_find(): the stored answer while fresh, else the archive's */
+};
+
+/**
+ * The members of series @series_uid of @study_uid: the instances of the answer to the
+ * series' instance listing (cache_query_init(), the query its folder asks) whose
+ * SOPInstanceUID is a UID and whose SeriesInstanceUID is this series' (an archive may ignore
+ * the match; a member whose UID is not one is never asked for). Every part of the cache that
+ * needs a series' members (the read-ahead, an opener joining its series' stream) takes them
+ * here. @return 0 and @out (release with cache_members_release()), -ENOENT if no answer is
+ * stored (MEMBERS_STORED), or cache_find()'s -errno.
+ */
+int cache_series_members(struct cache *c, const char *study_uid, const char *series_uid,
+			 enum cache_members_from from, struct cache_members *out);
+void cache_members_release(struct cache_members *m);
+/**
+ * Whether the instance of attributes @a is a member of series @series_uid as
+ * cache_series_members() counts them: its SOPInstanceUID a UID, its SeriesInstanceUID this one.
+ * For fs/, which names a series' members to cache_open() in its folder's order.
+ */
+bool cache_is_member(const struct attrset *a, const char *series_uid);
+
+/** Count an answer known to be incomplete (@what: its query or folder, for the status), and
+ * note it in @why (may be NULL). */
+void cache_note_incomplete(struct cache *c, const char *what, struct errors_detail *why);
 
 /**
  * Whether the searcher can run @q; if not, @why (size @n) says why.
@@ -93,10 +153,12 @@ int cache_check_query(struct cache *c, const struct query *q, char *why, size_t 
  * (Part-10, its SOPInstanceUID) before it is kept. With prefetch, the first miss in a series
  * also starts one background transfer of the whole series for @siblings (the SOPInstanceUIDs
  * of the other instances of the series, borrowed for the call; may be NULL).
- * @return 0 and an open blob in @out (close with cache_blob_close()), or -errno.
+ * @return 0 and an open blob in @out (close with cache_blob_close()), or -errno; what failed
+ * in @why (may be NULL: core/errors.h), also when the transfer this open waited for was
+ * another's (an opener's, or a series prefetch's).
  */
 int cache_open(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
-	       size_t nsiblings, struct cache_blob **out);
+	       size_t nsiblings, struct cache_blob **out, struct errors_detail *why);
 /**
  * Whether an open in @study_uid that the store answers should still name its series' members
  * to cache_open(): true while that study is walked cold (a read-ahead counts every open of
@@ -142,9 +204,10 @@ void cache_blob_close(struct cache_blob *b);
  * store while fresh (meta_ttl); a series' cut from its study's stored, fresh metadata (its
  * instance objects byte for byte, then stored as the series' own, as old as the study's);
  * else from the downloader (then stored). @return 0; -ENOTSUP if the downloader has no
- * metadata; or the downloader's -errno.
+ * metadata; or the downloader's -errno (what failed in @why, which may be NULL).
  */
-int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid, struct buf *out);
+int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid, struct buf *out,
+		   struct errors_detail *why);
 
 /**
  * The study's metadata made of the stored, fresh metadata of its @n series (one JSON array of

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/errors.h"
 #include "core/uid.h"
 
 struct store;
@@ -46,6 +47,9 @@ struct flight {
 	int fd;
 	uint64_t size;
 	struct store *pinned;
+	/* FLIGHT_FAILED: what failed, filled by the leader's transfer (on whichever threads it
+	 * ran) before flight_finish(), then only read: each waiter copies it into its own. */
+	struct errors_detail why;
 	int refs;
 	pthread_cond_t cond; /* waited on with the cache's lock; broadcast when it ends */
 	struct flight *next; /* in its bucket */

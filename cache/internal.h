@@ -5,7 +5,7 @@
  * Who calls whom (nothing calls back up): fs/ and media/ -> open.c (cache_open) -> ahead.c (the walk),
  * prefetch.c (the transfer engine: queue, workers, committers; prefetch.h) and flight.c (the
  * flights, a hash by SOPInstanceUID; flight.h). ahead.c -> prefetch.c, and the cache's own
- * queries (query.c). prefetch.c -> flight.c, the store, the sink, the downloader. Read-ahead's
+ * queries and answers (listing.c, query.c). prefetch.c -> flight.c, the store, the sink, the downloader. Read-ahead's
  * work on a worker is the prepare step it hands in with its job (ahead_prepare,
  * ahead_metadata_prepare); the engine knows it only as that function.
  *
@@ -76,7 +76,8 @@ struct cache {
 	struct store *store;
 	struct searcher *searcher;
 	struct downloader *downloader;
-	struct cache_config cfg;
+	struct cache_config cfg;		/* its include arrays point to include below */
+	uint32_t include[3][CACHE_INCLUDE_MAX]; /* what every query of a level asks for */
 	pthread_mutex_t lock; /* guards flights, the prefetch queue and pool, the walk, stopping */
 	struct flight_table flights;
 	struct prefetch_job *queue, *running; /* waiting (oldest first), and being fetched */
@@ -115,8 +116,7 @@ struct cache {
 #define STAT_ADD(c, field, n) __atomic_add_fetch(&(c)->stats.field, (n), __ATOMIC_RELAXED)
 #define STAT_SUB(c, field, n) __atomic_sub_fetch(&(c)->stats.field, (n), __ATOMIC_RELAXED)
 
-/** The store's key of @q's answer, as cache_find() asks it (with the layout's includefields
- * for its level): the same for every builder of the same folder's query. NULL on ENOMEM. */
+/** The store's key of @q's answer (cache_find()'s). NULL on ENOMEM. */
 char *cache_query_key(struct cache *c, const struct query *q);
 
 /* Where a download's temporary file is (spill.c), in the order they are tried. */
@@ -139,10 +139,16 @@ const char *spill_place_name(enum spill_place where);
  * past SINK_MEM_MAX, sink.c), its head checked when the instance ends, then copied into the
  * store. What is kept is decided by the owner.
  */
+/* What a sink's owner says of an instance that came, by its SOPInstanceUID. */
+enum sink_verdict {
+	SINK_KEEP,   /* check it whole and store it */
+	SINK_SKIP,   /* not the owner's: dropped quietly, the transfer goes on */
+	SINK_REFUSE, /* the reply is wrong (the owner logged it): the transfer fails, -EIO */
+};
+
 struct fetch_sink {
 	struct cache *cache;
-	/* 0: keep this instance; 1: skip it quietly; -EIO: the reply is wrong (logged here). */
-	int (*check)(struct fetch_sink *s, const char *uid);
+	enum sink_verdict (*check)(struct fetch_sink *s, const char *uid);
 	/* An instance was checked and stored (err 0), or could not be stored (err < 0); with
 	 * -ENOSPC, *fd is its temporary file, which the callee may take (set to -1). */
 	void (*stored)(struct fetch_sink *s, const char *uid, int err, int *fd, uint64_t size);
@@ -151,6 +157,7 @@ struct fetch_sink {
 	 * or, @data NULL, in file @fd (the callee's). */
 	int (*defer)(struct fetch_sink *s, const char *uid, int fd, void *data, uint64_t size);
 	void *owner;
+	struct errors_detail *why; /* where a refusal's reason goes (the owner's; may be NULL) */
 	int fd;
 	unsigned char *mem;	/* the sink's buffer (for sink.c only) */
 	bool in_mem;		/* the part is in mem, not in fd */

@@ -50,15 +50,15 @@ struct single {
 	uint64_t kept_size;
 };
 
-static int single_check(struct fetch_sink *s, const char *uid)
+static enum sink_verdict single_check(struct fetch_sink *s, const char *uid)
 {
 	struct single *one = s->owner;
 
 	if (strcmp(uid, one->want) == 0)
-		return 0;
+		return SINK_KEEP;
 	log_error("instance %s: the archive sent instance %s instead", one->want, uid);
-	errors_note("", "", "the archive sent instance %s instead", uid);
-	return -EIO;
+	errors_detail_set(s->why, "", "", "the archive sent instance %s instead", uid);
+	return SINK_REFUSE;
 }
 
 static void single_stored(struct fetch_sink *s, const char *uid, int err, int *fd, uint64_t size)
@@ -111,8 +111,8 @@ static const struct sink_ops single_sink_ops = {
 	.hold = single_hold,
 };
 
-/* Download @ref alone into the store (or a kept temporary file, then in f->fd). @refused: the
- * archive's answer was refused by the check. */
+/* Download @ref alone into the store (or a kept temporary file, then in f->fd), what failed
+ * into f->why. @refused: the archive's answer was refused by the check. */
 static int download_one(struct cache *c, const struct instance_ref *ref, struct flight *f,
 			bool *refused)
 {
@@ -130,14 +130,16 @@ static int download_one(struct cache *c, const struct instance_ref *ref, struct 
 	s.check = single_check;
 	s.stored = single_stored;
 	s.owner = &one;
+	s.why = &f->why;
 	STAT_ADD(c, transfers_active, 1);
-	err = c->downloader->ops->fetch(c->downloader, ref, &sink);
+	err = c->downloader->ops->fetch(c->downloader, ref, &sink, &f->why);
 	STAT_SUB(c, transfers_active, 1);
 	STAT_ADD(c, transfers_done, 1);
 	fetch_sink_release(&s);
 	if (!err && !one.got) {
 		log_error("instance %s: the archive's reply did not contain it", ref->sop_uid);
-		errors_note("", "", "the archive's reply did not contain the instance");
+		errors_detail_set(&f->why, "", "",
+				  "the archive's reply did not contain the instance");
 		err = -EIO;
 	}
 	if (pinned && (err || one.kept_fd >= 0))
@@ -209,9 +211,9 @@ enum open_try {
 };
 
 /* The outcome of @f, which this opener waited on or led (c->lock held): the open blob in
- * @out, or why not in *@err. */
+ * @out, or why not in *@err and @why. */
 static enum open_try flight_open(struct cache *c, const struct instance_ref *ref, struct flight *f,
-				 struct cache_blob **out, int *err)
+				 struct cache_blob **out, int *err, struct errors_detail *why)
 {
 	int fd;
 
@@ -241,6 +243,7 @@ static enum open_try flight_open(struct cache *c, const struct instance_ref *ref
 		break;
 	}
 	*err = f->err ? f->err : -EIO;
+	errors_detail_copy(why, &f->why);
 	return OPEN_FAILED;
 }
 
@@ -249,7 +252,7 @@ static enum open_try flight_open(struct cache *c, const struct instance_ref *ref
  * leads (NULL: none); it is the engine's then, or freed here. */
 static enum open_try wait_or_lead(struct cache *c, const struct instance_ref *ref,
 				  struct prefetch_job *job, bool join, struct cache_blob **out,
-				  int *err)
+				  int *err, struct errors_detail *why)
 {
 	struct flight *f;
 	bool leader = false, cancelled = false;
@@ -335,7 +338,7 @@ static enum open_try wait_or_lead(struct cache *c, const struct instance_ref *re
 		*err = -EINTR;
 		tried = OPEN_FAILED;
 	} else {
-		tried = flight_open(c, ref, f, out, err);
+		tried = flight_open(c, ref, f, out, err, why);
 	}
 	flight_put(f);
 	pthread_mutex_unlock(&c->lock);
@@ -361,7 +364,7 @@ static struct prefetch_job *open_series_job(struct cache *c, const struct instan
 }
 
 int cache_open(struct cache *c, const struct instance_ref *ref, const char *const *siblings,
-	       size_t nsiblings, struct cache_blob **out)
+	       size_t nsiblings, struct cache_blob **out, struct errors_detail *why)
 {
 	bool join = false;
 	int err;
@@ -413,7 +416,7 @@ int cache_open(struct cache *c, const struct instance_ref *ref, const char *cons
 	 * loop that another mount's evictions could make. */
 	for (int tries = 0;; tries++) {
 		struct prefetch_job *job = open_series_job(c, ref, siblings, nsiblings);
-		enum open_try tried = wait_or_lead(c, ref, job, join, out, &err);
+		enum open_try tried = wait_or_lead(c, ref, job, join, out, &err, why);
 
 		join = false;
 		if (tried == OPEN_SERVED)
@@ -471,7 +474,7 @@ static int blob_refetch(struct cache_blob *b, unsigned gen)
 	log_warn("instance %s: removed from the cache while open (by another mount of this "
 		 "cache_dir?): fetching it again",
 		 b->sop);
-	err = cache_open(b->cache, &ref, NULL, 0, &nb);
+	err = cache_open(b->cache, &ref, NULL, 0, &nb, NULL);
 	if (err)
 		goto out;
 	if (nb->size != b->size) {

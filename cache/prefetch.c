@@ -104,13 +104,13 @@ static ssize_t job_index(struct prefetch_job *j, const char *uid)
 	return -1;
 }
 
-static int job_check(struct fetch_sink *s, const char *uid)
+static enum sink_verdict job_check(struct fetch_sink *s, const char *uid)
 {
 	struct prefetch_job *j = s->owner;
 	ssize_t i = job_index(j, uid);
 
 	/* The instance an opener fetches alone comes in the series too: not ours to store. */
-	return i >= 0 && !j->queued[i] ? 0 : 1;
+	return i >= 0 && !j->queued[i] ? SINK_KEEP : SINK_SKIP;
 }
 
 /* An instance of the job was committed (err 0) or could not be: wake its readers. @pinned:
@@ -312,7 +312,7 @@ static const struct sink_ops job_sink_ops = {
 /* A downloader without series transfers: the members one request each, in order. Every
  * downloader today takes a whole series (WADO-URI runs its members' GETs in parallel itself);
  * this keeps a new protocol correct before it learns to. */
-static int fetch_one_by_one(struct prefetch_job *j, struct sink *sink)
+static int fetch_one_by_one(struct prefetch_job *j, struct sink *sink, struct errors_detail *why)
 {
 	struct cache *c = j->cache;
 	struct instance_ref ref = {.study_uid = j->study, .series_uid = j->series};
@@ -323,7 +323,7 @@ static int fetch_one_by_one(struct prefetch_job *j, struct sink *sink)
 		    __atomic_load_n(&j->cancelled, __ATOMIC_RELAXED))
 			return -ECANCELED;
 		ref.sop_uid = j->members[i];
-		err = c->downloader->ops->fetch(c->downloader, &ref, sink);
+		err = c->downloader->ops->fetch(c->downloader, &ref, sink, why);
 		/* One bad instance does not stop the rest; its reader will see the error. */
 		if (err == -ECANCELED)
 			return err;
@@ -351,22 +351,23 @@ static bool job_run(struct prefetch_job *j)
 				   .nmembers = j->n};
 	struct fetch_sink s;
 	struct sink sink = {.ops = &job_sink_ops, .ctx = &s};
+	struct errors_detail why = ERRORS_DETAIL_INIT;
 	size_t missing = 0;
 	int err;
 
-	errors_forget_note(); /* an earlier job's failure is not this one's */
 	err = fetch_sink_init(&s, c);
 	if (!err) {
 		s.check = job_check;
 		s.stored = job_stored;
 		s.defer = job_defer;
 		s.owner = j;
+		s.why = &why;
 		STAT_ADD(c, transfers_active, 1);
 		set_streaming(j, true);
 		if (c->downloader->ops->fetches_series)
-			err = c->downloader->ops->fetch(c->downloader, &ref, &sink);
+			err = c->downloader->ops->fetch(c->downloader, &ref, &sink, &why);
 		else
-			err = fetch_one_by_one(j, &sink);
+			err = fetch_one_by_one(j, &sink, &why);
 		/* The wire is free: read-ahead waiting for it starts now, while the last batch
 		 * is committed (measured: waiting for the job's end left it idle 95 ms). */
 		set_streaming(j, false);
@@ -402,7 +403,7 @@ static bool job_run(struct prefetch_job *j)
 			 j->series, strerror(-err));
 		/* A background failure: no path in the mount, the series names it. */
 		snprintf(what, sizeof(what), "series %s", j->series);
-		errors_record(what, err, "prefetch failed; instances are fetched one by one");
+		errors_record(&why, what, err, "prefetch failed; instances are fetched one by one");
 	}
 	return !err && !missing;
 }

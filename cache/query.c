@@ -96,11 +96,11 @@ static void validators_put(struct cache *c, const char *key, const struct search
 /* Ask the archive for @q: conditionally when the searcher can and @v (the stored answer's
  * validators) has something to compare. @return as searcher_ops.find_cond. */
 static int searcher_ask(struct cache *c, const struct query *q, struct searcher_validators *v,
-			struct attrset_list *fresh)
+			struct attrset_list *fresh, struct errors_detail *why)
 {
 	if (c->searcher->ops->find_cond)
-		return c->searcher->ops->find_cond(c->searcher, q, v, fresh);
-	return c->searcher->ops->find(c->searcher, q, fresh);
+		return c->searcher->ops->find_cond(c->searcher, q, v, fresh, why);
+	return c->searcher->ops->find(c->searcher, q, fresh, why);
 }
 
 /* Whether two answers are the same results, byte for byte as the store keeps them. */
@@ -127,15 +127,15 @@ static bool is_fresh(struct cache *c, int64_t stored_at, int64_t now)
 	       (now - stored_at < c->cfg.meta_ttl && now >= stored_at && stored_at > forgot_at(c));
 }
 
-void cache_note_incomplete(struct cache *c, const char *what)
+void cache_note_incomplete(struct cache *c, const char *what, struct errors_detail *why)
 {
 	STAT_ADD(c, incomplete, 1);
 	pthread_mutex_lock(&c->lock);
 	snprintf(c->stats.last_incomplete, sizeof(c->stats.last_incomplete), "%s", what);
 	pthread_mutex_unlock(&c->lock);
 	/* An export from it lacks something: /.trolley/errors shows it beside the failures,
-	 * with the folder's path, which the caller on this thread knows (fs/ops.c). */
-	errors_note_incomplete(what);
+	 * with the folder's path, which the caller knows (fs/ops.c). */
+	errors_detail_incomplete(why, what);
 }
 
 /* "series query StudyInstanceUID=1.2.3" for a log line and the status, printable ASCII only
@@ -158,44 +158,11 @@ static void describe_query(const struct query *q, char *out, size_t n)
 	}
 }
 
-/* @q as the cache asks and keys it: with the layout's includefields for its level (fs/'s
- * folder query has them; the media view's and the read-ahead's are built without them). A
- * shallow copy: @out borrows @q's match and owns only its include array (free() it). */
-static int query_as_asked(struct cache *c, const struct query *q, struct query *out)
-{
-	const uint32_t *more = c->cfg.include[q->level];
-	size_t nmore = c->cfg.ninclude[q->level];
-
-	*out = *q;
-	out->include = NULL;
-	out->ninclude = 0;
-	if (q->ninclude + nmore == 0)
-		return 0;
-	out->include = malloc((q->ninclude + nmore) * sizeof(*out->include));
-	if (!out->include)
-		return -ENOMEM;
-	for (size_t i = 0; i < q->ninclude + nmore; i++) {
-		uint32_t tag = i < q->ninclude ? q->include[i] : more[i - q->ninclude];
-		size_t j = 0;
-
-		while (j < out->ninclude && out->include[j] != tag)
-			j++;
-		if (j == out->ninclude)
-			out->include[out->ninclude++] = tag;
-	}
-	return 0;
-}
-
+/* The query is the key, byte for byte: builders of one folder's query share its answer only
+ * because they all build it with cache_query_init() (listing.c). */
 char *cache_query_key(struct cache *c, const struct query *q)
 {
-	struct query asked;
-	char *key;
-
-	if (query_as_asked(c, q, &asked))
-		return NULL;
-	key = query_key(&asked, c->cfg.source);
-	free(asked.include);
-	return key;
+	return query_key(q, c->cfg.source);
 }
 
 /*
@@ -215,6 +182,7 @@ struct query_flight {
 	size_t len;
 	bool incomplete; /* the answer is known to be cut */
 	int refs;	 /* the leader and the waiters; the last one frees it */
+	struct errors_detail why; /* the leader's failure, filled before done, for the waiters */
 };
 
 static void query_flight_put(struct query_flight *f)
@@ -281,7 +249,7 @@ static void query_flight_finish(struct cache *c, struct query_flight *f, int err
  * (stale-if-error), into @answer. The leader's part of cache_find(). */
 static int ask_archive(struct cache *c, const struct query *q, const char *key, bool have_stored,
 		       struct attrset_list *stored, int64_t stored_at, int64_t now,
-		       struct attrset_list *answer)
+		       struct attrset_list *answer, struct errors_detail *why)
 {
 	struct searcher_validators valid = {{0}};
 	struct attrset_list fresh;
@@ -295,7 +263,7 @@ static int ask_archive(struct cache *c, const struct query *q, const char *key, 
 		if (!have_stored)
 			valid.v[0] = '\0';
 	}
-	err = searcher_ask(c, q, &valid, &fresh);
+	err = searcher_ask(c, q, &valid, &fresh, why);
 	/* Cancelled (the reader gave up, or unmounting): no failure of the archive's. */
 	if (err == -ECANCELED || err == -EINTR)
 		goto out;
@@ -330,7 +298,7 @@ static int ask_archive(struct cache *c, const struct query *q, const char *key, 
 		log_warn("incomplete answer to the %s (%zu results): the archive holds more than "
 			 "it sent",
 			 what, fresh.n);
-		cache_note_incomplete(c, what);
+		cache_note_incomplete(c, what, why);
 	} else if (have_stored && same_answer(stored, &fresh)) {
 		mark_put(c, key, MARK_SAME, now); /* unchanged: not written again */
 		if (valid.v[0] || had_valid)
@@ -353,25 +321,21 @@ out:
 	return err;
 }
 
-int cache_find(struct cache *c, const struct query *in, struct attrset_list *out)
+int cache_find(struct cache *c, const struct query *q, struct attrset_list *out,
+	       struct errors_detail *why)
 {
 	struct attrset_list stored, answer;
 	int64_t stored_at, now;
 	struct query_flight *f;
-	struct query q;
-	char *key = NULL;
+	char *key;
 	bool have_stored, lead;
 	int err;
 
+	key = cache_query_key(c, q);
+	if (!key)
+		return -ENOMEM;
 	attrset_list_init(&stored);
 	attrset_list_init(&answer);
-	err = query_as_asked(c, in, &q);
-	if (!err)
-		key = query_key(&q, c->cfg.source);
-	if (!key) {
-		free(q.include);
-		return -ENOMEM;
-	}
 again:
 	now = (int64_t)time(NULL);
 	stored_at = 0;
@@ -387,7 +351,7 @@ again:
 	}
 	if (c->cfg.offline) {
 		STAT_ADD(c, query_misses, 1);
-		log_warn("offline: no stored answer for this %s query", query_level_name(q.level));
+		log_warn("offline: no stored answer for this %s query", query_level_name(q->level));
 		err = -EIO;
 		goto out;
 	}
@@ -406,15 +370,18 @@ again:
 		pthread_mutex_unlock(&c->qlock);
 		/* A finished flight's answer no longer changes: copied without the lock. */
 		err = err ? err : ferr;
+		/* The leader's failure, met on its thread, is this reader's too. */
+		if (done && ferr)
+			errors_detail_copy(why, &f->why);
 		if (done && !ferr)
 			err = attrset_list_unpack(f->answer, f->len, &answer);
 		if (done && !ferr && !err && f->incomplete) {
 			char what[256];
 
-			/* Noted on this thread too: fs/ shows this reader's folder as cut. */
+			/* Noted for this reader too: fs/ shows its folder as cut. */
 			answer.incomplete = true;
-			describe_query(&q, what, sizeof(what));
-			errors_note_incomplete(what);
+			describe_query(q, what, sizeof(what));
+			errors_detail_incomplete(why, what);
 		}
 		pthread_mutex_lock(&c->qlock);
 		query_flight_put(f);
@@ -434,14 +401,16 @@ again:
 		goto out;
 	}
 	STAT_ADD(c, query_misses, 1);
-	err = ask_archive(c, &q, key, have_stored, &stored, stored_at, now, &answer);
+	/* Into the flight's detail, which its waiters take (a read-ahead worker that leads
+	 * passes none of its own), then into this caller's. */
+	err = ask_archive(c, q, key, have_stored, &stored, stored_at, now, &answer, &f->why);
+	errors_detail_copy(why, &f->why);
 	query_flight_finish(c, f, err, &answer);
 	if (!err)
 		err = attrset_list_append(out, &answer);
 out:
 	attrset_list_release(&stored);
 	attrset_list_release(&answer);
-	free(q.include);
 	free(key);
 	return err;
 }
@@ -511,7 +480,8 @@ static int series_from_study(struct cache *c, const char *study_uid, const char 
 	return err == -ENOMEM ? err : err ? -ENOENT : 0;
 }
 
-int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid, struct buf *out)
+int cache_metadata(struct cache *c, const char *study_uid, const char *series_uid, struct buf *out,
+		   struct errors_detail *why)
 {
 	struct instance_ref ref = {.study_uid = study_uid, .series_uid = series_uid};
 	int64_t stored_at = 0, now = (int64_t)time(NULL);
@@ -548,7 +518,7 @@ int cache_metadata(struct cache *c, const char *study_uid, const char *series_ui
 		goto out;
 	}
 	fetched.len = 0;
-	err = c->downloader->ops->metadata(c->downloader, &ref, &fetched);
+	err = c->downloader->ops->metadata(c->downloader, &ref, &fetched, why);
 	if (err) {
 		STAT_ADD(c, query_errors, 1);
 		goto out;

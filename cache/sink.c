@@ -462,16 +462,22 @@ static int sink_end(void *ctx)
 	if (err) {
 		log_error("the archive sent %llu bytes that are not a DICOM Part-10 file",
 			  (unsigned long long)s->size);
-		errors_note("", "", "the archive sent %llu bytes that are not a DICOM Part-10 file",
-			    (unsigned long long)s->size);
+		errors_detail_set(s->why, "", "",
+				  "the archive sent %llu bytes that are not a DICOM Part-10 file",
+				  (unsigned long long)s->size);
 		sink_drop_part(s);
 		return -EIO;
 	}
 	uid = info.sop_uid;
-	err = s->check(s, uid);
-	if (err) {
+	switch (s->check(s, uid)) {
+	case SINK_KEEP:
+		break;
+	case SINK_SKIP:
 		sink_drop_part(s);
-		return err > 0 ? 0 : err;
+		return 0;
+	case SINK_REFUSE:
+		sink_drop_part(s);
+		return -EIO;
 	}
 	err = check_whole(s, uid);
 	if (err) {

@@ -741,37 +741,50 @@ static int read_full(int fd, void *buf, size_t n, off_t off)
 	return 0;
 }
 
-/* One blob into @txn: evict for room, reserve, copy from its memory or its file, record its first use.
- * @return 0; 1 if it was already there; -EDQUOT if it cannot fit the limit (the transaction
- * goes on); another -errno (including -ENOSPC for a full map) if the transaction is lost. */
-static int put_one(struct store *s, MDB_txn *txn, struct store_put *p, uint64_t added,
-		   uint64_t *freed, uint64_t *count)
+/* What putting one blob into a batch's transaction came to. */
+enum put_outcome {
+	PUT_ADDED,   /* stored in the transaction */
+	PUT_PRESENT, /* already stored: instances never change */
+	PUT_NO_ROOM, /* it cannot fit the limit: not kept, the transaction goes on */
+	PUT_LOST,    /* failed with *err (-ENOSPC for a full map too): the transaction is lost */
+};
+
+/* One blob into @txn: evict for room, reserve, copy from its memory or its file, record its
+ * first use. */
+static enum put_outcome put_one(struct store *s, MDB_txn *txn, struct store_put *p, uint64_t added,
+				uint64_t *freed, uint64_t *count, int *err)
 {
 	MDB_val k, v;
-	int rc, err;
+	int rc;
 
 	sop_key(p->sop, &k);
 	if (!mdb_get(txn, s->blob, &k, &v))
-		return 1; /* instances never change */
-	err = evict_make_room(s, txn, added, p->size, freed, count);
-	if (err)
-		return err == -ENOSPC ? -EDQUOT : err;
+		return PUT_PRESENT;
+	*err = evict_make_room(s, txn, added, p->size, freed, count);
+	if (*err == -ENOSPC)
+		return PUT_NO_ROOM;
+	if (*err)
+		return PUT_LOST;
 	v.mv_size = (size_t)p->size;
 	rc = mdb_put(txn, s->blob, &k, &v, MDB_RESERVE);
 	if (rc) {
 		log_warn("cache %s: storing instance %s: %s", s->dir, p->sop, mdb_strerror(rc));
-		return store_errno(rc);
+		*err = store_errno(rc);
+		return PUT_LOST;
 	}
 	if (p->data) {
 		memcpy(v.mv_data, p->data, (size_t)p->size);
-		return evict_added(s, txn, p->sop);
+	} else {
+		*err = read_full(p->fd, v.mv_data, (size_t)p->size, 0);
+		if (*err) {
+			log_error("cache: reading back the download of %s: %s", p->sop,
+				  strerror(-*err));
+			*err = -EIO; /* the transaction is aborted: the reserved space is never seen */
+			return PUT_LOST;
+		}
 	}
-	err = read_full(p->fd, v.mv_data, (size_t)p->size, 0);
-	if (err) {
-		log_error("cache: reading back the download of %s: %s", p->sop, strerror(-err));
-		return -EIO; /* the transaction is aborted: the reserved space is never seen */
-	}
-	return evict_added(s, txn, p->sop);
+	*err = evict_added(s, txn, p->sop);
+	return *err ? PUT_LOST : PUT_ADDED;
 }
 
 int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
@@ -799,16 +812,19 @@ int store_blob_put_batch(struct store *s, struct store_put *items, size_t n)
 	}
 	evict_disk_room(s);
 	for (size_t i = 0; i < n; i++) {
-		items[i].err = put_one(s, txn, &items[i], added, &freed, &count);
-		if (items[i].err == 1) {
-			items[i].err = 0;
-		} else if (!items[i].err) {
+		switch (put_one(s, txn, &items[i], added, &freed, &count, &err)) {
+		case PUT_ADDED:
 			added += items[i].size;
-		} else if (items[i].err == -EDQUOT) {
+			/* fall through */
+		case PUT_PRESENT:
+			items[i].err = 0;
+			break;
+		case PUT_NO_ROOM:
 			items[i].err = -ENOSPC; /* this one is not kept; the others may be */
-		} else {
+			err = 0;
+			break;
+		case PUT_LOST:
 			/* A failed put may leave the transaction unusable: give it all up. */
-			err = items[i].err;
 			mdb_txn_abort(txn);
 			goto out_aborted;
 		}

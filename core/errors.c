@@ -1,7 +1,7 @@
-/* A ring of the last ERRORS_KEPT failures under one lock, and one note per thread. The note is
- * thread-local because a request and its failure happen on one thread (a FUSE worker, a
- * prefetch worker): the fs layer takes the note of the request it just made, never another
- * thread's. */
+/* A ring of the last ERRORS_KEPT failures under one lock, and the details that requests carry
+ * (core/errors.h). A detail may be filled by several threads that work for one request (pages
+ * asked at once, the storage SCP and the C-MOVE it serves): one lock of this module, taken only
+ * on failures and for copies, orders them; a lock per detail would make it no plain value. */
 #include "core/errors.h"
 
 #include <errno.h>
@@ -14,23 +14,16 @@
 
 #include "core/log.h"
 
-#define ERRORS_PATH_MAX	  1024
-#define ERRORS_WHERE_MAX  1024
-#define ERRORS_STATUS_MAX 64
-#define ERRORS_REASON_MAX 512
-
-struct errors_detail {
-	char where[ERRORS_WHERE_MAX];
-	char status[ERRORS_STATUS_MAX];
-	char reason[ERRORS_REASON_MAX];
-};
+#define ERRORS_PATH_MAX 1024
 
 struct errors_entry {
 	time_t when;
 	int err;
 	uid_t uid; /* whose request met it; ERRORS_NO_UID: nobody's */
 	char path[ERRORS_PATH_MAX];
-	struct errors_detail d;
+	char where[ERRORS_WHERE_MAX];
+	char status[ERRORS_STATUS_MAX];
+	char reason[ERRORS_REASON_MAX];
 };
 
 static struct {
@@ -40,87 +33,127 @@ static struct {
 	unsigned long long count;
 } errors = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static __thread struct errors_detail note;
-static __thread bool noted;
+/* Guards every struct errors_detail while it is filled or read. */
+static pthread_mutex_t detail_lock = PTHREAD_MUTEX_INITIALIZER;
 
-void errors_note(const char *where, const char *status, const char *reason_fmt, ...)
+void errors_detail_init(struct errors_detail *d)
 {
-	va_list ap;
-
-	snprintf(note.where, sizeof(note.where), "%s", where ? where : "");
-	snprintf(note.status, sizeof(note.status), "%s", status ? status : "");
-	va_start(ap, reason_fmt);
-	vsnprintf(note.reason, sizeof(note.reason), reason_fmt, ap);
-	va_end(ap);
-	noted = true;
+	d->where[0] = d->status[0] = d->reason[0] = d->incomplete[0] = '\0';
+	d->set = false;
 }
 
-static __thread char incomplete[256];
+/* Fill @d (detail_lock held); with @keep_reason, a reason @d holds without a request stays. */
+static void detail_fill(struct errors_detail *d, bool keep_reason, const char *where,
+			const char *status, const char *reason_fmt, va_list ap)
+{
+	bool keep = keep_reason && d->set && !d->where[0];
 
-void errors_note_refused(const char *where, const char *status, const char *reason_fmt, ...)
+	snprintf(d->where, sizeof(d->where), "%s", where ? where : "");
+	snprintf(d->status, sizeof(d->status), "%s", status ? status : "");
+	if (!keep)
+		vsnprintf(d->reason, sizeof(d->reason), reason_fmt, ap);
+	d->set = true;
+}
+
+void errors_detail_set(struct errors_detail *d, const char *where, const char *status,
+		       const char *reason_fmt, ...)
 {
 	va_list ap;
 
-	if (noted && !note.where[0]) {
-		snprintf(note.where, sizeof(note.where), "%s", where ? where : "");
-		snprintf(note.status, sizeof(note.status), "%s", status ? status : "");
+	if (!d)
 		return;
-	}
-	snprintf(note.where, sizeof(note.where), "%s", where ? where : "");
-	snprintf(note.status, sizeof(note.status), "%s", status ? status : "");
 	va_start(ap, reason_fmt);
-	vsnprintf(note.reason, sizeof(note.reason), reason_fmt, ap);
+	pthread_mutex_lock(&detail_lock);
+	detail_fill(d, false, where, status, reason_fmt, ap);
+	pthread_mutex_unlock(&detail_lock);
 	va_end(ap);
-	noted = true;
 }
 
-void errors_forget_note(void)
+void errors_detail_refused(struct errors_detail *d, const char *where, const char *status,
+			   const char *reason_fmt, ...)
 {
-	noted = false;
-	incomplete[0] = '\0';
+	va_list ap;
+
+	if (!d)
+		return;
+	va_start(ap, reason_fmt);
+	pthread_mutex_lock(&detail_lock);
+	detail_fill(d, true, where, status, reason_fmt, ap);
+	pthread_mutex_unlock(&detail_lock);
+	va_end(ap);
 }
 
-void errors_note_incomplete(const char *what)
+void errors_detail_copy(struct errors_detail *d, const struct errors_detail *src)
 {
-	snprintf(incomplete, sizeof(incomplete), "%s", what && *what ? what : "a query");
+	if (!d || !src || d == src)
+		return;
+	pthread_mutex_lock(&detail_lock);
+	if (src->set) {
+		memcpy(d->where, src->where, sizeof(d->where));
+		memcpy(d->status, src->status, sizeof(d->status));
+		memcpy(d->reason, src->reason, sizeof(d->reason));
+		d->set = true;
+	}
+	if (src->incomplete[0])
+		memcpy(d->incomplete, src->incomplete, sizeof(d->incomplete));
+	pthread_mutex_unlock(&detail_lock);
 }
 
-bool errors_take_incomplete(void)
+void errors_detail_incomplete(struct errors_detail *d, const char *what)
 {
-	if (!incomplete[0])
+	if (!d)
+		return;
+	pthread_mutex_lock(&detail_lock);
+	snprintf(d->incomplete, sizeof(d->incomplete), "%s", what && *what ? what : "a query");
+	pthread_mutex_unlock(&detail_lock);
+}
+
+bool errors_detail_is_incomplete(const struct errors_detail *d)
+{
+	bool is;
+
+	if (!d)
 		return false;
-	errors_note("", "incomplete", "%s: the archive holds more than it sent", incomplete);
-	incomplete[0] = '\0';
-	return true;
+	pthread_mutex_lock(&detail_lock);
+	is = d->incomplete[0] != '\0';
+	pthread_mutex_unlock(&detail_lock);
+	return is;
 }
 
-void errors_record(const char *path, int err, const char *fallback_reason)
+void errors_record(const struct errors_detail *d, const char *path, int err,
+		   const char *fallback_reason)
 {
-	errors_record_by(ERRORS_NO_UID, path, err, fallback_reason);
+	errors_record_by(ERRORS_NO_UID, d, path, err, fallback_reason);
 }
 
-void errors_record_by(uid_t uid, const char *path, int err, const char *fallback_reason)
+void errors_record_by(uid_t uid, const struct errors_detail *d, const char *path, int err,
+		      const char *fallback_reason)
 {
-	struct errors_entry *e;
+	struct errors_entry e = {.when = time(NULL), .err = err, .uid = uid};
 
-	pthread_mutex_lock(&errors.lock);
-	e = &errors.ring[errors.next];
-	errors.next = (errors.next + 1) % ERRORS_KEPT;
-	errors.count++;
-	e->when = time(NULL);
-	e->err = err;
-	e->uid = uid;
-	snprintf(e->path, sizeof(e->path), "%s", path ? path : "");
-	if (noted) {
-		e->d = note;
+	snprintf(e.path, sizeof(e.path), "%s", path ? path : "");
+	if (d)
+		pthread_mutex_lock(&detail_lock);
+	if (d && err && d->set) {
+		memcpy(e.where, d->where, sizeof(e.where));
+		memcpy(e.status, d->status, sizeof(e.status));
+		memcpy(e.reason, d->reason, sizeof(e.reason));
+	} else if (d && !err && d->incomplete[0]) {
+		snprintf(e.status, sizeof(e.status), "incomplete");
+		snprintf(e.reason, sizeof(e.reason), "%s: the archive holds more than it sent",
+			 d->incomplete);
 	} else {
 		if (!fallback_reason)
 			fallback_reason = err ? strerror(-err) : "";
-		e->d.where[0] = e->d.status[0] = '\0';
-		snprintf(e->d.reason, sizeof(e->d.reason), "%s", fallback_reason);
+		snprintf(e.reason, sizeof(e.reason), "%s", fallback_reason);
 	}
+	if (d)
+		pthread_mutex_unlock(&detail_lock);
+	pthread_mutex_lock(&errors.lock);
+	errors.ring[errors.next] = e;
+	errors.next = (errors.next + 1) % ERRORS_KEPT;
+	errors.count++;
 	pthread_mutex_unlock(&errors.lock);
-	noted = false;
 }
 
 /* One field, escaped, then a tab or the line's end. */
@@ -159,9 +192,9 @@ static int errors_text_for(struct buf *out, bool all, uid_t uid)
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		err = buf_printf(out, "%s\t%s\t", when, name ? name : "?");
 		err = err ? err : add_field(out, e->path, '\t');
-		err = err ? err : add_field(out, e->d.where, '\t');
-		err = err ? err : add_field(out, e->d.status, '\t');
-		err = err ? err : add_field(out, e->d.reason, '\n');
+		err = err ? err : add_field(out, e->where, '\t');
+		err = err ? err : add_field(out, e->status, '\t');
+		err = err ? err : add_field(out, e->reason, '\n');
 	}
 	pthread_mutex_unlock(&errors.lock);
 	return err;
@@ -193,5 +226,4 @@ void errors_clear(void)
 	errors.next = 0;
 	errors.count = 0;
 	pthread_mutex_unlock(&errors.lock);
-	noted = false;
 }

@@ -1,8 +1,10 @@
 /* The recent failures that /.trolley/errors shows, so a user whose cp -r reported EIO sees why.
- * The protocol layer notes the detail of its last failure on its own thread (what it asked,
- * the status, why) where it logs it; the layer that knows the path in the mount (fs/ops.c) or
- * the background job (a series prefetch) records the failure with that note. Protocols know
- * no paths, fs/ knows no URLs: this module is the one place both meet. */
+ * The detail of a failure (what was asked, the status, why) is a value, struct errors_detail,
+ * as curl's CURLOPT_ERRORBUFFER is: the caller of a search or a download owns one and passes it
+ * down with the request; whoever fails fills it, on whatever thread (a QIDO page asked ahead, the
+ * C-MOVE storage SCP, the leader of a transfer others wait for); the layer that knows the path in
+ * the mount (fs/ops.c) or the background job (a series prefetch) records the failure with it.
+ * Protocols know no paths, fs/ knows no URLs: this module is the one place both meet. */
 #ifndef TROLLEY_ERRORS_H
 #define TROLLEY_ERRORS_H
 
@@ -22,50 +24,82 @@ extern "C" {
 #define ERRORS_KEPT	100
 #define ERRORS_TEXT_MAX (2u << 20)
 
+#define ERRORS_WHERE_MAX  1024
+#define ERRORS_STATUS_MAX 64
+#define ERRORS_REASON_MAX 512
+#define ERRORS_WHAT_MAX	  256
+
 /**
- * Note the detail of a failure on this thread, replacing an earlier note: @where is what was
- * asked, without credentials ("GET http://pacs/dicom-web/studies/1.2", "C-GET PACS@host:104");
- * @status its outcome ("HTTP 500", "DIMSE 0xA702", "curl 18"); @reason the text after it. Any
- * thread; copies its arguments. Logs nothing (the caller logs the same line itself).
+ * The detail of one failure. Owned by the caller of a search or download (on its stack, or in
+ * the flight others wait on), zeroed (ERRORS_DETAIL_INIT or errors_detail_init()) before the
+ * request, handed down as a pointer that may be NULL (nobody wants it). Filled by the
+ * errors_detail_*() calls below from any thread, which take a lock of this module for it, so
+ * several threads that work for one request may fill it at once; the owner keeps it alive until
+ * all of them are done (joined, or the flight finished), and reads it only through
+ * errors_detail_copy() and errors_record(). Never holds credentials: URLs are redacted by whoever
+ * fills it.
  */
-void errors_note(const char *where, const char *status, const char *reason_fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+struct errors_detail {
+	char where[ERRORS_WHERE_MAX];	  /* what was asked ("GET http://pacs/...") */
+	char status[ERRORS_STATUS_MAX];	  /* its outcome ("HTTP 500", "DIMSE 0xa702", "no reply") */
+	char reason[ERRORS_REASON_MAX];	  /* the text after it */
+	char incomplete[ERRORS_WHAT_MAX]; /* a query whose answer came back cut ("" if none) */
+	bool set;			  /* where, status and reason hold a failure */
+};
+
+#define ERRORS_DETAIL_INIT                                                                         \
+	{                                                                                          \
+		.set = false                                                                       \
+	}
+
+/** Make @d empty. */
+void errors_detail_init(struct errors_detail *d);
 /**
- * As errors_note(), for a reply that the one reading its body refused: if this thread's note
- * names no request (@where ""), it is that reader's reason (the sink's "not a DICOM Part-10
- * file"), which is kept; the note then gets @where and @status.
+ * Fill @d (may be NULL: then nothing) with a failure, replacing what it held: @where is what was
+ * asked, without credentials; @status its outcome; @reason the text after it. Any thread; copies
+ * its arguments. Logs nothing (the caller logs the same line itself).
  */
-void errors_note_refused(const char *where, const char *status, const char *reason_fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/** Forget this thread's note: an operation begins, and an old note is not its cause. */
-void errors_forget_note(void);
+void errors_detail_set(struct errors_detail *d, const char *where, const char *status,
+		       const char *reason_fmt, ...) __attribute__((format(printf, 4, 5)));
 /**
- * Note on this thread that an answer came back incomplete (@what: its query, for the reason),
- * for the layer that knows the folder (errors_take_incomplete()). Not a failure: the
- * operation succeeds with what came.
+ * As errors_detail_set(), for a reply that the one reading its body refused: if @d already holds
+ * a reason that names no request (@where ""), it is that reader's (the sink's "not a DICOM
+ * Part-10 file"), which is kept; @d then gets @where and @status.
  */
-void errors_note_incomplete(const char *what);
+void errors_detail_refused(struct errors_detail *d, const char *where, const char *status,
+			   const char *reason_fmt, ...) __attribute__((format(printf, 4, 5)));
 /**
- * Whether an answer was noted incomplete on this thread since the last errors_forget_note();
- * if so, the note becomes this thread's failure note (status "incomplete") for
- * errors_record(), and is taken.
+ * Fill @d (may be NULL) with @src's failure and incomplete answer, where @src holds them,
+ * replacing what @d held: the detail of work done for @d's request on another thread (a page
+ * asked ahead, a transfer led by another opener) becomes the request's. Any thread.
  */
-bool errors_take_incomplete(void);
+void errors_detail_copy(struct errors_detail *d, const struct errors_detail *src);
+/**
+ * Note in @d (may be NULL) that an answer came back incomplete (@what: its query, for the
+ * reason). Not a failure: the operation succeeds with what came; errors_record() with err 0
+ * shows it.
+ */
+void errors_detail_incomplete(struct errors_detail *d, const char *what);
+/** Whether @d (may be NULL) holds an incomplete answer. */
+bool errors_detail_is_incomplete(const struct errors_detail *d);
+
 /** The user of a failure that no user's request met (a background prefetch). */
 #define ERRORS_NO_UID ((uid_t)-1)
 
 /**
  * Record a failure with @err (a -errno, or 0 for a result that is only incomplete) of @path
- * (the path in the mount, or the series or query a background job worked for), with this
- * thread's note if there is one (then forgotten) and else @fallback_reason (may be NULL: the
- * errno's text). Any thread.
+ * (the path in the mount, or the series or query a background job worked for), with the
+ * detail @d (may be NULL) if it holds one, else @fallback_reason (may be NULL: the errno's
+ * text); with err 0, @d's incomplete answer. Any thread; @d is only read.
  */
-void errors_record(const char *path, int err, const char *fallback_reason);
+void errors_record(const struct errors_detail *d, const char *path, int err,
+		   const char *fallback_reason);
 /**
  * As errors_record(), for a failure that the request of user @uid met (a FUSE request's
  * caller), so that errors_text_of() shows it to that user. Any thread.
  */
-void errors_record_by(uid_t uid, const char *path, int err, const char *fallback_reason);
+void errors_record_by(uid_t uid, const struct errors_detail *d, const char *path, int err,
+		      const char *fallback_reason);
 /**
  * Append the list to @out, newest first: a header line starting with '#', then one line per
  * failure with tab-separated fields: time (UTC, ISO 8601), error (errno name), path, what was

@@ -117,7 +117,8 @@ void take_answer(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, DcmDat
 		a->err = -ENOMEM;
 }
 
-int find(struct searcher *s, const struct query *q, struct attrset_list *out)
+int find(struct searcher *s, const struct query *q, struct attrset_list *out,
+	 struct errors_detail *why)
 {
 	struct find_searcher *f = (struct find_searcher *)s;
 	static const char *const levels[] = {"STUDY", "SERIES", "IMAGE"};
@@ -143,7 +144,7 @@ int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 				put_key(ids, q->include[i], "");
 		for (size_t i = 0; i < q->match.n; i++)
 			put_key(ids, q->match.v[i].tag, q->match.v[i].value);
-		err = dimse_find(&f->peer, DIMSE_SEARCH, "", &ids, take_answer, &a, &status);
+		err = dimse_find(&f->peer, DIMSE_SEARCH, "", &ids, take_answer, &a, &status, why);
 	} catch (const std::bad_alloc &) {
 		return -ENOMEM;
 	} catch (...) {
@@ -167,8 +168,8 @@ int find(struct searcher *s, const struct query *q, struct attrset_list *out)
 		char st[32];
 
 		snprintf(st, sizeof(st), "DIMSE 0x%04x", status);
-		errors_note(("C-FIND " + f->peer.name).c_str(), st,
-			    "the archive refused the query");
+		errors_detail_set(why, ("C-FIND " + f->peer.name).c_str(), st,
+				  "the archive refused the query");
 		return -EIO;
 	}
 	return a.err;

@@ -259,7 +259,8 @@ int dimse_retrieve_status_errno(Uint16 status)
  * associations, say), and only then is the rejection logged by the caller, not here. */
 static int associate_once(const struct dimse_peer *p, const char *what,
 			  const std::vector<dimse_context> &contexts, T_ASC_Network **netp,
-			  T_ASC_Association **assocp, bool last, bool *busy)
+			  T_ASC_Association **assocp, bool last, bool *busy,
+			  struct errors_detail *why)
 {
 	T_ASC_Network *net = NULL;
 	T_ASC_Parameters *params = NULL;
@@ -294,11 +295,11 @@ static int associate_once(const struct dimse_peer *p, const char *what,
 	if (cond.bad()) {
 		if (cond == DUL_ASSOCIATIONREJECTED) {
 			T_ASC_RejectParameters rej;
-			OFString why;
+			OFString reason;
 
 			ASC_getRejectParameters(params, &rej);
-			ASC_printRejectParameters(why, &rej);
-			for (char &c : why)
+			ASC_printRejectParameters(reason, &rej);
+			for (char &c : reason)
 				if (c == '\n')
 					c = ' ';
 			*busy = rej.result == ASC_RESULT_REJECTEDTRANSIENT;
@@ -308,20 +309,20 @@ static int associate_once(const struct dimse_peer *p, const char *what,
 				log_warn_limited("%s %s as %s: association rejected for now (%s); "
 						 "trying again",
 						 what, p->name.c_str(), p->aet.c_str(),
-						 why.c_str());
+						 reason.c_str());
 			} else {
 				log_error("%s %s as %s: association rejected%s: %s", what,
 					  p->name.c_str(), p->aet.c_str(),
 					  *busy ? " for now, and still after retry=" : "",
-					  why.c_str());
-				errors_note((std::string(what) + " " + p->name).c_str(),
-					    "association rejected", "%s", why.c_str());
+					  reason.c_str());
+				errors_detail_set(why, (std::string(what) + " " + p->name).c_str(),
+						  "association rejected", "%s", reason.c_str());
 			}
 		} else {
 			log_error("%s %s as %s: association failed: %s", what, p->name.c_str(),
 				  p->aet.c_str(), cond.text());
-			errors_note((std::string(what) + " " + p->name).c_str(),
-				    "association failed", "%s", cond.text());
+			errors_detail_set(why, (std::string(what) + " " + p->name).c_str(),
+					  "association failed", "%s", cond.text());
 		}
 		err = *busy ? -ETIMEDOUT : dimse_cond_errno(cond);
 		goto out_free;
@@ -343,7 +344,7 @@ out_free:
 
 int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kind kind,
 		    const std::vector<dimse_context> &contexts, T_ASC_Network **netp,
-		    T_ASC_Association **assocp)
+		    T_ASC_Association **assocp, struct errors_detail *why)
 {
 	/* A transient rejection (PS3.8 §9.3.4: "rejected-transient", a PACS at its limit of
 	 * associations, or congested) is the archive asking us to wait: tried again with
@@ -359,7 +360,7 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 	if (err)
 		return err;
 	for (unsigned attempt = 1;; attempt++) {
-		err = associate_once(p, what, contexts, netp, assocp, last, &busy);
+		err = associate_once(p, what, contexts, netp, assocp, last, &busy, why);
 		if (!err || !busy || last)
 			break;
 		/* The next try is the last if the budget runs out before the one after. */
@@ -375,8 +376,9 @@ int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kin
 	if (err && busy && !last && err != -ECANCELED) {
 		log_error("%s %s as %s: association rejected for now, and still after retry=%ld s",
 			  what, p->name.c_str(), p->aet.c_str(), p->retry);
-		errors_note((std::string(what) + " " + p->name).c_str(), "association rejected",
-			    "rejected for now, and still after retry=%ld s", p->retry);
+		errors_detail_set(why, (std::string(what) + " " + p->name).c_str(),
+				  "association rejected",
+				  "rejected for now, and still after retry=%ld s", p->retry);
 	}
 	if (err)
 		dimse_slot_give(kind);
@@ -400,7 +402,7 @@ void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind
 
 static int find_once(const struct dimse_peer *p, enum dimse_kind kind, const char *about,
 		     DcmDataset *ids, DIMSE_FindUserCallback take, void *ctx, Uint16 *status,
-		     int *answers);
+		     int *answers, struct errors_detail *why);
 
 /* The caller's callback, counting the pending answers it is given. */
 struct counted_find {
@@ -419,7 +421,7 @@ static void count_answer(void *ctx, T_DIMSE_C_FindRQ *rq, int n, T_DIMSE_C_FindR
 }
 
 int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *about, DcmDataset *ids,
-	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status)
+	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status, struct errors_detail *why)
 {
 	double started = dimse_now();
 	int err;
@@ -429,7 +431,7 @@ int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *abo
 	for (unsigned attempt = 1;; attempt++) {
 		int answers = 0;
 
-		err = find_once(p, kind, about, ids, take, ctx, status, &answers);
+		err = find_once(p, kind, about, ids, take, ctx, status, &answers, why);
 		if (err || answers || !dimse_is_pushback(*status))
 			return err;
 		err = dimse_backoff(p, started, attempt);
@@ -450,7 +452,7 @@ int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *abo
 
 static int find_once(const struct dimse_peer *p, enum dimse_kind kind, const char *about,
 		     DcmDataset *ids, DIMSE_FindUserCallback take, void *ctx, Uint16 *status,
-		     int *answers)
+		     int *answers, struct errors_detail *why)
 {
 	std::vector<dimse_context> contexts = {
 		{UID_FINDStudyRootQueryRetrieveInformationModel,
@@ -466,7 +468,7 @@ static int find_once(const struct dimse_peer *p, enum dimse_kind kind, const cha
 	struct counted_find counted = {take, ctx, 0};
 	int count = 0, err;
 
-	err = dimse_associate(p, "C-FIND", kind, contexts, &net, &assoc);
+	err = dimse_associate(p, "C-FIND", kind, contexts, &net, &assoc, why);
 	if (err)
 		return err;
 	pid = ASC_findAcceptedPresentationContextID(assoc,
@@ -490,8 +492,8 @@ static int find_once(const struct dimse_peer *p, enum dimse_kind kind, const cha
 		err = -ECANCELED;
 	} else if (cond.bad()) {
 		log_error("C-FIND %s%s: %s", p->name.c_str(), about, cond.text());
-		errors_note(("C-FIND " + p->name).c_str(), "no reply", "%s%s%s", about,
-			    *about ? ": " : "", cond.text());
+		errors_detail_set(why, ("C-FIND " + p->name).c_str(), "no reply", "%s%s%s", about,
+				  *about ? ": " : "", cond.text());
 		err = dimse_cond_errno(cond);
 	} else {
 		*status = rsp.DimseStatus;
@@ -862,7 +864,7 @@ int dimse_drop_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 			const T_DIMSE_C_StoreRQ *req, int timeout, struct sink *sink,
 			const struct dimse_expect *expect, const char *source, const char *peer,
-			struct dimse_copy *copy)
+			struct dimse_copy *copy, struct errors_detail *why)
 {
 	T_ASC_PresentationContext pc;
 	unsigned char meta[PART10_META_MAX];
@@ -894,7 +896,7 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 	}
 	try {
 		sink_consumer consumer(sink, expect ? pc.acceptedTransferSyntax : NULL, copy);
-		std::string why;
+		std::string wrong;
 		sink_stream stream(&consumer);
 		T_ASC_PresentationContextID got = pid;
 
@@ -911,6 +913,10 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 		if (cond.bad()) {
 			log_error("C-STORE of %s from %s: transfer broke after %llu bytes: %s",
 				  req->AffectedSOPInstanceUID, peer, consumer.bytes(), cond.text());
+			errors_detail_set(why, (std::string("C-STORE from ") + peer).c_str(),
+					  "transfer broke", "instance %s: after %llu bytes: %s",
+					  req->AffectedSOPInstanceUID, consumer.bytes(),
+					  cond.text());
 			return dimse_cond_errno(cond);
 		}
 		if (!err)
@@ -918,9 +924,9 @@ int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pi
 		/* Not ended: the sink drops what it was given. */
 		if (!err && expect &&
 		    !is_expected(consumer.head(), pc.acceptedTransferSyntax,
-				 req->AffectedSOPInstanceUID, expect, why)) {
+				 req->AffectedSOPInstanceUID, expect, wrong)) {
 			log_error("C-STORE of %s from %s: %s, not what our %s asked for; refused",
-				  req->AffectedSOPInstanceUID, peer, why.c_str(), expect->op);
+				  req->AffectedSOPInstanceUID, peer, wrong.c_str(), expect->op);
 			err = -EBADMSG;
 		}
 		if (!err && copy)

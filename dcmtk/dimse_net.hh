@@ -70,11 +70,11 @@ struct dimse_context {
  * names the operation in log lines. @return 0 with *@net and *@assoc (end with
  * dimse_release()); -EACCES if the archive rejected us (unknown AE title, say); -ETIMEDOUT
  * (also when it still rejected us for now after retry=); -EIO (nothing listens, a broken
- * reply). Logged.
+ * reply). Logged, and put in @why (may be NULL: core/errors.h).
  */
 int dimse_associate(const struct dimse_peer *p, const char *what, enum dimse_kind kind,
 		    const std::vector<dimse_context> &contexts, T_ASC_Network **net,
-		    T_ASC_Association **assoc);
+		    T_ASC_Association **assoc, struct errors_detail *why);
 
 /** Release (or, if @abort, abort) and free what dimse_associate() opened for @kind, giving
  * its slot back. NULLs are fine. */
@@ -86,10 +86,10 @@ void dimse_release(T_ASC_Network *net, T_ASC_Association *assoc, enum dimse_kind
  * @take. @about follows the peer in the log line of a failure (" for ..." or ""). @return 0
  * and the final status in *@status; -ENOTSUP if the archive does not accept Study Root C-FIND
  * (not logged: the caller knows what that means for it); an association or DIMSE error
- * (logged).
+ * (logged, and put in @why, which may be NULL).
  */
 int dimse_find(const struct dimse_peer *p, enum dimse_kind kind, const char *about, DcmDataset *ids,
-	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status);
+	       DIMSE_FindUserCallback take, void *ctx, Uint16 *status, struct errors_detail *why);
 
 /**
  * Whether @status is the archive's "out of resources" (PS3.4 C.4.1.1.4, C.4.2.1.5,
@@ -167,11 +167,12 @@ struct dimse_copy {
  * whole and was the one expected). @return 0 when the instance went whole into the sink; -EIO for a
  * broken transfer (already logged; the sink's end() is not called); -ETIMEDOUT when the
  * sender stopped for @timeout seconds; -EBADMSG for a data set that is not the one expected,
- * or a request whose UIDs are not UIDs (logged; end() not called); a sink error.
+ * or a request whose UIDs are not UIDs (logged; end() not called); a sink error. A broken
+ * transfer is also put in @why (may be NULL: the detail of the retrieve it serves).
  */
 int dimse_receive_store(T_ASC_Association *assoc, T_ASC_PresentationContextID pid,
 			const T_DIMSE_C_StoreRQ *req, int timeout, struct sink *sink,
 			const struct dimse_expect *expect, const char *source, const char *peer,
-			struct dimse_copy *copy);
+			struct dimse_copy *copy, struct errors_detail *why);
 
 #endif

@@ -131,7 +131,8 @@ void collect_stored(void *ctx, T_DIMSE_C_FindRQ *, int, T_DIMSE_C_FindRSP *, Dcm
  * says (*@told), in all and for @each instance. @return 0 (possibly nothing: the archive does not say, does not answer
  * C-FIND, or has no such instance), or an association error (logged). */
 int find_stored(const struct dimse_peer *p, const struct instance_ref *ref,
-		std::vector<dimse_stored> &stored, std::vector<stored_instance> &each, bool *told)
+		std::vector<dimse_stored> &stored, std::vector<stored_instance> &each, bool *told,
+		struct errors_detail *why)
 {
 	std::string about = std::string(" for the SOP classes of ") + uid_of(ref);
 	struct stored_answers a = {&stored, &each, false};
@@ -147,13 +148,14 @@ int find_stored(const struct dimse_peer *p, const struct instance_ref *ref,
 	 * Orthanc ignore it); an archive that fails the query for it is asked again without. */
 	ids.putAndInsertString(DCM_TransferSyntaxUID, "");
 	ids.putAndInsertString(DCM_AvailableTransferSyntaxUID, "");
-	err = dimse_find(p, DIMSE_BULK, about.c_str(), &ids, collect_stored, &a, &status);
+	err = dimse_find(p, DIMSE_BULK, about.c_str(), &ids, collect_stored, &a, &status, why);
 	if (!err && stored.empty() && status != STATUS_Success && !DICOM_WARNING_STATUS(status)) {
 		log_debug("C-FIND %s%s: status 0x%04x; asked again without the syntax keys",
 			  p->name.c_str(), about.c_str(), status);
 		ids.findAndDeleteElement(DCM_TransferSyntaxUID);
 		ids.findAndDeleteElement(DCM_AvailableTransferSyntaxUID);
-		err = dimse_find(p, DIMSE_BULK, about.c_str(), &ids, collect_stored, &a, &status);
+		err = dimse_find(p, DIMSE_BULK, about.c_str(), &ids, collect_stored, &a, &status,
+				 why);
 	}
 	*told = a.told;
 	/* An archive that retrieves but does not answer C-FIND: every class is offered. */
@@ -171,7 +173,7 @@ struct counts {
  * or the network's error, logged. */
 int next_command(struct dimse_retriever *r, T_ASC_Association *assoc, const char *op,
 		 const struct instance_ref *ref, T_ASC_PresentationContextID *pid,
-		 T_DIMSE_Message *msg)
+		 T_DIMSE_Message *msg, struct errors_detail *why)
 {
 	DcmDataset *detail = NULL;
 	OFCondition cond;
@@ -191,21 +193,21 @@ int next_command(struct dimse_retriever *r, T_ASC_Association *assoc, const char
 	if (cond == DIMSE_NODATAAVAILABLE) {
 		log_error("%s %s of %s %s: the archive sent nothing for %d s", op,
 			  r->peer.name.c_str(), level_of(ref), uid_of(ref), r->peer.timeout);
-		errors_note((std::string(op) + " " + r->peer.name).c_str(), "no reply",
-			    "%s %s: the archive sent nothing for %d s", level_of(ref), uid_of(ref),
-			    r->peer.timeout);
+		errors_detail_set(why, (std::string(op) + " " + r->peer.name).c_str(), "no reply",
+				  "%s %s: the archive sent nothing for %d s", level_of(ref),
+				  uid_of(ref), r->peer.timeout);
 	} else {
 		log_error("%s %s of %s %s: %s", op, r->peer.name.c_str(), level_of(ref),
 			  uid_of(ref), cond.text());
-		errors_note((std::string(op) + " " + r->peer.name).c_str(), "no reply", "%s %s: %s",
-			    level_of(ref), uid_of(ref), cond.text());
+		errors_detail_set(why, (std::string(op) + " " + r->peer.name).c_str(), "no reply",
+				  "%s %s: %s", level_of(ref), uid_of(ref), cond.text());
 	}
 	return dimse_cond_errno(cond);
 }
 
 /* C-GET: the C-STORE sub-operations come on this association, between C-GET responses. */
 int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct instance_ref *ref,
-	     struct sink *sink, struct counts *n)
+	     struct sink *sink, struct counts *n, struct errors_detail *why)
 {
 	const char *peer = r->peer.name.c_str();
 	struct dimse_expect expect = {ref->study_uid, ref->series_uid, "C-GET"};
@@ -213,7 +215,7 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 	for (;;) {
 		T_DIMSE_Message msg;
 		T_ASC_PresentationContextID pid;
-		int err = next_command(r, assoc, "C-GET", ref, &pid, &msg);
+		int err = next_command(r, assoc, "C-GET", ref, &pid, &msg, why);
 
 		if (err)
 			return err;
@@ -238,7 +240,7 @@ int get_loop(struct dimse_retriever *r, T_ASC_Association *assoc, const struct i
 			 * another instance under this name is refused, and nothing is kept. */
 			err = dimse_receive_store(assoc, pid, s, r->peer.timeout,
 						  wanted ? sink : NULL, &expect,
-						  r->peer.aec.c_str(), peer, NULL);
+						  r->peer.aec.c_str(), peer, NULL, why);
 			if (!err)
 				n->received++;
 			else if (wanted && !n->sink_err)
@@ -371,7 +373,8 @@ int send_request(struct dimse_retriever *r, T_ASC_Association *assoc,
 
 /* What the reader sees, from the final response and what arrived: -EBUSY (not logged) for
  * the archive's "out of resources", which retrieve() waits out. */
-int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const struct counts *n)
+int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const struct counts *n,
+	    struct errors_detail *why)
 {
 	const char *op = r->move ? "C-MOVE" : "C-GET";
 	int err = dimse_retrieve_status_errno(n->status);
@@ -393,9 +396,9 @@ int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const str
 			  r->peer.name.c_str(), level_of(ref), uid_of(ref), n->status, n->completed,
 			  n->failed, n->warning);
 		snprintf(st, sizeof(st), "DIMSE 0x%04x", n->status);
-		errors_note((std::string(op) + " " + r->peer.name).c_str(), st,
-			    "%s %s: %u completed, %u failed, %u warning", level_of(ref),
-			    uid_of(ref), n->completed, n->failed, n->warning);
+		errors_detail_set(why, (std::string(op) + " " + r->peer.name).c_str(), st,
+				  "%s %s: %u completed, %u failed, %u warning", level_of(ref),
+				  uid_of(ref), n->completed, n->failed, n->warning);
 	}
 	if (n->sink_err)
 		return n->sink_err;
@@ -405,8 +408,8 @@ int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const str
 	if (!err && ref->sop_uid && n->received == 0) {
 		log_warn("%s %s: the archive has no instance %s", op, r->peer.name.c_str(),
 			 ref->sop_uid);
-		errors_note((std::string(op) + " " + r->peer.name).c_str(), "DIMSE 0x0000",
-			    "the archive has no instance %s", ref->sop_uid);
+		errors_detail_set(why, (std::string(op) + " " + r->peer.name).c_str(),
+				  "DIMSE 0x0000", "the archive has no instance %s", ref->sop_uid);
 		return -ENOENT;
 	}
 	return err;
@@ -419,7 +422,8 @@ int outcome(struct dimse_retriever *r, const struct instance_ref *ref, const str
  * not tell is not asked again when the listing gave the instance's class (one association
  * per open). */
 int storage_offer(struct dimse_retriever *r, const struct instance_ref *ref,
-		  std::vector<dimse_stored> &stored, std::vector<stored_instance> &each)
+		  std::vector<dimse_stored> &stored, std::vector<stored_instance> &each,
+		  struct errors_detail *why)
 {
 	bool listed = ref->sop_uid && ref->sop_class && *ref->sop_class;
 	bool told = false;
@@ -429,7 +433,7 @@ int storage_offer(struct dimse_retriever *r, const struct instance_ref *ref,
 		stored.push_back({ref->sop_class, {}});
 		return 0;
 	}
-	err = find_stored(&r->peer, ref, stored, each, &told);
+	err = find_stored(&r->peer, ref, stored, each, &told, why);
 	if (err)
 		return err;
 	if (told)
@@ -445,7 +449,8 @@ int storage_offer(struct dimse_retriever *r, const struct instance_ref *ref,
  * error ends it). */
 int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx,
 		const std::vector<const struct instance_ref *> &refs,
-		const std::vector<dimse_stored> &stored, struct sink *sink)
+		const std::vector<dimse_stored> &stored, struct sink *sink,
+		struct errors_detail *why)
 {
 	const char *model = ctx[0].abstract.c_str();
 	const char *op = r->move ? "C-MOVE" : "C-GET";
@@ -455,7 +460,7 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
 	bool told = false;
 	int err;
 
-	err = dimse_associate(&r->peer, op, DIMSE_BULK, ctx, &net, &assoc);
+	err = dimse_associate(&r->peer, op, DIMSE_BULK, ctx, &net, &assoc, why);
 	if (err)
 		return err;
 	pid = ASC_findAcceptedPresentationContextID(assoc, model);
@@ -477,7 +482,7 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
 		if (told)
 			pthread_mutex_lock(&r->told_move);
 		if (r->move) {
-			wait = dimse_scp_expect(r->scp, ref, stored, sink, &id);
+			wait = dimse_scp_expect(r->scp, ref, stored, sink, why, &id);
 			if (!wait) {
 				if (told)
 					pthread_mutex_unlock(&r->told_move);
@@ -488,13 +493,13 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
 		err = send_request(r, assoc, pid, model, id, ref);
 		if (!err)
 			err = r->move ? move_loop(r, assoc, ref, wait, &n)
-				      : get_loop(r, assoc, ref, sink, &n);
+				      : get_loop(r, assoc, ref, sink, &n, why);
 		if (wait)
 			n.received = dimse_scp_done(r->scp, wait, &n.sink_err);
 		if (told)
 			pthread_mutex_unlock(&r->told_move);
 		if (!err)
-			err = outcome(r, ref, &n);
+			err = outcome(r, ref, &n, why);
 	}
 	dimse_release(net, assoc, DIMSE_BULK,
 		      err == -ETIMEDOUT || err == -EIO || err == -ECANCELED);
@@ -508,7 +513,7 @@ int retrieve_on(struct dimse_retriever *r, const std::vector<dimse_context> &ctx
  * would send them all in one of the syntaxes. */
 int get_by_syntax(struct dimse_retriever *r, const struct instance_ref *ref,
 		  const std::vector<dimse_stored> &stored, const std::vector<stored_instance> &each,
-		  const dimse_context &model, struct sink *sink)
+		  const dimse_context &model, struct sink *sink, struct errors_detail *why)
 {
 	size_t groups = 0;
 	int err = 0;
@@ -540,12 +545,13 @@ int get_by_syntax(struct dimse_retriever *r, const struct instance_ref *ref,
 			continue;
 		if (!r->move)
 			dimse_storage_contexts(these, NULL, ASC_SC_ROLE_SCP, 127, ctx);
-		err = retrieve_on(r, ctx, ptrs, these, sink);
+		err = retrieve_on(r, ctx, ptrs, these, sink, why);
 	}
 	return err;
 }
 
-int retrieve_once(struct dimse_retriever *r, const struct instance_ref *ref, struct sink *sink)
+int retrieve_once(struct dimse_retriever *r, const struct instance_ref *ref, struct sink *sink,
+		  struct errors_detail *why)
 {
 	const char *model = r->move ? UID_MOVEStudyRootQueryRetrieveInformationModel
 				    : UID_GETStudyRootQueryRetrieveInformationModel;
@@ -560,18 +566,18 @@ int retrieve_once(struct dimse_retriever *r, const struct instance_ref *ref, str
 		std::vector<dimse_stored> stored;
 		std::vector<stored_instance> each;
 
-		err = storage_offer(r, ref, stored, each);
+		err = storage_offer(r, ref, stored, each, why);
 		if (err)
 			return err;
 		for (const dimse_stored &s : stored)
 			if (s.syntaxes.size() > 1 && !ref->sop_uid && r->peer.syntax.empty())
-				return get_by_syntax(r, ref, stored, each, ctx[0], sink);
+				return get_by_syntax(r, ref, stored, each, ctx[0], sink, why);
 		/* PS3.4 C.4.3.3: C-GET sub-operations need the SCP role for storage. */
 		if (!r->move)
 			dimse_storage_contexts(
 				stored, r->peer.syntax.empty() ? NULL : r->peer.syntax.c_str(),
 				ASC_SC_ROLE_SCP, 127, ctx);
-		err = retrieve_on(r, ctx, {ref}, stored, sink);
+		err = retrieve_on(r, ctx, {ref}, stored, sink, why);
 	} catch (const std::bad_alloc &) {
 		err = -ENOMEM;
 	}
@@ -581,14 +587,15 @@ int retrieve_once(struct dimse_retriever *r, const struct instance_ref *ref, str
 /* A retrieve the archive refused for lack of resources is tried again, on a new association,
  * with backoff within retry= (what came before the refusal is in the sink already: the
  * cache keeps the first copy of an instance). */
-int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *sink,
+	     struct errors_detail *why)
 {
 	struct dimse_retriever *r = (struct dimse_retriever *)d;
 	double started = dimse_now();
 	int err;
 
 	for (unsigned attempt = 1;; attempt++) {
-		err = retrieve_once(r, ref, sink);
+		err = retrieve_once(r, ref, sink, why);
 		if (err != -EBUSY)
 			return err;
 		err = dimse_backoff(&r->peer, started, attempt);
@@ -601,9 +608,9 @@ int retrieve(struct downloader *d, const struct instance_ref *ref, struct sink *
 	log_error("%s %s of %s %s: the archive is out of resources, and still after retry=%ld s",
 		  r->move ? "C-MOVE" : "C-GET", r->peer.name.c_str(), level_of(ref), uid_of(ref),
 		  r->peer.retry);
-	errors_note((std::string(r->move ? "C-MOVE " : "C-GET ") + r->peer.name).c_str(),
-		    "out of resources", "%s %s: still after retry=%ld s", level_of(ref),
-		    uid_of(ref), r->peer.retry);
+	errors_detail_set(why, (std::string(r->move ? "C-MOVE " : "C-GET ") + r->peer.name).c_str(),
+			  "out of resources", "%s %s: still after retry=%ld s", level_of(ref),
+			  uid_of(ref), r->peer.retry);
 	return -EIO;
 }
 

@@ -57,6 +57,7 @@ struct dimse_move_wait {
 	struct dimse_expect expect;
 	std::vector<dimse_stored> stored; /* the classes and syntaxes the archive said */
 	struct sink *sink;
+	struct errors_detail *why; /* the C-MOVE caller's: what failed on the SCP's threads */
 	int busy; /* C-STOREs being received into sink */
 	size_t received, refused;
 	int err;
@@ -195,7 +196,7 @@ void second_copy(struct serving *s, dimse_move_wait *w, T_ASC_PresentationContex
 	int err;
 
 	err = dimse_receive_store(s->assoc, pid, req, scp->peer.timeout, &nowhere, &w->expect,
-				  s->source.c_str(), s->peer.c_str(), &copy);
+				  s->source.c_str(), s->peer.c_str(), &copy, NULL);
 	if (err)
 		return;
 	same = memcmp(copy.digest, first.data(), sizeof(copy.digest)) == 0;
@@ -279,7 +280,8 @@ bool store(struct serving *s, T_ASC_PresentationContextID pid, T_DIMSE_C_StoreRQ
 		 * different copy meanwhile keeps both out of the cache. */
 		copy.defer_end = !w->sop_uid.empty();
 		err = dimse_receive_store(s->assoc, pid, req, scp->peer.timeout, w->sink,
-					  &w->expect, s->source.c_str(), s->peer.c_str(), &copy);
+					  &w->expect, s->source.c_str(), s->peer.c_str(), &copy,
+					  w->why);
 		memcpy(first.data(), copy.digest, first.size());
 		pthread_mutex_lock(&scp->lock);
 		try {
@@ -853,7 +855,7 @@ static Uint16 new_id(struct dimse_scp *scp)
 
 struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, const struct instance_ref *ref,
 					 const std::vector<dimse_stored> &stored, struct sink *sink,
-					 Uint16 *msg_id)
+					 struct errors_detail *why, Uint16 *msg_id)
 {
 	dimse_move_wait *w = new (std::nothrow) dimse_move_wait();
 
@@ -868,6 +870,7 @@ struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, const struct ins
 		w->expect.op = "C-MOVE";
 		w->stored = stored;
 		w->sink = sink;
+		w->why = why;
 		w->last = now_seconds();
 		pthread_mutex_lock(&scp->lock);
 		w->msg_id = new_id(scp);
@@ -922,12 +925,16 @@ size_t dimse_scp_done(struct dimse_scp *scp, struct dimse_move_wait *w, int *err
 			 w->sop_uid.empty() ? "series" : "instance",
 			 w->sop_uid.empty() ? w->expect.series_uid.c_str() : w->sop_uid.c_str(),
 			 w->conflicts);
+		errors_detail_set(w->why, ("C-MOVE " + scp->peer.name).c_str(), "",
+				  "%zu instance(s) came twice with different bytes", w->conflicts);
 		*err = -EIO;
 	} else if (w->guessed && !*err) {
 		log_warn("C-MOVE of %s %s: someone guessed at its Move Originator Message ID; "
 			 "%zu instance(s) taken before, the rest failed",
 			 w->sop_uid.empty() ? "series" : "instance",
 			 w->sop_uid.empty() ? w->expect.series_uid.c_str() : w->sop_uid.c_str(), n);
+		errors_detail_set(w->why, ("C-MOVE " + scp->peer.name).c_str(), "",
+				  "someone guessed at its Move Originator Message ID");
 		*err = -EIO;
 	}
 	/* Only forgeries came: the archive's instance did not; say so as a failure. */

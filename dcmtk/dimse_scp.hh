@@ -25,7 +25,9 @@ struct dimse_move_wait;
 /**
  * Expect the instances that a C-MOVE of @ref will bring into @sink (@ref's instance, or the
  * members of its series: nothing else is taken), which is called from the SCP's threads until
- * dimse_scp_done() (and, for an instance, its end() from dimse_scp_done() itself). The C-MOVE
+ * dimse_scp_done() (and, for an instance, its end() from dimse_scp_done() itself). What fails
+ * on those threads goes into @why (the C-MOVE's caller's, may be NULL: core/errors.h), which
+ * must live until dimse_scp_done(). The C-MOVE
  * must be sent with message ID *@msg_id, chosen here at random: each C-STORE must name it as
  * its Move Originator Message ID. Where @stored names the syntaxes a class is stored in,
  * associations that come meanwhile are accepted in those alone for it. @return the waiter,
@@ -33,7 +35,7 @@ struct dimse_move_wait;
  */
 struct dimse_move_wait *dimse_scp_expect(struct dimse_scp *scp, const struct instance_ref *ref,
 					 const std::vector<dimse_stored> &stored, struct sink *sink,
-					 Uint16 *msg_id);
+					 struct errors_detail *why, Uint16 *msg_id);
 
 /**
  * Seconds since the archive last sent @w a sub-operation: since a C-STORE for it began or

@@ -135,7 +135,7 @@ static int map_instance(struct cache *c, const struct deid *d, const struct attr
 	/* Withheld by what the listing says: the view serves nothing of it, no need to fetch. */
 	if (!query_uid_is_valid(ref.sop_uid) || deid_withheld(d, a, NULL))
 		return 0;
-	err = cache_open(c, &ref, NULL, 0, &b);
+	err = cache_open(c, &ref, NULL, 0, &b, NULL);
 	if (err) {
 		log_warn("deid map: instance %s: %s: the UIDs inside it are not in the map",
 			 ref.sop_uid, strerror(-err));
@@ -168,7 +168,7 @@ static int map_instance(struct cache *c, const struct deid *d, const struct attr
 static int map_level(struct cache *c, const struct deid *d, const struct query *q, uint32_t tag,
 		     struct seen_ids *ids, FILE *out, struct attrset_list *results)
 {
-	int err = cache_find(c, q, results);
+	int err = cache_find(c, q, results, NULL);
 
 	for (size_t i = 0; !err && i < results->n; i++) {
 		struct attrset shown;
@@ -199,9 +199,10 @@ int deid_map_write(struct cache *c, const struct deid *d, long max_results, FILE
 
 	attrset_list_init(&studies);
 	fputs("id_old,id_new\n", out);
-	query_init(&q, QUERY_STUDY);
+	err = cache_query_init(c, &q, QUERY_STUDY, NULL, NULL);
 	q.limit = max_results > 0 ? max_results : 0;
-	err = map_level(c, d, &q, TAG_StudyInstanceUID, &ids, out, &studies);
+	if (!err)
+		err = map_level(c, d, &q, TAG_StudyInstanceUID, &ids, out, &studies);
 	query_release(&q);
 	if (!err && studies.incomplete)
 		log_warn("deid map: the archive's list of studies is incomplete: the map is too");
@@ -211,8 +212,7 @@ int deid_map_write(struct cache *c, const struct deid *d, long max_results, FILE
 		if (!query_uid_is_valid(study))
 			continue;
 		attrset_list_init(&series);
-		query_init(&q, QUERY_SERIES);
-		err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", study);
+		err = cache_query_init(c, &q, QUERY_SERIES, study, NULL);
 		if (!err)
 			err = map_level(c, d, &q, TAG_SeriesInstanceUID, &ids, out, &series);
 		query_release(&q);
@@ -222,10 +222,7 @@ int deid_map_write(struct cache *c, const struct deid *d, long max_results, FILE
 			if (!query_uid_is_valid(uid))
 				continue;
 			attrset_list_init(&instances);
-			query_init(&q, QUERY_INSTANCE);
-			err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", study);
-			if (!err)
-				err = attrset_set(&q.match, TAG_SeriesInstanceUID, "UI", uid);
+			err = cache_query_init(c, &q, QUERY_INSTANCE, study, uid);
 			if (!err)
 				err = map_level(c, d, &q, TAG_SOPInstanceUID, &ids, out,
 						&instances);

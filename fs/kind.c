@@ -34,7 +34,8 @@ static const struct kind_ops *const kinds[] = {
 _Static_assert(sizeof(kinds) / sizeof(kinds[0]) == NODE_KINDS,
 	       "every node kind has an entry in the table");
 
-static int kind_list_fixed(struct tree *t, const struct node *dir, struct listing **out);
+static int kind_list_fixed(struct tree *t, const struct node *dir, struct listing **out,
+			   struct errors_detail *why);
 
 const struct kind_ops kind_root = {
 	.name = "root",
@@ -58,11 +59,12 @@ bool kind_is_dir(const struct node *n)
 	return kind_of(n->kind)->list != NULL;
 }
 
-int kind_list(struct tree *t, const struct node *dir, struct listing **out)
+int kind_list(struct tree *t, const struct node *dir, struct listing **out,
+	      struct errors_detail *why)
 {
 	const struct kind_ops *k = kind_of(dir->kind);
 
-	return k->list ? k->list(t, dir, out) : -ENOTDIR;
+	return k->list ? k->list(t, dir, out, why) : -ENOTDIR;
 }
 
 bool kind_has_lookup(const struct node *dir)
@@ -71,21 +73,23 @@ bool kind_has_lookup(const struct node *dir)
 }
 
 int kind_lookup(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		struct listing **listed)
+		struct listing **listed, struct errors_detail *why)
 {
 	const struct kind_ops *k = kind_of(dir->kind);
 
 	*listed = NULL;
-	return k->lookup ? k->lookup(t, dir, name, out, listed) : -ENOENT;
+	return k->lookup ? k->lookup(t, dir, name, out, listed, why) : -ENOENT;
 }
 
 /* The listing of a folder whose children are fixed: the kinds whose entry names @dir's kind as
  * their parent (less those the view hides when it is active). */
-static int kind_list_fixed(struct tree *t, const struct node *dir, struct listing **out)
+static int kind_list_fixed(struct tree *t, const struct node *dir, struct listing **out,
+			   struct errors_detail *why)
 {
 	struct listing *l = listing_new(NODE_KINDS);
 
 	(void)t;
+	(void)why;
 	if (!l)
 		return -ENOMEM;
 	for (size_t i = 0; i < NODE_KINDS; i++) {

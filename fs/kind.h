@@ -13,6 +13,7 @@
 #include "fs/node.h"
 
 struct buf;
+struct errors_detail;
 struct cache_blob;
 struct fuse_file_info;
 struct tree;
@@ -23,6 +24,7 @@ struct kind_req {
 	struct trolley_fs *fs;
 	uid_t reader; /* the caller's uid */
 	uint64_t ino;
+	struct errors_detail *why; /* what failed, for /.trolley/errors (may be NULL) */
 };
 
 struct kind_ops {
@@ -35,13 +37,14 @@ struct kind_ops {
 	bool view_hides; /* the de-identified view has no such folder (a fixed child) */
 
 	/* A folder: its children (@return 0 and @out, drop with listing_put(), or -errno). */
-	int (*list)(struct tree *t, const struct node *dir, struct listing **out);
+	int (*list)(struct tree *t, const struct node *dir, struct listing **out,
+		    struct errors_detail *why);
 	/* A folder whose children are found by name before any listing (it may be too big to
 	 * list, or have no listing at all): child @name into @out (uninitialised; release with
 	 * node_release()), and a listing made on the way in @listed (a reference, or left NULL).
 	 * @return 0, -ENOENT, or -errno. NULL: children are found in the listing. */
 	int (*lookup)(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		      struct listing **listed);
+		      struct listing **listed, struct errors_detail *why);
 
 	/* A file: its size into *@size (left 0 while unknown: the file is read with direct_io);
 	 * @return how long the kernel may keep its attributes, in seconds. */
@@ -81,7 +84,8 @@ bool kind_is_dir(const struct node *n);
 /** List the children of folder @dir. @return 0 and @out (drop with listing_put()), -ENOTDIR
  * for a file, or the kind's -errno (-EIO, logged, for a folder of an entry whose UID is not one:
  * it is never asked for). */
-int kind_list(struct tree *t, const struct node *dir, struct listing **out);
+int kind_list(struct tree *t, const struct node *dir, struct listing **out,
+	      struct errors_detail *why);
 /** Whether the children of @dir are looked up by name before any listing (kind_lookup()). */
 bool kind_has_lookup(const struct node *dir);
 /**
@@ -92,5 +96,5 @@ bool kind_has_lookup(const struct node *dir);
  * or -errno.
  */
 int kind_lookup(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		struct listing **listed);
+		struct listing **listed, struct errors_detail *why);
 #endif

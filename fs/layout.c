@@ -532,19 +532,6 @@ int layout_fit_searcher(struct layout *l, const struct proto_searcher *s, char *
 				     flags & PROTO_SEARCH_SERIES_AT_INSTANCE, why, n);
 }
 
-int layout_add_includes(const struct layout *l, struct query *q)
-{
-	if (!l)
-		return 0;
-	for (size_t i = 0; i < l->ninclude[q->level]; i++) {
-		int err = query_include(q, l->include[q->level][i]);
-
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 bool layout_names_patient_by(const struct layout *l, uint32_t tag)
 {
 	if (!l || !l->has[LAYOUT_PATIENT])

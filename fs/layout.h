@@ -71,9 +71,6 @@ struct proto_searcher;
  */
 int layout_fit_searcher(struct layout *l, const struct proto_searcher *s, char *why, size_t n);
 
-/** Add to @q (a query at its level) the attributes @l needs there. @return 0 or -ENOMEM. */
-int layout_add_includes(const struct layout *l, struct query *q);
-
 /** Whether @tag is an attribute of the patient level that @l names patients by. */
 bool layout_names_patient_by(const struct layout *l, uint32_t tag);
 

@@ -28,16 +28,18 @@ struct pick {
 	enum names_kind nk;
 	const struct names_format *fmt; /* how the folder names its children (borrowed) */
 	const char *name;
-	struct node found; /* the best candidate by suffix round so far */
-	char *key;	   /* its identity (a candidate found twice is one) */
-	int round, ties;   /* its round (INT_MAX: none yet); how many share it */
-	bool exact;	   /* found by its name among the siblings of its own query */
+	struct node found;	   /* the best candidate by suffix round so far */
+	char *key;		   /* its identity (a candidate found twice is one) */
+	struct errors_detail *why; /* the lookup's caller's: what failed */
+	int round, ties;	   /* its round (INT_MAX: none yet); how many share it */
+	bool exact;		   /* found by its name among the siblings of its own query */
 };
 
 static void pick_init(struct pick *p, const struct tree *t, const struct node *dir,
-		      const char *name)
+		      const char *name, struct errors_detail *why)
 {
 	memset(p, 0, sizeof(*p));
+	p->why = why;
 	p->nk = tree_child_names(t, dir, &p->fmt);
 	p->name = name;
 	p->round = INT_MAX;
@@ -119,7 +121,7 @@ static int pick_query(struct tree *t, const struct node *dir, struct query *q, s
 	int err;
 
 	attrset_list_init(&results);
-	err = cache_find(t->cache, q, &results);
+	err = cache_find(t->cache, q, &results, p->why);
 	if (!err)
 		err = tree_build_listing(t, dir, &results, false, &l);
 	if (!err)
@@ -134,7 +136,7 @@ static int pick_listing(struct tree *t, const struct node *dir, struct pick *p,
 			struct listing **listed)
 {
 	struct listing *l;
-	int err = tree_query_list(t, dir, &l);
+	int err = tree_query_list(t, dir, &l, p->why);
 
 	if (err)
 		return err;
@@ -150,11 +152,11 @@ static int pick_patients(struct tree *t, const struct node *dir, uint32_t tag, c
 	struct query q;
 	int err;
 
-	query_init(&q, QUERY_STUDY);
-	err = attrset_set(&q.match, tag, tag == TAG_PatientID ? "LO" : "PN", value);
 	/* The same attributes as the listing asks for, or the names would differ. */
-	if (!err)
-		err = layout_add_includes(tree_layout(t), &q);
+	err = cache_query_init(t->cache, &q, QUERY_STUDY, NULL, NULL);
+	if (err)
+		return err;
+	err = attrset_set(&q.match, tag, tag == TAG_PatientID ? "LO" : "PN", value);
 	if (!err)
 		err = pick_query(t, dir, &q, p);
 	query_release(&q);
@@ -289,7 +291,7 @@ static int pick_form(struct tree *t, const struct node *dir, const char *shown, 
 }
 
 int lookup_patient(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		   struct listing **listed)
+		   struct listing **listed, struct errors_detail *why)
 {
 	char base[NAMES_BUF];
 	struct pick p;
@@ -298,7 +300,7 @@ int lookup_patient(struct tree *t, const struct node *dir, const char *name, str
 	/* No listing can show a name that breaks a rule: no query for it. */
 	if (!names_is_valid(name))
 		return -ENOENT;
-	pick_init(&p, t, dir, name);
+	pick_init(&p, t, dir, name, why);
 	/* Without a patient level, /patients holds studies, which no query can find by such a
 	 * name, and a last-resort name is a place among siblings: the folder is listed. */
 	if (p.nk != NAMES_PATIENT || names_is_last_resort(name))
@@ -315,7 +317,7 @@ int lookup_patient(struct tree *t, const struct node *dir, const char *name, str
 		err = pick_form(t, dir, name, false, &p);
 	if (err == FORM_NEEDS_LISTING) {
 		pick_release(&p);
-		pick_init(&p, t, dir, name);
+		pick_init(&p, t, dir, name, why);
 		err = pick_listing(t, dir, &p, listed);
 	}
 	if (!err)
@@ -325,7 +327,7 @@ int lookup_patient(struct tree *t, const struct node *dir, const char *name, str
 }
 
 int lookup_study(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		 struct listing **listed)
+		 struct listing **listed, struct errors_detail *why)
 {
 	struct query q;
 	struct pick p;
@@ -333,7 +335,7 @@ int lookup_study(struct tree *t, const struct node *dir, const char *name, struc
 
 	if (!names_is_valid(name))
 		return -ENOENT; /* as lookup_patient() */
-	pick_init(&p, t, dir, name);
+	pick_init(&p, t, dir, name, why);
 	if (view_active()) {
 		/* A pseudonymised UID is an HMAC of the original: nothing to ask the archive
 		 * for. /studies is listed (one study-level query, within max_results) and the
@@ -341,10 +343,7 @@ int lookup_study(struct tree *t, const struct node *dir, const char *name, struc
 		err = pick_listing(t, dir, &p, listed);
 	} else if (query_uid_is_valid(name)) {
 		/* A UID is its own name: the query is exact. */
-		query_init(&q, QUERY_STUDY);
-		err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", name);
-		if (!err)
-			err = layout_add_includes(tree_layout(t), &q);
+		err = cache_query_init(t->cache, &q, QUERY_STUDY, name, NULL);
 		if (!err)
 			err = pick_query(t, dir, &q, &p);
 		query_release(&q);

@@ -15,11 +15,11 @@
  * @return 0 and @out (release with node_release()), -ENOENT, or -errno.
  */
 int lookup_patient(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		   struct listing **listed);
+		   struct listing **listed, struct errors_detail *why);
 
 /** Child @name of /studies (@dir): by its StudyInstanceUID, or, for the name of a study whose
  * UID is not one, by listing /studies. As lookup_patient(). */
 int lookup_study(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		 struct listing **listed);
+		 struct listing **listed, struct errors_detail *why);
 
 #endif

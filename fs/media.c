@@ -89,7 +89,8 @@ static int cmp_number(const void *x, const void *y)
 	return cmp_uid(x, y);
 }
 
-static int level_of(struct tree *t, const char *study, const char *series, struct media_level *l);
+static int level_of(struct tree *t, const char *study, const char *series, struct media_level *l,
+		    struct errors_detail *why);
 
 /* In the view: whether every instance of series @a of @study is withheld (then noted hidden,
  * as /studies does when it lists the study: the same folders on both sides). */
@@ -99,7 +100,7 @@ static bool view_all_withheld(struct tree *t, const char *study, const struct at
 	struct media_level s;
 	bool all;
 
-	if (!view_active() || !query_uid_is_valid(uid) || level_of(t, study, uid, &s) < 0)
+	if (!view_active() || !query_uid_is_valid(uid) || level_of(t, study, uid, &s, NULL) < 0)
 		return false;
 	all = s.n == 0 && s.results.n > 0;
 	level_release(&s);
@@ -113,7 +114,8 @@ static bool view_all_withheld(struct tree *t, const char *study, const struct at
  * answers for /studies/<study>: each UID once (an archive may repeat one), answers for another
  * study or series left out (an archive that ignores the match), in file-ID order.
  */
-static int level_of(struct tree *t, const char *study, const char *series, struct media_level *l)
+static int level_of(struct tree *t, const char *study, const char *series, struct media_level *l,
+		    struct errors_detail *why)
 {
 	uint32_t own = series ? TAG_SOPInstanceUID : TAG_SeriesInstanceUID;
 	uint32_t num = series ? TAG_InstanceNumber : TAG_SeriesNumber;
@@ -125,15 +127,10 @@ static int level_of(struct tree *t, const char *study, const char *series, struc
 	attrset_list_init(&l->results);
 	if (!query_uid_is_valid(study) || (series && !query_uid_is_valid(series)))
 		return -EIO; /* tree_check_uids() said why, for the folder or the DICOMDIR */
-	query_init(&q, series ? QUERY_INSTANCE : QUERY_SERIES);
-	err = attrset_set(&q.match, TAG_StudyInstanceUID, "UI", study);
-	if (!err && series)
-		err = attrset_set(&q.match, TAG_SeriesInstanceUID, "UI", series);
-	/* The query a series folder of /studies makes in the view (fs/tree.c): one answer. */
-	if (!err && series && view_active())
-		err = query_include(&q, TAG_BurnedInAnnotation);
+	/* The query a folder of /studies makes (fs/tree.c): one answer. */
+	err = cache_query_init(t->cache, &q, series ? QUERY_INSTANCE : QUERY_SERIES, study, series);
 	if (!err)
-		err = cache_find(t->cache, &q, &l->results);
+		err = cache_find(t->cache, &q, &l->results, why);
 	query_release(&q);
 	if (err)
 		goto out;
@@ -231,7 +228,7 @@ static int add_entry(struct listing *l, const char *name, enum node_kind kind,
 /* /media/<study>/DICOM: its series; /media/<study>/DICOM/Sxxxx: the instances of the series
  * its node names (the DICOM listing that made it gave it the SeriesInstanceUID). */
 static int level_listing(struct tree *t, const struct node *dir, const char *path,
-			 struct listing **out)
+			 struct listing **out, struct errors_detail *why)
 {
 	const char *study = attrset_str(&dir->attrs, TAG_StudyInstanceUID);
 	const char *series = attrset_get(&dir->attrs, TAG_SeriesInstanceUID);
@@ -243,7 +240,7 @@ static int level_listing(struct tree *t, const struct node *dir, const char *pat
 
 	if (!top && !series)
 		return -ENOENT;
-	err = level_of(t, study, top ? NULL : series, &lv);
+	err = level_of(t, study, top ? NULL : series, &lv, why);
 	if (err)
 		return err;
 	err = -ENOMEM;
@@ -271,7 +268,8 @@ out:
 }
 
 /* A file-set folder: its part of the layout. */
-static int list_fileset(struct tree *t, const struct node *dir, struct listing **out)
+static int list_fileset(struct tree *t, const struct node *dir, struct listing **out,
+			struct errors_detail *why)
 {
 	const char *path = attrset_str(&dir->attrs, MEDIA_TAG_PATH);
 	struct listing *l;
@@ -282,7 +280,7 @@ static int list_fileset(struct tree *t, const struct node *dir, struct listing *
 	if (err)
 		return err;
 	if (*path)
-		return level_listing(t, dir, path, out);
+		return level_listing(t, dir, path, out, why);
 	/* The file-set's root: no query (the DICOMDIR is made when opened). */
 	l = listing_new(2);
 	if (!l)
@@ -298,7 +296,8 @@ static int list_fileset(struct tree *t, const struct node *dir, struct listing *
 }
 
 /* /media lists what /studies lists, each study as its file-set. */
-static int list_media(struct tree *t, const struct node *dir, struct listing **out)
+static int list_media(struct tree *t, const struct node *dir, struct listing **out,
+		      struct errors_detail *why)
 {
 	struct listing *l;
 	struct node studies;
@@ -306,7 +305,7 @@ static int list_media(struct tree *t, const struct node *dir, struct listing **o
 
 	(void)dir;
 	studies_node(&studies);
-	err = tree_query_list(t, &studies, &l);
+	err = tree_query_list(t, &studies, &l, why);
 	node_release(&studies);
 	if (err)
 		return err;
@@ -321,14 +320,14 @@ static int list_media(struct tree *t, const struct node *dir, struct listing **o
 
 /* Child @name of /media (@dir), by the targeted query of /studies/<name>. */
 static int media_lookup(struct tree *t, const struct node *dir, const char *name, struct node *out,
-			struct listing **listed)
+			struct listing **listed, struct errors_detail *why)
 {
 	struct node studies;
 	int err;
 
 	(void)dir;
 	studies_node(&studies);
-	err = lookup_study(t, &studies, name, out, listed);
+	err = lookup_study(t, &studies, name, out, listed, why);
 	node_release(&studies);
 	if (!err && adopt_study(out) < 0) {
 		node_release(out);
@@ -487,14 +486,15 @@ static int add_series_items(struct media_layout *m, const char *study, size_t si
 	return 0;
 }
 
-static int layout_of(struct tree *t, const char *study, struct media_layout *m)
+static int layout_of(struct tree *t, const char *study, struct media_layout *m,
+		     struct errors_detail *why)
 {
 	uint64_t h = HASH_FNV64_INIT;
 	size_t total = 0;
 	int err;
 
 	memset(m, 0, sizeof(*m));
-	err = level_of(t, study, NULL, &m->series);
+	err = level_of(t, study, NULL, &m->series, why);
 	if (err)
 		return err;
 	for (size_t i = 0; i < m->series.n && !err; i++) {
@@ -506,7 +506,7 @@ static int layout_of(struct tree *t, const char *study, struct media_layout *m)
 				  study, m->series.v[i].uid);
 			return -EIO;
 		}
-		err = level_of(t, study, m->series.v[i].uid, &s);
+		err = level_of(t, study, m->series.v[i].uid, &s, why);
 		if (err)
 			return err;
 		total += s.n;
@@ -531,7 +531,7 @@ static int layout_of(struct tree *t, const char *study, struct media_layout *m)
 	return err;
 }
 
-int media_dicomdir(struct tree *t, const struct node *n, struct buf *out)
+int media_dicomdir(struct tree *t, const struct node *n, struct buf *out, struct errors_detail *why)
 {
 	static const struct fileset_view deid_files = {view_instance};
 	const char *study = attrset_str(&n->attrs, TAG_StudyInstanceUID);
@@ -539,15 +539,16 @@ int media_dicomdir(struct tree *t, const struct node *n, struct buf *out)
 	char id[sizeof(m.id) + 64];
 	int err;
 
-	err = layout_of(t, study, &m);
+	err = layout_of(t, study, &m, why);
 	/* The view's DICOMDIR is made from its own files, and stored under an id of the key
 	 * too: small (~250 bytes an instance) against the rewrite of every instance it costs. */
 	if (!err && view_active()) {
 		view_fingerprint(id, sizeof(id));
 		snprintf(id + strlen(id), sizeof(id) - strlen(id), "-%s", m.id);
-		err = fileset_dicomdir_view(t->cache, study, id, m.items, m.n, &deid_files, out);
+		err = fileset_dicomdir_view(t->cache, study, id, m.items, m.n, &deid_files, out,
+					    why);
 	} else if (!err) {
-		err = fileset_dicomdir(t->cache, study, m.id, m.items, m.n, out);
+		err = fileset_dicomdir(t->cache, study, m.id, m.items, m.n, out, why);
 	}
 	layout_release(&m);
 	return err;
@@ -570,7 +571,7 @@ static int open_dicomdir(const struct kind_req *r, const struct node *n, struct 
 	(void)blob;
 	buf_init(text, CACHE_DOC_MAX);
 	fi->direct_io = 1;
-	return media_dicomdir(&r->fs->tree, n, text);
+	return media_dicomdir(&r->fs->tree, n, text, r->why);
 }
 
 const struct kind_ops kind_media = {

@@ -33,7 +33,8 @@
  * fetched). @return 0, -EIO (logged: an instance that cannot be fetched or described, a UID
  * that is not one, a study over the bound), -ENOMEM, -E2BIG.
  */
-int media_dicomdir(struct tree *t, const struct node *n, struct buf *out);
+int media_dicomdir(struct tree *t, const struct node *n, struct buf *out,
+		   struct errors_detail *why);
 /** Size of DICOMDIR @n as its last open served it, if stored. @return 0 or -ENOENT. */
 int media_dicomdir_size(struct tree *t, const struct node *n, uint64_t *size);
 

@@ -164,9 +164,10 @@ static int watch_end(struct req_watch *w, int err)
 }
 
 /* A failure the reader sees goes to /.trolley/errors with its path in the mount (of @ino, or
- * of its child @name) and what the protocol layer noted of its cause on this thread. */
+ * of its child @name) and @why (may be NULL): the detail this request carried down, filled
+ * by whoever failed, on whichever thread. */
 static void record_failure(struct trolley_fs *fs, fuse_req_t req, uint64_t ino, const char *name,
-			   int err)
+			   int err, const struct errors_detail *why)
 {
 	char path[4096];
 	size_t len;
@@ -176,7 +177,7 @@ static void record_failure(struct trolley_fs *fs, fuse_req_t req, uint64_t ino, 
 	len = strlen(path);
 	if (name && len + 1 + strlen(name) < sizeof(path))
 		snprintf(path + len, sizeof(path) - len, "%s%s", len > 1 ? "/" : "", name);
-	errors_record_by(fuse_req_ctx(req)->uid, path, err, NULL);
+	errors_record_by(fuse_req_ctx(req)->uid, why, path, err, NULL);
 }
 
 /* The modification time of @n as the mount shows it: from the de-identified dates in the
@@ -257,7 +258,7 @@ static double node_stat(struct trolley_fs *fs, uid_t reader, const struct node *
 			struct stat *st)
 {
 	const struct kind_ops *k = kind_of(n->kind);
-	struct kind_req r = {fs, reader, ino};
+	struct kind_req r = {fs, reader, ino, NULL};
 	double timeout = DIR_TIMEOUT;
 	uint64_t size = 0;
 
@@ -384,7 +385,7 @@ static void view_left_out(struct trolley_fs *fs, uint64_t ino)
 
 /* The listing of folder @ino, from memory while fresh, else from the tree (and kept). */
 static int dir_listing(struct trolley_fs *fs, uint64_t ino, const struct node *dir,
-		       struct listing **out)
+		       struct listing **out, struct errors_detail *why)
 {
 	struct listing *l = inodes_listing(fs->inodes, ino, fs->meta_ttl);
 	unsigned long refreshes = __atomic_load_n(&fs->refreshes, __ATOMIC_ACQUIRE);
@@ -398,7 +399,7 @@ static int dir_listing(struct trolley_fs *fs, uint64_t ino, const struct node *d
 	held = view_active() && (dir->kind == NODE_SERIES || dir->kind == NODE_STUDY);
 	if (held)
 		held = !view_hides(&dir->attrs, dir->kind == NODE_STUDY);
-	err = kind_list(&fs->tree, dir, &l);
+	err = kind_list(&fs->tree, dir, &l, why);
 	if (err)
 		return err;
 	/* The view found this folder all withheld now: its parent's listing shows it no more. */
@@ -416,6 +417,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	struct trolley_fs *fs = fs_of(req);
 	struct listing *l = NULL, *listed;
 	const struct listing_entry *e;
+	struct errors_detail why = ERRORS_DETAIL_INIT;
 	struct node dir, child;
 	struct req_watch w;
 	uint64_t ino;
@@ -425,7 +427,6 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		reply_negative(req);
 		return;
 	}
-	errors_forget_note();
 	err = inodes_get(fs->inodes, parent, &dir);
 	if (err) {
 		fuse_reply_err(req, -err);
@@ -440,7 +441,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	 * unless a fresh listing is already at hand. */
 	l = inodes_listing(fs->inodes, parent, fs->meta_ttl);
 	if (!l && !kind_has_lookup(&dir)) {
-		err = dir_listing(fs, parent, &dir, &l);
+		err = dir_listing(fs, parent, &dir, &l, &why);
 		if (err)
 			goto out_release_dir;
 	}
@@ -455,7 +456,7 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		err = -ENOENT;
 		goto out_release_dir;
 	}
-	err = kind_lookup(&fs->tree, &dir, name, &child, &listed);
+	err = kind_lookup(&fs->tree, &dir, name, &child, &listed, &why);
 	if (listed) {
 		/* The lookup had to list the folder: that listing is fresh, keep it. */
 		inodes_set_listing(fs->inodes, parent, listed);
@@ -470,8 +471,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 out_release_dir:
 	err = watch_end(&w, err);
 	/* A listing this lookup made came back cut: the folder's export is partial. */
-	if (!err && errors_take_incomplete())
-		record_failure(fs, req, parent, NULL, 0);
+	if (!err && errors_detail_is_incomplete(&why))
+		record_failure(fs, req, parent, NULL, 0, &why);
 	listing_put(l);
 	node_release(&dir);
 	if (err == -ENOENT) {
@@ -479,7 +480,7 @@ out_release_dir:
 		reply_negative(req);
 	} else if (err) {
 		if (err != -ENOTDIR && err != -EINTR)
-			record_failure(fs, req, parent, name, err);
+			record_failure(fs, req, parent, name, err, &why);
 		fuse_reply_err(req, -err);
 	}
 }
@@ -542,6 +543,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct trolley_fs *fs = fs_of(req);
+	struct errors_detail why = ERRORS_DETAIL_INIT;
 	struct dir_handle *dh;
 	struct listing *l;
 	struct req_watch w;
@@ -557,18 +559,17 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		err = -ENOTDIR;
 		goto out;
 	}
-	errors_forget_note();
 	/* The listing is made here, so a failing archive fails opendir with its errno and
 	 * readdir serves one consistent snapshot. */
 	watch_begin(&w, req);
-	err = watch_end(&w, dir_listing(fs, ino, &n, &l));
+	err = watch_end(&w, dir_listing(fs, ino, &n, &l, &why));
 	if (err) {
 		if (err != -EINTR)
-			record_failure(fs, req, ino, NULL, err);
+			record_failure(fs, req, ino, NULL, err, &why);
 		goto out;
 	}
-	if (errors_take_incomplete())
-		record_failure(fs, req, ino, NULL, 0);
+	if (errors_detail_is_incomplete(&why))
+		record_failure(fs, req, ino, NULL, 0, &why);
 	dh = calloc(1, sizeof(*dh));
 	if (!dh) {
 		listing_put(l);
@@ -726,7 +727,7 @@ static int open_metadata(const struct kind_req *r, const struct node *n, struct 
 	buf_init(text, CACHE_DOC_MAX);
 	fi->direct_io = 1;
 	if (series || study_metadata_from_series(r->fs, r->ino, study, text) != 0)
-		err = cache_metadata(r->fs->tree.cache, study, series, text);
+		err = cache_metadata(r->fs->tree.cache, study, series, text, r->why);
 	else
 		err = 0;
 	/* Derived at each open, never stored: the store keeps the archive's once. */
@@ -734,8 +735,9 @@ static int open_metadata(const struct kind_req *r, const struct node *n, struct 
 }
 
 /* The SOPInstanceUIDs of the instances of @series in the folder of @ino, from its listing if
- * it is at hand. The strings are borrowed from *@l: the caller frees the array, then drops *@l
- * with listing_put(). */
+ * it is at hand: in the folder's order, which the cache's answer (the archive's order) does not
+ * know and a walk goes by; members as the cache counts them (cache_is_member()). The strings
+ * are borrowed from *@l: the caller frees the array, then drops *@l with listing_put(). */
 static char **series_siblings(struct trolley_fs *fs, uint64_t ino, const char *series, size_t *n,
 			      struct listing **lp)
 {
@@ -751,9 +753,7 @@ static char **series_siblings(struct trolley_fs *fs, uint64_t ino, const char *s
 		const struct attrset *a = &l->v[i].node.attrs;
 
 		/* A sibling whose UID is not one is never asked for, not even in a prefetch. */
-		if (l->v[i].node.kind == NODE_INSTANCE &&
-		    strcmp(attrset_str(a, TAG_SeriesInstanceUID), series) == 0 &&
-		    query_uid_is_valid(attrset_str(a, TAG_SOPInstanceUID)))
+		if (l->v[i].node.kind == NODE_INSTANCE && cache_is_member(a, series))
 			v[(*n)++] = (char *)attrset_str(a, TAG_SOPInstanceUID);
 	}
 	return v;
@@ -833,7 +833,8 @@ static int open_instance(const struct kind_req *r, const struct node *n, struct 
 		siblings = series_siblings(fs, ino, ref.series_uid, &nsiblings, &folder);
 	if (nsiblings)
 		note_series_order(fs, ino, ref.study_uid);
-	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, blob);
+	err = cache_open(fs->tree.cache, &ref, (const char *const *)siblings, nsiblings, blob,
+			 r->why);
 	free(siblings);
 	listing_put(folder);
 	/* The view's size is known once its bytes are made: before the invalidation below,
@@ -874,7 +875,8 @@ const struct kind_ops kind_metadata = {
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct trolley_fs *fs = fs_of(req);
-	struct kind_req r = {fs, fuse_req_ctx(req)->uid, ino};
+	struct errors_detail why = ERRORS_DETAIL_INIT;
+	struct kind_req r = {fs, fuse_req_ctx(req)->uid, ino, &why};
 	struct open_file *of = NULL;
 	struct req_watch w;
 	struct node n;
@@ -903,7 +905,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	of->h.drop = open_file_free;
 	of->h.prev = of->h.next = &of->h;
 	handles_add(&fs->handles, &of->h);
-	errors_forget_note();
 	/* An archive may send anything as a UID: one that is not a UID is never requested. */
 	err = tree_check_uids(&n);
 	if (err)
@@ -925,7 +926,7 @@ out:
 	open_file_put(of);
 	node_release(&n);
 	if (err && err != -EISDIR && err != -EINTR)
-		record_failure(fs, req, ino, NULL, err);
+		record_failure(fs, req, ino, NULL, err, &why);
 	if (err)
 		fuse_reply_err(req, -err);
 }
@@ -982,7 +983,6 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_buf(req, of->text.data ? of->text.data + start : "", n);
 		goto out;
 	}
-	errors_forget_note();
 	/* A blob removed from the store while open is fetched again here (cache_blob_use). */
 	watch_begin(&w, req);
 	err = cache_blob_use(of->blob, (uint64_t)off, size, reply_bytes, &r);
@@ -991,7 +991,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	/* A failed reply (the reader was interrupted) is the kernel's to clean up. */
 	if (err && !r.replied) {
 		if (err != -EINTR)
-			record_failure(of->fs, req, ino, NULL, err);
+			record_failure(of->fs, req, ino, NULL, err, NULL);
 		fuse_reply_err(req, -err);
 	}
 out:

@@ -210,14 +210,16 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 	switch (dir->kind) {
 	case NODE_PATIENTS:
 	case NODE_STUDIES:
-		query_init(q, QUERY_STUDY);
+		err = cache_query_init(t->cache, q, QUERY_STUDY, NULL, NULL);
 		break;
 	case NODE_PATIENT:
-		query_init(q, QUERY_STUDY);
+		err = cache_query_init(t->cache, q, QUERY_STUDY, NULL, NULL);
 		/* A pattern of the archive's own values: exact for a plain ID, else it matches
 		 * more ("TW/1" is asked as "TW*1": a '/' sent escaped never matches on Orthanc)
 		 * and select_results() keeps only this patient's studies. Nothing to match on
 		 * lists all. */
+		if (err)
+			break;
 		if (names_query_pattern(attrset_str(a, TAG_PatientID), false, pattern,
 					sizeof(pattern)))
 			err = attrset_set(&q->match, TAG_PatientID, "LO", pattern);
@@ -226,8 +228,10 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 			err = attrset_set(&q->match, TAG_PatientName, "PN", pattern);
 		break;
 	case NODE_DATE:
-		query_init(q, QUERY_STUDY);
-		err = attrset_set(&q->match, TAG_StudyDate, "DA", attrset_str(a, TAG_StudyDate));
+		err = cache_query_init(t->cache, q, QUERY_STUDY, NULL, NULL);
+		if (!err)
+			err = attrset_set(&q->match, TAG_StudyDate, "DA",
+					  attrset_str(a, TAG_StudyDate));
 		break;
 	case NODE_SEARCH: {
 		char why[256];
@@ -236,30 +240,23 @@ static int dir_query(const struct tree *t, const struct node *dir, struct query 
 		err = search_parse(attrset_str(a, TREE_TAG_QUERY), q, why, sizeof(why));
 		if (err)
 			return err == -EINVAL ? -EIO : err;
+		err = cache_query_include(t->cache, q);
 		break;
 	}
 	case NODE_STUDY:
-		query_init(q, layout_of(t)->has[LAYOUT_SERIES] ? QUERY_SERIES : QUERY_INSTANCE);
-		err = attrset_set(&q->match, TAG_StudyInstanceUID, "UI",
-				  attrset_str(a, TAG_StudyInstanceUID));
+		err = cache_query_init(t->cache, q,
+				       layout_of(t)->has[LAYOUT_SERIES] ? QUERY_SERIES
+									: QUERY_INSTANCE,
+				       attrset_str(a, TAG_StudyInstanceUID), NULL);
 		break;
 	case NODE_SERIES:
-		query_init(q, QUERY_INSTANCE);
-		err = attrset_set(&q->match, TAG_StudyInstanceUID, "UI",
-				  attrset_str(a, TAG_StudyInstanceUID));
-		if (!err)
-			err = attrset_set(&q->match, TAG_SeriesInstanceUID, "UI",
-					  attrset_str(a, TAG_SeriesInstanceUID));
+		err = cache_query_init(t->cache, q, QUERY_INSTANCE,
+				       attrset_str(a, TAG_StudyInstanceUID),
+				       attrset_str(a, TAG_SeriesInstanceUID));
 		break;
 	default:
 		return -EINVAL;
 	}
-	/* What the layout names entries by beyond what every searcher returns. */
-	if (!err)
-		err = layout_add_includes(layout_of(t), q);
-	/* The view leaves out what it withholds, where the archive answers what tells it. */
-	if (!err && view_active() && q->level == QUERY_INSTANCE)
-		err = query_include(q, TAG_BurnedInAnnotation);
 	if (err) {
 		query_release(q);
 		return err;
@@ -581,10 +578,12 @@ out:
 }
 
 /* /search has no listing of its own: each search is a name looked up. */
-static int empty_listing(struct tree *t, const struct node *dir, struct listing **out)
+static int empty_listing(struct tree *t, const struct node *dir, struct listing **out,
+			 struct errors_detail *why)
 {
 	(void)t;
 	(void)dir;
+	(void)why;
 	*out = listing_new(0);
 	return *out ? 0 : -ENOMEM;
 }
@@ -606,13 +605,15 @@ static int date_node(const char *name, struct node *out)
 
 /* /dates lists the last TREE_RECENT_DAYS days, newest first in time, with no query: a day's
  * studies are queried when that day is opened. */
-static int recent_days_listing(struct tree *t, const struct node *dir, struct listing **out)
+static int recent_days_listing(struct tree *t, const struct node *dir, struct listing **out,
+			       struct errors_detail *why)
 {
 	struct listing *l = listing_new(TREE_RECENT_DAYS);
 	time_t now = time(NULL);
 
 	(void)t;
 	(void)dir;
+	(void)why;
 	if (!l)
 		return -ENOMEM;
 	for (int i = 0; i < TREE_RECENT_DAYS; i++) {
@@ -658,7 +659,7 @@ static void view_check_series(struct tree *t, const struct node *dir,
 			continue;
 		}
 		attrset_list_init(&instances);
-		if (cache_find(t->cache, &q, &instances) == 0)
+		if (cache_find(t->cache, &q, &instances, NULL) == 0)
 			for (size_t j = 0; j < instances.n; j++)
 				held += view_withholds(&instances.v[j]);
 		if (held && held == instances.n)
@@ -669,7 +670,8 @@ static void view_check_series(struct tree *t, const struct node *dir,
 	}
 }
 
-int tree_query_list(struct tree *t, const struct node *dir, struct listing **out)
+int tree_query_list(struct tree *t, const struct node *dir, struct listing **out,
+		    struct errors_detail *why)
 {
 	struct attrset_list results;
 	struct query q;
@@ -680,15 +682,16 @@ int tree_query_list(struct tree *t, const struct node *dir, struct listing **out
 	if (err)
 		return err == -EINVAL ? -ENOTDIR : err;
 	attrset_list_init(&results);
-	err = cache_find(t->cache, &q, &results);
+	err = cache_find(t->cache, &q, &results, why);
 	if (!err && t->max_results > 0 && q.limit == t->max_results &&
 	    (dir->kind == NODE_PATIENTS || dir->kind == NODE_STUDIES) &&
 	    (long)results.n >= q.limit) {
 		log_warn("listing cut at max_results=%ld %s results: look up by name or search",
 			 q.limit, query_level_name(q.level));
-		cache_note_incomplete(t->cache, dir->kind == NODE_PATIENTS
-							? "/patients cut at max_results"
-							: "/studies cut at max_results");
+		cache_note_incomplete(t->cache,
+				      dir->kind == NODE_PATIENTS ? "/patients cut at max_results"
+								 : "/studies cut at max_results",
+				      why);
 	}
 	if (!err && view_active() && dir->kind == NODE_STUDY && q.level == QUERY_SERIES)
 		view_check_series(t, dir, &results);
@@ -754,20 +757,22 @@ static int search_node(struct tree *t, const char *name, struct node *out)
 
 /* /dates/YYYY-MM-DD: any real day, listed or not. */
 static int lookup_date(struct tree *t, const struct node *dir, const char *name, struct node *out,
-		       struct listing **listed)
+		       struct listing **listed, struct errors_detail *why)
 {
 	(void)t;
 	(void)dir;
 	(void)listed;
+	(void)why;
 	return date_node(name, out);
 }
 
 /* /search/<query>: any query search_parse() takes. */
 static int lookup_search(struct tree *t, const struct node *dir, const char *name, struct node *out,
-			 struct listing **listed)
+			 struct listing **listed, struct errors_detail *why)
 {
 	(void)dir;
 	(void)listed;
+	(void)why;
 	return search_node(t, name, out);
 }
 

@@ -37,7 +37,8 @@ struct tree {
  * -ENOTDIR for a kind no query lists, or -errno (-EIO, logged, for a folder of an entry whose
  * UID is not one: it is never asked for).
  */
-int tree_query_list(struct tree *t, const struct node *dir, struct listing **out);
+int tree_query_list(struct tree *t, const struct node *dir, struct listing **out,
+		    struct errors_detail *why);
 /**
  * Turn query @results (their sets are moved out) into the named, unique, sorted children of
  * @dir, with a metadata.json entry if @metadata: what tree_query_list() does after its query. Results

@@ -644,10 +644,12 @@ void view_redact_errors(struct buf *text)
 	if (!view || !text->data)
 		return;
 	end = text->data + text->len;
-	/* Fields: time, error, path, asked, status, reason (tab-separated). The path is the
-	 * mount's own (pseudonyms); the rest come from requests to the archive, which name it
-	 * by its original UIDs. Each run is overwritten in place, never lengthened. */
+	/* Fields: time, error, path, asked, status, reason (tab-separated). A path in the mount
+	 * ("/studies/...") is the mount's own (pseudonyms); any other (a background transfer's
+	 * "series UID") and the rest come from requests to the archive, which name it by its
+	 * original UIDs. Each run is overwritten in place, never lengthened. */
 	for (line = text->data; line < end; line = p + 1) {
+		bool own_path = false;
 		int tabs = 0;
 
 		p = line;
@@ -661,10 +663,12 @@ void view_redact_errors(struct buf *text)
 			size_t run;
 
 			if (*p == '\t') {
-				tabs++;
+				if (++tabs == 2)
+					own_path = p + 1 < end && p[1] == '/';
 				continue;
 			}
-			if (tabs < 3 || (p > line && p[-1] >= '0' && p[-1] <= '9'))
+			if (tabs < 2 || (tabs == 2 && own_path) ||
+			    (p > line && p[-1] >= '0' && p[-1] <= '9'))
 				continue;
 			run = uid_run(p, end);
 			if (!run)

@@ -228,13 +228,13 @@ static int write_view(struct cache_blob *b, const char *sop, const struct filese
  * @return 0, FILESET_LEFT_OUT if @view withholds it, or -errno. */
 static int add_item(struct cache *c, struct dicomdir *dd, const char *root, const char *study_uid,
 		    const struct fileset_item *it, const char *const *series, size_t nseries,
-		    const struct fileset_view *view)
+		    const struct fileset_view *view, struct errors_detail *detail)
 {
 	char path[PATH_MAX], why[256] = "";
 	struct cache_blob *b = NULL;
 	int err;
 
-	err = cache_open(c, &it->ref, series, nseries, &b);
+	err = cache_open(c, &it->ref, series, nseries, &b, detail);
 	if (err == -EINTR)
 		return err; /* the opener gave up: the DICOMDIR is not made */
 	if (err) {
@@ -268,7 +268,7 @@ static int add_item(struct cache *c, struct dicomdir *dd, const char *root, cons
 
 /* Build the DICOMDIR in a temporary folder and append it to @doc. */
 static int build(struct cache *c, const char *study_uid, const struct fileset_item *items, size_t n,
-		 const struct fileset_view *view, struct buf *doc)
+		 const struct fileset_view *view, struct buf *doc, struct errors_detail *detail)
 {
 	char root[PATH_MAX], path[PATH_MAX], why[256] = "";
 	const char **sops = calloc(n ? n : 1, sizeof(*sops));
@@ -299,7 +299,8 @@ static int build(struct cache *c, const char *study_uid, const struct fileset_it
 			while (end < n && same_series(&items[run], &items[end]))
 				end++;
 		}
-		err = add_item(c, dd, root, study_uid, &items[i], sops + run, end - run, view);
+		err = add_item(c, dd, root, study_uid, &items[i], sops + run, end - run, view,
+			       detail);
 		if (err == FILESET_LEFT_OUT) {
 			left_out++;
 			err = 0;
@@ -329,14 +330,16 @@ out_free:
 }
 
 int fileset_dicomdir(struct cache *c, const char *study_uid, const char *layout_id,
-		     const struct fileset_item *items, size_t n, struct buf *out)
+		     const struct fileset_item *items, size_t n, struct buf *out,
+		     struct errors_detail *detail)
 {
-	return fileset_dicomdir_view(c, study_uid, layout_id, items, n, NULL, out);
+	return fileset_dicomdir_view(c, study_uid, layout_id, items, n, NULL, out, detail);
 }
 
 int fileset_dicomdir_view(struct cache *c, const char *study_uid, const char *layout_id,
 			  const struct fileset_item *items, size_t n,
-			  const struct fileset_view *view, struct buf *out)
+			  const struct fileset_view *view, struct buf *out,
+			  struct errors_detail *detail)
 {
 	char *name = dicomdir_name(study_uid, layout_id);
 	struct buf doc;
@@ -354,7 +357,7 @@ int fileset_dicomdir_view(struct cache *c, const char *study_uid, const char *la
 	}
 	doc.len = 0;
 	cache_count_doc(c, false);
-	err = build(c, study_uid, items, n, view, &doc);
+	err = build(c, study_uid, items, n, view, &doc, detail);
 	if (err)
 		goto out;
 	/* Its stat size is the stored one: a DICOMDIR the store cannot keep is still served,

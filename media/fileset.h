@@ -39,17 +39,20 @@ struct fileset_view {
  * are shared by single-flight) and store the same document.
  * @return 0; -EIO, logged naming the instance, if one cannot be fetched or dcmtk refuses it,
  * or if the DICOMDIR does not reference every item (never a DICOMDIR missing an image);
- * -ENOMEM; -E2BIG (from @out).
+ * -ENOMEM; -E2BIG (from @out). What failed in a fetch goes into @detail (may be NULL:
+ * core/errors.h).
  */
 int fileset_dicomdir(struct cache *c, const char *study_uid, const char *layout_id,
-		     const struct fileset_item *items, size_t n, struct buf *out);
+		     const struct fileset_item *items, size_t n, struct buf *out,
+		     struct errors_detail *detail);
 /**
  * As fileset_dicomdir(), with each file made by @view (NULL: as fileset_dicomdir()); the
  * instances @view withholds are left out of the DICOMDIR. @layout_id must name the view too.
  */
 int fileset_dicomdir_view(struct cache *c, const char *study_uid, const char *layout_id,
 			  const struct fileset_item *items, size_t n,
-			  const struct fileset_view *view, struct buf *out);
+			  const struct fileset_view *view, struct buf *out,
+			  struct errors_detail *detail);
 
 /**
  * Size of the DICOMDIR of @study_uid that fileset_dicomdir() served last (under whichever

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/errors.h"
 #include "protocols/proto_config.h"
 
 /** Which instance(s) to fetch. All borrowed. sop_uid NULL means the whole series, which only
@@ -68,15 +69,21 @@ struct downloader_ops {
 	 * @return 0; -ENOENT if the archive has no such instance; -EIO (garbled or truncated
 	 * reply), -EACCES, -ETIMEDOUT (already logged); -ECANCELED when the calling thread's
 	 * token is cancelled (core/cancel.h: nobody waits for it; not logged as an error); or a
-	 * sink's error.
+	 * sink's error. What failed (the URL or peer, the status, why) goes into @why (the
+	 * caller's, may be NULL: core/errors.h), from whichever thread met it (the C-MOVE
+	 * storage SCP's too), before fetch() returns; a sink that refuses what came may have put
+	 * its own reason there first.
 	 */
-	int (*fetch)(struct downloader *d, const struct instance_ref *ref, struct sink *sink);
+	int (*fetch)(struct downloader *d, const struct instance_ref *ref, struct sink *sink,
+		     struct errors_detail *why);
 	/**
 	 * Optional: the DICOM JSON metadata (PS3.18 §10.4.1.1.2) of the study (@ref->series_uid
 	 * NULL) or series of @ref, appended to @out, checked to be a DICOM JSON array.
-	 * @return 0; -ENOENT, -EIO (garbled), -EACCES, -ETIMEDOUT (already logged).
+	 * @return 0; -ENOENT, -EIO (garbled), -EACCES, -ETIMEDOUT (already logged, and in @why
+	 * as for fetch()).
 	 */
-	int (*metadata)(struct downloader *d, const struct instance_ref *ref, struct buf *out);
+	int (*metadata)(struct downloader *d, const struct instance_ref *ref, struct buf *out,
+			struct errors_detail *why);
 	void (*free)(struct downloader *d);
 };
 

@@ -655,6 +655,7 @@ struct http_request {
 	void *ctx;
 	const long *handled;	      /* statuses the caller handles: logged at info level only */
 	struct http_validators *cond; /* a conditional GET: sent, then the reply's (2xx) */
+	struct errors_detail *why;    /* the caller's, for its failure; may be NULL */
 };
 
 static bool is_handled(const struct http_request *r, long status)
@@ -665,11 +666,12 @@ static bool is_handled(const struct http_request *r, long status)
 	return false;
 }
 
-/* What /.trolley/errors shows of a failed request (core/errors.h): the same URL as the log
- * line beside each call, already without credentials. */
-static void __attribute__((format(printf, 5, 6)))
-note_failure(bool refused, const char *method, const char *safe_url, long status, const char *fmt,
-	     ...)
+/* What /.trolley/errors shows of a failed request, into the caller's detail @why
+ * (core/errors.h): the same URL as the log line beside each call, already without
+ * credentials. */
+static void __attribute__((format(printf, 6, 7)))
+note_failure(struct errors_detail *why, bool refused, const char *method, const char *safe_url,
+	     long status, const char *fmt, ...)
 {
 	char where[HTTP_URL_LOG_MAX + 16], st[32], reason[512];
 	va_list ap;
@@ -679,13 +681,15 @@ note_failure(bool refused, const char *method, const char *safe_url, long status
 		snprintf(st, sizeof(st), "HTTP %ld", status);
 	else
 		snprintf(st, sizeof(st), "no reply");
+	if (!why)
+		return;
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	if (refused)
-		errors_note_refused(where, st, "%s", reason);
+		errors_detail_refused(why, where, st, "%s", reason);
 	else
-		errors_note(where, st, "%s", reason);
+		errors_detail_set(why, where, st, "%s", reason);
 }
 
 /* Make @c's easy handle for @r, every option set; the caller performs it (in a slot) and ends
@@ -1057,7 +1061,7 @@ static int call_done(struct http_call *c, CURLcode rc, bool may_retry)
 		err = c->cb_err;
 		log_warn("%s %s: HTTP %ld, reply refused after %zu bytes (%s)", method, safe_url,
 			 c->resp.status, c->bytes, strerror(-err));
-		note_failure(true, method, safe_url, c->resp.status,
+		note_failure(r->why, true, method, safe_url, c->resp.status,
 			     "reply refused after %zu bytes (%s)", c->bytes, strerror(-err));
 		return err;
 	}
@@ -1071,7 +1075,7 @@ static int call_done(struct http_call *c, CURLcode rc, bool may_retry)
 		else
 			log_error("%s %s: %s (%s)", method, safe_url, curl_easy_strerror(rc),
 				  c->detail);
-		note_failure(false, method, safe_url, c->resp.status,
+		note_failure(r->why, false, method, safe_url, c->resp.status,
 			     "transfer failed after %zu bytes: %s (%s)", c->bytes,
 			     curl_easy_strerror(rc), c->detail);
 		return err;
@@ -1092,7 +1096,7 @@ static int call_done(struct http_call *c, CURLcode rc, bool may_retry)
 			  "(retry=%ld)%s%s",
 			  method, safe_url, c->resp.status, c->reason, c->tries, c->spent_ms / 1000,
 			  h->cfg.retry_s, excerpt[0] ? ": " : "", excerpt);
-		note_failure(false, method, safe_url, c->resp.status,
+		note_failure(r->why, false, method, safe_url, c->resp.status,
 			     "%s: still so after %u tries in %ld s (retry=%ld)", c->reason,
 			     c->tries, c->spent_ms / 1000, h->cfg.retry_s);
 		return -ETIMEDOUT;
@@ -1111,7 +1115,7 @@ static int call_done(struct http_call *c, CURLcode rc, bool may_retry)
 				  c->withheld && err == -EACCES ? "; credentials are sent only to "
 								: "",
 				  c->withheld && err == -EACCES ? h->auth_origin : "");
-		note_failure(false, method, safe_url, c->resp.status, "%s%s%s", c->reason,
+		note_failure(r->why, false, method, safe_url, c->resp.status, "%s%s%s", c->reason,
 			     excerpt[0] ? ": " : "", excerpt);
 		return err;
 	}
@@ -1326,13 +1330,14 @@ static int http_request_run(struct http *h, const struct http_request *r, long *
 }
 
 int http_get(struct http *h, enum http_kind kind, const char *url, const char *accept,
-	     http_body_fn on_body, void *ctx, long *status_out)
+	     http_body_fn on_body, void *ctx, long *status_out, struct errors_detail *why)
 {
-	return http_get_handling(h, kind, url, accept, NULL, on_body, ctx, status_out);
+	return http_get_handling(h, kind, url, accept, NULL, on_body, ctx, status_out, why);
 }
 
 int http_get_handling(struct http *h, enum http_kind kind, const char *url, const char *accept,
-		      const long *handled, http_body_fn on_body, void *ctx, long *status_out)
+		      const long *handled, http_body_fn on_body, void *ctx, long *status_out,
+		      struct errors_detail *why)
 {
 	struct http_request r = {.kind = kind,
 				 .method = "GET",
@@ -1340,13 +1345,15 @@ int http_get_handling(struct http *h, enum http_kind kind, const char *url, cons
 				 .accept = accept,
 				 .on_body = on_body,
 				 .ctx = ctx,
-				 .handled = handled};
+				 .handled = handled,
+				 .why = why};
 
 	return http_request_run(h, &r, status_out);
 }
 
 int http_get_cond(struct http *h, enum http_kind kind, const char *url, const char *accept,
-		  struct http_validators *v, http_body_fn on_body, void *ctx, long *status_out)
+		  struct http_validators *v, http_body_fn on_body, void *ctx, long *status_out,
+		  struct errors_detail *why)
 {
 	struct http_request r = {.kind = kind,
 				 .method = "GET",
@@ -1354,7 +1361,8 @@ int http_get_cond(struct http *h, enum http_kind kind, const char *url, const ch
 				 .accept = accept,
 				 .on_body = on_body,
 				 .ctx = ctx,
-				 .cond = v};
+				 .cond = v,
+				 .why = why};
 	char safe[HTTP_URL_LOG_MAX];
 	long status = 0;
 	bool asked = v->etag[0] || v->last_modified[0];
@@ -1373,7 +1381,7 @@ int http_get_cond(struct http *h, enum http_kind kind, const char *url, const ch
 
 int http_post(struct http *h, enum http_kind kind, const char *url, const char *content_type,
 	      const void *body, size_t len, const char *accept, http_body_fn on_body, void *ctx,
-	      long *status_out)
+	      long *status_out, struct errors_detail *why)
 {
 	struct http_request r = {.kind = kind,
 				 .method = "POST",
@@ -1383,7 +1391,8 @@ int http_post(struct http *h, enum http_kind kind, const char *url, const char *
 				 .body = body,
 				 .body_len = len,
 				 .on_body = on_body,
-				 .ctx = ctx};
+				 .ctx = ctx,
+				 .why = why};
 
 	return http_request_run(h, &r, status_out);
 }
@@ -1496,7 +1505,8 @@ static int lane_start(struct http *h, CURLM *multi, struct http_lane *l, size_t 
 				     .url = l->url,
 				     .accept = e->accept,
 				     .on_body = lane_on_body,
-				     .ctx = l};
+				     .ctx = l,
+				     .why = e->why};
 	err = call_init(&l->c, h, &l->r);
 	if (!err && curl_multi_add_handle(multi, l->c.easy) != CURLM_OK)
 		err = -ENOMEM;

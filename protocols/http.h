@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "core/errors.h"
+
 struct http_config {
 	long timeout_s;		/* less than 1 KiB/s over this long ends a transfer (0: 60) */
 	long connect_timeout_s; /* 0: 10 */
@@ -76,20 +78,24 @@ void http_stop(struct http *h);
  * (core/cancel.h; checked at least once a second) or http_stop() was called; logged at info
  * level only.
  * Non-2xx statuses, transport errors and callback errors are logged here with the URL (without
- * credentials), the status and the reason. @status_out (may be NULL) gets the HTTP status.
+ * credentials), the status and the reason, and put in @why (may be NULL; the caller's, filled
+ * on this thread: core/errors.h) for /.trolley/errors. A callback that refuses the body may
+ * put its own reason in @why first (with @where ""): it is kept. @status_out (may be NULL)
+ * gets the HTTP status.
  * @return 0 on a 2xx; -ENOENT (404, 410), -EACCES (401, 403), -ETIMEDOUT (timeouts, 408, 504,
  * pushback past retry_s), -EIO (anything else: refused connection, 5xx, garbled), -ECANCELED,
  * or the callback's error.
  */
 int http_get(struct http *h, enum http_kind kind, const char *url, const char *accept,
-	     http_body_fn on_body, void *ctx, long *status_out);
+	     http_body_fn on_body, void *ctx, long *status_out, struct errors_detail *why);
 
 /**
  * As http_get(), but the statuses in @handled (0-terminated) are the caller's to handle: they
  * are logged at info level, not as errors (WADO-RS asks again after a 406 to its Accept).
  */
 int http_get_handling(struct http *h, enum http_kind kind, const char *url, const char *accept,
-		      const long *handled, http_body_fn on_body, void *ctx, long *status_out);
+		      const long *handled, http_body_fn on_body, void *ctx, long *status_out,
+		      struct errors_detail *why);
 
 /** What a reply said identifies it (its validators), for asking again conditionally. */
 struct http_validators {
@@ -105,7 +111,8 @@ struct http_validators {
  * was), else as http_get().
  */
 int http_get_cond(struct http *h, enum http_kind kind, const char *url, const char *accept,
-		  struct http_validators *v, http_body_fn on_body, void *ctx, long *status_out);
+		  struct http_validators *v, http_body_fn on_body, void *ctx, long *status_out,
+		  struct errors_detail *why);
 
 /**
  * POST @len bytes of @body (of @content_type) to @url, the reply handled as by http_get().
@@ -113,7 +120,7 @@ int http_get_cond(struct http *h, enum http_kind kind, const char *url, const ch
  */
 int http_post(struct http *h, enum http_kind kind, const char *url, const char *content_type,
 	      const void *body, size_t len, const char *accept, http_body_fn on_body, void *ctx,
-	      long *status_out);
+	      long *status_out, struct errors_detail *why);
 
 /** Many GETs for http_get_each(), numbered 0 to n - 1, run in lanes numbered 0 to nlanes - 1:
  * a lane runs one GET at a time, so what a caller keeps per GET in flight (a buffer) it keeps
@@ -133,6 +140,7 @@ struct http_each {
 	 * it (already logged), @status its HTTP status (0 if none). The lane is idle until this
 	 * returns. @return 0 to go on, or an errno that ends every GET still running. */
 	int (*on_done)(void *ctx, size_t lane, size_t i, int err, long status);
+	struct errors_detail *why; /* the caller's, for a GET's failure; may be NULL */
 };
 
 /**

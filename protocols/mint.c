@@ -326,19 +326,20 @@ static int add_date_range(struct buf *url, const char *v)
 	return err ? err : add_param(url, "maxStudyDate", hi);
 }
 
-static int mint_find(struct searcher *s, const struct query *q, struct attrset_list *out)
+static int mint_find(struct searcher *s, const struct query *q, struct attrset_list *out,
+		     struct errors_detail *why)
 {
 	static const char *const levels[] = {"STUDY", "SERIES", "INSTANCE"};
 	struct mint *m = (struct mint *)s;
 	const char *series = attrset_get(&q->match, TAG_SeriesInstanceUID);
 	struct attrset_list all;
-	char why[128], safe[2048], num[32];
+	char refusal[128], safe[2048], num[32];
 	struct buf url, body;
 	long status = 0;
 	int err = 0;
 
-	if (mint_check(s, q, why, sizeof(why)) < 0) {
-		log_error("%s", why);
+	if (mint_check(s, q, refusal, sizeof(refusal)) < 0) {
+		log_error("%s", refusal);
 		return -EINVAL;
 	}
 	buf_init(&url, 64 << 10);
@@ -366,7 +367,7 @@ static int mint_find(struct searcher *s, const struct query *q, struct attrset_l
 		goto out;
 	}
 	err = http_get(m->http, HTTP_QUERY, url.data, "application/xml", mint_on_body, &body,
-		       &status);
+		       &status, why);
 	if (err)
 		goto out;
 	err = mint_parse(body.data ? body.data : "", body.len, (enum mint_level)q->level, &all);

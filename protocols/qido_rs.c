@@ -94,15 +94,21 @@ struct qido_reply {
 	int bad_type;
 	bool more; /* "Warning: 299 {service}: There are additional results that can be requested" */
 	bool may_shrink; /* a reply too big is -EFBIG, asked again in smaller pages */
+	struct errors_detail *why; /* the page's */
 };
 
-static void qido_refuse(struct qido_reply *r, const char *url)
+/* @whole: the reply is over (else http.c adds the URL and status to @r->why: it ends it). */
+static void qido_refuse(struct qido_reply *r, const char *url, bool whole)
 {
-	char why[128];
+	char why[128], where[2048 + 8], st[32];
 
 	dicom_json_reader_why(&r->reader, why, sizeof(why));
 	log_error("GET %s: HTTP %ld but the body is not a DICOM JSON array (%zu bytes: %s)", url,
 		  r->status, r->bytes, why);
+	snprintf(where, sizeof(where), "GET %s", url);
+	snprintf(st, sizeof(st), "HTTP %ld", r->status);
+	errors_detail_set(r->why, whole ? where : "", whole ? st : "",
+			  "the body is not a DICOM JSON array (%zu bytes: %s)", r->bytes, why);
 }
 
 static int qido_on_body(void *ctx, const struct http_response *resp, const void *data, size_t len)
@@ -143,7 +149,7 @@ static int qido_on_body(void *ctx, const struct http_response *resp, const void 
 		return -EIO;
 	}
 	if (err == -EIO)
-		qido_refuse(r, resp->url);
+		qido_refuse(r, resp->url, false);
 	return err;
 }
 
@@ -281,9 +287,9 @@ static bool same_page(const struct attrset *prev, size_t n, const struct attrset
  * reply over QIDO_REPLY_MAX is -EFBIG (a smaller page may pass). */
 static int qido_get_page(struct qido *q, const char *url, bool may_shrink, size_t room,
 			 struct attrset_list *page, bool *more, bool *overflow,
-			 struct http_validators *cond)
+			 struct http_validators *cond, struct errors_detail *why)
 {
-	struct qido_reply reply = {.may_shrink = may_shrink};
+	struct qido_reply reply = {.may_shrink = may_shrink, .why = why};
 	char safe[2048];
 	int err;
 
@@ -291,16 +297,16 @@ static int qido_get_page(struct qido *q, const char *url, bool may_shrink, size_
 	dicom_json_reader_limit(&reply.reader, room);
 	if (cond)
 		err = http_get_cond(q->http, HTTP_QUERY, url, "application/dicom+json", cond,
-				    qido_on_body, &reply, &reply.status);
+				    qido_on_body, &reply, &reply.status, why);
 	else
 		err = http_get(q->http, HTTP_QUERY, url, "application/dicom+json", qido_on_body,
-			       &reply, &reply.status);
+			       &reply, &reply.status, why);
 	if (err)
 		goto out; /* also 1: not modified */
 	/* 204 No Content, or 200 with "[]": nothing (more). */
 	err = dicom_json_reader_finish(&reply.reader);
 	if (err == -EIO) {
-		qido_refuse(&reply, log_redact_url(url, safe, sizeof(safe)));
+		qido_refuse(&reply, log_redact_url(url, safe, sizeof(safe)), true);
 		goto out;
 	}
 	/* Issue 17: one lone surrogate ("\udcff") in one UID made the whole folder EIO. */
@@ -325,7 +331,8 @@ out:
  * (HTTP_QUERY): http.c's slots bound how many are in flight, whatever this says. */
 #define QIDO_AHEAD 4
 
-/* One page asked ahead, by a thread of its own that qido_find() joins before it reads it. */
+/* One page asked ahead, by a thread of its own that qido_find() joins before it reads it. Its
+ * failure's detail is its own until the search takes the page (then the caller's). */
 struct ahead {
 	struct qido *q;
 	char *url;
@@ -333,6 +340,7 @@ struct ahead {
 	bool may_shrink, more, overflow;
 	size_t room; /* results the page may keep */
 	int err;
+	struct errors_detail why;
 	struct attrset_list page;
 	pthread_t thread;
 	bool threaded;
@@ -343,7 +351,7 @@ static void *ahead_run(void *arg)
 	struct ahead *a = arg;
 
 	a->err = qido_get_page(a->q, a->url, a->may_shrink, a->room, &a->page, &a->more,
-			       &a->overflow, NULL);
+			       &a->overflow, NULL, &a->why);
 	return NULL;
 }
 
@@ -388,6 +396,7 @@ static long ahead_ask(struct qido *q, const struct query *query, long ask, long 
 		if (!a->url)
 			break;
 		attrset_list_init(&a->page);
+		errors_detail_init(&a->why);
 		n++;
 	}
 	buf_release(&url);
@@ -438,7 +447,7 @@ static bool is_last_page(const struct qido *q, const struct query *query, long g
  * sends the same page again: that stops the paging with a warning instead of looping.
  */
 static int qido_search(struct searcher *s, const struct query *query, struct http_validators *cond,
-		       struct attrset_list *out)
+		       struct attrset_list *out, struct errors_detail *why)
 {
 	struct qido *q = (struct qido *)s;
 	uint32_t uid_tag = level_uid_tag(query->level);
@@ -497,12 +506,14 @@ static int qido_search(struct searcher *s, const struct query *query, struct htt
 			more = a->more;
 			overflow = a->overflow;
 			err = a->err;
+			if (err)
+				errors_detail_copy(why, &a->why);
 		} else {
 			/* Past SEARCHER_RESULTS_MAX nothing is kept: a page of tiny results is
 			 * bounded while it is read (one more tells the answer goes on). */
 			err = qido_get_page(q, url.data, want > q->page_size,
 					    (size_t)(SEARCHER_RESULTS_MAX - got) + 1, &page, &more,
-					    &overflow, requests++ == 0 ? cond : NULL);
+					    &overflow, requests++ == 0 ? cond : NULL, why);
 		}
 		if (err == -EFBIG) {
 			/* Too big for one reply: this page again, and the rest, in safe pages. */
@@ -584,14 +595,16 @@ static int qido_search(struct searcher *s, const struct query *query, struct htt
 	return err;
 }
 
-static int qido_find(struct searcher *s, const struct query *query, struct attrset_list *out)
+static int qido_find(struct searcher *s, const struct query *query, struct attrset_list *out,
+		     struct errors_detail *why)
 {
-	return qido_search(s, query, NULL, out);
+	return qido_search(s, query, NULL, out, why);
 }
 
 /* The searcher's opaque validators are "ETag\nLast-Modified" (neither holds a newline). */
 static int qido_find_cond(struct searcher *s, const struct query *query,
-			  struct searcher_validators *v, struct attrset_list *out)
+			  struct searcher_validators *v, struct attrset_list *out,
+			  struct errors_detail *why)
 {
 	struct http_validators cond;
 	const char *nl = strchr(v->v, '\n');
@@ -602,7 +615,7 @@ static int qido_find_cond(struct searcher *s, const struct query *query,
 		memcpy(cond.etag, v->v, (size_t)(nl - v->v));
 		snprintf(cond.last_modified, sizeof(cond.last_modified), "%s", nl + 1);
 	}
-	err = qido_search(s, query, &cond, out);
+	err = qido_search(s, query, &cond, out, why);
 	if (err == 0) {
 		if (cond.etag[0] || cond.last_modified[0])
 			snprintf(v->v, sizeof(v->v), "%s\n%s", cond.etag, cond.last_modified);

@@ -356,7 +356,8 @@ static bool is_missing(struct rad69_call *c, const char *uid)
 	return false;
 }
 
-static int rad69_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+static int rad69_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink,
+		       struct errors_detail *why)
 {
 	struct rad69 *r = (struct rad69 *)d;
 	struct rad69_call c = {.r = r, .sink = sink};
@@ -383,7 +384,7 @@ static int rad69_fetch(struct downloader *d, const struct instance_ref *ref, str
 			"application/soap+xml; charset=utf-8; "
 			"action=\"urn:ihe:rad:2009:RetrieveImagingDocumentSet\"",
 			req.data, req.len, "multipart/related, application/soap+xml", r_body, &c,
-			&status);
+			&status, why);
 	if (err)
 		goto out;
 	if (c.mp) {

@@ -11,6 +11,7 @@
 #define TROLLEY_SEARCHER_H
 
 #include "core/attrs.h"
+#include "core/errors.h"
 #include "core/query.h"
 #include "protocols/proto_config.h"
 
@@ -41,9 +42,12 @@ struct searcher_ops {
 	 * @return 0 (also for no match, and for an incomplete answer); -EINVAL if @q uses a field this searcher cannot query;
 	 * -EIO, -EACCES, -ETIMEDOUT for archive failures (already logged); -ECANCELED when the
 	 * calling thread's token is cancelled (core/cancel.h). On error @out may hold
-	 * partial results: the caller discards them.
+	 * partial results: the caller discards them. What failed (the URL or peer, the status,
+	 * why) goes into @why (the caller's, may be NULL: core/errors.h), from whichever thread
+	 * met it, before find() returns.
 	 */
-	int (*find)(struct searcher *s, const struct query *q, struct attrset_list *out);
+	int (*find)(struct searcher *s, const struct query *q, struct attrset_list *out,
+		    struct errors_detail *why);
 	/**
 	 * Optional: whether @q uses only fields and features this protocol can query.
 	 * @return 0, or -EINVAL with the reason in @why (size @n). NULL means "everything".
@@ -58,7 +62,7 @@ struct searcher_ops {
 	 * none, or when it took more than one request (a paged answer is asked again in full).
 	 */
 	int (*find_cond)(struct searcher *s, const struct query *q, struct searcher_validators *v,
-			 struct attrset_list *out);
+			 struct attrset_list *out, struct errors_detail *why);
 };
 
 struct searcher {

@@ -53,6 +53,7 @@ static bool is_dicom_type(const char *ct)
 
 struct wado_call {
 	struct sink *sink;
+	struct errors_detail *why; /* the caller's */
 	struct mp_parser *mp;
 	int single; /* the reply is one bare application/dicom body */
 	int in_part;
@@ -61,13 +62,14 @@ struct wado_call {
 };
 
 /* A reply that came whole but is wrong, for /.trolley/errors (core/errors.h); logged beside. */
-static void note_reply(const char *safe_url, long status, const char *reason)
+static void note_reply(struct errors_detail *why, const char *safe_url, long status,
+		       const char *reason)
 {
 	char where[2048 + 8], st[32]; /* a URL as http.c logs it, cut at 2048 */
 
 	snprintf(where, sizeof(where), "GET %s", safe_url);
 	snprintf(st, sizeof(st), "HTTP %ld", status);
-	errors_note(where, st, "%s", reason);
+	errors_detail_set(why, where, st, "%s", reason);
 }
 
 static int wado_part_begin(void *ctx, const char *content_type, const char *content_id)
@@ -79,8 +81,9 @@ static int wado_part_begin(void *ctx, const char *content_type, const char *cont
 	if (content_type[0] && !is_dicom_type(content_type)) {
 		log_error("GET %s: multipart part of type \"%s\", expected application/dicom",
 			  c->url, content_type);
-		errors_note("", "", "multipart part of type \"%s\", expected application/dicom",
-			    content_type);
+		errors_detail_set(c->why, "", "",
+				  "multipart part of type \"%s\", expected application/dicom",
+				  content_type);
 		return -EIO;
 	}
 	c->in_part = 1;
@@ -129,8 +132,8 @@ static int wado_on_body(void *ctx, const struct http_response *resp, const void 
 				log_error("GET %s: HTTP %ld with content type \"%s\", expected "
 					  "multipart/related with a boundary",
 					  resp->url, resp->status, resp->content_type);
-				errors_note(
-					"", "",
+				errors_detail_set(
+					c->why, "", "",
 					"content type \"%s\", expected multipart/related with a "
 					"boundary",
 					resp->content_type);
@@ -147,17 +150,18 @@ static int wado_on_body(void *ctx, const struct http_response *resp, const void 
 	if (err == -EPROTO) {
 		log_error("GET %s: HTTP %ld, malformed multipart body after %zu parts", resp->url,
 			  resp->status, mp_parser_parts(c->mp));
-		errors_note("", "", "malformed multipart body after %zu parts",
-			    mp_parser_parts(c->mp));
+		errors_detail_set(c->why, "", "", "malformed multipart body after %zu parts",
+				  mp_parser_parts(c->mp));
 		return -EIO;
 	}
 	return err;
 }
 
-static int wado_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+static int wado_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink,
+		      struct errors_detail *why)
 {
 	struct wado *w = (struct wado *)d;
-	struct wado_call c = {.sink = sink};
+	struct wado_call c = {.sink = sink, .why = why};
 	char url[1024], safe[1024];
 	int err, n;
 
@@ -176,10 +180,10 @@ static int wado_fetch(struct downloader *d, const struct instance_ref *ref, stru
 	if (w->user_syntax || __atomic_load_n(&w->star_refused, __ATOMIC_RELAXED)) {
 		err = http_get(w->http, HTTP_BULK, url,
 			       w->user_syntax ? w->accept : wado_accept_default, wado_on_body, &c,
-			       &c.status);
+			       &c.status, why);
 	} else {
 		err = http_get_handling(w->http, HTTP_BULK, url, w->accept, wado_refusals,
-					wado_on_body, &c, &c.status);
+					wado_on_body, &c, &c.status, why);
 		/* A refusal has no body: nothing reached the sink, the request is made anew. It
 		 * is remembered only once the default is served, since a 400 may mean another
 		 * fault (then the second answer is logged as the error it is). */
@@ -187,7 +191,7 @@ static int wado_fetch(struct downloader *d, const struct instance_ref *ref, stru
 			long refused = c.status;
 
 			err = http_get(w->http, HTTP_BULK, url, wado_accept_default, wado_on_body,
-				       &c, &c.status);
+				       &c, &c.status, why);
 			if (!err && !__atomic_exchange_n(&w->star_refused, 1, __ATOMIC_RELAXED))
 				log_warn(
 					"GET %s: HTTP %ld to transfer-syntax=* (as stored): asking "
@@ -213,7 +217,7 @@ static int wado_fetch(struct downloader *d, const struct instance_ref *ref, stru
 	if (!c.mp) {
 		log_error("GET %s: HTTP %ld with an empty body, expected DICOM instances", safe,
 			  c.status);
-		note_reply(safe, c.status, "an empty body, expected DICOM instances");
+		note_reply(why, safe, c.status, "an empty body, expected DICOM instances");
 		err = -EIO;
 		goto out;
 	}
@@ -221,13 +225,13 @@ static int wado_fetch(struct downloader *d, const struct instance_ref *ref, stru
 	if (err) {
 		log_error("GET %s: HTTP %ld, multipart body truncated after %zu complete parts",
 			  safe, c.status, mp_parser_parts(c.mp));
-		note_reply(safe, c.status, "multipart body truncated");
+		note_reply(why, safe, c.status, "multipart body truncated");
 		err = -EIO;
 		goto out;
 	}
 	if (mp_parser_parts(c.mp) == 0) {
 		log_error("GET %s: HTTP %ld, multipart body holds no instance", safe, c.status);
-		note_reply(safe, c.status, "multipart body holds no instance");
+		note_reply(why, safe, c.status, "multipart body holds no instance");
 		err = -EIO;
 	}
 out:
@@ -278,7 +282,8 @@ static int wado_on_metadata(void *ctx, const struct http_response *resp, const v
 	return err;
 }
 
-static int wado_metadata(struct downloader *d, const struct instance_ref *ref, struct buf *out)
+static int wado_metadata(struct downloader *d, const struct instance_ref *ref, struct buf *out,
+			 struct errors_detail *why)
 {
 	struct wado *w = (struct wado *)d;
 	char url[1024], safe[1024];
@@ -298,7 +303,7 @@ static int wado_metadata(struct downloader *d, const struct instance_ref *ref, s
 	buf_init(&m.body, WADO_METADATA_MAX);
 	json_check_init(&m.check, 0);
 	err = http_get(w->http, HTTP_QUERY, url, "application/dicom+json", wado_on_metadata, &m,
-		       &m.status);
+		       &m.status, why);
 	if (err)
 		goto out;
 	if (json_check_finish(&m.check)) {

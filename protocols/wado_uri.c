@@ -76,9 +76,10 @@ static int instance_url(const struct wado_uri *w, const struct instance_ref *ref
 }
 
 static int wado_uri_fetch_series(struct wado_uri *w, const struct instance_ref *ref,
-				 struct sink *sink);
+				 struct sink *sink, struct errors_detail *why);
 
-static int wado_uri_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+static int wado_uri_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink,
+			  struct errors_detail *why)
 {
 	struct wado_uri *w = (struct wado_uri *)d;
 	struct wado_uri_call c = {.sink = sink};
@@ -87,12 +88,13 @@ static int wado_uri_fetch(struct downloader *d, const struct instance_ref *ref, 
 	int err;
 
 	if (!ref->sop_uid)
-		return wado_uri_fetch_series(w, ref, sink);
+		return wado_uri_fetch_series(w, ref, sink, why);
 	err = instance_url(w, ref, ref->sop_uid, url, sizeof(url));
 	if (err)
 		return err;
 	/* One instance streams straight into the sink: someone waits for it in open(). */
-	err = http_get(w->http, HTTP_BULK, url, "application/dicom", wado_uri_on_body, &c, &status);
+	err = http_get(w->http, HTTP_BULK, url, "application/dicom", wado_uri_on_body, &c, &status,
+		       why);
 	if (err)
 		return err;
 	if (!c.started) {
@@ -308,7 +310,7 @@ static int series_on_done(void *ctx, size_t lane, size_t i, int err, long status
 }
 
 static int wado_uri_fetch_series(struct wado_uri *w, const struct instance_ref *ref,
-				 struct sink *sink)
+				 struct sink *sink, struct errors_detail *why)
 {
 	const char *tmpdir = getenv("TMPDIR");
 	struct series_call s = {
@@ -320,7 +322,8 @@ static int wado_uri_fetch_series(struct wado_uri *w, const struct instance_ref *
 			      .ctx = &s,
 			      .url_of = series_url_of,
 			      .on_body = series_on_body,
-			      .on_done = series_on_done};
+			      .on_done = series_on_done,
+			      .why = why};
 	int err;
 
 	/* WADO-URI names every instance it sends: without the members there is nothing to ask. */

@@ -4,6 +4,7 @@ a user whose cp -r reported EIO for some files can see the reason."""
 import errno
 import os
 import re
+import threading
 import urllib.request
 
 import pytest
@@ -221,3 +222,59 @@ def test_a_reply_that_is_not_the_instance_shows_why(mount, source, data, proxy):
     assert errno_of(open, m.mountpoint + p, "rb") == errno.EIO
     r = _errors(m)[0]
     assert r[2] == p and "sent instance %s instead" % other["SOPInstanceUID"] in r[5], r
+
+
+
+def _at_once(fn, path, first_asked):
+    """The errnos of fn(path) in two threads, the second started once the first one's request
+    reached the archive (first_asked() true): the second waits for the first one's request."""
+    got = []
+
+    def run():
+        got.append(errno_of(fn, path))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    threads[0].start()
+    wait_for(first_asked, 15, "the first reader's request")
+    threads[1].start()
+    for t in threads:
+        t.join(60)
+    return got
+
+
+def test_a_reader_who_waited_for_anothers_failed_transfer_sees_its_url(mount, source, data,
+                                                                        proxy):
+    # Two readers open one instance at once: the first leads its transfer, the second waits
+    # for it (single-flight) on another FUSE thread. Both fail, and both lines say what was
+    # asked and what the archive answered: the detail travels with the transfer, not in the
+    # leader's thread.
+    m = mount(source, options="prefetch=none", expect_errors=True)
+    e, p = _file(m, data, "11")
+    os.stat(m.mountpoint + p)
+    get = "/instances/" + e["SOPInstanceUID"] + "$"
+    proxy.fault(get, delay=3, status=500, body=b"the archive is on fire", type="text/plain")
+    got = _at_once(open, m.mountpoint + p, lambda: proxy.count(get) == 1)
+    assert got == [errno.EIO, errno.EIO]
+    assert proxy.count(get) == 1  # one transfer for both
+    rows = [r for r in _errors(m) if r[2] == p]
+    assert len(rows) == 2, _errors(m)
+    url = "GET " + source + "/studies/%s/series/%s/instances/%s" % (
+        e["StudyInstanceUID"], e["SeriesInstanceUID"], e["SOPInstanceUID"])
+    for r in rows:
+        assert r[1] == "EIO" and r[3] == url, r
+        assert r[4] == "HTTP 500" and "the archive is on fire" in r[5], r
+
+
+def test_a_listing_that_waited_for_anothers_failed_query_sees_its_url(mount, source, proxy):
+    # The same for a folder: the second lister waits for the first one's query.
+    m = mount(source, expect_errors=True)
+    query = r"^/dicom-web/studies\?"
+    proxy.fault(query, delay=3, status=500, body=b"index on fire", type="text/plain")
+    got = _at_once(os.listdir, m.path("patients"), lambda: proxy.count(query) == 1)
+    assert got == [errno.EIO, errno.EIO]
+    assert proxy.count(query) == 1  # one query for both
+    rows = [r for r in _errors(m) if r[2] == "/patients"]
+    assert len(rows) == 2, _errors(m)
+    for r in rows:
+        assert r[1] == "EIO" and r[3].startswith("GET " + source + "/studies?"), r
+        assert r[4] == "HTTP 500" and "index on fire" in r[5], r

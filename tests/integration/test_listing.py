@@ -2,14 +2,17 @@
 more, to be sure a short page was not a silent cap), an archive that caps silently or with the
 Warning header is paged to the end. A module's own Orthanc with one series of more instances
 than several pages of 100, behind its own counting proxy."""
+import errno
 import os
 import re
 
 import pytest
 
 import dataset
+from checks import errno_of
 from servers import Orthanc, Proxy
 from test_archives import _tiny
+from test_errors_file import _errors
 
 N = 450  # instances in the one series: four and a half pages of 100
 
@@ -170,3 +173,32 @@ def test_pages_at_once_from_an_archive_ignoring_offset_stop_and_say_so(mount, se
     assert len(series.names(m)) == 40
     assert "ignores offset" in m.text()
     assert series.proxy.count(r"/instances\?") == 1 + 4  # the first, and four at once
+
+
+@pytest.mark.parametrize("fault", ["status", "malformed"])
+def test_a_page_asked_ahead_that_fails_shows_its_url_and_status(mount, series, fault):
+    # With a cap of 40 and a count of 450, the pages from offset 80 on are asked ahead, each
+    # on a thread of its own: the failure of one of them reaches /.trolley/errors with its
+    # URL, its status and why, as a failure on the lister's own thread does. (It used to
+    # travel in that thread's own state, and the folder's line said only "EIO".)
+    if fault == "status":
+        series.proxy.fault(r"/instances\?.*offset=120\b", status=500, body=b"page on fire",
+                           type="text/plain")
+        status, reason = "HTTP 500", "page on fire"
+    else:
+        series.proxy.fault(r"/instances\?.*offset=120\b", body=b'[{"0020000D": {"vr": "UI"',
+                           type="application/dicom+json")
+        status, reason = "HTTP 200", "not a DICOM JSON array"
+    series.proxy.fault(r"/instances\?", cap=40)
+    m = mount(series.source, expect_errors=True)
+    folder = m.path("studies", series.study, series.series)
+    assert errno_of(os.listdir, folder) == errno.EIO
+    assert (5000, 120) in series.pages() and (5000, 160) in series.pages()
+    rows = [r for r in _errors(m) if r[2] == "/studies/%s/%s" % (series.study, series.series)]
+    assert rows, _errors(m)
+    r = rows[0]
+    assert r[1] == "EIO"
+    assert r[3].startswith("GET %s/studies/%s/series/%s/instances?" % (
+        series.source, series.study, series.series)), r
+    assert "offset=120" in r[3], r
+    assert r[4] == status and reason in r[5], r

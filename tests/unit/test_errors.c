@@ -1,5 +1,5 @@
-/* /.trolley/errors' list (core/errors.c): a record takes its thread's note and only its own,
- * the list is bounded and newest first, and no field can break a line or forge one. */
+/* /.trolley/errors' list (core/errors.c): a record takes the detail it is given (filled on any
+ * thread), the list is bounded and newest first, and no field can break a line or forge one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,15 +30,16 @@ static void line_of(int i, char *out, size_t n)
 	buf_release(&b);
 }
 
-static void test_record_takes_the_note_once(void **state)
+static void test_record_takes_the_detail_it_is_given(void **state)
 {
+	struct errors_detail d = ERRORS_DETAIL_INIT;
 	char l[4096];
 
 	(void)state;
 	errors_clear();
-	errors_note("GET http://h/x", "HTTP 500", "%s", "boom");
-	errors_record("/patients", -EIO, NULL);
-	errors_record("/studies", -ENOENT, NULL); /* no note left: the errno's text */
+	errors_detail_set(&d, "GET http://h/x", "HTTP 500", "%s", "boom");
+	errors_record(&d, "/patients", -EIO, NULL);
+	errors_record(NULL, "/studies", -ENOENT, NULL); /* no detail: the errno's text */
 	line_of(1, l, sizeof(l));
 	assert_string_equal(strchr(l, '\t'), "\tENOENT\t/studies\t-\t-\tNo such file or directory");
 	line_of(2, l, sizeof(l));
@@ -47,38 +48,61 @@ static void test_record_takes_the_note_once(void **state)
 	assert_int_equal(l[19], 'Z');
 }
 
-static void test_forget_note_and_fallback_reason(void **state)
+static void test_empty_detail_and_fallback_reason(void **state)
 {
+	struct errors_detail d = ERRORS_DETAIL_INIT;
 	char l[4096];
 
 	(void)state;
 	errors_clear();
-	errors_note("GET http://h/old", "HTTP 404", "gone");
-	errors_forget_note();
-	errors_record("series 1.2", -EIO, "prefetch failed");
+	errors_record(&d, "series 1.2", -EIO, "prefetch failed");
 	line_of(1, l, sizeof(l));
 	assert_string_equal(strchr(l, '\t'), "\tEIO\tseries 1.2\t-\t-\tprefetch failed");
+	/* A NULL detail takes nothing: whoever fails with none to fill only logs. */
+	errors_detail_set(NULL, "GET http://h/y", "HTTP 500", "x");
+	errors_detail_incomplete(NULL, "x");
+	assert_false(errors_detail_is_incomplete(NULL));
 }
 
-static void *note_elsewhere(void *arg)
+/* What a thread working for the request fills (a page asked ahead, the C-MOVE storage SCP)
+ * is the request's: the value travels, not the thread. */
+static void *fill_elsewhere(void *arg)
 {
-	(void)arg;
-	errors_note("C-GET PACS@h:104", "DIMSE 0xa702", "out of resources");
+	errors_detail_set(arg, "C-GET PACS@h:104", "DIMSE 0xa702", "out of resources");
 	return NULL;
 }
 
-static void test_a_note_belongs_to_its_thread(void **state)
+static void test_a_detail_filled_on_another_thread_is_recorded(void **state)
 {
+	struct errors_detail d = ERRORS_DETAIL_INIT;
 	pthread_t t;
 	char l[4096];
 
 	(void)state;
 	errors_clear();
-	pthread_create(&t, NULL, note_elsewhere, NULL);
+	pthread_create(&t, NULL, fill_elsewhere, &d);
 	pthread_join(t, NULL);
-	errors_record("/a.dcm", -EIO, NULL);
+	errors_record(&d, "/a.dcm", -EIO, NULL);
 	line_of(1, l, sizeof(l));
-	assert_null(strstr(l, "PACS"));
+	assert_string_equal(strchr(l, '\t'), "\tEIO\t/a.dcm\tC-GET PACS@h:104\tDIMSE 0xa702\tout "
+					     "of resources");
+}
+
+/* A reader's refusal names no request; the request's failure adds where and status. */
+static void test_a_refusal_keeps_the_readers_reason(void **state)
+{
+	struct errors_detail d = ERRORS_DETAIL_INIT, copy = ERRORS_DETAIL_INIT;
+	char l[4096];
+
+	(void)state;
+	errors_clear();
+	errors_detail_set(&d, "", "", "not a DICOM Part-10 file");
+	errors_detail_refused(&d, "GET http://h/i", "HTTP 200", "reply refused");
+	errors_detail_copy(&copy, &d);
+	errors_record(&copy, "/i.dcm", -EIO, NULL);
+	line_of(1, l, sizeof(l));
+	assert_string_equal(strchr(l, '\t'), "\tEIO\t/i.dcm\tGET http://h/i\tHTTP 200\tnot a "
+					     "DICOM Part-10 file");
 }
 
 static void test_bounded_newest_first(void **state)
@@ -89,7 +113,7 @@ static void test_bounded_newest_first(void **state)
 	errors_clear();
 	for (int i = 0; i < ERRORS_KEPT + 7; i++) {
 		snprintf(want, sizeof(want), "/f%d", i);
-		errors_record(want, -EIO, NULL);
+		errors_record(NULL, want, -EIO, NULL);
 	}
 	line_of(0, l, sizeof(l));
 	assert_non_null(strstr(l, "the last 100 of 107"));
@@ -102,12 +126,13 @@ static void test_bounded_newest_first(void **state)
 
 static void test_fields_cannot_break_or_forge_a_line(void **state)
 {
+	struct errors_detail d = ERRORS_DETAIL_INIT;
 	char l[4096];
 
 	(void)state;
 	errors_clear();
-	errors_note("GET http://h/\x1b[2J", "HTTP 500", "a\tb\nEIO\t/forged");
-	errors_record("/p\natient", -EIO, NULL);
+	errors_detail_set(&d, "GET http://h/\x1b[2J", "HTTP 500", "a\tb\nEIO\t/forged");
+	errors_record(&d, "/p\natient", -EIO, NULL);
 	line_of(1, l, sizeof(l));
 	assert_string_equal(strchr(l, '\t'), "\tEIO\t/p\\x0aatient\tGET http://h/\\x1b[2J\t"
 					     "HTTP 500\ta\\x09b\\x0aEIO\\x09/forged");
@@ -115,17 +140,17 @@ static void test_fields_cannot_break_or_forge_a_line(void **state)
 	assert_string_equal(l, "");
 }
 
-static void test_incomplete_becomes_a_note(void **state)
+static void test_incomplete_is_recorded_with_err_0(void **state)
 {
+	struct errors_detail d = ERRORS_DETAIL_INIT;
 	char l[4096];
 
 	(void)state;
 	errors_clear();
-	assert_false(errors_take_incomplete());
-	errors_note_incomplete("study query");
-	assert_true(errors_take_incomplete());
-	assert_false(errors_take_incomplete());
-	errors_record("/studies", 0, NULL);
+	assert_false(errors_detail_is_incomplete(&d));
+	errors_detail_incomplete(&d, "study query");
+	assert_true(errors_detail_is_incomplete(&d));
+	errors_record(&d, "/studies", 0, NULL);
 	line_of(1, l, sizeof(l));
 	assert_string_equal(strchr(l, '\t'), "\tincomplete\t/studies\t-\tincomplete\tstudy query: "
 					     "the archive holds more than it sent");
@@ -134,6 +159,7 @@ static void test_incomplete_becomes_a_note(void **state)
 static void test_the_longest_list_fits_its_cap(void **state)
 {
 	static char path[5000], where[5000], reason[5000];
+	struct errors_detail d = ERRORS_DETAIL_INIT;
 	struct buf b;
 
 	(void)state;
@@ -142,8 +168,8 @@ static void test_the_longest_list_fits_its_cap(void **state)
 	memset(where, '\x1b', sizeof(where) - 1);
 	memset(reason, '\t', sizeof(reason) - 1);
 	for (int i = 0; i < ERRORS_KEPT; i++) {
-		errors_note(where, where, "%s", reason);
-		errors_record(path, -EIO, NULL);
+		errors_detail_set(&d, where, where, "%s", reason);
+		errors_record(&d, path, -EIO, NULL);
 	}
 	buf_init(&b, ERRORS_TEXT_MAX);
 	assert_int_equal(errors_text(&b), 0);
@@ -158,9 +184,9 @@ static void test_a_user_sees_only_their_own(void **state)
 
 	(void)state;
 	errors_clear();
-	errors_record_by(1000, "/patients/a", -EIO, NULL);
-	errors_record_by(2000, "/patients/b", -ENOENT, NULL);
-	errors_record("/series 1.2 (prefetch)", -EIO, NULL);
+	errors_record_by(1000, NULL, "/patients/a", -EIO, NULL);
+	errors_record_by(2000, NULL, "/patients/b", -ENOENT, NULL);
+	errors_record(NULL, "/series 1.2 (prefetch)", -EIO, NULL);
 	buf_init(&b, 1 << 20);
 	assert_int_equal(errors_text_of(&b, 1000), 0);
 	assert_non_null(strstr(b.data, "yours among the last"));
@@ -183,12 +209,13 @@ static void test_a_user_sees_only_their_own(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_record_takes_the_note_once),
-		cmocka_unit_test(test_forget_note_and_fallback_reason),
-		cmocka_unit_test(test_a_note_belongs_to_its_thread),
+		cmocka_unit_test(test_record_takes_the_detail_it_is_given),
+		cmocka_unit_test(test_empty_detail_and_fallback_reason),
+		cmocka_unit_test(test_a_detail_filled_on_another_thread_is_recorded),
+		cmocka_unit_test(test_a_refusal_keeps_the_readers_reason),
 		cmocka_unit_test(test_bounded_newest_first),
 		cmocka_unit_test(test_fields_cannot_break_or_forge_a_line),
-		cmocka_unit_test(test_incomplete_becomes_a_note),
+		cmocka_unit_test(test_incomplete_is_recorded_with_err_0),
 		cmocka_unit_test(test_the_longest_list_fits_its_cap),
 		cmocka_unit_test(test_a_user_sees_only_their_own),
 	};

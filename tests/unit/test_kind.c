@@ -57,7 +57,7 @@ static void check_fixed(enum node_kind dir_kind, const char *const *names,
 	struct node dir;
 
 	node_init(&dir, dir_kind);
-	assert_int_equal(kind_list(NULL, &dir, &l), 0);
+	assert_int_equal(kind_list(NULL, &dir, &l, NULL), 0);
 	assert_int_equal(l->n, n);
 	for (size_t i = 0; i < n; i++) {
 		const struct listing_entry *e = listing_find(l, names[i]);
@@ -107,18 +107,18 @@ static void test_dispatch(void **state)
 		node_release(&n);
 	}
 	node_init(&n, NODE_INSTANCE);
-	assert_int_equal(kind_list(NULL, &n, &l), -ENOTDIR);
-	assert_int_equal(kind_lookup(NULL, &n, "x", &out, &listed), -ENOENT);
+	assert_int_equal(kind_list(NULL, &n, &l, NULL), -ENOTDIR);
+	assert_int_equal(kind_lookup(NULL, &n, "x", &out, &listed, NULL), -ENOENT);
 	assert_null(listed);
 	node_release(&n);
 	/* /dates/<day>: a real day, by the entry of /dates. */
 	node_init(&n, NODE_DATES);
-	assert_int_equal(kind_lookup(NULL, &n, "2024-02-29", &out, &listed), 0);
+	assert_int_equal(kind_lookup(NULL, &n, "2024-02-29", &out, &listed, NULL), 0);
 	assert_null(listed);
 	assert_int_equal(out.kind, NODE_DATE);
 	assert_string_equal(attrset_str(&out.attrs, TAG_StudyDate), "20240229");
 	node_release(&out);
-	assert_int_equal(kind_lookup(NULL, &n, "2024-13-01", &out, &listed), -ENOENT);
+	assert_int_equal(kind_lookup(NULL, &n, "2024-13-01", &out, &listed, NULL), -ENOENT);
 	node_release(&n);
 }
 

@@ -658,8 +658,10 @@ struct fake {
 	int series_now, series_max; /* series requests under way, and the most at once */
 };
 
-static int fake_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink)
+static int fake_fetch(struct downloader *d, const struct instance_ref *ref, struct sink *sink,
+		      struct errors_detail *why)
 {
+	(void)why;
 	struct fake *f = (struct fake *)d;
 	size_t len, skip;
 	unsigned char *b;
@@ -782,12 +784,12 @@ static void test_open_downloads_once_then_serves_from_store(void **state)
 
 	(void)state;
 	rig_up(&r, SERVE_OK);
-	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b, NULL), 0);
 	assert_true(cache_blob_is_stored(b));
 	assert_int_equal(cache_blob_read(b, buf, 4, 128), 4);
 	assert_memory_equal(buf, "DICM", 4);
 	cache_blob_close(b);
-	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b, NULL), 0);
 	cache_blob_close(b);
 	assert_int_equal(r.fake.fetches, 1);
 	rig_down(&r);
@@ -828,7 +830,7 @@ static void test_reused_buffers_never_leak_one_instance_into_the_next(void **sta
 			want[k] ^= inst[i].salt;
 		r.fake.extra = inst[i].extra;
 		r.fake.salt = inst[i].salt;
-		assert_int_equal(cache_open(r.cache, &ref, NULL, 0, &b), 0);
+		assert_int_equal(cache_open(r.cache, &ref, NULL, 0, &b, NULL), 0);
 		assert_true(cache_blob_is_stored(b));
 		assert_int_equal(cache_blob_size(b), len);
 		assert_int_equal(cache_blob_read(b, got, len + 100, 0), (long)len);
@@ -870,7 +872,7 @@ static void test_instance_bigger_than_the_cache_is_served_not_kept(void **state)
 	/* The fake's instance is ~100 kB; the cache keeps 50 kB. */
 	assert_int_equal(store_open(r.dir, 64 << 20, 50000, &r.store), 0);
 	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
-	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b, NULL), 0);
 	assert_false(cache_blob_is_stored(b));
 	assert_int_equal(cache_blob_size(b), part10_size("1.2.3.4", 100000));
 	assert_int_equal(cache_blob_read(b, buf, 4, 128), 4);
@@ -886,7 +888,7 @@ static void test_instance_bigger_than_the_cache_is_served_not_kept(void **state)
 	assert_int_equal(size, part10_size(ref1.sop_uid, 100000));
 	assert_int_equal(cache_exact_size(r.cache, "1.2.3.5", &size), -ENOENT);
 	/* Not kept: the next open fetches it again. */
-	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b2), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b2, NULL), 0);
 	cache_blob_close(b2);
 	assert_int_equal(r.fake.fetches, 2);
 	rig_down(&r);
@@ -906,13 +908,13 @@ static void test_instance_past_max_instance_size_is_efbig_and_not_kept(void **st
 	cache_free(r.cache);
 	cfg.max_instance_size = want - 1;
 	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
-	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), -EFBIG);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b, NULL), -EFBIG);
 	assert_null(b);
 	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
 	cache_free(r.cache);
 	cfg.max_instance_size = want;
 	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
-	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b, NULL), 0);
 	assert_true(cache_blob_is_stored(b));
 	assert_int_equal(cache_blob_size(b), want);
 	cache_blob_close(b);
@@ -939,10 +941,10 @@ static void test_instance_opened_while_the_cache_is_full_of_open_files_is_exact(
 	a.sop_uid = "1.2.3.10";
 	b2.sop_uid = "1.2.3.11";
 	c3.sop_uid = "1.2.3.12";
-	assert_int_equal(cache_open(r.cache, &a, NULL, 0, &ba), 0);
-	assert_int_equal(cache_open(r.cache, &b2, NULL, 0, &bb), 0);
+	assert_int_equal(cache_open(r.cache, &a, NULL, 0, &ba, NULL), 0);
+	assert_int_equal(cache_open(r.cache, &b2, NULL, 0, &bb, NULL), 0);
 	assert_true(cache_blob_is_stored(ba) && cache_blob_is_stored(bb));
-	assert_int_equal(cache_open(r.cache, &c3, NULL, 0, &bc), 0);
+	assert_int_equal(cache_open(r.cache, &c3, NULL, 0, &bc, NULL), 0);
 	assert_false(cache_blob_is_stored(bc));
 	assert_int_equal(cache_exact_size(r.cache, c3.sop_uid, &size), 0);
 	assert_int_equal(size, cache_blob_size(bc));
@@ -965,7 +967,7 @@ static void test_blob_removed_by_another_process_while_open_is_fetched_again(voi
 
 	(void)state;
 	rig_up(&r, SERVE_OK);
-	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b, NULL), 0);
 	assert_true(cache_blob_is_stored(b));
 	/* What the other process's eviction does, behind this one's back. */
 	assert_int_equal(mdb_txn_begin(r.store->env, NULL, 0, &txn), 0);
@@ -988,14 +990,14 @@ static void check_rejected(enum script script)
 	struct rig r;
 
 	rig_up(&r, script);
-	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), -EIO);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b, NULL), -EIO);
 	assert_null(b);
 	assert_int_equal(cache_stored_size(r.cache, ref1.sop_uid, &size), -ENOENT);
 	assert_int_equal(cache_stored_size(r.cache, "7.7.7", &size), -ENOENT);
 	assert_int_equal(cache_exact_size(r.cache, ref1.sop_uid, &size), -ENOENT);
 	/* A refused object is refused again for a few seconds without asking: the archive
 	 * would send the same. A cut transfer may be the network's fault: asked again. */
-	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), -EIO);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b, NULL), -EIO);
 	assert_int_equal(r.fake.fetches, script == SERVE_TRUNCATED ? 2 : 1);
 	rig_down(&r);
 }
@@ -1036,7 +1038,7 @@ static void assert_stored_blob(struct rig *r, const char *sop, const unsigned ch
 	assert_non_null(got);
 	assert_int_equal(cache_stored_size(r->cache, sop, &size), 0);
 	assert_int_equal(size, len);
-	assert_int_equal(cache_open(r->cache, &ref1, NULL, 0, &b), 0);
+	assert_int_equal(cache_open(r->cache, &ref1, NULL, 0, &b, NULL), 0);
 	assert_true(cache_blob_is_stored(b));
 	assert_int_equal(cache_blob_size(b), len);
 	assert_int_equal(cache_blob_read(b, got, len + 1, 0), len);
@@ -1054,7 +1056,7 @@ static void test_meta_naming_another_instance_is_kept_as_it_came(void **state)
 
 	(void)state;
 	rig_up(&r, SERVE_META_NAMES_ANOTHER);
-	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b, NULL), 0);
 	cache_blob_close(b);
 	sent = part10_named("9.9.9.9", ref1.sop_uid, 100000, &len);
 	assert_stored_blob(&r, ref1.sop_uid, sent, len);
@@ -1083,7 +1085,7 @@ static void check_bare_kept_with_meta(enum script script, size_t extra)
 	assert_non_null(want);
 	memcpy(want, meta, (size_t)mlen);
 	memcpy(want + mlen, sent + skip, len - skip);
-	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b), 0);
+	assert_int_equal(cache_open(r.cache, &ref1, NULL, 0, &b, NULL), 0);
 	assert_int_equal(cache_blob_size(b), (size_t)mlen + len - skip);
 	cache_blob_close(b);
 	assert_stored_blob(&r, ref1.sop_uid, want, (size_t)mlen + len - skip);
@@ -1105,7 +1107,7 @@ static void *open_one(void *arg)
 	struct cache *c = arg;
 	struct cache_blob *b;
 
-	if (cache_open(c, &ref1, NULL, 0, &b) != 0)
+	if (cache_open(c, &ref1, NULL, 0, &b, NULL) != 0)
 		return (void *)1;
 	cache_blob_close(b);
 	return NULL;
@@ -1121,7 +1123,7 @@ static void *open_last(void *arg)
 		.study_uid = "1.2", .series_uid = "1.2.3", .sop_uid = "1.2.3.4"};
 	struct cache_blob *b;
 
-	if (cache_open(c, &last, NULL, 0, &b) != 0)
+	if (cache_open(c, &last, NULL, 0, &b, NULL) != 0)
 		return (void *)1;
 	cache_blob_close(b);
 	return NULL;
@@ -1140,7 +1142,7 @@ static void check_prefetch(bool lacks_last, int want_single_fetches)
 	cache_free(r.cache);
 	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
 	r.fake.series_lacks_last = lacks_last;
-	assert_int_equal(cache_open(r.cache, &first, series_uids, 4, &b), 0);
+	assert_int_equal(cache_open(r.cache, &first, series_uids, 4, &b, NULL), 0);
 	cache_blob_close(b);
 	/* Opened while the series streams: waits for its part, no transfer of its own. */
 	assert_int_equal(pthread_create(&th, NULL, open_last, r.cache), 0);
@@ -1183,7 +1185,7 @@ static void *open_ref(void *arg)
 	struct last_open *o = arg;
 	struct cache_blob *b;
 
-	if (cache_open(o->c, &o->ref, NULL, 0, &b) != 0)
+	if (cache_open(o->c, &o->ref, NULL, 0, &b, NULL) != 0)
 		return (void *)1;
 	cache_blob_close(b);
 	return NULL;
@@ -1215,7 +1217,7 @@ static void test_long_series_is_committed_in_batches_behind_the_stream(void **st
 	r.fake.uids = uids;
 	r.fake.nuids = 40;
 	ref.sop_uid = uids[0];
-	assert_int_equal(cache_open(r.cache, &ref, uids, 40, &b), 0);
+	assert_int_equal(cache_open(r.cache, &ref, uids, 40, &b, NULL), 0);
 	cache_blob_close(b);
 	last.c = r.cache;
 	last.ref = ref;
@@ -1254,8 +1256,10 @@ static void test_sixteen_concurrent_opens_make_one_transfer(void **state)
 	rig_down(&r);
 }
 
-static int fake_metadata(struct downloader *d, const struct instance_ref *ref, struct buf *out)
+static int fake_metadata(struct downloader *d, const struct instance_ref *ref, struct buf *out,
+			 struct errors_detail *why)
 {
+	(void)why;
 	(void)d;
 	return buf_printf(out, "[{\"series\": \"%s\"}]", ref->series_uid ? ref->series_uid : "");
 }
@@ -1281,15 +1285,15 @@ static void test_metadata_of_series_stays_apart_with_a_long_source(void **state)
 	r.fake.base.ops = &fake_metadata_ops;
 	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
 	buf_init(&out, 1 << 20);
-	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.3", &out), 0);
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.3", &out, NULL), 0);
 	out.len = 0;
-	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.4", &out), 0);
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.4", &out, NULL), 0);
 	snprintf(want, sizeof(want), "[{\"series\": \"%s\"}]", "1.2.4");
 	assert_int_equal(out.len, strlen(want));
 	assert_memory_equal(out.data, want, out.len);
 	/* From the store now: each series its own document. */
 	out.len = 0;
-	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.3", &out), 0);
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.3", &out, NULL), 0);
 	snprintf(want, sizeof(want), "[{\"series\": \"%s\"}]", "1.2.3");
 	assert_int_equal(out.len, strlen(want));
 	assert_memory_equal(out.data, want, out.len);
@@ -1316,8 +1320,9 @@ static const char study_doc[] =
 static int metadata_calls;
 
 static int fake_study_metadata(struct downloader *d, const struct instance_ref *ref,
-			       struct buf *out)
+			       struct buf *out, struct errors_detail *why)
 {
+	(void)why;
 	(void)d;
 	metadata_calls++;
 	if (!ref->series_uid)
@@ -1349,11 +1354,11 @@ static void test_series_metadata_is_cut_from_the_studys(void **state)
 	assert_int_equal(cache_new(r.store, NULL, &r.fake.base, &cfg, &r.cache), 0);
 	metadata_calls = 0;
 	buf_init(&out, 1 << 20);
-	assert_int_equal(cache_metadata(r.cache, "1.2", NULL, &out), 0);
+	assert_int_equal(cache_metadata(r.cache, "1.2", NULL, &out, NULL), 0);
 	assert_int_equal(metadata_calls, 1);
 	assert_int_equal(cache_metadata_size(r.cache, "1.2", "1.2.3", &size), -ENOENT);
 	out.len = 0;
-	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.3", &out), 0);
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.3", &out, NULL), 0);
 	n = snprintf(want, sizeof(want), "[%.*s,%.*s]", (int)(strstr(first, "\n\t}") + 3 - first),
 		     first, (int)(strstr(third, "}}\n]") + 2 - third - 1), third + 1);
 	assert_int_equal(metadata_calls, 1);
@@ -1362,14 +1367,14 @@ static void test_series_metadata_is_cut_from_the_studys(void **state)
 	assert_int_equal(cache_metadata_size(r.cache, "1.2", "1.2.3", &size), 0);
 	assert_int_equal(size, (uint64_t)n);
 	out.len = 0;
-	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.4", &out), 0);
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.4", &out, NULL), 0);
 	n = snprintf(want, sizeof(want), "[%.*s]", (int)(strstr(second, "}},\n") + 2 - second - 1),
 		     second + 1);
 	assert_int_equal(metadata_calls, 1);
 	assert_int_equal(out.len, (size_t)n);
 	assert_memory_equal(out.data, want, out.len);
 	out.len = 0;
-	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.5", &out), 0);
+	assert_int_equal(cache_metadata(r.cache, "1.2", "1.2.5", &out, NULL), 0);
 	assert_int_equal(metadata_calls, 2);
 	assert_string_equal(out.data, "[{\"own\": \"1.2.5\"}]");
 	buf_release(&out);
@@ -1485,7 +1490,7 @@ static void test_prefetch_pool_is_bounded_and_reaped(void **state)
 		}
 		ref.series_uid = series[s];
 		ref.sop_uid = uids[s][0];
-		assert_int_equal(cache_open(r.cache, &ref, uids[s], 3, &b), 0);
+		assert_int_equal(cache_open(r.cache, &ref, uids[s], 3, &b, NULL), 0);
 		cache_blob_close(b);
 	}
 	/* The last series waits behind the others (20 x 40 ms on two workers): its instance is
@@ -1493,7 +1498,7 @@ static void test_prefetch_pool_is_bounded_and_reaped(void **state)
 	fetches = r.fake.fetches;
 	ref.series_uid = series[19];
 	ref.sop_uid = uids[19][2];
-	assert_int_equal(cache_open(r.cache, &ref, uids[19], 3, &b), 0);
+	assert_int_equal(cache_open(r.cache, &ref, uids[19], 3, &b, NULL), 0);
 	cache_blob_close(b);
 	assert_int_equal(r.fake.fetches, fetches + 1);
 	for (int tries = 0; tries < 1000; tries++) {
@@ -1524,8 +1529,10 @@ struct walk_searcher {
 	int finds;
 };
 
-static int walk_find(struct searcher *sr, const struct query *q, struct attrset_list *out)
+static int walk_find(struct searcher *sr, const struct query *q, struct attrset_list *out,
+		     struct errors_detail *why)
 {
+	(void)why;
 	const char *series = attrset_get(&q->match, TAG_SeriesInstanceUID);
 	char uid[32];
 
@@ -1592,7 +1599,7 @@ static void test_walk_reads_the_next_series_ahead_and_no_further(void **state)
 	cache_note_series_order(r.cache, "1.9", series, 3);
 	for (int i = 0; i < 2; i++) {
 		ref.sop_uid = uids[i];
-		assert_int_equal(cache_open(r.cache, &ref, uids, 3, &b), 0);
+		assert_int_equal(cache_open(r.cache, &ref, uids, 3, &b, NULL), 0);
 		cache_blob_close(b);
 	}
 	for (int tries = 0; tries < 500 && !series_stored(r.store, 1); tries++)
@@ -1616,8 +1623,10 @@ struct fake_searcher {
 	const char *description;
 };
 
-static int fake_find(struct searcher *s, const struct query *q, struct attrset_list *out)
+static int fake_find(struct searcher *s, const struct query *q, struct attrset_list *out,
+		     struct errors_detail *why)
 {
+	(void)why;
 	struct fake_searcher *f = (struct fake_searcher *)s;
 	struct attrset *a = attrset_list_add(out);
 
@@ -1652,7 +1661,7 @@ static void test_forget_and_an_unchanged_answer_do_not_rewrite_the_stored_one(vo
 	key = query_key(&q, "test");
 	attrset_list_init(&got);
 	attrset_list_init(&raw);
-	assert_int_equal(cache_find(c, &q, &got), 0);
+	assert_int_equal(cache_find(c, &q, &got, NULL), 0);
 	assert_int_equal(fs.finds, 1);
 	/* As if stored 30 s ago (still fresh), to tell a rewrite from none. */
 	assert_int_equal(store_meta_put(st, key, &got, old), 0);
@@ -1661,18 +1670,18 @@ static void test_forget_and_an_unchanged_answer_do_not_rewrite_the_stored_one(vo
 	assert_int_equal(at, old); /* the forget wrote no answer */
 	attrset_list_release(&raw);
 	attrset_list_release(&got);
-	assert_int_equal(cache_find(c, &q, &got), 0);
+	assert_int_equal(cache_find(c, &q, &got, NULL), 0);
 	assert_int_equal(fs.finds, 2); /* forgotten: asked again */
 	assert_int_equal(store_meta_get(st, key, &raw, &at), 0);
 	assert_int_equal(at, old); /* the same answer: not written again */
 	attrset_list_release(&raw);
 	attrset_list_release(&got);
-	assert_int_equal(cache_find(c, &q, &got), 0);
+	assert_int_equal(cache_find(c, &q, &got, NULL), 0);
 	assert_int_equal(fs.finds, 2); /* fresh by its mark */
 	attrset_list_release(&got);
 	fs.description = "B";
 	assert_int_equal(cache_forget(c, &q), 0);
-	assert_int_equal(cache_find(c, &q, &got), 0);
+	assert_int_equal(cache_find(c, &q, &got, NULL), 0);
 	assert_int_equal(fs.finds, 3);
 	assert_string_equal(attrset_get(&got.v[0], TAG_StudyDescription), "B");
 	assert_int_equal(store_meta_get(st, key, &raw, &at), 0);
@@ -1684,6 +1693,114 @@ static void test_forget_and_an_unchanged_answer_do_not_rewrite_the_stored_one(vo
 	query_release(&q);
 	cache_free(c);
 	store_close(st);
+	remove_dir(dir);
+}
+
+/* One builder of a listing's query (cache/listing.c): what the mount asks for at a level is
+ * in every query of it, whoever builds it and in whatever order, so that one folder's query
+ * is one key; and more fields than a level may hold refuse the cache. */
+static void test_every_listing_query_asks_the_levels_fields(void **state)
+{
+	static const uint32_t series_fields[] = {TAG_InstitutionName};
+	static const uint32_t instance_fields[] = {TAG_AcquisitionNumber, TAG_BurnedInAnnotation};
+	static uint32_t too_many[CACHE_INCLUDE_MAX + 1];
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60};
+	char *dir = make_dir(), *k1, *k2;
+	struct query a, b;
+	struct store *s;
+	struct cache *c;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &s), 0);
+	cfg.include[QUERY_SERIES] = series_fields;
+	cfg.ninclude[QUERY_SERIES] = 1;
+	cfg.include[QUERY_INSTANCE] = instance_fields;
+	cfg.ninclude[QUERY_INSTANCE] = 2;
+	assert_int_equal(cache_new(s, NULL, NULL, &cfg, &c), 0);
+	assert_int_equal(cache_query_init(c, &a, QUERY_INSTANCE, "1.2.3", "1.2.3.4"), 0);
+	assert_int_equal(a.level, QUERY_INSTANCE);
+	assert_string_equal(attrset_str(&a.match, TAG_StudyInstanceUID), "1.2.3");
+	assert_string_equal(attrset_str(&a.match, TAG_SeriesInstanceUID), "1.2.3.4");
+	assert_int_equal(a.ninclude, 2);
+	assert_int_equal(a.include[0], TAG_AcquisitionNumber);
+	assert_int_equal(a.include[1], TAG_BurnedInAnnotation);
+	/* A query built elsewhere (a search folder's) gets the same fields, once. */
+	query_init(&b, QUERY_INSTANCE);
+	assert_int_equal(query_include(&b, TAG_BurnedInAnnotation), 0);
+	assert_int_equal(attrset_set(&b.match, TAG_SeriesInstanceUID, "UI", "1.2.3.4"), 0);
+	assert_int_equal(attrset_set(&b.match, TAG_StudyInstanceUID, "UI", "1.2.3"), 0);
+	assert_int_equal(cache_query_include(c, &b), 0);
+	assert_int_equal(b.ninclude, 2);
+	k1 = query_key(&a, "test");
+	k2 = query_key(&b, "test");
+	assert_string_equal(k1, k2);
+	free(k1);
+	free(k2);
+	query_release(&a);
+	query_release(&b);
+	/* The study level asks nothing more; the series level its own. */
+	assert_int_equal(cache_query_init(c, &a, QUERY_STUDY, NULL, NULL), 0);
+	assert_int_equal(a.ninclude, 0);
+	assert_int_equal(a.match.n, 0);
+	query_release(&a);
+	assert_int_equal(cache_query_init(c, &a, QUERY_SERIES, "1.2.3", NULL), 0);
+	assert_int_equal(a.ninclude, 1);
+	assert_int_equal(a.include[0], TAG_InstitutionName);
+	assert_int_equal(a.match.n, 1);
+	query_release(&a);
+	cache_free(c);
+	cfg.include[QUERY_SERIES] = too_many;
+	cfg.ninclude[QUERY_SERIES] = CACHE_INCLUDE_MAX + 1;
+	assert_int_equal(cache_new(s, NULL, NULL, &cfg, &c), -EINVAL);
+	store_close(s);
+	remove_dir(dir);
+}
+
+/* A series' members come from the cache's answer to its instance listing: in the answer's
+ * order, without a member whose UID is not one or that names another series; none stored is
+ * -ENOENT for who may not wait for the archive. */
+static void test_series_members_come_from_the_stored_listing(void **state)
+{
+	static const uint32_t instance_fields[] = {TAG_AcquisitionNumber};
+	struct cache_config cfg = {.source = "test", .meta_ttl = 60};
+	const char *sops[] = {"1.2.3.4.9", "1.2.3.4.x", "1.2.3.4.1", "1.2.3.4.5"};
+	const char *series[] = {"1.2.3.4", "1.2.3.4", "1.2.3.4", "1.2.3.5"};
+	struct cache_members m;
+	struct attrset_list l;
+	char *dir = make_dir(), *key;
+	struct query q;
+	struct store *s;
+	struct cache *c;
+
+	(void)state;
+	assert_int_equal(store_open(dir, 64 << 20, 32 << 20, &s), 0);
+	cfg.include[QUERY_INSTANCE] = instance_fields;
+	cfg.ninclude[QUERY_INSTANCE] = 1;
+	assert_int_equal(cache_new(s, NULL, NULL, &cfg, &c), 0);
+	assert_int_equal(cache_series_members(c, "1.2.3", "1.2.3.4", MEMBERS_STORED, &m), -ENOENT);
+	attrset_list_init(&l);
+	for (size_t i = 0; i < 4; i++) {
+		struct attrset *a = attrset_list_add(&l);
+
+		assert_non_null(a);
+		attrset_set(a, TAG_StudyInstanceUID, "UI", "1.2.3");
+		attrset_set(a, TAG_SeriesInstanceUID, "UI", series[i]);
+		attrset_set(a, TAG_SOPInstanceUID, "UI", sops[i]);
+	}
+	/* Stored as the folder's listing is: under the key of the builder's query. */
+	assert_int_equal(cache_query_init(c, &q, QUERY_INSTANCE, "1.2.3", "1.2.3.4"), 0);
+	key = query_key(&q, "test");
+	query_release(&q);
+	assert_int_equal(store_meta_put(s, key, &l, 100), 0);
+	free(key);
+	attrset_list_release(&l);
+	assert_int_equal(cache_series_members(c, "1.2.3", "1.2.3.4", MEMBERS_STORED, &m), 0);
+	assert_int_equal(m.n, 2);
+	assert_string_equal(m.uids[0], "1.2.3.4.9");
+	assert_string_equal(m.uids[1], "1.2.3.4.1");
+	cache_members_release(&m);
+	cache_free(c);
+	store_close(s);
 	remove_dir(dir);
 }
 
@@ -1728,6 +1845,8 @@ int main(void)
 		cmocka_unit_test(test_metadata_cut_refuses_what_it_does_not_know),
 		cmocka_unit_test(test_documents_keep_their_store_keys),
 		cmocka_unit_test(test_forget_and_an_unchanged_answer_do_not_rewrite_the_stored_one),
+		cmocka_unit_test(test_every_listing_query_asks_the_levels_fields),
+		cmocka_unit_test(test_series_members_come_from_the_stored_listing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

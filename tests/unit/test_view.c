@@ -128,7 +128,10 @@ static void test_errors_keep_the_path_and_lose_every_original_uid(void **state)
 		"# header 1.2.3.4 stays\n"
 		"2026-01-01T00:00:00Z\tEIO\t/studies/2.25.123/2.25.456/2.25.789.dcm\t"
 		"GET http://pacs/dicom-web/studies/1.2.826.0.1.3680043.8.498.1/series/"
-		"1.2.826.0.1.3680043.8.498.2\tHTTP 500\tno instance 1.2.3.4.5 in 10.0.0.1:80\n";
+		"1.2.826.0.1.3680043.8.498.2\tHTTP 500\tno instance 1.2.3.4.5 in 10.0.0.1:80\n"
+		/* A background transfer's failure: no path in the mount, the archive's series. */
+		"2026-01-01T00:00:01Z\tENOENT\tseries 1.2.777.777.77.7.7777.7777\tGET "
+		"http://pacs/dicom-web/studies/1.2.826.0.1.3680043.8.498.1\tHTTP 404\tgone\n";
 	struct buf b;
 
 	(void)state;
@@ -143,6 +146,8 @@ static void test_errors_keep_the_path_and_lose_every_original_uid(void **state)
 	assert_non_null(strstr(b.data, "/studies/2.25.123/2.25.456/2.25.789.dcm\t"));
 	assert_null(strstr(b.data, "3680043"));
 	assert_null(strstr(b.data, "1.2.3.4.5"));
+	assert_null(strstr(b.data, "7777"));
+	assert_non_null(strstr(b.data, "\tseries (uid)"));
 	assert_non_null(strstr(b.data, "HTTP 500"));
 	assert_non_null(strstr(b.data, "(uid)"));
 	buf_release(&b);
