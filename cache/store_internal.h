@@ -22,6 +22,8 @@ struct store {
 	bool marked;	     /* cache_dir/dirty is ours: LMDB does not sync each commit */
 	bool writemap;	     /* MDB_WRITEMAP: growth is allocated first (store_grow()) */
 	uint64_t allocated;  /* the file's bytes allocated on the disk, from 0 (writemap) */
+	char *map;	     /* LMDB's map of its data file (map_of_file()), or NULL */
+	size_t map_size;
 
 	pthread_mutex_t lock; /* guards what follows */
 	uint64_t bytes;	      /* bytes of blobs stored */
