@@ -5,6 +5,7 @@ import atexit
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -13,6 +14,13 @@ import pytest
 
 import dataset
 from servers import Orthanc, Proxy, free_port, wait_for
+
+# A shell without job control starts background commands with SIGINT ignored, and an ignored
+# signal stays ignored across exec: the readers the tests interrupt with SIGINT would never see
+# it (seen when the suite ran as `cmd &`). A handler of our own is reset to the default in
+# every child at exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("TROLLEY_BIN", os.path.join(REPO, "build", "mount.trolley"))
