@@ -14,6 +14,7 @@ daemon's user+sys time (/proc/PID/stat, read before it unmounts) and curl's (its
 """
 import argparse
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -192,7 +193,9 @@ class Route:
         self.web = self.url + "/dicom-web"
         self.dicom_port = dicom_port
         self.move_port = move_port  # where Orthanc sends C-MOVE's store association
-        self.remote = "orthanc" + name
+        # An rclone remote's name: letters, digits, '-' and '_' (the column's name has spaces,
+        # a comma and a '/', which made the 20L column's rclone mount never appear).
+        self.remote = "orthanc" + re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
 def main():
