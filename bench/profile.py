@@ -29,6 +29,9 @@ def main():
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--call-graph", default="fp",
                     help="perf's call-graph mode: fp (default) or dwarf (sees through libc)")
+    ap.add_argument("--warm", action="store_true",
+                    help="profile a warm copy instead: a first mount fills the cache unprofiled,"
+                         " a new mount on that cache copies again under perf")
     ap.add_argument("--keep", metavar="PATH", help="keep perf.data there (perf report -i PATH)")
     args = ap.parse_args()
     if not shutil.which("perf"):
@@ -46,6 +49,14 @@ def main():
         mnt, cache = os.path.join(work, "mnt"), os.path.join(work, "cache")
         os.makedirs(mnt)
         perf_data = os.path.join(work, "perf.data")
+        if args.warm:
+            t = run.Trolley(args.binary, url, mnt, cache)
+            try:
+                run.timed(["cp", "-r", os.path.join(mnt, "studies", study_a),
+                           os.path.join(work, "first")])
+            finally:
+                t.stop()
+            shutil.rmtree(os.path.join(work, "first"))
         # perf starts the daemon, so every thread it ever makes is recorded (attaching with
         # -p to a running daemon missed the transfer threads made later).
         perf = subprocess.Popen(["perf", "record", "-q", "--call-graph", args.call_graph,
@@ -70,7 +81,7 @@ def main():
         curl_s, curl_cpu = run.timed_cpu(["curl", "-sf", "-o", os.path.join(work, "study.mp"),
                                           "-H", run.ACCEPT,
                                           "%s/studies/%s" % (url, study_a)])
-        print("cold cp -r: %.3f s wall, daemon CPU %.3f s; curl into a file: %.3f s, CPU %.3f s"
+        print(("warm" if args.warm else "cold") + " cp -r: %.3f s wall, daemon CPU %.3f s; curl into a file: %.3f s, CPU %.3f s"
               " (%.2fx)" % (seconds, cpu, curl_s, curl_cpu, cpu / curl_cpu if curl_cpu else 0))
         for mode in ("--no-children", "--children"):
             out = subprocess.run(["perf", "report", "-i", perf_data, "--stdio", mode,
