@@ -4,7 +4,8 @@ with the same generated 400-instance ~210 MB study as bench/run.py, a fresh moun
 `perf record -g` on the daemon for the whole copy, and the report's top entries printed twice:
 by the function the time was spent in (self) and by call chain (children, i.e. inclusive).
 
-    /usr/bin/python3 bench/profile.py [--binary build/mount.trolley] [--top 25]
+    /usr/bin/python3 bench/profile.py [--binary build/mount.trolley] [--top 25] [--warm] [--big]
+                                      [--call-graph fp|dwarf] [--keep PATH]
 
 Needs perf (Debian linux-perf) and what bench/run.py needs. The copy is checked byte for byte
 against the files loaded, as in run.py. Profiles are proportions of the daemon's own CPU, so
@@ -32,6 +33,8 @@ def main():
     ap.add_argument("--warm", action="store_true",
                     help="profile a warm copy instead: a first mount fills the cache unprofiled,"
                          " a new mount on that cache copies again under perf")
+    ap.add_argument("--big", action="store_true",
+                    help="the 2 GiB study of run.py --big (4 x 256 images of 1024x1024) instead")
     ap.add_argument("--keep", metavar="PATH", help="keep perf.data there (perf report -i PATH)")
     args = ap.parse_args()
     if not shutil.which("perf"):
@@ -40,10 +43,15 @@ def main():
     server = None
     try:
         data = os.path.join(work, "data")
-        ids = run.generate(data)
+        if args.big:
+            ids = (run.generate_big(data), None, None, None)
+        else:
+            ids = run.generate(data)
         os.makedirs(os.path.join(work, "orthanc"))
         server = run.Orthanc(os.path.join(work, "orthanc"), {})
         server.upload(sorted(os.path.join(data, f) for f in os.listdir(data)))
+        if args.big:
+            shutil.rmtree(data)  # 2 GiB: Orthanc holds its own copy
         url = "http://127.0.0.1:%d/dicom-web" % server.http_port
         study_a, originals = ids[0], ids[3]
         mnt, cache = os.path.join(work, "mnt"), os.path.join(work, "cache")
@@ -75,7 +83,12 @@ def main():
         finally:
             subprocess.run(["fusermount3", "-u", mnt])
             perf.wait(120)
-        wrong = run.count_wrong(os.path.join(work, "copy"), originals)
+        if originals is None:
+            copied = sum(f.endswith(".dcm") for _, _, fs in os.walk(os.path.join(work, "copy"))
+                         for f in fs)
+            wrong = 1024 - copied
+        else:
+            wrong = run.count_wrong(os.path.join(work, "copy"), originals)
         if wrong:
             sys.exit("bench/profile.py: the copy has %d wrong or missing files" % wrong)
         curl_s, curl_cpu = run.timed_cpu(["curl", "-sf", "-o", os.path.join(work, "study.mp"),
